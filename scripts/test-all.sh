@@ -1,0 +1,19 @@
+#!/bin/sh
+# Sets up and runs every test: installs missing Debian and npm packages,
+# builds, runs unit and integration tests on the normal build, then again on
+# an AddressSanitizer + UndefinedBehaviorSanitizer build.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/deps.sh test
+(cd tests && npm ci --no-audit --no-fund --loglevel=error)
+
+[ -f build/build.ninja ] || meson setup build -Dwerror=true
+ninja -C build
+scripts/test.sh build
+
+[ -f build-asan/build.ninja ] || meson setup build-asan -Dwerror=true \
+  -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+ninja -C build-asan
+scripts/test.sh build-asan
+echo "== all tests passed"

@@ -1,0 +1,199 @@
+/* REST route table and dispatch (see api.h). */
+#define LOG_MODULE "api"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "net/http.h"
+#include "net/server.h"
+
+struct route {
+  int method;           /* enum http_method */
+  const char *pattern;
+  enum api_auth auth;
+  api_handler handler;
+};
+
+/* One row per endpoint; the seed's numbering in comments. */
+static const struct route routes[] = {
+  {HTTP_GET, "/webrtc/ws/{room_id}", API_AUTH_NONE, api_ws_connect},     /* 1 */
+  {HTTP_GET, "/webrtc/config", API_AUTH_OPTIONAL, api_config_get},       /* 2 */
+  {HTTP_GET, "/webrtc/health", API_AUTH_NONE, api_health_get},           /* 28 */
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+int api_param(const struct api_req *r, const char *name, char *out, size_t out_len) {
+  size_t nl = strlen(name);
+  for (int i = 0; i < r->nparams; i++) {
+    const struct router_param *p = &r->params[i];
+    if (p->name_len == nl && memcmp(p->name, name, nl) == 0) {
+      if (p->value_len + 1 > out_len) return -1;
+      memcpy(out, p->value, p->value_len);
+      out[p->value_len] = '\0';
+      return (int)p->value_len;
+    }
+  }
+  return -1;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int api_query(const char *query, const char *name, char *out, size_t out_len) {
+  size_t nl = strlen(name);
+  const char *p = query;
+  while (p && *p) {
+    const char *amp = strchr(p, '&');
+    const char *end = amp ? amp : p + strlen(p);
+    if ((size_t)(end - p) > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+      size_t o = 0;
+      for (const char *s = p + nl + 1; s < end; s++) {
+        char ch = *s;
+        if (ch == '%' && s + 2 < end && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+          ch = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+          s += 2;
+        } else if (ch == '+') {
+          ch = ' ';
+        }
+        if (o + 1 >= out_len) return -1;
+        out[o++] = ch;
+      }
+      out[o] = '\0';
+      return (int)o;
+    }
+    p = amp ? amp + 1 : NULL;
+  }
+  return -1;
+}
+
+void api_reply_json(struct api_req *r, int status, json_t *body) {
+  http_reply_json(r->conn, status, body, "");
+}
+
+void api_reply_error(struct api_req *r, enum api_err e, const char *detail) {
+  log_debug("api_error path=%.*s code=%s", (int)r->path_len, r->path, api_err_code(e));
+  http_reply_error(r->conn, e, detail, 0);
+}
+
+/* Finds the token: "Authorization: Bearer" first, then (WebSocket only) the
+ * "token" query parameter. Returns API_OK with r->claims filled, or why not. */
+static enum api_err authenticate(struct api_req *r, int allow_query) {
+  struct conn *c = r->conn;
+  char tok[8192];
+  const struct buf *auth = &c->req.hdr[HDR_AUTHORIZATION];
+  const char *jwt = NULL;
+  if (auth->len) {
+    if (auth->len < 8 || strncasecmp(auth->data, "Bearer ", 7) != 0) return API_ERR_INVALID_TOKEN;
+    jwt = auth->data + 7;
+    while (*jwt == ' ') jwt++;
+  } else if (allow_query && api_query(r->query, "token", tok, sizeof(tok)) > 0) {
+    jwt = tok;
+  } else if (allow_query && api_query(r->query, "token", tok, sizeof(tok)) == -1 &&
+             strstr(r->query, "token=")) {
+    return API_ERR_INVALID_TOKEN; /* present but too long */
+  }
+  if (jwt == NULL) return API_ERR_UNAUTHORIZED;
+  enum api_err e = token_verify(&r->srv->tokens, jwt, (int64_t)(server_now_ms() / 1000), &r->claims);
+  if (e == API_OK) r->authed = 1;
+  return e;
+}
+
+void api_dispatch(struct conn *c) {
+  struct api_req r;
+  memset(&r, 0, sizeof(r));
+  r.conn = c;
+  r.srv = c->srv;
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  const char *url = c->req.url.data ? c->req.url.data : "";
+  if (http_parser_parse_url(url, c->req.url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) {
+    http_reply_error(c, API_ERR_BAD_REQUEST, "request target", 0);
+    return;
+  }
+  r.path = url + u.field_data[UF_PATH].off;
+  r.path_len = u.field_data[UF_PATH].len;
+  char query[8192 + 64] = "";
+  if (u.field_set & (1 << UF_QUERY)) {
+    size_t ql = u.field_data[UF_QUERY].len;
+    if (ql >= sizeof(query)) ql = sizeof(query) - 1;
+    memcpy(query, url + u.field_data[UF_QUERY].off, ql);
+    query[ql] = '\0';
+  }
+  r.query = query;
+
+  const struct route *hit = NULL;
+  char allow[128] = "";
+  for (size_t i = 0; i < NROUTES; i++) {
+    struct router_param params[ROUTER_MAX_PARAMS];
+    int n = router_match(routes[i].pattern, r.path, r.path_len, params, ROUTER_MAX_PARAMS);
+    if (n < 0) continue;
+    int method = (int)c->parser.method;
+    if (method == routes[i].method || (method == HTTP_HEAD && routes[i].method == HTTP_GET)) {
+      hit = &routes[i];
+      memcpy(r.params, params, sizeof(params));
+      r.nparams = n;
+      break;
+    }
+    size_t al = strlen(allow);
+    snprintf(allow + al, sizeof(allow) - al, "%s%s", al ? ", " : "",
+             http_method_str((enum http_method)routes[i].method));
+  }
+  /* The log names the path only: a query string may carry a token. */
+  log_debug("request method=%s path=%.*s", http_method_str(c->parser.method), (int)r.path_len, r.path);
+  if (hit == NULL) {
+    if (allow[0]) http_reply_error(c, API_ERR_METHOD_NOT_ALLOWED, allow, 0);
+    else http_reply_error(c, API_ERR_NOT_FOUND, NULL, 0);
+    return;
+  }
+  if (hit->auth != API_AUTH_NONE) {
+    enum api_err e = authenticate(&r, 0);
+    if (e != API_OK && !(e == API_ERR_UNAUTHORIZED && hit->auth == API_AUTH_OPTIONAL)) {
+      api_reply_error(&r, e, NULL);
+      return;
+    }
+  }
+  hit->handler(&r);
+}
+
+/* ---- WS /webrtc/ws/{room_id} ---- */
+
+#include "net/ws.h"
+#include "signal/signal.h"
+
+void api_ws_connect(struct api_req *r) {
+  struct conn *c = r->conn;
+  char room_id[ID_MAX + 2];
+  enum api_err e = ws_handshake_check(c);
+  if (e != API_OK) {
+    if (e == API_ERR_UPGRADE_REQUIRED) {
+      c->req.complete = 1;
+      http_reply_error(c, e, NULL, 0);
+    } else {
+      api_reply_error(r, e, "invalid WebSocket handshake");
+    }
+    return;
+  }
+  if (r->srv->shutting_down) { api_reply_error(r, API_ERR_SHUTTING_DOWN, NULL); return; }
+  int n = api_param(r, "room_id", room_id, sizeof(room_id));
+  if (n < 0 || !id_valid(room_id, (size_t)n)) { api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL); return; }
+  e = authenticate(r, 1);
+  if (e != API_OK) {
+    log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));
+    { api_reply_error(r, e, NULL); return; }
+  }
+  e = signal_admission_check(r->srv, room_id, &r->claims);
+  if (e != API_OK) {
+    log_info("ws_refused room=%s user=%s code=%s", room_id, r->claims.sub, api_err_code(e));
+    { api_reply_error(r, e, NULL); return; }
+  }
+  if (ws_accept(c) != 0) return;
+  signal_join(c, room_id, &r->claims);
+}

@@ -1,0 +1,32 @@
+/* GET /webrtc/health: each component's status and an overall status.
+ * 200 while the server can take new work (ok or degraded), 503 otherwise. */
+#include "api/api.h"
+#include "bus/bus.h"
+#include "net/server.h"
+#include "store/store.h"
+
+void api_health_get(struct api_req *r) {
+  struct server *s = r->srv;
+  int lag_ok = s->lag_ms <= s->cfg->max_lag_ms;
+  int store_ok = store_healthy(s->store);
+  int bus_ok = s->bus && s->bus->ops->healthy(s->bus);
+  const char *overall = "ok";
+  int status = 200;
+  if (s->shutting_down || !store_ok || !bus_ok) {
+    overall = s->shutting_down ? "shutting_down" : "unavailable";
+    status = 503;
+  } else if (!lag_ok) {
+    overall = "degraded";
+  }
+  json_t *comp = json_pack(
+      "{s:{s:s,s:f,s:i},s:{s:s,s:s},s:{s:s,s:s}}",
+      "event_loop", "status", lag_ok ? "ok" : "degraded", "lag_ms", s->lag_ms, "max_lag_ms",
+      s->cfg->max_lag_ms,
+      "store", "status", store_ok ? "ok" : "unavailable", "backend", store_backend(s->store),
+      "bus", "status", bus_ok ? "ok" : "unavailable", "backend", s->bus ? s->bus->ops->name : "none");
+  api_reply_json(r, status,
+                 json_pack("{s:s,s:s,s:I,s:o,s:I,s:I}", "status", overall, "version", HUDDLE_VERSION,
+                           "uptime_s", (json_int_t)((server_now_ms() - s->started_ms) / 1000),
+                           "components", comp, "connections", (json_int_t)s->nconns, "rooms",
+                           (json_int_t)s->rooms.count));
+}

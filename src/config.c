@@ -1,0 +1,217 @@
+/* Configuration table and loaders (see config.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum opt_type { OPT_STR, OPT_INT };
+
+struct opt {
+  const char *name;   /* flag without "--" and config file key */
+  const char *env;
+  enum opt_type type;
+  size_t off;
+  const char *def;    /* NULL: unset */
+  long min, max;      /* for OPT_INT */
+  const char *help;
+};
+
+#define S(f) OPT_STR, offsetof(struct config, f)
+#define I(f) OPT_INT, offsetof(struct config, f)
+
+static const struct opt opts[] = {
+  {"listen", "HUDDLE_LISTEN", S(listen), "127.0.0.1:8080", 0, 0, "Address and port to serve HTTP and WebSocket on (port 0: any free port)."},
+  {"data-dir", "HUDDLE_DATA_DIR", S(data_dir), "./data", 0, 0, "Directory for the SQLite database and the generated JWT secret."},
+  {"config", "HUDDLE_CONFIG", S(config_file), NULL, 0, 0, "Config file of 'name = value' lines using these option names."},
+  {"log-level", "HUDDLE_LOG_LEVEL", S(log_level), "info", 0, 0, "error, warn, info or debug."},
+  {"jwt-secret", "HUDDLE_JWT_SECRET", S(jwt_secret), NULL, 0, 0, "HMAC secret for tokens (32+ bytes). Unset: generated once into <data-dir>/jwt.secret."},
+  {"jwt-alg", "HUDDLE_JWT_ALG", S(jwt_alg), "HS256", 0, 0, "Token algorithm, pinned: HS256/384/512, RS256/384/512 or ES256/384/512."},
+  {"jwt-public-key", "HUDDLE_JWT_PUBLIC_KEY", S(jwt_public_key), NULL, 0, 0, "PEM public key file, for the RS and ES algorithms."},
+  {"stun-urls", "HUDDLE_STUN_URLS", S(stun_urls), "stun:stun.l.google.com:19302", 0, 0, "Comma-separated STUN URLs for GET /webrtc/config (empty: none)."},
+  {"turn-urls", "HUDDLE_TURN_URLS", S(turn_urls), "", 0, 0, "Comma-separated TURN URLs (empty: no TURN)."},
+  {"turn-secret", "HUDDLE_TURN_SECRET", S(turn_secret), NULL, 0, 0, "coturn static-auth-secret for time-limited TURN credentials."},
+  {"turn-ttl", "HUDDLE_TURN_TTL", I(turn_ttl), "86400", 60, 604800, "Lifetime of TURN credentials, seconds."},
+  {"max-room-participants", "HUDDLE_MAX_ROOM_PARTICIPANTS", I(max_room_participants), "50", 1, 100000, "Participants per room."},
+  {"max-connections", "HUDDLE_MAX_CONNECTIONS", I(max_connections), "100000", 1, 10000000, "Open connections overall."},
+  {"max-connections-per-ip", "HUDDLE_MAX_CONNECTIONS_PER_IP", I(max_connections_per_ip), "1000", 1, 10000000, "Open connections per client address."},
+  {"max-header-bytes", "HUDDLE_MAX_HEADER_BYTES", I(max_header_bytes), "8192", 256, 81920, "Bytes of request line and headers (answered with 431)."},
+  {"max-body-bytes", "HUDDLE_MAX_BODY_BYTES", I(max_body_bytes), "1048576", 0, 67108864, "Bytes of a request body (answered with 413)."},
+  {"max-ws-message", "HUDDLE_MAX_WS_MESSAGE", I(max_ws_message), "65536", 128, 16777216, "Bytes of one WebSocket message (closed with 1009)."},
+  {"max-ws-fragments", "HUDDLE_MAX_WS_FRAGMENTS", I(max_ws_fragments), "64", 1, 65536, "Frames in one fragmented WebSocket message (closed with 1009)."},
+  {"max-send-queue", "HUDDLE_MAX_SEND_QUEUE", I(max_send_queue), "4194304", 65536, 1073741824, "Bytes queued to one client before it is disconnected as too slow."},
+  {"json-max-depth", "HUDDLE_JSON_MAX_DEPTH", I(json_max_depth), "16", 2, 1000, "Nesting depth of JSON input."},
+  {"json-max-values", "HUDDLE_JSON_MAX_VALUES", I(json_max_values), "4096", 8, 10000000, "Values in one JSON input."},
+  {"header-timeout-ms", "HUDDLE_HEADER_TIMEOUT_MS", I(header_timeout_ms), "10000", 100, 600000, "Time to receive a whole request (408 after)."},
+  {"idle-timeout-ms", "HUDDLE_IDLE_TIMEOUT_MS", I(idle_timeout_ms), "60000", 100, 3600000, "Idle keep-alive time between HTTP requests."},
+  {"ping-interval-ms", "HUDDLE_PING_INTERVAL_MS", I(ping_interval_ms), "20000", 100, 3600000, "WebSocket ping interval; a peer silent for two intervals is dropped."},
+  {"shutdown-timeout-ms", "HUDDLE_SHUTDOWN_TIMEOUT_MS", I(shutdown_timeout_ms), "3000", 0, 60000, "Time given to clients to close on SIGTERM/SIGINT."},
+  {"max-lag-ms", "HUDDLE_MAX_LAG_MS", I(max_lag_ms), "500", 1, 60000, "Event-loop lag above which health reports degraded."},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static int set(struct config *c, const struct opt *o, const char *v, char *err, size_t err_len) {
+  void *field = (char *)c + o->off;
+  if (o->type == OPT_STR) {
+    char **p = field;
+    char *d = strdup(v);
+    if (d == NULL) return snprintf(err, err_len, "out of memory"), -1;
+    free(*p);
+    *p = d;
+    return 0;
+  }
+  errno = 0;
+  char *end;
+  long n = strtol(v, &end, 10);
+  if (errno || end == v || *end != '\0' || n < o->min || n > o->max) {
+    snprintf(err, err_len, "%s: expected an integer from %ld to %ld", o->name, o->min, o->max);
+    return -1;
+  }
+  *(int *)field = (int)n;
+  return 0;
+}
+
+static const struct opt *find(const char *name, size_t len) {
+  for (size_t i = 0; i < NOPTS; i++)
+    if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) return &opts[i];
+  return NULL;
+}
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s)) s++;
+  char *e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+  return s;
+}
+
+static int load_file(struct config *c, const char *path, char *err, size_t err_len) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return snprintf(err, err_len, "config file %s: %s", path, strerror(errno)), -1;
+  char line[4096];
+  int lineno = 0, rc = 0;
+  while (rc == 0 && fgets(line, sizeof(line), f)) {
+    lineno++;
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#') continue;
+    char *eq = strchr(s, '=');
+    if (eq == NULL) {
+      snprintf(err, err_len, "%s:%d: expected 'name = value'", path, lineno);
+      rc = -1;
+      break;
+    }
+    *eq = '\0';
+    char *k = trim(s), *v = trim(eq + 1);
+    const struct opt *o = find(k, strlen(k));
+    if (o == NULL || strcmp(o->name, "config") == 0) {
+      snprintf(err, err_len, "%s:%d: unknown option '%s'", path, lineno, k);
+      rc = -1;
+      break;
+    }
+    rc = set(c, o, v, err, err_len);
+  }
+  fclose(f);
+  return rc;
+}
+
+/* Finds the value of --name in argv: "--name=v" or "--name v". */
+static int arg_value(int argc, char **argv, int i, const char **name, size_t *name_len,
+                     const char **val) {
+  const char *a = argv[i] + 2;
+  const char *eq = strchr(a, '=');
+  *name = a;
+  if (eq) {
+    *name_len = (size_t)(eq - a);
+    *val = eq + 1;
+    return 0;
+  }
+  *name_len = strlen(a);
+  *val = i + 1 < argc ? argv[i + 1] : NULL;
+  return 1;
+}
+
+int config_load(struct config *c, int argc, char **argv, int first, int *help,
+                char *err, size_t err_len) {
+  memset(c, 0, sizeof(*c));
+  *help = 0;
+  for (size_t i = 0; i < NOPTS; i++)
+    if (opts[i].def && set(c, &opts[i], opts[i].def, err, err_len)) return -1;
+
+  /* The config file's path may come from a flag or the environment. */
+  const char *file = getenv("HUDDLE_CONFIG");
+  for (int i = first; i < argc; i++) {
+    if (strncmp(argv[i], "--config", 8) == 0 && (argv[i][8] == '\0' || argv[i][8] == '=')) {
+      const char *n, *v;
+      size_t nl;
+      arg_value(argc, argv, i, &n, &nl, &v);
+      file = v;
+    }
+  }
+  if (file && *file) {
+    if (set(c, find("config", 6), file, err, err_len)) return -1;
+    if (load_file(c, file, err, err_len)) return -1;
+  }
+
+  for (size_t i = 0; i < NOPTS; i++) {
+    const char *v = getenv(opts[i].env);
+    if (v && set(c, &opts[i], v, err, err_len)) {
+      char tmp[256];
+      snprintf(tmp, sizeof(tmp), "%s", err);
+      snprintf(err, err_len, "%s (from %s)", tmp, opts[i].env);
+      return -1;
+    }
+  }
+
+  for (int i = first; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      *help = 1;
+      return 0;
+    }
+    if (strncmp(argv[i], "--", 2) != 0) {
+      snprintf(err, err_len, "unexpected argument '%s'", argv[i]);
+      return -1;
+    }
+    const char *n, *v;
+    size_t nl;
+    int consumed = arg_value(argc, argv, i, &n, &nl, &v);
+    const struct opt *o = find(n, nl);
+    if (o == NULL) {
+      snprintf(err, err_len, "unknown option '--%.*s' (see --help)", (int)nl, n);
+      return -1;
+    }
+    if (v == NULL) {
+      snprintf(err, err_len, "option '--%s' needs a value", o->name);
+      return -1;
+    }
+    if (set(c, o, v, err, err_len)) return -1;
+    i += consumed;
+  }
+  return 0;
+}
+
+void config_free(struct config *c) {
+  for (size_t i = 0; i < NOPTS; i++) {
+    if (opts[i].type == OPT_STR) {
+      char **p = (char **)((char *)c + opts[i].off);
+      free(*p);
+      *p = NULL;
+    }
+  }
+}
+
+void config_print_help(FILE *out) {
+  fprintf(out,
+          "Usage: huddle [options]            run the server\n"
+          "       huddle token [options] --room R --user U [--role R] [--name N] [--ttl S] [--admin]\n"
+          "                                   print a development token signed with the server's secret\n"
+          "       huddle --version\n\n"
+          "Options (flag, environment variable, default). Flags override the environment,\n"
+          "which overrides the config file.\n\n");
+  for (size_t i = 0; i < NOPTS; i++) {
+    fprintf(out, "  --%-24s %-30s default: %s\n      %s\n", opts[i].name, opts[i].env,
+            opts[i].def ? (*opts[i].def ? opts[i].def : "(empty)") : "(unset)", opts[i].help);
+  }
+}

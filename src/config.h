@@ -1,0 +1,50 @@
+/* Configuration: one table of options, read from (highest precedence first)
+ * command-line flags, HUDDLE_* environment variables, an optional config file
+ * of "name = value" lines, and built-in defaults. `huddle --help` prints the
+ * table; the README's configuration table is checked against it by a test. */
+#ifndef HUDDLE_CONFIG_H
+#define HUDDLE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct config {
+  char *listen;                /* "host:port"; port 0 picks a free port */
+  char *data_dir;
+  char *config_file;           /* NULL: none */
+  char *log_level;
+  char *jwt_secret;            /* NULL: read or create <data_dir>/jwt.secret */
+  char *jwt_alg;
+  char *jwt_public_key;        /* path to a PEM public key for RS and ES algorithms */
+  char *stun_urls;             /* comma-separated */
+  char *turn_urls;             /* comma-separated; "" disables TURN */
+  char *turn_secret;
+  int turn_ttl;                /* seconds */
+  int max_room_participants;
+  int max_connections;
+  int max_connections_per_ip;
+  int max_header_bytes;
+  int max_body_bytes;
+  int max_ws_message;          /* bytes */
+  int max_ws_fragments;        /* frames per message */
+  int max_send_queue;          /* bytes queued per connection before it is cut off */
+  int json_max_depth;
+  int json_max_values;
+  int header_timeout_ms;
+  int idle_timeout_ms;
+  int ping_interval_ms;
+  int shutdown_timeout_ms;
+  int max_lag_ms;              /* event-loop lag above which health says degraded */
+};
+
+/* Fills c from defaults, then the config file (from --config or
+ * HUDDLE_CONFIG), then the environment, then argv[first..argc). Unknown
+ * options and bad values are errors: returns 0, or -1 with a message in err.
+ * Sets *help when --help was given. */
+int config_load(struct config *c, int argc, char **argv, int first, int *help,
+                char *err, size_t err_len);
+void config_free(struct config *c);
+/* Prints every option with its flag, variable, default and description. */
+void config_print_help(FILE *out);
+
+#endif

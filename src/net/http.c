@@ -1,0 +1,275 @@
+/* HTTP/1.1 connection handling (see http.h). The whole request head is
+ * buffered and checked by httpcheck before http-parser sees it; the parser is
+ * paused at each message end so requests are handled one at a time. */
+#define LOG_MODULE "http"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "net/http.h"
+#include "net/httpcheck.h"
+#include "net/server.h"
+#include "net/ws.h"
+
+#define MAX_HEADERS 100
+
+static const char *hdr_names[HDR__COUNT] = {
+  [HDR_AUTHORIZATION] = "authorization", [HDR_UPGRADE] = "upgrade",
+  [HDR_CONNECTION] = "connection", [HDR_SEC_WS_KEY] = "sec-websocket-key",
+  [HDR_SEC_WS_VERSION] = "sec-websocket-version", [HDR_CONTENT_TYPE] = "content-type",
+};
+
+static struct conn *conn_of(http_parser *p) { return p->data; }
+
+static int on_url(http_parser *p, const char *at, size_t len) {
+  return buf_append(&conn_of(p)->req.url, at, len);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+  struct http_req *r = &conn_of(p)->req;
+  /* The head is parsed from one contiguous buffer, so a field arrives whole. */
+  if (++r->nheaders > MAX_HEADERS) return -1;
+  r->cur_hdr = -1;
+  for (int i = 0; i < HDR__COUNT; i++) {
+    if (strlen(hdr_names[i]) == len && strncasecmp(hdr_names[i], at, len) == 0) {
+      r->cur_hdr = i;
+      if (r->hdr[i].len) buf_append(&r->hdr[i], ", ", 2); /* repeated: join */
+    }
+  }
+  return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+  struct http_req *r = &conn_of(p)->req;
+  if (r->cur_hdr >= 0) return buf_append(&r->hdr[r->cur_hdr], at, len);
+  return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+  struct conn *c = conn_of(p);
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > (uint64_t)c->srv->cfg->max_body_bytes) {
+    c->req.too_large = 1;
+    return -1;
+  }
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len) {
+  struct conn *c = conn_of(p);
+  if (c->req.body.len + len > (size_t)c->srv->cfg->max_body_bytes) {
+    c->req.too_large = 1;
+    return -1;
+  }
+  return buf_append(&c->req.body, at, len);
+}
+
+static int on_message_complete(http_parser *p) {
+  conn_of(p)->req.complete = 1;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+static const http_parser_settings settings = {
+  .on_url = on_url,
+  .on_header_field = on_header_field,
+  .on_header_value = on_header_value,
+  .on_headers_complete = on_headers_complete,
+  .on_body = on_body,
+  .on_message_complete = on_message_complete,
+};
+
+static void req_reset(struct http_req *r) {
+  buf_reset(&r->url);
+  buf_reset(&r->body);
+  for (int i = 0; i < HDR__COUNT; i++) buf_reset(&r->hdr[i]);
+  r->cur_hdr = -1;
+  r->nheaders = 0;
+  r->complete = r->too_large = r->head_checked = 0;
+}
+
+void http_conn_init(struct conn *c) {
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->req.cur_hdr = -1;
+  c->kind = CONN_HTTP;
+}
+
+void http_conn_free(struct conn *c) {
+  buf_free(&c->req.url);
+  buf_free(&c->req.body);
+  for (int i = 0; i < HDR__COUNT; i++) buf_free(&c->req.hdr[i]);
+}
+
+/* ---- responses ---- */
+
+const char *http_status_text(int status) {
+  switch (status) {
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 413: return "Content Too Large";
+  case 415: return "Unsupported Media Type";
+  case 426: return "Upgrade Required";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 503: return "Service Unavailable";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Unknown";
+  }
+}
+
+void http_reply(struct conn *c, int status, const char *extra_headers,
+                const char *content_type, const void *body, size_t len) {
+  /* A 4xx/5xx on a broken request, or the client's wish, ends the connection. */
+  int keep = c->kind == CONN_HTTP && !c->srv->shutting_down && c->req.complete &&
+             http_should_keep_alive(&c->parser) && status != 400 && status != 408 &&
+             status != 413 && status != 431 && status != 505;
+  char head[1024];
+  int n = snprintf(head, sizeof(head),
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                   "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                   "Connection: %s\r\n%s\r\n",
+                   status, http_status_text(status), content_type, len,
+                   keep ? "keep-alive" : "close", extra_headers ? extra_headers : "");
+  if (n < 0 || (size_t)n >= sizeof(head)) n = 0;
+  struct outbuf *b = outbuf_new((size_t)n + len);
+  if (b == NULL) {
+    conn_close(c);
+    return;
+  }
+  memcpy(b->data, head, (size_t)n);
+  if (len) memcpy(b->data + n, body, len);
+  b->len = (size_t)n + len;
+  c->srv->stats.http_requests++;
+  conn_write(c, b);
+  if (!keep) conn_end(c);
+}
+
+void http_reply_json(struct conn *c, int status, json_t *body, const char *extra_headers) {
+  char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (s == NULL) {
+    static const char fail[] = "{\"error\":{\"code\":\"INTERNAL_ERROR\"}}";
+    http_reply(c, 500, "", "application/json", fail, sizeof(fail) - 1);
+    return;
+  }
+  http_reply(c, status, extra_headers, "application/json", s, strlen(s));
+  free(s);
+}
+
+void http_reply_error(struct conn *c, enum api_err e, const char *detail, int64_t retry_after_ms) {
+  const struct api_err_info *info = api_err_info(e);
+  json_t *err = json_pack("{s:s,s:s,s:s}", "code", info->code, "message", info->message,
+                          "recovery", info->recovery);
+  if (err && detail && *detail) json_object_set_new(err, "detail", json_string(detail));
+  char extra[160] = "";
+  if (err && retry_after_ms > 0) {
+    json_object_set_new(err, "retry_after_ms", json_integer(retry_after_ms));
+    snprintf(extra, sizeof(extra), "Retry-After: %lld\r\n", (long long)((retry_after_ms + 999) / 1000));
+  }
+  if (e == API_ERR_METHOD_NOT_ALLOWED && detail) snprintf(extra, sizeof(extra), "Allow: %s\r\n", detail);
+  http_reply_json(c, info->status, err ? json_pack("{s:o}", "error", err) : NULL, extra);
+}
+
+/* ---- timers ---- */
+
+static void on_timeout(uv_timer_t *t) {
+  struct conn *c = t->data;
+  if (c->kind != CONN_HTTP) return;
+  if (c->in_request) {
+    log_info("request_timeout ip=%s", c->ip);
+    c->req.complete = 0;
+    http_reply_error(c, API_ERR_REQUEST_TIMEOUT, NULL, 0);
+  } else {
+    conn_close(c);
+  }
+}
+
+/* ---- input ---- */
+
+static void fail(struct conn *c, enum api_err e, const char *why) {
+  log_info("bad_request ip=%s code=%s reason=%s", c->ip, api_err_code(e), why);
+  c->req.complete = 0;
+  http_reply_error(c, e, NULL, 0);
+}
+
+static void process(struct conn *c) {
+  const struct config *cfg = c->srv->cfg;
+  while (!c->closing && !c->ending && c->kind == CONN_HTTP && c->in.len > 0) {
+    if (!c->in_request) {
+      c->in_request = 1;
+      conn_timer(c, (uint64_t)cfg->header_timeout_ms, on_timeout);
+    }
+    if (!c->req.head_checked) {
+      /* A new request: the head must be complete and well formed first. */
+      size_t end = httpcheck_head_end(c->in.data, c->in.len, 0);
+      if (end == 0) {
+        if (c->in.len > (size_t)cfg->max_header_bytes) fail(c, API_ERR_HEADERS_TOO_LARGE, "head");
+        return;
+      }
+      if (end > (size_t)cfg->max_header_bytes) { fail(c, API_ERR_HEADERS_TOO_LARGE, "head"); return; }
+      enum httpcheck_result r = httpcheck_head(c->in.data, end);
+      if (r == HTTPCHECK_VERSION) {
+        c->req.complete = 0;
+        static const char body[] = "{\"error\":{\"code\":\"BAD_REQUEST\",\"message\":\"Only HTTP/1.0 and HTTP/1.1 are supported.\",\"recovery\":\"Send an HTTP/1.1 request.\"}}";
+        http_reply(c, 505, "", "application/json", body, sizeof(body) - 1);
+        return;
+      }
+      if (r != HTTPCHECK_OK) { fail(c, API_ERR_BAD_REQUEST, "malformed_head"); return; }
+      c->req.head_checked = 1;
+    }
+    size_t n = http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
+    enum http_errno he = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->req.too_large) { fail(c, API_ERR_PAYLOAD_TOO_LARGE, "body"); return; }
+    if (c->req.nheaders > MAX_HEADERS) { fail(c, API_ERR_HEADERS_TOO_LARGE, "count"); return; }
+    if (he != HPE_OK && he != HPE_PAUSED) { fail(c, API_ERR_BAD_REQUEST, http_errno_name(he)); return; }
+    buf_consume(&c->in, n);
+    if (!c->req.complete) {
+      if (c->parser.upgrade) { fail(c, API_ERR_BAD_REQUEST, "upgrade_body"); return; }
+      return; /* the rest of the body is still on its way */
+    }
+    api_dispatch(c);
+    if (c->kind == CONN_WS) {
+      /* Bytes after the upgrade request are the first WebSocket frames. */
+      if (c->in.len) {
+        struct buf rest = c->in;
+        memset(&c->in, 0, sizeof(c->in));
+        ws_on_data(c, rest.data, rest.len);
+        buf_free(&rest);
+      }
+      return;
+    }
+    if (c->parser.upgrade && !c->ending) conn_end(c); /* not ours to upgrade */
+    req_reset(&c->req);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->in_request = 0;
+    if (!c->closing && !c->ending) conn_timer(c, (uint64_t)cfg->idle_timeout_ms, on_timeout);
+  }
+}
+
+void http_on_data(struct conn *c, const char *data, size_t len) {
+  /* Bounded: the head is capped before parsing and the body by the parser. */
+  if (c->in.len + len > (size_t)c->srv->cfg->max_header_bytes + (size_t)c->srv->cfg->max_body_bytes + 65536) {
+    { fail(c, API_ERR_PAYLOAD_TOO_LARGE, "input"); return; }
+  }
+  if (buf_append(&c->in, data, len) != 0) {
+    conn_close(c);
+    return;
+  }
+  process(c);
+}

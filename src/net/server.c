@@ -1,0 +1,490 @@
+/* Listener, connection lifecycle, writes with a per-connection cap, the
+ * loop-lag probe, signals and graceful shutdown (see server.h). */
+#define LOG_MODULE "server"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "bus/bus.h"
+#include "net/http.h"
+#include "net/server.h"
+#include "net/ws.h"
+#include "signal/signal.h"
+#include "store/store.h"
+
+#define LAG_PROBE_MS 250
+#define READ_BUF_SIZE 65536
+
+struct write_req {
+  uv_write_t req;
+  struct outbuf *b;   /* owned: one ref, dropped in on_write */
+};
+
+static char read_buf[READ_BUF_SIZE]; /* loop thread only; readers copy out */
+
+uint64_t server_now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* ---- per-address counts ---- */
+
+static size_t ip_count(struct server *s, const char *ip) {
+  return (size_t)(uintptr_t)map_get(&s->per_ip, ip);
+}
+
+static int ip_add(struct server *s, const char *ip, int delta) {
+  size_t n = ip_count(s, ip) + (size_t)delta;
+  if (n == 0) {
+    map_del(&s->per_ip, ip);
+    return 0;
+  }
+  return map_put(&s->per_ip, ip, (void *)(uintptr_t)n);
+}
+
+/* ---- connection lifecycle ---- */
+
+static void finish_shutdown(struct server *s);
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct conn *c = h->data;
+  if (--c->handles > 0) return;
+  struct server *s = c->srv;
+  http_conn_free(c);
+  ws_free(c);
+  buf_free(&c->in);
+  free(c);
+  if (s->shutting_down && s->nconns == 0) finish_shutdown(s);
+}
+
+static void reap_one(struct conn *c) {
+  struct server *s = c->srv;
+  if (c->kind == CONN_WS) signal_detach(c, NULL);
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  s->nconns--;
+  ip_add(s, c->ip, -1);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void on_reap(uv_check_t *h) {
+  struct server *s = h->data;
+  /* Detaching a participant broadcasts, which may doom more connections;
+   * they join the list and are handled in the same turn. */
+  while (s->reap) {
+    struct conn *c = s->reap;
+    s->reap = c->reap_next;
+    reap_one(c);
+  }
+  uv_check_stop(h);
+}
+
+void conn_close(struct conn *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_timer_stop(&c->timer);
+  c->reap_next = c->srv->reap;
+  c->srv->reap = c;
+  uv_check_start(&c->srv->reaper, on_reap);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  struct conn *c = req->data;
+  free(req);
+  conn_close(c);
+}
+
+static void on_end_timeout(uv_timer_t *t) { conn_close(t->data); }
+
+void conn_end(struct conn *c) {
+  if (c->closing || c->ending) return;
+  c->ending = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_shutdown_t *req = malloc(sizeof(*req));
+  if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    free(req);
+    conn_close(c);
+    return;
+  }
+  req->data = c;
+  /* A peer that never reads would hold the flush forever. */
+  conn_timer(c, 2000, on_end_timeout);
+}
+
+void conn_timer(struct conn *c, uint64_t ms, uv_timer_cb cb) {
+  if (c->closing) return;
+  uv_timer_start(&c->timer, cb, ms, 0);
+}
+
+/* ---- writes ---- */
+
+static void on_write(uv_write_t *req, int status) {
+  struct write_req *w = (struct write_req *)req;
+  outbuf_unref(w->b);
+  free(w);
+}
+
+void conn_write(struct conn *c, struct outbuf *b) {
+  uv_stream_t *st = (uv_stream_t *)&c->tcp;
+  size_t off = 0;
+  if (c->closing || c->ending) {
+    outbuf_unref(b);
+    return;
+  }
+  c->srv->stats.bytes_out += b->len;
+  if (uv_stream_get_write_queue_size(st) == 0) {
+    uv_buf_t ub = uv_buf_init((char *)b->data, (unsigned)b->len);
+    int n = uv_try_write(st, &ub, 1);
+    if (n == (int)b->len) {
+      outbuf_unref(b);
+      return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+      outbuf_unref(b);
+      conn_close(c);
+      return;
+    }
+    off = n > 0 ? (size_t)n : 0;
+  }
+  struct write_req *w = malloc(sizeof(*w));
+  if (w == NULL) {
+    outbuf_unref(b);
+    conn_close(c);
+    return;
+  }
+  w->b = b;
+  uv_buf_t ub = uv_buf_init((char *)b->data + off, (unsigned)(b->len - off));
+  if (uv_write(&w->req, st, &ub, 1, on_write) != 0) {
+    outbuf_unref(b);
+    free(w);
+    conn_close(c);
+    return;
+  }
+  if (uv_stream_get_write_queue_size(st) > (size_t)c->srv->cfg->max_send_queue) {
+    c->srv->stats.slow_consumers_dropped++;
+    log_warn("slow_consumer_dropped ip=%s queued=%zu limit=%d", c->ip,
+             uv_stream_get_write_queue_size(st), c->srv->cfg->max_send_queue);
+    conn_close(c);
+  }
+}
+
+void conn_write_copy(struct conn *c, const void *data, size_t len) {
+  struct outbuf *b = outbuf_new(len);
+  if (b == NULL) {
+    conn_close(c);
+    return;
+  }
+  memcpy(b->data, data, len);
+  b->len = len;
+  conn_write(c, b);
+}
+
+/* ---- reads ---- */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  *buf = uv_buf_init(read_buf, sizeof(read_buf));
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  struct conn *c = st->data;
+  if (n < 0) {
+    if (c->kind == CONN_WS) ws_on_eof(c);
+    conn_close(c);
+    return;
+  }
+  if (n == 0 || c->closing) return;
+  c->srv->stats.bytes_in += (uint64_t)n;
+  if (c->kind == CONN_HTTP) http_on_data(c, buf->base, (size_t)n);
+  else ws_on_data(c, buf->base, (size_t)n);
+}
+
+/* ---- accept ---- */
+
+static void on_connection(uv_stream_t *server, int status) {
+  struct server *s = server->data;
+  if (status < 0) {
+    log_warn("accept_failed err=%s", uv_err_name(status));
+    return;
+  }
+  struct conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return;
+  c->srv = s;
+  uv_tcp_init(s->loop, &c->tcp);
+  uv_timer_init(s->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->handles = 2;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    return;
+  }
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  strcpy(c->ip, "unknown");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET) uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
+    else if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
+  }
+  c->next = s->conns;
+  if (s->conns) s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  s->stats.connections_total++;
+  ip_add(s, c->ip, +1);
+  uv_tcp_nodelay(&c->tcp, 1);
+  http_conn_init(c);
+
+  /* Over a limit: answer once in plain HTTP and close; no request is read. */
+  enum api_err e = API_OK;
+  if (s->nconns > (size_t)s->cfg->max_connections) e = API_ERR_SERVER_FULL;
+  else if (ip_count(s, c->ip) > (size_t)s->cfg->max_connections_per_ip) e = API_ERR_TOO_MANY_CONNECTIONS;
+  if (e != API_OK) {
+    log_warn("connection_refused ip=%s code=%s", c->ip, api_err_code(e));
+    http_reply_error(c, e, NULL, 0);
+    conn_end(c);
+    return;
+  }
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* ---- lag probe, signals, shutdown ---- */
+
+static void on_lag(uv_timer_t *t) {
+  struct server *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  s->lag_ms = now > s->lag_due_ms ? (double)(now - s->lag_due_ms) : 0;
+  s->lag_due_ms = now + LAG_PROBE_MS;
+}
+
+static void close_quiet(uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void finish_shutdown(struct server *s) {
+  close_quiet((uv_handle_t *)&s->lag_timer);
+  close_quiet((uv_handle_t *)&s->stop_timer);
+  close_quiet((uv_handle_t *)&s->reaper);
+  close_quiet((uv_handle_t *)&s->sig_term);
+  close_quiet((uv_handle_t *)&s->sig_int);
+}
+
+static void on_stop_timeout(uv_timer_t *t) {
+  struct server *s = t->data;
+  log_warn("shutdown_timeout open_connections=%zu", s->nconns);
+  for (struct conn *c = s->conns; c; c = c->next) conn_close(c);
+  if (s->nconns == 0) finish_shutdown(s);
+}
+
+void server_shutdown(struct server *s) {
+  if (s->shutting_down) return;
+  s->shutting_down = 1;
+  log_info("shutdown_begin connections=%zu", s->nconns);
+  close_quiet((uv_handle_t *)&s->listener);
+  for (struct conn *c = s->conns; c; c = c->next) {
+    if (c->kind == CONN_WS) ws_close(c, 1001, "server shutting down");
+    else if (!c->in_request) conn_close(c);
+  }
+  if (s->nconns == 0) {
+    finish_shutdown(s);
+    return;
+  }
+  uv_timer_start(&s->stop_timer, on_stop_timeout, (uint64_t)s->cfg->shutdown_timeout_ms, 0);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  log_info("signal_received signal=%d", signum);
+  server_shutdown(h->data);
+}
+
+/* ---- set-up ---- */
+
+static int load_secret(struct server *s, char *err, size_t err_len) {
+  const struct config *cfg = s->cfg;
+  if (strncmp(cfg->jwt_alg, "HS", 2) != 0) {
+    if (cfg->jwt_public_key == NULL) {
+      snprintf(err, err_len, "--jwt-alg %s needs --jwt-public-key", cfg->jwt_alg);
+      return -1;
+    }
+    FILE *f = fopen(cfg->jwt_public_key, "rb");
+    if (f == NULL) {
+      snprintf(err, err_len, "%s: %s", cfg->jwt_public_key, strerror(errno));
+      return -1;
+    }
+    unsigned char pem[16384];
+    size_t n = fread(pem, 1, sizeof(pem), f);
+    fclose(f);
+    return token_verifier_init(&s->tokens, cfg->jwt_alg, pem, n, err, err_len);
+  }
+  if (cfg->jwt_secret) {
+    s->jwt_secret_len = strlen(cfg->jwt_secret);
+    s->jwt_secret = (unsigned char *)strdup(cfg->jwt_secret);
+  } else if (server_secret_load(cfg->data_dir, 1, &s->jwt_secret, &s->jwt_secret_len, err, err_len) != 0) {
+    return -1;
+  }
+  if (s->jwt_secret == NULL) {
+    snprintf(err, err_len, "out of memory");
+    return -1;
+  }
+  return token_verifier_init(&s->tokens, cfg->jwt_alg, s->jwt_secret, s->jwt_secret_len, err, err_len);
+}
+
+int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
+                char *err, size_t err_len) {
+  memset(s, 0, sizeof(*s));
+  s->loop = loop;
+  s->cfg = cfg;
+  s->started_ms = server_now_ms();
+  s->json_limits.max_depth = cfg->json_max_depth;
+  s->json_limits.max_values = (size_t)cfg->json_max_values;
+  if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(err, err_len, "data dir %s: %s", cfg->data_dir, strerror(errno));
+    return -1;
+  }
+  if (load_secret(s, err, err_len) != 0) return -1;
+  if (store_open(&s->store, cfg->data_dir, err, err_len) != 0) return -1;
+  if (bus_local_new(&s->bus, signal_bus_deliver, s) != 0) {
+    snprintf(err, err_len, "cannot create the message bus");
+    return -1;
+  }
+  uv_tcp_init(loop, &s->listener);
+  uv_signal_init(loop, &s->sig_term);
+  uv_signal_init(loop, &s->sig_int);
+  uv_timer_init(loop, &s->lag_timer);
+  uv_timer_init(loop, &s->stop_timer);
+  uv_check_init(loop, &s->reaper);
+  s->listener.data = s->sig_term.data = s->sig_int.data = s;
+  s->lag_timer.data = s->stop_timer.data = s->reaper.data = s;
+  return 0;
+}
+
+int server_listen(struct server *s, char *err, size_t err_len) {
+  char host[64];
+  const char *colon = strrchr(s->cfg->listen, ':');
+  if (colon == NULL || (size_t)(colon - s->cfg->listen) >= sizeof(host)) {
+    snprintf(err, err_len, "--listen: expected host:port, got '%s'", s->cfg->listen);
+    return -1;
+  }
+  memcpy(host, s->cfg->listen, (size_t)(colon - s->cfg->listen));
+  host[colon - s->cfg->listen] = '\0';
+  if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+    memmove(host, host + 1, strlen(host));
+    host[strlen(host) - 1] = '\0';
+  }
+  char *end;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || port < 0 || port > 65535) {
+    snprintf(err, err_len, "--listen: bad port in '%s'", s->cfg->listen);
+    return -1;
+  }
+  struct sockaddr_storage ss;
+  int r = strchr(host, ':') ? uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss)
+                            : uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss);
+  if (r == 0) r = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
+  if (r == 0) r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+  if (r != 0) {
+    snprintf(err, err_len, "listen on %s: %s", s->cfg->listen, uv_strerror(r));
+    return -1;
+  }
+  int len = sizeof(ss);
+  uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+  char name[48] = "?";
+  int bound_port = 0;
+  if (ss.ss_family == AF_INET) {
+    uv_ip4_name((struct sockaddr_in *)&ss, name, sizeof(name));
+    bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  } else {
+    uv_ip6_name((struct sockaddr_in6 *)&ss, name, sizeof(name));
+    bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  }
+  snprintf(s->bound, sizeof(s->bound), "%s:%d", name, bound_port);
+  uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&s->sig_int, on_signal, SIGINT);
+  s->lag_due_ms = uv_now(s->loop) + LAG_PROBE_MS;
+  uv_timer_start(&s->lag_timer, on_lag, LAG_PROBE_MS, LAG_PROBE_MS);
+  return 0;
+}
+
+void server_free(struct server *s) {
+  signal_rooms_free(s);
+  if (s->bus) s->bus->ops->close(s->bus);
+  s->bus = NULL;
+  store_close(s->store);
+  s->store = NULL;
+  map_free(&s->per_ip);
+  token_verifier_close(&s->tokens);
+  free(s->jwt_secret);
+  s->jwt_secret = NULL;
+}
+
+/* ---- the generated secret ---- */
+
+int server_secret_load(const char *data_dir, int create, unsigned char **out, size_t *out_len,
+                       char *err, size_t err_len) {
+  char path[4096], tmp[4200];
+  snprintf(path, sizeof(path), "%s/jwt.secret", data_dir);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    char line[512];
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = '\0';
+    if (n < 32) {
+      snprintf(err, err_len, "%s: secret shorter than 32 bytes", path);
+      return -1;
+    }
+    *out = (unsigned char *)strdup(line);
+    *out_len = n;
+    return *out ? 0 : -1;
+  }
+  if (!create) {
+    snprintf(err, err_len, "no secret in %s: start the server once, or set HUDDLE_JWT_SECRET", path);
+    return -1;
+  }
+  if (mkdir(data_dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(err, err_len, "data dir %s: %s", data_dir, strerror(errno));
+    return -1;
+  }
+  char hex[65];
+  if (id_random_hex(hex, 32) != 0) {
+    snprintf(err, err_len, "no randomness for the secret");
+    return -1;
+  }
+  /* Write a temporary file with mode 0600, then rename: the secret file is
+   * either absent or whole, never half-written or briefly world-readable. */
+  snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    snprintf(err, err_len, "%s: %s", tmp, strerror(errno));
+    return -1;
+  }
+  char line[70];
+  int n = snprintf(line, sizeof(line), "%s\n", hex);
+  if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+    snprintf(err, err_len, "%s: %s", tmp, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    return -1;
+  }
+  close(fd);
+  /* Another process may have raced us: keep whichever landed first. */
+  if (link(tmp, path) != 0 && errno != EEXIST) {
+    snprintf(err, err_len, "%s: %s", path, strerror(errno));
+    unlink(tmp);
+    return -1;
+  }
+  unlink(tmp);
+  log_info("jwt_secret_generated path=%s", path);
+  return server_secret_load(data_dir, 0, out, out_len, err, err_len);
+}

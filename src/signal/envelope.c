@@ -1,0 +1,104 @@
+/* Envelope decode and encode (see envelope.h). */
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/ids.h"
+#include "signal/envelope.h"
+
+void envelope_in_free(struct envelope_in *in) {
+  json_decref(in->root);
+  memset(in, 0, sizeof(*in));
+}
+
+enum api_err envelope_decode(const char *data, size_t len, const struct jsonx_limits *lim,
+                             struct envelope_in *out, char *detail, size_t detail_len,
+                             char *ref_buf, size_t ref_len) {
+  enum api_err e;
+  memset(out, 0, sizeof(*out));
+  if (ref_buf && ref_len) ref_buf[0] = '\0';
+  json_t *root = jsonx_parse(data, len, lim, &e, detail, detail_len);
+  if (root == NULL) return e;
+  if (!json_is_object(root)) {
+    snprintf(detail, detail_len, "a message is a JSON object");
+    goto invalid;
+  }
+  json_t *id = json_object_get(root, "id");
+  if (id) {
+    if (!json_is_string(id) || json_string_length(id) == 0 || json_string_length(id) > ENVELOPE_ID_MAX) {
+      snprintf(detail, detail_len, "'id' must be a string of 1 to %d bytes", ENVELOPE_ID_MAX);
+      goto invalid;
+    }
+    out->id = json_string_value(id);
+    if (ref_buf && ref_len > json_string_length(id)) strcpy(ref_buf, out->id);
+  }
+  json_t *type = json_object_get(root, "type");
+  if (!json_is_string(type) || json_string_length(type) == 0 ||
+      json_string_length(type) > ENVELOPE_TYPE_MAX) {
+    snprintf(detail, detail_len, "'type' must be a message type name");
+    goto invalid;
+  }
+  out->type = json_string_value(type);
+  json_t *to = json_object_get(root, "to");
+  if (to && !json_is_null(to)) {
+    if (!json_is_string(to) || !id_valid(json_string_value(to), json_string_length(to))) {
+      json_decref(root);
+      snprintf(detail, detail_len, "'to' must be a user id");
+      return API_ERR_INVALID_USER_ID;
+    }
+    out->to = json_string_value(to);
+  }
+  json_t *payload = json_object_get(root, "payload");
+  if (payload == NULL || json_is_null(payload)) {
+    payload = json_object();
+    json_object_set_new(root, "payload", payload);
+  } else if (!json_is_object(payload)) {
+    snprintf(detail, detail_len, "'payload' must be an object");
+    goto invalid;
+  }
+  out->payload = payload;
+  out->root = root;
+  return API_OK;
+invalid:
+  json_decref(root);
+  out->id = out->type = out->to = NULL;
+  return API_ERR_INVALID_MESSAGE;
+}
+
+/* A scratch buffer for serializing: the loop thread only, grown on demand. */
+static char *scratch;
+static size_t scratch_cap;
+
+struct outbuf *envelope_encode(const char *type, const char *room, const char *from,
+                               const char *to, uint64_t seq, uint64_t ts, json_t *payload,
+                               const char *ref) {
+  json_t *env = json_object();
+  if (env == NULL) return NULL;
+  json_object_set_new(env, "type", json_string(type));
+  if (room) json_object_set_new(env, "room", json_string(room));
+  json_object_set_new(env, "from", json_string(from));
+  if (to) json_object_set_new(env, "to", json_string(to));
+  json_object_set_new(env, "seq", json_integer((json_int_t)seq));
+  json_object_set_new(env, "ts", json_integer((json_int_t)ts));
+  json_object_set(env, "payload", payload ? payload : json_object());
+  if (payload == NULL) json_decref(json_object_get(env, "payload"));
+  if (ref) json_object_set_new(env, "ref", json_string(ref));
+  size_t n;
+  for (;;) {
+    n = json_dumpb(env, scratch, scratch_cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (n == 0) {
+      json_decref(env);
+      return NULL;
+    }
+    if (n <= scratch_cap) break;
+    char *s = realloc(scratch, n * 2);
+    if (s == NULL) {
+      json_decref(env);
+      return NULL;
+    }
+    scratch = s;
+    scratch_cap = n * 2;
+  }
+  json_decref(env);
+  return outbuf_ws_frame(0x1, scratch, n);
+}

@@ -1,0 +1,41 @@
+/* The WebSocket envelope (protocol.md): decoding what clients send and
+ * encoding what the server sends, framed once into a shareable outbuf. */
+#ifndef HUDDLE_SIGNAL_ENVELOPE_H
+#define HUDDLE_SIGNAL_ENVELOPE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guard/errors.h"
+#include "lib/jsonx.h"
+#include "net/outbuf.h"
+
+#define ENVELOPE_ID_MAX 64    /* bytes of a client correlation id */
+#define ENVELOPE_TYPE_MAX 32
+
+struct envelope_in {
+  json_t *root;           /* owned: the parsed message */
+  const char *type;       /* borrowed from root */
+  const char *id;         /* borrowed; NULL when absent */
+  const char *to;         /* borrowed; NULL when absent; valid per id_valid() */
+  json_t *payload;        /* borrowed; an object, {} when absent */
+};
+
+/* Parses and checks one client message. On API_OK the caller owns
+ * out->root and frees it with envelope_in_free(). On error *ref_out, when
+ * not NULL, receives the message's "id" if one could be read (copied into
+ * ref_buf), so the error can still name the message. */
+enum api_err envelope_decode(const char *data, size_t len, const struct jsonx_limits *lim,
+                             struct envelope_in *out, char *detail, size_t detail_len,
+                             char *ref_buf, size_t ref_len);
+void envelope_in_free(struct envelope_in *in);
+
+/* Serializes a server message and frames it as one WebSocket text frame.
+ * payload is borrowed; to and ref may be NULL. Returns a new outbuf (refs 1)
+ * or NULL on allocation failure. */
+struct outbuf *envelope_encode(const char *type, const char *room, const char *from,
+                               const char *to, uint64_t seq, uint64_t ts, json_t *payload,
+                               const char *ref);
+
+#endif

@@ -1,0 +1,277 @@
+/* Message table, dispatch, join/leave and local delivery (see signal.h). */
+#define LOG_MODULE "signal"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "net/server.h"
+#include "net/ws.h"
+#include "room/room.h"
+#include "signal/signal.h"
+
+#define SO SIG_SERVER_ONLY
+#define TO SIG_NEEDS_TO
+
+/* Sorted by name (bsearch); test_envelope checks the order. */
+static const struct sig_type types[] = {
+  {"analytics-event", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"answer", sig_answer, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"breakout-room-assign", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"breakout-room-close", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"breakout-room-create", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"chat-message", NULL, PERM_CHAT, RATE_CHAT_MESSAGE, 0},
+  {"e2ee-key-exchange", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"e2ee-ratchet-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"error", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"file-share-accept", NULL, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-complete", NULL, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-offer", NULL, PERM_SHARE_FILES, RATE_FILE_SHARE, 0},
+  {"file-share-progress", NULL, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-reject", NULL, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"hand-raise", NULL, PERM_RAISE_HAND, RATE_HAND_RAISE, 0},
+  {"hand-raise-queue", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"ice-candidate", sig_ice_candidate, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"live-stream-start", NULL, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
+  {"live-stream-stop", NULL, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
+  {"media-control", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"network-stats", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"offer", sig_offer, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"participant-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"permission-updated", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"quality-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"reaction", NULL, PERM_REACT, RATE_REACTION, 0},
+  {"recording-control", NULL, PERM_RECORD, RATE_WEBSOCKET_MESSAGE, 0},
+  {"recording-status", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"role-updated", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"room-settings-update", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"room-state", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"screen-share-control", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"user-joined", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"user-left", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"virtual-background-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"waiting-room-admit", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"waiting-room-join", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"waiting-room-reject", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+};
+
+#define NTYPES (sizeof(types) / sizeof(types[0]))
+
+static int cmp_type(const void *key, const void *row) {
+  return strcmp(key, ((const struct sig_type *)row)->name);
+}
+
+const struct sig_type *signal_type_find(const char *name) {
+  return bsearch(name, types, NTYPES, sizeof(types[0]), cmp_type);
+}
+
+size_t signal_type_count(void) { return NTYPES; }
+
+const struct sig_type *signal_type_at(size_t i) { return i < NTYPES ? &types[i] : NULL; }
+
+/* ---- sending ---- */
+
+static void send_error(struct conn *c, struct room *room, enum api_err e, const char *ref,
+                       const char *detail) {
+  const struct api_err_info *info = api_err_info(e);
+  json_t *p = json_pack("{s:s,s:s,s:s}", "code", info->code, "message", info->message,
+                        "recovery", info->recovery);
+  if (p == NULL) return;
+  if (ref) json_object_set_new(p, "ref", json_string(ref));
+  if (detail && *detail) json_object_set_new(p, "detail", json_string(detail));
+  struct outbuf *b = envelope_encode("error", room ? room->id : NULL, "server", NULL,
+                                     room ? room->seq : 0, server_now_ms(), p, ref);
+  json_decref(p);
+  if (b) ws_send(c, b);
+}
+
+int signal_publish(struct sig_ctx *ctx, const char *type, const char *from, const char *to,
+                   const char *except, json_t *payload) {
+  struct room *r = ctx->room;
+  struct outbuf *b = envelope_encode(type, r->id, from, to, room_seq_next(r), server_now_ms(),
+                                     payload, NULL);
+  if (b == NULL) return -1;
+  struct bus_msg m = {r->id, to, except, b};
+  int rc = ctx->srv->bus->ops->publish(ctx->srv->bus, &m);
+  outbuf_unref(b);
+  return rc;
+}
+
+void signal_bus_deliver(void *arg, const struct bus_msg *m) {
+  struct server *s = arg;
+  struct room *r = map_get(&s->rooms, m->room_id);
+  if (r == NULL) return;
+  if (m->to) {
+    struct participant *p = room_participant_find(r, m->to);
+    if (p && p->conn) ws_send(p->conn, outbuf_ref(m->frame));
+    return;
+  }
+  for (struct participant *p = r->head; p; p = p->next) {
+    if (p->conn == NULL || (m->except && strcmp(p->user_id, m->except) == 0)) continue;
+    ws_send(p->conn, outbuf_ref(m->frame));
+  }
+}
+
+/* ---- join and leave ---- */
+
+enum api_err signal_admission_check(struct server *s, const char *room_id,
+                                    const struct token_claims *claims) {
+  if (claims->room[0] && strcmp(claims->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
+  struct room *r = map_get(&s->rooms, room_id);
+  if (r && (int)r->count >= r->settings.max_participants &&
+      room_participant_find(r, claims->sub) == NULL)
+    return API_ERR_ROOM_FULL;
+  return API_OK;
+}
+
+static json_t *room_state(struct server *s, struct room *r, struct participant *self) {
+  json_t *parts = json_array();
+  for (struct participant *p = r->head; p; p = p->next)
+    json_array_append_new(parts, room_participant_json(p));
+  json_t *me = room_participant_json(self);
+  json_object_set_new(me, "session_id", json_string(self->session_id));
+  json_object_set_new(me, "resume_token", json_string(self->resume_token));
+  json_object_set_new(me, "permissions", room_perms_json(self->perms));
+  return json_pack("{s:o,s:o,s:o,s:[],s:n,s:[],s:[],s:o,s:I}", "self", me, "participants", parts,
+                   "settings", room_settings_json(r), "hand_raise_queue", "recording",
+                   "live_streams", "breakout_rooms", "ice_servers",
+                   api_ice_servers(s, self->user_id), "seq", (json_int_t)r->seq);
+}
+
+void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims) {
+  struct server *s = c->srv;
+  uint64_t now = server_now_ms();
+  struct room *r = map_get(&s->rooms, room_id);
+  int created = 0;
+  if (r == NULL) {
+    r = room_new(room_id, s->cfg->max_room_participants, now);
+    if (r == NULL || map_put(&s->rooms, room_id, r) != 0) {
+      room_free(r);
+      ws_close(c, 1011, "internal error");
+      return;
+    }
+    created = 1;
+    log_info("room_created room=%s", room_id);
+  }
+  struct participant *old = room_participant_find(r, claims->sub);
+  if (old && old->conn) {
+    /* One connection per user and room: the newest wins. */
+    struct conn *oc = old->conn;
+    send_error(oc, r, API_ERR_SESSION_REPLACED, NULL, NULL);
+    signal_detach(oc, "replaced");
+    ws_close(oc, 4001, "session replaced");
+    r = map_get(&s->rooms, room_id); /* the room may have emptied and gone */
+    if (r == NULL) {
+      r = room_new(room_id, s->cfg->max_room_participants, now);
+      if (r == NULL || map_put(&s->rooms, room_id, r) != 0) {
+        room_free(r);
+        ws_close(c, 1011, "internal error");
+        return;
+      }
+    }
+  }
+  struct participant *p = room_participant_new(claims, now);
+  if (p == NULL || room_participant_add(r, p) != 0) {
+    room_participant_free(p);
+    if (r->count == 0) {
+      map_del(&s->rooms, room_id);
+      room_free(r);
+    }
+    ws_close(c, 1011, "internal error");
+    return;
+  }
+  p->conn = c;
+  c->part = p;
+  log_info("joined room=%s user=%s role=%s participants=%zu%s", r->id, p->user_id,
+           perm_role_name(p->role), r->count, created ? " created=1" : "");
+
+  struct sig_ctx ctx = {s, c, p, r, NULL};
+  json_t *state = room_state(s, r, p);
+  struct outbuf *b = envelope_encode("room-state", r->id, "server", NULL, r->seq, now, state, NULL);
+  json_decref(state);
+  if (b) ws_send(c, b);
+  json_t *joined = room_participant_json(p);
+  signal_publish(&ctx, "user-joined", "server", NULL, p->user_id, joined);
+  json_decref(joined);
+}
+
+void signal_detach(struct conn *c, const char *reason) {
+  struct participant *p = c->part;
+  if (p == NULL) return;
+  struct server *s = c->srv;
+  struct room *r = p->room;
+  c->part = NULL;
+  p->conn = NULL;
+  room_participant_remove(r, p);
+  log_info("left room=%s user=%s reason=%s participants=%zu", r->id, p->user_id,
+           reason ? reason : "left", r->count);
+  if (r->count > 0) {
+    struct sig_ctx ctx = {s, NULL, NULL, r, NULL};
+    json_t *left = json_pack("{s:s,s:s}", "user_id", p->user_id, "reason", reason ? reason : "left");
+    signal_publish(&ctx, "user-left", "server", NULL, NULL, left);
+    json_decref(left);
+  } else {
+    log_info("room_closed room=%s peak=%zu", r->id, r->peak);
+    map_del(&s->rooms, r->id);
+    room_free(r);
+  }
+  room_participant_free(p);
+}
+
+static void free_room(const char *key, void *value, void *arg) { room_free(value); }
+
+void signal_rooms_free(struct server *s) {
+  map_each(&s->rooms, free_room, NULL);
+  map_free(&s->rooms);
+}
+
+/* ---- dispatch ---- */
+
+void signal_on_binary(struct conn *c) {
+  if (c->part)
+    send_error(c, c->part->room, API_ERR_INVALID_MESSAGE, NULL, "binary frames are not supported; send JSON text");
+}
+
+void signal_on_message(struct conn *c, const char *data, size_t len) {
+  struct participant *self = c->part;
+  if (self == NULL) return; /* detached: the connection is closing */
+  struct room *r = self->room;
+  char detail[256] = "", ref[ENVELOPE_ID_MAX + 1] = "";
+  struct envelope_in in;
+  enum api_err e = envelope_decode(data, len, &c->srv->json_limits, &in, detail, sizeof(detail),
+                                   ref, sizeof(ref));
+  if (e != API_OK) {
+    send_error(c, r, e, ref[0] ? ref : NULL, detail);
+    return;
+  }
+  const struct sig_type *t = signal_type_find(in.type);
+  if (t == NULL) {
+    e = API_ERR_UNKNOWN_MESSAGE_TYPE;
+    snprintf(detail, sizeof(detail), "unknown type");
+  } else if (t->flags & SIG_SERVER_ONLY) {
+    e = API_ERR_SERVER_ONLY_MESSAGE;
+  } else if (t->handler == NULL) {
+    e = API_ERR_NOT_IMPLEMENTED;
+    snprintf(detail, sizeof(detail), "'%s' is not handled by this server version", t->name);
+  } else if (t->perm && (self->perms & t->perm) != t->perm) {
+    e = API_ERR_PERMISSION_DENIED;
+  } else if ((t->flags & SIG_NEEDS_TO) && in.to == NULL) {
+    e = API_ERR_INVALID_MESSAGE;
+    snprintf(detail, sizeof(detail), "'%s' needs 'to'", t->name);
+  } else if (in.to && strcmp(in.to, self->user_id) == 0) {
+    e = API_ERR_INVALID_MESSAGE;
+    snprintf(detail, sizeof(detail), "'to' names yourself");
+  } else if (in.to && room_participant_find(r, in.to) == NULL) {
+    e = API_ERR_TARGET_NOT_FOUND;
+  } else {
+    struct sig_ctx ctx = {c->srv, c, self, r, &in};
+    e = t->handler(&ctx, detail, sizeof(detail));
+  }
+  if (e != API_OK) {
+    log_debug("message_refused room=%s user=%s code=%s", r->id, self->user_id, api_err_code(e));
+    /* The handler may have detached self; c->part tells. */
+    if (c->part) send_error(c, c->part->room, e, in.id, detail);
+  }
+  envelope_in_free(&in);
+}
