@@ -152,6 +152,7 @@ void http_reply(struct conn *c, int status, const char *extra_headers,
     return;
   }
   memcpy(b->data, head, (size_t)n);
+  if (c->parser.method == HTTP_HEAD) len = 0; /* headers only, Content-Length as for GET */
   if (len) memcpy(b->data + n, body, len);
   b->len = (size_t)n + len;
   c->srv->stats.http_requests++;
@@ -244,6 +245,7 @@ static void process(struct conn *c) {
     }
     api_dispatch(c);
     if (c->kind == CONN_WS) {
+      http_conn_free(c); /* the request is no longer needed */
       /* Bytes after the upgrade request are the first WebSocket frames. */
       if (c->in.len) {
         struct buf rest = c->in;

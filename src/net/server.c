@@ -347,6 +347,15 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   s->started_ms = server_now_ms();
   s->json_limits.max_depth = cfg->json_max_depth;
   s->json_limits.max_values = (size_t)cfg->json_max_values;
+  /* Handles first: server_shutdown() and server_free() work after any failure below. */
+  uv_tcp_init(loop, &s->listener);
+  uv_signal_init(loop, &s->sig_term);
+  uv_signal_init(loop, &s->sig_int);
+  uv_timer_init(loop, &s->lag_timer);
+  uv_timer_init(loop, &s->stop_timer);
+  uv_check_init(loop, &s->reaper);
+  s->listener.data = s->sig_term.data = s->sig_int.data = s;
+  s->lag_timer.data = s->stop_timer.data = s->reaper.data = s;
   if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
     snprintf(err, err_len, "data dir %s: %s", cfg->data_dir, strerror(errno));
     return -1;
@@ -357,14 +366,6 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
     snprintf(err, err_len, "cannot create the message bus");
     return -1;
   }
-  uv_tcp_init(loop, &s->listener);
-  uv_signal_init(loop, &s->sig_term);
-  uv_signal_init(loop, &s->sig_int);
-  uv_timer_init(loop, &s->lag_timer);
-  uv_timer_init(loop, &s->stop_timer);
-  uv_check_init(loop, &s->reaper);
-  s->listener.data = s->sig_term.data = s->sig_int.data = s;
-  s->lag_timer.data = s->stop_timer.data = s->reaper.data = s;
   return 0;
 }
 
