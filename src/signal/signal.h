@@ -12,19 +12,13 @@
 #include "auth/token.h"
 #include "bus/bus.h"
 #include "guard/errors.h"
+#include "guard/ratelimit.h"
 #include "signal/envelope.h"
 
 struct conn;
 struct server;
 struct room;
 struct participant;
-
-/* Rate-limit classes of the seed's table; enforcement arrives with the
- * rate-limit issue, the table already names each type's class. */
-enum rate_class {
-  RATE_WEBSOCKET_MESSAGE, RATE_CHAT_MESSAGE, RATE_HAND_RAISE, RATE_REACTION,
-  RATE_FILE_SHARE, RATE_SETTINGS_UPDATE,
-};
 
 #define SIG_SERVER_ONLY 0x1   /* clients may not send it */
 #define SIG_NEEDS_TO 0x2      /* directed: "to" is required */
