@@ -50,6 +50,18 @@ static const struct opt opts[] = {
   {"ping-interval-ms", "HUDDLE_PING_INTERVAL_MS", I(ping_interval_ms), "20000", 100, 3600000, "WebSocket ping interval; a peer silent for two intervals is dropped."},
   {"shutdown-timeout-ms", "HUDDLE_SHUTDOWN_TIMEOUT_MS", I(shutdown_timeout_ms), "3000", 0, 60000, "Time given to clients to close on SIGTERM/SIGINT."},
   {"max-lag-ms", "HUDDLE_MAX_LAG_MS", I(max_lag_ms), "500", 1, 60000, "Event-loop lag above which health reports degraded."},
+  {"rate-websocket-message", "HUDDLE_RATE_WEBSOCKET_MESSAGE", S(rate[0]), "100/1m", 0, 0, "Per-user limit on WebSocket messages of any type (N/window, window in ms, s, m or h; 0/1m disables)."},
+  {"rate-chat-message", "HUDDLE_RATE_CHAT_MESSAGE", S(rate[1]), "60/1m", 0, 0, "Per-user limit on chat-message."},
+  {"rate-hand-raise", "HUDDLE_RATE_HAND_RAISE", S(rate[2]), "5/1m", 0, 0, "Per-user limit on hand-raise."},
+  {"rate-reaction", "HUDDLE_RATE_REACTION", S(rate[3]), "20/1m", 0, 0, "Per-user limit on reaction."},
+  {"rate-file-share", "HUDDLE_RATE_FILE_SHARE", S(rate[4]), "10/1h", 0, 0, "Per-user limit on file-share-offer."},
+  {"rate-room-create", "HUDDLE_RATE_ROOM_CREATE", S(rate[5]), "10/1h", 0, 0, "Per-user limit on joins that create a room."},
+  {"rate-settings-update", "HUDDLE_RATE_SETTINGS_UPDATE", S(rate[6]), "30/1m", 0, 0, "Per-user limit on settings, role and permission changes."},
+  {"rate-api-call", "HUDDLE_RATE_API_CALL", S(rate[7]), "300/1m", 0, 0, "Per-user (or per-address without a token) limit on REST calls."},
+  {"history-rooms", "HUDDLE_HISTORY_ROOMS", I(history_rooms), "10000", 0, 10000000, "Closed rooms whose analytics, recordings and streams stay queryable."},
+  {"chat-max-chars", "HUDDLE_CHAT_MAX_CHARS", I(chat_max_chars), "4000", 1, 65536, "Longest chat message, in characters."},
+  {"file-max-mb", "HUDDLE_FILE_MAX_MB", I(file_max_mb), "100", 1, 1048576, "Largest file that may be offered, in MiB."},
+  {"e2ee-max-bytes", "HUDDLE_E2EE_MAX_BYTES", I(e2ee_max_bytes), "16384", 64, 1048576, "Largest serialized payload of an e2ee-* message."},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

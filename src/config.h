@@ -35,6 +35,11 @@ struct config {
   int ping_interval_ms;
   int shutdown_timeout_ms;
   int max_lag_ms;              /* event-loop lag above which health says degraded */
+  char *rate[8];               /* per rate_class: "N/window", e.g. "60/1m" (guard/ratelimit.h) */
+  int history_rooms;           /* closed rooms whose history (analytics, recordings) is kept */
+  int chat_max_chars;
+  int file_max_mb;
+  int e2ee_max_bytes;
 };
 
 /* Fills c from defaults, then the config file (from --config or

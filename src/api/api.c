@@ -9,19 +9,36 @@
 #include "api/api.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "room/room.h"
+#include "signal/signal.h"
 
 struct route {
   int method;           /* enum http_method */
   const char *pattern;
   enum api_auth auth;
+  int rated;            /* counts against api_call */
   api_handler handler;
 };
 
+#define RB "/webrtc/rooms/{room_id}"
+
 /* One row per endpoint; the seed's numbering in comments. */
 static const struct route routes[] = {
-  {HTTP_GET, "/webrtc/ws/{room_id}", API_AUTH_NONE, api_ws_connect},     /* 1 */
-  {HTTP_GET, "/webrtc/config", API_AUTH_OPTIONAL, api_config_get},       /* 2 */
-  {HTTP_GET, "/webrtc/health", API_AUTH_NONE, api_health_get},           /* 28 */
+  {HTTP_GET, "/webrtc/ws/{room_id}", API_AUTH_NONE, 0, api_ws_connect},                   /* 1 */
+  {HTTP_GET, "/webrtc/config", API_AUTH_OPTIONAL, 1, api_config_get},                     /* 2 */
+  {HTTP_GET, RB "/analytics", API_AUTH_REQUIRED, 1, api_analytics_get},                   /* 10 */
+  {HTTP_GET, RB "/analytics/summary", API_AUTH_REQUIRED, 1, api_analytics_summary_get},   /* 11 */
+  {HTTP_POST, RB "/recordings/start", API_AUTH_REQUIRED, 1, api_recordings_start},        /* 12 */
+  {HTTP_POST, RB "/recordings/{recording_id}/stop", API_AUTH_REQUIRED, 1, api_recordings_stop}, /* 13 */
+  {HTTP_GET, RB "/recordings", API_AUTH_REQUIRED, 1, api_recordings_list},                /* 14 */
+  {HTTP_POST, RB "/live-streams/start", API_AUTH_REQUIRED, 1, api_live_streams_start},    /* 25 */
+  {HTTP_POST, RB "/live-streams/{stream_id}/stop", API_AUTH_REQUIRED, 1, api_live_streams_stop}, /* 26 */
+  {HTTP_GET, RB "/live-streams", API_AUTH_REQUIRED, 1, api_live_streams_list},            /* 27 */
+  {HTTP_GET, "/webrtc/health", API_AUTH_NONE, 0, api_health_get},                         /* 28 */
+  {HTTP_GET, "/webrtc/webrtc-metrics", API_AUTH_REQUIRED, 1, api_webrtc_metrics_get},     /* 29 */
+  {HTTP_GET, "/webrtc/stats", API_AUTH_REQUIRED, 1, api_stats_get},                       /* 30 */
+  {HTTP_GET, "/webrtc/rate-limits/{limit_type}/status", API_AUTH_REQUIRED, 0, api_rate_limit_status_get}, /* 31 */
+  {HTTP_GET, "/metrics", API_AUTH_REQUIRED, 0, api_metrics_prometheus_get},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -80,7 +97,62 @@ void api_reply_json(struct api_req *r, int status, json_t *body) {
 
 void api_reply_error(struct api_req *r, enum api_err e, const char *detail) {
   log_debug("api_error path=%.*s code=%s", (int)r->path_len, r->path, api_err_code(e));
+  if ((int)e > 0 && e < API_ERR__COUNT) r->srv->stats.errors_by_code[e]++;
   http_reply_error(r->conn, e, detail, 0);
+}
+
+int api_require_admin(struct api_req *r) {
+  if (r->authed && r->claims.admin) return 0;
+  api_reply_error(r, API_ERR_FORBIDDEN, "an admin token is needed");
+  return -1;
+}
+
+int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out) {
+  memset(out, 0, sizeof(*out));
+  int n = api_param(r, "room_id", out->id, sizeof(out->id));
+  if (n < 0 || !id_valid(out->id, (size_t)n)) {
+    api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL);
+    return -1;
+  }
+  if (!r->claims.admin && r->claims.room[0] && strcmp(r->claims.room, out->id) != 0) {
+    api_reply_error(r, API_ERR_TOKEN_ROOM_MISMATCH, NULL);
+    return -1;
+  }
+  out->room = signal_room_find(r->srv, out->id);
+  out->hist = history_find(&r->srv->history, out->id);
+  struct participant *p = out->room ? room_participant_find(out->room, r->claims.sub) : NULL;
+  if (r->claims.admin) out->perms = ~0u;
+  else if (p) out->perms = p->perms;
+  else out->perms = (perm_role_defaults(r->claims.role) & ~r->claims.perms_set) |
+                    (r->claims.perms_val & r->claims.perms_set);
+  if ((out->perms & need_perm) != need_perm) {
+    api_reply_error(r, API_ERR_PERMISSION_DENIED, NULL);
+    return -1;
+  }
+  return 0;
+}
+
+json_t *api_body_object(struct api_req *r) {
+  const struct buf *body = &r->conn->req.body;
+  if (body->len == 0) return json_object();
+  const struct buf *ct = &r->conn->req.hdr[HDR_CONTENT_TYPE];
+  if (ct->len < 16 || strncasecmp(ct->data, "application/json", 16) != 0) {
+    api_reply_error(r, API_ERR_UNSUPPORTED_MEDIA_TYPE, NULL);
+    return NULL;
+  }
+  enum api_err e;
+  char detail[200];
+  json_t *j = jsonx_parse(body->data, body->len, &r->srv->json_limits, &e, detail, sizeof(detail));
+  if (j == NULL) {
+    api_reply_error(r, e, detail);
+    return NULL;
+  }
+  if (!json_is_object(j)) {
+    json_decref(j);
+    api_reply_error(r, API_ERR_INVALID_MESSAGE, "the body must be a JSON object");
+    return NULL;
+  }
+  return j;
 }
 
 /* Finds the token: "Authorization: Bearer" first, then (WebSocket only) the
@@ -157,6 +229,19 @@ void api_dispatch(struct conn *c) {
     enum api_err e = authenticate(&r, 0);
     if (e != API_OK && !(e == API_ERR_UNAUTHORIZED && hit->auth == API_AUTH_OPTIONAL)) {
       api_reply_error(&r, e, NULL);
+      return;
+    }
+  }
+  if (hit->rated) {
+    /* api_call: per user with a token, per address without one. */
+    char key[ID_MAX + 64];
+    snprintf(key, sizeof(key), "%s%s", r.authed ? "" : "ip:", r.authed ? r.claims.sub : c->ip);
+    struct ratelimit_result rr;
+    ratelimit_check(&c->srv->rl, key, RATE_API_CALL, uv_now(c->srv->loop), &rr);
+    if (!rr.allowed) {
+      c->srv->stats.ratelimit_hits[RATE_API_CALL]++;
+      c->srv->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
+      http_reply_error(c, API_ERR_RATE_LIMIT_EXCEEDED, "limit api_call", (int64_t)rr.retry_after_ms);
       return;
     }
   }

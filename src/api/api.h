@@ -9,6 +9,7 @@
 #include "auth/token.h"
 #include "guard/errors.h"
 #include "net/router.h"
+#include "room/history.h"
 
 struct conn;
 struct server;
@@ -47,10 +48,41 @@ int api_query(const char *query, const char *name, char *out, size_t out_len);
 void api_reply_json(struct api_req *r, int status, json_t *body);
 void api_reply_error(struct api_req *r, enum api_err e, const char *detail);
 
+/* The caller's standing in a room, for room endpoints. */
+struct api_room {
+  char id[ID_MAX + 1];
+  struct room *room;               /* the live room, or NULL */
+  struct room_history *hist;       /* its history, or NULL if it never existed */
+  uint32_t perms;                  /* the caller's effective PERM_* bits */
+};
+
+/* Resolves {room_id} for the caller: validates the id, applies the token's
+ * room binding, and computes the caller's permissions (live ones when the
+ * caller is in the room; an admin token holds all). Requires need_perm bits.
+ * On refusal replies and returns -1. */
+int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out);
+/* Parses the request body as a JSON object ({} when empty). On refusal
+ * replies and returns NULL. */
+json_t *api_body_object(struct api_req *r);
+/* Replies 403 FORBIDDEN unless the token is an admin token; returns 0 if admin. */
+int api_require_admin(struct api_req *r);
+
 /* Handlers, named for their endpoints. */
-void api_ws_connect(struct api_req *r);    /* WS  /webrtc/ws/{room_id} */
-void api_config_get(struct api_req *r);    /* GET /webrtc/config */
-void api_health_get(struct api_req *r);    /* GET /webrtc/health */
+void api_ws_connect(struct api_req *r);              /* 1  WS  /webrtc/ws/{room_id} */
+void api_config_get(struct api_req *r);              /* 2  GET /webrtc/config */
+void api_analytics_get(struct api_req *r);           /* 10 */
+void api_analytics_summary_get(struct api_req *r);   /* 11 */
+void api_recordings_start(struct api_req *r);        /* 12 */
+void api_recordings_stop(struct api_req *r);         /* 13 */
+void api_recordings_list(struct api_req *r);         /* 14 */
+void api_live_streams_start(struct api_req *r);      /* 25 */
+void api_live_streams_stop(struct api_req *r);       /* 26 */
+void api_live_streams_list(struct api_req *r);       /* 27 */
+void api_health_get(struct api_req *r);              /* 28 */
+void api_webrtc_metrics_get(struct api_req *r);      /* 29 */
+void api_stats_get(struct api_req *r);               /* 30 */
+void api_rate_limit_status_get(struct api_req *r);   /* 31 */
+void api_metrics_prometheus_get(struct api_req *r);  /* GET /metrics */
 
 /* ICE servers as RTCIceServer objects; TURN credentials only for user_id
  * (NULL: STUN only). Returns a new reference. */

@@ -10,6 +10,9 @@ struct bus_msg {
   const char *room_id;     /* borrowed */
   const char *to;          /* borrowed; NULL: every member */
   const char *except;      /* borrowed; NULL: nobody excluded */
+  const char *also;        /* borrowed; NULL, or one more recipient (a sender's own copy) */
+  uint32_t only_perm;      /* 0, or deliver only to members holding these PERM_* bits */
+  int type;                /* message type index (signal_type_index), for metrics */
   struct outbuf *frame;    /* borrowed: publish takes its own refs */
 };
 

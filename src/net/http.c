@@ -156,6 +156,7 @@ void http_reply(struct conn *c, int status, const char *extra_headers,
   if (len) memcpy(b->data + n, body, len);
   b->len = (size_t)n + len;
   c->srv->stats.http_requests++;
+  if (status >= 100 && status < 600) c->srv->stats.http_by_status[status / 100]++;
   conn_write(c, b);
   if (!keep) conn_end(c);
 }

@@ -260,6 +260,11 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* ---- lag probe, signals, shutdown ---- */
 
+static void on_prune(uv_timer_t *t) {
+  struct server *s = t->data;
+  ratelimit_prune(&s->rl, uv_now(s->loop));
+}
+
 static void on_lag(uv_timer_t *t) {
   struct server *s = t->data;
   uint64_t now = uv_now(s->loop);
@@ -275,6 +280,7 @@ static void finish_shutdown(struct server *s) {
   close_quiet((uv_handle_t *)&s->lag_timer);
   close_quiet((uv_handle_t *)&s->stop_timer);
   close_quiet((uv_handle_t *)&s->reaper);
+  close_quiet((uv_handle_t *)&s->prune_timer);
   close_quiet((uv_handle_t *)&s->sig_term);
   close_quiet((uv_handle_t *)&s->sig_int);
 }
@@ -354,6 +360,8 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   uv_timer_init(loop, &s->lag_timer);
   uv_timer_init(loop, &s->stop_timer);
   uv_check_init(loop, &s->reaper);
+  uv_timer_init(loop, &s->prune_timer);
+  s->prune_timer.data = s;
   s->listener.data = s->sig_term.data = s->sig_int.data = s;
   s->lag_timer.data = s->stop_timer.data = s->reaper.data = s;
   if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -361,6 +369,16 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
     return -1;
   }
   if (load_secret(s, err, err_len) != 0) return -1;
+  ratelimit_init(&s->rl);
+  s->history.max_rooms = (size_t)cfg->history_rooms;
+  for (int i = 0; i < RATE__COUNT; i++) {
+    const char *spec = cfg->rate[i];
+    if (spec && ratelimit_rule_parse(spec, &s->rl.rules[i]) != 0) {
+      snprintf(err, err_len, "--rate-%s: expected N/window such as 60/1m, got '%s'",
+               ratelimit_class_name((enum rate_class)i), spec);
+      return -1;
+    }
+  }
   if (store_open(&s->store, cfg->data_dir, err, err_len) != 0) return -1;
   if (bus_local_new(&s->bus, signal_bus_deliver, s) != 0) {
     snprintf(err, err_len, "cannot create the message bus");
@@ -413,11 +431,14 @@ int server_listen(struct server *s, char *err, size_t err_len) {
   uv_signal_start(&s->sig_int, on_signal, SIGINT);
   s->lag_due_ms = uv_now(s->loop) + LAG_PROBE_MS;
   uv_timer_start(&s->lag_timer, on_lag, LAG_PROBE_MS, LAG_PROBE_MS);
+  uv_timer_start(&s->prune_timer, on_prune, 60000, 60000);
   return 0;
 }
 
 void server_free(struct server *s) {
   signal_rooms_free(s);
+  history_registry_free(&s->history);
+  ratelimit_free(&s->rl);
   if (s->bus) s->bus->ops->close(s->bus);
   s->bus = NULL;
   store_close(s->store);

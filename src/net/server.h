@@ -9,11 +9,14 @@
 #include <uv.h>
 
 #include "auth/token.h"
+#include "guard/errors.h"
+#include "guard/ratelimit.h"
 #include "config.h"
 #include "lib/buf.h"
 #include "lib/jsonx.h"
 #include "lib/map.h"
 #include "net/outbuf.h"
+#include "room/history.h"
 
 struct ws;
 struct store;
@@ -58,9 +61,16 @@ struct conn {
   struct participant *part;        /* borrowed; set by the signaling layer */
 };
 
+#define STATS_TYPES 64   /* >= the number of message types */
+
 struct server_stats {
   uint64_t connections_total, ws_total, messages_in, messages_out, bytes_in, bytes_out;
   uint64_t slow_consumers_dropped, http_requests;
+  uint64_t in_by_type[STATS_TYPES];     /* client messages received, by type index */
+  uint64_t out_by_type[STATS_TYPES];    /* messages delivered to clients, by type index */
+  uint64_t errors_by_code[API_ERR__COUNT];
+  uint64_t ratelimit_hits[RATE__COUNT];
+  uint64_t http_by_status[6];           /* index status / 100 */
 };
 
 struct server {
@@ -82,6 +92,9 @@ struct server {
   size_t jwt_secret_len;
   struct jsonx_limits json_limits;
   struct map rooms;                /* room id -> struct room *, owned by room.c */
+  struct history_registry history; /* room id -> what outlives the room */
+  struct ratelimit rl;
+  uv_timer_t prune_timer;          /* forgets idle rate-limit keys */
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */
   int shutting_down;

@@ -16,8 +16,17 @@ struct room *room_new(const char *id, int max_participants, uint64_t now_ms) {
   return r;
 }
 
+static void transfer_free(struct transfer *t) {
+  free(t->parties);
+  free(t);
+}
+
+static void free_transfer(const char *k, void *v, void *arg) { transfer_free(v); }
+
 void room_free(struct room *r) {
   if (r == NULL) return;
+  map_each(&r->transfers, free_transfer, NULL);
+  map_free(&r->transfers);
   struct participant *p = r->head;
   while (p) {
     struct participant *next = p->next;
@@ -44,7 +53,76 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
   return p;
 }
 
-void room_participant_free(struct participant *p) { free(p); }
+void room_participant_free(struct participant *p) {
+  if (p == NULL) return;
+  json_decref(p->net_stats);
+  json_decref(p->background);
+  free(p);
+}
+
+void room_chat_remember(struct room *r, uint64_t seq) {
+  r->chat_recent[r->chat_head] = seq;
+  r->chat_head = (r->chat_head + 1) % ROOM_CHAT_RECENT;
+}
+
+int room_chat_known(const struct room *r, uint64_t seq) {
+  if (seq == 0) return 0;
+  for (size_t i = 0; i < ROOM_CHAT_RECENT; i++)
+    if (r->chat_recent[i] == seq) return 1;
+  return 0;
+}
+
+struct transfer *room_transfer_new(struct room *r, const char *sender, const char *to,
+                                   uint64_t now_ms) {
+  if (r->transfers.count >= ROOM_MAX_TRANSFERS) return NULL;
+  struct transfer *t = calloc(1, sizeof(*t));
+  if (t == NULL) return NULL;
+  t->id[0] = 'f';
+  if (id_random_hex(t->id + 1, 15) != 0 || map_put(&r->transfers, t->id, t) != 0) {
+    free(t);
+    return NULL;
+  }
+  snprintf(t->sender, sizeof(t->sender), "%s", sender);
+  snprintf(t->to, sizeof(t->to), "%s", to ? to : "");
+  t->created_ms = now_ms;
+  return t;
+}
+
+struct transfer *room_transfer_find(struct room *r, const char *id) {
+  return map_get(&r->transfers, id);
+}
+
+void room_transfer_remove(struct room *r, struct transfer *t) {
+  map_del(&r->transfers, t->id);
+  transfer_free(t);
+}
+
+struct drop { const char *user; struct transfer *hits[ROOM_MAX_TRANSFERS]; size_t n; };
+
+static void collect_sender(const char *k, void *v, void *arg) {
+  struct drop *d = arg;
+  struct transfer *t = v;
+  if (strcmp(t->sender, d->user) == 0 && d->n < ROOM_MAX_TRANSFERS) d->hits[d->n++] = t;
+}
+
+void room_transfers_drop_user(struct room *r, const char *user_id) {
+  struct drop d = {user_id, {0}, 0};
+  map_each(&r->transfers, collect_sender, &d);
+  for (size_t i = 0; i < d.n; i++) room_transfer_remove(r, d.hits[i]);
+}
+
+struct transfer_party *room_transfer_party(struct transfer *t, const char *user_id, int create) {
+  for (size_t i = 0; i < t->nparties; i++)
+    if (strcmp(t->parties[i].user_id, user_id) == 0) return &t->parties[i];
+  if (!create) return NULL;
+  struct transfer_party *p = realloc(t->parties, (t->nparties + 1) * sizeof(*p));
+  if (p == NULL) return NULL;
+  t->parties = p;
+  p = &t->parties[t->nparties++];
+  memset(p, 0, sizeof(*p));
+  snprintf(p->user_id, sizeof(p->user_id), "%s", user_id);
+  return p;
+}
 
 struct participant *room_participant_find(struct room *r, const char *user_id) {
   return map_get(&r->members, user_id);
@@ -84,9 +162,12 @@ json_t *room_perms_json(uint32_t perms) {
 }
 
 json_t *room_participant_json(const struct participant *p) {
-  return json_pack("{s:s,s:s,s:s,s:I,s:{s:b,s:b,s:b}}", "user_id", p->user_id, "name", p->name,
-                   "role", perm_role_name(p->role), "joined_at", (json_int_t)p->joined_ms,
-                   "media", "audio", p->audio, "video", p->video, "screen", p->screen);
+  json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:{s:b,s:b,s:b}}", "user_id", p->user_id, "name", p->name,
+                        "role", perm_role_name(p->role), "joined_at", (json_int_t)p->joined_ms,
+                        "media", "audio", p->audio, "video", p->video, "screen", p->screen);
+  if (o && p->quality[0]) json_object_set_new(o, "quality", json_string(p->quality));
+  if (o && p->background) json_object_set(o, "virtual_background", p->background);
+  return o;
 }
 
 json_t *room_settings_json(const struct room *r) {

@@ -28,6 +28,33 @@ struct participant {
   char resume_token[65];              /* secret to this participant */
   uint64_t joined_ms;
   int audio, video, screen;           /* media state: 1 = publishing */
+  json_t *net_stats;                  /* owned; last network-stats sample or NULL */
+  char quality[16];                   /* last quality-update level, "" if none */
+  json_t *background;                 /* owned; last virtual-background-update or NULL */
+};
+
+#define ROOM_CHAT_RECENT 256          /* chat message ids a reply may reference */
+#define ROOM_MAX_TRANSFERS 100
+
+enum transfer_state { XFER_OFFERED = 0, XFER_ACCEPTED, XFER_REJECTED, XFER_COMPLETE };
+
+struct transfer_party {
+  char user_id[ID_MAX + 1];
+  enum transfer_state state;
+  uint64_t bytes;                     /* last progress reported */
+};
+
+struct transfer {
+  char id[33];
+  char sender[ID_MAX + 1];
+  char to[ID_MAX + 1];                /* "" for an offer to the whole room */
+  char name[256];
+  char mime[128];
+  char sha256[65];
+  uint64_t size;
+  uint64_t created_ms;
+  struct transfer_party *parties;     /* owned: receivers that answered */
+  size_t nparties;
 };
 
 struct room_settings {
@@ -48,6 +75,10 @@ struct room {
   size_t peak;                        /* most participants at once */
   struct map members;                 /* user id -> participant (borrowed) */
   struct room_settings settings;
+  struct room_history *hist;          /* borrowed from the server's registry */
+  uint64_t chat_recent[ROOM_CHAT_RECENT]; /* seq of recent chat messages (ring) */
+  size_t chat_head;
+  struct map transfers;               /* transfer id -> struct transfer * (owned) */
 };
 
 /* Returns a new empty room or NULL. */
@@ -68,6 +99,20 @@ void room_participant_free(struct participant *p);
 
 /* Assigns and returns the next sequence number. */
 static inline uint64_t room_seq_next(struct room *r) { return ++r->seq; }
+
+/* Remembers a chat message's seq; returns 1 if seq is a recent chat message. */
+void room_chat_remember(struct room *r, uint64_t seq);
+int room_chat_known(const struct room *r, uint64_t seq);
+
+/* File transfers of the room. */
+struct transfer *room_transfer_new(struct room *r, const char *sender, const char *to,
+                                   uint64_t now_ms);
+struct transfer *room_transfer_find(struct room *r, const char *id);
+void room_transfer_remove(struct room *r, struct transfer *t);
+/* Removes every transfer offered by user_id (they left). */
+void room_transfers_drop_user(struct room *r, const char *user_id);
+/* Finds or adds receiver user_id's entry; NULL on allocation failure. */
+struct transfer_party *room_transfer_party(struct transfer *t, const char *user_id, int create);
 
 /* Public view of p: user_id, name, role, joined_at, media. New reference. */
 json_t *room_participant_json(const struct participant *p);

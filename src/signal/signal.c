@@ -16,33 +16,33 @@
 
 /* Sorted by name (bsearch); test_envelope checks the order. */
 static const struct sig_type types[] = {
-  {"analytics-event", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"analytics-event", sig_analytics_event, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"answer", sig_answer, 0, RATE_WEBSOCKET_MESSAGE, TO},
   {"breakout-room-assign", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
   {"breakout-room-close", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
   {"breakout-room-create", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
-  {"chat-message", NULL, PERM_CHAT, RATE_CHAT_MESSAGE, 0},
-  {"e2ee-key-exchange", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"e2ee-ratchet-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"chat-message", sig_chat_message, PERM_CHAT, RATE_CHAT_MESSAGE, 0},
+  {"e2ee-key-exchange", sig_e2ee_key_exchange, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"e2ee-ratchet-update", sig_e2ee_ratchet_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"error", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"file-share-accept", NULL, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"file-share-complete", NULL, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"file-share-offer", NULL, PERM_SHARE_FILES, RATE_FILE_SHARE, 0},
-  {"file-share-progress", NULL, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"file-share-reject", NULL, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-accept", sig_file_share_accept, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-complete", sig_file_share_complete, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-offer", sig_file_share_offer, PERM_SHARE_FILES, RATE_FILE_SHARE, 0},
+  {"file-share-progress", sig_file_share_progress, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-reject", sig_file_share_reject, 0, RATE_WEBSOCKET_MESSAGE, TO},
   {"hand-raise", NULL, PERM_RAISE_HAND, RATE_HAND_RAISE, 0},
   {"hand-raise-queue", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
   {"ice-candidate", sig_ice_candidate, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"live-stream-start", NULL, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
-  {"live-stream-stop", NULL, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
+  {"live-stream-start", sig_live_stream_start, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
+  {"live-stream-stop", sig_live_stream_stop, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
   {"media-control", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"network-stats", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"network-stats", sig_network_stats, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"offer", sig_offer, 0, RATE_WEBSOCKET_MESSAGE, TO},
   {"participant-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"permission-updated", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
-  {"quality-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"reaction", NULL, PERM_REACT, RATE_REACTION, 0},
-  {"recording-control", NULL, PERM_RECORD, RATE_WEBSOCKET_MESSAGE, 0},
+  {"quality-update", sig_quality_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"reaction", sig_reaction, PERM_REACT, RATE_REACTION, 0},
+  {"recording-control", sig_recording_control, PERM_RECORD, RATE_WEBSOCKET_MESSAGE, 0},
   {"recording-status", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
   {"role-updated", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
   {"room-settings-update", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
@@ -50,7 +50,7 @@ static const struct sig_type types[] = {
   {"screen-share-control", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"user-joined", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
   {"user-left", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"virtual-background-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"virtual-background-update", sig_virtual_background_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"waiting-room-admit", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
   {"waiting-room-join", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
   {"waiting-room-reject", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
@@ -68,34 +68,59 @@ const struct sig_type *signal_type_find(const char *name) {
 
 size_t signal_type_count(void) { return NTYPES; }
 
+int signal_type_index(const char *name) {
+  const struct sig_type *t = signal_type_find(name);
+  return t ? (int)(t - types) : -1;
+}
+
+struct room *signal_room_find(struct server *s, const char *room_id) {
+  return map_get(&s->rooms, room_id);
+}
+
 const struct sig_type *signal_type_at(size_t i) { return i < NTYPES ? &types[i] : NULL; }
 
 /* ---- sending ---- */
 
-static void send_error(struct conn *c, struct room *room, enum api_err e, const char *ref,
-                       const char *detail) {
+void signal_error(struct conn *c, enum api_err e, const char *ref, const char *detail,
+                  int64_t retry_after_ms) {
+  struct room *room = c->part ? c->part->room : NULL;
   const struct api_err_info *info = api_err_info(e);
   json_t *p = json_pack("{s:s,s:s,s:s}", "code", info->code, "message", info->message,
                         "recovery", info->recovery);
   if (p == NULL) return;
   if (ref) json_object_set_new(p, "ref", json_string(ref));
   if (detail && *detail) json_object_set_new(p, "detail", json_string(detail));
+  if (retry_after_ms > 0) json_object_set_new(p, "retry_after_ms", json_integer(retry_after_ms));
   struct outbuf *b = envelope_encode("error", room ? room->id : NULL, "server", NULL,
                                      room ? room->seq : 0, server_now_ms(), p, ref);
   json_decref(p);
+  if ((int)e > 0 && e < API_ERR__COUNT) c->srv->stats.errors_by_code[e]++;
+  c->srv->stats.out_by_type[signal_type_index("error")]++;
   if (b) ws_send(c, b);
+}
+
+int signal_send(struct sig_ctx *ctx, const struct sig_out *o) {
+  struct room *r = ctx->room;
+  struct outbuf *b = envelope_encode(o->type, r->id, o->from, o->to, room_seq_next(r),
+                                     server_now_ms(), o->payload, o->ref);
+  if (b == NULL) return -1;
+  struct bus_msg m = {r->id, o->to, o->except, o->also, o->only_perm, signal_type_index(o->type), b};
+  int rc = ctx->srv->bus->ops->publish(ctx->srv->bus, &m);
+  outbuf_unref(b);
+  return rc;
 }
 
 int signal_publish(struct sig_ctx *ctx, const char *type, const char *from, const char *to,
                    const char *except, json_t *payload) {
-  struct room *r = ctx->room;
-  struct outbuf *b = envelope_encode(type, r->id, from, to, room_seq_next(r), server_now_ms(),
-                                     payload, NULL);
-  if (b == NULL) return -1;
-  struct bus_msg m = {r->id, to, except, b};
-  int rc = ctx->srv->bus->ops->publish(ctx->srv->bus, &m);
-  outbuf_unref(b);
-  return rc;
+  struct sig_out o = {type, from, to, except, NULL, 0, payload, NULL};
+  return signal_send(ctx, &o);
+}
+
+static void deliver_one(struct server *s, const struct bus_msg *m, struct participant *p) {
+  if (p == NULL || p->conn == NULL) return;
+  if (m->only_perm && (p->perms & m->only_perm) != m->only_perm) return;
+  if (m->type >= 0 && m->type < STATS_TYPES) s->stats.out_by_type[m->type]++;
+  ws_send(p->conn, outbuf_ref(m->frame));
 }
 
 void signal_bus_deliver(void *arg, const struct bus_msg *m) {
@@ -103,13 +128,13 @@ void signal_bus_deliver(void *arg, const struct bus_msg *m) {
   struct room *r = map_get(&s->rooms, m->room_id);
   if (r == NULL) return;
   if (m->to) {
-    struct participant *p = room_participant_find(r, m->to);
-    if (p && p->conn) ws_send(p->conn, outbuf_ref(m->frame));
+    deliver_one(s, m, room_participant_find(r, m->to));
+    if (m->also && strcmp(m->also, m->to) != 0) deliver_one(s, m, room_participant_find(r, m->also));
     return;
   }
   for (struct participant *p = r->head; p; p = p->next) {
-    if (p->conn == NULL || (m->except && strcmp(p->user_id, m->except) == 0)) continue;
-    ws_send(p->conn, outbuf_ref(m->frame));
+    if (m->except && strcmp(p->user_id, m->except) == 0) continue;
+    deliver_one(s, m, p);
   }
 }
 
@@ -122,7 +147,26 @@ enum api_err signal_admission_check(struct server *s, const char *room_id,
   if (r && (int)r->count >= r->settings.max_participants &&
       room_participant_find(r, claims->sub) == NULL)
     return API_ERR_ROOM_FULL;
+  if (r == NULL) {
+    /* Creating a room counts against room_create, whoever joins it first. */
+    struct ratelimit_result rr;
+    ratelimit_check(&s->rl, claims->sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
+    if (!rr.allowed) {
+      s->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
+      return API_ERR_RATE_LIMIT_EXCEEDED;
+    }
+  }
   return API_OK;
+}
+
+static json_t *active_media(struct room *r, uint64_t now, json_t **streams) {
+  *streams = json_array();
+  if (r->hist == NULL) return json_null();
+  for (size_t i = 0; i < r->hist->nstreams; i++)
+    if (r->hist->streams[i].stopped_ms == 0)
+      json_array_append_new(*streams, history_stream_json(&r->hist->streams[i], now));
+  struct recording *rec = history_recording_active(r->hist);
+  return rec ? history_recording_json(rec, now) : json_null();
 }
 
 static json_t *room_state(struct server *s, struct room *r, struct participant *self) {
@@ -133,10 +177,35 @@ static json_t *room_state(struct server *s, struct room *r, struct participant *
   json_object_set_new(me, "session_id", json_string(self->session_id));
   json_object_set_new(me, "resume_token", json_string(self->resume_token));
   json_object_set_new(me, "permissions", room_perms_json(self->perms));
-  return json_pack("{s:o,s:o,s:o,s:[],s:n,s:[],s:[],s:o,s:I}", "self", me, "participants", parts,
-                   "settings", room_settings_json(r), "hand_raise_queue", "recording",
-                   "live_streams", "breakout_rooms", "ice_servers",
+  json_t *streams;
+  json_t *rec = active_media(r, server_now_ms(), &streams);
+  return json_pack("{s:o,s:o,s:o,s:[],s:o,s:o,s:[],s:o,s:I}", "self", me, "participants", parts,
+                   "settings", room_settings_json(r), "hand_raise_queue", "recording", rec,
+                   "live_streams", streams, "breakout_rooms", "ice_servers",
                    api_ice_servers(s, self->user_id), "seq", (json_int_t)r->seq);
+}
+
+/* Creates and registers a room with its history. NULL on failure. */
+static struct room *room_create(struct server *s, const char *room_id, uint64_t now) {
+  struct room *r = room_new(room_id, s->cfg->max_room_participants, now);
+  if (r == NULL) return NULL;
+  r->hist = history_get_or_create(&s->history, room_id, now);
+  if (r->hist == NULL || map_put(&s->rooms, room_id, r) != 0) {
+    room_free(r);
+    return NULL;
+  }
+  return r;
+}
+
+/* Unregisters and frees an empty room; what outlives it stays in history. */
+static void room_destroy(struct server *s, struct room *r) {
+  log_info("room_closed room=%s peak=%zu", r->id, r->peak);
+  map_del(&s->rooms, r->id);
+  if (r->hist) {
+    signal_media_stop_all(s, r->hist);
+    history_close(&s->history, r->hist, server_now_ms());
+  }
+  room_free(r);
 }
 
 void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims) {
@@ -145,9 +214,8 @@ void signal_join(struct conn *c, const char *room_id, const struct token_claims 
   struct room *r = map_get(&s->rooms, room_id);
   int created = 0;
   if (r == NULL) {
-    r = room_new(room_id, s->cfg->max_room_participants, now);
-    if (r == NULL || map_put(&s->rooms, room_id, r) != 0) {
-      room_free(r);
+    r = room_create(s, room_id, now);
+    if (r == NULL) {
       ws_close(c, 1011, "internal error");
       return;
     }
@@ -158,31 +226,29 @@ void signal_join(struct conn *c, const char *room_id, const struct token_claims 
   if (old && old->conn) {
     /* One connection per user and room: the newest wins. */
     struct conn *oc = old->conn;
-    send_error(oc, r, API_ERR_SESSION_REPLACED, NULL, NULL);
+    signal_error(oc, API_ERR_SESSION_REPLACED, NULL, NULL, 0);
     signal_detach(oc, "replaced");
     ws_close(oc, 4001, "session replaced");
     r = map_get(&s->rooms, room_id); /* the room may have emptied and gone */
-    if (r == NULL) {
-      r = room_new(room_id, s->cfg->max_room_participants, now);
-      if (r == NULL || map_put(&s->rooms, room_id, r) != 0) {
-        room_free(r);
-        ws_close(c, 1011, "internal error");
-        return;
-      }
+    if (r == NULL && (r = room_create(s, room_id, now)) == NULL) {
+      ws_close(c, 1011, "internal error");
+      return;
     }
   }
   struct participant *p = room_participant_new(claims, now);
   if (p == NULL || room_participant_add(r, p) != 0) {
     room_participant_free(p);
-    if (r->count == 0) {
-      map_del(&s->rooms, room_id);
-      room_free(r);
-    }
+    if (r->count == 0) room_destroy(s, r);
     ws_close(c, 1011, "internal error");
     return;
   }
   p->conn = c;
   c->part = p;
+  if (r->hist) {
+    r->hist->sessions++;
+    if (r->count > r->hist->peak) r->hist->peak = r->count;
+    history_event(r->hist, now, "join", p->user_id, NULL, 0, NULL);
+  }
   log_info("joined room=%s user=%s role=%s participants=%zu%s", r->id, p->user_id,
            perm_role_name(p->role), r->count, created ? " created=1" : "");
 
@@ -204,6 +270,12 @@ void signal_detach(struct conn *c, const char *reason) {
   c->part = NULL;
   p->conn = NULL;
   room_participant_remove(r, p);
+  room_transfers_drop_user(r, p->user_id);
+  if (r->hist) {
+    uint64_t now = server_now_ms(), len = now > p->joined_ms ? now - p->joined_ms : 0;
+    r->hist->closed_session_ms += len;
+    history_event(r->hist, now, "leave", p->user_id, reason ? reason : "left", (int64_t)len, NULL);
+  }
   log_info("left room=%s user=%s reason=%s participants=%zu", r->id, p->user_id,
            reason ? reason : "left", r->count);
   if (r->count > 0) {
@@ -212,9 +284,7 @@ void signal_detach(struct conn *c, const char *reason) {
     signal_publish(&ctx, "user-left", "server", NULL, NULL, left);
     json_decref(left);
   } else {
-    log_info("room_closed room=%s peak=%zu", r->id, r->peak);
-    map_del(&s->rooms, r->id);
-    room_free(r);
+    room_destroy(s, r);
   }
   room_participant_free(p);
 }
@@ -230,7 +300,7 @@ void signal_rooms_free(struct server *s) {
 
 void signal_on_binary(struct conn *c) {
   if (c->part)
-    send_error(c, c->part->room, API_ERR_INVALID_MESSAGE, NULL, "binary frames are not supported; send JSON text");
+    signal_error(c, API_ERR_INVALID_MESSAGE, NULL, "binary frames are not supported; send JSON text", 0);
 }
 
 void signal_on_message(struct conn *c, const char *data, size_t len) {
@@ -242,10 +312,36 @@ void signal_on_message(struct conn *c, const char *data, size_t len) {
   enum api_err e = envelope_decode(data, len, &c->srv->json_limits, &in, detail, sizeof(detail),
                                    ref, sizeof(ref));
   if (e != API_OK) {
-    send_error(c, r, e, ref[0] ? ref : NULL, detail);
+    signal_error(c, e, ref[0] ? ref : NULL, detail, 0);
     return;
   }
   const struct sig_type *t = signal_type_find(in.type);
+  struct ratelimit_result rr = {1, 0, 0, 0, 0};
+  enum rate_class rc = RATE_WEBSOCKET_MESSAGE;
+  if (t) c->srv->stats.in_by_type[t - types]++;
+  if (t && !(t->flags & SIG_SERVER_ONLY) && t->handler) {
+    /* Both budgets must allow the message before either is spent: a refused
+     * message costs nothing and changes nothing. */
+    uint64_t now = uv_now(c->srv->loop);
+    ratelimit_peek(&c->srv->rl, self->user_id, RATE_WEBSOCKET_MESSAGE, now, &rr);
+    if (rr.allowed && t->rate != RATE_WEBSOCKET_MESSAGE) {
+      rc = t->rate;
+      ratelimit_peek(&c->srv->rl, self->user_id, rc, now, &rr);
+    }
+    if (rr.allowed) {
+      struct ratelimit_result spent;
+      ratelimit_check(&c->srv->rl, self->user_id, RATE_WEBSOCKET_MESSAGE, now, &spent);
+      if (t->rate != RATE_WEBSOCKET_MESSAGE) ratelimit_check(&c->srv->rl, self->user_id, t->rate, now, &spent);
+    }
+  }
+  if (!rr.allowed) {
+    c->srv->stats.ratelimit_hits[rc]++;
+    snprintf(detail, sizeof(detail), "limit %s: %u per %llu ms", ratelimit_class_name(rc),
+             c->srv->rl.rules[rc].limit, (unsigned long long)c->srv->rl.rules[rc].window_ms);
+    signal_error(c, API_ERR_RATE_LIMIT_EXCEEDED, in.id, detail, (int64_t)rr.retry_after_ms);
+    envelope_in_free(&in);
+    return;
+  }
   if (t == NULL) {
     e = API_ERR_UNKNOWN_MESSAGE_TYPE;
     snprintf(detail, sizeof(detail), "unknown type");
@@ -267,11 +363,13 @@ void signal_on_message(struct conn *c, const char *data, size_t len) {
   } else {
     struct sig_ctx ctx = {c->srv, c, self, r, &in};
     e = t->handler(&ctx, detail, sizeof(detail));
+    /* Analytics count what the room accepted. */
+    if (e == API_OK && c->part && r->hist) r->hist->messages_by_type[t - types]++;
   }
   if (e != API_OK) {
     log_debug("message_refused room=%s user=%s code=%s", r->id, self->user_id, api_err_code(e));
     /* The handler may have detached self; c->part tells. */
-    if (c->part) send_error(c, c->part->room, e, in.id, detail);
+    if (c->part) signal_error(c, e, in.id, detail, 0);
   }
   envelope_in_free(&in);
 }

@@ -14,6 +14,7 @@
 #include "guard/errors.h"
 #include "guard/ratelimit.h"
 #include "signal/envelope.h"
+#include "room/history.h"
 
 struct conn;
 struct server;
@@ -63,12 +64,62 @@ void signal_bus_deliver(void *arg, const struct bus_msg *m);
 /* Frees every room (at shutdown). */
 void signal_rooms_free(struct server *s);
 
-/* For handlers: sends type with payload (borrowed) from self to one user
- * (to) or to the room except `except`; assigns seq and ts. Returns 0 or -1. */
+/* What a handler sends to the room. */
+struct sig_out {
+  const char *type;
+  const char *from;        /* a user id or "server" */
+  const char *to;          /* NULL: the room */
+  const char *except;      /* NULL, or a user left out of a broadcast */
+  const char *also;        /* NULL, or an extra recipient of a directed message */
+  uint32_t only_perm;      /* 0, or only members holding these PERM_* bits */
+  json_t *payload;         /* borrowed */
+  const char *ref;         /* NULL, or the sender's message id (echoes) */
+};
+
+/* Publishes o to ctx->room through the bus; assigns seq and ts.
+ * Returns 0 or -1. */
+int signal_send(struct sig_ctx *ctx, const struct sig_out *o);
+/* Shorthand for signal_send with from/to/except and payload only. */
 int signal_publish(struct sig_ctx *ctx, const char *type, const char *from, const char *to,
                    const char *except, json_t *payload);
+/* Index of a type name in the table, or -1. */
+int signal_type_index(const char *name);
+/* Sends an error to one connection (the one funnel for WebSocket errors). */
+void signal_error(struct conn *c, enum api_err e, const char *ref, const char *detail,
+                  int64_t retry_after_ms);
+/* Returns the live room, or NULL. */
+struct room *signal_room_find(struct server *s, const char *room_id);
+/* Recording and live-stream control shared by REST and WebSocket
+ * (sig_record.c). `by` is the acting user id. On success *out receives the
+ * JSON describing the recording or stream (new reference). */
+enum api_err signal_recording_start(struct server *s, struct room *r, const char *by, json_t **out);
+enum api_err signal_recording_stop(struct server *s, struct room *r, const char *id, const char *by,
+                                   json_t **out);
+enum api_err signal_stream_start(struct server *s, struct room *r, const char *by, json_t *body,
+                                 char *detail, size_t detail_len, json_t **out);
+enum api_err signal_stream_stop(struct server *s, struct room *r, const char *id, const char *by,
+                                json_t **out);
+/* Stops whatever still records or streams in room_id's history (room closed). */
+void signal_media_stop_all(struct server *s, struct room_history *h);
 
-/* Handlers (sig_rtc.c). */
+/* Handlers: sig_rtc.c, sig_chat.c, sig_file.c, sig_record.c, sig_stats.c, sig_e2ee.c. */
+enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_reaction(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_file_share_offer(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_file_share_accept(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_file_share_reject(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_file_share_progress(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_file_share_complete(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_recording_control(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_live_stream_start(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_live_stream_stop(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_network_stats(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_quality_update(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_analytics_event(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_virtual_background_update(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_e2ee_key_exchange(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_e2ee_ratchet_update(struct sig_ctx *ctx, char *detail, size_t detail_len);
+
 enum api_err sig_offer(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_answer(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_ice_candidate(struct sig_ctx *ctx, char *detail, size_t detail_len);

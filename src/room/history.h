@@ -1,0 +1,108 @@
+/* Room history: what a room leaves behind and what outlives its sessions:
+ * analytics (aggregates and a ring of recent events), recordings and live
+ * streams. Keyed by room id in a registry that keeps closed rooms for a
+ * while (bounded), so summaries and lists still answer after everyone left.
+ * In memory only; the persistence issue moves it into the store. */
+#ifndef HUDDLE_ROOM_HISTORY_H
+#define HUDDLE_ROOM_HISTORY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/ids.h"
+#include "lib/map.h"
+
+#define HISTORY_EVENTS 1000        /* analytics events kept per room (ring) */
+#define HISTORY_RECORDINGS 100
+#define HISTORY_STREAMS 100
+#define HISTORY_MAX_ACTIVE_STREAMS 3
+
+enum quality_bucket { QUALITY_GOOD, QUALITY_FAIR, QUALITY_POOR, QUALITY__COUNT };
+
+struct analytics_event {
+  uint64_t ts;                     /* Unix ms */
+  char type[24];                   /* join, leave, chat, reaction, quality, custom, ... */
+  char user_id[ID_MAX + 1];
+  char name[ID_MAX + 1];           /* custom event name, quality bucket, ... ("" if none) */
+  int64_t value;                   /* leave: session ms; quality: rtt ms; else 0 */
+  json_t *data;                    /* owned; custom event properties or NULL */
+};
+
+struct recording {
+  char id[33];
+  char started_by[ID_MAX + 1];
+  char stopped_by[ID_MAX + 1];     /* "" while recording; "server" when the room closed */
+  uint64_t started_ms, stopped_ms; /* stopped_ms 0 while recording */
+  char format[16];                 /* "webm" (metadata only until real recording) */
+};
+
+struct live_stream {
+  char id[33];
+  char name[65];
+  char *target;                    /* owned; the full URL with its key: never sent or logged */
+  char *target_redacted;           /* owned; the URL with its key masked */
+  char started_by[ID_MAX + 1];
+  char stopped_by[ID_MAX + 1];
+  uint64_t started_ms, stopped_ms;
+};
+
+struct room_history {
+  char room_id[ID_MAX + 1];
+  uint64_t created_ms;
+  uint64_t closed_ms;              /* 0 while the room is open */
+  /* analytics aggregates */
+  uint64_t sessions;               /* joins counted */
+  uint64_t closed_session_ms;      /* total length of finished sessions */
+  uint64_t peak;
+  uint64_t messages_by_type[64];   /* indexed by signal type index */
+  uint64_t quality[QUALITY__COUNT];
+  uint64_t custom_events;
+  /* ring of recent events */
+  struct analytics_event *events;  /* owned ring; grows to HISTORY_EVENTS */
+  size_t ev_cap, ev_head, ev_count; /* allocated; next slot; events held */
+  uint64_t ev_total;               /* events ever recorded */
+  /* recordings and streams, oldest first */
+  struct recording *recordings;    /* owned; at most HISTORY_RECORDINGS */
+  size_t nrecordings, cap_recordings;
+  struct live_stream *streams;     /* owned; at most HISTORY_STREAMS */
+  size_t nstreams, cap_streams;
+};
+
+struct history_registry {
+  struct map rooms;                /* room id -> struct room_history * (owned) */
+  size_t max_rooms;                /* closed histories beyond this are evicted, oldest first */
+};
+
+/* Returns the history of room_id, creating it (open, created now) if absent;
+ * NULL on allocation failure. */
+struct room_history *history_get_or_create(struct history_registry *reg, const char *room_id,
+                                           uint64_t now_ms);
+struct room_history *history_find(struct history_registry *reg, const char *room_id);
+/* Marks h closed; evicts the oldest closed histories beyond max_rooms. */
+void history_close(struct history_registry *reg, struct room_history *h, uint64_t now_ms);
+void history_registry_free(struct history_registry *reg);
+
+/* Appends an event (data is consumed: stored or freed). */
+void history_event(struct room_history *h, uint64_t now_ms, const char *type, const char *user_id,
+                   const char *name, int64_t value, json_t *data);
+/* Events newest last, at most limit, with ts >= since_ms. New reference. */
+json_t *history_events_json(const struct room_history *h, uint64_t since_ms, size_t limit);
+
+/* The active recording, or NULL. */
+struct recording *history_recording_active(struct room_history *h);
+struct recording *history_recording_find(struct room_history *h, const char *id);
+/* Starts a recording (the caller checked none is active). When the list is
+ * full the oldest finished entry is dropped. NULL on allocation failure. */
+struct recording *history_recording_start(struct room_history *h, const char *by, uint64_t now_ms);
+json_t *history_recording_json(const struct recording *r, uint64_t now_ms);
+
+size_t history_streams_active(const struct room_history *h);
+struct live_stream *history_stream_find(struct room_history *h, const char *id);
+/* Starts a stream; takes copies of target and redacted. NULL on failure. */
+struct live_stream *history_stream_start(struct room_history *h, const char *name,
+                                         const char *target, const char *redacted, const char *by,
+                                         uint64_t now_ms);
+json_t *history_stream_json(const struct live_stream *s, uint64_t now_ms);
+
+#endif
