@@ -107,6 +107,11 @@ static int load_file(struct config *c, const char *path, char *err, size_t err_l
   int lineno = 0, rc = 0;
   while (rc == 0 && fgets(line, sizeof(line), f)) {
     lineno++;
+    if (strlen(line) == sizeof(line) - 1 && line[sizeof(line) - 2] != '\n' && !feof(f)) {
+      snprintf(err, err_len, "%s:%d: line longer than %zu bytes", path, lineno, sizeof(line) - 2);
+      rc = -1;
+      break;
+    }
     char *s = trim(line);
     if (*s == '\0' || *s == '#') continue;
     char *eq = strchr(s, '=');
@@ -123,7 +128,9 @@ static int load_file(struct config *c, const char *path, char *err, size_t err_l
       rc = -1;
       break;
     }
-    rc = set(c, o, v, err, err_len);
+    char why[256];
+    rc = set(c, o, v, why, sizeof(why));
+    if (rc) snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
   }
   fclose(f);
   return rc;
@@ -152,6 +159,12 @@ int config_load(struct config *c, int argc, char **argv, int first, int *help,
   for (size_t i = 0; i < NOPTS; i++)
     if (opts[i].def && set(c, &opts[i], opts[i].def, err, err_len)) return -1;
 
+  for (int i = first; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      *help = 1; /* help never depends on a readable config */
+      return 0;
+    }
+  }
   /* The config file's path may come from a flag or the environment. */
   const char *file = getenv("HUDDLE_CONFIG");
   for (int i = first; i < argc; i++) {

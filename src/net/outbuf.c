@@ -1,10 +1,12 @@
 /* Refcounted send buffers and server-side WebSocket framing (see outbuf.h). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "net/outbuf.h"
 
 struct outbuf *outbuf_new(size_t cap) {
+  if (cap > SIZE_MAX - sizeof(struct outbuf)) return NULL;
   struct outbuf *b = malloc(sizeof(*b) + cap);
   if (b == NULL) return NULL;
   b->refs = 1;
@@ -37,6 +39,7 @@ void outbuf_ws_header(unsigned char *p, int opcode, size_t len) {
 
 struct outbuf *outbuf_ws_frame(int opcode, const void *payload, size_t len) {
   size_t h = outbuf_ws_header_len(len);
+  if (len > SIZE_MAX - h) return NULL;
   struct outbuf *b = outbuf_new(h + len);
   if (b == NULL) return NULL;
   outbuf_ws_header(b->data, opcode, len);

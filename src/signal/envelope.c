@@ -42,9 +42,9 @@ enum api_err envelope_decode(const char *data, size_t len, const struct jsonx_li
   json_t *to = json_object_get(root, "to");
   if (to && !json_is_null(to)) {
     if (!json_is_string(to) || !id_valid(json_string_value(to), json_string_length(to))) {
-      json_decref(root);
       snprintf(detail, detail_len, "'to' must be a user id");
-      return API_ERR_INVALID_USER_ID;
+      e = API_ERR_INVALID_USER_ID;
+      goto fail;
     }
     out->to = json_string_value(to);
   }
@@ -60,9 +60,11 @@ enum api_err envelope_decode(const char *data, size_t len, const struct jsonx_li
   out->root = root;
   return API_OK;
 invalid:
+  e = API_ERR_INVALID_MESSAGE;
+fail:
   json_decref(root);
   out->id = out->type = out->to = NULL;
-  return API_ERR_INVALID_MESSAGE;
+  return e;
 }
 
 /* A scratch buffer for serializing: the loop thread only, grown on demand. */
