@@ -3,7 +3,6 @@
  * declared type's family, sizes, and libmagic sniffing of the first bytes.
  * It decides whether a file may be offered; it never stores or opens one. */
 #include <magic.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "guard/filecheck.h"
@@ -256,6 +255,8 @@ static magic_t magic_get(void) {
   return magic;
 }
 
+/* Besides an unavailable libmagic, also returns -1 (and "") when the type
+ * does not fit in mime_out: a truncated type could name another one. */
 int filecheck_sniff(const void *bytes, size_t len, char *mime_out, size_t mime_len) {
   if (mime_out == NULL || mime_len == 0) return -1;
   mime_out[0] = '\0';
@@ -263,7 +264,9 @@ int filecheck_sniff(const void *bytes, size_t len, char *mime_out, size_t mime_l
   if (m == NULL) return -1;
   const char *type = magic_buffer(m, len ? bytes : "", len);
   if (type == NULL) return -1;
-  snprintf(mime_out, mime_len, "%s", type);
+  size_t n = strlen(type);
+  if (n >= mime_len) return -1; /* NOTE: a cut type could read as another */
+  memcpy(mime_out, type, n + 1);
   return 0;
 }
 
