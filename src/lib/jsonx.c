@@ -50,7 +50,7 @@ json_t *jsonx_parse(const char *s, size_t len, const struct jsonx_limits *lim,
     return NULL;
   }
   json_error_t je;
-  json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &je);
+  json_t *j = json_loadb(s, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
   if (j == NULL) {
     *err = json_error_code(&je) == json_error_duplicate_key ? API_ERR_DUPLICATE_KEY
                                                             : API_ERR_INVALID_JSON;

@@ -90,11 +90,15 @@ static void req_reset(struct http_req *r) {
   r->complete = r->too_large = r->head_checked = 0;
 }
 
+static void on_timeout(uv_timer_t *t);
+
 void http_conn_init(struct conn *c) {
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   c->req.cur_hdr = -1;
   c->kind = CONN_HTTP;
+  /* A connection that never sends a byte is closed like a slow one. */
+  conn_timer(c, (uint64_t)c->srv->cfg->header_timeout_ms, on_timeout);
 }
 
 void http_conn_free(struct conn *c) {

@@ -11,6 +11,7 @@
 
 struct conn;
 
+/* Sets c up for HTTP and arms the timer for its first request. */
 void http_conn_init(struct conn *c);
 void http_conn_free(struct conn *c);
 void http_on_data(struct conn *c, const char *data, size_t len);

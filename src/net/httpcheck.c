@@ -9,8 +9,17 @@ static int is_tchar(unsigned char c) {
 }
 
 size_t httpcheck_head_end(const char *s, size_t len, size_t from) {
-  for (size_t i = from; i + 3 < len; i++)
-    if (s[i] == '\r' && s[i + 1] == '\n' && s[i + 2] == '\r' && s[i + 3] == '\n') return i + 4;
+  /* The head ends at the first empty line, whatever its line endings: a
+   * bare LF must reach httpcheck_head() to be refused, not stall the read.
+   * A terminator starts at the line break before the empty line (its CR if
+   * it has one) and must start at or after from. */
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] != '\n') continue;
+    size_t start = (i > 0 && s[i - 1] == '\r') ? i - 1 : i;
+    if (start < from) continue;
+    if (i + 1 < len && s[i + 1] == '\n') return i + 2;
+    if (i + 2 < len && s[i + 1] == '\r' && s[i + 2] == '\n') return i + 3;
+  }
   return 0;
 }
 

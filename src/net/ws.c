@@ -104,6 +104,13 @@ static void on_frame_start(wslay_event_context_ptr ctx,
                            const struct wslay_event_on_frame_recv_start_arg *arg, void *user) {
   struct conn *c = user;
   struct ws *w = c->ws;
+  if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->payload_length == 1 && !w->close_started) {
+    /* A close payload is empty or a 2-byte code: one byte is a protocol error. */
+    w->close_started = 1;
+    wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
+    wslay_event_shutdown_read(ctx);
+    return;
+  }
   if (arg->opcode & 0x8) return; /* control frames may interleave */
   if (arg->opcode != WSLAY_CONTINUATION_FRAME) w->frames = 0;
   /* wslay keeps every fragment in its own allocation: cap their number. */
@@ -222,8 +229,16 @@ void ws_on_data(struct conn *c, const char *data, size_t len) {
   w->rbuf = NULL;
   w->rlen = 0;
   if (r != 0) {
+    /* A framing error wslay did not answer itself: close with 1002. */
     log_info("ws_recv_failed ip=%s err=%d", c->ip, r);
-    conn_close(c);
+    if (!wslay_event_get_close_sent(w->ctx)) {
+      static const unsigned char code[2] = {0x03, 0xea}; /* 1002 */
+      w->close_started = 1;
+      struct outbuf *b = outbuf_ws_frame(WSLAY_CONNECTION_CLOSE, code, sizeof(code));
+      if (b) conn_write(c, b);
+    }
+    signal_detach(c, "left");
+    conn_end(c);
     return;
   }
   after_io(c);

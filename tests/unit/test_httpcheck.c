@@ -272,7 +272,17 @@ static void head_end_returns_zero_when_incomplete(void **state) {
   assert_int_equal(httpcheck_head_end(s, sizeof(s) - 2, 0), 0);
   assert_int_equal(httpcheck_head_end(s, 0, 0), 0);
   assert_int_equal(httpcheck_head_end("\r\n\r", 3, 0), 0);
-  assert_int_equal(httpcheck_head_end("GET / HTTP/1.1\n\n", 16, 0), 0);
+}
+
+static void head_end_finds_bare_lf_blank_line_so_it_can_be_refused(void **state) {
+  (void)state;
+  assert_int_equal(httpcheck_head_end("GET / HTTP/1.1\n\n", 16, 0), 16);
+  assert_int_equal(httpcheck_head("GET / HTTP/1.1\n\n", 16), HTTPCHECK_BAD);
+  const char a[] = "GET / HTTP/1.1\r\nHost: x\r\n\n", b[] = "GET / HTTP/1.1\r\nHost: x\n\r\n";
+  assert_int_equal(httpcheck_head_end(a, sizeof(a) - 1, 0), sizeof(a) - 1);
+  assert_int_equal(httpcheck_head(a, sizeof(a) - 1), HTTPCHECK_BAD);
+  assert_int_equal(httpcheck_head_end(b, sizeof(b) - 1, 0), sizeof(b) - 1);
+  assert_int_equal(httpcheck_head(b, sizeof(b) - 1), HTTPCHECK_BAD);
 }
 
 static void head_end_ignores_terminator_beyond_len(void **state) {
@@ -354,6 +364,7 @@ int main(void) {
     cmocka_unit_test(head_end_returns_offset_past_blank_line),
     cmocka_unit_test(head_end_finds_terminator_at_very_end),
     cmocka_unit_test(head_end_returns_zero_when_incomplete),
+      cmocka_unit_test(head_end_finds_bare_lf_blank_line_so_it_can_be_refused),
     cmocka_unit_test(head_end_ignores_terminator_beyond_len),
     cmocka_unit_test(head_end_starts_searching_at_from),
     cmocka_unit_test(head_end_finds_terminator_straddling_from),
