@@ -185,6 +185,14 @@ async function startServer(opts = {}) {
   const secret = opts.secret === undefined ? SECRET : opts.secret;
   const args = ['--listen', `${HOST}:0`, '--data-dir', dataDir, '--log-level', opts.logLevel || 'debug'];
   if (secret !== null) args.push('--jwt-secret', secret);
+  // The seed's rate limits (100 WebSocket messages a minute...) would trip in
+  // tests that are about something else; tests of rate limiting pass
+  // opts.rateLimits: true (the defaults) or their own --rate-* flags.
+  if (!opts.rateLimits) {
+    args.push('--rate-websocket-message', '1000000/1m', '--rate-room-create', '1000000/1m',
+      '--rate-api-call', '1000000/1m', '--rate-chat-message', '1000000/1m',
+      '--rate-reaction', '1000000/1m', '--rate-file-share', '1000000/1m');
+  }
   args.push(...(opts.args || []));
   // A binary being relinked right now (EACCES/ETXTBSY) is retried for a few seconds.
   const deadline = Date.now() + 8000;
