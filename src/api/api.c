@@ -38,7 +38,7 @@ static const struct route routes[] = {
   {HTTP_GET, "/webrtc/webrtc-metrics", API_AUTH_REQUIRED, 1, api_webrtc_metrics_get},     /* 29 */
   {HTTP_GET, "/webrtc/stats", API_AUTH_REQUIRED, 1, api_stats_get},                       /* 30 */
   {HTTP_GET, "/webrtc/rate-limits/{limit_type}/status", API_AUTH_REQUIRED, 0, api_rate_limit_status_get}, /* 31 */
-  {HTTP_GET, "/metrics", API_AUTH_REQUIRED, 0, api_metrics_prometheus_get},
+  {HTTP_GET, "/metrics", API_AUTH_REQUIRED, 1, api_metrics_prometheus_get},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -225,12 +225,10 @@ void api_dispatch(struct conn *c) {
     else http_reply_error(c, API_ERR_NOT_FOUND, NULL, 0);
     return;
   }
+  enum api_err auth_err = API_OK;
   if (hit->auth != API_AUTH_NONE) {
-    enum api_err e = authenticate(&r, 0);
-    if (e != API_OK && !(e == API_ERR_UNAUTHORIZED && hit->auth == API_AUTH_OPTIONAL)) {
-      api_reply_error(&r, e, NULL);
-      return;
-    }
+    auth_err = authenticate(&r, 0);
+    if (auth_err == API_ERR_UNAUTHORIZED && hit->auth == API_AUTH_OPTIONAL) auth_err = API_OK;
   }
   if (hit->rated) {
     /* api_call: per user with a token, per address without one. */
@@ -244,6 +242,11 @@ void api_dispatch(struct conn *c) {
       http_reply_error(c, API_ERR_RATE_LIMIT_EXCEEDED, "limit api_call", (int64_t)rr.retry_after_ms);
       return;
     }
+  }
+  /* Refused tokens count against the caller's address first (above). */
+  if (auth_err != API_OK) {
+    api_reply_error(&r, auth_err, NULL);
+    return;
   }
   hit->handler(&r);
 }
@@ -274,10 +277,13 @@ void api_ws_connect(struct api_req *r) {
     log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));
     { api_reply_error(r, e, NULL); return; }
   }
-  e = signal_admission_check(r->srv, room_id, &r->claims);
+  int64_t retry = 0;
+  e = signal_admission_check(r->srv, room_id, &r->claims, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s user=%s code=%s", room_id, r->claims.sub, api_err_code(e));
-    { api_reply_error(r, e, NULL); return; }
+    r->srv->stats.errors_by_code[e]++;
+    http_reply_error(c, e, retry ? "limit room_create" : NULL, retry);
+    return;
   }
   if (ws_accept(c) != 0) return;
   signal_join(c, room_id, &r->claims);

@@ -47,6 +47,10 @@ void api_recordings_stop(struct api_req *r) {
     api_reply_error(r, API_ERR_RECORDING_NOT_FOUND, NULL);
     return;
   }
+  if (ar.room == NULL && ar.hist == NULL) {
+    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
+    return;
+  }
   if (ar.room == NULL) {
     /* The room closed: its recordings stopped with it. */
     struct recording *rec = ar.hist ? history_recording_find(ar.hist, id) : NULL;
@@ -99,6 +103,10 @@ void api_live_streams_stop(struct api_req *r) {
   if (api_room_access(r, PERM_STREAM, &ar) != 0) return;
   if (api_param(r, "stream_id", id, sizeof(id)) < 0) {
     api_reply_error(r, API_ERR_STREAM_NOT_FOUND, NULL);
+    return;
+  }
+  if (ar.room == NULL && ar.hist == NULL) {
+    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return;
   }
   if (ar.room == NULL) {

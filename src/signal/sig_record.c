@@ -67,7 +67,7 @@ static int stream_target(const char *url, size_t len, char *redacted, size_t red
   else return -1;
   if (len > TARGET_MAX) return -1;
   for (size_t i = 0; i < len; i++)
-    if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f || url[i] == '"' ||
+    if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f || url[i] == '"' || url[i] == '\'' ||
         url[i] == '\\' || url[i] == '<' || url[i] == '>')
       return -1;
   const char *host = url + scheme, *end = url + len;
@@ -169,19 +169,25 @@ enum api_err sig_recording_control(struct sig_ctx *ctx, char *detail, size_t det
     snprintf(detail, detail_len, "payload.recording_id must be a string");
     return API_ERR_INVALID_MESSAGE;
   }
-  if (json_is_string(action) && strcmp(json_string_value(action), "start") == 0)
-    return reply(ctx, signal_recording_start(ctx->srv, ctx->room, ctx->self->user_id, &out), out);
-  if (json_is_string(action) && strcmp(json_string_value(action), "stop") == 0)
-    return reply(ctx, signal_recording_stop(ctx->srv, ctx->room, json_is_string(id) ? json_string_value(id) : NULL,
-                                            ctx->self->user_id, &out), out);
+  enum api_err e;
+  if (json_is_string(action) && strcmp(json_string_value(action), "start") == 0) {
+    e = signal_recording_start(ctx->srv, ctx->room, ctx->self->user_id, &out);
+    return reply(ctx, e, out);
+  }
+  if (json_is_string(action) && strcmp(json_string_value(action), "stop") == 0) {
+    e = signal_recording_stop(ctx->srv, ctx->room, json_is_string(id) ? json_string_value(id) : NULL,
+                              ctx->self->user_id, &out);
+    return reply(ctx, e, out);
+  }
   snprintf(detail, detail_len, "payload.action must be \"start\" or \"stop\"");
   return API_ERR_INVALID_MESSAGE;
 }
 
 enum api_err sig_live_stream_start(struct sig_ctx *ctx, char *detail, size_t detail_len) {
   json_t *out = NULL;
-  return reply(ctx, signal_stream_start(ctx->srv, ctx->room, ctx->self->user_id, ctx->in->payload,
-                                        detail, detail_len, &out), out);
+  enum api_err e = signal_stream_start(ctx->srv, ctx->room, ctx->self->user_id, ctx->in->payload,
+                                       detail, detail_len, &out);
+  return reply(ctx, e, out);
 }
 
 enum api_err sig_live_stream_stop(struct sig_ctx *ctx, char *detail, size_t detail_len) {
@@ -191,5 +197,6 @@ enum api_err sig_live_stream_stop(struct sig_ctx *ctx, char *detail, size_t deta
     snprintf(detail, detail_len, "payload.stream_id is required");
     return API_ERR_INVALID_MESSAGE;
   }
-  return reply(ctx, signal_stream_stop(ctx->srv, ctx->room, json_string_value(id), ctx->self->user_id, &out), out);
+  enum api_err e = signal_stream_stop(ctx->srv, ctx->room, json_string_value(id), ctx->self->user_id, &out);
+  return reply(ctx, e, out);
 }

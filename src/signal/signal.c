@@ -141,7 +141,7 @@ void signal_bus_deliver(void *arg, const struct bus_msg *m) {
 /* ---- join and leave ---- */
 
 enum api_err signal_admission_check(struct server *s, const char *room_id,
-                                    const struct token_claims *claims) {
+                                    const struct token_claims *claims, int64_t *retry_after_ms) {
   if (claims->room[0] && strcmp(claims->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
   struct room *r = map_get(&s->rooms, room_id);
   if (r && (int)r->count >= r->settings.max_participants &&
@@ -153,6 +153,7 @@ enum api_err signal_admission_check(struct server *s, const char *room_id,
     ratelimit_check(&s->rl, claims->sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
     if (!rr.allowed) {
       s->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
+      if (retry_after_ms) *retry_after_ms = (int64_t)rr.retry_after_ms;
       return API_ERR_RATE_LIMIT_EXCEEDED;
     }
   }
@@ -308,38 +309,33 @@ void signal_on_message(struct conn *c, const char *data, size_t len) {
   if (self == NULL) return; /* detached: the connection is closing */
   struct room *r = self->room;
   char detail[256] = "", ref[ENVELOPE_ID_MAX + 1] = "";
-  struct envelope_in in;
-  enum api_err e = envelope_decode(data, len, &c->srv->json_limits, &in, detail, sizeof(detail),
-                                   ref, sizeof(ref));
-  if (e != API_OK) {
-    signal_error(c, e, ref[0] ? ref : NULL, detail, 0);
-    return;
-  }
-  const struct sig_type *t = signal_type_find(in.type);
-  struct ratelimit_result rr = {1, 0, 0, 0, 0};
+  struct server *srv = c->srv;
+  uint64_t now = uv_now(srv->loop);
+  struct ratelimit_result rr;
+  /* websocket_message counts every message, well-formed or not; a message
+   * refused by a limit spends nothing and changes nothing. */
+  ratelimit_peek(&srv->rl, self->user_id, RATE_WEBSOCKET_MESSAGE, now, &rr);
   enum rate_class rc = RATE_WEBSOCKET_MESSAGE;
-  if (t) c->srv->stats.in_by_type[t - types]++;
-  if (t && !(t->flags & SIG_SERVER_ONLY) && t->handler) {
-    /* Both budgets must allow the message before either is spent: a refused
-     * message costs nothing and changes nothing. */
-    uint64_t now = uv_now(c->srv->loop);
-    ratelimit_peek(&c->srv->rl, self->user_id, RATE_WEBSOCKET_MESSAGE, now, &rr);
-    if (rr.allowed && t->rate != RATE_WEBSOCKET_MESSAGE) {
-      rc = t->rate;
-      ratelimit_peek(&c->srv->rl, self->user_id, rc, now, &rr);
-    }
-    if (rr.allowed) {
-      struct ratelimit_result spent;
-      ratelimit_check(&c->srv->rl, self->user_id, RATE_WEBSOCKET_MESSAGE, now, &spent);
-      if (t->rate != RATE_WEBSOCKET_MESSAGE) ratelimit_check(&c->srv->rl, self->user_id, t->rate, now, &spent);
-    }
+  struct envelope_in in;
+  enum api_err e = envelope_decode(data, len, &srv->json_limits, &in, detail, sizeof(detail), ref, sizeof(ref));
+  const struct sig_type *t = e == API_OK ? signal_type_find(in.type) : NULL;
+  if (t) srv->stats.in_by_type[t - types]++; /* received, refused or not */
+  if (rr.allowed && t && !(t->flags & SIG_SERVER_ONLY) && t->handler && t->rate != RATE_WEBSOCKET_MESSAGE) {
+    rc = t->rate;
+    ratelimit_peek(&srv->rl, self->user_id, rc, now, &rr);
   }
   if (!rr.allowed) {
-    c->srv->stats.ratelimit_hits[rc]++;
+    srv->stats.ratelimit_hits[rc]++;
     snprintf(detail, sizeof(detail), "limit %s: %u per %llu ms", ratelimit_class_name(rc),
-             c->srv->rl.rules[rc].limit, (unsigned long long)c->srv->rl.rules[rc].window_ms);
-    signal_error(c, API_ERR_RATE_LIMIT_EXCEEDED, in.id, detail, (int64_t)rr.retry_after_ms);
+             srv->rl.rules[rc].limit, (unsigned long long)srv->rl.rules[rc].window_ms);
+    signal_error(c, API_ERR_RATE_LIMIT_EXCEEDED, ref[0] ? ref : NULL, detail, (int64_t)rr.retry_after_ms);
     envelope_in_free(&in);
+    return;
+  }
+  ratelimit_check(&srv->rl, self->user_id, RATE_WEBSOCKET_MESSAGE, now, &rr);
+  if (rc != RATE_WEBSOCKET_MESSAGE) ratelimit_check(&srv->rl, self->user_id, rc, now, &rr);
+  if (e != API_OK) {
+    signal_error(c, e, ref[0] ? ref : NULL, detail, 0);
     return;
   }
   if (t == NULL) {

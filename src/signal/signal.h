@@ -49,8 +49,9 @@ size_t signal_type_count(void);
 const struct sig_type *signal_type_at(size_t i);
 
 /* Refusals that must happen before the upgrade (room binding, capacity). */
+/* *retry_after_ms (may be NULL) is set when the refusal is a rate limit. */
 enum api_err signal_admission_check(struct server *s, const char *room_id,
-                                    const struct token_claims *claims);
+                                    const struct token_claims *claims, int64_t *retry_after_ms);
 /* Joins the upgraded connection c to room_id: room-state to c, user-joined
  * to the others. A second connection of the same user replaces the first. */
 void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims);

@@ -1,0 +1,113 @@
+'use strict';
+// Helpers shared by the feature tests (chat, reactions, files, recordings,
+// live streams, stats, analytics, rate limits, metrics). Built on helpers.js;
+// not a test file itself (node --test picks up *.test.js only).
+
+const assert = require('node:assert');
+const h = require('./helpers');
+
+/** A token signed with the server's secret. */
+function tok(srv, claims) {
+  return h.mintToken(srv.secret || h.SECRET, claims);
+}
+
+/** An admin service token. */
+function adminTok(srv, sub = 'ops') {
+  return tok(srv, { sub, admin: true });
+}
+
+/**
+ * A REST call. opts: token (Bearer), json (object, sent as application/json),
+ * body (raw string) with contentType, headers. Resolves {status, headers, text, json}.
+ */
+function rest(srv, method, path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {});
+  let body;
+  if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+  if (opts.json !== undefined) {
+    body = JSON.stringify(opts.json);
+    headers['Content-Type'] = opts.contentType || 'application/json';
+  } else if (opts.body !== undefined) {
+    body = opts.body;
+    if (opts.contentType) headers['Content-Type'] = opts.contentType;
+  }
+  if (body !== undefined) headers['Content-Length'] = Buffer.byteLength(body);
+  return h.httpRequest(srv, method, path, { headers, body });
+}
+
+/** Asserts a REST error: status, JSON error body with code, message and recovery. */
+function assertRestError(res, status, code, what = '') {
+  const ctx = `${what ? `${what}: ` : ''}HTTP ${res.status} ${res.text.slice(0, 400)}`;
+  assert.strictEqual(res.status, status, ctx);
+  assert.ok(res.json && res.json.error, `JSON error body: ${ctx}`);
+  if (code) assert.strictEqual(res.json.error.code, code, ctx);
+  assert.strictEqual(typeof res.json.error.message, 'string', ctx);
+  assert.strictEqual(typeof res.json.error.recovery, 'string', ctx);
+  assert.match(String(res.headers['content-type']), /application\/json/, ctx);
+  return res.json.error;
+}
+
+/** Asserts a WebSocket error message with code (and ref when given). */
+function assertWsError(m, code, ref, what = '') {
+  const ctx = `${what ? `${what}: ` : ''}${JSON.stringify(m).slice(0, 500)}`;
+  assert.strictEqual(m.type, 'error', ctx);
+  assert.strictEqual(m.from, 'server', ctx);
+  assert.strictEqual(m.payload.code, code, ctx);
+  assert.strictEqual(typeof m.payload.message, 'string', ctx);
+  assert.strictEqual(typeof m.payload.recovery, 'string', ctx);
+  if (ref !== undefined) {
+    assert.strictEqual(m.ref, ref, `envelope ref: ${ctx}`);
+    assert.strictEqual(m.payload.ref, ref, `payload ref: ${ctx}`);
+  }
+  return m;
+}
+
+/** Takes the very next message of c and asserts it is the error code. */
+async function expectWsError(c, code, ref, what) {
+  const m = await c.next();
+  return assertWsError(m, code, ref, what);
+}
+
+/**
+ * Joins users [user, claims] one after the other into room and drains the
+ * user-joined messages, so every queue is empty afterwards. Returns the clients
+ * as an object keyed by user id (and .list in join order).
+ */
+async function joinAll(srv, room, specs) {
+  const list = [];
+  for (const [user, claims] of specs) {
+    const c = await h.join(srv, room, user, claims || {});
+    for (const prev of list) {
+      const j = await prev.next('user-joined');
+      assert.strictEqual(j.payload.user_id, user);
+    }
+    list.push(c);
+  }
+  const out = { list };
+  for (const c of list) out[c.user] = c;
+  return out;
+}
+
+/** Asserts that none of the clients receives anything within ms. */
+async function expectNoneAll(clients, ms = 150) {
+  await Promise.all(clients.map((c) => c.expectNone(ms)));
+}
+
+/** GET /webrtc/webrtc-metrics with an admin token; returns the JSON. */
+async function metrics(srv) {
+  const r = await rest(srv, 'GET', '/webrtc/webrtc-metrics', { token: adminTok(srv, 'metrics-reader') });
+  assert.strictEqual(r.status, 200, r.text);
+  return r.json;
+}
+
+module.exports = {
+  tok,
+  adminTok,
+  rest,
+  assertRestError,
+  assertWsError,
+  expectWsError,
+  joinAll,
+  expectNoneAll,
+  metrics,
+};
