@@ -292,7 +292,8 @@ void api_ws_connect(struct api_req *r) {
   if (n < 0 || !id_valid(room_id, (size_t)n)) { api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL); return; }
   /* A grant (a move into or out of a breakout room) stands in for a token. */
   char grant[80];
-  if (api_query(r->query, "grant", grant, sizeof(grant)) > 0) {
+  int granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
+  if (granted) {
     e = signal_grant_check(r->srv, grant, room_id, &r->claims);
     if (e == API_OK) r->authed = 1;
   } else {
@@ -302,11 +303,11 @@ void api_ws_connect(struct api_req *r) {
     log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));
     { api_reply_error(r, e, NULL); return; }
   }
-  e = signal_admission_check(r->srv, room_id, &r->claims);
+  e = signal_admission_check(r->srv, room_id, &r->claims, granted);
   if (e != API_OK) {
     log_info("ws_refused room=%s user=%s code=%s", room_id, r->claims.sub, api_err_code(e));
     { api_reply_error(r, e, NULL); return; }
   }
   if (ws_accept(c) != 0) return;
-  signal_join(c, room_id, &r->claims);
+  signal_join(c, room_id, &r->claims, granted);
 }

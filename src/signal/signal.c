@@ -143,11 +143,12 @@ void signal_bus_deliver(void *arg, const struct bus_msg *m) {
 /* ---- join and leave ---- */
 
 enum api_err signal_admission_check(struct server *s, const char *room_id,
-                                    const struct token_claims *claims) {
+                                    const struct token_claims *claims, int admitted) {
   if (claims->room[0] && strcmp(claims->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
   struct room *r = map_get(&s->rooms, room_id);
   int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
   if (r && map_get(&r->banned, claims->sub)) return API_ERR_USER_BANNED;
+  if (admitted) return API_OK; /* a grant: moving between a room and its breakouts */
   if (r && r->settings.locked && !staff && room_participant_find(r, claims->sub) == NULL)
     return API_ERR_ROOM_LOCKED;
   /* Waiting users do not take a seat until admitted (the check repeats then). */
@@ -254,7 +255,7 @@ void signal_join_admitted(struct conn *c, struct room *r, const struct token_cla
   c->part = p;
   /* The first moderator-capable joiner of a room without a host hosts it. */
   int promoted = 0;
-  if (p->role == ROOM_ROLE_MODERATOR && room_first_with_role(r, ROOM_ROLE_HOST) == NULL) {
+  if (p->role == ROOM_ROLE_MODERATOR && !r->parent[0] && room_first_with_role(r, ROOM_ROLE_HOST) == NULL) {
     p->role = ROOM_ROLE_HOST;
     room_participant_perms_update(p);
     promoted = 1;
@@ -309,7 +310,7 @@ static void waiting_enter(struct conn *c, struct room *r, const struct token_cla
   json_decref(note);
 }
 
-void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims) {
+void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims, int admitted) {
   struct server *s = c->srv;
   uint64_t now = server_now_ms();
   struct room *r = map_get(&s->rooms, room_id);
@@ -329,7 +330,7 @@ void signal_join(struct conn *c, const char *room_id, const struct token_claims 
     r->held--;
   }
   int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
-  if (r->settings.waiting_room && !staff) waiting_enter(c, r, claims);
+  if (r->settings.waiting_room && !staff && !admitted) waiting_enter(c, r, claims);
   else signal_join_admitted(c, r, claims);
 }
 

@@ -50,10 +50,12 @@ const struct sig_type *signal_type_at(size_t i);
 
 /* Refusals that must happen before the upgrade (room binding, capacity). */
 enum api_err signal_admission_check(struct server *s, const char *room_id,
-                                    const struct token_claims *claims);
+                                    const struct token_claims *claims, int admitted);
 /* Joins the upgraded connection c to room_id: room-state to c, user-joined
- * to the others. A second connection of the same user replaces the first. */
-void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims);
+ * to the others. A second connection of the same user replaces the first.
+ * Users below moderator wait in the waiting room when it is on, unless
+ * admitted is set (they come with a grant, from or to a breakout room). */
+void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims, int admitted);
 void signal_on_message(struct conn *c, const char *data, size_t len);
 void signal_on_binary(struct conn *c);
 /* Takes c's participant out of its room (user-left to the others, reason
