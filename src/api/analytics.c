@@ -40,8 +40,8 @@ void api_analytics_get(struct api_req *r) {
     limit = (size_t)n;
   }
   api_reply_json(r, 200, json_pack("{s:s,s:o,s:I}", "room_id", ar.id, "events",
-                                   history_events_json(ar.hist, since, limit), "total_events",
-                                   (json_int_t)ar.hist->ev_total));
+                                   history_ring_json(&ar.hist->events, since, limit, 0), "total_events",
+                                   (json_int_t)ar.hist->events.total));
 }
 
 /* GET /webrtc/rooms/{room_id}/analytics/summary */

@@ -26,11 +26,30 @@ struct route {
 static const struct route routes[] = {
   {HTTP_GET, "/webrtc/ws/{room_id}", API_AUTH_NONE, 0, api_ws_connect},                   /* 1 */
   {HTTP_GET, "/webrtc/config", API_AUTH_OPTIONAL, 1, api_config_get},                     /* 2 */
+  {HTTP_GET, RB "/participants", API_AUTH_REQUIRED, 1, api_participants_list},            /* 3 */
+  {HTTP_GET, RB "/participants/enhanced", API_AUTH_REQUIRED, 1, api_participants_enhanced}, /* 4 */
+  {HTTP_POST, RB "/participants/{user_id}/info", API_AUTH_REQUIRED, 1, api_participant_info_update}, /* 5 */
+  {HTTP_POST, RB "/participants/{user_id}/remove", API_AUTH_REQUIRED, 1, api_participant_remove},
+  {HTTP_POST, RB "/roles/{user_id}", API_AUTH_REQUIRED, 1, api_role_set},                 /* 6 */
+  {HTTP_GET, RB "/roles/{user_id}", API_AUTH_REQUIRED, 1, api_role_get},                  /* 7 */
+  {HTTP_POST, RB "/permissions/{user_id}", API_AUTH_REQUIRED, 1, api_permissions_set},    /* 8 */
+  {HTTP_GET, RB "/permissions/{user_id}", API_AUTH_REQUIRED, 1, api_permissions_get},     /* 9 */
   {HTTP_GET, RB "/analytics", API_AUTH_REQUIRED, 1, api_analytics_get},                   /* 10 */
   {HTTP_GET, RB "/analytics/summary", API_AUTH_REQUIRED, 1, api_analytics_summary_get},   /* 11 */
   {HTTP_POST, RB "/recordings/start", API_AUTH_REQUIRED, 1, api_recordings_start},        /* 12 */
   {HTTP_POST, RB "/recordings/{recording_id}/stop", API_AUTH_REQUIRED, 1, api_recordings_stop}, /* 13 */
   {HTTP_GET, RB "/recordings", API_AUTH_REQUIRED, 1, api_recordings_list},                /* 14 */
+  {HTTP_GET, RB "/settings", API_AUTH_REQUIRED, 1, api_settings_get},                     /* 15 */
+  {HTTP_POST, RB "/settings", API_AUTH_REQUIRED, 1, api_settings_update},                 /* 16 */
+  {HTTP_POST, RB "/hand-raise", API_AUTH_REQUIRED, 1, api_hand_raise},                    /* 17 */
+  {HTTP_GET, RB "/hand-raise/queue", API_AUTH_REQUIRED, 1, api_hand_queue_get},           /* 18 */
+  {HTTP_GET, RB "/waiting-room", API_AUTH_REQUIRED, 1, api_waiting_list},                 /* 19 */
+  {HTTP_POST, RB "/waiting-room/{user_id}/admit", API_AUTH_REQUIRED, 1, api_waiting_admit}, /* 20 */
+  {HTTP_POST, RB "/waiting-room/{user_id}/reject", API_AUTH_REQUIRED, 1, api_waiting_reject}, /* 21 */
+  {HTTP_POST, RB "/breakout-rooms", API_AUTH_REQUIRED, 1, api_breakouts_create},          /* 22 */
+  {HTTP_POST, RB "/breakout-rooms/{breakout_room_id}/assign/{user_id}", API_AUTH_REQUIRED, 1, api_breakouts_assign}, /* 23 */
+  {HTTP_DELETE, RB "/breakout-rooms/{breakout_room_id}", API_AUTH_REQUIRED, 1, api_breakouts_close}, /* 24 */
+  {HTTP_GET, RB "/audit", API_AUTH_REQUIRED, 1, api_audit_get},
   {HTTP_POST, RB "/live-streams/start", API_AUTH_REQUIRED, 1, api_live_streams_start},    /* 25 */
   {HTTP_POST, RB "/live-streams/{stream_id}/stop", API_AUTH_REQUIRED, 1, api_live_streams_stop}, /* 26 */
   {HTTP_GET, RB "/live-streams", API_AUTH_REQUIRED, 1, api_live_streams_list},            /* 27 */
@@ -121,6 +140,8 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
   out->room = signal_room_find(r->srv, out->id);
   out->hist = history_find(&r->srv->history, out->id);
   struct participant *p = out->room ? room_participant_find(out->room, r->claims.sub) : NULL;
+  out->self = p;
+  out->role = p ? p->role : r->claims.admin ? ROOM_ROLE_HOST : r->claims.role;
   if (r->claims.admin) out->perms = ~0u;
   else if (p) out->perms = p->perms;
   else out->perms = (perm_role_defaults(r->claims.role) & ~r->claims.perms_set) |
@@ -272,13 +293,21 @@ void api_ws_connect(struct api_req *r) {
   if (r->srv->shutting_down) { api_reply_error(r, API_ERR_SHUTTING_DOWN, NULL); return; }
   int n = api_param(r, "room_id", room_id, sizeof(room_id));
   if (n < 0 || !id_valid(room_id, (size_t)n)) { api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL); return; }
-  e = authenticate(r, 1);
+  /* A grant (a move into or out of a breakout room) stands in for a token. */
+  char grant[80];
+  int granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
+  if (granted) {
+    e = signal_grant_check(r->srv, grant, room_id, &r->claims);
+    if (e == API_OK) r->authed = 1;
+  } else {
+    e = authenticate(r, 1);
+  }
   if (e != API_OK) {
     log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));
     { api_reply_error(r, e, NULL); return; }
   }
   int64_t retry = 0;
-  e = signal_admission_check(r->srv, room_id, &r->claims, &retry);
+  e = signal_admission_check(r->srv, room_id, &r->claims, granted, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s user=%s code=%s", room_id, r->claims.sub, api_err_code(e));
     r->srv->stats.errors_by_code[e]++;
@@ -286,5 +315,5 @@ void api_ws_connect(struct api_req *r) {
     return;
   }
   if (ws_accept(c) != 0) return;
-  signal_join(c, room_id, &r->claims);
+  signal_join(c, room_id, &r->claims, granted);
 }

@@ -54,6 +54,8 @@ struct api_room {
   struct room *room;               /* the live room, or NULL */
   struct room_history *hist;       /* its history, or NULL if it never existed */
   uint32_t perms;                  /* the caller's effective PERM_* bits */
+  enum room_role role;             /* the caller's live (or token) role */
+  struct participant *self;        /* the caller in the live room, or NULL */
 };
 
 /* Resolves {room_id} for the caller: validates the id, applies the token's
@@ -83,6 +85,25 @@ void api_webrtc_metrics_get(struct api_req *r);      /* 29 */
 void api_stats_get(struct api_req *r);               /* 30 */
 void api_rate_limit_status_get(struct api_req *r);   /* 31 */
 void api_metrics_prometheus_get(struct api_req *r);  /* GET /metrics */
+void api_participants_list(struct api_req *r);       /* 3 */
+void api_participants_enhanced(struct api_req *r);   /* 4 */
+void api_participant_info_update(struct api_req *r); /* 5 */
+void api_role_set(struct api_req *r);                /* 6 */
+void api_role_get(struct api_req *r);                /* 7 */
+void api_permissions_set(struct api_req *r);         /* 8 */
+void api_permissions_get(struct api_req *r);         /* 9 */
+void api_settings_get(struct api_req *r);            /* 15 */
+void api_settings_update(struct api_req *r);         /* 16 */
+void api_hand_raise(struct api_req *r);              /* 17 */
+void api_hand_queue_get(struct api_req *r);          /* 18 */
+void api_waiting_list(struct api_req *r);            /* 19 */
+void api_waiting_admit(struct api_req *r);           /* 20 */
+void api_waiting_reject(struct api_req *r);          /* 21 */
+void api_breakouts_create(struct api_req *r);        /* 22 */
+void api_breakouts_assign(struct api_req *r);        /* 23 */
+void api_breakouts_close(struct api_req *r);         /* 24 */
+void api_participant_remove(struct api_req *r);      /* POST .../participants/{user_id}/remove */
+void api_audit_get(struct api_req *r);               /* GET .../audit */
 
 /* ICE servers as RTCIceServer objects; TURN credentials only for user_id
  * (NULL: STUN only). Returns a new reference. */

@@ -263,6 +263,7 @@ static void on_connection(uv_stream_t *server, int status) {
 static void on_prune(uv_timer_t *t) {
   struct server *s = t->data;
   ratelimit_prune(&s->rl, uv_now(s->loop));
+  signal_grants_prune(s);
 }
 
 static void on_lag(uv_timer_t *t) {

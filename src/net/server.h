@@ -22,6 +22,7 @@ struct ws;
 struct store;
 struct bus;
 struct participant;
+struct waiter;
 
 enum http_hdr {
   HDR_AUTHORIZATION, HDR_UPGRADE, HDR_CONNECTION, HDR_SEC_WS_KEY,
@@ -59,6 +60,7 @@ struct conn {
   struct http_req req;
   struct ws *ws;                   /* owned; NULL while HTTP */
   struct participant *part;        /* borrowed; set by the signaling layer */
+  struct waiter *waiter;           /* borrowed; set while in a waiting room */
 };
 
 #define STATS_TYPES 64   /* >= the number of message types */
@@ -94,6 +96,7 @@ struct server {
   struct map rooms;                /* room id -> struct room *, owned by room.c */
   struct history_registry history; /* room id -> what outlives the room */
   struct ratelimit rl;
+  struct map grants;               /* grant -> struct grant * (breakout moves), owned by signal */
   uv_timer_t prune_timer;          /* forgets idle rate-limit keys */
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */

@@ -6,12 +6,15 @@
 #include "lib/ids.h"
 #include "room/history.h"
 
+static void ring_free(struct event_ring *ring) {
+  for (size_t i = 0; i < ring->count; i++)
+    json_decref(ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap].data);
+  free(ring->ev);
+}
+
 static void history_free(struct room_history *h) {
-  for (size_t i = 0; i < h->ev_count; i++) {
-    size_t k = (h->ev_head + h->ev_cap - h->ev_count + i) % h->ev_cap;
-    json_decref(h->events[k].data);
-  }
-  free(h->events);
+  ring_free(&h->events);
+  ring_free(&h->audit);
   free(h->recordings);
   for (size_t i = 0; i < h->nstreams; i++) {
     free(h->streams[i].target);
@@ -73,24 +76,24 @@ void history_registry_free(struct history_registry *reg) {
 
 /* ---- analytics events ---- */
 
-void history_event(struct room_history *h, uint64_t now_ms, const char *type, const char *user_id,
-                   const char *name, int64_t value, json_t *data) {
-  if (h->ev_count == h->ev_cap && h->ev_cap < HISTORY_EVENTS) {
+static void ring_add(struct event_ring *ring, uint64_t now_ms, const char *type, const char *user_id,
+                     const char *name, int64_t value, json_t *data) {
+  if (ring->count == ring->cap && ring->cap < HISTORY_EVENTS) {
     /* Grow the ring; while it is growing it has never wrapped. */
-    size_t cap = h->ev_cap ? h->ev_cap * 2 : 16;
+    size_t cap = ring->cap ? ring->cap * 2 : 16;
     if (cap > HISTORY_EVENTS) cap = HISTORY_EVENTS;
-    struct analytics_event *e = realloc(h->events, cap * sizeof(*e));
+    struct analytics_event *e = realloc(ring->ev, cap * sizeof(*e));
     if (e == NULL) {
       json_decref(data);
       return;
     }
-    h->events = e;
-    h->ev_head = h->ev_count;
-    h->ev_cap = cap;
+    ring->ev = e;
+    ring->head = ring->count;
+    ring->cap = cap;
   }
-  struct analytics_event *e = &h->events[h->ev_head];
-  if (h->ev_count == h->ev_cap) json_decref(e->data); /* overwrite the oldest */
-  else h->ev_count++;
+  struct analytics_event *e = &ring->ev[ring->head];
+  if (ring->count == ring->cap) json_decref(e->data); /* overwrite the oldest */
+  else ring->count++;
   memset(e, 0, sizeof(*e));
   e->ts = now_ms;
   snprintf(e->type, sizeof(e->type), "%s", type);
@@ -98,29 +101,34 @@ void history_event(struct room_history *h, uint64_t now_ms, const char *type, co
   snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
   e->value = value;
   e->data = data;
-  h->ev_head = (h->ev_head + 1) % h->ev_cap;
-  h->ev_total++;
+  ring->head = (ring->head + 1) % ring->cap;
+  ring->total++;
 }
 
-json_t *history_events_json(const struct room_history *h, uint64_t since_ms, size_t limit) {
+void history_event(struct room_history *h, uint64_t now_ms, const char *type, const char *user_id,
+                   const char *name, int64_t value, json_t *data) {
+  ring_add(&h->events, now_ms, type, user_id, name, value, data);
+}
+
+void history_audit(struct room_history *h, uint64_t now_ms, const char *actor, const char *action,
+                   const char *target, json_t *details) {
+  ring_add(&h->audit, now_ms, action, actor, target, 0, details);
+}
+
+json_t *history_ring_json(const struct event_ring *ring, uint64_t since_ms, size_t limit, int audit) {
   json_t *a = json_array();
-  size_t first = 0;
-  /* Oldest first; keep only the newest `limit` that pass the filter. */
-  size_t matching = 0;
-  for (size_t i = 0; i < h->ev_count; i++) {
-    const struct analytics_event *e = &h->events[(h->ev_head + h->ev_cap - h->ev_count + i) % h->ev_cap];
-    if (e->ts >= since_ms) matching++;
-  }
+  size_t matching = 0, first = 0, seen = 0;
+  for (size_t i = 0; i < ring->count; i++)
+    if (ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap].ts >= since_ms) matching++;
   if (matching > limit) first = matching - limit;
-  size_t seen = 0;
-  for (size_t i = 0; i < h->ev_count; i++) {
-    const struct analytics_event *e = &h->events[(h->ev_head + h->ev_cap - h->ev_count + i) % h->ev_cap];
+  for (size_t i = 0; i < ring->count; i++) {
+    const struct analytics_event *e = &ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap];
     if (e->ts < since_ms || seen++ < first) continue;
-    json_t *o = json_pack("{s:I,s:s}", "ts", (json_int_t)e->ts, "type", e->type);
-    if (e->user_id[0]) json_object_set_new(o, "user_id", json_string(e->user_id));
-    if (e->name[0]) json_object_set_new(o, "name", json_string(e->name));
+    json_t *o = json_pack("{s:I,s:s}", "ts", (json_int_t)e->ts, audit ? "action" : "type", e->type);
+    if (e->user_id[0]) json_object_set_new(o, audit ? "actor" : "user_id", json_string(e->user_id));
+    if (e->name[0]) json_object_set_new(o, audit ? "target" : "name", json_string(e->name));
     if (e->value) json_object_set_new(o, "value", json_integer(e->value));
-    if (e->data) json_object_set(o, "data", e->data);
+    if (e->data) json_object_set(o, audit ? "details" : "data", e->data);
     json_array_append_new(a, o);
   }
   return a;

@@ -29,6 +29,13 @@ struct analytics_event {
   json_t *data;                    /* owned; custom event properties or NULL */
 };
 
+/* A ring of recent events, growing to HISTORY_EVENTS then overwriting. */
+struct event_ring {
+  struct analytics_event *ev;      /* owned */
+  size_t cap, head, count;         /* allocated; next slot; held */
+  uint64_t total;                  /* ever recorded */
+};
+
 struct recording {
   char id[33];
   char started_by[ID_MAX + 1];
@@ -58,10 +65,8 @@ struct room_history {
   uint64_t messages_by_type[64];   /* indexed by signal type index */
   uint64_t quality[QUALITY__COUNT];
   uint64_t custom_events;
-  /* ring of recent events */
-  struct analytics_event *events;  /* owned ring; grows to HISTORY_EVENTS */
-  size_t ev_cap, ev_head, ev_count; /* allocated; next slot; events held */
-  uint64_t ev_total;               /* events ever recorded */
+  struct event_ring events;        /* recent analytics events */
+  struct event_ring audit;         /* moderation audit log */
   /* recordings and streams, oldest first */
   struct recording *recordings;    /* owned; at most HISTORY_RECORDINGS */
   size_t nrecordings, cap_recordings;
@@ -86,8 +91,13 @@ void history_registry_free(struct history_registry *reg);
 /* Appends an event (data is consumed: stored or freed). */
 void history_event(struct room_history *h, uint64_t now_ms, const char *type, const char *user_id,
                    const char *name, int64_t value, json_t *data);
-/* Events newest last, at most limit, with ts >= since_ms. New reference. */
-json_t *history_events_json(const struct room_history *h, uint64_t since_ms, size_t limit);
+/* Appends a moderation record: who (actor) did what (action) to whom
+ * (target, "" if none), with optional details (consumed). */
+void history_audit(struct room_history *h, uint64_t now_ms, const char *actor, const char *action,
+                   const char *target, json_t *details);
+/* Ring entries oldest first, at most limit (the newest), with ts >= since_ms.
+ * New reference. For audit rings the fields are named actor/action/target. */
+json_t *history_ring_json(const struct event_ring *ring, uint64_t since_ms, size_t limit, int audit);
 
 /* The active recording, or NULL. */
 struct recording *history_recording_active(struct room_history *h);

@@ -25,6 +25,11 @@ static void free_transfer(const char *k, void *v, void *arg) { transfer_free(v);
 
 void room_free(struct room *r) {
   if (r == NULL) return;
+  while (r->wait_head) room_waiter_remove(r, r->wait_head);
+  map_free(&r->banned);
+  free(r->hands);
+  while (r->nbreakouts) room_breakout_remove(r, &r->breakouts[r->nbreakouts - 1]);
+  free(r->breakouts);
   map_each(&r->transfers, free_transfer, NULL);
   map_free(&r->transfers);
   struct participant *p = r->head;
@@ -43,8 +48,9 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
   snprintf(p->user_id, sizeof(p->user_id), "%s", claims->sub);
   snprintf(p->name, sizeof(p->name), "%s", claims->name[0] ? claims->name : claims->sub);
   p->role = claims->role;
-  p->perms = (perm_role_defaults(claims->role) & ~claims->perms_set) |
-             (claims->perms_val & claims->perms_set);
+  p->perms_set = claims->perms_set;
+  p->perms_val = claims->perms_val & claims->perms_set;
+  room_participant_perms_update(p);
   p->joined_ms = now_ms;
   if (id_random_hex(p->session_id, 16) != 0 || id_random_hex(p->resume_token, 32) != 0) {
     free(p);
@@ -53,8 +59,161 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
   return p;
 }
 
+void room_participant_perms_update(struct participant *p) {
+  p->perms = (perm_role_defaults(p->role) & ~p->perms_set) | (p->perms_val & p->perms_set);
+}
+
+struct participant *room_first_with_role(struct room *r, enum room_role role) {
+  for (struct participant *p = r->head; p; p = p->next)
+    if (p->role == role) return p;
+  return NULL;
+}
+
+int room_idle(const struct room *r) {
+  return r->count == 0 && r->nwaiting == 0 && r->nbreakouts == 0 && !r->held;
+}
+
+struct waiter *room_waiter_add(struct room *r, struct conn *c, const struct token_claims *claims,
+                               uint64_t now_ms) {
+  struct waiter *w = calloc(1, sizeof(*w));
+  if (w == NULL) return NULL;
+  w->room = r;
+  w->conn = c;
+  w->claims = *claims;
+  w->since_ms = now_ms;
+  w->prev = r->wait_tail;
+  if (r->wait_tail) r->wait_tail->next = w;
+  else r->wait_head = w;
+  r->wait_tail = w;
+  r->nwaiting++;
+  return w;
+}
+
+struct waiter *room_waiter_find(struct room *r, const char *user_id) {
+  for (struct waiter *w = r->wait_head; w; w = w->next)
+    if (strcmp(w->claims.sub, user_id) == 0) return w;
+  return NULL;
+}
+
+void room_waiter_remove(struct room *r, struct waiter *w) {
+  if (w->prev) w->prev->next = w->next;
+  else r->wait_head = w->next;
+  if (w->next) w->next->prev = w->prev;
+  else r->wait_tail = w->prev;
+  r->nwaiting--;
+  free(w);
+}
+
+int room_hand_find(const struct room *r, const char *user_id) {
+  for (size_t i = 0; i < r->nhands; i++)
+    if (strcmp(r->hands[i].user_id, user_id) == 0) return (int)i;
+  return -1;
+}
+
+int room_hand_raise(struct room *r, const char *user_id, const char *name, uint64_t now_ms) {
+  int i = room_hand_find(r, user_id);
+  if (i >= 0) {
+    r->hands[i].away_ms = 0;
+    return 1;
+  }
+  if (r->nhands == r->cap_hands) {
+    size_t cap = r->cap_hands ? r->cap_hands * 2 : 8;
+    struct hand *h = realloc(r->hands, cap * sizeof(*h));
+    if (h == NULL) return -1;
+    r->hands = h;
+    r->cap_hands = cap;
+  }
+  struct hand *h = &r->hands[r->nhands++];
+  memset(h, 0, sizeof(*h));
+  snprintf(h->user_id, sizeof(h->user_id), "%s", user_id);
+  snprintf(h->name, sizeof(h->name), "%s", name);
+  h->raised_ms = now_ms;
+  return 0;
+}
+
+int room_hand_lower(struct room *r, const char *user_id) {
+  int i = room_hand_find(r, user_id);
+  if (i < 0) return 0;
+  memmove(&r->hands[i], &r->hands[i + 1], (r->nhands - (size_t)i - 1) * sizeof(r->hands[0]));
+  r->nhands--;
+  return 1;
+}
+
+void room_hands_expire(struct room *r, uint64_t now_ms, uint64_t grace_ms) {
+  size_t k = 0;
+  for (size_t i = 0; i < r->nhands; i++) {
+    if (r->hands[i].away_ms && now_ms - r->hands[i].away_ms > grace_ms) continue;
+    r->hands[k++] = r->hands[i];
+  }
+  r->nhands = k;
+}
+
+json_t *room_hands_json(const struct room *r) {
+  json_t *a = json_array();
+  int pos = 0;
+  for (size_t i = 0; i < r->nhands; i++) {
+    if (r->hands[i].away_ms) continue; /* kept for its owner's return, not shown */
+    json_array_append_new(a, json_pack("{s:s,s:s,s:I,s:i}", "user_id", r->hands[i].user_id, "name",
+                                       r->hands[i].name, "raised_at",
+                                       (json_int_t)r->hands[i].raised_ms, "position", ++pos));
+  }
+  return a;
+}
+
+struct breakout *room_breakout_find(struct room *r, const char *id) {
+  for (size_t i = 0; i < r->nbreakouts; i++)
+    if (strcmp(r->breakouts[i].id, id) == 0) return &r->breakouts[i];
+  return NULL;
+}
+
+struct breakout *room_breakout_add(struct room *r, const char *id, const char *name) {
+  if (r->nbreakouts >= ROOM_MAX_BREAKOUTS) return NULL;
+  struct breakout *b = realloc(r->breakouts, (r->nbreakouts + 1) * sizeof(*b));
+  if (b == NULL) return NULL;
+  r->breakouts = b;
+  b = &r->breakouts[r->nbreakouts++];
+  memset(b, 0, sizeof(*b));
+  snprintf(b->id, sizeof(b->id), "%s", id);
+  snprintf(b->name, sizeof(b->name), "%s", name);
+  return b;
+}
+
+void room_breakout_remove(struct room *r, struct breakout *b) {
+  free(b->assigned);
+  size_t i = (size_t)(b - r->breakouts);
+  memmove(&r->breakouts[i], &r->breakouts[i + 1], (r->nbreakouts - i - 1) * sizeof(*b));
+  r->nbreakouts--;
+}
+
+struct breakout *room_breakout_of(struct room *r, const char *user_id) {
+  for (size_t i = 0; i < r->nbreakouts; i++)
+    for (size_t j = 0; j < r->breakouts[i].nassigned; j++)
+      if (strcmp(r->breakouts[i].assigned[j], user_id) == 0) return &r->breakouts[i];
+  return NULL;
+}
+
+int room_breakout_assign(struct room *r, struct breakout *b, const char *user_id) {
+  struct breakout *old = room_breakout_of(r, user_id);
+  if (old == b) return 0;
+  if (old) {
+    for (size_t j = 0; j < old->nassigned; j++) {
+      if (strcmp(old->assigned[j], user_id) == 0) {
+        memmove(&old->assigned[j], &old->assigned[j + 1], (old->nassigned - j - 1) * sizeof(old->assigned[0]));
+        old->nassigned--;
+        break;
+      }
+    }
+  }
+  char (*a)[ID_MAX + 1] = realloc(b->assigned, (b->nassigned + 1) * sizeof(*a));
+  if (a == NULL) return -1;
+  b->assigned = a;
+  snprintf(b->assigned[b->nassigned++], ID_MAX + 1, "%s", user_id);
+  return 0;
+}
+
 void room_participant_free(struct participant *p) {
   if (p == NULL) return;
+  json_decref(p->info);
   json_decref(p->net_stats);
   json_decref(p->background);
   free(p);

@@ -23,7 +23,10 @@ struct participant {
   char user_id[ID_MAX + 1];
   char name[TOKEN_NAME_MAX + 1];
   enum room_role role;
-  uint32_t perms;                     /* effective PERM_* bits */
+  uint32_t perms;                     /* effective PERM_* bits: role defaults + overrides */
+  uint32_t perms_set, perms_val;      /* per-user overrides (token, then moderators) */
+  json_t *info;                       /* owned; enhanced info (endpoint 5) or NULL */
+  uint64_t info_ms;                   /* when info was last updated */
   char session_id[33];                /* fresh per connection */
   char resume_token[65];              /* secret to this participant */
   uint64_t joined_ms;
@@ -57,6 +60,32 @@ struct transfer {
   size_t nparties;
 };
 
+/* Someone in the waiting room: upgraded, not admitted. */
+struct waiter {
+  struct room *room;                  /* borrowed: the room outlives its waiters */
+  struct conn *conn;                  /* borrowed */
+  struct waiter *prev, *next;
+  struct token_claims claims;
+  uint64_t since_ms;
+};
+
+/* A raised hand. The queue is the room's, in raise order. */
+struct hand {
+  char user_id[ID_MAX + 1];
+  char name[TOKEN_NAME_MAX + 1];
+  uint64_t raised_ms;
+  uint64_t away_ms;                   /* 0 while present; else when its owner left */
+};
+
+#define ROOM_MAX_BREAKOUTS 20
+
+struct breakout {
+  char id[ID_MAX + 1];                /* a room id of its own */
+  char name[65];
+  char (*assigned)[ID_MAX + 1];       /* owned: user ids assigned to it */
+  size_t nassigned;
+};
+
 struct room_settings {
   int locked;
   int waiting_room;
@@ -64,6 +93,7 @@ struct room_settings {
   int max_participants;
   int chat_enabled;
   int reactions_enabled;
+  int screen_share_moderators_only;   /* 1: only can_moderate holders share screens */
 };
 
 struct room {
@@ -79,6 +109,15 @@ struct room {
   uint64_t chat_recent[ROOM_CHAT_RECENT]; /* seq of recent chat messages (ring) */
   size_t chat_head;
   struct map transfers;               /* transfer id -> struct transfer * (owned) */
+  struct waiter *wait_head, *wait_tail; /* owned, in arrival order */
+  size_t nwaiting;
+  struct map banned;                  /* user id -> (void *)1: removed, may not rejoin */
+  struct hand *hands;                 /* owned; the hand-raise queue */
+  size_t nhands, cap_hands;
+  struct breakout *breakouts;         /* owned; open breakout rooms of this room */
+  size_t nbreakouts;
+  char parent[ID_MAX + 1];            /* for a breakout room: its main room, else "" */
+  int held;                           /* a breakout room its parent keeps open */
 };
 
 /* Returns a new empty room or NULL. */
@@ -99,6 +138,41 @@ void room_participant_free(struct participant *p);
 
 /* Assigns and returns the next sequence number. */
 static inline uint64_t room_seq_next(struct room *r) { return ++r->seq; }
+
+/* Recomputes p->perms from its role and overrides. */
+void room_participant_perms_update(struct participant *p);
+/* The first participant holding role, in join order, or NULL. */
+struct participant *room_first_with_role(struct room *r, enum room_role role);
+/* 1 if nothing keeps r alive: no participants, waiters or open breakouts. */
+int room_idle(const struct room *r);
+
+/* Waiting room. */
+struct waiter *room_waiter_add(struct room *r, struct conn *c, const struct token_claims *claims,
+                               uint64_t now_ms);
+struct waiter *room_waiter_find(struct room *r, const char *user_id);
+/* Unlinks and frees w. */
+void room_waiter_remove(struct room *r, struct waiter *w);
+
+/* Hand-raise queue. Returns the index of user_id's hand or -1. */
+int room_hand_find(const struct room *r, const char *user_id);
+/* Appends a hand (no duplicates: returns 1 if already raised, 0 if added,
+ * -1 on allocation failure). */
+int room_hand_raise(struct room *r, const char *user_id, const char *name, uint64_t now_ms);
+/* Removes user_id's hand; returns 1 if there was one. */
+int room_hand_lower(struct room *r, const char *user_id);
+/* Drops hands whose owners have been away longer than grace_ms. */
+void room_hands_expire(struct room *r, uint64_t now_ms, uint64_t grace_ms);
+/* The queue of present hands with 1-based positions. New reference. */
+json_t *room_hands_json(const struct room *r);
+
+/* Breakout rooms listed by a main room. */
+struct breakout *room_breakout_find(struct room *r, const char *id);
+struct breakout *room_breakout_add(struct room *r, const char *id, const char *name);
+void room_breakout_remove(struct room *r, struct breakout *b);
+/* Assigns user_id to b (and out of any other breakout of r). 0 or -1. */
+int room_breakout_assign(struct room *r, struct breakout *b, const char *user_id);
+/* The breakout user_id is assigned to, or NULL. */
+struct breakout *room_breakout_of(struct room *r, const char *user_id);
 
 /* Remembers a chat message's seq; returns 1 if seq is a recent chat message. */
 void room_chat_remember(struct room *r, uint64_t seq);

@@ -11,6 +11,8 @@
 #include "room/room.h"
 #include "signal/signal.h"
 
+#define HAND_GRACE_MS 30000 /* a raised hand survives its owner's reconnect */
+
 #define SO SIG_SERVER_ONLY
 #define TO SIG_NEEDS_TO
 
@@ -18,9 +20,9 @@
 static const struct sig_type types[] = {
   {"analytics-event", sig_analytics_event, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"answer", sig_answer, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"breakout-room-assign", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
-  {"breakout-room-close", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
-  {"breakout-room-create", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"breakout-room-assign", sig_breakout_room_assign, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"breakout-room-close", sig_breakout_room_close, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"breakout-room-create", sig_breakout_room_create, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
   {"chat-message", sig_chat_message, PERM_CHAT, RATE_CHAT_MESSAGE, 0},
   {"e2ee-key-exchange", sig_e2ee_key_exchange, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"e2ee-ratchet-update", sig_e2ee_ratchet_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
@@ -30,30 +32,30 @@ static const struct sig_type types[] = {
   {"file-share-offer", sig_file_share_offer, PERM_SHARE_FILES, RATE_FILE_SHARE, 0},
   {"file-share-progress", sig_file_share_progress, 0, RATE_WEBSOCKET_MESSAGE, TO},
   {"file-share-reject", sig_file_share_reject, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"hand-raise", NULL, PERM_RAISE_HAND, RATE_HAND_RAISE, 0},
+  {"hand-raise", sig_hand_raise, PERM_RAISE_HAND, RATE_HAND_RAISE, 0},
   {"hand-raise-queue", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
   {"ice-candidate", sig_ice_candidate, 0, RATE_WEBSOCKET_MESSAGE, TO},
   {"live-stream-start", sig_live_stream_start, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
   {"live-stream-stop", sig_live_stream_stop, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
-  {"media-control", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"media-control", sig_media_control, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"network-stats", sig_network_stats, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"offer", sig_offer, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"participant-update", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"permission-updated", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"participant-update", sig_participant_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"permission-updated", sig_permission_updated, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
   {"quality-update", sig_quality_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"reaction", sig_reaction, PERM_REACT, RATE_REACTION, 0},
   {"recording-control", sig_recording_control, PERM_RECORD, RATE_WEBSOCKET_MESSAGE, 0},
   {"recording-status", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"role-updated", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
-  {"room-settings-update", NULL, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"role-updated", sig_role_updated, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"room-settings-update", sig_room_settings_update, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
   {"room-state", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"screen-share-control", NULL, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"screen-share-control", sig_screen_share_control, 0, RATE_WEBSOCKET_MESSAGE, 0},
   {"user-joined", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
   {"user-left", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
   {"virtual-background-update", sig_virtual_background_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"waiting-room-admit", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"waiting-room-admit", sig_waiting_room_admit, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
   {"waiting-room-join", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"waiting-room-reject", NULL, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"waiting-room-reject", sig_waiting_room_reject, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
 };
 
 #define NTYPES (sizeof(types) / sizeof(types[0]))
@@ -141,10 +143,18 @@ void signal_bus_deliver(void *arg, const struct bus_msg *m) {
 /* ---- join and leave ---- */
 
 enum api_err signal_admission_check(struct server *s, const char *room_id,
-                                    const struct token_claims *claims, int64_t *retry_after_ms) {
+                                    const struct token_claims *claims, int admitted,
+                                    int64_t *retry_after_ms) {
   if (claims->room[0] && strcmp(claims->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
   struct room *r = map_get(&s->rooms, room_id);
-  if (r && (int)r->count >= r->settings.max_participants &&
+  int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
+  if (r && map_get(&r->banned, claims->sub)) return API_ERR_USER_BANNED;
+  if (admitted) return API_OK; /* a grant: moving between a room and its breakouts */
+  if (r && r->settings.locked && !staff && room_participant_find(r, claims->sub) == NULL)
+    return API_ERR_ROOM_LOCKED;
+  /* Waiting users do not take a seat until admitted (the check repeats then). */
+  int will_wait = r && r->settings.waiting_room && !staff;
+  if (r && !will_wait && (int)r->count >= r->settings.max_participants &&
       room_participant_find(r, claims->sub) == NULL)
     return API_ERR_ROOM_FULL;
   if (r == NULL) {
@@ -180,14 +190,17 @@ static json_t *room_state(struct server *s, struct room *r, struct participant *
   json_object_set_new(me, "permissions", room_perms_json(self->perms));
   json_t *streams;
   json_t *rec = active_media(r, server_now_ms(), &streams);
-  return json_pack("{s:o,s:o,s:o,s:[],s:o,s:o,s:[],s:o,s:I}", "self", me, "participants", parts,
-                   "settings", room_settings_json(r), "hand_raise_queue", "recording", rec,
-                   "live_streams", streams, "breakout_rooms", "ice_servers",
-                   api_ice_servers(s, self->user_id), "seq", (json_int_t)r->seq);
+  json_t *st = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "self", me, "participants", parts,
+                         "settings", room_settings_json(r), "hand_raise_queue", room_hands_json(r),
+                         "recording", rec, "live_streams", streams, "breakout_rooms",
+                         signal_breakouts_json(s, r), "ice_servers", api_ice_servers(s, self->user_id),
+                         "seq", (json_int_t)r->seq);
+  if (st && r->parent[0]) json_object_set_new(st, "parent_room", json_string(r->parent));
+  if (st && (self->perms & PERM_MODERATE)) json_object_set_new(st, "waiting_room", signal_waiting_json(r));
+  return st;
 }
 
-/* Creates and registers a room with its history. NULL on failure. */
-static struct room *room_create(struct server *s, const char *room_id, uint64_t now) {
+struct room *signal_room_create(struct server *s, const char *room_id, uint64_t now) {
   struct room *r = room_new(room_id, s->cfg->max_room_participants, now);
   if (r == NULL) return NULL;
   r->hist = history_get_or_create(&s->history, room_id, now);
@@ -195,11 +208,13 @@ static struct room *room_create(struct server *s, const char *room_id, uint64_t 
     room_free(r);
     return NULL;
   }
+  log_info("room_created room=%s", room_id);
   return r;
 }
 
-/* Unregisters and frees an empty room; what outlives it stays in history. */
-static void room_destroy(struct server *s, struct room *r) {
+/* Unregisters and frees an idle room; what outlives it stays in history. */
+void signal_room_release(struct server *s, struct room *r) {
+  if (!room_idle(r)) return;
   log_info("room_closed room=%s peak=%zu", r->id, r->peak);
   map_del(&s->rooms, r->id);
   if (r->hist) {
@@ -209,49 +224,54 @@ static void room_destroy(struct server *s, struct room *r) {
   room_free(r);
 }
 
-void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims) {
+/* Gives role host to the longest-present moderator, else participant, when
+ * the room has none: a room is never left without someone who moderates. */
+static void host_handoff(struct server *s, struct room *r, const char *why) {
+  if (room_first_with_role(r, ROOM_ROLE_HOST)) return;
+  struct participant *p = room_first_with_role(r, ROOM_ROLE_MODERATOR);
+  if (p == NULL) p = room_first_with_role(r, ROOM_ROLE_PARTICIPANT);
+  if (p == NULL) return;
+  p->role = ROOM_ROLE_HOST;
+  room_participant_perms_update(p);
+  log_info("host_handoff room=%s user=%s reason=%s", r->id, p->user_id, why);
+  if (r->hist) history_audit(r->hist, server_now_ms(), "server", "host_handoff", p->user_id,
+                             json_pack("{s:s}", "reason", why));
+  struct sig_ctx ctx = {s, NULL, NULL, r, NULL};
+  json_t *out = json_pack("{s:s,s:s,s:o,s:s,s:s}", "user_id", p->user_id, "role", "host",
+                          "permissions", room_perms_json(p->perms), "by", "server", "reason", why);
+  signal_publish(&ctx, "role-updated", "server", NULL, NULL, out);
+  json_decref(out);
+}
+
+void signal_join_admitted(struct conn *c, struct room *r, const struct token_claims *claims) {
   struct server *s = c->srv;
   uint64_t now = server_now_ms();
-  struct room *r = map_get(&s->rooms, room_id);
-  int created = 0;
-  if (r == NULL) {
-    r = room_create(s, room_id, now);
-    if (r == NULL) {
-      ws_close(c, 1011, "internal error");
-      return;
-    }
-    created = 1;
-    log_info("room_created room=%s", room_id);
-  }
-  struct participant *old = room_participant_find(r, claims->sub);
-  if (old && old->conn) {
-    /* One connection per user and room: the newest wins. */
-    struct conn *oc = old->conn;
-    signal_error(oc, API_ERR_SESSION_REPLACED, NULL, NULL, 0);
-    signal_detach(oc, "replaced");
-    ws_close(oc, 4001, "session replaced");
-    r = map_get(&s->rooms, room_id); /* the room may have emptied and gone */
-    if (r == NULL && (r = room_create(s, room_id, now)) == NULL) {
-      ws_close(c, 1011, "internal error");
-      return;
-    }
-  }
   struct participant *p = room_participant_new(claims, now);
   if (p == NULL || room_participant_add(r, p) != 0) {
     room_participant_free(p);
-    if (r->count == 0) room_destroy(s, r);
     ws_close(c, 1011, "internal error");
+    signal_room_release(s, r);
     return;
   }
   p->conn = c;
   c->part = p;
+  /* The first moderator-capable joiner of a room without a host hosts it. */
+  int promoted = 0;
+  if (p->role == ROOM_ROLE_MODERATOR && !r->parent[0] && room_first_with_role(r, ROOM_ROLE_HOST) == NULL) {
+    p->role = ROOM_ROLE_HOST;
+    room_participant_perms_update(p);
+    promoted = 1;
+    if (r->hist) history_audit(r->hist, now, "server", "auto_host", p->user_id, NULL);
+  }
+  int hand_back = room_hand_find(r, p->user_id) >= 0;
+  if (hand_back) r->hands[room_hand_find(r, p->user_id)].away_ms = 0;
   if (r->hist) {
     r->hist->sessions++;
     if (r->count > r->hist->peak) r->hist->peak = r->count;
     history_event(r->hist, now, "join", p->user_id, NULL, 0, NULL);
   }
   log_info("joined room=%s user=%s role=%s participants=%zu%s", r->id, p->user_id,
-           perm_role_name(p->role), r->count, created ? " created=1" : "");
+           perm_role_name(p->role), r->count, promoted ? " auto_host=1" : "");
 
   struct sig_ctx ctx = {s, c, p, r, NULL};
   json_t *state = room_state(s, r, p);
@@ -261,19 +281,98 @@ void signal_join(struct conn *c, const char *room_id, const struct token_claims 
   json_t *joined = room_participant_json(p);
   signal_publish(&ctx, "user-joined", "server", NULL, p->user_id, joined);
   json_decref(joined);
+  if (hand_back) {
+    json_t *q = json_pack("{s:o}", "queue", room_hands_json(r));
+    signal_publish(&ctx, "hand-raise-queue", "server", NULL, NULL, q);
+    json_decref(q);
+  }
+}
+
+static void waiting_enter(struct conn *c, struct room *r, const struct token_claims *claims) {
+  struct server *s = c->srv;
+  uint64_t now = server_now_ms();
+  struct waiter *w = room_waiter_add(r, c, claims, now);
+  if (w == NULL) {
+    ws_close(c, 1011, "internal error");
+    return;
+  }
+  c->waiter = w;
+  log_info("waiting room=%s user=%s waiting=%zu", r->id, claims->sub, r->nwaiting);
+  /* The waiting user hears only this, until admitted or rejected. */
+  json_t *mine = json_pack("{s:s,s:i}", "status", "waiting", "position", (int)r->nwaiting);
+  struct outbuf *b = envelope_encode("waiting-room-join", r->id, "server", NULL, r->seq, now, mine, NULL);
+  json_decref(mine);
+  if (b) ws_send(c, b);
+  struct sig_ctx ctx = {s, NULL, NULL, r, NULL};
+  json_t *note = json_pack("{s:s,s:s,s:s,s:I}", "user_id", claims->sub, "name",
+                           claims->name[0] ? claims->name : claims->sub, "status", "waiting",
+                           "requested_at", (json_int_t)now);
+  struct sig_out o = {"waiting-room-join", "server", NULL, NULL, NULL, PERM_MODERATE, note, NULL};
+  signal_send(&ctx, &o);
+  json_decref(note);
+}
+
+void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims, int admitted) {
+  struct server *s = c->srv;
+  uint64_t now = server_now_ms();
+  struct room *r = map_get(&s->rooms, room_id);
+  if (r == NULL && (r = signal_room_create(s, room_id, now)) == NULL) {
+    ws_close(c, 1011, "internal error");
+    return;
+  }
+  /* One connection per user and room: the newest wins. */
+  struct participant *old = room_participant_find(r, claims->sub);
+  struct waiter *oldw = room_waiter_find(r, claims->sub);
+  struct conn *oc = old ? old->conn : oldw ? oldw->conn : NULL;
+  if (oc) {
+    r->held++; /* keep the room while its only member is replaced */
+    signal_error(oc, API_ERR_SESSION_REPLACED, NULL, NULL, 0);
+    signal_detach(oc, "replaced");
+    ws_close(oc, 4001, "session replaced");
+    r->held--;
+  }
+  int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
+  if (r->settings.waiting_room && !staff && !admitted) waiting_enter(c, r, claims);
+  else signal_join_admitted(c, r, claims);
+}
+
+static void waiter_detach(struct conn *c, const char *reason) {
+  struct waiter *w = c->waiter;
+  struct server *s = c->srv;
+  struct room *r = w->room;
+  c->waiter = NULL;
+  char user[ID_MAX + 1];
+  snprintf(user, sizeof(user), "%s", w->claims.sub);
+  room_waiter_remove(r, w);
+  log_info("waiting_left room=%s user=%s reason=%s", r->id, user, reason ? reason : "left");
+  struct sig_ctx ctx = {s, NULL, NULL, r, NULL};
+  json_t *note = json_pack("{s:s,s:s}", "user_id", user, "status", "left");
+  struct sig_out o = {"waiting-room-join", "server", NULL, NULL, NULL, PERM_MODERATE, note, NULL};
+  if (r->count) signal_send(&ctx, &o);
+  json_decref(note);
+  signal_room_release(s, r);
 }
 
 void signal_detach(struct conn *c, const char *reason) {
+  if (c->waiter) {
+    waiter_detach(c, reason);
+    return;
+  }
   struct participant *p = c->part;
   if (p == NULL) return;
   struct server *s = c->srv;
   struct room *r = p->room;
+  uint64_t now = server_now_ms();
   c->part = NULL;
   p->conn = NULL;
   room_participant_remove(r, p);
   room_transfers_drop_user(r, p->user_id);
+  /* A raised hand waits for its owner's return (HAND_GRACE_MS). */
+  int had_hand = room_hand_find(r, p->user_id) >= 0;
+  if (had_hand) r->hands[room_hand_find(r, p->user_id)].away_ms = now;
+  room_hands_expire(r, now, HAND_GRACE_MS);
   if (r->hist) {
-    uint64_t now = server_now_ms(), len = now > p->joined_ms ? now - p->joined_ms : 0;
+    uint64_t len = now > p->joined_ms ? now - p->joined_ms : 0;
     r->hist->closed_session_ms += len;
     history_event(r->hist, now, "leave", p->user_id, reason ? reason : "left", (int64_t)len, NULL);
   }
@@ -284,15 +383,21 @@ void signal_detach(struct conn *c, const char *reason) {
     json_t *left = json_pack("{s:s,s:s}", "user_id", p->user_id, "reason", reason ? reason : "left");
     signal_publish(&ctx, "user-left", "server", NULL, NULL, left);
     json_decref(left);
-  } else {
-    room_destroy(s, r);
+    if (had_hand) {
+      json_t *q = json_pack("{s:o}", "queue", room_hands_json(r));
+      signal_publish(&ctx, "hand-raise-queue", "server", NULL, NULL, q);
+      json_decref(q);
+    }
+    if (p->role == ROOM_ROLE_HOST) host_handoff(s, r, "host_left");
   }
   room_participant_free(p);
+  signal_room_release(s, r);
 }
 
 static void free_room(const char *key, void *value, void *arg) { room_free(value); }
 
 void signal_rooms_free(struct server *s) {
+  signal_grants_free(s);
   map_each(&s->rooms, free_room, NULL);
   map_free(&s->rooms);
 }
@@ -306,7 +411,11 @@ void signal_on_binary(struct conn *c) {
 
 void signal_on_message(struct conn *c, const char *data, size_t len) {
   struct participant *self = c->part;
-  if (self == NULL) return; /* detached: the connection is closing */
+  if (self == NULL) {
+    /* Waiting users may not speak to the room; a detached one is closing. */
+    if (c->waiter) signal_error(c, API_ERR_IN_WAITING_ROOM, NULL, NULL, 0);
+    return;
+  }
   struct room *r = self->room;
   char detail[256] = "", ref[ENVELOPE_ID_MAX + 1] = "";
   struct server *srv = c->srv;

@@ -51,10 +51,13 @@ const struct sig_type *signal_type_at(size_t i);
 /* Refusals that must happen before the upgrade (room binding, capacity). */
 /* *retry_after_ms (may be NULL) is set when the refusal is a rate limit. */
 enum api_err signal_admission_check(struct server *s, const char *room_id,
-                                    const struct token_claims *claims, int64_t *retry_after_ms);
+                                    const struct token_claims *claims, int admitted,
+                                    int64_t *retry_after_ms);
 /* Joins the upgraded connection c to room_id: room-state to c, user-joined
- * to the others. A second connection of the same user replaces the first. */
-void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims);
+ * to the others. A second connection of the same user replaces the first.
+ * Users below moderator wait in the waiting room when it is on, unless
+ * admitted is set (they come with a grant, from or to a breakout room). */
+void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims, int admitted);
 void signal_on_message(struct conn *c, const char *data, size_t len);
 void signal_on_binary(struct conn *c);
 /* Takes c's participant out of its room (user-left to the others, reason
@@ -103,6 +106,76 @@ enum api_err signal_stream_stop(struct server *s, struct room *r, const char *id
 /* Stops whatever still records or streams in room_id's history (room closed). */
 void signal_media_stop_all(struct server *s, struct room_history *h);
 
+/* Who performs a room-control operation: a participant (WebSocket), or a
+ * REST caller (possibly an admin service token, possibly not in the room). */
+struct actor {
+  const char *user_id;
+  enum room_role role;
+  uint32_t perms;
+  int admin;
+};
+
+/* The actor for a participant. */
+struct actor signal_actor_of(const struct participant *p);
+/* 1 if a may act on target (a host, an admin, or a higher role). */
+int signal_outranks(const struct actor *a, const struct participant *target);
+
+/* Room-control operations shared by REST and WebSocket (sig_room.c,
+ * sig_media.c, sig_hand.c, sig_waiting.c, sig_breakout.c). Each checks
+ * permissions and rank, changes state, broadcasts, and records the audit
+ * log. detail receives specifics on refusal. */
+enum api_err op_role_set(struct server *s, struct room *r, const struct actor *a, const char *target,
+                         const char *role, char *detail, size_t dl);
+enum api_err op_perms_set(struct server *s, struct room *r, const struct actor *a, const char *target,
+                          json_t *perms, char *detail, size_t dl);
+enum api_err op_settings_update(struct server *s, struct room *r, const struct actor *a, json_t *patch,
+                                char *detail, size_t dl);
+enum api_err op_media(struct server *s, struct room *r, const struct actor *a, const char *target,
+                      const char *kind, int enabled, char *detail, size_t dl);
+enum api_err op_mute_all(struct server *s, struct room *r, const struct actor *a, const char *kind,
+                         char *detail, size_t dl);
+enum api_err op_screen(struct server *s, struct room *r, const struct actor *a, const char *target,
+                       int start, char *detail, size_t dl);
+enum api_err op_remove(struct server *s, struct room *r, const struct actor *a, const char *target,
+                       const char *reason, char *detail, size_t dl);
+enum api_err op_info_update(struct server *s, struct room *r, const struct actor *a, const char *target,
+                            json_t *info, char *detail, size_t dl);
+enum api_err op_hand(struct server *s, struct room *r, const struct actor *a, const char *target,
+                     int raise, char *detail, size_t dl);
+enum api_err op_hand_next(struct server *s, struct room *r, const struct actor *a, json_t **out,
+                          char *detail, size_t dl);
+enum api_err op_waiting_admit(struct server *s, struct room *r, const struct actor *a, const char *target,
+                              char *detail, size_t dl);
+enum api_err op_waiting_reject(struct server *s, struct room *r, const struct actor *a, const char *target,
+                               const char *reason, char *detail, size_t dl);
+enum api_err op_breakout_create(struct server *s, struct room *r, const struct actor *a, json_t *body,
+                                json_t **out, char *detail, size_t dl);
+enum api_err op_breakout_assign(struct server *s, struct room *r, const struct actor *a, const char *bid,
+                                const char *target, char *detail, size_t dl);
+enum api_err op_breakout_close(struct server *s, struct room *r, const struct actor *a, const char *bid,
+                               char *detail, size_t dl);
+
+/* JSON views for REST and room-state. */
+json_t *signal_waiting_json(const struct room *r);
+json_t *signal_breakouts_json(struct server *s, struct room *r);
+json_t *signal_participant_full_json(const struct participant *p);
+
+/* Grants: short-lived server-side credentials that let a participant move
+ * between a main room and its breakout rooms without a new token. */
+const char *signal_grant_new(struct server *s, const struct participant *p, const char *room_id);
+/* Returns API_OK and fills claims if grant is valid for room_id. */
+enum api_err signal_grant_check(struct server *s, const char *grant, const char *room_id,
+                                struct token_claims *claims);
+void signal_grants_prune(struct server *s);
+void signal_grants_free(struct server *s);
+
+/* Internal to the signal module: join an admitted connection (sig_waiting.c). */
+void signal_join_admitted(struct conn *c, struct room *r, const struct token_claims *claims);
+/* Destroys r if nothing keeps it alive. */
+void signal_room_release(struct server *s, struct room *r);
+/* Creates a room (with its history); NULL on failure. */
+struct room *signal_room_create(struct server *s, const char *room_id, uint64_t now);
+
 /* Handlers: sig_rtc.c, sig_chat.c, sig_file.c, sig_record.c, sig_stats.c, sig_e2ee.c. */
 enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_reaction(struct sig_ctx *ctx, char *detail, size_t detail_len);
@@ -120,6 +193,18 @@ enum api_err sig_analytics_event(struct sig_ctx *ctx, char *detail, size_t detai
 enum api_err sig_virtual_background_update(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_e2ee_key_exchange(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_e2ee_ratchet_update(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_role_updated(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_permission_updated(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_room_settings_update(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_participant_update(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_media_control(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_screen_share_control(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_hand_raise(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_waiting_room_admit(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_waiting_room_reject(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_breakout_room_create(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_breakout_room_assign(struct sig_ctx *ctx, char *detail, size_t detail_len);
+enum api_err sig_breakout_room_close(struct sig_ctx *ctx, char *detail, size_t detail_len);
 
 enum api_err sig_offer(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_answer(struct sig_ctx *ctx, char *detail, size_t detail_len);

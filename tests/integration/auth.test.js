@@ -38,7 +38,8 @@ test('WebSocket upgrade refusals and the two ways to present a token', async (t)
     });
     await s('a token bound to this room works', async () => {
       const st = await ok('demo', h.mintToken(S, { sub: 'carol', room: 'demo', role: 'moderator' }));
-      assert.strictEqual(st.payload.self.role, 'moderator');
+      // The first moderator in a room without a host hosts it (docs/protocol.md).
+      assert.strictEqual(st.payload.self.role, 'host');
       assert.strictEqual(st.payload.self.permissions.can_moderate, true);
     });
     await s('perms override the role defaults', async () => {

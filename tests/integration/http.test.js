@@ -92,8 +92,8 @@ test('HTTP strictness', async (t) => {
       const { res } = await expectOne(srv, 'GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 404, 'NOT_FOUND');
       assert.strictEqual(res.headers['x-content-type-options'], 'nosniff');
     });
-    await s('a planned REST route is absent -> 404 NOT_FOUND', async () => {
-      const r = await h.httpGet(srv, '/webrtc/rooms/demo/participants');
+    await s('an unknown REST route under /webrtc/rooms -> 404 NOT_FOUND', async () => {
+      const r = await h.httpGet(srv, '/webrtc/rooms/demo/nope');
       assert.strictEqual(r.status, 404);
       assert.strictEqual(r.json.error.code, 'NOT_FOUND');
     });

@@ -29,9 +29,9 @@ const CASES = [
   ['server-only user-joined', { type: 'user-joined', id: 's2', payload: { user_id: 'x' } }, 'SERVER_ONLY_MESSAGE', 's2'],
   ['server-only user-left', { type: 'user-left', id: 's3', payload: { user_id: 'bob' } }, 'SERVER_ONLY_MESSAGE', 's3'],
   ['server-only error', { type: 'error', id: 's4' }, 'SERVER_ONLY_MESSAGE', 's4'],
-  ['planned room-settings-update', { type: 'room-settings-update', id: 'p1', payload: { locked: true } }, 'NOT_IMPLEMENTED', 'p1'],
-  ['planned participant-update', { type: 'participant-update', id: 'p2', payload: {} }, 'NOT_IMPLEMENTED', 'p2'],
-  ['planned media-control', { type: 'media-control', id: 'p3' }, 'NOT_IMPLEMENTED', 'p3'],
+  ['bad room-settings-update', { type: 'room-settings-update', id: 'p1', payload: { locked: 'yes' } }, 'INVALID_SETTINGS', 'p1'],
+  ['bad participant-update', { type: 'participant-update', id: 'p2', payload: {} }, 'INVALID_MESSAGE', 'p2'],
+  ['bad media-control', { type: 'media-control', id: 'p3' }, 'INVALID_MESSAGE', 'p3'],
   ['non-object JSON: array', '[1,2,3]', 'INVALID_MESSAGE'],
   ['non-object JSON: string', '"offer"', 'INVALID_MESSAGE'],
   ['non-object JSON: number', '42', 'INVALID_MESSAGE'],
@@ -82,14 +82,14 @@ test('bad messages get an error reply and the connection lives', async (t) => {
   });
 });
 
-test('a planned type is NOT_IMPLEMENTED for a participant too, and a fragmented message within limits relays', async () => {
+test('a malformed hand-raise is refused for a participant too, and a fragmented message within limits relays', async () => {
   await h.withServer({ args: ['--max-ws-fragments', '8'] }, async (srv) => {
     const alice = await h.join(srv, 'frag', 'alice');
     const bob = await h.join(srv, 'frag', 'bob');
     await alice.next('user-joined');
     alice.send({ type: 'hand-raise', id: 'h1' });
     const e = await alice.next();
-    assert.strictEqual(e.payload.code, 'NOT_IMPLEMENTED');
+    assert.strictEqual(e.payload.code, 'INVALID_MESSAGE');
     assert.strictEqual(e.ref, 'h1');
     // 4 fragments (limit 8) are reassembled.
     const text = JSON.stringify({ type: 'offer', to: 'bob', payload: GOOD });

@@ -97,13 +97,13 @@ test('websocket_message 3/1s applies to any type (offers, chat) and recovers', a
 
 // "websocket_message ... counts every WebSocket message a client sends": a
 // flood of messages the server refuses for their type must not be free.
-test('websocket_message counts every message, also unknown and planned types', async () => {
+test('websocket_message counts every message, also unknown, malformed and server-only ones', async () => {
   await h.withServer({ args: ['--rate-websocket-message', '3/1h'] }, async (srv) => {
     const { alice, bob } = await f.joinAll(srv, 'rl-any', [['alice'], ['bob']]);
     alice.send({ type: 'no-such-type', id: 'u1' });
     f.assertWsError(await alice.next(), 'UNKNOWN_MESSAGE_TYPE', 'u1');
     alice.send({ type: 'hand-raise', id: 'u2' });
-    f.assertWsError(await alice.next(), 'NOT_IMPLEMENTED', 'u2');
+    f.assertWsError(await alice.next(), 'INVALID_MESSAGE', 'u2');
     alice.send({ type: 'room-state', id: 'u3' });
     f.assertWsError(await alice.next(), 'SERVER_ONLY_MESSAGE', 'u3');
     alice.send({ type: 'offer', id: 'o4', to: 'bob', payload: OFFER });
