@@ -139,6 +139,11 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
   }
   out->room = signal_room_find(r->srv, out->id);
   out->hist = history_find(&r->srv->history, out->id);
+  if (out->room && !r->claims.admin && map_get(&out->room->banned, r->claims.sub)) {
+    /* Removed from the room: its token no longer speaks for it there. */
+    api_reply_error(r, API_ERR_USER_BANNED, NULL);
+    return -1;
+  }
   struct participant *p = out->room ? room_participant_find(out->room, r->claims.sub) : NULL;
   out->self = p;
   out->role = p ? p->role : r->claims.admin ? ROOM_ROLE_HOST : r->claims.role;

@@ -264,6 +264,7 @@ static void on_prune(uv_timer_t *t) {
   struct server *s = t->data;
   ratelimit_prune(&s->rl, uv_now(s->loop));
   signal_grants_prune(s);
+  signal_rooms_sweep(s);
 }
 
 static void on_lag(uv_timer_t *t) {

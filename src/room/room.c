@@ -50,6 +50,9 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
   p->role = claims->role;
   p->perms_set = claims->perms_set;
   p->perms_val = claims->perms_val & claims->perms_set;
+  p->origin_role = p->role;
+  p->origin_set = p->perms_set;
+  p->origin_val = p->perms_val;
   room_participant_perms_update(p);
   p->joined_ms = now_ms;
   if (id_random_hex(p->session_id, 16) != 0 || id_random_hex(p->resume_token, 32) != 0) {
@@ -69,8 +72,9 @@ struct participant *room_first_with_role(struct room *r, enum room_role role) {
   return NULL;
 }
 
-int room_idle(const struct room *r) {
-  return r->count == 0 && r->nwaiting == 0 && r->nbreakouts == 0 && !r->held;
+int room_idle(const struct room *r, uint64_t now_ms) {
+  return r->count == 0 && r->nwaiting == 0 && r->nbreakouts == 0 && !r->held &&
+         now_ms >= r->linger_until_ms;
 }
 
 struct waiter *room_waiter_add(struct room *r, struct conn *c, const struct token_claims *claims,
@@ -331,8 +335,9 @@ json_t *room_participant_json(const struct participant *p) {
 
 json_t *room_settings_json(const struct room *r) {
   const struct room_settings *s = &r->settings;
-  return json_pack("{s:b,s:b,s:b,s:i,s:b,s:b}", "locked", s->locked, "waiting_room",
+  return json_pack("{s:b,s:b,s:b,s:i,s:b,s:s,s:b}", "locked", s->locked, "waiting_room",
                    s->waiting_room, "mute_on_join", s->mute_on_join, "max_participants",
-                   s->max_participants, "chat_enabled", s->chat_enabled, "reactions_enabled",
+                   s->max_participants, "chat_enabled", s->chat_enabled, "screen_share",
+                   s->screen_share_moderators_only ? "moderators" : "all", "reactions_enabled",
                    s->reactions_enabled);
 }

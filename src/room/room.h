@@ -26,6 +26,8 @@ struct participant {
   uint32_t perms;                     /* effective PERM_* bits: role defaults + overrides */
   uint32_t perms_set, perms_val;      /* per-user overrides (token, then moderators) */
   json_t *info;                       /* owned; enhanced info (endpoint 5) or NULL */
+  enum room_role origin_role;         /* role and overrides it joined with (token or grant) */
+  uint32_t origin_set, origin_val;
   uint64_t info_ms;                   /* when info was last updated */
   char session_id[33];                /* fresh per connection */
   char resume_token[65];              /* secret to this participant */
@@ -118,6 +120,7 @@ struct room {
   size_t nbreakouts;
   char parent[ID_MAX + 1];            /* for a breakout room: its main room, else "" */
   int held;                           /* a breakout room its parent keeps open */
+  uint64_t linger_until_ms;           /* kept open until then, empty (people returning) */
 };
 
 /* Returns a new empty room or NULL. */
@@ -143,8 +146,9 @@ static inline uint64_t room_seq_next(struct room *r) { return ++r->seq; }
 void room_participant_perms_update(struct participant *p);
 /* The first participant holding role, in join order, or NULL. */
 struct participant *room_first_with_role(struct room *r, enum room_role role);
-/* 1 if nothing keeps r alive: no participants, waiters or open breakouts. */
-int room_idle(const struct room *r);
+/* 1 if nothing keeps r alive at now_ms: no participants, waiters, open
+ * breakouts, holds or lingering. */
+int room_idle(const struct room *r, uint64_t now_ms);
 
 /* Waiting room. */
 struct waiter *room_waiter_add(struct room *r, struct conn *c, const struct token_claims *claims,

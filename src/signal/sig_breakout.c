@@ -25,7 +25,7 @@ struct grant {
   uint64_t expires_ms;
 };
 
-const char *signal_grant_new(struct server *s, const struct participant *p, const char *room_id) {
+const char *signal_grant_new(struct server *s, const struct participant *p, const char *room_id, int origin) {
   static char id[65];
   struct grant *g = calloc(1, sizeof(*g));
   if (g == NULL || id_random_hex(id, 32) != 0) {
@@ -36,9 +36,9 @@ const char *signal_grant_new(struct server *s, const struct participant *p, cons
   snprintf(g->claims.sub, sizeof(g->claims.sub), "%s", p->user_id);
   snprintf(g->claims.name, sizeof(g->claims.name), "%s", p->name);
   snprintf(g->claims.room, sizeof(g->claims.room), "%s", room_id);
-  g->claims.role = p->role;
-  g->claims.perms_set = p->perms_set;
-  g->claims.perms_val = p->perms_val;
+  g->claims.role = origin ? p->origin_role : p->role;
+  g->claims.perms_set = origin ? p->origin_set : p->perms_set;
+  g->claims.perms_val = origin ? p->origin_val : p->perms_val;
   g->expires_ms = server_now_ms() + GRANT_TTL_MS;
   g->claims.exp = (int64_t)(g->expires_ms / 1000);
   if (map_put(&s->grants, id, g) != 0) {
@@ -219,7 +219,8 @@ enum api_err op_breakout_assign(struct server *s, struct room *r, const struct a
   if (strcmp(p->user_id, a->user_id) != 0 && !a->admin && a->role != ROOM_ROLE_HOST && p->role >= a->role)
     return API_ERR_INSUFFICIENT_RANK;
   if (room_breakout_assign(r, b, target) != 0) return API_ERR_INTERNAL_ERROR;
-  const char *grant = signal_grant_new(s, p, b->id);
+  /* From the main room: its current role; from another breakout: the one it came with. */
+  const char *grant = signal_grant_new(s, p, b->id, p->room != r);
   if (grant == NULL) return API_ERR_INTERNAL_ERROR;
   log_info("breakout_assigned room=%s breakout=%s user=%s by=%s", r->id, b->id, target, a->user_id);
   if (r->hist) history_audit(r->hist, server_now_ms(), a->user_id, "breakout_assign", target,
@@ -248,24 +249,22 @@ enum api_err op_breakout_close(struct server *s, struct room *r, const struct ac
   json_t *back = json_array();
   struct room *br = signal_room_find(s, id);
   if (br) {
-    br->held = 1; /* until everyone has been sent back */
-    /* Send everyone back with a grant for the main room, then close. */
-    struct conn **conns = calloc(br->count + 1, sizeof(*conns));
-    size_t n = 0;
-    for (struct participant *p = br->head; p && conns; p = p->next) {
-      const char *grant = signal_grant_new(s, p, r->id);
+    /* Everyone gets the way back first, then the room closes at once: the
+     * way back is the last message each of them receives. */
+    br->held = 1;
+    for (struct participant *p = br->head; p; p = p->next) {
+      const char *grant = signal_grant_new(s, p, r->id, 1);
       json_t *note = move_note(r->id, id, name, grant ? grant : "", a->user_id);
       struct sig_ctx ctx = {s, NULL, NULL, br, NULL};
       signal_publish(&ctx, "breakout-room-close", "server", p->user_id, NULL, note);
       json_decref(note);
       json_array_append_new(back, json_string(p->user_id));
-      conns[n++] = p->conn;
     }
-    for (size_t i = 0; i < n; i++) if (conns[i]) ws_close(conns[i], 4005, "breakout room closed");
-    free(conns);
     br->held = 0;
-    signal_room_release(s, br);
+    signal_room_evict(s, br, 4005, "breakout room closed");
   }
+  /* People are on their way back: keep the main room (settings, bans) a while. */
+  if (json_array_size(back)) r->linger_until_ms = server_now_ms() + 60000;
   log_info("breakout_closed room=%s breakout=%s by=%s", r->id, id, a->user_id);
   if (r->hist) history_audit(r->hist, server_now_ms(), a->user_id, "breakout_close", "",
                              json_pack("{s:s,s:O}", "breakout_room_id", id, "returning", back));

@@ -85,7 +85,7 @@ const struct sig_type *signal_type_at(size_t i) { return i < NTYPES ? &types[i] 
 
 void signal_error(struct conn *c, enum api_err e, const char *ref, const char *detail,
                   int64_t retry_after_ms) {
-  struct room *room = c->part ? c->part->room : NULL;
+  struct room *room = c->part ? c->part->room : c->waiter ? c->waiter->room : NULL;
   const struct api_err_info *info = api_err_info(e);
   json_t *p = json_pack("{s:s,s:s,s:s}", "code", info->code, "message", info->message,
                         "recovery", info->recovery);
@@ -214,7 +214,7 @@ struct room *signal_room_create(struct server *s, const char *room_id, uint64_t 
 
 /* Unregisters and frees an idle room; what outlives it stays in history. */
 void signal_room_release(struct server *s, struct room *r) {
-  if (!room_idle(r)) return;
+  if (!room_idle(r, server_now_ms())) return;
   log_info("room_closed room=%s peak=%zu", r->id, r->peak);
   map_del(&s->rooms, r->id);
   if (r->hist) {
@@ -227,18 +227,21 @@ void signal_room_release(struct server *s, struct room *r) {
 /* Gives role host to the longest-present moderator, else participant, when
  * the room has none: a room is never left without someone who moderates. */
 static void host_handoff(struct server *s, struct room *r, const char *why) {
-  if (room_first_with_role(r, ROOM_ROLE_HOST)) return;
+  /* Breakout rooms keep the roles people bring; the main room's host rules. */
+  if (r->parent[0] || room_first_with_role(r, ROOM_ROLE_HOST)) return;
   struct participant *p = room_first_with_role(r, ROOM_ROLE_MODERATOR);
   if (p == NULL) p = room_first_with_role(r, ROOM_ROLE_PARTICIPANT);
   if (p == NULL) return;
+  enum room_role was = p->role;
   p->role = ROOM_ROLE_HOST;
   room_participant_perms_update(p);
   log_info("host_handoff room=%s user=%s reason=%s", r->id, p->user_id, why);
   if (r->hist) history_audit(r->hist, server_now_ms(), "server", "host_handoff", p->user_id,
                              json_pack("{s:s}", "reason", why));
   struct sig_ctx ctx = {s, NULL, NULL, r, NULL};
-  json_t *out = json_pack("{s:s,s:s,s:o,s:s,s:s}", "user_id", p->user_id, "role", "host",
-                          "permissions", room_perms_json(p->perms), "by", "server", "reason", why);
+  json_t *out = json_pack("{s:s,s:s,s:s,s:o,s:s,s:s}", "user_id", p->user_id, "role", "host",
+                          "previous_role", perm_role_name(was), "permissions", room_perms_json(p->perms),
+                          "by", "server", "reason", why);
   signal_publish(&ctx, "role-updated", "server", NULL, NULL, out);
   json_decref(out);
 }
@@ -394,6 +397,47 @@ void signal_detach(struct conn *c, const char *reason) {
   signal_room_release(s, r);
 }
 
+void signal_room_evict(struct server *s, struct room *r, int code, const char *reason) {
+  uint64_t now = server_now_ms();
+  r->held++;
+  while (r->head) {
+    struct participant *p = r->head;
+    struct conn *c = p->conn;
+    room_participant_remove(r, p);
+    room_transfers_drop_user(r, p->user_id);
+    if (r->hist) {
+      uint64_t len = now > p->joined_ms ? now - p->joined_ms : 0;
+      r->hist->closed_session_ms += len;
+      history_event(r->hist, now, "leave", p->user_id, reason, (int64_t)len, NULL);
+    }
+    if (c) {
+      c->part = NULL;
+      ws_close(c, code, reason);
+    }
+    room_participant_free(p);
+  }
+  r->held--;
+  signal_room_release(s, r);
+}
+
+struct idle_rooms { char (*ids)[ID_MAX + 1]; size_t n, cap; uint64_t now; };
+
+static void collect_idle(const char *k, void *v, void *arg) {
+  struct idle_rooms *ir = arg;
+  if (!room_idle(v, ir->now) || ir->n == ir->cap) return;
+  snprintf(ir->ids[ir->n++], ID_MAX + 1, "%s", k);
+}
+
+void signal_rooms_sweep(struct server *s) {
+  char ids[64][ID_MAX + 1];
+  struct idle_rooms ir = {ids, 0, 64, server_now_ms()};
+  map_each(&s->rooms, collect_idle, &ir);
+  for (size_t i = 0; i < ir.n; i++) {
+    struct room *r = map_get(&s->rooms, ids[i]);
+    if (r) signal_room_release(s, r);
+  }
+}
+
 static void free_room(const char *key, void *value, void *arg) { room_free(value); }
 
 void signal_rooms_free(struct server *s) {
@@ -413,7 +457,13 @@ void signal_on_message(struct conn *c, const char *data, size_t len) {
   struct participant *self = c->part;
   if (self == NULL) {
     /* Waiting users may not speak to the room; a detached one is closing. */
-    if (c->waiter) signal_error(c, API_ERR_IN_WAITING_ROOM, NULL, NULL, 0);
+    if (c->waiter) {
+      char ref[ENVELOPE_ID_MAX + 1] = "", detail[256];
+      struct envelope_in in;
+      if (envelope_decode(data, len, &c->srv->json_limits, &in, detail, sizeof(detail), ref, sizeof(ref)) == API_OK)
+        envelope_in_free(&in);
+      signal_error(c, API_ERR_IN_WAITING_ROOM, ref[0] ? ref : NULL, NULL, 0);
+    }
     return;
   }
   struct room *r = self->room;

@@ -162,7 +162,9 @@ json_t *signal_participant_full_json(const struct participant *p);
 
 /* Grants: short-lived server-side credentials that let a participant move
  * between a main room and its breakout rooms without a new token. */
-const char *signal_grant_new(struct server *s, const struct participant *p, const char *room_id);
+/* origin: use the role and overrides p joined with, not its current ones
+ * (returning from a breakout room where its role may have changed). */
+const char *signal_grant_new(struct server *s, const struct participant *p, const char *room_id, int origin);
 /* Returns API_OK and fills claims if grant is valid for room_id. */
 enum api_err signal_grant_check(struct server *s, const char *grant, const char *room_id,
                                 struct token_claims *claims);
@@ -171,6 +173,11 @@ void signal_grants_free(struct server *s);
 
 /* Internal to the signal module: join an admitted connection (sig_waiting.c). */
 void signal_join_admitted(struct conn *c, struct room *r, const struct token_claims *claims);
+/* Closes every participant's connection with code, telling nobody (the
+ * room is going away), then releases r if nothing else keeps it. */
+void signal_room_evict(struct server *s, struct room *r, int code, const char *reason);
+/* Releases rooms whose lingering has ended (run from a timer). */
+void signal_rooms_sweep(struct server *s);
 /* Destroys r if nothing keeps it alive. */
 void signal_room_release(struct server *s, struct room *r);
 /* Creates a room (with its history); NULL on failure. */

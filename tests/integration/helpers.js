@@ -417,6 +417,28 @@ class Client {
   }
 
   /**
+   * A ping round trip: resolves once the server has answered a ping sent now. The server
+   * writes frames to a connection in order, so everything it sent this client before it
+   * read the ping has arrived (and is queued) when this resolves.
+   */
+  sync(timeoutMs = 2000) {
+    const data = crypto.randomBytes(8);
+    let onPong;
+    return withTimeout(new Promise((resolve) => {
+      onPong = (d) => { if (Buffer.compare(d, data) === 0) resolve(); };
+      this.ws.on('pong', onPong);
+      this.ws.ping(data);
+    }), timeoutMs, 'pong (sync)').finally(() => this.ws.off('pong', onPong));
+  }
+
+  /** After sync(), asserts that no queued message matches pred (what names it in the failure). */
+  async expectNoneWhere(pred, what = 'matching message') {
+    await this.sync();
+    const hits = this.queue.filter(pred);
+    assert.deepStrictEqual(hits, [], `unexpected ${what}`);
+  }
+
+  /**
    * Checks the envelope of every message received so far: type, integer seq and ts;
    * room messages (not room-state or error) have a seq greater than anything seen before;
    * room-state and error never go below the last room message.
@@ -558,6 +580,47 @@ function httpRequest(srv, method, urlPath, { headers = {}, body, timeoutMs = 300
 }
 
 const httpGet = (srv, p, opts) => httpRequest(srv, 'GET', p, opts);
+
+/**
+ * A REST call with 'Authorization: Bearer <token>' (none when token is null). body: an
+ * object (sent as JSON with Content-Type application/json) or a string (sent as is, with
+ * opts.contentType or application/json).
+ */
+function api(srv, method, urlPath, token, body, { contentType, headers = {} } = {}) {
+  const hd = Object.assign({}, headers);
+  if (token) hd.Authorization = `Bearer ${token}`;
+  let data;
+  if (body !== undefined) {
+    data = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
+    hd['Content-Type'] = contentType || 'application/json';
+  }
+  return httpRequest(srv, method, urlPath, { headers: hd, body: data });
+}
+
+/** Asserts a REST error answer: status and error code (body {error: {code, message, recovery}}). */
+function assertApiError(r, status, code) {
+  assert.strictEqual(r.status, status, `HTTP status (want ${status} ${code}): ${r.text}`);
+  assert.ok(r.json && r.json.error, `JSON error body: ${r.text}`);
+  if (code) assert.strictEqual(r.json.error.code, code, `error code: ${r.text}`);
+  assert.strictEqual(typeof r.json.error.message, 'string');
+  assert.strictEqual(typeof r.json.error.recovery, 'string');
+  return r.json.error;
+}
+
+let wsRefId = 0;
+/**
+ * Sends msg (an object; an id is added) on c and resolves the error that answers it,
+ * asserting its code (a string, or an array of acceptable codes).
+ */
+async function wsRefused(c, msg, code, timeoutMs = 2000) {
+  const id = `t${++wsRefId}`;
+  c.send(Object.assign({}, msg, { id }));
+  const e = await c.nextWhere((m) => m.type === 'error' && m.ref === id, timeoutMs, `error for ${msg.type} (${id})`);
+  const codes = Array.isArray(code) ? code : [code];
+  assert.ok(codes.includes(e.payload.code), `${msg.type} refused with ${codes.join('|')}, got ${JSON.stringify(e.payload)}`);
+  assert.strictEqual(e.payload.ref, id);
+  return e;
+}
 
 async function health(srv) {
   const r = await httpGet(srv, '/webrtc/health');
@@ -875,4 +938,7 @@ module.exports = {
   rawWsConnect,
   runHuddle,
   sdp,
+  api,
+  assertApiError,
+  wsRefused,
 };

@@ -496,7 +496,8 @@ static void settings_json_has_defaults(void **state) {
   assert_true(json_is_false(json_object_get(j, "locked")));
   assert_true(json_is_false(json_object_get(j, "waiting_room")));
   assert_true(json_is_false(json_object_get(j, "mute_on_join")));
-  assert_int_equal(json_object_size(j), 6);
+  assert_string_equal(json_string_value(json_object_get(j, "screen_share")), "all");
+  assert_int_equal(json_object_size(j), 7);
   json_decref(j);
   room_free(r);
 }
