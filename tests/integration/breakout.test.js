@@ -8,38 +8,9 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const h = require('./helpers');
+const { RATES_OFF, roleTok, people, ofType, allGet, settle } = require('./feature_helpers');
 
-// startServer leaves the settings_update and hand_raise budgets at their defaults (30/min,
-// 5/min); these tests are not about rate limits.
-const OFF = ['--rate-settings-update', '1000000/1m', '--rate-hand-raise', '1000000/1m'];
-
-const tok = (srv, sub, role, room, extra = {}) => h.mintToken(srv.secret, Object.assign({ sub, role, room }, extra));
-
-async function people(srv, room, specs) {
-  const out = {};
-  for (const [user, role, extra] of specs) {
-    const token = tok(srv, user, role, room, extra);
-    const c = await h.connect(srv, room, token);
-    const st = await c.next();
-    assert.strictEqual(st.type, 'room-state', `${user} gets room-state first: ${JSON.stringify(st).slice(0, 200)}`);
-    c.state = st;
-    c.user = user;
-    c.token = token;
-    out[user] = c;
-  }
-  return out;
-}
-
-const ofType = (type, pred = () => true) => (m) => m.type === type && pred(m.payload, m);
-const allGet = (cs, pred, what) => Promise.all(cs.map((c) => c.nextWhere(pred, 2000, `${what} at ${c.user}`)));
 const BR_ID = /^br-[0-9a-f]{12}$/;
-
-async function settle(cs) {
-  for (const c of cs) {
-    await c.sync();
-    c.queue.length = 0;
-  }
-}
 
 /** Joins room with a grant; resolves the client after its room-state. */
 async function withGrant(srv, room, grant, user) {
@@ -65,7 +36,7 @@ async function myAssign(c, bid, by) {
 }
 
 test('create: both forms, names sanitized, everyone in the main room told, at most 20, denied, malformed', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'bo', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant']]);
     const everyone = Object.values(p);
     p.hana.send({ type: 'breakout-room-create', payload: { rooms: [{ name: 'Design' }, { name: '<b>Ops</b>\u202e' }] } });
@@ -124,7 +95,7 @@ test('create: both forms, names sanitized, everyone in the main room told, at mo
 });
 
 test('assign: the grant reaches only the assigned user; grants carry identity, role and overrides', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'ba', [['hana', 'host'], ['mod', 'moderator', { name: 'Mo', perms: { can_share_screen: false } }],
       ['mod2', 'moderator'], ['pat', 'participant', { name: 'Pat Q' }], ['vic', 'viewer']]);
     const everyone = Object.values(p);
@@ -234,7 +205,7 @@ test('assign: the grant reaches only the assigned user; grants carry identity, r
 });
 
 test('the main room outlives its members while breakout rooms are open; closing sends everyone back past the waiting room', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'bc', [['hana', 'host'], ['pat', 'participant'], ['vic', 'viewer']]);
     let r = await h.api(srv, 'POST', '/webrtc/rooms/bc/settings', p.hana.token, { waiting_room: true });
     assert.strictEqual(r.status, 200, r.text);
@@ -266,7 +237,7 @@ test('the main room outlives its members while breakout rooms are open; closing 
 
     h.assertApiError(await h.api(srv, 'DELETE', `/webrtc/rooms/bc/breakout-rooms/${A}`, p.pat.token), 403, 'PERMISSION_DENIED');
     h.assertApiError(await h.api(srv, 'DELETE', '/webrtc/rooms/bc/breakout-rooms/br-123456789abc', p.hana.token), 404, 'BREAKOUT_NOT_FOUND');
-    h.assertApiError(await h.api(srv, 'DELETE', `/webrtc/rooms/bc/breakout-rooms/${A}`, tok(srv, 'hana', 'host', A)), 403, 'TOKEN_ROOM_MISMATCH');
+    h.assertApiError(await h.api(srv, 'DELETE', `/webrtc/rooms/bc/breakout-rooms/${A}`, roleTok(srv, 'hana', 'host', A)), 403, 'TOKEN_ROOM_MISMATCH');
     for (const c of Object.values(inA)) await c.expectNoneWhere(ofType('breakout-room-close'), `close at ${c.user}`);
 
     r = await h.api(srv, 'DELETE', `/webrtc/rooms/bc/breakout-rooms/${A}`, p.hana.token);
@@ -311,7 +282,7 @@ test('the main room outlives its members while breakout rooms are open; closing 
 });
 
 test('a host hand-off inside a breakout room does not make anyone host of the main room', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'bh', [['hana', 'host'], ['pat', 'participant']]);
     let r = await h.api(srv, 'POST', '/webrtc/rooms/bh/breakout-rooms', p.hana.token, { name: 'A' });
     const A = r.json.breakout_rooms[0].breakout_room_id;

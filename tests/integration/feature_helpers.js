@@ -1,7 +1,9 @@
 'use strict';
 // Helpers shared by the feature tests (chat, reactions, files, recordings,
-// live streams, stats, analytics, rate limits, metrics). Built on helpers.js;
-// not a test file itself (node --test picks up *.test.js only).
+// live streams, stats, analytics, rate limits, metrics) and the room-control
+// tests (roles, settings, moderation, hand, waiting, breakout, participants).
+// Built on helpers.js; not a test file itself (node --test picks up *.test.js
+// only).
 
 const assert = require('node:assert');
 const h = require('./helpers');
@@ -93,6 +95,53 @@ async function expectNoneAll(clients, ms = 150) {
   await Promise.all(clients.map((c) => c.expectNone(ms)));
 }
 
+// ---------------------------------------------------------------- room control
+
+// startServer leaves the settings_update and hand_raise budgets at their defaults (30/min,
+// 5/min); the room-control tests pass these args when they are not about rate limits.
+const RATES_OFF = Object.freeze(['--rate-settings-update', '1000000/1m', '--rate-hand-raise', '1000000/1m']);
+
+/** A token for sub with role in room; extra claims (overrides, name...) are merged in. */
+function roleTok(srv, sub, role, room, extra = {}) {
+  return tok(srv, Object.assign({ sub, role, room }, extra));
+}
+
+/**
+ * Joins [user, role, extraClaims] in order into room and takes each one's
+ * room-state (kept as .state); returns {user: client} with .user and .token set.
+ * Later joins are left in the queues of the earlier ones (unlike joinAll).
+ */
+async function people(srv, room, specs) {
+  const out = {};
+  for (const [user, role, extra] of specs) {
+    const token = roleTok(srv, user, role, room, extra);
+    const c = await h.connect(srv, room, token);
+    const st = await c.next();
+    assert.strictEqual(st.type, 'room-state', `${user} gets room-state first: ${JSON.stringify(st).slice(0, 200)}`);
+    c.state = st;
+    c.user = user;
+    c.token = token;
+    out[user] = c;
+  }
+  return out;
+}
+
+/** A nextWhere predicate: a message of type whose payload (and message) pass pred. */
+const ofType = (type, pred = () => true) => (m) => m.type === type && pred(m.payload, m);
+
+/** Every client in cs receives a message matching pred; resolves them in order. */
+const allGet = (cs, pred, what) => Promise.all(cs.map((c) => c.nextWhere(pred, 2000, `${what} at ${c.user}`)));
+
+/** Waits until everything sent to cs so far has arrived, then forgets it. */
+async function settle(cs) {
+  for (const c of cs) {
+    await c.sync();
+    c.queue.length = 0;
+  }
+}
+
+// ---------------------------------------------------------------- metrics
+
 /** GET /webrtc/webrtc-metrics with an admin token; returns the JSON. */
 async function metrics(srv) {
   const r = await rest(srv, 'GET', '/webrtc/webrtc-metrics', { token: adminTok(srv, 'metrics-reader') });
@@ -110,4 +159,10 @@ module.exports = {
   joinAll,
   expectNoneAll,
   metrics,
+  RATES_OFF,
+  roleTok,
+  people,
+  ofType,
+  allGet,
+  settle,
 };

@@ -7,37 +7,8 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const h = require('./helpers');
+const { RATES_OFF, roleTok, people, ofType, allGet, settle } = require('./feature_helpers');
 
-// startServer leaves the settings_update and hand_raise budgets at their defaults (30/min,
-// 5/min); these tests are not about rate limits (except the last one).
-const OFF = ['--rate-settings-update', '1000000/1m', '--rate-hand-raise', '1000000/1m'];
-
-const tok = (srv, sub, role, room, extra = {}) => h.mintToken(srv.secret, Object.assign({ sub, role, room }, extra));
-
-async function people(srv, room, specs) {
-  const out = {};
-  for (const [user, role, extra] of specs) {
-    const token = tok(srv, user, role, room, extra);
-    const c = await h.connect(srv, room, token);
-    const st = await c.next();
-    assert.strictEqual(st.type, 'room-state', `${user} gets room-state first: ${JSON.stringify(st).slice(0, 200)}`);
-    c.state = st;
-    c.user = user;
-    c.token = token;
-    out[user] = c;
-  }
-  return out;
-}
-
-const ofType = (type, pred = () => true) => (m) => m.type === type && pred(m.payload, m);
-const allGet = (cs, pred, what) => Promise.all(cs.map((c) => c.nextWhere(pred, 2000, `${what} at ${c.user}`)));
-/** Waits until everything sent to cs so far has arrived, then forgets it. */
-async function settle(cs) {
-  for (const c of cs) {
-    await c.sync();
-    c.queue.length = 0;
-  }
-}
 const handMsgs = (m) => m.type === 'hand-raise' || m.type === 'hand-raise-queue';
 const ids = (queue) => queue.map((x) => [x.user_id, x.position]);
 
@@ -58,7 +29,7 @@ async function change(cs, want, queue) {
 }
 
 test('FIFO queue across three users, broadcast on every change, duplicates and lowering', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'hq', [['hana', 'host'], ['mod', 'moderator'], ['mod2', 'moderator'],
       ['a', 'participant', { name: 'Ann' }], ['b', 'participant'], ['c', 'viewer'], ['mute', 'participant', { perms: { can_raise_hand: false } }]]);
     const everyone = Object.values(p);
@@ -108,7 +79,7 @@ test('FIFO queue across three users, broadcast on every change, duplicates and l
 });
 
 test('a raised hand survives its owner\'s reconnect: hidden while away, same place on return', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'hr', [['hana', 'host'], ['a', 'participant'], ['b', 'participant']]);
     for (const u of ['a', 'b']) {
       p[u].send({ type: 'hand-raise', payload: { raised: true } });
@@ -140,7 +111,7 @@ test('a raised hand survives its owner\'s reconnect: hidden while away, same pla
 });
 
 test('next speaker: lowers the first hand, grants a viewer audio, asks only that user to unmute', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'nx', [['hana', 'host'], ['vic', 'viewer'], ['pat', 'participant'], ['obs', 'participant']]);
     const everyone = Object.values(p);
     for (const u of ['vic', 'pat']) {
@@ -191,7 +162,7 @@ test('next speaker: lowers the first hand, grants a viewer audio, asks only that
 });
 
 test('endpoints 17 and 18: raise and lower over REST, same rules and broadcasts', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'hx', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant'], ['vic', 'viewer']]);
     const everyone = Object.values(p);
     const url = '/webrtc/rooms/hx/hand-raise';
@@ -214,10 +185,10 @@ test('endpoints 17 and 18: raise and lower over REST, same rules and broadcasts'
     }
     h.assertApiError(await h.api(srv, 'POST', url, p.pat.token, '{"raised": tru'), 400, 'INVALID_JSON');
     // A token for the room whose user is not in it has no hand to raise.
-    h.assertApiError(await h.api(srv, 'POST', url, tok(srv, 'outsider', 'participant', 'hx'), { raised: true }), 404, 'USER_NOT_IN_ROOM');
-    h.assertApiError(await h.api(srv, 'GET', `${url}/queue`, tok(srv, 'pat', 'participant', 'elsewhere')), 403, 'TOKEN_ROOM_MISMATCH');
+    h.assertApiError(await h.api(srv, 'POST', url, roleTok(srv, 'outsider', 'participant', 'hx'), { raised: true }), 404, 'USER_NOT_IN_ROOM');
+    h.assertApiError(await h.api(srv, 'GET', `${url}/queue`, roleTok(srv, 'pat', 'participant', 'elsewhere')), 403, 'TOKEN_ROOM_MISMATCH');
     h.assertApiError(await h.api(srv, 'GET', `${url}/queue`, null), 401, 'UNAUTHORIZED');
-    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/empty-room/hand-raise/queue', tok(srv, 'x', 'participant', 'empty-room')), 404, 'ROOM_NOT_FOUND');
+    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/empty-room/hand-raise/queue', roleTok(srv, 'x', 'participant', 'empty-room')), 404, 'ROOM_NOT_FOUND');
     for (const c of everyone) await c.expectNoneWhere(handMsgs, `hand message from a refusal at ${c.user}`);
 
     r = await h.api(srv, 'POST', url, p.mod.token, { raised: false, user_id: 'pat' });

@@ -7,30 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const h = require('./helpers');
-
-// startServer leaves the settings_update and hand_raise budgets at their defaults (30/min,
-// 5/min); these tests are not about rate limits.
-const OFF = ['--rate-settings-update', '1000000/1m', '--rate-hand-raise', '1000000/1m'];
-
-const tok = (srv, sub, role, room, extra = {}) => h.mintToken(srv.secret, Object.assign({ sub, role, room }, extra));
-
-async function people(srv, room, specs) {
-  const out = {};
-  for (const [user, role, extra] of specs) {
-    const token = tok(srv, user, role, room, extra);
-    const c = await h.connect(srv, room, token);
-    const st = await c.next();
-    assert.strictEqual(st.type, 'room-state', `${user} gets room-state first: ${JSON.stringify(st).slice(0, 200)}`);
-    c.state = st;
-    c.user = user;
-    c.token = token;
-    out[user] = c;
-  }
-  return out;
-}
-
-const ofType = (type, pred = () => true) => (m) => m.type === type && pred(m.payload, m);
-const allGet = (cs, pred, what) => Promise.all(cs.map((c) => c.nextWhere(pred, 2000, `${what} at ${c.user}`)));
+const { RATES_OFF, roleTok, adminTok, people, ofType, allGet } = require('./feature_helpers');
 
 async function mediaOf(srv, room, token) {
   const r = await h.api(srv, 'GET', `/webrtc/rooms/${room}/participants`, token);
@@ -39,7 +16,7 @@ async function mediaOf(srv, room, token) {
 }
 
 test('media-control: own changes and moderator mutes reach everyone; an unmute is only a request to the target', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'mc', [['hana', 'host'], ['mod', 'moderator'], ['mod2', 'moderator'],
       ['pat', 'participant'], ['quin', 'participant'], ['vic', 'viewer']]);
     const everyone = Object.values(p);
@@ -102,7 +79,7 @@ test('media-control: own changes and moderator mutes reach everyone; an unmute i
 });
 
 test('mute all mutes everyone the actor outranks, and nobody else', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'ma', [['hana', 'host'], ['mod', 'moderator'], ['mod2', 'moderator'], ['pat', 'participant'], ['quin', 'participant']]);
     const everyone = Object.values(p);
     for (const c of everyone) {
@@ -136,7 +113,7 @@ test('mute all mutes everyone the actor outranks, and nobody else', async () => 
 });
 
 test('screen-share-control: own start and stop, a moderator stops someone\'s share, nobody starts someone else\'s', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'ss', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant'], ['quin', 'participant'], ['vic', 'viewer']]);
     const everyone = Object.values(p);
     p.pat.send({ type: 'screen-share-control', payload: { action: 'start' } });
@@ -172,7 +149,7 @@ test('screen-share-control: own start and stop, a moderator stops someone\'s sha
 });
 
 test('removal: participant-update to the target only, close 4003, user-left removed, then USER_BANNED', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'rm', [['hana', 'host'], ['mod', 'moderator'], ['mod2', 'moderator'], ['pat', 'participant'], ['quin', 'participant'], ['zed', 'participant']]);
     const stay = () => Object.values(p).filter((c) => !c.close && !['pat', 'quin'].includes(c.user));
 
@@ -212,7 +189,7 @@ test('removal: participant-update to the target only, close 4003, user-left remo
       await c.expectNoneWhere(ofType('participant-update'), `the removal notice at ${c.user}`);
     }
     await h.expectRefused(srv, 'rm', p.pat.token, 403, 'USER_BANNED');
-    await h.expectRefused(srv, 'rm', tok(srv, 'pat', 'moderator', 'rm'), 403, 'USER_BANNED');
+    await h.expectRefused(srv, 'rm', roleTok(srv, 'pat', 'moderator', 'rm'), 403, 'USER_BANNED');
 
     // WebSocket, by the host.
     p.hana.send({ type: 'participant-update', payload: { action: 'remove', user_id: 'quin', reason: 'bye' } });
@@ -232,7 +209,7 @@ test('removal: participant-update to the target only, close 4003, user-left remo
 });
 
 test('audit log: actor, action and target of every moderation step; host and admin only', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'aud', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant'], ['quin', 'participant'], ['vic', 'viewer']]);
     const base = '/webrtc/rooms/aud';
     const ok = async (method, path, body, token = p.hana.token, status = 200) => {
@@ -241,9 +218,9 @@ test('audit log: actor, action and target of every moderation step; host and adm
       return r.json;
     };
     await ok('POST', '/settings', { waiting_room: true });
-    const w1 = await h.connect(srv, 'aud', tok(srv, 'w1', 'participant', 'aud'));
+    const w1 = await h.connect(srv, 'aud', roleTok(srv, 'w1', 'participant', 'aud'));
     await w1.next('waiting-room-join');
-    const w2 = await h.connect(srv, 'aud', tok(srv, 'w2', 'participant', 'aud'));
+    const w2 = await h.connect(srv, 'aud', roleTok(srv, 'w2', 'participant', 'aud'));
     await w2.next('waiting-room-join');
     await ok('POST', '/waiting-room/w1/admit');
     await w1.next('room-state');
@@ -308,19 +285,19 @@ test('audit log: actor, action and target of every moderation step; host and adm
     // Limit, admin, denials.
     let q = await h.api(srv, 'GET', `${base}/audit?limit=2`, p.hana.token);
     assert.deepStrictEqual(q.json.entries, entries.slice(-2));
-    q = await h.api(srv, 'GET', `${base}/audit`, h.mintToken(srv.secret, { sub: 'ops', admin: true }));
+    q = await h.api(srv, 'GET', `${base}/audit`, adminTok(srv));
     assert.strictEqual(q.status, 200, q.text);
     assert.strictEqual(q.json.entries.length, entries.length);
     h.assertApiError(await h.api(srv, 'GET', `${base}/audit?limit=0`, p.hana.token), 400);
     h.assertApiError(await h.api(srv, 'GET', `${base}/audit`, p.mod.token), 403, 'PERMISSION_DENIED');
     h.assertApiError(await h.api(srv, 'GET', `${base}/audit`, p.pat.token), 403, 'PERMISSION_DENIED');
-    h.assertApiError(await h.api(srv, 'GET', `${base}/audit`, tok(srv, 'hana', 'host', 'other')), 403, 'TOKEN_ROOM_MISMATCH');
+    h.assertApiError(await h.api(srv, 'GET', `${base}/audit`, roleTok(srv, 'hana', 'host', 'other')), 403, 'TOKEN_ROOM_MISMATCH');
     h.assertApiError(await h.api(srv, 'GET', `${base}/audit`, null), 401, 'UNAUTHORIZED');
   });
 });
 
 test('a removed user cannot go on acting on the room over REST with its token (security; the doc is silent)', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'rb', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant']]);
     let r = await h.api(srv, 'POST', '/webrtc/rooms/rb/participants/mod/remove', p.hana.token, { reason: 'abuse' });
     assert.strictEqual(r.status, 200, r.text);

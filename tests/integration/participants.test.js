@@ -7,43 +7,13 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const h = require('./helpers');
-
-// startServer leaves the settings_update and hand_raise budgets at their defaults (30/min,
-// 5/min); these tests are not about rate limits.
-const OFF = ['--rate-settings-update', '1000000/1m', '--rate-hand-raise', '1000000/1m'];
-
-const tok = (srv, sub, role, room, extra = {}) => h.mintToken(srv.secret, Object.assign({ sub, role, room }, extra));
-
-async function people(srv, room, specs) {
-  const out = {};
-  for (const [user, role, extra] of specs) {
-    const token = tok(srv, user, role, room, extra);
-    const c = await h.connect(srv, room, token);
-    const st = await c.next();
-    assert.strictEqual(st.type, 'room-state', `${user} gets room-state first: ${JSON.stringify(st).slice(0, 200)}`);
-    c.state = st;
-    c.user = user;
-    c.token = token;
-    out[user] = c;
-  }
-  return out;
-}
-
-const ofType = (type, pred = () => true) => (m) => m.type === type && pred(m.payload, m);
-const allGet = (cs, pred, what) => Promise.all(cs.map((c) => c.nextWhere(pred, 2000, `${what} at ${c.user}`)));
-
-async function settle(cs) {
-  for (const c of cs) {
-    await c.sync();
-    c.queue.length = 0;
-  }
-}
+const { RATES_OFF, roleTok, adminTok, people, ofType, allGet, settle } = require('./feature_helpers');
 
 const PARTICIPANT = { can_publish_audio: true, can_publish_video: true, can_share_screen: true, can_chat: true,
   can_share_files: true, can_react: true, can_raise_hand: true, can_record: false, can_stream: false, can_moderate: false };
 
 test('endpoint 3: the public list for any token of the room', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'pp', [['hana', 'host', { name: 'Hana' }], ['pat', 'participant'], ['vic', 'viewer']]);
     p.pat.send({ type: 'media-control', payload: { kind: 'video', enabled: true } });
     await p.hana.nextWhere(ofType('media-control'));
@@ -59,14 +29,14 @@ test('endpoint 3: the public list for any token of the room', async () => {
     }
     assert.deepStrictEqual(r.json.participants[1].media, { audio: false, video: true, screen: false });
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/pp/participants', null), 401, 'UNAUTHORIZED');
-    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/pp/participants', tok(srv, 'vic', 'viewer', 'qq')), 403, 'TOKEN_ROOM_MISMATCH');
-    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/qq/participants', tok(srv, 'vic', 'viewer', 'qq')), 404, 'ROOM_NOT_FOUND');
+    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/pp/participants', roleTok(srv, 'vic', 'viewer', 'qq')), 403, 'TOKEN_ROOM_MISMATCH');
+    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/qq/participants', roleTok(srv, 'vic', 'viewer', 'qq')), 404, 'ROOM_NOT_FOUND');
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/bad$room/participants', h.mintToken(srv.secret, { sub: 'x' })), 400, 'INVALID_ROOM_ID');
   });
 });
 
 test('endpoint 5 and participant-update: own info, validated, merged, broadcast to everyone', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'pi', [['hana', 'host'], ['pat', 'participant'], ['vic', 'viewer']]);
     const everyone = Object.values(p);
     await settle(everyone);
@@ -98,7 +68,7 @@ test('endpoint 5 and participant-update: own info, validated, merged, broadcast 
       assert.deepStrictEqual(m.payload.info, { display: { width: 1920, height: 1080 } });
     }
     // An admin service token may describe anyone.
-    const admin = h.mintToken(srv.secret, { sub: 'ops', admin: true });
+    const admin = adminTok(srv);
     r = await h.api(srv, 'POST', url('vic'), admin, { network_stats: { rtt_ms: 40 } });
     assert.strictEqual(r.status, 200, r.text);
     await allGet(everyone, ofType('participant-update', (x) => x.user_id === 'vic' && x.info.network_stats), 'info (admin)');
@@ -117,7 +87,7 @@ test('endpoint 5 and participant-update: own info, validated, merged, broadcast 
     h.assertApiError(await h.api(srv, 'POST', url('pat'), p.pat.token, '{"client": '), 400, 'INVALID_JSON');
     h.assertApiError(await h.api(srv, 'POST', url('pat'), p.pat.token, 'client=x', { contentType: 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
     h.assertApiError(await h.api(srv, 'POST', url('ghost'), admin, { client: 'x' }), 404, 'USER_NOT_IN_ROOM');
-    h.assertApiError(await h.api(srv, 'POST', url('outsider'), tok(srv, 'outsider', 'participant', 'pi'), { client: 'x' }), 404, 'USER_NOT_IN_ROOM');
+    h.assertApiError(await h.api(srv, 'POST', url('outsider'), roleTok(srv, 'outsider', 'participant', 'pi'), { client: 'x' }), 404, 'USER_NOT_IN_ROOM');
     for (const payload of [{ info: 'x' }, {}, { info: { bogus: {} } }, { info: big }, { info: [] }]) {
       await h.wsRefused(p.vic, { type: 'participant-update', payload }, 'INVALID_MESSAGE');
     }
@@ -128,7 +98,7 @@ test('endpoint 5 and participant-update: own info, validated, merged, broadcast 
 });
 
 test('endpoint 4: moderators see permissions, info and the last network-stats sample; others 403', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'pe', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant'], ['vic', 'viewer']]);
     await settle(Object.values(p));
     p.pat.send({ type: 'network-stats', payload: { rtt_ms: 120, packet_loss: 0.5, jitter_ms: 8 } });
@@ -162,7 +132,7 @@ test('endpoint 4: moderators see permissions, info and the last network-stats sa
     }
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/pe/participants/enhanced', p.pat.token), 403, 'PERMISSION_DENIED');
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/pe/participants/enhanced', p.vic.token), 403, 'PERMISSION_DENIED');
-    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/pe/participants/enhanced', tok(srv, 'hana', 'host', 'zz')), 403, 'TOKEN_ROOM_MISMATCH');
+    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/pe/participants/enhanced', roleTok(srv, 'hana', 'host', 'zz')), 403, 'TOKEN_ROOM_MISMATCH');
     // Permissions are the live ones: a participant granted can_moderate may read it.
     p.hana.send({ type: 'permission-updated', payload: { user_id: 'pat', permissions: { can_moderate: true } } });
     await p.pat.next('permission-updated');
@@ -172,7 +142,7 @@ test('endpoint 4: moderators see permissions, info and the last network-stats sa
 });
 
 test('every room-control endpoint: 401 without a token, 403 for another room, 404 for an empty room, 400 for a bad user id', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'auth', [['hana', 'host'], ['pat', 'participant']]);
     await settle(Object.values(p));
     const B = 'br-000000000000';
@@ -210,9 +180,9 @@ test('every room-control endpoint: 401 without a token, 403 for another room, 40
       await check(`#${e[0]} no token`, await call('auth', e, null), 401, 'UNAUTHORIZED');
       await check(`#${e[0]} garbage token`, await call('auth', e, 'not.a.jwt'), 401, 'INVALID_TOKEN');
       await check(`#${e[0]} expired token`, await call('auth', e, expired), 401, 'TOKEN_EXPIRED');
-      await check(`#${e[0]} other room's token`, await call('auth', e, tok(srv, 'hana', 'host', 'other')), 403, 'TOKEN_ROOM_MISMATCH');
-      await check(`#${e[0]} empty room`, await call('nobody-here', e, tok(srv, 'hana', 'host', 'nobody-here')), 404, 'ROOM_NOT_FOUND');
-      await check(`#${e[0]} bad room id`, await call('bad$room', e, h.mintToken(srv.secret, { sub: 'ops', admin: true })), 400, 'INVALID_ROOM_ID');
+      await check(`#${e[0]} other room's token`, await call('auth', e, roleTok(srv, 'hana', 'host', 'other')), 403, 'TOKEN_ROOM_MISMATCH');
+      await check(`#${e[0]} empty room`, await call('nobody-here', e, roleTok(srv, 'hana', 'host', 'nobody-here')), 404, 'ROOM_NOT_FOUND');
+      await check(`#${e[0]} bad room id`, await call('bad$room', e, adminTok(srv)), 400, 'INVALID_ROOM_ID');
       if (e[2].includes('{u}')) {
         await check(`#${e[0]} bad user id`, await call('auth', e, p.hana.token, 'bad!id'), 400, 'INVALID_USER_ID');
         await check(`#${e[0]} long user id`, await call('auth', e, p.hana.token, 'u'.repeat(65)), 400, 'INVALID_USER_ID');

@@ -7,6 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const h = require('./helpers');
+const { RATES_OFF, roleTok, adminTok, people, ofType, allGet } = require('./feature_helpers');
 
 const PERMS = ['can_publish_audio', 'can_publish_video', 'can_share_screen', 'can_chat',
   'can_share_files', 'can_react', 'can_raise_hand', 'can_record', 'can_stream', 'can_moderate'];
@@ -18,33 +19,6 @@ const DEFAULTS = {
     'can_share_files', 'can_react', 'can_raise_hand'),
   viewer: only('can_chat', 'can_react', 'can_raise_hand'),
 };
-
-// startServer leaves the settings_update and hand_raise budgets at their defaults (30/min,
-// 5/min); these tests are not about rate limits.
-const OFF = ['--rate-settings-update', '1000000/1m', '--rate-hand-raise', '1000000/1m'];
-
-const tok = (srv, sub, role, room, extra = {}) => h.mintToken(srv.secret, Object.assign({ sub, role, room }, extra));
-
-/** Joins [user, role, extraClaims] in order into room; returns {user: client} with .token set. */
-async function people(srv, room, specs) {
-  const out = {};
-  for (const [user, role, extra] of specs) {
-    const token = tok(srv, user, role, room, extra);
-    const c = await h.connect(srv, room, token);
-    const st = await c.next();
-    assert.strictEqual(st.type, 'room-state', `${user} gets room-state first: ${JSON.stringify(st).slice(0, 200)}`);
-    c.state = st;
-    c.user = user;
-    c.token = token;
-    out[user] = c;
-  }
-  return out;
-}
-
-const ofType = (type, pred = () => true) => (m) => m.type === type && pred(m.payload, m);
-
-/** Every client in cs receives a message matching pred; resolves them in order. */
-const allGet = (cs, pred, what) => Promise.all(cs.map((c) => c.nextWhere(pred, 2000, `${what} at ${c.user}`)));
 
 // SDP with an audio and/or video section and an explicit direction (or none).
 function sdpOf(sections) {
@@ -58,7 +32,7 @@ function sdpOf(sections) {
 }
 
 test('default permission sets per role, token perms override, endpoints 7 and 9', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'perm', [
       ['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant'], ['vic', 'viewer'],
       ['ovr', 'participant', { perms: { can_share_screen: false, can_record: true } }],
@@ -91,7 +65,7 @@ test('default permission sets per role, token perms override, endpoints 7 and 9'
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/perm/permissions/ghost', p.pat.token), 404, 'USER_NOT_IN_ROOM');
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/perm/roles/bad!id', p.pat.token), 400, 'INVALID_USER_ID');
     h.assertApiError(await h.api(srv, 'GET', `/webrtc/rooms/perm/permissions/${'u'.repeat(65)}`, p.pat.token), 400, 'INVALID_USER_ID');
-    const other = tok(srv, 'pat', 'host', 'elsewhere');
+    const other = roleTok(srv, 'pat', 'host', 'elsewhere');
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/perm/roles/pat', other), 403, 'TOKEN_ROOM_MISMATCH');
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/perm/permissions/pat', other), 403, 'TOKEN_ROOM_MISMATCH');
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/perm/permissions/pat', null), 401, 'UNAUTHORIZED');
@@ -99,7 +73,7 @@ test('default permission sets per role, token perms override, endpoints 7 and 9'
 });
 
 test('role-updated over the WebSocket and endpoint 6: broadcast to everyone, malformed, denied', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'roles', [['hana', 'host'], ['mia', 'participant'], ['ben', 'participant'], ['pat', 'participant'], ['vic', 'viewer']]);
     const everyone = Object.values(p);
 
@@ -148,7 +122,7 @@ test('role-updated over the WebSocket and endpoint 6: broadcast to everyone, mal
 });
 
 test('ranks: a moderator cannot make hosts, demote the host or act on a moderator; the last host stays', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'rank', [['hana', 'host'], ['mod1', 'moderator'], ['mod2', 'moderator'], ['pat', 'participant'], ['vic', 'viewer']]);
     const everyone = Object.values(p);
     await h.wsRefused(p.mod1, { type: 'role-updated', payload: { user_id: 'pat', role: 'host' } }, 'INSUFFICIENT_RANK');
@@ -192,7 +166,7 @@ test('ranks: a moderator cannot make hosts, demote the host or act on a moderato
 });
 
 test('permission-updated and endpoint 8: broadcast, overrides, live, nobody grants what it lacks', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'perms', [
       ['hana', 'host'], ['mod', 'moderator', { perms: { can_stream: false } }], ['mod2', 'moderator'],
       ['pat', 'participant'], ['pat2', 'participant'],
@@ -249,7 +223,7 @@ test('permission-updated and endpoint 8: broadcast, overrides, live, nobody gran
 });
 
 test('live effect: revoking screen share stops it, revoking audio mutes, demotion to viewer stops video', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'live', [['hana', 'host'], ['pat', 'participant'], ['obs', 'participant']]);
     const everyone = Object.values(p);
     p.pat.send({ type: 'screen-share-control', payload: { action: 'start' } });
@@ -294,7 +268,7 @@ test('live effect: revoking screen share stops it, revoking audio mutes, demotio
 });
 
 test('a viewer cannot unmute or send media in SDP; recvonly negotiates; granted audio may be sent', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'view', [['hana', 'host'], ['vic', 'viewer']]);
     await h.wsRefused(p.vic, { type: 'media-control', payload: { kind: 'audio', enabled: true } }, 'PERMISSION_DENIED');
     await h.wsRefused(p.vic, { type: 'media-control', payload: { kind: 'video', enabled: true } }, 'PERMISSION_DENIED');
@@ -335,7 +309,7 @@ test('a viewer cannot unmute or send media in SDP; recvonly negotiates; granted 
 });
 
 test('first joiner: a moderator token in a room without a host becomes host; participants never do', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const a = await people(srv, 'fj1', [['mo', 'moderator'], ['mo2', 'moderator']]);
     assert.strictEqual(a.mo.state.payload.self.role, 'host');
     assert.deepStrictEqual(a.mo.state.payload.self.permissions, DEFAULTS.host);
@@ -350,7 +324,7 @@ test('first joiner: a moderator token in a room without a host becomes host; par
     assert.strictEqual(c.mo3.state.payload.self.role, 'host');
     const j = await b.pa.nextWhere(ofType('user-joined', (x) => x.user_id === 'mo3'));
     assert.strictEqual(j.payload.role, 'host');
-    const admin = h.mintToken(srv.secret, { sub: 'ops', admin: true });
+    const admin = adminTok(srv);
     const r = await h.api(srv, 'GET', '/webrtc/rooms/fj2/audit', admin);
     assert.strictEqual(r.status, 200, r.text);
     assert.ok(r.json.entries.some((e) => e.action === 'auto_host' && e.target === 'mo3' && e.actor === 'server'),
@@ -359,7 +333,7 @@ test('first joiner: a moderator token in a room without a host becomes host; par
 });
 
 test('host hand-off: longest-present moderator, else participant, never a viewer', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'ho', [['hana', 'host'], ['pat', 'participant'], ['m1', 'moderator'], ['vic', 'viewer'], ['m2', 'moderator']]);
     const steps = [['hana', 'm1'], ['m1', 'm2'], ['m2', 'pat']];
     const previous = [];
@@ -388,7 +362,7 @@ test('host hand-off: longest-present moderator, else participant, never a viewer
     await p.vic.expectNoneWhere(ofType('role-updated'), 'a viewer promoted to host');
     r = await h.api(srv, 'GET', '/webrtc/rooms/ho/roles/vic', p.vic.token);
     assert.deepStrictEqual(r.json, { user_id: 'vic', role: 'viewer' });
-    const admin = h.mintToken(srv.secret, { sub: 'ops', admin: true });
+    const admin = adminTok(srv);
     r = await h.api(srv, 'GET', '/webrtc/rooms/ho/audit', admin);
     assert.deepStrictEqual(r.json.entries.filter((e) => e.action === 'host_handoff').map((e) => [e.actor, e.target]),
       [['server', 'm1'], ['server', 'm2'], ['server', 'pat']]);

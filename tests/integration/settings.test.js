@@ -7,30 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const h = require('./helpers');
-
-// startServer leaves the settings_update and hand_raise budgets at their defaults (30/min,
-// 5/min); these tests are not about rate limits.
-const OFF = ['--rate-settings-update', '1000000/1m', '--rate-hand-raise', '1000000/1m'];
-
-const tok = (srv, sub, role, room, extra = {}) => h.mintToken(srv.secret, Object.assign({ sub, role, room }, extra));
-
-async function people(srv, room, specs) {
-  const out = {};
-  for (const [user, role, extra] of specs) {
-    const token = tok(srv, user, role, room, extra);
-    const c = await h.connect(srv, room, token);
-    const st = await c.next();
-    assert.strictEqual(st.type, 'room-state', `${user} gets room-state first: ${JSON.stringify(st).slice(0, 200)}`);
-    c.state = st;
-    c.user = user;
-    c.token = token;
-    out[user] = c;
-  }
-  return out;
-}
-
-const ofType = (type, pred = () => true) => (m) => m.type === type && pred(m.payload, m);
-const allGet = (cs, pred, what) => Promise.all(cs.map((c) => c.nextWhere(pred, 2000, `${what} at ${c.user}`)));
+const { RATES_OFF, roleTok, people, ofType, allGet } = require('./feature_helpers');
 
 const DEFAULTS = { locked: false, waiting_room: false, mute_on_join: false, max_participants: 50,
   chat_enabled: true, reactions_enabled: true };
@@ -38,7 +15,7 @@ const DEFAULTS = { locked: false, waiting_room: false, mute_on_join: false, max_
 const documented = (s) => Object.fromEntries(Object.keys(DEFAULTS).map((k) => [k, s[k]]));
 
 test('endpoints 15 and 16 and room-settings-update: defaults, changes broadcast to everyone, refusals', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'cfg', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant'], ['vic', 'viewer']]);
     const everyone = Object.values(p);
     assert.deepStrictEqual(documented(p.hana.state.payload.settings), DEFAULTS);
@@ -74,15 +51,15 @@ test('endpoints 15 and 16 and room-settings-update: defaults, changes broadcast 
     }
     const late = await h.join(srv, 'cfg', 'late', { role: 'participant', room: 'cfg' });
     assert.deepStrictEqual(documented(late.state.payload.settings), want, 'a newcomer sees the settings');
-    everyone.push(Object.assign(late, { token: tok(srv, 'late', 'participant', 'cfg') }));
+    everyone.push(Object.assign(late, { token: roleTok(srv, 'late', 'participant', 'cfg') }));
 
     // Denied: participants and viewers, over both transports; tokens of other rooms; no token.
     await h.wsRefused(p.pat, { type: 'room-settings-update', payload: { locked: true } }, 'PERMISSION_DENIED');
     await h.wsRefused(p.vic, { type: 'room-settings-update', payload: { locked: true } }, 'PERMISSION_DENIED');
     h.assertApiError(await h.api(srv, 'POST', '/webrtc/rooms/cfg/settings', p.pat.token, { locked: true }), 403, 'PERMISSION_DENIED');
-    h.assertApiError(await h.api(srv, 'POST', '/webrtc/rooms/cfg/settings', tok(srv, 'hana', 'host', 'other'), { locked: true }), 403, 'TOKEN_ROOM_MISMATCH');
+    h.assertApiError(await h.api(srv, 'POST', '/webrtc/rooms/cfg/settings', roleTok(srv, 'hana', 'host', 'other'), { locked: true }), 403, 'TOKEN_ROOM_MISMATCH');
     h.assertApiError(await h.api(srv, 'POST', '/webrtc/rooms/cfg/settings', null, { locked: true }), 401, 'UNAUTHORIZED');
-    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/cfg/settings', tok(srv, 'pat', 'participant', 'other')), 403, 'TOKEN_ROOM_MISMATCH');
+    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/cfg/settings', roleTok(srv, 'pat', 'participant', 'other')), 403, 'TOKEN_ROOM_MISMATCH');
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/cfg/settings', null), 401, 'UNAUTHORIZED');
     h.assertApiError(await h.api(srv, 'POST', '/webrtc/rooms/cfg/settings', p.hana.token, 'locked=1',
       { contentType: 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
@@ -125,12 +102,12 @@ test('every setting is validated: a wrong type, range or unknown key is INVALID_
 });
 
 test('locked: joins below moderator get 403 ROOM_LOCKED before the upgrade; moderators still join', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'lock', [['hana', 'host'], ['pat', 'participant']]);
     p.hana.send({ type: 'room-settings-update', payload: { locked: true } });
     await allGet(Object.values(p), ofType('room-settings-update', (x) => x.settings.locked === true), 'locked');
-    await h.expectRefused(srv, 'lock', tok(srv, 'newbie', 'participant', 'lock'), 403, 'ROOM_LOCKED');
-    await h.expectRefused(srv, 'lock', tok(srv, 'watcher', 'viewer', 'lock'), 403, 'ROOM_LOCKED');
+    await h.expectRefused(srv, 'lock', roleTok(srv, 'newbie', 'participant', 'lock'), 403, 'ROOM_LOCKED');
+    await h.expectRefused(srv, 'lock', roleTok(srv, 'watcher', 'viewer', 'lock'), 403, 'ROOM_LOCKED');
     await h.expectRefused(srv, 'lock', h.mintToken(srv.secret, { sub: 'plain' }), 403, 'ROOM_LOCKED', { via: 'query' });
     await p.pat.expectNoneWhere(ofType('user-joined'), 'user-joined for a refused join');
     const mod = await h.join(srv, 'lock', 'mod', { role: 'moderator', room: 'lock' });
@@ -145,13 +122,13 @@ test('locked: joins below moderator get 403 ROOM_LOCKED before the upgrade; mode
 });
 
 test('max_participants: lowering it refuses the next join with 409 ROOM_FULL', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'cap', [['hana', 'host'], ['pat', 'participant']]);
     const r = await h.api(srv, 'POST', '/webrtc/rooms/cap/settings', p.hana.token, { max_participants: 2 });
     assert.strictEqual(r.status, 200, r.text);
     await p.pat.next('room-settings-update');
-    await h.expectRefused(srv, 'cap', tok(srv, 'third', 'participant', 'cap'), 409, 'ROOM_FULL');
-    await h.expectRefused(srv, 'cap', tok(srv, 'mod', 'moderator', 'cap'), 409, 'ROOM_FULL');
+    await h.expectRefused(srv, 'cap', roleTok(srv, 'third', 'participant', 'cap'), 409, 'ROOM_FULL');
+    await h.expectRefused(srv, 'cap', roleTok(srv, 'mod', 'moderator', 'cap'), 409, 'ROOM_FULL');
     await p.hana.expectNoneWhere(ofType('user-joined', (x) => x.user_id !== 'pat'), 'user-joined beyond max_participants');
     p.pat.ws.close();
     await p.hana.nextWhere(ofType('user-left'));
@@ -161,7 +138,7 @@ test('max_participants: lowering it refuses the next join with 409 ROOM_FULL', a
 });
 
 test('chat_enabled false: CHAT_DISABLED below moderator; reactions_enabled false: REACTIONS_DISABLED', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'talk', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant']]);
     const everyone = Object.values(p);
     p.hana.send({ type: 'room-settings-update', payload: { chat_enabled: false, reactions_enabled: false } });
@@ -187,7 +164,7 @@ test('chat_enabled false: CHAT_DISABLED below moderator; reactions_enabled false
 });
 
 test('screen_share "moderators": participants cannot start, active participant shares stop', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'scr', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant'], ['pat2', 'participant']]);
     const everyone = Object.values(p);
     for (const u of ['pat', 'mod']) {
@@ -221,7 +198,7 @@ test('screen_share "moderators": participants cannot start, active participant s
 });
 
 test('the screen_share setting can be read back (endpoint 15, room-settings-update, room-state)', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, 'scr2', [['hana', 'host']]);
     const got = {};
     let r = await h.api(srv, 'GET', '/webrtc/rooms/scr2/settings', p.hana.token);

@@ -7,38 +7,9 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const h = require('./helpers');
+const { RATES_OFF, roleTok, people, ofType, allGet, settle } = require('./feature_helpers');
 
-// startServer leaves the settings_update and hand_raise budgets at their defaults (30/min,
-// 5/min); these tests are not about rate limits.
-const OFF = ['--rate-settings-update', '1000000/1m', '--rate-hand-raise', '1000000/1m'];
-
-const tok = (srv, sub, role, room, extra = {}) => h.mintToken(srv.secret, Object.assign({ sub, role, room }, extra));
-
-async function people(srv, room, specs) {
-  const out = {};
-  for (const [user, role, extra] of specs) {
-    const token = tok(srv, user, role, room, extra);
-    const c = await h.connect(srv, room, token);
-    const st = await c.next();
-    assert.strictEqual(st.type, 'room-state', `${user} gets room-state first: ${JSON.stringify(st).slice(0, 200)}`);
-    c.state = st;
-    c.user = user;
-    c.token = token;
-    out[user] = c;
-  }
-  return out;
-}
-
-const ofType = (type, pred = () => true) => (m) => m.type === type && pred(m.payload, m);
-const allGet = (cs, pred, what) => Promise.all(cs.map((c) => c.nextWhere(pred, 2000, `${what} at ${c.user}`)));
 const waitingMsgs = (m) => /^waiting-room-/.test(m.type);
-
-async function settle(cs) {
-  for (const c of cs) {
-    await c.sync();
-    c.queue.length = 0;
-  }
-}
 
 /** Opens a room with waiting_room on; returns people. */
 async function waitingRoom(srv, room, specs) {
@@ -51,7 +22,7 @@ async function waitingRoom(srv, room, specs) {
 
 /** Connects user (a participant token unless role given) and takes its waiting-room-join. */
 async function arrive(srv, room, user, position, claims = {}) {
-  const token = tok(srv, user, claims.role || 'participant', room, claims);
+  const token = roleTok(srv, user, claims.role || 'participant', room, claims);
   const c = await h.connect(srv, room, token);
   const w = await c.next();
   assert.strictEqual(w.type, 'waiting-room-join', `${user} hears waiting-room-join first: ${JSON.stringify(w)}`);
@@ -63,7 +34,7 @@ async function arrive(srv, room, user, position, claims = {}) {
 }
 
 test('a waiting user hears only its waiting-room-join; hosts and moderators are told; the room is not', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await waitingRoom(srv, 'wr', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant']]);
     const staff = [p.hana, p.mod];
     const t0 = Date.now();
@@ -114,9 +85,9 @@ test('a waiting user hears only its waiting-room-join; hosts and moderators are 
     assert.deepStrictEqual(r.json.waiting.slice(0, 2).map((w) => [w.user_id, w.name, w.role, w.position]),
       [['w1', 'Wendy', 'participant', 1], ['w2', 'w2', 'viewer', 2]]);
     for (const w of r.json.waiting) assert.ok(Number.isInteger(w.requested_at));
-    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/wr/waiting-room', tok(srv, 'pat', 'participant', 'wr')), 403, 'PERMISSION_DENIED');
+    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/wr/waiting-room', roleTok(srv, 'pat', 'participant', 'wr')), 403, 'PERMISSION_DENIED');
     h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/wr/waiting-room', w1.token), 403, 'PERMISSION_DENIED');
-    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/wr/waiting-room', tok(srv, 'mod', 'moderator', 'zz')), 403, 'TOKEN_ROOM_MISMATCH');
+    h.assertApiError(await h.api(srv, 'GET', '/webrtc/rooms/wr/waiting-room', roleTok(srv, 'mod', 'moderator', 'zz')), 403, 'TOKEN_ROOM_MISMATCH');
     await h.wsRefused(p.hana, { type: 'waiting-room-join', payload: { user_id: 'w1' } }, 'SERVER_ONLY_MESSAGE');
 
     // A waiting user leaving: moderators hear status left, participants nothing.
@@ -133,7 +104,7 @@ test('a waiting user hears only its waiting-room-join; hosts and moderators are 
 });
 
 test('admit (endpoint 20 and waiting-room-admit): admit notice, then room-state; the room sees user-joined', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await waitingRoom(srv, 'wa', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant']]);
     const room = Object.values(p);
     const w1 = await arrive(srv, 'wa', 'w1', 1);
@@ -189,7 +160,7 @@ test('admit (endpoint 20 and waiting-room-admit): admit notice, then room-state;
 });
 
 test('reject (endpoint 21 and waiting-room-reject): reject notice, then close 4004', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await waitingRoom(srv, 'wj', [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant']]);
     const w1 = await arrive(srv, 'wj', 'w1', 1);
     const w2 = await arrive(srv, 'wj', 'w2', 2);
@@ -234,7 +205,7 @@ test('reject (endpoint 21 and waiting-room-reject): reject notice, then close 40
 });
 
 test('waiting users do not take a seat until admitted; admission checks ROOM_FULL', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await waitingRoom(srv, 'wc', [['hana', 'host'], ['pat', 'participant']]);
     let r = await h.api(srv, 'POST', '/webrtc/rooms/wc/settings', p.hana.token, { max_participants: 2 });
     assert.strictEqual(r.status, 200, r.text);
@@ -244,7 +215,7 @@ test('waiting users do not take a seat until admitted; admission checks ROOM_FUL
     await h.wsRefused(p.hana, { type: 'waiting-room-admit', payload: { user_id: 'w1' } }, 'ROOM_FULL');
     await w1.expectNoneWhere(() => true, 'a message to w1');
     // Staff do not wait, so they meet the limit at the door.
-    await h.expectRefused(srv, 'wc', tok(srv, 'mod', 'moderator', 'wc'), 409, 'ROOM_FULL');
+    await h.expectRefused(srv, 'wc', roleTok(srv, 'mod', 'moderator', 'wc'), 409, 'ROOM_FULL');
     r = await h.api(srv, 'GET', '/webrtc/rooms/wc/waiting-room', p.hana.token);
     assert.deepStrictEqual(r.json.waiting.map((w) => w.user_id), ['w1', 'w2'], 'still waiting');
 
@@ -265,7 +236,7 @@ test('waiting users do not take a seat until admitted; admission checks ROOM_FUL
 });
 
 test('IN_WAITING_ROOM refusals carry the ref of the refused message', async () => {
-  await h.withServer({ args: OFF }, async (srv) => {
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
     await waitingRoom(srv, 'wref', [['hana', 'host']]);
     const w = await arrive(srv, 'wref', 'w', 1);
     w.send({ type: 'chat-message', id: 'c42', payload: { text: 'hello?' } });
