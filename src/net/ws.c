@@ -1,4 +1,8 @@
-/* WebSocket connections (see ws.h). */
+/* WebSocket connections (see ws.h): our own RFC 6455 frame parser (see
+ * docs/adr/0004), server side only. Input is unmasked in place in the read
+ * buffer; a message that arrives whole in one read is dispatched from there,
+ * others are assembled in a buffer that lives only while they do. An idle
+ * connection holds no parser buffers at all. */
 #define LOG_MODULE "ws"
 #include "log.h"
 
@@ -6,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <wslay/wslay.h>
 
 #include "lib/b64.h"
 #include "net/http.h"
@@ -16,13 +19,25 @@
 
 #define CLOSE_WAIT_MS 2000
 
+enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa };
+
 struct ws {
-  wslay_event_context_ptr ctx;  /* owned */
-  const uint8_t *rbuf;          /* borrowed: input being fed to wslay */
-  size_t rlen;
-  unsigned frames;              /* data frames in the message being received */
   uint64_t last_seen_ms;        /* loop time of the last byte received */
-  int close_started;            /* we queued a close frame */
+  uint64_t remaining;           /* payload bytes of the current frame still to come */
+  uint64_t offset;              /* payload bytes of the current frame seen (mask index) */
+  struct buf msg;               /* owned: a message spanning reads or frames; freed when done */
+  unsigned frames;              /* data frames in the message being received */
+  uint8_t hdr[14];              /* a frame header split across reads */
+  uint8_t hdr_len;
+  uint8_t in_frame;             /* a header was read; payload pending */
+  uint8_t opcode, fin;          /* of the current frame */
+  uint8_t msg_opcode;           /* OP_TEXT/OP_BINARY of the message being assembled, 0 if none */
+  uint8_t mask[4];
+  uint8_t ctrl[125];            /* a control frame's payload */
+  uint8_t ctrl_len;
+  uint8_t close_started;        /* we sent a close frame */
+  uint8_t close_received;       /* the peer sent one */
+  uint8_t failed;               /* protocol error: input is dropped from now on */
 };
 
 /* ---- handshake ---- */
@@ -75,81 +90,246 @@ enum api_err ws_handshake_check(struct conn *c) {
   return API_OK;
 }
 
-/* ---- wslay callbacks ---- */
+/* ---- frames out ---- */
 
-static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                       void *user) {
-  struct conn *c = user;
-  struct ws *w = c->ws;
-  if (w->rlen == 0) {
-    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    return -1;
-  }
-  size_t n = len < w->rlen ? len : w->rlen;
-  memcpy(buf, w->rbuf, n);
-  w->rbuf += n;
-  w->rlen -= n;
-  return (ssize_t)n;
-}
-
-static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                       void *user) {
-  /* Control frames only: never partial, so our own data frames can never
-   * land in the middle of one. */
-  conn_write_copy(user, data, len);
-  return (ssize_t)len;
-}
-
-static void on_frame_start(wslay_event_context_ptr ctx,
-                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user) {
-  struct conn *c = user;
-  struct ws *w = c->ws;
-  if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->payload_length == 1 && !w->close_started) {
-    /* A close payload is empty or a 2-byte code: one byte is a protocol error. */
-    w->close_started = 1;
-    wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, NULL, 0);
-    wslay_event_shutdown_read(ctx);
+static void send_frame(struct conn *c, int opcode, const void *payload, size_t len) {
+  struct outbuf *b = outbuf_ws_frame(opcode, payload, len);
+  if (b == NULL) {
+    conn_close(c);
     return;
   }
-  if (arg->opcode & 0x8) return; /* control frames may interleave */
-  if (arg->opcode != WSLAY_CONTINUATION_FRAME) w->frames = 0;
-  /* wslay keeps every fragment in its own allocation: cap their number. */
-  if (++w->frames > (unsigned)c->srv->cfg->max_ws_fragments && !w->close_started) {
-    log_info("too_many_fragments ip=%s", c->ip);
-    w->close_started = 1;
-    wslay_event_queue_close(ctx, WSLAY_CODE_MESSAGE_TOO_BIG, (const uint8_t *)"too many fragments", 18);
-    wslay_event_shutdown_read(ctx);
-  }
+  conn_write(c, b);
 }
 
-static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                   void *user) {
-  struct conn *c = user;
-  if (c->closing || c->ws->close_started) return;
-  switch (arg->opcode) {
-  case WSLAY_TEXT_FRAME:
-    c->srv->stats.messages_in++;
-    signal_on_message(c, (const char *)arg->msg, arg->msg_length);
-    break;
-  case WSLAY_BINARY_FRAME:
-    c->srv->stats.messages_in++;
-    signal_on_binary(c);
-    break;
-  case WSLAY_CONNECTION_CLOSE:
-    /* wslay answers the close frame itself; the peer is leaving. */
-    signal_detach(c, "left");
-    break;
-  default:
-    break; /* ping (answered by wslay) and pong: last_seen is enough */
+static void send_close(struct conn *c, int code, const char *reason) {
+  struct ws *w = c->ws;
+  unsigned char p[125];
+  size_t n = 0;
+  if (w->close_started) return;
+  w->close_started = 1;
+  if (code) {
+    size_t rl = reason ? strlen(reason) : 0;
+    if (rl > 123) rl = 123;
+    p[0] = (unsigned char)(code >> 8);
+    p[1] = (unsigned char)code;
+    if (rl) memcpy(p + 2, reason, rl);
+    n = 2 + rl;
   }
+  send_frame(c, OP_CLOSE, p, n);
 }
 
-static const struct wslay_event_callbacks callbacks = {
-  .recv_callback = on_recv,
-  .send_callback = on_send,
-  .on_frame_recv_start_callback = on_frame_start,
-  .on_msg_recv_callback = on_msg,
-};
+/* Fails the connection: a close frame with code. Input is then read and
+ * dropped until the peer closes or CLOSE_WAIT_MS pass: closing a socket with
+ * unread input would send a reset that can overtake the close frame. */
+static void on_timer(uv_timer_t *t);
+
+static void fail(struct conn *c, int code, const char *why) {
+  char tag[64];
+  size_t i = 0;
+  for (; why[i] && i < sizeof(tag) - 1; i++) tag[i] = why[i] == ' ' ? '_' : why[i];
+  tag[i] = '\0';
+  log_info("ws_failed ip=%s code=%d reason=%s", c->ip, code, tag);
+  send_close(c, code, why);
+  c->ws->failed = 1;
+  signal_detach(c, "left");
+  buf_free(&c->ws->msg);
+  conn_timer(c, CLOSE_WAIT_MS, on_timer);
+}
+
+/* ---- UTF-8 (RFC 3629: no overlongs, surrogates or code points past U+10FFFF) ---- */
+
+static int utf8_valid(const uint8_t *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
+    else return 0;
+    if (i + len > n) return 0;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80) return 0;
+      cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+/* ---- frames in ---- */
+
+static void on_message(struct conn *c, int opcode, uint8_t *data, size_t len) {
+  if (opcode == OP_TEXT && !utf8_valid(data, len)) {
+    fail(c, 1007, "invalid UTF-8");
+    return;
+  }
+  c->srv->stats.messages_in++;
+  if (opcode == OP_TEXT) signal_on_message(c, (const char *)data, len);
+  else signal_on_binary(c);
+}
+
+static void on_control(struct conn *c, int opcode, const uint8_t *p, size_t len) {
+  struct ws *w = c->ws;
+  if (opcode == OP_PING) {
+    if (!w->close_started) send_frame(c, OP_PONG, p, len);
+    return;
+  }
+  if (opcode == OP_PONG) return; /* last_seen is enough */
+  /* Close: a status code (valid to send) and UTF-8 reason, or nothing. */
+  int code = 0;
+  if (len == 1) {
+    fail(c, 1002, "bad close frame");
+    return;
+  }
+  if (len >= 2) {
+    code = (p[0] << 8) | p[1];
+    int ok = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) || (code >= 3000 && code <= 4999);
+    if (!ok || !utf8_valid(p + 2, len - 2)) {
+      fail(c, 1002, "bad close frame");
+      return;
+    }
+  }
+  w->close_received = 1;
+  signal_detach(c, "left");
+  send_close(c, code, NULL); /* echo the code, unless we closed first */
+  buf_free(&w->msg);
+  conn_end(c);
+}
+
+/* Checks a complete header and sets up the frame. Returns 0, or -1 after failing c. */
+static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
+  struct ws *w = c->ws;
+  const struct config *cfg = c->srv->cfg;
+  uint8_t op = h[0] & 0x0f;
+  uint64_t len = h[1] & 0x7f;
+  if (h[0] & 0x70) return fail(c, 1002, "reserved bits set"), -1;
+  if (!(h[1] & 0x80)) return fail(c, 1002, "unmasked client frame"), -1;
+  if (len == 126) len = ((uint64_t)h[2] << 8) | h[3];
+  else if (len == 127) {
+    len = 0;
+    for (int i = 0; i < 8; i++) len = (len << 8) | h[2 + i];
+    if (len >> 63) return fail(c, 1002, "bad length"), -1;
+  }
+  memcpy(w->mask, h + hlen - 4, 4);
+  w->fin = h[0] >> 7;
+  w->opcode = op;
+  w->remaining = len;
+  w->offset = 0;
+  w->in_frame = 1;
+  if (op & 0x8) {
+    if (op != OP_CLOSE && op != OP_PING && op != OP_PONG) return fail(c, 1002, "unknown opcode"), -1;
+    if (!w->fin || len > 125) return fail(c, 1002, "bad control frame"), -1;
+    w->ctrl_len = 0;
+    return 0;
+  }
+  if (op != OP_CONT && op != OP_TEXT && op != OP_BINARY) return fail(c, 1002, "unknown opcode"), -1;
+  if (op == OP_CONT && !w->msg_opcode) return fail(c, 1002, "continuation without a message"), -1;
+  if (op != OP_CONT && w->msg_opcode) return fail(c, 1002, "new message inside a fragmented one"), -1;
+  if (op != OP_CONT) {
+    w->msg_opcode = op;
+    w->frames = 0;
+  }
+  /* Bound what one message may hold, in frames and in bytes. */
+  if (++w->frames > (unsigned)cfg->max_ws_fragments) return fail(c, 1009, "too many fragments"), -1;
+  if (w->msg.len + len > (uint64_t)cfg->max_ws_message) return fail(c, 1009, "message too big"), -1;
+  return 0;
+}
+
+static void unmask(struct ws *w, uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) p[i] ^= w->mask[(w->offset + i) & 3];
+  w->offset += n;
+}
+
+/* The frame's payload has all arrived. */
+static void frame_end(struct conn *c) {
+  struct ws *w = c->ws;
+  w->in_frame = 0;
+  if (w->opcode & 0x8) {
+    on_control(c, w->opcode, w->ctrl, w->ctrl_len);
+    return;
+  }
+  if (!w->fin) return;
+  int op = w->msg_opcode;
+  w->msg_opcode = 0;
+  struct buf m = w->msg;
+  memset(&w->msg, 0, sizeof(w->msg));
+  if (!w->close_started) on_message(c, op, (uint8_t *)(m.data ? m.data : ""), m.len);
+  buf_free(&m);
+}
+
+/* Length of the header starting at h (avail bytes), or 0 if incomplete. */
+static size_t header_len(const uint8_t *h, size_t avail) {
+  if (avail < 2) return 0;
+  size_t n = 2 + ((h[1] & 0x7f) == 126 ? 2 : (h[1] & 0x7f) == 127 ? 8 : 0) + 4;
+  return avail >= n ? n : 0;
+}
+
+void ws_on_data(struct conn *c, char *data, size_t len) {
+  struct ws *w = c->ws;
+  uint8_t *p = (uint8_t *)data, *end = p + len;
+  if (w == NULL || c->closing || c->ending || w->failed) return;
+  w->last_seen_ms = uv_now(c->srv->loop);
+  while (!c->closing && !c->ending && !w->failed) {
+    /* Stop when the input is used up, unless a frame with nothing left
+     * to read (an empty payload) still has to be finished. */
+    if (p == end && !(w->in_frame && w->remaining == 0)) break;
+    if (!w->in_frame) {
+      size_t hl;
+      if (w->hdr_len) {
+        /* Complete a header split across reads. */
+        size_t take = (size_t)(end - p) < sizeof(w->hdr) - w->hdr_len ? (size_t)(end - p) : sizeof(w->hdr) - w->hdr_len;
+        memcpy(w->hdr + w->hdr_len, p, take);
+        hl = header_len(w->hdr, w->hdr_len + take);
+        if (hl == 0) {
+          w->hdr_len += (uint8_t)take;
+          return;
+        }
+        p += hl - w->hdr_len;
+        w->hdr_len = 0;
+        if (frame_begin(c, w->hdr, hl) != 0) return;
+      } else {
+        hl = header_len(p, (size_t)(end - p));
+        if (hl == 0) {
+          memcpy(w->hdr, p, (size_t)(end - p));
+          w->hdr_len = (uint8_t)(end - p);
+          return;
+        }
+        if (frame_begin(c, p, hl) != 0) return;
+        p += hl;
+      }
+    }
+    size_t n = (uint64_t)(end - p) < w->remaining ? (size_t)(end - p) : (size_t)w->remaining;
+    unmask(w, p, n);
+    if (w->opcode & 0x8) {
+      memcpy(w->ctrl + w->ctrl_len, p, n);
+      w->ctrl_len = (uint8_t)(w->ctrl_len + n);
+    } else if (w->fin && w->msg.len == 0 && n == w->remaining && w->offset == n) {
+      /* A whole single-frame message in this read: dispatch in place. */
+      w->remaining = 0;
+      w->in_frame = 0;
+      int op = w->msg_opcode;
+      w->msg_opcode = 0;
+      p += n;
+      if (!w->close_started) on_message(c, op, p - n, n);
+      continue;
+    } else if (buf_append(&w->msg, p, n) != 0) {
+      conn_close(c);
+      return;
+    }
+    p += n;
+    w->remaining -= n;
+    if (w->remaining == 0) frame_end(c);
+  }
+}
 
 /* ---- timers ---- */
 
@@ -169,11 +349,7 @@ static void on_timer(uv_timer_t *t) {
     conn_close(c);
     return;
   }
-  if (idle + 10 >= interval) {
-    struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"hb", 2};
-    wslay_event_queue_msg(w->ctx, &ping);
-    wslay_event_send(w->ctx);
-  }
+  if (idle + 10 >= interval) send_frame(c, OP_PING, "hb", 2);
   conn_timer(c, interval, on_timer);
 }
 
@@ -183,12 +359,10 @@ int ws_accept(struct conn *c) {
   char accept[32];
   ws_accept_key(c->req.hdr[HDR_SEC_WS_KEY].data, c->req.hdr[HDR_SEC_WS_KEY].len, accept);
   struct ws *w = calloc(1, sizeof(*w));
-  if (w == NULL || wslay_event_context_server_init(&w->ctx, &callbacks, c) != 0) {
-    free(w);
+  if (w == NULL) {
     http_reply_error(c, API_ERR_INTERNAL_ERROR, NULL, 0);
     return -1;
   }
-  wslay_event_config_set_max_recv_msg_length(w->ctx, (uint64_t)c->srv->cfg->max_ws_message);
   w->last_seen_ms = uv_now(c->srv->loop);
   c->ws = w;
   c->kind = CONN_WS;
@@ -203,51 +377,10 @@ int ws_accept(struct conn *c) {
   return 0;
 }
 
-static void after_io(struct conn *c) {
-  struct ws *w = c->ws;
-  if (c->closing) return;
-  if (wslay_event_want_write(w->ctx)) wslay_event_send(w->ctx);
-  if (wslay_event_get_close_sent(w->ctx) && wslay_event_get_close_received(w->ctx)) {
-    signal_detach(c, NULL);
-    conn_end(c);
-  } else if (wslay_event_get_close_sent(w->ctx) && !w->close_started) {
-    /* wslay closed on its own (too big, bad UTF-8, protocol error). */
-    w->close_started = 1;
-    log_info("ws_closed_by_protocol ip=%s code=%d", c->ip, wslay_event_get_status_code_sent(w->ctx));
-    signal_detach(c, "left");
-    conn_timer(c, CLOSE_WAIT_MS, on_timer);
-  }
-}
-
-void ws_on_data(struct conn *c, const char *data, size_t len) {
-  struct ws *w = c->ws;
-  if (w == NULL || c->closing) return;
-  w->last_seen_ms = uv_now(c->srv->loop);
-  w->rbuf = (const uint8_t *)data;
-  w->rlen = len;
-  int r = wslay_event_recv(w->ctx);
-  w->rbuf = NULL;
-  w->rlen = 0;
-  if (r != 0) {
-    /* A framing error wslay did not answer itself: close with 1002. */
-    log_info("ws_recv_failed ip=%s err=%d", c->ip, r);
-    if (!wslay_event_get_close_sent(w->ctx)) {
-      static const unsigned char code[2] = {0x03, 0xea}; /* 1002 */
-      w->close_started = 1;
-      struct outbuf *b = outbuf_ws_frame(WSLAY_CONNECTION_CLOSE, code, sizeof(code));
-      if (b) conn_write(c, b);
-    }
-    signal_detach(c, "left");
-    conn_end(c);
-    return;
-  }
-  after_io(c);
-}
-
 void ws_on_eof(struct conn *c) { signal_detach(c, "left"); }
 
 void ws_send(struct conn *c, struct outbuf *frame) {
-  if (c->ws == NULL || c->ws->close_started || wslay_event_get_close_sent(c->ws->ctx)) {
+  if (c->ws == NULL || c->ws->close_started) {
     outbuf_unref(frame);
     return;
   }
@@ -262,18 +395,14 @@ void ws_close(struct conn *c, int code, const char *reason) {
     return;
   }
   if (w->close_started || c->closing) return;
-  w->close_started = 1;
-  size_t rl = reason ? strlen(reason) : 0;
-  if (rl > 120) rl = 120;
-  wslay_event_queue_close(w->ctx, (uint16_t)code, (const uint8_t *)reason, rl);
-  wslay_event_send(w->ctx);
+  send_close(c, code, reason);
   signal_detach(c, NULL);
   conn_timer(c, CLOSE_WAIT_MS, on_timer);
 }
 
 void ws_free(struct conn *c) {
   if (c->ws == NULL) return;
-  wslay_event_context_free(c->ws->ctx);
+  buf_free(&c->ws->msg);
   free(c->ws);
   c->ws = NULL;
 }

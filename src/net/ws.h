@@ -18,7 +18,7 @@ enum api_err ws_handshake_check(struct conn *c);
 /* Answers 101 and turns c into a WebSocket. Returns 0, or -1 (c is closed). */
 int ws_accept(struct conn *c);
 
-void ws_on_data(struct conn *c, const char *data, size_t len);
+void ws_on_data(struct conn *c, char *data, size_t len);
 /* The peer went away without a close frame. */
 void ws_on_eof(struct conn *c);
 /* Queues a data frame built by the caller. Consumes the caller's ref. */
