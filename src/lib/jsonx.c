@@ -1,5 +1,6 @@
 /* Strict JSON parsing (see jsonx.h). */
 #include <stdio.h>
+#include <string.h>
 
 #include "lib/jsonx.h"
 
@@ -19,6 +20,55 @@ int jsonx_depth(const char *s, size_t len) {
     }
   }
   return max;
+}
+
+/* Index just past the JSON value starting at i (valid JSON assumed). */
+static size_t value_end(const char *s, size_t len, size_t i) {
+  int depth = 0;
+  for (; i < len; i++) {
+    char c = s[i];
+    if (c == '"') {
+      for (i++; i < len && s[i] != '"'; i++)
+        if (s[i] == '\\') i++;
+      if (depth == 0) return i + 1;
+    } else if (c == '{' || c == '[') {
+      depth++;
+    } else if (c == '}' || c == ']') {
+      if (--depth == 0) return i + 1;
+      if (depth < 0) return i; /* a scalar ended by its container */
+    } else if (depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+      return i;
+    }
+  }
+  return i;
+}
+
+static size_t skip_ws(const char *s, size_t len, size_t i) {
+  while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+  return i;
+}
+
+int jsonx_member_span(const char *s, size_t len, const char *key, size_t *off, size_t *vlen) {
+  size_t klen = strlen(key), i = skip_ws(s, len, 0);
+  if (i >= len || s[i] != '{') return -1;
+  i++;
+  for (;;) {
+    i = skip_ws(s, len, i);
+    if (i >= len || s[i] != '"') return -1;
+    size_t ks = i + 1, ke = value_end(s, len, i) - 1; /* the key's text */
+    i = skip_ws(s, len, ke + 1);
+    if (i >= len || s[i] != ':') return -1;
+    i = skip_ws(s, len, i + 1);
+    size_t ve = value_end(s, len, i);
+    if (ke - ks == klen && memcmp(s + ks, key, klen) == 0) {
+      *off = i;
+      *vlen = ve - i;
+      return 0;
+    }
+    i = skip_ws(s, len, ve);
+    if (i >= len || s[i] != ',') return -1;
+    i++;
+  }
 }
 
 static size_t count_values(json_t *j, size_t limit) {

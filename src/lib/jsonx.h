@@ -21,6 +21,11 @@ struct jsonx_limits {
 json_t *jsonx_parse(const char *s, size_t len, const struct jsonx_limits *lim,
                     enum api_err *err, char *detail, size_t detail_len);
 
+/* Finds the value of member key (spelled without escapes) of the top-level
+ * object in s[0..len), which must be valid JSON (parse it first). Sets *off
+ * and *vlen to the value's bytes and returns 0, or returns -1 if absent. */
+int jsonx_member_span(const char *s, size_t len, const char *key, size_t *off, size_t *vlen);
+
 /* Depth of the deepest array/object in s, counting only brackets outside
  * strings. Exposed for tests. */
 int jsonx_depth(const char *s, size_t len);

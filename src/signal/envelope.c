@@ -58,6 +58,11 @@ enum api_err envelope_decode(const char *data, size_t len, const struct jsonx_li
   }
   out->payload = payload;
   out->root = root;
+  size_t off, vlen;
+  if (json_object_size(payload) > 0 && jsonx_member_span(data, len, "payload", &off, &vlen) == 0) {
+    out->raw_payload = data + off;
+    out->raw_payload_len = vlen;
+  }
   return API_OK;
 invalid:
   e = API_ERR_INVALID_MESSAGE;
@@ -103,4 +108,71 @@ struct outbuf *envelope_encode(const char *type, const char *room, const char *f
   }
   json_decref(env);
   return outbuf_ws_frame(0x1, scratch, n);
+}
+
+/* Appends s as a JSON string (quotes and escapes); s is valid UTF-8. */
+static int put_string(struct outbuf *b, const char *s) {
+  unsigned char *p = b->data + b->len;
+  *p++ = '"';
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      *p++ = '\\';
+      *p++ = c;
+    } else if (c < 0x20) {
+      p += sprintf((char *)p, "\\u%04x", c);
+    } else {
+      *p++ = c;
+    }
+  }
+  *p++ = '"';
+  b->len = (size_t)(p - b->data);
+  return 0;
+}
+
+static void put(struct outbuf *b, const char *s, size_t n) {
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+}
+
+struct outbuf *envelope_encode_raw(const char *type, const char *room, const char *from,
+                                   const char *to, uint64_t seq, uint64_t ts, const char *payload,
+                                   size_t payload_len, const char *ref) {
+  /* Worst case: each string byte escaped as \u00XX (6 bytes). */
+  size_t strs = strlen(type) + strlen(from) + (room ? strlen(room) : 0) + (to ? strlen(to) : 0) +
+                (ref ? strlen(ref) : 0);
+  size_t body = 6 * strs + payload_len + 160;
+  size_t hmax = outbuf_ws_header_len(body);
+  struct outbuf *b = outbuf_new(hmax + body);
+  if (b == NULL) return NULL;
+  b->len = hmax; /* the frame header goes in front once the length is known */
+  put(b, "{\"type\":", 8);
+  put_string(b, type);
+  if (room) {
+    put(b, ",\"room\":", 8);
+    put_string(b, room);
+  }
+  put(b, ",\"from\":", 8);
+  put_string(b, from);
+  if (to) {
+    put(b, ",\"to\":", 6);
+    put_string(b, to);
+  }
+  char num[64];
+  int n = snprintf(num, sizeof(num), ",\"seq\":%llu,\"ts\":%llu,\"payload\":", (unsigned long long)seq,
+                   (unsigned long long)ts);
+  put(b, num, (size_t)n);
+  put(b, payload, payload_len);
+  if (ref) {
+    put(b, ",\"ref\":", 7);
+    put_string(b, ref);
+  }
+  put(b, "}", 1);
+  size_t plen = b->len - hmax, h = outbuf_ws_header_len(plen);
+  /* Shift the header's slot to fit: write it just before the payload. */
+  size_t start = hmax - h;
+  outbuf_ws_header(b->data + start, 0x1, plen);
+  if (start) memmove(b->data, b->data + start, b->len - start);
+  b->len -= start;
+  return b;
 }

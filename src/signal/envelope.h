@@ -20,6 +20,8 @@ struct envelope_in {
   const char *id;         /* borrowed; NULL when absent */
   const char *to;         /* borrowed; NULL when absent; valid per id_valid() */
   json_t *payload;        /* borrowed; an object, {} when absent */
+  const char *raw_payload;  /* borrowed from the input: the payload's bytes as sent, or NULL */
+  size_t raw_payload_len;
 };
 
 /* Parses and checks one client message. On API_OK the caller owns
@@ -37,5 +39,11 @@ void envelope_in_free(struct envelope_in *in);
 struct outbuf *envelope_encode(const char *type, const char *room, const char *from,
                                const char *to, uint64_t seq, uint64_t ts, json_t *payload,
                                const char *ref);
+
+/* Like envelope_encode, with the payload given as JSON text (relayed as
+ * the client sent it, without parsing and serializing it again). */
+struct outbuf *envelope_encode_raw(const char *type, const char *room, const char *from,
+                                   const char *to, uint64_t seq, uint64_t ts, const char *payload,
+                                   size_t payload_len, const char *ref);
 
 #endif

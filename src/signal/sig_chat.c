@@ -58,7 +58,7 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
   if (out == NULL) return API_ERR_INTERNAL_ERROR;
   if (reply) json_object_set(out, "reply_to", reply);
   struct sig_out o = {"chat-message", ctx->self->user_id, ctx->in->to, NULL,
-                      ctx->in->to ? ctx->self->user_id : NULL, 0, out, ctx->in->id};
+                      ctx->in->to ? ctx->self->user_id : NULL, 0, out, ctx->in->id, NULL, 0};
   int rc = signal_send(ctx, &o);
   json_decref(out);
   if (rc != 0) return API_ERR_INTERNAL_ERROR;
@@ -78,7 +78,7 @@ enum api_err sig_reaction(struct sig_ctx *ctx, char *detail, size_t detail_len) 
     return API_ERR_INVALID_REACTION;
   }
   json_t *out = json_pack("{s:O}", "emoji", emoji);
-  struct sig_out o = {"reaction", ctx->self->user_id, NULL, NULL, NULL, 0, out, ctx->in->id};
+  struct sig_out o = {"reaction", ctx->self->user_id, NULL, NULL, NULL, 0, out, ctx->in->id, NULL, 0};
   int rc = signal_send(ctx, &o);
   json_decref(out);
   if (rc != 0) return API_ERR_INTERNAL_ERROR;

@@ -14,7 +14,7 @@ static enum api_err relay(struct sig_ctx *ctx, const char *type, char *detail, s
     return API_ERR_MESSAGE_TOO_LARGE;
   }
   struct sig_out o = {type, ctx->self->user_id, ctx->in->to, ctx->in->to ? NULL : ctx->self->user_id,
-                      NULL, 0, ctx->in->payload, NULL};
+                      NULL, 0, ctx->in->payload, NULL, ctx->in->raw_payload, ctx->in->raw_payload_len};
   return signal_send(ctx, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
 }
 

@@ -64,7 +64,7 @@ enum api_err sig_file_share_offer(struct sig_ctx *ctx, char *detail, size_t deta
                           (json_int_t)t->size, "mime_type", t->mime, "sha256", t->sha256);
   /* The sender gets its own copy too: that is how it learns the transfer id. */
   struct sig_out o = {"file-share-offer", ctx->self->user_id, ctx->in->to, NULL,
-                      ctx->in->to ? ctx->self->user_id : NULL, 0, out, ctx->in->id};
+                      ctx->in->to ? ctx->self->user_id : NULL, 0, out, ctx->in->id, NULL, 0};
   int rc = signal_send(ctx, &o);
   json_decref(out);
   if (rc != 0) {

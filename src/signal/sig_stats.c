@@ -76,7 +76,7 @@ enum api_err sig_network_stats(struct sig_ctx *ctx, char *detail, size_t detail_
   }
   /* Hosts and moderators watch the room's network; others need not. */
   struct sig_out o = {"network-stats", ctx->self->user_id, NULL, ctx->self->user_id, NULL,
-                      PERM_MODERATE, kept, NULL};
+                      PERM_MODERATE, kept, NULL, NULL, 0};
   return signal_send(ctx, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
 }
 

@@ -31,7 +31,7 @@ static void to_one(struct conn *c, struct room *r, const char *type, json_t *pay
 
 static void tell_moderators(struct server *s, struct room *r, const char *type, json_t *payload) {
   struct sig_ctx ctx = {s, NULL, NULL, r, NULL};
-  struct sig_out o = {type, "server", NULL, NULL, NULL, PERM_MODERATE, payload, NULL};
+  struct sig_out o = {type, "server", NULL, NULL, NULL, PERM_MODERATE, payload, NULL, NULL, 0};
   signal_send(&ctx, &o);
 }
 

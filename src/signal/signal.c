@@ -103,8 +103,11 @@ void signal_error(struct conn *c, enum api_err e, const char *ref, const char *d
 
 int signal_send(struct sig_ctx *ctx, const struct sig_out *o) {
   struct room *r = ctx->room;
-  struct outbuf *b = envelope_encode(o->type, r->id, o->from, o->to, room_seq_next(r),
-                                     server_now_ms(), o->payload, o->ref);
+  struct outbuf *b = o->raw_payload
+      ? envelope_encode_raw(o->type, r->id, o->from, o->to, room_seq_next(r), server_now_ms(),
+                            o->raw_payload, o->raw_len, o->ref)
+      : envelope_encode(o->type, r->id, o->from, o->to, room_seq_next(r), server_now_ms(), o->payload,
+                        o->ref);
   if (b == NULL) return -1;
   struct bus_msg m = {r->id, o->to, o->except, o->also, o->only_perm, signal_type_index(o->type), b};
   int rc = ctx->srv->bus->ops->publish(ctx->srv->bus, &m);
@@ -114,7 +117,7 @@ int signal_send(struct sig_ctx *ctx, const struct sig_out *o) {
 
 int signal_publish(struct sig_ctx *ctx, const char *type, const char *from, const char *to,
                    const char *except, json_t *payload) {
-  struct sig_out o = {type, from, to, except, NULL, 0, payload, NULL};
+  struct sig_out o = {type, from, to, except, NULL, 0, payload, NULL, NULL, 0};
   return signal_send(ctx, &o);
 }
 
@@ -310,7 +313,7 @@ static void waiting_enter(struct conn *c, struct room *r, const struct token_cla
   json_t *note = json_pack("{s:s,s:s,s:s,s:I}", "user_id", claims->sub, "name",
                            claims->name[0] ? claims->name : claims->sub, "status", "waiting",
                            "requested_at", (json_int_t)now);
-  struct sig_out o = {"waiting-room-join", "server", NULL, NULL, NULL, PERM_MODERATE, note, NULL};
+  struct sig_out o = {"waiting-room-join", "server", NULL, NULL, NULL, PERM_MODERATE, note, NULL, NULL, 0};
   signal_send(&ctx, &o);
   json_decref(note);
 }
@@ -350,7 +353,7 @@ static void waiter_detach(struct conn *c, const char *reason) {
   log_info("waiting_left room=%s user=%s reason=%s", r->id, user, reason ? reason : "left");
   struct sig_ctx ctx = {s, NULL, NULL, r, NULL};
   json_t *note = json_pack("{s:s,s:s}", "user_id", user, "status", "left");
-  struct sig_out o = {"waiting-room-join", "server", NULL, NULL, NULL, PERM_MODERATE, note, NULL};
+  struct sig_out o = {"waiting-room-join", "server", NULL, NULL, NULL, PERM_MODERATE, note, NULL, NULL, 0};
   if (r->count) signal_send(&ctx, &o);
   json_decref(note);
   signal_room_release(s, r);

@@ -78,6 +78,8 @@ struct sig_out {
   uint32_t only_perm;      /* 0, or only members holding these PERM_* bits */
   json_t *payload;         /* borrowed */
   const char *ref;         /* NULL, or the sender's message id (echoes) */
+  const char *raw_payload; /* NULL, or payload as JSON text, used instead of payload */
+  size_t raw_len;
 };
 
 /* Publishes o to ctx->room through the bus; assigns seq and ts.

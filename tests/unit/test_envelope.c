@@ -577,6 +577,50 @@ static void find_returns_null_for_unknown_type(void **state) {
   assert_null(signal_type_find("ice_candidate"));
 }
 
+static void encode_raw_matches_encode_for_the_same_payload(void **state) {
+  (void)state;
+  json_t *pl = json_pack("{s:s,s:s}", "type", "offer", "sdp", "v=0\r\n\"q\"");
+  char *text = json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  struct outbuf *a = envelope_encode("offer", "r1", "alice", "bob", 7, 99, pl, "c\"1");
+  struct outbuf *b = envelope_encode_raw("offer", "r1", "alice", "bob", 7, 99, text, strlen(text), "c\"1");
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_int_equal(a->len, b->len);
+  assert_memory_equal(a->data, b->data, a->len);
+  /* A payload large enough for a 4-byte frame header. */
+  char *big = malloc(70000);
+  memset(big, 'x', 70000);
+  big[0] = '"';
+  big[69999] = '"';
+  struct outbuf *c = envelope_encode_raw("offer", "r1", "alice", NULL, 1, 2, big, 70000, NULL);
+  assert_non_null(c);
+  assert_int_equal(c->data[0], 0x81);
+  assert_int_equal(c->data[1], 127);
+  json_error_t je;
+  json_t *back = json_loadb((const char *)c->data + 10, c->len - 10, 0, &je);
+  assert_non_null(back);
+  assert_int_equal(json_string_length(json_object_get(back, "payload")), 69998);
+  json_decref(back);
+  free(big);
+  outbuf_unref(a);
+  outbuf_unref(b);
+  outbuf_unref(c);
+  free(text);
+  json_decref(pl);
+}
+
+static void decode_keeps_the_raw_payload_span(void **state) {
+  (void)state;
+  const char m[] = "{\"type\":\"offer\",\"to\":\"bob\",\"payload\": {\"sdp\":\"v=0\"} }";
+  struct envelope_in in;
+  char detail[100], ref[70];
+  assert_int_equal(envelope_decode(m, sizeof(m) - 1, &lim, &in, detail, sizeof(detail), ref, sizeof(ref)), API_OK);
+  assert_non_null(in.raw_payload);
+  assert_int_equal(in.raw_payload_len, strlen("{\"sdp\":\"v=0\"}"));
+  assert_memory_equal(in.raw_payload, "{\"sdp\":\"v=0\"}", in.raw_payload_len);
+  envelope_in_free(&in);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(decode_accepts_full_message),
@@ -622,6 +666,8 @@ int main(void) {
     cmocka_unit_test(table_has_no_type_outside_seed),
     cmocka_unit_test(find_returns_row_for_each_seed_type),
     cmocka_unit_test(find_returns_null_for_unknown_type),
+    cmocka_unit_test(encode_raw_matches_encode_for_the_same_payload),
+    cmocka_unit_test(decode_keeps_the_raw_payload_span),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

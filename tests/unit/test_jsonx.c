@@ -273,6 +273,19 @@ static void parse_refuses_raw_nul_byte(void **state) {
   assert_int_equal(err, API_ERR_INVALID_JSON);
 }
 
+static void member_span_finds_top_level_value_only(void **state) {
+  const char s[] = "{ \"a\": {\"payload\": 1}, \"p\\\"x\": [1, \"}\"], \"payload\" : {\"sdp\": \"v=0\\r\\n}\"} , \"z\": 2}";
+  size_t off, len;
+  (void)state;
+  assert_int_equal(jsonx_member_span(s, sizeof(s) - 1, "payload", &off, &len), 0);
+  assert_int_equal(len, strlen("{\"sdp\": \"v=0\\r\\n}\"}"));
+  assert_memory_equal(s + off, "{\"sdp\": \"v=0\\r\\n}\"}", len);
+  assert_int_equal(jsonx_member_span(s, sizeof(s) - 1, "z", &off, &len), 0);
+  assert_memory_equal(s + off, "2", len);
+  assert_int_equal(jsonx_member_span(s, sizeof(s) - 1, "missing", &off, &len), -1);
+  assert_int_equal(jsonx_member_span("[1,2]", 5, "payload", &off, &len), -1);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(parse_accepts_valid_object_and_sets_ok),
@@ -300,6 +313,7 @@ int main(void) {
     cmocka_unit_test(parse_refuses_invalid_utf8),
     cmocka_unit_test(parse_refuses_escaped_nul_in_string),
     cmocka_unit_test(parse_refuses_raw_nul_byte),
+    cmocka_unit_test(member_span_finds_top_level_value_only),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
