@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# bench/run.sh: huddle's benchmark suite, side by side with the servers a
+# user would otherwise run (the PeerJS server, and a room server on `ws`).
+# Installs what it needs, builds the load generator, then for each scenario
+# starts each server in turn pinned to core 0 (taskset -c 0), drives it from
+# core 1 (taskset -c 1) with bench/build/loadgen, and prints a table with
+# ratios. Results: bench/out/<time>/ (one JSON per scenario and server,
+# summary.md, profiles). See docs/performance.md.
+#
+#   bench/run.sh                      the whole suite (under 15 minutes)
+#   bench/run.sh --only 2,3 --servers huddle --perf     profiles of huddle
+#   bench/run.sh --quick              a one-minute smoke run
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+HUDDLE_BIN=${HUDDLE_BIN:-$ROOT/build/huddle}
+LOADGEN=$HERE/build/loadgen
+SECRET=${BENCH_SECRET:-bench-secret-bench-secret-bench-secret-0123}
+PERSIST_FLAG=${HUDDLE_PERSIST_FLAG:---persist-chat}
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
+declare -A PORT=([huddle]=${HUDDLE_PORT:-18080} [peerjs]=${PEERJS_PORT:-19000} [wsroom]=${WSROOM_PORT:-19100})
+
+ONLY="1,2,3,4,5"
+SERVERS="huddle,peerjs,wsroom"
+PROFILE=""          # perf | callgrind
+INSTALL=1
+QUICK=0
+PERSIST=0
+OUT=""
+
+usage() {
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  cat <<EOF
+Options:
+  --only LIST        scenarios to run, e.g. 1,2 (default 1,2,3,4,5)
+  --servers LIST     huddle,peerjs,wsroom (default all)
+  --perf             profile each server with perf record (and count its syscalls)
+  --callgrind        run huddle under valgrind --tool=callgrind at a light load
+                     (instructions per delivered message)
+  --persist          scenario 5 only: scenario 2 with chat persisted
+  --quick            small and short: a smoke run
+  --no-install       do not apt-get / npm ci
+  --out DIR          results directory (default bench/out/<time>)
+Environment: HUDDLE_BIN, BENCH_SECRET, HUDDLE_PERSIST_FLAG (default --persist-chat),
+  BENCH_SERVER_CPU / BENCH_CLIENT_CPU (0 / 1), HUDDLE_PORT, PEERJS_PORT, WSROOM_PORT,
+  PERF_CALLGRAPH (dwarf,16384; 'fp' is perf record -g), PERF_FREQ (499),
+  S2_PERF_RATE / S3_PERF_RATE (the one step profiled: 1500 msg/s, 5000 relays/s),
+  S1_CONNS, S2_RATES, S3_RATES, S3_PAIRS, S4_CONNS, STEP_S.
+EOF
+}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) ONLY=$2; shift ;;
+    --servers) SERVERS=$2; shift ;;
+    --perf) PROFILE=perf ;;
+    --callgrind) PROFILE=callgrind ;;
+    --persist) PERSIST=1; ONLY=5 ;;
+    --quick) QUICK=1 ;;
+    --no-install) INSTALL=0 ;;
+    --out) OUT=$2; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+OUT=${OUT:-$HERE/out/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+has() { case ",$1," in *",$2,"*) return 0 ;; esac; return 1; }
+log() { printf '%s\n' "$*" | tee -a "$OUT/run.log"; }
+
+# ---- install and build ----
+
+install_deps() {
+  local need=()
+  for p in gcc pkg-config libuv1-dev libwslay-dev libssl-dev nodejs npm util-linux procps; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+  done
+  if [ "$PROFILE" = perf ] && ! command -v perf >/dev/null; then need+=(linux-perf); fi
+  if [ "$PROFILE" = callgrind ] && ! command -v valgrind >/dev/null; then need+=(valgrind); fi
+  # nodejs may come from elsewhere (nvm, nodesource): then it is not a dpkg package.
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    local kept=()
+    for p in "${need[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || kept+=("$p"); done
+    need=("${kept[@]}")
+  fi
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing: ${need[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  if [ ! -d "$HERE/peers/node_modules/peer" ] || [ "$HERE/peers/package-lock.json" -nt "$HERE/peers/node_modules/.package-lock.json" ]; then
+    log "npm ci in bench/peers"
+    (cd "$HERE/peers" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
+[ "$INSTALL" = 1 ] && install_deps
+"$HERE/build.sh" "$LOADGEN" >/dev/null
+if [ ! -x "$HUDDLE_BIN" ] || [ -f "$ROOT/build/build.ninja" ]; then
+  if [ -f "$ROOT/build/build.ninja" ]; then ninja -C "$ROOT/build" >/dev/null
+  else (cd "$ROOT" && meson setup build >/dev/null && ninja -C build >/dev/null); fi
+fi
+
+# Every client and every server needs a descriptor per connection.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+FD_LIMIT=$(ulimit -n)
+
+# ---- the machine ----
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "kernel: $(uname -srm)"
+  echo "nproc: $(nproc)"
+  lscpu | grep -E '^(Model name|CPU\(s\)|Thread|Core|Socket|Hypervisor|L1d|L2|L3|CPU max MHz)' || true
+  echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
+  echo "open files: $FD_LIMIT (hard $(ulimit -Hn))"
+  echo "node: $(node --version)"
+  echo "huddle: $("$HUDDLE_BIN" --version 2>/dev/null | head -1) ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  echo "peer: $(node -p "require('$HERE/peers/node_modules/peer/package.json').version")," \
+       "ws: $(node -p "require('$HERE/peers/node_modules/ws/package.json').version")"
+  echo "pinning: servers on CPU $SERVER_CPU (taskset -c $SERVER_CPU), load generator on CPU $CLIENT_CPU (taskset -c $CLIENT_CPU)"
+} > "$OUT/machine.txt"
+cat "$OUT/machine.txt" | tee -a "$OUT/run.log"
+
+# ---- parameters ----
+
+STEP_S=${STEP_S:-10}
+S1_CONNS=${S1_CONNS:-20000}
+S2_RATES=${S2_RATES:-250,500,1000,1250,1500,1750,2000,2500,3000,4000,6000}
+S3_RATES=${S3_RATES:-1000,2500,5000,6000,7000,8000,9000,10000,11000,13000,16000}
+S3_PAIRS=${S3_PAIRS:-1000}
+S4_CONNS=${S4_CONNS:-5000}
+HOLD_S=10
+if [ "$QUICK" = 1 ]; then
+  STEP_S=3; S1_CONNS=2000; S2_RATES=250,1000,4000; S3_RATES=1000,10000; S3_PAIRS=200
+  S4_CONNS=1000; HOLD_S=3
+fi
+if [ "$PROFILE" = callgrind ]; then
+  # Valgrind runs huddle some 50 times slower: a light fixed load.
+  S1_CONNS=2000; S2_RATES=50; S3_RATES=200; S3_PAIRS=200; S4_CONNS=500; HOLD_S=5
+  SERVERS=huddle
+fi
+if [ "$PROFILE" = perf ]; then
+  # One busy but unsaturated step, so the profile shows steady state.
+  S2_RATES=${S2_PERF_RATE:-1500}; S3_RATES=${S3_PERF_RATE:-5000}
+fi
+# Descriptors: the server and the load generator each hold one per client.
+MAX_CONNS=$((FD_LIMIT - 100))
+if [ "$S1_CONNS" -gt "$MAX_CONNS" ]; then
+  log "note: scenario 1 asks for $S1_CONNS connections but RLIMIT_NOFILE is $FD_LIMIT (hard limit, cannot be raised here): using $MAX_CONNS"
+  S1_CONNS=$MAX_CONNS
+fi
+
+# ---- servers ----
+
+# Other people's builds and tests share this machine: start a server only
+# once the machine has been quiet for a moment (loadgen repeats steps that
+# were disturbed anyway, see --retry-noisy).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4; exit}' /proc/stat; }
+wait_quiet() {
+  local hz tries=0 a b pct
+  hz=$(getconf CLK_TCK)
+  while :; do
+    a=$(busy_ticks); sleep 2; b=$(busy_ticks)
+    pct=$(( (b - a) * 100 / (2 * hz) ))
+    [ "$pct" -le "${QUIET_PCT:-15}" ] && return 0
+    tries=$((tries + 1))
+    if [ "$tries" -gt "${QUIET_TRIES:-45}" ]; then log "  machine still busy ($pct% of a core): going on"; return 0; fi
+    [ "$tries" = 1 ] && log "  waiting for the machine to be quiet (other processes use $pct% of a core)"
+    sleep 3
+  done
+}
+
+SRV_PID=""
+start_server() { # name [extra huddle flags...]
+  local name=$1; shift
+  local port=${PORT[$name]}
+  local logf="$OUT/server-$name.log"
+  local wrap=(taskset -c "$SERVER_CPU")
+  if [ "$PROFILE" = callgrind ] && [ "$name" = huddle ]; then
+    wrap+=(valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind-$CUR-$name.%p")
+  fi
+  case "$name" in
+    huddle)
+      local data; data=$(mktemp -d /tmp/huddle-bench.XXXXXX)
+      "${wrap[@]}" "$HUDDLE_BIN" --listen "127.0.0.1:$port" --data-dir "$data" --jwt-secret "$SECRET" \
+        --rate-websocket-message 0/1m --rate-chat-message 0/1m --rate-room-create 0/1m \
+        --max-connections-per-ip 1000000 --max-connections 1000000 --log-level warn "$@" \
+        >>"$logf" 2>&1 &
+      ;;
+    peerjs|wsroom)
+      local nodeflags=()
+      [ "$PROFILE" = perf ] && nodeflags=(--perf-basic-prof)
+      PORT=$port HOST=127.0.0.1 "${wrap[@]}" node "${nodeflags[@]}" "$HERE/peers/$name.js" >>"$logf" 2>&1 &
+      ;;
+  esac
+  SRV_PID=$!
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$SRV_PID" 2>/dev/null; then log "$name exited at start:"; tail -5 "$logf"; return 1; fi
+    sleep 0.1
+  done
+  log "$name did not listen on $port"; return 1
+}
+
+stop_server() {
+  [ -n "$SRV_PID" ] || return 0
+  kill -TERM "$SRV_PID" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$SRV_PID" 2>/dev/null || true
+  wait "$SRV_PID" 2>/dev/null || true
+  SRV_PID=""
+}
+trap 'stop_server' EXIT
+
+# Hooks the load generator runs once all clients are in and when it is done.
+hooks_for() { # name -> sets HOOKS
+  local name=$1 tag="$CUR-$1"
+  HOOKS=()
+  case "$PROFILE" in
+    perf)
+      HOOKS=(--hook-start "perf record -F ${PERF_FREQ:-499} --call-graph ${PERF_CALLGRAPH:-dwarf,16384} -p $SRV_PID -o $OUT/perf-$tag.data >/dev/null 2>&1 & echo \$! > $OUT/.perf.pid;
+perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,context-switches,task-clock -p $SRV_PID -o $OUT/perfstat-$tag.txt >/dev/null 2>&1 & echo \$! > $OUT/.stat.pid"
+             --hook-end "for f in $OUT/.perf.pid $OUT/.stat.pid; do kill -INT \$(cat \$f) 2>/dev/null; done;
+for f in $OUT/.perf.pid $OUT/.stat.pid; do while kill -0 \$(cat \$f) 2>/dev/null; do sleep 0.2; done; done")
+      ;;
+    callgrind)
+      [ "$name" = huddle ] && HOOKS=(--hook-start "callgrind_control -z $SRV_PID >/dev/null"
+                                     --hook-end "callgrind_control -d $SRV_PID >/dev/null")
+      ;;
+  esac
+  return 0
+}
+
+loadgen() { # name scenario-args...
+  local name=$1; shift
+  hooks_for "$name"
+  taskset -c "$CLIENT_CPU" "$LOADGEN" --proto "$name" --port "${PORT[$name]}" --secret "$SECRET" \
+    --server-pid "$SRV_PID" --json "$OUT/$CUR-$name.json" --label "$CUR" "${HOOKS[@]}" "$@" \
+    2>>"$OUT/loadgen-$CUR-$name.err" | tee -a "$OUT/run.log" || log "loadgen exited with an error"
+}
+
+show_profile() { # name
+  local tag="$CUR-$1"
+  if [ "$PROFILE" = perf ] && [ -f "$OUT/perf-$tag.data" ]; then
+    # The flat profile (self time), the split by library, and inclusive time
+    # of the server's own functions (DWARF call graphs: no frame pointers).
+    perf report -i "$OUT/perf-$tag.data" --no-children --stdio -g none --sort dso,sym \
+      --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9.]+%' | head -30 > "$OUT/profile-$tag.txt" || true
+    perf report -i "$OUT/perf-$tag.data" --no-children --stdio -g none --sort dso 2>/dev/null \
+      | grep -E '^ +[0-9.]+%' | head -8 > "$OUT/profile-dso-$tag.txt" || true
+    perf report -i "$OUT/perf-$tag.data" --children --stdio -g none --sort sym --percent-limit 2 2>/dev/null \
+      | grep -E '^ +[0-9.]+%' | grep -v -E '\[k\]|0x0000' | head -40 > "$OUT/profile-inclusive-$tag.txt" || true
+    log "  $1 profile by library:"
+    sed 's/^/    /' "$OUT/profile-dso-$tag.txt" | tee -a "$OUT/run.log"
+    log "  top of the $1 profile (self time):"
+    sed 's/^/    /' "$OUT/profile-$tag.txt" | head -25 | tee -a "$OUT/run.log"
+    log "  inclusive (children) time of the named functions: $OUT/profile-inclusive-$tag.txt"
+    if [ -f "$OUT/perfstat-$tag.txt" ]; then
+      log "  $1 syscalls (perf stat):"
+      grep -E 'syscalls|context|task-clock' "$OUT/perfstat-$tag.txt" | sed 's/^/    /' | tee -a "$OUT/run.log"
+    fi
+  fi
+  if [ "$PROFILE" = callgrind ]; then
+    local f; f=$(ls -t "$OUT"/callgrind-"$tag".*.[0-9]* 2>/dev/null | head -1 || true)
+    if [ -n "$f" ]; then
+      callgrind_annotate --inclusive=yes "$f" 2>/dev/null \
+        | grep -E '^ *[0-9,]+ \( ?[0-9.]+%\)  [^ ]+:[^ ]+ \[' | head -40 > "$OUT/profile-$tag.txt" || true
+      log "  $1 callgrind, instructions inclusive per function ($f):"
+      sed 's/^/    /' "$OUT/profile-$tag.txt" | cut -c1-160 | head -30 | tee -a "$OUT/run.log"
+    fi
+  fi
+}
+
+run_each() { # scenario-args... over the selected servers
+  local s
+  for s in ${RUN_SERVERS//,/ }; do
+    has "$SERVERS" "$s" || continue
+    log ""
+    log "== scenario $CUR on $s =="
+    wait_quiet
+    start_server "$s" ${EXTRA_FLAGS[$s]:-} || continue
+    loadgen "$s" "$@"
+    show_profile "$s"
+    stop_server
+  done
+}
+
+declare -A EXTRA_FLAGS=()
+T0=$(date +%s)
+
+if has "$ONLY" 1; then
+  CUR=s1; RUN_SERVERS=huddle,peerjs,wsroom
+  log ""; log "### 1. capacity: $S1_CONNS idle clients in rooms of 20, keepalive every 5 s, held ${HOLD_S} s"
+  run_each --scenario capacity --conns "$S1_CONNS" --room-size 20 --hold "$HOLD_S" --keepalive 5 --concurrency 256
+fi
+if has "$ONLY" 2; then
+  CUR=s2; RUN_SERVERS=huddle,wsroom
+  log ""; log "### 2. room fan-out: 500 clients in rooms of 50, 200-byte chat, offered msg/s $S2_RATES, ${STEP_S} s a step (PeerJS has no rooms)"
+  run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --rates "$S2_RATES" --duration "$STEP_S" --warmup 2 --drain 3
+fi
+if has "$ONLY" 3; then
+  CUR=s3; RUN_SERVERS=huddle,peerjs,wsroom
+  log ""; log "### 3. signaling relay: $S3_PAIRS pairs, offer 6 KiB / answer 4.5 KiB SDP + 4 candidates, offered relays/s $S3_RATES, ${STEP_S} s a step"
+  run_each --scenario relay --pairs "$S3_PAIRS" --rates "$S3_RATES" --duration "$STEP_S" --warmup 2 --drain 3
+fi
+if has "$ONLY" 4; then
+  CUR=s4; RUN_SERVERS=huddle,peerjs,wsroom
+  log ""; log "### 4. join storm: $S4_CONNS clients joining within 5 s, rooms of 20"
+  run_each --scenario storm --conns "$S4_CONNS" --room-size 20 --storm-s 5 --hold 2
+fi
+if has "$ONLY" 5; then
+  CUR=s5; RUN_SERVERS=huddle
+  log ""; log "### 5. persistence on: scenario 2 with chat persisted"
+  if "$HUDDLE_BIN" --help 2>&1 | grep -q -- "$PERSIST_FLAG"; then
+    EXTRA_FLAGS[huddle]=$PERSIST_FLAG
+    run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --rates "$S2_RATES" --duration "$STEP_S" --warmup 2 --drain 3 --persist
+    EXTRA_FLAGS[huddle]=""
+  else
+    log "  waits on persistence: huddle has no chat persistence yet (no $PERSIST_FLAG in huddle --help)."
+    log "  Once it has, this runs scenario 2 against huddle $PERSIST_FLAG (set HUDDLE_PERSIST_FLAG for another name)."
+  fi
+fi
+
+log ""
+log "suite time: $(( $(date +%s) - T0 )) s; results in $OUT"
+node "$HERE/report.js" "$OUT" | tee -a "$OUT/run.log"
