@@ -38,28 +38,48 @@ void api_recordings_start(struct api_req *r) {
   reply_result(r, e, 201, "recording", out);
 }
 
-/* POST /webrtc/rooms/{room_id}/recordings/{recording_id}/stop */
-void api_recordings_stop(struct api_req *r) {
+/* What differs between stopping a recording and stopping a stream. */
+struct stopper {
+  uint32_t perm;
+  const char *param, *key;
+  enum api_err not_found, not_active;
+  int (*known)(struct room_history *h, const char *id);
+  enum api_err (*stop)(struct server *s, struct room *r, const char *id, const char *by, json_t **out);
+};
+
+static int recording_known(struct room_history *h, const char *id) {
+  return history_recording_find(h, id) != NULL;
+}
+
+static int stream_known(struct room_history *h, const char *id) {
+  return history_stream_find(h, id) != NULL;
+}
+
+static void stop_one(struct api_req *r, const struct stopper *k) {
   struct api_room ar;
   char id[40];
-  if (api_room_access(r, PERM_RECORD, &ar) != 0) return;
-  if (api_param(r, "recording_id", id, sizeof(id)) < 0) {
-    api_reply_error(r, API_ERR_RECORDING_NOT_FOUND, NULL);
-    return;
-  }
-  if (ar.room == NULL && ar.hist == NULL) {
-    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
+  if (api_room_access(r, k->perm, &ar) != 0) return;
+  if (api_param(r, k->param, id, sizeof(id)) < 0) {
+    api_reply_error(r, k->not_found, NULL);
     return;
   }
   if (ar.room == NULL) {
-    /* The room closed: its recordings stopped with it. */
-    struct recording *rec = ar.hist ? history_recording_find(ar.hist, id) : NULL;
-    api_reply_error(r, rec ? API_ERR_RECORDING_NOT_ACTIVE : API_ERR_RECORDING_NOT_FOUND, NULL);
+    /* Unknown room; or it closed, and what ran in it stopped with it. */
+    enum api_err e = ar.hist == NULL ? API_ERR_ROOM_NOT_FOUND
+                   : k->known(ar.hist, id) ? k->not_active : k->not_found;
+    api_reply_error(r, e, NULL);
     return;
   }
   json_t *out = NULL;
-  enum api_err e = signal_recording_stop(r->srv, ar.room, id, r->claims.sub, &out);
-  reply_result(r, e, 200, "recording", out);
+  enum api_err e = k->stop(r->srv, ar.room, id, r->claims.sub, &out);
+  reply_result(r, e, 200, k->key, out);
+}
+
+/* POST /webrtc/rooms/{room_id}/recordings/{recording_id}/stop */
+void api_recordings_stop(struct api_req *r) {
+  static const struct stopper k = {PERM_RECORD, "recording_id", "recording", API_ERR_RECORDING_NOT_FOUND,
+                                   API_ERR_RECORDING_NOT_ACTIVE, recording_known, signal_recording_stop};
+  stop_one(r, &k);
 }
 
 /* GET /webrtc/rooms/{room_id}/recordings */
@@ -98,25 +118,9 @@ void api_live_streams_start(struct api_req *r) {
 
 /* POST /webrtc/rooms/{room_id}/live-streams/{stream_id}/stop */
 void api_live_streams_stop(struct api_req *r) {
-  struct api_room ar;
-  char id[40];
-  if (api_room_access(r, PERM_STREAM, &ar) != 0) return;
-  if (api_param(r, "stream_id", id, sizeof(id)) < 0) {
-    api_reply_error(r, API_ERR_STREAM_NOT_FOUND, NULL);
-    return;
-  }
-  if (ar.room == NULL && ar.hist == NULL) {
-    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
-    return;
-  }
-  if (ar.room == NULL) {
-    struct live_stream *st = ar.hist ? history_stream_find(ar.hist, id) : NULL;
-    api_reply_error(r, st ? API_ERR_STREAM_NOT_ACTIVE : API_ERR_STREAM_NOT_FOUND, NULL);
-    return;
-  }
-  json_t *out = NULL;
-  enum api_err e = signal_stream_stop(r->srv, ar.room, id, r->claims.sub, &out);
-  reply_result(r, e, 200, "live_stream", out);
+  static const struct stopper k = {PERM_STREAM, "stream_id", "live_stream", API_ERR_STREAM_NOT_FOUND,
+                                   API_ERR_STREAM_NOT_ACTIVE, stream_known, signal_stream_stop};
+  stop_one(r, &k);
 }
 
 /* GET /webrtc/rooms/{room_id}/live-streams */

@@ -92,8 +92,11 @@ void api_participant_info_update(struct api_req *r) {
   done(r, e, detail, 200, out ? json_pack("{s:o}", "participant", out) : NULL);
 }
 
-/* POST .../participants/{user_id}/remove  {"reason": "..."} */
-void api_participant_remove(struct api_req *r) {
+typedef enum api_err (*user_reason_op)(struct server *s, struct room *r, const struct actor *a,
+                                       const char *target, const char *reason, char *detail, size_t dl);
+
+/* A moderator's operation on {user_id} with an optional {"reason": "..."}. */
+static void with_reason(struct api_req *r, user_reason_op op, const char *status) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], detail[200] = "";
@@ -101,11 +104,14 @@ void api_participant_remove(struct api_req *r) {
   json_t *body = api_body_object(r);
   if (body == NULL) return;
   json_t *reason = json_object_get(body, "reason");
-  enum api_err e = op_remove(r->srv, ar.room, &a, user, json_is_string(reason) ? json_string_value(reason) : NULL,
-                             detail, sizeof(detail));
+  enum api_err e = op(r->srv, ar.room, &a, user, json_is_string(reason) ? json_string_value(reason) : NULL,
+                      detail, sizeof(detail));
   json_decref(body);
-  done(r, e, detail, 200, json_pack("{s:s,s:s}", "user_id", user, "status", "removed"));
+  done(r, e, detail, 200, json_pack("{s:s,s:s}", "user_id", user, "status", status));
 }
+
+/* POST .../participants/{user_id}/remove  {"reason": "..."} */
+void api_participant_remove(struct api_req *r) { with_reason(r, op_remove, "removed"); }
 
 /* POST .../roles/{user_id}  {"role": "moderator"} */
 void api_role_set(struct api_req *r) {
@@ -272,19 +278,7 @@ void api_waiting_admit(struct api_req *r) {
 }
 
 /* POST .../waiting-room/{user_id}/reject  {"reason": "..."} */
-void api_waiting_reject(struct api_req *r) {
-  struct api_room ar;
-  struct actor a;
-  char user[ID_MAX + 1], detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
-  json_t *body = api_body_object(r);
-  if (body == NULL) return;
-  json_t *reason = json_object_get(body, "reason");
-  enum api_err e = op_waiting_reject(r->srv, ar.room, &a, user, json_is_string(reason) ? json_string_value(reason) : NULL,
-                                     detail, sizeof(detail));
-  json_decref(body);
-  done(r, e, detail, 200, json_pack("{s:s,s:s}", "user_id", user, "status", "rejected"));
-}
+void api_waiting_reject(struct api_req *r) { with_reason(r, op_waiting_reject, "rejected"); }
 
 /* POST .../breakout-rooms  {"rooms": [{"name": "A"}, {"name": "B"}]} */
 void api_breakouts_create(struct api_req *r) {
