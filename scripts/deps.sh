@@ -6,7 +6,7 @@
 set -eu
 
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build libuv1-dev libhttp-parser-dev \
-libwslay-dev libssl-dev libjansson-dev libjwt-dev libsqlite3-dev"
+libssl-dev libjansson-dev libjwt-dev libsqlite3-dev libmagic-dev"
 test_pkgs="libcmocka-dev procps"
 
 want="$build_pkgs"

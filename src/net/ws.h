@@ -1,7 +1,7 @@
-/* WebSocket connections on wslay: the upgrade handshake, receive limits
- * (message size, fragments per message), keepalive pings, dead-peer
- * detection and the close handshake. Outgoing data frames are framed once
- * by the caller (outbuf) and written directly; wslay sends control frames. */
+/* WebSocket connections: the upgrade handshake, our own RFC 6455 frame
+ * parser (docs/adr/0004) with receive limits (message size, fragments per
+ * message), keepalive pings, dead-peer detection and the close handshake.
+ * Outgoing data frames are framed once by the caller (outbuf) and shared. */
 #ifndef HUDDLE_NET_WS_H
 #define HUDDLE_NET_WS_H
 
