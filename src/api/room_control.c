@@ -113,17 +113,26 @@ static void with_reason(struct api_req *r, user_reason_op op, const char *status
 /* POST .../participants/{user_id}/remove  {"reason": "..."} */
 void api_participant_remove(struct api_req *r) { with_reason(r, op_remove, "removed"); }
 
+/* The common start of a moderator's change: the live room, the caller,
+ * {user_id} when user is not NULL, a JSON body, and the settings_update
+ * budget. Returns the body (the caller frees it), or NULL after replying. */
+static json_t *mod_change(struct api_req *r, struct api_room *ar, struct actor *a, char *user) {
+  if (live(r, PERM_MODERATE, ar, a) != 0 || (user && user_param(r, user) != 0)) return NULL;
+  json_t *body = api_body_object(r);
+  if (body == NULL || settings_budget(r) != 0) {
+    json_decref(body);
+    return NULL;
+  }
+  return body;
+}
+
 /* POST .../roles/{user_id}  {"role": "moderator"} */
 void api_role_set(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
-  json_t *body = api_body_object(r);
-  if (body == NULL || settings_budget(r) != 0) {
-    json_decref(body);
-    return;
-  }
+  json_t *body = mod_change(r, &ar, &a, user);
+  if (body == NULL) return;
   json_t *role = json_object_get(body, "role");
   enum api_err e = op_role_set(r->srv, ar.room, &a, user, json_is_string(role) ? json_string_value(role) : NULL,
                                detail, sizeof(detail));
@@ -160,12 +169,8 @@ void api_permissions_set(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
-  json_t *body = api_body_object(r);
-  if (body == NULL || settings_budget(r) != 0) {
-    json_decref(body);
-    return;
-  }
+  json_t *body = mod_change(r, &ar, &a, user);
+  if (body == NULL) return;
   json_t *perms = json_object_get(body, "permissions");
   enum api_err e = op_perms_set(r->srv, ar.room, &a, user, perms ? perms : body, detail, sizeof(detail));
   json_decref(body);
@@ -200,12 +205,8 @@ void api_settings_update(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0) return;
-  json_t *body = api_body_object(r);
-  if (body == NULL || settings_budget(r) != 0) {
-    json_decref(body);
-    return;
-  }
+  json_t *body = mod_change(r, &ar, &a, NULL);
+  if (body == NULL) return;
   json_t *patch = json_object_get(body, "settings") ? json_object_get(body, "settings") : body;
   enum api_err e = op_settings_update(r->srv, ar.room, &a, patch, detail, sizeof(detail));
   json_decref(body);
