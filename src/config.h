@@ -40,6 +40,10 @@ struct config {
   int chat_max_chars;
   int file_max_mb;
   int e2ee_max_bytes;
+  char *database_url;          /* "" : SQLite under data_dir; postgres://... : PostgreSQL */
+  char *chat_durability;       /* "durable" or "relaxed" */
+  int store_queue_max;         /* records waiting for the database before new chat is refused */
+  int retention_days;          /* 0: keep forever */
 };
 
 /* Fills c from defaults, then the config file (from --config or

@@ -58,6 +58,9 @@ static const struct route routes[] = {
   {HTTP_GET, "/webrtc/stats", API_AUTH_REQUIRED, 1, api_stats_get},                       /* 30 */
   {HTTP_GET, "/webrtc/rate-limits/{limit_type}/status", API_AUTH_REQUIRED, 0, api_rate_limit_status_get}, /* 31 */
   {HTTP_GET, "/metrics", API_AUTH_REQUIRED, 1, api_metrics_prometheus_get},
+  {HTTP_GET, RB "/chat", API_AUTH_REQUIRED, 1, api_chat_history_get},
+  {HTTP_GET, "/webrtc/admin/users/{user_id}/export", API_AUTH_REQUIRED, 1, api_user_export},
+  {HTTP_POST, "/webrtc/admin/users/{user_id}/erase", API_AUTH_REQUIRED, 1, api_user_erase},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

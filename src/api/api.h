@@ -104,6 +104,9 @@ void api_breakouts_assign(struct api_req *r);        /* 23 */
 void api_breakouts_close(struct api_req *r);         /* 24 */
 void api_participant_remove(struct api_req *r);      /* POST .../participants/{user_id}/remove */
 void api_audit_get(struct api_req *r);               /* GET .../audit */
+void api_chat_history_get(struct api_req *r);        /* GET .../chat (store_api.c) */
+void api_user_export(struct api_req *r);             /* GET /webrtc/admin/users/{user_id}/export */
+void api_user_erase(struct api_req *r);              /* POST /webrtc/admin/users/{user_id}/erase */
 
 /* ICE servers as RTCIceServer objects; TURN credentials only for user_id
  * (NULL: STUN only). Returns a new reference. */

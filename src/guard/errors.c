@@ -154,6 +154,8 @@ static const struct api_err_info table[API_ERR__COUNT] = {
     "Close a breakout room before opening another."),
   E(API_ERR_INSUFFICIENT_RANK, "INSUFFICIENT_RANK", 403, "You cannot act on someone of your rank or above, or grant more than you hold.",
     "Ask a host."),
+  E(API_ERR_STORE_UNAVAILABLE, "STORE_UNAVAILABLE", 503, "The database is unavailable or too far behind; the message was not stored or delivered.",
+    "Retry after a few seconds; GET /webrtc/health shows the store's state."),
 };
 
 const struct api_err_info *api_err_info(enum api_err e) {

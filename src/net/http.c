@@ -195,7 +195,7 @@ void http_reply_error(struct conn *c, enum api_err e, const char *detail, int64_
 
 static void on_timeout(uv_timer_t *t) {
   struct conn *c = t->data;
-  if (c->kind != CONN_HTTP) return;
+  if (c->kind != CONN_HTTP || c->deferred) return;
   if (c->in_request) {
     log_info("request_timeout ip=%s", c->ip);
     c->req.complete = 0;
@@ -213,9 +213,11 @@ static void fail(struct conn *c, enum api_err e, const char *why) {
   http_reply_error(c, e, NULL, 0);
 }
 
+static void request_done(struct conn *c);
+
 static void process(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
-  while (!c->closing && !c->ending && c->kind == CONN_HTTP && c->in.len > 0) {
+  while (!c->closing && !c->ending && !c->deferred && c->kind == CONN_HTTP && c->in.len > 0) {
     if (!c->in_request) {
       c->in_request = 1;
       conn_timer(c, (uint64_t)cfg->header_timeout_ms, on_timeout);
@@ -260,13 +262,34 @@ static void process(struct conn *c) {
       }
       return;
     }
-    if (c->parser.upgrade && !c->ending) conn_end(c); /* not ours to upgrade */
-    req_reset(&c->req);
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    c->in_request = 0;
-    if (!c->closing && !c->ending) conn_timer(c, (uint64_t)cfg->idle_timeout_ms, on_timeout);
+    if (c->deferred) return; /* answered later; pipelined requests wait in c->in */
+    request_done(c);
   }
+}
+
+/* The request is answered: make ready for the next one. */
+static void request_done(struct conn *c) {
+  if (c->parser.upgrade && !c->ending) conn_end(c); /* not ours to upgrade */
+  req_reset(&c->req);
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->in_request = 0;
+  if (!c->closing && !c->ending) conn_timer(c, (uint64_t)c->srv->cfg->idle_timeout_ms, on_timeout);
+}
+
+void http_defer(struct conn *c) {
+  c->deferred = 1;
+  c->handles++; /* the answer may come after the connection closed */
+  uv_timer_stop(&c->timer);
+}
+
+void http_defer_end(struct conn *c) {
+  c->deferred = 0;
+  int closing = c->closing;
+  conn_unref(c); /* frees c if it closed meanwhile */
+  if (closing) return;
+  request_done(c);
+  process(c);
 }
 
 void http_on_data(struct conn *c, const char *data, size_t len) {

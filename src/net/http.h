@@ -25,6 +25,14 @@ void http_reply_json(struct conn *c, int status, json_t *body, const char *extra
  * above 0 adds the field and a Retry-After header. */
 void http_reply_error(struct conn *c, enum api_err e, const char *detail, int64_t retry_after_ms);
 
+/* For a handler that answers later (a store read): keeps c (and the
+ * request it answers) alive and holds pipelined requests until
+ * http_defer_end, which the handler calls after writing its reply. If c
+ * closed meanwhile, writing is skipped by the caller (check c->closing)
+ * and http_defer_end only releases it. */
+void http_defer(struct conn *c);
+void http_defer_end(struct conn *c);
+
 /* Text of a status code ("Not Found"). */
 const char *http_status_text(int status);
 

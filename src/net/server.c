@@ -16,6 +16,7 @@
 #include "net/http.h"
 #include "net/server.h"
 #include "net/ws.h"
+#include "signal/sig_store.h"
 #include "signal/signal.h"
 #include "store/store.h"
 
@@ -54,8 +55,9 @@ static int ip_add(struct server *s, const char *ip, int delta) {
 
 static void finish_shutdown(struct server *s);
 
-static void on_handle_closed(uv_handle_t *h) {
-  struct conn *c = h->data;
+static void on_handle_closed(uv_handle_t *h) { conn_unref(h->data); }
+
+void conn_unref(struct conn *c) {
   if (--c->handles > 0) return;
   struct server *s = c->srv;
   http_conn_free(c);
@@ -283,6 +285,8 @@ static void finish_shutdown(struct server *s) {
   close_quiet((uv_handle_t *)&s->stop_timer);
   close_quiet((uv_handle_t *)&s->reaper);
   close_quiet((uv_handle_t *)&s->prune_timer);
+  close_quiet((uv_handle_t *)&s->retention_timer);
+  store_stop(s->store); /* commits what is queued, closes its async handle */
   close_quiet((uv_handle_t *)&s->sig_term);
   close_quiet((uv_handle_t *)&s->sig_int);
 }
@@ -363,7 +367,8 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   uv_timer_init(loop, &s->stop_timer);
   uv_check_init(loop, &s->reaper);
   uv_timer_init(loop, &s->prune_timer);
-  s->prune_timer.data = s;
+  uv_timer_init(loop, &s->retention_timer);
+  s->prune_timer.data = s->retention_timer.data = s;
   s->listener.data = s->sig_term.data = s->sig_int.data = s;
   s->lag_timer.data = s->stop_timer.data = s->reaper.data = s;
   if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -381,7 +386,14 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
       return -1;
     }
   }
-  if (store_open(&s->store, cfg->data_dir, err, err_len) != 0) return -1;
+  if (strcmp(cfg->chat_durability, "durable") != 0 && strcmp(cfg->chat_durability, "relaxed") != 0) {
+    snprintf(err, err_len, "--chat-durability must be durable or relaxed");
+    return -1;
+  }
+  if (store_open(&s->store, loop, cfg->data_dir, cfg->database_url, (size_t)cfg->store_queue_max, err,
+                 err_len) != 0)
+    return -1;
+  sig_store_init(s);
   if (bus_local_new(&s->bus, signal_bus_deliver, s) != 0) {
     snprintf(err, err_len, "cannot create the message bus");
     return -1;
@@ -434,11 +446,13 @@ int server_listen(struct server *s, char *err, size_t err_len) {
   s->lag_due_ms = uv_now(s->loop) + LAG_PROBE_MS;
   uv_timer_start(&s->lag_timer, on_lag, LAG_PROBE_MS, LAG_PROBE_MS);
   uv_timer_start(&s->prune_timer, on_prune, 60000, 60000);
+  if (s->cfg->retention_days > 0) uv_timer_start(&s->retention_timer, sig_store_retention_run, 1000, 3600000);
   return 0;
 }
 
 void server_free(struct server *s) {
   signal_rooms_free(s);
+  sig_store_free(s);
   history_registry_free(&s->history);
   ratelimit_free(&s->rl);
   if (s->bus) s->bus->ops->close(s->bus);

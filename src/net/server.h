@@ -53,6 +53,7 @@ struct conn {
   unsigned closing : 1;            /* conn_close() called: no more reads or writes */
   unsigned ending : 1;             /* conn_end() called: flushing, then close */
   unsigned in_request : 1;         /* HTTP: bytes of a request have arrived */
+  unsigned deferred : 1;           /* HTTP: the handler answers later (http_defer) */
   int handles;                     /* open uv handles; freed at zero */
   char ip[48];                     /* peer address, for per-address limits */
   struct buf in;                   /* owned: unparsed input */
@@ -99,6 +100,8 @@ struct server {
   struct map grants;               /* grant -> struct grant * (breakout moves), owned by signal */
   uv_timer_t prune_timer;          /* forgets idle rate-limit keys */
   struct store *store;             /* owned */
+  struct map store_gates;          /* room id -> messages waiting behind a chat being stored (sig_store.c) */
+  uv_timer_t retention_timer;      /* deletes chat and events past --retention-days */
   struct bus *bus;                 /* owned */
   int shutting_down;
   int exit_code;
@@ -127,6 +130,9 @@ uint64_t server_now_ms(void);
 void conn_write(struct conn *c, struct outbuf *b);
 /* Copies data into a new buffer and queues it. */
 void conn_write_copy(struct conn *c, const void *data, size_t len);
+/* Releases a hold on c's memory (c->handles counts open handles and holds,
+ * http_defer takes one); frees c at zero. */
+void conn_unref(struct conn *c);
 /* Drops c without flushing; safe to call more than once and from any
  * callback: the close itself happens after the current loop turn. */
 void conn_close(struct conn *c);

@@ -76,8 +76,17 @@ void history_registry_free(struct history_registry *reg) {
 
 /* ---- analytics events ---- */
 
-static void ring_add(struct event_ring *ring, uint64_t now_ms, const char *type, const char *user_id,
-                     const char *name, int64_t value, json_t *data) {
+static history_sink_cb sink;
+static void *sink_arg;
+
+void history_sink_set(history_sink_cb cb, void *arg) {
+  sink = cb;
+  sink_arg = arg;
+}
+
+static struct analytics_event *ring_add(struct event_ring *ring, uint64_t now_ms, const char *type,
+                                        const char *user_id, const char *name, int64_t value,
+                                        json_t *data) {
   if (ring->count == ring->cap && ring->cap < HISTORY_EVENTS) {
     /* Grow the ring; while it is growing it has never wrapped. */
     size_t cap = ring->cap ? ring->cap * 2 : 16;
@@ -85,7 +94,7 @@ static void ring_add(struct event_ring *ring, uint64_t now_ms, const char *type,
     struct analytics_event *e = realloc(ring->ev, cap * sizeof(*e));
     if (e == NULL) {
       json_decref(data);
-      return;
+      return NULL;
     }
     ring->ev = e;
     ring->head = ring->count;
@@ -103,16 +112,19 @@ static void ring_add(struct event_ring *ring, uint64_t now_ms, const char *type,
   e->data = data;
   ring->head = (ring->head + 1) % ring->cap;
   ring->total++;
+  return e;
 }
 
 void history_event(struct room_history *h, uint64_t now_ms, const char *type, const char *user_id,
                    const char *name, int64_t value, json_t *data) {
-  ring_add(&h->events, now_ms, type, user_id, name, value, data);
+  struct analytics_event *e = ring_add(&h->events, now_ms, type, user_id, name, value, data);
+  if (e && sink) sink(sink_arg, h, 0, e);
 }
 
 void history_audit(struct room_history *h, uint64_t now_ms, const char *actor, const char *action,
                    const char *target, json_t *details) {
-  ring_add(&h->audit, now_ms, action, actor, target, 0, details);
+  struct analytics_event *e = ring_add(&h->audit, now_ms, action, actor, target, 0, details);
+  if (e && sink) sink(sink_arg, h, 1, e);
 }
 
 json_t *history_ring_json(const struct event_ring *ring, uint64_t since_ms, size_t limit, int audit) {

@@ -95,6 +95,11 @@ void history_event(struct room_history *h, uint64_t now_ms, const char *type, co
  * (target, "" if none), with optional details (consumed). */
 void history_audit(struct room_history *h, uint64_t now_ms, const char *actor, const char *action,
                    const char *target, json_t *details);
+/* A listener told of every event (audit 0) and audit entry (audit 1) just
+ * recorded, e.g. the store. One per process; NULL to stop. */
+typedef void (*history_sink_cb)(void *arg, struct room_history *h, int audit,
+                                const struct analytics_event *e);
+void history_sink_set(history_sink_cb cb, void *arg);
 /* Ring entries oldest first, at most limit (the newest), with ts >= since_ms.
  * New reference. For audit rings the fields are named actor/action/target. */
 json_t *history_ring_json(const struct event_ring *ring, uint64_t since_ms, size_t limit, int audit);

@@ -9,6 +9,7 @@
 #include "guard/sanitize.h"
 #include "net/server.h"
 #include "room/room.h"
+#include "signal/sig_store.h"
 #include "signal/signal.h"
 
 #define REACTION_MAX_BYTES 64
@@ -59,9 +60,10 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
   if (reply) json_object_set(out, "reply_to", reply);
   struct sig_out o = {"chat-message", ctx->self->user_id, ctx->in->to, NULL,
                       ctx->in->to ? ctx->self->user_id : NULL, 0, out, ctx->in->id, NULL, 0};
-  int rc = signal_send(ctx, &o);
+  /* Through the store: delivered once stored (or now, when relaxed). */
+  enum api_err se = sig_store_chat(ctx, &o, seq);
   json_decref(out);
-  if (rc != 0) return API_ERR_INTERNAL_ERROR;
+  if (se != API_OK) return se;
   room_chat_remember(r, seq);
   if (r->hist) history_event(r->hist, server_now_ms(), "chat", ctx->self->user_id,
                              ctx->in->to ? "private" : "room", 0, NULL);

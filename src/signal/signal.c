@@ -9,6 +9,7 @@
 #include "net/server.h"
 #include "net/ws.h"
 #include "room/room.h"
+#include "signal/sig_store.h"
 #include "signal/signal.h"
 
 #define HAND_GRACE_MS 30000 /* a raised hand survives its owner's reconnect */
@@ -110,7 +111,8 @@ int signal_send(struct sig_ctx *ctx, const struct sig_out *o) {
                         o->ref);
   if (b == NULL) return -1;
   struct bus_msg m = {r->id, o->to, o->except, o->also, o->only_perm, signal_type_index(o->type), b};
-  int rc = ctx->srv->bus->ops->publish(ctx->srv->bus, &m);
+  /* Behind a chat message the store has not committed yet: wait in line. */
+  int rc = sig_store_hold(ctx->srv, &m) ? 0 : ctx->srv->bus->ops->publish(ctx->srv->bus, &m);
   outbuf_unref(b);
   return rc;
 }
@@ -211,6 +213,7 @@ struct room *signal_room_create(struct server *s, const char *room_id, uint64_t 
     room_free(r);
     return NULL;
   }
+  sig_store_room_open(s, r);
   log_info("room_created room=%s", room_id);
   return r;
 }
@@ -220,6 +223,7 @@ void signal_room_release(struct server *s, struct room *r) {
   if (!room_idle(r, server_now_ms())) return;
   log_info("room_closed room=%s peak=%zu", r->id, r->peak);
   map_del(&s->rooms, r->id);
+  sig_store_room_close(s, r);
   if (r->hist) {
     signal_media_stop_all(s, r->hist);
     history_close(&s->history, r->hist, server_now_ms());

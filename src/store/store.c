@@ -1,18 +1,538 @@
-/* Store selection and the calls every back end shares (see store.h). */
+/* The store's queue, writer thread and completions (see store.h).
+ *
+ * The loop thread submits records; the writer thread takes everything
+ * queued (up to batch_max), applies it in one transaction and commits: one
+ * fsync for the whole batch (group commit). Finished records go to a done
+ * list and a uv_async_t wakes the loop, which runs their callbacks.
+ *
+ * When the database fails, the batch is rolled back and kept at the head of
+ * the queue, in order, and the writer reconnects with a growing pause. A
+ * chat record somebody waits for (done != NULL: durable chat) is not kept:
+ * it completes with STORE_E_UNAVAILABLE at once (its sender is told, nobody
+ * received it) and is replaced by a STORE_CHAT_FORGET record, so that a
+ * commit whose answer was lost cannot leave a message nobody received. */
+#define LOG_MODULE "store"
+#include "log.h"
+
+#include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "store/store.h"
 
-int store_open(struct store **out, const char *data_dir, char *err, size_t err_len) {
-  char path[4096];
-  snprintf(path, sizeof(path), "%s/huddle.db", data_dir);
-  return store_sqlite_open(out, path, err, err_len);
+#define BATCH_MAX 1024
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 2000
+
+uint64_t store_message_seq(const char *id) {
+  if (id == NULL || id[0] != 'm' || id[1] < '1' || id[1] > '9' || strlen(id) > 21) return 0;
+  char *end;
+  unsigned long long v = strtoull(id + 1, &end, 10);
+  return *end ? 0 : (uint64_t)v;
 }
 
-int store_healthy(struct store *st) { return st && st->ops->healthy(st); }
+struct store_rec *store_rec_new(enum store_kind kind, const char *room_id) {
+  struct store_rec *r = calloc(1, sizeof(*r));
+  if (r == NULL) return NULL;
+  r->kind = kind;
+  if (room_id) snprintf(r->room_id, sizeof(r->room_id), "%s", room_id);
+  return r;
+}
+
+void store_rec_free(struct store_rec *r) {
+  if (r == NULL) return;
+  free(r->text);
+  free(r->result);
+  free(r);
+}
+
+/* ---- the writer thread ---- */
+
+static void sleep_ms(struct store *st, int ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&st->mu);
+  if (!st->stopping) pthread_cond_timedwait(&st->cond, &st->mu, &ts);
+  pthread_mutex_unlock(&st->mu);
+}
+
+/* Appends a finished record to the done list (under mu). */
+static void done_push(struct store *st, struct store_rec *r) {
+  r->next = NULL;
+  if (st->done_tail) st->done_tail->next = r;
+  else st->done_head = r;
+  st->done_tail = r;
+}
+
+/* Puts the batch (a list) back at the head of the queue, in order. */
+static void requeue(struct store *st, struct store_rec *batch) {
+  struct store_rec *last = batch;
+  if (last == NULL) return;
+  while (last->next) last = last->next;
+  pthread_mutex_lock(&st->mu);
+  last->next = st->q_head;
+  st->q_head = batch;
+  if (st->q_tail == NULL) st->q_tail = last;
+  pthread_mutex_unlock(&st->mu);
+}
+
+/* Applies batch in one transaction. Returns 0 (committed), -1 (connection
+ * failed), or -2 with *bad set to a record the database refused. */
+static int commit_batch(struct store *st, struct store_rec *batch, struct store_rec **bad) {
+  const struct store_be_ops *o = st->ops;
+  if (o->begin(st->wconn) != 0) return -1;
+  for (struct store_rec *r = batch; r; r = r->next) {
+    int rc = o->apply(st->wconn, r);
+    if (rc == -2) {
+      *bad = r;
+      o->rollback(st->wconn);
+      return -2;
+    }
+    if (rc != 0) {
+      o->rollback(st->wconn);
+      return -1;
+    }
+  }
+  if (o->commit(st->wconn) != 0) {
+    o->rollback(st->wconn);
+    return -1;
+  }
+  return 0;
+}
+
+static void set_error(struct store *st, const char *msg) {
+  pthread_mutex_lock(&st->mu);
+  snprintf(st->last_error, sizeof(st->last_error), "%s", msg);
+  pthread_mutex_unlock(&st->mu);
+}
+
+static void *writer_main(void *arg) {
+  struct store *st = arg;
+  int retry_ms = RETRY_MIN_MS;
+  for (;;) {
+    pthread_mutex_lock(&st->mu);
+    while (st->q_head == NULL && !st->stopping) pthread_cond_wait(&st->cond, &st->mu);
+    if (st->q_head == NULL) {
+      pthread_mutex_unlock(&st->mu);
+      break;
+    }
+    int stopping = st->stopping;
+    /* Take up to batch_max records. */
+    struct store_rec *batch = st->q_head, *last = batch;
+    int n = 1;
+    while (last->next && n < st->batch_max) {
+      last = last->next;
+      n++;
+    }
+    st->q_head = last->next;
+    if (st->q_head == NULL) st->q_tail = NULL;
+    last->next = NULL;
+    pthread_mutex_unlock(&st->mu);
+
+    if (st->wconn == NULL) {
+      char err[256];
+      st->wconn = st->ops->connect(st->where, 0, err, sizeof(err));
+      if (st->wconn == NULL) set_error(st, err);
+    }
+    int rc = -1;
+    struct store_rec *bad = NULL;
+    if (st->wconn) rc = commit_batch(st, batch, &bad);
+    if (rc == -2) {
+      /* The database refused one record: drop it (counted, logged) and
+       * retry the rest at once. */
+      struct store_rec **pp = &batch;
+      while (*pp != bad) pp = &(*pp)->next;
+      *pp = bad->next;
+      log_warn("store_record_refused kind=%d room=%s", (int)bad->kind, bad->room_id);
+      bad->status = STORE_E_FAILED;
+      pthread_mutex_lock(&st->mu);
+      st->q_len--;
+      st->stats.dropped++;
+      done_push(st, bad);
+      pthread_mutex_unlock(&st->mu);
+      uv_async_send(&st->async);
+      requeue(st, batch);
+      continue;
+    }
+    if (rc == 0) {
+      pthread_mutex_lock(&st->mu);
+      if (st->state != STORE_STATE_OK) log_info("store_up backend=%s", st->ops->name);
+      st->state = STORE_STATE_OK;
+      st->stats.committed += (uint64_t)n;
+      st->stats.batches++;
+      if ((uint64_t)n > st->stats.max_batch) st->stats.max_batch = (uint64_t)n;
+      st->q_len -= (size_t)n;
+      for (struct store_rec *r = batch, *next; r; r = next) {
+        next = r->next;
+        r->status = STORE_OK;
+        done_push(st, r);
+      }
+      pthread_mutex_unlock(&st->mu);
+      uv_async_send(&st->async);
+      retry_ms = RETRY_MIN_MS;
+      continue;
+    }
+    /* The connection failed: fail waiting chat, keep the rest, reconnect. */
+    if (st->wconn) {
+      st->ops->disconnect(st->wconn);
+      st->wconn = NULL;
+    }
+    pthread_mutex_lock(&st->mu);
+    if (st->state == STORE_STATE_OK) log_warn("store_down backend=%s batch=%d", st->ops->name, n);
+    st->state = STORE_STATE_DOWN;
+    st->stats.failed_batches++;
+    struct store_rec *keep = NULL, **kt = &keep;
+    for (struct store_rec *r = batch, *next; r; r = next) {
+      next = r->next;
+      r->next = NULL;
+      if ((r->kind == STORE_CHAT && r->done) || stopping) {
+        struct store_rec *forget = stopping ? NULL : store_rec_new(STORE_CHAT_FORGET, r->room_id);
+        if (forget) {
+          forget->seq = r->seq;
+          *kt = forget;
+          kt = &forget->next;
+        } else {
+          st->q_len--;
+        }
+        if (stopping) st->stats.dropped++;
+        r->status = STORE_E_UNAVAILABLE;
+        done_push(st, r);
+      } else {
+        *kt = r;
+        kt = &r->next;
+      }
+    }
+    pthread_mutex_unlock(&st->mu);
+    uv_async_send(&st->async);
+    requeue(st, keep);
+    if (stopping && keep == NULL) {
+      /* Stopping with the database down: what is left is lost; say so. */
+      pthread_mutex_lock(&st->mu);
+      size_t left = 0;
+      for (struct store_rec *r = st->q_head, *next; r; r = next) {
+        next = r->next;
+        r->status = STORE_E_UNAVAILABLE;
+        done_push(st, r);
+        left++;
+      }
+      st->q_head = st->q_tail = NULL;
+      st->q_len = 0;
+      st->stats.dropped += left;
+      pthread_mutex_unlock(&st->mu);
+      if (left) log_error("store_unwritten records=%zu reason=\"database down at shutdown\"", left);
+      break;
+    }
+    sleep_ms(st, retry_ms);
+    retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
+  }
+  return NULL;
+}
+
+/* ---- completions on the loop ---- */
+
+static void run_done(struct store *st) {
+  pthread_mutex_lock(&st->mu);
+  struct store_rec *list = st->done_head;
+  st->done_head = st->done_tail = NULL;
+  pthread_mutex_unlock(&st->mu);
+  for (struct store_rec *r = list, *next; r; r = next) {
+    next = r->next;
+    if (r->done) r->done(r, r->arg);
+    store_rec_free(r);
+  }
+}
+
+static void on_async(uv_async_t *a) { run_done(a->data); }
+
+/* ---- submitting ---- */
+
+int store_submit(struct store *st, struct store_rec *r, int chat) {
+  pthread_mutex_lock(&st->mu);
+  int refuse = st->stopping || (chat && st->q_len >= st->queue_max) ||
+               (!chat && st->q_len >= st->queue_max * 4);
+  if (refuse) {
+    if (chat) st->stats.refused_chat++;
+    else st->stats.dropped++;
+    pthread_mutex_unlock(&st->mu);
+    store_rec_free(r);
+    return STORE_E_UNAVAILABLE;
+  }
+  r->next = NULL;
+  r->st = st;
+  if (st->q_tail) st->q_tail->next = r;
+  else st->q_head = r;
+  st->q_tail = r;
+  st->q_len++;
+  pthread_cond_signal(&st->cond);
+  pthread_mutex_unlock(&st->mu);
+  return 0;
+}
+
+static void read_work(uv_work_t *w) {
+  struct store_rec *r = w->data;
+  struct store *st = r->st;
+  pthread_mutex_lock(&st->rmu);
+  if (st->rconn == NULL) {
+    char err[256];
+    st->rconn = st->ops->connect(st->where, 0, err, sizeof(err));
+  }
+  int rc = st->rconn ? st->ops->read(st->rconn, r) : -1;
+  if (rc != 0 && st->rconn && !st->ops->ping(st->rconn)) {
+    st->ops->disconnect(st->rconn); /* reconnect next time */
+    st->rconn = NULL;
+  }
+  pthread_mutex_unlock(&st->rmu);
+  r->status = rc == 0 ? STORE_OK : STORE_E_UNAVAILABLE;
+}
+
+static void read_after(uv_work_t *w, int status) {
+  struct store_rec *r = w->data;
+  struct store *st = r->st;
+  st->pending_reads--;
+  if (status != 0) r->status = STORE_E_UNAVAILABLE;
+  if (r->done) r->done(r, r->arg);
+  store_rec_free(r);
+}
+
+int store_read(struct store *st, struct store_rec *r) {
+  r->st = st;
+  r->work.data = r;
+  if (st->closing || uv_queue_work(st->loop, &r->work, read_work, read_after) != 0) {
+    store_rec_free(r);
+    return -1;
+  }
+  st->pending_reads++;
+  pthread_mutex_lock(&st->mu);
+  st->stats.reads++;
+  pthread_mutex_unlock(&st->mu);
+  return 0;
+}
+
+/* ---- the room index ---- */
+
+static struct store_room_meta *meta_get(struct store *st, const char *room_id) {
+  struct store_room_meta *m = map_get(&st->rooms, room_id);
+  if (m) return m;
+  m = calloc(1, sizeof(*m));
+  if (m == NULL) return NULL;
+  if (map_put(&st->rooms, room_id, m) != 0) {
+    free(m);
+    return NULL;
+  }
+  return m;
+}
+
+const struct store_room_meta *store_room_meta(struct store *st, const char *room_id) {
+  return st ? map_get(&st->rooms, room_id) : NULL;
+}
+
+void store_room_seq_note(struct store *st, const char *room_id, uint64_t seq) {
+  struct store_room_meta *m = meta_get(st, room_id);
+  if (m && seq > m->last_seq) m->last_seq = seq;
+}
+
+void store_room_settings_note(struct store *st, const char *room_id, const char *settings) {
+  struct store_room_meta *m = meta_get(st, room_id);
+  if (m == NULL) return;
+  free(m->settings);
+  m->settings = settings ? strdup(settings) : NULL;
+}
+
+static void on_loaded_room(void *arg, const char *room_id, uint64_t last_seq, const char *settings) {
+  struct store *st = arg;
+  store_room_seq_note(st, room_id, last_seq);
+  if (settings) store_room_settings_note(st, room_id, settings);
+}
+
+static void meta_free(const char *k, void *v, void *arg) {
+  struct store_room_meta *m = v;
+  free(m->settings);
+  free(m);
+}
+
+/* ---- open, health, close ---- */
+
+static int is_pg_url(const char *url) {
+  return url && (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0);
+}
+
+int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const char *url,
+               size_t queue_max, char *err, size_t err_len) {
+  struct store *st = calloc(1, sizeof(*st));
+  if (st == NULL) return snprintf(err, err_len, "out of memory"), -1;
+  if (url && *url) {
+    if (!is_pg_url(url)) {
+      snprintf(err, err_len, "--database-url: expected postgres://... or postgresql://... (or empty for SQLite)");
+      free(st);
+      return -1;
+    }
+    if (!store_pg_available()) {
+      snprintf(err, err_len, "--database-url: this build has no PostgreSQL support (libpq)");
+      free(st);
+      return -1;
+    }
+    st->ops = &store_pg_ops;
+    snprintf(st->where, sizeof(st->where), "%s", url);
+  } else {
+    st->ops = &store_sqlite_ops;
+    snprintf(st->where, sizeof(st->where), "%s/huddle.db", data_dir);
+  }
+  st->loop = loop;
+  st->queue_max = queue_max ? queue_max : 10000;
+  st->batch_max = BATCH_MAX;
+  /* Start-up is the one time the loop may wait: migrate and load the room
+   * index synchronously, so a broken database stops the server here. */
+  st->wconn = st->ops->connect(st->where, 1, err, err_len);
+  if (st->wconn == NULL) {
+    free(st);
+    return -1;
+  }
+  if (st->ops->load_rooms(st->wconn, on_loaded_room, st) != 0) {
+    snprintf(err, err_len, "%s: cannot read the room index", st->ops->name);
+    st->ops->disconnect(st->wconn);
+    map_each(&st->rooms, meta_free, NULL);
+    map_free(&st->rooms);
+    free(st);
+    return -1;
+  }
+  pthread_mutex_init(&st->mu, NULL);
+  pthread_mutex_init(&st->rmu, NULL);
+  pthread_cond_init(&st->cond, NULL);
+  uv_async_init(loop, &st->async, on_async);
+  st->async.data = st;
+  if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
+    snprintf(err, err_len, "cannot start the store writer thread");
+    st->ops->disconnect(st->wconn);
+    return -1; /* the process exits; st is not freed (its handle is the loop's) */
+  }
+  log_info("store_open backend=%s version=%d rooms=%zu", st->ops->name, st->ops->version(st->wconn),
+           st->rooms.count);
+  *out = st;
+  return 0;
+}
+
+int store_state(struct store *st) {
+  if (st == NULL) return STORE_STATE_DOWN;
+  pthread_mutex_lock(&st->mu);
+  int s = st->state;
+  pthread_mutex_unlock(&st->mu);
+  return s;
+}
+
+size_t store_backlog(struct store *st) {
+  pthread_mutex_lock(&st->mu);
+  size_t n = st->q_len;
+  pthread_mutex_unlock(&st->mu);
+  return n;
+}
+
+int store_healthy(struct store *st) { return st && store_state(st) == STORE_STATE_OK; }
 
 const char *store_backend(struct store *st) { return st ? st->ops->name : "none"; }
 
+void *store_health_json(struct store *st) {
+  if (st == NULL) return json_pack("{s:s,s:s}", "status", "unavailable", "backend", "none");
+  pthread_mutex_lock(&st->mu);
+  int down = st->state != STORE_STATE_OK;
+  json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "status", down ? "degraded" : "ok",
+                        "backend", st->ops->name, "state", down ? "down" : "up",
+                        "backlog", (json_int_t)st->q_len, "backlog_max", (json_int_t)st->queue_max,
+                        "committed", (json_int_t)st->stats.committed,
+                        "batches", (json_int_t)st->stats.batches,
+                        "refused_chat", (json_int_t)st->stats.refused_chat,
+                        "dropped", (json_int_t)st->stats.dropped);
+  if (j && down && st->last_error[0]) json_object_set_new(j, "error", json_string(st->last_error));
+  pthread_mutex_unlock(&st->mu);
+  return j;
+}
+
+/* Stops the writer (it commits what is queued first), closes the async
+ * handle and runs the last completions. Idempotent. */
+void store_stop(struct store *st) {
+  if (st == NULL || st->closing) return;
+  st->closing = 1;
+  pthread_mutex_lock(&st->mu);
+  st->stopping = 1;
+  pthread_cond_signal(&st->cond);
+  pthread_mutex_unlock(&st->mu);
+  pthread_join(st->writer, NULL);
+  run_done(st);
+  uv_close((uv_handle_t *)&st->async, NULL);
+}
+
 void store_close(struct store *st) {
-  if (st) st->ops->close(st);
+  if (st == NULL) return;
+  if (st->closing == 0) {
+    /* Not stopped through the loop: stop the thread; the handle is the
+     * loop's to close (it is closed in store_stop). */
+    st->closing = 1;
+    pthread_mutex_lock(&st->mu);
+    st->stopping = 1;
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->writer, NULL);
+    run_done(st);
+  }
+  if (st->wconn) st->ops->disconnect(st->wconn);
+  if (st->rconn) st->ops->disconnect(st->rconn);
+  for (struct store_rec *r = st->q_head, *next; r; r = next) {
+    next = r->next;
+    store_rec_free(r);
+  }
+  map_each(&st->rooms, meta_free, NULL);
+  map_free(&st->rooms);
+  pthread_mutex_destroy(&st->mu);
+  pthread_mutex_destroy(&st->rmu);
+  pthread_cond_destroy(&st->cond);
+  free(st);
+}
+
+/* ---- helpers for the back ends (store_schema.h) ---- */
+
+#include "store/store_schema.h"
+
+json_t *store_chat_json(unsigned long long seq, const char *message_id, const char *from,
+                        const char *sender_name, const char *to, const char *reply_to,
+                        const char *text, unsigned long long ts, int erased) {
+  json_t *m = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:b}", "message_id", message_id, "from", from,
+                        "sender_name", sender_name ? sender_name : "", "text", text,
+                        "ts", (json_int_t)ts, "seq", (json_int_t)seq,
+                        "private", to != NULL && *to != '\0');
+  if (m == NULL) return NULL;
+  if (to && *to) json_object_set_new(m, "to", json_string(to));
+  if (reply_to && *reply_to) json_object_set_new(m, "reply_to", json_string(reply_to));
+  if (erased) json_object_set_new(m, "erased", json_true());
+  return m;
+}
+
+int store_fts_words(const char *q, char *out, size_t out_len) {
+  size_t o = 0;
+  int words = 0;
+  const unsigned char *p = (const unsigned char *)q;
+  while (*p) {
+    /* A word: letters, digits and any non-ASCII byte (UTF-8 text). */
+    while (*p && !(*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')))
+      p++;
+    if (!*p) break;
+    if (o + 4 >= out_len) return -1;
+    if (words) out[o++] = ' ';
+    out[o++] = '"';
+    while (*p && (*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z'))) {
+      if (o + 3 >= out_len) return -1;
+      out[o++] = (char)*p++;
+    }
+    out[o++] = '"';
+    words++;
+  }
+  out[o] = '\0';
+  return words ? 0 : -1;
 }

@@ -1,29 +1,195 @@
-/* The store: durable state (room sessions now; chat, analytics and
- * recordings in later issues). A back end exports one const struct
- * store_ops; SQLite is the default. See docs/internals/store.md. */
+/* The store: durable state behind one seam. Callers hand over domain
+ * records (never SQL); a writer thread commits them in batches (group
+ * commit) and completions run on the loop through a uv_async_t. Reads (chat
+ * history, exports, lists) run on the libuv thread pool on a connection of
+ * their own and complete on the loop. Two back ends implement struct
+ * store_be_ops: SQLite (default, <data-dir>/huddle.db, WAL) and PostgreSQL
+ * (--database-url postgres://...). See docs/internals/store.md. */
 #ifndef HUDDLE_STORE_STORE_H
 #define HUDDLE_STORE_STORE_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lib/ids.h"
+#include "lib/map.h"
 
 struct store;
+struct store_rec;
 
-struct store_ops {
+/* Completion, on the loop thread. rec->status says how it went; the store
+ * frees rec after the callback returns (take rec->result to keep it). */
+typedef void (*store_done_cb)(struct store_rec *rec, void *arg);
+
+enum store_kind {
+  /* writes (the writer thread, in submission order) */
+  STORE_ROOM_OPEN = 1,    /* room_id, ts */
+  STORE_ROOM_CLOSE,       /* room_id, ts, value = peak participants, seq = last seq */
+  STORE_PART_JOIN,        /* room_id, user_id, id = session id, name = role, ts */
+  STORE_PART_LEAVE,       /* room_id, user_id, name = reason, ts, value = ms (its open session) */
+  STORE_CHAT,             /* room_id, seq, id = message_id, user_id = from, target = to or "",
+                             name = sender name, aux = reply_to or "", text, ts */
+  STORE_CHAT_FORGET,      /* internal: room_id, seq of a chat that was refused, never delivered */
+  STORE_EVENT,            /* room_id, ts, name = type, user_id, aux = event name, value, text = JSON data or NULL */
+  STORE_MEDIA,            /* room_id, id, name = "recording"|"stream", user_id = started_by,
+                             target = stopped_by, ts = started, value = stopped (0 running),
+                             aux = format or stream name, text = redacted target or NULL */
+  STORE_AUDIT,            /* room_id, ts, user_id = actor, name = action, target, text = JSON details or NULL */
+  STORE_SETTINGS,         /* room_id, ts, text = settings JSON */
+  STORE_ERASE_USER,       /* user_id, ts: chat text tombstoned, analytics anonymized */
+  STORE_RETENTION,        /* ts = cut-off: chat and events older are deleted */
+  STORE__WRITES,
+  /* reads (thread pool); rec->result receives JSON text */
+  STORE_READ_CHAT,        /* room_id, user_id = viewer, value = admin, query */
+  STORE_READ_EXPORT,      /* user_id */
+  STORE_READ_EVENTS,      /* room_id, ts = since, value = limit */
+  STORE_READ_AUDIT,       /* room_id, ts = since, value = limit */
+  STORE_READ_MEDIA,       /* room_id, name = "recording"|"stream" */
+  STORE_READ_SUMMARY,     /* room_id */
+};
+
+enum store_status {
+  STORE_OK = 0,
+  STORE_E_UNAVAILABLE = -1, /* database down, or the queue is full */
+  STORE_E_FAILED = -2,      /* the database refused the record */
+};
+
+struct store_chat_query {
+  int limit;                /* 1..200 */
+  uint64_t before, after;   /* seq cursors, 0 = none */
+  char q[256];              /* full-text words, "" = none */
+};
+
+struct store_rec {
+  struct store_rec *next;   /* queue link: the store's while queued */
+  enum store_kind kind;
+  int status;               /* enum store_status, set before done runs */
+  store_done_cb done;       /* NULL: nobody waits */
+  void *arg;
+  uint64_t ts, seq;
+  int64_t value;
+  char room_id[ID_MAX + 1];
+  char user_id[ID_MAX + 1];
+  char target[ID_MAX + 1];
+  char id[ID_MAX + 1];
+  char name[128];
+  char aux[80];
+  char *text;               /* owned (malloc) */
+  char *result;             /* owned (malloc): a read's JSON answer */
+  struct store_chat_query query;
+  uv_work_t work;           /* reads */
+  struct store *st;
+};
+
+/* What a room left in the store (loaded at start-up, kept current). */
+struct store_room_meta {
+  uint64_t last_seq;        /* highest chat seq stored for the room */
+  char *settings;           /* owned JSON text or NULL */
+};
+
+/* A back end: synchronous calls, run on the writer thread or the pool
+ * (one connection each; a connection is used by one thread at a time). */
+struct store_conn;
+struct store_be_ops {
   const char *name;
-  int (*healthy)(struct store *st);
-  void (*close)(struct store *st);
+  /* Connects (and, with migrate, migrates); NULL with err on failure. */
+  struct store_conn *(*connect)(const char *where, int migrate, char *err, size_t err_len);
+  void (*disconnect)(struct store_conn *c);
+  int (*begin)(struct store_conn *c);
+  int (*commit)(struct store_conn *c);
+  void (*rollback)(struct store_conn *c);
+  /* Applies one write inside the open transaction; 0, or -1 if the
+   * connection failed (the batch is retried), -2 if the record is bad. */
+  int (*apply)(struct store_conn *c, struct store_rec *r);
+  /* Runs a read; fills r->result; 0 or -1. */
+  int (*read)(struct store_conn *c, struct store_rec *r);
+  /* Calls fn for every room with stored chat or settings (start-up). */
+  int (*load_rooms)(struct store_conn *c, void (*fn)(void *arg, const char *room_id,
+                    uint64_t last_seq, const char *settings), void *arg);
+  int (*version)(struct store_conn *c);   /* schema version */
+  int (*ping)(struct store_conn *c);      /* 1 if the connection answers */
+};
+
+extern const struct store_be_ops store_sqlite_ops;
+extern const struct store_be_ops store_pg_ops;   /* NULL-ish stubs without libpq */
+int store_pg_available(void);
+
+enum store_state { STORE_STATE_OK, STORE_STATE_DOWN };
+
+struct store_stats {
+  uint64_t committed, batches, failed_batches, dropped, refused_chat, reads;
+  uint64_t max_batch;
 };
 
 struct store {
-  const struct store_ops *ops;
+  const struct store_be_ops *ops;
+  char where[4096];                 /* path or URL (the URL is never logged) */
+  uv_loop_t *loop;
+  uv_async_t async;                 /* completions to the loop */
+  pthread_t writer;
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  struct store_rec *q_head, *q_tail; /* submitted, not yet taken by the writer */
+  size_t q_len;                     /* queued + in the writer's hands */
+  struct store_rec *done_head, *done_tail; /* completed, for the loop */
+  int stopping;
+  int state;                        /* enum store_state, written by the writer */
+  char last_error[256];
+  size_t queue_max;                 /* chat refused beyond this backlog */
+  int batch_max;
+  struct store_conn *wconn;         /* writer's connection (writer thread only) */
+  struct store_conn *rconn;         /* readers' connection, under rmu */
+  pthread_mutex_t rmu;
+  struct store_stats stats;         /* under mu */
+  struct map rooms;                 /* room id -> struct store_room_meta * (loop only) */
+  int pending_reads;
+  int closing;
 };
 
-/* Opens the default store under data_dir. Returns 0, or -1 with err. */
-int store_open(struct store **out, const char *data_dir, char *err, size_t err_len);
-int store_healthy(struct store *st);
-const char *store_backend(struct store *st);
+/* Opens the store: PostgreSQL when url starts with postgres:// or
+ * postgresql://, else SQLite at <data_dir>/huddle.db. Migrates, loads the
+ * room index, starts the writer. Returns 0, or -1 with err (a corrupt or
+ * unreadable database is an error, never replaced by a fresh one). */
+int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const char *url,
+               size_t queue_max, char *err, size_t err_len);
+/* On the loop, at shutdown: stops the writer after it has committed what
+ * was queued, runs the last completions and closes the async handle. */
+void store_stop(struct store *st);
+/* Frees everything (after the loop has stopped). */
 void store_close(struct store *st);
+int store_healthy(struct store *st);          /* 1 unless the store is down */
+const char *store_backend(struct store *st);
+/* "ok" or "down", the backlog and counters. New reference (json_t *). */
+void *store_health_json(struct store *st);
+int store_state(struct store *st);            /* enum store_state */
+size_t store_backlog(struct store *st);
 
-int store_sqlite_open(struct store **out, const char *path, char *err, size_t err_len);
+/* A new record of kind for room_id (may be NULL); NULL on allocation failure. */
+struct store_rec *store_rec_new(enum store_kind kind, const char *room_id);
+void store_rec_free(struct store_rec *r);
+
+/* Hands r to the writer (the store owns it from now on). With chat set the
+ * record is refused (done runs with STORE_E_UNAVAILABLE, on the loop, later)
+ * when the backlog is at queue_max; other records are dropped (counted)
+ * only beyond four times that. Returns 0, or STORE_E_UNAVAILABLE when
+ * refused right away (then r is freed and done is not called). */
+int store_submit(struct store *st, struct store_rec *r, int chat);
+/* Runs the read r on the thread pool; done runs on the loop. 0 or -1 (r freed). */
+int store_read(struct store *st, struct store_rec *r);
+
+/* The room index: highest stored chat seq and saved settings. */
+const struct store_room_meta *store_room_meta(struct store *st, const char *room_id);
+void store_room_seq_note(struct store *st, const char *room_id, uint64_t seq);
+void store_room_settings_note(struct store *st, const char *room_id, const char *settings);
+
+/* Helpers the back ends share (store.c). */
+/* Parses a message id "m<seq>"; 0 if malformed. */
+uint64_t store_message_seq(const char *id);
+
+/* For tests: create a database at an older schema version v. */
+int store_sqlite_create_at_version(const char *path, int v, char *err, size_t err_len);
+int store_pg_create_at_version(const char *url, int v, char *err, size_t err_len);
 
 #endif

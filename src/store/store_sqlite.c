@@ -1,21 +1,25 @@
-/* The SQLite store: one database file in WAL mode, schema by numbered
- * migrations. This issue keeps the seam: open, migrate, health. */
+/* The SQLite back end: one database file in WAL mode (synchronous=FULL, so
+ * a committed batch survives a crash of the machine, not only of huddle),
+ * schema by numbered forward-only migrations, statements prepared once per
+ * connection. The writer and the readers each have their own connection. */
 #define LOG_MODULE "store"
 #include "log.h"
 
+#include <errno.h>
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "store/store.h"
+#include "store/store_schema.h"
 
-struct store_sqlite {
-  struct store base;  /* first */
-  sqlite3 *db;        /* owned */
-};
-
+/* Migration N takes a database from version N-1 to N. Never edit one that
+ * has shipped: add the next. */
 static const char *migrations[] = {
-  /* 1 */
+  /* 1: the room core's seam */
   "CREATE TABLE room_sessions ("
   "  id INTEGER PRIMARY KEY,"
   "  room_id TEXT NOT NULL,"
@@ -23,69 +27,479 @@ static const char *migrations[] = {
   "  ended_at INTEGER,"
   "  peak_participants INTEGER NOT NULL DEFAULT 0);"
   "CREATE INDEX room_sessions_room ON room_sessions(room_id, started_at);",
+  /* 2: persistence (issue 10) */
+  "ALTER TABLE room_sessions ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;"
+  "CREATE TABLE participant_sessions ("
+  "  id INTEGER PRIMARY KEY, room_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+  "  session_id TEXT NOT NULL, role TEXT NOT NULL DEFAULT '', joined_at INTEGER NOT NULL,"
+  "  left_at INTEGER, duration_ms INTEGER, end_reason TEXT);"
+  "CREATE INDEX participant_sessions_room ON participant_sessions(room_id, joined_at);"
+  "CREATE INDEX participant_sessions_user ON participant_sessions(user_id);"
+  "CREATE INDEX participant_sessions_sid ON participant_sessions(session_id);"
+  "CREATE TABLE chat_messages ("
+  "  id INTEGER PRIMARY KEY, room_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+  "  message_id TEXT NOT NULL, from_user TEXT NOT NULL, sender_name TEXT NOT NULL DEFAULT '',"
+  "  to_user TEXT, reply_to TEXT, text TEXT NOT NULL, ts INTEGER NOT NULL,"
+  "  erased INTEGER NOT NULL DEFAULT 0, UNIQUE(room_id, seq));"
+  "CREATE INDEX chat_messages_from ON chat_messages(from_user);"
+  "CREATE INDEX chat_messages_to ON chat_messages(to_user);"
+  "CREATE INDEX chat_messages_ts ON chat_messages(ts);"
+  "CREATE VIRTUAL TABLE chat_fts USING fts5(text, content='chat_messages', content_rowid='id');"
+  "CREATE TRIGGER chat_messages_ai AFTER INSERT ON chat_messages BEGIN"
+  "  INSERT INTO chat_fts(rowid, text) VALUES (new.id, new.text); END;"
+  "CREATE TRIGGER chat_messages_ad AFTER DELETE ON chat_messages BEGIN"
+  "  INSERT INTO chat_fts(chat_fts, rowid, text) VALUES ('delete', old.id, old.text); END;"
+  "CREATE TRIGGER chat_messages_au AFTER UPDATE OF text ON chat_messages BEGIN"
+  "  INSERT INTO chat_fts(chat_fts, rowid, text) VALUES ('delete', old.id, old.text);"
+  "  INSERT INTO chat_fts(rowid, text) VALUES (new.id, new.text); END;"
+  "CREATE TABLE analytics_events ("
+  "  id INTEGER PRIMARY KEY, room_id TEXT NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL,"
+  "  user_id TEXT NOT NULL DEFAULT '', name TEXT NOT NULL DEFAULT '',"
+  "  value INTEGER NOT NULL DEFAULT 0, data TEXT);"
+  "CREATE INDEX analytics_events_room ON analytics_events(room_id, ts);"
+  "CREATE INDEX analytics_events_user ON analytics_events(user_id);"
+  "CREATE INDEX analytics_events_ts ON analytics_events(ts);"
+  "CREATE TABLE recordings ("
+  "  id TEXT PRIMARY KEY, room_id TEXT NOT NULL, kind TEXT NOT NULL, started_by TEXT NOT NULL,"
+  "  stopped_by TEXT NOT NULL DEFAULT '', started_at INTEGER NOT NULL,"
+  "  stopped_at INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '', target_redacted TEXT);"
+  "CREATE INDEX recordings_room ON recordings(room_id, kind, started_at);"
+  "CREATE TABLE audit_log ("
+  "  id INTEGER PRIMARY KEY, room_id TEXT NOT NULL, ts INTEGER NOT NULL, actor TEXT NOT NULL,"
+  "  action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '', details TEXT);"
+  "CREATE INDEX audit_log_room ON audit_log(room_id, ts);"
+  "CREATE TABLE room_settings ("
+  "  room_id TEXT PRIMARY KEY, settings TEXT NOT NULL, updated_at INTEGER NOT NULL);",
 };
 
-static int healthy(struct store *st) {
-  struct store_sqlite *s = (struct store_sqlite *)st;
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum {
+  Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
+  Q_AUDIT, Q_SETTINGS, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
+  Q__COUNT
+};
+
+static const char *write_sql[Q__COUNT] = {
+  [Q_ROOM_OPEN] = "INSERT INTO room_sessions(room_id, started_at) VALUES (?1, ?2)",
+  [Q_ROOM_CLOSE] = "UPDATE room_sessions SET ended_at = ?2, peak_participants = ?3, last_seq = ?4"
+                   " WHERE room_id = ?1 AND ended_at IS NULL",
+  [Q_PART_JOIN] = "INSERT INTO participant_sessions(room_id, user_id, session_id, role, joined_at)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [Q_PART_LEAVE] = "UPDATE participant_sessions SET left_at = ?3, duration_ms = ?4, end_reason = ?5"
+                   " WHERE user_id = ?1 AND room_id = ?2 AND left_at IS NULL",
+  [Q_CHAT] = "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user,"
+             " reply_to, text, ts) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''), NULLIF(?7, ''), ?8, ?9)"
+             " ON CONFLICT(room_id, seq) DO NOTHING",
+  [Q_CHAT_FORGET] = "DELETE FROM chat_messages WHERE room_id = ?1 AND seq = ?2",
+  [Q_EVENT] = "INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  [Q_MEDIA] = "INSERT INTO recordings(id, room_id, kind, started_by, stopped_by, started_at, stopped_at,"
+              " detail, target_redacted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+              " ON CONFLICT(id) DO UPDATE SET stopped_by = excluded.stopped_by,"
+              " stopped_at = excluded.stopped_at",
+  [Q_AUDIT] = "INSERT INTO audit_log(room_id, ts, actor, action, target, details)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+  [Q_SETTINGS] = "INSERT INTO room_settings(room_id, settings, updated_at) VALUES (?1, ?2, ?3)"
+                 " ON CONFLICT(room_id) DO UPDATE SET settings = excluded.settings,"
+                 " updated_at = excluded.updated_at",
+  [Q_ERASE_CHAT] = "UPDATE chat_messages SET text = '" STORE_TOMBSTONE "', sender_name = '', erased = 1"
+                   " WHERE from_user = ?1",
+  [Q_ERASE_EVENTS] = "UPDATE analytics_events SET user_id = '" STORE_ANONYMOUS "', data = NULL"
+                     " WHERE user_id = ?1",
+  [Q_ERASE_SESSIONS] = "UPDATE participant_sessions SET user_id = '" STORE_ANONYMOUS "' WHERE user_id = ?1",
+  [Q_RET_CHAT] = "DELETE FROM chat_messages WHERE ts < ?1",
+  [Q_RET_EVENTS] = "DELETE FROM analytics_events WHERE ts < ?1",
+};
+
+struct store_conn {
+  sqlite3 *db;
+  sqlite3_stmt *q[Q__COUNT];
+};
+
+static int version_of(sqlite3 *db) {
   sqlite3_stmt *q;
-  if (sqlite3_prepare_v2(s->db, "SELECT 1", -1, &q, NULL) != SQLITE_OK) return 0;
-  int ok = sqlite3_step(q) == SQLITE_ROW;
+  int v = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+    v = sqlite3_column_int(q, 0);
   sqlite3_finalize(q);
-  return ok;
+  return v;
 }
-
-static void sqlite_close(struct store *st) {
-  struct store_sqlite *s = (struct store_sqlite *)st;
-  sqlite3_close(s->db);
-  free(s);
-}
-
-static const struct store_ops store_sqlite_ops = {"sqlite", healthy, sqlite_close};
 
 static int migrate(sqlite3 *db, char *err, size_t err_len) {
-  sqlite3_stmt *q;
-  int version = 0;
-  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK &&
-      sqlite3_step(q) == SQLITE_ROW)
-    version = sqlite3_column_int(q, 0);
-  sqlite3_finalize(q);
-  int n = (int)(sizeof(migrations) / sizeof(migrations[0]));
-  for (int v = version; v < n; v++) {
+  int version = version_of(db);
+  if (version < 0) {
+    snprintf(err, err_len, "cannot read the schema version: %s", sqlite3_errmsg(db));
+    return -1;
+  }
+  if (version > NMIGRATIONS) {
+    snprintf(err, err_len, "database schema version %d is newer than this huddle knows (%d)", version,
+             NMIGRATIONS);
+    return -1;
+  }
+  for (int v = version; v < NMIGRATIONS; v++) {
     char *msg = NULL, sql[64];
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
     /* Each migration and its version bump commit together or not at all. */
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK ||
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+        (version_of(db) == v && (sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
+                                 sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)) ||
         sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-      snprintf(err, err_len, "migration %d: %s", v + 1, msg ? msg : "failed");
+      snprintf(err, err_len, "migration %d: %s", v + 1, msg ? msg : sqlite3_errmsg(db));
       sqlite3_free(msg);
       sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
       return -1;
     }
-    log_info("migrated version=%d", v + 1);
+    log_info("migrated backend=sqlite version=%d", v + 1);
   }
   return 0;
 }
 
-int store_sqlite_open(struct store **out, const char *path, char *err, size_t err_len) {
-  struct store_sqlite *s = calloc(1, sizeof(*s));
-  if (s == NULL) return -1;
-  s->base.ops = &store_sqlite_ops;
-  if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-    snprintf(err, err_len, "sqlite %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+static void disconnect(struct store_conn *c) {
+  if (c == NULL) return;
+  for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(c->q[i]);
+  sqlite3_close(c->db);
+  free(c);
+}
+
+static struct store_conn *connect_db(const char *path, int do_migrate, char *err, size_t err_len) {
+  struct stat sb;
+  if (stat(path, &sb) == 0 && sb.st_size == 0) {
+    /* Something truncated it: never start over silently. */
+    snprintf(err, err_len, "sqlite %s: the file is empty (corrupt?); move it away to start a new database",
+             path);
+    return NULL;
+  }
+  struct store_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return snprintf(err, err_len, "out of memory"), NULL;
+  if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    snprintf(err, err_len, "sqlite %s: %s", path, c->db ? sqlite3_errmsg(c->db) : "cannot open");
     goto fail;
   }
-  sqlite3_busy_timeout(s->db, 2000);
-  if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) != SQLITE_OK) {
-    snprintf(err, err_len, "sqlite %s: %s", path, sqlite3_errmsg(s->db));
+  sqlite3_busy_timeout(c->db, 5000);
+  sqlite3_stmt *jm = NULL;
+  /* Reading the journal mode reads the header: a file that is not a
+   * database fails here, before anything is written. */
+  if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master", -1, &jm, NULL) != SQLITE_OK ||
+      sqlite3_step(jm) != SQLITE_ROW) {
+    snprintf(err, err_len, "sqlite %s: %s (is it a huddle database?)", path, sqlite3_errmsg(c->db));
+    sqlite3_finalize(jm);
     goto fail;
   }
-  if (migrate(s->db, err, err_len) != 0) goto fail;
-  *out = &s->base;
-  return 0;
+  sqlite3_finalize(jm);
+  if (do_migrate) {
+    if (migrate(c->db, err, err_len) != 0) goto fail;
+    /* A quick structural check at start-up: a damaged file stops the
+     * server with a clear message instead of failing writes later. */
+    sqlite3_stmt *qc = NULL;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check(1)", -1, &qc, NULL) != SQLITE_OK ||
+        sqlite3_step(qc) != SQLITE_ROW || strcmp((const char *)sqlite3_column_text(qc, 0), "ok") != 0) {
+      snprintf(err, err_len, "sqlite %s: integrity check failed: %s", path,
+               qc && sqlite3_column_text(qc, 0) ? (const char *)sqlite3_column_text(qc, 0) : sqlite3_errmsg(c->db));
+      sqlite3_finalize(qc);
+      goto fail;
+    }
+    sqlite3_finalize(qc);
+  } else if (version_of(c->db) != NMIGRATIONS) {
+    snprintf(err, err_len, "sqlite %s: schema version %d, expected %d", path, version_of(c->db), NMIGRATIONS);
+    goto fail;
+  }
+  return c;
 fail:
-  sqlite3_close(s->db);
-  free(s);
-  return -1;
+  disconnect(c);
+  return NULL;
+}
+
+static int exec(struct store_conn *c, const char *sql) {
+  int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+  if (rc != SQLITE_OK) log_warn("sqlite_failed sql=\"%s\" err=\"%s\"", sql, sqlite3_errmsg(c->db));
+  return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int begin(struct store_conn *c) { return exec(c, "BEGIN IMMEDIATE"); }
+static int commit(struct store_conn *c) { return exec(c, "COMMIT"); }
+static void rollback(struct store_conn *c) {
+  if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static sqlite3_stmt *stmt(struct store_conn *c, int i) {
+  if (c->q[i] == NULL && sqlite3_prepare_v3(c->db, write_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->q[i], NULL) != SQLITE_OK) {
+    log_error("sqlite_prepare err=\"%s\"", sqlite3_errmsg(c->db));
+    return NULL;
+  }
+  sqlite3_reset(c->q[i]);
+  sqlite3_clear_bindings(c->q[i]);
+  return c->q[i];
+}
+
+#define T(q, i, s) sqlite3_bind_text(q, i, s, -1, SQLITE_STATIC)
+#define N(q, i, v) sqlite3_bind_int64(q, i, (sqlite3_int64)(v))
+
+static int run(struct store_conn *c, sqlite3_stmt *q) {
+  int rc = sqlite3_step(q);
+  sqlite3_reset(q);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return 0;
+  log_warn("sqlite_step err=\"%s\"", sqlite3_errmsg(c->db));
+  /* Constraint and type errors are the record's fault; the rest (I/O,
+   * full disk, busy) the database's: retry those. */
+  int primary = rc & 0xff;
+  return primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG ? -2 : -1;
+}
+
+static int apply(struct store_conn *c, struct store_rec *r) {
+  sqlite3_stmt *q;
+  switch (r->kind) {
+  case STORE_ROOM_OPEN:
+    if (!(q = stmt(c, Q_ROOM_OPEN))) return -1;
+    T(q, 1, r->room_id); N(q, 2, r->ts);
+    return run(c, q);
+  case STORE_ROOM_CLOSE:
+    if (!(q = stmt(c, Q_ROOM_CLOSE))) return -1;
+    T(q, 1, r->room_id); N(q, 2, r->ts); N(q, 3, r->value); N(q, 4, r->seq);
+    return run(c, q);
+  case STORE_PART_JOIN:
+    if (!(q = stmt(c, Q_PART_JOIN))) return -1;
+    T(q, 1, r->room_id); T(q, 2, r->user_id); T(q, 3, r->id); T(q, 4, r->name); N(q, 5, r->ts);
+    return run(c, q);
+  case STORE_PART_LEAVE:
+    if (!(q = stmt(c, Q_PART_LEAVE))) return -1;
+    T(q, 1, r->user_id); T(q, 2, r->room_id); N(q, 3, r->ts); N(q, 4, r->value); T(q, 5, r->name);
+    return run(c, q);
+  case STORE_CHAT:
+    if (!(q = stmt(c, Q_CHAT))) return -1;
+    T(q, 1, r->room_id); N(q, 2, r->seq); T(q, 3, r->id); T(q, 4, r->user_id); T(q, 5, r->name);
+    T(q, 6, r->target); T(q, 7, r->aux); T(q, 8, r->text ? r->text : ""); N(q, 9, r->ts);
+    return run(c, q);
+  case STORE_CHAT_FORGET:
+    if (!(q = stmt(c, Q_CHAT_FORGET))) return -1;
+    T(q, 1, r->room_id); N(q, 2, r->seq);
+    return run(c, q);
+  case STORE_EVENT:
+    if (!(q = stmt(c, Q_EVENT))) return -1;
+    T(q, 1, r->room_id); N(q, 2, r->ts); T(q, 3, r->name); T(q, 4, r->user_id); T(q, 5, r->aux);
+    N(q, 6, r->value);
+    if (r->text) T(q, 7, r->text);
+    return run(c, q);
+  case STORE_MEDIA:
+    if (!(q = stmt(c, Q_MEDIA))) return -1;
+    T(q, 1, r->id); T(q, 2, r->room_id); T(q, 3, r->name); T(q, 4, r->user_id); T(q, 5, r->target);
+    N(q, 6, r->ts); N(q, 7, r->value); T(q, 8, r->aux);
+    if (r->text) T(q, 9, r->text);
+    return run(c, q);
+  case STORE_AUDIT:
+    if (!(q = stmt(c, Q_AUDIT))) return -1;
+    T(q, 1, r->room_id); N(q, 2, r->ts); T(q, 3, r->user_id); T(q, 4, r->name); T(q, 5, r->target);
+    if (r->text) T(q, 6, r->text);
+    return run(c, q);
+  case STORE_SETTINGS:
+    if (!(q = stmt(c, Q_SETTINGS))) return -1;
+    T(q, 1, r->room_id); T(q, 2, r->text ? r->text : "{}"); N(q, 3, r->ts);
+    return run(c, q);
+  case STORE_ERASE_USER: {
+    static const int steps[] = {Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+      if (!(q = stmt(c, steps[i]))) return -1;
+      T(q, 1, r->user_id);
+      int rc = run(c, q);
+      if (rc) return rc;
+    }
+    return 0;
+  }
+  case STORE_RETENTION: {
+    static const int steps[] = {Q_RET_CHAT, Q_RET_EVENTS};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+      if (!(q = stmt(c, steps[i]))) return -1;
+      N(q, 1, r->ts);
+      int rc = run(c, q);
+      if (rc) return rc;
+    }
+    return 0;
+  }
+  default:
+    return -2;
+  }
+}
+
+/* ---- reads ---- */
+
+static const char *col(sqlite3_stmt *q, int i) {
+  const unsigned char *t = sqlite3_column_text(q, i);
+  return t ? (const char *)t : "";
+}
+
+static int read_chat(struct store_conn *c, struct store_rec *r) {
+  const struct store_chat_query *cq = &r->query;
+  char words[600] = "";
+  int fts = cq->q[0] && store_fts_words(cq->q, words, sizeof(words)) == 0;
+  int newest_first = cq->after == 0 || cq->before != 0;
+  char sql[1024];
+  snprintf(sql, sizeof(sql),
+           "SELECT seq, message_id, from_user, sender_name, to_user, reply_to, text, ts, erased"
+           " FROM chat_messages WHERE room_id = ?1"
+           " AND (?2 OR to_user IS NULL OR from_user = ?3 OR to_user = ?3)"
+           " AND (?4 = 0 OR seq < ?4) AND (?5 = 0 OR seq > ?5)%s"
+           " ORDER BY seq %s LIMIT ?7",
+           fts ? " AND id IN (SELECT rowid FROM chat_fts WHERE chat_fts MATCH ?6)" : "",
+           newest_first ? "DESC" : "ASC");
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(c->db, sql, -1, &q, NULL) != SQLITE_OK) return -1;
+  T(q, 1, r->room_id); N(q, 2, r->value ? 1 : 0); T(q, 3, r->user_id); N(q, 4, cq->before);
+  N(q, 5, cq->after);
+  if (fts) T(q, 6, words);
+  N(q, 7, cq->limit + 1);
+  json_t *msgs = json_array();
+  int n = 0, rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    if (n++ == cq->limit) break;
+    json_t *m = store_chat_json((unsigned long long)sqlite3_column_int64(q, 0), col(q, 1), col(q, 2),
+                                col(q, 3), col(q, 4), col(q, 5), col(q, 6),
+                                (unsigned long long)sqlite3_column_int64(q, 7), sqlite3_column_int(q, 8));
+    if (newest_first) json_array_insert_new(msgs, 0, m);
+    else json_array_append_new(msgs, m);
+  }
+  int ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+  sqlite3_finalize(q);
+  if (!ok) {
+    json_decref(msgs);
+    return -1;
+  }
+  json_t *out = json_pack("{s:o,s:b}", "messages", msgs, "has_more", n > cq->limit);
+  r->result = out ? json_dumps(out, JSON_COMPACT) : NULL;
+  json_decref(out);
+  return r->result ? 0 : -1;
+}
+
+/* Runs sql with ?1 bound to a text and ?2 to a number, and appends one
+ * object per row (column names as keys) to arr. */
+static int rows_json(struct store_conn *c, const char *sql, const char *a1, int64_t a2, json_t *arr) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(c->db, sql, -1, &q, NULL) != SQLITE_OK) {
+    log_warn("sqlite_prepare err=\"%s\"", sqlite3_errmsg(c->db));
+    return -1;
+  }
+  T(q, 1, a1);
+  if (sqlite3_bind_parameter_count(q) >= 2) N(q, 2, a2);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    json_t *o = json_object();
+    for (int i = 0; i < sqlite3_column_count(q); i++) {
+      const char *name = sqlite3_column_name(q, i);
+      switch (sqlite3_column_type(q, i)) {
+      case SQLITE_INTEGER: json_object_set_new(o, name, json_integer(sqlite3_column_int64(q, i))); break;
+      case SQLITE_NULL: json_object_set_new(o, name, json_null()); break;
+      default: {
+        const char *t = col(q, i);
+        /* Columns holding JSON come back as JSON. */
+        json_t *j = (strcmp(name, "data") == 0 || strcmp(name, "details") == 0) ? json_loads(t, 0, NULL) : NULL;
+        json_object_set_new(o, name, j ? j : json_string(t));
+      }
+      }
+    }
+    json_array_append_new(arr, o);
+  }
+  sqlite3_finalize(q);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int read_rows(struct store_conn *c, struct store_rec *r) {
+  json_t *out = json_object(), *a = json_array();
+  int rc = -1;
+  json_object_set_new(out, "items", a);
+  switch (r->kind) {
+  case STORE_READ_EVENTS:
+    rc = rows_json(c, "SELECT * FROM (SELECT ts, type, user_id, name, value, data FROM analytics_events"
+                      " WHERE room_id = ?1 AND ts >= ?2 ORDER BY id DESC LIMIT 1000) ORDER BY ts",
+                   r->room_id, (int64_t)r->ts, a);
+    break;
+  case STORE_READ_AUDIT:
+    rc = rows_json(c, "SELECT * FROM (SELECT id, ts, actor, action, target, details FROM audit_log"
+                      " WHERE room_id = ?1 AND ts >= ?2 ORDER BY id DESC LIMIT 1000) ORDER BY id",
+                   r->room_id, (int64_t)r->ts, a);
+    break;
+  case STORE_READ_MEDIA:
+    rc = rows_json(c, "SELECT id, kind, started_by, stopped_by, started_at, stopped_at, detail,"
+                      " target_redacted FROM recordings WHERE room_id = ?1 ORDER BY started_at",
+                   r->room_id, 0, a);
+    break;
+  case STORE_READ_EXPORT: {
+    json_t *chat = json_array(), *sessions = json_array(), *events = json_array(), *audit = json_array();
+    rc = rows_json(c, "SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"
+                      " FROM chat_messages WHERE from_user = ?1 OR to_user = ?1 ORDER BY ts, seq",
+                   r->user_id, 0, chat);
+    if (rc == 0)
+      rc = rows_json(c, "SELECT room_id, session_id, role, joined_at, left_at, duration_ms, end_reason"
+                        " FROM participant_sessions WHERE user_id = ?1 ORDER BY joined_at",
+                     r->user_id, 0, sessions);
+    if (rc == 0)
+      rc = rows_json(c, "SELECT room_id, ts, type, name, value, data FROM analytics_events"
+                        " WHERE user_id = ?1 ORDER BY ts, id", r->user_id, 0, events);
+    if (rc == 0)
+      rc = rows_json(c, "SELECT room_id, ts, actor, action, target, details FROM audit_log"
+                        " WHERE actor = ?1 OR target = ?1 ORDER BY ts, id", r->user_id, 0, audit);
+    json_object_set_new(out, "user_id", json_string(r->user_id));
+    json_object_set_new(out, "chat_messages", chat);
+    json_object_set_new(out, "participant_sessions", sessions);
+    json_object_set_new(out, "analytics_events", events);
+    json_object_set_new(out, "audit", audit);
+    json_object_del(out, "items");
+    break;
+  }
+  default:
+    break;
+  }
+  if (rc == 0) r->result = json_dumps(out, JSON_COMPACT);
+  json_decref(out);
+  return rc == 0 && r->result ? 0 : -1;
+}
+
+static int read_one(struct store_conn *c, struct store_rec *r) {
+  /* A read sees one snapshot. */
+  if (exec(c, "BEGIN") != 0) return -1;
+  int rc = r->kind == STORE_READ_CHAT ? read_chat(c, r) : read_rows(c, r);
+  exec(c, "COMMIT");
+  return rc;
+}
+
+static int load_rooms(struct store_conn *c, void (*fn)(void *, const char *, uint64_t, const char *), void *arg) {
+  sqlite3_stmt *q;
+  const char *sql =
+      "SELECT room_id, max(seq), max(settings) FROM ("
+      " SELECT room_id, max(seq) AS seq, NULL AS settings FROM chat_messages GROUP BY room_id"
+      " UNION ALL SELECT room_id, max(last_seq), NULL FROM room_sessions GROUP BY room_id"
+      " UNION ALL SELECT room_id, 0, settings FROM room_settings) GROUP BY room_id";
+  if (sqlite3_prepare_v2(c->db, sql, -1, &q, NULL) != SQLITE_OK) return -1;
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    fn(arg, col(q, 0), (uint64_t)sqlite3_column_int64(q, 1),
+       sqlite3_column_type(q, 2) == SQLITE_NULL ? NULL : col(q, 2));
+  sqlite3_finalize(q);
+  return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int version(struct store_conn *c) { return version_of(c->db); }
+
+static int ping(struct store_conn *c) { return version_of(c->db) >= 0; }
+
+const struct store_be_ops store_sqlite_ops = {
+  "sqlite", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
+};
+
+/* For tests: a database at an older version (0 = empty file left alone). */
+int store_sqlite_create_at_version(const char *path, int v, char *err, size_t err_len) {
+  sqlite3 *db;
+  if (sqlite3_open(path, &db) != SQLITE_OK) return snprintf(err, err_len, "open"), -1;
+  int rc = 0;
+  for (int i = 0; i < v && rc == 0; i++) {
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", i + 1);
+    if (sqlite3_exec(db, migrations[i], NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+      snprintf(err, err_len, "%s", sqlite3_errmsg(db));
+      rc = -1;
+    }
+  }
+  sqlite3_close(db);
+  return rc;
 }

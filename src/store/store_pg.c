@@ -1,0 +1,496 @@
+/* The PostgreSQL back end (libpq): the same records and reads as SQLite,
+ * schema version in huddle_schema, migrations under an advisory lock (two
+ * instances starting together migrate once), full-text search with a
+ * tsvector column and a GIN index. Statements are prepared once per
+ * connection. Built only when libpq is found (HUDDLE_HAVE_LIBPQ). */
+#define LOG_MODULE "store"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+#include "store/store_schema.h"
+
+#ifndef HUDDLE_HAVE_LIBPQ
+
+int store_pg_available(void) { return 0; }
+static struct store_conn *connect_none(const char *w, int m, char *err, size_t el) {
+  snprintf(err, el, "no PostgreSQL support in this build");
+  return NULL;
+}
+const struct store_be_ops store_pg_ops = {"postgresql", connect_none, NULL, NULL, NULL, NULL, NULL,
+                                          NULL, NULL, NULL, NULL};
+int store_pg_create_at_version(const char *url, int v, char *err, size_t err_len) {
+  snprintf(err, err_len, "no PostgreSQL support in this build");
+  return -1;
+}
+
+#else
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+
+int store_pg_available(void) { return 1; }
+
+static const char *migrations[] = {
+  /* 1 */
+  "CREATE TABLE room_sessions ("
+  "  id BIGSERIAL PRIMARY KEY, room_id TEXT NOT NULL, started_at BIGINT NOT NULL,"
+  "  ended_at BIGINT, peak_participants INTEGER NOT NULL DEFAULT 0);"
+  "CREATE INDEX room_sessions_room ON room_sessions(room_id, started_at);",
+  /* 2 */
+  "ALTER TABLE room_sessions ADD COLUMN last_seq BIGINT NOT NULL DEFAULT 0;"
+  "CREATE TABLE participant_sessions ("
+  "  id BIGSERIAL PRIMARY KEY, room_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+  "  session_id TEXT NOT NULL, role TEXT NOT NULL DEFAULT '', joined_at BIGINT NOT NULL,"
+  "  left_at BIGINT, duration_ms BIGINT, end_reason TEXT);"
+  "CREATE INDEX participant_sessions_room ON participant_sessions(room_id, joined_at);"
+  "CREATE INDEX participant_sessions_user ON participant_sessions(user_id);"
+  "CREATE INDEX participant_sessions_sid ON participant_sessions(session_id);"
+  "CREATE TABLE chat_messages ("
+  "  id BIGSERIAL PRIMARY KEY, room_id TEXT NOT NULL, seq BIGINT NOT NULL,"
+  "  message_id TEXT NOT NULL, from_user TEXT NOT NULL, sender_name TEXT NOT NULL DEFAULT '',"
+  "  to_user TEXT, reply_to TEXT, text TEXT NOT NULL, ts BIGINT NOT NULL,"
+  "  erased INTEGER NOT NULL DEFAULT 0,"
+  "  tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED,"
+  "  UNIQUE(room_id, seq));"
+  "CREATE INDEX chat_messages_from ON chat_messages(from_user);"
+  "CREATE INDEX chat_messages_to ON chat_messages(to_user);"
+  "CREATE INDEX chat_messages_ts ON chat_messages(ts);"
+  "CREATE INDEX chat_messages_tsv ON chat_messages USING GIN(tsv);"
+  "CREATE TABLE analytics_events ("
+  "  id BIGSERIAL PRIMARY KEY, room_id TEXT NOT NULL, ts BIGINT NOT NULL, type TEXT NOT NULL,"
+  "  user_id TEXT NOT NULL DEFAULT '', name TEXT NOT NULL DEFAULT '',"
+  "  value BIGINT NOT NULL DEFAULT 0, data TEXT);"
+  "CREATE INDEX analytics_events_room ON analytics_events(room_id, ts);"
+  "CREATE INDEX analytics_events_user ON analytics_events(user_id);"
+  "CREATE INDEX analytics_events_ts ON analytics_events(ts);"
+  "CREATE TABLE recordings ("
+  "  id TEXT PRIMARY KEY, room_id TEXT NOT NULL, kind TEXT NOT NULL, started_by TEXT NOT NULL,"
+  "  stopped_by TEXT NOT NULL DEFAULT '', started_at BIGINT NOT NULL,"
+  "  stopped_at BIGINT NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '', target_redacted TEXT);"
+  "CREATE INDEX recordings_room ON recordings(room_id, kind, started_at);"
+  "CREATE TABLE audit_log ("
+  "  id BIGSERIAL PRIMARY KEY, room_id TEXT NOT NULL, ts BIGINT NOT NULL, actor TEXT NOT NULL,"
+  "  action TEXT NOT NULL, target TEXT NOT NULL DEFAULT '', details TEXT);"
+  "CREATE INDEX audit_log_room ON audit_log(room_id, ts);"
+  "CREATE TABLE room_settings ("
+  "  room_id TEXT PRIMARY KEY, settings TEXT NOT NULL, updated_at BIGINT NOT NULL);",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum {
+  Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
+  Q_AUDIT, Q_SETTINGS, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
+  Q__COUNT
+};
+
+static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
+  [Q_ROOM_OPEN] = {"INSERT INTO room_sessions(room_id, started_at) VALUES ($1, $2)", 2},
+  [Q_ROOM_CLOSE] = {"UPDATE room_sessions SET ended_at = $2, peak_participants = $3, last_seq = $4"
+                    " WHERE room_id = $1 AND ended_at IS NULL", 4},
+  [Q_PART_JOIN] = {"INSERT INTO participant_sessions(room_id, user_id, session_id, role, joined_at)"
+                   " VALUES ($1, $2, $3, $4, $5)", 5},
+  [Q_PART_LEAVE] = {"UPDATE participant_sessions SET left_at = $3, duration_ms = $4, end_reason = $5"
+                    " WHERE user_id = $1 AND room_id = $2 AND left_at IS NULL", 5},
+  [Q_CHAT] = {"INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user,"
+              " reply_to, text, ts) VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9)"
+              " ON CONFLICT (room_id, seq) DO NOTHING", 9},
+  [Q_CHAT_FORGET] = {"DELETE FROM chat_messages WHERE room_id = $1 AND seq = $2", 2},
+  [Q_EVENT] = {"INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data)"
+               " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7},
+  [Q_MEDIA] = {"INSERT INTO recordings(id, room_id, kind, started_by, stopped_by, started_at, stopped_at,"
+               " detail, target_redacted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+               " ON CONFLICT (id) DO UPDATE SET stopped_by = excluded.stopped_by,"
+               " stopped_at = excluded.stopped_at", 9},
+  [Q_AUDIT] = {"INSERT INTO audit_log(room_id, ts, actor, action, target, details)"
+               " VALUES ($1, $2, $3, $4, $5, $6)", 6},
+  [Q_SETTINGS] = {"INSERT INTO room_settings(room_id, settings, updated_at) VALUES ($1, $2, $3)"
+                  " ON CONFLICT (room_id) DO UPDATE SET settings = excluded.settings,"
+                  " updated_at = excluded.updated_at", 3},
+  [Q_ERASE_CHAT] = {"UPDATE chat_messages SET text = '" STORE_TOMBSTONE "', sender_name = '', erased = 1"
+                    " WHERE from_user = $1", 1},
+  [Q_ERASE_EVENTS] = {"UPDATE analytics_events SET user_id = '" STORE_ANONYMOUS "', data = NULL"
+                      " WHERE user_id = $1", 1},
+  [Q_ERASE_SESSIONS] = {"UPDATE participant_sessions SET user_id = '" STORE_ANONYMOUS "' WHERE user_id = $1", 1},
+  [Q_RET_CHAT] = {"DELETE FROM chat_messages WHERE ts < $1", 1},
+  [Q_RET_EVENTS] = {"DELETE FROM analytics_events WHERE ts < $1", 1},
+};
+
+struct store_conn {
+  PGconn *pg;
+  int prepared;
+};
+
+/* Runs sql (no parameters); 0 if it succeeded. */
+static int exec(struct store_conn *c, const char *sql) {
+  PGresult *res = PQexec(c->pg, sql);
+  ExecStatusType s = PQresultStatus(res);
+  int ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+  if (!ok) log_warn("pg_failed err=\"%s\"", PQerrorMessage(c->pg));
+  PQclear(res);
+  return ok ? 0 : -1;
+}
+
+static int version_of(struct store_conn *c) {
+  PGresult *res = PQexec(c->pg, "SELECT version FROM huddle_schema");
+  int v = -1;
+  if (PQresultStatus(res) == PGRES_TUPLES_OK) v = PQntuples(res) ? atoi(PQgetvalue(res, 0, 0)) : 0;
+  PQclear(res);
+  return v;
+}
+
+static int migrate(struct store_conn *c, char *err, size_t err_len) {
+  /* The version table itself, and a lock so two instances starting at
+   * once do not both run a migration. */
+  if (exec(c, "BEGIN") || exec(c, "SELECT pg_advisory_xact_lock(7240010)") ||
+      exec(c, "CREATE TABLE IF NOT EXISTS huddle_schema (version INTEGER NOT NULL)") ||
+      exec(c, "INSERT INTO huddle_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM huddle_schema)") ||
+      exec(c, "COMMIT")) {
+    snprintf(err, err_len, "postgresql: cannot create huddle_schema: %s", PQerrorMessage(c->pg));
+    exec(c, "ROLLBACK");
+    return -1;
+  }
+  for (;;) {
+    if (exec(c, "BEGIN") || exec(c, "SELECT pg_advisory_xact_lock(7240010)")) {
+      snprintf(err, err_len, "postgresql: %s", PQerrorMessage(c->pg));
+      return -1;
+    }
+    int v = version_of(c);
+    if (v < 0 || v > NMIGRATIONS) {
+      if (v > NMIGRATIONS)
+        snprintf(err, err_len, "database schema version %d is newer than this huddle knows (%d)", v, NMIGRATIONS);
+      else
+        snprintf(err, err_len, "postgresql: cannot read the schema version: %s", PQerrorMessage(c->pg));
+      exec(c, "ROLLBACK");
+      return -1;
+    }
+    if (v == NMIGRATIONS) {
+      exec(c, "COMMIT");
+      return 0;
+    }
+    char bump[64];
+    snprintf(bump, sizeof(bump), "UPDATE huddle_schema SET version = %d", v + 1);
+    if (exec(c, migrations[v]) || exec(c, bump) || exec(c, "COMMIT")) {
+      snprintf(err, err_len, "migration %d: %s", v + 1, PQerrorMessage(c->pg));
+      exec(c, "ROLLBACK");
+      return -1;
+    }
+    log_info("migrated backend=postgresql version=%d", v + 1);
+  }
+}
+
+static void disconnect(struct store_conn *c) {
+  if (c == NULL) return;
+  PQfinish(c->pg);
+  free(c);
+}
+
+static struct store_conn *connect_db(const char *url, int do_migrate, char *err, size_t err_len) {
+  struct store_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return snprintf(err, err_len, "out of memory"), NULL;
+  /* A database that does not answer must not hold the writer for long. */
+  const char *keys[] = {"dbname", "connect_timeout", NULL};
+  const char *vals[] = {url, "5", NULL};
+  c->pg = PQconnectdbParams(keys, vals, 1);
+  if (PQstatus(c->pg) != CONNECTION_OK) {
+    /* The message names host and port, never the password. */
+    char msg[200];
+    snprintf(msg, sizeof(msg), "%s", PQerrorMessage(c->pg));
+    msg[strcspn(msg, "\n")] = '\0';
+    snprintf(err, err_len, "postgresql: %s", msg);
+    disconnect(c);
+    return NULL;
+  }
+  exec(c, "SET client_min_messages = warning");
+  if (do_migrate) {
+    if (migrate(c, err, err_len) != 0) {
+      disconnect(c);
+      return NULL;
+    }
+  } else if (version_of(c) != NMIGRATIONS) {
+    snprintf(err, err_len, "postgresql: schema version %d, expected %d", version_of(c), NMIGRATIONS);
+    disconnect(c);
+    return NULL;
+  }
+  return c;
+}
+
+static int prepare_all(struct store_conn *c) {
+  if (c->prepared) return 0;
+  for (int i = 0; i < Q__COUNT; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "w%d", i);
+    PGresult *res = PQprepare(c->pg, name, write_sql[i].sql, write_sql[i].nparams, NULL);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) {
+      log_warn("pg_prepare err=\"%s\"", PQerrorMessage(c->pg));
+      return -1;
+    }
+  }
+  c->prepared = 1;
+  return 0;
+}
+
+static int begin(struct store_conn *c) { return prepare_all(c) || exec(c, "BEGIN") ? -1 : 0; }
+static int commit(struct store_conn *c) { return exec(c, "COMMIT"); }
+static void rollback(struct store_conn *c) {
+  if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) exec(c, "ROLLBACK");
+}
+
+/* Runs prepared statement i with n text parameters (NULL = SQL NULL). */
+static int run(struct store_conn *c, int i, int n, const char *const *v) {
+  char name[16];
+  snprintf(name, sizeof(name), "w%d", i);
+  PGresult *res = PQexecPrepared(c->pg, name, n, v, NULL, NULL, 0);
+  int rc = 0;
+  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    log_warn("pg_failed err=\"%s\"", PQerrorMessage(c->pg));
+    /* Class 22 (data) and 23 (integrity): the record's fault. */
+    rc = PQstatus(c->pg) == CONNECTION_OK && state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+             ? -2 : -1;
+  }
+  PQclear(res);
+  return rc;
+}
+
+static int apply(struct store_conn *c, struct store_rec *r) {
+  char ts[24], seq[24], val[24];
+  snprintf(ts, sizeof(ts), "%" PRIu64, r->ts);
+  snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
+  snprintf(val, sizeof(val), "%" PRId64, r->value);
+  switch (r->kind) {
+  case STORE_ROOM_OPEN: { const char *v[] = {r->room_id, ts}; return run(c, Q_ROOM_OPEN, 2, v); }
+  case STORE_ROOM_CLOSE: { const char *v[] = {r->room_id, ts, val, seq}; return run(c, Q_ROOM_CLOSE, 4, v); }
+  case STORE_PART_JOIN: {
+    const char *v[] = {r->room_id, r->user_id, r->id, r->name, ts};
+    return run(c, Q_PART_JOIN, 5, v);
+  }
+  case STORE_PART_LEAVE: {
+    const char *v[] = {r->user_id, r->room_id, ts, val, r->name};
+    return run(c, Q_PART_LEAVE, 5, v);
+  }
+  case STORE_CHAT: {
+    const char *v[] = {r->room_id, seq, r->id, r->user_id, r->name, r->target, r->aux, r->text ? r->text : "", ts};
+    return run(c, Q_CHAT, 9, v);
+  }
+  case STORE_CHAT_FORGET: { const char *v[] = {r->room_id, seq}; return run(c, Q_CHAT_FORGET, 2, v); }
+  case STORE_EVENT: {
+    const char *v[] = {r->room_id, ts, r->name, r->user_id, r->aux, val, r->text};
+    return run(c, Q_EVENT, 7, v);
+  }
+  case STORE_MEDIA: {
+    char stopped[24];
+    snprintf(stopped, sizeof(stopped), "%" PRId64, r->value);
+    const char *v[] = {r->id, r->room_id, r->name, r->user_id, r->target, ts, stopped, r->aux, r->text};
+    return run(c, Q_MEDIA, 9, v);
+  }
+  case STORE_AUDIT: {
+    const char *v[] = {r->room_id, ts, r->user_id, r->name, r->target, r->text};
+    return run(c, Q_AUDIT, 6, v);
+  }
+  case STORE_SETTINGS: {
+    const char *v[] = {r->room_id, r->text ? r->text : "{}", ts};
+    return run(c, Q_SETTINGS, 3, v);
+  }
+  case STORE_ERASE_USER: {
+    const char *v[] = {r->user_id};
+    int rc = run(c, Q_ERASE_CHAT, 1, v);
+    if (rc == 0) rc = run(c, Q_ERASE_EVENTS, 1, v);
+    if (rc == 0) rc = run(c, Q_ERASE_SESSIONS, 1, v);
+    return rc;
+  }
+  case STORE_RETENTION: {
+    const char *v[] = {ts};
+    int rc = run(c, Q_RET_CHAT, 1, v);
+    if (rc == 0) rc = run(c, Q_RET_EVENTS, 1, v);
+    return rc;
+  }
+  default:
+    return -2;
+  }
+}
+
+/* ---- reads ---- */
+
+static int read_chat(struct store_conn *c, struct store_rec *r) {
+  const struct store_chat_query *cq = &r->query;
+  int fts = cq->q[0] != '\0';
+  int newest_first = cq->after == 0 || cq->before != 0;
+  char sql[1024];
+  snprintf(sql, sizeof(sql),
+           "SELECT seq, message_id, from_user, sender_name, to_user, reply_to, text, ts, erased"
+           " FROM chat_messages WHERE room_id = $1"
+           " AND ($2::int = 1 OR to_user IS NULL OR from_user = $3 OR to_user = $3)"
+           " AND ($4::bigint = 0 OR seq < $4::bigint) AND ($5::bigint = 0 OR seq > $5::bigint)"
+           " AND ($6::text = '' OR tsv @@ plainto_tsquery('simple', $6::text))"
+           " ORDER BY seq %s LIMIT $7",
+           newest_first ? "DESC" : "ASC");
+  char admin[4], before[24], after[24], limit[16];
+  snprintf(admin, sizeof(admin), "%d", r->value ? 1 : 0);
+  snprintf(before, sizeof(before), "%" PRIu64, cq->before);
+  snprintf(after, sizeof(after), "%" PRIu64, cq->after);
+  snprintf(limit, sizeof(limit), "%d", cq->limit + 1);
+  const char *v[] = {r->room_id, admin, r->user_id, before, after, fts ? cq->q : "", limit};
+  PGresult *res = PQexecParams(c->pg, sql, 7, NULL, v, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    log_warn("pg_read err=\"%s\"", PQerrorMessage(c->pg));
+    PQclear(res);
+    return -1;
+  }
+  json_t *msgs = json_array();
+  int n = PQntuples(res);
+  for (int i = 0; i < n && i < cq->limit; i++) {
+    json_t *m = store_chat_json(strtoull(PQgetvalue(res, i, 0), NULL, 10), PQgetvalue(res, i, 1),
+                                PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4),
+                                PQgetvalue(res, i, 5), PQgetvalue(res, i, 6),
+                                strtoull(PQgetvalue(res, i, 7), NULL, 10), atoi(PQgetvalue(res, i, 8)));
+    if (newest_first) json_array_insert_new(msgs, 0, m);
+    else json_array_append_new(msgs, m);
+  }
+  PQclear(res);
+  json_t *out = json_pack("{s:o,s:b}", "messages", msgs, "has_more", n > cq->limit);
+  r->result = out ? json_dumps(out, JSON_COMPACT) : NULL;
+  json_decref(out);
+  return r->result ? 0 : -1;
+}
+
+/* int8/int4 columns come back as numbers, data/details as JSON. */
+static int rows_json(struct store_conn *c, const char *sql, const char *a1, const char *a2, json_t *arr) {
+  const char *v[] = {a1, a2};
+  PGresult *res = PQexecParams(c->pg, sql, a2 ? 2 : 1, NULL, v, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    log_warn("pg_read err=\"%s\"", PQerrorMessage(c->pg));
+    PQclear(res);
+    return -1;
+  }
+  for (int i = 0; i < PQntuples(res); i++) {
+    json_t *o = json_object();
+    for (int k = 0; k < PQnfields(res); k++) {
+      const char *name = PQfname(res, k);
+      Oid t = PQftype(res, k);
+      if (PQgetisnull(res, i, k)) {
+        json_object_set_new(o, name, json_null());
+      } else if (t == 20 || t == 23 || t == 21) {
+        json_object_set_new(o, name, json_integer(strtoll(PQgetvalue(res, i, k), NULL, 10)));
+      } else {
+        const char *s = PQgetvalue(res, i, k);
+        json_t *j = (strcmp(name, "data") == 0 || strcmp(name, "details") == 0) ? json_loads(s, 0, NULL) : NULL;
+        json_object_set_new(o, name, j ? j : json_string(s));
+      }
+    }
+    json_array_append_new(arr, o);
+  }
+  PQclear(res);
+  return 0;
+}
+
+static int read_rows(struct store_conn *c, struct store_rec *r) {
+  json_t *out = json_object(), *a = json_array();
+  char since[24];
+  snprintf(since, sizeof(since), "%" PRIu64, r->ts);
+  int rc = -1;
+  json_object_set_new(out, "items", a);
+  switch (r->kind) {
+  case STORE_READ_EVENTS:
+    rc = rows_json(c, "SELECT * FROM (SELECT id, ts, type, user_id, name, value, data FROM analytics_events"
+                      " WHERE room_id = $1 AND ts >= $2::bigint ORDER BY id DESC LIMIT 1000) e ORDER BY ts, id",
+                   r->room_id, since, a);
+    break;
+  case STORE_READ_AUDIT:
+    rc = rows_json(c, "SELECT * FROM (SELECT id, ts, actor, action, target, details FROM audit_log"
+                      " WHERE room_id = $1 AND ts >= $2::bigint ORDER BY id DESC LIMIT 1000) e ORDER BY id",
+                   r->room_id, since, a);
+    break;
+  case STORE_READ_MEDIA:
+    rc = rows_json(c, "SELECT id, kind, started_by, stopped_by, started_at, stopped_at, detail,"
+                      " target_redacted FROM recordings WHERE room_id = $1 ORDER BY started_at",
+                   r->room_id, NULL, a);
+    break;
+  case STORE_READ_EXPORT: {
+    json_t *chat = json_array(), *sessions = json_array(), *events = json_array(), *audit = json_array();
+    rc = rows_json(c, "SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"
+                      " FROM chat_messages WHERE from_user = $1 OR to_user = $1 ORDER BY ts, seq",
+                   r->user_id, NULL, chat);
+    if (rc == 0)
+      rc = rows_json(c, "SELECT room_id, session_id, role, joined_at, left_at, duration_ms, end_reason"
+                        " FROM participant_sessions WHERE user_id = $1 ORDER BY joined_at",
+                     r->user_id, NULL, sessions);
+    if (rc == 0)
+      rc = rows_json(c, "SELECT room_id, ts, type, name, value, data FROM analytics_events"
+                        " WHERE user_id = $1 ORDER BY ts, id", r->user_id, NULL, events);
+    if (rc == 0)
+      rc = rows_json(c, "SELECT room_id, ts, actor, action, target, details FROM audit_log"
+                        " WHERE actor = $1 OR target = $1 ORDER BY ts, id", r->user_id, NULL, audit);
+    json_object_set_new(out, "user_id", json_string(r->user_id));
+    json_object_set_new(out, "chat_messages", chat);
+    json_object_set_new(out, "participant_sessions", sessions);
+    json_object_set_new(out, "analytics_events", events);
+    json_object_set_new(out, "audit", audit);
+    json_object_del(out, "items");
+    break;
+  }
+  default:
+    break;
+  }
+  if (rc == 0) r->result = json_dumps(out, JSON_COMPACT);
+  json_decref(out);
+  return rc == 0 && r->result ? 0 : -1;
+}
+
+static int read_one(struct store_conn *c, struct store_rec *r) {
+  if (exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0) return -1;
+  int rc = r->kind == STORE_READ_CHAT ? read_chat(c, r) : read_rows(c, r);
+  exec(c, "COMMIT");
+  return rc;
+}
+
+static int load_rooms(struct store_conn *c, void (*fn)(void *, const char *, uint64_t, const char *), void *arg) {
+  PGresult *res = PQexec(c->pg,
+      "SELECT room_id, max(seq), max(settings) FROM ("
+      " SELECT room_id, max(seq) AS seq, NULL::text AS settings FROM chat_messages GROUP BY room_id"
+      " UNION ALL SELECT room_id, max(last_seq), NULL FROM room_sessions GROUP BY room_id"
+      " UNION ALL SELECT room_id, 0, settings FROM room_settings) u GROUP BY room_id");
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    PQclear(res);
+    return -1;
+  }
+  for (int i = 0; i < PQntuples(res); i++)
+    fn(arg, PQgetvalue(res, i, 0), strtoull(PQgetvalue(res, i, 1), NULL, 10),
+       PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+  PQclear(res);
+  return 0;
+}
+
+static int version(struct store_conn *c) { return version_of(c); }
+
+static int ping(struct store_conn *c) { return PQstatus(c->pg) == CONNECTION_OK && version_of(c) >= 0; }
+
+const struct store_be_ops store_pg_ops = {
+  "postgresql", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
+};
+
+/* For tests: a database at an older version. */
+int store_pg_create_at_version(const char *url, int v, char *err, size_t err_len) {
+  struct store_conn c = {PQconnectdb(url), 0};
+  int rc = PQstatus(c.pg) == CONNECTION_OK ? 0 : -1;
+  if (rc == 0)
+    rc = exec(&c, "CREATE TABLE huddle_schema (version INTEGER NOT NULL)") ||
+         exec(&c, "INSERT INTO huddle_schema VALUES (0)");
+  for (int i = 0; i < v && rc == 0; i++) {
+    char bump[64];
+    snprintf(bump, sizeof(bump), "UPDATE huddle_schema SET version = %d", i + 1);
+    rc = exec(&c, migrations[i]) || exec(&c, bump);
+  }
+  if (rc) snprintf(err, err_len, "%s", PQerrorMessage(c.pg));
+  PQfinish(c.pg);
+  return rc ? -1 : 0;
+}
+
+#endif
