@@ -7,6 +7,12 @@ build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# The store suites run against a throwaway PostgreSQL cluster too (and the
+# integration tests stop and restart it): start one unless given one.
+if [ -z "${HUDDLE_TEST_PG_URL:-}" ]; then
+  exec "$root/scripts/with-postgres.sh" "$root/scripts/test.sh" "$build"
+fi
+
 # Sanitizer builds: any leak or undefined behaviour fails the run.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=23}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:exitcode=24}"

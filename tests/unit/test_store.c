@@ -1,0 +1,450 @@
+/* The shared store suite: the same cases against SQLite (always) and
+ * PostgreSQL (when HUDDLE_TEST_PG_URL names a database this suite may
+ * empty; scripts/test-store-pg.sh starts a throwaway cluster for it).
+ * Real databases, the real writer thread and loop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#ifdef HUDDLE_HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
+
+#include "store/store.h"
+#include "store/store_schema.h"
+
+struct fixture {
+  uv_loop_t loop;
+  struct store *st;
+  char dir[256];
+  const char *url;          /* NULL: SQLite in dir */
+  int done;                 /* completions seen */
+  int last_status;
+  char *last_result;
+};
+
+static const char *pg_url(void) {
+  const char *u = getenv("HUDDLE_TEST_PG_URL");
+  return u && *u ? u : NULL;
+}
+
+#ifdef HUDDLE_HAVE_LIBPQ
+static void pg_exec(const char *url, const char *sql) {
+  PGconn *c = PQconnectdb(url);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  PGresult *r = PQexec(c, sql);
+  PQclear(r);
+  PQfinish(c);
+}
+#endif
+
+/* Leaves the database empty: a fresh directory, or a dropped schema. */
+static void wipe(struct fixture *f) {
+  if (f->url) {
+#ifdef HUDDLE_HAVE_LIBPQ
+    pg_exec(f->url, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
+#endif
+  } else {
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s/huddle.db*", f->dir);
+    assert_int_equal(system(cmd), 0);
+  }
+}
+
+static int open_store(struct fixture *f, char *err, size_t err_len) {
+  return store_open(&f->st, &f->loop, f->dir, f->url, 100, err, err_len);
+}
+
+static void close_store(struct fixture *f) {
+  store_stop(f->st);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  store_close(f->st);
+  f->st = NULL;
+}
+
+static int setup_common(void **state, const char *url) {
+  struct fixture *f = calloc(1, sizeof(*f));
+  uv_loop_init(&f->loop);
+  snprintf(f->dir, sizeof(f->dir), "/tmp/huddle-store-test-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  f->url = url;
+  wipe(f);
+  char err[512] = "";
+  if (open_store(f, err, sizeof(err)) != 0) fail_msg("store_open: %s", err);
+  *state = f;
+  return 0;
+}
+
+static int setup_sqlite(void **state) { return setup_common(state, NULL); }
+static int setup_pg(void **state) { return setup_common(state, pg_url()); }
+
+static int teardown(void **state) {
+  struct fixture *f = *state;
+  if (f->st) close_store(f);
+  uv_loop_close(&f->loop);
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+  if (system(cmd) != 0) return -1;
+  free(f->last_result);
+  free(f);
+  return 0;
+}
+
+static void on_done(struct store_rec *r, void *arg) {
+  struct fixture *f = arg;
+  f->done++;
+  f->last_status = r->status;
+  free(f->last_result);
+  f->last_result = r->result;
+  r->result = NULL;
+}
+
+static void wait_done(struct fixture *f, int n) {
+  while (f->done < n) uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+static void chat(struct fixture *f, const char *room, uint64_t seq, const char *from, const char *to,
+                 const char *text) {
+  struct store_rec *r = store_rec_new(STORE_CHAT, room);
+  r->seq = seq;
+  r->ts = 1000 + seq;
+  snprintf(r->id, sizeof(r->id), "m%llu", (unsigned long long)seq);
+  snprintf(r->user_id, sizeof(r->user_id), "%s", from);
+  snprintf(r->target, sizeof(r->target), "%s", to ? to : "");
+  snprintf(r->name, sizeof(r->name), "%s name", from);
+  r->text = strdup(text);
+  r->done = on_done;
+  r->arg = f;
+  assert_int_equal(store_submit(f->st, r, 1), 0);
+}
+
+/* Runs a chat read and returns the parsed answer (caller decrefs). */
+static json_t *history(struct fixture *f, const char *room, const char *viewer, int admin, int limit,
+                       uint64_t before, uint64_t after, const char *q) {
+  struct store_rec *r = store_rec_new(STORE_READ_CHAT, room);
+  snprintf(r->user_id, sizeof(r->user_id), "%s", viewer);
+  r->value = admin;
+  r->query.limit = limit;
+  r->query.before = before;
+  r->query.after = after;
+  snprintf(r->query.q, sizeof(r->query.q), "%s", q ? q : "");
+  r->done = on_done;
+  r->arg = f;
+  int want = f->done + 1;
+  assert_int_equal(store_read(f->st, r), 0);
+  wait_done(f, want);
+  assert_int_equal(f->last_status, STORE_OK);
+  json_t *j = json_loads(f->last_result, 0, NULL);
+  assert_non_null(j);
+  return j;
+}
+
+static const char *msg_text(json_t *h, size_t i) {
+  return json_string_value(json_object_get(json_array_get(json_object_get(h, "messages"), i), "text"));
+}
+
+static size_t nmsgs(json_t *h) { return json_array_size(json_object_get(h, "messages")); }
+
+static int has_more(json_t *h) { return json_is_true(json_object_get(h, "has_more")); }
+
+/* ---- cases ---- */
+
+static void test_chat_roundtrip_and_pages(void **state) {
+  struct fixture *f = *state;
+  char text[32];
+  for (int i = 1; i <= 25; i++) {
+    snprintf(text, sizeof(text), "hello number %d", i);
+    chat(f, "r1", (uint64_t)i, "alice", NULL, text);
+  }
+  wait_done(f, 25);
+  assert_int_equal(f->last_status, STORE_OK);
+  json_t *h = history(f, "r1", "bob", 0, 10, 0, 0, NULL);
+  assert_int_equal(nmsgs(h), 10);
+  assert_string_equal(msg_text(h, 0), "hello number 16"); /* the newest 10, oldest first */
+  assert_string_equal(msg_text(h, 9), "hello number 25");
+  assert_true(has_more(h));
+  json_decref(h);
+  h = history(f, "r1", "bob", 0, 10, 16, 0, NULL);  /* before m16 */
+  assert_int_equal(nmsgs(h), 10);
+  assert_string_equal(msg_text(h, 0), "hello number 6");
+  assert_string_equal(msg_text(h, 9), "hello number 15");
+  assert_true(has_more(h));
+  json_decref(h);
+  h = history(f, "r1", "bob", 0, 10, 6, 0, NULL);
+  assert_int_equal(nmsgs(h), 5);
+  assert_false(has_more(h));
+  json_decref(h);
+  h = history(f, "r1", "bob", 0, 10, 0, 20, NULL);  /* after m20 */
+  assert_int_equal(nmsgs(h), 5);
+  assert_string_equal(msg_text(h, 0), "hello number 21");
+  assert_false(has_more(h));
+  json_t *m = json_array_get(json_object_get(h, "messages"), 0);
+  assert_string_equal(json_string_value(json_object_get(m, "message_id")), "m21");
+  assert_int_equal(json_integer_value(json_object_get(m, "seq")), 21);
+  assert_string_equal(json_string_value(json_object_get(m, "from")), "alice");
+  assert_int_equal(json_integer_value(json_object_get(m, "ts")), 1021);
+  json_decref(h);
+  h = history(f, "other", "bob", 0, 10, 0, 0, NULL);
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
+}
+
+static void test_private_and_search(void **state) {
+  struct fixture *f = *state;
+  chat(f, "r2", 1, "alice", NULL, "the quarterly budget is ready");
+  chat(f, "r2", 2, "alice", "bob", "secret budget numbers for bob");
+  chat(f, "r2", 3, "carol", NULL, "lunch at noon?");
+  chat(f, "r2", 4, "bob", "alice", "thanks alice");
+  wait_done(f, 4);
+  json_t *h = history(f, "r2", "carol", 0, 50, 0, 0, NULL);
+  assert_int_equal(nmsgs(h), 2); /* carol sees only the public ones */
+  json_decref(h);
+  h = history(f, "r2", "bob", 0, 50, 0, 0, NULL);
+  assert_int_equal(nmsgs(h), 4);
+  json_t *m = json_array_get(json_object_get(h, "messages"), 1);
+  assert_string_equal(json_string_value(json_object_get(m, "to")), "bob");
+  json_decref(h);
+  h = history(f, "r2", "admin-svc", 1, 50, 0, 0, NULL);
+  assert_int_equal(nmsgs(h), 4);
+  json_decref(h);
+  h = history(f, "r2", "carol", 0, 50, 0, 0, "budget");
+  assert_int_equal(nmsgs(h), 1);
+  assert_string_equal(msg_text(h, 0), "the quarterly budget is ready");
+  json_decref(h);
+  h = history(f, "r2", "bob", 0, 50, 0, 0, "budget numbers");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  h = history(f, "r2", "bob", 0, 50, 0, 0, "\"); DROP TABLE chat_messages; --");
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
+}
+
+static void submit(struct fixture *f, struct store_rec *r) {
+  r->done = on_done;
+  r->arg = f;
+  assert_int_equal(store_submit(f->st, r, 0), 0);
+}
+
+static void test_erase_export_retention(void **state) {
+  struct fixture *f = *state;
+  chat(f, "r3", 1, "dave", NULL, "dave says hi");
+  chat(f, "r3", 2, "erin", NULL, "erin says hi");
+  struct store_rec *e = store_rec_new(STORE_EVENT, "r3");
+  e->ts = 5;
+  snprintf(e->name, sizeof(e->name), "join");
+  snprintf(e->user_id, sizeof(e->user_id), "dave");
+  e->text = strdup("{\"k\":1}");
+  submit(f, e);
+  wait_done(f, 3);
+  struct store_rec *x = store_rec_new(STORE_READ_EXPORT, NULL);
+  snprintf(x->user_id, sizeof(x->user_id), "dave");
+  x->done = on_done;
+  x->arg = f;
+  assert_int_equal(store_read(f->st, x), 0);
+  wait_done(f, 4);
+  json_t *j = json_loads(f->last_result, 0, NULL);
+  assert_int_equal(json_array_size(json_object_get(j, "chat_messages")), 1);
+  assert_int_equal(json_array_size(json_object_get(j, "analytics_events")), 1);
+  json_decref(j);
+  struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(er->user_id, sizeof(er->user_id), "dave");
+  submit(f, er);
+  wait_done(f, 5);
+  json_t *h = history(f, "r3", "x", 0, 50, 0, 0, NULL);
+  assert_string_equal(msg_text(h, 0), STORE_TOMBSTONE);
+  assert_string_equal(msg_text(h, 1), "erin says hi");
+  json_decref(h);
+  h = history(f, "r3", "x", 0, 50, 0, 0, "dave");
+  assert_int_equal(nmsgs(h), 0); /* the erased text is gone from the index too */
+  json_decref(h);
+  x = store_rec_new(STORE_READ_EXPORT, NULL);
+  snprintf(x->user_id, sizeof(x->user_id), "dave");
+  x->done = on_done;
+  x->arg = f;
+  assert_int_equal(store_read(f->st, x), 0);
+  wait_done(f, 8);
+  j = json_loads(f->last_result, 0, NULL);
+  assert_int_equal(json_array_size(json_object_get(j, "analytics_events")), 0); /* anonymized */
+  json_decref(j);
+  struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
+  ret->ts = 1002; /* deletes m1 (ts 1001), keeps m2 (ts 1002) */
+  submit(f, ret);
+  wait_done(f, 9);
+  h = history(f, "r3", "x", 0, 50, 0, 0, NULL);
+  assert_int_equal(nmsgs(h), 1);
+  assert_string_equal(msg_text(h, 0), "erin says hi");
+  json_decref(h);
+}
+
+static void test_every_record_kind(void **state) {
+  struct fixture *f = *state;
+  static const enum store_kind kinds[] = {STORE_ROOM_OPEN, STORE_PART_JOIN, STORE_AUDIT, STORE_MEDIA,
+                                          STORE_MEDIA, STORE_SETTINGS, STORE_PART_LEAVE, STORE_ROOM_CLOSE};
+  for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+    struct store_rec *r = store_rec_new(kinds[i], "r4");
+    r->ts = 100 + i;
+    snprintf(r->user_id, sizeof(r->user_id), "alice");
+    snprintf(r->id, sizeof(r->id), "rec1");
+    snprintf(r->name, sizeof(r->name), kinds[i] == STORE_MEDIA ? "recording" : "host");
+    if (kinds[i] == STORE_SETTINGS) r->text = strdup("{\"locked\":true}");
+    if (kinds[i] == STORE_MEDIA && i == 4) r->value = 200; /* stopped */
+    r->seq = 42;
+    submit(f, r);
+  }
+  wait_done(f, 8);
+  assert_int_equal(f->last_status, STORE_OK);
+  struct store_rec *m = store_rec_new(STORE_READ_MEDIA, "r4");
+  m->done = on_done;
+  m->arg = f;
+  assert_int_equal(store_read(f->st, m), 0);
+  wait_done(f, 9);
+  json_t *j = json_loads(f->last_result, 0, NULL);
+  json_t *items = json_object_get(j, "items");
+  assert_int_equal(json_array_size(items), 1);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(items, 0), "stopped_at")), 200);
+  json_decref(j);
+  /* Reopening loads the room index: seq and settings survive. */
+  close_store(f);
+  char err[256];
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  const struct store_room_meta *meta = store_room_meta(f->st, "r4");
+  assert_non_null(meta);
+  assert_int_equal(meta->last_seq, 42);
+  assert_string_equal(meta->settings, "{\"locked\":true}");
+}
+
+static void test_reopen_is_idempotent(void **state) {
+  struct fixture *f = *state;
+  chat(f, "r5", 7, "alice", NULL, "kept");
+  wait_done(f, 1);
+  for (int i = 0; i < 2; i++) {
+    close_store(f);
+    char err[256];
+    assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  }
+  assert_int_equal(store_room_meta(f->st, "r5")->last_seq, 7);
+  json_t *h = history(f, "r5", "x", 0, 50, 0, 0, NULL);
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+}
+
+/* From every earlier version: a database left at version v migrates to
+ * the current one and works. */
+static void test_migrations_from_every_version(void **state) {
+  struct fixture *f = *state;
+  for (int v = 0; v < STORE_SCHEMA_VERSION; v++) {
+    close_store(f);
+    wipe(f);
+    char err[256] = "", path[400];
+    snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+    if (v > 0) {
+      int rc = f->url ? store_pg_create_at_version(f->url, v, err, sizeof(err))
+                      : store_sqlite_create_at_version(path, v, err, sizeof(err));
+      if (rc != 0) fail_msg("create at version %d: %s", v, err);
+    }
+    if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from %d: %s", v, err);
+    chat(f, "r6", 1, "alice", NULL, "after migration");
+    wait_done(f, f->done + 1);
+    assert_int_equal(f->last_status, STORE_OK);
+    json_t *h = history(f, "r6", "x", 0, 50, 0, 0, "migration");
+    assert_int_equal(nmsgs(h), 1);
+    json_decref(h);
+  }
+}
+
+static void test_group_commit_and_bound(void **state) {
+  struct fixture *f = *state;
+  /* Queue bound is 100 in this fixture: submit far more chat than that at
+   * once; the excess is refused, never silently lost. */
+  int accepted = 0, refused = 0;
+  for (int i = 1; i <= 1000; i++) {
+    struct store_rec *r = store_rec_new(STORE_CHAT, "r7");
+    r->seq = (uint64_t)i;
+    snprintf(r->id, sizeof(r->id), "m%d", i);
+    snprintf(r->user_id, sizeof(r->user_id), "alice");
+    r->text = strdup("x");
+    r->done = on_done;
+    r->arg = f;
+    if (store_submit(f->st, r, 1) == 0) accepted++;
+    else refused++;
+  }
+  assert_true(refused > 0);
+  wait_done(f, accepted);
+  json_t *h = history(f, "r7", "x", 1, 200, 0, 0, NULL);
+  int stored = (int)nmsgs(h);
+  json_decref(h);
+  assert_int_equal(stored, accepted > 200 ? 200 : accepted);
+  assert_true(f->st->stats.max_batch >= 1);
+}
+
+/* ---- SQLite only: a damaged file is an error, never a fresh database ---- */
+
+static void test_sqlite_corrupt_file_refused(void **state) {
+  struct fixture *f = *state;
+  chat(f, "r8", 1, "alice", NULL, "precious");
+  wait_done(f, 1);
+  close_store(f);
+  char path[400], err[512] = "";
+  snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+  /* Overwrite the header. */
+  FILE *fp = fopen(path, "r+b");
+  assert_non_null(fp);
+  fwrite("this is not a database file at all!!", 1, 36, fp);
+  fclose(fp);
+  assert_int_not_equal(open_store(f, err, sizeof(err)), 0);
+  assert_non_null(strstr(err, "huddle.db"));
+  struct stat sb;
+  assert_int_equal(stat(path, &sb), 0);
+  assert_true(sb.st_size > 36); /* left as it was */
+  /* An empty file, too. */
+  fp = fopen(path, "w");
+  fclose(fp);
+  assert_int_not_equal(open_store(f, err, sizeof(err)), 0);
+  assert_non_null(strstr(err, "empty"));
+  /* A newer schema than this build knows. */
+  unlink(path);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_not_equal(open_store(f, err, sizeof(err)), 0);
+  assert_non_null(strstr(err, "newer"));
+}
+
+int main(void) {
+  const struct CMUnitTest sqlite_tests[] = {
+    cmocka_unit_test_setup_teardown(test_chat_roundtrip_and_pages, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_private_and_search, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_erase_export_retention, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_every_record_kind, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_corrupt_file_refused, setup_sqlite, teardown),
+  };
+  int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
+  if (pg_url()) {
+    const struct CMUnitTest pg_tests[] = {
+      cmocka_unit_test_setup_teardown(test_chat_roundtrip_and_pages, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_private_and_search, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_erase_export_retention, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_every_record_kind, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_pg, teardown),
+    };
+    failed += cmocka_run_group_tests_name("store/postgresql", pg_tests, NULL, NULL);
+  } else {
+    printf("store/postgresql: skipped (HUDDLE_TEST_PG_URL unset; scripts/test-store-pg.sh sets it)\n");
+  }
+  return failed ? 1 : 0;
+}
