@@ -11,6 +11,7 @@
 #include "auth/token.h"
 #include "config.h"
 #include "net/server.h"
+#include "store/store.h"
 
 /* `huddle token --room R --user U [--role R] [--name N] [--ttl S] [--admin]`
  * plus any server option (so --data-dir and --jwt-secret find the secret). */
@@ -134,8 +135,8 @@ int main(int argc, char **argv) {
     rc = 1;
     server_shutdown(&srv);
   } else {
-    log_info("listening addr=%s version=%s data_dir=%s store=sqlite bus=local", srv.bound,
-             HUDDLE_VERSION, cfg.data_dir);
+    log_info("listening addr=%s version=%s data_dir=%s store=%s bus=local", srv.bound,
+             HUDDLE_VERSION, cfg.data_dir, store_backend(srv.store));
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   server_free(&srv);

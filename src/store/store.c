@@ -26,6 +26,7 @@
 #define BATCH_MAX 1024
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
+#define IDLE_PING_S 2
 
 uint64_t store_message_seq(const char *id) {
   if (id == NULL || id[0] != 'm' || id[1] < '1' || id[1] > '9' || strlen(id) > 21) return 0;
@@ -120,10 +121,53 @@ static void *writer_main(void *arg) {
   int retry_ms = RETRY_MIN_MS;
   for (;;) {
     pthread_mutex_lock(&st->mu);
-    while (st->q_head == NULL && !st->stopping) pthread_cond_wait(&st->cond, &st->mu);
-    if (st->q_head == NULL) {
+    while (st->q_head == NULL && !st->stopping) {
+      if (st->state == STORE_STATE_DOWN) break; /* probe below, even with nothing to write */
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += IDLE_PING_S;
+      if (pthread_cond_timedwait(&st->cond, &st->mu, &ts) == ETIMEDOUT && st->q_head == NULL &&
+          !st->stopping) {
+        /* Idle: make sure the database still answers, so health tells the
+         * truth before the next write finds out. */
+        pthread_mutex_unlock(&st->mu);
+        int alive = st->wconn && st->ops->ping(st->wconn);
+        pthread_mutex_lock(&st->mu);
+        if (!alive) {
+          if (st->state == STORE_STATE_OK) log_warn("store_down backend=%s reason=ping", st->ops->name);
+          st->state = STORE_STATE_DOWN;
+          snprintf(st->last_error, sizeof(st->last_error), "the database stopped answering");
+        }
+      }
+    }
+    if (st->q_head == NULL && st->stopping) {
       pthread_mutex_unlock(&st->mu);
       break;
+    }
+    if (st->q_head == NULL) {
+      /* Down and idle: reconnect now and then, so that health and durable
+       * chat come back without waiting for a write. */
+      pthread_mutex_unlock(&st->mu);
+      char err[256];
+      if (st->wconn == NULL) st->wconn = st->ops->connect(st->where, 0, err, sizeof(err));
+      if (st->wconn && st->ops->ping(st->wconn)) {
+        pthread_mutex_lock(&st->mu);
+        st->state = STORE_STATE_OK;
+        st->last_error[0] = '\0';
+        pthread_mutex_unlock(&st->mu);
+        log_info("store_up backend=%s", st->ops->name);
+        retry_ms = RETRY_MIN_MS;
+      } else {
+        if (st->wconn) {
+          st->ops->disconnect(st->wconn);
+          st->wconn = NULL;
+        } else {
+          set_error(st, err);
+        }
+        sleep_ms(st, retry_ms);
+        retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : retry_ms * 2;
+      }
+      continue;
     }
     int stopping = st->stopping;
     /* Take up to batch_max records. */
@@ -189,6 +233,7 @@ static void *writer_main(void *arg) {
     pthread_mutex_lock(&st->mu);
     if (st->state == STORE_STATE_OK) log_warn("store_down backend=%s batch=%d", st->ops->name, n);
     st->state = STORE_STATE_DOWN;
+    if (!st->last_error[0]) snprintf(st->last_error, sizeof(st->last_error), "a write failed");
     st->stats.failed_batches++;
     struct store_rec *keep = NULL, **kt = &keep;
     for (struct store_rec *r = batch, *next; r; r = next) {

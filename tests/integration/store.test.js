@@ -1,0 +1,363 @@
+'use strict';
+// Persistence (issue 10) against the real binary and real databases: chat
+// history over REST (pages, cursors, search, privacy, who may read), restart
+// (history, message ids, room settings), kill -9 under chat load, a corrupt
+// database, admin export and erasure, and PostgreSQL stopped mid-meeting.
+// The PostgreSQL cases use the throwaway cluster scripts/with-postgres.sh
+// starts (scripts/test.sh always does).
+
+const test = require('node:test');
+const assert = require('node:assert');
+const { execSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const h = require('./helpers');
+const f = require('./feature_helpers');
+
+const PG = process.env.HUDDLE_TEST_PG_PORT ? {
+  port: process.env.HUDDLE_TEST_PG_PORT,
+  ctl: process.env.HUDDLE_TEST_PG_CTL,
+  as: process.env.HUDDLE_TEST_PG_AS,
+} : null;
+
+function pgRun(cmd) {
+  execSync(`${PG.as} "${cmd.replace(/"/g, '\\"')}"`, { stdio: 'ignore' });
+}
+
+function pgDatabase(name) {
+  execSync(`psql -q -h 127.0.0.1 -p ${PG.port} -U huddle -d postgres -c 'CREATE DATABASE ${name}'`, { stdio: 'ignore' });
+  return `postgres://huddle@127.0.0.1:${PG.port}/${name}`;
+}
+
+function historyPath(room, q = {}) {
+  const s = new URLSearchParams(q).toString();
+  return `/webrtc/rooms/${room}/chat${s ? `?${s}` : ''}`;
+}
+
+async function historyAll(srv, room, token) {
+  // Pages backwards from the newest (the protocol's default page).
+  let out = [];
+  let before = null;
+  for (;;) {
+    const q = { limit: 200 };
+    if (before) q.before = before;
+    const r = await f.rest(srv, 'GET', historyPath(room, q), { token });
+    assert.strictEqual(r.status, 200, r.text);
+    out = r.json.messages.concat(out);
+    if (r.json.messages.length === 0 || !r.json.has_more) break;
+    before = r.json.messages[0].message_id;
+  }
+  return out;
+}
+
+async function say(c, text, ref) {
+  c.send({ type: 'chat-message', id: ref, payload: { text } });
+  return c.nextWhere((m) => m.type === 'chat-message' && m.ref === ref, 3000, `echo of ${ref}`);
+}
+
+test('chat history: pages and cursors, full-text search, private messages only for their parties', async () => {
+  await h.withServer({}, async (srv) => {
+    const { alice, bob, carol } = await f.joinAll(srv, 'hist', [
+      ['alice', { name: 'Alice', room: 'hist' }], ['bob', { room: 'hist' }], ['carol', { room: 'hist' }]]);
+    const ids = [];
+    for (let i = 1; i <= 12; i++) ids.push((await say(alice, `public note ${i}`, `p${i}`)).payload.message_id);
+    alice.send({ type: 'chat-message', id: 'priv', to: 'bob', payload: { text: 'budget secret for bob' } });
+    await alice.nextWhere((m) => m.ref === 'priv');
+    await bob.nextWhere((m) => m.type === 'chat-message' && m.payload.text === 'budget secret for bob');
+    await say(carol, 'the budget meeting moved', 'c1');
+    const tBob = f.tok(srv, { sub: 'bob', room: 'hist' });
+    const tCarol = f.tok(srv, { sub: 'carol', room: 'hist' });
+
+    let r = await f.rest(srv, 'GET', historyPath('hist', { limit: 5 }), { token: tCarol });
+    assert.strictEqual(r.status, 200, r.text);
+    assert.deepStrictEqual(Object.keys(r.json).sort(), ['has_more', 'messages']);
+    assert.strictEqual(r.json.messages.length, 5);
+    assert.strictEqual(r.json.has_more, true);
+    assert.strictEqual(r.json.messages[4].text, 'the budget meeting moved', 'newest last');
+    assert.ok(!r.json.messages.some((m) => m.private), 'carol does not see the private message');
+    const m0 = r.json.messages[0];
+    for (const k of ['message_id', 'from', 'text', 'ts', 'seq']) assert.ok(k in m0, `${k} in ${JSON.stringify(m0)}`);
+    assert.strictEqual(m0.message_id, `m${m0.seq}`);
+
+    r = await f.rest(srv, 'GET', historyPath('hist', { limit: 5, before: ids[5] }), { token: tCarol });
+    assert.deepStrictEqual(r.json.messages.map((m) => m.text), [1, 2, 3, 4, 5].map((i) => `public note ${i}`));
+    assert.strictEqual(r.json.has_more, false);
+    r = await f.rest(srv, 'GET', historyPath('hist', { limit: 3, after: ids[2] }), { token: tCarol });
+    assert.deepStrictEqual(r.json.messages.map((m) => m.text), [4, 5, 6].map((i) => `public note ${i}`));
+    assert.strictEqual(r.json.has_more, true);
+
+    r = await f.rest(srv, 'GET', historyPath('hist', { q: 'budget' }), { token: tCarol });
+    assert.deepStrictEqual(r.json.messages.map((m) => m.text), ['the budget meeting moved']);
+    r = await f.rest(srv, 'GET', historyPath('hist', { q: 'budget' }), { token: tBob });
+    assert.deepStrictEqual(r.json.messages.map((m) => m.text), ['budget secret for bob', 'the budget meeting moved']);
+    assert.strictEqual(r.json.messages[0].to, 'bob');
+    r = await f.rest(srv, 'GET', historyPath('hist', { q: 'budget' }), { token: f.adminTok(srv) });
+    assert.strictEqual(r.json.messages.length, 2, 'admin tokens see private messages');
+
+    // Who may read: members (in the room, or a token for this room) and admins.
+    f.assertRestError(await f.rest(srv, 'GET', historyPath('hist'), { token: f.tok(srv, { sub: 'mallory' }) }),
+      403, 'FORBIDDEN', 'a token for no room, not in the room');
+    f.assertRestError(await f.rest(srv, 'GET', historyPath('hist'), { token: f.tok(srv, { sub: 'x', room: 'other' }) }),
+      403, 'TOKEN_ROOM_MISMATCH');
+    f.assertRestError(await f.rest(srv, 'GET', historyPath('hist'), {}), 401, 'UNAUTHORIZED');
+    for (const bad of [{ limit: 0 }, { limit: 201 }, { limit: 'x' }, { before: '12' }, { after: 'mx' }]) {
+      f.assertRestError(await f.rest(srv, 'GET', historyPath('hist', bad), { token: tBob }), 400, 'BAD_REQUEST', JSON.stringify(bad));
+    }
+  });
+});
+
+test('chat history: pipelined requests are answered in order behind a store read', async () => {
+  await h.withServer({}, async (srv) => {
+    const alice = await h.join(srv, 'pipe', 'alice', { room: 'pipe' });
+    await say(alice, 'one', 'a1');
+    const t = f.tok(srv, { sub: 'alice', room: 'pipe' });
+    const c = await h.rawConnect(srv);
+    const req = (p) => `GET ${p} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t}\r\n\r\n`;
+    await c.write(req(historyPath('pipe')) + req('/webrtc/health') + req(historyPath('pipe', { q: 'one' })));
+    const rs = await c.responses(3, 5000);
+    c.destroy();
+    assert.deepStrictEqual(rs.map((x) => x.status), [200, 200, 200]);
+    assert.strictEqual(rs[0].json.messages[0].text, 'one');
+    assert.ok('components' in rs[1].json, 'second answer is health');
+    assert.strictEqual(rs[2].json.messages.length, 1);
+  });
+});
+
+test('restart: history survives, message ids continue past the stored ones, room settings come back', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir });
+    let id1;
+    try {
+      const host = await h.join(srv, 'keep', 'hana', { role: 'host', room: 'keep' });
+      id1 = (await say(host, 'before the restart', 'k1')).payload.message_id;
+      const r = await f.rest(srv, 'POST', '/webrtc/rooms/keep/settings', {
+        token: f.tok(srv, { sub: 'hana', room: 'keep', role: 'host' }), json: { chat_enabled: true, locked: true, mute_on_join: true } });
+      assert.strictEqual(r.status, 200, r.text);
+      await host.end();
+      h.closeAllClients();
+    } finally {
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir });
+    try {
+      // Closed room, new process: members and admins read it.
+      const t = f.tok(srv, { sub: 'ivan', room: 'keep' });
+      let r = await f.rest(srv, 'GET', historyPath('keep'), { token: t });
+      assert.strictEqual(r.status, 200, r.text);
+      assert.deepStrictEqual(r.json.messages.map((m) => [m.message_id, m.text]), [[id1, 'before the restart']]);
+      const host = await h.join(srv, 'keep', 'hana', { role: 'host', room: 'keep' });
+      assert.strictEqual(host.state.payload.settings.locked, true, 'settings restored');
+      assert.strictEqual(host.state.payload.settings.mute_on_join, true, 'settings restored');
+      const id2 = (await say(host, 'after the restart', 'k2')).payload.message_id;
+      assert.ok(Number(id2.slice(1)) > Number(id1.slice(1)), `${id2} continues after ${id1}`);
+      r = await f.rest(srv, 'GET', historyPath('keep'), { token: t });
+      assert.deepStrictEqual(r.json.messages.map((m) => m.text), ['before the restart', 'after the restart']);
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('kill -9 under chat load: every message anyone received is in the history, same id, text and order', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir, logLevel: 'info' });
+    const received = new Map(); // message_id -> message
+    const inFlight = new Set(); // texts sent and not acknowledged when the server died
+    const orders = [];
+    try {
+      const { list } = await f.joinAll(srv, 'load', [['u1', { room: 'load' }], ['u2', { room: 'load' }], ['u3', { room: 'load' }]]);
+      let n = 0;
+      let stop = false;
+      const senders = list.map((c) => (async () => {
+        while (!stop && c.ws.readyState === 1) {
+          const batch = [];
+          for (let i = 0; i < 10; i++) {
+            const text = `${c.user} says ${++n}`;
+            inFlight.add(text);
+            c.send({ type: 'chat-message', id: text, payload: { text } });
+            batch.push(text);
+          }
+          await h.delay(2);
+        }
+      })());
+      await h.delay(150 + Math.floor(Math.random() * 600));
+      srv.proc.kill('SIGKILL');
+      stop = true;
+      await srv.exited;
+      await Promise.all(senders);
+      for (const c of list) {
+        const mine = [];
+        for (const m of c.all) {
+          if (m.type !== 'chat-message') continue;
+          received.set(m.payload.message_id, m);
+          if (m.ref) inFlight.delete(m.ref);
+          mine.push(m.seq);
+        }
+        orders.push(mine);
+      }
+      h.closeAllClients();
+    } catch (e) {
+      try { srv.proc.kill('SIGKILL'); } catch (_) { /* gone */ }
+      throw e;
+    }
+    assert.ok(received.size > 0, 'some chat was delivered before the kill');
+    for (const o of orders) {
+      for (let i = 1; i < o.length; i++) assert.ok(o[i] > o[i - 1], 'each client saw seq increase');
+    }
+    srv = await h.startServer({ dataDir });
+    try {
+      const hist = await historyAll(srv, 'load', f.adminTok(srv));
+      const byId = new Map(hist.map((m) => [m.message_id, m]));
+      for (const [id, m] of received) {
+        const s = byId.get(id);
+        assert.ok(s, `received ${id} (${m.payload.text}) is in the history`);
+        assert.strictEqual(s.text, m.payload.text);
+        assert.strictEqual(s.seq, m.seq);
+        assert.strictEqual(s.from, m.from);
+      }
+      for (let i = 1; i < hist.length; i++) assert.ok(hist[i].seq > hist[i - 1].seq, 'history in seq order');
+      // Nothing nobody received, except what was in flight at the kill
+      // (committed, not yet delivered: its sender never got the ack).
+      const extra = hist.filter((m) => !received.has(m.message_id));
+      for (const m of extra) assert.ok(inFlight.has(m.text), `${m.message_id} "${m.text}" was neither received nor in flight`);
+      test.diagnostic?.(`kill -9: ${received.size} received, ${hist.length} stored, ${extra.length} in flight at the kill`);
+    } finally {
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a corrupt database file stops the server with a clear error, and is left alone', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    const file = path.join(dataDir, 'huddle.db');
+    fs.writeFileSync(file, Buffer.alloc(8192, 0x5a));
+    const r = spawnSync(h.BIN, ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--jwt-secret', h.SECRET],
+      { env: h.childEnv(), encoding: 'utf8', timeout: 10000 });
+    assert.notStrictEqual(r.status, 0, 'non-zero exit');
+    assert.match(r.stderr, /startup_failed.*huddle\.db/, r.stderr);
+    assert.strictEqual(fs.readFileSync(file).length, 8192, 'the file was not replaced');
+    assert.ok(fs.readFileSync(file).every((b) => b === 0x5a), 'the file was not written');
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('admin export and erasure of one user, both in the audit log', async () => {
+  await h.withServer({}, async (srv) => {
+    const { dora, eve } = await f.joinAll(srv, 'gdpr', [['dora', { room: 'gdpr' }], ['eve', { room: 'gdpr' }]]);
+    await say(dora, 'dora was here', 'd1');
+    await say(eve, 'eve too', 'e1');
+    await dora.end();
+    const admin = f.adminTok(srv);
+    f.assertRestError(await f.rest(srv, 'GET', '/webrtc/admin/users/dora/export', { token: f.tok(srv, { sub: 'dora' }) }),
+      403, 'FORBIDDEN');
+    let r = await f.rest(srv, 'GET', '/webrtc/admin/users/dora/export', { token: admin });
+    assert.strictEqual(r.status, 200, r.text);
+    assert.deepStrictEqual(r.json.chat_messages.map((m) => m.text), ['dora was here']);
+    assert.ok(r.json.participant_sessions.length >= 1, r.text);
+    assert.ok(r.json.analytics_events.some((e) => e.type === 'join'), r.text);
+    r = await f.rest(srv, 'POST', '/webrtc/admin/users/dora/erase', { token: admin });
+    assert.strictEqual(r.status, 200, r.text);
+    assert.strictEqual(r.json.erased, true);
+    r = await f.rest(srv, 'GET', historyPath('gdpr'), { token: admin });
+    const dm = r.json.messages.find((m) => m.from === 'dora');
+    assert.strictEqual(dm.text, '[message removed]');
+    assert.strictEqual(dm.erased, true);
+    assert.strictEqual(r.json.messages.find((m) => m.from === 'eve').text, 'eve too');
+    r = await f.rest(srv, 'GET', '/webrtc/admin/users/dora/export', { token: admin });
+    assert.strictEqual(r.json.analytics_events.length, 0, 'analytics anonymized');
+    const actions = r.json.audit.map((a) => a.action);
+    assert.ok(actions.includes('user_export') && actions.includes('user_erase'), JSON.stringify(r.json.audit));
+    f.assertRestError(await f.rest(srv, 'POST', '/webrtc/admin/users/bad%20id/erase', { token: admin }), 400, 'BAD_REQUEST');
+  });
+});
+
+test('PostgreSQL stopped mid-meeting: rooms keep working, health degraded, chat refused clearly, backlog drains in order', { skip: !PG && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  const url = pgDatabase(`huddle_it_${process.pid}_${Date.now() % 100000}`);
+  await h.withServer({ args: ['--database-url', url, '--store-queue-max', '40'] }, async (srv) => {
+    const { alice, bob } = await f.joinAll(srv, 'pgr', [['alice', { room: 'pgr' }], ['bob', { room: 'pgr' }]]);
+    await say(alice, 'stored in postgres', 'a1');
+    await bob.next('chat-message');
+    let hl = await h.health(srv);
+    assert.strictEqual(hl.components.store.backend, 'postgresql');
+    assert.strictEqual(hl.status, 'ok');
+
+    pgRun(`${PG.ctl} -m fast -w stop`);
+    let up = false;
+    try {
+      await h.waitFor(async () => (await h.health(srv)).components.store.state === 'down', 8000, 50, 'store down');
+      const hr = await h.httpGet(srv, '/webrtc/health');
+      assert.strictEqual(hr.status, 200, 'degraded, still serving');
+      assert.strictEqual(hr.json.status, 'degraded');
+      assert.ok(hr.json.components.store.error, 'the store says why');
+      // Durable chat cannot be promised: refused with its ref; nobody gets it.
+      alice.send({ type: 'chat-message', id: 'a2', payload: { text: 'while down' } });
+      f.assertWsError(await alice.next(), 'STORE_UNAVAILABLE', 'a2');
+      // Everything else works; its records wait in the backlog, in order.
+      alice.send({ type: 'offer', to: 'bob', payload: { sdp: 'v=0' } });
+      assert.strictEqual((await bob.next('offer')).from, 'alice');
+      for (let i = 0; i < 5; i++) alice.send({ type: 'analytics-event', payload: { name: `down_${i}`, properties: { i } } });
+      await h.waitFor(async () => (await h.health(srv)).components.store.backlog >= 5, 3000, 20, 'backlog');
+      await bob.expectNone(100);
+      // History cannot be read: a clear 503.
+      f.assertRestError(await f.rest(srv, 'GET', historyPath('pgr'), { token: f.adminTok(srv) }), 503, 'STORE_UNAVAILABLE');
+
+      pgRun(`${PG.ctl} -w start`);
+      up = true;
+      await h.waitFor(async () => {
+        const j = await h.health(srv);
+        return j.status === 'ok' && j.components.store.backlog === 0;
+      }, 10000, 50, 'store back and drained');
+      await say(alice, 'after the outage', 'a3');
+      const hist = await historyAll(srv, 'pgr', f.adminTok(srv));
+      assert.deepStrictEqual(hist.map((m) => m.text), ['stored in postgres', 'after the outage']);
+      const ex = await f.rest(srv, 'GET', '/webrtc/admin/users/alice/export', { token: f.adminTok(srv) });
+      const custom = ex.json.analytics_events.filter((e) => e.type === 'custom').map((e) => e.name);
+      assert.deepStrictEqual(custom, [0, 1, 2, 3, 4].map((i) => `down_${i}`), 'the backlog drained, in order');
+    } finally {
+      if (!up) pgRun(`${PG.ctl} -w start`);
+    }
+  });
+});
+
+test('PostgreSQL stopped, relaxed durability: chat is delivered and buffered up to the bound, then refused; the backlog drains', { skip: !PG && 'no PostgreSQL cluster' }, async () => {
+  const url = pgDatabase(`huddle_rx_${process.pid}_${Date.now() % 100000}`);
+  await h.withServer({ args: ['--database-url', url, '--store-queue-max', '20', '--chat-durability', 'relaxed'] }, async (srv) => {
+    const { alice, bob } = await f.joinAll(srv, 'pgx', [['alice', { room: 'pgx' }], ['bob', { room: 'pgx' }]]);
+    pgRun(`${PG.ctl} -m fast -w stop`);
+    let up = false;
+    try {
+      await h.waitFor(async () => (await h.health(srv)).components.store.state === 'down', 8000, 50, 'store down');
+      const delivered = [];
+      let refused = null;
+      for (let i = 0; i < 40 && !refused; i++) {
+        alice.send({ type: 'chat-message', id: `x${i}`, payload: { text: `buffered ${i}` } });
+        const m = await alice.nextWhere((x) => x.ref === `x${i}`);
+        if (m.type === 'error') refused = m;
+        else delivered.push(m.payload.text);
+      }
+      assert.ok(delivered.length > 0, 'chat is delivered while the database is down');
+      assert.ok(refused, 'past the bound chat is refused');
+      f.assertWsError(refused, 'STORE_UNAVAILABLE');
+      for (const t of delivered) await bob.nextWhere((m) => m.type === 'chat-message' && m.payload.text === t);
+      pgRun(`${PG.ctl} -w start`);
+      up = true;
+      await h.waitFor(async () => {
+        const j = await h.health(srv);
+        return j.status === 'ok' && j.components.store.backlog === 0;
+      }, 10000, 50, 'drained');
+      const hist = await historyAll(srv, 'pgx', f.adminTok(srv));
+      assert.deepStrictEqual(hist.map((m) => m.text), delivered, 'every delivered message, in order, nothing else');
+    } finally {
+      if (!up) pgRun(`${PG.ctl} -w start`);
+    }
+  });
+});
