@@ -162,7 +162,7 @@ test('restart: history survives, message ids continue past the stored ones, room
   }
 });
 
-test('kill -9 under chat load: every message anyone received is in the history, same id, text and order', async () => {
+test('kill -9 under chat load: every message anyone received is in the history, same id, text and order', async (t) => {
   const dataDir = h.freshDataDir();
   try {
     let srv = await h.startServer({ dataDir, logLevel: 'info' });
@@ -225,7 +225,7 @@ test('kill -9 under chat load: every message anyone received is in the history, 
       // (committed, not yet delivered: its sender never got the ack).
       const extra = hist.filter((m) => !received.has(m.message_id));
       for (const m of extra) assert.ok(inFlight.has(m.text), `${m.message_id} "${m.text}" was neither received nor in flight`);
-      test.diagnostic?.(`kill -9: ${received.size} received, ${hist.length} stored, ${extra.length} in flight at the kill`);
+      t.diagnostic(`kill -9: ${received.size} received, ${hist.length} stored, ${extra.length} in flight at the kill`);
     } finally {
       await srv.stopAndAssert();
     }
