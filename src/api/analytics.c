@@ -14,6 +14,8 @@ const char *sig_quality_name(int b);
 static int access_analytics(struct api_req *r, struct api_room *ar) {
   if (api_room_access(r, PERM_MODERATE, ar) != 0) return -1;
   if (ar->hist == NULL) {
+    /* Not in memory (evicted, or from before a restart): ask the store. */
+    if (r->srv->store) return 1;
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return -1;
   }
@@ -23,7 +25,8 @@ static int access_analytics(struct api_req *r, struct api_room *ar) {
 /* GET /webrtc/rooms/{room_id}/analytics?since=<unix ms>&limit=<1..1000> */
 void api_analytics_get(struct api_req *r) {
   struct api_room ar;
-  if (access_analytics(r, &ar) != 0) return;
+  int where = access_analytics(r, &ar);
+  if (where < 0) return;
   char v[32];
   uint64_t since = 0;
   size_t limit = 100;
@@ -39,6 +42,10 @@ void api_analytics_get(struct api_req *r) {
       { api_reply_error(r, API_ERR_BAD_REQUEST, "limit must be 1 to 1000"); return; }
     limit = (size_t)n;
   }
+  if (where == 1) {
+    api_store_room_view(r, ar.id, API_STORE_EVENTS, since, limit);
+    return;
+  }
   api_reply_json(r, 200, json_pack("{s:s,s:o,s:I}", "room_id", ar.id, "events",
                                    history_ring_json(&ar.hist->events, since, limit, 0), "total_events",
                                    (json_int_t)ar.hist->events.total));
@@ -47,7 +54,12 @@ void api_analytics_get(struct api_req *r) {
 /* GET /webrtc/rooms/{room_id}/analytics/summary */
 void api_analytics_summary_get(struct api_req *r) {
   struct api_room ar;
-  if (access_analytics(r, &ar) != 0) return;
+  int where = access_analytics(r, &ar);
+  if (where < 0) return;
+  if (where == 1) {
+    api_store_room_view(r, ar.id, API_STORE_SUMMARY, 0, 0);
+    return;
+  }
   struct room_history *h = ar.hist;
   uint64_t now = server_now_ms(), open_ms = 0, current = 0;
   if (ar.room) {

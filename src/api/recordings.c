@@ -86,6 +86,10 @@ void api_recordings_stop(struct api_req *r) {
 void api_recordings_list(struct api_req *r) {
   struct api_room ar;
   if (api_room_access(r, 0, &ar) != 0) return;
+  if (ar.hist == NULL && r->srv->store) { /* not in memory: from the store */
+    api_store_room_view(r, ar.id, API_STORE_RECORDINGS, 0, 0);
+    return;
+  }
   if (ar.hist == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return;
@@ -127,6 +131,10 @@ void api_live_streams_stop(struct api_req *r) {
 void api_live_streams_list(struct api_req *r) {
   struct api_room ar;
   if (api_room_access(r, 0, &ar) != 0) return;
+  if (ar.hist == NULL && r->srv->store) { /* not in memory: from the store */
+    api_store_room_view(r, ar.id, API_STORE_STREAMS, 0, 0);
+    return;
+  }
   if (ar.hist == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return;

@@ -332,7 +332,7 @@ void api_audit_get(struct api_req *r) {
     api_reply_error(r, API_ERR_PERMISSION_DENIED, "the audit log is for hosts");
     return;
   }
-  if (ar.hist == NULL) {
+  if (ar.hist == NULL && r->srv->store == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return;
   }
@@ -347,6 +347,10 @@ void api_audit_get(struct api_req *r) {
       return;
     }
     limit = (size_t)n;
+  }
+  if (ar.hist == NULL) { /* not in memory: from the store */
+    api_store_room_view(r, ar.id, API_STORE_AUDIT, since, limit);
+    return;
   }
   api_reply_json(r, 200, json_pack("{s:s,s:o,s:I}", "room_id", ar.id, "entries",
                                    history_ring_json(&ar.hist->audit, since, limit, 1), "total",

@@ -164,3 +164,161 @@ void api_user_erase(struct api_req *r) {
     http_defer_end(r->conn);
   }
 }
+
+/* ---- REST lists of rooms no longer in memory (closed and evicted, or
+ * from before a restart): the same answers, from the store ---- */
+
+struct fallback {
+  struct conn *conn;
+  enum api_store_view view;
+  uint64_t since;
+  size_t limit;
+  char room_id[ID_MAX + 1];
+};
+
+static void copy_if(json_t *dst, const char *to, json_t *src, const char *from, int skip_empty) {
+  json_t *v = json_object_get(src, from);
+  if (v == NULL || json_is_null(v)) return;
+  if (skip_empty && ((json_is_string(v) && json_string_length(v) == 0) ||
+                     (json_is_integer(v) && json_integer_value(v) == 0)))
+    return;
+  json_object_set(dst, to, v);
+}
+
+static json_t *media_json(json_t *row, int recording) {
+  json_int_t started = json_integer_value(json_object_get(row, "started_at"));
+  json_int_t stopped = json_integer_value(json_object_get(row, "stopped_at"));
+  /* Still running in the store: the process that ran it is gone. */
+  json_t *o = json_pack("{s:O,s:s,s:O,s:I,s:I}", recording ? "recording_id" : "stream_id",
+                        json_object_get(row, "id"), "state", stopped ? "stopped" : "interrupted",
+                        "started_by", json_object_get(row, "started_by"), "started_at", started,
+                        "duration_ms", stopped ? stopped - started : (json_int_t)0);
+  if (recording) copy_if(o, "format", row, "detail", 0);
+  else {
+    copy_if(o, "name", row, "detail", 0);
+    copy_if(o, "target", row, "target_redacted", 0);
+  }
+  if (stopped) {
+    json_object_set_new(o, "stopped_at", json_integer(stopped));
+    copy_if(o, "stopped_by", row, "stopped_by", 0);
+  }
+  return o;
+}
+
+static json_t *build_view(struct fallback *fb, json_t *res) {
+  json_t *items = json_object_get(res, "items");
+  size_t n = json_array_size(items);
+  json_t *out = NULL, *list = json_array();
+  switch (fb->view) {
+  case API_STORE_EVENTS:
+  case API_STORE_AUDIT: {
+    int audit = fb->view == API_STORE_AUDIT;
+    size_t first = n > fb->limit ? n - fb->limit : 0;
+    for (size_t i = first; i < n; i++) {
+      json_t *row = json_array_get(items, i), *o = json_object();
+      copy_if(o, "ts", row, "ts", 0);
+      copy_if(o, audit ? "action" : "type", row, audit ? "action" : "type", 0);
+      copy_if(o, audit ? "actor" : "user_id", row, audit ? "actor" : "user_id", 1);
+      copy_if(o, audit ? "target" : "name", row, audit ? "target" : "name", 1);
+      if (!audit) copy_if(o, "value", row, "value", 1);
+      copy_if(o, audit ? "details" : "data", row, audit ? "details" : "data", 0);
+      json_array_append_new(list, o);
+    }
+    out = json_pack("{s:s,s:o,s:I}", "room_id", fb->room_id, audit ? "entries" : "events", list,
+                    audit ? "total" : "total_events", (json_int_t)n);
+    break;
+  }
+  case API_STORE_RECORDINGS:
+  case API_STORE_STREAMS: {
+    int rec = fb->view == API_STORE_RECORDINGS;
+    for (size_t i = 0; i < n; i++) {
+      json_t *row = json_array_get(items, i);
+      const char *kind = json_string_value(json_object_get(row, "kind"));
+      if (kind && strcmp(kind, rec ? "recording" : "stream") == 0) json_array_append_new(list, media_json(row, rec));
+    }
+    out = rec ? json_pack("{s:s,s:o,s:n}", "room_id", fb->room_id, "recordings", list, "active")
+              : json_pack("{s:s,s:o,s:i}", "room_id", fb->room_id, "live_streams", list, "active", 0);
+    break;
+  }
+  case API_STORE_SUMMARY: {
+    json_decref(list);
+    json_t *s = json_array_get(json_object_get(res, "summary"), 0);
+    json_int_t sessions = json_integer_value(json_object_get(s, "total_sessions"));
+    json_int_t ms = json_integer_value(json_object_get(s, "session_ms"));
+    json_t *quality = json_pack("{s:i,s:i,s:i}", "good", 0, "fair", 0, "poor", 0);
+    json_t *qrows = json_object_get(res, "quality");
+    for (size_t i = 0; i < json_array_size(qrows); i++) {
+      json_t *q = json_array_get(qrows, i);
+      const char *name = json_string_value(json_object_get(q, "name"));
+      if (name && json_object_get(quality, name)) json_object_set(quality, name, json_object_get(q, "n"));
+    }
+    json_int_t chat = json_integer_value(json_object_get(s, "chat_messages"));
+    out = json_pack("{s:s,s:b,s:I,s:i,s:I,s:I,s:f,s:I,s:I,s:{s:I},s:o,s:I,s:I,s:I}", "room_id", fb->room_id,
+                    "live", 0, "created_at", json_integer_value(json_object_get(s, "created_at")),
+                    "current_participants", 0, "peak_participants",
+                    json_integer_value(json_object_get(s, "peak_participants")), "total_sessions", sessions,
+                    "participant_minutes", (double)ms / 60000.0, "average_session_ms",
+                    sessions ? ms / sessions : 0, "messages_total", chat, "messages_by_type",
+                    "chat-message", chat, "quality_distribution", quality, "custom_events",
+                    json_integer_value(json_object_get(s, "custom_events")), "recordings",
+                    json_integer_value(json_object_get(s, "recordings")), "live_streams",
+                    json_integer_value(json_object_get(s, "live_streams")));
+    if (out) copy_if(out, "closed_at", s, "closed_at", 1);
+    if (out) json_object_set_new(out, "from_store", json_true());
+    break;
+  }
+  }
+  return out;
+}
+
+static int view_empty(struct fallback *fb, json_t *res) {
+  if (fb->view == API_STORE_SUMMARY) {
+    json_t *s = json_array_get(json_object_get(res, "summary"), 0);
+    return json_integer_value(json_object_get(s, "known")) == 0;
+  }
+  return json_integer_value(json_object_get(res, "known")) == 0;
+}
+
+static void on_fallback_done(struct store_rec *rec, void *arg) {
+  struct fallback *fb = arg;
+  struct conn *c = fb->conn;
+  if (!c->closing) {
+    json_t *res = rec->status == STORE_OK && rec->result ? json_loads(rec->result, 0, NULL) : NULL;
+    if (res == NULL) http_reply_error(c, API_ERR_STORE_UNAVAILABLE, NULL, 0);
+    else if (view_empty(fb, res)) http_reply_error(c, API_ERR_ROOM_NOT_FOUND, NULL, 0);
+    else http_reply_json(c, 200, build_view(fb, res), "");
+    json_decref(res);
+  }
+  free(fb);
+  http_defer_end(c);
+}
+
+void api_store_room_view(struct api_req *r, const char *room_id, enum api_store_view view, uint64_t since,
+                         size_t limit) {
+  static const enum store_kind kinds[] = {
+    [API_STORE_EVENTS] = STORE_READ_EVENTS, [API_STORE_AUDIT] = STORE_READ_AUDIT,
+    [API_STORE_RECORDINGS] = STORE_READ_MEDIA, [API_STORE_STREAMS] = STORE_READ_MEDIA,
+    [API_STORE_SUMMARY] = STORE_READ_SUMMARY,
+  };
+  struct fallback *fb = calloc(1, sizeof(*fb));
+  struct store_rec *rec = fb ? store_rec_new(kinds[view], room_id) : NULL;
+  if (rec == NULL) {
+    free(fb);
+    api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
+    return;
+  }
+  fb->conn = r->conn;
+  fb->view = view;
+  fb->since = since;
+  fb->limit = limit ? limit : 100;
+  snprintf(fb->room_id, sizeof(fb->room_id), "%s", room_id);
+  rec->ts = since;
+  rec->done = on_fallback_done;
+  rec->arg = fb;
+  http_defer(r->conn);
+  if (store_read(r->srv->store, rec) != 0) {
+    free(fb);
+    http_reply_error(r->conn, API_ERR_STORE_UNAVAILABLE, NULL, 0);
+    http_defer_end(r->conn);
+  }
+}

@@ -436,8 +436,32 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
     json_object_del(out, "items");
     break;
   }
+  case STORE_READ_SUMMARY: {
+    json_t *sum = json_array(), *q = json_array();
+    rc = rows_json(c, "SELECT (SELECT count(*) FROM room_sessions WHERE room_id = $1) AS known,"
+" (SELECT min(started_at) FROM room_sessions WHERE room_id = $1) AS created_at,"
+" (SELECT max(ended_at) FROM room_sessions WHERE room_id = $1) AS closed_at,"
+" (SELECT max(peak_participants) FROM room_sessions WHERE room_id = $1) AS peak_participants,"
+" (SELECT count(*) FROM participant_sessions WHERE room_id = $1) AS total_sessions,"
+" (SELECT CAST(coalesce(sum(duration_ms), 0) AS BIGINT) FROM participant_sessions WHERE room_id = $1) AS session_ms,"
+" (SELECT count(*) FROM analytics_events WHERE room_id = $1 AND type = 'custom') AS custom_events,"
+" (SELECT count(*) FROM recordings WHERE room_id = $1 AND kind = 'recording') AS recordings,"
+" (SELECT count(*) FROM recordings WHERE room_id = $1 AND kind = 'stream') AS live_streams,"
+" (SELECT count(*) FROM chat_messages WHERE room_id = $1) AS chat_messages", r->room_id, NULL, sum);
+    if (rc == 0) rc = rows_json(c, "SELECT name, count(*) AS n FROM analytics_events WHERE room_id = $1 AND type = 'quality' GROUP BY name", r->room_id, NULL, q);
+    json_object_set_new(out, "summary", sum);
+    json_object_set_new(out, "quality", q);
+    break;
+  }
   default:
     break;
+  }
+  if (rc == 0 && (r->kind == STORE_READ_EVENTS || r->kind == STORE_READ_AUDIT || r->kind == STORE_READ_MEDIA)) {
+    /* Whether the store knows the room at all (404 otherwise). */
+    json_t *k = json_array();
+    rc = rows_json(c, "SELECT count(*) AS known FROM room_sessions WHERE room_id = $1", r->room_id, NULL, k);
+    json_object_set(out, "known", json_object_get(json_array_get(k, 0), "known"));
+    json_decref(k);
   }
   if (rc == 0) r->result = json_dumps(out, JSON_COMPACT);
   json_decref(out);

@@ -128,12 +128,20 @@ test('restart: history survives, message ids continue past the stored ones, room
   try {
     let srv = await h.startServer({ dataDir });
     let id1;
+    let recId;
     try {
       const host = await h.join(srv, 'keep', 'hana', { role: 'host', room: 'keep' });
       id1 = (await say(host, 'before the restart', 'k1')).payload.message_id;
       const r = await f.rest(srv, 'POST', '/webrtc/rooms/keep/settings', {
         token: f.tok(srv, { sub: 'hana', room: 'keep', role: 'host' }), json: { chat_enabled: true, locked: true, mute_on_join: true } });
       assert.strictEqual(r.status, 200, r.text);
+      const ht = f.tok(srv, { sub: 'hana', room: 'keep', role: 'host' });
+      const rec = await f.rest(srv, 'POST', '/webrtc/rooms/keep/recordings/start', { token: ht });
+      assert.strictEqual(rec.status, 201, rec.text);
+      recId = rec.json.recording_id || (rec.json.recording && rec.json.recording.recording_id);
+      assert.ok(recId, rec.text);
+      host.send({ type: 'analytics-event', payload: { name: 'before_restart', properties: { a: 1 } } });
+      await h.delay(50);
       await host.end();
       h.closeAllClients();
     } finally {
@@ -141,6 +149,30 @@ test('restart: history survives, message ids continue past the stored ones, room
     }
     srv = await h.startServer({ dataDir });
     try {
+      // Lists and summaries of a room from before the restart come from the store.
+      const admin = f.adminTok(srv);
+      let a = await f.rest(srv, 'GET', '/webrtc/rooms/keep/analytics', { token: admin });
+      assert.strictEqual(a.status, 200, a.text);
+      const types = a.json.events.map((e) => e.type);
+      assert.ok(types.includes('join') && types.includes('custom') && types.includes('leave'), a.text);
+      assert.deepStrictEqual(a.json.events.find((e) => e.type === 'custom').data, { a: 1 });
+      a = await f.rest(srv, 'GET', '/webrtc/rooms/keep/audit', { token: admin });
+      assert.strictEqual(a.status, 200, a.text);
+      assert.ok(a.json.entries.some((e) => e.action === 'settings_update' && e.actor === 'hana'), a.text);
+      a = await f.rest(srv, 'GET', '/webrtc/rooms/keep/recordings', { token: admin });
+      assert.strictEqual(a.status, 200, a.text);
+      assert.deepStrictEqual(a.json.recordings.map((x) => [x.recording_id, x.state, x.stopped_by]),
+        [[recId, 'stopped', 'server']], 'stopped when the room closed');
+      a = await f.rest(srv, 'GET', '/webrtc/rooms/keep/analytics/summary', { token: admin });
+      assert.strictEqual(a.status, 200, a.text);
+      assert.strictEqual(a.json.live, false);
+      assert.strictEqual(a.json.total_sessions, 1);
+      assert.strictEqual(a.json.peak_participants, 1);
+      assert.strictEqual(a.json.custom_events, 1);
+      assert.strictEqual(a.json.recordings, 1);
+      assert.ok(a.json.closed_at > 0, a.text);
+      f.assertRestError(await f.rest(srv, 'GET', '/webrtc/rooms/never/analytics/summary', { token: admin }),
+        404, 'ROOM_NOT_FOUND');
       // Closed room, new process: members and admins read it.
       const t = f.tok(srv, { sub: 'ivan', room: 'keep' });
       let r = await f.rest(srv, 'GET', historyPath('keep'), { token: t });
