@@ -161,7 +161,8 @@ function throughputTable(sc, title, unit, peersAllowed) {
 
 throughputTable('s2', '2. Room fan-out (rooms of 50, 200-byte chat; deliveries = messages x 50)', 'deliveries', ['wsroom']);
 throughputTable('s3', '3. Signaling relay (offer/answer with 6 KiB / 4.5 KiB SDP, ice-candidates)', 'relays', ['peerjs', 'wsroom']);
-throughputTable('s5', '5. Room fan-out with chat persisted', 'deliveries', ['wsroom']);
+throughputTable('s5', '5. Room fan-out with chat persisted (SQLite, durable)', 'deliveries', ['wsroom']);
+throughputTable('s5pg', '5. Room fan-out with chat persisted (PostgreSQL, durable)', 'deliveries', ['wsroom']);
 
 // ---- 4. storm ----
 {

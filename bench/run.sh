@@ -17,7 +17,6 @@ ROOT=$(cd "$HERE/.." && pwd)
 HUDDLE_BIN=${HUDDLE_BIN:-$ROOT/build/huddle}
 LOADGEN=$HERE/build/loadgen
 SECRET=${BENCH_SECRET:-bench-secret-bench-secret-bench-secret-0123}
-PERSIST_FLAG=${HUDDLE_PERSIST_FLAG:---persist-chat}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 CLIENT_CPU=${BENCH_CLIENT_CPU:-1}
 declare -A PORT=([huddle]=${HUDDLE_PORT:-18080} [peerjs]=${PEERJS_PORT:-19000} [wsroom]=${WSROOM_PORT:-19100})
@@ -39,11 +38,11 @@ Options:
   --perf             profile each server with perf record (and count its syscalls)
   --callgrind        run huddle under valgrind --tool=callgrind at a light load
                      (instructions per delivered message)
-  --persist          scenario 5 only: scenario 2 with chat persisted
+  --persist          scenario 5 only: scenario 2 with every chat durable (SQLite, PostgreSQL)
   --quick            small and short: a smoke run
   --no-install       do not apt-get / npm ci
   --out DIR          results directory (default bench/out/<time>)
-Environment: HUDDLE_BIN, BENCH_SECRET, HUDDLE_PERSIST_FLAG (default --persist-chat),
+Environment: HUDDLE_BIN, BENCH_SECRET, BENCH_PG_URL (scenario 5 on an existing PostgreSQL),
   BENCH_SERVER_CPU / BENCH_CLIENT_CPU (0 / 1), HUDDLE_PORT, PEERJS_PORT, WSROOM_PORT,
   PERF_CALLGRAPH (dwarf,16384; 'fp' is perf record -g), PERF_FREQ (499),
   S2_PERF_RATE / S3_PERF_RATE (the one step profiled: 1500 msg/s, 5000 relays/s),
@@ -300,7 +299,10 @@ fi
 if has "$ONLY" 2; then
   CUR=s2; RUN_SERVERS=huddle,wsroom
   log ""; log "### 2. room fan-out: 500 clients in rooms of 50, 200-byte chat, offered msg/s $S2_RATES, ${STEP_S} s a step (PeerJS has no rooms)"
+  # The baseline keeps no chat (scenario 5 is the same load, stored).
+  EXTRA_FLAGS[huddle]="--chat-durability off"
   run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --rates "$S2_RATES" --duration "$STEP_S" --warmup 2 --drain 3
+  EXTRA_FLAGS[huddle]=""
 fi
 if has "$ONLY" 3; then
   CUR=s3; RUN_SERVERS=huddle,peerjs,wsroom
@@ -313,16 +315,38 @@ if has "$ONLY" 4; then
   run_each --scenario storm --conns "$S4_CONNS" --room-size 20 --storm-s 5 --hold 2
 fi
 if has "$ONLY" 5; then
-  CUR=s5; RUN_SERVERS=huddle
-  log ""; log "### 5. persistence on: scenario 2 with chat persisted"
-  if "$HUDDLE_BIN" --help 2>&1 | grep -q -- "$PERSIST_FLAG"; then
-    EXTRA_FLAGS[huddle]=$PERSIST_FLAG
-    run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --rates "$S2_RATES" --duration "$STEP_S" --warmup 2 --drain 3 --persist
-    EXTRA_FLAGS[huddle]=""
-  else
-    log "  waits on persistence: huddle has no chat persistence yet (no $PERSIST_FLAG in huddle --help)."
-    log "  Once it has, this runs scenario 2 against huddle $PERSIST_FLAG (set HUDDLE_PERSIST_FLAG for another name)."
+  # Scenario 2's load with every chat message committed before anyone gets
+  # it (--chat-durability durable): SQLite in the data dir, then PostgreSQL
+  # in a throwaway cluster on this machine (scripts/with-postgres.sh's
+  # recipe; BENCH_PG_URL names an existing database instead).
+  RUN_SERVERS=huddle
+  log ""; log "### 5. persistence on: scenario 2 with every chat message durable (SQLite, PostgreSQL)"
+  CUR=s5
+  EXTRA_FLAGS[huddle]="--chat-durability durable"
+  run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --rates "$S2_RATES" --duration "$STEP_S" --warmup 2 --drain 3 --persist
+  PG_URL=${BENCH_PG_URL:-}
+  PG_STOP=""
+  if [ -z "$PG_URL" ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+    PGD=$(mktemp -d /tmp/huddle-bench-pg.XXXXXX)
+    AS="sh -c"
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PGD"; AS="su postgres -s /bin/sh -c"; fi
+    PGPORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+    $AS "/usr/lib/postgresql/15/bin/initdb -D $PGD/data -A trust -U huddle" >/dev/null
+    # The cluster shares the server's core, as a database on the same small machine would.
+    $AS "taskset -c $SERVER_CPU /usr/lib/postgresql/15/bin/pg_ctl -D $PGD/data -o '-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGD' -l $PGD/log -w start" >/dev/null
+    psql -q -h 127.0.0.1 -p "$PGPORT" -U huddle -d postgres -c 'CREATE DATABASE huddle' >/dev/null
+    PG_URL="postgres://huddle@127.0.0.1:$PGPORT/huddle"
+    PG_STOP="$AS \"/usr/lib/postgresql/15/bin/pg_ctl -D $PGD/data -m fast -w stop\" >/dev/null; rm -rf $PGD"
   fi
+  if [ -n "$PG_URL" ]; then
+    CUR=s5pg
+    EXTRA_FLAGS[huddle]="--chat-durability durable --database-url $PG_URL"
+    run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --rates "$S2_RATES" --duration "$STEP_S" --warmup 2 --drain 3 --persist
+    [ -n "$PG_STOP" ] && eval "$PG_STOP"
+  else
+    log "  no PostgreSQL 15 here (apt-get install postgresql) and no BENCH_PG_URL: PostgreSQL row skipped"
+  fi
+  EXTRA_FLAGS[huddle]=""
 fi
 
 log ""

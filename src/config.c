@@ -63,7 +63,7 @@ static const struct opt opts[] = {
   {"file-max-mb", "HUDDLE_FILE_MAX_MB", I(file_max_mb), "100", 1, 1048576, "Largest file that may be offered, in MiB."},
   {"e2ee-max-bytes", "HUDDLE_E2EE_MAX_BYTES", I(e2ee_max_bytes), "16384", 64, 1048576, "Largest serialized payload of an e2ee-* message."},
   {"database-url", "HUDDLE_DATABASE_URL", S(database_url), "", 0, 0, "Empty: SQLite at <data-dir>/huddle.db. postgres://user:pass@host:port/db: PostgreSQL."},
-  {"chat-durability", "HUDDLE_CHAT_DURABILITY", S(chat_durability), "durable", 0, 0, "durable: chat is delivered and acknowledged only once stored; relaxed: at once, stored behind."},
+  {"chat-durability", "HUDDLE_CHAT_DURABILITY", S(chat_durability), "durable", 0, 0, "durable: chat is delivered and acknowledged only once stored; relaxed: at once, stored behind; off: chat is not stored (no history)."},
   {"store-queue-max", "HUDDLE_STORE_QUEUE_MAX", I(store_queue_max), "10000", 16, 10000000, "Records waiting for the database before new chat is refused (STORE_UNAVAILABLE)."},
   {"retention-days", "HUDDLE_RETENTION_DAYS", I(retention_days), "0", 0, 36500, "Days chat and analytics events are kept (0: forever); deleted by a background job."},
 };

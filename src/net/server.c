@@ -386,8 +386,9 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
       return -1;
     }
   }
-  if (strcmp(cfg->chat_durability, "durable") != 0 && strcmp(cfg->chat_durability, "relaxed") != 0) {
-    snprintf(err, err_len, "--chat-durability must be durable or relaxed");
+  if (strcmp(cfg->chat_durability, "durable") != 0 && strcmp(cfg->chat_durability, "relaxed") != 0 &&
+      strcmp(cfg->chat_durability, "off") != 0) {
+    snprintf(err, err_len, "--chat-durability must be durable, relaxed or off");
     return -1;
   }
   if (store_open(&s->store, loop, cfg->data_dir, cfg->database_url, (size_t)cfg->store_queue_max, err,

@@ -119,13 +119,15 @@ static void on_chat_stored(struct store_rec *rec, void *arg) {
   gate_flush(s, rec->room_id);
 }
 
-static int durable(struct server *s) { return strcmp(s->cfg->chat_durability, "relaxed") != 0; }
+static int durable(struct server *s) { return strcmp(s->cfg->chat_durability, "durable") == 0; }
 
 enum api_err sig_store_chat(struct sig_ctx *ctx, const struct sig_out *o, uint64_t seq) {
   struct server *s = ctx->srv;
   struct room *r = ctx->room;
   json_t *p = o->payload;
   if (seq != r->seq + 1) return API_ERR_INTERNAL_ERROR;
+  if (strcmp(s->cfg->chat_durability, "off") == 0) /* chat is not kept at all */
+    return signal_send(ctx, o) == 0 ? API_OK : API_ERR_INTERNAL_ERROR;
   struct store_rec *rec = store_rec_new(STORE_CHAT, r->id);
   if (rec == NULL) return API_ERR_INTERNAL_ERROR;
   const char *text = json_string_value(json_object_get(p, "text"));

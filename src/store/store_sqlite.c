@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,7 +163,17 @@ static void disconnect(struct store_conn *c) {
   free(c);
 }
 
+static void configure_once(void) {
+  /* Each connection is used by one thread at a time: no per-call mutexes,
+   * and no global malloc statistics (a lock per allocation). Only takes
+   * effect before SQLite's first use in the process. */
+  sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static struct store_conn *connect_db(const char *path, int do_migrate, char *err, size_t err_len) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, configure_once);
   struct stat sb;
   if (stat(path, &sb) == 0 && sb.st_size == 0) {
     /* Something truncated it: never start over silently. */
