@@ -192,7 +192,7 @@ static struct store_conn *connect_db(const char *path, int do_migrate, char *err
   sqlite3_stmt *jm = NULL;
   /* Reading the journal mode reads the header: a file that is not a
    * database fails here, before anything is written. */
-  if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL) != SQLITE_OK ||
+  if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;", NULL, NULL, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master", -1, &jm, NULL) != SQLITE_OK ||
       sqlite3_step(jm) != SQLITE_ROW) {
     snprintf(err, err_len, "sqlite %s: %s (is it a huddle database?)", path, sqlite3_errmsg(c->db));
