@@ -109,9 +109,9 @@ void api_chat_history_get(struct api_req *r);        /* GET .../chat (store_api.
 void api_user_export(struct api_req *r);             /* GET /webrtc/admin/users/{user_id}/export */
 void api_user_erase(struct api_req *r);              /* POST /webrtc/admin/users/{user_id}/erase */
 
-/* Answers a room list or summary from the store (store_api.c), for rooms
- * whose history is no longer in memory (closed and evicted, or from before
- * a restart), in the same shape as the in-memory answer. */
+/* Answers a room list or summary from the store (store_api.c), in the
+ * same shape as the in-memory answer, for rooms from before a restart (a
+ * room evicted from memory in this process stays forgotten: 404). */
 enum api_store_view { API_STORE_EVENTS, API_STORE_AUDIT, API_STORE_RECORDINGS, API_STORE_STREAMS,
                       API_STORE_SUMMARY };
 void api_store_room_view(struct api_req *r, const char *room_id, enum api_store_view view,

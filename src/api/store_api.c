@@ -300,6 +300,14 @@ void api_store_room_view(struct api_req *r, const char *room_id, enum api_store_
     [API_STORE_RECORDINGS] = STORE_READ_MEDIA, [API_STORE_STREAMS] = STORE_READ_MEDIA,
     [API_STORE_SUMMARY] = STORE_READ_SUMMARY,
   };
+  /* A room open in this process whose history was evicted stays forgotten
+   * (--history-rooms, as before persistence); rooms from before a restart
+   * come from the store. */
+  const struct store_room_meta *meta = store_room_meta(r->srv->store, room_id);
+  if (meta && meta->opened_here) {
+    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
+    return;
+  }
   struct fallback *fb = calloc(1, sizeof(*fb));
   struct store_rec *rec = fb ? store_rec_new(kinds[view], room_id) : NULL;
   if (rec == NULL) {

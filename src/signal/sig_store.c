@@ -228,6 +228,7 @@ void sig_store_room_open(struct server *s, struct room *r) {
     if (m->settings) apply_settings(r, m->settings);
     log_info("room_restored room=%s seq=%" PRIu64 " settings=%d", r->id, r->seq, m->settings != NULL);
   }
+  store_room_opened_note(s->store, r->id);
   struct store_rec *rec = store_rec_new(STORE_ROOM_OPEN, r->id);
   if (rec) {
     rec->ts = r->created_ms;

@@ -392,6 +392,11 @@ void store_room_settings_note(struct store *st, const char *room_id, const char 
   m->settings = settings ? strdup(settings) : NULL;
 }
 
+void store_room_opened_note(struct store *st, const char *room_id) {
+  struct store_room_meta *m = meta_get(st, room_id);
+  if (m) m->opened_here = 1;
+}
+
 static void on_loaded_room(void *arg, const char *room_id, uint64_t last_seq, const char *settings) {
   struct store *st = arg;
   store_room_seq_note(st, room_id, last_seq);

@@ -87,6 +87,7 @@ struct store_rec {
 struct store_room_meta {
   uint64_t last_seq;        /* highest chat seq stored for the room */
   char *settings;           /* owned JSON text or NULL */
+  int opened_here;          /* the room was open in this process */
 };
 
 /* A back end: synchronous calls, run on the writer thread or the pool
@@ -183,6 +184,7 @@ int store_read(struct store *st, struct store_rec *r);
 const struct store_room_meta *store_room_meta(struct store *st, const char *room_id);
 void store_room_seq_note(struct store *st, const char *room_id, uint64_t seq);
 void store_room_settings_note(struct store *st, const char *room_id, const char *settings);
+void store_room_opened_note(struct store *st, const char *room_id);
 
 /* Helpers the back ends share (store.c). */
 /* Parses a message id "m<seq>"; 0 if malformed. */
