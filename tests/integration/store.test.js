@@ -393,3 +393,37 @@ test('PostgreSQL stopped, relaxed durability: chat is delivered and buffered up 
     }
   });
 });
+
+test('retention: chat and events older than --retention-days are deleted by the background job, newer ones kept', { skip: !PG && 'no PostgreSQL cluster' }, async () => {
+  const db = `huddle_rt_${process.pid}_${Date.now() % 100000}`;
+  const url = pgDatabase(db);
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir, args: ['--database-url', url] });
+    try {
+      const a = await h.join(srv, 'ret', 'alice', { room: 'ret' });
+      await say(a, 'old message', 'r1');
+      await say(a, 'new message', 'r2');
+      await a.end();
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    // Age the first message and every event by three days.
+    execSync(`psql -q -h 127.0.0.1 -p ${PG.port} -U huddle -d ${db} -c "UPDATE chat_messages SET ts = ts - 259200000 WHERE text = 'old message'; UPDATE analytics_events SET ts = ts - 259200000"`, { stdio: 'ignore' });
+    srv = await h.startServer({ dataDir, args: ['--database-url', url, '--retention-days', '1'] });
+    try {
+      const admin = f.adminTok(srv);
+      await h.waitFor(async () => (await historyAll(srv, 'ret', admin)).length === 1, 8000, 100, 'the sweep');
+      assert.deepStrictEqual((await historyAll(srv, 'ret', admin)).map((m) => m.text), ['new message']);
+      const ex = await f.rest(srv, 'GET', '/webrtc/admin/users/alice/export', { token: admin });
+      assert.strictEqual(ex.json.analytics_events.length, 0, 'aged events deleted');
+      assert.strictEqual(ex.json.chat_messages.length, 1);
+      await srv.waitForLog(/retention_sweep before=\d+ days=1/, 3000);
+    } finally {
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
