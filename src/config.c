@@ -62,6 +62,8 @@ static const struct opt opts[] = {
   {"chat-max-chars", "HUDDLE_CHAT_MAX_CHARS", I(chat_max_chars), "4000", 1, 65536, "Longest chat message, in characters."},
   {"file-max-mb", "HUDDLE_FILE_MAX_MB", I(file_max_mb), "100", 1, 1048576, "Largest file that may be offered, in MiB."},
   {"e2ee-max-bytes", "HUDDLE_E2EE_MAX_BYTES", I(e2ee_max_bytes), "16384", 64, 1048576, "Largest serialized payload of an e2ee-* message."},
+  {"room-empty-timeout", "HUDDLE_ROOM_EMPTY_TIMEOUT", I(room_empty_timeout), "300", 1, 604800, "Seconds a room made with POST /webrtc/rooms stays open before anyone joins (then it closes like any room when the last one leaves)."},
+  {"metrics-token", "HUDDLE_METRICS_TOKEN", S(metrics_token), NULL, 0, 0, "Static bearer token (16+ bytes) that GET /metrics accepts besides admin JWTs; for Prometheus."},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -230,13 +232,16 @@ void config_free(struct config *c) {
 void config_print_help(FILE *out) {
   fprintf(out,
           "Usage: huddle [options]            run the server\n"
-          "       huddle token [options] --room R --user U [--role R] [--name N] [--ttl S] [--admin]\n"
+          "       huddle token --user U [--room R] [--role ROLE] [--name N] [--ttl S] [--admin] [options]\n"
           "                                   print a development token signed with the server's secret\n"
+          "                                   (huddle token --help for details)\n"
           "       huddle --version\n\n"
           "Options (flag, environment variable, default). Flags override the environment,\n"
           "which overrides the config file.\n\n");
   for (size_t i = 0; i < NOPTS; i++) {
-    fprintf(out, "  --%-24s %-30s default: %s\n      %s\n", opts[i].name, opts[i].env,
+    fprintf(out, "  --%-24s %-30s default: %s\n      %s", opts[i].name, opts[i].env,
             opts[i].def ? (*opts[i].def ? opts[i].def : "(empty)") : "(unset)", opts[i].help);
+    if (opts[i].type == OPT_INT) fprintf(out, " Range: %ld to %ld.", opts[i].min, opts[i].max);
+    fputc('\n', out);
   }
 }

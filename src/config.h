@@ -40,6 +40,8 @@ struct config {
   int chat_max_chars;
   int file_max_mb;
   int e2ee_max_bytes;
+  int room_empty_timeout;      /* seconds a pre-created room waits for its first member */
+  char *metrics_token;         /* NULL: GET /metrics needs an admin JWT */
 };
 
 /* Fills c from defaults, then the config file (from --config or

@@ -57,10 +57,26 @@ static const struct route routes[] = {
   {HTTP_GET, "/webrtc/webrtc-metrics", API_AUTH_REQUIRED, 1, api_webrtc_metrics_get},     /* 29 */
   {HTTP_GET, "/webrtc/stats", API_AUTH_REQUIRED, 1, api_stats_get},                       /* 30 */
   {HTTP_GET, "/webrtc/rate-limits/{limit_type}/status", API_AUTH_REQUIRED, 0, api_rate_limit_status_get}, /* 31 */
-  {HTTP_GET, "/metrics", API_AUTH_REQUIRED, 1, api_metrics_prometheus_get},
+  {HTTP_GET, "/metrics", API_AUTH_NONE, 1, api_metrics_prometheus_get},
+  {HTTP_POST, "/webrtc/rooms", API_AUTH_REQUIRED, 1, api_rooms_create},
+  {HTTP_GET, "/webrtc/rooms", API_AUTH_REQUIRED, 1, api_rooms_list},
+  {HTTP_GET, RB, API_AUTH_REQUIRED, 1, api_rooms_get},
+  {HTTP_DELETE, RB, API_AUTH_REQUIRED, 1, api_rooms_delete},
+  {HTTP_GET, RB "/validate", API_AUTH_NONE, 1, api_rooms_validate},
+  {HTTP_GET, "/webrtc/openapi.json", API_AUTH_NONE, 1, api_openapi_get},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t api_route_count(void) { return NROUTES; }
+
+int api_route_at(size_t i, const char **method, const char **pattern, int *auth) {
+  if (i >= NROUTES) return -1;
+  *method = http_method_str((enum http_method)routes[i].method);
+  *pattern = routes[i].pattern;
+  *auth = (int)routes[i].auth;
+  return 0;
+}
 
 int api_param(const struct api_req *r, const char *name, char *out, size_t out_len) {
   size_t nl = strlen(name);
@@ -199,8 +215,15 @@ static enum api_err authenticate(struct api_req *r, int allow_query) {
     return API_ERR_INVALID_TOKEN; /* present but too long */
   }
   if (jwt == NULL) return API_ERR_UNAUTHORIZED;
-  enum api_err e = token_verify(&r->srv->tokens, jwt, (int64_t)(server_now_ms() / 1000), &r->claims);
+  const char *why = NULL;
+  enum api_err e = token_verify_why(&r->srv->tokens, jwt, (int64_t)(server_now_ms() / 1000), &r->claims, &why);
   if (e == API_OK) r->authed = 1;
+  else if (why) snprintf(r->detail, sizeof(r->detail), "%s", why);
+  return e;
+}
+
+enum api_err api_authenticate(struct api_req *r) {
+  enum api_err e = authenticate(r, 0);
   return e;
 }
 
@@ -271,7 +294,7 @@ void api_dispatch(struct conn *c) {
   }
   /* Refused tokens count against the caller's address first (above). */
   if (auth_err != API_OK) {
-    api_reply_error(&r, auth_err, NULL);
+    api_reply_error(&r, auth_err, r.detail[0] ? r.detail : NULL);
     return;
   }
   hit->handler(&r);
@@ -295,30 +318,43 @@ void api_ws_connect(struct api_req *r) {
     }
     return;
   }
-  if (r->srv->shutting_down) { api_reply_error(r, API_ERR_SHUTTING_DOWN, NULL); return; }
   int n = api_param(r, "room_id", room_id, sizeof(room_id));
   if (n < 0 || !id_valid(room_id, (size_t)n)) { api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL); return; }
+  int granted = 0;
+  int64_t retry = 0;
+  e = api_ws_admission(r, room_id, 1, &granted, &retry);
+  if (e != API_OK) {
+    log_info("ws_refused room=%s ip=%s user=%s code=%s", room_id, c->ip, r->claims.sub, api_err_code(e));
+    r->srv->stats.errors_by_code[e]++;
+    http_reply_error(c, e, r->detail[0] ? r->detail : NULL, retry);
+    return;
+  }
+  if (ws_accept(c) != 0) return;
+  signal_join(c, room_id, &r->claims, granted);
+}
+
+enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend, int *granted,
+                              int64_t *retry_after_ms) {
+  *granted = 0;
+  *retry_after_ms = 0;
+  r->detail[0] = '\0';
+  if (r->srv->shutting_down) return API_ERR_SHUTTING_DOWN;
   /* A grant (a move into or out of a breakout room) stands in for a token. */
   char grant[80];
-  int granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
-  if (granted) {
+  enum api_err e;
+  *granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
+  if (*granted) {
     e = signal_grant_check(r->srv, grant, room_id, &r->claims);
     if (e == API_OK) r->authed = 1;
   } else {
     e = authenticate(r, 1);
   }
-  if (e != API_OK) {
-    log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));
-    { api_reply_error(r, e, NULL); return; }
-  }
-  int64_t retry = 0;
-  e = signal_admission_check(r->srv, room_id, &r->claims, granted, &retry);
-  if (e != API_OK) {
-    log_info("ws_refused room=%s user=%s code=%s", room_id, r->claims.sub, api_err_code(e));
-    r->srv->stats.errors_by_code[e]++;
-    http_reply_error(c, e, retry ? "limit room_create" : NULL, retry);
-    return;
-  }
-  if (ws_accept(c) != 0) return;
-  signal_join(c, room_id, &r->claims, granted);
+  if (e != API_OK) return e;
+  e = spend ? signal_admission_check(r->srv, room_id, &r->claims, *granted, retry_after_ms)
+            : signal_admission_peek(r->srv, room_id, &r->claims, *granted, retry_after_ms);
+  if (e == API_ERR_TOKEN_ROOM_MISMATCH)
+    snprintf(r->detail, sizeof(r->detail), "room binding: the token is for room '%s'", r->claims.room);
+  else if (e == API_ERR_RATE_LIMIT_EXCEEDED)
+    snprintf(r->detail, sizeof(r->detail), "limit room_create");
+  return e;
 }

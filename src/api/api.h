@@ -30,6 +30,7 @@ struct api_req {
   int nparams;
   int authed;                                 /* claims hold a verified token */
   struct token_claims claims;
+  char detail[160];                           /* why a token or admission was refused, or "" */
 };
 
 typedef void (*api_handler)(struct api_req *r);
@@ -66,8 +67,18 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
 /* Parses the request body as a JSON object ({} when empty). On refusal
  * replies and returns NULL. */
 json_t *api_body_object(struct api_req *r);
+/* Verifies the request's Bearer token into r->claims (for routes that take
+ * other credentials too). Returns API_OK, or why not (r->detail says more). */
+enum api_err api_authenticate(struct api_req *r);
 /* Replies 403 FORBIDDEN unless the token is an admin token; returns 0 if admin. */
 int api_require_admin(struct api_req *r);
+
+/* The upgrade's admission for {room_id} without the handshake: shutdown,
+ * grant or token, then signal_admission_check (spend: 1 spends room_create
+ * as the upgrade does; 0 only looks). Sets *granted, *retry_after_ms and
+ * r->detail. Returns API_OK when the upgrade would be admitted. */
+enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend, int *granted,
+                              int64_t *retry_after_ms);
 
 /* Handlers, named for their endpoints. */
 void api_ws_connect(struct api_req *r);              /* 1  WS  /webrtc/ws/{room_id} */
@@ -104,6 +115,16 @@ void api_breakouts_assign(struct api_req *r);        /* 23 */
 void api_breakouts_close(struct api_req *r);         /* 24 */
 void api_participant_remove(struct api_req *r);      /* POST .../participants/{user_id}/remove */
 void api_audit_get(struct api_req *r);               /* GET .../audit */
+void api_rooms_create(struct api_req *r);            /* POST /webrtc/rooms (rooms.c) */
+void api_rooms_list(struct api_req *r);              /* GET /webrtc/rooms */
+void api_rooms_get(struct api_req *r);               /* GET /webrtc/rooms/{room_id} */
+void api_rooms_delete(struct api_req *r);            /* DELETE /webrtc/rooms/{room_id} */
+void api_rooms_validate(struct api_req *r);          /* GET /webrtc/rooms/{room_id}/validate */
+void api_openapi_get(struct api_req *r);             /* GET /webrtc/openapi.json (openapi.c) */
+/* Route table introspection, for the OpenAPI document and its test. */
+size_t api_route_count(void);
+/* The i-th route's method name and path pattern; -1 past the end. */
+int api_route_at(size_t i, const char **method, const char **pattern, int *auth);
 
 /* ICE servers as RTCIceServer objects; TURN credentials only for user_id
  * (NULL: STUN only). Returns a new reference. */

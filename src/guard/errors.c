@@ -154,6 +154,8 @@ static const struct api_err_info table[API_ERR__COUNT] = {
     "Close a breakout room before opening another."),
   E(API_ERR_INSUFFICIENT_RANK, "INSUFFICIENT_RANK", 403, "You cannot act on someone of your rank or above, or grant more than you hold.",
     "Ask a host."),
+  E(API_ERR_ROOM_ALREADY_EXISTS, "ROOM_ALREADY_EXISTS", 409, "A room with this id is already open.",
+    "Use the open room (GET /webrtc/rooms/{room_id}), change its settings, or pick another id."),
 };
 
 const struct api_err_info *api_err_info(enum api_err e) {

@@ -90,6 +90,8 @@ enum api_err {
   API_ERR_BREAKOUT_NOT_FOUND,
   API_ERR_BREAKOUT_LIMIT_REACHED,
   API_ERR_INSUFFICIENT_RANK,
+  /* added with room management */
+  API_ERR_ROOM_ALREADY_EXISTS,
   API_ERR__COUNT
 };
 

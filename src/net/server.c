@@ -294,6 +294,13 @@ static void on_stop_timeout(uv_timer_t *t) {
   if (s->nconns == 0) finish_shutdown(s);
 }
 
+void server_abort(struct server *s) {
+  /* Startup failed: nothing was served, so there is nothing to announce or drain. */
+  s->shutting_down = 1;
+  close_quiet((uv_handle_t *)&s->listener);
+  finish_shutdown(s);
+}
+
 void server_shutdown(struct server *s) {
   if (s->shutting_down) return;
   s->shutting_down = 1;
@@ -414,7 +421,8 @@ int server_listen(struct server *s, char *err, size_t err_len) {
   if (r == 0) r = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
   if (r == 0) r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
   if (r != 0) {
-    snprintf(err, err_len, "listen on %s: %s", s->cfg->listen, uv_strerror(r));
+    snprintf(err, err_len, "listen on %s: %s%s", s->cfg->listen, uv_strerror(r),
+             r == UV_EADDRINUSE ? " (another process holds that port: stop it or choose another --listen)" : "");
     return -1;
   }
   int len = sizeof(ss);

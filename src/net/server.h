@@ -116,6 +116,9 @@ int server_listen(struct server *s, char *err, size_t err_len);
 /* Starts a graceful shutdown: stop accepting, close WebSockets with 1001,
  * flush, then stop the loop (at the latest after shutdown_timeout_ms). */
 void server_shutdown(struct server *s);
+/* Closes what server_init opened after a failed start, without the
+ * shutdown log lines (nothing was served). */
+void server_abort(struct server *s);
 /* Releases everything after the loop has stopped. */
 void server_free(struct server *s);
 

@@ -145,9 +145,23 @@ void signal_bus_deliver(void *arg, const struct bus_msg *m) {
 
 /* ---- join and leave ---- */
 
+static enum api_err admission(struct server *s, const char *room_id, const struct token_claims *claims,
+                              int admitted, int64_t *retry_after_ms, int spend);
+
 enum api_err signal_admission_check(struct server *s, const char *room_id,
                                     const struct token_claims *claims, int admitted,
                                     int64_t *retry_after_ms) {
+  return admission(s, room_id, claims, admitted, retry_after_ms, 1);
+}
+
+enum api_err signal_admission_peek(struct server *s, const char *room_id,
+                                   const struct token_claims *claims, int admitted,
+                                   int64_t *retry_after_ms) {
+  return admission(s, room_id, claims, admitted, retry_after_ms, 0);
+}
+
+static enum api_err admission(struct server *s, const char *room_id, const struct token_claims *claims,
+                              int admitted, int64_t *retry_after_ms, int spend) {
   if (claims->room[0] && strcmp(claims->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
   struct room *r = map_get(&s->rooms, room_id);
   int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
@@ -163,9 +177,10 @@ enum api_err signal_admission_check(struct server *s, const char *room_id,
   if (r == NULL) {
     /* Creating a room counts against room_create, whoever joins it first. */
     struct ratelimit_result rr;
-    ratelimit_check(&s->rl, claims->sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
+    if (spend) ratelimit_check(&s->rl, claims->sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
+    else ratelimit_peek(&s->rl, claims->sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
     if (!rr.allowed) {
-      s->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
+      if (spend) s->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
       if (retry_after_ms) *retry_after_ms = (int64_t)rr.retry_after_ms;
       return API_ERR_RATE_LIMIT_EXCEEDED;
     }

@@ -53,6 +53,11 @@ const struct sig_type *signal_type_at(size_t i);
 enum api_err signal_admission_check(struct server *s, const char *room_id,
                                     const struct token_claims *claims, int admitted,
                                     int64_t *retry_after_ms);
+/* signal_admission_check without side effects: spends no room_create budget
+ * (only looks whether it would be allowed). For GET .../validate. */
+enum api_err signal_admission_peek(struct server *s, const char *room_id,
+                                   const struct token_claims *claims, int admitted,
+                                   int64_t *retry_after_ms);
 /* Joins the upgraded connection c to room_id: room-state to c, user-joined
  * to the others. A second connection of the same user replaces the first.
  * Users below moderator wait in the waiting room when it is on, unless

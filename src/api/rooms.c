@@ -1,0 +1,237 @@
+/* Rooms as a resource an operator manages: create ahead of time, list, read,
+ * close (POST/GET /webrtc/rooms, GET/DELETE /webrtc/rooms/{room_id}), and
+ * the side-effect-free admission check GET .../validate that tells a client
+ * why its WebSocket upgrade would be refused. Built on the room functions of
+ * src/signal (room creation, settings, eviction); rooms live in memory only
+ * until persistence lands. */
+#define LOG_MODULE "rooms"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "net/http.h"
+#include "net/server.h"
+#include "net/ws.h"
+#include "room/room.h"
+#include "signal/signal.h"
+
+/* The operator's view of a live room (GET, POST, list). New reference. */
+static json_t *room_view(const struct room *r, uint64_t now) {
+  json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:o,s:I}", "room_id", r->id, "created_at",
+                        (json_int_t)r->created_ms, "participants", (json_int_t)r->count, "waiting",
+                        (json_int_t)r->nwaiting, "peak_participants", (json_int_t)r->peak, "settings",
+                        room_settings_json(r), "breakout_rooms", (json_int_t)r->nbreakouts);
+  if (o == NULL) return NULL;
+  json_object_set_new(o, "parent_room", r->parent[0] ? json_string(r->parent) : json_null());
+  /* An empty room kept open (pre-created, or people returning) until then. */
+  json_object_set_new(o, "empty_until", r->linger_until_ms > now ? json_integer((json_int_t)r->linger_until_ms)
+                                                                 : json_null());
+  return o;
+}
+
+/* The acting operator for settings applied at creation. */
+static struct actor creator(const struct api_req *r) {
+  struct actor a = {r->claims.sub, ROOM_ROLE_HOST, ~0u, r->claims.admin};
+  return a;
+}
+
+/* POST /webrtc/rooms  {"room_id": "standup", "settings": {...}, "empty_timeout": 600} */
+void api_rooms_create(struct api_req *r) {
+  struct server *s = r->srv;
+  if (!r->claims.admin && r->claims.role != ROOM_ROLE_HOST) {
+    api_reply_error(r, API_ERR_FORBIDDEN, "creating a room needs a host or admin token");
+    return;
+  }
+  json_t *body = api_body_object(r);
+  if (body == NULL) return;
+  char detail[200] = "";
+  const char *k;
+  json_t *v;
+  json_object_foreach(body, k, v) {
+    if (strcmp(k, "room_id") != 0 && strcmp(k, "settings") != 0 && strcmp(k, "empty_timeout") != 0) {
+      snprintf(detail, sizeof(detail), "unknown field '%.40s' (room_id, settings, empty_timeout)", k);
+      json_decref(body);
+      api_reply_error(r, API_ERR_INVALID_MESSAGE, detail);
+      return;
+    }
+  }
+  json_t *jid = json_object_get(body, "room_id");
+  const char *id = json_is_string(jid) ? json_string_value(jid) : NULL;
+  if (id == NULL || !id_valid(id, json_string_length(jid))) {
+    json_decref(body);
+    api_reply_error(r, API_ERR_INVALID_ROOM_ID, "send room_id as a string");
+    return;
+  }
+  json_t *settings = json_object_get(body, "settings");
+  json_t *jto = json_object_get(body, "empty_timeout");
+  if ((settings && !json_is_object(settings)) ||
+      (jto && (!json_is_integer(jto) || json_integer_value(jto) < 1 || json_integer_value(jto) > 604800))) {
+    json_decref(body);
+    api_reply_error(r, settings && !json_is_object(settings) ? API_ERR_INVALID_SETTINGS : API_ERR_INVALID_MESSAGE,
+                    settings && !json_is_object(settings) ? "settings must be an object"
+                                                          : "empty_timeout must be an integer from 1 to 604800 (seconds)");
+    return;
+  }
+  if (!r->claims.admin && r->claims.room[0] && strcmp(r->claims.room, id) != 0) {
+    json_decref(body);
+    snprintf(detail, sizeof(detail), "room binding: the token is for room '%s'", r->claims.room);
+    api_reply_error(r, API_ERR_TOKEN_ROOM_MISMATCH, detail);
+    return;
+  }
+  if (signal_room_find(s, id)) {
+    json_decref(body);
+    api_reply_error(r, API_ERR_ROOM_ALREADY_EXISTS, NULL);
+    return;
+  }
+  /* Creating a room spends room_create, as a join that creates one does. */
+  struct ratelimit_result rr;
+  ratelimit_check(&s->rl, r->claims.sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
+  if (!rr.allowed) {
+    json_decref(body);
+    s->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
+    s->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
+    http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, "limit room_create", (int64_t)rr.retry_after_ms);
+    return;
+  }
+  uint64_t now = server_now_ms();
+  struct room *room = signal_room_create(s, id, now);
+  if (room == NULL) {
+    json_decref(body);
+    api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
+    return;
+  }
+  int timeout_s = jto ? (int)json_integer_value(jto) : s->cfg->room_empty_timeout;
+  room->linger_until_ms = now + (uint64_t)timeout_s * 1000;
+  if (settings && json_object_size(settings) > 0) {
+    struct actor a = creator(r);
+    enum api_err e = op_settings_update(s, room, &a, settings, detail, sizeof(detail));
+    if (e != API_OK) {
+      room->linger_until_ms = 0;
+      signal_room_release(s, room); /* nobody saw it: gone again */
+      json_decref(body);
+      api_reply_error(r, e, detail[0] ? detail : NULL);
+      return;
+    }
+  }
+  if (room->hist) history_audit(room->hist, now, r->claims.sub, "room_create", "",
+                                json_pack("{s:i}", "empty_timeout", timeout_s));
+  log_info("room_precreated room=%s by=%s empty_timeout_s=%d", id, r->claims.sub, timeout_s);
+  json_decref(body);
+  api_reply_json(r, 201, json_pack("{s:o}", "room", room_view(room, now)));
+}
+
+static void list_row(const char *k, void *v, void *arg) {
+  json_array_append_new(arg, room_view(v, server_now_ms()));
+}
+
+/* GET /webrtc/rooms (admin): every live room with its counts. */
+void api_rooms_list(struct api_req *r) {
+  if (api_require_admin(r) != 0) return;
+  signal_rooms_sweep(r->srv); /* expired pre-created rooms are gone, not listed */
+  json_t *rooms = json_array();
+  map_each(&r->srv->rooms, list_row, rooms);
+  api_reply_json(r, 200, json_pack("{s:o,s:I}", "rooms", rooms, "count", (json_int_t)json_array_size(rooms)));
+}
+
+/* GET /webrtc/rooms/{room_id}: any token that may speak for the room. */
+void api_rooms_get(struct api_req *r) {
+  struct api_room ar;
+  signal_rooms_sweep(r->srv);
+  if (api_room_access(r, 0, &ar) != 0) return;
+  if (ar.room == NULL) {
+    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
+    return;
+  }
+  api_reply_json(r, 200, json_pack("{s:o}", "room", room_view(ar.room, server_now_ms())));
+}
+
+/* Tells c the room closed (an error ROOM_CLOSED, no ref) before the close. */
+static void tell_closed(struct conn *c, const char *by) {
+  char detail[128];
+  snprintf(detail, sizeof(detail), "closed by %s", by);
+  signal_error(c, API_ERR_ROOM_CLOSED, NULL, detail, 0);
+}
+
+/* Closes r: its breakout rooms first, then everyone (waiting or in) is told
+ * and disconnected with 4004 "room closed". History stays. */
+static void room_close(struct server *s, struct room *r, const char *by) {
+  while (r->nbreakouts) {
+    char bid[ID_MAX + 1];
+    snprintf(bid, sizeof(bid), "%s", r->breakouts[0].id);
+    room_breakout_remove(r, &r->breakouts[0]);
+    struct room *br = signal_room_find(s, bid);
+    if (br) room_close(s, br, by);
+  }
+  if (r->parent[0]) {
+    struct room *parent = signal_room_find(s, r->parent);
+    struct breakout *b = parent ? room_breakout_find(parent, r->id) : NULL;
+    if (b) room_breakout_remove(parent, b);
+  }
+  uint64_t now = server_now_ms();
+  if (r->hist) history_audit(r->hist, now, by, "room_delete", "", NULL);
+  log_info("room_deleted room=%s by=%s participants=%zu waiting=%zu", r->id, by, r->count, r->nwaiting);
+  r->held++;
+  while (r->wait_head) {
+    struct waiter *w = r->wait_head;
+    struct conn *c = w->conn;
+    if (c) {
+      tell_closed(c, by);
+      c->waiter = NULL;
+    }
+    room_waiter_remove(r, w);
+    if (c) ws_close(c, 4004, "room closed");
+  }
+  for (struct participant *p = r->head; p; p = p->next)
+    if (p->conn) tell_closed(p->conn, by);
+  r->linger_until_ms = 0;
+  r->held--;
+  signal_room_evict(s, r, 4004, "room closed");
+}
+
+/* DELETE /webrtc/rooms/{room_id}: an admin token or the room's host. */
+void api_rooms_delete(struct api_req *r) {
+  struct api_room ar;
+  if (api_room_access(r, 0, &ar) != 0) return;
+  if (!r->claims.admin && ar.role != ROOM_ROLE_HOST) {
+    api_reply_error(r, API_ERR_FORBIDDEN, "closing a room needs its host or an admin token");
+    return;
+  }
+  if (ar.room == NULL) {
+    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
+    return;
+  }
+  json_t *out = json_pack("{s:s,s:I,s:I}", "room_id", ar.id, "disconnected",
+                          (json_int_t)(ar.room->count + ar.room->nwaiting), "closed_at",
+                          (json_int_t)server_now_ms());
+  room_close(r->srv, ar.room, r->claims.sub);
+  json_object_set_new(out, "closed", json_true());
+  api_reply_json(r, 200, out);
+}
+
+/* GET /webrtc/rooms/{room_id}/validate: what the upgrade with this token
+ * would answer, readable by a browser (which cannot read a refused
+ * upgrade's body). Creates nothing and spends nothing but api_call. */
+void api_rooms_validate(struct api_req *r) {
+  char room_id[ID_MAX + 2];
+  int n = api_param(r, "room_id", room_id, sizeof(room_id));
+  if (n < 0 || !id_valid(room_id, (size_t)n)) {
+    api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL);
+    return;
+  }
+  int granted = 0;
+  int64_t retry = 0;
+  enum api_err e = api_ws_admission(r, room_id, 0, &granted, &retry);
+  if (e != API_OK) {
+    r->srv->stats.errors_by_code[e]++;
+    http_reply_error(r->conn, e, r->detail[0] ? r->detail : NULL, retry);
+    return;
+  }
+  struct room *room = signal_room_find(r->srv, room_id);
+  int staff = r->claims.admin || r->claims.role >= ROOM_ROLE_MODERATOR;
+  int waits = room && room->settings.waiting_room && !staff && !granted;
+  api_reply_json(r, 200, json_pack("{s:b,s:s,s:s,s:s,s:b}", "ok", 1, "room_id", room_id, "user_id",
+                                   r->claims.sub, "role", perm_role_name(r->claims.role), "waiting_room",
+                                   waits));
+}
