@@ -168,6 +168,7 @@ static void room_close(struct server *s, struct room *r, const char *by) {
     struct room *parent = signal_room_find(s, r->parent);
     struct breakout *b = parent ? room_breakout_find(parent, r->id) : NULL;
     if (b) room_breakout_remove(parent, b);
+    r->held = 0; /* the parent's hold on its breakout room ends with it */
   }
   uint64_t now = server_now_ms();
   if (r->hist) history_audit(r->hist, now, by, "room_delete", "", NULL);

@@ -57,7 +57,7 @@ static const struct api_err_info table[API_ERR__COUNT] = {
   E(API_ERR_ICE_CANDIDATE_FAILED, "ICE_CANDIDATE_FAILED", 400, "The ICE candidate could not be relayed.",
     "Send the candidate again or restart ICE."),
   E(API_ERR_INVALID_ICE_CANDIDATE, "INVALID_ICE_CANDIDATE", 400, "The ICE candidate is missing or malformed.",
-    "Send payload.candidate as RTCIceCandidate.toJSON() produces it."),
+    "Send payload as RTCIceCandidate.toJSON() gives it: {\"candidate\": \"candidate:...\", \"sdpMid\": \"0\", \"sdpMLineIndex\": 0}; at the end of gathering send payload null or {\"candidate\": \"\"}."),
   E(API_ERR_INVALID_JSON, "INVALID_JSON", 400, "The message is not valid JSON.",
     "Send one JSON object per message, UTF-8 encoded."),
   E(API_ERR_DUPLICATE_KEY, "DUPLICATE_KEY", 400, "The JSON object has a duplicate key.",
@@ -156,6 +156,8 @@ static const struct api_err_info table[API_ERR__COUNT] = {
     "Ask a host."),
   E(API_ERR_ROOM_ALREADY_EXISTS, "ROOM_ALREADY_EXISTS", 409, "A room with this id is already open.",
     "Use the open room (GET /webrtc/rooms/{room_id}), change its settings, or pick another id."),
+  E(API_ERR_PEER_ANSWER_REFUSED, "PEER_ANSWER_REFUSED", 409, "The server refused the answer your peer sent to your offer.",
+    "Do not wait for that answer: offer again (the peer may only receive what it may not send), or ask a moderator for its permission."),
 };
 
 const struct api_err_info *api_err_info(enum api_err e) {

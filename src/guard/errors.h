@@ -92,6 +92,7 @@ enum api_err {
   API_ERR_INSUFFICIENT_RANK,
   /* added with room management */
   API_ERR_ROOM_ALREADY_EXISTS,
+  API_ERR_PEER_ANSWER_REFUSED,
   API_ERR__COUNT
 };
 
