@@ -98,7 +98,8 @@ enum api_err sig_offer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
 enum api_err sig_answer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
   enum api_err e = check_sdp(ctx, "answer", detail, detail_len);
   if (e == API_OK) e = check_publish(ctx, detail, detail_len);
-  if (e != API_OK) sig_rtc_answer_refused(ctx, e, detail); /* the offerer must not wait forever */
+  /* A publish refusal: the offerer must not wait forever for this answer. */
+  if (e == API_ERR_PERMISSION_DENIED) sig_rtc_answer_refused(ctx, e, detail);
   return e != API_OK ? e : relay(ctx, "answer");
 }
 
