@@ -51,6 +51,9 @@ json_t *api_ice_servers(struct server *s, const char *user_id) {
 
 void api_config_get(struct api_req *r) {
   json_t *servers = api_ice_servers(r->srv, r->authed ? r->claims.sub : NULL);
+  /* ttl is the credentials' lifetime: 0 when none were issued (no TURN). */
+  json_t *last = json_array_get(servers, json_array_size(servers) - 1);
+  int issued = last && json_object_get(last, "credential");
   api_reply_json(r, 200, json_pack("{s:o,s:i}", "ice_servers", servers, "ttl",
-                                   r->authed ? r->srv->cfg->turn_ttl : 0));
+                                   issued ? r->srv->cfg->turn_ttl : 0));
 }

@@ -35,7 +35,7 @@ static const struct api_err_info table[API_ERR__COUNT] = {
   E(API_ERR_SERVER_FULL, "SERVER_FULL", 503, "The server has reached its connection limit.",
     "Retry later or use another instance."),
   E(API_ERR_ROOM_NOT_FOUND, "ROOM_NOT_FOUND", 404, "No such room.",
-    "Check the room id; rooms exist while someone is in them."),
+    "Check the room id; a room exists while someone is in it, or after POST /webrtc/rooms created it."),
   E(API_ERR_ROOM_LOCKED, "ROOM_LOCKED", 403, "The room is locked.",
     "Ask the host to unlock the room."),
   E(API_ERR_ROOM_CLOSED, "ROOM_CLOSED", 410, "The room was closed.",

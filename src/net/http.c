@@ -181,6 +181,15 @@ void http_reply_error(struct conn *c, enum api_err e, const char *detail, int64_
   const struct api_err_info *info = api_err_info(e);
   json_t *err = json_pack("{s:s,s:s,s:s}", "code", info->code, "message", info->message,
                           "recovery", info->recovery);
+  /* "limit <class>" reads as over WebSocket: "limit <class>: N per W ms". */
+  char rate[120];
+  enum rate_class rc;
+  if (e == API_ERR_RATE_LIMIT_EXCEEDED && detail && strncmp(detail, "limit ", 6) == 0 &&
+      ratelimit_class_parse(detail + 6, &rc) == 0) {
+    snprintf(rate, sizeof(rate), "limit %s: %u per %llu ms", detail + 6, c->srv->rl.rules[rc].limit,
+             (unsigned long long)c->srv->rl.rules[rc].window_ms);
+    detail = rate;
+  }
   if (err && detail && *detail) json_object_set_new(err, "detail", json_string(detail));
   char extra[160] = "";
   if (err && retry_after_ms > 0) {
