@@ -55,6 +55,12 @@ test('promtool check metrics finds nothing; the static metrics token is accepted
   });
 });
 
+test('--metrics-token shorter than 16 bytes is refused at start', () => {
+  const r = h.runHuddle(['--metrics-token', 'short', '--listen', '127.0.0.1:0', '--data-dir', '/nonexistent/never-used']);
+  assert.strictEqual(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--metrics-token must be at least 16 bytes/);
+});
+
 test('Debian prometheus scrapes huddle with the metrics token and answers a query', async (t) => {
   if (!have('prometheus')) {
     t.skip('prometheus not installed (scripts/deps.sh test installs it)');
