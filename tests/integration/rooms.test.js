@@ -108,18 +108,28 @@ test('DELETE /webrtc/rooms/{id}: members and waiting users get ROOM_CLOSED then 
   });
 });
 
-test('the host closes its room with breakout rooms open: breakout members are disconnected too', async () => {
+test('the host closes its room with breakout rooms open: members inside the breakout room are told and disconnected too', async () => {
   await h.withServer({ args: f.RATES_OFF }, async (srv) => {
-    const ppl = await f.people(srv, 'main', [['hana', 'host'], ['pat', 'participant']]);
-    await f.settle([ppl.hana, ppl.pat]);
+    const ppl = await f.people(srv, 'main', [['hana', 'host'], ['pat', 'participant'], ['sam', 'participant']]);
+    await f.settle(Object.values(ppl));
     const b = await f.rest(srv, 'POST', '/webrtc/rooms/main/breakout-rooms', { token: ppl.hana.token, json: { rooms: [{ name: 'one' }] } });
-    assert.ok(b.status === 200 || b.status === 201, b.text);
+    assert.strictEqual(b.status, 201, b.text);
+    const bid = b.json.breakout_rooms[0].breakout_room_id;
+    const a = await f.rest(srv, 'POST', `/webrtc/rooms/main/breakout-rooms/${bid}/assign/pat`, { token: ppl.hana.token });
+    assert.strictEqual(a.status, 200, a.text);
+    const move = await ppl.pat.nextWhere(f.ofType('breakout-room-assign', (x) => x.grant !== undefined), 2000, 'grant');
+    const inBr = await h.connect(srv, bid, null, { via: 'none', query: `grant=${move.payload.grant}` });
+    assert.strictEqual((await inBr.next()).type, 'room-state');
     const list = await f.rest(srv, 'GET', '/webrtc/rooms', { token: f.adminTok(srv) });
-    const br = list.json.rooms.find((x) => x.parent_room === 'main');
-    assert.ok(br, `breakout listed: ${list.text}`);
+    const br = list.json.rooms.find((x) => x.room_id === bid);
+    assert.strictEqual(br.parent_room, 'main');
+    assert.strictEqual(br.participants, 1);
     const r = await f.rest(srv, 'DELETE', '/webrtc/rooms/main', { token: ppl.hana.token });
     assert.strictEqual(r.status, 200, r.text);
-    for (const c of [ppl.hana, ppl.pat]) assert.strictEqual((await c.waitClose()).code, 4004);
+    for (const c of [ppl.hana, ppl.sam, inBr]) {
+      f.assertWsError(await c.nextWhere((m) => m.type === 'error', 2000, 'ROOM_CLOSED'), 'ROOM_CLOSED');
+      assert.strictEqual((await c.waitClose()).code, 4004);
+    }
     const after = await f.rest(srv, 'GET', '/webrtc/rooms', { token: f.adminTok(srv) });
     assert.deepStrictEqual(after.json.rooms, [], after.text);
   });
