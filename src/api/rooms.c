@@ -37,6 +37,60 @@ static struct actor creator(const struct api_req *r) {
   return a;
 }
 
+/* A parsed POST /webrtc/rooms body (pointers borrowed from body). */
+struct create_req {
+  const char *id;
+  json_t *settings;      /* NULL or an object */
+  int timeout_s;
+};
+
+/* Checks the body: known fields, a valid room_id, an object of settings, an
+ * empty_timeout in range. Returns API_OK or the refusal (detail filled). */
+static enum api_err create_parse(struct api_req *r, json_t *body, struct create_req *out, char *detail, size_t dl) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(body, k, v) {
+    if (strcmp(k, "room_id") != 0 && strcmp(k, "settings") != 0 && strcmp(k, "empty_timeout") != 0) {
+      snprintf(detail, dl, "unknown field '%.40s' (room_id, settings, empty_timeout)", k);
+      return API_ERR_INVALID_MESSAGE;
+    }
+  }
+  json_t *jid = json_object_get(body, "room_id");
+  out->id = json_is_string(jid) ? json_string_value(jid) : NULL;
+  if (out->id == NULL || !id_valid(out->id, json_string_length(jid))) {
+    snprintf(detail, dl, "send room_id as a string");
+    return API_ERR_INVALID_ROOM_ID;
+  }
+  out->settings = json_object_get(body, "settings");
+  if (out->settings && !json_is_object(out->settings)) {
+    snprintf(detail, dl, "settings must be an object");
+    return API_ERR_INVALID_SETTINGS;
+  }
+  json_t *jto = json_object_get(body, "empty_timeout");
+  if (jto && (!json_is_integer(jto) || json_integer_value(jto) < 1 || json_integer_value(jto) > 604800)) {
+    snprintf(detail, dl, "empty_timeout must be an integer from 1 to 604800 (seconds)");
+    return API_ERR_INVALID_MESSAGE;
+  }
+  out->timeout_s = jto ? (int)json_integer_value(jto) : r->srv->cfg->room_empty_timeout;
+  if (!r->claims.admin && r->claims.room[0] && strcmp(r->claims.room, out->id) != 0) {
+    snprintf(detail, dl, "room binding: the token is for room '%s'", r->claims.room);
+    return API_ERR_TOKEN_ROOM_MISMATCH;
+  }
+  return API_OK;
+}
+
+/* Spends one room_create for the caller; on refusal replies 429 and returns -1. */
+static int create_budget(struct api_req *r) {
+  struct server *s = r->srv;
+  struct ratelimit_result rr;
+  ratelimit_check(&s->rl, r->claims.sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
+  if (rr.allowed) return 0;
+  s->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
+  s->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
+  http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, "limit room_create", (int64_t)rr.retry_after_ms);
+  return -1;
+}
+
 /* POST /webrtc/rooms  {"room_id": "standup", "settings": {...}, "empty_timeout": 600} */
 void api_rooms_create(struct api_req *r) {
   struct server *s = r->srv;
@@ -47,66 +101,30 @@ void api_rooms_create(struct api_req *r) {
   json_t *body = api_body_object(r);
   if (body == NULL) return;
   char detail[200] = "";
-  const char *k;
-  json_t *v;
-  json_object_foreach(body, k, v) {
-    if (strcmp(k, "room_id") != 0 && strcmp(k, "settings") != 0 && strcmp(k, "empty_timeout") != 0) {
-      snprintf(detail, sizeof(detail), "unknown field '%.40s' (room_id, settings, empty_timeout)", k);
-      json_decref(body);
-      api_reply_error(r, API_ERR_INVALID_MESSAGE, detail);
-      return;
-    }
-  }
-  json_t *jid = json_object_get(body, "room_id");
-  const char *id = json_is_string(jid) ? json_string_value(jid) : NULL;
-  if (id == NULL || !id_valid(id, json_string_length(jid))) {
+  struct create_req cr;
+  enum api_err e = create_parse(r, body, &cr, detail, sizeof(detail));
+  if (e == API_OK && signal_room_find(s, cr.id)) e = API_ERR_ROOM_ALREADY_EXISTS;
+  if (e != API_OK) {
     json_decref(body);
-    api_reply_error(r, API_ERR_INVALID_ROOM_ID, "send room_id as a string");
-    return;
-  }
-  json_t *settings = json_object_get(body, "settings");
-  json_t *jto = json_object_get(body, "empty_timeout");
-  if ((settings && !json_is_object(settings)) ||
-      (jto && (!json_is_integer(jto) || json_integer_value(jto) < 1 || json_integer_value(jto) > 604800))) {
-    json_decref(body);
-    api_reply_error(r, settings && !json_is_object(settings) ? API_ERR_INVALID_SETTINGS : API_ERR_INVALID_MESSAGE,
-                    settings && !json_is_object(settings) ? "settings must be an object"
-                                                          : "empty_timeout must be an integer from 1 to 604800 (seconds)");
-    return;
-  }
-  if (!r->claims.admin && r->claims.room[0] && strcmp(r->claims.room, id) != 0) {
-    json_decref(body);
-    snprintf(detail, sizeof(detail), "room binding: the token is for room '%s'", r->claims.room);
-    api_reply_error(r, API_ERR_TOKEN_ROOM_MISMATCH, detail);
-    return;
-  }
-  if (signal_room_find(s, id)) {
-    json_decref(body);
-    api_reply_error(r, API_ERR_ROOM_ALREADY_EXISTS, NULL);
+    api_reply_error(r, e, detail[0] ? detail : NULL);
     return;
   }
   /* Creating a room spends room_create, as a join that creates one does. */
-  struct ratelimit_result rr;
-  ratelimit_check(&s->rl, r->claims.sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
-  if (!rr.allowed) {
+  if (create_budget(r) != 0) {
     json_decref(body);
-    s->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
-    s->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
-    http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, "limit room_create", (int64_t)rr.retry_after_ms);
     return;
   }
   uint64_t now = server_now_ms();
-  struct room *room = signal_room_create(s, id, now);
+  struct room *room = signal_room_create(s, cr.id, now);
   if (room == NULL) {
     json_decref(body);
     api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
     return;
   }
-  int timeout_s = jto ? (int)json_integer_value(jto) : s->cfg->room_empty_timeout;
-  room->linger_until_ms = now + (uint64_t)timeout_s * 1000;
-  if (settings && json_object_size(settings) > 0) {
+  room->linger_until_ms = now + (uint64_t)cr.timeout_s * 1000;
+  if (cr.settings && json_object_size(cr.settings) > 0) {
     struct actor a = creator(r);
-    enum api_err e = op_settings_update(s, room, &a, settings, detail, sizeof(detail));
+    e = op_settings_update(s, room, &a, cr.settings, detail, sizeof(detail));
     if (e != API_OK) {
       room->linger_until_ms = 0;
       signal_room_release(s, room); /* nobody saw it: gone again */
@@ -116,8 +134,8 @@ void api_rooms_create(struct api_req *r) {
     }
   }
   if (room->hist) history_audit(room->hist, now, r->claims.sub, "room_create", "",
-                                json_pack("{s:i}", "empty_timeout", timeout_s));
-  log_info("room_precreated room=%s by=%s empty_timeout_s=%d", id, r->claims.sub, timeout_s);
+                                json_pack("{s:i}", "empty_timeout", cr.timeout_s));
+  log_info("room_precreated room=%s by=%s empty_timeout_s=%d", cr.id, r->claims.sub, cr.timeout_s);
   json_decref(body);
   api_reply_json(r, 201, json_pack("{s:o}", "room", room_view(room, now)));
 }
