@@ -170,17 +170,17 @@ int main(int argc, char **argv) {
     config_free(&cfg);
     return 2;
   }
+  if (cfg.metrics_token && strlen(cfg.metrics_token) < 16) {
+    fprintf(stderr, "huddle: --metrics-token must be at least 16 bytes\n");
+    config_free(&cfg);
+    return 2;
+  }
   signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t loop;
   uv_loop_init(&loop);
   struct server srv;
   int rc = 0;
-  if (cfg.metrics_token && strlen(cfg.metrics_token) < 16) {
-    fprintf(stderr, "huddle: --metrics-token must be at least 16 bytes\n");
-    config_free(&cfg);
-    return 2;
-  }
   if (server_init(&srv, &loop, &cfg, err, sizeof(err)) != 0 ||
       server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
