@@ -40,6 +40,9 @@ struct config {
   int chat_max_chars;
   int file_max_mb;
   int e2ee_max_bytes;
+  int resume_grace_ms;         /* a dropped member stays away this long before it leaves */
+  int room_log_max;            /* entries kept per room for resume */
+  int room_log_max_age_ms;     /* and for at most this long */
 };
 
 /* Fills c from defaults, then the config file (from --config or

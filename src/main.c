@@ -10,7 +10,10 @@
 
 #include "auth/token.h"
 #include "config.h"
+#include "api/api.h"
+#include "bus/bus.h"
 #include "net/server.h"
+#include "signal/signal.h"
 
 /* `huddle token --room R --user U [--role R] [--name N] [--ttl S] [--admin]`
  * plus any server option (so --data-dir and --jwt-secret find the secret). */
@@ -128,8 +131,16 @@ int main(int argc, char **argv) {
   uv_loop_init(&loop);
   struct server srv;
   int rc = 0;
-  if (server_init(&srv, &loop, &cfg, err, sizeof(err)) != 0 ||
-      server_listen(&srv, err, sizeof(err)) != 0) {
+  /* The wiring: the net layer calls up only through these. */
+  struct conn_handlers handlers = {api_dispatch, signal_on_message, signal_on_binary, signal_on_end,
+                                   signal_tick, &srv};
+  int ok = server_init(&srv, &loop, &cfg, err, sizeof(err)) == 0;
+  srv.handlers = handlers;
+  if (ok && bus_local_new(&srv.bus, signal_bus_deliver, &srv) != 0) {
+    snprintf(err, sizeof(err), "cannot create the message bus");
+    ok = 0;
+  }
+  if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
     rc = 1;
     server_shutdown(&srv);
@@ -138,6 +149,7 @@ int main(int argc, char **argv) {
              HUDDLE_VERSION, cfg.data_dir);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
+  signal_rooms_free(&srv);
   server_free(&srv);
   int lc = uv_loop_close(&loop);
   if (lc != 0) log_error("loop_close_failed err=%s", uv_err_name(lc));

@@ -2,7 +2,10 @@
 #define LOG_MODULE "api"
 #include "log.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -319,6 +322,16 @@ void api_ws_connect(struct api_req *r) {
     http_reply_error(c, e, retry ? "limit room_create" : NULL, retry);
     return;
   }
+  /* Resume: the member's resume_token and the last seq it processed. */
+  char rt[80], ls[24];
+  int has_rt = api_query(r->query, "resume_token", rt, sizeof(rt)) > 0;
+  uint64_t last_seq = UINT64_MAX;
+  if (api_query(r->query, "last_seq", ls, sizeof(ls)) > 0 && ls[0] >= '0' && ls[0] <= '9') {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(ls, &end, 10);
+    if (errno == 0 && *end == '\0' && v < UINT64_MAX) last_seq = v;
+  }
   if (ws_accept(c) != 0) return;
-  signal_join(c, room_id, &r->claims, granted);
+  signal_join(c, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
 }

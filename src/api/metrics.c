@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "room/msgtype.h"
 #include "lib/buf.h"
 #include "net/http.h"
 #include "net/server.h"
@@ -38,8 +39,8 @@ static uint64_t rss_bytes(void) {
 
 static json_t *by_type(const uint64_t *counts) {
   json_t *o = json_object();
-  for (size_t i = 0; i < signal_type_count(); i++)
-    if (counts[i]) json_object_set_new(o, signal_type_at(i)->name, json_integer((json_int_t)counts[i]));
+  for (int i = 0; i < MSG__COUNT; i++)
+    if (counts[i]) json_object_set_new(o, msg_type_name(i), json_integer((json_int_t)counts[i]));
   return o;
 }
 
@@ -157,11 +158,11 @@ void api_metrics_prometheus_get(struct api_req *r) {
   line(&b, "# TYPE huddle_rooms gauge\nhuddle_rooms %zu\n", s->rooms.count);
   line(&b, "# TYPE huddle_participants gauge\nhuddle_participants %llu\n", (unsigned long long)participants(s));
   line(&b, "# HELP huddle_messages_in_total Client messages received, by type.\n# TYPE huddle_messages_in_total counter\n");
-  for (size_t i = 0; i < signal_type_count(); i++)
-    if (st->in_by_type[i]) line(&b, "huddle_messages_in_total{type=\"%s\"} %llu\n", signal_type_at(i)->name, (unsigned long long)st->in_by_type[i]);
+  for (int i = 0; i < MSG__COUNT; i++)
+    if (st->in_by_type[i]) line(&b, "huddle_messages_in_total{type=\"%s\"} %llu\n", msg_type_name(i), (unsigned long long)st->in_by_type[i]);
   line(&b, "# HELP huddle_messages_out_total Messages delivered to clients, by type.\n# TYPE huddle_messages_out_total counter\n");
-  for (size_t i = 0; i < signal_type_count(); i++)
-    if (st->out_by_type[i]) line(&b, "huddle_messages_out_total{type=\"%s\"} %llu\n", signal_type_at(i)->name, (unsigned long long)st->out_by_type[i]);
+  for (int i = 0; i < MSG__COUNT; i++)
+    if (st->out_by_type[i]) line(&b, "huddle_messages_out_total{type=\"%s\"} %llu\n", msg_type_name(i), (unsigned long long)st->out_by_type[i]);
   line(&b, "# HELP huddle_errors_total Error replies, by code.\n# TYPE huddle_errors_total counter\n");
   for (int e = 1; e < API_ERR__COUNT; e++)
     if (st->errors_by_code[e]) line(&b, "huddle_errors_total{code=\"%s\"} %llu\n", api_err_code((enum api_err)e), (unsigned long long)st->errors_by_code[e]);

@@ -4,7 +4,7 @@
 #ifndef HUDDLE_BUS_BUS_H
 #define HUDDLE_BUS_BUS_H
 
-#include "net/outbuf.h"
+#include "lib/outbuf.h"
 
 struct bus_msg {
   const char *room_id;     /* borrowed */
@@ -12,7 +12,7 @@ struct bus_msg {
   const char *except;      /* borrowed; NULL: nobody excluded */
   const char *also;        /* borrowed; NULL, or one more recipient (a sender's own copy) */
   uint32_t only_perm;      /* 0, or deliver only to members holding these PERM_* bits */
-  int type;                /* message type index (signal_type_index), for metrics */
+  int type;                /* stable message type id (room/msgtype.h), for metrics */
   struct outbuf *frame;    /* borrowed: publish takes its own refs */
 };
 

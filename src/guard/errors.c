@@ -154,6 +154,12 @@ static const struct api_err_info table[API_ERR__COUNT] = {
     "Close a breakout room before opening another."),
   E(API_ERR_INSUFFICIENT_RANK, "INSUFFICIENT_RANK", 403, "You cannot act on someone of your rank or above, or grant more than you hold.",
     "Ask a host."),
+  E(API_ERR_RESUME_EXPIRED, "RESUME_EXPIRED", 410, "The session ended before it was resumed (the grace period is over).",
+    "You joined afresh: rebuild your view from the room-state that follows."),
+  E(API_ERR_RESUME_GAP, "RESUME_GAP", 409, "The room log no longer holds every message after last_seq.",
+    "You joined afresh: rebuild your view from the room-state that follows."),
+  E(API_ERR_RESUME_INVALID, "RESUME_INVALID", 400, "The resume token is unknown, already used, or for another user or room.",
+    "You joined afresh: use the resume_token of the latest room-state next time."),
 };
 
 const struct api_err_info *api_err_info(enum api_err e) {

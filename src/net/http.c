@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/api.h"
 #include "net/http.h"
 #include "net/httpcheck.h"
 #include "net/server.h"
@@ -248,7 +247,7 @@ static void process(struct conn *c) {
       if (c->parser.upgrade) { fail(c, API_ERR_BAD_REQUEST, "upgrade_body"); return; }
       return; /* the rest of the body is still on its way */
     }
-    api_dispatch(c);
+    c->srv->handlers.request(c);
     if (c->kind == CONN_WS) {
       http_conn_free(c); /* the request is no longer needed */
       /* Bytes after the upgrade request are the first WebSocket frames. */

@@ -15,10 +15,11 @@
 #include "lib/buf.h"
 #include "lib/jsonx.h"
 #include "lib/map.h"
-#include "net/outbuf.h"
+#include "lib/outbuf.h"
 #include "room/history.h"
 
 struct ws;
+struct conn;
 struct store;
 struct bus;
 struct participant;
@@ -43,6 +44,31 @@ struct http_req {
 
 enum conn_kind { CONN_HTTP, CONN_WS };
 
+/* Why a WebSocket ended, for its user (ws_end below). */
+enum conn_end {
+  CONN_END_CLOSE,     /* the peer sent a close frame; code is its status (0: none) */
+  CONN_END_CUT,       /* the connection broke: EOF, reset or a write error */
+  CONN_END_TIMEOUT,   /* the peer stopped answering pings */
+  CONN_END_PROTOCOL,  /* we failed it: a framing or UTF-8 violation */
+  CONN_END_LOCAL,     /* we closed it: shutdown, a slow reader, ws_close() */
+};
+
+/* What the layers above register (libuv style: callbacks and a data slot
+ * owned by their user); main.c wires them. The net layer calls nothing
+ * above it by name. */
+struct conn_handlers {
+  void (*request)(struct conn *c);                           /* a whole HTTP request */
+  void (*ws_text)(struct conn *c, const char *data, size_t len); /* a whole text message */
+  void (*ws_binary)(struct conn *c);                         /* a binary message (dropped) */
+  /* The WebSocket ended, or is ending; called once per connection at most
+   * for each why, and must be idempotent. */
+  void (*ws_end)(struct conn *c, enum conn_end why, int code);
+  void (*tick)(void *data);                                  /* every TICK_MS: timers above */
+  void *data;                                                /* owned by the registrant */
+};
+
+#define SERVER_TICK_MS 250
+
 struct conn {
   uv_tcp_t tcp;                    /* first: the handle's data is the conn */
   uv_timer_t timer;                /* HTTP: header/idle timeout; WS: ping, close wait */
@@ -53,6 +79,7 @@ struct conn {
   unsigned closing : 1;            /* conn_close() called: no more reads or writes */
   unsigned ending : 1;             /* conn_end() called: flushing, then close */
   unsigned in_request : 1;         /* HTTP: bytes of a request have arrived */
+  unsigned dropped_slow : 1;       /* cut off by the server as a slow reader */
   int handles;                     /* open uv handles; freed at zero */
   char ip[48];                     /* peer address, for per-address limits */
   struct buf in;                   /* owned: unparsed input */
@@ -63,13 +90,13 @@ struct conn {
   struct waiter *waiter;           /* borrowed; set while in a waiting room */
 };
 
-#define STATS_TYPES 64   /* >= the number of message types */
+#define STATS_TYPES 64   /* >= MSG__COUNT (room/msgtype.h) */
 
 struct server_stats {
   uint64_t connections_total, ws_total, messages_in, messages_out, bytes_in, bytes_out;
   uint64_t slow_consumers_dropped, http_requests;
-  uint64_t in_by_type[STATS_TYPES];     /* client messages received, by type index */
-  uint64_t out_by_type[STATS_TYPES];    /* messages delivered to clients, by type index */
+  uint64_t in_by_type[STATS_TYPES];     /* client messages received, by stable type id */
+  uint64_t out_by_type[STATS_TYPES];    /* messages delivered to clients, by stable type id */
   uint64_t errors_by_code[API_ERR__COUNT];
   uint64_t ratelimit_hits[RATE__COUNT];
   uint64_t http_by_status[6];           /* index status / 100 */
@@ -98,6 +125,8 @@ struct server {
   struct ratelimit rl;
   struct map grants;               /* grant -> struct grant * (breakout moves), owned by signal */
   uv_timer_t prune_timer;          /* forgets idle rate-limit keys */
+  uv_timer_t tick_timer;           /* drives handlers.tick */
+  struct conn_handlers handlers;   /* the layers above (set before server_listen) */
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */
   int shutting_down;

@@ -12,6 +12,7 @@
 #include "auth/token.h"
 #include "lib/ids.h"
 #include "lib/map.h"
+#include "room/roomlog.h"
 
 struct conn;
 struct room;
@@ -29,8 +30,9 @@ struct participant {
   enum room_role origin_role;         /* role and overrides it joined with (token or grant) */
   uint32_t origin_set, origin_val;
   uint64_t info_ms;                   /* when info was last updated */
-  char session_id[33];                /* fresh per connection */
-  char resume_token[65];              /* secret to this participant */
+  char session_id[33];                /* fresh per join; kept across resumes */
+  char resume_token[65];              /* secret to this participant; single use, renewed per room-state */
+  uint64_t away_ms;                   /* 0 while connected; else when its connection dropped */
   uint64_t joined_ms;
   int audio, video, screen;           /* media state: 1 = publishing */
   json_t *net_stats;                  /* owned; last network-stats sample or NULL */
@@ -121,6 +123,8 @@ struct room {
   char parent[ID_MAX + 1];            /* for a breakout room: its main room, else "" */
   int held;                           /* a breakout room its parent keeps open */
   uint64_t linger_until_ms;           /* kept open until then, empty (people returning) */
+  struct roomlog log;                 /* owned: recent messages, for resume */
+  size_t naway;                       /* participants whose connection dropped (grace period) */
 };
 
 /* Returns a new empty room or NULL. */
@@ -141,6 +145,9 @@ void room_participant_free(struct participant *p);
 
 /* Assigns and returns the next sequence number. */
 static inline uint64_t room_seq_next(struct room *r) { return ++r->seq; }
+
+/* Gives p a new resume token (the old one is spent). Returns 0 or -1. */
+int room_participant_resume_token_renew(struct participant *p);
 
 /* Recomputes p->perms from its role and overrides. */
 void room_participant_perms_update(struct participant *p);

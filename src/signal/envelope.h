@@ -9,7 +9,7 @@
 
 #include "guard/errors.h"
 #include "lib/jsonx.h"
-#include "net/outbuf.h"
+#include "lib/outbuf.h"
 
 #define ENVELOPE_ID_MAX 64    /* bytes of a client correlation id */
 #define ENVELOPE_TYPE_MAX 32

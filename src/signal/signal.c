@@ -18,44 +18,44 @@
 
 /* Sorted by name (bsearch); test_envelope checks the order. */
 static const struct sig_type types[] = {
-  {"analytics-event", sig_analytics_event, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"answer", sig_answer, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"breakout-room-assign", sig_breakout_room_assign, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
-  {"breakout-room-close", sig_breakout_room_close, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
-  {"breakout-room-create", sig_breakout_room_create, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
-  {"chat-message", sig_chat_message, PERM_CHAT, RATE_CHAT_MESSAGE, 0},
-  {"e2ee-key-exchange", sig_e2ee_key_exchange, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"e2ee-ratchet-update", sig_e2ee_ratchet_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"error", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"file-share-accept", sig_file_share_accept, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"file-share-complete", sig_file_share_complete, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"file-share-offer", sig_file_share_offer, PERM_SHARE_FILES, RATE_FILE_SHARE, 0},
-  {"file-share-progress", sig_file_share_progress, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"file-share-reject", sig_file_share_reject, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"hand-raise", sig_hand_raise, PERM_RAISE_HAND, RATE_HAND_RAISE, 0},
-  {"hand-raise-queue", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"ice-candidate", sig_ice_candidate, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"live-stream-start", sig_live_stream_start, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
-  {"live-stream-stop", sig_live_stream_stop, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
-  {"media-control", sig_media_control, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"network-stats", sig_network_stats, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"offer", sig_offer, 0, RATE_WEBSOCKET_MESSAGE, TO},
-  {"participant-update", sig_participant_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"permission-updated", sig_permission_updated, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
-  {"quality-update", sig_quality_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"reaction", sig_reaction, PERM_REACT, RATE_REACTION, 0},
-  {"recording-control", sig_recording_control, PERM_RECORD, RATE_WEBSOCKET_MESSAGE, 0},
-  {"recording-status", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"role-updated", sig_role_updated, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
-  {"room-settings-update", sig_room_settings_update, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
-  {"room-state", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"screen-share-control", sig_screen_share_control, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"user-joined", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"user-left", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"virtual-background-update", sig_virtual_background_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
-  {"waiting-room-admit", sig_waiting_room_admit, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
-  {"waiting-room-join", NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
-  {"waiting-room-reject", sig_waiting_room_reject, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"analytics-event", MSG_ANALYTICS_EVENT, sig_analytics_event, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"answer", MSG_ANSWER, sig_answer, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"breakout-room-assign", MSG_BREAKOUT_ROOM_ASSIGN, sig_breakout_room_assign, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"breakout-room-close", MSG_BREAKOUT_ROOM_CLOSE, sig_breakout_room_close, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"breakout-room-create", MSG_BREAKOUT_ROOM_CREATE, sig_breakout_room_create, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"chat-message", MSG_CHAT_MESSAGE, sig_chat_message, PERM_CHAT, RATE_CHAT_MESSAGE, 0},
+  {"e2ee-key-exchange", MSG_E2EE_KEY_EXCHANGE, sig_e2ee_key_exchange, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"e2ee-ratchet-update", MSG_E2EE_RATCHET_UPDATE, sig_e2ee_ratchet_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"error", MSG_ERROR, NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"file-share-accept", MSG_FILE_SHARE_ACCEPT, sig_file_share_accept, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-complete", MSG_FILE_SHARE_COMPLETE, sig_file_share_complete, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-offer", MSG_FILE_SHARE_OFFER, sig_file_share_offer, PERM_SHARE_FILES, RATE_FILE_SHARE, 0},
+  {"file-share-progress", MSG_FILE_SHARE_PROGRESS, sig_file_share_progress, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"file-share-reject", MSG_FILE_SHARE_REJECT, sig_file_share_reject, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"hand-raise", MSG_HAND_RAISE, sig_hand_raise, PERM_RAISE_HAND, RATE_HAND_RAISE, 0},
+  {"hand-raise-queue", MSG_HAND_RAISE_QUEUE, NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"ice-candidate", MSG_ICE_CANDIDATE, sig_ice_candidate, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"live-stream-start", MSG_LIVE_STREAM_START, sig_live_stream_start, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
+  {"live-stream-stop", MSG_LIVE_STREAM_STOP, sig_live_stream_stop, PERM_STREAM, RATE_WEBSOCKET_MESSAGE, 0},
+  {"media-control", MSG_MEDIA_CONTROL, sig_media_control, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"network-stats", MSG_NETWORK_STATS, sig_network_stats, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"offer", MSG_OFFER, sig_offer, 0, RATE_WEBSOCKET_MESSAGE, TO},
+  {"participant-update", MSG_PARTICIPANT_UPDATE, sig_participant_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"permission-updated", MSG_PERMISSION_UPDATED, sig_permission_updated, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"quality-update", MSG_QUALITY_UPDATE, sig_quality_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"reaction", MSG_REACTION, sig_reaction, PERM_REACT, RATE_REACTION, 0},
+  {"recording-control", MSG_RECORDING_CONTROL, sig_recording_control, PERM_RECORD, RATE_WEBSOCKET_MESSAGE, 0},
+  {"recording-status", MSG_RECORDING_STATUS, NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"role-updated", MSG_ROLE_UPDATED, sig_role_updated, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"room-settings-update", MSG_ROOM_SETTINGS_UPDATE, sig_room_settings_update, PERM_MODERATE, RATE_SETTINGS_UPDATE, 0},
+  {"room-state", MSG_ROOM_STATE, NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"screen-share-control", MSG_SCREEN_SHARE_CONTROL, sig_screen_share_control, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"user-joined", MSG_USER_JOINED, NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"user-left", MSG_USER_LEFT, NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"virtual-background-update", MSG_VIRTUAL_BACKGROUND_UPDATE, sig_virtual_background_update, 0, RATE_WEBSOCKET_MESSAGE, 0},
+  {"waiting-room-admit", MSG_WAITING_ROOM_ADMIT, sig_waiting_room_admit, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
+  {"waiting-room-join", MSG_WAITING_ROOM_JOIN, NULL, 0, RATE_WEBSOCKET_MESSAGE, SO},
+  {"waiting-room-reject", MSG_WAITING_ROOM_REJECT, sig_waiting_room_reject, PERM_MODERATE, RATE_WEBSOCKET_MESSAGE, 0},
 };
 
 #define NTYPES (sizeof(types) / sizeof(types[0]))
@@ -70,10 +70,7 @@ const struct sig_type *signal_type_find(const char *name) {
 
 size_t signal_type_count(void) { return NTYPES; }
 
-int signal_type_index(const char *name) {
-  const struct sig_type *t = signal_type_find(name);
-  return t ? (int)(t - types) : -1;
-}
+int signal_type_index(const char *name) { return msg_type_id(name); }
 
 struct room *signal_room_find(struct server *s, const char *room_id) {
   return map_get(&s->rooms, room_id);
@@ -97,7 +94,7 @@ void signal_error(struct conn *c, enum api_err e, const char *ref, const char *d
                                      room ? room->seq : 0, server_now_ms(), p, ref);
   json_decref(p);
   if ((int)e > 0 && e < API_ERR__COUNT) c->srv->stats.errors_by_code[e]++;
-  c->srv->stats.out_by_type[signal_type_index("error")]++;
+  c->srv->stats.out_by_type[MSG_ERROR]++;
   if (b) ws_send(c, b);
 }
 
@@ -109,7 +106,9 @@ int signal_send(struct sig_ctx *ctx, const struct sig_out *o) {
       : envelope_encode(o->type, r->id, o->from, o->to, room_seq_next(r), server_now_ms(), o->payload,
                         o->ref);
   if (b == NULL) return -1;
-  struct bus_msg m = {r->id, o->to, o->except, o->also, o->only_perm, signal_type_index(o->type), b};
+  int type = msg_type_id(o->type);
+  roomlog_append(&r->log, r->seq, uv_now(ctx->srv->loop), type, b, o->to, o->except, o->also, o->only_perm);
+  struct bus_msg m = {r->id, o->to, o->except, o->also, o->only_perm, type, b};
   int rc = ctx->srv->bus->ops->publish(ctx->srv->bus, &m);
   outbuf_unref(b);
   return rc;
@@ -183,7 +182,7 @@ static json_t *active_media(struct room *r, uint64_t now, json_t **streams) {
   return rec ? history_recording_json(rec, now) : json_null();
 }
 
-static json_t *room_state(struct server *s, struct room *r, struct participant *self) {
+static json_t *room_state(struct server *s, struct room *r, struct participant *self, int resumed) {
   json_t *parts = json_array();
   for (struct participant *p = r->head; p; p = p->next)
     json_array_append_new(parts, room_participant_json(p));
@@ -198,14 +197,26 @@ static json_t *room_state(struct server *s, struct room *r, struct participant *
                          "recording", rec, "live_streams", streams, "breakout_rooms",
                          signal_breakouts_json(s, r), "ice_servers", api_ice_servers(s, self->user_id),
                          "seq", (json_int_t)r->seq);
+  if (st) json_object_set_new(st, "resumed", json_boolean(resumed));
   if (st && r->parent[0]) json_object_set_new(st, "parent_room", json_string(r->parent));
   if (st && (self->perms & PERM_MODERATE)) json_object_set_new(st, "waiting_room", signal_waiting_json(r));
   return st;
 }
 
+/* room-state to c: a snapshot at the room's current seq, not a log entry
+ * (replaying a snapshot would be wrong; the resumer gets a fresh one). */
+static void send_room_state(struct server *s, struct conn *c, struct room *r, struct participant *p,
+                            int resumed) {
+  json_t *state = room_state(s, r, p, resumed);
+  struct outbuf *b = envelope_encode("room-state", r->id, "server", NULL, r->seq, server_now_ms(), state, NULL);
+  json_decref(state);
+  if (b) ws_send(c, b);
+}
+
 struct room *signal_room_create(struct server *s, const char *room_id, uint64_t now) {
   struct room *r = room_new(room_id, s->cfg->max_room_participants, now);
   if (r == NULL) return NULL;
+  roomlog_init(&r->log, (size_t)s->cfg->room_log_max, (uint64_t)s->cfg->room_log_max_age_ms);
   r->hist = history_get_or_create(&s->history, room_id, now);
   if (r->hist == NULL || map_put(&s->rooms, room_id, r) != 0) {
     room_free(r);
@@ -280,10 +291,7 @@ void signal_join_admitted(struct conn *c, struct room *r, const struct token_cla
            perm_role_name(p->role), r->count, promoted ? " auto_host=1" : "");
 
   struct sig_ctx ctx = {s, c, p, r, NULL};
-  json_t *state = room_state(s, r, p);
-  struct outbuf *b = envelope_encode("room-state", r->id, "server", NULL, r->seq, now, state, NULL);
-  json_decref(state);
-  if (b) ws_send(c, b);
+  send_room_state(s, c, r, p, 0);
   json_t *joined = room_participant_json(p);
   signal_publish(&ctx, "user-joined", "server", NULL, p->user_id, joined);
   json_decref(joined);
@@ -318,7 +326,134 @@ static void waiting_enter(struct conn *c, struct room *r, const struct token_cla
   json_decref(note);
 }
 
-void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims, int admitted) {
+/* ---- sessions: replacement, resume, the grace period ---- */
+
+/* An error that belongs to room r, to one connection (before it is attached). */
+static void room_error(struct server *s, struct conn *c, struct room *r, enum api_err e) {
+  const struct api_err_info *info = api_err_info(e);
+  json_t *p = json_pack("{s:s,s:s,s:s}", "code", info->code, "message", info->message,
+                        "recovery", info->recovery);
+  struct outbuf *b = p ? envelope_encode("error", r->id, "server", NULL, r->seq, server_now_ms(), p, NULL) : NULL;
+  json_decref(p);
+  s->stats.errors_by_code[e]++;
+  s->stats.out_by_type[MSG_ERROR]++;
+  if (b) ws_send(c, b);
+}
+
+static void status_update(struct server *s, struct room *r, const char *user, const char *status) {
+  struct sig_ctx ctx = {s, NULL, NULL, r, NULL};
+  json_t *pu = json_pack("{s:s,s:s}", "user_id", user, "status", status);
+  signal_publish(&ctx, "participant-update", "server", NULL, user, pu);
+  json_decref(pu);
+}
+
+/* Expired sessions are remembered for a while, so that a late resume is
+ * told RESUME_EXPIRED rather than RESUME_INVALID. Key: room/user/token. */
+#define EXPIRED_KEEP_MS (10 * 60 * 1000)
+#define EXPIRED_MAX 100000
+
+static struct map expired;
+
+static void expired_key(char *out, size_t n, const char *room, const char *user, const char *token) {
+  snprintf(out, n, "%s/%s/%s", room, user, token);
+}
+
+static void expired_add(struct room *r, struct participant *p, uint64_t now) {
+  if (expired.count >= EXPIRED_MAX) return;
+  char key[2 * ID_MAX + 70];
+  expired_key(key, sizeof(key), r->id, p->user_id, p->resume_token);
+  map_put(&expired, key, (void *)(uintptr_t)(now + EXPIRED_KEEP_MS));
+}
+
+struct expired_prune { uint64_t now; char (*keys)[2 * ID_MAX + 70]; size_t n, cap; };
+
+static void collect_expired(const char *k, void *v, void *arg) {
+  struct expired_prune *ep = arg;
+  if ((uint64_t)(uintptr_t)v > ep->now || ep->n == ep->cap) return;
+  snprintf(ep->keys[ep->n++], sizeof(ep->keys[0]), "%s", k);
+}
+
+static void expired_prune(uint64_t now) {
+  static char keys[256][2 * ID_MAX + 70];
+  struct expired_prune ep = {now, keys, 0, 256};
+  map_each(&expired, collect_expired, &ep);
+  for (size_t i = 0; i < ep.n; i++) map_del(&expired, keys[i]);
+}
+
+/* Constant-time comparison of two resume tokens. */
+static int token_equal(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  unsigned char d = la != lb;
+  for (size_t i = 0; i < la && i < lb; i++) d |= (unsigned char)(a[i] ^ b[i]);
+  return d == 0;
+}
+
+/* Decides what a resume request gets: API_OK (resume p), or why not. */
+static enum api_err resume_check(struct room *r, struct participant *p, const struct token_claims *claims,
+                                 const char *token, uint64_t last_seq) {
+  if (p && token_equal(p->resume_token, token)) {
+    if (last_seq == UINT64_MAX || last_seq > r->seq) return API_ERR_RESUME_INVALID;
+    if (!roomlog_covers(&r->log, last_seq)) return API_ERR_RESUME_GAP;
+    return API_OK;
+  }
+  char key[2 * ID_MAX + 70];
+  expired_key(key, sizeof(key), r->id, claims->sub, token);
+  return map_get(&expired, key) ? API_ERR_RESUME_EXPIRED : API_ERR_RESUME_INVALID;
+}
+
+/* Detaches p's live connection, if any, telling it it was replaced. */
+static void session_replace(struct server *s, struct participant *p) {
+  struct conn *oc = p->conn;
+  if (oc == NULL) return;
+  signal_error(oc, API_ERR_SESSION_REPLACED, NULL, NULL, 0);
+  oc->part = NULL;
+  p->conn = NULL;
+  ws_close(oc, 4001, "session replaced");
+}
+
+/* Attaches c to member p, which stays in the room with everything it had.
+ * resume: replay the log after last_seq, and others see it reconnected;
+ * else others see it leave ("replaced") and join again (a new session). */
+static void session_attach(struct server *s, struct conn *c, struct room *r, struct participant *p,
+                           int resume, uint64_t last_seq) {
+  int was_away = p->away_ms != 0;
+  session_replace(s, p);
+  if (was_away) {
+    p->away_ms = 0;
+    r->naway--;
+  }
+  if (room_participant_resume_token_renew(p) != 0 || (!resume && id_random_hex(p->session_id, 16) != 0)) {
+    ws_close(c, 1011, "internal error");
+    return;
+  }
+  p->conn = c;
+  c->part = p;
+  struct sig_ctx ctx = {s, c, p, r, NULL};
+  if (resume) {
+    for (size_t i = roomlog_find_after(&r->log, last_seq); i < r->log.n; i++) {
+      const struct roomlog_entry *e = roomlog_at(&r->log, i);
+      if (!roomlog_entry_for(e, p->user_id, p->perms)) continue;
+      if (e->type >= 0 && e->type < STATS_TYPES) s->stats.out_by_type[e->type]++;
+      ws_send(c, outbuf_ref(e->frame));
+    }
+    log_info("resumed room=%s user=%s last_seq=%llu seq=%llu", r->id, p->user_id,
+             (unsigned long long)last_seq, (unsigned long long)r->seq);
+    send_room_state(s, c, r, p, 1);
+    if (was_away) status_update(s, r, p->user_id, "connected");
+    return;
+  }
+  log_info("session_replaced room=%s user=%s away=%d", r->id, p->user_id, was_away);
+  send_room_state(s, c, r, p, 0);
+  json_t *left = json_pack("{s:s,s:s}", "user_id", p->user_id, "reason", "replaced");
+  signal_publish(&ctx, "user-left", "server", NULL, p->user_id, left);
+  json_decref(left);
+  json_t *joined = room_participant_json(p);
+  signal_publish(&ctx, "user-joined", "server", NULL, p->user_id, joined);
+  json_decref(joined);
+}
+
+void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims, int admitted,
+                 const char *resume_token, uint64_t last_seq) {
   struct server *s = c->srv;
   uint64_t now = server_now_ms();
   struct room *r = map_get(&s->rooms, room_id);
@@ -326,12 +461,26 @@ void signal_join(struct conn *c, const char *room_id, const struct token_claims 
     ws_close(c, 1011, "internal error");
     return;
   }
-  /* One connection per user and room: the newest wins. */
-  struct participant *old = room_participant_find(r, claims->sub);
+  struct participant *p = room_participant_find(r, claims->sub);
+  if (resume_token) {
+    enum api_err e = resume_check(r, p, claims, resume_token, last_seq);
+    if (e == API_OK) {
+      session_attach(s, c, r, p, 1, last_seq);
+      return;
+    }
+    log_info("resume_refused room=%s user=%s code=%s", r->id, claims->sub, api_err_code(e));
+    room_error(s, c, r, e);
+  }
+  /* A member already in the room keeps its seat, role and hand: one
+   * connection per user and room, the newest wins. */
+  if (p) {
+    session_attach(s, c, r, p, 0, 0);
+    return;
+  }
   struct waiter *oldw = room_waiter_find(r, claims->sub);
-  struct conn *oc = old ? old->conn : oldw ? oldw->conn : NULL;
-  if (oc) {
-    r->held++; /* keep the room while its only member is replaced */
+  if (oldw) {
+    r->held++; /* keep the room while its only waiter is replaced */
+    struct conn *oc = oldw->conn;
     signal_error(oc, API_ERR_SESSION_REPLACED, NULL, NULL, 0);
     signal_detach(oc, "replaced");
     ws_close(oc, 4001, "session replaced");
@@ -359,18 +508,14 @@ static void waiter_detach(struct conn *c, const char *reason) {
   signal_room_release(s, r);
 }
 
-void signal_detach(struct conn *c, const char *reason) {
-  if (c->waiter) {
-    waiter_detach(c, reason);
-    return;
-  }
-  struct participant *p = c->part;
-  if (p == NULL) return;
-  struct server *s = c->srv;
+/* Takes member p out of its room for good: user-left to the others. */
+static void member_leave(struct server *s, struct participant *p, const char *reason) {
   struct room *r = p->room;
   uint64_t now = server_now_ms();
-  c->part = NULL;
-  p->conn = NULL;
+  if (p->away_ms) {
+    p->away_ms = 0;
+    r->naway--;
+  }
   room_participant_remove(r, p);
   room_transfers_drop_user(r, p->user_id);
   /* A raised hand waits for its owner's return (HAND_GRACE_MS). */
@@ -398,6 +543,79 @@ void signal_detach(struct conn *c, const char *reason) {
   }
   room_participant_free(p);
   signal_room_release(s, r);
+}
+
+void signal_detach(struct conn *c, const char *reason) {
+  if (c->waiter) {
+    waiter_detach(c, reason);
+    return;
+  }
+  struct participant *p = c->part;
+  if (p == NULL) return;
+  c->part = NULL;
+  p->conn = NULL;
+  member_leave(c->srv, p, reason);
+}
+
+/* The member's connection dropped: it stays, away, for the grace period. */
+static void member_away(struct conn *c, struct participant *p) {
+  struct server *s = c->srv;
+  struct room *r = p->room;
+  c->part = NULL;
+  p->conn = NULL;
+  p->away_ms = uv_now(s->loop);
+  r->naway++;
+  log_info("away room=%s user=%s grace_ms=%d", r->id, p->user_id, s->cfg->resume_grace_ms);
+  status_update(s, r, p->user_id, "reconnecting");
+}
+
+void signal_on_end(struct conn *c, enum conn_end why, int code) {
+  if (c->part && c->srv->cfg->resume_grace_ms > 0 && !c->srv->shutting_down &&
+      (why == CONN_END_CUT || why == CONN_END_TIMEOUT || (why == CONN_END_CLOSE && code == 1001))) {
+    member_away(c, c->part);
+    return;
+  }
+  signal_detach(c, why == CONN_END_TIMEOUT ? "timeout" : "left");
+}
+
+struct away_scan { struct server *s; uint64_t now; struct room *rooms[64]; size_t n; };
+
+static void collect_away(const char *k, void *v, void *arg) {
+  struct away_scan *as = arg;
+  struct room *r = v;
+  if (r->naway && as->n < 64) as->rooms[as->n++] = r;
+}
+
+/* Members away longer than the grace period leave ("timeout"). */
+static void grace_expire(struct server *s, uint64_t now) {
+  struct away_scan as = {s, now, {0}, 0};
+  map_each(&s->rooms, collect_away, &as);
+  uint64_t grace = (uint64_t)s->cfg->resume_grace_ms;
+  for (size_t i = 0; i < as.n; i++) {
+    struct room *r = as.rooms[i];
+    r->held++;
+    for (struct participant *p = r->head, *next; p; p = next) {
+      next = p->next;
+      if (p->away_ms == 0 || p->away_ms + grace > now) continue;
+      expired_add(r, p, server_now_ms());
+      member_leave(s, p, "timeout");
+    }
+    r->held--;
+    signal_room_release(s, r);
+  }
+}
+
+void signal_tick(void *data) {
+  struct server *s = data;
+  static uint64_t last_prune;
+  uint64_t now = uv_now(s->loop);
+  grace_expire(s, now);
+  if (now - last_prune >= 60000) {
+    last_prune = now;
+    signal_grants_prune(s);
+    signal_rooms_sweep(s);
+    expired_prune(server_now_ms());
+  }
 }
 
 void signal_room_evict(struct server *s, struct room *r, int code, const char *reason) {
@@ -445,6 +663,7 @@ static void free_room(const char *key, void *value, void *arg) { room_free(value
 
 void signal_rooms_free(struct server *s) {
   signal_grants_free(s);
+  map_free(&expired);
   map_each(&s->rooms, free_room, NULL);
   map_free(&s->rooms);
 }
@@ -481,7 +700,7 @@ void signal_on_message(struct conn *c, const char *data, size_t len) {
   struct envelope_in in;
   enum api_err e = envelope_decode(data, len, &srv->json_limits, &in, detail, sizeof(detail), ref, sizeof(ref));
   const struct sig_type *t = e == API_OK ? signal_type_find(in.type) : NULL;
-  if (t) srv->stats.in_by_type[t - types]++; /* received, refused or not */
+  if (t) srv->stats.in_by_type[t->id]++; /* received, refused or not */
   if (rr.allowed && t && !(t->flags & SIG_SERVER_ONLY) && t->handler && t->rate != RATE_WEBSOCKET_MESSAGE) {
     rc = t->rate;
     ratelimit_peek(&srv->rl, self->user_id, rc, now, &rr);
@@ -522,7 +741,7 @@ void signal_on_message(struct conn *c, const char *data, size_t len) {
     struct sig_ctx ctx = {c->srv, c, self, r, &in};
     e = t->handler(&ctx, detail, sizeof(detail));
     /* Analytics count what the room accepted. */
-    if (e == API_OK && c->part && r->hist) r->hist->messages_by_type[t - types]++;
+    if (e == API_OK && c->part && r->hist) r->hist->messages_by_type[t->id]++;
   }
   if (e != API_OK) {
     log_debug("message_refused room=%s user=%s code=%s", r->id, self->user_id, api_err_code(e));

@@ -13,8 +13,10 @@
 #include "bus/bus.h"
 #include "guard/errors.h"
 #include "guard/ratelimit.h"
+#include "net/server.h"
 #include "signal/envelope.h"
 #include "room/history.h"
+#include "room/msgtype.h"
 
 struct conn;
 struct server;
@@ -36,6 +38,7 @@ typedef enum api_err (*sig_handler)(struct sig_ctx *ctx, char *detail, size_t de
 
 struct sig_type {
   const char *name;
+  int id;                   /* enum msg_type: stable, never a table position */
   sig_handler handler;      /* NULL: known type this version does not handle yet */
   uint32_t perm;            /* PERM_* bits required, 0 for none */
   enum rate_class rate;
@@ -57,7 +60,17 @@ enum api_err signal_admission_check(struct server *s, const char *room_id,
  * to the others. A second connection of the same user replaces the first.
  * Users below moderator wait in the waiting room when it is on, unless
  * admitted is set (they come with a grant, from or to a breakout room). */
-void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims, int admitted);
+/* With resume_token (NULL: none), resumes the member's session: the room
+ * log after last_seq (UINT64_MAX: not given), then room-state with
+ * resumed true; a refused resume gets RESUME_* and joins afresh. */
+void signal_join(struct conn *c, const char *room_id, const struct token_claims *claims, int admitted,
+                 const char *resume_token, uint64_t last_seq);
+/* The net layer's ws_end callback: a cut connection, a dead peer or a close
+ * with 1001 puts the member away for the grace period; anything else is a
+ * leave. */
+void signal_on_end(struct conn *c, enum conn_end why, int code);
+/* The net layer's tick: grace expiry, grant and room sweeps. data: the server. */
+void signal_tick(void *data);
 void signal_on_message(struct conn *c, const char *data, size_t len);
 void signal_on_binary(struct conn *c);
 /* Takes c's participant out of its room (user-left to the others, reason
@@ -88,7 +101,7 @@ int signal_send(struct sig_ctx *ctx, const struct sig_out *o);
 /* Shorthand for signal_send with from/to/except and payload only. */
 int signal_publish(struct sig_ctx *ctx, const char *type, const char *from, const char *to,
                    const char *except, json_t *payload);
-/* Index of a type name in the table, or -1. */
+/* Stable id (enum msg_type) of a type name, or -1. */
 int signal_type_index(const char *name);
 /* Sends an error to one connection (the one funnel for WebSocket errors). */
 void signal_error(struct conn *c, enum api_err e, const char *ref, const char *detail,
