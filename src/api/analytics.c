@@ -8,12 +8,11 @@
 #include "room/msgtype.h"
 #include "net/server.h"
 #include "room/room.h"
-#include "signal/signal.h"
 
 const char *sig_quality_name(int b);
 
 static int access_analytics(struct api_req *r, struct api_room *ar) {
-  if (api_room_access(r, PERM_MODERATE, ar) != 0) return -1;
+  if (api_room_access(r, CMD_MODERATE, ar) != 0) return -1;
   if (ar->hist == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return -1;

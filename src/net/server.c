@@ -12,11 +12,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "bus/bus.h"
 #include "net/http.h"
 #include "net/server.h"
 #include "net/ws.h"
-#include "store/store.h"
 
 #define LAG_PROBE_MS 250
 #define READ_BUF_SIZE 65536
@@ -260,11 +258,6 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* ---- lag probe, signals, shutdown ---- */
 
-static void on_prune(uv_timer_t *t) {
-  struct server *s = t->data;
-  ratelimit_prune(&s->rl, uv_now(s->loop));
-}
-
 static void on_tick(uv_timer_t *t) {
   struct server *s = t->data;
   if (s->handlers.tick) s->handlers.tick(s->handlers.data);
@@ -285,7 +278,6 @@ static void finish_shutdown(struct server *s) {
   close_quiet((uv_handle_t *)&s->lag_timer);
   close_quiet((uv_handle_t *)&s->stop_timer);
   close_quiet((uv_handle_t *)&s->reaper);
-  close_quiet((uv_handle_t *)&s->prune_timer);
   close_quiet((uv_handle_t *)&s->tick_timer);
   close_quiet((uv_handle_t *)&s->sig_term);
   close_quiet((uv_handle_t *)&s->sig_int);
@@ -366,9 +358,8 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   uv_timer_init(loop, &s->lag_timer);
   uv_timer_init(loop, &s->stop_timer);
   uv_check_init(loop, &s->reaper);
-  uv_timer_init(loop, &s->prune_timer);
   uv_timer_init(loop, &s->tick_timer);
-  s->prune_timer.data = s->tick_timer.data = s;
+  s->tick_timer.data = s;
   s->listener.data = s->sig_term.data = s->sig_int.data = s;
   s->lag_timer.data = s->stop_timer.data = s->reaper.data = s;
   if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -376,17 +367,6 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
     return -1;
   }
   if (load_secret(s, err, err_len) != 0) return -1;
-  ratelimit_init(&s->rl);
-  s->history.max_rooms = (size_t)cfg->history_rooms;
-  for (int i = 0; i < RATE__COUNT; i++) {
-    const char *spec = cfg->rate[i];
-    if (spec && ratelimit_rule_parse(spec, &s->rl.rules[i]) != 0) {
-      snprintf(err, err_len, "--rate-%s: expected N/window such as 60/1m, got '%s'",
-               ratelimit_class_name((enum rate_class)i), spec);
-      return -1;
-    }
-  }
-  if (store_open(&s->store, cfg->data_dir, err, err_len) != 0) return -1;
   return 0;
 }
 
@@ -434,18 +414,11 @@ int server_listen(struct server *s, char *err, size_t err_len) {
   uv_signal_start(&s->sig_int, on_signal, SIGINT);
   s->lag_due_ms = uv_now(s->loop) + LAG_PROBE_MS;
   uv_timer_start(&s->lag_timer, on_lag, LAG_PROBE_MS, LAG_PROBE_MS);
-  uv_timer_start(&s->prune_timer, on_prune, 60000, 60000);
   uv_timer_start(&s->tick_timer, on_tick, SERVER_TICK_MS, SERVER_TICK_MS);
   return 0;
 }
 
 void server_free(struct server *s) {
-  history_registry_free(&s->history);
-  ratelimit_free(&s->rl);
-  if (s->bus) s->bus->ops->close(s->bus);
-  s->bus = NULL;
-  store_close(s->store);
-  s->store = NULL;
   map_free(&s->per_ip);
   token_verifier_close(&s->tokens);
   free(s->jwt_secret);

@@ -10,19 +10,15 @@
 
 #include "auth/token.h"
 #include "guard/errors.h"
-#include "guard/ratelimit.h"
 #include "config.h"
 #include "lib/buf.h"
 #include "lib/jsonx.h"
 #include "lib/map.h"
 #include "lib/outbuf.h"
-#include "room/history.h"
 
 struct ws;
 struct conn;
-struct store;
-struct bus;
-struct participant;
+struct participant;   /* the signaling layer's, behind conn->part: never dereferenced here */
 struct waiter;
 
 enum http_hdr {
@@ -90,15 +86,9 @@ struct conn {
   struct waiter *waiter;           /* borrowed; set while in a waiting room */
 };
 
-#define STATS_TYPES 64   /* >= MSG__COUNT (room/msgtype.h) */
-
 struct server_stats {
   uint64_t connections_total, ws_total, messages_in, messages_out, bytes_in, bytes_out;
   uint64_t slow_consumers_dropped, http_requests;
-  uint64_t in_by_type[STATS_TYPES];     /* client messages received, by stable type id */
-  uint64_t out_by_type[STATS_TYPES];    /* messages delivered to clients, by stable type id */
-  uint64_t errors_by_code[API_ERR__COUNT];
-  uint64_t ratelimit_hits[RATE__COUNT];
   uint64_t http_by_status[6];           /* index status / 100 */
 };
 
@@ -120,15 +110,8 @@ struct server {
   unsigned char *jwt_secret;       /* owned when HMAC */
   size_t jwt_secret_len;
   struct jsonx_limits json_limits;
-  struct map rooms;                /* room id -> struct room *, owned by room.c */
-  struct history_registry history; /* room id -> what outlives the room */
-  struct ratelimit rl;
-  struct map grants;               /* grant -> struct grant * (breakout moves), owned by signal */
-  uv_timer_t prune_timer;          /* forgets idle rate-limit keys */
   uv_timer_t tick_timer;           /* drives handlers.tick */
   struct conn_handlers handlers;   /* the layers above (set before server_listen) */
-  struct store *store;             /* owned */
-  struct bus *bus;                 /* owned */
   int shutting_down;
   int exit_code;
   uint64_t started_ms;
@@ -136,7 +119,7 @@ struct server {
   struct server_stats stats;
 };
 
-/* Sets up s on loop with cfg: token verifier, store, bus. Returns 0, or -1
+/* Sets up s on loop with cfg: handles, data dir, token verifier. Returns 0, or -1
  * with a reason in err. */
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
                 char *err, size_t err_len);

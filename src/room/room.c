@@ -83,12 +83,12 @@ int room_idle(const struct room *r, uint64_t now_ms) {
          now_ms >= r->linger_until_ms;
 }
 
-struct waiter *room_waiter_add(struct room *r, struct conn *c, const struct token_claims *claims,
+struct waiter *room_waiter_add(struct room *r, void *session, const struct token_claims *claims,
                                uint64_t now_ms) {
   struct waiter *w = calloc(1, sizeof(*w));
   if (w == NULL) return NULL;
   w->room = r;
-  w->conn = c;
+  w->session = session;
   w->claims = *claims;
   w->since_ms = now_ms;
   w->prev = r->wait_tail;

@@ -14,12 +14,12 @@
 #include "lib/map.h"
 #include "room/roomlog.h"
 
-struct conn;
 struct room;
 
 struct participant {
   struct room *room;                  /* borrowed: the room outlives its participants */
-  struct conn *conn;                  /* borrowed; NULL once detached */
+  void *session;                      /* borrowed: the adapter's session while connected; NULL while away.
+                                         Opaque to the room, never serialized. */
   struct participant *prev, *next;    /* the room's list, in join order */
   char user_id[ID_MAX + 1];
   char name[TOKEN_NAME_MAX + 1];
@@ -67,7 +67,7 @@ struct transfer {
 /* Someone in the waiting room: upgraded, not admitted. */
 struct waiter {
   struct room *room;                  /* borrowed: the room outlives its waiters */
-  struct conn *conn;                  /* borrowed */
+  void *session;                      /* borrowed: the adapter's session (opaque) */
   struct waiter *prev, *next;
   struct token_claims claims;
   uint64_t since_ms;
@@ -158,7 +158,7 @@ struct participant *room_first_with_role(struct room *r, enum room_role role);
 int room_idle(const struct room *r, uint64_t now_ms);
 
 /* Waiting room. */
-struct waiter *room_waiter_add(struct room *r, struct conn *c, const struct token_claims *claims,
+struct waiter *room_waiter_add(struct room *r, void *session, const struct token_claims *claims,
                                uint64_t now_ms);
 struct waiter *room_waiter_find(struct room *r, const char *user_id);
 /* Unlinks and frees w. */
