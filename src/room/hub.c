@@ -18,12 +18,16 @@ uint64_t hub_now_ms(void) {
   return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
+static const struct hub_limiter_ops local_limiter;
+
 int hub_init(struct hub *h, uv_loop_t *loop, const struct config *cfg, char *err, size_t err_len) {
   memset(h, 0, sizeof(*h));
   h->loop = loop;
   h->cfg = cfg;
   h->last_prune_ms = uv_now(loop);
   ratelimit_init(&h->rl);
+  h->limiter = &local_limiter;
+  h->limiter_impl = &h->rl;
   h->history.max_rooms = (size_t)cfg->history_rooms;
   for (int i = 0; i < RATE__COUNT; i++) {
     const char *spec = cfg->rate[i];
@@ -66,12 +70,24 @@ void hub_tick(void *data) {
 
 /* ---- rate limits ---- */
 
+static void local_check(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
+                        struct ratelimit_result *out) {
+  ratelimit_check(impl, key, c, now_ms, out);
+}
+
+static void local_peek(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
+                       struct ratelimit_result *out) {
+  ratelimit_peek(impl, key, c, now_ms, out);
+}
+
+static const struct hub_limiter_ops local_limiter = {"local", local_check, local_peek};
+
 void hub_rate_check(struct hub *h, const char *key, enum rate_class c, struct ratelimit_result *out) {
-  ratelimit_check(&h->rl, key, c, uv_now(h->loop), out);
+  h->limiter->check(h->limiter_impl, key, c, uv_now(h->loop), out);
 }
 
 void hub_rate_peek(struct hub *h, const char *key, enum rate_class c, struct ratelimit_result *out) {
-  ratelimit_peek(&h->rl, key, c, uv_now(h->loop), out);
+  h->limiter->peek(h->limiter_impl, key, c, uv_now(h->loop), out);
 }
 
 /* ---- rooms ---- */
@@ -157,8 +173,8 @@ int hub_send(struct hub *h, struct room *r, const struct room_event *e) {
   if (b == NULL) return -1;
   int type = msg_type_id(e->type);
   roomlog_append(&r->log, seq, uv_now(h->loop), type, b, e->to, e->except, e->also, e->only_perm);
-  struct bus_msg m = {r->id, e->to, e->except, e->also, e->only_perm, type, b};
-  int rc = h->bus->ops->publish(h->bus, &m);
+  struct bus_msg m = {r->id, e->to, e->except, e->also, e->only_perm, type, b, seq};
+  int rc = h->bus->ops->publish(h->bus, &m, NULL, NULL);
   outbuf_unref(b);
   return rc;
 }

@@ -47,12 +47,22 @@ struct hub_session_ops {
   void *data;
 };
 
+/* The rate limiter seam: the in-process GCRA (guard/ratelimit.h) by
+ * default; a shared back end (Redis) implements the same two calls. */
+struct hub_limiter_ops {
+  const char *name;
+  void (*check)(void *impl, const char *key, enum rate_class c, uint64_t now_ms, struct ratelimit_result *out);
+  void (*peek)(void *impl, const char *key, enum rate_class c, uint64_t now_ms, struct ratelimit_result *out);
+};
+
 struct hub {
   uv_loop_t *loop;                 /* borrowed: the monotonic clock */
   const struct config *cfg;        /* borrowed */
   struct map rooms;                /* room id -> struct room * (owned) */
   struct history_registry history; /* room id -> what outlives the room */
-  struct ratelimit rl;             /* per user and class (the limiter seam) */
+  struct ratelimit rl;             /* per user and class: the rules, and the local limiter's state */
+  const struct hub_limiter_ops *limiter; /* local by default */
+  void *limiter_impl;              /* the limiter's state (&rl when local) */
   struct map grants;               /* grant -> struct grant * (breakout moves), owned */
   struct map expired;              /* "room/user/token" -> expiry: ended sessions, for RESUME_EXPIRED */
   struct store *store;             /* owned */
