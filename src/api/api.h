@@ -1,5 +1,9 @@
-/* REST dispatch: the route table (method, path pattern, auth, handler),
- * token extraction, and the one place REST error replies are written. */
+/* The REST adapter over the room domain: the route table (method, path
+ * pattern, auth, handler), token extraction, the WebSocket upgrade's HTTP
+ * half, and the one place REST error replies are written. Handlers parse a
+ * request into the arguments of a room operation (room/op.h) and check its
+ * command (room/command.h) exactly as the WebSocket adapter does. Owns
+ * nothing beyond a request. */
 #ifndef HUDDLE_API_API_H
 #define HUDDLE_API_API_H
 

@@ -1,6 +1,7 @@
 /* TURN REST credentials (see turn.h): the time-limited username and HMAC
- * credential that coturn's use-auth-secret mode checks. This module only
- * computes them; choosing the expiry and serving them is api/ice.c's job. */
+ * credential that coturn's use-auth-secret mode checks, and the ICE-server
+ * list (STUN URLs, TURN with credentials) that GET /webrtc/config and
+ * room-state hand out. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,9 @@
 /* The server: listener, connections, timers, signals and graceful shutdown.
- * One loop thread owns everything here; nothing is locked. A connection
- * starts as HTTP (http.c) and may become a WebSocket (ws.c). */
+ * Owns the connections, per-address counts, the token verifier and the
+ * transport's counters. One loop thread owns everything here; nothing is
+ * locked. A connection starts as HTTP (http.c) and may become a WebSocket
+ * (ws.c). Knows nothing above it: requests, messages and ends reach the
+ * layers above through the conn_handlers main.c registers. */
 #ifndef HUDDLE_NET_SERVER_H
 #define HUDDLE_NET_SERVER_H
 

@@ -1,6 +1,9 @@
-/* The room model: participants in join order, lookup by user id, the
- * per-room sequence number and settings. Pure data, no I/O: the signaling
- * layer decides who hears about a change. */
+/* The room model: members (participants) in join order, lookup by user id,
+ * the per-room sequence number, settings, waiting room, hand queue, breakout
+ * rooms, transfers and the room log. Owns all of these. Pure data, no I/O:
+ * the operations (op.h) and the hub (hub.h) decide who hears about a change.
+ * A member is the room-level participant and survives its session: while
+ * its connection is away, session is NULL and away_ms says since when. */
 #ifndef HUDDLE_ROOM_ROOM_H
 #define HUDDLE_ROOM_ROOM_H
 
