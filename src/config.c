@@ -62,6 +62,9 @@ static const struct opt opts[] = {
   {"chat-max-chars", "HUDDLE_CHAT_MAX_CHARS", I(chat_max_chars), "4000", 1, 65536, "Longest chat message, in characters."},
   {"file-max-mb", "HUDDLE_FILE_MAX_MB", I(file_max_mb), "100", 1, 1048576, "Largest file that may be offered, in MiB."},
   {"e2ee-max-bytes", "HUDDLE_E2EE_MAX_BYTES", I(e2ee_max_bytes), "16384", 64, 1048576, "Largest serialized payload of an e2ee-* message."},
+  {"resume-grace-ms", "HUDDLE_RESUME_GRACE_MS", I(resume_grace_ms), "30000", 0, 3600000, "Time a member whose connection dropped stays in the room, able to resume (0: it leaves at once)."},
+  {"room-log-max", "HUDDLE_ROOM_LOG_MAX", I(room_log_max), "4096", 1, 1000000, "Messages per room kept for resume (the room log)."},
+  {"room-log-max-age-ms", "HUDDLE_ROOM_LOG_MAX_AGE_MS", I(room_log_max_age_ms), "300000", 1000, 86400000, "Age after which messages leave the room log."},
   {"room-empty-timeout", "HUDDLE_ROOM_EMPTY_TIMEOUT", I(room_empty_timeout), "300", 1, 604800, "Seconds a room made with POST /webrtc/rooms stays open before anyone joins (then it closes like any room when the last one leaves)."},
   {"metrics-token", "HUDDLE_METRICS_TOKEN", S(metrics_token), NULL, 0, 0, "Static bearer token (16+ bytes) that GET /metrics accepts besides admin JWTs; for Prometheus."},
 };

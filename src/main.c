@@ -11,7 +11,12 @@
 
 #include "auth/token.h"
 #include "config.h"
+#include "api/api.h"
+#include "bus/bus.h"
+#include "room/hub.h"
+#include "store/store.h"
 #include "net/server.h"
+#include "signal/signal.h"
 
 static void token_usage(FILE *out) {
   fprintf(out,
@@ -180,9 +185,24 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   struct server srv;
+  struct hub hub;
+  memset(&hub, 0, sizeof(hub));
   int rc = 0;
-  if (server_init(&srv, &loop, &cfg, err, sizeof(err)) != 0 ||
-      server_listen(&srv, err, sizeof(err)) != 0) {
+  /* The wiring: the net layer calls up only through these handlers, the
+   * room layer reaches sessions only through the hub's session callbacks. */
+  struct conn_handlers handlers = {api_dispatch, signal_on_message, signal_on_binary, signal_on_end,
+                                   hub_tick, &hub};
+  int ok = server_init(&srv, &loop, &cfg, err, sizeof(err)) == 0;
+  srv.handlers = handlers;
+  ok = ok && hub_init(&hub, &loop, &cfg, err, sizeof(err)) == 0;
+  signal_sessions_register(&hub);
+  api_ws_join_register(signal_join);
+  ok = ok && store_open(&hub.store, cfg.data_dir, err, sizeof(err)) == 0;
+  if (ok && bus_local_new(&hub.bus, signal_bus_deliver, &hub) != 0) {
+    snprintf(err, sizeof(err), "cannot create the message bus");
+    ok = 0;
+  }
+  if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
     rc = 1;
     server_abort(&srv);
@@ -191,6 +211,7 @@ int main(int argc, char **argv) {
              HUDDLE_VERSION, cfg.data_dir);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
+  hub_free(&hub);
   server_free(&srv);
   int lc = uv_loop_close(&loop);
   if (lc != 0) log_error("loop_close_failed err=%s", uv_err_name(lc));

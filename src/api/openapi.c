@@ -59,7 +59,7 @@ static const struct op_doc docs[] = {
   {"POST", "/webrtc/rooms", "Create a room ahead of time (host or admin)", 201, 1},
   {"GET", "/webrtc/rooms", "Every open room with live counts (admin)", 200, 0},
   {"GET", RB, "One open room", 200, 0},
-  {"DELETE", RB, "Close a room: everyone is told and disconnected (4004)", 200, 0},
+  {"DELETE", RB, "Close a room: everyone is told and disconnected (4006)", 200, 0},
   {"GET", RB "/validate", "Would a WebSocket upgrade with this token be admitted now? (no side effects)", 200, 0},
   {"GET", "/webrtc/openapi.json", "This OpenAPI 3.1 document", 200, 0},
 };

@@ -1,9 +1,9 @@
 /* Rooms as a resource an operator manages: create ahead of time, list, read,
  * close (POST/GET /webrtc/rooms, GET/DELETE /webrtc/rooms/{room_id}), and
  * the side-effect-free admission check GET .../validate that tells a client
- * why its WebSocket upgrade would be refused. Built on the room functions of
- * src/signal (room creation, settings, eviction); rooms live in memory only
- * until persistence lands. */
+ * why its WebSocket upgrade would be refused. Built on the hub (room
+ * creation, settings, eviction; sessions are reached only through the hub's
+ * session callbacks); rooms live in memory only until persistence lands. */
 #define LOG_MODULE "rooms"
 #include "log.h"
 
@@ -13,9 +13,10 @@
 #include "api/api.h"
 #include "net/http.h"
 #include "net/server.h"
-#include "net/ws.h"
+#include "room/command.h"
+#include "room/hub.h"
+#include "room/op.h"
 #include "room/room.h"
-#include "signal/signal.h"
 
 /* The operator's view of a live room (GET, POST, list). New reference. */
 static json_t *room_view(const struct room *r, uint64_t now) {
@@ -79,21 +80,19 @@ static enum api_err create_parse(struct api_req *r, json_t *body, struct create_
   return API_OK;
 }
 
-/* Spends one room_create for the caller; on refusal replies 429 and returns -1. */
+/* Spends one room_create for the caller (the command table's CMD_ROOM_CREATE);
+ * on refusal replies 429 and returns -1. */
 static int create_budget(struct api_req *r) {
-  struct server *s = r->srv;
-  struct ratelimit_result rr;
-  ratelimit_check(&s->rl, r->claims.sub, RATE_ROOM_CREATE, uv_now(s->loop), &rr);
-  if (rr.allowed) return 0;
-  s->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
-  s->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
-  http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, "limit room_create", (int64_t)rr.retry_after_ms);
+  struct actor a = creator(r);
+  int64_t retry = 0;
+  if (command_authorize(r->hub, CMD_ROOM_CREATE, &a, COMMAND_RATE, &retry, NULL) == API_OK) return 0;
+  api_reply_rate_limited(r, RATE_ROOM_CREATE, retry);
   return -1;
 }
 
 /* POST /webrtc/rooms  {"room_id": "standup", "settings": {...}, "empty_timeout": 600} */
 void api_rooms_create(struct api_req *r) {
-  struct server *s = r->srv;
+  struct hub *h = r->hub;
   if (!r->claims.admin && r->claims.role != ROOM_ROLE_HOST) {
     api_reply_error(r, API_ERR_FORBIDDEN, "creating a room needs a host or admin token");
     return;
@@ -103,7 +102,7 @@ void api_rooms_create(struct api_req *r) {
   char detail[200] = "";
   struct create_req cr;
   enum api_err e = create_parse(r, body, &cr, detail, sizeof(detail));
-  if (e == API_OK && signal_room_find(s, cr.id)) e = API_ERR_ROOM_ALREADY_EXISTS;
+  if (e == API_OK && hub_room_find(h, cr.id)) e = API_ERR_ROOM_ALREADY_EXISTS;
   if (e != API_OK) {
     json_decref(body);
     api_reply_error(r, e, detail[0] ? detail : NULL);
@@ -114,8 +113,8 @@ void api_rooms_create(struct api_req *r) {
     json_decref(body);
     return;
   }
-  uint64_t now = server_now_ms();
-  struct room *room = signal_room_create(s, cr.id, now);
+  uint64_t now = hub_now_ms();
+  struct room *room = hub_room_create(h, cr.id);
   if (room == NULL) {
     json_decref(body);
     api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
@@ -124,10 +123,10 @@ void api_rooms_create(struct api_req *r) {
   room->linger_until_ms = now + (uint64_t)cr.timeout_s * 1000;
   if (cr.settings && json_object_size(cr.settings) > 0) {
     struct actor a = creator(r);
-    e = op_settings_update(s, room, &a, cr.settings, detail, sizeof(detail));
+    e = op_settings_update(h, room, &a, cr.settings, detail, sizeof(detail));
     if (e != API_OK) {
       room->linger_until_ms = 0;
-      signal_room_release(s, room); /* nobody saw it: gone again */
+      hub_room_release(h, room); /* nobody saw it: gone again */
       json_decref(body);
       api_reply_error(r, e, detail[0] ? detail : NULL);
       return;
@@ -141,78 +140,86 @@ void api_rooms_create(struct api_req *r) {
 }
 
 static void list_row(const char *k, void *v, void *arg) {
-  json_array_append_new(arg, room_view(v, server_now_ms()));
+  json_array_append_new(arg, room_view(v, hub_now_ms()));
 }
 
 /* GET /webrtc/rooms (admin): every live room with its counts. */
 void api_rooms_list(struct api_req *r) {
   if (api_require_admin(r) != 0) return;
-  signal_rooms_sweep(r->srv); /* expired pre-created rooms are gone, not listed */
+  hub_rooms_sweep(r->hub); /* expired pre-created rooms are gone, not listed */
   json_t *rooms = json_array();
-  map_each(&r->srv->rooms, list_row, rooms);
+  map_each(&r->hub->rooms, list_row, rooms);
   api_reply_json(r, 200, json_pack("{s:o,s:I}", "rooms", rooms, "count", (json_int_t)json_array_size(rooms)));
 }
 
 /* GET /webrtc/rooms/{room_id}: any token that may speak for the room. */
 void api_rooms_get(struct api_req *r) {
   struct api_room ar;
-  signal_rooms_sweep(r->srv);
-  if (api_room_access(r, 0, &ar) != 0) return;
+  hub_rooms_sweep(r->hub);
+  if (api_room_access(r, CMD_NONE, &ar) != 0) return;
   if (ar.room == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return;
   }
-  api_reply_json(r, 200, json_pack("{s:o}", "room", room_view(ar.room, server_now_ms())));
+  api_reply_json(r, 200, json_pack("{s:o}", "room", room_view(ar.room, hub_now_ms())));
 }
 
-/* Tells c the room closed (an error ROOM_CLOSED, no ref) before the close. */
-static void tell_closed(struct conn *c, const char *by) {
+/* Close code and reason of a room closed by DELETE (docs/protocol.md). */
+#define ROOM_CLOSED_CODE 4006
+#define ROOM_CLOSED_REASON "room closed"
+
+/* Tells a member's or waiter's session (NULL: away, nobody to tell) that
+ * room r closed: an error ROOM_CLOSED, no ref, before the close. */
+static void tell_closed(struct hub *h, struct room *r, void *session, const char *by) {
+  if (session == NULL) return;
+  const struct api_err_info *info = api_err_info(API_ERR_ROOM_CLOSED);
   char detail[128];
   snprintf(detail, sizeof(detail), "closed by %s", by);
-  signal_error(c, API_ERR_ROOM_CLOSED, NULL, detail, 0);
+  json_t *p = json_pack("{s:s,s:s,s:s,s:s}", "code", info->code, "message", info->message, "recovery",
+                        info->recovery, "detail", detail);
+  if (p == NULL) return;
+  h->stats.errors_by_code[API_ERR_ROOM_CLOSED]++;
+  hub_send_session(h, session, r, "error", p, NULL);
+  json_decref(p);
 }
 
 /* Closes r: its breakout rooms first, then everyone (waiting or in) is told
- * and disconnected with 4004 "room closed". History stays. */
-static void room_close(struct server *s, struct room *r, const char *by) {
+ * and disconnected with 4006 "room closed". History stays. */
+static void room_close(struct hub *h, struct room *r, const char *by) {
   while (r->nbreakouts) {
     char bid[ID_MAX + 1];
     snprintf(bid, sizeof(bid), "%s", r->breakouts[0].id);
     room_breakout_remove(r, &r->breakouts[0]);
-    struct room *br = signal_room_find(s, bid);
-    if (br) room_close(s, br, by);
+    struct room *br = hub_room_find(h, bid);
+    if (br) room_close(h, br, by);
   }
   if (r->parent[0]) {
-    struct room *parent = signal_room_find(s, r->parent);
+    struct room *parent = hub_room_find(h, r->parent);
     struct breakout *b = parent ? room_breakout_find(parent, r->id) : NULL;
     if (b) room_breakout_remove(parent, b);
     r->held = 0; /* the parent's hold on its breakout room ends with it */
   }
-  uint64_t now = server_now_ms();
+  uint64_t now = hub_now_ms();
   if (r->hist) history_audit(r->hist, now, by, "room_delete", "", NULL);
   log_info("room_deleted room=%s by=%s participants=%zu waiting=%zu", r->id, by, r->count, r->nwaiting);
   r->held++;
   while (r->wait_head) {
     struct waiter *w = r->wait_head;
-    struct conn *c = w->conn;
-    if (c) {
-      tell_closed(c, by);
-      c->waiter = NULL;
-    }
+    void *session = w->session;
+    tell_closed(h, r, session, by);
     room_waiter_remove(r, w);
-    if (c) ws_close(c, 4004, "room closed");
+    if (session) h->sessions.close(h->sessions.data, session, ROOM_CLOSED_CODE, ROOM_CLOSED_REASON);
   }
-  for (struct participant *p = r->head; p; p = p->next)
-    if (p->conn) tell_closed(p->conn, by);
+  for (struct participant *p = r->head; p; p = p->next) tell_closed(h, r, p->session, by);
   r->linger_until_ms = 0;
   r->held--;
-  signal_room_evict(s, r, 4004, "room closed");
+  hub_room_evict(h, r, ROOM_CLOSED_CODE, ROOM_CLOSED_REASON);
 }
 
 /* DELETE /webrtc/rooms/{room_id}: an admin token or the room's host. */
 void api_rooms_delete(struct api_req *r) {
   struct api_room ar;
-  if (api_room_access(r, 0, &ar) != 0) return;
+  if (api_room_access(r, CMD_NONE, &ar) != 0) return;
   if (!r->claims.admin && ar.role != ROOM_ROLE_HOST) {
     api_reply_error(r, API_ERR_FORBIDDEN, "closing a room needs its host or an admin token");
     return;
@@ -223,8 +230,8 @@ void api_rooms_delete(struct api_req *r) {
   }
   json_t *out = json_pack("{s:s,s:I,s:I}", "room_id", ar.id, "disconnected",
                           (json_int_t)(ar.room->count + ar.room->nwaiting), "closed_at",
-                          (json_int_t)server_now_ms());
-  room_close(r->srv, ar.room, r->claims.sub);
+                          (json_int_t)hub_now_ms());
+  room_close(r->hub, ar.room, r->claims.sub);
   json_object_set_new(out, "closed", json_true());
   api_reply_json(r, 200, out);
 }
@@ -243,11 +250,11 @@ void api_rooms_validate(struct api_req *r) {
   int64_t retry = 0;
   enum api_err e = api_ws_admission(r, room_id, 0, &granted, &retry);
   if (e != API_OK) {
-    r->srv->stats.errors_by_code[e]++;
+    r->hub->stats.errors_by_code[e]++;
     http_reply_error(r->conn, e, r->detail[0] ? r->detail : NULL, retry);
     return;
   }
-  struct room *room = signal_room_find(r->srv, room_id);
+  struct room *room = hub_room_find(r->hub, room_id);
   int staff = r->claims.admin || r->claims.role >= ROOM_ROLE_MODERATOR;
   int waits = room && room->settings.waiting_room && !staff && !granted;
   api_reply_json(r, 200, json_pack("{s:b,s:s,s:s,s:s,s:b}", "ok", 1, "room_id", room_id, "user_id",

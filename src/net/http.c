@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/api.h"
 #include "net/http.h"
 #include "net/httpcheck.h"
 #include "net/server.h"
@@ -181,15 +180,6 @@ void http_reply_error(struct conn *c, enum api_err e, const char *detail, int64_
   const struct api_err_info *info = api_err_info(e);
   json_t *err = json_pack("{s:s,s:s,s:s}", "code", info->code, "message", info->message,
                           "recovery", info->recovery);
-  /* "limit <class>" reads as over WebSocket: "limit <class>: N per W ms". */
-  char rate[120];
-  enum rate_class rc;
-  if (e == API_ERR_RATE_LIMIT_EXCEEDED && detail && strncmp(detail, "limit ", 6) == 0 &&
-      ratelimit_class_parse(detail + 6, &rc) == 0) {
-    snprintf(rate, sizeof(rate), "limit %s: %u per %llu ms", detail + 6, c->srv->rl.rules[rc].limit,
-             (unsigned long long)c->srv->rl.rules[rc].window_ms);
-    detail = rate;
-  }
   if (err && detail && *detail) json_object_set_new(err, "detail", json_string(detail));
   char extra[160] = "";
   if (err && retry_after_ms > 0) {
@@ -257,7 +247,7 @@ static void process(struct conn *c) {
       if (c->parser.upgrade) { fail(c, API_ERR_BAD_REQUEST, "upgrade_body"); return; }
       return; /* the rest of the body is still on its way */
     }
-    api_dispatch(c);
+    c->srv->handlers.request(c);
     if (c->kind == CONN_WS) {
       http_conn_free(c); /* the request is no longer needed */
       /* Bytes after the upgrade request are the first WebSocket frames. */

@@ -25,6 +25,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const h = require('./helpers');
 const f = require('./feature_helpers');
+const rh = require('./resume_helpers');
 
 const root = path.resolve(__dirname, '../..');
 const DOC = fs.readFileSync(path.join(root, 'docs/protocol.md'), 'utf8');
@@ -275,6 +276,23 @@ test('every example in docs/protocol.md matches the running server', async () =>
     // And a rate-limit refusal (reaction is limited to 1/min here).
     demo.bob.send({ type: 'reaction', payload: { emoji: '\u{1F44D}' } });
     demo.bob.send({ type: 'reaction', id: 'c9', payload: { emoji: '\u{1F44D}' } });
+    // Resume (reconnection): carol's connection drops and she resumes (the
+    // others see participant-update with a status); dave resumes with a token
+    // the server never issued (RESUME_INVALID, then a fresh room-state).
+    for (const c of Object.values(demo)) await c.sync();
+    collect();
+    const carolSeq = rh.lastSeq(demo.carol);
+    const carolRt = [...demo.carol.all].reverse().find((m) => m.type === 'room-state').payload.self.resume_token;
+    await rh.cut(demo.carol);
+    await demo.alice.nextWhere((m) => rh.isStatusOf(m, 'carol'), 3000, 'carol reconnecting at alice');
+    const back = await rh.joinResume(srv, 'demo', demo.carol.token, carolRt, carolSeq, { user: 'carol' });
+    assert.strictEqual(back.state.payload.resumed, true, 'carol resumed');
+    demo.carol = back.c;
+    received.push(...back.before, back.state);
+    const refused = await rh.joinResume(srv, 'demo', demo.dave.token, 'f'.repeat(32), 0, { user: 'dave' });
+    assert.strictEqual(refused.state.payload.resumed, false, 'a refused resume joins afresh');
+    demo.dave = refused.c;
+    received.push(...refused.before, refused.state);
     // Server messages: each must match one the server really sent.
     for (const c of Object.values(demo)) await c.sync();
     collect();

@@ -72,7 +72,7 @@ test('GET /webrtc/rooms lists live counts (admin); GET one; pre-created rooms su
   });
 });
 
-test('DELETE /webrtc/rooms/{id}: members and waiting users get ROOM_CLOSED then close 4004; history stays', async () => {
+test('DELETE /webrtc/rooms/{id}: members and waiting users get ROOM_CLOSED then close 4006; history stays', async () => {
   await h.withServer({ args: f.RATES_OFF }, async (srv) => {
     const admin = f.adminTok(srv);
     const ppl = await f.people(srv, 'doomed', [['hana', 'host'], ['pat', 'participant']]);
@@ -92,7 +92,7 @@ test('DELETE /webrtc/rooms/{id}: members and waiting users get ROOM_CLOSED then 
       f.assertWsError(e, 'ROOM_CLOSED');
       assert.match(e.payload.detail, /closed by ops/);
       const cl = await c.waitClose();
-      assert.strictEqual(cl.code, 4004);
+      assert.strictEqual(cl.code, 4006);
       assert.strictEqual(cl.reason, 'room closed');
     }
     f.assertRestError(await f.rest(srv, 'GET', '/webrtc/rooms/doomed', { token: admin }), 404, 'ROOM_NOT_FOUND');
@@ -128,7 +128,7 @@ test('the host closes its room with breakout rooms open: members inside the brea
     assert.strictEqual(r.status, 200, r.text);
     for (const c of [ppl.hana, ppl.sam, inBr]) {
       f.assertWsError(await c.nextWhere((m) => m.type === 'error', 2000, 'ROOM_CLOSED'), 'ROOM_CLOSED');
-      assert.strictEqual((await c.waitClose()).code, 4004);
+      assert.strictEqual((await c.waitClose()).code, 4006);
     }
     const after = await f.rest(srv, 'GET', '/webrtc/rooms', { token: f.adminTok(srv) });
     assert.deepStrictEqual(after.json.rooms, [], after.text);
