@@ -62,6 +62,13 @@ static const struct opt opts[] = {
   {"chat-max-chars", "HUDDLE_CHAT_MAX_CHARS", I(chat_max_chars), "4000", 1, 65536, "Longest chat message, in characters."},
   {"file-max-mb", "HUDDLE_FILE_MAX_MB", I(file_max_mb), "100", 1, 1048576, "Largest file that may be offered, in MiB."},
   {"e2ee-max-bytes", "HUDDLE_E2EE_MAX_BYTES", I(e2ee_max_bytes), "16384", 64, 1048576, "Largest serialized payload of an e2ee-* message."},
+  {"max-json-body-bytes", "HUDDLE_MAX_JSON_BODY_BYTES", I(max_json_body_bytes), "16384", 0, 67108864, "Bytes of a JSON request body (the REST endpoints; at most --max-body-bytes)."},
+  {"max-body-buffer-total", "HUDDLE_MAX_BODY_BUFFER_TOTAL", I(max_body_buffer_total), "67108864", 0, 1073741824, "Bytes of request bodies buffered across all connections (503 BODY_BUFFER_FULL beyond)."},
+  {"file-room-quota-mb", "HUDDLE_FILE_ROOM_QUOTA_MB", I(file_room_quota_mb), "2048", 1, 1048576, "Stored and reserved file bytes per room, in MiB."},
+  {"file-user-quota-mb", "HUDDLE_FILE_USER_QUOTA_MB", I(file_user_quota_mb), "1024", 1, 1048576, "Stored and reserved file bytes per user (all rooms), in MiB."},
+  {"upload-expire-s", "HUDDLE_UPLOAD_EXPIRE_S", I(upload_expire_s), "3600", 1, 604800, "Time to finish an upload; an incomplete one is deleted after it."},
+  {"clamd-socket", "HUDDLE_CLAMD_SOCKET", S(clamd_socket), NULL, 0, 0, "clamd UNIX socket for virus scanning of shared files (unset: files are not scanned)."},
+  {"require-scan", "HUDDLE_REQUIRE_SCAN", I(require_scan), "0", 0, 1, "1: refuse file sharing unless every file can be virus-scanned."},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -40,6 +40,13 @@ struct config {
   int chat_max_chars;
   int file_max_mb;
   int e2ee_max_bytes;
+  int max_json_body_bytes;     /* per-route cap of JSON REST bodies */
+  int max_body_buffer_total;   /* bytes of bodies buffered across connections */
+  int file_room_quota_mb;
+  int file_user_quota_mb;
+  int upload_expire_s;
+  char *clamd_socket;          /* NULL: files are not scanned */
+  int require_scan;
 };
 
 /* Fills c from defaults, then the config file (from --config or

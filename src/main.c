@@ -10,6 +10,8 @@
 
 #include "auth/token.h"
 #include "config.h"
+#include "api/api.h"
+#include "files/files.h"
 #include "net/server.h"
 
 /* `huddle token --room R --user U [--role R] [--name N] [--ttl S] [--admin]`
@@ -128,7 +130,9 @@ int main(int argc, char **argv) {
   uv_loop_init(&loop);
   struct server srv;
   int rc = 0;
+  srv.files = NULL;
   if (server_init(&srv, &loop, &cfg, err, sizeof(err)) != 0 ||
+      files_open(&srv.files, &srv, err, sizeof(err)) != 0 ||
       server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
     rc = 1;
@@ -137,8 +141,12 @@ int main(int argc, char **argv) {
     log_info("listening addr=%s version=%s data_dir=%s store=sqlite bus=local", srv.bound,
              HUDDLE_VERSION, cfg.data_dir);
   }
+  srv.http_head = api_http_head; /* bodies: authorization and caps before reading */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  files_close(srv.files);        /* closes its timer: one more turn to finish */
   uv_run(&loop, UV_RUN_DEFAULT);
   server_free(&srv);
+  files_free(srv.files);
   int lc = uv_loop_close(&loop);
   if (lc != 0) log_error("loop_close_failed err=%s", uv_err_name(lc));
   if (rc == 0) log_info("stopped");

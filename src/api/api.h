@@ -37,6 +37,8 @@ typedef void (*api_handler)(struct api_req *r);
 /* Handles the complete request on c: routes it, authenticates per route and
  * calls the handler, or answers 404/405/401. */
 void api_dispatch(struct conn *c);
+/* The server's head hook (server.http_head): runs before a body is read. */
+void api_http_head(struct conn *c, void *data);
 
 /* Copies parameter name into out (NUL-terminated). Returns its length or -1
  * if missing or longer than out_len - 1. */

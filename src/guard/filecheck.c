@@ -71,6 +71,12 @@ static const char *const dangerous_ext[] = {
   "mjs", "jse", "vbs", "vbe", "wsf", "wsh", "ps1", "psm1", "sh", "bash", "zsh", "csh",
   "py", "pl", "rb", "php", "html", "htm", "xhtml", "shtml", "svg", "hta", "lnk", "reg",
   "apk", "app", "dmg", "deb", "rpm", "iso", "elf", "run", "bin",
+  /* renderers, macro and script containers, installers and shortcuts */
+  "mhtml", "mht", "svgz", "xht", "chm", "vb", "msix", "appx", "jnlp", "url", "scf", "wsc",
+  "desktop", "command", "ps1xml", "xll", "xlsm", "docm", "pptm", "xlam", "dotm", "xltm",
+  "potm", "ppam", "ppsm", "sldm", "msixbundle", "appxbundle", "inf", "ins", "isp", "gadget",
+  "msc", "msh", "mshxml", "psc1", "psd1", "vbscript", "website", "webloc", "inetloc",
+  "library-ms", "searchconnector-ms", "settingcontent-ms", "appref-ms", "xbap", "xsl", "xslt",
 };
 
 struct known_ext {

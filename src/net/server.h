@@ -23,11 +23,16 @@ struct store;
 struct bus;
 struct participant;
 struct waiter;
+struct files;
 
 enum http_hdr {
   HDR_AUTHORIZATION, HDR_UPGRADE, HDR_CONNECTION, HDR_SEC_WS_KEY,
-  HDR_SEC_WS_VERSION, HDR_CONTENT_TYPE, HDR__COUNT
+  HDR_SEC_WS_VERSION, HDR_CONTENT_TYPE,
+  HDR_UPLOAD_OFFSET, HDR_UPLOAD_LENGTH, HDR_UPLOAD_CHECKSUM, HDR_UPLOAD_METADATA,
+  HDR_TUS_RESUMABLE, HDR_RANGE, HDR__COUNT
 };
+
+struct http_stream;
 
 struct http_req {
   struct buf url;                  /* owned: request target as sent */
@@ -39,6 +44,14 @@ struct http_req {
   int complete;                    /* on_message_complete seen */
   int too_large;                   /* body over the limit */
   int head_checked;                /* httpcheck passed for this request */
+  /* Requests with a body: the head is shown to srv->http_head first. */
+  int head_seen;                   /* headers parsed, hook not run yet */
+  int head_hooked;                 /* hook ran for this request */
+  int held;                        /* a handler answers later (http_request_done) */
+  size_t body_cap;                 /* buffered body limit for this request */
+  size_t accounted;                /* bytes counted in srv->body_buffered */
+  const struct http_stream *stream; /* borrowed: streamed body or response, or NULL */
+  void *stream_data;               /* the stream's owner */
 };
 
 enum conn_kind { CONN_HTTP, CONN_WS };
@@ -100,6 +113,12 @@ struct server {
   uv_timer_t prune_timer;          /* forgets idle rate-limit keys */
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */
+  /* Called with the head of a request that has a body, before the body is
+   * read: may reply (refuse), attach a stream, or set req.body_cap. */
+  void (*http_head)(struct conn *c, void *data);
+  void *http_head_data;
+  size_t body_buffered;            /* bytes of request bodies held across connections */
+  struct files *files;             /* borrowed: shared files (src/files), set by main */
   int shutting_down;
   int exit_code;
   uint64_t started_ms;
@@ -132,6 +151,9 @@ void conn_write_copy(struct conn *c, const void *data, size_t len);
 void conn_close(struct conn *c);
 /* Stops reading, flushes queued writes, then closes. */
 void conn_end(struct conn *c);
+/* Stops / restarts reading from c (backpressure of streamed bodies). */
+void conn_read_stop(struct conn *c);
+void conn_read_start(struct conn *c);
 /* (Re)arms c's timer. */
 void conn_timer(struct conn *c, uint64_t ms, uv_timer_cb cb);
 

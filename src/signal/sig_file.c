@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "files/files.h"
 #include "guard/filecheck.h"
 #include "guard/sanitize.h"
 #include "net/server.h"
@@ -60,16 +61,12 @@ enum api_err sig_file_share_offer(struct sig_ctx *ctx, char *detail, size_t deta
   snprintf(t->mime, sizeof(t->mime), "%s", json_string_value(mime));
   memcpy(t->sha256, hash, sizeof(t->sha256));
   t->size = (uint64_t)json_integer_value(size);
-  json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:s}", "transfer_id", t->id, "name", t->name, "size",
-                          (json_int_t)t->size, "mime_type", t->mime, "sha256", t->sha256);
-  /* The sender gets its own copy too: that is how it learns the transfer id. */
-  struct sig_out o = {"file-share-offer", ctx->self->user_id, ctx->in->to, NULL,
-                      ctx->in->to ? ctx->self->user_id : NULL, 0, out, ctx->in->id, NULL, 0};
-  int rc = signal_send(ctx, &o);
-  json_decref(out);
-  if (rc != 0) {
+  /* Reserves the upload and sends the offer; the sender's own copy carries
+   * the transfer id and the upload URL (src/files). */
+  e = files_offer_publish(ctx->srv, ctx->room, t, ctx->in->id, detail, detail_len);
+  if (e != API_OK) {
     room_transfer_remove(ctx->room, t);
-    return API_ERR_INTERNAL_ERROR;
+    return e;
   }
   if (ctx->room->hist)
     history_event(ctx->room->hist, server_now_ms(), "file_offer", ctx->self->user_id, NULL,
