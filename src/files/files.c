@@ -231,6 +231,9 @@ static void file_delete(struct hfile *f) {
 }
 
 static void reject_and_delete(struct hfile *f, enum api_err e, const char *detail) {
+  char path[4200];
+  file_path(f, path, sizeof(path));
+  unlink(path); /* gone before anyone hears of the refusal */
   log_info("file_rejected id=%s room=%s user=%s code=%s detail=\"%s\"", f->id, f->room, f->sender,
            api_err_code(e), detail ? detail : "");
   notify_reject(f->fs, f, e, detail);
@@ -344,6 +347,7 @@ void files_free(struct files *fs) {
   map_each(&fs->byid, free_one, NULL);
   map_free(&fs->byid);
   free(fs);
+  filecheck_shared_cleanup(); /* no job runs any more: the loop has stopped */
 }
 
 json_t *files_health_json(struct files *fs) {
@@ -594,7 +598,7 @@ void files_api_create(struct api_req *r) {
   }
   snprintf(t->name, sizeof(t->name), "%s", clean);
   mime_plain(mime, t->mime, sizeof(t->mime));
-  snprintf(t->sha256, sizeof(t->sha256), "%s", sha);
+  memcpy(t->sha256, sha, strlen(sha) + 1); /* "" or 64 hex digits, checked above */
   t->size = (uint64_t)size;
   char detail[200] = "";
   e = files_offer_publish(s, ar.room, t, NULL, detail, sizeof(detail));
@@ -880,7 +884,7 @@ void files_api_patch(struct api_req *r) {
 
 /* ---- checks once the last byte is stored ---- */
 
-/* One libmagic database (8 MB) loaded at a time, whatever the pool size. */
+/* One libmagic database (8 MB) for all pool threads, used under a lock. */
 static uv_mutex_t sniff_lock;
 static uv_once_t sniff_once = UV_ONCE_INIT;
 static void sniff_lock_init(void) { uv_mutex_init(&sniff_lock); }
@@ -900,8 +904,7 @@ static void check_work(uv_work_t *w) {
   if (n > 0) {
     uv_once(&sniff_once, sniff_lock_init);
     uv_mutex_lock(&sniff_lock);
-    f->sniff_rc = filecheck_sniff(head, (size_t)n, f->sniffed, sizeof(f->sniffed));
-    filecheck_cleanup(); /* the pool's threads outlive us: keep no handle in them */
+    f->sniff_rc = filecheck_sniff_shared(head, (size_t)n, f->sniffed, sizeof(f->sniffed));
     uv_mutex_unlock(&sniff_lock);
   }
   free(head);
