@@ -132,7 +132,9 @@ async function main() {
     const t1 = process.hrtime.bigint();
     const c1 = cpuMs(srv.proc.pid);
     if (up.status !== 204) throw new Error(`PATCH ${up.status}`);
-    await ws.next((m) => m.type === 'file-share-complete' || m.type === 'file-share-reject');
+    const T = echo.payload.transfer_id;
+    const fin = await ws.next((m) => (m.type === 'file-share-complete' || m.type === 'file-share-reject') && m.payload.transfer_id === T);
+    if (fin.type !== 'file-share-complete') throw new Error(JSON.stringify(fin.payload));
     const t2 = process.hrtime.bigint();
     const c2 = cpuMs(srv.proc.pid);
     const down = await request(srv.port, 'GET', url, auth);
