@@ -438,3 +438,46 @@ test('issue 13 defect 11: renderer, macro and script containers are refused by n
     }
   });
 });
+
+test('retention and policy: quotas, --require-scan, expiry of unfinished uploads, termination, deletion with the room history', async () => {
+  // --require-scan without a scanner: offers are refused, health says so.
+  await h.withServer({ args: ['--require-scan', '1'] }, async (srv) => {
+    const { alice } = await f.joinAll(srv, 'rs', [['alice']]);
+    assert.deepStrictEqual((await h.health(srv)).components.file_scan, { status: 'not_configured', scanning: false, required: true });
+    await h.wsRefused(alice, { type: 'file-share-offer', payload: { name: 'a.txt', size: 10, mime_type: 'text/plain', sha256: '0'.repeat(64) } },
+      'SCAN_UNAVAILABLE');
+  });
+  await h.withServer({ args: ['--file-room-quota-mb', '1', '--upload-expire-s', '1', '--history-rooms', '0'] }, async (srv) => {
+    const { alice, bob } = await f.joinAll(srv, 'ret', [['alice'], ['bob']]);
+    const atok = f.tok(srv, { sub: 'alice', room: 'ret' });
+    const filesDir = path.join(srv.dataDir, 'files');
+    const part = textBytes(600 * 1024, 'q');
+    const first = await offer(alice, { name: 'q1.txt', size: part.length, mime_type: 'text/plain', sha256: sha256(part) });
+    // The room's quota (1 MiB) counts what is reserved: a second 600 KiB offer is refused.
+    await h.wsRefused(alice, { type: 'file-share-offer', payload: { name: 'q2.txt', size: part.length, mime_type: 'text/plain', sha256: sha256(part) } },
+      'FILE_QUOTA_EXCEEDED');
+    // Half an upload, then nothing: it expires and is deleted.
+    const p = await patch(srv, first.payload.upload_url, atok, 0, part.subarray(0, 1000));
+    assert.strictEqual(p.status, 204);
+    const exp = await bob.nextWhere((m) => m.type === 'file-share-reject' && m.payload.transfer_id === first.payload.transfer_id, 5000, 'expiry');
+    assert.strictEqual(exp.payload.reason, 'UPLOAD_EXPIRED');
+    assert.ok(!fs.existsSync(path.join(filesDir, first.payload.transfer_id)));
+    const gone = await f.rest(srv, 'HEAD', first.payload.upload_url, { token: atok });
+    assert.strictEqual(gone.status, 404);
+    // The quota is free again; termination (tus DELETE) by the sender.
+    const second = await offer(alice, { name: 'q3.txt', size: part.length, mime_type: 'text/plain', sha256: sha256(part) });
+    const del = await f.rest(srv, 'DELETE', second.payload.upload_url, { token: atok, headers: { 'Tus-Resumable': '1.0.0' } });
+    assert.strictEqual(del.status, 204);
+    const term = await bob.nextWhere((m) => m.type === 'file-share-reject' && m.payload.transfer_id === second.payload.transfer_id);
+    assert.strictEqual(term.payload.reason, 'TRANSFER_NOT_FOUND');
+    // A finished file lives with the room's history: with --history-rooms 0
+    // it is deleted as soon as the room closes.
+    const third = await offer(alice, { name: 'q4.txt', size: part.length, mime_type: 'text/plain', sha256: sha256(part) });
+    assert.strictEqual((await patch(srv, third.payload.upload_url, atok, 0, part)).status, 204);
+    await bob.nextWhere((m) => m.type === 'file-share-complete' && m.payload.transfer_id === third.payload.transfer_id, 5000);
+    assert.ok(fs.existsSync(path.join(filesDir, third.payload.transfer_id)));
+    alice.ws.close(1000);
+    bob.ws.close(1000);
+    await h.waitFor(() => !fs.existsSync(path.join(filesDir, third.payload.transfer_id)), 5000, 20, 'file deleted with the room history');
+  });
+});
