@@ -1,9 +1,9 @@
-/* file-share-*: signaling for a file transfer between peers. The server
- * validates the offer (name, type allow-list, dangerous types, size, sha256),
- * names the transfer, and relays accept/reject/progress/complete only
- * between the offer's sender and a receiver. The bytes themselves travel
- * peer to peer (data channel); when a server-side transfer arrives,
- * filecheck_sniff() checks the first bytes against the declared type. */
+/* file-share-*: signaling for a file transfer. The server validates the
+ * offer (name, type allow-list, dangerous types, size, sha256), names the
+ * transfer, reserves its upload and sends the offer (src/files: the bytes
+ * go to the server with tus and are checked there), and relays
+ * accept/reject/progress/complete only between the offer's sender and a
+ * receiver. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
