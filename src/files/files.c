@@ -462,7 +462,7 @@ enum api_err files_offer_publish(struct server *s, struct room *r, const struct 
 
 /* Resolves {room_id} and {file_id} for the caller. Uploads are visible to
  * their sender; ready files to the members of the room it was shared with
- * (a private share: its recipient and sender). Replies and returns NULL
+ * who hold can_share_files (a private share: its recipient and sender). Replies and returns NULL
  * otherwise; FILE_NOT_FOUND also for what the caller may not see. */
 static struct hfile *file_for(struct api_req *r, struct api_room *ar, int sender_only) {
   if (api_room_access(r, 0, ar) != 0) return NULL;
@@ -477,6 +477,10 @@ static struct hfile *file_for(struct api_req *r, struct api_room *ar, int sender
   if (f && !mine && !r->claims.admin) {
     if (ar->self == NULL) {
       api_reply_error(r, API_ERR_PERMISSION_DENIED, "only members of the room get its files");
+      return NULL;
+    }
+    if (!(ar->perms & PERM_SHARE_FILES)) { /* the room's file permission, live */
+      api_reply_error(r, API_ERR_PERMISSION_DENIED, "can_share_files is needed to get files");
       return NULL;
     }
     if (f->state != FILE_READY || (f->to[0] && strcmp(f->to, me) != 0)) f = NULL;

@@ -324,7 +324,7 @@ test('refused content: checksum mismatch (460 and whole file), EICAR, an ELF nam
 
 test('who downloads: members only; a private share only to its recipient; tus creation by POST', async () => {
   await h.withServer({}, async (srv) => {
-    const { alice, bob, carol } = await f.joinAll(srv, 'priv', [['alice'], ['bob'], ['carol']]);
+    const { alice, bob, carol, vic } = await f.joinAll(srv, 'priv', [['alice'], ['bob'], ['carol'], ['vic', { role: 'viewer', room: 'priv' }]]);
     const tokOf = (u, room = 'priv') => f.tok(srv, { sub: u, room });
     const data = textBytes(70000, 'p');
     const echo = await offer(alice, { name: 'for-bob.txt', size: data.length, mime_type: 'text/plain', sha256: sha256(data) }, 'bob');
@@ -351,6 +351,7 @@ test('who downloads: members only; a private share only to its recipient; tus cr
     assert.strictEqual(other.status, 403);
     assert.strictEqual(other.json.error.code, 'TOKEN_ROOM_MISMATCH');
     assert.strictEqual((await download(srv, url, null)).status, 401);
+    assert.ok(vic, 'a viewer is in the room');
 
     // tus creation: POST on the collection with Upload-Length and Upload-Metadata.
     const pub = textBytes(10000, 'pub');
@@ -372,6 +373,10 @@ test('who downloads: members only; a private share only to its recipient; tus cr
     const doneC = await carol.next('file-share-complete', 10000);
     const got = await download(srv, doneC.payload.download_url, tokOf('carol'));
     assert.ok(got.body.equals(pub));
+    // The room's file permission: a viewer (no can_share_files) is a member but gets no files.
+    const viewer = await download(srv, doneC.payload.download_url, f.tok(srv, { sub: 'vic', role: 'viewer', room: 'priv' }));
+    assert.strictEqual(viewer.status, 403);
+    assert.strictEqual(viewer.json.error.code, 'PERMISSION_DENIED');
   });
 });
 
