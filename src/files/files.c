@@ -458,6 +458,13 @@ enum api_err files_offer_publish(struct server *s, struct room *r, const struct 
   return API_OK;
 }
 
+void files_declined(struct server *s, const char *transfer_id) {
+  struct hfile *f = s->files ? map_get(&s->files->byid, transfer_id) : NULL;
+  if (f == NULL || f->to[0] == '\0') return;
+  log_info("file_deleted id=%s room=%s reason=declined", f->id, f->room);
+  file_delete(f);
+}
+
 /* ---- request context ---- */
 
 /* Resolves {room_id} and {file_id} for the caller. Uploads are visible to

@@ -34,6 +34,10 @@ void files_free(struct files *fs);
 enum api_err files_offer_publish(struct server *s, struct room *r, const struct transfer *t,
                                  const char *ref, char *detail, size_t detail_len);
 
+/* The only recipient of a private share declined it: its upload or file
+ * is deleted. Unknown ids are ignored. */
+void files_declined(struct server *s, const char *transfer_id);
+
 /* components.file_scan for GET /webrtc/health (new reference). */
 json_t *files_health_json(struct files *fs);
 

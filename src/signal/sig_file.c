@@ -126,7 +126,10 @@ static enum api_err answer(struct sig_ctx *ctx, const char *type, enum transfer_
   int rc = signal_publish(ctx, type, ctx->self->user_id, t->sender, NULL, out);
   json_decref(out);
   /* A directed offer ends with its only receiver's refusal. */
-  if (to_state == XFER_REJECTED && t->to[0]) room_transfer_remove(ctx->room, t);
+  if (to_state == XFER_REJECTED && t->to[0]) {
+    files_declined(ctx->srv, t->id); /* its upload has nobody to go to */
+    room_transfer_remove(ctx->room, t);
+  }
   return rc ? API_ERR_INTERNAL_ERROR : API_OK;
 }
 

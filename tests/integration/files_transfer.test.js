@@ -344,6 +344,13 @@ test('who downloads: members only; a private share only to its recipient; tus cr
     const third = await download(srv, url, tokOf('carol'));
     assert.strictEqual(third.status, 404, 'invisible to a third member');
     assert.strictEqual(third.json.error.code, 'FILE_NOT_FOUND');
+    // A private share its recipient declines is deleted.
+    const unwanted = await offer(alice, { name: 'spam.txt', size: 10, mime_type: 'text/plain', sha256: sha256('0123456789') }, 'bob');
+    await bob.next('file-share-offer');
+    bob.send({ type: 'file-share-reject', to: 'alice', payload: { transfer_id: unwanted.payload.transfer_id, reason: 'no thanks' } });
+    await alice.next('file-share-reject');
+    assert.strictEqual((await f.rest(srv, 'HEAD', unwanted.payload.upload_url, { token: tokOf('alice') })).status, 404);
+    assert.ok(!fs.existsSync(path.join(srv.dataDir, 'files', unwanted.payload.transfer_id)));
     const outsider = await download(srv, url, tokOf('dave'));
     assert.strictEqual(outsider.status, 403, 'a token for the room, not in it');
     assert.strictEqual(outsider.json.error.code, 'PERMISSION_DENIED');
