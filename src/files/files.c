@@ -388,6 +388,9 @@ static struct hfile *file_new(struct files *fs, const char *id, const char *room
     file_free(f);
     return NULL;
   }
+  /* Open only while a PATCH or the checks use it: an offer holds no fd. */
+  close(f->fd);
+  f->fd = -1;
   return f;
 }
 
@@ -740,6 +743,10 @@ static void finish(struct upload *up) {
   } else {
     notify_progress(fs, f);
     if (f->offset == f->size && f->state == FILE_UPLOADING) start_check(f);
+    if (f->state == FILE_UPLOADING && f->fd >= 0) {
+      close(f->fd); /* until the next PATCH */
+      f->fd = -1;
+    }
   }
   if (c) http_request_done(c); /* last: it may run the next request on c */
 }
@@ -823,7 +830,7 @@ void files_api_patch(struct api_req *r) {
   struct hfile *f = file_for(r, &ar, 1);
   if (f == NULL) return;
   const struct buf *ct = &c->req.hdr[HDR_CONTENT_TYPE];
-  if (ct->len < 29 || strncasecmp(ct->data, "application/offset+octet-stream", 31) != 0) {
+  if (ct->len < 31 || strncasecmp(ct->data, "application/offset+octet-stream", 31) != 0) {
     api_reply_error(r, API_ERR_UNSUPPORTED_MEDIA_TYPE, "tus PATCH bodies are application/offset+octet-stream");
     return;
   }
@@ -853,6 +860,19 @@ void files_api_patch(struct api_req *r) {
     api_reply_error(r, API_ERR_PAYLOAD_TOO_LARGE, "past Upload-Length");
     return;
   }
+  if (c->req.complete) {
+    tus_reply(r, 204, f, NULL); /* no body (a body is always streamed from the head) */
+    return;
+  }
+  if (f->fd < 0) {
+    char path[4200];
+    file_path(f, path, sizeof(path));
+    f->fd = open(path, O_RDWR | O_CLOEXEC);
+    if (f->fd < 0) {
+      api_reply_error(r, API_ERR_INTERNAL_ERROR, "the upload's file is gone");
+      return;
+    }
+  }
   struct upload *up = calloc(1, sizeof(*up));
   if (up == NULL) {
     api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
@@ -881,12 +901,6 @@ void files_api_patch(struct api_req *r) {
       EVP_MD_CTX_copy_ex(up->saved, f->sha) != 1) {
     upload_free(up);
     api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
-    return;
-  }
-  if (c->req.complete) {
-    /* No body (a body is always streamed from the head): nothing to write. */
-    upload_free(up);
-    tus_reply(r, 204, f, NULL);
     return;
   }
   f->up = up;
