@@ -40,6 +40,9 @@ struct config {
   int chat_max_chars;
   int file_max_mb;
   int e2ee_max_bytes;
+  int resume_grace_ms;         /* a dropped member stays away this long before it leaves */
+  int room_log_max;            /* entries kept per room for resume */
+  int room_log_max_age_ms;     /* and for at most this long */
   int max_json_body_bytes;     /* per-route cap of JSON REST bodies */
   int max_body_buffer_total;   /* bytes of bodies buffered across connections */
   int file_room_quota_mb;

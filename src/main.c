@@ -11,8 +11,12 @@
 #include "auth/token.h"
 #include "config.h"
 #include "api/api.h"
+#include "bus/bus.h"
 #include "files/files.h"
+#include "room/hub.h"
+#include "store/store.h"
 #include "net/server.h"
+#include "signal/signal.h"
 
 /* `huddle token --room R --user U [--role R] [--name N] [--ttl S] [--admin]`
  * plus any server option (so --data-dir and --jwt-secret find the secret). */
@@ -129,11 +133,32 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   struct server srv;
+  struct hub hub;
+  memset(&hub, 0, sizeof(hub));
   int rc = 0;
-  srv.files = NULL;
-  if (server_init(&srv, &loop, &cfg, err, sizeof(err)) != 0 ||
-      files_open(&srv.files, &srv, err, sizeof(err)) != 0 ||
-      server_listen(&srv, err, sizeof(err)) != 0) {
+  /* The wiring: the net layer calls up only through these handlers, the
+   * room layer reaches sessions only through the hub's session callbacks. */
+  struct conn_handlers handlers = {
+    .request = api_dispatch,
+    .head = api_http_head, /* bodies: authorization and caps before reading */
+    .ws_text = signal_on_message,
+    .ws_binary = signal_on_binary,
+    .ws_end = signal_on_end,
+    .tick = hub_tick,
+    .data = &hub,
+  };
+  int ok = server_init(&srv, &loop, &cfg, err, sizeof(err)) == 0;
+  srv.handlers = handlers;
+  ok = ok && hub_init(&hub, &loop, &cfg, err, sizeof(err)) == 0;
+  signal_sessions_register(&hub);
+  api_ws_join_register(signal_join);
+  ok = ok && store_open(&hub.store, cfg.data_dir, err, sizeof(err)) == 0;
+  if (ok && bus_local_new(&hub.bus, signal_bus_deliver, &hub) != 0) {
+    snprintf(err, sizeof(err), "cannot create the message bus");
+    ok = 0;
+  }
+  ok = ok && files_open(&hub.files, &hub, err, sizeof(err)) == 0;
+  if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
     rc = 1;
     server_shutdown(&srv);
@@ -141,12 +166,12 @@ int main(int argc, char **argv) {
     log_info("listening addr=%s version=%s data_dir=%s store=sqlite bus=local", srv.bound,
              HUDDLE_VERSION, cfg.data_dir);
   }
-  srv.http_head = api_http_head; /* bodies: authorization and caps before reading */
   uv_run(&loop, UV_RUN_DEFAULT);
-  files_close(srv.files);        /* closes its timer: one more turn to finish */
+  files_close(hub.files);        /* closes its timer: one more turn to finish */
   uv_run(&loop, UV_RUN_DEFAULT);
+  hub_free(&hub);                /* may delete files with evicted histories: before files_free */
   server_free(&srv);
-  files_free(srv.files);
+  files_free(hub.files);
   int lc = uv_loop_close(&loop);
   if (lc != 0) log_error("loop_close_failed err=%s", uv_err_name(lc));
   if (rc == 0) log_info("stopped");

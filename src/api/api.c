@@ -2,7 +2,10 @@
 #define LOG_MODULE "api"
 #include "log.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -10,8 +13,9 @@
 #include "files/files.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "room/hub.h"
+#include "room/op.h"
 #include "room/room.h"
-#include "signal/signal.h"
 
 struct route {
   int method;           /* enum http_method */
@@ -129,7 +133,7 @@ void api_reply_json(struct api_req *r, int status, json_t *body) {
 
 void api_reply_error(struct api_req *r, enum api_err e, const char *detail) {
   log_debug("api_error path=%.*s code=%s", (int)r->path_len, r->path, api_err_code(e));
-  if ((int)e > 0 && e < API_ERR__COUNT) r->srv->stats.errors_by_code[e]++;
+  if ((int)e > 0 && e < API_ERR__COUNT) r->hub->stats.errors_by_code[e]++;
   http_reply_error(r->conn, e, detail, 0);
 }
 
@@ -139,7 +143,7 @@ int api_require_admin(struct api_req *r) {
   return -1;
 }
 
-int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out) {
+int api_room_access(struct api_req *r, enum command_id cmd, struct api_room *out) {
   memset(out, 0, sizeof(*out));
   int n = api_param(r, "room_id", out->id, sizeof(out->id));
   if (n < 0 || !id_valid(out->id, (size_t)n)) {
@@ -150,8 +154,8 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
     api_reply_error(r, API_ERR_TOKEN_ROOM_MISMATCH, NULL);
     return -1;
   }
-  out->room = signal_room_find(r->srv, out->id);
-  out->hist = history_find(&r->srv->history, out->id);
+  out->room = hub_room_find(r->hub, out->id);
+  out->hist = history_find(&r->hub->history, out->id);
   if (out->room && !r->claims.admin && map_get(&out->room->banned, r->claims.sub)) {
     /* Removed from the room: its token no longer speaks for it there. */
     api_reply_error(r, API_ERR_USER_BANNED, NULL);
@@ -164,12 +168,31 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
   else if (p) out->perms = p->perms;
   else out->perms = (perm_role_defaults(r->claims.role) & ~r->claims.perms_set) |
                     (r->claims.perms_val & r->claims.perms_set);
-  if ((out->perms & need_perm) != need_perm) {
-    api_reply_error(r, API_ERR_PERMISSION_DENIED, NULL);
+  struct actor a = api_actor(r, out);
+  enum api_err e = command_authorize(r->hub, cmd, &a, COMMAND_PERM, NULL, NULL);
+  if (e != API_OK) {
+    api_reply_error(r, e, NULL);
     return -1;
   }
   return 0;
 }
+
+struct actor api_actor(const struct api_req *r, const struct api_room *ar) {
+  struct actor a = {r->claims.sub, ar->role, ar->perms, r->claims.admin};
+  return a;
+}
+
+int api_command_budget(struct api_req *r, enum command_id cmd, const struct api_room *ar) {
+  struct actor a = api_actor(r, ar);
+  int64_t retry = 0;
+  int rc = 0;
+  if (command_authorize(r->hub, cmd, &a, COMMAND_RATE, &retry, &rc) == API_OK) return 0;
+  char detail[64];
+  snprintf(detail, sizeof(detail), "limit %s", ratelimit_class_name((enum rate_class)rc));
+  http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, detail, retry);
+  return -1;
+}
+
 
 json_t *api_body_object(struct api_req *r) {
   const struct buf *body = &r->conn->req.body;
@@ -222,6 +245,7 @@ void api_dispatch(struct conn *c) {
   memset(&r, 0, sizeof(r));
   r.conn = c;
   r.srv = c->srv;
+  r.hub = c->srv->handlers.data;
   struct http_parser_url u;
   http_parser_url_init(&u);
   const char *url = c->req.url.data ? c->req.url.data : "";
@@ -274,10 +298,10 @@ void api_dispatch(struct conn *c) {
     char key[ID_MAX + 64];
     snprintf(key, sizeof(key), "%s%s", r.authed ? "" : "ip:", r.authed ? r.claims.sub : c->ip);
     struct ratelimit_result rr;
-    ratelimit_check(&c->srv->rl, key, RATE_API_CALL, uv_now(c->srv->loop), &rr);
+    hub_rate_check(r.hub, key, RATE_API_CALL, &rr);
     if (!rr.allowed) {
-      c->srv->stats.ratelimit_hits[RATE_API_CALL]++;
-      c->srv->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
+      r.hub->stats.ratelimit_hits[RATE_API_CALL]++;
+      r.hub->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
       http_reply_error(c, API_ERR_RATE_LIMIT_EXCEEDED, "limit api_call", (int64_t)rr.retry_after_ms);
       return;
     }
@@ -294,7 +318,7 @@ void api_dispatch(struct conn *c) {
  * that streams its body is dispatched now; a token that would be refused is
  * refused now (the connection closes, the body is never read); any other
  * body is buffered up to the JSON cap. */
-void api_http_head(struct conn *c, void *data) {
+void api_http_head(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
   size_t cap = (size_t)cfg->max_json_body_bytes;
   if (cap > (size_t)cfg->max_body_bytes) cap = (size_t)cfg->max_body_bytes;
@@ -303,6 +327,7 @@ void api_http_head(struct conn *c, void *data) {
   memset(&r, 0, sizeof(r));
   r.conn = c;
   r.srv = c->srv;
+  r.hub = c->srv->handlers.data;
   r.query = "";
   struct http_parser_url u;
   http_parser_url_init(&u);
@@ -330,7 +355,10 @@ void api_http_head(struct conn *c, void *data) {
 /* ---- WS /webrtc/ws/{room_id} ---- */
 
 #include "net/ws.h"
-#include "signal/signal.h"
+
+static api_ws_join_cb ws_join; /* main.c: the signaling layer's join */
+
+void api_ws_join_register(api_ws_join_cb cb) { ws_join = cb; }
 
 void api_ws_connect(struct api_req *r) {
   struct conn *c = r->conn;
@@ -352,7 +380,7 @@ void api_ws_connect(struct api_req *r) {
   char grant[80];
   int granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
   if (granted) {
-    e = signal_grant_check(r->srv, grant, room_id, &r->claims);
+    e = op_grant_check(r->hub, grant, room_id, &r->claims);
     if (e == API_OK) r->authed = 1;
   } else {
     e = authenticate(r, 1);
@@ -362,13 +390,23 @@ void api_ws_connect(struct api_req *r) {
     { api_reply_error(r, e, NULL); return; }
   }
   int64_t retry = 0;
-  e = signal_admission_check(r->srv, room_id, &r->claims, granted, &retry);
+  e = hub_admission_check(r->hub, room_id, &r->claims, granted, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s user=%s code=%s", room_id, r->claims.sub, api_err_code(e));
-    r->srv->stats.errors_by_code[e]++;
+    r->hub->stats.errors_by_code[e]++;
     http_reply_error(c, e, retry ? "limit room_create" : NULL, retry);
     return;
   }
+  /* Resume: the member's resume_token and the last seq it processed. */
+  char rt[80], ls[24];
+  int has_rt = api_query(r->query, "resume_token", rt, sizeof(rt)) > 0;
+  uint64_t last_seq = UINT64_MAX;
+  if (api_query(r->query, "last_seq", ls, sizeof(ls)) > 0 && ls[0] >= '0' && ls[0] <= '9') {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(ls, &end, 10);
+    if (errno == 0 && *end == '\0' && v < UINT64_MAX) last_seq = v;
+  }
   if (ws_accept(c) != 0) return;
-  signal_join(c, room_id, &r->claims, granted);
+  ws_join(c, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
 }

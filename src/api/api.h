@@ -1,14 +1,20 @@
-/* REST dispatch: the route table (method, path pattern, auth, handler),
- * token extraction, and the one place REST error replies are written. */
+/* The REST adapter over the room domain: the route table (method, path
+ * pattern, auth, handler), token extraction, the WebSocket upgrade's HTTP
+ * half, and the one place REST error replies are written. Handlers parse a
+ * request into the arguments of a room operation (room/op.h) and check its
+ * command (room/command.h) exactly as the WebSocket adapter does. Owns
+ * nothing beyond a request. */
 #ifndef HUDDLE_API_API_H
 #define HUDDLE_API_API_H
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth/token.h"
 #include "guard/errors.h"
 #include "net/router.h"
+#include "room/command.h"
 #include "room/history.h"
 
 struct conn;
@@ -23,6 +29,7 @@ enum api_auth {
 struct api_req {
   struct conn *conn;                          /* borrowed */
   struct server *srv;                         /* borrowed */
+  struct hub *hub;                            /* borrowed: the room domain (the handlers' data) */
   const char *path;                           /* borrowed, not NUL-terminated */
   size_t path_len;
   const char *query;                          /* borrowed, NUL-terminated, "" if none */
@@ -34,11 +41,18 @@ struct api_req {
 
 typedef void (*api_handler)(struct api_req *r);
 
+/* What takes over an accepted WebSocket upgrade (the signaling layer's
+ * join; main.c registers it): the room, the verified claims, whether a
+ * breakout grant admitted it, and the resume parameters. */
+typedef void (*api_ws_join_cb)(struct conn *c, const char *room_id, const struct token_claims *claims,
+                               int admitted, const char *resume_token, uint64_t last_seq);
+void api_ws_join_register(api_ws_join_cb cb);
+
 /* Handles the complete request on c: routes it, authenticates per route and
  * calls the handler, or answers 404/405/401. */
 void api_dispatch(struct conn *c);
-/* The server's head hook (server.http_head): runs before a body is read. */
-void api_http_head(struct conn *c, void *data);
+/* The net layer's head handler (conn_handlers.head): runs before a body is read. */
+void api_http_head(struct conn *c);
 
 /* Copies parameter name into out (NUL-terminated). Returns its length or -1
  * if missing or longer than out_len - 1. */
@@ -62,9 +76,15 @@ struct api_room {
 
 /* Resolves {room_id} for the caller: validates the id, applies the token's
  * room binding, and computes the caller's permissions (live ones when the
- * caller is in the room; an admin token holds all). Requires need_perm bits.
+ * caller is in the room; an admin token holds all). Checks the permission
+ * of command cmd (command_authorize, the check WebSocket messages pass too).
  * On refusal replies and returns -1. */
-int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out);
+int api_room_access(struct api_req *r, enum command_id cmd, struct api_room *out);
+/* The caller in ar as an actor. */
+struct actor api_actor(const struct api_req *r, const struct api_room *ar);
+/* Spends the rate class of cmd for the caller (after the request proved
+ * well-formed); on refusal replies 429 and returns -1. */
+int api_command_budget(struct api_req *r, enum command_id cmd, const struct api_room *ar);
 /* Parses the request body as a JSON object ({} when empty). On refusal
  * replies and returns NULL. */
 json_t *api_body_object(struct api_req *r);
@@ -106,9 +126,5 @@ void api_breakouts_assign(struct api_req *r);        /* 23 */
 void api_breakouts_close(struct api_req *r);         /* 24 */
 void api_participant_remove(struct api_req *r);      /* POST .../participants/{user_id}/remove */
 void api_audit_get(struct api_req *r);               /* GET .../audit */
-
-/* ICE servers as RTCIceServer objects; TURN credentials only for user_id
- * (NULL: STUN only). Returns a new reference. */
-json_t *api_ice_servers(struct server *s, const char *user_id);
 
 #endif

@@ -1,4 +1,4 @@
-/* Shared files (see files.h and docs/adr/0005-file-storage-and-streaming.md).
+/* Shared files (see files.h and docs/adr/0007-file-storage-and-streaming.md).
  *
  * Memory per upload is bounded: a PATCH body goes to `pending` as it
  * arrives; one thread-pool job at a time writes a batch to disk and hashes
@@ -30,9 +30,8 @@
 #include "guard/sanitize.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "room/hub.h"
 #include "room/room.h"
-#include "signal/envelope.h"
-#include "signal/signal.h"
 
 #define CHUNK_MAX (128 * 1024)  /* reads stop when this much waits behind a write */
 #define BATCH_CAP (CHUNK_MAX + 128 * 1024) /* room for one more socket read past it */
@@ -91,7 +90,7 @@ struct upload {
 };
 
 struct files {
-  struct server *srv;               /* borrowed */
+  struct hub *hub;                  /* borrowed: rooms, history, cfg, loop */
   char dir[4096];
   struct map byid;                  /* id -> struct hfile * (owned) */
   uv_timer_t timer;
@@ -176,17 +175,12 @@ static void sum_usage(const char *k, void *v, void *arg) {
 /* Sends type from `from` to the file's audience: the room, or for a
  * private share its recipient and the sender. */
 static void notify(struct files *fs, const struct hfile *f, const char *type, json_t *payload) {
-  struct server *s = fs->srv;
-  struct room *r = signal_room_find(s, f->room);
-  if (r && s->bus) {
+  struct hub *h = fs->hub;
+  struct room *r = hub_room_find(h, f->room);
+  if (r && h->bus && payload) {
     const char *to = f->to[0] ? f->to : NULL;
-    struct outbuf *b = envelope_encode(type, r->id, "server", to, room_seq_next(r), server_now_ms(),
-                                       payload, NULL);
-    if (b) {
-      struct bus_msg m = {r->id, to, NULL, to ? f->sender : NULL, 0, signal_type_index(type), b};
-      s->bus->ops->publish(s->bus, &m);
-      outbuf_unref(b);
-    }
+    struct room_event e = {type, "server", to, NULL, to ? f->sender : NULL, 0, payload, NULL, NULL, 0};
+    hub_send(h, r, &e);
   }
   json_decref(payload);
 }
@@ -273,7 +267,7 @@ static void on_history_evict(void *arg, const char *room_id) {
 
 static void ping_work(uv_work_t *w) {
   struct files *fs = w->data;
-  fs->scan_state = clamd_ping(fs->srv->cfg->clamd_socket) == 0 ? 1 : 0;
+  fs->scan_state = clamd_ping(fs->hub->cfg->clamd_socket) == 0 ? 1 : 0;
 }
 
 static void ping_done(uv_work_t *w, int status) {
@@ -282,26 +276,26 @@ static void ping_done(uv_work_t *w, int status) {
 }
 
 static void ping_start(struct files *fs) {
-  if (fs->srv->cfg->clamd_socket == NULL || fs->pinging) return;
+  if (fs->hub->cfg->clamd_socket == NULL || fs->pinging) return;
   fs->ping.data = fs;
-  if (uv_queue_work(fs->srv->loop, &fs->ping, ping_work, ping_done) == 0) fs->pinging = 1;
+  if (uv_queue_work(fs->hub->loop, &fs->ping, ping_work, ping_done) == 0) fs->pinging = 1;
 }
 
 static void on_sweep(uv_timer_t *t) {
   struct files *fs = t->data;
-  struct collect c = {NULL, server_now_ms(), NULL, 0, 0};
+  struct collect c = {NULL, hub_now_ms(), NULL, 0, 0};
   map_each(&fs->byid, collect_one, &c);
   for (size_t i = 0; i < c.n; i++) reject_and_delete(c.v[i], API_ERR_UPLOAD_EXPIRED, NULL);
   free(c.v);
   ping_start(fs);
 }
 
-int files_open(struct files **out, struct server *s, char *err, size_t err_len) {
+int files_open(struct files **out, struct hub *h, char *err, size_t err_len) {
   struct files *fs = calloc(1, sizeof(*fs));
   if (fs == NULL) return snprintf(err, err_len, "out of memory"), -1;
-  fs->srv = s;
+  fs->hub = h;
   fs->scan_state = -1;
-  snprintf(fs->dir, sizeof(fs->dir), "%s/files", s->cfg->data_dir);
+  snprintf(fs->dir, sizeof(fs->dir), "%s/files", h->cfg->data_dir);
   if (mkdir(fs->dir, 0700) != 0 && errno != EEXIST) {
     snprintf(err, err_len, "%s: %s", fs->dir, strerror(errno));
     free(fs);
@@ -319,16 +313,16 @@ int files_open(struct files **out, struct server *s, char *err, size_t err_len) 
     }
     closedir(d);
   }
-  uv_timer_init(s->loop, &fs->timer);
+  uv_timer_init(h->loop, &fs->timer);
   fs->timer.data = fs;
   fs->timer_open = 1;
-  uint64_t every = (uint64_t)s->cfg->upload_expire_s * 250; /* a quarter of the expiry */
+  uint64_t every = (uint64_t)h->cfg->upload_expire_s * 250; /* a quarter of the expiry */
   if (every < 1000) every = 1000;
   if (every > 60000) every = 60000;
   uv_timer_start(&fs->timer, on_sweep, every, every);
   uv_unref((uv_handle_t *)&fs->timer);
-  s->history.on_evict = on_history_evict;
-  s->history.evict_arg = fs;
+  h->history.on_evict = on_history_evict;
+  h->history.evict_arg = fs;
   ping_start(fs);
   *out = fs;
   return 0;
@@ -351,7 +345,7 @@ void files_free(struct files *fs) {
 }
 
 json_t *files_health_json(struct files *fs) {
-  const struct config *cfg = fs ? fs->srv->cfg : NULL;
+  const struct config *cfg = fs ? fs->hub->cfg : NULL;
   int configured = cfg && cfg->clamd_socket;
   const char *st = !configured ? "not_configured" : fs->scan_state == 0 ? "unavailable" : "ok";
   return json_pack("{s:s,s:b,s:b}", "status", st, "scanning", configured, "required",
@@ -375,7 +369,7 @@ static struct hfile *file_new(struct files *fs, const char *id, const char *room
   mime_plain(mime, f->mime, sizeof(f->mime));
   snprintf(f->sha256, sizeof(f->sha256), "%s", sha ? sha : "");
   f->size = size;
-  f->expires_ms = server_now_ms() + (uint64_t)fs->srv->cfg->upload_expire_s * 1000;
+  f->expires_ms = hub_now_ms() + (uint64_t)fs->hub->cfg->upload_expire_s * 1000;
   f->sha = EVP_MD_CTX_new();
   char path[4200];
   file_path(f, path, sizeof(path));
@@ -394,10 +388,10 @@ static struct hfile *file_new(struct files *fs, const char *id, const char *room
   return f;
 }
 
-enum api_err files_offer_publish(struct server *s, struct room *r, const struct transfer *t,
+enum api_err files_offer_publish(struct hub *h, struct room *r, const struct transfer *t,
                                  const char *ref, char *detail, size_t dl) {
-  struct files *fs = s->files;
-  const struct config *cfg = s->cfg;
+  struct files *fs = h->files;
+  const struct config *cfg = h->cfg;
   if (fs == NULL) return API_ERR_INTERNAL_ERROR;
   if (cfg->require_scan && (cfg->clamd_socket == NULL || fs->scan_state == 0)) {
     snprintf(detail, dl, "files must be virus-scanned and no scanner is reachable");
@@ -425,33 +419,20 @@ enum api_err files_offer_publish(struct server *s, struct room *r, const struct 
   }
   json_object_set_new(p, "sha256", t->sha256[0] ? json_string(t->sha256) : json_null());
   const char *to = t->to[0] ? t->to : NULL;
-  /* Everyone else: the offer. */
-  struct outbuf *b = envelope_encode("file-share-offer", r->id, t->sender, to, room_seq_next(r),
-                                     server_now_ms(), p, NULL);
-  int type = signal_type_index("file-share-offer");
-  int rc = -1;
-  if (b) {
-    struct bus_msg m = {r->id, to, to ? NULL : t->sender, NULL, 0, type, b};
-    rc = s->bus->ops->publish(s->bus, &m);
-    outbuf_unref(b);
-  }
-  /* The sender: the same, with where to upload and whether it is scanned. */
+  /* Everyone else: the offer (one room message, in the room log). */
+  struct room_event others = {"file-share-offer", t->sender, to, to ? NULL : t->sender, NULL, 0, p, NULL,
+                              NULL, 0};
+  int rc = hub_send(h, r, &others);
+  /* The sender: the same, with where to upload and whether it is scanned
+   * (a room message for the sender only, so a resumed session gets it too). */
   char url[256];
   snprintf(url, sizeof(url), FILES_BASE "%s/files/%s", r->id, t->id);
   json_object_set_new(p, "upload_url", json_string(url));
   json_object_set_new(p, "upload_expires", json_integer((json_int_t)f->expires_ms));
   json_object_set_new(p, "scanned", json_boolean(cfg->clamd_socket != NULL));
-  b = rc == 0 ? envelope_encode("file-share-offer", r->id, t->sender, to, room_seq_next(r),
-                                server_now_ms(), p, ref)
-              : NULL;
+  struct room_event own = {"file-share-offer", t->sender, to, NULL, NULL, 0, p, ref, NULL, 0};
+  if (rc == 0) rc = hub_send_only(h, r, &own, t->sender);
   json_decref(p);
-  if (b) {
-    struct bus_msg m = {r->id, t->sender, NULL, NULL, 0, type, b};
-    rc = s->bus->ops->publish(s->bus, &m);
-    outbuf_unref(b);
-  } else {
-    rc = -1;
-  }
   if (rc != 0) {
     file_delete(f);
     return API_ERR_INTERNAL_ERROR;
@@ -461,8 +442,8 @@ enum api_err files_offer_publish(struct server *s, struct room *r, const struct 
   return API_OK;
 }
 
-void files_declined(struct server *s, const char *transfer_id) {
-  struct hfile *f = s->files ? map_get(&s->files->byid, transfer_id) : NULL;
+void files_declined(struct hub *h, const char *transfer_id) {
+  struct hfile *f = h->files ? map_get(&h->files->byid, transfer_id) : NULL;
   if (f == NULL || f->to[0] == '\0') return;
   log_info("file_deleted id=%s room=%s reason=declined", f->id, f->room);
   file_delete(f);
@@ -475,9 +456,9 @@ void files_declined(struct server *s, const char *transfer_id) {
  * who hold can_share_files (a private share: its recipient and sender). Replies and returns NULL
  * otherwise; FILE_NOT_FOUND also for what the caller may not see. */
 static struct hfile *file_for(struct api_req *r, struct api_room *ar, int sender_only) {
-  if (api_room_access(r, 0, ar) != 0) return NULL;
+  if (api_room_access(r, CMD_NONE, ar) != 0) return NULL;
   char id[40];
-  struct files *fs = r->srv->files;
+  struct files *fs = r->hub->files;
   struct hfile *f = NULL;
   if (fs && api_param(r, "file_id", id, sizeof(id)) > 0) f = map_get(&fs->byid, id);
   const char *me = r->claims.sub;
@@ -551,8 +532,8 @@ static int metadata_get(const struct buf *md, const char *key, char *out, size_t
 
 void files_api_create(struct api_req *r) {
   struct api_room ar;
-  struct server *s = r->srv;
-  if (api_room_access(r, PERM_SHARE_FILES, &ar) != 0) return;
+  struct hub *h = r->hub;
+  if (api_room_access(r, CMD_FILE_SHARE, &ar) != 0) return;
   if (ar.room == NULL || ar.self == NULL) {
     api_reply_error(r, API_ERR_PERMISSION_DENIED, "join the room before sharing a file");
     return;
@@ -591,21 +572,17 @@ void files_api_create(struct api_req *r) {
     api_reply_error(r, API_ERR_TARGET_NOT_FOUND, NULL);
     return;
   }
-  uint64_t max = (uint64_t)s->cfg->file_max_mb << 20;
+  uint64_t max = (uint64_t)h->cfg->file_max_mb << 20;
   enum api_err e = filecheck_offer(clean, mime, (uint64_t)size, max);
   if (e != API_OK) {
     api_reply_error(r, e, e == API_ERR_INVALID_MESSAGE ? "filetype must be a MIME type" : NULL);
     return;
   }
-  struct ratelimit_result rr;
-  ratelimit_check(&s->rl, r->claims.sub, RATE_FILE_SHARE, uv_now(s->loop), &rr);
-  if (!rr.allowed) {
-    s->stats.ratelimit_hits[RATE_FILE_SHARE]++;
-    s->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
-    http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, "limit file_share", (int64_t)rr.retry_after_ms);
+  if (api_command_budget(r, CMD_FILE_SHARE, &ar) != 0) { /* replied 429 */
+    h->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
     return;
   }
-  struct transfer *t = room_transfer_new(ar.room, r->claims.sub, to[0] ? to : NULL, server_now_ms());
+  struct transfer *t = room_transfer_new(ar.room, r->claims.sub, to[0] ? to : NULL, hub_now_ms());
   if (t == NULL) {
     api_reply_error(r, API_ERR_RATE_LIMIT_EXCEEDED, "too many open transfers in this room");
     return;
@@ -615,13 +592,13 @@ void files_api_create(struct api_req *r) {
   memcpy(t->sha256, sha, strlen(sha) + 1); /* "" or 64 hex digits, checked above */
   t->size = (uint64_t)size;
   char detail[200] = "";
-  e = files_offer_publish(s, ar.room, t, NULL, detail, sizeof(detail));
+  e = files_offer_publish(h, ar.room, t, NULL, detail, sizeof(detail));
   if (e != API_OK) {
     room_transfer_remove(ar.room, t);
     api_reply_error(r, e, detail);
     return;
   }
-  struct hfile *f = map_get(&s->files->byid, t->id);
+  struct hfile *f = map_get(&h->files->byid, t->id);
   char loc[300];
   snprintf(loc, sizeof(loc), "Location: " FILES_BASE "%s/files/%s\r\n", ar.id, t->id);
   tus_reply(r, 201, f, loc);
@@ -687,7 +664,7 @@ static void kick(struct upload *up) {
   up->pending_len = 0;
   up->write_off = up->f->offset;
   up->work.data = up;
-  if (uv_queue_work(up->f->fs->srv->loop, &up->work, write_work, write_done) != 0) {
+  if (uv_queue_work(up->f->fs->hub->loop, &up->work, write_work, write_done) != 0) {
     up->failed = 1;
     return;
   }
@@ -934,7 +911,7 @@ static void check_work(uv_work_t *w) {
   }
   free(head);
   if (f->sniff_rc != 0 || filecheck_match(f->mime, f->sniffed) != API_OK) return;
-  const char *sock = f->fs->srv->cfg->clamd_socket;
+  const char *sock = f->fs->hub->cfg->clamd_socket;
   if (sock) f->scan_rc = clamd_scan_fd(sock, f->fd, f->scan_msg, sizeof(f->scan_msg));
 }
 
@@ -946,7 +923,7 @@ static void check_done(uv_work_t *w, int status) {
     maybe_free(f);
     return;
   }
-  const char *sock = fs->srv->cfg->clamd_socket;
+  const char *sock = fs->hub->cfg->clamd_socket;
   char detail[320] = "";
   enum api_err e = API_OK;
   if (status != 0) {
@@ -963,7 +940,7 @@ static void check_done(uv_work_t *w, int status) {
     snprintf(detail, sizeof(detail), "%s", f->scan_msg);
   } else if (sock && f->scan_rc == CLAMD_ERROR) {
     fs->scan_state = 0;
-    if (fs->srv->cfg->require_scan) {
+    if (fs->hub->cfg->require_scan) {
       e = API_ERR_SCAN_UNAVAILABLE;
       snprintf(detail, sizeof(detail), "%s", f->scan_msg);
     } else {
@@ -992,7 +969,7 @@ static void check_done(uv_work_t *w, int status) {
 static void start_check(struct hfile *f) {
   f->state = FILE_CHECKING;
   f->work.data = f;
-  if (uv_queue_work(f->fs->srv->loop, &f->work, check_work, check_done) != 0) {
+  if (uv_queue_work(f->fs->hub->loop, &f->work, check_work, check_done) != 0) {
     reject_and_delete(f, API_ERR_INTERNAL_ERROR, "cannot queue the checks");
     return;
   }

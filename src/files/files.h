@@ -14,14 +14,15 @@
 #include "guard/errors.h"
 
 struct files;
-struct server;
+struct hub;
 struct room;
 struct transfer;
 struct api_req;
 
 /* Creates <data-dir>/files (emptied), the expiry timer, and registers
- * with the history registry for deletions. Sets *out. Returns 0 or -1. */
-int files_open(struct files **out, struct server *s, char *err, size_t err_len);
+ * with the hub's history registry for deletions. Sets *out (main.c keeps
+ * it in h->files). Returns 0 or -1. */
+int files_open(struct files **out, struct hub *h, char *err, size_t err_len);
 /* Closes the timer (run the loop once more afterwards). NULL is fine. */
 void files_close(struct files *fs);
 /* Releases everything after the loop has stopped. NULL is fine. */
@@ -31,12 +32,12 @@ void files_free(struct files *fs);
  * policy), then sends the offer: to the room (or t->to) without, and to the
  * sender with ref, payload.upload_url and payload.scanned. On refusal sends
  * nothing and returns the reason (detail filled). */
-enum api_err files_offer_publish(struct server *s, struct room *r, const struct transfer *t,
+enum api_err files_offer_publish(struct hub *h, struct room *r, const struct transfer *t,
                                  const char *ref, char *detail, size_t detail_len);
 
 /* The only recipient of a private share declined it: its upload or file
  * is deleted. Unknown ids are ignored. */
-void files_declined(struct server *s, const char *transfer_id);
+void files_declined(struct hub *h, const char *transfer_id);
 
 /* components.file_scan for GET /webrtc/health (new reference). */
 json_t *files_health_json(struct files *fs);

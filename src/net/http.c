@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/api.h"
 #include "net/http.h"
 #include "net/httpcheck.h"
 #include "net/server.h"
@@ -55,7 +54,7 @@ static int on_headers_complete(http_parser *p) {
   struct conn *c = conn_of(p);
   c->req.body_cap = (size_t)c->srv->cfg->max_body_bytes;
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
-  if (has_body && c->srv->http_head && !p->upgrade) {
+  if (has_body && c->srv->handlers.head && !p->upgrade) {
     /* Stop here: process() shows the head to the hook before any body byte
      * is read (who asks, for which route, how much it may send). */
     c->req.head_seen = 1;
@@ -330,7 +329,7 @@ static void process(struct conn *c) {
     buf_consume(&c->in, n);
     if (c->req.head_seen && !c->req.head_hooked) {
       c->req.head_hooked = 1;
-      c->srv->http_head(c, c->srv->http_head_data);
+      c->srv->handlers.head(c);
       if (c->closing || c->ending || c->req.held) return; /* refused, or answered already */
       if (!c->req.stream && (c->parser.flags & F_CONTENTLENGTH) &&
           c->parser.content_length > (uint64_t)c->req.body_cap) {
@@ -350,7 +349,7 @@ static void process(struct conn *c) {
       if (c->req.stream->on_end) c->req.stream->on_end(c->req.stream_data);
       return;
     }
-    api_dispatch(c);
+    c->srv->handlers.request(c);
     if (c->req.stream) {
       c->req.held = 1; /* the handler writes the response (a file) later */
       return;

@@ -62,7 +62,7 @@ struct room_history {
   uint64_t sessions;               /* joins counted */
   uint64_t closed_session_ms;      /* total length of finished sessions */
   uint64_t peak;
-  uint64_t messages_by_type[64];   /* indexed by signal type index */
+  uint64_t messages_by_type[64];   /* indexed by stable type id (msgtype.h) */
   uint64_t quality[QUALITY__COUNT];
   uint64_t custom_events;
   struct event_ring events;        /* recent analytics events */

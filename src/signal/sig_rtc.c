@@ -84,9 +84,9 @@ static enum api_err check_publish(const struct sig_ctx *ctx, char *detail, size_
 
 static enum api_err relay(struct sig_ctx *ctx, const char *type) {
   /* The payload goes out as the client's own bytes: validated, not rewritten. */
-  struct sig_out o = {type, ctx->self->user_id, ctx->in->to, NULL, NULL, 0, ctx->in->payload, NULL,
+  struct room_event o = {type, ctx->self->user_id, ctx->in->to, NULL, NULL, 0, ctx->in->payload, NULL,
                       ctx->in->raw_payload, ctx->in->raw_payload_len};
-  return signal_send(ctx, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
+  return hub_send(ctx->hub, ctx->room, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
 }
 
 enum api_err sig_offer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
