@@ -13,6 +13,7 @@
 #include "config.h"
 #include "api/api.h"
 #include "bus/bus.h"
+#include "files/files.h"
 #include "room/hub.h"
 #include "store/store.h"
 #include "net/server.h"
@@ -190,8 +191,15 @@ int main(int argc, char **argv) {
   int rc = 0;
   /* The wiring: the net layer calls up only through these handlers, the
    * room layer reaches sessions only through the hub's session callbacks. */
-  struct conn_handlers handlers = {api_dispatch, signal_on_message, signal_on_binary, signal_on_end,
-                                   hub_tick, &hub};
+  struct conn_handlers handlers = {
+    .request = api_dispatch,
+    .head = api_http_head, /* bodies: authorization and caps before reading */
+    .ws_text = signal_on_message,
+    .ws_binary = signal_on_binary,
+    .ws_end = signal_on_end,
+    .tick = hub_tick,
+    .data = &hub,
+  };
   int ok = server_init(&srv, &loop, &cfg, err, sizeof(err)) == 0;
   srv.handlers = handlers;
   ok = ok && hub_init(&hub, &loop, &cfg, err, sizeof(err)) == 0;
@@ -202,6 +210,7 @@ int main(int argc, char **argv) {
     snprintf(err, sizeof(err), "cannot create the message bus");
     ok = 0;
   }
+  ok = ok && files_open(&hub.files, &hub, err, sizeof(err)) == 0;
   if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
     rc = 1;
@@ -211,8 +220,11 @@ int main(int argc, char **argv) {
              HUDDLE_VERSION, cfg.data_dir);
   }
   uv_run(&loop, UV_RUN_DEFAULT);
-  hub_free(&hub);
+  files_close(hub.files);        /* closes its timer: one more turn to finish */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  hub_free(&hub);                /* may delete files with evicted histories: before files_free */
   server_free(&srv);
+  files_free(hub.files);
   int lc = uv_loop_close(&loop);
   if (lc != 0) log_error("loop_close_failed err=%s", uv_err_name(lc));
   if (rc == 0) log_info("stopped");

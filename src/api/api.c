@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "files/files.h"
 #include "net/http.h"
 #include "net/server.h"
 #include "room/hub.h"
@@ -68,6 +69,15 @@ static const struct route routes[] = {
   {HTTP_DELETE, RB, API_AUTH_REQUIRED, 1, api_rooms_delete},
   {HTTP_GET, RB "/validate", API_AUTH_NONE, 1, api_rooms_validate},
   {HTTP_GET, "/webrtc/openapi.json", API_AUTH_NONE, 1, api_openapi_get},
+  /* Shared files: tus 1.0 uploads and downloads (src/files/files.c). */
+  {HTTP_OPTIONS, RB "/files/", API_AUTH_NONE, 0, files_api_options},
+  {HTTP_OPTIONS, RB "/files", API_AUTH_NONE, 0, files_api_options},
+  {HTTP_POST, RB "/files/", API_AUTH_REQUIRED, 1, files_api_create},
+  {HTTP_POST, RB "/files", API_AUTH_REQUIRED, 1, files_api_create},
+  {HTTP_HEAD, RB "/files/{file_id}", API_AUTH_REQUIRED, 0, files_api_head},
+  {HTTP_PATCH, RB "/files/{file_id}", API_AUTH_REQUIRED, 0, files_api_patch},
+  {HTTP_DELETE, RB "/files/{file_id}", API_AUTH_REQUIRED, 1, files_api_delete},
+  {HTTP_GET, RB "/files/{file_id}", API_AUTH_REQUIRED, 1, files_api_download},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -81,6 +91,9 @@ int api_route_at(size_t i, const char **method, const char **pattern, int *auth)
   *auth = (int)routes[i].auth;
   return 0;
 }
+
+/* Handlers called with the head, before the body: they stream it. */
+static int at_head(api_handler h) { return h == files_api_patch; }
 
 int api_param(const struct api_req *r, const char *name, char *out, size_t out_len) {
   size_t nl = strlen(name);
@@ -336,6 +349,44 @@ void api_dispatch(struct conn *c) {
     return;
   }
   hit->handler(&r);
+}
+
+/* The head of a request with a body, before any body byte is read: a route
+ * that streams its body is dispatched now; a token that would be refused is
+ * refused now (the connection closes, the body is never read); any other
+ * body is buffered up to the JSON cap. */
+void api_http_head(struct conn *c) {
+  const struct config *cfg = c->srv->cfg;
+  size_t cap = (size_t)cfg->max_json_body_bytes;
+  if (cap > (size_t)cfg->max_body_bytes) cap = (size_t)cfg->max_body_bytes;
+  c->req.body_cap = cap;
+  struct api_req r;
+  memset(&r, 0, sizeof(r));
+  r.conn = c;
+  r.srv = c->srv;
+  r.hub = c->srv->handlers.data;
+  r.query = "";
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  const char *url = c->req.url.data ? c->req.url.data : "";
+  if (http_parser_parse_url(url, c->req.url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return;
+  const char *path = url + u.field_data[UF_PATH].off;
+  size_t path_len = u.field_data[UF_PATH].len;
+  for (size_t i = 0; i < NROUTES; i++) {
+    struct router_param params[ROUTER_MAX_PARAMS];
+    if (routes[i].method != (int)c->parser.method ||
+        router_match(routes[i].pattern, path, path_len, params, ROUTER_MAX_PARAMS) < 0)
+      continue;
+    if (at_head(routes[i].handler)) {
+      api_dispatch(c);
+      return;
+    }
+    if (routes[i].auth == API_AUTH_NONE) return;
+    enum api_err e = authenticate(&r, 0);
+    if (e != API_OK && !(e == API_ERR_UNAUTHORIZED && routes[i].auth == API_AUTH_OPTIONAL))
+      api_dispatch(c); /* the same refusal (and rate accounting) as after a body */
+    return;
+  }
 }
 
 /* ---- WS /webrtc/ws/{room_id} ---- */

@@ -52,6 +52,8 @@ void api_ws_join_register(api_ws_join_cb cb);
 /* Handles the complete request on c: routes it, authenticates per route and
  * calls the handler, or answers 404/405/401. */
 void api_dispatch(struct conn *c);
+/* The net layer's head handler (conn_handlers.head): runs before a body is read. */
+void api_http_head(struct conn *c);
 
 /* Copies parameter name into out (NUL-terminated). Returns its length or -1
  * if missing or longer than out_len - 1. */

@@ -2,6 +2,7 @@
  * 200 while the server can take new work (ok or degraded), 503 otherwise. */
 #include "api/api.h"
 #include "bus/bus.h"
+#include "files/files.h"
 #include "net/server.h"
 #include "room/hub.h"
 #include "store/store.h"
@@ -26,6 +27,7 @@ void api_health_get(struct api_req *r) {
       s->cfg->max_lag_ms,
       "store", "status", store_ok ? "ok" : "unavailable", "backend", store_backend(h->store),
       "bus", "status", bus_ok ? "ok" : "unavailable", "backend", h->bus ? h->bus->ops->name : "none");
+  if (comp) json_object_set_new(comp, "file_scan", files_health_json(h->files));
   api_reply_json(r, status,
                  json_pack("{s:s,s:s,s:I,s:o,s:I,s:I}", "status", overall, "version", HUDDLE_VERSION,
                            "uptime_s", (json_int_t)((server_now_ms() - s->started_ms) / 1000),

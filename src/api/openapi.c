@@ -16,7 +16,7 @@ struct op_doc {
   const char *pattern;
   const char *summary;
   int status;          /* success status */
-  int body;            /* takes a JSON request body */
+  int body;            /* 1: takes a JSON request body; 2: a tus byte stream */
 };
 
 #define RB "/webrtc/rooms/{room_id}"
@@ -62,6 +62,14 @@ static const struct op_doc docs[] = {
   {"DELETE", RB, "Close a room: everyone is told and disconnected (4006)", 200, 0},
   {"GET", RB "/validate", "Would a WebSocket upgrade with this token be admitted now? (no side effects)", 200, 0},
   {"GET", "/webrtc/openapi.json", "This OpenAPI 3.1 document", 200, 0},
+  {"OPTIONS", RB "/files/", "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size)", 204, 0},
+  {"OPTIONS", RB "/files", "tus capabilities (the same without the trailing slash)", 204, 0},
+  {"POST", RB "/files/", "tus creation: offer a file (Upload-Length, Upload-Metadata); Location is the upload URL", 201, 0},
+  {"POST", RB "/files", "tus creation (the same without the trailing slash)", 201, 0},
+  {"HEAD", RB "/files/{file_id}", "tus offset: the bytes stored (Upload-Offset, Upload-Length)", 200, 0},
+  {"PATCH", RB "/files/{file_id}", "tus upload: append bytes at Upload-Offset (application/offset+octet-stream)", 204, 2},
+  {"DELETE", RB "/files/{file_id}", "tus termination: delete the upload or the file (its sender)", 204, 0},
+  {"GET", RB "/files/{file_id}", "Download a shared file (Range supported)", 200, 0},
 };
 
 #define NDOCS (sizeof(docs) / sizeof(docs[0]))
@@ -103,8 +111,12 @@ static json_t *operation(const char *method, const char *pattern, int auth) {
   snprintf(code, sizeof(code), "%d", d ? d->status : 200);
   int ws = strcmp(pattern, "/webrtc/ws/{room_id}") == 0;
   int text = strcmp(pattern, "/metrics") == 0;
+  int files = strstr(pattern, "/files") != NULL;
   json_t *ok = json_pack("{s:s}", "description", d ? d->summary : "UNDOCUMENTED");
-  if (!ws)
+  if (files && strcmp(method, "GET") == 0)
+    json_object_set_new(ok, "content", json_pack("{s:{s:{s:s,s:s}}}", "application/octet-stream", "schema", "type",
+                                                 "string", "format", "binary"));
+  else if (!ws && !files)
     json_object_set_new(ok, "content", text ? json_pack("{s:{s:{s:s}}}", "text/plain", "schema", "type", "string")
                                             : json_pack("{s:{s:{s:s}}}", "application/json", "schema", "type", "object"));
   json_t *responses = json_pack("{s:o,s:{s:s}}", code, ok, "default", "$ref", "#/components/responses/Error");
@@ -118,7 +130,11 @@ static json_t *operation(const char *method, const char *pattern, int auth) {
   }
   if (json_array_size(params)) json_object_set_new(op, "parameters", params);
   else json_decref(params);
-  if (d && d->body)
+  if (d && d->body == 2)
+    json_object_set_new(op, "requestBody", json_pack("{s:b,s:{s:{s:{s:s,s:s}}}}", "required", 1, "content",
+                                                     "application/offset+octet-stream", "schema", "type", "string",
+                                                     "format", "binary"));
+  else if (d && d->body)
     json_object_set_new(op, "requestBody", json_pack("{s:b,s:{s:{s:{s:s}}}}", "required", 0, "content",
                                                      "application/json", "schema", "type", "object"));
   if (auth == API_AUTH_REQUIRED)

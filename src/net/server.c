@@ -207,6 +207,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   else ws_on_data(c, buf->base, (size_t)n);
 }
 
+void conn_read_stop(struct conn *c) {
+  if (!c->closing) uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void conn_read_start(struct conn *c) {
+  if (!c->closing && !c->ending) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
 /* ---- accept ---- */
 
 static void on_connection(uv_stream_t *server, int status) {

@@ -15,7 +15,7 @@ function routeTable() {
   const src = fs.readFileSync(path.join(root, 'src/api/api.c'), 'utf8');
   const rb = /#define RB "([^"]+)"/.exec(src)[1];
   const body = src.slice(src.indexOf('static const struct route routes[] = {'));
-  const rows = [...body.slice(0, body.indexOf('};')).matchAll(/\{HTTP_(GET|POST|DELETE|PUT|PATCH), ((?:RB ?)?(?:"[^"]*")?),/g)];
+  const rows = [...body.slice(0, body.indexOf('};')).matchAll(/\{HTTP_(GET|POST|DELETE|PUT|PATCH|HEAD|OPTIONS), ((?:RB ?)?(?:"[^"]*")?),/g)];
   return rows.map((m) => {
     const p = m[2].replace(/^RB ?/, rb).replace(/"/g, '');
     return { method: m[1].toLowerCase(), path: p === '' ? rb : p };
