@@ -1,7 +1,9 @@
 /* Endpoints that read or change the store: chat history, and the admin
  * export and erasure of one user. Each hands the store a record and
- * answers from its completion (http_defer): the loop never waits for the
- * database, and pipelined requests behind this one wait for the answer. */
+ * answers from its completion: the request is held with http_stream_set
+ * (a response written later, then http_request_done), so the loop never
+ * waits for the database and pipelined requests behind this one wait for
+ * the answer. */
 #define LOG_MODULE "api"
 #include "log.h"
 
@@ -12,32 +14,68 @@
 #include "api/api.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "room/hub.h"
 #include "room/room.h"
 #include "store/store.h"
 
 #define HISTORY_LIMIT_DEFAULT 50
 #define HISTORY_LIMIT_MAX 200
 
-/* Answers the deferred request on rec's connection with rec's result. */
+/* A request answered when the store completes. conn is NULL once the
+ * connection went away (on_abort); whoever completes frees the wait. */
+struct wait {
+  struct conn *conn;
+};
+
+static void wait_abort(void *data) { ((struct wait *)data)->conn = NULL; }
+/* Never called (the body is complete before the handler runs); being set
+ * tells the HTTP layer a handler is still working, so the request is not
+ * timed out while the database is slow or down. */
+static void wait_working(void *data) { (void)data; }
+static const struct http_stream wait_ops = {NULL, wait_working, wait_abort};
+
+static void wait_begin(struct api_req *r, struct wait *w) {
+  w->conn = r->conn;
+  http_stream_set(r->conn, &wait_ops, w);
+}
+
+/* The connection to answer on, or NULL if it went away or is closing. */
+static struct conn *wait_conn(struct wait *w) { return w->conn && !w->conn->closing ? w->conn : NULL; }
+
+/* After the reply (if any): goes on with the next request; frees w. */
+static void wait_end(struct wait *w) {
+  if (w->conn) http_request_done(w->conn);
+  free(w);
+}
+
+/* Answers the held request with rec's result. */
 static void on_read_done(struct store_rec *rec, void *arg) {
-  struct conn *c = arg;
-  if (!c->closing) {
+  struct wait *w = arg;
+  struct conn *c = wait_conn(w);
+  if (c) {
     if (rec->status == STORE_OK && rec->result)
       http_reply(c, 200, "", "application/json", rec->result, strlen(rec->result));
     else
       http_reply_error(c, API_ERR_STORE_UNAVAILABLE, NULL, 0);
   }
-  http_defer_end(c);
+  wait_end(w);
 }
 
-static void defer_read(struct api_req *r, struct store_rec *rec) {
-  rec->done = on_read_done;
-  rec->arg = r->conn;
-  http_defer(r->conn);
-  if (store_read(r->srv->store, rec) != 0) {
-    http_reply_error(r->conn, API_ERR_STORE_UNAVAILABLE, NULL, 0);
-    http_defer_end(r->conn);
+static void held_read(struct api_req *r, struct store_rec *rec) {
+  struct wait *w = calloc(1, sizeof(*w));
+  if (w == NULL) {
+    store_rec_free(rec);
+    api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
+    return;
   }
+  rec->done = on_read_done;
+  rec->arg = w;
+  if (store_read(r->hub->store, rec) != 0) { /* rec is freed */
+    free(w);
+    api_reply_error(r, API_ERR_STORE_UNAVAILABLE, NULL);
+    return;
+  }
+  wait_begin(r, w);
 }
 
 static int parse_cursor(struct api_req *r, const char *name, uint64_t *out) {
@@ -57,7 +95,7 @@ static int parse_cursor(struct api_req *r, const char *name, uint64_t *out) {
 /* GET /webrtc/rooms/{room_id}/chat?limit=&before=&after=&q= */
 void api_chat_history_get(struct api_req *r) {
   struct api_room ar;
-  if (api_room_access(r, 0, &ar) != 0) return;
+  if (api_room_access(r, CMD_NONE, &ar) != 0) return;
   /* Members only: in the room now, or holding a token for this room
    * (which is how a closed room's members prove they were invited). */
   if (!r->claims.admin && ar.self == NULL && strcmp(r->claims.room, ar.id) != 0) {
@@ -94,7 +132,7 @@ void api_chat_history_get(struct api_req *r) {
   if (ql < 0) rec->query.q[0] = '\0';
   snprintf(rec->user_id, sizeof(rec->user_id), "%s", r->claims.sub);
   rec->value = r->claims.admin;
-  defer_read(r, rec);
+  held_read(r, rec);
 }
 
 static void audit_admin(struct api_req *r, const char *action, const char *user) {
@@ -104,7 +142,7 @@ static void audit_admin(struct api_req *r, const char *action, const char *user)
   snprintf(a->user_id, sizeof(a->user_id), "%s", r->claims.sub);
   snprintf(a->name, sizeof(a->name), "%s", action);
   snprintf(a->target, sizeof(a->target), "%s", user);
-  store_submit(r->srv->store, a, 0);
+  store_submit(r->hub->store, a, 0);
   log_info("admin_%s user=%s by=%s", action, user, r->claims.sub);
 }
 
@@ -128,12 +166,13 @@ void api_user_export(struct api_req *r) {
   }
   snprintf(rec->user_id, sizeof(rec->user_id), "%s", user);
   audit_admin(r, "user_export", user);
-  defer_read(r, rec);
+  held_read(r, rec);
 }
 
 static void on_erased(struct store_rec *rec, void *arg) {
-  struct conn *c = arg;
-  if (!c->closing) {
+  struct wait *w = arg;
+  struct conn *c = wait_conn(w);
+  if (c) {
     if (rec->status == STORE_OK) {
       http_reply_json(c, 200, json_pack("{s:s,s:b,s:s}", "user_id", rec->user_id, "erased", 1, "chat_text",
                                         "replaced by a tombstone"), "");
@@ -141,7 +180,7 @@ static void on_erased(struct store_rec *rec, void *arg) {
       http_reply_error(c, API_ERR_STORE_UNAVAILABLE, NULL, 0);
     }
   }
-  http_defer_end(c);
+  wait_end(w);
 }
 
 /* POST /webrtc/admin/users/{user_id}/erase */
@@ -149,27 +188,30 @@ void api_user_erase(struct api_req *r) {
   char user[ID_MAX + 1];
   if (api_require_admin(r) != 0 || user_param(r, user, sizeof(user)) != 0) return;
   struct store_rec *rec = store_rec_new(STORE_ERASE_USER, NULL);
-  if (rec == NULL) {
+  struct wait *w = rec ? calloc(1, sizeof(*w)) : NULL;
+  if (w == NULL) {
+    store_rec_free(rec);
     api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
     return;
   }
   snprintf(rec->user_id, sizeof(rec->user_id), "%s", user);
   rec->ts = server_now_ms();
   rec->done = on_erased;
-  rec->arg = r->conn;
+  rec->arg = w;
   audit_admin(r, "user_erase", user);
-  http_defer(r->conn);
-  if (store_submit(r->srv->store, rec, 0) != 0) {
-    http_reply_error(r->conn, API_ERR_STORE_UNAVAILABLE, NULL, 0);
-    http_defer_end(r->conn);
+  if (store_submit(r->hub->store, rec, 0) != 0) { /* rec is freed */
+    free(w);
+    api_reply_error(r, API_ERR_STORE_UNAVAILABLE, NULL);
+    return;
   }
+  wait_begin(r, w);
 }
 
 /* ---- REST lists of rooms no longer in memory (closed and evicted, or
  * from before a restart): the same answers, from the store ---- */
 
 struct fallback {
-  struct conn *conn;
+  struct wait w;             /* first: wait_end frees the fallback */
   enum api_store_view view;
   uint64_t since;
   size_t limit;
@@ -281,16 +323,15 @@ static int view_empty(struct fallback *fb, json_t *res) {
 
 static void on_fallback_done(struct store_rec *rec, void *arg) {
   struct fallback *fb = arg;
-  struct conn *c = fb->conn;
-  if (!c->closing) {
+  struct conn *c = wait_conn(&fb->w);
+  if (c) {
     json_t *res = rec->status == STORE_OK && rec->result ? json_loads(rec->result, 0, NULL) : NULL;
     if (res == NULL) http_reply_error(c, API_ERR_STORE_UNAVAILABLE, NULL, 0);
     else if (view_empty(fb, res)) http_reply_error(c, API_ERR_ROOM_NOT_FOUND, NULL, 0);
     else http_reply_json(c, 200, build_view(fb, res), "");
     json_decref(res);
   }
-  free(fb);
-  http_defer_end(c);
+  wait_end(&fb->w);
 }
 
 void api_store_room_view(struct api_req *r, const char *room_id, enum api_store_view view, uint64_t since,
@@ -303,7 +344,7 @@ void api_store_room_view(struct api_req *r, const char *room_id, enum api_store_
   /* A room open in this process whose history was evicted stays forgotten
    * (--history-rooms, as before persistence); rooms from before a restart
    * come from the store. */
-  const struct store_room_meta *meta = store_room_meta(r->srv->store, room_id);
+  const struct store_room_meta *meta = store_room_meta(r->hub->store, room_id);
   if (meta && meta->opened_here) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return;
@@ -315,7 +356,6 @@ void api_store_room_view(struct api_req *r, const char *room_id, enum api_store_
     api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
     return;
   }
-  fb->conn = r->conn;
   fb->view = view;
   fb->since = since;
   fb->limit = limit ? limit : 100;
@@ -323,10 +363,10 @@ void api_store_room_view(struct api_req *r, const char *room_id, enum api_store_
   rec->ts = since;
   rec->done = on_fallback_done;
   rec->arg = fb;
-  http_defer(r->conn);
-  if (store_read(r->srv->store, rec) != 0) {
+  if (store_read(r->hub->store, rec) != 0) { /* rec is freed */
     free(fb);
-    http_reply_error(r->conn, API_ERR_STORE_UNAVAILABLE, NULL, 0);
-    http_defer_end(r->conn);
+    api_reply_error(r, API_ERR_STORE_UNAVAILABLE, NULL);
+    return;
   }
+  wait_begin(r, &fb->w);
 }

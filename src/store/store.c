@@ -505,6 +505,10 @@ void *store_health_json(struct store *st) {
   return j;
 }
 
+void store_loop_unref(struct store *st) {
+  if (st) uv_unref((uv_handle_t *)&st->async);
+}
+
 /* Stops the writer (it commits what is queued first), closes the async
  * handle and runs the last completions. Idempotent. */
 void store_stop(struct store *st) {

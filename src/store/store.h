@@ -155,6 +155,10 @@ struct store {
  * unreadable database is an error, never replaced by a fresh one). */
 int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const char *url,
                size_t queue_max, char *err, size_t err_len);
+/* Lets the loop end while the store has nothing in flight for it (a
+ * server's loop ends when its own handles close); then call store_stop and
+ * run the loop once more to close the store's handle. */
+void store_loop_unref(struct store *st);
 /* On the loop, at shutdown: stops the writer after it has committed what
  * was queued, runs the last completions and closes the async handle. */
 void store_stop(struct store *st);

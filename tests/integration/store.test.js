@@ -427,3 +427,35 @@ test('retention: chat and events older than --retention-days are deleted by the 
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('durable chat and the room log: a member away in its grace period resumes and replays the stored chat in seq order', async () => {
+  const rh = require('./resume_helpers');
+  await h.withServer({}, async (srv) => {
+    const { alice, bob } = await f.joinAll(srv, 'awaychat', [
+      ['alice', { name: 'Alice', room: 'awaychat' }], ['bob', { room: 'awaychat' }]]);
+    const last = rh.lastSeq(bob);
+    const rt = [...bob.all].find((m) => m.type === 'room-state').payload.self.resume_token;
+    await rh.cut(bob);
+    await alice.nextWhere((m) => rh.isStatusOf(m, 'bob'), 3000, 'bob reconnecting at alice');
+    // Chat (held until stored) interleaved with messages that queue behind it.
+    for (let i = 1; i <= 4; i++) {
+      alice.send({ type: 'chat-message', id: `a${i}`, payload: { text: `while you were away ${i}` } });
+      alice.send({ type: 'reaction', id: `r${i}`, payload: { emoji: '\u{1F44D}' } });
+    }
+    await alice.nextWhere((m) => m.type === 'reaction' && m.ref === 'r4', 3000, 'the last reaction');
+    const { before, state } = await rh.joinResume(srv, 'awaychat', f.tok(srv, { sub: 'bob', room: 'awaychat' }), rt, last, { user: 'bob' });
+    assert.strictEqual(state.payload.resumed, true, 'bob resumed');
+    const seqs = before.map((m) => m.seq);
+    for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `replay in seq order: ${seqs}`);
+    const chats = before.filter((m) => m.type === 'chat-message').map((m) => m.payload.text);
+    assert.deepStrictEqual(chats, [1, 2, 3, 4].map((i) => `while you were away ${i}`));
+    assert.strictEqual(before.filter((m) => m.type === 'reaction').length, 4, 'the reactions behind the chat too');
+    // Each chat sits just before its reaction, as alice sent them.
+    for (const m of before.filter((x) => x.type === 'chat-message')) {
+      assert.ok(before.some((x) => x.type === 'reaction' && x.seq === m.seq + 1), `reaction after ${m.seq}`);
+    }
+    const r = await f.rest(srv, 'GET', historyPath('awaychat'), { token: f.tok(srv, { sub: 'bob', room: 'awaychat' }) });
+    assert.strictEqual(r.status, 200, r.text);
+    assert.deepStrictEqual(r.json.messages.map((m) => m.text), chats, 'and they are in the history');
+  });
+});

@@ -1,4 +1,5 @@
-/* What the signaling layer tells the store, and the durable chat gate.
+/* What the room domain tells the store, and the durable chat gate
+ * (moved here from src/signal/sig_store.c with the room core, issue 9).
  *
  * Records: every analytics event and audit entry (through the history
  * sink), room sessions (open/close), participant sessions (from the join
@@ -9,20 +10,22 @@
  * with its seq at once but published only when the store has committed it.
  * Everything the room publishes after it waits behind it in the room's
  * gate, so clients still see seq strictly increasing; the wait is one
- * group commit. A chat the store could not write is dropped from the gate
+ * group commit. A message enters the room log when it is published, so a
+ * member who is away and resumes replays only what others could see, in
+ * seq order. A chat the store could not write is dropped from the gate
  * (its sender gets STORE_UNAVAILABLE with its ref); nobody saw it. */
 #define LOG_MODULE "store"
 #include "log.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/server.h"
-#include "net/ws.h"
+#include "lib/envelope.h"
+#include "room/durable.h"
+#include "room/hub.h"
 #include "room/room.h"
-#include "signal/sig_store.h"
-#include "signal/signal.h"
 #include "store/store.h"
 
 struct gate_item {
@@ -53,15 +56,21 @@ static void item_free(struct gate_item *it) {
   free(it);
 }
 
-static struct gate_item *item_new(const struct bus_msg *m) {
+static struct gate_item *item_new(uint64_t seq, int type, struct outbuf *frame, const char *to,
+                                  const char *except, const char *also, uint32_t only_perm) {
   struct gate_item *it = calloc(1, sizeof(*it));
   if (it == NULL) return NULL;
-  it->frame = outbuf_ref(m->frame);
-  it->to = dup_or_null(m->to);
-  it->except = dup_or_null(m->except);
-  it->also = dup_or_null(m->also);
-  it->only_perm = m->only_perm;
-  it->type = m->type;
+  it->frame = outbuf_ref(frame);
+  it->to = dup_or_null(to);
+  it->except = dup_or_null(except);
+  it->also = dup_or_null(also);
+  it->only_perm = only_perm;
+  it->type = type;
+  it->seq = seq;
+  if ((to && !it->to) || (except && !it->except) || (also && !it->also)) {
+    item_free(it);
+    return NULL;
+  }
   return it;
 }
 
@@ -71,38 +80,52 @@ static void gate_append(struct gate *g, struct gate_item *it) {
   g->tail = it;
 }
 
-/* Publishes what is ready at the head of room_id's gate. */
-static void gate_flush(struct server *s, const char *room_id) {
-  struct gate *g = map_get(&s->store_gates, room_id);
+/* Publishes what is ready at the head of room_id's gate (room log, bus). */
+static void gate_flush(struct hub *h, const char *room_id) {
+  struct gate *g = map_get(&h->store_gates, room_id);
   if (g == NULL) return;
   while (g->head && !g->head->pending) {
     struct gate_item *it = g->head;
     g->head = it->next;
     if (g->head == NULL) g->tail = NULL;
-    if (!it->failed) {
-      struct bus_msg m = {g->room_id, it->to, it->except, it->also, it->only_perm, it->type, it->frame};
-      s->bus->ops->publish(s->bus, &m);
-    }
+    if (!it->failed)
+      hub_publish_frame(h, g->room_id, it->seq, it->type, it->frame, it->to, it->except, it->also,
+                        it->only_perm);
     item_free(it);
   }
   if (g->head == NULL) {
-    map_del(&s->store_gates, room_id);
+    map_del(&h->store_gates, room_id);
     free(g);
   }
 }
 
-int sig_store_hold(struct server *s, const struct bus_msg *m) {
-  struct gate *g = map_get(&s->store_gates, m->room_id);
+int durable_hold(struct hub *h, struct room *r, uint64_t seq, int type, struct outbuf *frame, const char *to,
+                 const char *except, const char *also, uint32_t only_perm) {
+  struct gate *g = map_get(&h->store_gates, r->id);
   if (g == NULL) return 0;
-  struct gate_item *it = item_new(m);
+  struct gate_item *it = item_new(seq, type, frame, to, except, also, only_perm);
   if (it == NULL) return 0; /* out of memory: deliver now rather than lose it */
   gate_append(g, it);
   return 1;
 }
 
+/* Tells the sender of a chat the store refused, on its session if it has one. */
+static void tell_refused(struct hub *h, struct room *r, const char *user, const char *ref) {
+  struct participant *p = r ? room_participant_find(r, user) : NULL;
+  if (p == NULL || p->session == NULL) return;
+  const struct api_err_info *info = api_err_info(API_ERR_STORE_UNAVAILABLE);
+  json_t *payload = json_pack("{s:s,s:s,s:s,s:s}", "code", info->code, "message", info->message, "recovery",
+                              info->recovery, "detail", "the message was not delivered");
+  if (payload == NULL) return;
+  if (ref && *ref) json_object_set_new(payload, "ref", json_string(ref));
+  h->stats.errors_by_code[API_ERR_STORE_UNAVAILABLE]++;
+  hub_send_session(h, p->session, r, "error", payload, ref && *ref ? ref : NULL);
+  json_decref(payload);
+}
+
 static void on_chat_stored(struct store_rec *rec, void *arg) {
-  struct server *s = arg;
-  struct gate *g = map_get(&s->store_gates, rec->room_id);
+  struct hub *h = arg;
+  struct gate *g = map_get(&h->store_gates, rec->room_id);
   if (g == NULL) return;
   struct gate_item *it = g->head;
   while (it && !(it->pending && it->seq == rec->seq)) it = it->next;
@@ -110,34 +133,36 @@ static void on_chat_stored(struct store_rec *rec, void *arg) {
   it->pending = 0;
   if (rec->status != STORE_OK) {
     it->failed = 1;
-    struct room *r = signal_room_find(s, rec->room_id);
-    struct participant *p = r ? room_participant_find(r, it->sender) : NULL;
     log_warn("chat_not_stored room=%s seq=%" PRIu64 " user=%s", rec->room_id, rec->seq, it->sender);
-    if (p && p->conn)
-      signal_error(p->conn, API_ERR_STORE_UNAVAILABLE, it->ref[0] ? it->ref : NULL, "the message was not delivered", 0);
+    tell_refused(h, hub_room_find(h, rec->room_id), it->sender, it->ref);
   }
-  gate_flush(s, rec->room_id);
+  gate_flush(h, rec->room_id);
 }
 
-static int durable(struct server *s) { return strcmp(s->cfg->chat_durability, "durable") == 0; }
+enum durability { DUR_DURABLE, DUR_RELAXED, DUR_OFF };
 
-enum api_err sig_store_chat(struct sig_ctx *ctx, const struct sig_out *o, uint64_t seq) {
-  struct server *s = ctx->srv;
-  struct room *r = ctx->room;
-  json_t *p = o->payload;
+static enum durability durability(const struct hub *h) {
+  const char *d = h->cfg->chat_durability;
+  return strcmp(d, "off") == 0 ? DUR_OFF : strcmp(d, "relaxed") == 0 ? DUR_RELAXED : DUR_DURABLE;
+}
+
+enum api_err durable_chat(struct hub *h, struct room *r, const struct room_event *e, uint64_t seq) {
+  json_t *p = e->payload;
   if (seq != r->seq + 1) return API_ERR_INTERNAL_ERROR;
-  if (strcmp(s->cfg->chat_durability, "off") == 0) /* chat is not kept at all */
-    return signal_send(ctx, o) == 0 ? API_OK : API_ERR_INTERNAL_ERROR;
+  enum durability mode = durability(h);
+  if (mode == DUR_OFF || h->store == NULL) /* chat is not kept at all */
+    return hub_send(h, r, e) == 0 ? API_OK : API_ERR_INTERNAL_ERROR;
   struct store_rec *rec = store_rec_new(STORE_CHAT, r->id);
   if (rec == NULL) return API_ERR_INTERNAL_ERROR;
   const char *text = json_string_value(json_object_get(p, "text"));
   const char *reply = json_string_value(json_object_get(p, "reply_to"));
   const char *name = json_string_value(json_object_get(p, "sender_name"));
+  const char *mid = json_string_value(json_object_get(p, "message_id"));
   rec->seq = seq;
-  rec->ts = server_now_ms();
-  snprintf(rec->id, sizeof(rec->id), "%s", json_string_value(json_object_get(p, "message_id")));
-  snprintf(rec->user_id, sizeof(rec->user_id), "%s", o->from);
-  snprintf(rec->target, sizeof(rec->target), "%s", o->to ? o->to : "");
+  rec->ts = hub_now_ms();
+  snprintf(rec->id, sizeof(rec->id), "%s", mid ? mid : "");
+  snprintf(rec->user_id, sizeof(rec->user_id), "%s", e->from);
+  snprintf(rec->target, sizeof(rec->target), "%s", e->to ? e->to : "");
   snprintf(rec->name, sizeof(rec->name), "%s", name ? name : "");
   snprintf(rec->aux, sizeof(rec->aux), "%s", reply ? reply : "");
   rec->text = strdup(text ? text : "");
@@ -145,34 +170,35 @@ enum api_err sig_store_chat(struct sig_ctx *ctx, const struct sig_out *o, uint64
     store_rec_free(rec);
     return API_ERR_INTERNAL_ERROR;
   }
-  if (!durable(s)) {
+  if (mode == DUR_RELAXED) {
     /* Relaxed: delivered now, stored behind (refused only past the bound). */
-    if (store_submit(s->store, rec, 1) != 0) return API_ERR_STORE_UNAVAILABLE;
-    store_room_seq_note(s->store, r->id, seq);
-    return signal_send(ctx, o) == 0 ? API_OK : API_ERR_INTERNAL_ERROR;
+    if (store_submit(h->store, rec, 1) != 0) return API_ERR_STORE_UNAVAILABLE;
+    store_room_seq_note(h->store, r->id, seq);
+    return hub_send(h, r, e) == 0 ? API_OK : API_ERR_INTERNAL_ERROR;
   }
   /* Durable: nothing is promised while the database is down. */
-  if (store_state(s->store) != STORE_STATE_OK) {
+  if (store_state(h->store) != STORE_STATE_OK) {
     store_rec_free(rec);
     return API_ERR_STORE_UNAVAILABLE;
   }
   uint64_t ts = rec->ts;
   rec->done = on_chat_stored;
-  rec->arg = s;
-  if (store_submit(s->store, rec, 1) != 0) return API_ERR_STORE_UNAVAILABLE;
-  store_room_seq_note(s->store, r->id, seq);
+  rec->arg = h;
+  if (store_submit(h->store, rec, 1) != 0) return API_ERR_STORE_UNAVAILABLE;
+  store_room_seq_note(h->store, r->id, seq);
   /* From here the seq is spent: the frame goes into the gate. */
-  struct outbuf *b = envelope_encode(o->type, r->id, o->from, o->to, room_seq_next(r), ts, p, o->ref);
-  struct gate *g = map_get(&s->store_gates, r->id);
+  uint64_t s = room_seq_next(r);
+  struct outbuf *b = envelope_encode(e->type, r->id, e->from, e->to, s, ts, p, e->ref);
+  struct gate *g = map_get(&h->store_gates, r->id);
   if (g == NULL && (g = calloc(1, sizeof(*g))) != NULL) {
     snprintf(g->room_id, sizeof(g->room_id), "%s", r->id);
-    if (map_put(&s->store_gates, r->id, g) != 0) {
+    if (map_put(&h->store_gates, r->id, g) != 0) {
       free(g);
       g = NULL;
     }
   }
-  struct bus_msg m = {r->id, o->to, o->except, o->also, o->only_perm, signal_type_index(o->type), b};
-  struct gate_item *it = b && g ? item_new(&m) : NULL;
+  struct gate_item *it = b && g ? item_new(s, msg_type_id(e->type), b, e->to, e->except, e->also, e->only_perm)
+                                : NULL;
   outbuf_unref(b);
   if (it == NULL) {
     /* The record is on its way; when it completes it finds no item and
@@ -180,18 +206,17 @@ enum api_err sig_store_chat(struct sig_ctx *ctx, const struct sig_out *o, uint64
     struct store_rec *forget = store_rec_new(STORE_CHAT_FORGET, r->id);
     if (forget) {
       forget->seq = seq;
-      store_submit(s->store, forget, 0);
+      store_submit(h->store, forget, 0);
     }
     if (g && g->head == NULL) {
-      map_del(&s->store_gates, r->id);
+      map_del(&h->store_gates, r->id);
       free(g);
     }
     return API_ERR_INTERNAL_ERROR;
   }
   it->pending = 1;
-  it->seq = seq;
-  snprintf(it->sender, sizeof(it->sender), "%s", o->from);
-  snprintf(it->ref, sizeof(it->ref), "%s", o->ref ? o->ref : "");
+  snprintf(it->sender, sizeof(it->sender), "%s", e->from);
+  snprintf(it->ref, sizeof(it->ref), "%s", e->ref ? e->ref : "");
   gate_append(g, it);
   return API_OK;
 }
@@ -219,32 +244,32 @@ static void apply_settings(struct room *r, const char *text) {
   json_decref(j);
 }
 
-void sig_store_room_open(struct server *s, struct room *r) {
-  if (s->store == NULL) return;
-  const struct store_room_meta *m = store_room_meta(s->store, r->id);
+void durable_room_open(struct hub *h, struct room *r) {
+  if (h->store == NULL) return;
+  const struct store_room_meta *m = store_room_meta(h->store, r->id);
   if (m) {
     /* message ids ("m" + seq) must not repeat after a restart. */
     if (m->last_seq > r->seq) r->seq = m->last_seq;
     if (m->settings) apply_settings(r, m->settings);
     log_info("room_restored room=%s seq=%" PRIu64 " settings=%d", r->id, r->seq, m->settings != NULL);
   }
-  store_room_opened_note(s->store, r->id);
+  store_room_opened_note(h->store, r->id);
   struct store_rec *rec = store_rec_new(STORE_ROOM_OPEN, r->id);
   if (rec) {
     rec->ts = r->created_ms;
-    store_submit(s->store, rec, 0);
+    store_submit(h->store, rec, 0);
   }
 }
 
-void sig_store_room_close(struct server *s, struct room *r) {
-  if (s->store == NULL) return;
-  store_room_seq_note(s->store, r->id, r->seq);
+void durable_room_close(struct hub *h, struct room *r) {
+  if (h->store == NULL) return;
+  store_room_seq_note(h->store, r->id, r->seq);
   struct store_rec *rec = store_rec_new(STORE_ROOM_CLOSE, r->id);
   if (rec) {
-    rec->ts = server_now_ms();
+    rec->ts = hub_now_ms();
     rec->value = (int64_t)r->peak;
     rec->seq = r->seq;
-    store_submit(s->store, rec, 0);
+    store_submit(h->store, rec, 0);
   }
 }
 
@@ -252,7 +277,7 @@ void sig_store_room_close(struct server *s, struct room *r) {
 
 static char *json_text(json_t *j) { return j ? json_dumps(j, JSON_COMPACT) : NULL; }
 
-static void media_record(struct server *s, struct room_history *h, const char *id) {
+static void media_record(struct hub *hub, struct room_history *h, const char *id) {
   struct store_rec *rec = store_rec_new(STORE_MEDIA, h->room_id);
   if (rec == NULL) return;
   struct recording *rc = history_recording_find(h, id);
@@ -278,12 +303,12 @@ static void media_record(struct server *s, struct room_history *h, const char *i
     return;
   }
   snprintf(rec->id, sizeof(rec->id), "%s", id);
-  store_submit(s->store, rec, 0);
+  store_submit(hub->store, rec, 0);
 }
 
 static void on_history(void *arg, struct room_history *h, int audit, const struct analytics_event *e) {
-  struct server *s = arg;
-  if (s->store == NULL) return;
+  struct hub *hub = arg;
+  if (hub->store == NULL) return;
   struct store_rec *rec = store_rec_new(audit ? STORE_AUDIT : STORE_EVENT, h->room_id);
   if (rec == NULL) return;
   rec->ts = e->ts;
@@ -293,20 +318,23 @@ static void on_history(void *arg, struct room_history *h, int audit, const struc
   else snprintf(rec->aux, sizeof(rec->aux), "%s", e->name);
   rec->value = e->value;
   rec->text = json_text(e->data);
-  store_submit(s->store, rec, 0);
+  store_submit(hub->store, rec, 0);
 
   if (audit) {
-    if (strcmp(e->type, "settings_update") == 0) {
-      struct room *r = signal_room_find(s, h->room_id);
-      json_t *sj = r ? room_settings_json(r) : NULL;
+    /* A deleted room (DELETE /webrtc/rooms/{id}) forgets its saved settings:
+     * re-created, it starts from the defaults. */
+    int deleted = strcmp(e->type, "room_delete") == 0;
+    if (strcmp(e->type, "settings_update") == 0 || deleted) {
+      struct room *r = deleted ? NULL : hub_room_find(hub, h->room_id);
+      json_t *sj = deleted ? json_object() : r ? room_settings_json(r) : NULL;
       char *settings = json_text(sj);
       json_decref(sj);
       struct store_rec *sr = settings ? store_rec_new(STORE_SETTINGS, h->room_id) : NULL;
       if (sr) {
         sr->ts = e->ts;
         sr->text = settings;
-        store_room_settings_note(s->store, h->room_id, settings);
-        store_submit(s->store, sr, 0);
+        store_room_settings_note(hub->store, h->room_id, settings);
+        store_submit(hub->store, sr, 0);
       } else {
         free(settings);
       }
@@ -314,7 +342,7 @@ static void on_history(void *arg, struct room_history *h, int audit, const struc
     return;
   }
   if (strcmp(e->type, "join") == 0) {
-    struct room *r = signal_room_find(s, h->room_id);
+    struct room *r = hub_room_find(hub, h->room_id);
     struct participant *p = r ? room_participant_find(r, e->user_id) : NULL;
     struct store_rec *pr = store_rec_new(STORE_PART_JOIN, h->room_id);
     if (pr == NULL) return;
@@ -322,7 +350,7 @@ static void on_history(void *arg, struct room_history *h, int audit, const struc
     snprintf(pr->user_id, sizeof(pr->user_id), "%s", e->user_id);
     snprintf(pr->id, sizeof(pr->id), "%s", p ? p->session_id : "");
     snprintf(pr->name, sizeof(pr->name), "%s", p ? perm_role_name(p->role) : "");
-    store_submit(s->store, pr, 0);
+    store_submit(hub->store, pr, 0);
   } else if (strcmp(e->type, "leave") == 0) {
     struct store_rec *pr = store_rec_new(STORE_PART_LEAVE, h->room_id);
     if (pr == NULL) return;
@@ -330,13 +358,22 @@ static void on_history(void *arg, struct room_history *h, int audit, const struc
     pr->value = e->value;
     snprintf(pr->user_id, sizeof(pr->user_id), "%s", e->user_id);
     snprintf(pr->name, sizeof(pr->name), "%s", e->name);
-    store_submit(s->store, pr, 0);
+    store_submit(hub->store, pr, 0);
   } else if (strncmp(e->type, "recording_", 10) == 0 || strncmp(e->type, "stream_", 7) == 0) {
-    media_record(s, h, e->name);
+    media_record(hub, h, e->name);
   }
 }
 
-void sig_store_init(struct server *s) { history_sink_set(on_history, s); }
+int durable_init(struct hub *h, char *err, size_t err_len) {
+  const char *d = h->cfg->chat_durability;
+  if (strcmp(d, "durable") != 0 && strcmp(d, "relaxed") != 0 && strcmp(d, "off") != 0) {
+    snprintf(err, err_len, "--chat-durability must be durable, relaxed or off");
+    return -1;
+  }
+  h->retention_due_ms = uv_now(h->loop) + 1000;
+  history_sink_set(on_history, h);
+  return 0;
+}
 
 static void free_gate(const char *k, void *v, void *arg) {
   struct gate *g = v;
@@ -347,31 +384,34 @@ static void free_gate(const char *k, void *v, void *arg) {
   free(g);
 }
 
-void sig_store_free(struct server *s) {
+void durable_free(struct hub *h) {
   history_sink_set(NULL, NULL);
-  map_each(&s->store_gates, free_gate, NULL);
-  map_free(&s->store_gates);
+  map_each(&h->store_gates, free_gate, NULL);
+  map_free(&h->store_gates);
 }
 
 /* ---- retention ---- */
 
-void sig_store_retention_run(uv_timer_t *t) {
-  struct server *s = t->data;
-  if (s->store == NULL || s->cfg->retention_days <= 0) return;
-  uint64_t now = server_now_ms();
-  uint64_t cut = now - (uint64_t)s->cfg->retention_days * 86400000ULL;
+#define RETENTION_EVERY_MS 3600000
+
+void durable_tick(struct hub *h) {
+  if (h->store == NULL || h->cfg->retention_days <= 0 || h->retention_due_ms == 0) return;
+  if (uv_now(h->loop) < h->retention_due_ms) return;
+  h->retention_due_ms = uv_now(h->loop) + RETENTION_EVERY_MS;
+  uint64_t now = hub_now_ms();
+  uint64_t cut = now - (uint64_t)h->cfg->retention_days * 86400000ULL;
   struct store_rec *rec = store_rec_new(STORE_RETENTION, "");
   if (rec == NULL) return;
   rec->ts = cut;
-  store_submit(s->store, rec, 0);
+  store_submit(h->store, rec, 0);
   struct store_rec *a = store_rec_new(STORE_AUDIT, "");
   if (a == NULL) return;
   a->ts = now;
   snprintf(a->user_id, sizeof(a->user_id), "server");
   snprintf(a->name, sizeof(a->name), "retention_sweep");
   char details[96];
-  snprintf(details, sizeof(details), "{\"before\":%" PRIu64 ",\"days\":%d}", cut, s->cfg->retention_days);
+  snprintf(details, sizeof(details), "{\"before\":%" PRIu64 ",\"days\":%d}", cut, h->cfg->retention_days);
   a->text = strdup(details);
-  store_submit(s->store, a, 0);
-  log_info("retention_sweep before=%" PRIu64 " days=%d", cut, s->cfg->retention_days);
+  store_submit(h->store, a, 0);
+  log_info("retention_sweep before=%" PRIu64 " days=%d", cut, h->cfg->retention_days);
 }

@@ -1,0 +1,42 @@
+/* The room domain's side of the store seam (durable.c): records from room
+ * life, and the per-room gate that holds a room's messages behind a chat
+ * message until the store has committed it. Called from the hub (hub.c:
+ * publishing, room create/release, tick, free), from sig_chat.c (chat) and
+ * from main.c (start-up). Includes the store, never net/signal/api. */
+#ifndef HUDDLE_ROOM_DURABLE_H
+#define HUDDLE_ROOM_DURABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guard/errors.h"
+#include "lib/outbuf.h"
+
+struct hub;
+struct room;
+struct room_event;
+
+/* Checks --chat-durability and registers the history sink (every event and
+ * audit entry is stored). 0, or -1 with err. h->store must be open. */
+int durable_init(struct hub *h, char *err, size_t err_len);
+/* Frees the gates and unregisters the sink (shutdown, before the store closes). */
+void durable_free(struct hub *h);
+/* A room was created: continue its seq past what is stored, restore its
+ * settings, record a room session. */
+void durable_room_open(struct hub *h, struct room *r);
+/* A room closed: end its room session. */
+void durable_room_close(struct hub *h, struct room *r);
+/* Sends chat message e (seq is the seq it will get) through the store:
+ * durable, it is published (and enters the room log) once committed;
+ * relaxed, now; off, now and not stored. */
+enum api_err durable_chat(struct hub *h, struct room *r, const struct room_event *e, uint64_t seq);
+/* From hub_send: 1 if the frame (seq) was queued behind a chat not yet
+ * stored (the gate holds its own ref; it enters the room log and the bus
+ * when its turn comes), 0 to publish it now. */
+int durable_hold(struct hub *h, struct room *r, uint64_t seq, int type, struct outbuf *frame, const char *to,
+                 const char *except, const char *also, uint32_t only_perm);
+/* From hub_tick: the retention job (--retention-days) once a second after
+ * start, then hourly: deletes chat and analytics events older, and audits it. */
+void durable_tick(struct hub *h);
+
+#endif
