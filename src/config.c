@@ -8,7 +8,7 @@
 
 #include "config.h"
 
-enum opt_type { OPT_STR, OPT_INT };
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
 
 struct opt {
   const char *name;   /* flag without "--" and config file key */
@@ -22,6 +22,7 @@ struct opt {
 
 #define S(f) OPT_STR, offsetof(struct config, f)
 #define I(f) OPT_INT, offsetof(struct config, f)
+#define B(f) OPT_BOOL, offsetof(struct config, f)
 
 static const struct opt opts[] = {
   {"listen", "HUDDLE_LISTEN", S(listen), "127.0.0.1:8080", 0, 0, "Address and port to serve HTTP and WebSocket on (port 0: any free port)."},
@@ -62,6 +63,8 @@ static const struct opt opts[] = {
   {"chat-max-chars", "HUDDLE_CHAT_MAX_CHARS", I(chat_max_chars), "4000", 1, 65536, "Longest chat message, in characters."},
   {"file-max-mb", "HUDDLE_FILE_MAX_MB", I(file_max_mb), "100", 1, 1048576, "Largest file that may be offered, in MiB."},
   {"e2ee-max-bytes", "HUDDLE_E2EE_MAX_BYTES", I(e2ee_max_bytes), "16384", 64, 1048576, "Largest serialized payload of an e2ee-* message."},
+  {"web-root", "HUDDLE_WEB_ROOT", S(web_root), NULL, 0, 0, "Directory of the web app served at / (unset: the installed one, else web/ of the checkout)."},
+  {"dev-tokens", "HUDDLE_DEV_TOKENS", B(dev_tokens), "false", 0, 0, "Let anyone mint tokens with POST /webrtc/dev/token (development only; a bare --dev-tokens is true)."},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -74,6 +77,13 @@ static int set(struct config *c, const struct opt *o, const char *v, char *err, 
     if (d == NULL) return snprintf(err, err_len, "out of memory"), -1;
     free(*p);
     *p = d;
+    return 0;
+  }
+  if (o->type == OPT_BOOL) {
+    int b = strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0;
+    if (!b && strcmp(v, "false") && strcmp(v, "0") && strcmp(v, "no") && strcmp(v, "off"))
+      return snprintf(err, err_len, "%s: expected true or false", o->name), -1;
+    *(int *)field = b;
     return 0;
   }
   errno = 0;
@@ -206,6 +216,10 @@ int config_load(struct config *c, int argc, char **argv, int first, int *help,
     if (o == NULL) {
       snprintf(err, err_len, "unknown option '--%.*s' (see --help)", (int)nl, n);
       return -1;
+    }
+    if (o->type == OPT_BOOL && memchr(n, '=', strlen(n)) == NULL) {
+      v = "true"; /* a bare boolean flag */
+      consumed = 0;
     }
     if (v == NULL) {
       snprintf(err, err_len, "option '--%s' needs a value", o->name);

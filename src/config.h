@@ -40,6 +40,8 @@ struct config {
   int chat_max_chars;
   int file_max_mb;
   int e2ee_max_bytes;
+  char *web_root;              /* NULL: the install location, else web/ in the checkout */
+  int dev_tokens;              /* 1: POST /webrtc/dev/token mints tokens (development only) */
 };
 
 /* Fills c from defaults, then the config file (from --config or

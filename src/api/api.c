@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "net/static.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -58,6 +59,7 @@ static const struct route routes[] = {
   {HTTP_GET, "/webrtc/stats", API_AUTH_REQUIRED, 1, api_stats_get},                       /* 30 */
   {HTTP_GET, "/webrtc/rate-limits/{limit_type}/status", API_AUTH_REQUIRED, 0, api_rate_limit_status_get}, /* 31 */
   {HTTP_GET, "/metrics", API_AUTH_REQUIRED, 1, api_metrics_prometheus_get},
+  {HTTP_POST, "/webrtc/dev/token", API_AUTH_NONE, 1, api_dev_token_create},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -247,6 +249,7 @@ void api_dispatch(struct conn *c) {
   /* The log names the path only: a query string may carry a token. */
   log_debug("request method=%s path=%.*s", http_method_str(c->parser.method), (int)r.path_len, r.path);
   if (hit == NULL) {
+    if (!allow[0] && static_serve(c, r.path, r.path_len)) return; /* web app and SDK */
     if (allow[0]) http_reply_error(c, API_ERR_METHOD_NOT_ALLOWED, allow, 0);
     else http_reply_error(c, API_ERR_NOT_FOUND, NULL, 0);
     return;

@@ -104,6 +104,7 @@ void api_breakouts_assign(struct api_req *r);        /* 23 */
 void api_breakouts_close(struct api_req *r);         /* 24 */
 void api_participant_remove(struct api_req *r);      /* POST .../participants/{user_id}/remove */
 void api_audit_get(struct api_req *r);               /* GET .../audit */
+void api_dev_token_create(struct api_req *r);        /* POST /webrtc/dev/token (--dev-tokens) */
 
 /* ICE servers as RTCIceServer objects; TURN credentials only for user_id
  * (NULL: STUN only). Returns a new reference. */
