@@ -1,0 +1,45 @@
+'use strict';
+// Three pages join one room through the web app; each decodes video from both
+// others (framesDecoded rising) and receives their audio (packetsReceived
+// rising). Screenshots at desktop and phone width go to test-artifacts/.
+
+const test = require('node:test');
+const assert = require('node:assert');
+const b = require('./browser');
+
+const skip = b.unavailable() || false;
+
+test('three pages see and hear each other through the web app', { skip, timeout: 90000 }, async () => {
+  b.watchdog(120000);
+  const srv = await b.startServer();
+  const browser = await b.launch();
+  try {
+    const alice = await b.joinPage(browser, srv, 'e2e-media', 'alice', 'host');
+    const bob = await b.joinPage(browser, srv, 'e2e-media', 'bob');
+    const carol = await b.joinPage(browser, srv, 'e2e-media', 'carol');
+    await b.expectMediaFrom(alice, ['bob', 'carol']);
+    await b.expectMediaFrom(bob, ['alice', 'carol']);
+    await b.expectMediaFrom(carol, ['alice', 'bob']);
+    // Every page shows three tiles with live video elements.
+    for (const p of [alice, bob, carol]) {
+      await p.waitForFunction(() => [...document.querySelectorAll('#grid .tile video')]
+        .filter((v) => v.srcObject && v.videoWidth > 0).length === 3);
+    }
+    await b.screenshot(alice, 'meeting-desktop');
+    await carol.setViewportSize({ width: 390, height: 844 });
+    await carol.click('#btn-chat');
+    await carol.fill('#chat-input', 'hello from a phone');
+    await carol.press('#chat-input', 'Enter');
+    await carol.waitForSelector('#chat-list li >> text=hello from a phone');
+    await carol.click('#btn-chat');
+    await b.screenshot(carol, 'meeting-phone');
+    await carol.click('#btn-people');
+    await b.screenshot(carol, 'meeting-phone-people');
+    assert.deepStrictEqual(browser.logs.filter((l) => /pageerror/.test(l)), []);
+  } catch (e) {
+    throw b.h.decorateError(new Error(`${e.message}\nbrowser log:\n${browser.logs.join('\n')}`), srv);
+  } finally {
+    await browser.close();
+    await srv.stopAndAssert();
+  }
+});
