@@ -412,9 +412,9 @@ function renderPeople() {
   for (const h of model.handQueue) hl.append(el('li', {}, el('span', { class: 'pname', text: `${h.position}. ${h.name || nameOf(h.user_id)}` })));
   // moderator tools
   $('mod-tools').hidden = !mod;
-  setPressed($('toggle-lock'), !!model.settings.locked, model.settings.locked ? 'Unlock room' : 'Lock room');
-  setPressed($('toggle-waiting'), !!model.settings.waiting_room, model.settings.waiting_room ? 'Waiting room: on' : 'Waiting room: off');
-  setPressed($('toggle-rec'), !!model.recording, model.recording ? 'Stop recording' : 'Record');
+  setPressed($('toggle-lock'), !!model.settings.locked, 'Lock room');
+  setPressed($('toggle-waiting'), !!model.settings.waiting_room, 'Waiting room');
+  $('toggle-rec').textContent = model.recording ? 'Stop recording' : 'Record';
   $('toggle-rec').hidden = !model.can('can_record');
   $('next-speaker').disabled = model.handQueue.length === 0;
   // breakouts
@@ -436,7 +436,7 @@ function renderPeople() {
 
 function setPressed(btn, on, label) {
   btn.setAttribute('aria-pressed', on ? 'true' : 'false');
-  btn.classList.toggle('toggle-on', on);
+  btn.classList.toggle('toggle-on', on && !btn.closest('.toolbar'));
   if (label) btn.textContent = label;
 }
 
@@ -451,26 +451,24 @@ function renderIndicators() {
 function updateSelfState() {
   const perms = (app.client && app.client.model.self && app.client.model.self.permissions) || {};
   const mic = $('btn-mic');
-  setPressed(mic, app.micOn);
+  mic.querySelector('use').setAttribute('href', app.micOn ? '#i-mic' : '#i-mic-off');
   mic.querySelector('.lbl').textContent = app.micOn ? 'Mute' : 'Unmute';
   mic.classList.toggle('off', !app.micOn);
   mic.setAttribute('aria-label', app.micOn ? 'Mute microphone' : 'Unmute microphone');
   mic.disabled = perms.can_publish_audio === false;
   const cam = $('btn-cam');
-  setPressed(cam, app.camOn);
+  cam.querySelector('use').setAttribute('href', app.camOn ? '#i-cam' : '#i-cam-off');
   cam.querySelector('.lbl').textContent = app.camOn ? 'Stop video' : 'Start video';
   cam.classList.toggle('off', !app.camOn);
   cam.setAttribute('aria-label', app.camOn ? 'Turn camera off' : 'Turn camera on');
   cam.disabled = perms.can_publish_video === false;
   const scr = $('btn-screen');
-  setPressed(scr, app.sharing);
   scr.classList.toggle('on', app.sharing);
   scr.querySelector('.lbl').textContent = app.sharing ? 'Stop sharing' : 'Share screen';
   scr.disabled = perms.can_share_screen === false || !(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia);
   const me = app.client && app.client.model.participant(app.client.selfId);
   app.handUp = !!(me && me.hand_raised);
   const hand = $('btn-hand');
-  setPressed(hand, app.handUp);
   hand.classList.toggle('on', app.handUp);
   hand.querySelector('.lbl').textContent = app.handUp ? 'Lower hand' : 'Raise hand';
   if (app.client) renderTiles();
@@ -612,7 +610,19 @@ function bindControls() {
   $('btn-cam').addEventListener('click', () => toggle('video'));
   $('btn-screen').addEventListener('click', toggleScreen);
   $('btn-hand').addEventListener('click', () => (app.handUp ? app.client.lowerHand() : app.client.raiseHand()));
-  for (const b of document.querySelectorAll('.react')) b.addEventListener('click', () => app.client.react(b.dataset.emoji));
+  const menu = $('react-menu');
+  const setMenu = (open) => {
+    menu.hidden = !open;
+    $('btn-react').setAttribute('aria-expanded', open ? 'true' : 'false');
+    if (open) menu.querySelector('button').focus();
+  };
+  $('btn-react').addEventListener('click', () => setMenu(menu.hidden));
+  menu.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { setMenu(false); $('btn-react').focus(); }
+  });
+  for (const b of document.querySelectorAll('.react')) {
+    b.addEventListener('click', () => { app.client.react(b.dataset.emoji); setMenu(false); });
+  }
   $('btn-chat').addEventListener('click', () => openPanel('chat'));
   $('btn-people').addEventListener('click', () => openPanel('people'));
   $('tab-chat').addEventListener('click', () => selectTab('chat'));
