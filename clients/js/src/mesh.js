@@ -257,7 +257,7 @@ export class MeshMedia extends Emitter {
     const peer = {
       userId, pc, polite: isPolite(this._client.selfId, userId), makingOffer: false,
       ignoreOffer: false, settingRemoteAnswer: false, chain: Promise.resolve(),
-      streams: new Map(), stats: null, serial: ++this._serial, restartTimer: null,
+      streams: new Map(), stats: null, serial: ++this._serial, restartTimer: null, early: [],
     };
     this.peers.set(userId, peer);
     pc.onnegotiationneeded = async () => {
@@ -352,6 +352,9 @@ export class MeshMedia extends Emitter {
       } finally {
         peer.settingRemoteAnswer = false;
       }
+      // Candidates that overtook their description apply now.
+      const early = peer.early.splice(0);
+      for (const c of early) await pc.addIceCandidate(c).catch(() => {});
       if (desc.type === 'offer') {
         await pc.setLocalDescription();
         this._client.sendAnswer(from, pc.localDescription);
@@ -367,6 +370,10 @@ export class MeshMedia extends Emitter {
         if (!cand.candidate) {
           // End of candidates; older browsers reject the empty form.
           await peer.pc.addIceCandidate().catch(() => {});
+          return;
+        }
+        if (!peer.pc.remoteDescription) {
+          peer.early.push(cand);
           return;
         }
         await peer.pc.addIceCandidate(cand);
