@@ -121,4 +121,50 @@ async function screenshot(page, name) {
   return file;
 }
 
-module.exports = { unavailable, watchdog, launch, startServer, token, joinPage, inbound, expectMediaFrom, screenshot, ARTIFACTS, h };
+/**
+ * A TCP proxy in front of srv, so a test can cut a page's WebSocket the way a
+ * network does (no close frame). cutWebSockets() destroys every proxied
+ * connection that began with a WebSocket upgrade.
+ */
+async function tcpProxy(srv) {
+  const net = require('node:net');
+  const pairs = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(srv.port, '127.0.0.1');
+    const pair = { client, upstream, ws: false };
+    pairs.add(pair);
+    client.once('data', (d) => { pair.ws = /^GET [^ ]*\/webrtc\/ws\//.test(d.toString('latin1')) && /upgrade: websocket/i.test(d.toString('latin1')); });
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => { pairs.delete(pair); client.destroy(); upstream.destroy(); };
+    client.on('error', end);
+    upstream.on('error', end);
+    client.on('close', end);
+    upstream.on('close', end);
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  return {
+    addr: `127.0.0.1:${port}`,
+    secret: srv.secret,
+    cutWebSockets() {
+      let n = 0;
+      for (const p of pairs) {
+        if (!p.ws) continue;
+        // resetAndDestroy: an RST like a dropped link, not a FIN the server might take for a close.
+        if (p.client.resetAndDestroy) p.client.resetAndDestroy(); else p.client.destroy();
+        if (p.upstream.resetAndDestroy) p.upstream.resetAndDestroy(); else p.upstream.destroy();
+        pairs.delete(p);
+        n++;
+      }
+      return n;
+    },
+    close() {
+      for (const p of pairs) { p.client.destroy(); p.upstream.destroy(); }
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+module.exports = {
+  tcpProxy, unavailable, watchdog, launch, startServer, token, joinPage, inbound, expectMediaFrom, screenshot, ARTIFACTS, h };

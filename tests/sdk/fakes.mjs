@@ -138,13 +138,20 @@ export class FakePC {
     this.senders = this.senders.filter((x) => x !== s);
     this._needNegotiation();
   }
+  addTransceiver(kind, init) {
+    const s = { track: null, kind, direction: init && init.direction, replaceTrack: async (t) => { s.track = t; } };
+    this.senders.push(s);
+    this._needNegotiation();
+    return { sender: s };
+  }
   restartIce() { this._needNegotiation(); }
   _needNegotiation() {
     if (this._negPending) return;
     this._negPending = true;
     queueMicrotask(() => {
       this._negPending = false;
-      if (!this.closed && this.signalingState === 'stable' && this.onnegotiationneeded) this.onnegotiationneeded();
+      if (this.closed) return;
+      if (this.signalingState === 'stable') { if (this.onnegotiationneeded) this.onnegotiationneeded(); } else this._negLater = true;
     });
   }
   async setLocalDescription(d) {
@@ -158,6 +165,7 @@ export class FakePC {
     this.log.push(`local ${desc.type}`);
     this.localDescription = desc;
     this.signalingState = desc.type === 'offer' ? 'have-local-offer' : 'stable';
+    this._stableAgain();
     if (desc.type === 'offer' && this.onicecandidate) {
       setImmediate(() => this.onicecandidate && this.onicecandidate({ candidate: { toJSON: () => ({ candidate: `candidate:${sdpCounter} 1 udp 1 127.0.0.1 9 typ host`, sdpMid: '0', sdpMLineIndex: 0 }) } }));
     }
@@ -166,16 +174,23 @@ export class FakePC {
     await null;
     if (this.closed) throw new Error('closed');
     if (d.type === 'offer') {
-      if (this.signalingState === 'have-local-offer') this.log.push('rollback');
+      if (this.signalingState === 'have-local-offer') { this.log.push('rollback'); this._negLater = true; }
       else if (this.signalingState !== 'stable') throw new Error(`offer in state ${this.signalingState}`);
       this.signalingState = 'have-remote-offer';
     } else {
       if (this.signalingState !== 'have-local-offer') throw new Error(`InvalidStateError: answer in state ${this.signalingState}`);
       this.signalingState = 'stable';
       this.connectionState = this.iceConnectionState = 'connected';
+      this._stableAgain();
     }
     this.log.push(`remote ${d.type}`);
     this.remoteDescription = d;
+  }
+  _stableAgain() {
+    if (this.signalingState === 'stable' && this._negLater) {
+      this._negLater = false;
+      this._needNegotiation();
+    }
   }
   async addIceCandidate(c) {
     await null;

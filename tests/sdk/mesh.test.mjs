@@ -55,11 +55,11 @@ test('the polite side is the lexicographically larger user id, the same on both 
   assert.notEqual(isPolite('x1', 'x2'), isPolite('x2', 'x1'));
 });
 
-test('offers that cross in flight converge: the impolite side ignores, the polite side rolls back', async () => {
+test('the impolite side makes the first offer; the polite side sends its media after answering', async () => {
   const { a, b, ma, mb } = pair();
   await ma.startLocal({ audio: true, video: true });
   await mb.startLocal({ audio: true, video: true });
-  // Both learn of each other at the same time and both offer (glare).
+  // Both learn of each other at once (a member joining): only alice (impolite) offers first.
   a.emit('room-state', { participants: [{ user_id: 'alice' }, { user_id: 'bob' }], ice_servers: [] }, {});
   b.emit('room-state', { participants: [{ user_id: 'alice' }, { user_id: 'bob' }], ice_servers: [] }, {});
   await settle();
@@ -67,13 +67,48 @@ test('offers that cross in flight converge: the impolite side ignores, the polit
   const pb = mb.peers.get('alice').pc;
   assert.equal(ma.peers.get('bob').polite, false);
   assert.equal(mb.peers.get('alice').polite, true);
-  assert.ok(a.sent.some((m) => m.type === 'offer') && b.sent.some((m) => m.type === 'offer'), 'both offered');
+  assert.equal(a.sent.find((m) => m.type === 'offer' || m.type === 'answer').type, 'offer', 'alice offered first');
+  assert.equal(b.sent.find((m) => m.type === 'offer' || m.type === 'answer').type, 'answer', 'bob answered before offering');
+  assert.ok(!pb.log.includes('rollback') && !pa.log.includes('rollback'), 'no collision at the start');
+  assert.equal(pb.senders.filter((s) => s.track).length, 2, 'bob sends his media after the first exchange');
+  assert.ok(b.sent.some((m) => m.type === 'offer'), 'bob renegotiated to add it');
+  assert.equal(pa.signalingState, 'stable');
+  assert.equal(pb.signalingState, 'stable');
+  assert.ok(pa.candidates.length > 0 && pb.candidates.length > 0, 'candidates were applied on both sides');
+});
+
+test('a member without media still gets a connection (recvonly transceivers)', async () => {
+  const { a, b, ma, mb } = pair();
+  await mb.startLocal({ audio: true });
+  a.emit('user-joined', { user_id: 'bob' }, {});
+  b.emit('room-state', { participants: [{ user_id: 'alice' }, { user_id: 'bob' }], ice_servers: [] }, {});
+  await settle();
+  const pa = ma.peers.get('bob').pc;
+  assert.deepEqual(pa.senders.map((s) => s.direction), ['recvonly', 'recvonly']);
+  assert.equal(a.sent[0].type, 'offer');
+  assert.equal(mb.peers.get('alice').pc.senders.filter((s) => s.track).length, 1);
+});
+
+test('offers that cross later converge: the impolite side ignores, the polite side rolls back', async () => {
+  const { a, b, ma, mb } = pair();
+  await ma.startLocal({ audio: true });
+  await mb.startLocal({ audio: true });
+  a.emit('user-joined', { user_id: 'bob' }, {});
+  b.emit('room-state', { participants: [{ user_id: 'alice' }, { user_id: 'bob' }], ice_servers: [] }, {});
+  await settle();
+  const pa = ma.peers.get('bob').pc;
+  const pb = mb.peers.get('alice').pc;
+  // Both start something at the same moment: two offers cross.
+  ma._sendTrack(ma.peers.get('bob'), fakeTrack('video'), new MediaStream());
+  mb._sendTrack(mb.peers.get('alice'), fakeTrack('video'), new MediaStream());
+  await settle(60);
   assert.ok(pb.log.includes('rollback'), `the polite side rolled back: ${pb.log}`);
   assert.ok(!pa.log.includes('rollback'), 'the impolite side kept its offer');
   assert.equal(pa.signalingState, 'stable');
   assert.equal(pb.signalingState, 'stable');
-  assert.equal(pa.remoteDescription.type, 'answer');
-  assert.ok(pa.candidates.length > 0 || pb.candidates.length > 0, `candidates were applied: ${JSON.stringify(a.sent.map((m) => m.type))} ${JSON.stringify(b.sent.map((m) => m.type))}`);
+  // alice's offer was answered; bob's own addition was offered again after yielding, and answered.
+  assert.deepEqual(pb.log.slice(pb.log.indexOf('rollback')), ['rollback', 'remote offer', 'local answer', 'local offer', 'remote answer'], `${pb.log}`);
+  assert.ok(pa.log.join().includes('local offer,remote answer'), `alice's offer was answered: ${pa.log}`);
 });
 
 test('adding a screen share later renegotiates; a leaving member is torn down', async () => {

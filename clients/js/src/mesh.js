@@ -2,6 +2,8 @@
 // "perfect negotiation" pattern so that offers crossing in flight never fail.
 // The polite side (the one that yields on a collision) is the member whose
 // user id is lexicographically larger; both sides compute the same answer.
+// The impolite side also makes the first offer of each connection, so the
+// common collision (both sides starting at once) does not happen at all.
 //
 // It implements the small MediaEngine interface HuddleClient uses (attach,
 // close, reset); an SFU engine can implement the same interface later
@@ -40,7 +42,7 @@ export class MeshMedia extends Emitter {
   /**
    * @param {{RTCPeerConnection?: any, mediaDevices?: MediaDevices,
    *          statsIntervalMs?: number, reportIntervalMs?: number,
-   *          iceRestartDelayMs?: number}} [opts]
+   *          iceRestartDelayMs?: number, firstOfferWaitMs?: number}} [opts]
    */
   constructor(opts = {}) {
     super();
@@ -49,6 +51,7 @@ export class MeshMedia extends Emitter {
     this.statsIntervalMs = opts.statsIntervalMs ?? 2000;
     this.reportIntervalMs = opts.reportIntervalMs ?? 20000;
     this.iceRestartDelayMs = opts.iceRestartDelayMs ?? 4000;
+    this.firstOfferWaitMs = opts.firstOfferWaitMs ?? 3000;
     /** @type {Map<string, Peer>} */
     this.peers = new Map();
     /** @type {MediaStream|null} camera and microphone */
@@ -130,6 +133,7 @@ export class MeshMedia extends Emitter {
   }
 
   _sendTrack(peer, track, stream) {
+    if (peer.awaitingFirstOffer) return; // sent with the rest after the first exchange
     // Reuse this stream's sender of that kind if there is one (no renegotiation).
     const sender = peer.pc.getSenders().find((s) => s._huddleStream === stream.id && s._huddleKind === track.kind);
     if (sender) {
@@ -289,10 +293,34 @@ export class MeshMedia extends Emitter {
     };
     pc.oniceconnectionstatechange = () => this._onIceState(peer);
     pc.onconnectionstatechange = () => this.emit('peer-state', { userId, state: pc.connectionState });
-    if (this.localStream) for (const t of this.localStream.getTracks()) this._sendTrack(peer, t, this.localStream);
-    if (this.screenStream) for (const t of this.screenStream.getTracks()) this._sendTrack(peer, t, this.screenStream);
+    // The impolite side makes the first offer; the polite side adds its media once
+    // that first exchange is done (or after firstOfferWaitMs without one). Offers
+    // never cross when a connection starts, which is when both sides would
+    // otherwise offer at once (a member joining).
+    if (!peer.polite) {
+      this._sendAllTracks(peer);
+      if (pc.getSenders().length === 0) {
+        pc.addTransceiver('audio', { direction: 'recvonly' });
+        pc.addTransceiver('video', { direction: 'recvonly' });
+      }
+    } else {
+      peer.awaitingFirstOffer = true;
+      peer.firstOfferTimer = setTimeout(() => this._firstExchangeDone(peer), this.firstOfferWaitMs);
+    }
     this.emit('peer', { userId, pc, polite: peer.polite });
     return peer;
+  }
+
+  _sendAllTracks(peer) {
+    if (this.localStream) for (const t of this.localStream.getTracks()) this._sendTrack(peer, t, this.localStream);
+    if (this.screenStream) for (const t of this.screenStream.getTracks()) this._sendTrack(peer, t, this.screenStream);
+  }
+
+  _firstExchangeDone(peer) {
+    if (!peer.awaitingFirstOffer) return;
+    peer.awaitingFirstOffer = false;
+    clearTimeout(peer.firstOfferTimer);
+    if (this.peers.get(peer.userId) === peer) this._sendAllTracks(peer);
   }
 
   /** "camera" or "screen": the sender announces its screen stream's id in its info. */
@@ -327,6 +355,7 @@ export class MeshMedia extends Emitter {
     if (!peer) return;
     this.peers.delete(userId);
     if (peer.restartTimer) clearTimeout(peer.restartTimer);
+    if (peer.firstOfferTimer) clearTimeout(peer.firstOfferTimer);
     try { peer.pc.close(); } catch (_) { /* closed */ }
     this.emit('peer-closed', { userId });
   }
@@ -358,6 +387,7 @@ export class MeshMedia extends Emitter {
       if (desc.type === 'offer') {
         await pc.setLocalDescription();
         this._client.sendAnswer(from, pc.localDescription);
+        if (peer.awaitingFirstOffer) this._firstExchangeDone(peer);
       }
     });
   }

@@ -280,7 +280,7 @@ export interface PeerStats {
 }
 
 export class MeshMedia extends Emitter implements MediaEngine {
-  constructor(opts?: { RTCPeerConnection?: any; mediaDevices?: MediaDevices; statsIntervalMs?: number; reportIntervalMs?: number; iceRestartDelayMs?: number });
+  constructor(opts?: { RTCPeerConnection?: any; mediaDevices?: MediaDevices; statsIntervalMs?: number; reportIntervalMs?: number; iceRestartDelayMs?: number; firstOfferWaitMs?: number });
   peers: Map<string, { userId: string; pc: RTCPeerConnection; polite: boolean; serial: number; streams: Map<string, MediaStream>; stats: PeerStats | null }>;
   localStream: MediaStream | null;
   screenStream: MediaStream | null;
