@@ -2,7 +2,8 @@
 # Installs what huddle needs from Debian 12's packages, and only what is
 # missing. Usage: scripts/deps.sh run|test
 #   run:  the compiler, Meson/Ninja and the C libraries
-#   test: also cmocka, Node.js and npm (integration tests)
+#   test: also cmocka, Node.js and npm (integration tests), Chromium and an
+#         emoji font (browser tests)
 set -eu
 
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build libuv1-dev libhttp-parser-dev \

@@ -19,11 +19,14 @@ try {
   chromium = null;
 }
 
-/** Why browser tests cannot run here, or null when they can. */
+/** Why browser tests cannot run here, or null when they can. With
+ * HUDDLE_E2E_REQUIRED set (scripts/test-all.sh), a missing browser is a failure. */
 function unavailable() {
-  if (!chromium) return 'playwright-core is not installed (cd tests && npm ci)';
-  if (!fs.existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (scripts/deps.sh test installs it)`;
-  return null;
+  let why = null;
+  if (!chromium) why = 'playwright-core is not installed (cd tests && npm ci)';
+  else if (!fs.existsSync(CHROMIUM)) why = `no Chromium at ${CHROMIUM} (scripts/deps.sh test installs it)`;
+  if (why && process.env.HUDDLE_E2E_REQUIRED) throw new Error(`browser tests required: ${why}`);
+  return why;
 }
 
 /** Ends the process if a test hangs (Playwright's own SIGTERM handler can keep node alive). */
