@@ -84,6 +84,20 @@ test('chat, reactions, hands, waiting room and moderation round-trip through the
     await alice.click('#next-speaker');
     await carol.waitForSelector('.tile[data-user="bob"]:not(.hand)');
     await bob.waitForSelector('#btn-hand .lbl:has-text("Raise hand")');
+
+    // Breakout rooms from the People panel: create one, send carol there, close it.
+    await alice.fill('#breakout-name', 'Design');
+    await alice.click('#breakout-form button[type=submit]');
+    await alice.waitForSelector('#breakout-list li:has-text("Design")');
+    const carolId = await carol.evaluate(() => window.huddle.client.selfId);
+    await alice.selectOption(`#people-list li[data-user="${carolId}"] select[aria-label^="Breakout room"]`, { label: 'Design' });
+    await carol.waitForFunction(() => window.huddle.client.roomId.startsWith('br-') && window.huddle.client.state === 'joined');
+    await carol.waitForSelector('#room-name:has-text("Design")');
+    await bob.waitForFunction(() => window.huddle.client.model.participants.size === 2);
+    await alice.click('button[aria-label="Close breakout room Design"]');
+    await carol.waitForFunction(() => window.huddle.client.roomId === 'e2e-controls' && window.huddle.client.state === 'joined');
+    await bob.waitForFunction(() => window.huddle.client.model.participants.size === 3);
+    await alice.waitForSelector('#breakout-list li', { state: 'detached' });
     assert.deepStrictEqual(browser.logs.filter((l) => /pageerror/.test(l)), []);
   } catch (e) {
     throw b.h.decorateError(new Error(`${e.message}\nbrowser log:\n${browser.logs.join('\n')}`), srv);

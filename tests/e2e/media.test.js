@@ -26,6 +26,27 @@ test('three pages see and hear each other through the web app', { skip, timeout:
         .filter((v) => v.srcObject && v.videoWidth > 0).length === 3);
     }
     await b.screenshot(alice, 'meeting-desktop');
+
+    // Alice shares her screen: the others get a second tile for it, with frames decoded.
+    await alice.click('#btn-screen');
+    await alice.waitForSelector('#btn-screen .lbl:has-text("Stop sharing")');
+    for (const p of [bob, carol]) {
+      await p.waitForFunction(() => {
+        const v = document.querySelector('.tile.screen[data-user="alice"] video');
+        return v && v.srcObject && v.videoWidth > 0;
+      });
+      // Her camera tile still shows the camera, not the screen.
+      await p.waitForFunction(() => {
+        const cam = document.querySelector('.tile[data-kind="camera"][data-user="alice"] video');
+        const scr = document.querySelector('.tile.screen[data-user="alice"] video');
+        return cam && scr && cam.srcObject !== scr.srcObject;
+      });
+    }
+    await b.screenshot(bob, 'meeting-desktop-screenshare');
+    await alice.click('#btn-screen');
+    for (const p of [bob, carol]) await p.waitForSelector('.tile.screen[data-user="alice"]', { state: 'detached' });
+    // The camera streams carried on through the renegotiations.
+    await b.expectMediaFrom(bob, ['alice', 'carol']);
     await carol.setViewportSize({ width: 390, height: 844 });
     await carol.click('#btn-chat');
     await carol.fill('#chat-input', 'hello from a phone');
