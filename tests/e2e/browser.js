@@ -67,9 +67,10 @@ function attachLogs(page, logs) {
   page.on('pageerror', (e) => logs.push(`[${page._huddleName || '?'}] pageerror: ${e.message}`));
 }
 
-/** Starts huddle for browser tests (dev tokens on, the checkout's web/ found beside build/). */
+/** Starts huddle for browser tests: dev tokens on, the checkout's web/ found
+ * beside build/, and the default rate limits (the app must live within them). */
 function startServer(opts = {}) {
-  return h.startServer(Object.assign({ logLevel: 'info' }, opts, { args: ['--dev-tokens', ...(opts.args || [])] }));
+  return h.startServer(Object.assign({ logLevel: 'info', rateLimits: true }, opts, { args: ['--dev-tokens', ...(opts.args || [])] }));
 }
 
 function token(srv, room, user, role = 'participant', name) {

@@ -303,3 +303,22 @@ test('moveTo() joins another room with a grant', async () => {
   assert.deepEqual(await p, { status: 'joined' });
   assert.equal(s.client.model.parentRoom, 'r1');
 });
+
+test('signaling refused by the rate limit is sent again after retry_after_ms', async () => {
+  const s = await joined();
+  const ws = s.transport.last;
+  const limited = [];
+  s.client.on('rate-limited', (x) => limited.push(x));
+  const id = s.client.sendIceCandidate('bob', { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: 0 });
+  ws.deliver({ type: 'error', from: 'server', seq: 5, payload: { code: 'RATE_LIMIT_EXCEEDED', message: 'm', recovery: 'r', ref: id, retry_after_ms: 700 }, ref: id });
+  assert.deepEqual(limited, [{ ref: id, retryAfterMs: 700 }]);
+  assert.ok(!s.events.some((e) => e[0] === 'error'), 'not an error for the app');
+  assert.deepEqual(s.timers.pending(), [700]);
+  s.timers.runNext();
+  assert.equal(ws.sent.length, 2);
+  assert.deepEqual(ws.sent[1], ws.sent[0], 'the same message, same id');
+  // A chat message over its limit is the app's to handle.
+  const cid = s.client.sendChat('x');
+  ws.deliver({ type: 'error', from: 'server', seq: 6, payload: { code: 'RATE_LIMIT_EXCEEDED', message: 'm', recovery: 'r', ref: cid, retry_after_ms: 700 }, ref: cid });
+  assert.equal(s.events.at(-1)[0], 'error');
+});

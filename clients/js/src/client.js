@@ -33,6 +33,10 @@ export const CLIENT_MESSAGE_TYPES = Object.freeze([
   'e2ee-key-exchange', 'e2ee-ratchet-update',
 ]);
 
+/** Messages resent by the SDK itself when the server's rate limit refuses them:
+ * losing one would break a call (signaling) or leave the room's view wrong. */
+const RESEND_TYPES = new Set(['offer', 'answer', 'ice-candidate', 'media-control', 'screen-share-control', 'participant-update']);
+
 /** Refusals worth retrying while reconnecting; any other code ends the attempt. */
 const TRANSIENT_CODES = new Set(['RATE_LIMIT_EXCEEDED', 'SERVER_FULL', 'SHUTTING_DOWN',
   'TOO_MANY_CONNECTIONS', 'INTERNAL_ERROR', 'NETWORK_ERROR', 'CONNECTION_FAILED']);
@@ -90,6 +94,7 @@ export class HuddleClient extends Emitter {
     this._retryTimer = null;
     this._queue = [];
     this._pending = new Map();
+    this._resend = new Map(); // id -> serialized message, for RESEND_TYPES (bounded)
     this._joinedOnce = false;
     this.media = opts.media || null;
     if (this.media) this.media.attach(this);
@@ -341,6 +346,16 @@ export class HuddleClient extends Emitter {
       this._pending.get(ref).reject(err);
       this._pending.delete(ref);
     }
+    if (err.code === 'RATE_LIMIT_EXCEEDED' && ref && this._resend.has(ref)) {
+      // A signaling message over the budget: send it again when the budget allows.
+      const s = this._resend.get(ref);
+      const wait = Math.max(50, err.retryAfterMs || 1000);
+      this.emit('rate-limited', { ref, retryAfterMs: wait });
+      this._timers.setTimeout(() => {
+        if (this.state === 'joined' && this._resend.has(ref)) this._rawSend(s);
+      }, wait);
+      return;
+    }
     if (/^RESUME_/.test(err.code)) {
       this.emit('resume-failed', err); // a fresh join (room-state resumed:false) follows
       return;
@@ -371,6 +386,10 @@ export class HuddleClient extends Emitter {
     const env = { type, id, payload };
     if (o.to) env.to = o.to;
     const s = JSON.stringify(env);
+    if (RESEND_TYPES.has(type)) {
+      this._resend.set(id, s);
+      if (this._resend.size > 512) this._resend.delete(this._resend.keys().next().value);
+    }
     if (!this._rawSend(s)) {
       if (this.state === 'reconnecting' && this._queue.length < 256) this._queue.push(s);
       else if (this.state !== 'reconnecting') throw new HuddleError('NOT_CONNECTED');

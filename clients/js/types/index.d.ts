@@ -269,6 +269,8 @@ export class HuddleClient extends Emitter {
   on(event: 'closed', fn: (info: { code: number; reason: string; detail?: string }) => void): () => void;
   on(event: 'removed' | 'rejected' | 'breakout-assigned' | 'breakout-closed', fn: (payload: any) => void): () => void;
   on(event: 'message', fn: (msg: Envelope) => void): () => void;
+  /** A signaling message was over the rate limit; the SDK sends it again after retryAfterMs. */
+  on(event: 'rate-limited', fn: (info: { ref: string; retryAfterMs: number }) => void): () => void;
   /** Every server message type, with its payload and the whole envelope. */
   on(event: string, fn: (payload: any, msg: Envelope) => void): () => void;
 }
