@@ -230,6 +230,9 @@ function wireClient(client, media) {
   media.on('peer-closed', ({ userId }) => { removeTile(`${userId}#camera`); removeTile(`${userId}#screen`); });
   media.on('stats', (s) => { app.stats.set(s.userId, s); renderQuality(s.userId); });
   window.addEventListener('online', () => client.retryNow());
+  // Closing the tab is leaving (1000); the browser's own 1001 would read as a
+  // dropped connection, shown to the others as "reconnecting" for the grace period.
+  window.addEventListener('pagehide', () => client.leave());
 }
 
 async function loadChatHistory() {
