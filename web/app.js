@@ -124,7 +124,6 @@ async function startMeeting(room, token, want) {
     media.close();
     throw e;
   }
-  if (res.status === 'waiting') showNotice('You are in the waiting room. The host will let you in soon.', [], 'info');
   history.replaceState(null, '', `/?room=${encodeURIComponent(room)}`); // the token stays out of the address bar
 }
 
@@ -158,7 +157,10 @@ function wireClient(client, media) {
     if (!media.localStream) await openLocalMedia();
     loadChatHistory();
   });
-  client.on('waiting', () => setConn('Waiting to be admitted'));
+  client.on('waiting', () => {
+    setConn('Waiting to be admitted');
+    showNotice('You are in the waiting room. The host will let you in soon.', [], 'info');
+  });
   client.on('reconnecting', ({ attempt }) => {
     setConn(`Connection lost. Reconnecting (attempt ${attempt})…`, true);
     showNotice('Network connection lost. Trying to reconnect; your call continues if it can.', [], 'info');
