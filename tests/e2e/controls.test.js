@@ -9,6 +9,15 @@ const b = require('./browser');
 
 const skip = b.unavailable() || false;
 
+/** Visible buttons, inputs and selects without an accessible name (text, aria-label or a label). */
+function unnamedControls(page) {
+  return page.evaluate(() => [...document.querySelectorAll('button, input, select, textarea')]
+    .filter((e) => e.offsetParent !== null)
+    .filter((e) => !((e.getAttribute('aria-label') || '').trim() || (e.labels && e.labels.length) ||
+      (e.tagName === 'BUTTON' && e.textContent.trim())))
+    .map((e) => e.outerHTML.slice(0, 80)));
+}
+
 test('chat, reactions, hands, waiting room and moderation round-trip through the UI', { skip, timeout: 90000 }, async () => {
   b.watchdog(120000);
   const srv = await b.startServer();
@@ -28,9 +37,12 @@ test('chat, reactions, hands, waiting room and moderation round-trip through the
     const carol = await browser.ctx.newPage();
     carol._huddleName = 'carol';
     await carol.goto(`http://${srv.addr}/?room=${room}`);
-    await carol.fill('#join-name', 'Carol');
-    await carol.selectOption('#join-role', 'participant');
-    await carol.click('#join-button');
+    // Every control on the join screen has an accessible name.
+    assert.deepStrictEqual(await unnamedControls(carol), []);
+    // By keyboard: type the name (focus starts in it), Enter submits.
+    assert.strictEqual(await carol.evaluate(() => document.activeElement.id), 'join-name');
+    await carol.keyboard.type('Carol');
+    await carol.keyboard.press('Enter');
     await carol.waitForSelector('#notice-text >> text=waiting room');
     assert.strictEqual(await carol.evaluate(() => window.huddle.client.state), 'waiting');
 
@@ -70,6 +82,8 @@ test('chat, reactions, hands, waiting room and moderation round-trip through the
     await alice.waitForSelector('#hand-list li:has-text("Bob")');
     await carol.waitForSelector('.tile[data-user="bob"].hand');
     await b.screenshot(alice, 'meeting-desktop-people');
+    // Every visible control of the meeting page, moderator tools included, has an accessible name.
+    assert.deepStrictEqual(await unnamedControls(alice), []);
 
     // The host mutes bob: bob's own button and everyone's view of him change.
     await bob.waitForFunction(() => window.huddle.micOn === true);
