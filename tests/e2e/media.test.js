@@ -47,6 +47,14 @@ test('three pages see and hear each other through the web app', { skip, timeout:
     for (const p of [bob, carol]) await p.waitForSelector('.tile.screen[data-user="alice"]', { state: 'detached' });
     // The camera streams carried on through the renegotiations.
     await b.expectMediaFrom(bob, ['alice', 'carol']);
+
+    // Carol turns her camera off (the device is released) and on again.
+    await carol.click('#btn-cam');
+    await alice.waitForSelector('.tile[data-user="carol"].novideo');
+    assert.strictEqual(await carol.evaluate(() => window.huddle.media.localTrack('video')), null);
+    await carol.click('#btn-cam');
+    await alice.waitForSelector('.tile[data-user="carol"]:not(.novideo)');
+    await b.expectMediaFrom(alice, ['carol']);
     await carol.setViewportSize({ width: 390, height: 844 });
     await carol.click('#btn-chat');
     await carol.fill('#chat-input', 'hello from a phone');
