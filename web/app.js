@@ -125,6 +125,22 @@ async function startMeeting(room, token, want) {
     throw e;
   }
   history.replaceState(null, '', `/?room=${encodeURIComponent(room)}`); // the token stays out of the address bar
+  // A reload of this tab rejoins (the token lives in this tab's sessionStorage only).
+  try { sessionStorage.setItem(SESSION_KEY, JSON.stringify({ room, token, want })); } catch (_) { /* private mode */ }
+  document.title = `${room} · huddle`;
+}
+
+const SESSION_KEY = 'huddle.session';
+function forgetSession() {
+  try { sessionStorage.removeItem(SESSION_KEY); } catch (_) { /* ignore */ }
+}
+function savedSession(room) {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+    return s && (!room || s.room === room) ? s : null;
+  } catch (_) {
+    return null;
+  }
 }
 
 async function openLocalMedia() {
@@ -174,6 +190,7 @@ function wireClient(client, media) {
   client.on('closed', ({ reason }) => {
     if (reason === 'LEFT') return;
     if (reason === 'BREAKOUT_CLOSED') return; // moving back to the main room
+    forgetSession();
     setConn('Disconnected', true);
     showNotice(EXPLAIN[reason] || `Disconnected (${reason}).`, [button('Back to start', () => location.assign('/'))], 'error');
     clearTiles();
@@ -206,10 +223,12 @@ function wireClient(client, media) {
   });
   client.on('breakout-assigned', (p) => {
     toast(`Moving you to breakout room "${p.name}".`);
+    addNote(`You moved to the breakout room "${p.name}".`);
     client.moveTo({ room_id: p.room_id, grant: p.grant }).then(() => { $('room-name').textContent = p.name; }).catch((e) => showNotice(explain(e), [], 'error'));
   });
   client.on('breakout-closed', (p) => {
     toast('The breakout room closed. Returning to the main room.');
+    addNote('You are back in the main room.');
     client.moveTo({ room_id: p.room_id, grant: p.grant }).then(() => { $('room-name').textContent = p.room_id; }).catch((e) => showNotice(explain(e), [], 'error'));
   });
   client.on('waiting-room-join', (p) => { if (p.user_id && p.status === 'waiting') toast(`${p.name || p.user_id} is waiting to join.`); });
@@ -514,6 +533,13 @@ function addChat(m, fromHistory) {
   }
 }
 
+/** A line in the chat from the app itself (room moves). */
+function addNote(text) {
+  const list = $('chat-list');
+  list.append(el('li', { class: 'note', text }));
+  list.scrollTop = list.scrollHeight;
+}
+
 function showReaction(from, emoji) {
   const r = el('div', { class: 'reaction', text: `${emoji} ${nameOf(from)}` });
   $('reactions').append(r);
@@ -642,6 +668,7 @@ function bindControls() {
     });
   }
   $('btn-leave').addEventListener('click', () => {
+    forgetSession();
     if (app.client) app.client.leave();
     location.assign(`/?room=${encodeURIComponent(app.client ? app.client.roomId : '')}`);
   });
@@ -679,9 +706,11 @@ function main() {
   $('join-room').value = room;
   try { $('join-name').value = localStorage.getItem('huddle.name') || ''; } catch (_) { /* private mode */ }
   $('join-name').addEventListener('change', () => { try { localStorage.setItem('huddle.name', $('join-name').value); } catch (_) { /* ignore */ } });
-  if (room && token) {
-    const want = { cam: q.get('cam') !== '0', mic: q.get('mic') !== '0' };
-    startMeeting(room, token, want).catch((e) => {
+  const saved = !token && savedSession(room);
+  if ((room && token) || saved) {
+    const want = saved ? saved.want : { cam: q.get('cam') !== '0', mic: q.get('mic') !== '0' };
+    startMeeting(saved ? saved.room : room, saved ? saved.token : token, want).catch((e) => {
+      forgetSession();
       showScreen('join');
       showJoinError(e instanceof HuddleError ? explain(e) : String(e.message || e));
     });

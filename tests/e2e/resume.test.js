@@ -97,3 +97,25 @@ test('a cut WebSocket reconnects and media flows again', { skip: b.unavailable()
     await srv.stopAndAssert();
   }
 });
+
+test('a reload of the tab rejoins without the token in the address bar; Leave forgets it', { skip: b.unavailable() || false, timeout: 60000 }, async () => {
+  b.watchdog(90000);
+  const srv = await b.startServer();
+  const browser = await b.launch();
+  try {
+    const alice = await b.joinPage(browser, srv, 'e2e-reload', 'alice', 'host', { query: '&cam=0&mic=0' });
+    assert.strictEqual(new URL(alice.url()).search, '?room=e2e-reload', 'the token left the address bar');
+    await alice.reload();
+    await alice.waitForFunction(() => window.huddle.client && window.huddle.client.state === 'joined');
+    assert.strictEqual(await alice.title(), 'e2e-reload · huddle');
+    await alice.click('#btn-leave');
+    await alice.waitForSelector('#join-screen', { state: 'visible' });
+    assert.strictEqual(await alice.evaluate(() => sessionStorage.getItem('huddle.session')), null);
+    assert.strictEqual(await alice.inputValue('#join-room'), 'e2e-reload');
+  } catch (e) {
+    throw b.h.decorateError(new Error(`${e.message}\nbrowser log:\n${browser.logs.join('\n')}`), srv);
+  } finally {
+    await browser.close();
+    await srv.stopAndAssert();
+  }
+});
