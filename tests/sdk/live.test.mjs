@@ -90,6 +90,17 @@ test('the SDK against huddle', async (t) => {
         await until(() => bob.model.recording && bob.model.recording.state === 'recording', 'recording seen');
         alice.stopRecording();
         await until(() => bob.model.recording === null, 'recording stopped');
+        alice.startLiveStream('rtmp://live.example.com/app/SECRETKEY', 'main');
+        await until(() => bob.model.liveStreams.length === 1, 'stream seen');
+        assert.doesNotMatch(JSON.stringify(bob.model.liveStreams), /SECRETKEY/);
+        alice.stopLiveStream(bob.model.liveStreams[0].stream_id);
+        await until(() => bob.model.liveStreams.length === 0, 'stream stopped');
+        bob.screenShareStarted();
+        await until(() => alice.model.participant('bob').media.screen === true, 'screen share state');
+        bob.screenShareStopped();
+        await until(() => alice.model.participant('bob').media.screen === false, 'screen share stopped');
+        bob.sendQualityUpdate({ quality: 'low', width: 320, height: 180 });
+        await until(() => alice.model.participant('bob').quality && alice.model.participant('bob').quality.quality === 'low', 'quality seen');
         alice.createBreakouts([{ name: 'Design' }]);
         await until(() => bob.model.breakoutRooms.length === 1, 'breakout listed');
         assert.match(bob.model.breakoutRooms[0].breakout_room_id, /^br-/);
