@@ -322,3 +322,15 @@ test('signaling refused by the rate limit is sent again after retry_after_ms', a
   ws.deliver({ type: 'error', from: 'server', seq: 6, payload: { code: 'RATE_LIMIT_EXCEEDED', message: 'm', recovery: 'r', ref: cid, retry_after_ms: 700 }, ref: cid });
   assert.equal(s.events.at(-1)[0], 'error');
 });
+
+test('connect() gives up with TIMEOUT when the room never answers', async () => {
+  const s = setup({ client: { joinTimeoutMs: 5000 } });
+  const p = s.client.connect();
+  await tick();
+  s.transport.last.open(); // upgraded, but no room-state follows
+  assert.deepEqual(s.timers.pending(), [5000]);
+  s.timers.runNext();
+  await assert.rejects(p, (e) => e.code === 'TIMEOUT');
+  assert.equal(s.client.state, 'closed');
+  assert.deepEqual(s.transport.last.closedWith, { code: 1000, reason: 'timeout' });
+});

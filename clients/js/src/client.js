@@ -55,6 +55,7 @@ const TRANSIENT_CODES = new Set(['RATE_LIMIT_EXCEEDED', 'SERVER_FULL', 'SHUTTING
  * @property {string} [baseUrl] server origin (default: the page's origin)
  * @property {MediaEngine | null} [media] the media engine (default: none; pass new MeshMedia())
  * @property {ReconnectOptions | false} [reconnect]
+ * @property {number} [joinTimeoutMs=15000] how long connect() waits for room-state (or the waiting room)
  * @property {(url: string) => any} [createSocket] transport factory (default: new WebSocket(url))
  * @property {typeof fetch} [fetch]
  * @property {() => number} [random] for jitter (tests pass a fixed one)
@@ -79,6 +80,7 @@ export class HuddleClient extends Emitter {
     this.model = new RoomModel();
     this.reconnectOpts = opts.reconnect === false ? null
       : Object.assign({ baseMs: 500, maxMs: 8000, maxAttempts: 15, maxElapsedMs: 45000 }, opts.reconnect || {});
+    this.joinTimeoutMs = opts.joinTimeoutMs || 15000;
     this._createSocket = opts.createSocket || ((url) => new WebSocket(url));
     this._random = opts.random || Math.random;
     this._timers = opts.timers || { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (t) => clearTimeout(t) };
@@ -135,6 +137,14 @@ export class HuddleClient extends Emitter {
     this.state = 'connecting';
     return new Promise((resolve, reject) => {
       this._connectWaiter = { resolve, reject };
+      this._joinTimer = this._timers.setTimeout(() => {
+        if (this.state !== 'connecting') return;
+        const ws = this._ws;
+        this._ws = null;
+        this.state = 'closed';
+        if (ws) try { ws.close(1000, 'timeout'); } catch (_) { /* closing */ }
+        this._settleConnect(new HuddleError('TIMEOUT', 'The server did not let us into the room in time.'));
+      }, this.joinTimeoutMs);
       this._open(false).catch((e) => this._settleConnect(e));
     });
   }
@@ -142,6 +152,7 @@ export class HuddleClient extends Emitter {
   _settleConnect(err, value) {
     const w = this._connectWaiter;
     if (!w) return;
+    this._timers.clearTimeout(this._joinTimer);
     this._connectWaiter = null;
     if (err) w.reject(err);
     else w.resolve(value);

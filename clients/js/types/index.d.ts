@@ -182,6 +182,8 @@ export interface ClientOptions {
   baseUrl?: string;
   media?: MediaEngine | null;
   reconnect?: ReconnectOptions | false;
+  /** How long connect() waits for room-state or the waiting room (default 15000). */
+  joinTimeoutMs?: number;
   createSocket?: (url: string) => any;
   fetch?: typeof fetch;
   random?: () => number;
@@ -200,6 +202,7 @@ export class HuddleClient extends Emitter {
   model: RoomModel;
   rest: HuddleRest;
   media: MediaEngine | null;
+  joinTimeoutMs: number;
   lastSeq: number;
   resumeToken: string | null;
   readonly selfId: string | null;
