@@ -49,7 +49,7 @@ async function launch() {
       '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required'],
     viewport: { width: 1280, height: 800 },
   });
-  ctx.setDefaultTimeout(15000);
+  ctx.setDefaultTimeout(30000); // generous: other work may share the two cores
   const logs = [];
   ctx.on('page', (p) => attachLogs(p, logs));
   return {
