@@ -98,11 +98,15 @@ test('offers that cross later converge: the impolite side ignores, the polite si
   await settle();
   const pa = ma.peers.get('bob').pc;
   const pb = mb.peers.get('alice').pc;
+  const collisions = [];
+  ma.on('collision', (e) => collisions.push(['alice', e.polite]));
+  mb.on('collision', (e) => collisions.push(['bob', e.polite]));
   // Both start something at the same moment: two offers cross.
   ma._sendTrack(ma.peers.get('bob'), fakeTrack('video'), new MediaStream());
   mb._sendTrack(mb.peers.get('alice'), fakeTrack('video'), new MediaStream());
   await settle(60);
   assert.ok(pb.log.includes('rollback'), `the polite side rolled back: ${pb.log}`);
+  assert.deepEqual(collisions.sort(), [['alice', false], ['bob', true]]);
   assert.ok(!pa.log.includes('rollback'), 'the impolite side kept its offer');
   assert.equal(pa.signalingState, 'stable');
   assert.equal(pb.signalingState, 'stable');

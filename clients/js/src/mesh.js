@@ -374,6 +374,10 @@ export class MeshMedia extends Emitter {
       const readyForOffer = !peer.makingOffer && (pc.signalingState === 'stable' || peer.settingRemoteAnswer);
       const collision = desc.type === 'offer' && !readyForOffer;
       peer.ignoreOffer = !peer.polite && collision;
+      if (collision) {
+        peer.collisions = (peer.collisions || 0) + 1;
+        this.emit('collision', { userId: from, polite: peer.polite });
+      }
       if (peer.ignoreOffer) return;
       peer.settingRemoteAnswer = desc.type === 'answer';
       try {

@@ -306,6 +306,8 @@ export class MeshMedia extends Emitter implements MediaEngine {
   on(event: 'local' | 'screen', fn: (stream: MediaStream | null) => void): () => void;
   on(event: 'stats', fn: (e: PeerStats & { userId: string }) => void): () => void;
   on(event: 'peer' | 'peer-closed' | 'peer-state' | 'peer-error' | 'ice-restart', fn: (e: any) => void): () => void;
+  /** Offers crossed with this peer; the polite side yields, the other ignores the incoming offer. */
+  on(event: 'collision', fn: (e: { userId: string; polite: boolean }) => void): () => void;
   on(event: string, fn: Listener): () => void;
 }
 
