@@ -72,3 +72,34 @@ test('three pages see and hear each other through the web app', { skip, timeout:
     await srv.stopAndAssert();
   }
 });
+
+// The README's quick start: open the server in two tabs, enter a name, join
+// the room "demo" (a development token), and see and hear each other.
+test('two tabs join through the join screen and see and hear each other', { skip, timeout: 60000 }, async () => {
+  b.watchdog(90000);
+  const srv = await b.startServer();
+  const browser = await b.launch();
+  try {
+    const pages = [];
+    for (const name of ['Ana', 'Ben']) {
+      const p = await browser.ctx.newPage();
+      p._huddleName = name;
+      await p.goto(`http://${srv.addr}/`);
+      assert.strictEqual(await p.inputValue('#join-room'), 'demo');
+      await p.fill('#join-name', name);
+      await p.click('#join-button');
+      await p.waitForFunction(() => window.huddle.client && window.huddle.client.state === 'joined');
+      pages.push(p);
+    }
+    const ids = await Promise.all(pages.map((p) => p.evaluate(() => window.huddle.client.selfId)));
+    assert.match(ids[0], /^Ana-[0-9a-f]{6}$/);
+    await b.expectMediaFrom(pages[0], [ids[1]]);
+    await b.expectMediaFrom(pages[1], [ids[0]]);
+    assert.deepStrictEqual(browser.logs.filter((l) => /pageerror|Content Security Policy|Refused to/.test(l)), []);
+  } catch (e) {
+    throw b.h.decorateError(new Error(`${e.message}\nbrowser log:\n${browser.logs.join('\n')}`), srv);
+  } finally {
+    await browser.close();
+    await srv.stopAndAssert();
+  }
+});
