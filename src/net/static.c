@@ -199,8 +199,16 @@ int static_serve(struct conn *c, const char *path, size_t path_len) {
     return 1;
   }
   const char *type = ctype_of(rel);
-  if (type == NULL || static_root(c->srv->cfg->web_root, root, sizeof(root)) != 0 ||
-      file_name(root, rel, name, sizeof(name)) != 0) {
+  int have_root = static_root(c->srv->cfg->web_root, root, sizeof(root)) == 0;
+  /* Said once per process: an installed copy wins over a checkout's web/. */
+  static int announced;
+  if (!announced) {
+    announced = 1;
+    if (have_root) log_info("web_root dir=%s", root);
+    else log_warn("web_root_missing configured=%s installed=%s",
+                  c->srv->cfg->web_root ? c->srv->cfg->web_root : "(unset)", HUDDLE_WEB_DIR);
+  }
+  if (type == NULL || !have_root || file_name(root, rel, name, sizeof(name)) != 0) {
     not_found(c);
     return 1;
   }
