@@ -114,6 +114,7 @@ async function startMeeting(room, token, want) {
   app.want = want;
   $('room-name').textContent = room;
   wireClient(client, media);
+  updateSelfState();
   showScreen('meeting');
   setConn('Connecting…');
   let res;
@@ -167,6 +168,7 @@ function wireClient(client, media) {
   const model = client.model;
   model.on('change', () => render());
   client.on('joined', async () => {
+    $('meeting-screen').classList.remove('is-waiting');
     hideNotice();
     setConn('Connected');
     render();
@@ -174,6 +176,7 @@ function wireClient(client, media) {
     loadChatHistory();
   });
   client.on('waiting', () => {
+    $('meeting-screen').classList.add('is-waiting'); // nothing but Leave works until admitted
     setConn('Waiting to be admitted');
     showNotice('You are in the waiting room. The host will let you in soon.', [], 'info');
   });
