@@ -50,7 +50,7 @@ const explain = (e) => EXPLAIN[e.code] || `${e.message}${e.recovery ? ` ${e.reco
 
 const app = {
   client: null, media: null, rest: null, tiles: new Map(), chatSeen: new Set(), panel: null,
-  unread: false, handUp: false, camOn: false, micOn: false, sharing: false, stats: new Map(),
+  unread: false, handUp: false, camOn: false, micOn: false, sharing: false, stats: new Map(), errors: [],
 };
 window.huddle = app; // for the console and for the browser tests
 
@@ -200,7 +200,10 @@ function wireClient(client, media) {
   });
   client.on('removed', (p) => showNotice(`${EXPLAIN.REMOVED}${p.reason ? ` Reason: ${p.reason}` : ''}`, [], 'error'));
   client.on('rejected', (p) => showNotice(`${EXPLAIN.WAITING_ROOM_REJECTED}${p.reason ? ` (${p.reason})` : ''}`, [], 'error'));
-  client.on('error', (e) => toast(explain(e)));
+  client.on('error', (e) => {
+    app.errors.push(e.code); // kept for the console and the browser tests
+    toast(explain(e));
+  });
   client.on('chat-message', (p, msg) => addChat(Object.assign({ from: msg.from, ts: msg.ts, to: msg.to }, p)));
   client.on('reaction', (p, msg) => showReaction(msg.from, p.emoji));
   client.on('media-control', (p) => {

@@ -64,6 +64,8 @@ test('three pages see and hear each other through the web app', { skip, timeout:
     await b.screenshot(carol, 'meeting-phone');
     await carol.click('#btn-people');
     await b.screenshot(carol, 'meeting-phone-people');
+    // The server refused nothing the pages sent (signaling, end-of-candidates, media state).
+    for (const p of [alice, bob, carol]) assert.deepStrictEqual(await p.evaluate(() => window.huddle.errors), [], p._huddleName);
     assert.deepStrictEqual(browser.logs.filter((l) => /pageerror|Content Security Policy|Refused to/.test(l)), []);
   } catch (e) {
     throw b.h.decorateError(new Error(`${e.message}\nbrowser log:\n${browser.logs.join('\n')}`), srv);

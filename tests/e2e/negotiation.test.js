@@ -46,6 +46,7 @@ test('screen shares started at the same moment converge, and a viewer receives w
     const collisions = await alice.evaluate(() => window.huddle.media.peers.get('bob').collisions || 0) +
       await bob.evaluate(() => window.huddle.media.peers.get('alice').collisions || 0);
     t.diagnostic(`offer collisions between alice and bob: ${collisions}`);
+    for (const p of [alice, bob, vic]) assert.deepStrictEqual(await p.evaluate(() => window.huddle.errors), [], p._huddleName);
     assert.deepStrictEqual(browser.logs.filter((l) => /pageerror|Content Security Policy|Refused to/.test(l)), []);
   } catch (e) {
     throw b.h.decorateError(new Error(`${e.message}\nbrowser log:\n${browser.logs.join('\n')}`), srv);

@@ -48,6 +48,17 @@ test('the SDK against huddle', async (t) => {
         assert.ok(bob.resumeToken, 'room-state carries a resume token');
       });
 
+      await h.sub(t, 'signaling: offer and the end-of-candidates form are relayed', srv, async () => {
+        const got = [];
+        alice.on('offer', (p, m) => got.push(['offer', m.from, p.sdp]));
+        alice.on('ice-candidate', (p, m) => got.push(['ice-candidate', m.from, p]));
+        bob.sendOffer('alice', { sdp: 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n' });
+        bob.sendIceCandidate('alice', null);
+        await until(() => got.length === 2, 'both relayed');
+        assert.equal(got[0][1], 'bob');
+        assert.deepEqual(got[1], ['ice-candidate', 'bob', { candidate: '', sdpMid: null, sdpMLineIndex: null }]);
+      });
+
       await h.sub(t, 'chat round trip, private messages and request()', srv, async () => {
         const got = [];
         alice.on('chat-message', (p, m) => got.push([m.from, p.text, p.private]));
