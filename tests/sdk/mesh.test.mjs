@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { MeshMedia, isPolite, qualityOf, summarize, Emitter } from '../../clients/js/src/index.js';
-import { FakePC, tick } from './fakes.mjs';
+import { FakePC, tick, manualTimers } from './fakes.mjs';
 
 /** A stand-in for HuddleClient that relays signaling to the other fake client. */
 class WireClient extends Emitter {
@@ -31,14 +31,14 @@ class WireClient extends Emitter {
 
 const fakeTrack = (kind) => ({ kind, enabled: true, stop() { this.stopped = true; } });
 
-function pair() {
+function pair(mediaOpts = {}) {
   globalThis.MediaStream = class { constructor(t = []) { this.id = `ms${Math.random()}`; this.tracks = [...t]; } getTracks() { return this.tracks; } addTrack(t) { this.tracks.push(t); } removeTrack(t) { this.tracks = this.tracks.filter((x) => x !== t); } getVideoTracks() { return this.tracks.filter((t) => t.kind === 'video'); } };
   const devices = { getUserMedia: async (c) => new MediaStream([c.audio && fakeTrack('audio'), c.video && fakeTrack('video')].filter(Boolean)) };
   const a = new WireClient('alice');
   const b = new WireClient('bob');
   a.peer = b;
   b.peer = a;
-  const ma = new MeshMedia({ RTCPeerConnection: FakePC, mediaDevices: devices, statsIntervalMs: 0 });
+  const ma = new MeshMedia(Object.assign({ RTCPeerConnection: FakePC, mediaDevices: devices, statsIntervalMs: 0 }, mediaOpts));
   const mb = new MeshMedia({ RTCPeerConnection: FakePC, mediaDevices: devices, statsIntervalMs: 0 });
   ma.attach(a);
   mb.attach(b);
@@ -161,19 +161,18 @@ test('ICE failure restarts ICE', async () => {
   assert.deepEqual(restarts, ['bob']);
 });
 
-test('TURN credentials are refreshed before they expire', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  const { a, ma } = pair();
+test('TURN credentials are refreshed before they expire', async () => {
+  const timers = manualTimers();
+  const { a, ma } = pair({ timers });
   a.emit('room-state', { participants: [{ user_id: 'alice' }, { user_id: 'bob' }], ice_servers: [{ urls: ['turn:t'], username: 'u1', credential: 'c1', ttl: 100 }] }, {});
   const pc = ma.peers.get('bob').pc;
   assert.equal(pc.config.iceServers[0].username, 'u1');
-  t.mock.timers.tick(79000);
-  await tick();
-  assert.equal(pc.config.iceServers[0].username, 'u1', 'not yet (80 % of 100 s)');
-  t.mock.timers.tick(1001);
+  assert.deepEqual(timers.pending(), [80000], 'one refresh, at 80 % of the 100 s lifetime');
+  timers.runNext();
   await tick();
   await tick();
   assert.equal(pc.config.iceServers[0].username, 'u2', 'refreshed from /webrtc/config');
+  assert.deepEqual(timers.pending(), [48000], 'the next one at 80 % of the new 60 s');
   ma.close();
 });
 

@@ -42,7 +42,7 @@ export class MeshMedia extends Emitter {
   /**
    * @param {{RTCPeerConnection?: any, mediaDevices?: MediaDevices,
    *          statsIntervalMs?: number, reportIntervalMs?: number,
-   *          iceRestartDelayMs?: number, firstOfferWaitMs?: number}} [opts]
+   *          iceRestartDelayMs?: number, firstOfferWaitMs?: number, timers?: object}} [opts]
    */
   constructor(opts = {}) {
     super();
@@ -52,6 +52,11 @@ export class MeshMedia extends Emitter {
     this.reportIntervalMs = opts.reportIntervalMs ?? 20000;
     this.iceRestartDelayMs = opts.iceRestartDelayMs ?? 4000;
     this.firstOfferWaitMs = opts.firstOfferWaitMs ?? 3000;
+    /** Timer functions (tests pass their own). */
+    this._t = Object.assign({
+      setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h),
+      setInterval: (f, ms) => setInterval(f, ms), clearInterval: (h) => clearInterval(h),
+    }, opts.timers || {});
     /** @type {Map<string, Peer>} */
     this.peers = new Map();
     /** @type {MediaStream|null} camera and microphone */
@@ -98,8 +103,8 @@ export class MeshMedia extends Emitter {
   /** Ends every peer connection but keeps local devices (moving rooms, fresh rejoin). */
   reset() {
     for (const id of [...this.peers.keys()]) this._dropPeer(id);
-    if (this._turnTimer) clearTimeout(this._turnTimer);
-    if (this._statsTimer) clearInterval(this._statsTimer);
+    if (this._turnTimer) this._t.clearTimeout(this._turnTimer);
+    if (this._statsTimer) this._t.clearInterval(this._statsTimer);
     this._turnTimer = this._statsTimer = null;
   }
 
@@ -239,10 +244,10 @@ export class MeshMedia extends Emitter {
 
   /** Refreshes TURN credentials at 80 % of their lifetime (GET /webrtc/config). */
   _scheduleTurnRefresh(ttlS) {
-    if (this._turnTimer) clearTimeout(this._turnTimer);
+    if (this._turnTimer) this._t.clearTimeout(this._turnTimer);
     const ttl = ttlS || Math.max(0, ...this.iceServers.map((s) => s.ttl || 0));
     if (!ttl) return;
-    this._turnTimer = setTimeout(async () => {
+    this._turnTimer = this._t.setTimeout(async () => {
       try {
         const cfg = await this._client.rest.config();
         this._setIceServers(cfg.ice_servers || []);
@@ -305,7 +310,7 @@ export class MeshMedia extends Emitter {
       }
     } else {
       peer.awaitingFirstOffer = true;
-      peer.firstOfferTimer = setTimeout(() => this._firstExchangeDone(peer), this.firstOfferWaitMs);
+      peer.firstOfferTimer = this._t.setTimeout(() => this._firstExchangeDone(peer), this.firstOfferWaitMs);
     }
     this.emit('peer', { userId, pc, polite: peer.polite });
     return peer;
@@ -319,7 +324,7 @@ export class MeshMedia extends Emitter {
   _firstExchangeDone(peer) {
     if (!peer.awaitingFirstOffer) return;
     peer.awaitingFirstOffer = false;
-    clearTimeout(peer.firstOfferTimer);
+    this._t.clearTimeout(peer.firstOfferTimer);
     if (this.peers.get(peer.userId) === peer) this._sendAllTracks(peer);
   }
 
@@ -333,12 +338,12 @@ export class MeshMedia extends Emitter {
   _onIceState(peer) {
     const st = peer.pc.iceConnectionState;
     this.emit('peer-state', { userId: peer.userId, state: st });
-    if (peer.restartTimer) clearTimeout(peer.restartTimer);
+    if (peer.restartTimer) this._t.clearTimeout(peer.restartTimer);
     peer.restartTimer = null;
     if (st === 'failed') this._restartIce(peer);
     else if (st === 'disconnected') {
       // Often heals by itself; restart if it does not.
-      peer.restartTimer = setTimeout(() => {
+      peer.restartTimer = this._t.setTimeout(() => {
         if (peer.pc.iceConnectionState === 'disconnected') this._restartIce(peer);
       }, this.iceRestartDelayMs);
     }
@@ -354,8 +359,8 @@ export class MeshMedia extends Emitter {
     const peer = this.peers.get(userId);
     if (!peer) return;
     this.peers.delete(userId);
-    if (peer.restartTimer) clearTimeout(peer.restartTimer);
-    if (peer.firstOfferTimer) clearTimeout(peer.firstOfferTimer);
+    if (peer.restartTimer) this._t.clearTimeout(peer.restartTimer);
+    if (peer.firstOfferTimer) this._t.clearTimeout(peer.firstOfferTimer);
     try { peer.pc.close(); } catch (_) { /* closed */ }
     this.emit('peer-closed', { userId });
   }
@@ -420,7 +425,7 @@ export class MeshMedia extends Emitter {
   // ------------------------------------------------------------ quality
   _startStats() {
     if (this._statsTimer || !this.statsIntervalMs) return;
-    this._statsTimer = setInterval(() => this.measure().catch(() => {}), this.statsIntervalMs);
+    this._statsTimer = this._t.setInterval(() => this.measure().catch(() => {}), this.statsIntervalMs);
   }
 
   /**

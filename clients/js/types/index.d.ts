@@ -285,7 +285,7 @@ export interface PeerStats {
 }
 
 export class MeshMedia extends Emitter implements MediaEngine {
-  constructor(opts?: { RTCPeerConnection?: any; mediaDevices?: MediaDevices; statsIntervalMs?: number; reportIntervalMs?: number; iceRestartDelayMs?: number; firstOfferWaitMs?: number });
+  constructor(opts?: { RTCPeerConnection?: any; mediaDevices?: MediaDevices; statsIntervalMs?: number; reportIntervalMs?: number; iceRestartDelayMs?: number; firstOfferWaitMs?: number; timers?: { setTimeout?: typeof setTimeout; clearTimeout?: typeof clearTimeout; setInterval?: typeof setInterval; clearInterval?: typeof clearInterval } });
   peers: Map<string, { userId: string; pc: RTCPeerConnection; polite: boolean; serial: number; streams: Map<string, MediaStream>; stats: PeerStats | null }>;
   localStream: MediaStream | null;
   screenStream: MediaStream | null;
