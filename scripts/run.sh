@@ -11,4 +11,5 @@ scripts/deps.sh run
 ninja -C build
 # Development tokens let the web app's join screen work without an application
 # (README "Development tokens"); the default listen address is loopback only.
+[ $# -eq 0 ] && echo "run.sh: when it says listening, open http://127.0.0.1:8080/ in two tabs (Ctrl-C stops it)"
 exec ./build/huddle --dev-tokens "$@"
