@@ -1,5 +1,5 @@
 // huddle web app: plain ES modules on the SDK (served at /sdk/). No framework
-// (docs/adr/0005-web-app-without-framework.md). The view is rebuilt from the
+// (docs/adr/0009-web-app-without-framework.md). The view is rebuilt from the
 // SDK's room model after each change; media elements are kept per stream.
 
 import { HuddleClient, HuddleRest, MeshMedia, HuddleError } from '/sdk/src/index.js';

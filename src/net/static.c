@@ -3,7 +3,7 @@
  * known extension are served, and each answer carries the CSP.
  * NOTE: files are read with blocking calls on the loop thread. They are small
  * (STATIC_MAX_BYTES) and in the page cache after the first read; a deployment
- * that serves many browsers puts a cache in front (docs/adr/0006). */
+ * that serves many browsers puts a cache in front (docs/adr/0010). */
 #define LOG_MODULE "static"
 #include "log.h"
 

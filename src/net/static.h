@@ -1,7 +1,7 @@
 /* Static files: the meeting web app at "/" and the browser SDK at "/sdk/",
  * served read-only from one directory with a strict Content-Security-Policy,
  * validators (ETag, Last-Modified) and no way out of that directory. It knows
- * nothing of rooms or tokens. See docs/adr/0006-static-serving-and-csp.md. */
+ * nothing of rooms or tokens. See docs/adr/0010-static-serving-and-csp.md. */
 #ifndef HUDDLE_NET_STATIC_H
 #define HUDDLE_NET_STATIC_H
 

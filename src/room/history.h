@@ -62,7 +62,7 @@ struct room_history {
   uint64_t sessions;               /* joins counted */
   uint64_t closed_session_ms;      /* total length of finished sessions */
   uint64_t peak;
-  uint64_t messages_by_type[64];   /* indexed by signal type index */
+  uint64_t messages_by_type[64];   /* indexed by stable type id (msgtype.h) */
   uint64_t quality[QUALITY__COUNT];
   uint64_t custom_events;
   struct event_ring events;        /* recent analytics events */
@@ -77,6 +77,9 @@ struct room_history {
 struct history_registry {
   struct map rooms;                /* room id -> struct room_history * (owned) */
   size_t max_rooms;                /* closed histories beyond this are evicted, oldest first */
+  /* Called with a room id whose history is evicted (its files go too), or NULL. */
+  void (*on_evict)(void *arg, const char *room_id);
+  void *evict_arg;
 };
 
 /* Returns the history of room_id, creating it (open, created now) if absent;
