@@ -1,16 +1,14 @@
 'use strict';
 // A page's WebSocket is cut (through a TCP proxy, no close frame) and the SDK
 // resumes the session without the call's media stopping: same peer
-// connection, frames still decoded on both sides, nobody sees a leave.
-//
-// Needs the server side of Resume (CONTRACTS.md, issue 9). Until it is merged
-// the test is skipped unless HUDDLE_E2E_RESUME is set.
+// connection, frames still decoded on both sides, nobody sees a leave
+// (the server side of Resume: docs/protocol.md, "Resume").
 
 const test = require('node:test');
 const assert = require('node:assert');
 const b = require('./browser');
 
-const skip = b.unavailable() || (!process.env.HUDDLE_E2E_RESUME && 'set HUDDLE_E2E_RESUME=1 once the server resumes sessions (issue 9)');
+const skip = b.unavailable() || false;
 
 test('a cut WebSocket resumes and the media keeps flowing', { skip, timeout: 90000 }, async () => {
   b.watchdog(120000);
