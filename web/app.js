@@ -238,6 +238,13 @@ function wireClient(client, media) {
     client.moveTo({ room_id: p.room_id, grant: p.grant }).then(() => { $('room-name').textContent = p.room_id; }).catch((e) => showNotice(explain(e), [], 'error'));
   });
   client.on('waiting-room-join', (p) => { if (p.user_id && p.status === 'waiting') toast(`${p.name || p.user_id} is waiting to join.`); });
+  // Shared files: the offer, the server's progress, then a download link (or why it was refused).
+  client.on('file-share-offer', (p, msg) => fileLine(p, msg.from));
+  client.on('file-share-progress', (p, msg) => { if (msg.from === 'server') fileStatus(p.transfer_id, `${Math.floor(p.percent || 0)} % uploaded`); });
+  client.on('file-share-complete', (p, msg) => { if (msg.from === 'server') fileReady(p); });
+  client.on('file-share-reject', (p, msg) => {
+    if (msg.from === 'server') fileStatus(p.transfer_id, `not shared: ${p.message || p.reason}`, true);
+  });
 
   media.on('local', (stream) => setTileStream(client.selfId || 'self', stream, 'camera', true));
   media.on('screen', (stream) => {
@@ -539,6 +546,79 @@ function addChat(m, fromHistory) {
   }
 }
 
+// ------------------------------------------------------------------ shared files
+
+function humanSize(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1048576) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+function fileItem(id) {
+  return [...$('chat-list').querySelectorAll('li.file')].find((li) => li.dataset.transfer === id) || null;
+}
+
+/** The chat line of a shared file (one per transfer_id). */
+function fileLine(p, from) {
+  if (!p.transfer_id) return null;
+  const old = fileItem(p.transfer_id);
+  if (old) return old;
+  const me = app.client.selfId;
+  const li = el('li', { class: 'file', 'data-transfer': p.transfer_id },
+    el('time', { datetime: new Date().toISOString(), text: new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) }),
+    el('span', { class: 'who', text: from === me ? 'You' : nameOf(from) }),
+    el('span', { class: 'text', text: `shared ${p.name} (${humanSize(p.size || 0)})` }),
+    el('span', { class: 'file-status', text: 'uploading' }));
+  const list = $('chat-list');
+  list.append(li);
+  list.scrollTop = list.scrollHeight;
+  if (app.panel !== 'chat' && from !== me) $('chat-unread').hidden = false;
+  return li;
+}
+
+function fileStatus(id, text, bad) {
+  const li = fileItem(id);
+  const s = li && li.querySelector('.file-status');
+  if (!s) return;
+  s.textContent = text;
+  s.classList.toggle('bad', !!bad);
+}
+
+/** The file is checked and stored: a link that downloads it with this member's token. */
+function fileReady(p) {
+  const li = fileItem(p.transfer_id) || fileLine(p, null);
+  if (!li || li.querySelector('a.download')) return;
+  fileStatus(p.transfer_id, p.scanned ? 'ready (virus-scanned)' : 'ready');
+  const a = el('a', { class: 'download', href: '#', 'data-url': p.download_url, text: `Download ${p.name}` });
+  a.addEventListener('click', async (e) => {
+    e.preventDefault();
+    try {
+      const blob = await app.client.rest.downloadFile(p.download_url);
+      const url = URL.createObjectURL(blob);
+      const tmp = el('a', { href: url, download: p.name });
+      document.body.append(tmp);
+      tmp.click();
+      tmp.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (err) {
+      toast(err instanceof HuddleError ? explain(err) : String(err.message || err));
+    }
+  });
+  li.append(a);
+}
+
+async function shareChosenFile() {
+  const input = $('file-input');
+  const file = input.files && input.files[0];
+  input.value = '';
+  if (!file) return;
+  try {
+    await app.client.shareFile(file);
+  } catch (e) {
+    toast(e instanceof HuddleError ? explain(e) : String(e.message || e));
+  }
+}
+
 /** A line in the chat from the app itself (room moves). */
 function addNote(text) {
   const list = $('chat-list');
@@ -647,6 +727,8 @@ function bindControls() {
   $('btn-cam').addEventListener('click', () => toggle('video'));
   $('btn-screen').addEventListener('click', toggleScreen);
   $('btn-hand').addEventListener('click', () => (app.handUp ? app.client.lowerHand() : app.client.raiseHand()));
+  $('btn-file').addEventListener('click', () => $('file-input').click());
+  $('file-input').addEventListener('change', shareChosenFile);
   const menu = $('react-menu');
   const setMenu = (open) => {
     menu.hidden = !open;

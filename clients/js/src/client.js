@@ -534,6 +534,26 @@ export class HuddleClient extends Emitter {
   rejectFile(to, transferId, reason) { return this.send('file-share-reject', reason ? { transfer_id: transferId, reason } : { transfer_id: transferId }, { to }); }
   fileProgress(to, transferId, bytes) { return this.send('file-share-progress', { transfer_id: transferId, bytes_transferred: bytes }, { to }); }
   fileComplete(to, transferId, sha256) { return this.send('file-share-complete', sha256 ? { transfer_id: transferId, sha256 } : { transfer_id: transferId }, { to }); }
+  /**
+   * Shares a file through the server: offers it (name, size, type, sha256),
+   * then uploads it with tus to the upload_url of the offer's reply. The
+   * server then reports file-share-progress and file-share-complete (with
+   * download_url) to the room, or file-share-reject when a check fails.
+   * Resolves with the reply's payload (transfer_id, upload_url, ...) once
+   * every byte is stored.
+   * @param {Blob & {name?: string}} file
+   * @param {{to?: string, onProgress?: (sent: number, total: number) => void}} [o]
+   */
+  async shareFile(file, o = {}) {
+    const digest = await globalThis.crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+    const sha256 = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    const offer = { name: file.name || 'file', size: file.size, mime_type: file.type || 'application/octet-stream', sha256 };
+    const reply = await this.request('file-share-offer', offer, { to: o.to });
+    const p = reply.payload || {};
+    if (!p.upload_url) throw new HuddleError('INTERNAL_ERROR', 'the offer was answered without an upload_url');
+    await this.rest.uploadFile(p.upload_url, file, { onProgress: o.onProgress });
+    return p;
+  }
 
   // ---------------------------------------------------------------- stats, info, misc
   sendNetworkStats(stats) { return this.send('network-stats', stats); }

@@ -93,6 +93,82 @@ export class HuddleRest {
   deleteRoom(room) { return this.request('DELETE', this._room(room)); }
   /** Would an upgrade with this token be admitted now? Rejects with the refusal's code. */
   validate(room) { return this.request('GET', this._room(room, '/validate')); }
+
+  // ---- shared files (tus 1.0; docs/protocol.md "Shared files") ----
+  /** A failed file request as a HuddleError (the server's JSON error body when there is one). */
+  async _fileError(res) {
+    let json = null;
+    try { json = await res.json(); } catch (_) { json = null; }
+    if (json && json.error) return HuddleError.fromServer(json.error, res.status);
+    return new HuddleError(res.status === 404 ? 'NOT_FOUND' : 'INTERNAL_ERROR', `HTTP ${res.status}`, { status: res.status });
+  }
+
+  /**
+   * Uploads blob to the upload_url of the sender's own file-share-offer with
+   * tus PATCH requests of chunkBytes (default 1 MiB). After a failed request
+   * it asks HEAD for the stored offset and carries on from there (three
+   * failures in a row give up). Resolves with the bytes stored.
+   * @param {string} uploadUrl
+   * @param {Blob} blob
+   * @param {{onProgress?: (sent: number, total: number) => void, chunkBytes?: number}} [o]
+   * @returns {Promise<number>}
+   */
+  async uploadFile(uploadUrl, blob, o = {}) {
+    const url = /^https?:/.test(uploadUrl) ? uploadUrl : this.baseUrl + uploadUrl;
+    const chunk = o.chunkBytes || 1048576;
+    const auth = async () => {
+      const tok = await this._token();
+      return tok ? { Authorization: `Bearer ${tok}` } : {};
+    };
+    let offset = 0;
+    let failures = 0;
+    while (offset < blob.size) {
+      let res = null;
+      let err = null;
+      try {
+        res = await this._fetch(url, {
+          method: 'PATCH',
+          headers: Object.assign(await auth(), { 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset),
+            'Content-Type': 'application/offset+octet-stream' }),
+          body: blob.slice(offset, Math.min(blob.size, offset + chunk)),
+        });
+      } catch (e) {
+        err = new HuddleError('NETWORK_ERROR', undefined, { cause: e });
+      }
+      if (res && res.ok) {
+        offset = Number(res.headers.get('Upload-Offset'));
+        failures = 0;
+        if (o.onProgress) o.onProgress(offset, blob.size);
+        continue;
+      }
+      if (res && res.status !== 409 && res.status < 500) throw await this._fileError(res);
+      if (++failures >= 3) throw err || await this._fileError(res);
+      // Where did the server get to? Carry on from there.
+      const head = await this._fetch(url, { method: 'HEAD', headers: Object.assign(await auth(), { 'Tus-Resumable': '1.0.0' }) })
+        .catch((e) => { throw new HuddleError('NETWORK_ERROR', undefined, { cause: e }); });
+      if (!head.ok) throw await this._fileError(head);
+      offset = Number(head.headers.get('Upload-Offset'));
+    }
+    return offset;
+  }
+
+  /**
+   * Downloads a shared file (download_url of file-share-complete) as a Blob.
+   * @param {string} downloadUrl
+   * @returns {Promise<Blob>}
+   */
+  async downloadFile(downloadUrl) {
+    const url = /^https?:/.test(downloadUrl) ? downloadUrl : this.baseUrl + downloadUrl;
+    const tok = await this._token();
+    let res;
+    try {
+      res = await this._fetch(url, { headers: tok ? { Authorization: `Bearer ${tok}` } : {} });
+    } catch (e) {
+      throw new HuddleError('NETWORK_ERROR', undefined, { cause: e });
+    }
+    if (!res.ok) throw await this._fileError(res);
+    return res.blob();
+  }
   /** Chat history: {messages, has_more}. */
   chatHistory(room, { limit, before, after, q } = {}) {
     return this.request('GET', this._room(room, '/chat'), undefined, { query: { limit, before, after, q } });

@@ -136,6 +136,10 @@ export class HuddleRest {
   getRoom(room: string): Promise<any>;
   deleteRoom(room: string): Promise<any>;
   validate(room: string): Promise<{ ok: true; room_id: string; user_id: string; role: Role; waiting_room: boolean }>;
+  /** tus upload of blob to a file-share-offer's upload_url; resolves with the bytes stored. */
+  uploadFile(uploadUrl: string, blob: Blob, o?: { onProgress?: (sent: number, total: number) => void; chunkBytes?: number }): Promise<number>;
+  /** A shared file (file-share-complete's download_url) as a Blob. */
+  downloadFile(downloadUrl: string): Promise<Blob>;
   chatHistory(room: string, q?: { limit?: number; before?: string; after?: string; q?: string }): Promise<{ messages: any[]; has_more: boolean }>;
   participants(room: string): Promise<any>;
   participantsEnhanced(room: string): Promise<any>;
@@ -253,6 +257,8 @@ export class HuddleClient extends Emitter {
   rejectFile(to: string, transferId: string, reason?: string): string;
   fileProgress(to: string, transferId: string, bytes: number): string;
   fileComplete(to: string, transferId: string, sha256?: string): string;
+  /** Offers a file and uploads it to the server (tus); resolves with the offer reply's payload. */
+  shareFile(file: Blob & { name?: string }, o?: { to?: string; onProgress?: (sent: number, total: number) => void }): Promise<{ transfer_id: string; upload_url: string; name: string; size: number; mime_type: string; sha256: string; upload_expires?: number; scanned?: boolean }>;
 
   sendNetworkStats(stats: { rtt_ms?: number; jitter_ms?: number; packet_loss?: number; bitrate_kbps?: number; available_bitrate_kbps?: number; fps?: number; width?: number; height?: number }): string;
   sendQualityUpdate(q: { quality: 'low' | 'medium' | 'high' | 'auto'; max_bitrate_kbps?: number; width?: number; height?: number; fps?: number }): string;
