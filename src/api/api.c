@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "room/policy.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -145,6 +146,7 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
     return -1;
   }
   struct participant *p = out->room ? room_participant_find(out->room, r->claims.sub) : NULL;
+  policy_apply(r->srv, out->id, &r->claims); /* changes made in the room outrank the token */
   out->self = p;
   out->role = p ? p->role : r->claims.admin ? ROOM_ROLE_HOST : r->claims.role;
   if (r->claims.admin) out->perms = ~0u;
@@ -153,6 +155,12 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
                     (r->claims.perms_val & r->claims.perms_set);
   if ((out->perms & need_perm) != need_perm) {
     api_reply_error(r, API_ERR_PERMISSION_DENIED, NULL);
+    return -1;
+  }
+  const char *why; /* waiting, turned away, or banned from the family: nothing of the room */
+  enum api_err pe = policy_rest_gate(r->srv, out->room, &r->claims, p != NULL, &why);
+  if (pe != API_OK) {
+    api_reply_error(r, pe, why);
     return -1;
   }
   return 0;
@@ -299,13 +307,14 @@ void api_ws_connect(struct api_req *r) {
   int n = api_param(r, "room_id", room_id, sizeof(room_id));
   if (n < 0 || !id_valid(room_id, (size_t)n)) { api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL); return; }
   /* A grant (a move into or out of a breakout room) stands in for a token. */
-  char grant[80];
+  char grant[GRANT_MAX + 1];
   int granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
   if (granted) {
     e = signal_grant_check(r->srv, grant, room_id, &r->claims);
     if (e == API_OK) r->authed = 1;
   } else {
     e = authenticate(r, 1);
+    if (e == API_OK) policy_apply(r->srv, room_id, &r->claims); /* changes made in the room outrank the token */
   }
   if (e != API_OK) {
     log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));

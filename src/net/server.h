@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth/grant.h"
 #include "auth/token.h"
 #include "guard/errors.h"
 #include "guard/ratelimit.h"
@@ -96,7 +97,7 @@ struct server {
   struct map rooms;                /* room id -> struct room *, owned by room.c */
   struct history_registry history; /* room id -> what outlives the room */
   struct ratelimit rl;
-  struct map grants;               /* grant -> struct grant * (breakout moves), owned by signal */
+  struct grant_spent grants;       /* spent breakout grants (auth/grant.h), owned by room/family.c */
   uv_timer_t prune_timer;          /* forgets idle rate-limit keys */
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */

@@ -15,6 +15,7 @@
 
 struct conn;
 struct room;
+struct room_policy;
 
 struct participant {
   struct room *room;                  /* borrowed: the room outlives its participants */
@@ -121,6 +122,7 @@ struct room {
   char parent[ID_MAX + 1];            /* for a breakout room: its main room, else "" */
   int held;                           /* a breakout room its parent keeps open */
   uint64_t linger_until_ms;           /* kept open until then, empty (people returning) */
+  struct room_policy *policy;         /* owned; in-room changes, bans of the family (room/policy.c) */
 };
 
 /* Returns a new empty room or NULL. */

@@ -14,74 +14,26 @@
 #include "guard/sanitize.h"
 #include "net/server.h"
 #include "net/ws.h"
+#include "room/family.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
-#define GRANT_TTL_MS (10 * 60 * 1000)
-
-struct grant {
-  char room[ID_MAX + 1];
-  struct token_claims claims;
-  uint64_t expires_ms;
-};
-
+/* Grants are signed, single-use and carry no role: room/family.c. */
 const char *signal_grant_new(struct server *s, const struct participant *p, const char *room_id, int origin) {
-  static char id[65];
-  struct grant *g = calloc(1, sizeof(*g));
-  if (g == NULL || id_random_hex(id, 32) != 0) {
-    free(g);
-    return NULL;
-  }
-  snprintf(g->room, sizeof(g->room), "%s", room_id);
-  snprintf(g->claims.sub, sizeof(g->claims.sub), "%s", p->user_id);
-  snprintf(g->claims.name, sizeof(g->claims.name), "%s", p->name);
-  snprintf(g->claims.room, sizeof(g->claims.room), "%s", room_id);
-  g->claims.role = origin ? p->origin_role : p->role;
-  g->claims.perms_set = origin ? p->origin_set : p->perms_set;
-  g->claims.perms_val = origin ? p->origin_val : p->perms_val;
-  g->expires_ms = server_now_ms() + GRANT_TTL_MS;
-  g->claims.exp = (int64_t)(g->expires_ms / 1000);
-  if (map_put(&s->grants, id, g) != 0) {
-    free(g);
-    return NULL;
-  }
-  return id;
+  /* Into a breakout room: that room is the breakout; back to the main room:
+   * the breakout it leaves is where p is now. */
+  struct room *dest = signal_room_find(s, room_id);
+  if (dest && dest->parent[0]) return family_grant_issue(s, p->user_id, room_id, dest->parent, room_id);
+  return family_grant_issue(s, p->user_id, room_id, room_id, p->room ? p->room->id : room_id);
 }
 
 enum api_err signal_grant_check(struct server *s, const char *grant, const char *room_id,
                                 struct token_claims *claims) {
-  struct grant *g = map_get(&s->grants, grant);
-  if (g == NULL || g->expires_ms <= server_now_ms()) return API_ERR_INVALID_TOKEN;
-  if (strcmp(g->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
-  *claims = g->claims;
-  return API_OK;
+  return family_grant_use(s, grant, room_id, claims);
 }
 
-struct expired { struct server *s; char (*keys)[65]; size_t n, cap; uint64_t now; int all; };
-
-static void collect(const char *k, void *v, void *arg) {
-  struct expired *e = arg;
-  if (!e->all && ((struct grant *)v)->expires_ms > e->now) return;
-  if (e->n == e->cap) {
-    size_t cap = e->cap ? e->cap * 2 : 16;
-    char (*nk)[65] = realloc(e->keys, cap * sizeof(*nk));
-    if (nk == NULL) return;
-    e->keys = nk;
-    e->cap = cap;
-  }
-  snprintf(e->keys[e->n++], 65, "%s", k);
-}
-
-static void drop(struct server *s, int all) {
-  struct expired e = {s, NULL, 0, 0, server_now_ms(), all};
-  map_each(&s->grants, collect, &e);
-  for (size_t i = 0; i < e.n; i++) free(map_del(&s->grants, e.keys[i]));
-  free(e.keys);
-  if (all) map_free(&s->grants);
-}
-
-void signal_grants_prune(struct server *s) { drop(s, 0); }
-void signal_grants_free(struct server *s) { drop(s, 1); }
+void signal_grants_prune(struct server *s) { family_grants_prune(s); }
+void signal_grants_free(struct server *s) { family_grants_free(s); }
 
 json_t *signal_breakouts_json(struct server *s, struct room *r) {
   json_t *a = json_array();
@@ -159,6 +111,11 @@ enum api_err op_breakout_create(struct server *s, struct room *r, const struct a
     snprintf(detail, dl, "at most %d breakout rooms", ROOM_MAX_BREAKOUTS);
     return API_ERR_BREAKOUT_LIMIT_REACHED;
   }
+  enum api_err charged = family_charge_rooms(s, a->user_id, n, detail, dl); /* breakout rooms are rooms */
+  if (charged != API_OK) {
+    json_decref(names);
+    return charged;
+  }
   char clean[ROOM_MAX_BREAKOUTS][65];
   json_array_foreach(names, i, v) {
     struct buf b = {0};
@@ -202,7 +159,7 @@ static struct participant *locate(struct server *s, struct room *r, const char *
 
 static json_t *move_note(const char *type_room, const char *bid, const char *name, const char *grant,
                          const char *by) {
-  char url[160];
+  char url[GRANT_MAX + 128];
   snprintf(url, sizeof(url), "/webrtc/ws/%s?grant=%s", type_room, grant);
   return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "breakout_room_id", bid, "name", name, "room_id",
                    type_room, "grant", grant, "url", url, "by", by);

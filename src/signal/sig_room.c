@@ -12,6 +12,7 @@
 #include "guard/sanitize.h"
 #include "net/server.h"
 #include "net/ws.h"
+#include "room/policy.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -93,6 +94,7 @@ enum api_err op_role_set(struct server *s, struct room *r, const struct actor *a
   enum room_role old = p->role;
   p->role = nr;
   room_participant_perms_update(p);
+  policy_note_role(s, r, p->user_id, nr); /* sticks to the user in this room */
   enforce(s, r, p);
   log_info("role_set room=%s user=%s role=%s by=%s", r->id, p->user_id, role, a->user_id);
   audit(r, a, "role_set", p->user_id, json_pack("{s:s,s:s}", "from", perm_role_name(old), "to", role));
@@ -133,6 +135,7 @@ enum api_err op_perms_set(struct server *s, struct room *r, const struct actor *
   p->perms_set |= set;
   p->perms_val = (p->perms_val & ~set) | val;
   room_participant_perms_update(p);
+  policy_note_perms(s, r, p->user_id, p->perms_set, p->perms_val); /* sticks to the user in this room */
   enforce(s, r, p);
   audit(r, a, "permissions_set", p->user_id, json_deep_copy(perms));
   json_t *ov = json_object();

@@ -10,6 +10,7 @@
 #include "guard/sanitize.h"
 #include "net/server.h"
 #include "net/ws.h"
+#include "room/policy.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -73,6 +74,7 @@ enum api_err op_waiting_reject(struct server *s, struct room *r, const struct ac
   snprintf(user, sizeof(user), "%s", target);
   c->waiter = NULL;
   room_waiter_remove(r, w);
+  policy_note_rejected(s, r, user, 1); /* reads nothing of the room over REST */
   log_info("rejected room=%s user=%s by=%s", r->id, user, a->user_id);
   if (r->hist) history_audit(r->hist, server_now_ms(), a->user_id, "reject", user,
                              json_pack("{s:s}", "reason", why.data ? why.data : ""));

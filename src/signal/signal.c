@@ -8,6 +8,8 @@
 #include "api/api.h"
 #include "net/server.h"
 #include "net/ws.h"
+#include "room/family.h"
+#include "room/policy.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -151,7 +153,7 @@ enum api_err signal_admission_check(struct server *s, const char *room_id,
   if (claims->room[0] && strcmp(claims->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
   struct room *r = map_get(&s->rooms, room_id);
   int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
-  if (r && map_get(&r->banned, claims->sub)) return API_ERR_USER_BANNED;
+  if (policy_banned(s, room_id, claims->sub)) return API_ERR_USER_BANNED; /* the family's bans too */
   if (admitted) return API_OK; /* a grant: moving between a room and its breakouts */
   if (r && r->settings.locked && !staff && room_participant_find(r, claims->sub) == NULL)
     return API_ERR_ROOM_LOCKED;
@@ -217,6 +219,7 @@ struct room *signal_room_create(struct server *s, const char *room_id, uint64_t 
 
 /* Unregisters and frees an idle room; what outlives it stays in history. */
 void signal_room_release(struct server *s, struct room *r) {
+  if (family_collapse(s, r)) return; /* an empty family closes as a whole */
   if (!room_idle(r, server_now_ms())) return;
   log_info("room_closed room=%s peak=%zu", r->id, r->peak);
   map_del(&s->rooms, r->id);
@@ -261,6 +264,7 @@ void signal_join_admitted(struct conn *c, struct room *r, const struct token_cla
   }
   p->conn = c;
   c->part = p;
+  policy_admitted(s, r, claims);
   /* The first moderator-capable joiner of a room without a host hosts it. */
   int promoted = 0;
   if (p->role == ROOM_ROLE_MODERATOR && !r->parent[0] && room_first_with_role(r, ROOM_ROLE_HOST) == NULL) {
@@ -330,6 +334,15 @@ void signal_join(struct conn *c, const char *room_id, const struct token_claims 
   struct participant *old = room_participant_find(r, claims->sub);
   struct waiter *oldw = room_waiter_find(r, claims->sub);
   struct conn *oc = old ? old->conn : oldw ? oldw->conn : NULL;
+  /* Replacing your own session keeps your role, overrides and admission. */
+  struct token_claims kept = *claims;
+  if (old && oc) {
+    kept.role = old->role;
+    kept.perms_set = old->perms_set;
+    kept.perms_val = old->perms_val;
+    claims = &kept;
+    admitted = 1;
+  }
   if (oc) {
     r->held++; /* keep the room while its only member is replaced */
     signal_error(oc, API_ERR_SESSION_REPLACED, NULL, NULL, 0);
@@ -394,7 +407,8 @@ void signal_detach(struct conn *c, const char *reason) {
       signal_publish(&ctx, "hand-raise-queue", "server", NULL, NULL, q);
       json_decref(q);
     }
-    if (p->role == ROOM_ROLE_HOST) host_handoff(s, r, "host_left");
+    /* A replaced session comes straight back with its role: no hand-off. */
+    if (p->role == ROOM_ROLE_HOST && !(reason && strcmp(reason, "replaced") == 0)) host_handoff(s, r, "host_left");
   }
   room_participant_free(p);
   signal_room_release(s, r);
@@ -434,6 +448,7 @@ static void collect_idle(const char *k, void *v, void *arg) {
 void signal_rooms_sweep(struct server *s) {
   char ids[64][ID_MAX + 1];
   struct idle_rooms ir = {ids, 0, 64, server_now_ms()};
+  family_sweep(s);
   map_each(&s->rooms, collect_idle, &ir);
   for (size_t i = 0; i < ir.n; i++) {
     struct room *r = map_get(&s->rooms, ids[i]);
