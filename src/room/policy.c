@@ -130,6 +130,12 @@ enum api_err policy_rest_gate(struct server *s, struct room *r, const struct tok
   return API_OK;
 }
 
+enum api_err policy_breakout_entry(struct server *s, const char *room_id, const struct token_claims *c) {
+  struct room *r = signal_room_find(s, room_id);
+  if (r == NULL || r->parent[0] == '\0' || c->admin || c->role >= ROOM_ROLE_MODERATOR) return API_OK;
+  return API_ERR_PERMISSION_DENIED;
+}
+
 static void free_rec(const char *k, void *v, void *arg) { free(v); }
 
 void policy_free(struct room *r) {

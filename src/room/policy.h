@@ -61,6 +61,11 @@ int policy_banned(struct server *s, const char *room_id, const char *user);
 enum api_err policy_rest_gate(struct server *s, struct room *r, const struct token_claims *c, int member,
                               const char **detail);
 
+/* A join of room_id without a grant: breakout rooms are entered with a
+ * grant from their main room (staff and admins excepted), so the main
+ * room's lock and waiting room cannot be walked around. */
+enum api_err policy_breakout_entry(struct server *s, const char *room_id, const struct token_claims *c);
+
 void policy_free(struct room *r);
 
 #endif

@@ -155,6 +155,8 @@ enum api_err signal_admission_check(struct server *s, const char *room_id,
   int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
   if (policy_banned(s, room_id, claims->sub)) return API_ERR_USER_BANNED; /* the family's bans too */
   if (admitted) return API_OK; /* a grant: moving between a room and its breakouts */
+  enum api_err be = policy_breakout_entry(s, room_id, claims);
+  if (be != API_OK) return be;
   if (r && r->settings.locked && !staff && room_participant_find(r, claims->sub) == NULL)
     return API_ERR_ROOM_LOCKED;
   /* Waiting users do not take a seat until admitted (the check repeats then). */
