@@ -16,6 +16,7 @@
 struct conn;
 struct room;
 struct room_policy;
+struct chat_vis;
 
 struct participant {
   struct room *room;                  /* borrowed: the room outlives its participants */
@@ -122,6 +123,7 @@ struct room {
   char parent[ID_MAX + 1];            /* for a breakout room: its main room, else "" */
   int held;                           /* a breakout room its parent keeps open */
   uint64_t linger_until_ms;           /* kept open until then, empty (people returning) */
+  struct chat_vis *chat_vis;          /* owned; who saw which private message (room/chatvis.c) */
   struct room_policy *policy;         /* owned; in-room changes, bans of the family (room/policy.c) */
 };
 
