@@ -40,6 +40,8 @@ struct config {
   int chat_max_chars;
   int file_max_mb;
   int e2ee_max_bytes;
+  int history_max_mb;          /* bytes bound of closed-room history, MiB */
+  char *trusted_proxies;       /* comma-separated addresses whose X-Forwarded-For is believed */
 };
 
 /* Fills c from defaults, then the config file (from --config or

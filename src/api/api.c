@@ -3,11 +3,13 @@
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "api/api.h"
 #include "net/http.h"
+#include "net/proxy.h"
 #include "net/server.h"
 #include "room/policy.h"
 #include "room/room.h"
@@ -140,6 +142,12 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
   }
   out->room = signal_room_find(r->srv, out->id);
   out->hist = history_find(&r->srv->history, out->id);
+  char sess[16]; /* earlier sessions of a reused room id: admins only */
+  if (r->claims.admin && out->hist && api_query(r->query, "session", sess, sizeof(sess)) > 0 &&
+      (out->hist = history_session(out->hist, (unsigned)strtoul(sess, NULL, 10))) == NULL) {
+    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, "no such session of this room");
+    return -1;
+  }
   if (out->room && !r->claims.admin && map_get(&out->room->banned, r->claims.sub)) {
     /* Removed from the room: its token no longer speaks for it there. */
     api_reply_error(r, API_ERR_USER_BANNED, NULL);
@@ -213,6 +221,7 @@ static enum api_err authenticate(struct api_req *r, int allow_query) {
 }
 
 void api_dispatch(struct conn *c) {
+  if (proxy_resolve(c) != 0) return; /* behind a trusted proxy: its client's address */
   struct api_req r;
   memset(&r, 0, sizeof(r));
   r.conn = c;

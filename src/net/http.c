@@ -20,6 +20,7 @@ static const char *hdr_names[HDR__COUNT] = {
   [HDR_AUTHORIZATION] = "authorization", [HDR_UPGRADE] = "upgrade",
   [HDR_CONNECTION] = "connection", [HDR_SEC_WS_KEY] = "sec-websocket-key",
   [HDR_SEC_WS_VERSION] = "sec-websocket-version", [HDR_CONTENT_TYPE] = "content-type",
+  [HDR_X_FORWARDED_FOR] = "x-forwarded-for",
 };
 
 static struct conn *conn_of(http_parser *p) { return p->data; }

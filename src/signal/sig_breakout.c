@@ -56,7 +56,7 @@ static void broadcast(struct server *s, struct room *r, const char *type, json_t
   signal_publish(&ctx, type, "server", NULL, except, payload);
 }
 
-static int open_one(struct server *s, struct room *r, const char *name, json_t *made) {
+static int open_one(struct server *s, struct room *r, const char *name, json_t *made, const char *creator) {
   char id[ID_MAX + 1];
   do {
     char hex[13];
@@ -66,6 +66,7 @@ static int open_one(struct server *s, struct room *r, const char *name, json_t *
   struct room *br = signal_room_create(s, id, server_now_ms());
   if (br == NULL) return -1;
   snprintf(br->parent, sizeof(br->parent), "%s", r->id);
+  history_origin(br->hist, creator, r->id); /* history bounds: its creator's and its family's */
   br->held = 1;
   if (room_breakout_add(r, id, name) == NULL) {
     br->held = 0;
@@ -132,7 +133,7 @@ enum api_err op_breakout_create(struct server *s, struct room *r, const struct a
   json_decref(names);
   json_t *made = json_array();
   for (i = 0; i < n; i++) {
-    if (open_one(s, r, clean[i], made) != 0) {
+    if (open_one(s, r, clean[i], made, a->user_id) != 0) {
       json_decref(made);
       return API_ERR_INTERNAL_ERROR;
     }

@@ -328,7 +328,9 @@ void signal_join(struct conn *c, const char *room_id, const struct token_claims 
   struct server *s = c->srv;
   uint64_t now = server_now_ms();
   struct room *r = map_get(&s->rooms, room_id);
-  if (r == NULL && (r = signal_room_create(s, room_id, now)) == NULL) {
+  if (r == NULL && (r = signal_room_create(s, room_id, now)) != NULL)
+    history_origin(r->hist, claims->sub, NULL); /* history bounds count it against its creator */
+  if (r == NULL) {
     ws_close(c, 1011, "internal error");
     return;
   }
