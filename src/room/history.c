@@ -197,8 +197,9 @@ void history_close(struct history_registry *reg, struct room_history *h, uint64_
   char creator[ID_MAX + 1], family[ID_MAX + 1];
   snprintf(creator, sizeof(creator), "%s", h->creator);
   snprintf(family, sizeof(family), "%s", h->family);
-  if (creator[0])
-    evict(reg, creator, NULL, HISTORY_PER_CREATOR, reg->max_bytes ? reg->max_bytes / HISTORY_CREATOR_SHARE : 0);
+  size_t share = reg->max_bytes / HISTORY_CREATOR_SHARE;
+  if (share < HISTORY_CREATOR_MIN_BYTES) share = HISTORY_CREATOR_MIN_BYTES;
+  if (creator[0]) evict(reg, creator, NULL, HISTORY_PER_CREATOR, reg->max_bytes ? share : 0);
   evict(reg, NULL, family, HISTORY_PER_FAMILY, 0);
   evict_global(reg);
 }

@@ -91,7 +91,8 @@ struct history_registry {
 
 #define HISTORY_PER_FAMILY 64        /* closed histories kept per room family */
 #define HISTORY_PER_CREATOR 256      /* closed histories kept per creating user */
-#define HISTORY_CREATOR_SHARE 16     /* and at most max_bytes / this many bytes per creator */
+#define HISTORY_CREATOR_SHARE 16     /* and at most max_bytes / this many bytes per creator, */
+#define HISTORY_CREATOR_MIN_BYTES (8u << 20) /* but never less than this (a few full rooms) */
 #define HISTORY_SESSIONS_KEPT 4      /* past sessions of one room id kept for admins */
 
 /* Returns the history of room_id, creating it (open, created now) if absent
