@@ -8,6 +8,10 @@
 #include <string.h>
 
 #include "guard/sdp.h"
+#include "log.h"
+
+/* Quiet: the server logs refusals at info. */
+__attribute__((constructor)) static void quiet(void) { log_threshold = LOG_ERROR; }
 
 struct line { const char *p; size_t n; };
 

@@ -11,6 +11,10 @@
 #include "config.h"
 #include "net/server.h"
 #include "net/ws.h"
+#include "log.h"
+
+/* Quiet: the server logs refusals at info. */
+__attribute__((constructor)) static void quiet(void) { log_threshold = LOG_ERROR; }
 
 struct record {
   unsigned char log[1 << 16];   /* delivered messages and events, serialized */
