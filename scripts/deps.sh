@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build libuv1-dev libhttp-parser-dev \
 libssl-dev libjansson-dev libjwt-dev libsqlite3-dev libmagic-dev"
-test_pkgs="libcmocka-dev procps nginx openssl valgrind clang"
+test_pkgs="libcmocka-dev procps prometheus systemd clamav-daemon nginx openssl valgrind clang"
 
 want="$build_pkgs"
 [ "${1:-run}" = test ] && want="$want $test_pkgs"

@@ -37,10 +37,9 @@ for s in $srcs; do
     echo "$CC $CFLAGS -c $s -o $o"
   fi
 done | xargs -r -P "$jobs" -I{} sh -c '{}'
-objs=$(ls "$out"/obj/*.o)
+objs=$(for s in $srcs; do echo "$out/obj/$(echo "$s" | tr / _ | sed 's/\.c$/.o/')"; done)
 
 WRAP_WS="-Wl,--wrap=conn_write,--wrap=conn_write_copy,--wrap=conn_close,--wrap=conn_end,--wrap=conn_timer"
-WRAP_WS="$WRAP_WS,--wrap=signal_on_message,--wrap=signal_on_binary,--wrap=signal_detach"
 
 status=0
 for t in $targets; do

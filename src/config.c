@@ -62,6 +62,18 @@ static const struct opt opts[] = {
   {"chat-max-chars", "HUDDLE_CHAT_MAX_CHARS", I(chat_max_chars), "4000", 1, 65536, "Longest chat message, in characters."},
   {"file-max-mb", "HUDDLE_FILE_MAX_MB", I(file_max_mb), "100", 1, 1048576, "Largest file that may be offered, in MiB."},
   {"e2ee-max-bytes", "HUDDLE_E2EE_MAX_BYTES", I(e2ee_max_bytes), "16384", 64, 1048576, "Largest serialized payload of an e2ee-* message."},
+  {"resume-grace-ms", "HUDDLE_RESUME_GRACE_MS", I(resume_grace_ms), "30000", 0, 3600000, "Time a member whose connection dropped stays in the room, able to resume (0: it leaves at once)."},
+  {"room-log-max", "HUDDLE_ROOM_LOG_MAX", I(room_log_max), "4096", 1, 1000000, "Messages per room kept for resume (the room log)."},
+  {"room-log-max-age-ms", "HUDDLE_ROOM_LOG_MAX_AGE_MS", I(room_log_max_age_ms), "300000", 1000, 86400000, "Age after which messages leave the room log."},
+  {"max-json-body-bytes", "HUDDLE_MAX_JSON_BODY_BYTES", I(max_json_body_bytes), "16384", 0, 67108864, "Bytes of a JSON request body (the REST endpoints; at most --max-body-bytes)."},
+  {"max-body-buffer-total", "HUDDLE_MAX_BODY_BUFFER_TOTAL", I(max_body_buffer_total), "67108864", 0, 1073741824, "Bytes of request bodies buffered across all connections (503 BODY_BUFFER_FULL beyond)."},
+  {"file-room-quota-mb", "HUDDLE_FILE_ROOM_QUOTA_MB", I(file_room_quota_mb), "2048", 1, 1048576, "Stored and reserved file bytes per room, in MiB."},
+  {"file-user-quota-mb", "HUDDLE_FILE_USER_QUOTA_MB", I(file_user_quota_mb), "1024", 1, 1048576, "Stored and reserved file bytes per user (all rooms), in MiB."},
+  {"upload-expire-s", "HUDDLE_UPLOAD_EXPIRE_S", I(upload_expire_s), "3600", 1, 604800, "Time to finish an upload; an incomplete one is deleted after it."},
+  {"clamd-socket", "HUDDLE_CLAMD_SOCKET", S(clamd_socket), NULL, 0, 0, "clamd UNIX socket for virus scanning of shared files (unset: files are not scanned)."},
+  {"require-scan", "HUDDLE_REQUIRE_SCAN", I(require_scan), "0", 0, 1, "1: refuse file sharing unless every file can be virus-scanned."},
+  {"room-empty-timeout", "HUDDLE_ROOM_EMPTY_TIMEOUT", I(room_empty_timeout), "300", 1, 604800, "Seconds a room made with POST /webrtc/rooms stays open before anyone joins (then it closes like any room when the last one leaves)."},
+  {"metrics-token", "HUDDLE_METRICS_TOKEN", S(metrics_token), NULL, 0, 0, "Static bearer token (16+ bytes) that GET /metrics accepts besides admin JWTs; for Prometheus."},
   {"history-max-mb", "HUDDLE_HISTORY_MAX_MB", I(history_max_mb), "256", 1, 1048576, "MiB of closed-room history kept in memory (each creator at most 1/16 of it)."},
   {"trusted-proxies", "HUDDLE_TRUSTED_PROXIES", S(trusted_proxies), "", 0, 0, "Comma-separated proxy addresses whose X-Forwarded-For names the client (empty: none)."},
 };
@@ -232,13 +244,16 @@ void config_free(struct config *c) {
 void config_print_help(FILE *out) {
   fprintf(out,
           "Usage: huddle [options]            run the server\n"
-          "       huddle token [options] --room R --user U [--role R] [--name N] [--ttl S] [--admin]\n"
+          "       huddle token --user U [--room R] [--role ROLE] [--name N] [--ttl S] [--admin] [options]\n"
           "                                   print a development token signed with the server's secret\n"
+          "                                   (huddle token --help for details)\n"
           "       huddle --version\n\n"
           "Options (flag, environment variable, default). Flags override the environment,\n"
           "which overrides the config file.\n\n");
   for (size_t i = 0; i < NOPTS; i++) {
-    fprintf(out, "  --%-24s %-30s default: %s\n      %s\n", opts[i].name, opts[i].env,
+    fprintf(out, "  --%-24s %-30s default: %s\n      %s", opts[i].name, opts[i].env,
             opts[i].def ? (*opts[i].def ? opts[i].def : "(empty)") : "(unset)", opts[i].help);
+    if (opts[i].type == OPT_INT) fprintf(out, " Range: %ld to %ld.", opts[i].min, opts[i].max);
+    fputc('\n', out);
   }
 }

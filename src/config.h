@@ -40,6 +40,18 @@ struct config {
   int chat_max_chars;
   int file_max_mb;
   int e2ee_max_bytes;
+  int resume_grace_ms;         /* a dropped member stays away this long before it leaves */
+  int room_log_max;            /* entries kept per room for resume */
+  int room_log_max_age_ms;     /* and for at most this long */
+  int max_json_body_bytes;     /* per-route cap of JSON REST bodies */
+  int max_body_buffer_total;   /* bytes of bodies buffered across connections */
+  int file_room_quota_mb;
+  int file_user_quota_mb;
+  int upload_expire_s;
+  char *clamd_socket;          /* NULL: files are not scanned */
+  int require_scan;
+  int room_empty_timeout;      /* seconds a pre-created room waits for its first member */
+  char *metrics_token;         /* NULL: GET /metrics needs an admin JWT */
   int history_max_mb;          /* bytes bound of closed-room history, MiB */
   char *trusted_proxies;       /* comma-separated addresses whose X-Forwarded-For is believed */
 };

@@ -5,14 +5,14 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "room/msgtype.h"
 #include "net/server.h"
 #include "room/room.h"
-#include "signal/signal.h"
 
 const char *sig_quality_name(int b);
 
 static int access_analytics(struct api_req *r, struct api_room *ar) {
-  if (api_room_access(r, PERM_MODERATE, ar) != 0) return -1;
+  if (api_room_access(r, CMD_MODERATE, ar) != 0) return -1;
   if (ar->hist == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return -1;
@@ -63,9 +63,9 @@ void api_analytics_summary_get(struct api_req *r) {
   uint64_t total_ms = h->closed_session_ms + open_ms;
   json_t *by_type = json_object();
   uint64_t messages = 0;
-  for (size_t i = 0; i < signal_type_count(); i++) {
+  for (int i = 0; i < MSG__COUNT; i++) {
     if (h->messages_by_type[i] == 0) continue;
-    json_object_set_new(by_type, signal_type_at(i)->name, json_integer((json_int_t)h->messages_by_type[i]));
+    json_object_set_new(by_type, msg_type_name(i), json_integer((json_int_t)h->messages_by_type[i]));
     messages += h->messages_by_type[i];
   }
   json_t *quality = json_object();

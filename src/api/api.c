@@ -2,18 +2,22 @@
 #define LOG_MODULE "api"
 #include "log.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "api/api.h"
+#include "files/files.h"
 #include "net/http.h"
 #include "net/proxy.h"
 #include "net/server.h"
+#include "room/hub.h"
+#include "room/op.h"
 #include "room/policy.h"
 #include "room/room.h"
-#include "signal/signal.h"
 
 struct route {
   int method;           /* enum http_method */
@@ -60,10 +64,38 @@ static const struct route routes[] = {
   {HTTP_GET, "/webrtc/webrtc-metrics", API_AUTH_REQUIRED, 1, api_webrtc_metrics_get},     /* 29 */
   {HTTP_GET, "/webrtc/stats", API_AUTH_REQUIRED, 1, api_stats_get},                       /* 30 */
   {HTTP_GET, "/webrtc/rate-limits/{limit_type}/status", API_AUTH_REQUIRED, 0, api_rate_limit_status_get}, /* 31 */
-  {HTTP_GET, "/metrics", API_AUTH_REQUIRED, 1, api_metrics_prometheus_get},
+  {HTTP_GET, "/metrics", API_AUTH_NONE, 1, api_metrics_prometheus_get},
+  {HTTP_POST, "/webrtc/rooms", API_AUTH_REQUIRED, 1, api_rooms_create},
+  {HTTP_GET, "/webrtc/rooms", API_AUTH_REQUIRED, 1, api_rooms_list},
+  {HTTP_GET, RB, API_AUTH_REQUIRED, 1, api_rooms_get},
+  {HTTP_DELETE, RB, API_AUTH_REQUIRED, 1, api_rooms_delete},
+  {HTTP_GET, RB "/validate", API_AUTH_NONE, 1, api_rooms_validate},
+  {HTTP_GET, "/webrtc/openapi.json", API_AUTH_NONE, 1, api_openapi_get},
+  /* Shared files: tus 1.0 uploads and downloads (src/files/files.c). */
+  {HTTP_OPTIONS, RB "/files/", API_AUTH_NONE, 0, files_api_options},
+  {HTTP_OPTIONS, RB "/files", API_AUTH_NONE, 0, files_api_options},
+  {HTTP_POST, RB "/files/", API_AUTH_REQUIRED, 1, files_api_create},
+  {HTTP_POST, RB "/files", API_AUTH_REQUIRED, 1, files_api_create},
+  {HTTP_HEAD, RB "/files/{file_id}", API_AUTH_REQUIRED, 0, files_api_head},
+  {HTTP_PATCH, RB "/files/{file_id}", API_AUTH_REQUIRED, 0, files_api_patch},
+  {HTTP_DELETE, RB "/files/{file_id}", API_AUTH_REQUIRED, 1, files_api_delete},
+  {HTTP_GET, RB "/files/{file_id}", API_AUTH_REQUIRED, 1, files_api_download},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t api_route_count(void) { return NROUTES; }
+
+int api_route_at(size_t i, const char **method, const char **pattern, int *auth) {
+  if (i >= NROUTES) return -1;
+  *method = http_method_str((enum http_method)routes[i].method);
+  *pattern = routes[i].pattern;
+  *auth = (int)routes[i].auth;
+  return 0;
+}
+
+/* Handlers called with the head, before the body: they stream it. */
+static int at_head(api_handler h) { return h == files_api_patch; }
 
 int api_param(const struct api_req *r, const char *name, char *out, size_t out_len) {
   size_t nl = strlen(name);
@@ -119,7 +151,7 @@ void api_reply_json(struct api_req *r, int status, json_t *body) {
 
 void api_reply_error(struct api_req *r, enum api_err e, const char *detail) {
   log_debug("api_error path=%.*s code=%s", (int)r->path_len, r->path, api_err_code(e));
-  if ((int)e > 0 && e < API_ERR__COUNT) r->srv->stats.errors_by_code[e]++;
+  if ((int)e > 0 && e < API_ERR__COUNT) r->hub->stats.errors_by_code[e]++;
   http_reply_error(r->conn, e, detail, 0);
 }
 
@@ -129,7 +161,7 @@ int api_require_admin(struct api_req *r) {
   return -1;
 }
 
-int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out) {
+int api_room_access(struct api_req *r, enum command_id cmd, struct api_room *out) {
   memset(out, 0, sizeof(*out));
   int n = api_param(r, "room_id", out->id, sizeof(out->id));
   if (n < 0 || !id_valid(out->id, (size_t)n)) {
@@ -140,8 +172,8 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
     api_reply_error(r, API_ERR_TOKEN_ROOM_MISMATCH, NULL);
     return -1;
   }
-  out->room = signal_room_find(r->srv, out->id);
-  out->hist = history_find(&r->srv->history, out->id);
+  out->room = hub_room_find(r->hub, out->id);
+  out->hist = history_find(&r->hub->history, out->id);
   char sess[16]; /* earlier sessions of a reused room id: admins only */
   if (r->claims.admin && out->hist && api_query(r->query, "session", sess, sizeof(sess)) > 0 &&
       (out->hist = history_session(out->hist, (unsigned)strtoul(sess, NULL, 10))) == NULL) {
@@ -154,25 +186,56 @@ int api_room_access(struct api_req *r, uint32_t need_perm, struct api_room *out)
     return -1;
   }
   struct participant *p = out->room ? room_participant_find(out->room, r->claims.sub) : NULL;
-  policy_apply(r->srv, out->id, &r->claims); /* changes made in the room outrank the token */
+  policy_apply(r->hub, out->id, &r->claims); /* changes made in the room outrank the token */
   out->self = p;
   out->role = p ? p->role : r->claims.admin ? ROOM_ROLE_HOST : r->claims.role;
   if (r->claims.admin) out->perms = ~0u;
   else if (p) out->perms = p->perms;
   else out->perms = (perm_role_defaults(r->claims.role) & ~r->claims.perms_set) |
                     (r->claims.perms_val & r->claims.perms_set);
-  if ((out->perms & need_perm) != need_perm) {
-    api_reply_error(r, API_ERR_PERMISSION_DENIED, NULL);
+  struct actor a = api_actor(r, out);
+  enum api_err e = command_authorize(r->hub, cmd, &a, COMMAND_PERM, NULL, NULL);
+  if (e != API_OK) {
+    api_reply_error(r, e, NULL);
     return -1;
   }
   const char *why; /* waiting, turned away, or banned from the family: nothing of the room */
-  enum api_err pe = policy_rest_gate(r->srv, out->room, &r->claims, p != NULL, &why);
+  enum api_err pe = policy_rest_gate(r->hub, out->room, &r->claims, p != NULL, &why);
   if (pe != API_OK) {
     api_reply_error(r, pe, why);
     return -1;
   }
   return 0;
 }
+
+struct actor api_actor(const struct api_req *r, const struct api_room *ar) {
+  struct actor a = {r->claims.sub, ar->role, ar->perms, r->claims.admin};
+  return a;
+}
+
+int api_command_budget(struct api_req *r, enum command_id cmd, const struct api_room *ar) {
+  struct actor a = api_actor(r, ar);
+  int64_t retry = 0;
+  int rc = 0;
+  if (command_authorize(r->hub, cmd, &a, COMMAND_RATE, &retry, &rc) == API_OK) return 0;
+  char detail[120];
+  api_rate_detail(r->hub, (enum rate_class)rc, detail, sizeof(detail));
+  http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, detail, retry);
+  return -1;
+}
+
+void api_rate_detail(const struct hub *h, enum rate_class rc, char *out, size_t out_len) {
+  snprintf(out, out_len, "limit %s: %u per %llu ms", ratelimit_class_name(rc), h->rl.rules[rc].limit,
+           (unsigned long long)h->rl.rules[rc].window_ms);
+}
+
+void api_reply_rate_limited(struct api_req *r, enum rate_class rc, int64_t retry_after_ms) {
+  char detail[120];
+  api_rate_detail(r->hub, rc, detail, sizeof(detail));
+  r->hub->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
+  http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, detail, retry_after_ms);
+}
+
 
 json_t *api_body_object(struct api_req *r) {
   const struct buf *body = &r->conn->req.body;
@@ -215,8 +278,15 @@ static enum api_err authenticate(struct api_req *r, int allow_query) {
     return API_ERR_INVALID_TOKEN; /* present but too long */
   }
   if (jwt == NULL) return API_ERR_UNAUTHORIZED;
-  enum api_err e = token_verify(&r->srv->tokens, jwt, (int64_t)(server_now_ms() / 1000), &r->claims);
+  const char *why = NULL;
+  enum api_err e = token_verify_why(&r->srv->tokens, jwt, (int64_t)(server_now_ms() / 1000), &r->claims, &why);
   if (e == API_OK) r->authed = 1;
+  else if (why) snprintf(r->detail, sizeof(r->detail), "%s", why);
+  return e;
+}
+
+enum api_err api_authenticate(struct api_req *r) {
+  enum api_err e = authenticate(r, 0);
   return e;
 }
 
@@ -226,6 +296,7 @@ void api_dispatch(struct conn *c) {
   memset(&r, 0, sizeof(r));
   r.conn = c;
   r.srv = c->srv;
+  r.hub = c->srv->handlers.data;
   struct http_parser_url u;
   http_parser_url_init(&u);
   const char *url = c->req.url.data ? c->req.url.data : "";
@@ -278,26 +349,69 @@ void api_dispatch(struct conn *c) {
     char key[ID_MAX + 64];
     snprintf(key, sizeof(key), "%s%s", r.authed ? "" : "ip:", r.authed ? r.claims.sub : c->ip);
     struct ratelimit_result rr;
-    ratelimit_check(&c->srv->rl, key, RATE_API_CALL, uv_now(c->srv->loop), &rr);
+    hub_rate_check(r.hub, key, RATE_API_CALL, &rr);
     if (!rr.allowed) {
-      c->srv->stats.ratelimit_hits[RATE_API_CALL]++;
-      c->srv->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
-      http_reply_error(c, API_ERR_RATE_LIMIT_EXCEEDED, "limit api_call", (int64_t)rr.retry_after_ms);
+      r.hub->stats.ratelimit_hits[RATE_API_CALL]++;
+      r.hub->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
+      char detail[120];
+      api_rate_detail(r.hub, RATE_API_CALL, detail, sizeof(detail));
+      http_reply_error(c, API_ERR_RATE_LIMIT_EXCEEDED, detail, (int64_t)rr.retry_after_ms);
       return;
     }
   }
   /* Refused tokens count against the caller's address first (above). */
   if (auth_err != API_OK) {
-    api_reply_error(&r, auth_err, NULL);
+    api_reply_error(&r, auth_err, r.detail[0] ? r.detail : NULL);
     return;
   }
   hit->handler(&r);
 }
 
+/* The head of a request with a body, before any body byte is read: a route
+ * that streams its body is dispatched now; a token that would be refused is
+ * refused now (the connection closes, the body is never read); any other
+ * body is buffered up to the JSON cap. */
+void api_http_head(struct conn *c) {
+  const struct config *cfg = c->srv->cfg;
+  size_t cap = (size_t)cfg->max_json_body_bytes;
+  if (cap > (size_t)cfg->max_body_bytes) cap = (size_t)cfg->max_body_bytes;
+  c->req.body_cap = cap;
+  struct api_req r;
+  memset(&r, 0, sizeof(r));
+  r.conn = c;
+  r.srv = c->srv;
+  r.hub = c->srv->handlers.data;
+  r.query = "";
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  const char *url = c->req.url.data ? c->req.url.data : "";
+  if (http_parser_parse_url(url, c->req.url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return;
+  const char *path = url + u.field_data[UF_PATH].off;
+  size_t path_len = u.field_data[UF_PATH].len;
+  for (size_t i = 0; i < NROUTES; i++) {
+    struct router_param params[ROUTER_MAX_PARAMS];
+    if (routes[i].method != (int)c->parser.method ||
+        router_match(routes[i].pattern, path, path_len, params, ROUTER_MAX_PARAMS) < 0)
+      continue;
+    if (at_head(routes[i].handler)) {
+      api_dispatch(c);
+      return;
+    }
+    if (routes[i].auth == API_AUTH_NONE) return;
+    enum api_err e = authenticate(&r, 0);
+    if (e != API_OK && !(e == API_ERR_UNAUTHORIZED && routes[i].auth == API_AUTH_OPTIONAL))
+      api_dispatch(c); /* the same refusal (and rate accounting) as after a body */
+    return;
+  }
+}
+
 /* ---- WS /webrtc/ws/{room_id} ---- */
 
 #include "net/ws.h"
-#include "signal/signal.h"
+
+static api_ws_join_cb ws_join; /* main.c: the signaling layer's join */
+
+void api_ws_join_register(api_ws_join_cb cb) { ws_join = cb; }
 
 void api_ws_connect(struct api_req *r) {
   struct conn *c = r->conn;
@@ -312,31 +426,54 @@ void api_ws_connect(struct api_req *r) {
     }
     return;
   }
-  if (r->srv->shutting_down) { api_reply_error(r, API_ERR_SHUTTING_DOWN, NULL); return; }
   int n = api_param(r, "room_id", room_id, sizeof(room_id));
   if (n < 0 || !id_valid(room_id, (size_t)n)) { api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL); return; }
+  int granted = 0;
+  int64_t retry = 0;
+  e = api_ws_admission(r, room_id, 1, &granted, &retry);
+  if (e != API_OK) {
+    log_info("ws_refused room=%s ip=%s user=%s code=%s", room_id, c->ip, r->claims.sub, api_err_code(e));
+    r->hub->stats.errors_by_code[e]++;
+    http_reply_error(c, e, r->detail[0] ? r->detail : NULL, retry);
+    return;
+  }
+  /* Resume: the member's resume_token and the last seq it processed. */
+  char rt[80], ls[24];
+  int has_rt = api_query(r->query, "resume_token", rt, sizeof(rt)) > 0;
+  uint64_t last_seq = UINT64_MAX;
+  if (api_query(r->query, "last_seq", ls, sizeof(ls)) > 0 && ls[0] >= '0' && ls[0] <= '9') {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(ls, &end, 10);
+    if (errno == 0 && *end == '\0' && v < UINT64_MAX) last_seq = v;
+  }
+  if (ws_accept(c) != 0) return;
+  ws_join(c, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
+}
+
+enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend, int *granted,
+                              int64_t *retry_after_ms) {
+  *granted = 0;
+  *retry_after_ms = 0;
+  r->detail[0] = '\0';
+  if (r->srv->shutting_down) return API_ERR_SHUTTING_DOWN;
   /* A grant (a move into or out of a breakout room) stands in for a token. */
   char grant[GRANT_MAX + 1];
-  int granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
-  if (granted) {
-    e = signal_grant_check(r->srv, grant, room_id, &r->claims);
+  enum api_err e;
+  *granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
+  if (*granted) {
+    e = op_grant_check(r->hub, grant, room_id, &r->claims, spend); /* validate only peeks */
     if (e == API_OK) r->authed = 1;
   } else {
     e = authenticate(r, 1);
-    if (e == API_OK) policy_apply(r->srv, room_id, &r->claims); /* changes made in the room outrank the token */
+    if (e == API_OK) policy_apply(r->hub, room_id, &r->claims); /* changes made in the room outrank the token */
   }
-  if (e != API_OK) {
-    log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));
-    { api_reply_error(r, e, NULL); return; }
-  }
-  int64_t retry = 0;
-  e = signal_admission_check(r->srv, room_id, &r->claims, granted, &retry);
-  if (e != API_OK) {
-    log_info("ws_refused room=%s user=%s code=%s", room_id, r->claims.sub, api_err_code(e));
-    r->srv->stats.errors_by_code[e]++;
-    http_reply_error(c, e, retry ? "limit room_create" : NULL, retry);
-    return;
-  }
-  if (ws_accept(c) != 0) return;
-  signal_join(c, room_id, &r->claims, granted);
+  if (e != API_OK) return e;
+  e = spend ? hub_admission_check(r->hub, room_id, &r->claims, *granted, retry_after_ms)
+            : hub_admission_peek(r->hub, room_id, &r->claims, *granted, retry_after_ms);
+  if (e == API_ERR_TOKEN_ROOM_MISMATCH)
+    snprintf(r->detail, sizeof(r->detail), "room binding: the token is for room '%s'", r->claims.room);
+  else if (e == API_ERR_RATE_LIMIT_EXCEEDED)
+    api_rate_detail(r->hub, RATE_ROOM_CREATE, r->detail, sizeof(r->detail));
+  return e;
 }

@@ -2,14 +2,17 @@
  * 200 while the server can take new work (ok or degraded), 503 otherwise. */
 #include "api/api.h"
 #include "bus/bus.h"
+#include "files/files.h"
 #include "net/server.h"
+#include "room/hub.h"
 #include "store/store.h"
 
 void api_health_get(struct api_req *r) {
   struct server *s = r->srv;
+  struct hub *h = r->hub;
   int lag_ok = s->lag_ms <= s->cfg->max_lag_ms;
-  int store_ok = store_healthy(s->store);
-  int bus_ok = s->bus && s->bus->ops->healthy(s->bus);
+  int store_ok = store_healthy(h->store);
+  int bus_ok = h->bus && h->bus->ops->healthy(h->bus);
   const char *overall = "ok";
   int status = 200;
   if (s->shutting_down || !store_ok || !bus_ok) {
@@ -22,11 +25,12 @@ void api_health_get(struct api_req *r) {
       "{s:{s:s,s:f,s:i},s:{s:s,s:s},s:{s:s,s:s}}",
       "event_loop", "status", lag_ok ? "ok" : "degraded", "lag_ms", s->lag_ms, "max_lag_ms",
       s->cfg->max_lag_ms,
-      "store", "status", store_ok ? "ok" : "unavailable", "backend", store_backend(s->store),
-      "bus", "status", bus_ok ? "ok" : "unavailable", "backend", s->bus ? s->bus->ops->name : "none");
+      "store", "status", store_ok ? "ok" : "unavailable", "backend", store_backend(h->store),
+      "bus", "status", bus_ok ? "ok" : "unavailable", "backend", h->bus ? h->bus->ops->name : "none");
+  if (comp) json_object_set_new(comp, "file_scan", files_health_json(h->files));
   api_reply_json(r, status,
                  json_pack("{s:s,s:s,s:I,s:o,s:I,s:I}", "status", overall, "version", HUDDLE_VERSION,
                            "uptime_s", (json_int_t)((server_now_ms() - s->started_ms) / 1000),
                            "components", comp, "connections", (json_int_t)s->nconns, "rooms",
-                           (json_int_t)s->rooms.count));
+                           (json_int_t)h->rooms.count));
 }

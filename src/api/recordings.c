@@ -6,10 +6,10 @@
 #include "api/api.h"
 #include "net/server.h"
 #include "room/room.h"
-#include "signal/signal.h"
+#include "room/op.h"
 
-static int live_room(struct api_req *r, uint32_t perm, struct api_room *ar) {
-  if (api_room_access(r, perm, ar) != 0) return -1;
+static int live_room(struct api_req *r, enum command_id cmd, struct api_room *ar) {
+  if (api_room_access(r, cmd, ar) != 0) return -1;
   if (ar->room == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, "nobody is in this room");
     return -1;
@@ -29,22 +29,22 @@ static void reply_result(struct api_req *r, enum api_err e, int status, const ch
 /* POST /webrtc/rooms/{room_id}/recordings/start */
 void api_recordings_start(struct api_req *r) {
   struct api_room ar;
-  if (live_room(r, PERM_RECORD, &ar) != 0) return;
+  if (live_room(r, CMD_RECORD, &ar) != 0) return;
   json_t *body = api_body_object(r);
   if (body == NULL) return;
   json_decref(body); /* no options yet: layout and format come with real recording */
   json_t *out = NULL;
-  enum api_err e = signal_recording_start(r->srv, ar.room, r->claims.sub, &out);
+  enum api_err e = op_recording_start(r->hub, ar.room, r->claims.sub, &out);
   reply_result(r, e, 201, "recording", out);
 }
 
 /* What differs between stopping a recording and stopping a stream. */
 struct stopper {
-  uint32_t perm;
+  enum command_id cmd;
   const char *param, *key;
   enum api_err not_found, not_active;
   int (*known)(struct room_history *h, const char *id);
-  enum api_err (*stop)(struct server *s, struct room *r, const char *id, const char *by, json_t **out);
+  enum api_err (*stop)(struct hub *h, struct room *r, const char *id, const char *by, json_t **out);
 };
 
 static int recording_known(struct room_history *h, const char *id) {
@@ -58,7 +58,7 @@ static int stream_known(struct room_history *h, const char *id) {
 static void stop_one(struct api_req *r, const struct stopper *k) {
   struct api_room ar;
   char id[40];
-  if (api_room_access(r, k->perm, &ar) != 0) return;
+  if (api_room_access(r, k->cmd, &ar) != 0) return;
   if (api_param(r, k->param, id, sizeof(id)) < 0) {
     api_reply_error(r, k->not_found, NULL);
     return;
@@ -71,21 +71,21 @@ static void stop_one(struct api_req *r, const struct stopper *k) {
     return;
   }
   json_t *out = NULL;
-  enum api_err e = k->stop(r->srv, ar.room, id, r->claims.sub, &out);
+  enum api_err e = k->stop(r->hub, ar.room, id, r->claims.sub, &out);
   reply_result(r, e, 200, k->key, out);
 }
 
 /* POST /webrtc/rooms/{room_id}/recordings/{recording_id}/stop */
 void api_recordings_stop(struct api_req *r) {
-  static const struct stopper k = {PERM_RECORD, "recording_id", "recording", API_ERR_RECORDING_NOT_FOUND,
-                                   API_ERR_RECORDING_NOT_ACTIVE, recording_known, signal_recording_stop};
+  static const struct stopper k = {CMD_RECORD, "recording_id", "recording", API_ERR_RECORDING_NOT_FOUND,
+                                   API_ERR_RECORDING_NOT_ACTIVE, recording_known, op_recording_stop};
   stop_one(r, &k);
 }
 
 /* GET /webrtc/rooms/{room_id}/recordings */
 void api_recordings_list(struct api_req *r) {
   struct api_room ar;
-  if (api_room_access(r, 0, &ar) != 0) return;
+  if (api_room_access(r, CMD_NONE, &ar) != 0) return;
   if (ar.hist == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return;
@@ -102,12 +102,12 @@ void api_recordings_list(struct api_req *r) {
 /* POST /webrtc/rooms/{room_id}/live-streams/start  {"target_url": "rtmp://...", "name": "..."} */
 void api_live_streams_start(struct api_req *r) {
   struct api_room ar;
-  if (live_room(r, PERM_STREAM, &ar) != 0) return;
+  if (live_room(r, CMD_STREAM, &ar) != 0) return;
   json_t *body = api_body_object(r);
   if (body == NULL) return;
   json_t *out = NULL;
   char detail[200] = "";
-  enum api_err e = signal_stream_start(r->srv, ar.room, r->claims.sub, body, detail, sizeof(detail), &out);
+  enum api_err e = op_stream_start(r->hub, ar.room, r->claims.sub, body, detail, sizeof(detail), &out);
   json_decref(body);
   if (e != API_OK) {
     api_reply_error(r, e, detail);
@@ -118,15 +118,15 @@ void api_live_streams_start(struct api_req *r) {
 
 /* POST /webrtc/rooms/{room_id}/live-streams/{stream_id}/stop */
 void api_live_streams_stop(struct api_req *r) {
-  static const struct stopper k = {PERM_STREAM, "stream_id", "live_stream", API_ERR_STREAM_NOT_FOUND,
-                                   API_ERR_STREAM_NOT_ACTIVE, stream_known, signal_stream_stop};
+  static const struct stopper k = {CMD_STREAM, "stream_id", "live_stream", API_ERR_STREAM_NOT_FOUND,
+                                   API_ERR_STREAM_NOT_ACTIVE, stream_known, op_stream_stop};
   stop_one(r, &k);
 }
 
 /* GET /webrtc/rooms/{room_id}/live-streams */
 void api_live_streams_list(struct api_req *r) {
   struct api_room ar;
-  if (api_room_access(r, 0, &ar) != 0) return;
+  if (api_room_access(r, CMD_NONE, &ar) != 0) return;
   if (ar.hist == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, NULL);
     return;

@@ -1,7 +1,7 @@
 /* Endpoints 3-9 and 15-24 (participants, roles, permissions, settings, hand
  * raise, waiting room, breakout rooms), plus removal and the audit log: the
- * REST face of the operations in signal/sig_room.c and friends, which also
- * serve the WebSocket messages. */
+ * REST face of the operations in room/op_*.c, which also serve the
+ * WebSocket messages. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,30 +10,17 @@
 #include "net/http.h"
 #include "net/server.h"
 #include "room/room.h"
-#include "signal/signal.h"
+#include "room/op.h"
 
 /* Resolves the live room and the caller as an actor; replies on refusal. */
-static int live(struct api_req *r, uint32_t perm, struct api_room *ar, struct actor *a) {
-  if (api_room_access(r, perm, ar) != 0) return -1;
+static int live(struct api_req *r, enum command_id cmd, struct api_room *ar, struct actor *a) {
+  if (api_room_access(r, cmd, ar) != 0) return -1;
   if (ar->room == NULL) {
     api_reply_error(r, API_ERR_ROOM_NOT_FOUND, "nobody is in this room");
     return -1;
   }
-  a->user_id = r->claims.sub;
-  a->role = ar->role;
-  a->perms = ar->perms;
-  a->admin = r->claims.admin;
+  *a = api_actor(r, ar);
   return 0;
-}
-
-/* settings_update budget for REST changes (WebSocket ones are counted by type). */
-static int settings_budget(struct api_req *r) {
-  struct ratelimit_result rr;
-  ratelimit_check(&r->srv->rl, r->claims.sub, RATE_SETTINGS_UPDATE, uv_now(r->srv->loop), &rr);
-  if (rr.allowed) return 0;
-  r->srv->stats.ratelimit_hits[RATE_SETTINGS_UPDATE]++;
-  http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, "limit settings_update", (int64_t)rr.retry_after_ms);
-  return -1;
 }
 
 static void done(struct api_req *r, enum api_err e, const char *detail, int status, json_t *body) {
@@ -58,7 +45,7 @@ static int user_param(struct api_req *r, char *out) {
 void api_participants_list(struct api_req *r) {
   struct api_room ar;
   struct actor a;
-  if (live(r, 0, &ar, &a) != 0) return;
+  if (live(r, CMD_NONE, &ar, &a) != 0) return;
   json_t *list = json_array();
   for (struct participant *p = ar.room->head; p; p = p->next) json_array_append_new(list, room_participant_json(p));
   api_reply_json(r, 200, json_pack("{s:s,s:o,s:I,s:I}", "room_id", ar.id, "participants", list, "count",
@@ -69,10 +56,10 @@ void api_participants_list(struct api_req *r) {
 void api_participants_enhanced(struct api_req *r) {
   struct api_room ar;
   struct actor a;
-  if (live(r, PERM_MODERATE, &ar, &a) != 0) return;
+  if (live(r, CMD_MODERATE, &ar, &a) != 0) return;
   json_t *list = json_array();
   for (struct participant *p = ar.room->head; p; p = p->next)
-    json_array_append_new(list, signal_participant_full_json(p));
+    json_array_append_new(list, op_participant_full_json(p));
   api_reply_json(r, 200, json_pack("{s:s,s:o}", "room_id", ar.id, "participants", list));
 }
 
@@ -81,18 +68,18 @@ void api_participant_info_update(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], detail[200] = "";
-  if (live(r, 0, &ar, &a) != 0 || user_param(r, user) != 0) return;
+  if (live(r, CMD_NONE, &ar, &a) != 0 || user_param(r, user) != 0) return;
   json_t *body = api_body_object(r);
   if (body == NULL) return;
   json_t *info = json_object_get(body, "info") ? json_object_get(body, "info") : body;
-  enum api_err e = op_info_update(r->srv, ar.room, &a, user, info, detail, sizeof(detail));
+  enum api_err e = op_info_update(r->hub, ar.room, &a, user, info, detail, sizeof(detail));
   json_t *out = NULL;
-  if (e == API_OK) out = signal_participant_full_json(room_participant_find(ar.room, user));
+  if (e == API_OK) out = op_participant_full_json(room_participant_find(ar.room, user));
   json_decref(body);
   done(r, e, detail, 200, out ? json_pack("{s:o}", "participant", out) : NULL);
 }
 
-typedef enum api_err (*user_reason_op)(struct server *s, struct room *r, const struct actor *a,
+typedef enum api_err (*user_reason_op)(struct hub *h, struct room *r, const struct actor *a,
                                        const char *target, const char *reason, char *detail, size_t dl);
 
 /* A moderator's operation on {user_id} with an optional {"reason": "..."}. */
@@ -100,11 +87,11 @@ static void with_reason(struct api_req *r, user_reason_op op, const char *status
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
+  if (live(r, CMD_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
   json_t *body = api_body_object(r);
   if (body == NULL) return;
   json_t *reason = json_object_get(body, "reason");
-  enum api_err e = op(r->srv, ar.room, &a, user, json_is_string(reason) ? json_string_value(reason) : NULL,
+  enum api_err e = op(r->hub, ar.room, &a, user, json_is_string(reason) ? json_string_value(reason) : NULL,
                       detail, sizeof(detail));
   json_decref(body);
   done(r, e, detail, 200, json_pack("{s:s,s:s}", "user_id", user, "status", status));
@@ -116,10 +103,11 @@ void api_participant_remove(struct api_req *r) { with_reason(r, op_remove, "remo
 /* The common start of a moderator's change: the live room, the caller,
  * {user_id} when user is not NULL, a JSON body, and the settings_update
  * budget. Returns the body (the caller frees it), or NULL after replying. */
-static json_t *mod_change(struct api_req *r, struct api_room *ar, struct actor *a, char *user) {
-  if (live(r, PERM_MODERATE, ar, a) != 0 || (user && user_param(r, user) != 0)) return NULL;
+static json_t *mod_change(struct api_req *r, enum command_id cmd, struct api_room *ar, struct actor *a,
+                          char *user) {
+  if (live(r, cmd, ar, a) != 0 || (user && user_param(r, user) != 0)) return NULL;
   json_t *body = api_body_object(r);
-  if (body == NULL || settings_budget(r) != 0) {
+  if (body == NULL || api_command_budget(r, cmd, ar) != 0) {
     json_decref(body);
     return NULL;
   }
@@ -131,10 +119,10 @@ void api_role_set(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], detail[200] = "";
-  json_t *body = mod_change(r, &ar, &a, user);
+  json_t *body = mod_change(r, CMD_ROLE_SET, &ar, &a, user);
   if (body == NULL) return;
   json_t *role = json_object_get(body, "role");
-  enum api_err e = op_role_set(r->srv, ar.room, &a, user, json_is_string(role) ? json_string_value(role) : NULL,
+  enum api_err e = op_role_set(r->hub, ar.room, &a, user, json_is_string(role) ? json_string_value(role) : NULL,
                                detail, sizeof(detail));
   json_decref(body);
   struct participant *p = e == API_OK ? room_participant_find(ar.room, user) : NULL;
@@ -147,7 +135,7 @@ void api_role_get(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1];
-  if (live(r, 0, &ar, &a) != 0 || user_param(r, user) != 0) return;
+  if (live(r, CMD_NONE, &ar, &a) != 0 || user_param(r, user) != 0) return;
   struct participant *p = room_participant_find(ar.room, user);
   if (p == NULL) {
     api_reply_error(r, API_ERR_USER_NOT_IN_ROOM, NULL);
@@ -169,10 +157,10 @@ void api_permissions_set(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], detail[200] = "";
-  json_t *body = mod_change(r, &ar, &a, user);
+  json_t *body = mod_change(r, CMD_PERMISSIONS_SET, &ar, &a, user);
   if (body == NULL) return;
   json_t *perms = json_object_get(body, "permissions");
-  enum api_err e = op_perms_set(r->srv, ar.room, &a, user, perms ? perms : body, detail, sizeof(detail));
+  enum api_err e = op_perms_set(r->hub, ar.room, &a, user, perms ? perms : body, detail, sizeof(detail));
   json_decref(body);
   struct participant *p = e == API_OK ? room_participant_find(ar.room, user) : NULL;
   done(r, e, detail, 200, p ? perms_view(p) : NULL);
@@ -183,7 +171,7 @@ void api_permissions_get(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1];
-  if (live(r, 0, &ar, &a) != 0 || user_param(r, user) != 0) return;
+  if (live(r, CMD_NONE, &ar, &a) != 0 || user_param(r, user) != 0) return;
   struct participant *p = room_participant_find(ar.room, user);
   if (p == NULL) {
     api_reply_error(r, API_ERR_USER_NOT_IN_ROOM, NULL);
@@ -196,7 +184,7 @@ void api_permissions_get(struct api_req *r) {
 void api_settings_get(struct api_req *r) {
   struct api_room ar;
   struct actor a;
-  if (live(r, 0, &ar, &a) != 0) return;
+  if (live(r, CMD_NONE, &ar, &a) != 0) return;
   api_reply_json(r, 200, json_pack("{s:s,s:o}", "room_id", ar.id, "settings", room_settings_json(ar.room)));
 }
 
@@ -205,10 +193,10 @@ void api_settings_update(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char detail[200] = "";
-  json_t *body = mod_change(r, &ar, &a, NULL);
+  json_t *body = mod_change(r, CMD_SETTINGS_UPDATE, &ar, &a, NULL);
   if (body == NULL) return;
   json_t *patch = json_object_get(body, "settings") ? json_object_get(body, "settings") : body;
-  enum api_err e = op_settings_update(r->srv, ar.room, &a, patch, detail, sizeof(detail));
+  enum api_err e = op_settings_update(r->hub, ar.room, &a, patch, detail, sizeof(detail));
   json_decref(body);
   done(r, e, detail, 200, e == API_OK ? json_pack("{s:s,s:o}", "room_id", ar.id, "settings",
                                                   room_settings_json(ar.room)) : NULL);
@@ -219,29 +207,25 @@ void api_hand_raise(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char detail[200] = "";
-  if (live(r, 0, &ar, &a) != 0) return;
+  if (live(r, CMD_HAND_RAISE, &ar, &a) != 0) return;
   json_t *body = api_body_object(r);
   if (body == NULL) return;
-  struct ratelimit_result rr;
-  ratelimit_check(&r->srv->rl, r->claims.sub, RATE_HAND_RAISE, uv_now(r->srv->loop), &rr);
-  if (!rr.allowed) {
+  if (api_command_budget(r, CMD_HAND_RAISE, &ar) != 0) {
     json_decref(body);
-    r->srv->stats.ratelimit_hits[RATE_HAND_RAISE]++;
-    http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, "limit hand_raise", (int64_t)rr.retry_after_ms);
     return;
   }
   json_t *action = json_object_get(body, "action"), *raised = json_object_get(body, "raised");
   json_t *user = json_object_get(body, "user_id"), *out = NULL;
   enum api_err e;
   if (json_is_string(action) && strcmp(json_string_value(action), "next") == 0) {
-    e = op_hand_next(r->srv, ar.room, &a, &out, detail, sizeof(detail));
+    e = op_hand_next(r->hub, ar.room, &a, &out, detail, sizeof(detail));
   } else if (!json_is_boolean(raised) || (user && !json_is_string(user))) {
     e = API_ERR_INVALID_MESSAGE;
     snprintf(detail, sizeof(detail), "send {\"raised\": true|false, \"user_id\"?: id} or {\"action\": \"next\"}");
   } else if (ar.self == NULL && user == NULL) {
     e = API_ERR_USER_NOT_IN_ROOM;
   } else {
-    e = op_hand(r->srv, ar.room, &a, user ? json_string_value(user) : NULL, json_is_true(raised), detail,
+    e = op_hand(r->hub, ar.room, &a, user ? json_string_value(user) : NULL, json_is_true(raised), detail,
                 sizeof(detail));
   }
   json_decref(body);
@@ -255,7 +239,7 @@ void api_hand_raise(struct api_req *r) {
 void api_hand_queue_get(struct api_req *r) {
   struct api_room ar;
   struct actor a;
-  if (live(r, 0, &ar, &a) != 0) return;
+  if (live(r, CMD_NONE, &ar, &a) != 0) return;
   api_reply_json(r, 200, json_pack("{s:s,s:o}", "room_id", ar.id, "queue", room_hands_json(ar.room)));
 }
 
@@ -263,9 +247,9 @@ void api_hand_queue_get(struct api_req *r) {
 void api_waiting_list(struct api_req *r) {
   struct api_room ar;
   struct actor a;
-  if (live(r, PERM_MODERATE, &ar, &a) != 0) return;
+  if (live(r, CMD_MODERATE, &ar, &a) != 0) return;
   api_reply_json(r, 200, json_pack("{s:s,s:b,s:o}", "room_id", ar.id, "enabled", ar.room->settings.waiting_room,
-                                   "waiting", signal_waiting_json(ar.room)));
+                                   "waiting", op_waiting_json(ar.room)));
 }
 
 /* POST .../waiting-room/{user_id}/admit */
@@ -273,8 +257,8 @@ void api_waiting_admit(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
-  enum api_err e = op_waiting_admit(r->srv, ar.room, &a, user, detail, sizeof(detail));
+  if (live(r, CMD_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
+  enum api_err e = op_waiting_admit(r->hub, ar.room, &a, user, detail, sizeof(detail));
   done(r, e, detail, 200, json_pack("{s:s,s:s}", "user_id", user, "status", "admitted"));
 }
 
@@ -286,11 +270,11 @@ void api_breakouts_create(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0) return;
+  if (live(r, CMD_MODERATE, &ar, &a) != 0) return;
   json_t *body = api_body_object(r);
   if (body == NULL) return;
   json_t *made = NULL;
-  enum api_err e = op_breakout_create(r->srv, ar.room, &a, body, &made, detail, sizeof(detail));
+  enum api_err e = op_breakout_create(r->hub, ar.room, &a, body, &made, detail, sizeof(detail));
   json_decref(body);
   done(r, e, detail, 201, e == API_OK ? json_pack("{s:s,s:o}", "room_id", ar.id, "breakout_rooms", made) : NULL);
 }
@@ -300,12 +284,12 @@ void api_breakouts_assign(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char user[ID_MAX + 1], bid[ID_MAX + 1], detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
+  if (live(r, CMD_MODERATE, &ar, &a) != 0 || user_param(r, user) != 0) return;
   if (api_param(r, "breakout_room_id", bid, sizeof(bid)) < 0) {
     api_reply_error(r, API_ERR_BREAKOUT_NOT_FOUND, NULL);
     return;
   }
-  enum api_err e = op_breakout_assign(r->srv, ar.room, &a, bid, user, detail, sizeof(detail));
+  enum api_err e = op_breakout_assign(r->hub, ar.room, &a, bid, user, detail, sizeof(detail));
   done(r, e, detail, 200, json_pack("{s:s,s:s}", "breakout_room_id", bid, "user_id", user));
 }
 
@@ -314,20 +298,20 @@ void api_breakouts_close(struct api_req *r) {
   struct api_room ar;
   struct actor a;
   char bid[ID_MAX + 1], detail[200] = "";
-  if (live(r, PERM_MODERATE, &ar, &a) != 0) return;
+  if (live(r, CMD_MODERATE, &ar, &a) != 0) return;
   if (api_param(r, "breakout_room_id", bid, sizeof(bid)) < 0) {
     api_reply_error(r, API_ERR_BREAKOUT_NOT_FOUND, NULL);
     return;
   }
   /* NOTE: closing may release the main room (an admin caller not in it). */
-  enum api_err e = op_breakout_close(r->srv, ar.room, &a, bid, detail, sizeof(detail));
+  enum api_err e = op_breakout_close(r->hub, ar.room, &a, bid, detail, sizeof(detail));
   done(r, e, detail, 200, json_pack("{s:s,s:s}", "breakout_room_id", bid, "status", "closed"));
 }
 
 /* GET .../audit?since=&limit=: the moderation log, for hosts and admins. */
 void api_audit_get(struct api_req *r) {
   struct api_room ar;
-  if (api_room_access(r, PERM_MODERATE, &ar) != 0) return;
+  if (api_room_access(r, CMD_MODERATE, &ar) != 0) return;
   if (!r->claims.admin && ar.role != ROOM_ROLE_HOST) {
     api_reply_error(r, API_ERR_PERMISSION_DENIED, "the audit log is for hosts");
     return;

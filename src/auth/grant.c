@@ -146,6 +146,8 @@ int grant_spend(struct grant_spent *s, const char *jti, int64_t exp) {
   return map_put(&s->used, jti, (void *)(intptr_t)(exp > 0 ? exp : 1));
 }
 
+int grant_spent_has(const struct grant_spent *s, const char *jti) { return map_get(&s->used, jti) != NULL; }
+
 struct prune { char (*keys)[GRANT_JTI_LEN + 1]; size_t n, cap; int64_t now; };
 
 static void collect(const char *k, void *v, void *arg) {

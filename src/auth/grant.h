@@ -49,6 +49,8 @@ struct grant_spent {
 /* Marks jti spent until exp. Returns 0, or -1 if it was already spent (or
  * on allocation failure: a grant that cannot be recorded is not honoured). */
 int grant_spend(struct grant_spent *s, const char *jti, int64_t exp);
+/* 1 if jti was spent. */
+int grant_spent_has(const struct grant_spent *s, const char *jti);
 /* Forgets spent values whose grants have expired at now_s. */
 void grant_spent_prune(struct grant_spent *s, int64_t now_s);
 void grant_spent_free(struct grant_spent *s);

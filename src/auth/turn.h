@@ -4,6 +4,7 @@
 #define HUDDLE_AUTH_TURN_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #define TURN_USERNAME_MAX 96
@@ -14,5 +15,12 @@
 int turn_credentials(const char *secret, const char *user_id, int64_t expiry,
                      char *username, size_t username_len,
                      char *credential, size_t credential_len);
+
+struct config;
+
+/* ICE servers as RTCIceServer objects (GET /webrtc/config, room-state): the
+ * configured STUN URLs, and TURN with credentials valid from now_s only for
+ * user_id (NULL: STUN only). Returns a new reference. */
+json_t *turn_ice_servers(const struct config *cfg, const char *user_id, int64_t now_s);
 
 #endif

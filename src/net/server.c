@@ -12,13 +12,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "bus/bus.h"
 #include "net/http.h"
 #include "net/proxy.h"
 #include "net/server.h"
 #include "net/ws.h"
-#include "signal/signal.h"
-#include "store/store.h"
 
 #define LAG_PROBE_MS 250
 #define READ_BUF_SIZE 65536
@@ -76,7 +73,7 @@ static void on_handle_closed(uv_handle_t *h) {
 
 static void reap_one(struct conn *c) {
   struct server *s = c->srv;
-  if (c->kind == CONN_WS) signal_detach(c, NULL);
+  if (c->kind == CONN_WS) s->handlers.ws_end(c, c->dropped_slow ? CONN_END_LOCAL : CONN_END_CUT, 0);
   if (c->prev) c->prev->next = c->next;
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -182,6 +179,7 @@ void conn_write(struct conn *c, struct outbuf *b) {
   }
   if (uv_stream_get_write_queue_size(st) > (size_t)c->srv->cfg->max_send_queue) {
     c->srv->stats.slow_consumers_dropped++;
+    c->dropped_slow = 1;
     log_warn("slow_consumer_dropped ip=%s queued=%zu limit=%d", c->ip,
              uv_stream_get_write_queue_size(st), c->srv->cfg->max_send_queue);
     conn_close(c);
@@ -216,6 +214,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   c->srv->stats.bytes_in += (uint64_t)n;
   if (c->kind == CONN_HTTP) http_on_data(c, buf->base, (size_t)n);
   else ws_on_data(c, buf->base, (size_t)n);
+}
+
+void conn_read_stop(struct conn *c) {
+  if (!c->closing) uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void conn_read_start(struct conn *c) {
+  if (!c->closing && !c->ending) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 /* ---- accept ---- */
@@ -271,11 +277,9 @@ static void on_connection(uv_stream_t *server, int status) {
 
 /* ---- lag probe, signals, shutdown ---- */
 
-static void on_prune(uv_timer_t *t) {
+static void on_tick(uv_timer_t *t) {
   struct server *s = t->data;
-  ratelimit_prune(&s->rl, uv_now(s->loop));
-  signal_grants_prune(s);
-  signal_rooms_sweep(s);
+  if (s->handlers.tick) s->handlers.tick(s->handlers.data);
 }
 
 static void on_lag(uv_timer_t *t) {
@@ -293,7 +297,7 @@ static void finish_shutdown(struct server *s) {
   close_quiet((uv_handle_t *)&s->lag_timer);
   close_quiet((uv_handle_t *)&s->stop_timer);
   close_quiet((uv_handle_t *)&s->reaper);
-  close_quiet((uv_handle_t *)&s->prune_timer);
+  close_quiet((uv_handle_t *)&s->tick_timer);
   close_quiet((uv_handle_t *)&s->sig_term);
   close_quiet((uv_handle_t *)&s->sig_int);
 }
@@ -303,6 +307,13 @@ static void on_stop_timeout(uv_timer_t *t) {
   log_warn("shutdown_timeout open_connections=%zu", s->nconns);
   for (struct conn *c = s->conns; c; c = c->next) conn_close(c);
   if (s->nconns == 0) finish_shutdown(s);
+}
+
+void server_abort(struct server *s) {
+  /* Startup failed: nothing was served, so there is nothing to announce or drain. */
+  s->shutting_down = 1;
+  close_quiet((uv_handle_t *)&s->listener);
+  finish_shutdown(s);
 }
 
 void server_shutdown(struct server *s) {
@@ -373,8 +384,8 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   uv_timer_init(loop, &s->lag_timer);
   uv_timer_init(loop, &s->stop_timer);
   uv_check_init(loop, &s->reaper);
-  uv_timer_init(loop, &s->prune_timer);
-  s->prune_timer.data = s;
+  uv_timer_init(loop, &s->tick_timer);
+  s->tick_timer.data = s;
   s->listener.data = s->sig_term.data = s->sig_int.data = s;
   s->lag_timer.data = s->stop_timer.data = s->reaper.data = s;
   if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -382,22 +393,6 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
     return -1;
   }
   if (load_secret(s, err, err_len) != 0) return -1;
-  ratelimit_init(&s->rl);
-  s->history.max_rooms = (size_t)cfg->history_rooms;
-  s->history.max_bytes = (size_t)cfg->history_max_mb << 20;
-  for (int i = 0; i < RATE__COUNT; i++) {
-    const char *spec = cfg->rate[i];
-    if (spec && ratelimit_rule_parse(spec, &s->rl.rules[i]) != 0) {
-      snprintf(err, err_len, "--rate-%s: expected N/window such as 60/1m, got '%s'",
-               ratelimit_class_name((enum rate_class)i), spec);
-      return -1;
-    }
-  }
-  if (store_open(&s->store, cfg->data_dir, err, err_len) != 0) return -1;
-  if (bus_local_new(&s->bus, signal_bus_deliver, s) != 0) {
-    snprintf(err, err_len, "cannot create the message bus");
-    return -1;
-  }
   return 0;
 }
 
@@ -426,7 +421,8 @@ int server_listen(struct server *s, char *err, size_t err_len) {
   if (r == 0) r = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
   if (r == 0) r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
   if (r != 0) {
-    snprintf(err, err_len, "listen on %s: %s", s->cfg->listen, uv_strerror(r));
+    snprintf(err, err_len, "listen on %s: %s%s", s->cfg->listen, uv_strerror(r),
+             r == UV_EADDRINUSE ? " (another process holds that port: stop it or choose another --listen)" : "");
     return -1;
   }
   int len = sizeof(ss);
@@ -445,18 +441,11 @@ int server_listen(struct server *s, char *err, size_t err_len) {
   uv_signal_start(&s->sig_int, on_signal, SIGINT);
   s->lag_due_ms = uv_now(s->loop) + LAG_PROBE_MS;
   uv_timer_start(&s->lag_timer, on_lag, LAG_PROBE_MS, LAG_PROBE_MS);
-  uv_timer_start(&s->prune_timer, on_prune, 60000, 60000);
+  uv_timer_start(&s->tick_timer, on_tick, SERVER_TICK_MS, SERVER_TICK_MS);
   return 0;
 }
 
 void server_free(struct server *s) {
-  signal_rooms_free(s);
-  history_registry_free(&s->history);
-  ratelimit_free(&s->rl);
-  if (s->bus) s->bus->ops->close(s->bus);
-  s->bus = NULL;
-  store_close(s->store);
-  s->store = NULL;
   map_free(&s->per_ip);
   token_verifier_close(&s->tokens);
   free(s->jwt_secret);

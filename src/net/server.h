@@ -1,6 +1,9 @@
 /* The server: listener, connections, timers, signals and graceful shutdown.
- * One loop thread owns everything here; nothing is locked. A connection
- * starts as HTTP (http.c) and may become a WebSocket (ws.c). */
+ * Owns the connections, per-address counts, the token verifier and the
+ * transport's counters. One loop thread owns everything here; nothing is
+ * locked. A connection starts as HTTP (http.c) and may become a WebSocket
+ * (ws.c). Knows nothing above it: requests, messages and ends reach the
+ * layers above through the conn_handlers main.c registers. */
 #ifndef HUDDLE_NET_SERVER_H
 #define HUDDLE_NET_SERVER_H
 
@@ -8,27 +11,27 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "auth/grant.h"
 #include "auth/token.h"
 #include "guard/errors.h"
-#include "guard/ratelimit.h"
 #include "config.h"
 #include "lib/buf.h"
 #include "lib/jsonx.h"
 #include "lib/map.h"
-#include "net/outbuf.h"
-#include "room/history.h"
+#include "lib/outbuf.h"
 
 struct ws;
-struct store;
-struct bus;
-struct participant;
+struct conn;
+struct participant;   /* the signaling layer's, behind conn->part: never dereferenced here */
 struct waiter;
 
 enum http_hdr {
   HDR_AUTHORIZATION, HDR_UPGRADE, HDR_CONNECTION, HDR_SEC_WS_KEY,
-  HDR_SEC_WS_VERSION, HDR_CONTENT_TYPE, HDR_X_FORWARDED_FOR, HDR__COUNT
+  HDR_SEC_WS_VERSION, HDR_CONTENT_TYPE,
+  HDR_UPLOAD_OFFSET, HDR_UPLOAD_LENGTH, HDR_UPLOAD_CHECKSUM, HDR_UPLOAD_METADATA,
+  HDR_TUS_RESUMABLE, HDR_RANGE, HDR_X_FORWARDED_FOR, HDR__COUNT
 };
+
+struct http_stream;
 
 struct http_req {
   struct buf url;                  /* owned: request target as sent */
@@ -40,9 +43,46 @@ struct http_req {
   int complete;                    /* on_message_complete seen */
   int too_large;                   /* body over the limit */
   int head_checked;                /* httpcheck passed for this request */
+  /* Requests with a body: the head is shown to srv->handlers.head first. */
+  int head_seen;                   /* headers parsed, hook not run yet */
+  int head_hooked;                 /* hook ran for this request */
+  int held;                        /* a handler answers later (http_request_done) */
+  size_t body_cap;                 /* buffered body limit for this request */
+  size_t accounted;                /* bytes counted in srv->body_buffered */
+  const struct http_stream *stream; /* borrowed: streamed body or response, or NULL */
+  void *stream_data;               /* the stream's owner */
 };
 
 enum conn_kind { CONN_HTTP, CONN_WS };
+
+/* Why a WebSocket ended, for its user (ws_end below). */
+enum conn_end {
+  CONN_END_CLOSE,     /* the peer sent a close frame; code is its status (0: none) */
+  CONN_END_CUT,       /* the connection broke: EOF, reset or a write error */
+  CONN_END_TIMEOUT,   /* the peer stopped answering pings */
+  CONN_END_PROTOCOL,  /* we failed it: a framing or UTF-8 violation */
+  CONN_END_LOCAL,     /* we closed it: shutdown, a slow reader, ws_close() */
+};
+
+/* What the layers above register (libuv style: callbacks and a data slot
+ * owned by their user); main.c wires them. The net layer calls nothing
+ * above it by name. */
+struct conn_handlers {
+  void (*request)(struct conn *c);                           /* a whole HTTP request */
+  /* The head of a request that has a body, before the body is read: may
+   * reply (refuse), attach a stream (http_stream_set), or set req.body_cap.
+   * NULL: bodies are buffered up to max_body_bytes. */
+  void (*head)(struct conn *c);
+  void (*ws_text)(struct conn *c, const char *data, size_t len); /* a whole text message */
+  void (*ws_binary)(struct conn *c);                         /* a binary message (dropped) */
+  /* The WebSocket ended, or is ending; called once per connection at most
+   * for each why, and must be idempotent. */
+  void (*ws_end)(struct conn *c, enum conn_end why, int code);
+  void (*tick)(void *data);                                  /* every TICK_MS: timers above */
+  void *data;                                                /* owned by the registrant */
+};
+
+#define SERVER_TICK_MS 250
 
 struct conn {
   uv_tcp_t tcp;                    /* first: the handle's data is the conn */
@@ -54,6 +94,7 @@ struct conn {
   unsigned closing : 1;            /* conn_close() called: no more reads or writes */
   unsigned ending : 1;             /* conn_end() called: flushing, then close */
   unsigned in_request : 1;         /* HTTP: bytes of a request have arrived */
+  unsigned dropped_slow : 1;       /* cut off by the server as a slow reader */
   int handles;                     /* open uv handles; freed at zero */
   char ip[48];                     /* client address, for per-address limits (net/proxy.c) */
   char peer[48];                   /* the TCP peer's address (a proxy, or the client) */
@@ -65,15 +106,9 @@ struct conn {
   struct waiter *waiter;           /* borrowed; set while in a waiting room */
 };
 
-#define STATS_TYPES 64   /* >= the number of message types */
-
 struct server_stats {
   uint64_t connections_total, ws_total, messages_in, messages_out, bytes_in, bytes_out;
   uint64_t slow_consumers_dropped, http_requests;
-  uint64_t in_by_type[STATS_TYPES];     /* client messages received, by type index */
-  uint64_t out_by_type[STATS_TYPES];    /* messages delivered to clients, by type index */
-  uint64_t errors_by_code[API_ERR__COUNT];
-  uint64_t ratelimit_hits[RATE__COUNT];
   uint64_t http_by_status[6];           /* index status / 100 */
 };
 
@@ -95,13 +130,9 @@ struct server {
   unsigned char *jwt_secret;       /* owned when HMAC */
   size_t jwt_secret_len;
   struct jsonx_limits json_limits;
-  struct map rooms;                /* room id -> struct room *, owned by room.c */
-  struct history_registry history; /* room id -> what outlives the room */
-  struct ratelimit rl;
-  struct grant_spent grants;       /* spent breakout grants (auth/grant.h), owned by room/family.c */
-  uv_timer_t prune_timer;          /* forgets idle rate-limit keys */
-  struct store *store;             /* owned */
-  struct bus *bus;                 /* owned */
+  uv_timer_t tick_timer;           /* drives handlers.tick */
+  struct conn_handlers handlers;   /* the layers above (set before server_listen) */
+  size_t body_buffered;            /* bytes of request bodies held across connections */
   int shutting_down;
   int exit_code;
   uint64_t started_ms;
@@ -109,7 +140,7 @@ struct server {
   struct server_stats stats;
 };
 
-/* Sets up s on loop with cfg: token verifier, store, bus. Returns 0, or -1
+/* Sets up s on loop with cfg: handles, data dir, token verifier. Returns 0, or -1
  * with a reason in err. */
 /* Moves c's per-address count to ip (a client named by a trusted proxy).
  * Returns 0, or -1 if ip is over --max-connections-per-ip. */
@@ -122,6 +153,9 @@ int server_listen(struct server *s, char *err, size_t err_len);
 /* Starts a graceful shutdown: stop accepting, close WebSockets with 1001,
  * flush, then stop the loop (at the latest after shutdown_timeout_ms). */
 void server_shutdown(struct server *s);
+/* Closes what server_init opened after a failed start, without the
+ * shutdown log lines (nothing was served). */
+void server_abort(struct server *s);
 /* Releases everything after the loop has stopped. */
 void server_free(struct server *s);
 
@@ -138,6 +172,9 @@ void conn_write_copy(struct conn *c, const void *data, size_t len);
 void conn_close(struct conn *c);
 /* Stops reading, flushes queued writes, then closes. */
 void conn_end(struct conn *c);
+/* Stops / restarts reading from c (backpressure of streamed bodies). */
+void conn_read_stop(struct conn *c);
+void conn_read_start(struct conn *c);
 /* (Re)arms c's timer. */
 void conn_timer(struct conn *c, uint64_t ms, uv_timer_cb cb);
 

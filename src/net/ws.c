@@ -15,7 +15,6 @@
 #include "net/http.h"
 #include "net/server.h"
 #include "net/ws.h"
-#include "signal/signal.h"
 
 #define CLOSE_WAIT_MS 2000
 
@@ -131,7 +130,7 @@ static void fail(struct conn *c, int code, const char *why) {
   log_info("ws_failed ip=%s code=%d reason=%s", c->ip, code, tag);
   send_close(c, code, why);
   c->ws->failed = 1;
-  signal_detach(c, "left");
+  c->srv->handlers.ws_end(c, CONN_END_PROTOCOL, code);
   buf_free(&c->ws->msg);
   conn_timer(c, CLOSE_WAIT_MS, on_timer);
 }
@@ -173,8 +172,8 @@ static void on_message(struct conn *c, int opcode, uint8_t *data, size_t len) {
     return;
   }
   c->srv->stats.messages_in++;
-  if (opcode == OP_TEXT) signal_on_message(c, (const char *)data, len);
-  else signal_on_binary(c);
+  if (opcode == OP_TEXT) c->srv->handlers.ws_text(c, (const char *)data, len);
+  else c->srv->handlers.ws_binary(c);
 }
 
 static void on_control(struct conn *c, int opcode, const uint8_t *p, size_t len) {
@@ -199,7 +198,7 @@ static void on_control(struct conn *c, int opcode, const uint8_t *p, size_t len)
     }
   }
   w->close_received = 1;
-  signal_detach(c, "left");
+  c->srv->handlers.ws_end(c, CONN_END_CLOSE, code);
   send_close(c, code, NULL); /* echo the code, unless we closed first */
   buf_free(&w->msg);
   conn_end(c);
@@ -345,7 +344,7 @@ static void on_timer(uv_timer_t *t) {
   uint64_t idle = uv_now(c->srv->loop) - w->last_seen_ms;
   if (idle >= 2 * interval) {
     log_info("dead_peer ip=%s idle_ms=%llu", c->ip, (unsigned long long)idle);
-    signal_detach(c, "timeout");
+    c->srv->handlers.ws_end(c, CONN_END_TIMEOUT, 0);
     conn_close(c);
     return;
   }
@@ -377,7 +376,7 @@ int ws_accept(struct conn *c) {
   return 0;
 }
 
-void ws_on_eof(struct conn *c) { signal_detach(c, "left"); }
+void ws_on_eof(struct conn *c) { c->srv->handlers.ws_end(c, CONN_END_CUT, 0); }
 
 void ws_send(struct conn *c, struct outbuf *frame) {
   if (c->ws == NULL || c->ws->close_started) {
@@ -396,7 +395,7 @@ void ws_close(struct conn *c, int code, const char *reason) {
   }
   if (w->close_started || c->closing) return;
   send_close(c, code, reason);
-  signal_detach(c, NULL);
+  c->srv->handlers.ws_end(c, CONN_END_LOCAL, code);
   conn_timer(c, CLOSE_WAIT_MS, on_timer);
 }
 

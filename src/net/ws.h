@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "guard/errors.h"
-#include "net/outbuf.h"
+#include "lib/outbuf.h"
 
 struct conn;
 

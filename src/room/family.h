@@ -9,7 +9,7 @@
 #include "auth/token.h"
 #include "guard/errors.h"
 
-struct server;
+struct hub;
 struct room;
 
 #define FAMILY_GRANT_TTL_S 300
@@ -17,24 +17,29 @@ struct room;
 /* A signed single-use grant for user to enter room, a room of parent's
  * family, about breakout room breakout. Returns a static buffer (valid
  * until the next call) or NULL. */
-const char *family_grant_issue(struct server *s, const char *user, const char *room, const char *parent,
+const char *family_grant_issue(struct hub *h, const char *user, const char *room, const char *parent,
                                const char *breakout);
-/* Checks and spends grant for room_id; fills claims from the member's
- * current standing in the family (grants carry no role). */
-enum api_err family_grant_use(struct server *s, const char *grant, const char *room_id,
-                              struct token_claims *claims);
-void family_grants_prune(struct server *s);
-void family_grants_free(struct server *s);
+/* Checks grant for room_id and, with spend, spends it (without: a peek
+ * that fails on a spent grant but leaves an unspent one usable); fills
+ * claims from the member's current standing in the family (grants carry
+ * no role). */
+enum api_err family_grant_use(struct hub *h, const char *grant, const char *room_id,
+                              struct token_claims *claims, int spend);
+/* Derives the grant key from the server's HMAC secret (else a random key
+ * is made at first use). */
+void family_grant_key(struct hub *h, const unsigned char *secret, size_t len);
+void family_grants_prune(struct hub *h);
+void family_grants_free(struct hub *h);
 
 /* Charges n rooms to user's room_create budget, all or nothing. */
-enum api_err family_charge_rooms(struct server *s, const char *user, size_t n, char *detail, size_t dl);
+enum api_err family_charge_rooms(struct hub *h, const char *user, size_t n, char *detail, size_t dl);
 
 /* If r's family is empty (nobody in the main room or any breakout room,
  * nobody waiting, nothing holding it, not lingering), closes the breakout
  * rooms and releases the main room. Returns 1 if it did (r may be gone).
  * Only acts when r is a main room. */
-int family_collapse(struct server *s, struct room *r);
+int family_collapse(struct hub *h, struct room *r);
 /* The same for every family (from the periodic sweep). */
-void family_sweep(struct server *s);
+void family_sweep(struct hub *h);
 
 #endif

@@ -128,6 +128,7 @@ static void evict(struct history_registry *reg, const char *creator, const char 
     struct oldest o = {creator, family, NULL, 0, 0};
     map_each(&reg->rooms, find_oldest, &o);
     if (o.h == NULL || (o.closed <= max_count && (max_bytes == 0 || o.bytes <= max_bytes))) break;
+    if (reg->on_evict) reg->on_evict(reg->evict_arg, o.h->room_id);
     map_del(&reg->rooms, o.h->room_id);
     reg->closed_bytes -= o.h->closed_bytes;
     history_free(o.h);
@@ -184,6 +185,7 @@ static void evict_global(struct history_registry *reg) {
     struct oldest o = {creator, NULL, NULL, 0, 0};
     map_each(&reg->rooms, find_oldest, &o);
     if (o.h == NULL) break;
+    if (reg->on_evict) reg->on_evict(reg->evict_arg, o.h->room_id);
     map_del(&reg->rooms, o.h->room_id);
     reg->closed_bytes -= o.h->closed_bytes;
     history_free(o.h);

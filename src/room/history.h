@@ -64,7 +64,7 @@ struct room_history {
   uint64_t sessions;               /* joins counted */
   uint64_t closed_session_ms;      /* total length of finished sessions */
   uint64_t peak;
-  uint64_t messages_by_type[64];   /* indexed by signal type index */
+  uint64_t messages_by_type[64];   /* indexed by stable type id (msgtype.h) */
   uint64_t quality[QUALITY__COUNT];
   uint64_t custom_events;
   struct event_ring events;        /* recent analytics events */
@@ -87,6 +87,9 @@ struct history_registry {
   size_t max_rooms;                /* closed histories beyond this are evicted, oldest first */
   size_t max_bytes;                /* and beyond this many bytes (0: no byte bound) */
   size_t closed_bytes;             /* bytes of closed histories */
+  /* Called with a room id whose history is evicted (its files go too), or NULL. */
+  void (*on_evict)(void *arg, const char *room_id);
+  void *evict_arg;
 };
 
 #define HISTORY_PER_FAMILY 64        /* closed histories kept per room family */

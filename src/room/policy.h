@@ -19,7 +19,7 @@
 #include "guard/errors.h"
 #include "lib/map.h"
 
-struct server;
+struct hub;
 struct room;
 
 struct policy_rec {
@@ -38,33 +38,33 @@ struct room_policy {
 };
 
 /* The family's main room of r (r itself for a main room), or NULL. */
-struct room *policy_root(struct server *s, struct room *r);
+struct room *policy_root(struct hub *h, struct room *r);
 /* The record of user in room_id's family, or NULL. */
-const struct policy_rec *policy_find(struct server *s, const char *room_id, const char *user);
+const struct policy_rec *policy_find(struct hub *h, const char *room_id, const char *user);
 
 /* An admitted join of claims into r: records membership (first time only). */
-void policy_admitted(struct server *s, struct room *r, const struct token_claims *c);
+void policy_admitted(struct hub *h, struct room *r, const struct token_claims *c);
 /* A role or permission change made in r. */
-void policy_note_role(struct server *s, struct room *r, const char *user, enum room_role role);
-void policy_note_perms(struct server *s, struct room *r, const char *user, uint32_t set, uint32_t val);
-void policy_note_rejected(struct server *s, struct room *r, const char *user, int rejected);
+void policy_note_role(struct hub *h, struct room *r, const char *user, enum room_role role);
+void policy_note_perms(struct hub *h, struct room *r, const char *user, uint32_t set, uint32_t val);
+void policy_note_rejected(struct hub *h, struct room *r, const char *user, int rejected);
 
 /* Overlays in-room changes onto token claims for room_id (admins unchanged). */
-void policy_apply(struct server *s, const char *room_id, struct token_claims *c);
+void policy_apply(struct hub *h, const char *room_id, struct token_claims *c);
 /* Claims for a member moving inside its family (a grant): base + changes.
  * Returns 0, or -1 if user never was admitted to the family. */
-int policy_member_claims(struct server *s, const char *room_id, const char *user, struct token_claims *out);
+int policy_member_claims(struct hub *h, const char *room_id, const char *user, struct token_claims *out);
 /* 1 if user was removed from room_id or from its family's main room. */
-int policy_banned(struct server *s, const char *room_id, const char *user);
+int policy_banned(struct hub *h, const char *room_id, const char *user);
 /* REST reads and writes on a live room: API_OK, or why not (banned,
  * waiting, rejected). member: the caller is in the room now. */
-enum api_err policy_rest_gate(struct server *s, struct room *r, const struct token_claims *c, int member,
+enum api_err policy_rest_gate(struct hub *h, struct room *r, const struct token_claims *c, int member,
                               const char **detail);
 
 /* A join of room_id without a grant: breakout rooms are entered with a
  * grant from their main room (staff and admins excepted), so the main
  * room's lock and waiting room cannot be walked around. */
-enum api_err policy_breakout_entry(struct server *s, const char *room_id, const struct token_claims *c);
+enum api_err policy_breakout_entry(struct hub *h, const char *room_id, const struct token_claims *c);
 
 void policy_free(struct room *r);
 

@@ -15,6 +15,7 @@ struct room *room_new(const char *id, int max_participants, uint64_t now_ms) {
   r->settings.max_participants = max_participants;
   r->settings.chat_enabled = 1;
   r->settings.reactions_enabled = 1;
+  roomlog_init(&r->log, 4096, 300000); /* the owner sets the configured bounds */
   return r;
 }
 
@@ -43,6 +44,7 @@ void room_free(struct room *r) {
     p = next;
   }
   map_free(&r->members);
+  roomlog_free(&r->log);
   free(r);
 }
 
@@ -66,6 +68,10 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
   return p;
 }
 
+int room_participant_resume_token_renew(struct participant *p) {
+  return id_random_hex(p->resume_token, 32);
+}
+
 void room_participant_perms_update(struct participant *p) {
   p->perms = (perm_role_defaults(p->role) & ~p->perms_set) | (p->perms_val & p->perms_set);
 }
@@ -81,12 +87,12 @@ int room_idle(const struct room *r, uint64_t now_ms) {
          now_ms >= r->linger_until_ms;
 }
 
-struct waiter *room_waiter_add(struct room *r, struct conn *c, const struct token_claims *claims,
+struct waiter *room_waiter_add(struct room *r, void *session, const struct token_claims *claims,
                                uint64_t now_ms) {
   struct waiter *w = calloc(1, sizeof(*w));
   if (w == NULL) return NULL;
   w->room = r;
-  w->conn = c;
+  w->session = session;
   w->claims = *claims;
   w->since_ms = now_ms;
   w->prev = r->wait_tail;

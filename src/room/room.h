@@ -1,6 +1,9 @@
-/* The room model: participants in join order, lookup by user id, the
- * per-room sequence number and settings. Pure data, no I/O: the signaling
- * layer decides who hears about a change. */
+/* The room model: members (participants) in join order, lookup by user id,
+ * the per-room sequence number, settings, waiting room, hand queue, breakout
+ * rooms, transfers and the room log. Owns all of these. Pure data, no I/O:
+ * the operations (op.h) and the hub (hub.h) decide who hears about a change.
+ * A member is the room-level participant and survives its session: while
+ * its connection is away, session is NULL and away_ms says since when. */
 #ifndef HUDDLE_ROOM_ROOM_H
 #define HUDDLE_ROOM_ROOM_H
 
@@ -12,15 +15,16 @@
 #include "auth/token.h"
 #include "lib/ids.h"
 #include "lib/map.h"
+#include "room/roomlog.h"
 
-struct conn;
 struct room;
 struct room_policy;
 struct chat_vis;
 
 struct participant {
   struct room *room;                  /* borrowed: the room outlives its participants */
-  struct conn *conn;                  /* borrowed; NULL once detached */
+  void *session;                      /* borrowed: the adapter's session while connected; NULL while away.
+                                         Opaque to the room, never serialized. */
   struct participant *prev, *next;    /* the room's list, in join order */
   char user_id[ID_MAX + 1];
   char name[TOKEN_NAME_MAX + 1];
@@ -31,8 +35,9 @@ struct participant {
   enum room_role origin_role;         /* role and overrides it joined with (token or grant) */
   uint32_t origin_set, origin_val;
   uint64_t info_ms;                   /* when info was last updated */
-  char session_id[33];                /* fresh per connection */
-  char resume_token[65];              /* secret to this participant */
+  char session_id[33];                /* fresh per join; kept across resumes */
+  char resume_token[65];              /* secret to this participant; single use, renewed per room-state */
+  uint64_t away_ms;                   /* 0 while connected; else when its connection dropped */
   uint64_t joined_ms;
   int audio, video, screen;           /* media state: 1 = publishing */
   json_t *net_stats;                  /* owned; last network-stats sample or NULL */
@@ -67,7 +72,7 @@ struct transfer {
 /* Someone in the waiting room: upgraded, not admitted. */
 struct waiter {
   struct room *room;                  /* borrowed: the room outlives its waiters */
-  struct conn *conn;                  /* borrowed */
+  void *session;                      /* borrowed: the adapter's session (opaque) */
   struct waiter *prev, *next;
   struct token_claims claims;
   uint64_t since_ms;
@@ -123,6 +128,8 @@ struct room {
   char parent[ID_MAX + 1];            /* for a breakout room: its main room, else "" */
   int held;                           /* a breakout room its parent keeps open */
   uint64_t linger_until_ms;           /* kept open until then, empty (people returning) */
+  struct roomlog log;                 /* owned: recent messages, for resume */
+  size_t naway;                       /* participants whose connection dropped (grace period) */
   struct chat_vis *chat_vis;          /* owned; who saw which private message (room/chatvis.c) */
   struct room_policy *policy;         /* owned; in-room changes, bans of the family (room/policy.c) */
 };
@@ -146,6 +153,9 @@ void room_participant_free(struct participant *p);
 /* Assigns and returns the next sequence number. */
 static inline uint64_t room_seq_next(struct room *r) { return ++r->seq; }
 
+/* Gives p a new resume token (the old one is spent). Returns 0 or -1. */
+int room_participant_resume_token_renew(struct participant *p);
+
 /* Recomputes p->perms from its role and overrides. */
 void room_participant_perms_update(struct participant *p);
 /* The first participant holding role, in join order, or NULL. */
@@ -155,7 +165,7 @@ struct participant *room_first_with_role(struct room *r, enum room_role role);
 int room_idle(const struct room *r, uint64_t now_ms);
 
 /* Waiting room. */
-struct waiter *room_waiter_add(struct room *r, struct conn *c, const struct token_claims *claims,
+struct waiter *room_waiter_add(struct room *r, void *session, const struct token_claims *claims,
                                uint64_t now_ms);
 struct waiter *room_waiter_find(struct room *r, const char *user_id);
 /* Unlinks and frees w. */

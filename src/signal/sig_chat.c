@@ -41,11 +41,11 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
   }
   struct buf clean = {0};
   enum api_err e = sanitize_text(json_string_value(text), json_string_length(text),
-                                 (size_t)ctx->srv->cfg->chat_max_chars, &clean);
+                                 (size_t)ctx->hub->cfg->chat_max_chars, &clean);
   if (e != API_OK) {
     buf_free(&clean);
     if (e == API_ERR_MESSAGE_TOO_LONG)
-      snprintf(detail, detail_len, "at most %d characters", ctx->srv->cfg->chat_max_chars);
+      snprintf(detail, detail_len, "at most %d characters", ctx->hub->cfg->chat_max_chars);
     else
       snprintf(detail, detail_len, "payload.text is empty or not text");
     return e;
@@ -59,14 +59,14 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
   buf_free(&clean);
   if (out == NULL) return API_ERR_INTERNAL_ERROR;
   if (reply) json_object_set(out, "reply_to", reply);
-  struct sig_out o = {"chat-message", ctx->self->user_id, ctx->in->to, NULL,
+  struct room_event o = {"chat-message", ctx->self->user_id, ctx->in->to, NULL,
                       ctx->in->to ? ctx->self->user_id : NULL, 0, out, ctx->in->id, NULL, 0};
-  int rc = signal_send(ctx, &o);
+  int rc = hub_send(ctx->hub, ctx->room, &o);
   json_decref(out);
   if (rc != 0) return API_ERR_INTERNAL_ERROR;
   room_chat_remember(r, seq);
   if (ctx->in->to) chatvis_private(r, seq, ctx->self->user_id, ctx->in->to);
-  if (r->hist) history_event(r->hist, server_now_ms(), "chat", ctx->self->user_id,
+  if (r->hist) history_event(r->hist, hub_now_ms(), "chat", ctx->self->user_id,
                              ctx->in->to ? "private" : "room", 0, NULL);
   return API_OK;
 }
@@ -81,11 +81,11 @@ enum api_err sig_reaction(struct sig_ctx *ctx, char *detail, size_t detail_len) 
     return API_ERR_INVALID_REACTION;
   }
   json_t *out = json_pack("{s:O}", "emoji", emoji);
-  struct sig_out o = {"reaction", ctx->self->user_id, NULL, NULL, NULL, 0, out, ctx->in->id, NULL, 0};
-  int rc = signal_send(ctx, &o);
+  struct room_event o = {"reaction", ctx->self->user_id, NULL, NULL, NULL, 0, out, ctx->in->id, NULL, 0};
+  int rc = hub_send(ctx->hub, ctx->room, &o);
   json_decref(out);
   if (rc != 0) return API_ERR_INTERNAL_ERROR;
-  if (r->hist) history_event(r->hist, server_now_ms(), "reaction", ctx->self->user_id,
+  if (r->hist) history_event(r->hist, hub_now_ms(), "reaction", ctx->self->user_id,
                              NULL, 0, NULL);
   return API_OK;
 }

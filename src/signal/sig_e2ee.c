@@ -10,13 +10,13 @@
 static enum api_err relay(struct sig_ctx *ctx, const char *type, char *detail, size_t detail_len) {
   /* The limit applies to what is relayed: the client's own bytes. */
   size_t n = ctx->in->raw_payload ? ctx->in->raw_payload_len : json_dumpb(ctx->in->payload, NULL, 0, JSON_COMPACT);
-  if (n == 0 || n > (size_t)ctx->srv->cfg->e2ee_max_bytes) {
-    snprintf(detail, detail_len, "payload of at most %d bytes", ctx->srv->cfg->e2ee_max_bytes);
+  if (n == 0 || n > (size_t)ctx->hub->cfg->e2ee_max_bytes) {
+    snprintf(detail, detail_len, "payload of at most %d bytes", ctx->hub->cfg->e2ee_max_bytes);
     return API_ERR_MESSAGE_TOO_LARGE;
   }
-  struct sig_out o = {type, ctx->self->user_id, ctx->in->to, ctx->in->to ? NULL : ctx->self->user_id,
+  struct room_event o = {type, ctx->self->user_id, ctx->in->to, ctx->in->to ? NULL : ctx->self->user_id,
                       NULL, 0, ctx->in->payload, NULL, ctx->in->raw_payload, ctx->in->raw_payload_len};
-  return signal_send(ctx, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
+  return hub_send(ctx->hub, ctx->room, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
 }
 
 enum api_err sig_e2ee_key_exchange(struct sig_ctx *ctx, char *detail, size_t detail_len) {

@@ -45,9 +45,9 @@ static enum api_err check_publish(const struct sig_ctx *ctx, char *detail, size_
 
 static enum api_err relay(struct sig_ctx *ctx, const char *type) {
   /* The payload goes out as the client's own bytes: validated, not rewritten. */
-  struct sig_out o = {type, ctx->self->user_id, ctx->in->to, NULL, NULL, 0, ctx->in->payload, NULL,
+  struct room_event o = {type, ctx->self->user_id, ctx->in->to, NULL, NULL, 0, ctx->in->payload, NULL,
                       ctx->in->raw_payload, ctx->in->raw_payload_len};
-  return signal_send(ctx, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
+  return hub_send(ctx->hub, ctx->room, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
 }
 
 enum api_err sig_offer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
@@ -59,6 +59,8 @@ enum api_err sig_offer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
 enum api_err sig_answer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
   enum api_err e = check_sdp(ctx, "answer", detail, detail_len);
   if (e == API_OK) e = check_publish(ctx, detail, detail_len);
+  /* A publish refusal: the offerer must not wait forever for this answer. */
+  if (e == API_ERR_PERMISSION_DENIED) sig_rtc_answer_refused(ctx, e, detail);
   return e != API_OK ? e : relay(ctx, "answer");
 }
 
@@ -67,6 +69,8 @@ enum api_err sig_ice_candidate(struct sig_ctx *ctx, char *detail, size_t detail_
   json_t *cand = json_object_get(p, "candidate");
   json_t *mid = json_object_get(p, "sdpMid");
   json_t *idx = json_object_get(p, "sdpMLineIndex");
+  /* null (or no payload): onicecandidate's end of gathering. */
+  if (json_is_null(cand) || json_object_size(p) == 0) return sig_rtc_end_of_candidates(ctx);
   /* "" is the end-of-candidates marker browsers send. */
   if (!json_is_string(cand) || json_string_length(cand) > CANDIDATE_MAX ||
       (json_string_length(cand) > 0 && strncmp(json_string_value(cand), "candidate:", 10) != 0)) {

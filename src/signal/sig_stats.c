@@ -65,19 +65,19 @@ enum api_err sig_network_stats(struct sig_ctx *ctx, char *detail, size_t detail_
   json_t *kept = json_deep_copy(p);
   if (kept == NULL) return API_ERR_INTERNAL_ERROR;
   json_object_set_new(kept, "quality", json_string(bucket_names[b]));
-  json_object_set_new(kept, "ts", json_integer((json_int_t)server_now_ms()));
+  json_object_set_new(kept, "ts", json_integer((json_int_t)hub_now_ms()));
   json_decref(ctx->self->net_stats);
   ctx->self->net_stats = kept;
   struct room_history *h = ctx->room->hist;
   if (h) {
     h->quality[b]++;
-    history_event(h, server_now_ms(), "quality", ctx->self->user_id, bucket_names[b],
+    history_event(h, hub_now_ms(), "quality", ctx->self->user_id, bucket_names[b],
                   (int64_t)num(p, "rtt_ms", 0), NULL);
   }
   /* Hosts and moderators watch the room's network; others need not. */
-  struct sig_out o = {"network-stats", ctx->self->user_id, NULL, ctx->self->user_id, NULL,
+  struct room_event o = {"network-stats", ctx->self->user_id, NULL, ctx->self->user_id, NULL,
                       PERM_MODERATE, kept, NULL, NULL, 0};
-  return signal_send(ctx, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
+  return hub_send(ctx->hub, ctx->room, &o) ? API_ERR_INTERNAL_ERROR : API_OK;
 }
 
 enum api_err sig_quality_update(struct sig_ctx *ctx, char *detail, size_t detail_len) {
@@ -106,8 +106,8 @@ enum api_err sig_quality_update(struct sig_ctx *ctx, char *detail, size_t detail
   }
   snprintf(ctx->self->quality, sizeof(ctx->self->quality), "%s", levels[i]);
   if (ctx->room->hist)
-    history_event(ctx->room->hist, server_now_ms(), "quality_update", ctx->self->user_id, levels[i], 0, NULL);
-  int rc = signal_publish(ctx, "quality-update", ctx->self->user_id, NULL, ctx->self->user_id, out);
+    history_event(ctx->room->hist, hub_now_ms(), "quality_update", ctx->self->user_id, levels[i], 0, NULL);
+  int rc = hub_publish(ctx->hub, ctx->room, "quality-update", ctx->self->user_id, NULL, ctx->self->user_id, out);
   json_decref(out);
   return rc ? API_ERR_INTERNAL_ERROR : API_OK;
 }
@@ -139,7 +139,7 @@ enum api_err sig_analytics_event(struct sig_ctx *ctx, char *detail, size_t detai
   }
   if (ctx->room->hist) {
     ctx->room->hist->custom_events++;
-    history_event(ctx->room->hist, server_now_ms(), "custom", ctx->self->user_id,
+    history_event(ctx->room->hist, hub_now_ms(), "custom", ctx->self->user_id,
                   json_string_value(name), 0, props ? json_deep_copy(props) : NULL);
   }
   return API_OK;
@@ -173,6 +173,6 @@ enum api_err sig_virtual_background_update(struct sig_ctx *ctx, char *detail, si
   }
   json_decref(ctx->self->background);
   ctx->self->background = out;
-  return signal_publish(ctx, "virtual-background-update", ctx->self->user_id, NULL,
+  return hub_publish(ctx->hub, ctx->room, "virtual-background-update", ctx->self->user_id, NULL,
                         ctx->self->user_id, out) ? API_ERR_INTERNAL_ERROR : API_OK;
 }

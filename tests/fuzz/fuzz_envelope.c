@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "signal/envelope.h"
+#include "lib/envelope.h"
 #include "log.h"
 
 /* Quiet: the server logs refusals at info. */

@@ -2,7 +2,8 @@
  * splits. The same bytes are fed once in one read and once cut at places
  * taken from the input; both runs must deliver the same messages and end in
  * the same state (failed or not). The connection's I/O is replaced with
- * recorders through the linker (--wrap), the parser itself is the real one. */
+ * recorders through the linker (--wrap) and the layers above with recording
+ * handlers (struct conn_handlers); the parser itself is the real one. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +48,12 @@ void __wrap_conn_end(struct conn *c) {
   cur->ended = 1;
 }
 void __wrap_conn_timer(struct conn *c, uint64_t ms, uv_timer_cb cb) { (void)c; (void)ms; (void)cb; }
-void __wrap_signal_on_message(struct conn *c, const char *data, size_t len) { note('m', data, len); }
-void __wrap_signal_on_binary(struct conn *c) { note('b', "", 0); }
-void __wrap_signal_detach(struct conn *c, const char *reason) { note('d', "", 0); }
+static void on_text(struct conn *c, const char *data, size_t len) { note('m', data, len); }
+static void on_binary(struct conn *c) { note('b', "", 0); }
+static void on_end(struct conn *c, enum conn_end why, int code) {
+  note('d', &why, sizeof(why));
+  note('c', &code, sizeof(code));
+}
 
 static struct server srv;
 static struct config cfg;
@@ -86,6 +90,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cfg.ping_interval_ms = 20000;
     srv.cfg = &cfg;
     srv.loop = uv_default_loop();
+    srv.handlers.ws_text = on_text;
+    srv.handlers.ws_binary = on_binary;
+    srv.handlers.ws_end = on_end;
     init = 1;
   }
   /* First byte: how many cut lengths follow; the rest is the stream. */

@@ -76,6 +76,23 @@ test('defect 1: role and permission changes made in the room survive reconnectin
   });
 });
 
+test('defect 1 on the room core: with no grace period the member is gone, and the policy still speaks for it', async () => {
+  await h.withServer({ args: RATES_OFF.concat(['--resume-grace-ms', '0']) }, async (srv) => {
+    const p = await people(srv, 'd1g', [['hana', 'host'], ['mod', 'moderator'], ['vic', 'participant']]);
+    p.hana.send({ type: 'role-updated', payload: { user_id: 'mod', role: 'viewer' } });
+    await p.mod.nextWhere(ofType('role-updated', (x) => x.user_id === 'mod' && x.role === 'viewer'));
+    await p.mod.end();
+    await p.hana.nextWhere(ofType('user-left', (x) => x.user_id === 'mod'));
+    const list = await h.api(srv, 'GET', '/webrtc/rooms/d1g/participants', p.vic.token);
+    assert.ok(!list.json.participants.some((x) => x.user_id === 'mod'), 'mod left the room (no grace period)');
+    // REST by a non-member: the in-room demotion outranks the token.
+    assertRestError(await h.api(srv, 'POST', '/webrtc/rooms/d1g/participants/vic/remove', p.mod.token, {}), 403, 'PERMISSION_DENIED', 'non-member over REST');
+    // Rejoin after leaving: a viewer again.
+    const back = await enter(srv, 'd1g', p.mod.token, 'mod');
+    assert.strictEqual(back.state.payload.self.role, 'viewer', 'rejoins as it was made in the room');
+  });
+});
+
 test('defect 5: a host replacing its own session stays host; nobody else is handed host', async () => {
   await h.withServer({ args: RATES_OFF }, async (srv) => {
     // hana's token says moderator: she is host only because she came first.
@@ -119,9 +136,17 @@ test('defect 3: grants are single-use, carry no role, die with their breakout ro
 
     // Single use.
     const patGrant = await assign(srv, 'd3', A, 'pat', p.hana.token, p.pat);
+    // The validate endpoint only peeks: twice 200, and the grant still opens the room once.
+    for (let i = 0; i < 2; i++) {
+      const v = await h.httpGet(srv, `/webrtc/rooms/${A}/validate?grant=${patGrant}`);
+      assert.strictEqual(v.status, 200, v.text);
+      assert.strictEqual(JSON.parse(v.text).user_id, 'pat');
+    }
     const patA = await withGrant(srv, A, patGrant, 'pat');
     await patA.end();
     await h.expectRefused(srv, A, null, 401, 'INVALID_TOKEN', { via: 'none', query: `grant=${patGrant}` });
+    const spent = await h.httpGet(srv, `/webrtc/rooms/${A}/validate?grant=${patGrant}`);
+    assertRestError(spent, 401, 'INVALID_TOKEN');
 
     // No role inside: demoted after the assignment, mod enters as a viewer and returns as one.
     const modGrant = await assign(srv, 'd3', A, 'mod', p.hana.token, p.mod);

@@ -7,7 +7,8 @@ const assert = require('node:assert');
 const h = require('./helpers');
 
 test('keepalive: a ws client that answers pings stays; a paused one is dropped with reason timeout', async (t) => {
-  await h.withServer({ args: ['--ping-interval-ms', '200'] }, async (srv) => {
+  // Without a grace period: a dead peer leaves at once (resume.test.js covers the grace period).
+  await h.withServer({ args: ['--ping-interval-ms', '200', '--resume-grace-ms', '0'] }, async (srv) => {
     await h.sub(t, 'an answering client stays connected for > 1 s and gets pings', srv, async () => {
       const alice = await h.join(srv, 'ka', 'alice');
       const bob = await h.join(srv, 'ka', 'bob');

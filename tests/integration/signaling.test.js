@@ -201,7 +201,8 @@ test('signaling errors carry the code and ref, and nothing is relayed', async ()
 });
 
 test('user-left with reason "left" on close; the room is removed when empty', async () => {
-  await h.withServer({}, async (srv) => {
+  // Without a grace period: an abrupt disconnect leaves at once (resume.test.js covers the grace period).
+  await h.withServer({ args: ['--resume-grace-ms', '0'] }, async (srv) => {
     assert.strictEqual((await h.health(srv)).rooms, 0);
     const alice = await h.join(srv, 'leave', 'alice');
     const bob = await h.join(srv, 'leave', 'bob');

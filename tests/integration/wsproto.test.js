@@ -95,7 +95,8 @@ test('handshake', async (t) => {
 });
 
 test('framing violations close with 1002 and the others see user-left', async (t) => {
-  await h.withServer({}, async (srv) => {
+  // Without a grace period: some cases end with a cut socket, which would otherwise be resumable.
+  await h.withServer({ args: ['--resume-grace-ms', '0'] }, async (srv) => {
     const watcher = await h.join(srv, 'frames', 'watcher');
     const cases = [
       ['unmasked client frame', () => h.encodeFrame(TEXT, '{"type":"x"}', { mask: false })],

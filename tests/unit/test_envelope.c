@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "signal/envelope.h"
+#include "lib/envelope.h"
 #include "signal/signal.h"
 
 static const struct jsonx_limits lim = {16, 4096};

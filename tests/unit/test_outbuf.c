@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "net/outbuf.h"
+#include "lib/outbuf.h"
 
 /* Under AddressSanitizer, let a failed malloc return NULL as libc's does
  * instead of aborting, so allocation failure can be tested. */

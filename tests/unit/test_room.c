@@ -319,7 +319,7 @@ static void participant_new_copies_claims(void **state) {
   assert_int_equal(p->role, ROOM_ROLE_MODERATOR);
   assert_int_equal(p->joined_ms, NOW_MS);
   assert_null(p->room);
-  assert_null(p->conn);
+  assert_null(p->session);
   assert_int_equal(p->audio, 0);
   assert_int_equal(p->video, 0);
   assert_int_equal(p->screen, 0);

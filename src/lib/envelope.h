@@ -1,7 +1,7 @@
 /* The WebSocket envelope (protocol.md): decoding what clients send and
  * encoding what the server sends, framed once into a shareable outbuf. */
-#ifndef HUDDLE_SIGNAL_ENVELOPE_H
-#define HUDDLE_SIGNAL_ENVELOPE_H
+#ifndef HUDDLE_LIB_ENVELOPE_H
+#define HUDDLE_LIB_ENVELOPE_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 
 #include "guard/errors.h"
 #include "lib/jsonx.h"
-#include "net/outbuf.h"
+#include "lib/outbuf.h"
 
 #define ENVELOPE_ID_MAX 64    /* bytes of a client correlation id */
 #define ENVELOPE_TYPE_MAX 32

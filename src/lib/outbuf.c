@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/outbuf.h"
+#include "lib/outbuf.h"
 
 struct outbuf *outbuf_new(size_t cap) {
   if (cap > SIZE_MAX - sizeof(struct outbuf)) return NULL;

@@ -4,8 +4,8 @@
  *   the write completes -> unref; the caller drops its own -> refs=0 -> free
  *
  * Refs are plain integers: only the loop thread touches them (design.md). */
-#ifndef HUDDLE_NET_OUTBUF_H
-#define HUDDLE_NET_OUTBUF_H
+#ifndef HUDDLE_LIB_OUTBUF_H
+#define HUDDLE_LIB_OUTBUF_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "lib/ids.h"
-#include "signal/envelope.h"
+#include "lib/envelope.h"
 
 void envelope_in_free(struct envelope_in *in) {
   json_decref(in->root);

@@ -1,0 +1,99 @@
+/* The room log (see roomlog.h): a ring that grows up to max entries. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "room/roomlog.h"
+
+#define FIRST_CAP 16
+
+void roomlog_init(struct roomlog *l, size_t max, uint64_t max_age_ms) {
+  memset(l, 0, sizeof(*l));
+  l->max = max ? max : 1;
+  l->max_age_ms = max_age_ms;
+}
+
+static struct roomlog_entry *slot(const struct roomlog *l, size_t i) {
+  return &l->ring[(l->head + i) % l->cap];
+}
+
+static void drop_oldest(struct roomlog *l) {
+  struct roomlog_entry *e = slot(l, 0);
+  l->dropped_seq = e->seq;
+  outbuf_unref(e->frame);
+  e->frame = NULL;
+  l->head = (l->head + 1) % l->cap;
+  l->n--;
+}
+
+/* Doubles the ring (up to max), keeping entries in order. */
+static int grow(struct roomlog *l) {
+  size_t cap = l->cap ? l->cap * 2 : FIRST_CAP;
+  if (cap > l->max) cap = l->max;
+  struct roomlog_entry *ring = malloc(cap * sizeof(*ring));
+  if (ring == NULL) return -1;
+  for (size_t i = 0; i < l->n; i++) ring[i] = *slot(l, i);
+  free(l->ring);
+  l->ring = ring;
+  l->cap = cap;
+  l->head = 0;
+  return 0;
+}
+
+static void copy_id(char *dst, const char *src) {
+  size_t n = src ? strnlen(src, ID_MAX) : 0;
+  memcpy(dst, src ? src : "", n);
+  dst[n] = '\0';
+}
+
+int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, struct outbuf *frame,
+                   const char *to, const char *except, const char *also, uint32_t only_perm) {
+  roomlog_trim(l, now_ms);
+  if (l->n == l->cap && l->cap < l->max && grow(l) != 0) {
+    l->dropped_seq = seq; /* a hole: resumes from before seq report a gap */
+    return -1;
+  }
+  if (l->n == l->cap) drop_oldest(l);
+  struct roomlog_entry *e = slot(l, l->n);
+  e->seq = seq;
+  e->ts_ms = now_ms;
+  e->frame = outbuf_ref(frame);
+  e->only_perm = only_perm;
+  e->type = type;
+  copy_id(e->to, to);
+  copy_id(e->except, except);
+  copy_id(e->also, also);
+  l->n++;
+  return 0;
+}
+
+void roomlog_trim(struct roomlog *l, uint64_t now_ms) {
+  while (l->n && slot(l, 0)->ts_ms + l->max_age_ms < now_ms) drop_oldest(l);
+}
+
+int roomlog_covers(const struct roomlog *l, uint64_t after_seq) {
+  return l->dropped_seq <= after_seq;
+}
+
+int roomlog_entry_for(const struct roomlog_entry *e, const char *user_id, uint32_t perms) {
+  if (e->to[0]) return strcmp(e->to, user_id) == 0 || (e->also[0] && strcmp(e->also, user_id) == 0);
+  if (e->except[0] && strcmp(e->except, user_id) == 0) return 0;
+  return (perms & e->only_perm) == e->only_perm;
+}
+
+const struct roomlog_entry *roomlog_at(const struct roomlog *l, size_t i) { return slot(l, i); }
+
+size_t roomlog_find_after(const struct roomlog *l, uint64_t after_seq) {
+  size_t lo = 0, hi = l->n; /* seqs increase along the ring: binary search */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (slot(l, mid)->seq <= after_seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+void roomlog_free(struct roomlog *l) {
+  while (l->n) drop_oldest(l);
+  free(l->ring);
+  memset(l, 0, sizeof(*l));
+}

@@ -1,0 +1,52 @@
+/* The room log: per room, the last messages delivered to its members, as
+ * (seq, recipient filter, encoded frame), bounded by count and age. A member
+ * that resumes gets the entries after its last_seq that were addressed to it
+ * (docs/internals/roomlog.md). Pure data: no I/O, no clock of its own. */
+#ifndef HUDDLE_ROOM_ROOMLOG_H
+#define HUDDLE_ROOM_ROOMLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/ids.h"
+#include "lib/outbuf.h"
+
+struct roomlog_entry {
+  uint64_t seq;
+  uint64_t ts_ms;                 /* when it was appended */
+  struct outbuf *frame;           /* one ref, owned by the log */
+  uint32_t only_perm;             /* 0, or only members holding these PERM_* bits */
+  int type;                       /* enum msg_type */
+  char to[ID_MAX + 1];            /* "" : every member */
+  char except[ID_MAX + 1];        /* "" : nobody left out */
+  char also[ID_MAX + 1];          /* "" : no second recipient */
+};
+
+struct roomlog {
+  struct roomlog_entry *ring;     /* owned; cap slots, n used from head */
+  size_t cap, head, n;
+  size_t max;                     /* most entries kept */
+  uint64_t max_age_ms;            /* entries older than this are dropped */
+  uint64_t dropped_seq;           /* highest seq no longer held (0: none dropped) */
+};
+
+void roomlog_init(struct roomlog *l, size_t max, uint64_t max_age_ms);
+/* Appends an entry; takes its own ref on frame. to/except/also may be NULL.
+ * Drops the oldest entries past the bounds. Returns 0, or -1 on allocation
+ * failure (the log then no longer covers seq: resumes across it fail with a
+ * gap, never with a silent hole). */
+int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, struct outbuf *frame,
+                   const char *to, const char *except, const char *also, uint32_t only_perm);
+/* Drops entries older than max_age_ms at now_ms. */
+void roomlog_trim(struct roomlog *l, uint64_t now_ms);
+/* 1 if every entry with seq > after_seq is still held. */
+int roomlog_covers(const struct roomlog *l, uint64_t after_seq);
+/* 1 if e is addressed to user_id holding perms. */
+int roomlog_entry_for(const struct roomlog_entry *e, const char *user_id, uint32_t perms);
+/* The i-th entry from the oldest (i < l->n). */
+const struct roomlog_entry *roomlog_at(const struct roomlog *l, size_t i);
+/* Index of the first entry with seq > after_seq (l->n if none). */
+size_t roomlog_find_after(const struct roomlog *l, uint64_t after_seq);
+void roomlog_free(struct roomlog *l);
+
+#endif

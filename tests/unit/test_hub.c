@@ -1,0 +1,418 @@
+/* Unit tests for the room domain (room/hub.c, members.c, op_*.c, command.c,
+ * roomlog.c) without any socket: the hub runs on an idle loop, the in-process
+ * bus delivers to a recorder, and sessions are plain tokens whose sends and
+ * closes are recorded too. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "bus/bus.h"
+#include "config.h"
+#include "room/command.h"
+#include "room/hub.h"
+#include "room/op.h"
+#include "room/roomlog.h"
+
+/* ---- a recording world ---- */
+
+#define MAX_SEEN 256
+
+struct seen {
+  char to[ID_MAX + 1];          /* the bus message's target, "" for the room */
+  char except[ID_MAX + 1];
+  uint32_t only_perm;
+  uint64_t seq;
+  json_t *msg;                  /* the decoded envelope */
+};
+
+struct session {
+  const char *name;
+  struct participant *member;   /* what attach said */
+  int closed;                   /* close code, 0 while open */
+  json_t *sent[32];             /* non-room messages (room-state, waiting-room-*) */
+  size_t nsent;
+};
+
+struct world {
+  uv_loop_t loop;
+  struct config cfg;
+  struct hub hub;
+  struct seen seen[MAX_SEEN];
+  size_t nseen;
+};
+
+static json_t *decode_frame(const struct outbuf *b) {
+  size_t off = (b->data[1] & 0x7f) == 126 ? 4 : 2;
+  json_t *j = json_loadb((const char *)b->data + off, b->len - off, 0, NULL);
+  assert_non_null(j);
+  return j;
+}
+
+static void on_deliver(void *arg, const struct bus_msg *m) {
+  struct world *w = arg;
+  assert_true(w->nseen < MAX_SEEN);
+  struct seen *s = &w->seen[w->nseen++];
+  snprintf(s->to, sizeof(s->to), "%s", m->to ? m->to : "");
+  snprintf(s->except, sizeof(s->except), "%s", m->except ? m->except : "");
+  s->only_perm = m->only_perm;
+  s->seq = m->seq;
+  s->msg = decode_frame(m->frame);
+}
+
+static void on_send(void *data, void *session, struct outbuf *frame) {
+  struct session *s = session;
+  assert_true(s->nsent < 32);
+  s->sent[s->nsent++] = decode_frame(frame);
+  outbuf_unref(frame);
+}
+
+static void on_attach(void *data, void *session, struct participant *p) { ((struct session *)session)->member = p; }
+
+static void on_close(void *data, void *session, int code, const char *reason) {
+  struct session *s = session;
+  s->closed = code;
+  s->member = NULL;
+}
+
+static int setup(void **state) {
+  struct world *w = calloc(1, sizeof(*w));
+  char *argv[] = {"huddle", NULL};
+  char err[256];
+  int help = 0;
+  assert_int_equal(uv_loop_init(&w->loop), 0);
+  assert_int_equal(config_load(&w->cfg, 1, argv, 1, &help, err, sizeof(err)), 0);
+  free(w->cfg.rate[RATE_CHAT_MESSAGE]);
+  w->cfg.rate[RATE_CHAT_MESSAGE] = strdup("2/1m");
+  assert_int_equal(hub_init(&w->hub, &w->loop, &w->cfg, err, sizeof(err)), 0);
+  struct hub_session_ops ops = {on_send, on_attach, on_close, w};
+  w->hub.sessions = ops;
+  assert_int_equal(bus_local_new(&w->hub.bus, on_deliver, w), 0);
+  *state = w;
+  return 0;
+}
+
+static void forget_seen(struct world *w) {
+  for (size_t i = 0; i < w->nseen; i++) json_decref(w->seen[i].msg);
+  w->nseen = 0;
+}
+
+static void session_free(struct session *s) {
+  for (size_t i = 0; i < s->nsent; i++) json_decref(s->sent[i]);
+  s->nsent = 0;
+}
+
+static int teardown(void **state) {
+  struct world *w = *state;
+  forget_seen(w);
+  hub_free(&w->hub);
+  config_free(&w->cfg);
+  assert_int_equal(uv_loop_close(&w->loop), 0);
+  free(w);
+  return 0;
+}
+
+static struct token_claims claims_for(const char *sub, enum room_role role) {
+  struct token_claims c;
+  memset(&c, 0, sizeof(c));
+  snprintf(c.sub, sizeof(c.sub), "%s", sub);
+  c.role = role;
+  c.exp = 4102444800LL;
+  return c;
+}
+
+static struct participant *join(struct world *w, struct room *r, struct session *s, enum room_role role) {
+  struct token_claims c = claims_for(s->name, role);
+  struct participant *p = hub_member_join(&w->hub, r, &c, s);
+  assert_non_null(p);
+  assert_ptr_equal(s->member, p);
+  return p;
+}
+
+/* The last message of type seen on the bus, or NULL. */
+static struct seen *last_of(struct world *w, const char *type) {
+  for (size_t i = w->nseen; i > 0; i--)
+    if (strcmp(json_string_value(json_object_get(w->seen[i - 1].msg, "type")), type) == 0) return &w->seen[i - 1];
+  return NULL;
+}
+
+static const char *pstr(const struct seen *s, const char *key) {
+  return json_string_value(json_object_get(json_object_get(s->msg, "payload"), key));
+}
+
+/* ---- members ---- */
+
+static void join_sends_state_then_user_joined(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r1");
+  struct session a = {.name = "alice"}, b = {.name = "bob"};
+  join(w, r, &a, ROOM_ROLE_MODERATOR);
+  join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  assert_int_equal(a.nsent, 1);
+  assert_string_equal(json_string_value(json_object_get(a.sent[0], "type")), "room-state");
+  json_t *self = json_object_get(json_object_get(a.sent[0], "payload"), "self");
+  assert_string_equal(json_string_value(json_object_get(self, "role")), "host"); /* first moderator hosts */
+  struct seen *j = last_of(w, "user-joined");
+  assert_non_null(j);
+  assert_string_equal(pstr(j, "user_id"), "bob");
+  assert_string_equal(j->except, "bob");
+  assert_int_equal(r->count, 2);
+  session_free(&a);
+  session_free(&b);
+}
+
+static void away_member_keeps_seat_and_resumes(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r2");
+  struct session a = {.name = "alice"}, b = {.name = "bob"}, b2 = {.name = "bob"};
+  join(w, r, &a, ROOM_ROLE_HOST);
+  struct participant *pb = join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  char token[65];
+  snprintf(token, sizeof(token), "%s", pb->resume_token);
+  hub_member_away(&w->hub, pb);
+  struct seen *s = last_of(w, "participant-update");
+  assert_non_null(s);
+  assert_string_equal(pstr(s, "status"), "reconnecting");
+  assert_int_equal(r->count, 2);
+  assert_int_equal(w->hub.naway, 1);
+  uint64_t after = r->seq;
+  json_t *chat = json_pack("{s:s}", "text", "hi");
+  hub_publish(&w->hub, r, "chat-message", "alice", NULL, NULL, chat);
+  json_decref(chat);
+  /* The log holds what bob missed, addressed to him. */
+  size_t i = roomlog_find_after(&r->log, after);
+  assert_int_equal(i, r->log.n - 1);
+  assert_true(roomlog_entry_for(roomlog_at(&r->log, i), "bob", pb->perms));
+  hub_member_back(&w->hub, pb, &b2, 1);
+  assert_ptr_equal(b2.member, pb);
+  assert_int_equal(w->hub.naway, 0);
+  assert_string_not_equal(pb->resume_token, token); /* single use */
+  assert_string_equal(pstr(last_of(w, "participant-update"), "status"), "connected");
+  json_t *st = json_object_get(b2.sent[b2.nsent - 1], "payload");
+  assert_true(json_is_true(json_object_get(st, "resumed")));
+  session_free(&a);
+  session_free(&b);
+  session_free(&b2);
+}
+
+static void grace_expiry_leaves_and_remembers_the_token(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r3");
+  struct session a = {.name = "alice"}, b = {.name = "bob"};
+  join(w, r, &a, ROOM_ROLE_HOST);
+  struct participant *pb = join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  char token[65];
+  snprintf(token, sizeof(token), "%s", pb->resume_token);
+  hub_member_away(&w->hub, pb);
+  pb->away_ms = 1; /* long ago */
+  hub_members_expire(&w->hub);
+  struct seen *l = last_of(w, "user-left");
+  assert_non_null(l);
+  assert_string_equal(pstr(l, "user_id"), "bob");
+  assert_string_equal(pstr(l, "reason"), "timeout");
+  assert_null(room_participant_find(r, "bob"));
+  assert_true(hub_expired_has(&w->hub, "r3", "bob", token));
+  assert_false(hub_expired_has(&w->hub, "r3", "bob", "nope"));
+  session_free(&a);
+  session_free(&b);
+}
+
+/* ---- operations ---- */
+
+static void role_set_checks_rank_and_broadcasts(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r4");
+  struct session a = {.name = "alice"}, m = {.name = "mod"}, b = {.name = "bob"};
+  struct participant *pa = join(w, r, &a, ROOM_ROLE_HOST);
+  struct participant *pm = join(w, r, &m, ROOM_ROLE_MODERATOR);
+  join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  char detail[128] = "";
+  struct actor am = op_actor_of(pm);
+  /* A moderator cannot demote the host, nor make anyone host. */
+  assert_int_equal(op_role_set(&w->hub, r, &am, "alice", "viewer", detail, sizeof(detail)), API_ERR_INSUFFICIENT_RANK);
+  assert_int_equal(op_role_set(&w->hub, r, &am, "bob", "host", detail, sizeof(detail)), API_ERR_INSUFFICIENT_RANK);
+  assert_int_equal(op_role_set(&w->hub, r, &am, "bob", "emperor", detail, sizeof(detail)), API_ERR_INVALID_ROLE);
+  struct actor aa = op_actor_of(pa);
+  assert_int_equal(op_role_set(&w->hub, r, &aa, "bob", "viewer", detail, sizeof(detail)), API_OK);
+  struct seen *s = last_of(w, "role-updated");
+  assert_string_equal(pstr(s, "role"), "viewer");
+  assert_string_equal(pstr(s, "previous_role"), "participant");
+  assert_string_equal(s->to, "");
+  /* The last host cannot step down. */
+  assert_int_equal(op_role_set(&w->hub, r, &aa, "alice", "participant", detail, sizeof(detail)),
+                   API_ERR_INSUFFICIENT_RANK);
+  session_free(&a);
+  session_free(&m);
+  session_free(&b);
+}
+
+static void remove_closes_the_session_and_bans(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r5");
+  struct session a = {.name = "alice"}, b = {.name = "bob"};
+  struct participant *pa = join(w, r, &a, ROOM_ROLE_HOST);
+  join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  char detail[128] = "";
+  struct actor aa = op_actor_of(pa);
+  assert_int_equal(op_remove(&w->hub, r, &aa, "bob", "spam", detail, sizeof(detail)), API_OK);
+  assert_int_equal(b.closed, 4003);
+  assert_null(room_participant_find(r, "bob"));
+  struct seen *note = last_of(w, "participant-update");
+  assert_string_equal(note->to, "bob");
+  assert_string_equal(pstr(note, "action"), "removed");
+  assert_string_equal(pstr(last_of(w, "user-left"), "reason"), "removed");
+  struct token_claims c = claims_for("bob", ROOM_ROLE_PARTICIPANT);
+  assert_int_equal(hub_admission_check(&w->hub, "r5", &c, 0, NULL), API_ERR_USER_BANNED);
+  session_free(&a);
+  session_free(&b);
+}
+
+static void settings_update_is_all_or_nothing(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r6");
+  struct session a = {.name = "alice"};
+  struct participant *pa = join(w, r, &a, ROOM_ROLE_HOST);
+  char detail[128] = "";
+  struct actor aa = op_actor_of(pa);
+  json_t *bad = json_pack("{s:b,s:s}", "locked", 1, "max_participants", "many");
+  assert_int_equal(op_settings_update(&w->hub, r, &aa, bad, detail, sizeof(detail)), API_ERR_INVALID_SETTINGS);
+  assert_int_equal(r->settings.locked, 0);
+  json_t *good = json_pack("{s:b}", "locked", 1);
+  assert_int_equal(op_settings_update(&w->hub, r, &aa, good, detail, sizeof(detail)), API_OK);
+  assert_int_equal(r->settings.locked, 1);
+  struct token_claims c = claims_for("zed", ROOM_ROLE_PARTICIPANT);
+  assert_int_equal(hub_admission_check(&w->hub, "r6", &c, 0, NULL), API_ERR_ROOM_LOCKED);
+  json_decref(bad);
+  json_decref(good);
+  session_free(&a);
+}
+
+static void waiting_room_admit_attaches_the_session(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r7");
+  struct session a = {.name = "alice"}, b = {.name = "bob"};
+  struct participant *pa = join(w, r, &a, ROOM_ROLE_HOST);
+  struct token_claims c = claims_for("bob", ROOM_ROLE_PARTICIPANT);
+  struct waiter *wt = hub_waiter_enter(&w->hub, r, &c, &b);
+  assert_non_null(wt);
+  assert_string_equal(json_string_value(json_object_get(b.sent[0], "type")), "waiting-room-join");
+  struct seen *s = last_of(w, "waiting-room-join");
+  assert_int_equal(s->only_perm, PERM_MODERATE); /* moderators only */
+  char detail[128] = "";
+  struct actor aa = op_actor_of(pa);
+  assert_int_equal(op_waiting_admit(&w->hub, r, &aa, "bob", detail, sizeof(detail)), API_OK);
+  assert_non_null(b.member);
+  assert_string_equal(b.member->user_id, "bob");
+  assert_int_equal(r->nwaiting, 0);
+  session_free(&a);
+  session_free(&b);
+}
+
+static void command_checks_permission_then_budget(void **state) {
+  struct world *w = *state;
+  struct actor viewer = {"v", ROOM_ROLE_VIEWER, perm_role_defaults(ROOM_ROLE_VIEWER), 0};
+  struct actor part = {"p", ROOM_ROLE_PARTICIPANT, perm_role_defaults(ROOM_ROLE_PARTICIPANT), 0};
+  int64_t retry = 0;
+  int rc = -1;
+  assert_int_equal(command_authorize(&w->hub, CMD_SETTINGS_UPDATE, &part, COMMAND_PERM | COMMAND_RATE, &retry, &rc),
+                   API_ERR_PERMISSION_DENIED);
+  /* chat_message is 2/1m here: two pass, the third is refused. */
+  assert_int_equal(command_authorize(&w->hub, CMD_CHAT, &part, COMMAND_PERM | COMMAND_RATE, &retry, &rc), API_OK);
+  assert_int_equal(command_authorize(&w->hub, CMD_CHAT, &part, COMMAND_PERM | COMMAND_RATE, &retry, &rc), API_OK);
+  assert_int_equal(command_authorize(&w->hub, CMD_CHAT, &part, COMMAND_PERM | COMMAND_RATE, &retry, &rc),
+                   API_ERR_RATE_LIMIT_EXCEEDED);
+  assert_int_equal(rc, RATE_CHAT_MESSAGE);
+  assert_true(retry > 0);
+  /* A permission check alone spends nothing. */
+  assert_int_equal(command_authorize(&w->hub, CMD_CHAT, &part, COMMAND_PERM, NULL, NULL), API_OK);
+  (void)viewer;
+}
+
+/* A sender's own copy: the envelope keeps the offer's `to` (none: the
+ * room), delivery and replay go to the sender only. */
+static void send_only_delivers_to_one_member_keeping_the_envelope(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r9");
+  struct session a = {.name = "alice"}, b = {.name = "bob"};
+  join(w, r, &a, ROOM_ROLE_HOST);
+  struct participant *pb = join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  json_t *p = json_pack("{s:s}", "upload_url", "/u");
+  struct room_event e = {"file-share-offer", "alice", NULL, NULL, NULL, 0, p, "f1", NULL, 0};
+  assert_int_equal(hub_send_only(&w->hub, r, &e, "alice"), 0);
+  json_decref(p);
+  struct seen *s = last_of(w, "file-share-offer");
+  assert_non_null(s);
+  assert_string_equal(s->to, "alice");
+  assert_null(json_object_get(s->msg, "to"));
+  assert_string_equal(json_string_value(json_object_get(s->msg, "ref")), "f1");
+  assert_int_equal((int)s->seq, (int)r->seq);
+  const struct roomlog_entry *le = roomlog_at(&r->log, r->log.n - 1);
+  assert_true(roomlog_entry_for(le, "alice", 0));
+  assert_false(roomlog_entry_for(le, "bob", pb->perms));
+  session_free(&a);
+  session_free(&b);
+}
+
+/* ---- the room log ---- */
+
+static void roomlog_bounds_count_and_reports_gaps(void **state) {
+  struct roomlog l;
+  roomlog_init(&l, 4, 1000);
+  struct outbuf *b = outbuf_new(8);
+  for (uint64_t seq = 1; seq <= 6; seq++)
+    assert_int_equal(roomlog_append(&l, seq, 100, MSG_CHAT_MESSAGE, b, NULL, NULL, NULL, 0), 0);
+  assert_int_equal(l.n, 4);
+  assert_int_equal(roomlog_at(&l, 0)->seq, 3);
+  assert_false(roomlog_covers(&l, 1)); /* 2 is gone */
+  assert_true(roomlog_covers(&l, 2));
+  assert_int_equal(roomlog_find_after(&l, 4), 2);
+  assert_int_equal(roomlog_find_after(&l, 6), 4);
+  roomlog_trim(&l, 100 + 1001); /* everything is older than max_age_ms */
+  assert_int_equal(l.n, 0);
+  assert_false(roomlog_covers(&l, 5));
+  roomlog_free(&l);
+  outbuf_unref(b);
+  (void)state;
+}
+
+static void roomlog_filters_recipients(void **state) {
+  struct roomlog l;
+  roomlog_init(&l, 8, 1000);
+  struct outbuf *b = outbuf_new(8);
+  roomlog_append(&l, 1, 1, MSG_OFFER, b, "bob", NULL, "alice", 0);
+  roomlog_append(&l, 2, 1, MSG_USER_JOINED, b, NULL, "bob", NULL, 0);
+  roomlog_append(&l, 3, 1, MSG_WAITING_ROOM_JOIN, b, NULL, NULL, NULL, PERM_MODERATE);
+  assert_true(roomlog_entry_for(roomlog_at(&l, 0), "bob", 0));
+  assert_true(roomlog_entry_for(roomlog_at(&l, 0), "alice", 0)); /* the sender's echo */
+  assert_false(roomlog_entry_for(roomlog_at(&l, 0), "carol", 0));
+  assert_false(roomlog_entry_for(roomlog_at(&l, 1), "bob", 0));
+  assert_true(roomlog_entry_for(roomlog_at(&l, 1), "carol", 0));
+  assert_false(roomlog_entry_for(roomlog_at(&l, 2), "carol", PERM_CHAT));
+  assert_true(roomlog_entry_for(roomlog_at(&l, 2), "mod", PERM_MODERATE | PERM_CHAT));
+  roomlog_free(&l);
+  outbuf_unref(b);
+  (void)state;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(join_sends_state_then_user_joined, setup, teardown),
+    cmocka_unit_test_setup_teardown(away_member_keeps_seat_and_resumes, setup, teardown),
+    cmocka_unit_test_setup_teardown(grace_expiry_leaves_and_remembers_the_token, setup, teardown),
+    cmocka_unit_test_setup_teardown(role_set_checks_rank_and_broadcasts, setup, teardown),
+    cmocka_unit_test_setup_teardown(remove_closes_the_session_and_bans, setup, teardown),
+    cmocka_unit_test_setup_teardown(settings_update_is_all_or_nothing, setup, teardown),
+    cmocka_unit_test_setup_teardown(waiting_room_admit_attaches_the_session, setup, teardown),
+    cmocka_unit_test_setup_teardown(command_checks_permission_then_budget, setup, teardown),
+    cmocka_unit_test_setup_teardown(send_only_delivers_to_one_member_keeping_the_envelope, setup, teardown),
+    cmocka_unit_test(roomlog_bounds_count_and_reports_gaps),
+    cmocka_unit_test(roomlog_filters_recipients),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
