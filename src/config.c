@@ -8,7 +8,7 @@
 
 #include "config.h"
 
-enum opt_type { OPT_STR, OPT_INT };
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
 
 struct opt {
   const char *name;   /* flag without "--" and config file key */
@@ -22,6 +22,7 @@ struct opt {
 
 #define S(f) OPT_STR, offsetof(struct config, f)
 #define I(f) OPT_INT, offsetof(struct config, f)
+#define B(f) OPT_BOOL, offsetof(struct config, f)
 
 static const struct opt opts[] = {
   {"listen", "HUDDLE_LISTEN", S(listen), "127.0.0.1:8080", 0, 0, "Address and port to serve HTTP and WebSocket on (port 0: any free port)."},
@@ -74,6 +75,8 @@ static const struct opt opts[] = {
   {"require-scan", "HUDDLE_REQUIRE_SCAN", I(require_scan), "0", 0, 1, "1: refuse file sharing unless every file can be virus-scanned."},
   {"room-empty-timeout", "HUDDLE_ROOM_EMPTY_TIMEOUT", I(room_empty_timeout), "300", 1, 604800, "Seconds a room made with POST /webrtc/rooms stays open before anyone joins (then it closes like any room when the last one leaves)."},
   {"metrics-token", "HUDDLE_METRICS_TOKEN", S(metrics_token), NULL, 0, 0, "Static bearer token (16+ bytes) that GET /metrics accepts besides admin JWTs; for Prometheus."},
+  {"web-root", "HUDDLE_WEB_ROOT", S(web_root), NULL, 0, 0, "Directory of the web app served at / (unset: the installed one, else web/ of the checkout)."},
+  {"dev-tokens", "HUDDLE_DEV_TOKENS", B(dev_tokens), "false", 0, 0, "Let anyone mint tokens with POST /webrtc/dev/token (development only; a bare --dev-tokens is true)."},
   {"history-max-mb", "HUDDLE_HISTORY_MAX_MB", I(history_max_mb), "256", 1, 1048576, "MiB of closed-room history kept in memory (each creator at most 1/16 of it)."},
   {"trusted-proxies", "HUDDLE_TRUSTED_PROXIES", S(trusted_proxies), "", 0, 0, "Comma-separated proxy addresses whose X-Forwarded-For names the client (empty: none)."},
 };
@@ -88,6 +91,13 @@ static int set(struct config *c, const struct opt *o, const char *v, char *err, 
     if (d == NULL) return snprintf(err, err_len, "out of memory"), -1;
     free(*p);
     *p = d;
+    return 0;
+  }
+  if (o->type == OPT_BOOL) {
+    int b = strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0;
+    if (!b && strcmp(v, "false") && strcmp(v, "0") && strcmp(v, "no") && strcmp(v, "off"))
+      return snprintf(err, err_len, "%s: expected true or false", o->name), -1;
+    *(int *)field = b;
     return 0;
   }
   errno = 0;
@@ -220,6 +230,10 @@ int config_load(struct config *c, int argc, char **argv, int first, int *help,
     if (o == NULL) {
       snprintf(err, err_len, "unknown option '--%.*s' (see --help)", (int)nl, n);
       return -1;
+    }
+    if (o->type == OPT_BOOL && memchr(n, '=', strlen(n)) == NULL) {
+      v = "true"; /* a bare boolean flag */
+      consumed = 0;
     }
     if (v == NULL) {
       snprintf(err, err_len, "option '--%s' needs a value", o->name);

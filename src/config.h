@@ -52,6 +52,8 @@ struct config {
   int require_scan;
   int room_empty_timeout;      /* seconds a pre-created room waits for its first member */
   char *metrics_token;         /* NULL: GET /metrics needs an admin JWT */
+  char *web_root;              /* NULL: the install location, else web/ in the checkout */
+  int dev_tokens;              /* 1: POST /webrtc/dev/token mints tokens (development only) */
   int history_max_mb;          /* bytes bound of closed-room history, MiB */
   char *trusted_proxies;       /* comma-separated addresses whose X-Forwarded-For is believed */
 };

@@ -220,6 +220,7 @@ int main(int argc, char **argv) {
   } else {
     log_info("listening addr=%s version=%s data_dir=%s store=sqlite bus=local", srv.bound,
              HUDDLE_VERSION, cfg.data_dir);
+    if (cfg.dev_tokens) log_warn("dev_tokens_on anyone who can reach this server can mint tokens");
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   files_close(hub.files);        /* closes its timer: one more turn to finish */

@@ -14,6 +14,7 @@
 #include "net/http.h"
 #include "net/proxy.h"
 #include "net/server.h"
+#include "net/static.h"
 #include "room/hub.h"
 #include "room/op.h"
 #include "room/policy.h"
@@ -71,6 +72,7 @@ static const struct route routes[] = {
   {HTTP_DELETE, RB, API_AUTH_REQUIRED, 1, api_rooms_delete},
   {HTTP_GET, RB "/validate", API_AUTH_NONE, 1, api_rooms_validate},
   {HTTP_GET, "/webrtc/openapi.json", API_AUTH_NONE, 1, api_openapi_get},
+  {HTTP_POST, "/webrtc/dev/token", API_AUTH_NONE, 1, api_dev_token_create},
   /* Shared files: tus 1.0 uploads and downloads (src/files/files.c). */
   {HTTP_OPTIONS, RB "/files/", API_AUTH_NONE, 0, files_api_options},
   {HTTP_OPTIONS, RB "/files", API_AUTH_NONE, 0, files_api_options},
@@ -335,6 +337,7 @@ void api_dispatch(struct conn *c) {
   /* The log names the path only: a query string may carry a token. */
   log_debug("request method=%s path=%.*s", http_method_str(c->parser.method), (int)r.path_len, r.path);
   if (hit == NULL) {
+    if (!allow[0] && static_serve(c, r.path, r.path_len)) return; /* web app and SDK */
     if (allow[0]) http_reply_error(c, API_ERR_METHOD_NOT_ALLOWED, allow, 0);
     else http_reply_error(c, API_ERR_NOT_FOUND, NULL, 0);
     return;

@@ -153,5 +153,6 @@ void api_openapi_get(struct api_req *r);             /* GET /webrtc/openapi.json
 size_t api_route_count(void);
 /* The i-th route's method name and path pattern; -1 past the end. */
 int api_route_at(size_t i, const char **method, const char **pattern, int *auth);
+void api_dev_token_create(struct api_req *r);        /* POST /webrtc/dev/token (--dev-tokens) */
 
 #endif

@@ -62,6 +62,7 @@ static const struct op_doc docs[] = {
   {"DELETE", RB, "Close a room: everyone is told and disconnected (4006)", 200, 0},
   {"GET", RB "/validate", "Would a WebSocket upgrade with this token be admitted now? (no side effects)", 200, 0},
   {"GET", "/webrtc/openapi.json", "This OpenAPI 3.1 document", 200, 0},
+  {"POST", "/webrtc/dev/token", "Mint a token for any room, user and role (only with --dev-tokens; 404 without; development only)", 200, 1},
   {"OPTIONS", RB "/files/", "tus capabilities (Tus-Version, Tus-Extension, Tus-Max-Size)", 204, 0},
   {"OPTIONS", RB "/files", "tus capabilities (the same without the trailing slash)", 204, 0},
   {"POST", RB "/files/", "tus creation: offer a file (Upload-Length, Upload-Metadata); Location is the upload URL", 201, 0},

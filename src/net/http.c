@@ -22,6 +22,7 @@ static const char *hdr_names[HDR__COUNT] = {
   [HDR_UPLOAD_OFFSET] = "upload-offset", [HDR_UPLOAD_LENGTH] = "upload-length",
   [HDR_UPLOAD_CHECKSUM] = "upload-checksum", [HDR_UPLOAD_METADATA] = "upload-metadata",
   [HDR_TUS_RESUMABLE] = "tus-resumable", [HDR_RANGE] = "range",
+  [HDR_IF_NONE_MATCH] = "if-none-match", [HDR_IF_MODIFIED_SINCE] = "if-modified-since",
   [HDR_X_FORWARDED_FOR] = "x-forwarded-for",
 };
 
@@ -155,6 +156,7 @@ const char *http_status_text(int status) {
   case 201: return "Created";
   case 204: return "No Content";
   case 206: return "Partial Content";
+  case 304: return "Not Modified";
   case 400: return "Bad Request";
   case 401: return "Unauthorized";
   case 403: return "Forbidden";
@@ -185,12 +187,15 @@ void http_reply(struct conn *c, int status, const char *extra_headers,
   int keep = c->kind == CONN_HTTP && !c->srv->shutting_down && c->req.complete &&
              http_should_keep_alive(&c->parser) && status != 400 && status != 408 &&
              status != 413 && status != 431 && status != 505;
-  char head[1024];
+  char head[2048];
+  /* Static files bring their own Cache-Control (net/static.c). */
+  int own_cache = extra_headers && strncmp(extra_headers, "Cache-Control:", 14) == 0;
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                   "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                   "%sX-Content-Type-Options: nosniff\r\n"
                    "Connection: %s\r\n%s\r\n",
                    status, http_status_text(status), content_type, len,
+                   own_cache ? "" : "Cache-Control: no-store\r\n",
                    keep ? "keep-alive" : "close", extra_headers ? extra_headers : "");
   if (n < 0 || (size_t)n >= sizeof(head)) n = 0;
   struct outbuf *b = outbuf_new((size_t)n + len);

@@ -128,7 +128,7 @@ test('every example in docs/protocol.md matches the running server', async () =>
   const table = errorTable();
   const all = blocks();
   assert.ok(all.length >= 40, `found ${all.length} blocks`);
-  await h.withServer({ args: [...f.RATES_OFF, '--rate-reaction', '1/1m'] }, async (srv) => {
+  await h.withServer({ args: [...f.RATES_OFF, '--rate-reaction', '1/1m', '--dev-tokens'] }, async (srv) => {
     const admin = f.adminTok(srv);
     // The people the examples name, in the rooms they name.
     const names = ['alice', 'bob', 'carol', 'mia', 'dave'];
