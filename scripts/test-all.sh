@@ -25,4 +25,12 @@ done
   -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 ninja -C build-asan
 scripts/test.sh build-asan
+
+# Fuzz smoke run: every target replays its seed corpus and fuzzes a few
+# seconds (long runs: scripts/fuzz.sh TARGET SECONDS, see docs/security.md).
+echo "== fuzz smoke"
+mkdir -p build-fuzz-smoke
+FUZZ_DIR=build-fuzz-smoke scripts/fuzz.sh all "${FUZZ_SMOKE_SECONDS:-3}" > build-fuzz-smoke/smoke.log 2>&1 ||
+  { tail -50 build-fuzz-smoke/smoke.log; exit 1; }
+grep -E '^== fuzz_|stat::number_of_executed_units' build-fuzz-smoke/smoke.log
 echo "== all tests passed"

@@ -81,6 +81,8 @@ static const struct opt opts[] = {
   {"chat-durability", "HUDDLE_CHAT_DURABILITY", S(chat_durability), "durable", 0, 0, "durable: chat is delivered and acknowledged only once stored; relaxed: at once, stored behind; off: chat is not stored (no history)."},
   {"store-queue-max", "HUDDLE_STORE_QUEUE_MAX", I(store_queue_max), "10000", 16, 10000000, "Records waiting for the database before new chat is refused (STORE_UNAVAILABLE)."},
   {"retention-days", "HUDDLE_RETENTION_DAYS", I(retention_days), "0", 0, 36500, "Days chat and analytics events are kept (0: forever); deleted by a background job."},
+  {"history-max-mb", "HUDDLE_HISTORY_MAX_MB", I(history_max_mb), "256", 1, 1048576, "MiB of closed-room history kept in memory (each creator at most 1/16 of it)."},
+  {"trusted-proxies", "HUDDLE_TRUSTED_PROXIES", S(trusted_proxies), "", 0, 0, "Comma-separated proxy addresses whose X-Forwarded-For names the client (empty: none)."},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -58,6 +58,8 @@ struct config {
   char *chat_durability;       /* "durable" or "relaxed" */
   int store_queue_max;         /* records waiting for the database before new chat is refused */
   int retention_days;          /* 0: keep forever */
+  int history_max_mb;          /* bytes bound of closed-room history, MiB */
+  char *trusted_proxies;       /* comma-separated addresses whose X-Forwarded-For is believed */
 };
 
 /* Fills c from defaults, then the config file (from --config or

@@ -15,6 +15,7 @@
 #include "bus/bus.h"
 #include "files/files.h"
 #include "room/durable.h"
+#include "room/family.h"
 #include "room/hub.h"
 #include "store/store.h"
 #include "net/server.h"
@@ -204,6 +205,7 @@ int main(int argc, char **argv) {
   int ok = server_init(&srv, &loop, &cfg, err, sizeof(err)) == 0;
   srv.handlers = handlers;
   ok = ok && hub_init(&hub, &loop, &cfg, err, sizeof(err)) == 0;
+  if (ok) family_grant_key(&hub, srv.jwt_secret, srv.jwt_secret_len); /* breakout grants */
   signal_sessions_register(&hub);
   api_ws_join_register(signal_join);
   ok = ok && store_open(&hub.store, &loop, cfg.data_dir, cfg.database_url, (size_t)cfg.store_queue_max, err,

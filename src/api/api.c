@@ -12,10 +12,12 @@
 #include "api/api.h"
 #include "files/files.h"
 #include "net/http.h"
+#include "net/proxy.h"
 #include "net/server.h"
 #include "net/static.h"
 #include "room/hub.h"
 #include "room/op.h"
+#include "room/policy.h"
 #include "room/room.h"
 
 struct route {
@@ -178,12 +180,19 @@ int api_room_access(struct api_req *r, enum command_id cmd, struct api_room *out
   }
   out->room = hub_room_find(r->hub, out->id);
   out->hist = history_find(&r->hub->history, out->id);
+  char sess[16]; /* earlier sessions of a reused room id: admins only */
+  if (r->claims.admin && out->hist && api_query(r->query, "session", sess, sizeof(sess)) > 0 &&
+      (out->hist = history_session(out->hist, (unsigned)strtoul(sess, NULL, 10))) == NULL) {
+    api_reply_error(r, API_ERR_ROOM_NOT_FOUND, "no such session of this room");
+    return -1;
+  }
   if (out->room && !r->claims.admin && map_get(&out->room->banned, r->claims.sub)) {
     /* Removed from the room: its token no longer speaks for it there. */
     api_reply_error(r, API_ERR_USER_BANNED, NULL);
     return -1;
   }
   struct participant *p = out->room ? room_participant_find(out->room, r->claims.sub) : NULL;
+  policy_apply(r->hub, out->id, &r->claims); /* changes made in the room outrank the token */
   out->self = p;
   out->role = p ? p->role : r->claims.admin ? ROOM_ROLE_HOST : r->claims.role;
   if (r->claims.admin) out->perms = ~0u;
@@ -194,6 +203,12 @@ int api_room_access(struct api_req *r, enum command_id cmd, struct api_room *out
   enum api_err e = command_authorize(r->hub, cmd, &a, COMMAND_PERM, NULL, NULL);
   if (e != API_OK) {
     api_reply_error(r, e, NULL);
+    return -1;
+  }
+  const char *why; /* waiting, turned away, or banned from the family: nothing of the room */
+  enum api_err pe = policy_rest_gate(r->hub, out->room, &r->claims, p != NULL, &why);
+  if (pe != API_OK) {
+    api_reply_error(r, pe, why);
     return -1;
   }
   return 0;
@@ -282,6 +297,7 @@ enum api_err api_authenticate(struct api_req *r) {
 }
 
 void api_dispatch(struct conn *c) {
+  if (proxy_resolve(c) != 0) return; /* behind a trusted proxy: its client's address */
   struct api_req r;
   memset(&r, 0, sizeof(r));
   r.conn = c;
@@ -449,14 +465,15 @@ enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend,
   r->detail[0] = '\0';
   if (r->srv->shutting_down) return API_ERR_SHUTTING_DOWN;
   /* A grant (a move into or out of a breakout room) stands in for a token. */
-  char grant[80];
+  char grant[GRANT_MAX + 1];
   enum api_err e;
   *granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
   if (*granted) {
-    e = op_grant_check(r->hub, grant, room_id, &r->claims);
+    e = op_grant_check(r->hub, grant, room_id, &r->claims, spend); /* validate only peeks */
     if (e == API_OK) r->authed = 1;
   } else {
     e = authenticate(r, 1);
+    if (e == API_OK) policy_apply(r->hub, room_id, &r->claims); /* changes made in the room outrank the token */
   }
   if (e != API_OK) return e;
   e = spend ? hub_admission_check(r->hub, room_id, &r->claims, *granted, retry_after_ms)

@@ -121,6 +121,7 @@ void api_rooms_create(struct api_req *r) {
     return;
   }
   room->linger_until_ms = now + (uint64_t)cr.timeout_s * 1000;
+  history_origin(room->hist, r->claims.sub, NULL); /* history bounds count it against its creator */
   if (cr.settings && json_object_size(cr.settings) > 0) {
     struct actor a = creator(r);
     e = op_settings_update(h, room, &a, cr.settings, detail, sizeof(detail));

@@ -23,6 +23,7 @@ static const char *hdr_names[HDR__COUNT] = {
   [HDR_UPLOAD_CHECKSUM] = "upload-checksum", [HDR_UPLOAD_METADATA] = "upload-metadata",
   [HDR_TUS_RESUMABLE] = "tus-resumable", [HDR_RANGE] = "range",
   [HDR_IF_NONE_MATCH] = "if-none-match", [HDR_IF_MODIFIED_SINCE] = "if-modified-since",
+  [HDR_X_FORWARDED_FOR] = "x-forwarded-for",
 };
 
 static struct conn *conn_of(http_parser *p) { return p->data; }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "net/http.h"
+#include "net/proxy.h"
 #include "net/server.h"
 #include "net/ws.h"
 
@@ -45,6 +46,14 @@ static int ip_add(struct server *s, const char *ip, int delta) {
     return 0;
   }
   return map_put(&s->per_ip, ip, (void *)(uintptr_t)n);
+}
+
+int server_conn_readdress(struct conn *c, const char *ip) {
+  if (strcmp(c->ip, ip) == 0) return 0;
+  ip_add(c->srv, c->ip, -1);
+  snprintf(c->ip, sizeof(c->ip), "%s", ip);
+  ip_add(c->srv, c->ip, +1);
+  return ip_count(c->srv, c->ip) > (size_t)c->srv->cfg->max_connections_per_ip ? -1 : 0;
 }
 
 /* ---- connection lifecycle ---- */
@@ -248,13 +257,15 @@ static void on_connection(uv_stream_t *server, int status) {
   s->nconns++;
   s->stats.connections_total++;
   ip_add(s, c->ip, +1);
+  snprintf(c->peer, sizeof(c->peer), "%s", c->ip);
   uv_tcp_nodelay(&c->tcp, 1);
   http_conn_init(c);
 
   /* Over a limit: answer once in plain HTTP and close; no request is read. */
   enum api_err e = API_OK;
   if (s->nconns > (size_t)s->cfg->max_connections) e = API_ERR_SERVER_FULL;
-  else if (ip_count(s, c->ip) > (size_t)s->cfg->max_connections_per_ip) e = API_ERR_TOO_MANY_CONNECTIONS;
+  else if (!proxy_trusted(s->cfg->trusted_proxies, c->ip) && /* a proxy's clients are counted per request */
+           ip_count(s, c->ip) > (size_t)s->cfg->max_connections_per_ip) e = API_ERR_TOO_MANY_CONNECTIONS;
   if (e != API_OK) {
     log_warn("connection_refused ip=%s code=%s", c->ip, api_err_code(e));
     http_reply_error(c, e, NULL, 0);

@@ -28,7 +28,7 @@ enum http_hdr {
   HDR_AUTHORIZATION, HDR_UPGRADE, HDR_CONNECTION, HDR_SEC_WS_KEY,
   HDR_SEC_WS_VERSION, HDR_CONTENT_TYPE,
   HDR_UPLOAD_OFFSET, HDR_UPLOAD_LENGTH, HDR_UPLOAD_CHECKSUM, HDR_UPLOAD_METADATA,
-  HDR_TUS_RESUMABLE, HDR_RANGE, HDR_IF_NONE_MATCH, HDR_IF_MODIFIED_SINCE, HDR__COUNT
+  HDR_TUS_RESUMABLE, HDR_RANGE, HDR_IF_NONE_MATCH, HDR_IF_MODIFIED_SINCE, HDR_X_FORWARDED_FOR, HDR__COUNT
 };
 
 struct http_stream;
@@ -96,7 +96,8 @@ struct conn {
   unsigned in_request : 1;         /* HTTP: bytes of a request have arrived */
   unsigned dropped_slow : 1;       /* cut off by the server as a slow reader */
   int handles;                     /* open uv handles; freed at zero */
-  char ip[48];                     /* peer address, for per-address limits */
+  char ip[48];                     /* client address, for per-address limits (net/proxy.c) */
+  char peer[48];                   /* the TCP peer's address (a proxy, or the client) */
   struct buf in;                   /* owned: unparsed input */
   http_parser parser;
   struct http_req req;
@@ -141,6 +142,10 @@ struct server {
 
 /* Sets up s on loop with cfg: handles, data dir, token verifier. Returns 0, or -1
  * with a reason in err. */
+/* Moves c's per-address count to ip (a client named by a trusted proxy).
+ * Returns 0, or -1 if ip is over --max-connections-per-ip. */
+int server_conn_readdress(struct conn *c, const char *ip);
+
 int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
                 char *err, size_t err_len);
 /* Binds and listens on cfg->listen; installs signal handlers. */

@@ -317,7 +317,7 @@ static void on_history(void *arg, struct room_history *h, int audit, const struc
   if (audit) snprintf(rec->target, sizeof(rec->target), "%s", e->name);
   else snprintf(rec->aux, sizeof(rec->aux), "%s", e->name);
   rec->value = e->value;
-  rec->text = json_text(e->data);
+  rec->text = e->data ? strndup(e->data, e->data_len) : NULL; /* already compact JSON text */
   store_submit(hub->store, rec, 0);
 
   if (audit) {

@@ -8,11 +8,12 @@
 
 static void ring_free(struct event_ring *ring) {
   for (size_t i = 0; i < ring->count; i++)
-    json_decref(ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap].data);
+    free(ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap].data);
   free(ring->ev);
 }
 
 static void history_free(struct room_history *h) {
+  if (h->prev) history_free(h->prev);
   ring_free(&h->events);
   ring_free(&h->audit);
   free(h->recordings);
@@ -30,42 +31,179 @@ struct room_history *history_find(struct history_registry *reg, const char *room
 
 struct room_history *history_get_or_create(struct history_registry *reg, const char *room_id,
                                            uint64_t now_ms) {
-  struct room_history *h = map_get(&reg->rooms, room_id);
-  if (h) {
-    h->closed_ms = 0; /* reopened */
-    return h;
-  }
-  h = calloc(1, sizeof(*h));
+  struct room_history *old = map_get(&reg->rooms, room_id);
+  if (old && old->closed_ms == 0) return old;
+  struct room_history *h = calloc(1, sizeof(*h));
   if (h == NULL) return NULL;
   snprintf(h->room_id, sizeof(h->room_id), "%s", room_id);
+  snprintf(h->family, sizeof(h->family), "%s", room_id);
   h->created_ms = now_ms;
+  h->session = old ? old->session + 1 : 1;
   if (map_put(&reg->rooms, room_id, h) != 0) {
     free(h);
     return NULL;
   }
+  if (old) {
+    /* A new session starts clean; the closed one is kept for admins. */
+    reg->closed_bytes -= old->closed_bytes;
+    old->closed_bytes = 0;
+    h->prev = old;
+    struct room_history *p = old;
+    for (unsigned k = 1; p->prev && k + 1 < HISTORY_SESSIONS_KEPT; k++) p = p->prev;
+    if (p->prev) {
+      history_free(p->prev);
+      p->prev = NULL;
+    }
+  }
   return h;
 }
 
-struct oldest { struct room_history *h; size_t closed; };
+void history_origin(struct room_history *h, const char *creator, const char *family) {
+  if (h == NULL) return;
+  if (creator) snprintf(h->creator, sizeof(h->creator), "%s", creator);
+  if (family) snprintf(h->family, sizeof(h->family), "%s", family);
+}
+
+static size_t ring_bytes(const struct event_ring *ring) {
+  size_t n = ring->cap * sizeof(ring->ev[0]);
+  for (size_t i = 0; i < ring->count; i++) n += ring->ev[i].data_len + (ring->ev[i].data ? 1 : 0);
+  return n;
+}
+
+size_t history_bytes(const struct room_history *h) {
+  size_t n = sizeof(*h) + ring_bytes(&h->events) + ring_bytes(&h->audit) +
+             h->cap_recordings * sizeof(h->recordings[0]) + h->cap_streams * sizeof(h->streams[0]);
+  for (size_t i = 0; i < h->nstreams; i++)
+    n += strlen(h->streams[i].target) + strlen(h->streams[i].target_redacted) + 2;
+  return n + (h->prev ? history_bytes(h->prev) : 0);
+}
+
+void history_totals(const struct room_history *h, struct room_history *out) {
+  memset(out, 0, sizeof(*out));
+  snprintf(out->room_id, sizeof(out->room_id), "%s", h->room_id);
+  out->closed_ms = h->closed_ms;
+  out->session = h->session;
+  for (const struct room_history *x = h; x; x = x->prev) {
+    out->created_ms = x->created_ms;
+    out->sessions += x->sessions;
+    out->closed_session_ms += x->closed_session_ms;
+    if (x->peak > out->peak) out->peak = x->peak;
+    for (size_t i = 0; i < sizeof(out->messages_by_type) / sizeof(out->messages_by_type[0]); i++)
+      out->messages_by_type[i] += x->messages_by_type[i];
+    for (int b = 0; b < QUALITY__COUNT; b++) out->quality[b] += x->quality[b];
+    out->custom_events += x->custom_events;
+    out->nrecordings += x->nrecordings;
+    out->nstreams += x->nstreams;
+  }
+}
+
+struct room_history *history_session(struct room_history *h, unsigned n) {
+  for (; h; h = h->prev)
+    if (n == 0 || h->session == n) return h;
+  return NULL;
+}
+
+/* The closed histories matching a filter: how many, their bytes, the oldest. */
+struct oldest {
+  const char *creator, *family;   /* NULL: any */
+  struct room_history *h;
+  size_t closed, bytes;
+};
 
 static void find_oldest(const char *key, void *value, void *arg) {
   struct room_history *h = value;
   struct oldest *o = arg;
   if (h->closed_ms == 0) return;
+  if (o->creator && strcmp(h->creator, o->creator) != 0) return;
+  if (o->family && strcmp(h->family, o->family) != 0) return;
   o->closed++;
+  o->bytes += h->closed_bytes;
   if (o->h == NULL || h->closed_ms < o->h->closed_ms) o->h = h;
+}
+
+/* Evicts the oldest matching closed histories while over max_count or max_bytes (0: none). */
+static void evict(struct history_registry *reg, const char *creator, const char *family, size_t max_count,
+                  size_t max_bytes) {
+  for (;;) {
+    struct oldest o = {creator, family, NULL, 0, 0};
+    map_each(&reg->rooms, find_oldest, &o);
+    if (o.h == NULL || (o.closed <= max_count && (max_bytes == 0 || o.bytes <= max_bytes))) break;
+    if (reg->on_evict) reg->on_evict(reg->evict_arg, o.h->room_id);
+    map_del(&reg->rooms, o.h->room_id);
+    reg->closed_bytes -= o.h->closed_bytes;
+    history_free(o.h);
+  }
+}
+
+/* Closed-history count and bytes per creator, to find the biggest holder. */
+struct holder { char creator[ID_MAX + 1]; size_t count, bytes; };
+struct holders { struct holder *v; size_t n, cap; size_t closed, bytes; };
+
+static void tally(const char *key, void *value, void *arg) {
+  struct room_history *h = value;
+  struct holders *hs = arg;
+  if (h->closed_ms == 0) return;
+  hs->closed++;
+  hs->bytes += h->closed_bytes;
+  for (size_t i = 0; i < hs->n; i++) {
+    if (strcmp(hs->v[i].creator, h->creator) == 0) {
+      hs->v[i].count++;
+      hs->v[i].bytes += h->closed_bytes;
+      return;
+    }
+  }
+  if (hs->n == hs->cap) {
+    size_t cap = hs->cap ? hs->cap * 2 : 16;
+    struct holder *nv = realloc(hs->v, cap * sizeof(*nv));
+    if (nv == NULL) return;
+    hs->v = nv;
+    hs->cap = cap;
+  }
+  struct holder *x = &hs->v[hs->n++];
+  snprintf(x->creator, sizeof(x->creator), "%s", h->creator);
+  x->count = 1;
+  x->bytes = h->closed_bytes;
+}
+
+/* Over the global bounds: the creator holding the most (closed rooms, or
+ * bytes when over the byte bound) gives up its oldest, so one user's
+ * activity evicts its own records before anyone else's. */
+static void evict_global(struct history_registry *reg) {
+  for (;;) {
+    struct holders hs = {NULL, 0, 0, 0, 0};
+    map_each(&reg->rooms, tally, &hs);
+    int over_count = hs.closed > reg->max_rooms, over_bytes = reg->max_bytes && hs.bytes > reg->max_bytes;
+    struct holder *big = NULL;
+    for (size_t i = 0; i < hs.n && (over_count || over_bytes); i++) {
+      size_t a = over_count ? hs.v[i].count : hs.v[i].bytes;
+      if (big == NULL || a > (over_count ? big->count : big->bytes)) big = &hs.v[i];
+    }
+    char creator[ID_MAX + 1] = "";
+    if (big) snprintf(creator, sizeof(creator), "%s", big->creator);
+    free(hs.v);
+    if (big == NULL) break;
+    struct oldest o = {creator, NULL, NULL, 0, 0};
+    map_each(&reg->rooms, find_oldest, &o);
+    if (o.h == NULL) break;
+    if (reg->on_evict) reg->on_evict(reg->evict_arg, o.h->room_id);
+    map_del(&reg->rooms, o.h->room_id);
+    reg->closed_bytes -= o.h->closed_bytes;
+    history_free(o.h);
+  }
 }
 
 void history_close(struct history_registry *reg, struct room_history *h, uint64_t now_ms) {
   h->closed_ms = now_ms ? now_ms : 1;
-  for (;;) {
-    struct oldest o = {NULL, 0};
-    map_each(&reg->rooms, find_oldest, &o);
-    if (o.closed <= reg->max_rooms || o.h == NULL) break;
-    if (reg->on_evict) reg->on_evict(reg->evict_arg, o.h->room_id);
-    map_del(&reg->rooms, o.h->room_id);
-    history_free(o.h);
-  }
+  h->closed_bytes = history_bytes(h);
+  reg->closed_bytes += h->closed_bytes;
+  char creator[ID_MAX + 1], family[ID_MAX + 1];
+  snprintf(creator, sizeof(creator), "%s", h->creator);
+  snprintf(family, sizeof(family), "%s", h->family);
+  size_t share = reg->max_bytes / HISTORY_CREATOR_SHARE;
+  if (share < HISTORY_CREATOR_MIN_BYTES) share = HISTORY_CREATOR_MIN_BYTES;
+  if (creator[0]) evict(reg, creator, NULL, HISTORY_PER_CREATOR, reg->max_bytes ? share : 0);
+  evict(reg, NULL, family, HISTORY_PER_FAMILY, 0);
+  evict_global(reg);
 }
 
 static void free_one(const char *key, void *value, void *arg) { history_free(value); }
@@ -101,8 +239,17 @@ static struct analytics_event *ring_add(struct event_ring *ring, uint64_t now_ms
     ring->head = ring->count;
     ring->cap = cap;
   }
+  /* Stored as compact JSON text: about its own size, not jansson's tree. */
+  char *text = NULL;
+  size_t text_len = 0;
+  if (data) {
+    text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(data);
+    if (text == NULL) return NULL;
+    text_len = strlen(text);
+  }
   struct analytics_event *e = &ring->ev[ring->head];
-  if (ring->count == ring->cap) json_decref(e->data); /* overwrite the oldest */
+  if (ring->count == ring->cap) free(e->data); /* overwrite the oldest */
   else ring->count++;
   memset(e, 0, sizeof(*e));
   e->ts = now_ms;
@@ -110,7 +257,8 @@ static struct analytics_event *ring_add(struct event_ring *ring, uint64_t now_ms
   snprintf(e->user_id, sizeof(e->user_id), "%s", user_id ? user_id : "");
   snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
   e->value = value;
-  e->data = data;
+  e->data = text;
+  e->data_len = text_len;
   ring->head = (ring->head + 1) % ring->cap;
   ring->total++;
   return e;
@@ -141,7 +289,7 @@ json_t *history_ring_json(const struct event_ring *ring, uint64_t since_ms, size
     if (e->user_id[0]) json_object_set_new(o, audit ? "actor" : "user_id", json_string(e->user_id));
     if (e->name[0]) json_object_set_new(o, audit ? "target" : "name", json_string(e->name));
     if (e->value) json_object_set_new(o, "value", json_integer(e->value));
-    if (e->data) json_object_set(o, audit ? "details" : "data", e->data);
+    if (e->data) json_object_set_new(o, audit ? "details" : "data", json_loadb(e->data, e->data_len, JSON_DECODE_ANY, NULL));
     json_array_append_new(a, o);
   }
   return a;

@@ -26,7 +26,9 @@ struct analytics_event {
   char user_id[ID_MAX + 1];
   char name[ID_MAX + 1];           /* custom event name, quality bucket, ... ("" if none) */
   int64_t value;                   /* leave: session ms; quality: rtt ms; else 0 */
-  json_t *data;                    /* owned; custom event properties or NULL */
+  char *data;                      /* owned; custom event properties or details as compact
+                                      JSON text, or NULL: about its own size in memory */
+  size_t data_len;
 };
 
 /* A ring of recent events, growing to HISTORY_EVENTS then overwriting. */
@@ -72,24 +74,52 @@ struct room_history {
   size_t nrecordings, cap_recordings;
   struct live_stream *streams;     /* owned; at most HISTORY_STREAMS */
   size_t nstreams, cap_streams;
+  /* bounds (issue 13): who made the room, its family, its session */
+  char creator[ID_MAX + 1];        /* user whose join or breakout-room-create made it ("" unknown) */
+  char family[ID_MAX + 1];         /* the main room of its family (itself for a main room) */
+  unsigned session;                /* 1 for the first session of this room id */
+  struct room_history *prev;       /* owned; earlier sessions of this room id (admins only) */
+  size_t closed_bytes;             /* bytes counted against the registry while closed */
 };
 
 struct history_registry {
   struct map rooms;                /* room id -> struct room_history * (owned) */
   size_t max_rooms;                /* closed histories beyond this are evicted, oldest first */
+  size_t max_bytes;                /* and beyond this many bytes (0: no byte bound) */
+  size_t closed_bytes;             /* bytes of closed histories */
   /* Called with a room id whose history is evicted (its files go too), or NULL. */
   void (*on_evict)(void *arg, const char *room_id);
   void *evict_arg;
 };
 
-/* Returns the history of room_id, creating it (open, created now) if absent;
- * NULL on allocation failure. */
+#define HISTORY_PER_FAMILY 64        /* closed histories kept per room family */
+#define HISTORY_PER_CREATOR 256      /* closed histories kept per creating user */
+#define HISTORY_CREATOR_SHARE 16     /* and at most max_bytes / this many bytes per creator, */
+#define HISTORY_CREATOR_MIN_BYTES (8u << 20) /* but never less than this (a few full rooms) */
+#define HISTORY_SESSIONS_KEPT 4      /* past sessions of one room id kept for admins */
+
+/* Returns the history of room_id, creating it (open, created now) if absent
+ * or closed (a new session: the closed one becomes an earlier session, out
+ * of sight for everyone but admins); NULL on allocation failure. */
 struct room_history *history_get_or_create(struct history_registry *reg, const char *room_id,
                                            uint64_t now_ms);
 struct room_history *history_find(struct history_registry *reg, const char *room_id);
-/* Marks h closed; evicts the oldest closed histories beyond max_rooms. */
+/* Marks h closed; evicts the oldest closed histories beyond the bounds:
+ * first the same creator's (count and bytes), then the same family's, then
+ * anyone's (max_rooms, max_bytes). One room's activity never evicts another
+ * creator's records before the global bounds are reached. */
 void history_close(struct history_registry *reg, struct room_history *h, uint64_t now_ms);
 void history_registry_free(struct history_registry *reg);
+/* Who made h and its family's main room (set once, at creation). */
+void history_origin(struct room_history *h, const char *creator, const char *family);
+/* Bytes h holds (its earlier sessions included). */
+size_t history_bytes(const struct room_history *h);
+/* The aggregates (sessions, durations, peak, message counts, quality,
+ * custom events, recording and stream counts) of h and its earlier
+ * sessions, summed into *out (other fields zero): the admin's view. */
+void history_totals(const struct room_history *h, struct room_history *out);
+/* Session n of h's room id (h itself when n is 0 or h->session), or NULL. */
+struct room_history *history_session(struct room_history *h, unsigned n);
 
 /* Appends an event (data is consumed: stored or freed). */
 void history_event(struct room_history *h, uint64_t now_ms, const char *type, const char *user_id,

@@ -9,6 +9,7 @@
 
 #include "lib/envelope.h"
 #include "room/durable.h"
+#include "room/family.h"
 #include "room/hub.h"
 #include "room/op.h"
 #include "store/store.h"
@@ -30,6 +31,7 @@ int hub_init(struct hub *h, uv_loop_t *loop, const struct config *cfg, char *err
   h->limiter = &local_limiter;
   h->limiter_impl = &h->rl;
   h->history.max_rooms = (size_t)cfg->history_rooms;
+  h->history.max_bytes = (size_t)cfg->history_max_mb << 20;
   for (int i = 0; i < RATE__COUNT; i++) {
     const char *spec = cfg->rate[i];
     if (spec && ratelimit_rule_parse(spec, &h->rl.rules[i]) != 0) {
@@ -113,6 +115,7 @@ struct room *hub_room_create(struct hub *h, const char *room_id) {
 }
 
 void hub_room_release(struct hub *h, struct room *r) {
+  if (family_collapse(h, r)) return; /* an empty family closes as a whole */
   if (!room_idle(r, hub_now_ms())) return;
   log_info("room_closed room=%s peak=%zu", r->id, r->peak);
   map_del(&h->rooms, r->id);
@@ -135,6 +138,7 @@ static void collect_idle(const char *k, void *v, void *arg) {
 void hub_rooms_sweep(struct hub *h) {
   char ids[64][ID_MAX + 1];
   struct idle_rooms ir = {ids, 0, 64, hub_now_ms()};
+  family_sweep(h);
   map_each(&h->rooms, collect_idle, &ir);
   for (size_t i = 0; i < ir.n; i++) {
     struct room *r = map_get(&h->rooms, ids[i]);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth/grant.h"
 #include "auth/token.h"
 #include "bus/bus.h"
 #include "config.h"
@@ -64,7 +65,9 @@ struct hub {
   struct ratelimit rl;             /* per user and class: the rules, and the local limiter's state */
   const struct hub_limiter_ops *limiter; /* local by default */
   void *limiter_impl;              /* the limiter's state (&rl when local) */
-  struct map grants;               /* grant -> struct grant * (breakout moves), owned */
+  struct grant_spent grants;       /* spent breakout grants (auth/grant.h), owned by room/family.c */
+  unsigned char grant_key[GRANT_KEY_LEN]; /* signs breakout grants (room/family.c) */
+  int grant_key_ready;
   struct map expired;              /* "room/user/token" -> expiry: ended sessions, for RESUME_EXPIRED */
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */

@@ -9,6 +9,7 @@
 #include "auth/turn.h"
 #include "room/hub.h"
 #include "room/op.h"
+#include "room/policy.h"
 
 #define HAND_GRACE_MS 30000 /* a raised hand survives its owner's rejoin */
 
@@ -30,8 +31,10 @@ static enum api_err admission(struct hub *h, const char *room_id, const struct t
   if (claims->room[0] && strcmp(claims->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
   struct room *r = hub_room_find(h, room_id);
   int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
-  if (r && map_get(&r->banned, claims->sub)) return API_ERR_USER_BANNED;
+  if (policy_banned(h, room_id, claims->sub)) return API_ERR_USER_BANNED; /* the family's bans too */
   if (admitted) return API_OK; /* a grant: moving between a room and its breakouts */
+  enum api_err be = policy_breakout_entry(h, room_id, claims);
+  if (be != API_OK) return be;
   if (r && r->settings.locked && !staff && room_participant_find(r, claims->sub) == NULL)
     return API_ERR_ROOM_LOCKED;
   /* Waiting users do not take a seat until admitted (the check repeats then). */
@@ -131,6 +134,7 @@ struct participant *hub_member_join(struct hub *h, struct room *r, const struct 
   }
   p->session = session;
   h->sessions.attach(h->sessions.data, session, p);
+  policy_admitted(h, r, claims);
   /* The first moderator-capable joiner of a room without a host hosts it. */
   int promoted = 0;
   if (p->role == ROOM_ROLE_MODERATOR && !r->parent[0] && room_first_with_role(r, ROOM_ROLE_HOST) == NULL) {

@@ -68,12 +68,14 @@ enum api_err op_breakout_assign(struct hub *h, struct room *r, const struct acto
 enum api_err op_breakout_close(struct hub *h, struct room *r, const struct actor *a, const char *bid,
                                char *detail, size_t dl);
 json_t *op_breakouts_json(struct hub *h, struct room *r);
-/* origin: use the role and overrides p joined with, not its current ones
- * (returning from a breakout room where its role may have changed). */
+/* A signed single-use grant for p to enter room_id (room/family.c). It
+ * carries no role: the member's standing in the family (room/policy.c)
+ * applies when it is used; origin is kept for callers and ignored. */
 const char *op_grant_new(struct hub *h, const struct participant *p, const char *room_id, int origin);
-/* Returns API_OK and fills claims if grant is valid for room_id. */
+/* Returns API_OK and fills claims if grant is valid for room_id. spend: use
+ * it up (the upgrade); 0: a peek that leaves it usable (validate). */
 enum api_err op_grant_check(struct hub *h, const char *grant, const char *room_id,
-                            struct token_claims *claims);
+                            struct token_claims *claims, int spend);
 void op_grants_prune(struct hub *h);
 void op_grants_free(struct hub *h);
 

@@ -12,75 +12,28 @@
 #include <string.h>
 
 #include "guard/sanitize.h"
+#include "room/family.h"
 #include "room/room.h"
 #include "room/hub.h"
 #include "room/op.h"
 
-#define GRANT_TTL_MS (10 * 60 * 1000)
-
-struct grant {
-  char room[ID_MAX + 1];
-  struct token_claims claims;
-  uint64_t expires_ms;
-};
-
+/* Grants are signed, single-use and carry no role: auth/grant.c, room/family.c. */
 const char *op_grant_new(struct hub *h, const struct participant *p, const char *room_id, int origin) {
-  static char id[65];
-  struct grant *g = calloc(1, sizeof(*g));
-  if (g == NULL || id_random_hex(id, 32) != 0) {
-    free(g);
-    return NULL;
-  }
-  snprintf(g->room, sizeof(g->room), "%s", room_id);
-  snprintf(g->claims.sub, sizeof(g->claims.sub), "%s", p->user_id);
-  snprintf(g->claims.name, sizeof(g->claims.name), "%s", p->name);
-  snprintf(g->claims.room, sizeof(g->claims.room), "%s", room_id);
-  g->claims.role = origin ? p->origin_role : p->role;
-  g->claims.perms_set = origin ? p->origin_set : p->perms_set;
-  g->claims.perms_val = origin ? p->origin_val : p->perms_val;
-  g->expires_ms = hub_now_ms() + GRANT_TTL_MS;
-  g->claims.exp = (int64_t)(g->expires_ms / 1000);
-  if (map_put(&h->grants, id, g) != 0) {
-    free(g);
-    return NULL;
-  }
-  return id;
+  (void)origin; /* the member's standing in the family applies when the grant is used */
+  /* Into a breakout room: that room is the breakout; back to the main room:
+   * the breakout it leaves is where p is now. */
+  struct room *dest = hub_room_find(h, room_id);
+  if (dest && dest->parent[0]) return family_grant_issue(h, p->user_id, room_id, dest->parent, room_id);
+  return family_grant_issue(h, p->user_id, room_id, room_id, p->room ? p->room->id : room_id);
 }
 
-enum api_err op_grant_check(struct hub *h, const char *grant, const char *room_id,
-                                struct token_claims *claims) {
-  struct grant *g = map_get(&h->grants, grant);
-  if (g == NULL || g->expires_ms <= hub_now_ms()) return API_ERR_INVALID_TOKEN;
-  if (strcmp(g->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
-  *claims = g->claims;
-  return API_OK;
+enum api_err op_grant_check(struct hub *h, const char *grant, const char *room_id, struct token_claims *claims,
+                            int spend) {
+  return family_grant_use(h, grant, room_id, claims, spend);
 }
 
-struct expired { struct hub *h; char (*keys)[65]; size_t n, cap; uint64_t now; int all; };
-
-static void collect(const char *k, void *v, void *arg) {
-  struct expired *e = arg;
-  if (!e->all && ((struct grant *)v)->expires_ms > e->now) return;
-  if (e->n == e->cap) {
-    size_t cap = e->cap ? e->cap * 2 : 16;
-    char (*nk)[65] = realloc(e->keys, cap * sizeof(*nk));
-    if (nk == NULL) return;
-    e->keys = nk;
-    e->cap = cap;
-  }
-  snprintf(e->keys[e->n++], 65, "%s", k);
-}
-
-static void drop(struct hub *h, int all) {
-  struct expired e = {h, NULL, 0, 0, hub_now_ms(), all};
-  map_each(&h->grants, collect, &e);
-  for (size_t i = 0; i < e.n; i++) free(map_del(&h->grants, e.keys[i]));
-  free(e.keys);
-  if (all) map_free(&h->grants);
-}
-
-void op_grants_prune(struct hub *h) { drop(h, 0); }
-void op_grants_free(struct hub *h) { drop(h, 1); }
+void op_grants_prune(struct hub *h) { family_grants_prune(h); }
+void op_grants_free(struct hub *h) { family_grants_free(h); }
 
 json_t *op_breakouts_json(struct hub *h, struct room *r) {
   json_t *a = json_array();
@@ -102,7 +55,7 @@ static void broadcast(struct hub *h, struct room *r, const char *type, json_t *p
   hub_publish(h, r, type, "server", NULL, except, payload);
 }
 
-static int open_one(struct hub *h, struct room *r, const char *name, json_t *made) {
+static int open_one(struct hub *h, struct room *r, const char *name, json_t *made, const char *creator) {
   char id[ID_MAX + 1];
   do {
     char hex[13];
@@ -112,6 +65,7 @@ static int open_one(struct hub *h, struct room *r, const char *name, json_t *mad
   struct room *br = hub_room_create(h, id);
   if (br == NULL) return -1;
   snprintf(br->parent, sizeof(br->parent), "%s", r->id);
+  history_origin(br->hist, creator, r->id); /* history bounds: its creator's and its family's */
   br->held = 1;
   if (room_breakout_add(r, id, name) == NULL) {
     br->held = 0;
@@ -157,6 +111,11 @@ enum api_err op_breakout_create(struct hub *h, struct room *r, const struct acto
     snprintf(detail, dl, "at most %d breakout rooms", ROOM_MAX_BREAKOUTS);
     return API_ERR_BREAKOUT_LIMIT_REACHED;
   }
+  enum api_err charged = family_charge_rooms(h, a->user_id, n, detail, dl); /* breakout rooms are rooms */
+  if (charged != API_OK) {
+    json_decref(names);
+    return charged;
+  }
   char clean[ROOM_MAX_BREAKOUTS][65];
   json_array_foreach(names, i, v) {
     struct buf b = {0};
@@ -173,7 +132,7 @@ enum api_err op_breakout_create(struct hub *h, struct room *r, const struct acto
   json_decref(names);
   json_t *made = json_array();
   for (i = 0; i < n; i++) {
-    if (open_one(h, r, clean[i], made) != 0) {
+    if (open_one(h, r, clean[i], made, a->user_id) != 0) {
       json_decref(made);
       return API_ERR_INTERNAL_ERROR;
     }
@@ -200,7 +159,7 @@ static struct participant *locate(struct hub *h, struct room *r, const char *use
 
 static json_t *move_note(const char *type_room, const char *bid, const char *name, const char *grant,
                          const char *by) {
-  char url[160];
+  char url[GRANT_MAX + 128];
   snprintf(url, sizeof(url), "/webrtc/ws/%s?grant=%s", type_room, grant);
   return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "breakout_room_id", bid, "name", name, "room_id",
                    type_room, "grant", grant, "url", url, "by", by);

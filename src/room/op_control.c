@@ -13,6 +13,7 @@
 #include "room/room.h"
 #include "room/hub.h"
 #include "room/op.h"
+#include "room/policy.h"
 
 #define INFO_MAX_BYTES 4096
 
@@ -91,6 +92,7 @@ enum api_err op_role_set(struct hub *h, struct room *r, const struct actor *a, c
   enum room_role old = p->role;
   p->role = nr;
   room_participant_perms_update(p);
+  policy_note_role(h, r, p->user_id, nr); /* sticks to the user in this room */
   enforce(h, r, p);
   log_info("role_set room=%s user=%s role=%s by=%s", r->id, p->user_id, role, a->user_id);
   audit(r, a, "role_set", p->user_id, json_pack("{s:s,s:s}", "from", perm_role_name(old), "to", role));
@@ -131,6 +133,7 @@ enum api_err op_perms_set(struct hub *h, struct room *r, const struct actor *a, 
   p->perms_set |= set;
   p->perms_val = (p->perms_val & ~set) | val;
   room_participant_perms_update(p);
+  policy_note_perms(h, r, p->user_id, p->perms_set, p->perms_val); /* sticks to the user in this room */
   enforce(h, r, p);
   audit(r, a, "permissions_set", p->user_id, json_deep_copy(perms));
   json_t *ov = json_object();

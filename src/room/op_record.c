@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "guard/redact.h"
 #include "guard/sanitize.h"
 #include "room/room.h"
 #include "room/hub.h"
@@ -76,15 +77,8 @@ static int stream_target(const char *url, size_t len, char *redacted, size_t red
     if (!(isalnum((unsigned char)*p) || *p == '.' || *p == '-' || *p == ':' || *p == '[' || *p == ']'))
       return -1; /* no user:password@ in a target */
   }
-  const char *query = memchr(slash, '?', (size_t)(end - slash));
-  const char *path_end = query ? query : end;
-  const char *last = path_end;
-  while (last > slash + 1 && last[-1] == '/') last--;  /* ignore trailing slashes */
-  const char *key = last;
-  while (key > slash + 1 && key[-1] != '/') key--;
-  if (key <= slash + 1 || key == last) return -1;      /* needs app and key */
-  int n = snprintf(redacted, red_len, "%.*s****%s", (int)(key - url), url, query ? "?****" : "");
-  return n > 0 && (size_t)n < red_len ? 0 : -1;
+  /* Masked by structure: key, query, fragment (guard/redact.c). */
+  return redact_stream_target(url, len, redacted, red_len);
 }
 
 enum api_err op_stream_start(struct hub *h, struct room *r, const char *by, json_t *body,

@@ -11,6 +11,7 @@
 #include "room/room.h"
 #include "room/hub.h"
 #include "room/op.h"
+#include "room/policy.h"
 
 json_t *op_waiting_json(const struct room *r) {
   json_t *a = json_array();
@@ -64,6 +65,7 @@ enum api_err op_waiting_reject(struct hub *h, struct room *r, const struct actor
   char user[ID_MAX + 1];
   snprintf(user, sizeof(user), "%s", target);
   room_waiter_remove(r, w);
+  policy_note_rejected(h, r, user, 1); /* reads nothing of the room over REST */
   log_info("rejected room=%s user=%s by=%s", r->id, user, a->user_id);
   if (r->hist) history_audit(r->hist, hub_now_ms(), a->user_id, "reject", user,
                              json_pack("{s:s}", "reason", why.data ? why.data : ""));

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "room/chatvis.h"
+#include "room/policy.h"
 #include "room/room.h"
 
 struct room *room_new(const char *id, int max_participants, uint64_t now_ms) {
@@ -28,6 +30,8 @@ void room_free(struct room *r) {
   if (r == NULL) return;
   while (r->wait_head) room_waiter_remove(r, r->wait_head);
   map_free(&r->banned);
+  policy_free(r);
+  chatvis_free(r);
   free(r->hands);
   while (r->nbreakouts) room_breakout_remove(r, &r->breakouts[r->nbreakouts - 1]);
   free(r->breakouts);

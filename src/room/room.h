@@ -18,6 +18,8 @@
 #include "room/roomlog.h"
 
 struct room;
+struct room_policy;
+struct chat_vis;
 
 struct participant {
   struct room *room;                  /* borrowed: the room outlives its participants */
@@ -128,6 +130,8 @@ struct room {
   uint64_t linger_until_ms;           /* kept open until then, empty (people returning) */
   struct roomlog log;                 /* owned: recent messages, for resume */
   size_t naway;                       /* participants whose connection dropped (grace period) */
+  struct chat_vis *chat_vis;          /* owned; who saw which private message (room/chatvis.c) */
+  struct room_policy *policy;         /* owned; in-room changes, bans of the family (room/policy.c) */
 };
 
 /* Returns a new empty room or NULL. */

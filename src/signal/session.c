@@ -105,7 +105,9 @@ void signal_join(struct conn *c, const char *room_id, const struct token_claims 
                  const char *resume_token, uint64_t last_seq) {
   struct hub *h = signal_hub(c);
   struct room *r = hub_room_find(h, room_id);
-  if (r == NULL && (r = hub_room_create(h, room_id)) == NULL) {
+  if (r == NULL && (r = hub_room_create(h, room_id)) != NULL)
+    history_origin(r->hist, claims->sub, NULL); /* history bounds count it against its creator */
+  if (r == NULL) {
     ws_close(c, 1011, "internal error");
     return;
   }

@@ -9,6 +9,7 @@
 #include "guard/sanitize.h"
 #include "net/server.h"
 #include "room/durable.h"
+#include "room/chatvis.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -33,8 +34,9 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
     return API_ERR_INVALID_MESSAGE;
   }
   if (reply && !json_is_null(reply)) {
-    if (!json_is_string(reply) || !room_chat_known(r, message_seq(json_string_value(reply))))
-      return API_ERR_MESSAGE_NOT_FOUND;
+    if (!json_is_string(reply) || !room_chat_known(r, message_seq(json_string_value(reply))) ||
+        !chatvis_visible(r, message_seq(json_string_value(reply)), ctx->self->user_id))
+      return API_ERR_MESSAGE_NOT_FOUND; /* one answer for unknown and not yours to see */
   } else {
     reply = NULL;
   }
@@ -65,6 +67,7 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
   json_decref(out);
   if (se != API_OK) return se;
   room_chat_remember(r, seq);
+  if (ctx->in->to) chatvis_private(r, seq, ctx->self->user_id, ctx->in->to);
   if (r->hist) history_event(r->hist, hub_now_ms(), "chat", ctx->self->user_id,
                              ctx->in->to ? "private" : "room", 0, NULL);
   return API_OK;

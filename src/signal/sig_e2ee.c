@@ -8,7 +8,8 @@
 #include "signal/signal.h"
 
 static enum api_err relay(struct sig_ctx *ctx, const char *type, char *detail, size_t detail_len) {
-  size_t n = json_dumpb(ctx->in->payload, NULL, 0, JSON_COMPACT);
+  /* The limit applies to what is relayed: the client's own bytes. */
+  size_t n = ctx->in->raw_payload ? ctx->in->raw_payload_len : json_dumpb(ctx->in->payload, NULL, 0, JSON_COMPACT);
   if (n == 0 || n > (size_t)ctx->hub->cfg->e2ee_max_bytes) {
     snprintf(detail, detail_len, "payload of at most %d bytes", ctx->hub->cfg->e2ee_max_bytes);
     return API_ERR_MESSAGE_TOO_LARGE;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard/sdp.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -15,7 +16,8 @@ static enum api_err check_sdp(const struct sig_ctx *ctx, const char *want_type, 
   json_t *sdp = json_object_get(ctx->in->payload, "sdp");
   json_t *type = json_object_get(ctx->in->payload, "type");
   if (!json_is_string(sdp) || json_string_length(sdp) < 3 || json_string_length(sdp) > SDP_MAX ||
-      strncmp(json_string_value(sdp), "v=0", 3) != 0) {
+      strncmp(json_string_value(sdp), "v=0", 3) != 0 ||
+      memchr(json_string_value(sdp), '\0', json_string_length(sdp)) != NULL) {
     snprintf(detail, detail_len, "payload.sdp must be a session description starting with v=0");
     return API_ERR_INVALID_SDP;
   }
@@ -26,53 +28,12 @@ static enum api_err check_sdp(const struct sig_ctx *ctx, const char *want_type, 
   return API_OK;
 }
 
-/* Finds which media kinds a session description would send: an m= section
- * of audio or video with a non-zero port whose direction (its own a= line,
- * else the session's, else sendrecv) is sendrecv or sendonly. */
-static void sdp_sends(const char *sdp, int *audio, int *video) {
-  enum { NONE, AUDIO, VIDEO, OTHER } kind = NONE;
-  int session_send = 1, sec_dir = -1, sec_port = 0;
-  *audio = *video = 0;
-  const char *p = sdp;
-  for (int last = 0; !last;) {
-    const char *eol = strpbrk(p, "\r\n");
-    size_t len = eol ? (size_t)(eol - p) : strlen(p);
-    last = eol == NULL;
-    int is_m = len >= 2 && p[0] == 'm' && p[1] == '=';
-    if (is_m || last) {
-      /* Close the section before this m= line (or at the end). */
-      int sends = sec_dir >= 0 ? sec_dir : session_send;
-      if (sends && sec_port != 0 && kind == AUDIO) *audio = 1;
-      if (sends && sec_port != 0 && kind == VIDEO) *video = 1;
-    }
-    if (is_m) {
-      kind = strncmp(p + 2, "audio ", 6) == 0 ? AUDIO : strncmp(p + 2, "video ", 6) == 0 ? VIDEO : OTHER;
-      const char *sp = memchr(p, ' ', len);
-      sec_port = sp ? atoi(sp + 1) : 0;
-      sec_dir = -1;
-      if (last) {
-        int sends = session_send;
-        if (sends && sec_port != 0 && kind == AUDIO) *audio = 1;
-        if (sends && sec_port != 0 && kind == VIDEO) *video = 1;
-      }
-    } else if (len == 10 && strncmp(p, "a=", 2) == 0) {
-      int dir = strncmp(p, "a=sendrecv", 10) == 0 || strncmp(p, "a=sendonly", 10) == 0 ? 1
-              : strncmp(p, "a=recvonly", 10) == 0 || strncmp(p, "a=inactive", 10) == 0 ? 0 : -1;
-      if (dir >= 0 && kind == NONE) session_send = dir;
-      else if (dir >= 0) sec_dir = dir;
-      if (last && kind != NONE && dir >= 0) {
-        if (dir && sec_port != 0 && kind == AUDIO) *audio = 1;
-        if (dir && sec_port != 0 && kind == VIDEO) *video = 1;
-      }
-    }
-    if (!last) p = eol + 1;
-  }
-}
-
 /* A participant without publish permissions may negotiate to receive only. */
 static enum api_err check_publish(const struct sig_ctx *ctx, char *detail, size_t detail_len) {
-  int audio, video;
-  sdp_sends(json_string_value(json_object_get(ctx->in->payload, "sdp")), &audio, &video);
+  json_t *sdp = json_object_get(ctx->in->payload, "sdp");
+  struct sdp_sending snd; /* read the way libwebrtc reads it: guard/sdp.c */
+  sdp_sending(json_string_value(sdp), json_string_length(sdp), &snd);
+  int audio = snd.audio, video = snd.video;
   uint32_t perms = ctx->self->perms;
   if ((audio && !(perms & PERM_PUBLISH_AUDIO)) ||
       (video && !(perms & (PERM_PUBLISH_VIDEO | PERM_SHARE_SCREEN)))) {
