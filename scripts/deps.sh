@@ -6,8 +6,8 @@
 set -eu
 
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build libuv1-dev libhttp-parser-dev \
-libssl-dev libjansson-dev libjwt-dev libsqlite3-dev libmagic-dev"
-test_pkgs="libcmocka-dev procps"
+libssl-dev libjansson-dev libjwt-dev libsqlite3-dev libmagic-dev libhiredis-dev"
+test_pkgs="libcmocka-dev procps redis-server"
 
 want="$build_pkgs"
 [ "${1:-run}" = test ] && want="$want $test_pkgs"

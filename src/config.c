@@ -65,6 +65,7 @@ static const struct opt opts[] = {
   {"resume-grace-ms", "HUDDLE_RESUME_GRACE_MS", I(resume_grace_ms), "30000", 0, 3600000, "Time a member whose connection dropped stays in the room, able to resume (0: it leaves at once)."},
   {"room-log-max", "HUDDLE_ROOM_LOG_MAX", I(room_log_max), "4096", 1, 1000000, "Messages per room kept for resume (the room log)."},
   {"room-log-max-age-ms", "HUDDLE_ROOM_LOG_MAX_AGE_MS", I(room_log_max_age_ms), "300000", 1000, 86400000, "Age after which messages leave the room log."},
+  {"redis-url", "HUDDLE_REDIS_URL", S(redis_url), NULL, 0, 0, "redis://[[user]:password@]host[:port][/db]: run as one of several instances sharing rooms through Redis (unset: one instance)."},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

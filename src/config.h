@@ -43,6 +43,7 @@ struct config {
   int resume_grace_ms;         /* a dropped member stays away this long before it leaves */
   int room_log_max;            /* entries kept per room for resume */
   int room_log_max_age_ms;     /* and for at most this long */
+  char *redis_url;             /* NULL: one instance (in-process bus); else src/cluster */
 };
 
 /* Fills c from defaults, then the config file (from --config or

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "api/api.h"
 #include "bus/bus.h"
+#include "cluster/cluster.h"
 #include "room/hub.h"
 #include "store/store.h"
 #include "net/server.h"
@@ -149,13 +150,21 @@ int main(int argc, char **argv) {
     snprintf(err, sizeof(err), "cannot create the message bus");
     ok = 0;
   }
+  if (ok && cfg.redis_url) {
+    /* Several instances: requests, messages and ends pass the cluster first. */
+    ok = cluster_start(&hub, &srv, cfg.redis_url, err, sizeof(err)) == 0;
+    srv.handlers.request = cluster_on_request;
+    srv.handlers.ws_text = cluster_on_text;
+    srv.handlers.ws_end = cluster_on_end;
+  }
   if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
     rc = 1;
     server_shutdown(&srv);
   } else {
-    log_info("listening addr=%s version=%s data_dir=%s store=sqlite bus=local", srv.bound,
-             HUDDLE_VERSION, cfg.data_dir);
+    log_info("listening addr=%s version=%s data_dir=%s store=sqlite bus=%s%s%s", srv.bound,
+             HUDDLE_VERSION, cfg.data_dir, hub.bus->ops->name, hub.cluster ? " instance=" : "",
+             hub.cluster ? cluster_instance_id(hub.cluster) : "");
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   hub_free(&hub);

@@ -303,11 +303,33 @@ void api_dispatch(struct conn *c) {
 
 /* ---- WS /webrtc/ws/{room_id} ---- */
 
+#include "cluster/cluster.h"
 #include "net/ws.h"
 
 static api_ws_join_cb ws_join; /* main.c: the signaling layer's join */
 
 void api_ws_join_register(api_ws_join_cb cb) { ws_join = cb; }
+
+/* The resume parameters of an upgrade (resume_token, last_seq). */
+static int ws_resume_params(struct api_req *r, char *rt, size_t rt_len, uint64_t *last_seq) {
+  char ls[24];
+  int has_rt = api_query(r->query, "resume_token", rt, rt_len) > 0;
+  *last_seq = UINT64_MAX;
+  if (api_query(r->query, "last_seq", ls, sizeof(ls)) > 0 && ls[0] >= '0' && ls[0] <= '9') {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(ls, &end, 10);
+    if (errno == 0 && *end == '\0' && v < UINT64_MAX) *last_seq = v;
+  }
+  return has_rt;
+}
+
+static int cluster_ws_open_req(struct api_req *r, const char *room_id, int granted) {
+  char rt[80];
+  uint64_t last_seq;
+  int has_rt = ws_resume_params(r, rt, sizeof(rt), &last_seq);
+  return cluster_ws_open(r->hub, r->conn, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
+}
 
 void api_ws_connect(struct api_req *r) {
   struct conn *c = r->conn;
@@ -338,6 +360,8 @@ void api_ws_connect(struct api_req *r) {
     log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));
     { api_reply_error(r, e, NULL); return; }
   }
+  /* Several instances: the room's owner admits (src/cluster). */
+  if (r->hub->cluster && cluster_ws_open_req(r, room_id, granted)) return;
   int64_t retry = 0;
   e = hub_admission_check(r->hub, room_id, &r->claims, granted, &retry);
   if (e != API_OK) {

@@ -2,6 +2,7 @@
  * 200 while the server can take new work (ok or degraded), 503 otherwise. */
 #include "api/api.h"
 #include "bus/bus.h"
+#include "cluster/cluster.h"
 #include "net/server.h"
 #include "room/hub.h"
 #include "store/store.h"
@@ -17,7 +18,7 @@ void api_health_get(struct api_req *r) {
   if (s->shutting_down || !store_ok || !bus_ok) {
     overall = s->shutting_down ? "shutting_down" : "unavailable";
     status = 503;
-  } else if (!lag_ok) {
+  } else if (!lag_ok || (h->cluster && !cluster_redis_up(h->cluster))) {
     overall = "degraded";
   }
   json_t *comp = json_pack(
@@ -26,6 +27,11 @@ void api_health_get(struct api_req *r) {
       s->cfg->max_lag_ms,
       "store", "status", store_ok ? "ok" : "unavailable", "backend", store_backend(h->store),
       "bus", "status", bus_ok ? "ok" : "unavailable", "backend", h->bus ? h->bus->ops->name : "none");
+  if (h->cluster) {
+    json_t *b = json_object_get(comp, "bus");
+    if (!cluster_redis_up(h->cluster)) json_object_set_new(b, "status", json_string("degraded"));
+    json_object_set_new(comp, "cluster", cluster_health_json(h->cluster));
+  }
   api_reply_json(r, status,
                  json_pack("{s:s,s:s,s:I,s:o,s:I,s:I}", "status", overall, "version", HUDDLE_VERSION,
                            "uptime_s", (json_int_t)((server_now_ms() - s->started_ms) / 1000),

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "cluster/cluster.h"
 #include "room/msgtype.h"
 #include "lib/buf.h"
 #include "net/http.h"
@@ -179,6 +180,7 @@ void api_metrics_prometheus_get(struct api_req *r) {
   line(&b, "# TYPE huddle_http_responses_total counter\n");
   for (int k = 1; k < 6; k++) line(&b, "huddle_http_responses_total{class=\"%dxx\"} %llu\n", k, (unsigned long long)st->http_by_status[k]);
   line(&b, "# TYPE huddle_event_loop_lag_ms gauge\nhuddle_event_loop_lag_ms %.1f\n", s->lag_ms);
+  if (h->cluster) cluster_metrics(h->cluster, &b);
   http_reply(r->conn, 200, "", "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
   buf_free(&b);
 }

@@ -67,6 +67,7 @@ struct hub {
   struct map expired;              /* "room/user/token" -> expiry: ended sessions, for RESUME_EXPIRED */
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */
+  struct cluster *cluster;         /* NULL unless --redis-url (src/cluster) */
   struct hub_session_ops sessions; /* set by the adapter */
   struct hub_stats stats;
   size_t naway;                    /* members away in all rooms */
