@@ -425,12 +425,12 @@ static int redis_publish(struct bus *b, const struct bus_msg *m, bus_publish_cb 
     snprintf(ts, sizeof(ts), "%" PRIu64, hub_now_ms());
     const char *fv[] = {"k", "L", "f", (const char *)m->frame->data, "r", rcpt.data ? rcpt.data : "",
                         "t", type, "to", m->to ? m->to : "", "ex", m->except ? m->except : "",
-                        "al", m->also ? m->also : "", "pm", pm, "ms", ts};
-    size_t fl[18];
-    for (int i = 0; i < 18; i++) fl[i] = strlen(fv[i]);
+                        "al", m->also ? m->also : "", "pm", pm, "ms", ts, "o", cl->inst};
+    size_t fl[20];
+    for (int i = 0; i < 20; i++) fl[i] = strlen(fv[i]);
     fl[3] = m->frame->len;
     fl[5] = rcpt.len;
-    stream_append(cl, cr, id, 18, fv, fl);
+    stream_append(cl, cr, id, 20, fv, fl);
     cr->last_seq = m->seq;
     cr->sub = 0;
     cr->dirty = 1;
@@ -734,9 +734,16 @@ void cluster_on_end(struct conn *c, enum conn_end why, int code) {
 
 /* A stream entry of a room owned elsewhere: the frame to this instance's
  * sessions it names (copied once for all of them). */
-static void stream_entry(struct cluster *cl, const redisReply *f) {
-  char k[4], rcpt[8192];
+static void stream_entry(struct cluster *cl, struct croom *cr, const redisReply *f) {
+  char k[4], rcpt[8192], owner[32];
   field_str(f, "k", k, sizeof(k));
+  /* Written by a new owner (a takeover): forward to it from now on. */
+  if (field_str(f, "o", owner, sizeof(owner)) == 0 && owner[0] && strcmp(owner, cr->owner) != 0) {
+    log_info("owner_changed room=%s owner=%s", cr->id, owner);
+    snprintf(cr->owner, sizeof(cr->owner), "%s", owner);
+    for (struct link *l = cr->links; l; l = l->next)
+      if (l->opened) snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner);
+  }
   const redisReply *r = field(f, "r");
   if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0) return;
   cl->st.stream_entries_in++;
@@ -821,7 +828,7 @@ static void reader_cb(redisAsyncContext *ac, void *reply, void *priv) {
           inbox_entry(cl, arr_at(e, 1));
         } else if (cr) {
           snprintf(cr->pos, sizeof(cr->pos), "%s", id);
-          if (!cr->owned) stream_entry(cl, arr_at(e, 1));
+          if (!cr->owned) stream_entry(cl, cr, arr_at(e, 1));
           cr = croom_get(cl, name + 14, 0); /* an entry may have ended the last link */
           if (cr == NULL) break;
         }
@@ -915,6 +922,7 @@ static void snapshot_write(struct cluster *cl, struct croom *cr) {
       "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
   char *txt = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
   json_decref(snap);
+  log_debug("snapshot room=%s seq=%" PRIu64 " ok=%d", cr->id, r->seq, txt != NULL);
   if (txt == NULL) return;
   char lease[KEY_MAX], key[KEY_MAX], prefix[40];
   key_of(lease, "lease", cr->id);
@@ -1494,9 +1502,8 @@ static void on_check(uv_check_t *t) {
   remotes_reap(cl);
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
-  uint64_t now = now_ms(cl);
   for (size_t i = 0; i < s.n; i++)
-    if (s.list[i]->owned && s.list[i]->dirty && !s.list[i]->rebuilding && now - s.list[i]->snap_ms >= 50)
+    if (s.list[i]->owned && s.list[i]->dirty && !s.list[i]->rebuilding)
       snapshot_write(cl, s.list[i]);
 }
 
