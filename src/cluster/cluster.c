@@ -164,6 +164,7 @@ struct cluster {
   int db;
   redisAsyncContext *cmd, *rd;
   int cmd_up, rd_up;
+  uint64_t cmd_started, rd_started; /* connect attempts under way since */
   uint64_t up_since;        /* when both connections came (back) up */
   int backoff_ms;
   uv_timer_t timer, retry;
@@ -1438,8 +1439,27 @@ static void connect_ctx(struct cluster *cl, int reader) {
     else redisAsyncCommand(ac, auth_cb, NULL, "AUTH %s", cl->pass);
   }
   if (cl->db) redisAsyncCommand(ac, auth_cb, NULL, "SELECT %d", cl->db);
-  if (reader) cl->rd = ac;
-  else cl->cmd = ac;
+  if (reader) cl->rd = ac, cl->rd_started = now_ms(cl);
+  else cl->cmd = ac, cl->cmd_started = now_ms(cl);
+}
+
+/* hiredis 0.14's libuv adapter ignores a poll error, so a refused connect
+ * never calls back: an attempt not up within a second is dropped and
+ * retried. */
+static void connect_watchdog(struct cluster *cl) {
+  uint64_t now = now_ms(cl);
+  if (cl->cmd && !cl->cmd_up && now - cl->cmd_started > 1000) {
+    redisAsyncContext *ac = cl->cmd;
+    cl->cmd = NULL;
+    redisAsyncFree(ac);
+    schedule_retry(cl);
+  }
+  if (cl->rd && !cl->rd_up && now - cl->rd_started > 1000) {
+    redisAsyncContext *ac = cl->rd;
+    cl->rd = NULL;
+    redisAsyncFree(ac);
+    schedule_retry(cl);
+  }
 }
 
 static void renew_room(const char *k, void *v, void *arg) {
@@ -1468,6 +1488,7 @@ static void on_timer(uv_timer_t *t) {
     cluster_stop(cl); /* the loop ends once our handles are closed */
     return;
   }
+  connect_watchdog(cl);
   if (!cl->cmd_up) return;
   char hb[KEY_MAX], ttl[16];
   key_of(hb, "hb", cl->inst);
