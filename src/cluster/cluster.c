@@ -1482,6 +1482,63 @@ static void collect_sweep(const char *k, void *v, void *arg) {
   if (s->n < 256) s->list[s->n++] = v;
 }
 
+/* Owner side: sessions of an instance whose heartbeat stopped are cut
+ * connections (the grace period, then user-left). */
+struct inst_scan { char insts[64][32]; size_t n; };
+
+static void collect_insts(const char *k, void *v, void *arg) {
+  struct remote *rm = v;
+  struct inst_scan *is = arg;
+  for (size_t i = 0; i < is->n; i++)
+    if (strcmp(is->insts[i], rm->inst) == 0) return;
+  if (is->n < 64) snprintf(is->insts[is->n++], 32, "%s", rm->inst);
+}
+
+struct dead_scan { const char *inst; struct remote *list[1024]; size_t n; };
+
+static void collect_dead(const char *k, void *v, void *arg) {
+  struct remote *rm = v;
+  struct dead_scan *ds = arg;
+  if (strcmp(rm->inst, ds->inst) == 0 && ds->n < 1024) ds->list[ds->n++] = rm;
+}
+
+static void hb_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  char *inst = priv;
+  if (cl && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+    struct dead_scan *ds = calloc(1, sizeof(*ds));
+    if (ds) {
+      ds->inst = inst;
+      map_each(&cl->remotes, collect_dead, ds);
+      if (ds->n) log_warn("instance_gone instance=%s sessions=%zu", inst, ds->n);
+      for (size_t i = 0; i < ds->n; i++) {
+        struct remote *rm = ds->list[i];
+        rm->closed = 1;
+        map_del(&cl->remotes, rm->key);
+        signal_on_end(rm->fake, CONN_END_CUT, 0);
+        remote_free_later(cl, rm);
+      }
+      free(ds);
+    }
+  }
+  free(inst);
+}
+
+static void check_instances(struct cluster *cl) {
+  struct inst_scan *is = calloc(1, sizeof(*is));
+  if (is == NULL) return;
+  map_each(&cl->remotes, collect_insts, is);
+  for (size_t i = 0; i < is->n; i++) {
+    char hb[KEY_MAX];
+    key_of(hb, "hb", is->insts[i]);
+    const char *argv[] = {"EXISTS", hb};
+    char *inst = strdup(is->insts[i]);
+    if (inst) cmd(cl, hb_cb, inst, 0, 2, argv, NULL);
+  }
+  free(is);
+}
+
 static void on_timer(uv_timer_t *t) {
   struct cluster *cl = t->data;
   if (cl->srv->shutting_down && cl->srv->nconns == 0) {
@@ -1496,6 +1553,7 @@ static void on_timer(uv_timer_t *t) {
   const char *argv[] = {"SET", hb, "1", "PX", ttl};
   cmd(cl, NULL, NULL, 0, 5, argv, NULL);
   map_each(&cl->rooms, renew_room, cl);
+  if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
   for (size_t i = 0; i < s.n; i++) {

@@ -29,7 +29,6 @@ test('kill -9 the owner: another instance takes over, the others carry on, its m
     const aLast = rs.lastSeq(a);
     const aRt = a.state.payload.self.resume_token;
 
-    console.log(require('node:child_process').execSync(`redis-cli -p ${r.port} GET huddle:snap:fail`).toString());
     A.proc.kill('SIGKILL');
     await A.exited;
     // Bob and carol learn that alice is away (the new owner's grace period).
