@@ -165,6 +165,7 @@ struct cluster {
   redisAsyncContext *cmd, *rd;
   int cmd_up, rd_up;
   uint64_t cmd_started, rd_started; /* connect attempts under way since */
+  uint64_t read_issued;     /* when the reader's XREAD went out */
   uint64_t up_since;        /* when both connections came (back) up */
   int backoff_ms;
   uv_timer_t timer, retry;
@@ -867,7 +868,10 @@ static void reader_issue(struct cluster *cl) {
   argv[argc++] = cl->inbox_pos;
   for (size_t i = 0; i < wl.n; i++) argv[argc++] = ((const struct croom *)rooms[i])->pos;
   for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-  if (redisAsyncCommandArgv(cl->rd, reader_cb, NULL, (int)argc, argv, lens) == REDIS_OK) cl->reading = 1;
+  if (redisAsyncCommandArgv(cl->rd, reader_cb, NULL, (int)argc, argv, lens) == REDIS_OK) {
+    cl->reading = 1;
+    cl->read_issued = now_ms(cl);
+  }
 out:
   free(argv);
   free(lens);
@@ -1453,6 +1457,15 @@ static void connect_watchdog(struct cluster *cl) {
     cl->cmd = NULL;
     redisAsyncFree(ac);
     schedule_retry(cl);
+  }
+  /* The same adapter misses a reset of the reader's idle socket: an XREAD
+   * (BLOCK 2000) without an answer for 5 s means the connection is gone. */
+  if (cl->rd && cl->rd_up && cl->reading && now - cl->read_issued > 5000) {
+    log_warn("redis_reader_stuck ms=%llu", (unsigned long long)(now - cl->read_issued));
+    redisAsyncContext *ac = cl->rd;
+    redisAsyncFree(ac); /* calls on_disconnect, which schedules the retry */
+    if (cl->rd == ac) cl->rd = NULL, cl->rd_up = 0, cl->reading = 0, schedule_retry(cl);
+    return;
   }
   if (cl->rd && !cl->rd_up && now - cl->rd_started > 1000) {
     redisAsyncContext *ac = cl->rd;
