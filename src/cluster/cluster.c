@@ -33,6 +33,7 @@
 #include "lib/map.h"
 #include "net/http.h"
 #include "net/ws.h"
+#include "room/command.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -183,6 +184,12 @@ struct cluster {
   int stopping;
   struct cluster_stats st;
   struct bus bus;
+  struct map gates;         /* "%p" of a conn -> struct gate: messages waiting for the shared limiter */
+  /* The shared limiter's answer for the message being handled (see gate_*). */
+  int verdict_on;
+  char verdict_user[ID_MAX + 1];
+  int verdict_has[RATE__COUNT];
+  struct ratelimit_result verdict[RATE__COUNT];
 };
 
 static struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
@@ -191,6 +198,8 @@ static void reader_issue(struct cluster *cl);
 static void connect_ctx(struct cluster *cl, int reader);
 static void room_resolve(struct cluster *cl, struct croom *cr);
 static void links_join_local(struct cluster *cl, struct croom *cr);
+static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
+static void gate_drop(struct cluster *cl, struct conn *c);
 
 static void key_of(char *out, const char *kind, const char *id) {
   snprintf(out, KEY_MAX, "huddle:%s:%s", kind, id);
@@ -611,12 +620,13 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     cl->st.forwarded_in++;
     struct remote *rm = map_get(&cl->remotes, key);
     const redisReply *d = field(f, "d");
-    if (rm && !rm->closed && d && d->type == REDIS_REPLY_STRING) signal_on_message(rm->fake, d->str, d->len);
+    if (rm && !rm->closed && d && d->type == REDIS_REPLY_STRING) gate_push(cl, rm->fake, d->str, d->len);
   } else if (strcmp(k, "end") == 0) {
     struct remote *rm = map_get(&cl->remotes, key);
     if (rm == NULL || rm->closed) return;
     rm->closed = 1;
     map_del(&cl->remotes, rm->key);
+    gate_drop(cl, rm->fake);
     signal_on_end(rm->fake, (enum conn_end)field_int(f, "why"), (int)field_int(f, "c"));
     remote_free_later(cl, rm);
   } else if (strcmp(k, "http") == 0) {
@@ -650,6 +660,215 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
     free(fw);
   }
+}
+
+/* ---- the shared rate limiter ----
+ * The limiter seam (hub_limiter_ops) is synchronous; Redis is not. A
+ * member's message is held (in order, per connection) until one Lua script
+ * has checked and counted its classes (websocket_message and the type's own
+ * class) atomically in Redis, by Redis's clock; the message is then handled
+ * as on one instance, and the limiter answers the handler's calls with that
+ * verdict. Without Redis (an outage) the local limiter answers. */
+
+/* KEYS one TAT key per class; ARGV limit, window_ms per class. Returns
+ * {1, 0, 0, remaining} or {0, refused class index (1-based), retry_after_ms, 0}. */
+static const char LUA_GCRA[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local new = {} local rem = 0 "
+    "for i = 1, #KEYS do "
+    "  local L = tonumber(ARGV[2 * i - 1]) local T = tonumber(ARGV[2 * i]) "
+    "  local iv = T / L local tau = T - iv "
+    "  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') "
+    "  if tat < now then tat = now end "
+    "  if tat - now > tau + 0.0001 then return {0, i, math.ceil(tat - tau - now), 0} end "
+    "  new[i] = tat + iv rem = math.floor((T - (new[i] - now)) / iv + 0.0001) "
+    "end "
+    "for i = 1, #KEYS do redis.call('SET', KEYS[i], string.format('%.4f', new[i]), 'PX', math.ceil(new[i] - now) + 1000) end "
+    "return {1, 0, 0, rem}";
+
+struct gmsg {
+  struct gmsg *next;
+  size_t len;
+  char data[];
+};
+
+struct gate {
+  struct conn *c;
+  char key[32];
+  char user[ID_MAX + 1];
+  struct gmsg *head, *tail;
+  int inflight;
+  int cls[2];
+  int ncls;
+};
+
+static void gate_key(const struct conn *c, char *out, size_t n) { snprintf(out, n, "%p", (const void *)c); }
+
+static void redis_limiter_check(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
+                                struct ratelimit_result *out) {
+  struct cluster *cl = impl;
+  if (cl->verdict_on && cl->verdict_has[c] && strcmp(key, cl->verdict_user) == 0) {
+    *out = cl->verdict[c];
+    return;
+  }
+  ratelimit_check(&cl->h->rl, key, c, now_ms, out);
+}
+
+static void redis_limiter_peek(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
+                               struct ratelimit_result *out) {
+  struct cluster *cl = impl;
+  if (cl->verdict_on && cl->verdict_has[c] && strcmp(key, cl->verdict_user) == 0) {
+    *out = cl->verdict[c];
+    return;
+  }
+  ratelimit_peek(&cl->h->rl, key, c, now_ms, out);
+}
+
+static const struct hub_limiter_ops redis_limiter = {"redis", redis_limiter_check, redis_limiter_peek};
+
+/* The rate classes a message spends: websocket_message and its type's. */
+static int message_classes(struct cluster *cl, const char *data, size_t len, int cls[2]) {
+  int n = 0;
+  const struct ratelimit_rule *rules = cl->h->rl.rules;
+  if (rules[RATE_WEBSOCKET_MESSAGE].limit) cls[n++] = RATE_WEBSOCKET_MESSAGE;
+  json_t *j = json_loadb(data, len, JSON_DISABLE_EOF_CHECK, NULL);
+  const char *type = json_string_value(json_object_get(j, "type"));
+  const struct sig_type *t = type ? signal_type_find(type) : NULL;
+  if (t) {
+    int rc = command_get(t->cmd)->rate;
+    if (rc != COMMAND_NO_RATE && rules[rc].limit && rc != RATE_WEBSOCKET_MESSAGE) cls[n++] = rc;
+  }
+  json_decref(j);
+  return n;
+}
+
+static void gate_pump(struct cluster *cl, struct gate *g);
+
+static void gate_deliver(struct cluster *cl, struct gate *g) {
+  struct gmsg *m = g->head;
+  g->head = m->next;
+  if (g->head == NULL) g->tail = NULL;
+  struct conn *c = g->c;
+  signal_on_message(c, m->data, m->len);
+  free(m);
+}
+
+static void gcra_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  char *key = priv;
+  struct gate *g = cl ? map_get(&cl->gates, key) : NULL;
+  free(key);
+  if (g == NULL) return;
+  g->inflight = 0;
+  redisReply *r = reply;
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 && g->head) {
+    int allowed = r->element[0]->integer == 1;
+    int refused_i = (int)r->element[1]->integer - 1;
+    memset(cl->verdict_has, 0, sizeof(cl->verdict_has));
+    for (int i = 0; i < g->ncls; i++) {
+      int c = g->cls[i];
+      struct ratelimit_result *v = &cl->verdict[c];
+      memset(v, 0, sizeof(*v));
+      v->limit = cl->h->rl.rules[c].limit;
+      /* A class checked before the refused one was not counted either: it answers allowed. */
+      v->allowed = allowed || i != refused_i;
+      if (!v->allowed) v->retry_after_ms = (uint64_t)r->element[2]->integer;
+      if (allowed) v->remaining = (uint32_t)r->element[3]->integer;
+      cl->verdict_has[c] = 1;
+    }
+    snprintf(cl->verdict_user, sizeof(cl->verdict_user), "%s", g->user);
+    cl->verdict_on = 1;
+    gate_deliver(cl, g);
+    cl->verdict_on = 0;
+  } else if (g->head) {
+    gate_deliver(cl, g); /* Redis is away: the local limiter answers */
+  }
+  g = map_get(&cl->gates, g->key) == g ? g : NULL;
+  if (g) gate_pump(cl, g);
+}
+
+static void gate_pump(struct cluster *cl, struct gate *g) {
+  while (g->head && !g->inflight) {
+    struct conn *c = g->c;
+    struct gmsg *m = g->head;
+    if (c->part == NULL) {
+      gate_deliver(cl, g); /* a waiter, or closing: nothing to count */
+      if (map_get(&cl->gates, g->key) != g) return;
+      continue;
+    }
+    snprintf(g->user, sizeof(g->user), "%s", c->part->user_id);
+    g->ncls = message_classes(cl, m->data, m->len, g->cls);
+    if (g->ncls == 0 || !cl->cmd_up) {
+      gate_deliver(cl, g);
+      if (map_get(&cl->gates, g->key) != g) return;
+      continue;
+    }
+    char k0[KEY_MAX], k1[KEY_MAX], l0[16], w0[24], l1[16], w1[24];
+    char id0[ID_MAX + 16], id1[ID_MAX + 16];
+    snprintf(id0, sizeof(id0), "%d:%s", g->cls[0], g->user);
+    key_of(k0, "rl", id0);
+    snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[g->cls[0]].limit);
+    snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[g->cls[0]].window_ms);
+    const char *argv[10] = {"EVAL", LUA_GCRA, g->ncls == 2 ? "2" : "1", k0};
+    int n = 4;
+    if (g->ncls == 2) {
+      snprintf(id1, sizeof(id1), "%d:%s", g->cls[1], g->user);
+      key_of(k1, "rl", id1);
+      snprintf(l1, sizeof(l1), "%u", cl->h->rl.rules[g->cls[1]].limit);
+      snprintf(w1, sizeof(w1), "%llu", (unsigned long long)cl->h->rl.rules[g->cls[1]].window_ms);
+      argv[n++] = k1;
+    }
+    argv[n++] = l0;
+    argv[n++] = w0;
+    if (g->ncls == 2) argv[n++] = l1, argv[n++] = w1;
+    char *key = strdup(g->key);
+    if (key == NULL) {
+      gate_deliver(cl, g);
+      return;
+    }
+    g->inflight = 1;
+    cmd(cl, gcra_cb, key, 0, n, argv, NULL);
+  }
+}
+
+/* A member's message, in order behind its connection's earlier ones. */
+static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len) {
+  char key[32];
+  gate_key(c, key, sizeof(key));
+  struct gate *g = map_get(&cl->gates, key);
+  if (g == NULL) {
+    if ((g = calloc(1, sizeof(*g))) == NULL) return;
+    g->c = c;
+    snprintf(g->key, sizeof(g->key), "%s", key);
+    if (map_put(&cl->gates, key, g) != 0) {
+      free(g);
+      return;
+    }
+  }
+  struct gmsg *m = malloc(sizeof(*m) + len + 1);
+  if (m == NULL) return;
+  m->next = NULL;
+  m->len = len;
+  memcpy(m->data, data, len);
+  m->data[len] = '\0';
+  if (g->tail) g->tail->next = m;
+  else g->head = m;
+  g->tail = m;
+  gate_pump(cl, g);
+}
+
+/* c ended: its held messages go with it. */
+static void gate_drop(struct cluster *cl, struct conn *c) {
+  char key[32];
+  gate_key(c, key, sizeof(key));
+  struct gate *g = map_del(&cl->gates, key);
+  if (g == NULL) return;
+  while (g->head) {
+    struct gmsg *m = g->head;
+    g->head = m->next;
+    free(m);
+  }
+  free(g);
 }
 
 /* ---- instances without the room: links ---- */
@@ -699,7 +918,8 @@ void cluster_on_text(struct conn *c, const char *data, size_t len) {
   struct cluster *cl = the_cluster;
   struct link *l = cl && !c->proxy ? c->cluster : NULL;
   if (l == NULL) {
-    signal_on_message(c, data, len);
+    if (cl) gate_push(cl, c, data, len);
+    else signal_on_message(c, data, len);
     return;
   }
   if (!l->opened) {
@@ -719,6 +939,7 @@ void cluster_on_text(struct conn *c, const char *data, size_t len) {
 void cluster_on_end(struct conn *c, enum conn_end why, int code) {
   struct cluster *cl = the_cluster;
   if (cl == NULL || c->proxy || c->cluster == NULL) {
+    if (cl) gate_drop(cl, c);
     signal_on_end(c, why, code);
     return;
   }
@@ -1529,6 +1750,7 @@ static void hb_cb(redisAsyncContext *ac, void *reply, void *priv) {
         struct remote *rm = ds->list[i];
         rm->closed = 1;
         map_del(&cl->remotes, rm->key);
+        gate_drop(cl, rm->fake);
         signal_on_end(rm->fake, CONN_END_CUT, 0);
         remote_free_later(cl, rm);
       }
@@ -1661,6 +1883,8 @@ int cluster_start(struct hub *h, struct server *srv, const char *url, char *err,
   uv_check_start(&cl->check, on_check);
   the_cluster = cl;
   h->cluster = cl;
+  h->limiter = &redis_limiter;
+  h->limiter_impl = cl;
   if (h->bus) h->bus->ops->close(h->bus);
   h->bus = &cl->bus;
   connect_ctx(cl, 0);

@@ -128,3 +128,29 @@ test('capacity across instances: 60 joins at once over three instances into a ro
     }
   });
 });
+
+test('rate limits across instances: one user on two instances shares one chat budget', async () => {
+  await rh.withCluster(2, { rateLimits: true, args: ['--rate-chat-message', '10/1m'] }, async (r, [A, B]) => {
+    // Room x is owned by A, room y by B: the user's two connections are
+    // handled by two different owners.
+    const x = await h.join(A, 'rl-x', 'dana');
+    const y = await h.join(B, 'rl-y', 'dana');
+    const owners = {};
+    for (const [S, name] of [[A, 'A'], [B, 'B']]) {
+      for (const room of (await rh.clusterHealth(S)).components.cluster.owned_rooms) owners[room] = name;
+    }
+    assert.deepStrictEqual(owners, { 'rl-x': 'A', 'rl-y': 'B' });
+    let ok = 0;
+    const refused = [];
+    for (let i = 0; i < 16; i++) {
+      const c = i % 2 ? y : x;
+      const id = `c${i}`;
+      c.send({ type: 'chat-message', id, payload: { text: `t${i}` } });
+      const m = await c.nextWhere((mm) => mm.ref === id || (mm.payload && mm.payload.ref === id), 3000);
+      if (m.type === 'chat-message') ok++;
+      else refused.push(m.payload.code);
+    }
+    assert.strictEqual(ok, 10, `accepted ${ok}, refused ${JSON.stringify(refused)}`);
+    assert.deepStrictEqual(refused, Array(6).fill('RATE_LIMIT_EXCEEDED'));
+  });
+});
