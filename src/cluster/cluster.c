@@ -438,13 +438,18 @@ static int redis_publish(struct bus *b, const struct bus_msg *m, bus_publish_cb 
                         "t", type, "to", m->to ? m->to : "", "ex", m->except ? m->except : "",
                         "al", m->also ? m->also : "", "pm", pm, "ms", ts, "o", cl->inst};
     size_t fl[20];
-    for (int i = 0; i < 20; i++) fl[i] = strlen(fv[i]);
-    fl[3] = m->frame->len;
-    fl[5] = rcpt.len;
+    for (int i = 0; i < 20; i++) fl[i] = i == 3 ? m->frame->len : i == 5 ? rcpt.len : strlen(fv[i]);
     stream_append(cl, cr, id, 20, fv, fl);
     cr->last_seq = m->seq;
     cr->sub = 0;
-    cr->dirty = 1;
+    /* Relayed and chat-like messages change no state a new owner needs. */
+    switch (m->type) {
+    case MSG_CHAT_MESSAGE: case MSG_REACTION: case MSG_OFFER: case MSG_ANSWER: case MSG_ICE_CANDIDATE:
+    case MSG_E2EE_KEY_EXCHANGE: case MSG_E2EE_RATCHET_UPDATE: case MSG_FILE_SHARE_PROGRESS:
+      break;
+    default:
+      cr->dirty = 1;
+    }
   }
   buf_free(&rcpt);
   if (cb) cb(arg, 0);
@@ -652,6 +657,10 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     struct fwd_http *fw = map_del(&cl->http_wait, id);
     const redisReply *d = field(f, "d");
     if (fw == NULL) return;
+    /* The client may have gone while the owner answered. */
+    struct conn *live = cl->srv->conns;
+    while (live && live != fw->c) live = live->next;
+    if (live == NULL || live->cluster != fw) fw->c = NULL;
     if (fw->c && d && d->type == REDIS_REPLY_STRING) {
       conn_write_copy(fw->c, d->str, d->len);
       conn_end(fw->c);
@@ -1476,8 +1485,7 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
                       "url", fw->url.data ? fw->url.data : "", "auth", fw->auth.data ? fw->auth.data : "",
                       "ct", fw->ctype.data ? fw->ctype.data : "", "body", fw->body.data ? fw->body.data : ""};
   size_t fl[18];
-  for (int i = 0; i < 18; i++) fl[i] = strlen(fv[i]);
-  fl[17] = fw->body.len;
+  for (int i = 0; i < 18; i++) fl[i] = i == 17 ? fw->body.len : strlen(fv[i]);
   map_put(&cl->http_wait, id, fw);
   inbox_send(cl, owner, 18, fv, fl);
   cl->st.forwarded_out++;
@@ -1494,6 +1502,9 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct fwd_http *fw = priv;
   struct cluster *cl = the_cluster;
   redisReply *r = reply;
+  struct conn *live = cl ? cl->srv->conns : NULL;
+  while (live && live != fw->c) live = live->next;
+  if (live == NULL || live->cluster != fw) fw->c = NULL; /* the client went away meanwhile */
   if (cl == NULL || fw->c == NULL) {
     fwd_free(fw);
     return;
