@@ -22,7 +22,11 @@ STEP_S=${STEP_S:-5}
 "$HERE/build.sh" "$LOADGEN" >/dev/null
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+# Servers are started in command substitutions (subshells): their pids go to files.
+cleanup() {
+  for p in "${PIDS[@]}" $(cat "$TMP"/*.pid 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -38,7 +42,7 @@ start() { # name extra-args...
   "$HUDDLE_BIN" --listen 127.0.0.1:0 --data-dir "$TMP/$name" --jwt-secret "$SECRET" --log-level info \
     --rate-websocket-message 0/1m --rate-chat-message 0/1m --rate-room-create 0/1m --rate-api-call 0/1m \
     "$@" >"$TMP/$name.log" 2>&1 &
-  PIDS+=($!)
+  echo $! >"$TMP/$name.pid"
   for _ in $(seq 100); do
     local p
     p=$(sed -n 's/.*listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/$name.log" | head -1)
@@ -48,21 +52,33 @@ start() { # name extra-args...
   echo "huddle $name did not start" >&2; cat "$TMP/$name.log" >&2; exit 1
 }
 
-ONE=$(start one)
-P1=$(start c1 --redis-url "redis://127.0.0.1:$RPORT")
-P2=$(start c2 --redis-url "redis://127.0.0.1:$RPORT")
-P3=$(start c3 --redis-url "redis://127.0.0.1:$RPORT")
+ONE=$(start one); ONE_PID=$(cat "$TMP/one.pid")
+P1=$(start c1 --redis-url "redis://127.0.0.1:$RPORT"); C1_PID=$(cat "$TMP/c1.pid")
+P2=$(start c2 --redis-url "redis://127.0.0.1:$RPORT"); C2_PID=$(cat "$TMP/c2.pid")
+P3=$(start c3 --redis-url "redis://127.0.0.1:$RPORT"); C3_PID=$(cat "$TMP/c3.pid")
+REDIS_PID=${PIDS[0]}
 sleep 0.5
 
-run() { # label args...
-  local label=$1; shift
+# CPU seconds (user + system) the given processes used so far.
+cpu_s() {
+  local t=0 p
+  for p in "$@"; do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "scale=2; $t / $(getconf CLK_TCK)" | bc
+}
+
+run() { # label pids args...
+  local label=$1 pids=$2; shift 2
   echo "== $label"
-  "$LOADGEN" --proto huddle --secret "$SECRET" --duration "$STEP_S" --warmup 2 --drain 2 --no-stop "$@" 2>"$TMP/lg.err" \
+  local c0; c0=$(cpu_s $pids)
+  "$LOADGEN" --proto huddle --secret "$SECRET" --duration "$STEP_S" --warmup 2 --drain 2 --no-stop --retry-noisy 0 "$@" 2>"$TMP/lg.err" \
     | grep -E "step|latency" || { echo "loadgen failed:"; cat "$TMP/lg.err"; }
+  echo "  server-side CPU for the whole run (huddle instances and Redis): $(echo "$(cpu_s $pids) - $c0" | bc) s"
 }
 
 echo "huddle $(cd "$ROOT" && git rev-parse --short HEAD), redis $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), $(nproc) cores"
-run "fan-out, a room of 30, one instance" --scenario fanout --conns 30 --room-size 30 --rates "$RATES_FAN" --port "$ONE"
-run "fan-out, a room of 30 over three instances" --scenario fanout --conns 30 --room-size 30 --rates "$RATES_FAN" --ports "$P1,$P2,$P3"
-run "relay, 30 pairs, one instance" --scenario relay --pairs 30 --rates "$RATES_RELAY" --port "$ONE"
-run "relay, 30 pairs, each pair on two instances" --scenario relay --pairs 30 --rates "$RATES_RELAY" --ports "$P1,$P2,$P3"
+run "fan-out, a room of 30, one instance" "$ONE_PID" --scenario fanout --conns 30 --room-size 30 --rates "$RATES_FAN" --port "$ONE"
+run "fan-out, a room of 30 over three instances" "$C1_PID $C2_PID $C3_PID $REDIS_PID" --scenario fanout --conns 30 --room-size 30 --rates "$RATES_FAN" --ports "$P1,$P2,$P3"
+run "relay, 30 pairs, one instance" "$ONE_PID" --scenario relay --pairs 30 --rates "$RATES_RELAY" --port "$ONE"
+run "relay, 30 pairs, each pair on two instances" "$C1_PID $C2_PID $C3_PID $REDIS_PID" --scenario relay --pairs 30 --rates "$RATES_RELAY" --ports "$P1,$P2,$P3"

@@ -1707,6 +1707,19 @@ static void connect_watchdog(struct cluster *cl) {
   }
 }
 
+/* A renewal refused: the lease expired (and may be someone else's). Ask
+ * again: ACQUIRE either gives it back or steps this instance down. */
+static void renew_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  struct croom *cr = cl ? croom_get(cl, (const char *)priv, 0) : NULL;
+  free(priv);
+  if (cr && cr->owned && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+    log_warn("lease_renew_refused room=%s lease=%s", cr->id, cr->lease);
+    room_resolve(cl, cr);
+  }
+}
+
 static void renew_room(const char *k, void *v, void *arg) {
   struct cluster *cl = arg;
   struct croom *cr = v;
@@ -1716,7 +1729,8 @@ static void renew_room(const char *k, void *v, void *arg) {
     key_of(lease, "lease", cr->id);
     snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
     const char *argv[] = {"EVAL", LUA_RENEW, "1", lease, cr->lease, ttl};
-    cmd(cl, NULL, NULL, 0, 6, argv, NULL);
+    char *id = strdup(cr->id);
+    if (id) cmd(cl, renew_cb, id, 0, 6, argv, NULL);
   }
 }
 

@@ -57,6 +57,34 @@ test('kill -9 the owner: another instance takes over, the others carry on, its m
   });
 });
 
+test('a paused owner loses the room: after SIGCONT it is fenced, steps down, and its members resume elsewhere', async () => {
+  await rh.withCluster(3, async (r, [A, B, C]) => {
+    const a = await h.join(A, 'pause', 'alice');
+    const b = await h.join(B, 'pause', 'bob');
+    const c = await h.join(C, 'pause', 'carol');
+    await b.nextWhere((m) => m.type === 'user-joined' && m.payload.user_id === 'carol', 3000);
+    assert.strictEqual(await ownerOf([A, B, C], 'pause'), A);
+    A.proc.kill('SIGSTOP');
+    try {
+      await b.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+      b.send({ type: 'chat-message', payload: { text: 'while A sleeps' } });
+      await c.nextWhere((m) => m.type === 'chat-message', 3000);
+    } finally {
+      A.proc.kill('SIGCONT');
+    }
+    // The old owner finds its lease gone: it closes its members (1012) instead of acting on.
+    const closed = await a.waitClose(10000);
+    assert.strictEqual(closed.code, 1012, JSON.stringify(closed));
+    assert.ok(!(await rh.clusterHealth(A)).components.cluster.owned_rooms.includes('pause'));
+    const { state } = await rs.joinResume(C, 'pause', rs.tokenFor(C, 'alice'), a.state.payload.self.resume_token,
+      rs.lastSeq(a), { user: 'alice' });
+    assert.strictEqual(state.payload.resumed, true, JSON.stringify(state).slice(0, 300));
+    b.send({ type: 'chat-message', payload: { text: 'all here' } });
+    for (const cl of [b, c]) await cl.nextWhere((m) => m.type === 'chat-message' && m.payload.text === 'all here', 3000);
+    assert.deepStrictEqual(rh.chats(b), rh.chats(c));
+  });
+});
+
 test('kill -9 an instance that does not own the room: its members leave after the grace period', async () => {
   await rh.withCluster(3, { args: ['--resume-grace-ms', '1500'] }, async (r, [A, B, C]) => {
     const a = await h.join(A, 'ghost', 'alice');
