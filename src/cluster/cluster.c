@@ -1928,8 +1928,11 @@ void cluster_stop(struct cluster *cl) {
   uv_close((uv_handle_t *)&cl->timer, close_cb);
   uv_close((uv_handle_t *)&cl->retry, close_cb);
   uv_close((uv_handle_t *)&cl->check, close_cb);
-  if (cl->cmd) redisAsyncDisconnect(cl->cmd);
-  if (cl->rd) redisAsyncDisconnect(cl->rd);
+  if (cl->cmd) redisAsyncDisconnect(cl->cmd); /* sends what is queued first */
+  if (cl->rd) {
+    redisAsyncFree(cl->rd); /* blocked in XREAD: nothing to wait for */
+    cl->rd = NULL, cl->rd_up = 0;
+  }
 }
 
 /* ---- health and metrics ---- */

@@ -88,6 +88,10 @@ test('resume on another instance: the member gets exactly what it missed', async
     await a.nextWhere((m) => rs.isStatusOf(m, 'bob') && m.payload.status === 'reconnecting', 3000);
     for (let i = 0; i < 5; i++) a.send({ type: 'chat-message', payload: { text: `missed${i}` } });
     await h.waitFor(() => rh.chats(a).length >= 6, 3000);
+    // C has nobody in the room yet: it finds the owner in Redis and forwards.
+    const parts = await h.api(C, 'GET', '/webrtc/rooms/hop/participants', tokB);
+    assert.strictEqual(parts.status, 200, parts.text);
+    assert.deepStrictEqual((parts.json.participants || parts.json).map((p) => p.user_id).sort(), ['alice', 'bob']);
     const { c: b2, before, state } = await rs.joinResume(C, 'hop', tokB, rt, last, { user: 'bob' });
     assert.strictEqual(state.payload.resumed, true, JSON.stringify(state).slice(0, 300));
     const missed = before.filter((m) => m.type === 'chat-message').map((m) => m.payload.text);

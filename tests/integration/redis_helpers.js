@@ -83,7 +83,7 @@ async function withCluster(n, opts, fn) {
     await fn(r, list);
     // Instances the test did not kill stop cleanly (sanitizer builds: no leak, no error).
     h.closeAllClients();
-    for (const s of list) if (!s.exit) await s.stopAndAssert();
+    await Promise.all(list.filter((s) => !s.exit).map((s) => s.stopAndAssert()));
   } catch (e) {
     failed = true;
     for (const s of list) h.decorateError(e, s);
