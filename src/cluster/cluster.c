@@ -1626,7 +1626,25 @@ static void schedule_retry(struct cluster *cl) {
 
 static void auth_cb(redisAsyncContext *ac, void *reply, void *priv) {
   redisReply *r = reply;
-  if (r && r->type == REDIS_REPLY_ERROR) log_error("redis_auth_failed reason=\"%s\"", r->str);
+  if (r && r->type == REDIS_REPLY_ERROR) log_error("redis_setup_failed step=%s reason=\"%s\"", (const char *)priv, r->str);
+}
+
+/* The PING after AUTH and SELECT: the connection is usable only now (a
+ * wrong password fails the PING with NOAUTH: dropped and retried). */
+static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (cl == NULL || ac == NULL || r == NULL) return;
+  int reader = ac == cl->rd;
+  if (r->type == REDIS_REPLY_ERROR) {
+    log_error("redis_not_ready reader=%d reason=\"%s\"", reader, r->str);
+    redisAsyncDisconnect(ac);
+    return;
+  }
+  if (reader) cl->rd_up = 1;
+  else cl->cmd_up = 1;
+  cl->st.reconnects++;
+  on_up(cl);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status) {
@@ -1639,10 +1657,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
     schedule_retry(cl);
     return;
   }
-  if (reader) cl->rd_up = 1;
-  else cl->cmd_up = 1;
-  cl->st.reconnects++;
-  on_up(cl);
+  (void)reader; /* up once ready_cb has its PONG */
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
@@ -1671,10 +1686,11 @@ static void connect_ctx(struct cluster *cl, int reader) {
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
   if (cl->pass[0]) {
-    if (cl->user[0]) redisAsyncCommand(ac, auth_cb, NULL, "AUTH %s %s", cl->user, cl->pass);
-    else redisAsyncCommand(ac, auth_cb, NULL, "AUTH %s", cl->pass);
+    if (cl->user[0]) redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s %s", cl->user, cl->pass);
+    else redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s", cl->pass);
   }
-  if (cl->db) redisAsyncCommand(ac, auth_cb, NULL, "SELECT %d", cl->db);
+  if (cl->db) redisAsyncCommand(ac, auth_cb, "select", "SELECT %d", cl->db);
+  redisAsyncCommand(ac, ready_cb, NULL, "PING");
   if (reader) cl->rd = ac, cl->rd_started = now_ms(cl);
   else cl->cmd = ac, cl->cmd_started = now_ms(cl);
 }

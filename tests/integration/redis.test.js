@@ -158,3 +158,36 @@ test('rate limits across instances: one user on two instances shares one chat bu
     assert.deepStrictEqual(refused, Array(6).fill('RATE_LIMIT_EXCEEDED'));
   });
 });
+
+test('--redis-url with a password and a db index; a wrong password is degraded, a bad URL refused', async () => {
+  const pw = 'pw-redis-test-1234';
+  await rh.withCluster(2, { redisArgs: ['--requirepass', pw], redisUrl: (r) => `redis://:${pw}@${h.HOST}:${r.port}/3` },
+    async (r, [A, B]) => {
+      const a = await h.join(A, 'authed', 'alice');
+      const b = await h.join(B, 'authed', 'bob');
+      b.send({ type: 'chat-message', payload: { text: 'through db 3' } });
+      assert.strictEqual((await a.next('chat-message', 3000)).payload.text, 'through db 3');
+      const keys = (n) => require('node:child_process').execFileSync('redis-cli',
+        ['-p', String(r.port), '-a', pw, '--no-auth-warning', '-n', String(n), 'KEYS', 'huddle:lease:*']).toString().trim();
+      assert.strictEqual(keys(3), 'huddle:lease:authed');
+      assert.strictEqual(keys(0), '');
+      // The same Redis with a wrong password: the instance runs, degraded.
+      const W = await h.startServer({ args: ['--redis-url', `redis://:wrong@${h.HOST}:${r.port}/3`] });
+      try {
+        await h.delay(500);
+        const hw = await rh.clusterHealth(W);
+        assert.strictEqual(hw.status, 'degraded', JSON.stringify(hw));
+        assert.strictEqual(hw.components.cluster.redis, 'unavailable');
+        await W.waitForLog(/redis_not_ready|redis_setup_failed/, 3000);
+      } finally {
+        await W.stopAndAssert();
+        W.cleanup();
+      }
+    });
+  for (const bad of ['http://127.0.0.1:6379', 'redis://', 'redis://127.0.0.1:99999', 'redis://127.0.0.1:6379/x']) {
+    const res = h.runHuddle(['--listen', `${h.HOST}:0`, '--data-dir', h.freshDataDir(), '--jwt-secret', h.SECRET,
+      '--redis-url', bad]);
+    assert.notStrictEqual(res.status, 0, `${bad} refused`);
+    assert.match(res.stderr, /redis-url/, res.stderr);
+  }
+});

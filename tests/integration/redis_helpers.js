@@ -23,13 +23,13 @@ function freePort() {
 }
 
 /** Starts redis-server; resolves {port, url, stop(), start()} (start again on the same port). */
-async function startRedis() {
+async function startRedis(extraArgs = []) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'huddle-redis-'));
   const port = await freePort();
   const r = { port, dir, url: `redis://${h.HOST}:${port}`, proc: null };
   r.start = async () => {
     r.proc = spawn('redis-server', ['--port', String(port), '--bind', h.HOST, '--dir', dir, '--save', '',
-      '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--appendonly', 'no', ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     r.proc.stdout.on('data', (d) => { out += d; });
     r.exited = new Promise((resolve) => r.proc.on('exit', resolve));
@@ -75,7 +75,8 @@ async function waitRedisUp(srv, timeoutMs = 5000) {
 /** Runs fn(redis, instances) with n instances; stops everything afterwards. */
 async function withCluster(n, opts, fn) {
   if (typeof opts === 'function') { fn = opts; opts = {}; }
-  const r = await startRedis();
+  const r = await startRedis(opts.redisArgs || []);
+  if (opts.redisUrl) r.url = opts.redisUrl(r);
   let list = [];
   let failed = false;
   try {
