@@ -1979,7 +1979,7 @@ json_t *cluster_health_json(const struct cluster *cl) {
 }
 
 void cluster_metrics(const struct cluster *cl, struct buf *b) {
-  char t[2048];
+  char t[4096];
   int n = snprintf(
       t, sizeof(t),
       "# HELP huddle_cluster_info This instance's id in the cluster.\n# TYPE huddle_cluster_info gauge\n"

@@ -191,3 +191,25 @@ test('--redis-url with a password and a db index; a wrong password is degraded, 
     assert.match(res.stderr, /redis-url/, res.stderr);
   }
 });
+
+test('waiting room across instances: a waiter on B is admitted by the host on A; /metrics on B', async () => {
+  await rh.withCluster(2, async (r, [A, B]) => {
+    const host = await h.join(A, 'wr', 'hana', { role: 'host' });
+    host.send({ type: 'room-settings-update', payload: { waiting_room: true } });
+    await host.next('room-settings-update', 3000);
+    const c = await h.connect(B, 'wr', h.mintToken(h.SECRET, { sub: 'walt' }));
+    assert.strictEqual((await c.next(undefined, 3000)).type, 'waiting-room-join');
+    await host.nextWhere((m) => m.type === 'waiting-room-join' && m.payload.user_id === 'walt', 3000);
+    host.send({ type: 'waiting-room-admit', payload: { user_id: 'walt' } });
+    const st = await c.next('room-state', 3000);
+    assert.deepStrictEqual(st.payload.participants.map((p) => p.user_id).sort(), ['hana', 'walt']);
+    c.send({ type: 'chat-message', payload: { text: 'hello from the waiter' } });
+    assert.strictEqual((await host.next('chat-message', 3000)).payload.text, 'hello from the waiter');
+    const m = await h.api(B, 'GET', '/metrics', h.mintToken(h.SECRET, { sub: 'ops', admin: true }));
+    assert.strictEqual(m.status, 200);
+    assert.match(m.text, /^huddle_cluster_info\{instance_id="[0-9a-f]{12}"\} 1$/m);
+    assert.match(m.text, /^huddle_cluster_forwarded_out_total [1-9]\d*$/m);
+    assert.match(m.text, /^huddle_cluster_takeovers_total 0$/m);
+    assert.match(m.text, /^huddle_cluster_stream_lag_seconds \d/m);
+  });
+});
