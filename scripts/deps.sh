@@ -2,12 +2,13 @@
 # Installs what huddle needs from Debian 12's packages, and only what is
 # missing. Usage: scripts/deps.sh run|test
 #   run:  the compiler, Meson/Ninja and the C libraries
-#   test: also cmocka, Node.js and npm (integration tests)
+#   test: also cmocka, Node.js and npm (integration tests), Chromium and an
+#         emoji font (browser tests)
 set -eu
 
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build libuv1-dev libhttp-parser-dev \
 libssl-dev libjansson-dev libjwt-dev libsqlite3-dev libmagic-dev libhiredis-dev"
-test_pkgs="libcmocka-dev procps redis-server"
+test_pkgs="libcmocka-dev procps prometheus systemd clamav-daemon chromium fonts-noto-color-emoji redis-server"
 
 want="$build_pkgs"
 [ "${1:-run}" = test ] && want="$want $test_pkgs"

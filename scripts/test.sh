@@ -14,5 +14,8 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:exitco
 echo "== unit tests ($build)"
 meson test -C "$build" --suite unit --print-errorlogs
 
+echo "== SDK tests ($build)"
+HUDDLE_BIN="$root/$build/huddle" node --test tests/sdk/*.test.mjs
+
 echo "== integration tests ($build)"
 HUDDLE_BIN="$root/$build/huddle" node --test tests/integration/*.test.js

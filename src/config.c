@@ -8,7 +8,7 @@
 
 #include "config.h"
 
-enum opt_type { OPT_STR, OPT_INT };
+enum opt_type { OPT_STR, OPT_INT, OPT_BOOL };
 
 struct opt {
   const char *name;   /* flag without "--" and config file key */
@@ -22,6 +22,7 @@ struct opt {
 
 #define S(f) OPT_STR, offsetof(struct config, f)
 #define I(f) OPT_INT, offsetof(struct config, f)
+#define B(f) OPT_BOOL, offsetof(struct config, f)
 
 static const struct opt opts[] = {
   {"listen", "HUDDLE_LISTEN", S(listen), "127.0.0.1:8080", 0, 0, "Address and port to serve HTTP and WebSocket on (port 0: any free port)."},
@@ -65,6 +66,17 @@ static const struct opt opts[] = {
   {"resume-grace-ms", "HUDDLE_RESUME_GRACE_MS", I(resume_grace_ms), "30000", 0, 3600000, "Time a member whose connection dropped stays in the room, able to resume (0: it leaves at once)."},
   {"room-log-max", "HUDDLE_ROOM_LOG_MAX", I(room_log_max), "4096", 1, 1000000, "Messages per room kept for resume (the room log)."},
   {"room-log-max-age-ms", "HUDDLE_ROOM_LOG_MAX_AGE_MS", I(room_log_max_age_ms), "300000", 1000, 86400000, "Age after which messages leave the room log."},
+  {"max-json-body-bytes", "HUDDLE_MAX_JSON_BODY_BYTES", I(max_json_body_bytes), "16384", 0, 67108864, "Bytes of a JSON request body (the REST endpoints; at most --max-body-bytes)."},
+  {"max-body-buffer-total", "HUDDLE_MAX_BODY_BUFFER_TOTAL", I(max_body_buffer_total), "67108864", 0, 1073741824, "Bytes of request bodies buffered across all connections (503 BODY_BUFFER_FULL beyond)."},
+  {"file-room-quota-mb", "HUDDLE_FILE_ROOM_QUOTA_MB", I(file_room_quota_mb), "2048", 1, 1048576, "Stored and reserved file bytes per room, in MiB."},
+  {"file-user-quota-mb", "HUDDLE_FILE_USER_QUOTA_MB", I(file_user_quota_mb), "1024", 1, 1048576, "Stored and reserved file bytes per user (all rooms), in MiB."},
+  {"upload-expire-s", "HUDDLE_UPLOAD_EXPIRE_S", I(upload_expire_s), "3600", 1, 604800, "Time to finish an upload; an incomplete one is deleted after it."},
+  {"clamd-socket", "HUDDLE_CLAMD_SOCKET", S(clamd_socket), NULL, 0, 0, "clamd UNIX socket for virus scanning of shared files (unset: files are not scanned)."},
+  {"require-scan", "HUDDLE_REQUIRE_SCAN", I(require_scan), "0", 0, 1, "1: refuse file sharing unless every file can be virus-scanned."},
+  {"room-empty-timeout", "HUDDLE_ROOM_EMPTY_TIMEOUT", I(room_empty_timeout), "300", 1, 604800, "Seconds a room made with POST /webrtc/rooms stays open before anyone joins (then it closes like any room when the last one leaves)."},
+  {"metrics-token", "HUDDLE_METRICS_TOKEN", S(metrics_token), NULL, 0, 0, "Static bearer token (16+ bytes) that GET /metrics accepts besides admin JWTs; for Prometheus."},
+  {"web-root", "HUDDLE_WEB_ROOT", S(web_root), NULL, 0, 0, "Directory of the web app served at / (unset: the installed one, else web/ of the checkout)."},
+  {"dev-tokens", "HUDDLE_DEV_TOKENS", B(dev_tokens), "false", 0, 0, "Let anyone mint tokens with POST /webrtc/dev/token (development only; a bare --dev-tokens is true)."},
   {"redis-url", "HUDDLE_REDIS_URL", S(redis_url), NULL, 0, 0, "redis://[[user]:password@]host[:port][/db]: run as one of several instances sharing rooms through Redis (unset: one instance)."},
 };
 
@@ -78,6 +90,13 @@ static int set(struct config *c, const struct opt *o, const char *v, char *err, 
     if (d == NULL) return snprintf(err, err_len, "out of memory"), -1;
     free(*p);
     *p = d;
+    return 0;
+  }
+  if (o->type == OPT_BOOL) {
+    int b = strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "on") == 0;
+    if (!b && strcmp(v, "false") && strcmp(v, "0") && strcmp(v, "no") && strcmp(v, "off"))
+      return snprintf(err, err_len, "%s: expected true or false", o->name), -1;
+    *(int *)field = b;
     return 0;
   }
   errno = 0;
@@ -211,6 +230,10 @@ int config_load(struct config *c, int argc, char **argv, int first, int *help,
       snprintf(err, err_len, "unknown option '--%.*s' (see --help)", (int)nl, n);
       return -1;
     }
+    if (o->type == OPT_BOOL && memchr(n, '=', strlen(n)) == NULL) {
+      v = "true"; /* a bare boolean flag */
+      consumed = 0;
+    }
     if (v == NULL) {
       snprintf(err, err_len, "option '--%s' needs a value", o->name);
       return -1;
@@ -234,13 +257,16 @@ void config_free(struct config *c) {
 void config_print_help(FILE *out) {
   fprintf(out,
           "Usage: huddle [options]            run the server\n"
-          "       huddle token [options] --room R --user U [--role R] [--name N] [--ttl S] [--admin]\n"
+          "       huddle token --user U [--room R] [--role ROLE] [--name N] [--ttl S] [--admin] [options]\n"
           "                                   print a development token signed with the server's secret\n"
+          "                                   (huddle token --help for details)\n"
           "       huddle --version\n\n"
           "Options (flag, environment variable, default). Flags override the environment,\n"
           "which overrides the config file.\n\n");
   for (size_t i = 0; i < NOPTS; i++) {
-    fprintf(out, "  --%-24s %-30s default: %s\n      %s\n", opts[i].name, opts[i].env,
+    fprintf(out, "  --%-24s %-30s default: %s\n      %s", opts[i].name, opts[i].env,
             opts[i].def ? (*opts[i].def ? opts[i].def : "(empty)") : "(unset)", opts[i].help);
+    if (opts[i].type == OPT_INT) fprintf(out, " Range: %ld to %ld.", opts[i].min, opts[i].max);
+    fputc('\n', out);
   }
 }

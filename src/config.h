@@ -43,6 +43,17 @@ struct config {
   int resume_grace_ms;         /* a dropped member stays away this long before it leaves */
   int room_log_max;            /* entries kept per room for resume */
   int room_log_max_age_ms;     /* and for at most this long */
+  int max_json_body_bytes;     /* per-route cap of JSON REST bodies */
+  int max_body_buffer_total;   /* bytes of bodies buffered across connections */
+  int file_room_quota_mb;
+  int file_user_quota_mb;
+  int upload_expire_s;
+  char *clamd_socket;          /* NULL: files are not scanned */
+  int require_scan;
+  int room_empty_timeout;      /* seconds a pre-created room waits for its first member */
+  char *metrics_token;         /* NULL: GET /metrics needs an admin JWT */
+  char *web_root;              /* NULL: the install location, else web/ in the checkout */
+  int dev_tokens;              /* 1: POST /webrtc/dev/token mints tokens (development only) */
   char *redis_url;             /* NULL: one instance (in-process bus); else src/cluster */
 };
 

@@ -7,19 +7,65 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth/token.h"
 #include "config.h"
 #include "api/api.h"
 #include "bus/bus.h"
+#include "files/files.h"
 #include "cluster/cluster.h"
 #include "room/hub.h"
 #include "store/store.h"
 #include "net/server.h"
 #include "signal/signal.h"
 
-/* `huddle token --room R --user U [--role R] [--name N] [--ttl S] [--admin]`
- * plus any server option (so --data-dir and --jwt-secret find the secret). */
+static void token_usage(FILE *out) {
+  fprintf(out,
+          "Usage: huddle token --user U [--room R] [--role ROLE] [--name N] [--ttl S] [--admin]\n"
+          "                    [--config FILE] [--data-dir DIR] [--jwt-secret S] [--jwt-alg HS256|HS384|HS512]\n\n"
+          "Prints a development token signed with the secret the server uses. It never\n"
+          "creates a secret: it finds it the way the server does (--jwt-secret, then\n"
+          "HUDDLE_JWT_SECRET, then the config file's jwt-secret, else <data-dir>/jwt.secret;\n"
+          "the data dir from --data-dir, HUDDLE_DATA_DIR, the config file, else ./data).\n\n"
+          "  --user U      user id (sub), required: 1-64 of [A-Za-z0-9_.-]\n"
+          "  --room R      bind the token to room R (default: any room)\n"
+          "  --role ROLE   host, moderator, participant (default) or viewer\n"
+          "  --name N      display name (default: the user id)\n"
+          "  --ttl S       lifetime in seconds, 1-2678400 (default 3600: one hour)\n"
+          "  --admin       a service token for REST calls (admin)\n"
+          "Any other server option (see huddle --help) is accepted and used to find the secret.\n");
+}
+
+/* Finds the server's HMAC secret the way server_init does, without ever
+ * creating one; on failure err says every place it looked. */
+static int token_secret(const struct config *cfg, unsigned char **secret, size_t *len, char *err,
+                        size_t err_len) {
+  if (cfg->jwt_secret) {
+    *secret = (unsigned char *)strdup(cfg->jwt_secret);
+    *len = strlen(cfg->jwt_secret);
+    return *secret ? 0 : -1;
+  }
+  char why[600];
+  if (server_secret_load(cfg->data_dir, 0, secret, len, why, sizeof(why)) == 0) return 0;
+  char cwd[1024] = "", file[700];
+  const char *dir = cfg->data_dir;
+  if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL) cwd[0] = '\0';
+  if (strncmp(dir, "./", 2) == 0 && cwd[0]) dir += 2;
+  if (cfg->config_file) snprintf(file, sizeof(file), "config file %s (no jwt-secret in it)", cfg->config_file);
+  else snprintf(file, sizeof(file), "no config file (--config and HUDDLE_CONFIG unset)");
+  snprintf(err, err_len,
+           "no secret found, and this command never creates one. Looked at: --jwt-secret and "
+           "HUDDLE_JWT_SECRET (unset); %s; %s%s%s/jwt.secret (%s). "
+           "Pass the server's --data-dir or --config, or start the server once to generate the secret.",
+           file, cwd, cwd[0] ? "/" : "", dir,
+           strstr(why, "shorter") ? "shorter than 32 bytes" : "absent or unreadable");
+  return -1;
+}
+
+/* `huddle token --user U [--room R] [--role R] [--name N] [--ttl S] [--admin]`
+ * plus any server option (so --config, --data-dir and --jwt-secret find the
+ * secret exactly as the server does). */
 static int cmd_token(int argc, char **argv) {
   struct token_claims tc;
   memset(&tc, 0, sizeof(tc));
@@ -31,12 +77,16 @@ static int cmd_token(int argc, char **argv) {
   rest[nrest++] = argv[0];
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--admin") == 0) {
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      token_usage(stdout);
+      rc = 0;
+      goto out;
+    } else if (strcmp(a, "--admin") == 0) {
       tc.admin = 1;
     } else if (strcmp(a, "--room") == 0 || strcmp(a, "--user") == 0 || strcmp(a, "--role") == 0 ||
                strcmp(a, "--name") == 0 || strcmp(a, "--ttl") == 0) {
       if (v == NULL) {
-        fprintf(stderr, "huddle token: %s needs a value\n", a);
+        fprintf(stderr, "huddle token: %s needs a value (see huddle token --help)\n", a);
         goto out;
       }
       i++;
@@ -53,7 +103,7 @@ static int cmd_token(int argc, char **argv) {
     }
   }
   if (!id_valid(tc.sub, strlen(tc.sub))) {
-    fprintf(stderr, "huddle token: --user is required (1-64 of [A-Za-z0-9_.-])\n");
+    fprintf(stderr, "huddle token: --user is required (1-64 of [A-Za-z0-9_.-]); see huddle token --help\n");
     goto out;
   }
   if (tc.room[0] && !id_valid(tc.room, strlen(tc.room))) {
@@ -65,31 +115,30 @@ static int cmd_token(int argc, char **argv) {
     goto out;
   }
   struct config cfg;
-  char err[512];
+  char err[1800];
   int help;
   if (config_load(&cfg, nrest, rest, 1, &help, err, sizeof(err)) != 0) {
     fprintf(stderr, "huddle token: %s\n", err);
     config_free(&cfg);
     goto out;
   }
-  if (strncmp(cfg.jwt_alg, "HS", 2) != 0) {
-    fprintf(stderr, "huddle token: minting needs an HMAC secret (--jwt-alg HS256)\n");
+  if (strcmp(cfg.jwt_alg, "HS256") != 0 && strcmp(cfg.jwt_alg, "HS384") != 0 &&
+      strcmp(cfg.jwt_alg, "HS512") != 0) {
+    fprintf(stderr, "huddle token: the server uses --jwt-alg %s: tokens are signed by the holder of "
+                    "the private key, not by huddle (minting needs HS256, HS384 or HS512)\n", cfg.jwt_alg);
     config_free(&cfg);
     goto out;
   }
   unsigned char *secret = NULL;
   size_t secret_len = 0;
-  if (cfg.jwt_secret) {
-    secret = (unsigned char *)strdup(cfg.jwt_secret);
-    secret_len = strlen(cfg.jwt_secret);
-  } else if (server_secret_load(cfg.data_dir, 1, &secret, &secret_len, err, sizeof(err)) != 0) {
+  if (token_secret(&cfg, &secret, &secret_len, err, sizeof(err)) != 0) {
     fprintf(stderr, "huddle token: %s\n", err);
     config_free(&cfg);
     goto out;
   }
   tc.iat = (int64_t)(server_now_ms() / 1000);
   tc.exp = tc.iat + ttl;
-  char *jwt = token_mint(secret, secret_len, &tc);
+  char *jwt = token_mint_alg(secret, secret_len, &tc, cfg.jwt_alg);
   free(secret);
   config_free(&cfg);
   if (jwt == NULL) {
@@ -128,6 +177,11 @@ int main(int argc, char **argv) {
     config_free(&cfg);
     return 2;
   }
+  if (cfg.metrics_token && strlen(cfg.metrics_token) < 16) {
+    fprintf(stderr, "huddle: --metrics-token must be at least 16 bytes\n");
+    config_free(&cfg);
+    return 2;
+  }
   signal(SIGPIPE, SIG_IGN);
 
   uv_loop_t loop;
@@ -138,8 +192,15 @@ int main(int argc, char **argv) {
   int rc = 0;
   /* The wiring: the net layer calls up only through these handlers, the
    * room layer reaches sessions only through the hub's session callbacks. */
-  struct conn_handlers handlers = {api_dispatch, signal_on_message, signal_on_binary, signal_on_end,
-                                   hub_tick, &hub};
+  struct conn_handlers handlers = {
+    .request = api_dispatch,
+    .head = api_http_head, /* bodies: authorization and caps before reading */
+    .ws_text = signal_on_message,
+    .ws_binary = signal_on_binary,
+    .ws_end = signal_on_end,
+    .tick = hub_tick,
+    .data = &hub,
+  };
   int ok = server_init(&srv, &loop, &cfg, err, sizeof(err)) == 0;
   srv.handlers = handlers;
   ok = ok && hub_init(&hub, &loop, &cfg, err, sizeof(err)) == 0;
@@ -150,6 +211,7 @@ int main(int argc, char **argv) {
     snprintf(err, sizeof(err), "cannot create the message bus");
     ok = 0;
   }
+  ok = ok && files_open(&hub.files, &hub, err, sizeof(err)) == 0;
   if (ok && cfg.redis_url) {
     /* Several instances: requests, messages and ends pass the cluster first. */
     ok = cluster_start(&hub, &srv, cfg.redis_url, err, sizeof(err)) == 0;
@@ -160,15 +222,19 @@ int main(int argc, char **argv) {
   if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
     rc = 1;
-    server_shutdown(&srv);
+    server_abort(&srv);
   } else {
     log_info("listening addr=%s version=%s data_dir=%s store=sqlite bus=%s%s%s", srv.bound,
              HUDDLE_VERSION, cfg.data_dir, hub.bus->ops->name, hub.cluster ? " instance=" : "",
              hub.cluster ? cluster_instance_id(hub.cluster) : "");
+    if (cfg.dev_tokens) log_warn("dev_tokens_on anyone who can reach this server can mint tokens");
   }
   uv_run(&loop, UV_RUN_DEFAULT);
-  hub_free(&hub);
+  files_close(hub.files);        /* closes its timer: one more turn to finish */
+  uv_run(&loop, UV_RUN_DEFAULT);
+  hub_free(&hub);                /* may delete files with evicted histories: before files_free */
   server_free(&srv);
+  files_free(hub.files);
   int lc = uv_loop_close(&loop);
   if (lc != 0) log_error("loop_close_failed err=%s", uv_err_name(lc));
   if (rc == 0) log_info("stopped");

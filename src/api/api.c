@@ -10,8 +10,10 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "files/files.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "net/static.h"
 #include "room/hub.h"
 #include "room/op.h"
 #include "room/room.h"
@@ -61,10 +63,39 @@ static const struct route routes[] = {
   {HTTP_GET, "/webrtc/webrtc-metrics", API_AUTH_REQUIRED, 1, api_webrtc_metrics_get},     /* 29 */
   {HTTP_GET, "/webrtc/stats", API_AUTH_REQUIRED, 1, api_stats_get},                       /* 30 */
   {HTTP_GET, "/webrtc/rate-limits/{limit_type}/status", API_AUTH_REQUIRED, 0, api_rate_limit_status_get}, /* 31 */
-  {HTTP_GET, "/metrics", API_AUTH_REQUIRED, 1, api_metrics_prometheus_get},
+  {HTTP_GET, "/metrics", API_AUTH_NONE, 1, api_metrics_prometheus_get},
+  {HTTP_POST, "/webrtc/rooms", API_AUTH_REQUIRED, 1, api_rooms_create},
+  {HTTP_GET, "/webrtc/rooms", API_AUTH_REQUIRED, 1, api_rooms_list},
+  {HTTP_GET, RB, API_AUTH_REQUIRED, 1, api_rooms_get},
+  {HTTP_DELETE, RB, API_AUTH_REQUIRED, 1, api_rooms_delete},
+  {HTTP_GET, RB "/validate", API_AUTH_NONE, 1, api_rooms_validate},
+  {HTTP_GET, "/webrtc/openapi.json", API_AUTH_NONE, 1, api_openapi_get},
+  {HTTP_POST, "/webrtc/dev/token", API_AUTH_NONE, 1, api_dev_token_create},
+  /* Shared files: tus 1.0 uploads and downloads (src/files/files.c). */
+  {HTTP_OPTIONS, RB "/files/", API_AUTH_NONE, 0, files_api_options},
+  {HTTP_OPTIONS, RB "/files", API_AUTH_NONE, 0, files_api_options},
+  {HTTP_POST, RB "/files/", API_AUTH_REQUIRED, 1, files_api_create},
+  {HTTP_POST, RB "/files", API_AUTH_REQUIRED, 1, files_api_create},
+  {HTTP_HEAD, RB "/files/{file_id}", API_AUTH_REQUIRED, 0, files_api_head},
+  {HTTP_PATCH, RB "/files/{file_id}", API_AUTH_REQUIRED, 0, files_api_patch},
+  {HTTP_DELETE, RB "/files/{file_id}", API_AUTH_REQUIRED, 1, files_api_delete},
+  {HTTP_GET, RB "/files/{file_id}", API_AUTH_REQUIRED, 1, files_api_download},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+size_t api_route_count(void) { return NROUTES; }
+
+int api_route_at(size_t i, const char **method, const char **pattern, int *auth) {
+  if (i >= NROUTES) return -1;
+  *method = http_method_str((enum http_method)routes[i].method);
+  *pattern = routes[i].pattern;
+  *auth = (int)routes[i].auth;
+  return 0;
+}
+
+/* Handlers called with the head, before the body: they stream it. */
+static int at_head(api_handler h) { return h == files_api_patch; }
 
 int api_param(const struct api_req *r, const char *name, char *out, size_t out_len) {
   size_t nl = strlen(name);
@@ -174,10 +205,22 @@ int api_command_budget(struct api_req *r, enum command_id cmd, const struct api_
   int64_t retry = 0;
   int rc = 0;
   if (command_authorize(r->hub, cmd, &a, COMMAND_RATE, &retry, &rc) == API_OK) return 0;
-  char detail[64];
-  snprintf(detail, sizeof(detail), "limit %s", ratelimit_class_name((enum rate_class)rc));
+  char detail[120];
+  api_rate_detail(r->hub, (enum rate_class)rc, detail, sizeof(detail));
   http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, detail, retry);
   return -1;
+}
+
+void api_rate_detail(const struct hub *h, enum rate_class rc, char *out, size_t out_len) {
+  snprintf(out, out_len, "limit %s: %u per %llu ms", ratelimit_class_name(rc), h->rl.rules[rc].limit,
+           (unsigned long long)h->rl.rules[rc].window_ms);
+}
+
+void api_reply_rate_limited(struct api_req *r, enum rate_class rc, int64_t retry_after_ms) {
+  char detail[120];
+  api_rate_detail(r->hub, rc, detail, sizeof(detail));
+  r->hub->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
+  http_reply_error(r->conn, API_ERR_RATE_LIMIT_EXCEEDED, detail, retry_after_ms);
 }
 
 
@@ -222,8 +265,15 @@ static enum api_err authenticate(struct api_req *r, int allow_query) {
     return API_ERR_INVALID_TOKEN; /* present but too long */
   }
   if (jwt == NULL) return API_ERR_UNAUTHORIZED;
-  enum api_err e = token_verify(&r->srv->tokens, jwt, (int64_t)(server_now_ms() / 1000), &r->claims);
+  const char *why = NULL;
+  enum api_err e = token_verify_why(&r->srv->tokens, jwt, (int64_t)(server_now_ms() / 1000), &r->claims, &why);
   if (e == API_OK) r->authed = 1;
+  else if (why) snprintf(r->detail, sizeof(r->detail), "%s", why);
+  return e;
+}
+
+enum api_err api_authenticate(struct api_req *r) {
+  enum api_err e = authenticate(r, 0);
   return e;
 }
 
@@ -271,6 +321,7 @@ void api_dispatch(struct conn *c) {
   /* The log names the path only: a query string may carry a token. */
   log_debug("request method=%s path=%.*s", http_method_str(c->parser.method), (int)r.path_len, r.path);
   if (hit == NULL) {
+    if (!allow[0] && static_serve(c, r.path, r.path_len)) return; /* web app and SDK */
     if (allow[0]) http_reply_error(c, API_ERR_METHOD_NOT_ALLOWED, allow, 0);
     else http_reply_error(c, API_ERR_NOT_FOUND, NULL, 0);
     return;
@@ -289,16 +340,56 @@ void api_dispatch(struct conn *c) {
     if (!rr.allowed) {
       r.hub->stats.ratelimit_hits[RATE_API_CALL]++;
       r.hub->stats.errors_by_code[API_ERR_RATE_LIMIT_EXCEEDED]++;
-      http_reply_error(c, API_ERR_RATE_LIMIT_EXCEEDED, "limit api_call", (int64_t)rr.retry_after_ms);
+      char detail[120];
+      api_rate_detail(r.hub, RATE_API_CALL, detail, sizeof(detail));
+      http_reply_error(c, API_ERR_RATE_LIMIT_EXCEEDED, detail, (int64_t)rr.retry_after_ms);
       return;
     }
   }
   /* Refused tokens count against the caller's address first (above). */
   if (auth_err != API_OK) {
-    api_reply_error(&r, auth_err, NULL);
+    api_reply_error(&r, auth_err, r.detail[0] ? r.detail : NULL);
     return;
   }
   hit->handler(&r);
+}
+
+/* The head of a request with a body, before any body byte is read: a route
+ * that streams its body is dispatched now; a token that would be refused is
+ * refused now (the connection closes, the body is never read); any other
+ * body is buffered up to the JSON cap. */
+void api_http_head(struct conn *c) {
+  const struct config *cfg = c->srv->cfg;
+  size_t cap = (size_t)cfg->max_json_body_bytes;
+  if (cap > (size_t)cfg->max_body_bytes) cap = (size_t)cfg->max_body_bytes;
+  c->req.body_cap = cap;
+  struct api_req r;
+  memset(&r, 0, sizeof(r));
+  r.conn = c;
+  r.srv = c->srv;
+  r.hub = c->srv->handlers.data;
+  r.query = "";
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  const char *url = c->req.url.data ? c->req.url.data : "";
+  if (http_parser_parse_url(url, c->req.url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return;
+  const char *path = url + u.field_data[UF_PATH].off;
+  size_t path_len = u.field_data[UF_PATH].len;
+  for (size_t i = 0; i < NROUTES; i++) {
+    struct router_param params[ROUTER_MAX_PARAMS];
+    if (routes[i].method != (int)c->parser.method ||
+        router_match(routes[i].pattern, path, path_len, params, ROUTER_MAX_PARAMS) < 0)
+      continue;
+    if (at_head(routes[i].handler)) {
+      api_dispatch(c);
+      return;
+    }
+    if (routes[i].auth == API_AUTH_NONE) return;
+    enum api_err e = authenticate(&r, 0);
+    if (e != API_OK && !(e == API_ERR_UNAUTHORIZED && routes[i].auth == API_AUTH_OPTIONAL))
+      api_dispatch(c); /* the same refusal (and rate accounting) as after a body */
+    return;
+  }
 }
 
 /* ---- WS /webrtc/ws/{room_id} ---- */
@@ -324,6 +415,10 @@ static int ws_resume_params(struct api_req *r, char *rt, size_t rt_len, uint64_t
   return has_rt;
 }
 
+static enum api_err ws_authenticate(struct api_req *r, const char *room_id, int *granted);
+static enum api_err ws_admit(struct api_req *r, const char *room_id, int spend, int granted,
+                             int64_t *retry_after_ms);
+
 static int cluster_ws_open_req(struct api_req *r, const char *room_id, int granted) {
   char rt[80];
   uint64_t last_seq;
@@ -344,30 +439,18 @@ void api_ws_connect(struct api_req *r) {
     }
     return;
   }
-  if (r->srv->shutting_down) { api_reply_error(r, API_ERR_SHUTTING_DOWN, NULL); return; }
   int n = api_param(r, "room_id", room_id, sizeof(room_id));
   if (n < 0 || !id_valid(room_id, (size_t)n)) { api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL); return; }
-  /* A grant (a move into or out of a breakout room) stands in for a token. */
-  char grant[80];
-  int granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
-  if (granted) {
-    e = op_grant_check(r->hub, grant, room_id, &r->claims);
-    if (e == API_OK) r->authed = 1;
-  } else {
-    e = authenticate(r, 1);
-  }
-  if (e != API_OK) {
-    log_info("ws_refused room=%s ip=%s code=%s", room_id, c->ip, api_err_code(e));
-    { api_reply_error(r, e, NULL); return; }
-  }
-  /* Several instances: the room's owner admits (src/cluster). */
-  if (r->hub->cluster && cluster_ws_open_req(r, room_id, granted)) return;
+  int granted = 0;
   int64_t retry = 0;
-  e = hub_admission_check(r->hub, room_id, &r->claims, granted, &retry);
+  e = ws_authenticate(r, room_id, &granted);
+  /* Several instances: the room's owner admits (src/cluster). */
+  if (e == API_OK && r->hub->cluster && cluster_ws_open_req(r, room_id, granted)) return;
+  if (e == API_OK) e = ws_admit(r, room_id, 1, granted, &retry);
   if (e != API_OK) {
-    log_info("ws_refused room=%s user=%s code=%s", room_id, r->claims.sub, api_err_code(e));
+    log_info("ws_refused room=%s ip=%s user=%s code=%s", room_id, c->ip, r->claims.sub, api_err_code(e));
     r->hub->stats.errors_by_code[e]++;
-    http_reply_error(c, e, retry ? "limit room_create" : NULL, retry);
+    http_reply_error(c, e, r->detail[0] ? r->detail : NULL, retry);
     return;
   }
   /* Resume: the member's resume_token and the last seq it processed. */
@@ -382,4 +465,43 @@ void api_ws_connect(struct api_req *r) {
   }
   if (ws_accept(c) != 0) return;
   ws_join(c, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
+}
+
+/* The first half of admission: a token or a grant (set r->claims). */
+static enum api_err ws_authenticate(struct api_req *r, const char *room_id, int *granted) {
+  *granted = 0;
+  r->detail[0] = '\0';
+  if (r->srv->shutting_down) return API_ERR_SHUTTING_DOWN;
+  /* A grant (a move into or out of a breakout room) stands in for a token. */
+  char grant[80];
+  enum api_err e;
+  *granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
+  if (*granted) {
+    e = op_grant_check(r->hub, grant, room_id, &r->claims);
+    if (e == API_OK) r->authed = 1;
+  } else {
+    e = authenticate(r, 1);
+  }
+  return e;
+}
+
+/* The second half: the room's capacity, lock, bans and limits. */
+static enum api_err ws_admit(struct api_req *r, const char *room_id, int spend, int granted,
+                             int64_t *retry_after_ms) {
+  enum api_err e;
+  *retry_after_ms = 0;
+  e = spend ? hub_admission_check(r->hub, room_id, &r->claims, granted, retry_after_ms)
+            : hub_admission_peek(r->hub, room_id, &r->claims, granted, retry_after_ms);
+  if (e == API_ERR_TOKEN_ROOM_MISMATCH)
+    snprintf(r->detail, sizeof(r->detail), "room binding: the token is for room '%s'", r->claims.room);
+  else if (e == API_ERR_RATE_LIMIT_EXCEEDED)
+    api_rate_detail(r->hub, RATE_ROOM_CREATE, r->detail, sizeof(r->detail));
+  return e;
+}
+
+enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend, int *granted,
+                              int64_t *retry_after_ms) {
+  *retry_after_ms = 0;
+  enum api_err e = ws_authenticate(r, room_id, granted);
+  return e != API_OK ? e : ws_admit(r, room_id, spend, *granted, retry_after_ms);
 }

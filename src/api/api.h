@@ -37,6 +37,7 @@ struct api_req {
   int nparams;
   int authed;                                 /* claims hold a verified token */
   struct token_claims claims;
+  char detail[160];                           /* why a token or admission was refused, or "" */
 };
 
 typedef void (*api_handler)(struct api_req *r);
@@ -51,6 +52,8 @@ void api_ws_join_register(api_ws_join_cb cb);
 /* Handles the complete request on c: routes it, authenticates per route and
  * calls the handler, or answers 404/405/401. */
 void api_dispatch(struct conn *c);
+/* The net layer's head handler (conn_handlers.head): runs before a body is read. */
+void api_http_head(struct conn *c);
 
 /* Copies parameter name into out (NUL-terminated). Returns its length or -1
  * if missing or longer than out_len - 1. */
@@ -83,11 +86,27 @@ struct actor api_actor(const struct api_req *r, const struct api_room *ar);
 /* Spends the rate class of cmd for the caller (after the request proved
  * well-formed); on refusal replies 429 and returns -1. */
 int api_command_budget(struct api_req *r, enum command_id cmd, const struct api_room *ar);
+/* The detail of a rate-limit refusal, in the form WebSocket errors use too:
+ * "limit <class>: N per W ms" (the hub's rule for class rc). */
+void api_rate_detail(const struct hub *h, enum rate_class rc, char *out, size_t out_len);
+/* Replies 429 RATE_LIMIT_EXCEEDED for class rc with that detail and
+ * retry_after_ms, and counts the error. */
+void api_reply_rate_limited(struct api_req *r, enum rate_class rc, int64_t retry_after_ms);
 /* Parses the request body as a JSON object ({} when empty). On refusal
  * replies and returns NULL. */
 json_t *api_body_object(struct api_req *r);
+/* Verifies the request's Bearer token into r->claims (for routes that take
+ * other credentials too). Returns API_OK, or why not (r->detail says more). */
+enum api_err api_authenticate(struct api_req *r);
 /* Replies 403 FORBIDDEN unless the token is an admin token; returns 0 if admin. */
 int api_require_admin(struct api_req *r);
+
+/* The upgrade's admission for {room_id} without the handshake: shutdown,
+ * grant or token, then hub_admission_check (spend: 1 spends room_create
+ * as the upgrade does; 0: hub_admission_peek, which only looks). Sets *granted, *retry_after_ms and
+ * r->detail. Returns API_OK when the upgrade would be admitted. */
+enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend, int *granted,
+                              int64_t *retry_after_ms);
 
 /* Handlers, named for their endpoints. */
 void api_ws_connect(struct api_req *r);              /* 1  WS  /webrtc/ws/{room_id} */
@@ -124,5 +143,16 @@ void api_breakouts_assign(struct api_req *r);        /* 23 */
 void api_breakouts_close(struct api_req *r);         /* 24 */
 void api_participant_remove(struct api_req *r);      /* POST .../participants/{user_id}/remove */
 void api_audit_get(struct api_req *r);               /* GET .../audit */
+void api_rooms_create(struct api_req *r);            /* POST /webrtc/rooms (rooms.c) */
+void api_rooms_list(struct api_req *r);              /* GET /webrtc/rooms */
+void api_rooms_get(struct api_req *r);               /* GET /webrtc/rooms/{room_id} */
+void api_rooms_delete(struct api_req *r);            /* DELETE /webrtc/rooms/{room_id} */
+void api_rooms_validate(struct api_req *r);          /* GET /webrtc/rooms/{room_id}/validate */
+void api_openapi_get(struct api_req *r);             /* GET /webrtc/openapi.json (openapi.c) */
+/* Route table introspection, for the OpenAPI document and its test. */
+size_t api_route_count(void);
+/* The i-th route's method name and path pattern; -1 past the end. */
+int api_route_at(size_t i, const char **method, const char **pattern, int *auth);
+void api_dev_token_create(struct api_req *r);        /* POST /webrtc/dev/token (--dev-tokens) */
 
 #endif

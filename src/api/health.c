@@ -2,6 +2,7 @@
  * 200 while the server can take new work (ok or degraded), 503 otherwise. */
 #include "api/api.h"
 #include "bus/bus.h"
+#include "files/files.h"
 #include "cluster/cluster.h"
 #include "net/server.h"
 #include "room/hub.h"
@@ -27,6 +28,7 @@ void api_health_get(struct api_req *r) {
       s->cfg->max_lag_ms,
       "store", "status", store_ok ? "ok" : "unavailable", "backend", store_backend(h->store),
       "bus", "status", bus_ok ? "ok" : "unavailable", "backend", h->bus ? h->bus->ops->name : "none");
+  if (comp) json_object_set_new(comp, "file_scan", files_health_json(h->files));
   if (h->cluster) {
     json_t *b = json_object_get(comp, "bus");
     if (!cluster_redis_up(h->cluster)) json_object_set_new(b, "status", json_string("degraded"));

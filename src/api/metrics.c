@@ -4,6 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -147,39 +150,73 @@ static void line(struct buf *b, const char *fmt, ...) {
   if (n > 0) buf_append(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* GET /metrics: the same counters for Prometheus. */
+/* 1 if the request carries "Authorization: Bearer <--metrics-token>",
+ * compared in constant time. */
+static int metrics_token_ok(struct api_req *r) {
+  const char *want = r->srv->cfg->metrics_token;
+  const struct buf *auth = &r->conn->req.hdr[HDR_AUTHORIZATION];
+  if (want == NULL || auth->len < 8 || strncasecmp(auth->data, "Bearer ", 7) != 0) return 0;
+  const char *got = auth->data + 7;
+  size_t gl = auth->len - 7, wl = strlen(want);
+  if (gl != wl) return 0;
+  return CRYPTO_memcmp(got, want, wl) == 0;
+}
+
+/* A metric's HELP and TYPE lines. */
+static void head(struct buf *b, const char *name, const char *type, const char *help) {
+  line(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* GET /metrics: the same counters for Prometheus. An admin JWT, or the
+ * static --metrics-token (which does not expire, for scrapers). */
 void api_metrics_prometheus_get(struct api_req *r) {
-  if (api_require_admin(r) != 0) return;
+  if (!metrics_token_ok(r)) {
+    enum api_err e = api_authenticate(r);
+    if (e != API_OK) {
+      api_reply_error(r, e, r->detail[0] ? r->detail : NULL);
+      return;
+    }
+    if (api_require_admin(r) != 0) return;
+  }
   struct server *s = r->srv;
   struct server_stats *st = &s->stats;
   struct hub *h = r->hub;
   struct hub_stats *hs = &h->stats;
   struct buf b = {0};
-  line(&b, "# HELP huddle_uptime_seconds Seconds since the server started.\n# TYPE huddle_uptime_seconds gauge\n");
+  head(&b, "huddle_uptime_seconds", "gauge", "Seconds since the server started.");
   line(&b, "huddle_uptime_seconds %llu\n", (unsigned long long)((server_now_ms() - s->started_ms) / 1000));
-  line(&b, "# TYPE huddle_connections gauge\nhuddle_connections %zu\n", s->nconns);
-  line(&b, "# TYPE huddle_connections_total counter\nhuddle_connections_total %llu\n", (unsigned long long)st->connections_total);
-  line(&b, "# TYPE huddle_websockets_total counter\nhuddle_websockets_total %llu\n", (unsigned long long)st->ws_total);
-  line(&b, "# TYPE huddle_rooms gauge\nhuddle_rooms %zu\n", h->rooms.count);
-  line(&b, "# TYPE huddle_participants gauge\nhuddle_participants %llu\n", (unsigned long long)participants(h));
-  line(&b, "# HELP huddle_messages_in_total Client messages received, by type.\n# TYPE huddle_messages_in_total counter\n");
+  head(&b, "huddle_connections", "gauge", "Open TCP connections (HTTP and WebSocket).");
+  line(&b, "huddle_connections %zu\n", s->nconns);
+  head(&b, "huddle_connections_total", "counter", "TCP connections accepted since start.");
+  line(&b, "huddle_connections_total %llu\n", (unsigned long long)st->connections_total);
+  head(&b, "huddle_websockets_total", "counter", "WebSocket upgrades accepted since start.");
+  line(&b, "huddle_websockets_total %llu\n", (unsigned long long)st->ws_total);
+  head(&b, "huddle_rooms", "gauge", "Open rooms.");
+  line(&b, "huddle_rooms %zu\n", h->rooms.count);
+  head(&b, "huddle_participants", "gauge", "Participants in all rooms.");
+  line(&b, "huddle_participants %llu\n", (unsigned long long)participants(h));
+  head(&b, "huddle_messages_in_total", "counter", "Client messages received, by type.");
   for (int i = 0; i < MSG__COUNT; i++)
     if (hs->in_by_type[i]) line(&b, "huddle_messages_in_total{type=\"%s\"} %llu\n", msg_type_name(i), (unsigned long long)hs->in_by_type[i]);
-  line(&b, "# HELP huddle_messages_out_total Messages delivered to clients, by type.\n# TYPE huddle_messages_out_total counter\n");
+  head(&b, "huddle_messages_out_total", "counter", "Messages delivered to clients, by type.");
   for (int i = 0; i < MSG__COUNT; i++)
     if (hs->out_by_type[i]) line(&b, "huddle_messages_out_total{type=\"%s\"} %llu\n", msg_type_name(i), (unsigned long long)hs->out_by_type[i]);
-  line(&b, "# HELP huddle_errors_total Error replies, by code.\n# TYPE huddle_errors_total counter\n");
+  head(&b, "huddle_errors_total", "counter", "Error replies, by code.");
   for (int e = 1; e < API_ERR__COUNT; e++)
     if (hs->errors_by_code[e]) line(&b, "huddle_errors_total{code=\"%s\"} %llu\n", api_err_code((enum api_err)e), (unsigned long long)hs->errors_by_code[e]);
-  line(&b, "# TYPE huddle_rate_limit_hits_total counter\n");
+  head(&b, "huddle_rate_limit_hits_total", "counter", "Requests and messages refused by a rate limit, by limit.");
   for (int c = 0; c < RATE__COUNT; c++)
     line(&b, "huddle_rate_limit_hits_total{limit_type=\"%s\"} %llu\n", ratelimit_class_name((enum rate_class)c), (unsigned long long)hs->ratelimit_hits[c]);
-  line(&b, "# TYPE huddle_bytes_in_total counter\nhuddle_bytes_in_total %llu\n", (unsigned long long)st->bytes_in);
-  line(&b, "# TYPE huddle_bytes_out_total counter\nhuddle_bytes_out_total %llu\n", (unsigned long long)st->bytes_out);
-  line(&b, "# TYPE huddle_slow_consumers_dropped_total counter\nhuddle_slow_consumers_dropped_total %llu\n", (unsigned long long)st->slow_consumers_dropped);
-  line(&b, "# TYPE huddle_http_responses_total counter\n");
+  head(&b, "huddle_bytes_in_total", "counter", "Bytes read from clients.");
+  line(&b, "huddle_bytes_in_total %llu\n", (unsigned long long)st->bytes_in);
+  head(&b, "huddle_bytes_out_total", "counter", "Bytes written to clients.");
+  line(&b, "huddle_bytes_out_total %llu\n", (unsigned long long)st->bytes_out);
+  head(&b, "huddle_slow_consumers_dropped_total", "counter", "Clients disconnected because their send queue was full.");
+  line(&b, "huddle_slow_consumers_dropped_total %llu\n", (unsigned long long)st->slow_consumers_dropped);
+  head(&b, "huddle_http_responses_total", "counter", "HTTP responses, by status class.");
   for (int k = 1; k < 6; k++) line(&b, "huddle_http_responses_total{class=\"%dxx\"} %llu\n", k, (unsigned long long)st->http_by_status[k]);
-  line(&b, "# TYPE huddle_event_loop_lag_ms gauge\nhuddle_event_loop_lag_ms %.1f\n", s->lag_ms);
+  head(&b, "huddle_event_loop_lag_seconds", "gauge", "Last measured event-loop lag.");
+  line(&b, "huddle_event_loop_lag_seconds %.4f\n", s->lag_ms / 1000.0);
   if (h->cluster) cluster_metrics(h->cluster, &b);
   http_reply(r->conn, 200, "", "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
   buf_free(&b);

@@ -364,8 +364,17 @@ static enum api_err libjwt_check(const struct token_verifier *v, const char *tok
   return e;
 }
 
+/* Sets why (when given) to a static sentence naming the check that failed.
+ * It never quotes the token, the secret or the expected signature. */
+#define WHY(text) do { if (why) *why = (text); } while (0)
+
 enum api_err token_verify(const struct token_verifier *v, const char *jwt,
                           int64_t now, struct token_claims *out) {
+  return token_verify_why(v, jwt, now, out, NULL);
+}
+
+enum api_err token_verify_why(const struct token_verifier *v, const char *jwt,
+                              int64_t now, struct token_claims *out, const char **why) {
   const struct alg_entry *a = v != NULL ? alg_by_id(v->alg) : NULL;
   struct token_claims c;
   struct jws_parts p;
@@ -374,26 +383,42 @@ enum api_err token_verify(const struct token_verifier *v, const char *jwt,
 
   memset(out, 0, sizeof(*out));
   memset(&c, 0, sizeof(c));
+  WHY(NULL);
   if (a == NULL || v->key == NULL) return API_ERR_INTERNAL_ERROR;
-  if (jwt == NULL || jws_split(jwt, &p) < 0 || !header_ok(&p, a))
+  if (jwt == NULL || jws_split(jwt, &p) < 0) {
+    WHY("format: not a JWT (three non-empty base64url parts joined by dots, at most 8192 bytes)");
     return API_ERR_INVALID_TOKEN;
-  if (a->kind == KEY_HMAC && !hmac_ok(v, a, &p)) return API_ERR_INVALID_TOKEN;
+  }
+  if (!header_ok(&p, a)) {
+    WHY("header: not JSON, or its alg is not the algorithm this server pins (--jwt-alg)");
+    return API_ERR_INVALID_TOKEN;
+  }
+  if (a->kind == KEY_HMAC && !hmac_ok(v, a, &p)) {
+    WHY("signature: does not match (signed with another secret than the server's?)");
+    return API_ERR_INVALID_TOKEN;
+  }
   e = libjwt_check(v, jwt);
-  if (e != API_OK) return e;
+  if (e != API_OK) {
+    if (e == API_ERR_INVALID_TOKEN) WHY("signature: does not verify with the server's key");
+    return e;
+  }
 
   /* NOTE: claims come from the signed bytes, not jwt_get_grants_json():
    * libjwt parses without JSON_REJECT_DUPLICATES and re-serializes, so a
    * repeated "sub" would already have collapsed to its last value there. */
   claims = segment_json(p.body, p.body_len);
   if (claims == NULL || claims_parse(claims, &c) < 0) {
+    WHY("claims: sub and exp are required, and each claim must have its documented type");
     e = API_ERR_INVALID_TOKEN;
     goto fail;
   }
   if (c.exp <= now) {
+    WHY("expired: exp is in the past");
     e = API_ERR_TOKEN_EXPIRED;
     goto fail;
   }
   if (c.nbf > now) {
+    WHY("not yet valid: nbf is in the future");
     e = API_ERR_TOKEN_NOT_YET_VALID;
     goto fail;
   }
@@ -448,19 +473,25 @@ static json_t *payload_build(const struct token_claims *c, int64_t iat) {
 
 char *token_mint(const unsigned char *secret, size_t secret_len,
                  const struct token_claims *c) {
+  return token_mint_alg(secret, secret_len, c, "HS256");
+}
+
+char *token_mint_alg(const unsigned char *secret, size_t secret_len,
+                     const struct token_claims *c, const char *alg) {
+  const struct alg_entry *a = alg ? alg_by_name(alg) : NULL;
   json_t *payload = NULL;
   char *json = NULL, *tok = NULL;
   jwt_t *jwt = NULL;
 
   if (c == NULL || secret == NULL || secret_len < TOKEN_HMAC_KEY_MIN ||
-      secret_len > INT_MAX)
+      secret_len > INT_MAX || a == NULL || a->kind != KEY_HMAC)
     return NULL;
   payload = payload_build(c, c->iat != 0 ? c->iat : (int64_t)time(NULL));
   if (payload == NULL) goto fail;
   json = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
   if (json == NULL || jwt_new(&jwt) != 0) goto fail;
   if (jwt_add_grants_json(jwt, json) != 0 ||
-      jwt_set_alg(jwt, JWT_ALG_HS256, secret, (int)secret_len) != 0)
+      jwt_set_alg(jwt, a->alg, secret, (int)secret_len) != 0)
     goto fail;
   /* NOTE: libjwt 1.10 allocates with malloc() (it has no jwt_set_alloc), so
    * the caller's free() matches. */

@@ -45,9 +45,19 @@ void token_verifier_close(struct token_verifier *v);
 enum api_err token_verify(const struct token_verifier *v, const char *jwt,
                           int64_t now, struct token_claims *out);
 
+/* token_verify, and on refusal *why (may be NULL) names the check that
+ * failed in a static sentence safe to show the caller (no secret, no token
+ * bytes): format, header, signature, claims, expired or not yet valid. */
+enum api_err token_verify_why(const struct token_verifier *v, const char *jwt,
+                              int64_t now, struct token_claims *out, const char **why);
+
 /* Mints an HS256 token for c (c->exp must be set) with secret. Returns a
  * malloc'd string the caller frees, or NULL on failure. */
 char *token_mint(const unsigned char *secret, size_t secret_len,
                  const struct token_claims *c);
+/* token_mint with an HMAC algorithm named alg ("HS256", "HS384", "HS512");
+ * NULL for any other algorithm. */
+char *token_mint_alg(const unsigned char *secret, size_t secret_len,
+                     const struct token_claims *c, const char *alg);
 
 #endif

@@ -1534,10 +1534,25 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   fwd_free(fw);
 }
 
+/* Rooms made here by POST /webrtc/rooms: this instance claims their lease,
+ * so that joins and REST calls on other instances come to it. */
+static void claim_local(const char *k, void *v, void *arg) {
+  struct cluster *cl = arg;
+  (void)v;
+  struct croom *cr = croom_get(cl, k, 1);
+  if (cr && !cr->owned && !cr->acquiring && !cr->watching) room_resolve(cl, cr);
+}
+
 void cluster_on_request(struct conn *c) {
   struct cluster *cl = the_cluster;
   const char *url = c->req.url.data ? c->req.url.data : "";
   static const char pre[] = "/webrtc/rooms/";
+  if (cl != NULL && c->parser.method == HTTP_POST && strncmp(url, "/webrtc/rooms", 13) == 0 &&
+      (url[13] == '\0' || url[13] == '?')) {
+    api_dispatch(c);
+    map_each(&cl->h->rooms, claim_local, cl);
+    return;
+  }
   if (cl == NULL || strncmp(url, pre, sizeof(pre) - 1) != 0) {
     api_dispatch(c);
     return;
@@ -1545,7 +1560,9 @@ void cluster_on_request(struct conn *c) {
   const char *id = url + sizeof(pre) - 1;
   size_t n = strcspn(id, "/?");
   char room[ID_MAX + 1];
-  if (n == 0 || n > ID_MAX) {
+  /* Shared files stay on the instance that holds them (streamed bodies and
+   * responses are not forwarded; ADR 0006, "Limits"). */
+  if (n == 0 || n > ID_MAX || strncmp(id + n, "/files", 6) == 0) {
     api_dispatch(c);
     return;
   }

@@ -71,6 +71,12 @@ static const char *const dangerous_ext[] = {
   "mjs", "jse", "vbs", "vbe", "wsf", "wsh", "ps1", "psm1", "sh", "bash", "zsh", "csh",
   "py", "pl", "rb", "php", "html", "htm", "xhtml", "shtml", "svg", "hta", "lnk", "reg",
   "apk", "app", "dmg", "deb", "rpm", "iso", "elf", "run", "bin",
+  /* renderers, macro and script containers, installers and shortcuts */
+  "mhtml", "mht", "svgz", "xht", "chm", "vb", "msix", "appx", "jnlp", "url", "scf", "wsc",
+  "desktop", "command", "ps1xml", "xll", "xlsm", "docm", "pptm", "xlam", "dotm", "xltm",
+  "potm", "ppam", "ppsm", "sldm", "msixbundle", "appxbundle", "inf", "ins", "isp", "gadget",
+  "msc", "msh", "mshxml", "psc1", "psd1", "vbscript", "website", "webloc", "inetloc",
+  "library-ms", "searchconnector-ms", "settingcontent-ms", "appref-ms", "xbap", "xsl", "xslt",
 };
 
 struct known_ext {
@@ -255,12 +261,41 @@ static magic_t magic_get(void) {
   return magic;
 }
 
+static int sniff_with(magic_t m, const void *bytes, size_t len, char *mime_out, size_t mime_len);
+
 /* Besides an unavailable libmagic, also returns -1 (and "") when the type
  * does not fit in mime_out: a truncated type could name another one. */
 int filecheck_sniff(const void *bytes, size_t len, char *mime_out, size_t mime_len) {
   if (mime_out == NULL || mime_len == 0) return -1;
   mime_out[0] = '\0';
-  magic_t m = magic_get();
+  return sniff_with(magic_get(), bytes, len, mime_out, mime_len);
+}
+
+/* One handle for every thread of a caller that serializes its calls. */
+static magic_t shared_magic;
+
+int filecheck_sniff_shared(const void *bytes, size_t len, char *mime_out, size_t mime_len) {
+  if (mime_out == NULL || mime_len == 0) return -1;
+  mime_out[0] = '\0';
+  if (shared_magic == NULL) {
+    magic_t m = magic_open(MAGIC_MIME_TYPE);
+    if (m == NULL) return -1;
+    if (magic_load(m, NULL) != 0) {
+      magic_close(m);
+      return -1;
+    }
+    shared_magic = m;
+  }
+  return sniff_with(shared_magic, bytes, len, mime_out, mime_len);
+}
+
+void filecheck_shared_cleanup(void) {
+  if (shared_magic == NULL) return;
+  magic_close(shared_magic);
+  shared_magic = NULL;
+}
+
+static int sniff_with(magic_t m, const void *bytes, size_t len, char *mime_out, size_t mime_len) {
   if (m == NULL) return -1;
   const char *type = magic_buffer(m, len ? bytes : "", len);
   if (type == NULL) return -1;

@@ -22,6 +22,12 @@ enum api_err filecheck_offer(const char *name, const char *mime, uint64_t size, 
  * thread: each thread keeps its own magic handle. */
 int filecheck_sniff(const void *bytes, size_t len, char *mime_out, size_t mime_len);
 
+/* Like filecheck_sniff with one handle shared by all threads (loaded
+ * once, about 8 MB): the caller holds one lock around every call, and
+ * calls filecheck_shared_cleanup() at exit. */
+int filecheck_sniff_shared(const void *bytes, size_t len, char *mime_out, size_t mime_len);
+void filecheck_shared_cleanup(void);
+
 /* Returns API_OK if the sniffed type is compatible with the declared one
  * (same type, or the declared type's family accepts it, e.g. text/plain for
  * text/csv), else API_ERR_FILE_TYPE_NOT_ALLOWED. */

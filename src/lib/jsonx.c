@@ -91,6 +91,22 @@ static size_t count_values(json_t *j, size_t limit) {
   return n;
 }
 
+/* Our own words for a jansson parse error: its texts name library internals
+ * ("... without JSON_ALLOW_NUL") and quote input back. */
+static const char *parse_error_words(enum json_error_code code) {
+  switch (code) {
+  case json_error_duplicate_key: return "duplicate key in an object";
+  case json_error_null_character:
+  case json_error_null_byte_in_key: return "\\u0000 (NUL) is not allowed in strings or keys";
+  case json_error_invalid_utf8: return "invalid UTF-8";
+  case json_error_premature_end_of_input: return "unexpected end of input";
+  case json_error_end_of_input_expected: return "extra data after the JSON value";
+  case json_error_numeric_overflow: return "number out of range";
+  case json_error_stack_overflow: return "nesting too deep";
+  default: return "invalid JSON syntax";
+  }
+}
+
 json_t *jsonx_parse(const char *s, size_t len, const struct jsonx_limits *lim,
                     enum api_err *err, char *detail, size_t detail_len) {
   if (detail && detail_len) detail[0] = '\0';
@@ -104,7 +120,8 @@ json_t *jsonx_parse(const char *s, size_t len, const struct jsonx_limits *lim,
   if (j == NULL) {
     *err = json_error_code(&je) == json_error_duplicate_key ? API_ERR_DUPLICATE_KEY
                                                             : API_ERR_INVALID_JSON;
-    if (detail) snprintf(detail, detail_len, "%s at line %d column %d", je.text, je.line, je.column);
+    if (detail) snprintf(detail, detail_len, "%s at line %d column %d", parse_error_words(json_error_code(&je)),
+                         je.line, je.column);
     return NULL;
   }
   if (count_values(j, lim->max_values) > lim->max_values) {

@@ -19,6 +19,10 @@ static const char *hdr_names[HDR__COUNT] = {
   [HDR_AUTHORIZATION] = "authorization", [HDR_UPGRADE] = "upgrade",
   [HDR_CONNECTION] = "connection", [HDR_SEC_WS_KEY] = "sec-websocket-key",
   [HDR_SEC_WS_VERSION] = "sec-websocket-version", [HDR_CONTENT_TYPE] = "content-type",
+  [HDR_UPLOAD_OFFSET] = "upload-offset", [HDR_UPLOAD_LENGTH] = "upload-length",
+  [HDR_UPLOAD_CHECKSUM] = "upload-checksum", [HDR_UPLOAD_METADATA] = "upload-metadata",
+  [HDR_TUS_RESUMABLE] = "tus-resumable", [HDR_RANGE] = "range",
+  [HDR_IF_NONE_MATCH] = "if-none-match", [HDR_IF_MODIFIED_SINCE] = "if-modified-since",
 };
 
 static struct conn *conn_of(http_parser *p) { return p->data; }
@@ -49,20 +53,45 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
 
 static int on_headers_complete(http_parser *p) {
   struct conn *c = conn_of(p);
-  if ((p->flags & F_CONTENTLENGTH) && p->content_length > (uint64_t)c->srv->cfg->max_body_bytes) {
+  c->req.body_cap = (size_t)c->srv->cfg->max_body_bytes;
+  int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
+  if (has_body && c->srv->handlers.head && !p->upgrade) {
+    /* Stop here: process() shows the head to the hook before any body byte
+     * is read (who asks, for which route, how much it may send). */
+    c->req.head_seen = 1;
+    http_parser_pause(p, 1);
+    return 0;
+  }
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > (uint64_t)c->req.body_cap) {
     c->req.too_large = 1;
     return -1;
   }
   return 0;
 }
 
+static void on_timeout(uv_timer_t *t);
+
 static int on_body(http_parser *p, const char *at, size_t len) {
   struct conn *c = conn_of(p);
-  if (c->req.body.len + len > (size_t)c->srv->cfg->max_body_bytes) {
+  if (c->req.stream) {
+    /* Streamed: the handler copies what it keeps; no bytes stay here. */
+    if (c->req.stream->on_chunk && c->req.stream->on_chunk(c->req.stream_data, at, len))
+      conn_read_stop(c);
+    conn_timer(c, (uint64_t)c->srv->cfg->header_timeout_ms, on_timeout); /* inactivity */
+    return 0;
+  }
+  if (c->req.body.len + len > c->req.body_cap) {
     c->req.too_large = 1;
     return -1;
   }
-  return buf_append(&c->req.body, at, len);
+  if (c->srv->body_buffered + len > (size_t)c->srv->cfg->max_body_buffer_total) {
+    c->req.too_large = 2; /* all connections together hold the most allowed */
+    return -1;
+  }
+  if (buf_append(&c->req.body, at, len) != 0) return -1;
+  c->req.accounted += len;
+  c->srv->body_buffered += len;
+  return 0;
 }
 
 static int on_message_complete(http_parser *p) {
@@ -80,7 +109,14 @@ static const http_parser_settings settings = {
   .on_message_complete = on_message_complete,
 };
 
-static void req_reset(struct http_req *r) {
+static void req_reset(struct conn *c) {
+  struct http_req *r = &c->req;
+  c->srv->body_buffered -= r->accounted;
+  r->accounted = 0;
+  r->head_seen = r->head_hooked = r->held = 0;
+  r->stream = NULL;
+  r->stream_data = NULL;
+  r->body_cap = 0;
   buf_reset(&r->url);
   buf_reset(&r->body);
   for (int i = 0; i < HDR__COUNT; i++) buf_reset(&r->hdr[i]);
@@ -88,8 +124,6 @@ static void req_reset(struct http_req *r) {
   r->nheaders = 0;
   r->complete = r->too_large = r->head_checked = 0;
 }
-
-static void on_timeout(uv_timer_t *t);
 
 void http_conn_init(struct conn *c) {
   http_parser_init(&c->parser, HTTP_REQUEST);
@@ -101,6 +135,12 @@ void http_conn_init(struct conn *c) {
 }
 
 void http_conn_free(struct conn *c) {
+  const struct http_stream *st = c->req.stream;
+  c->req.stream = NULL;
+  if (st && st->on_abort) st->on_abort(c->req.stream_data);
+  c->req.stream_data = NULL;
+  c->srv->body_buffered -= c->req.accounted;
+  c->req.accounted = 0;
   buf_free(&c->req.url);
   buf_free(&c->req.body);
   for (int i = 0; i < HDR__COUNT; i++) buf_free(&c->req.hdr[i]);
@@ -114,6 +154,8 @@ const char *http_status_text(int status) {
   case 200: return "OK";
   case 201: return "Created";
   case 204: return "No Content";
+  case 206: return "Partial Content";
+  case 304: return "Not Modified";
   case 400: return "Bad Request";
   case 401: return "Unauthorized";
   case 403: return "Forbidden";
@@ -124,9 +166,12 @@ const char *http_status_text(int status) {
   case 410: return "Gone";
   case 413: return "Content Too Large";
   case 415: return "Unsupported Media Type";
+  case 416: return "Range Not Satisfiable";
+  case 422: return "Unprocessable Content";
   case 426: return "Upgrade Required";
   case 429: return "Too Many Requests";
   case 431: return "Request Header Fields Too Large";
+  case 460: return "Checksum Mismatch";
   case 500: return "Internal Server Error";
   case 501: return "Not Implemented";
   case 503: return "Service Unavailable";
@@ -141,12 +186,15 @@ void http_reply(struct conn *c, int status, const char *extra_headers,
   int keep = c->kind == CONN_HTTP && !c->srv->shutting_down && c->req.complete &&
              http_should_keep_alive(&c->parser) && status != 400 && status != 408 &&
              status != 413 && status != 431 && status != 505;
-  char head[1024];
+  char head[2048];
+  /* Static files bring their own Cache-Control (net/static.c). */
+  int own_cache = extra_headers && strncmp(extra_headers, "Cache-Control:", 14) == 0;
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                   "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                   "%sX-Content-Type-Options: nosniff\r\n"
                    "Connection: %s\r\n%s\r\n",
                    status, http_status_text(status), content_type, len,
+                   own_cache ? "" : "Cache-Control: no-store\r\n",
                    keep ? "keep-alive" : "close", extra_headers ? extra_headers : "");
   if (n < 0 || (size_t)n >= sizeof(head)) n = 0;
   struct outbuf *b = outbuf_new((size_t)n + len);
@@ -195,6 +243,12 @@ void http_reply_error(struct conn *c, enum api_err e, const char *detail, int64_
 static void on_timeout(uv_timer_t *t) {
   struct conn *c = t->data;
   if (c->kind != CONN_HTTP) return;
+  if (c->req.held) {
+    /* A response that stopped moving (a client that does not read) ends;
+     * a handler still working on a complete body (a scan) is waited for. */
+    if (c->req.stream && c->req.stream->on_end == NULL) conn_close(c);
+    return;
+  }
   if (c->in_request) {
     log_info("request_timeout ip=%s", c->ip);
     c->req.complete = 0;
@@ -206,6 +260,40 @@ static void on_timeout(uv_timer_t *t) {
 
 /* ---- input ---- */
 
+static void process(struct conn *c);
+
+/* The request is answered: reset for the next one on a kept-alive connection. */
+static void finish_request(struct conn *c) {
+  const struct config *cfg = c->srv->cfg;
+  if (c->parser.upgrade && !c->ending) conn_end(c); /* not ours to upgrade */
+  req_reset(c);
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->in_request = 0;
+  if (!c->closing && !c->ending) conn_timer(c, (uint64_t)cfg->idle_timeout_ms, on_timeout);
+}
+
+void http_stream_set(struct conn *c, const struct http_stream *ops, void *data) {
+  c->req.stream = ops;
+  c->req.stream_data = data;
+}
+
+void http_stream_resume(struct conn *c) {
+  if (c->closing || c->ending) return;
+  conn_read_start(c);
+  conn_timer(c, (uint64_t)c->srv->cfg->header_timeout_ms, on_timeout);
+}
+
+void http_request_done(struct conn *c) {
+  c->req.held = 0;
+  c->req.stream = NULL;
+  c->req.stream_data = NULL;
+  if (c->closing || c->ending || c->kind != CONN_HTTP) return;
+  finish_request(c);
+  conn_read_start(c);
+  process(c);
+}
+
 static void fail(struct conn *c, enum api_err e, const char *why) {
   log_info("bad_request ip=%s code=%s reason=%s", c->ip, api_err_code(e), why);
   c->req.complete = 0;
@@ -214,7 +302,7 @@ static void fail(struct conn *c, enum api_err e, const char *why) {
 
 static void process(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
-  while (!c->closing && !c->ending && c->kind == CONN_HTTP && c->in.len > 0) {
+  while (!c->closing && !c->ending && c->kind == CONN_HTTP && !c->req.held && c->in.len > 0) {
     if (!c->in_request) {
       c->in_request = 1;
       conn_timer(c, (uint64_t)cfg->header_timeout_ms, on_timeout);
@@ -239,15 +327,38 @@ static void process(struct conn *c) {
     }
     size_t n = http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
     enum http_errno he = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->req.too_large == 2) { fail(c, API_ERR_BODY_BUFFER_FULL, "body_buffer_total"); return; }
     if (c->req.too_large) { fail(c, API_ERR_PAYLOAD_TOO_LARGE, "body"); return; }
     if (c->req.nheaders > MAX_HEADERS) { fail(c, API_ERR_HEADERS_TOO_LARGE, "count"); return; }
     if (he != HPE_OK && he != HPE_PAUSED) { fail(c, API_ERR_BAD_REQUEST, http_errno_name(he)); return; }
     buf_consume(&c->in, n);
+    if (c->req.head_seen && !c->req.head_hooked) {
+      c->req.head_hooked = 1;
+      c->srv->handlers.head(c);
+      if (c->closing || c->ending || c->req.held) return; /* refused, or answered already */
+      if (!c->req.stream && (c->parser.flags & F_CONTENTLENGTH) &&
+          c->parser.content_length > (uint64_t)c->req.body_cap) {
+        fail(c, API_ERR_PAYLOAD_TOO_LARGE, "body");
+        return;
+      }
+      http_parser_pause(&c->parser, 0);
+      continue;
+    }
     if (!c->req.complete) {
       if (c->parser.upgrade) { fail(c, API_ERR_BAD_REQUEST, "upgrade_body"); return; }
       return; /* the rest of the body is still on its way */
     }
+    if (c->req.stream) {
+      /* A streamed body ended: its handler answers when it is ready. */
+      c->req.held = 1;
+      if (c->req.stream->on_end) c->req.stream->on_end(c->req.stream_data);
+      return;
+    }
     c->srv->handlers.request(c);
+    if (c->req.stream) {
+      c->req.held = 1; /* the handler writes the response (a file) later */
+      return;
+    }
     if (c->kind == CONN_WS) {
       http_conn_free(c); /* the request is no longer needed */
       /* Bytes after the upgrade request are the first WebSocket frames. */
@@ -259,12 +370,7 @@ static void process(struct conn *c) {
       }
       return;
     }
-    if (c->parser.upgrade && !c->ending) conn_end(c); /* not ours to upgrade */
-    req_reset(&c->req);
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    c->in_request = 0;
-    if (!c->closing && !c->ending) conn_timer(c, (uint64_t)cfg->idle_timeout_ms, on_timeout);
+    finish_request(c);
   }
 }
 

@@ -25,6 +25,31 @@ void http_reply_json(struct conn *c, int status, json_t *body, const char *extra
  * above 0 adds the field and a Retry-After header. */
 void http_reply_error(struct conn *c, enum api_err e, const char *detail, int64_t retry_after_ms);
 
+/* A request body streamed to its handler, or a response the handler writes
+ * later (then on_chunk and on_end are NULL). Every callback gets the data
+ * pointer given to http_stream_set(). */
+struct http_stream {
+  /* Body bytes (valid during the call only). Returns 1 to stop reading
+   * until http_stream_resume(), 0 to go on. */
+  int (*on_chunk)(void *data, const char *at, size_t len);
+  /* The whole body arrived. The handler replies when it is ready, then
+   * calls http_request_done(). */
+  void (*on_end)(void *data);
+  /* The connection is going away before http_request_done(): forget it.
+   * Called at most once, after which the stream is detached. */
+  void (*on_abort)(void *data);
+};
+
+/* Attaches a stream to c's current request. From the head hook: the body
+ * goes to ops->on_chunk instead of a buffer. From a handler of a complete
+ * request: the response is the handler's to finish (on_abort only). */
+void http_stream_set(struct conn *c, const struct http_stream *ops, void *data);
+/* Reads again after on_chunk returned 1. */
+void http_stream_resume(struct conn *c);
+/* Ends a held request: detaches the stream and goes on with the next
+ * request on c (keep-alive), unless the reply ended the connection. */
+void http_request_done(struct conn *c);
+
 /* Text of a status code ("Not Found"). */
 const char *http_status_text(int status);
 

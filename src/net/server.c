@@ -210,6 +210,14 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   else ws_on_data(c, buf->base, (size_t)n);
 }
 
+void conn_read_stop(struct conn *c) {
+  if (!c->closing) uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void conn_read_start(struct conn *c) {
+  if (!c->closing && !c->ending) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
 /* ---- accept ---- */
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -291,6 +299,13 @@ static void on_stop_timeout(uv_timer_t *t) {
   log_warn("shutdown_timeout open_connections=%zu", s->nconns);
   for (struct conn *c = s->conns; c; c = c->next) conn_close(c);
   if (s->nconns == 0) finish_shutdown(s);
+}
+
+void server_abort(struct server *s) {
+  /* Startup failed: nothing was served, so there is nothing to announce or drain. */
+  s->shutting_down = 1;
+  close_quiet((uv_handle_t *)&s->listener);
+  finish_shutdown(s);
 }
 
 void server_shutdown(struct server *s) {
@@ -398,7 +413,8 @@ int server_listen(struct server *s, char *err, size_t err_len) {
   if (r == 0) r = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
   if (r == 0) r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
   if (r != 0) {
-    snprintf(err, err_len, "listen on %s: %s", s->cfg->listen, uv_strerror(r));
+    snprintf(err, err_len, "listen on %s: %s%s", s->cfg->listen, uv_strerror(r),
+             r == UV_EADDRINUSE ? " (another process holds that port: stop it or choose another --listen)" : "");
     return -1;
   }
   int len = sizeof(ss);

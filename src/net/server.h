@@ -26,8 +26,12 @@ struct waiter;
 
 enum http_hdr {
   HDR_AUTHORIZATION, HDR_UPGRADE, HDR_CONNECTION, HDR_SEC_WS_KEY,
-  HDR_SEC_WS_VERSION, HDR_CONTENT_TYPE, HDR__COUNT
+  HDR_SEC_WS_VERSION, HDR_CONTENT_TYPE,
+  HDR_UPLOAD_OFFSET, HDR_UPLOAD_LENGTH, HDR_UPLOAD_CHECKSUM, HDR_UPLOAD_METADATA,
+  HDR_TUS_RESUMABLE, HDR_RANGE, HDR_IF_NONE_MATCH, HDR_IF_MODIFIED_SINCE, HDR__COUNT
 };
+
+struct http_stream;
 
 struct http_req {
   struct buf url;                  /* owned: request target as sent */
@@ -39,6 +43,14 @@ struct http_req {
   int complete;                    /* on_message_complete seen */
   int too_large;                   /* body over the limit */
   int head_checked;                /* httpcheck passed for this request */
+  /* Requests with a body: the head is shown to srv->handlers.head first. */
+  int head_seen;                   /* headers parsed, hook not run yet */
+  int head_hooked;                 /* hook ran for this request */
+  int held;                        /* a handler answers later (http_request_done) */
+  size_t body_cap;                 /* buffered body limit for this request */
+  size_t accounted;                /* bytes counted in srv->body_buffered */
+  const struct http_stream *stream; /* borrowed: streamed body or response, or NULL */
+  void *stream_data;               /* the stream's owner */
 };
 
 enum conn_kind { CONN_HTTP, CONN_WS };
@@ -57,6 +69,10 @@ enum conn_end {
  * above it by name. */
 struct conn_handlers {
   void (*request)(struct conn *c);                           /* a whole HTTP request */
+  /* The head of a request that has a body, before the body is read: may
+   * reply (refuse), attach a stream (http_stream_set), or set req.body_cap.
+   * NULL: bodies are buffered up to max_body_bytes. */
+  void (*head)(struct conn *c);
   void (*ws_text)(struct conn *c, const char *data, size_t len); /* a whole text message */
   void (*ws_binary)(struct conn *c);                         /* a binary message (dropped) */
   /* The WebSocket ended, or is ending; called once per connection at most
@@ -126,6 +142,7 @@ struct server {
   struct jsonx_limits json_limits;
   uv_timer_t tick_timer;           /* drives handlers.tick */
   struct conn_handlers handlers;   /* the layers above (set before server_listen) */
+  size_t body_buffered;            /* bytes of request bodies held across connections */
   int shutting_down;
   int exit_code;
   uint64_t started_ms;
@@ -142,6 +159,9 @@ int server_listen(struct server *s, char *err, size_t err_len);
 /* Starts a graceful shutdown: stop accepting, close WebSockets with 1001,
  * flush, then stop the loop (at the latest after shutdown_timeout_ms). */
 void server_shutdown(struct server *s);
+/* Closes what server_init opened after a failed start, without the
+ * shutdown log lines (nothing was served). */
+void server_abort(struct server *s);
 /* Releases everything after the loop has stopped. */
 void server_free(struct server *s);
 
@@ -158,6 +178,9 @@ void conn_write_copy(struct conn *c, const void *data, size_t len);
 void conn_close(struct conn *c);
 /* Stops reading, flushes queued writes, then closes. */
 void conn_end(struct conn *c);
+/* Stops / restarts reading from c (backpressure of streamed bodies). */
+void conn_read_stop(struct conn *c);
+void conn_read_start(struct conn *c);
 /* (Re)arms c's timer. */
 void conn_timer(struct conn *c, uint64_t ms, uv_timer_cb cb);
 

@@ -14,6 +14,7 @@ static const struct command commands[CMD__COUNT] = {
   [CMD_SETTINGS_UPDATE] = {"settings_update", PERM_MODERATE, RATE_SETTINGS_UPDATE},
   [CMD_RECORD] = {"record", PERM_RECORD, COMMAND_NO_RATE},
   [CMD_STREAM] = {"stream", PERM_STREAM, COMMAND_NO_RATE},
+  [CMD_ROOM_CREATE] = {"room_create", 0, RATE_ROOM_CREATE},
 };
 
 const struct command *command_get(enum command_id id) {

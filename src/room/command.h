@@ -24,6 +24,7 @@ enum command_id {
   CMD_SETTINGS_UPDATE,
   CMD_RECORD,
   CMD_STREAM,
+  CMD_ROOM_CREATE,       /* POST /webrtc/rooms: spends room_create (who may create: the handler) */
   CMD__COUNT
 };
 

@@ -62,6 +62,7 @@ void history_close(struct history_registry *reg, struct room_history *h, uint64_
     struct oldest o = {NULL, 0};
     map_each(&reg->rooms, find_oldest, &o);
     if (o.closed <= reg->max_rooms || o.h == NULL) break;
+    if (reg->on_evict) reg->on_evict(reg->evict_arg, o.h->room_id);
     map_del(&reg->rooms, o.h->room_id);
     history_free(o.h);
   }

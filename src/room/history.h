@@ -77,6 +77,9 @@ struct room_history {
 struct history_registry {
   struct map rooms;                /* room id -> struct room_history * (owned) */
   size_t max_rooms;                /* closed histories beyond this are evicted, oldest first */
+  /* Called with a room id whose history is evicted (its files go too), or NULL. */
+  void (*on_evict)(void *arg, const char *room_id);
+  void *evict_arg;
 };
 
 /* Returns the history of room_id, creating it (open, created now) if absent;

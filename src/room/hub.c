@@ -185,6 +185,20 @@ int hub_publish(struct hub *h, struct room *r, const char *type, const char *fro
   return hub_send(h, r, &e);
 }
 
+int hub_send_only(struct hub *h, struct room *r, const struct room_event *e, const char *deliver_to) {
+  uint64_t seq = room_seq_next(r), ts = hub_now_ms();
+  struct outbuf *b = e->raw_payload
+      ? envelope_encode_raw(e->type, r->id, e->from, e->to, seq, ts, e->raw_payload, e->raw_len, e->ref)
+      : envelope_encode(e->type, r->id, e->from, e->to, seq, ts, e->payload, e->ref);
+  if (b == NULL) return -1;
+  int type = msg_type_id(e->type);
+  roomlog_append(&r->log, seq, uv_now(h->loop), type, b, deliver_to, NULL, NULL, 0);
+  struct bus_msg m = {r->id, deliver_to, NULL, NULL, 0, type, b, seq};
+  int rc = h->bus->ops->publish(h->bus, &m, NULL, NULL);
+  outbuf_unref(b);
+  return rc;
+}
+
 void hub_send_session(struct hub *h, void *session, struct room *r, const char *type, json_t *payload,
                       const char *ref) {
   struct outbuf *b = envelope_encode(type, r ? r->id : NULL, "server", NULL, r ? r->seq : 0, hub_now_ms(),

@@ -23,6 +23,7 @@
 #include "room/room.h"
 
 struct store;
+struct files;
 
 #define HUB_STATS_TYPES 64   /* >= MSG__COUNT */
 
@@ -67,6 +68,7 @@ struct hub {
   struct map expired;              /* "room/user/token" -> expiry: ended sessions, for RESUME_EXPIRED */
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */
+  struct files *files;             /* borrowed: shared files (src/files), set by main.c; never used here */
   struct cluster *cluster;         /* NULL unless --redis-url (src/cluster) */
   struct hub_session_ops sessions; /* set by the adapter */
   struct hub_stats stats;
@@ -126,6 +128,10 @@ int hub_send(struct hub *h, struct room *r, const struct room_event *e);
 /* Shorthand: from, to, except and a payload. */
 int hub_publish(struct hub *h, struct room *r, const char *type, const char *from, const char *to,
                 const char *except, json_t *payload);
+/* Like hub_send, but delivered (and replayed) to member deliver_to only,
+ * whatever e->to says in the envelope: a sender's own copy that carries
+ * more than the others' (file-share-offer's upload_url). */
+int hub_send_only(struct hub *h, struct room *r, const struct room_event *e, const char *deliver_to);
 /* A message to one session that is not a room message (waiters, errors). */
 void hub_send_session(struct hub *h, void *session, struct room *r, const char *type, json_t *payload,
                       const char *ref);
@@ -137,6 +143,10 @@ void hub_send_session(struct hub *h, void *session, struct room *r, const char *
  * rate limit. */
 enum api_err hub_admission_check(struct hub *h, const char *room_id, const struct token_claims *claims,
                                  int admitted, int64_t *retry_after_ms);
+/* hub_admission_check without side effects: spends no room_create budget
+ * (only looks whether it would be allowed). For GET .../validate. */
+enum api_err hub_admission_peek(struct hub *h, const char *room_id, const struct token_claims *claims,
+                                int admitted, int64_t *retry_after_ms);
 /* Makes claims' user a member of r delivering to session: user-joined to
  * the others. Returns the member, or NULL (session closed with 1011). */
 struct participant *hub_member_join(struct hub *h, struct room *r, const struct token_claims *claims,

@@ -12,8 +12,21 @@
 
 #define HAND_GRACE_MS 30000 /* a raised hand survives its owner's rejoin */
 
+static enum api_err admission(struct hub *h, const char *room_id, const struct token_claims *claims,
+                              int admitted, int64_t *retry_after_ms, int spend);
+
 enum api_err hub_admission_check(struct hub *h, const char *room_id, const struct token_claims *claims,
                                  int admitted, int64_t *retry_after_ms) {
+  return admission(h, room_id, claims, admitted, retry_after_ms, 1);
+}
+
+enum api_err hub_admission_peek(struct hub *h, const char *room_id, const struct token_claims *claims,
+                                int admitted, int64_t *retry_after_ms) {
+  return admission(h, room_id, claims, admitted, retry_after_ms, 0);
+}
+
+static enum api_err admission(struct hub *h, const char *room_id, const struct token_claims *claims,
+                              int admitted, int64_t *retry_after_ms, int spend) {
   if (claims->room[0] && strcmp(claims->room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
   struct room *r = hub_room_find(h, room_id);
   int staff = claims->admin || claims->role >= ROOM_ROLE_MODERATOR;
@@ -29,9 +42,10 @@ enum api_err hub_admission_check(struct hub *h, const char *room_id, const struc
   if (r == NULL) {
     /* Creating a room counts against room_create, whoever joins it first. */
     struct ratelimit_result rr;
-    ratelimit_check(&h->rl, claims->sub, RATE_ROOM_CREATE, uv_now(h->loop), &rr);
+    if (spend) hub_rate_check(h, claims->sub, RATE_ROOM_CREATE, &rr);
+    else hub_rate_peek(h, claims->sub, RATE_ROOM_CREATE, &rr);
     if (!rr.allowed) {
-      h->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
+      if (spend) h->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
       if (retry_after_ms) *retry_after_ms = (int64_t)rr.retry_after_ms;
       return API_ERR_RATE_LIMIT_EXCEEDED;
     }

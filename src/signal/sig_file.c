@@ -1,13 +1,14 @@
-/* file-share-*: signaling for a file transfer between peers. The server
- * validates the offer (name, type allow-list, dangerous types, size, sha256),
- * names the transfer, and relays accept/reject/progress/complete only
- * between the offer's sender and a receiver. The bytes themselves travel
- * peer to peer (data channel); when a server-side transfer arrives,
- * filecheck_sniff() checks the first bytes against the declared type. */
+/* file-share-*: signaling for a file transfer. The server validates the
+ * offer (name, type allow-list, dangerous types, size, sha256), names the
+ * transfer, reserves its upload and sends the offer (src/files: the bytes
+ * go to the server with tus and are checked there), and relays
+ * accept/reject/progress/complete only between the offer's sender and a
+ * receiver. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "files/files.h"
 #include "guard/filecheck.h"
 #include "guard/sanitize.h"
 #include "net/server.h"
@@ -60,16 +61,12 @@ enum api_err sig_file_share_offer(struct sig_ctx *ctx, char *detail, size_t deta
   snprintf(t->mime, sizeof(t->mime), "%s", json_string_value(mime));
   memcpy(t->sha256, hash, sizeof(t->sha256));
   t->size = (uint64_t)json_integer_value(size);
-  json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:s}", "transfer_id", t->id, "name", t->name, "size",
-                          (json_int_t)t->size, "mime_type", t->mime, "sha256", t->sha256);
-  /* The sender gets its own copy too: that is how it learns the transfer id. */
-  struct room_event o = {"file-share-offer", ctx->self->user_id, ctx->in->to, NULL,
-                      ctx->in->to ? ctx->self->user_id : NULL, 0, out, ctx->in->id, NULL, 0};
-  int rc = hub_send(ctx->hub, ctx->room, &o);
-  json_decref(out);
-  if (rc != 0) {
+  /* Reserves the upload and sends the offer; the sender's own copy carries
+   * the transfer id and the upload URL (src/files). */
+  e = files_offer_publish(ctx->hub, ctx->room, t, ctx->in->id, detail, detail_len);
+  if (e != API_OK) {
     room_transfer_remove(ctx->room, t);
-    return API_ERR_INTERNAL_ERROR;
+    return e;
   }
   if (ctx->room->hist)
     history_event(ctx->room->hist, hub_now_ms(), "file_offer", ctx->self->user_id, NULL,
@@ -129,7 +126,10 @@ static enum api_err answer(struct sig_ctx *ctx, const char *type, enum transfer_
   int rc = hub_publish(ctx->hub, ctx->room, type, ctx->self->user_id, t->sender, NULL, out);
   json_decref(out);
   /* A directed offer ends with its only receiver's refusal. */
-  if (to_state == XFER_REJECTED && t->to[0]) room_transfer_remove(ctx->room, t);
+  if (to_state == XFER_REJECTED && t->to[0]) {
+    files_declined(ctx->hub, t->id); /* its upload has nobody to go to */
+    room_transfer_remove(ctx->room, t);
+  }
   return rc ? API_ERR_INTERNAL_ERROR : API_OK;
 }
 

@@ -98,6 +98,8 @@ enum api_err sig_offer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
 enum api_err sig_answer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
   enum api_err e = check_sdp(ctx, "answer", detail, detail_len);
   if (e == API_OK) e = check_publish(ctx, detail, detail_len);
+  /* A publish refusal: the offerer must not wait forever for this answer. */
+  if (e == API_ERR_PERMISSION_DENIED) sig_rtc_answer_refused(ctx, e, detail);
   return e != API_OK ? e : relay(ctx, "answer");
 }
 
@@ -106,6 +108,8 @@ enum api_err sig_ice_candidate(struct sig_ctx *ctx, char *detail, size_t detail_
   json_t *cand = json_object_get(p, "candidate");
   json_t *mid = json_object_get(p, "sdpMid");
   json_t *idx = json_object_get(p, "sdpMLineIndex");
+  /* null (or no payload): onicecandidate's end of gathering. */
+  if (json_is_null(cand) || json_object_size(p) == 0) return sig_rtc_end_of_candidates(ctx);
   /* "" is the end-of-candidates marker browsers send. */
   if (!json_is_string(cand) || json_string_length(cand) > CANDIDATE_MAX ||
       (json_string_length(cand) > 0 && strncmp(json_string_value(cand), "candidate:", 10) != 0)) {

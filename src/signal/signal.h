@@ -106,6 +106,11 @@ enum api_err sig_breakout_room_create(struct sig_ctx *ctx, char *detail, size_t 
 enum api_err sig_breakout_room_assign(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_breakout_room_close(struct sig_ctx *ctx, char *detail, size_t detail_len);
 
+/* sig_rtc_extra.c: relays a null candidate as end-of-candidates ({"candidate": ""}),
+ * and tells the offerer when its peer's answer was refused. */
+enum api_err sig_rtc_end_of_candidates(struct sig_ctx *ctx);
+void sig_rtc_answer_refused(struct sig_ctx *ctx, enum api_err why, const char *detail);
+
 enum api_err sig_offer(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_answer(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_ice_candidate(struct sig_ctx *ctx, char *detail, size_t detail_len);

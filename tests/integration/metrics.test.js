@@ -168,7 +168,7 @@ test('/metrics is Prometheus text with the documented series and the same counte
     }
     const series = ['huddle_uptime_seconds', 'huddle_connections', 'huddle_connections_total', 'huddle_websockets_total',
       'huddle_rooms', 'huddle_participants', 'huddle_bytes_in_total', 'huddle_bytes_out_total',
-      'huddle_slow_consumers_dropped_total', 'huddle_event_loop_lag_ms'];
+      'huddle_slow_consumers_dropped_total', 'huddle_event_loop_lag_seconds'];
     for (const s of series) assert.ok(samples.has(s), `series ${s}`);
     assert.ok(samples.get('huddle_connections') >= 4, 'three WebSockets and this request');
     assert.strictEqual(samples.get('huddle_rooms'), 1);

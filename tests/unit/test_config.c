@@ -500,6 +500,54 @@ static void help_lists_every_option_with_its_variable(void **state) {
   free(text);
 }
 
+/* ---- booleans (--dev-tokens) ---- */
+
+static void boolean_is_false_by_default_and_bare_flag_sets_it(void **state) {
+  struct config c;
+  char err[256];
+  char *none[] = {"huddle"};
+  char *bare[] = {"huddle", "--dev-tokens", "--listen", "127.0.0.1:1"};
+  int help;
+  (void)state;
+  assert_int_equal(load(&c, ARGC(none), none, &help, err, sizeof(err)), 0);
+  assert_int_equal(c.dev_tokens, 0);
+  config_free(&c);
+  /* A bare boolean does not eat the next argument. */
+  assert_int_equal(load(&c, ARGC(bare), bare, &help, err, sizeof(err)), 0);
+  assert_int_equal(c.dev_tokens, 1);
+  assert_string_equal(c.listen, "127.0.0.1:1");
+  config_free(&c);
+}
+
+static void boolean_accepts_words_from_flag_env_and_file(void **state) {
+  struct config c;
+  char err[256];
+  char *off[] = {"huddle", "--dev-tokens", "--dev-tokens=false"};
+  char path[64];
+  int help;
+  (void)state;
+  assert_int_equal(load(&c, ARGC(off), off, &help, err, sizeof(err)), 0);
+  assert_int_equal(c.dev_tokens, 0);
+  config_free(&c);
+  setenv("HUDDLE_DEV_TOKENS", "yes", 1);
+  char *none[] = {"huddle"};
+  assert_int_equal(load(&c, ARGC(none), none, &help, err, sizeof(err)), 0);
+  assert_int_equal(c.dev_tokens, 1);
+  config_free(&c);
+  unsetenv("HUDDLE_DEV_TOKENS");
+  write_config("dev-tokens = on\n", path, sizeof(path));
+  char *file[] = {"huddle", "--config", path};
+  assert_int_equal(load(&c, ARGC(file), file, &help, err, sizeof(err)), 0);
+  assert_int_equal(c.dev_tokens, 1);
+  config_free(&c);
+}
+
+static void boolean_refuses_other_words(void **state) {
+  char *argv[] = {"huddle", "--dev-tokens=maybe"};
+  (void)state;
+  assert_refused(ARGC(argv), argv, "dev-tokens: expected true or false");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, clear_huddle_env, teardown)
 
 int main(void) {
@@ -541,6 +589,9 @@ int main(void) {
     T(help_flag_sets_help),
     T(short_help_flag_sets_help),
     T(help_lists_every_option_with_its_variable),
+    T(boolean_is_false_by_default_and_bare_flag_sets_it),
+    T(boolean_accepts_words_from_flag_env_and_file),
+    T(boolean_refuses_other_words),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,33 @@ static void offer_refuses_packages_and_disk_images(void **state) {
   assert_offer("cd.iso", "application/zip", 10, API_ERR_FILE_TYPE_NOT_ALLOWED);
 }
 
+/* Issue 13 defect 11: renderers, macro and script containers. */
+static void offer_refuses_renderer_and_macro_extensions(void **state) {
+  (void)state;
+  static const char *const exts[] = {
+    "mhtml", "mht", "svgz", "xht", "chm", "vb", "msix", "appx", "jnlp", "url", "scf", "wsc",
+    "desktop", "command", "ps1xml", "xll", "xlsm", "docm",
+  };
+  for (size_t i = 0; i < ARRAY_LEN(exts); i++) {
+    char name[64] = "shared.";
+    strcat(name, exts[i]);
+    assert_offer(name, "text/plain", 10, API_ERR_FILE_TYPE_NOT_ALLOWED);
+    assert_offer(name, "application/zip", 10, API_ERR_FILE_TYPE_NOT_ALLOWED);
+  }
+}
+
+/* The shared handle sniffs like the per-thread one. */
+static void sniff_shared_handle(void **state) {
+  (void)state;
+  char a[128], b[128];
+  static const char text[] = "Meeting notes\nAlice: hello\n";
+  assert_int_equal(filecheck_sniff(text, sizeof(text) - 1, a, sizeof(a)), 0);
+  assert_int_equal(filecheck_sniff_shared(text, sizeof(text) - 1, b, sizeof(b)), 0);
+  assert_string_equal(a, b);
+  filecheck_shared_cleanup();
+  filecheck_shared_cleanup(); /* idempotent */
+}
+
 static void offer_refuses_dangerous_extension_in_any_case(void **state) {
   (void)state;
   assert_offer("EVIL.ExE", "application/pdf", 10, API_ERR_FILE_TYPE_NOT_ALLOWED);
@@ -456,6 +483,8 @@ int main(void) {
     cmocka_unit_test(offer_refuses_malformed_type),
     cmocka_unit_test(offer_refuses_overlong_type),
     cmocka_unit_test(offer_refuses_every_dangerous_extension),
+    cmocka_unit_test(offer_refuses_renderer_and_macro_extensions),
+    cmocka_unit_test(sniff_shared_handle),
     cmocka_unit_test(offer_refuses_windows_executables),
     cmocka_unit_test(offer_refuses_scripts),
     cmocka_unit_test(offer_refuses_web_content),

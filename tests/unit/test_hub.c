@@ -334,6 +334,31 @@ static void command_checks_permission_then_budget(void **state) {
   (void)viewer;
 }
 
+/* A sender's own copy: the envelope keeps the offer's `to` (none: the
+ * room), delivery and replay go to the sender only. */
+static void send_only_delivers_to_one_member_keeping_the_envelope(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "r9");
+  struct session a = {.name = "alice"}, b = {.name = "bob"};
+  join(w, r, &a, ROOM_ROLE_HOST);
+  struct participant *pb = join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  json_t *p = json_pack("{s:s}", "upload_url", "/u");
+  struct room_event e = {"file-share-offer", "alice", NULL, NULL, NULL, 0, p, "f1", NULL, 0};
+  assert_int_equal(hub_send_only(&w->hub, r, &e, "alice"), 0);
+  json_decref(p);
+  struct seen *s = last_of(w, "file-share-offer");
+  assert_non_null(s);
+  assert_string_equal(s->to, "alice");
+  assert_null(json_object_get(s->msg, "to"));
+  assert_string_equal(json_string_value(json_object_get(s->msg, "ref")), "f1");
+  assert_int_equal((int)s->seq, (int)r->seq);
+  const struct roomlog_entry *le = roomlog_at(&r->log, r->log.n - 1);
+  assert_true(roomlog_entry_for(le, "alice", 0));
+  assert_false(roomlog_entry_for(le, "bob", pb->perms));
+  session_free(&a);
+  session_free(&b);
+}
+
 /* ---- the room log ---- */
 
 static void roomlog_bounds_count_and_reports_gaps(void **state) {
@@ -385,6 +410,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(settings_update_is_all_or_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(waiting_room_admit_attaches_the_session, setup, teardown),
     cmocka_unit_test_setup_teardown(command_checks_permission_then_budget, setup, teardown),
+    cmocka_unit_test_setup_teardown(send_only_delivers_to_one_member_keeping_the_envelope, setup, teardown),
     cmocka_unit_test(roomlog_bounds_count_and_reports_gaps),
     cmocka_unit_test(roomlog_filters_recipients),
   };
