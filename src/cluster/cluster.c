@@ -114,6 +114,7 @@ struct croom {              /* what this instance knows of a room */
   uint64_t snap_ms;
   struct link *links;       /* local connections of this room (owned elsewhere, or waiting) */
   uint64_t fence;
+  struct remote *deferred;  /* opens that came while the lease reply or the rebuild was pending */
 };
 
 struct link {               /* a client of this instance in a room owned elsewhere */
@@ -143,6 +144,16 @@ struct remote {             /* owner side: a client connected to another instanc
   int closed;
   int http;
   struct buf resp;          /* http: the response bytes */
+  /* An open that came before this instance knew it owned the room (the
+   * other instance read the lease before our reply arrived): joined later,
+   * its messages kept in order meanwhile (u32 length + bytes). */
+  int deferred;
+  struct remote *defer_next;
+  struct token_claims tc;
+  int adm, has_rt;
+  char rt[80];
+  uint64_t ls;
+  struct buf q;
 };
 
 struct fwd_http {           /* a REST call waiting for its room's owner */
@@ -346,6 +357,14 @@ static struct croom *croom_get(struct cluster *cl, const char *id, int create) {
 }
 
 static void croom_drop(struct cluster *cl, struct croom *cr) {
+  while (cr->deferred) {
+    struct remote *rm = cr->deferred;
+    cr->deferred = rm->defer_next;
+    if (!rm->closed) map_del(&cl->remotes, rm->key);
+    buf_free(&rm->q);
+    free(rm->fake);
+    free(rm);
+  }
   map_del(&cl->rooms, cr->id);
   free(cr);
 }
@@ -551,6 +570,7 @@ static void remotes_reap(struct cluster *cl) {
     struct remote *rm = cl->to_free;
     cl->to_free = rm->free_next;
     buf_free(&rm->resp);
+    buf_free(&rm->q);
     free(rm->fake);
     free(rm);
   }
@@ -608,6 +628,20 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     if (old) return;
     struct remote *rm = remote_new(cl, inst, id, room, 0);
     if (rm == NULL) return;
+    if (cr && ((!cr->owned && cr->acquiring) || (cr->owned && cr->rebuilding))) {
+      /* Our lease reply or the rebuild is still on its way: join it then. */
+      claims_from_fields(f, &rm->tc);
+      rm->has_rt = field_str(f, "rt", rm->rt, sizeof(rm->rt)) == 0 && rm->rt[0];
+      char dls[24];
+      rm->ls = UINT64_MAX;
+      if (field_str(f, "ls", dls, sizeof(dls)) == 0 && dls[0]) rm->ls = strtoull(dls, NULL, 10);
+      rm->adm = (int)field_int(f, "adm");
+      rm->deferred = 1;
+      struct remote **pp = &cr->deferred;
+      while (*pp) pp = &(*pp)->defer_next;
+      *pp = rm;
+      return;
+    }
     if (cr == NULL || !cr->owned) {
       /* Not ours (any more): the other instance resolves the owner again. */
       remote_ws_close(rm->fake, 1012, "owner moved, reconnect");
@@ -625,12 +659,19 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     cl->st.forwarded_in++;
     struct remote *rm = map_get(&cl->remotes, key);
     const redisReply *d = field(f, "d");
+    if (rm && !rm->closed && rm->deferred && d && d->type == REDIS_REPLY_STRING) {
+      uint32_t n = (uint32_t)d->len;
+      buf_append(&rm->q, (const char *)&n, 4);
+      buf_append(&rm->q, d->str, d->len);
+      return;
+    }
     if (rm && !rm->closed && d && d->type == REDIS_REPLY_STRING) gate_push(cl, rm->fake, d->str, d->len);
   } else if (strcmp(k, "end") == 0) {
     struct remote *rm = map_get(&cl->remotes, key);
     if (rm == NULL || rm->closed) return;
     rm->closed = 1;
     map_del(&cl->remotes, rm->key);
+    if (rm->deferred) return; /* never joined: freed when the deferred opens run */
     gate_drop(cl, rm->fake);
     signal_on_end(rm->fake, (enum conn_end)field_int(f, "why"), (int)field_int(f, "c"));
     remote_free_later(cl, rm);
@@ -1172,7 +1213,36 @@ static void snapshot_write(struct cluster *cl, struct croom *cr) {
 
 /* A connection of this instance whose room is owned here now joins as on
  * a single instance. */
+/* The opens deferred while the room's lease reply or rebuild was pending,
+ * in arrival order: joined now, or told to reconnect if the room is not
+ * ours after all. */
+static void deferred_run(struct cluster *cl, struct croom *cr) {
+  struct remote *rm;
+  while ((rm = cr->deferred) != NULL) {
+    cr->deferred = rm->defer_next;
+    rm->deferred = 0;
+    if (rm->closed) {
+      remote_free_later(cl, rm);
+      continue;
+    }
+    if (!cr->owned || cr->rebuilding) {
+      remote_ws_close(rm->fake, 1012, "owner moved, reconnect");
+      continue;
+    }
+    owner_join(cl, rm->fake, cr->id, &rm->tc, rm->adm, rm->has_rt ? rm->rt : NULL, rm->ls);
+    size_t off = 0;
+    while (off + 4 <= rm->q.len && !rm->closed) {
+      uint32_t n;
+      memcpy(&n, rm->q.data + off, 4);
+      gate_push(cl, rm->fake, rm->q.data + off + 4, n);
+      off += 4 + n;
+    }
+    buf_free(&rm->q);
+  }
+}
+
 static void links_join_local(struct cluster *cl, struct croom *cr) {
+  deferred_run(cl, cr);
   while (cr->links) {
     struct link *l = cr->links;
     struct conn *c = l->c;
@@ -1406,6 +1476,7 @@ static void acquire_cb(redisAsyncContext *ac, void *reply, void *priv) {
   if (cr->owned) {
     step_down(cl, cr);
   }
+  deferred_run(cl, cr); /* opens that came too early: reconnect to the owner */
   if (val[0] == '\0') return; /* no lease, but the last owner still beats: wait */
   char owner[32];
   snprintf(owner, sizeof(owner), "%.*s", (int)(strrchr(val, ':') ? strrchr(val, ':') - val : 0), val);
