@@ -441,8 +441,10 @@ void conn_start(struct conn *c) {
   src.sin_family = AF_INET;
   src.sin_addr.s_addr = htonl(0x7f000001u + c->src);
   int rc = uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0);
+  struct sockaddr_in dst = g->dst;
+  if (g->o.nports) dst.sin_port = htons((uint16_t)g->o.ports[c->idx % (uint32_t)g->o.nports]);
   if (rc == 0)
-    rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&g->dst, on_connect);
+    rc = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&dst, on_connect);
   if (rc != 0) {
     lg_on_failed(c, uv_err_name(rc));
     conn_close(c);

@@ -674,6 +674,7 @@ static void usage(FILE *f) {
     "Usage: loadgen --scenario capacity|fanout|relay|storm [options]\n"
     "  --proto huddle|peerjs|wsroom   protocol of the server (huddle)\n"
     "  --host H --port P              server address (127.0.0.1:8080)\n"
+    "  --ports P1,P2,...              several instances: client i connects to P[i %% n]\n"
     "  --secret S                     HS256 secret for tokens (huddle, wsroom)\n"
     "  --conns N                      clients (capacity 20000, fanout 500, storm 5000)\n"
     "  --pairs P                      relay: pairs of clients (1000)\n"
@@ -717,14 +718,14 @@ static int parse_rates(struct lg_opts *o, const char *s) {
 
 static int parse_opts(struct lg_opts *o, int argc, char **argv) {
   enum {
-    O_PROTO = 256, O_SCEN, O_HOST, O_PORT, O_SECRET, O_CONNS, O_PAIRS, O_ROOM, O_RATES, O_CLOSED,
+    O_PROTO = 256, O_SCEN, O_HOST, O_PORT, O_PORTS, O_SECRET, O_CONNS, O_PAIRS, O_ROOM, O_RATES, O_CLOSED,
     O_WINDOW, O_DUR, O_WARM, O_DRAIN, O_HOLD, O_KA, O_STORM, O_CONC, O_PERADDR, O_CTO, O_MSGB,
     O_OFFER, O_ANSWER, O_SLO, O_NOSTOP, O_PID, O_JSON, O_LABEL, O_HSTART, O_HEND, O_PERSIST,
     O_WSLAY, O_RETRY, O_NOISE, O_TIMELINE,
   };
   static const struct option lo[] = {
     {"proto", 1, 0, O_PROTO}, {"scenario", 1, 0, O_SCEN}, {"host", 1, 0, O_HOST},
-    {"port", 1, 0, O_PORT}, {"secret", 1, 0, O_SECRET}, {"conns", 1, 0, O_CONNS},
+    {"port", 1, 0, O_PORT}, {"ports", 1, 0, O_PORTS}, {"secret", 1, 0, O_SECRET}, {"conns", 1, 0, O_CONNS},
     {"pairs", 1, 0, O_PAIRS}, {"room-size", 1, 0, O_ROOM}, {"rates", 1, 0, O_RATES},
     {"closed", 0, 0, O_CLOSED}, {"window", 1, 0, O_WINDOW}, {"duration", 1, 0, O_DUR},
     {"warmup", 1, 0, O_WARM}, {"drain", 1, 0, O_DRAIN}, {"hold", 1, 0, O_HOLD},
@@ -776,6 +777,14 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
       break;
     case O_HOST: o->host = optarg; break;
     case O_PORT: o->port = atoi(optarg); break;
+    case O_PORTS: {
+      char *save = NULL, *dup = strdup(optarg);
+      for (char *t = strtok_r(dup, ",", &save); t && o->nports < 16; t = strtok_r(NULL, ",", &save))
+        o->ports[o->nports++] = atoi(t);
+      if (o->nports) o->port = o->ports[0];
+      free(dup);
+      break;
+    }
     case O_SECRET: o->secret = optarg; break;
     case O_CONNS: conns = atoi(optarg); break;
     case O_PAIRS: pairs = atoi(optarg); break;

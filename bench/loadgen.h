@@ -170,6 +170,8 @@ struct step {
 struct lg_opts {
   const char *host;
   int port;
+  int ports[16];          /* --ports: client i connects to ports[i % nports] (several instances) */
+  int nports;
   enum lg_proto proto;
   enum lg_scenario scenario;
   const char *secret;

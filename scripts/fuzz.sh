@@ -22,7 +22,7 @@ targets="ws http envelope sdp token filecheck"
 [ "$target" = all ] || targets=$target
 
 CC=${CC_FUZZ:-clang}
-PKGS="libuv openssl jansson libjwt sqlite3"
+PKGS="libuv openssl jansson libjwt sqlite3 hiredis"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -include $out/version.h -Isrc -fno-omit-frame-pointer \
  -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lhttp_parser -lmagic -lm -lpthread"

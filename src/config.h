@@ -60,6 +60,7 @@ struct config {
   int retention_days;          /* 0: keep forever */
   int history_max_mb;          /* bytes bound of closed-room history, MiB */
   char *trusted_proxies;       /* comma-separated addresses whose X-Forwarded-For is believed */
+  char *redis_url;             /* NULL: one instance (in-process bus); else src/cluster */
 };
 
 /* Fills c from defaults, then the config file (from --config or

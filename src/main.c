@@ -16,6 +16,7 @@
 #include "files/files.h"
 #include "room/durable.h"
 #include "room/family.h"
+#include "cluster/cluster.h"
 #include "room/hub.h"
 #include "store/store.h"
 #include "net/server.h"
@@ -217,13 +218,21 @@ int main(int argc, char **argv) {
     ok = 0;
   }
   ok = ok && files_open(&hub.files, &hub, err, sizeof(err)) == 0;
+  if (ok && cfg.redis_url) {
+    /* Several instances: requests, messages and ends pass the cluster first. */
+    ok = cluster_start(&hub, &srv, cfg.redis_url, err, sizeof(err)) == 0;
+    srv.handlers.request = cluster_on_request;
+    srv.handlers.ws_text = cluster_on_text;
+    srv.handlers.ws_end = cluster_on_end;
+  }
   if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {
     log_error("startup_failed reason=\"%s\"", err);
     rc = 1;
     server_abort(&srv);
   } else {
-    log_info("listening addr=%s version=%s data_dir=%s store=%s bus=local", srv.bound,
-             HUDDLE_VERSION, cfg.data_dir, store_backend(hub.store));
+    log_info("listening addr=%s version=%s data_dir=%s store=%s bus=%s%s%s", srv.bound,
+             HUDDLE_VERSION, cfg.data_dir, store_backend(hub.store), hub.bus->ops->name,
+             hub.cluster ? " instance=" : "", hub.cluster ? cluster_instance_id(hub.cluster) : "");
     if (cfg.dev_tokens) log_warn("dev_tokens_on anyone who can reach this server can mint tokens");
   }
   uv_run(&loop, UV_RUN_DEFAULT);

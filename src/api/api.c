@@ -414,11 +414,37 @@ void api_http_head(struct conn *c) {
 
 /* ---- WS /webrtc/ws/{room_id} ---- */
 
+#include "cluster/cluster.h"
 #include "net/ws.h"
 
 static api_ws_join_cb ws_join; /* main.c: the signaling layer's join */
 
 void api_ws_join_register(api_ws_join_cb cb) { ws_join = cb; }
+
+/* The resume parameters of an upgrade (resume_token, last_seq). */
+static int ws_resume_params(struct api_req *r, char *rt, size_t rt_len, uint64_t *last_seq) {
+  char ls[24];
+  int has_rt = api_query(r->query, "resume_token", rt, rt_len) > 0;
+  *last_seq = UINT64_MAX;
+  if (api_query(r->query, "last_seq", ls, sizeof(ls)) > 0 && ls[0] >= '0' && ls[0] <= '9') {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(ls, &end, 10);
+    if (errno == 0 && *end == '\0' && v < UINT64_MAX) *last_seq = v;
+  }
+  return has_rt;
+}
+
+static enum api_err ws_authenticate(struct api_req *r, const char *room_id, int spend, int *granted);
+static enum api_err ws_admit(struct api_req *r, const char *room_id, int spend, int granted,
+                             int64_t *retry_after_ms);
+
+static int cluster_ws_open_req(struct api_req *r, const char *room_id, int granted) {
+  char rt[80];
+  uint64_t last_seq;
+  int has_rt = ws_resume_params(r, rt, sizeof(rt), &last_seq);
+  return cluster_ws_open(r->hub, r->conn, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
+}
 
 void api_ws_connect(struct api_req *r) {
   struct conn *c = r->conn;
@@ -437,7 +463,10 @@ void api_ws_connect(struct api_req *r) {
   if (n < 0 || !id_valid(room_id, (size_t)n)) { api_reply_error(r, API_ERR_INVALID_ROOM_ID, NULL); return; }
   int granted = 0;
   int64_t retry = 0;
-  e = api_ws_admission(r, room_id, 1, &granted, &retry);
+  e = ws_authenticate(r, room_id, 1, &granted);
+  /* Several instances: the room's owner admits (src/cluster). */
+  if (e == API_OK && r->hub->cluster && cluster_ws_open_req(r, room_id, granted)) return;
+  if (e == API_OK) e = ws_admit(r, room_id, 1, granted, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s ip=%s user=%s code=%s", room_id, c->ip, r->claims.sub, api_err_code(e));
     r->hub->stats.errors_by_code[e]++;
@@ -458,10 +487,10 @@ void api_ws_connect(struct api_req *r) {
   ws_join(c, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
 }
 
-enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend, int *granted,
-                              int64_t *retry_after_ms) {
+/* The first half of admission: a token or a grant (set r->claims); a grant is
+ * spent only with spend (the upgrade), validate peeks. */
+static enum api_err ws_authenticate(struct api_req *r, const char *room_id, int spend, int *granted) {
   *granted = 0;
-  *retry_after_ms = 0;
   r->detail[0] = '\0';
   if (r->srv->shutting_down) return API_ERR_SHUTTING_DOWN;
   /* A grant (a move into or out of a breakout room) stands in for a token. */
@@ -475,12 +504,26 @@ enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend,
     e = authenticate(r, 1);
     if (e == API_OK) policy_apply(r->hub, room_id, &r->claims); /* changes made in the room outrank the token */
   }
-  if (e != API_OK) return e;
-  e = spend ? hub_admission_check(r->hub, room_id, &r->claims, *granted, retry_after_ms)
-            : hub_admission_peek(r->hub, room_id, &r->claims, *granted, retry_after_ms);
+  return e;
+}
+
+/* The second half: the room's capacity, lock, bans and limits. */
+static enum api_err ws_admit(struct api_req *r, const char *room_id, int spend, int granted,
+                             int64_t *retry_after_ms) {
+  enum api_err e;
+  *retry_after_ms = 0;
+  e = spend ? hub_admission_check(r->hub, room_id, &r->claims, granted, retry_after_ms)
+            : hub_admission_peek(r->hub, room_id, &r->claims, granted, retry_after_ms);
   if (e == API_ERR_TOKEN_ROOM_MISMATCH)
     snprintf(r->detail, sizeof(r->detail), "room binding: the token is for room '%s'", r->claims.room);
   else if (e == API_ERR_RATE_LIMIT_EXCEEDED)
     api_rate_detail(r->hub, RATE_ROOM_CREATE, r->detail, sizeof(r->detail));
   return e;
+}
+
+enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend, int *granted,
+                              int64_t *retry_after_ms) {
+  *retry_after_ms = 0;
+  enum api_err e = ws_authenticate(r, room_id, spend, granted);
+  return e != API_OK ? e : ws_admit(r, room_id, spend, *granted, retry_after_ms);
 }

@@ -3,6 +3,7 @@
 #include "api/api.h"
 #include "bus/bus.h"
 #include "files/files.h"
+#include "cluster/cluster.h"
 #include "net/server.h"
 #include "room/hub.h"
 #include "store/store.h"
@@ -21,7 +22,7 @@ void api_health_get(struct api_req *r) {
   if (s->shutting_down || !store_ok || !bus_ok) {
     overall = s->shutting_down ? "shutting_down" : "unavailable";
     status = 503;
-  } else if (!lag_ok || !store_up) {
+  } else if (!lag_ok || !store_up || (h->cluster && !cluster_redis_up(h->cluster))) {
     overall = "degraded";
   }
   json_t *comp = json_pack(
@@ -31,6 +32,11 @@ void api_health_get(struct api_req *r) {
       "store", (json_t *)store_health_json(h->store),
       "bus", "status", bus_ok ? "ok" : "unavailable", "backend", h->bus ? h->bus->ops->name : "none");
   if (comp) json_object_set_new(comp, "file_scan", files_health_json(h->files));
+  if (h->cluster) {
+    json_t *b = json_object_get(comp, "bus");
+    if (!cluster_redis_up(h->cluster)) json_object_set_new(b, "status", json_string("degraded"));
+    json_object_set_new(comp, "cluster", cluster_health_json(h->cluster));
+  }
   api_reply_json(r, status,
                  json_pack("{s:s,s:s,s:I,s:o,s:I,s:I}", "status", overall, "version", HUDDLE_VERSION,
                            "uptime_s", (json_int_t)((server_now_ms() - s->started_ms) / 1000),

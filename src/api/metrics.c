@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "cluster/cluster.h"
 #include "room/msgtype.h"
 #include "lib/buf.h"
 #include "net/http.h"
@@ -216,6 +217,7 @@ void api_metrics_prometheus_get(struct api_req *r) {
   for (int k = 1; k < 6; k++) line(&b, "huddle_http_responses_total{class=\"%dxx\"} %llu\n", k, (unsigned long long)st->http_by_status[k]);
   head(&b, "huddle_event_loop_lag_seconds", "gauge", "Last measured event-loop lag.");
   line(&b, "huddle_event_loop_lag_seconds %.4f\n", s->lag_ms / 1000.0);
+  if (h->cluster) cluster_metrics(h->cluster, &b);
   http_reply(r->conn, 200, "", "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
   buf_free(&b);
 }

@@ -96,6 +96,7 @@ static void on_reap(uv_check_t *h) {
 }
 
 void conn_close(struct conn *c) {
+  if (c->proxy) { c->proxy->end(c); return; }
   if (c->closing) return;
   c->closing = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
@@ -114,6 +115,7 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 static void on_end_timeout(uv_timer_t *t) { conn_close(t->data); }
 
 void conn_end(struct conn *c) {
+  if (c->proxy) { c->proxy->end(c); return; }
   if (c->closing || c->ending) return;
   c->ending = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
@@ -142,6 +144,7 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 void conn_write(struct conn *c, struct outbuf *b) {
+  if (c->proxy) { c->proxy->write(c, b); return; }
   uv_stream_t *st = (uv_stream_t *)&c->tcp;
   size_t off = 0;
   if (c->closing || c->ending) {

@@ -84,6 +84,15 @@ struct conn_handlers {
 
 #define SERVER_TICK_MS 250
 
+/* A connection that is not a socket of this process (issue "Horizontal
+ * scaling": a client connected to another instance, src/cluster). Writes,
+ * ends and WebSocket closes go to these instead of the socket. */
+struct conn_proxy {
+  void (*write)(struct conn *c, struct outbuf *b);     /* consumes the ref */
+  void (*end)(struct conn *c);                         /* conn_end / conn_close */
+  void (*ws_close)(struct conn *c, int code, const char *reason);
+};
+
 struct conn {
   uv_tcp_t tcp;                    /* first: the handle's data is the conn */
   uv_timer_t timer;                /* HTTP: header/idle timeout; WS: ping, close wait */
@@ -104,6 +113,8 @@ struct conn {
   struct ws *ws;                   /* owned; NULL while HTTP */
   struct participant *part;        /* borrowed; set by the signaling layer */
   struct waiter *waiter;           /* borrowed; set while in a waiting room */
+  const struct conn_proxy *proxy;  /* NULL: a socket of ours (src/cluster otherwise) */
+  void *cluster;                   /* src/cluster's slot; NULL without --redis-url */
 };
 
 struct server_stats {

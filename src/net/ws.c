@@ -379,6 +379,7 @@ int ws_accept(struct conn *c) {
 void ws_on_eof(struct conn *c) { c->srv->handlers.ws_end(c, CONN_END_CUT, 0); }
 
 void ws_send(struct conn *c, struct outbuf *frame) {
+  if (c->proxy) { c->proxy->write(c, frame); return; }
   if (c->ws == NULL || c->ws->close_started) {
     outbuf_unref(frame);
     return;
@@ -388,6 +389,7 @@ void ws_send(struct conn *c, struct outbuf *frame) {
 }
 
 void ws_close(struct conn *c, int code, const char *reason) {
+  if (c->proxy) { c->proxy->ws_close(c, code, reason); return; }
   struct ws *w = c->ws;
   if (w == NULL) {
     conn_end(c);

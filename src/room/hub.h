@@ -72,6 +72,7 @@ struct hub {
   struct store *store;             /* owned */
   struct bus *bus;                 /* owned */
   struct files *files;             /* borrowed: shared files (src/files), set by main.c; never used here */
+  struct cluster *cluster;         /* NULL unless --redis-url (src/cluster) */
   struct hub_session_ops sessions; /* set by the adapter */
   struct hub_stats stats;
   size_t naway;                    /* members away in all rooms */

@@ -1,0 +1,2095 @@
+/* Several instances through Redis: leases, room streams, forwarding to the
+ * owner, takeover (see cluster.h and docs/adr/0006-several-instances.md).
+ *
+ * Redis keys (prefix huddle:):
+ *   lease:{room}   "instance:fence", PX LEASE_MS, renewed by the owner
+ *   fence:{room}   INCR'd for every new owner
+ *   stream:{room}  the room's stream: id "seq-0" for a room-log entry (L),
+ *                  "seq-k" (k > 0) for a frame to one session (S) or a
+ *                  session close (C) after that seq; MAXLEN ~ room-log-max
+ *   snap:{room}    JSON snapshot of the room's state (members, roles,
+ *                  overrides, settings, hands, bans, seq)
+ *   inbox:{inst}   what other instances send this one (opens, messages,
+ *                  ends, REST calls and their responses)
+ *   hb:{inst}      heartbeat, PX LEASE_MS
+ * Two connections: one for commands (pipelined, in call order) and one
+ * reading (XREAD BLOCK over the inbox and the streams of rooms owned
+ * elsewhere that have local members). */
+#define LOG_MODULE "cluster"
+#include "log.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "cluster/cluster.h"
+#include "lib/buf.h"
+#include "lib/ids.h"
+#include "lib/map.h"
+#include "net/http.h"
+#include "net/ws.h"
+#include "room/command.h"
+#include "room/room.h"
+#include "signal/signal.h"
+
+#define LEASE_MS 3000            /* a dead owner's rooms are taken over after this */
+#define TIMER_MS 500             /* heartbeat, renewals, takeover checks */
+#define INBOX_MAX 100000
+#define PENDING_MAX 200000       /* commands held while Redis is away */
+#define LINK_QUEUE_MAX 256       /* client messages held before the owner is known */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define KEY_MAX 160
+
+/* ---- scripts ---- */
+
+/* KEYS lease, stream; ARGV "inst:", id, maxlen, field, value, ... */
+static const char LUA_APPEND[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end "
+    "return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], ARGV[2], unpack(ARGV, 4))";
+/* KEYS lease, snap; ARGV "inst:", json */
+static const char LUA_SNAP[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end "
+    "redis.call('SET', KEYS[2], ARGV[2]) return 1";
+/* KEYS lease, fence, stream, hb of the last known owner; ARGV inst, ttl.
+ * Returns {owned 0/1, lease value or '', last stream id or ''}. */
+static const char LUA_ACQUIRE[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1) "
+    "local lid = '' if #last > 0 then lid = last[1][1] end "
+    "if v then "
+    "  if string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. ':' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return {1, v, lid} end "
+    "  return {0, v, lid} end "
+    "if redis.call('EXISTS', KEYS[4]) == 1 then return {0, '', lid} end "
+    "local f = redis.call('INCR', KEYS[2]) "
+    "v = ARGV[1] .. ':' .. f "
+    "redis.call('SET', KEYS[1], v, 'PX', ARGV[2]) "
+    "return {1, v, lid}";
+/* KEYS lease; ARGV value, ttl */
+static const char LUA_RENEW[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end return 0";
+/* KEYS lease; ARGV value */
+static const char LUA_RELEASE[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end return 0";
+/* KEYS snap, stream. Returns {snapshot or '', entries, live instances of the snapshot}. */
+static const char LUA_REBUILD[] =
+    "local s = redis.call('GET', KEYS[1]) "
+    "local e = redis.call('XRANGE', KEYS[2], '-', '+') "
+    "local alive = {} "
+    "if s then local ok, snap = pcall(cjson.decode, s) "
+    "  if ok and snap.members then for _, m in ipairs(snap.members) do "
+    "    if m.inst and m.inst ~= '' and redis.call('EXISTS', 'huddle:hb:' .. m.inst) == 1 then alive[#alive + 1] = m.inst end "
+    "  end end end "
+    "return {s or '', e, alive}";
+
+/* ---- state ---- */
+
+struct pending {            /* a command held while Redis is away */
+  struct pending *next;
+  int argc;
+  char **argv;
+  size_t *lens;
+};
+
+struct link;
+
+struct croom {              /* what this instance knows of a room */
+  char id[ID_MAX + 1];
+  int owned;                /* this instance holds the lease */
+  int acquiring;            /* an ACQUIRE is in flight */
+  int rebuilding;
+  char lease[64];           /* "inst:fence" while owned */
+  char owner[32];           /* the owner's instance id when known ("" unknown) */
+  char pos[48];             /* reader position in the room's stream (rooms owned elsewhere) */
+  int watching;
+  uint64_t last_seq, sub;   /* last L entry appended (owner): S ids are last_seq-(++sub) */
+  int dirty;                /* the snapshot must be written again */
+  uint64_t snap_ms;
+  struct link *links;       /* local connections of this room (owned elsewhere, or waiting) */
+  uint64_t fence;
+  struct remote *deferred;  /* opens that came while the lease reply or the rebuild was pending */
+};
+
+struct link {               /* a client of this instance in a room owned elsewhere */
+  struct link *next;        /* croom's list */
+  struct cluster *cl;
+  struct conn *c;
+  uint64_t id;
+  char key[24];
+  struct croom *room;
+  struct token_claims claims;
+  int admitted;
+  char rt[80];
+  int has_rt;
+  uint64_t last_seq;
+  int opened;               /* the owner was sent the open */
+  char sent_to[32];         /* the owner it was sent to */
+  struct buf queue;         /* messages before the open: u32 length + bytes */
+  size_t nqueued;
+};
+
+struct remote {             /* owner side: a client connected to another instance */
+  struct remote *free_next;
+  char key[64];             /* "inst/id" */
+  char inst[32];
+  char room[ID_MAX + 1];
+  struct conn *fake;
+  int closed;
+  int http;
+  struct buf resp;          /* http: the response bytes */
+  /* An open that came before this instance knew it owned the room (the
+   * other instance read the lease before our reply arrived): joined later,
+   * its messages kept in order meanwhile (u32 length + bytes). */
+  int deferred;
+  struct remote *defer_next;
+  struct token_claims tc;
+  int adm, has_rt;
+  char rt[80];
+  uint64_t ls;
+  struct buf q;
+};
+
+struct fwd_http {           /* a REST call waiting for its room's owner */
+  struct cluster *cl;
+  struct conn *c;
+  uint64_t id;
+  char room[ID_MAX + 1];
+  int method;
+  struct buf url, auth, ctype, body;
+};
+
+struct cluster {
+  struct hub *h;
+  struct server *srv;
+  uv_loop_t *loop;
+  char inst[32];
+  char host[256];
+  int port;
+  char user[128], pass[256];
+  int db;
+  redisAsyncContext *cmd, *rd;
+  int cmd_up, rd_up;
+  uint64_t cmd_started, rd_started; /* connect attempts under way since */
+  uint64_t read_issued;     /* when the reader's XREAD went out */
+  uint64_t up_since;        /* when both connections came (back) up */
+  int backoff_ms;
+  uv_timer_t timer, retry;
+  uv_check_t check;
+  int reading;
+  char inbox_pos[48];
+  struct map rooms;         /* id -> croom */
+  struct map links;         /* link id -> link */
+  struct map remotes;       /* "inst/id" -> remote */
+  struct map http_wait;     /* id -> fwd_http waiting for a response */
+  struct pending *pend_head, *pend_tail;
+  size_t npending;
+  struct remote *to_free;
+  uint64_t next_id;
+  int stopping;
+  struct cluster_stats st;
+  struct bus bus;
+  struct map gates;         /* "%p" of a conn -> struct gate: messages waiting for the shared limiter */
+  /* The shared limiter's answer for the message being handled (see gate_*). */
+  int verdict_on;
+  char verdict_user[ID_MAX + 1];
+  int verdict_has[RATE__COUNT];
+  struct ratelimit_result verdict[RATE__COUNT];
+};
+
+static struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
+
+static void reader_issue(struct cluster *cl);
+static void connect_ctx(struct cluster *cl, int reader);
+static void room_resolve(struct cluster *cl, struct croom *cr);
+static void links_join_local(struct cluster *cl, struct croom *cr);
+static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
+static void gate_drop(struct cluster *cl, struct conn *c);
+
+static void key_of(char *out, const char *kind, const char *id) {
+  snprintf(out, KEY_MAX, "huddle:%s:%s", kind, id);
+}
+
+static uint64_t now_ms(struct cluster *cl) { return uv_now(cl->loop); }
+
+/* ---- commands ---- */
+
+static void pending_push(struct cluster *cl, int argc, const char **argv, const size_t *lens) {
+  if (cl->npending >= PENDING_MAX) {
+    log_warn("redis_queue_full dropped=1");
+    return;
+  }
+  struct pending *p = calloc(1, sizeof(*p));
+  if (p == NULL) return;
+  p->argc = argc;
+  p->argv = calloc((size_t)argc, sizeof(char *));
+  p->lens = calloc((size_t)argc, sizeof(size_t));
+  if (p->argv == NULL || p->lens == NULL) goto fail;
+  for (int i = 0; i < argc; i++) {
+    size_t n = lens ? lens[i] : strlen(argv[i]);
+    if ((p->argv[i] = malloc(n + 1)) == NULL) goto fail;
+    memcpy(p->argv[i], argv[i], n);
+    p->argv[i][n] = '\0';
+    p->lens[i] = n;
+  }
+  if (cl->pend_tail) cl->pend_tail->next = p;
+  else cl->pend_head = p;
+  cl->pend_tail = p;
+  cl->npending++;
+  if (cl->npending > cl->st.queued_max) cl->st.queued_max = cl->npending;
+  return;
+fail:
+  if (p->argv)
+    for (int i = 0; i < argc; i++) free(p->argv[i]);
+  free(p->argv);
+  free(p->lens);
+  free(p);
+}
+
+static void pending_free(struct pending *p) {
+  for (int i = 0; i < p->argc; i++) free(p->argv[i]);
+  free(p->argv);
+  free(p->lens);
+  free(p);
+}
+
+/* Sends a command on the command connection. With hold, a command that
+ * cannot be sent now is kept (in order) until Redis is back; otherwise fn
+ * runs at once with a NULL reply. */
+static void cmd(struct cluster *cl, redisCallbackFn *fn, void *priv, int hold, int argc, const char **argv,
+                const size_t *lens) {
+  if (cl->cmd_up && cl->pend_head == NULL &&
+      redisAsyncCommandArgv(cl->cmd, fn, priv, argc, argv, lens) == REDIS_OK)
+    return;
+  if (hold) {
+    pending_push(cl, argc, argv, lens);
+    return;
+  }
+  if (fn) fn(NULL, NULL, priv);
+}
+
+static void pending_flush(struct cluster *cl) {
+  while (cl->cmd_up && cl->pend_head) {
+    struct pending *p = cl->pend_head;
+    if (redisAsyncCommandArgv(cl->cmd, NULL, NULL, p->argc, (const char **)p->argv, p->lens) != REDIS_OK) break;
+    cl->pend_head = p->next;
+    if (cl->pend_head == NULL) cl->pend_tail = NULL;
+    cl->npending--;
+    pending_free(p);
+  }
+}
+
+static const redisReply *arr_at(const redisReply *r, size_t i) {
+  return r && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
+}
+
+static int reply_str(const redisReply *r, char *out, size_t n) {
+  if (r == NULL || (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)) {
+    if (n) out[0] = '\0';
+    return -1;
+  }
+  snprintf(out, n, "%.*s", (int)r->len, r->str);
+  return 0;
+}
+
+/* Value of field name in a stream entry's field list, or NULL. */
+static const redisReply *field(const redisReply *fields, const char *name) {
+  if (fields == NULL || fields->type != REDIS_REPLY_ARRAY) return NULL;
+  for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+    const redisReply *k = fields->element[i];
+    if (k->type == REDIS_REPLY_STRING && strlen(name) == k->len && memcmp(k->str, name, k->len) == 0)
+      return fields->element[i + 1];
+  }
+  return NULL;
+}
+
+static int field_str(const redisReply *fields, const char *name, char *out, size_t n) {
+  return reply_str(field(fields, name), out, n);
+}
+
+static long long field_int(const redisReply *fields, const char *name) {
+  char b[32];
+  if (field_str(fields, name, b, sizeof(b)) != 0) return 0;
+  return strtoll(b, NULL, 10);
+}
+
+/* XADD to another instance's inbox (held while Redis is away). */
+static void inbox_send(struct cluster *cl, const char *inst, int nf, const char **fv, const size_t *fl) {
+  char key[KEY_MAX];
+  key_of(key, "inbox", inst);
+  const char *argv[32];
+  size_t lens[32];
+  int n = 0;
+  argv[n] = "XADD", lens[n++] = 4;
+  argv[n] = key, lens[n++] = strlen(key);
+  argv[n] = "MAXLEN", lens[n++] = 6;
+  argv[n] = "~", lens[n++] = 1;
+  char mx[16];
+  snprintf(mx, sizeof(mx), "%d", INBOX_MAX);
+  argv[n] = mx, lens[n++] = strlen(mx);
+  argv[n] = "*", lens[n++] = 1;
+  for (int i = 0; i < nf && n < 32; i++) {
+    argv[n] = fv[i];
+    lens[n++] = fl ? fl[i] : strlen(fv[i]);
+  }
+  cmd(cl, NULL, NULL, 1, n, argv, lens);
+}
+
+/* ---- rooms ---- */
+
+static struct croom *croom_get(struct cluster *cl, const char *id, int create) {
+  struct croom *cr = map_get(&cl->rooms, id);
+  if (cr || !create) return cr;
+  cr = calloc(1, sizeof(*cr));
+  if (cr == NULL) return NULL;
+  snprintf(cr->id, sizeof(cr->id), "%s", id);
+  if (map_put(&cl->rooms, id, cr) != 0) {
+    free(cr);
+    return NULL;
+  }
+  return cr;
+}
+
+static void croom_drop(struct cluster *cl, struct croom *cr) {
+  while (cr->deferred) {
+    struct remote *rm = cr->deferred;
+    cr->deferred = rm->defer_next;
+    if (!rm->closed) map_del(&cl->remotes, rm->key);
+    buf_free(&rm->q);
+    free(rm->fake);
+    free(rm);
+  }
+  map_del(&cl->rooms, cr->id);
+  free(cr);
+}
+
+/* Appends to a room's stream, fenced: refused unless this instance holds
+ * the room's lease. */
+static void append_cb(redisAsyncContext *ac, void *reply, void *priv);
+
+static void stream_append(struct cluster *cl, struct croom *cr, const char *id, int nf, const char **fv,
+                          const size_t *fl) {
+  char lease[KEY_MAX], stream[KEY_MAX], prefix[40], mx[16];
+  key_of(lease, "lease", cr->id);
+  key_of(stream, "stream", cr->id);
+  snprintf(prefix, sizeof(prefix), "%s:", cl->inst);
+  snprintf(mx, sizeof(mx), "%d", cl->h->cfg->room_log_max);
+  const char *argv[40];
+  size_t lens[40];
+  int n = 0;
+  argv[n] = "EVAL", lens[n++] = 4;
+  argv[n] = LUA_APPEND, lens[n++] = sizeof(LUA_APPEND) - 1;
+  argv[n] = "2", lens[n++] = 1;
+  argv[n] = lease, lens[n++] = strlen(lease);
+  argv[n] = stream, lens[n++] = strlen(stream);
+  argv[n] = prefix, lens[n++] = strlen(prefix);
+  argv[n] = id, lens[n++] = strlen(id);
+  argv[n] = mx, lens[n++] = strlen(mx);
+  for (int i = 0; i < nf && n < 40; i++) {
+    argv[n] = fv[i];
+    lens[n++] = fl ? fl[i] : strlen(fv[i]);
+  }
+  cl->st.stream_entries_out++;
+  cmd(cl, append_cb, NULL, 1, n, argv, lens);
+}
+
+static void append_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (cl == NULL || r == NULL || r->type != REDIS_REPLY_ERROR) return;
+  if (strstr(r->str, "FENCED")) {
+    cl->st.fenced++;
+    log_warn("stream_append_fenced reason=\"%s\"", r->str);
+  } else {
+    log_warn("stream_append_failed reason=\"%s\"", r->str);
+  }
+}
+
+/* ---- the owner: publishing ---- */
+
+static void deliver_local(struct hub *h, const struct bus_msg *m, struct participant *p, struct buf *rcpt) {
+  if (p == NULL || p->session == NULL) return;
+  if (m->only_perm && (p->perms & m->only_perm) != m->only_perm) return;
+  if (m->type >= 0 && m->type < HUB_STATS_TYPES) h->stats.out_by_type[m->type]++;
+  struct conn *c = p->session;
+  if (c->proxy) {
+    struct remote *rm = c->cluster;
+    if (rcpt->len) buf_append(rcpt, ",", 1);
+    buf_append(rcpt, rm->key, strlen(rm->key));
+    return;
+  }
+  ws_send(c, outbuf_ref(m->frame));
+}
+
+/* Frames go to this instance's sockets at once; one stream entry carries the
+ * frame once for every other instance, with the sessions it is for, and the
+ * recipient filter (for a new owner's room log). */
+static int redis_publish(struct bus *b, const struct bus_msg *m, bus_publish_cb cb, void *arg) {
+  struct cluster *cl = b->arg;
+  struct hub *h = cl->h;
+  struct room *r = hub_room_find(h, m->room_id);
+  struct buf rcpt = {0};
+  if (r) {
+    if (m->to) {
+      deliver_local(h, m, room_participant_find(r, m->to), &rcpt);
+      if (m->also && strcmp(m->also, m->to) != 0) deliver_local(h, m, room_participant_find(r, m->also), &rcpt);
+    } else {
+      for (struct participant *p = r->head; p; p = p->next) {
+        if (m->except && strcmp(p->user_id, m->except) == 0) continue;
+        deliver_local(h, m, p, &rcpt);
+      }
+    }
+  }
+  struct croom *cr = croom_get(cl, m->room_id, 0);
+  if (cr && cr->owned) {
+    char id[48], type[12], pm[12], ts[24];
+    snprintf(id, sizeof(id), "%" PRIu64 "-0", m->seq);
+    snprintf(type, sizeof(type), "%d", m->type);
+    snprintf(pm, sizeof(pm), "%u", m->only_perm);
+    snprintf(ts, sizeof(ts), "%" PRIu64, hub_now_ms());
+    const char *fv[] = {"k", "L", "f", (const char *)m->frame->data, "r", rcpt.data ? rcpt.data : "",
+                        "t", type, "to", m->to ? m->to : "", "ex", m->except ? m->except : "",
+                        "al", m->also ? m->also : "", "pm", pm, "ms", ts, "o", cl->inst};
+    size_t fl[20];
+    for (int i = 0; i < 20; i++) fl[i] = i == 3 ? m->frame->len : i == 5 ? rcpt.len : strlen(fv[i]);
+    stream_append(cl, cr, id, 20, fv, fl);
+    cr->last_seq = m->seq;
+    cr->sub = 0;
+    /* Relayed and chat-like messages change no state a new owner needs. */
+    switch (m->type) {
+    case MSG_CHAT_MESSAGE: case MSG_REACTION: case MSG_OFFER: case MSG_ANSWER: case MSG_ICE_CANDIDATE:
+    case MSG_E2EE_KEY_EXCHANGE: case MSG_E2EE_RATCHET_UPDATE: case MSG_FILE_SHARE_PROGRESS:
+      break;
+    default:
+      cr->dirty = 1;
+    }
+  }
+  buf_free(&rcpt);
+  if (cb) cb(arg, 0);
+  return 0;
+}
+
+static int redis_replay(struct bus *b, const char *room_id, uint64_t after_seq, bus_deliver_cb deliver,
+                        void *arg) {
+  return BUS_E_NOTSUP; /* the owner's room log is rebuilt from the stream at takeover */
+}
+
+static int redis_healthy(struct bus *b) { return 1; } /* degraded, not unavailable: see health */
+
+static void redis_close(struct bus *b) {}
+
+static const struct bus_ops bus_redis_ops = {"redis", redis_publish, redis_replay, redis_healthy, redis_close};
+
+/* ---- the owner: sessions of clients connected elsewhere ---- */
+
+static void remote_free_later(struct cluster *cl, struct remote *rm) {
+  rm->free_next = cl->to_free;
+  cl->to_free = rm;
+}
+
+/* An S or C entry for one remote session, ordered after the room's last L. */
+static void session_entry(struct cluster *cl, struct remote *rm, int nf, const char **fv, const size_t *fl) {
+  struct croom *cr = croom_get(cl, rm->room, 0);
+  if (cr == NULL || !cr->owned) return;
+  char id[48];
+  snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, cr->last_seq, ++cr->sub);
+  stream_append(cl, cr, id, nf, fv, fl);
+  cr->dirty = 1;
+}
+
+static void remote_write(struct conn *c, struct outbuf *b) {
+  struct remote *rm = c->cluster;
+  struct cluster *cl = the_cluster;
+  if (rm->http) {
+    buf_append(&rm->resp, b->data, b->len);
+  } else if (!rm->closed) {
+    char ts[24];
+    snprintf(ts, sizeof(ts), "%" PRIu64, hub_now_ms());
+    const char *fv[] = {"k", "S", "f", (const char *)b->data, "r", rm->key, "ms", ts};
+    size_t fl[] = {1, 1, 1, b->len, 1, strlen(rm->key), 2, strlen(ts)};
+    session_entry(cl, rm, 8, fv, fl);
+  }
+  outbuf_unref(b);
+}
+
+static void remote_ws_close(struct conn *c, int code, const char *reason) {
+  struct remote *rm = c->cluster;
+  struct cluster *cl = the_cluster;
+  if (rm->closed || rm->http) return;
+  rm->closed = 1;
+  cl->srv->handlers.ws_end(c, CONN_END_LOCAL, code);
+  char cs[12];
+  snprintf(cs, sizeof(cs), "%d", code);
+  const char *fv[] = {"k", "C", "r", rm->key, "c", cs, "why", reason ? reason : ""};
+  session_entry(cl, rm, 8, fv, NULL);
+  map_del(&cl->remotes, rm->key);
+  remote_free_later(cl, rm);
+}
+
+static void remote_end(struct conn *c) {
+  struct remote *rm = c->cluster;
+  if (!rm->http) remote_ws_close(c, 1000, "");
+}
+
+static const struct conn_proxy remote_proxy = {remote_write, remote_end, remote_ws_close};
+
+static struct remote *remote_new(struct cluster *cl, const char *inst, const char *id, const char *room, int http) {
+  struct remote *rm = calloc(1, sizeof(*rm));
+  struct conn *c = calloc(1, sizeof(*c));
+  if (rm == NULL || c == NULL) {
+    free(rm);
+    free(c);
+    return NULL;
+  }
+  snprintf(rm->key, sizeof(rm->key), "%s/%s", inst, id);
+  snprintf(rm->inst, sizeof(rm->inst), "%s", inst);
+  snprintf(rm->room, sizeof(rm->room), "%s", room);
+  rm->http = http;
+  rm->fake = c;
+  c->srv = cl->srv;
+  c->kind = http ? CONN_HTTP : CONN_WS;
+  c->proxy = &remote_proxy;
+  c->cluster = rm;
+  snprintf(c->ip, sizeof(c->ip), "instance:%s", inst);
+  if (!http && map_put(&cl->remotes, rm->key, rm) != 0) {
+    free(rm);
+    free(c);
+    return NULL;
+  }
+  return rm;
+}
+
+static void remotes_reap(struct cluster *cl) {
+  while (cl->to_free) {
+    struct remote *rm = cl->to_free;
+    cl->to_free = rm->free_next;
+    buf_free(&rm->resp);
+    buf_free(&rm->q);
+    free(rm->fake);
+    free(rm);
+  }
+}
+
+/* Admission and join of a connection on the owner (a local one whose room
+ * was not owned yet, or a remote one). Refusals after the upgrade: the
+ * error, then close 1008. */
+static void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const struct token_claims *claims,
+                       int admitted, const char *rt, uint64_t last_seq) {
+  struct hub *h = cl->h;
+  int64_t retry = 0;
+  enum api_err e = hub_admission_check(h, room_id, claims, admitted, &retry);
+  if (e != API_OK) {
+    log_info("ws_refused room=%s user=%s code=%s", room_id, claims->sub, api_err_code(e));
+    signal_error(c, e, NULL, NULL, retry);
+    ws_close(c, 1008, api_err_code(e));
+    return;
+  }
+  signal_join(c, room_id, claims, admitted, rt, last_seq);
+}
+
+static void claims_to_fields(const struct token_claims *tc, char *buf, size_t n) {
+  snprintf(buf, n, "%d,%u,%u,%d", (int)tc->role, tc->perms_set, tc->perms_val, tc->admin);
+}
+
+static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
+  memset(tc, 0, sizeof(*tc));
+  field_str(f, "u", tc->sub, sizeof(tc->sub));
+  field_str(f, "n", tc->name, sizeof(tc->name));
+  field_str(f, "rm", tc->room, sizeof(tc->room));
+  char cs[64];
+  field_str(f, "cl", cs, sizeof(cs));
+  int role = 0, admin = 0;
+  unsigned ps = 0, pv = 0;
+  sscanf(cs, "%d,%u,%u,%d", &role, &ps, &pv, &admin);
+  tc->role = (enum room_role)role;
+  tc->perms_set = ps;
+  tc->perms_val = pv;
+  tc->admin = admin;
+}
+
+/* What another instance sent this one. */
+static void inbox_entry(struct cluster *cl, const redisReply *f) {
+  char k[16], inst[32], id[24], room[ID_MAX + 1], key[64];
+  field_str(f, "k", k, sizeof(k));
+  field_str(f, "i", inst, sizeof(inst));
+  field_str(f, "id", id, sizeof(id));
+  field_str(f, "room", room, sizeof(room));
+  snprintf(key, sizeof(key), "%s/%s", inst, id);
+  if (strcmp(k, "open") == 0) {
+    cl->st.forwarded_in++;
+    struct croom *cr = croom_get(cl, room, 0);
+    struct remote *old = map_get(&cl->remotes, key);
+    if (old) return;
+    struct remote *rm = remote_new(cl, inst, id, room, 0);
+    if (rm == NULL) return;
+    if (cr && ((!cr->owned && cr->acquiring) || (cr->owned && cr->rebuilding))) {
+      /* Our lease reply or the rebuild is still on its way: join it then. */
+      claims_from_fields(f, &rm->tc);
+      rm->has_rt = field_str(f, "rt", rm->rt, sizeof(rm->rt)) == 0 && rm->rt[0];
+      char dls[24];
+      rm->ls = UINT64_MAX;
+      if (field_str(f, "ls", dls, sizeof(dls)) == 0 && dls[0]) rm->ls = strtoull(dls, NULL, 10);
+      rm->adm = (int)field_int(f, "adm");
+      rm->deferred = 1;
+      struct remote **pp = &cr->deferred;
+      while (*pp) pp = &(*pp)->defer_next;
+      *pp = rm;
+      return;
+    }
+    if (cr == NULL || !cr->owned) {
+      /* Not ours (any more): the other instance resolves the owner again. */
+      remote_ws_close(rm->fake, 1012, "owner moved, reconnect");
+      return;
+    }
+    struct token_claims tc;
+    claims_from_fields(f, &tc);
+    char rt[80];
+    int has_rt = field_str(f, "rt", rt, sizeof(rt)) == 0 && rt[0];
+    char ls[24];
+    uint64_t last_seq = UINT64_MAX;
+    if (field_str(f, "ls", ls, sizeof(ls)) == 0 && ls[0]) last_seq = strtoull(ls, NULL, 10);
+    owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq);
+  } else if (strcmp(k, "msg") == 0) {
+    cl->st.forwarded_in++;
+    struct remote *rm = map_get(&cl->remotes, key);
+    const redisReply *d = field(f, "d");
+    if (rm && !rm->closed && rm->deferred && d && d->type == REDIS_REPLY_STRING) {
+      uint32_t n = (uint32_t)d->len;
+      buf_append(&rm->q, (const char *)&n, 4);
+      buf_append(&rm->q, d->str, d->len);
+      return;
+    }
+    if (rm && !rm->closed && d && d->type == REDIS_REPLY_STRING) gate_push(cl, rm->fake, d->str, d->len);
+  } else if (strcmp(k, "end") == 0) {
+    struct remote *rm = map_get(&cl->remotes, key);
+    if (rm == NULL || rm->closed) return;
+    rm->closed = 1;
+    map_del(&cl->remotes, rm->key);
+    if (rm->deferred) return; /* never joined: freed when the deferred opens run */
+    gate_drop(cl, rm->fake);
+    signal_on_end(rm->fake, (enum conn_end)field_int(f, "why"), (int)field_int(f, "c"));
+    remote_free_later(cl, rm);
+  } else if (strcmp(k, "http") == 0) {
+    cl->st.forwarded_in++;
+    struct remote *rm = remote_new(cl, inst, id, room, 1);
+    if (rm == NULL) return;
+    struct conn *c = rm->fake;
+    const char *names[] = {"url", "auth", "ct", "body"};
+    struct buf *dst[] = {&c->req.url, &c->req.hdr[HDR_AUTHORIZATION], &c->req.hdr[HDR_CONTENT_TYPE], &c->req.body};
+    for (int i = 0; i < 4; i++) {
+      const redisReply *v = field(f, names[i]);
+      if (v && v->type == REDIS_REPLY_STRING && v->len) buf_append(dst[i], v->str, v->len);
+    }
+    c->parser.method = (unsigned)field_int(f, "m");
+    c->req.complete = 0; /* "Connection: close": the forwarding instance ends the exchange */
+    api_dispatch(c);
+    const char *fv[] = {"k", "resp", "id", id, "d", rm->resp.data ? rm->resp.data : ""};
+    size_t fl[] = {1, 4, 2, strlen(id), 1, rm->resp.len};
+    inbox_send(cl, inst, 6, fv, fl);
+    for (int i = 0; i < 4; i++) buf_free(dst[i]);
+    remote_free_later(cl, rm);
+  } else if (strcmp(k, "resp") == 0) {
+    struct fwd_http *fw = map_del(&cl->http_wait, id);
+    const redisReply *d = field(f, "d");
+    if (fw == NULL) return;
+    /* The client may have gone while the owner answered. */
+    struct conn *live = cl->srv->conns;
+    while (live && live != fw->c) live = live->next;
+    if (live == NULL || live->cluster != fw) fw->c = NULL;
+    if (fw->c && d && d->type == REDIS_REPLY_STRING) {
+      conn_write_copy(fw->c, d->str, d->len);
+      conn_end(fw->c);
+    }
+    if (fw->c) fw->c->cluster = NULL;
+    buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
+    free(fw);
+  }
+}
+
+/* ---- the shared rate limiter ----
+ * The limiter seam (hub_limiter_ops) is synchronous; Redis is not. A
+ * member's message is held (in order, per connection) until one Lua script
+ * has checked and counted its classes (websocket_message and the type's own
+ * class) atomically in Redis, by Redis's clock; the message is then handled
+ * as on one instance, and the limiter answers the handler's calls with that
+ * verdict. Without Redis (an outage) the local limiter answers. */
+
+/* KEYS one TAT key per class; ARGV limit, window_ms per class. Returns
+ * {1, 0, 0, remaining} or {0, refused class index (1-based), retry_after_ms, 0}. */
+static const char LUA_GCRA[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local new = {} local rem = 0 "
+    "for i = 1, #KEYS do "
+    "  local L = tonumber(ARGV[2 * i - 1]) local T = tonumber(ARGV[2 * i]) "
+    "  local iv = T / L local tau = T - iv "
+    "  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') "
+    "  if tat < now then tat = now end "
+    "  if tat - now > tau + 0.0001 then return {0, i, math.ceil(tat - tau - now), 0} end "
+    "  new[i] = tat + iv rem = math.floor((T - (new[i] - now)) / iv + 0.0001) "
+    "end "
+    "for i = 1, #KEYS do redis.call('SET', KEYS[i], string.format('%.4f', new[i]), 'PX', math.ceil(new[i] - now) + 1000) end "
+    "return {1, 0, 0, rem}";
+
+struct gmsg {
+  struct gmsg *next;
+  size_t len;
+  char data[];
+};
+
+struct gate {
+  struct conn *c;
+  char key[32];
+  char user[ID_MAX + 1];
+  struct gmsg *head, *tail;
+  int inflight;
+  int cls[2];
+  int ncls;
+};
+
+static void gate_key(const struct conn *c, char *out, size_t n) { snprintf(out, n, "%p", (const void *)c); }
+
+static void redis_limiter_check(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
+                                struct ratelimit_result *out) {
+  struct cluster *cl = impl;
+  if (cl->verdict_on && cl->verdict_has[c] && strcmp(key, cl->verdict_user) == 0) {
+    *out = cl->verdict[c];
+    return;
+  }
+  ratelimit_check(&cl->h->rl, key, c, now_ms, out);
+}
+
+static void redis_limiter_peek(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
+                               struct ratelimit_result *out) {
+  struct cluster *cl = impl;
+  if (cl->verdict_on && cl->verdict_has[c] && strcmp(key, cl->verdict_user) == 0) {
+    *out = cl->verdict[c];
+    return;
+  }
+  ratelimit_peek(&cl->h->rl, key, c, now_ms, out);
+}
+
+static const struct hub_limiter_ops redis_limiter = {"redis", redis_limiter_check, redis_limiter_peek};
+
+/* The rate classes a message spends: websocket_message and its type's. */
+static int message_classes(struct cluster *cl, const char *data, size_t len, int cls[2]) {
+  int n = 0;
+  const struct ratelimit_rule *rules = cl->h->rl.rules;
+  if (rules[RATE_WEBSOCKET_MESSAGE].limit) cls[n++] = RATE_WEBSOCKET_MESSAGE;
+  json_t *j = json_loadb(data, len, JSON_DISABLE_EOF_CHECK, NULL);
+  const char *type = json_string_value(json_object_get(j, "type"));
+  const struct sig_type *t = type ? signal_type_find(type) : NULL;
+  if (t) {
+    int rc = command_get(t->cmd)->rate;
+    if (rc != COMMAND_NO_RATE && rules[rc].limit && rc != RATE_WEBSOCKET_MESSAGE) cls[n++] = rc;
+  }
+  json_decref(j);
+  return n;
+}
+
+static void gate_pump(struct cluster *cl, struct gate *g);
+
+static void gate_deliver(struct cluster *cl, struct gate *g) {
+  struct gmsg *m = g->head;
+  g->head = m->next;
+  if (g->head == NULL) g->tail = NULL;
+  struct conn *c = g->c;
+  signal_on_message(c, m->data, m->len);
+  free(m);
+}
+
+static void gcra_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  char *key = priv;
+  struct gate *g = cl ? map_get(&cl->gates, key) : NULL;
+  free(key);
+  if (g == NULL) return;
+  g->inflight = 0;
+  redisReply *r = reply;
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 && g->head) {
+    int allowed = r->element[0]->integer == 1;
+    int refused_i = (int)r->element[1]->integer - 1;
+    memset(cl->verdict_has, 0, sizeof(cl->verdict_has));
+    for (int i = 0; i < g->ncls; i++) {
+      int c = g->cls[i];
+      struct ratelimit_result *v = &cl->verdict[c];
+      memset(v, 0, sizeof(*v));
+      v->limit = cl->h->rl.rules[c].limit;
+      /* A class checked before the refused one was not counted either: it answers allowed. */
+      v->allowed = allowed || i != refused_i;
+      if (!v->allowed) v->retry_after_ms = (uint64_t)r->element[2]->integer;
+      if (allowed) v->remaining = (uint32_t)r->element[3]->integer;
+      cl->verdict_has[c] = 1;
+    }
+    snprintf(cl->verdict_user, sizeof(cl->verdict_user), "%s", g->user);
+    cl->verdict_on = 1;
+    gate_deliver(cl, g);
+    cl->verdict_on = 0;
+  } else if (g->head) {
+    gate_deliver(cl, g); /* Redis is away: the local limiter answers */
+  }
+  g = map_get(&cl->gates, g->key) == g ? g : NULL;
+  if (g) gate_pump(cl, g);
+}
+
+static void gate_pump(struct cluster *cl, struct gate *g) {
+  while (g->head && !g->inflight) {
+    struct conn *c = g->c;
+    struct gmsg *m = g->head;
+    if (c->part == NULL) {
+      gate_deliver(cl, g); /* a waiter, or closing: nothing to count */
+      if (map_get(&cl->gates, g->key) != g) return;
+      continue;
+    }
+    snprintf(g->user, sizeof(g->user), "%s", c->part->user_id);
+    g->ncls = message_classes(cl, m->data, m->len, g->cls);
+    if (g->ncls == 0 || !cl->cmd_up) {
+      gate_deliver(cl, g);
+      if (map_get(&cl->gates, g->key) != g) return;
+      continue;
+    }
+    char k0[KEY_MAX], k1[KEY_MAX], l0[16], w0[24], l1[16], w1[24];
+    char id0[ID_MAX + 16], id1[ID_MAX + 16];
+    snprintf(id0, sizeof(id0), "%d:%s", g->cls[0], g->user);
+    key_of(k0, "rl", id0);
+    snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[g->cls[0]].limit);
+    snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[g->cls[0]].window_ms);
+    const char *argv[10] = {"EVAL", LUA_GCRA, g->ncls == 2 ? "2" : "1", k0};
+    int n = 4;
+    if (g->ncls == 2) {
+      snprintf(id1, sizeof(id1), "%d:%s", g->cls[1], g->user);
+      key_of(k1, "rl", id1);
+      snprintf(l1, sizeof(l1), "%u", cl->h->rl.rules[g->cls[1]].limit);
+      snprintf(w1, sizeof(w1), "%llu", (unsigned long long)cl->h->rl.rules[g->cls[1]].window_ms);
+      argv[n++] = k1;
+    }
+    argv[n++] = l0;
+    argv[n++] = w0;
+    if (g->ncls == 2) argv[n++] = l1, argv[n++] = w1;
+    char *key = strdup(g->key);
+    if (key == NULL) {
+      gate_deliver(cl, g);
+      return;
+    }
+    g->inflight = 1;
+    cmd(cl, gcra_cb, key, 0, n, argv, NULL);
+  }
+}
+
+/* A member's message, in order behind its connection's earlier ones. */
+static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len) {
+  char key[32];
+  gate_key(c, key, sizeof(key));
+  struct gate *g = map_get(&cl->gates, key);
+  if (g == NULL) {
+    if ((g = calloc(1, sizeof(*g))) == NULL) return;
+    g->c = c;
+    snprintf(g->key, sizeof(g->key), "%s", key);
+    if (map_put(&cl->gates, key, g) != 0) {
+      free(g);
+      return;
+    }
+  }
+  struct gmsg *m = malloc(sizeof(*m) + len + 1);
+  if (m == NULL) return;
+  m->next = NULL;
+  m->len = len;
+  memcpy(m->data, data, len);
+  m->data[len] = '\0';
+  if (g->tail) g->tail->next = m;
+  else g->head = m;
+  g->tail = m;
+  gate_pump(cl, g);
+}
+
+/* c ended: its held messages go with it. */
+static void gate_drop(struct cluster *cl, struct conn *c) {
+  char key[32];
+  gate_key(c, key, sizeof(key));
+  struct gate *g = map_del(&cl->gates, key);
+  if (g == NULL) return;
+  while (g->head) {
+    struct gmsg *m = g->head;
+    g->head = m->next;
+    free(m);
+  }
+  free(g);
+}
+
+/* ---- instances without the room: links ---- */
+
+static void link_send_open(struct cluster *cl, struct link *l) {
+  struct croom *cr = l->room;
+  char cs[64], ls[24] = "", adm[4];
+  claims_to_fields(&l->claims, cs, sizeof(cs));
+  if (l->last_seq != UINT64_MAX) snprintf(ls, sizeof(ls), "%" PRIu64, l->last_seq);
+  snprintf(adm, sizeof(adm), "%d", l->admitted);
+  const char *fv[] = {"k", "open", "i", cl->inst, "id", l->key, "room", cr->id, "u", l->claims.sub,
+                      "n", l->claims.name, "rm", l->claims.room, "cl", cs, "adm", adm,
+                      "rt", l->has_rt ? l->rt : "", "ls", ls};
+  inbox_send(cl, cr->owner, 22, fv, NULL);
+  cl->st.forwarded_out++;
+  l->opened = 1;
+  snprintf(l->sent_to, sizeof(l->sent_to), "%s", cr->owner);
+  /* Messages the client sent before the owner was known, in order. */
+  size_t off = 0;
+  while (off + 4 <= l->queue.len) {
+    uint32_t n;
+    memcpy(&n, l->queue.data + off, 4);
+    const char *mv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", l->queue.data + off + 4};
+    size_t ml[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, n};
+    inbox_send(cl, cr->owner, 8, mv, ml);
+    cl->st.forwarded_out++;
+    off += 4 + n;
+  }
+  buf_free(&l->queue);
+  l->nqueued = 0;
+}
+
+static void link_unlink(struct cluster *cl, struct link *l) {
+  struct croom *cr = l->room;
+  for (struct link **pp = &cr->links; *pp; pp = &(*pp)->next)
+    if (*pp == l) {
+      *pp = l->next;
+      break;
+    }
+  map_del(&cl->links, l->key);
+  if (l->c) l->c->cluster = NULL;
+  buf_free(&l->queue);
+  free(l);
+}
+
+void cluster_on_text(struct conn *c, const char *data, size_t len) {
+  struct cluster *cl = the_cluster;
+  struct link *l = cl && !c->proxy ? c->cluster : NULL;
+  if (l == NULL) {
+    if (cl) gate_push(cl, c, data, len);
+    else signal_on_message(c, data, len);
+    return;
+  }
+  if (!l->opened) {
+    if (l->nqueued >= LINK_QUEUE_MAX) return; /* the client is far ahead of its room-state */
+    uint32_t n = (uint32_t)len;
+    buf_append(&l->queue, &n, 4);
+    buf_append(&l->queue, data, len);
+    l->nqueued++;
+    return;
+  }
+  const char *fv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", data};
+  size_t fl[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, len};
+  inbox_send(cl, l->sent_to, 8, fv, fl);
+  cl->st.forwarded_out++;
+}
+
+void cluster_on_end(struct conn *c, enum conn_end why, int code) {
+  struct cluster *cl = the_cluster;
+  if (cl == NULL || c->proxy || c->cluster == NULL) {
+    if (cl) gate_drop(cl, c);
+    signal_on_end(c, why, code);
+    return;
+  }
+  if (c->kind != CONN_WS) return;
+  struct link *l = c->cluster;
+  if (l->opened) {
+    char w[8], cs[12];
+    snprintf(w, sizeof(w), "%d", (int)why);
+    snprintf(cs, sizeof(cs), "%d", code);
+    const char *fv[] = {"k", "end", "i", cl->inst, "id", l->key, "why", w, "c", cs};
+    inbox_send(cl, l->sent_to, 10, fv, NULL);
+  }
+  link_unlink(cl, l);
+}
+
+/* A stream entry of a room owned elsewhere: the frame to this instance's
+ * sessions it names (copied once for all of them). */
+static void stream_entry(struct cluster *cl, struct croom *cr, const redisReply *f) {
+  char k[4], rcpt[8192], owner[32];
+  field_str(f, "k", k, sizeof(k));
+  /* Written by a new owner (a takeover): forward to it from now on. */
+  if (field_str(f, "o", owner, sizeof(owner)) == 0 && owner[0] && strcmp(owner, cr->owner) != 0) {
+    log_info("owner_changed room=%s owner=%s", cr->id, owner);
+    snprintf(cr->owner, sizeof(cr->owner), "%s", owner);
+    for (struct link *l = cr->links; l; l = l->next)
+      if (l->opened) snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner);
+  }
+  const redisReply *r = field(f, "r");
+  if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0) return;
+  cl->st.stream_entries_in++;
+  long long ms = field_int(f, "ms");
+  if (ms > 0) {
+    double lag = (double)((long long)hub_now_ms() - ms);
+    if (lag < 0) lag = 0;
+    cl->st.stream_lag_ms = lag;
+    if (lag > cl->st.stream_lag_max_ms) cl->st.stream_lag_max_ms = lag;
+  }
+  struct outbuf *b = NULL;
+  const redisReply *fr = field(f, "f");
+  char why[128] = "";
+  int code = (int)field_int(f, "c");
+  field_str(f, "why", why, sizeof(why));
+  size_t il = strlen(cl->inst);
+  const char *p = r->str, *end = r->str + r->len;
+  while (p < end) {
+    const char *comma = memchr(p, ',', (size_t)(end - p));
+    const char *e = comma ? comma : end;
+    size_t n = (size_t)(e - p);
+    if (n > il + 1 && memcmp(p, cl->inst, il) == 0 && p[il] == '/' && n - il - 1 < sizeof(rcpt)) {
+      memcpy(rcpt, p + il + 1, n - il - 1);
+      rcpt[n - il - 1] = '\0';
+      struct link *l = map_get(&cl->links, rcpt);
+      if (l && l->c) {
+        if (k[0] == 'C') {
+          struct conn *c = l->c;
+          link_unlink(cl, l); /* the owner already ended the session */
+          ws_close(c, code, why);
+        } else if (fr && fr->type == REDIS_REPLY_STRING) {
+          if (b == NULL && (b = outbuf_new(fr->len)) != NULL) {
+            memcpy(b->data, fr->str, fr->len);
+            b->len = fr->len;
+          }
+          if (b) ws_send(l->c, outbuf_ref(b));
+        }
+      }
+    }
+    p = e + 1;
+  }
+  outbuf_unref(b);
+}
+
+/* ---- the reader ---- */
+
+struct watch_list { const char **argv; size_t n, cap; char (*keys)[KEY_MAX]; };
+
+static void collect_watch(const char *k, void *v, void *arg) {
+  struct croom *cr = v;
+  struct watch_list *wl = arg;
+  if (!cr->watching || cr->owned || wl->n >= wl->cap) return;
+  key_of(wl->keys[wl->n], "stream", cr->id);
+  wl->argv[wl->n++] = (const char *)cr;
+}
+
+static void reader_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  if (cl == NULL) return;
+  cl->reading = 0;
+  redisReply *r = reply;
+  if (r == NULL) return; /* disconnected: the reconnect restarts the reader */
+  if (r->type == REDIS_REPLY_ERROR) {
+    log_warn("xread_failed reason=\"%s\"", r->str);
+  } else if (r->type == REDIS_REPLY_ARRAY) {
+    char inbox[KEY_MAX];
+    key_of(inbox, "inbox", cl->inst);
+    for (size_t i = 0; i < r->elements; i++) {
+      const redisReply *s = r->element[i];
+      char name[KEY_MAX];
+      reply_str(arr_at(s, 0), name, sizeof(name));
+      const redisReply *entries = arr_at(s, 1);
+      int is_inbox = strcmp(name, inbox) == 0;
+      struct croom *cr = NULL;
+      if (!is_inbox && strncmp(name, "huddle:stream:", 14) == 0) cr = croom_get(cl, name + 14, 0);
+      for (size_t j = 0; entries && j < entries->elements; j++) {
+        const redisReply *e = entries->element[j];
+        char id[48];
+        reply_str(arr_at(e, 0), id, sizeof(id));
+        if (is_inbox) {
+          snprintf(cl->inbox_pos, sizeof(cl->inbox_pos), "%s", id);
+          inbox_entry(cl, arr_at(e, 1));
+        } else if (cr) {
+          snprintf(cr->pos, sizeof(cr->pos), "%s", id);
+          if (!cr->owned) stream_entry(cl, cr, arr_at(e, 1));
+          cr = croom_get(cl, name + 14, 0); /* an entry may have ended the last link */
+          if (cr == NULL) break;
+        }
+      }
+    }
+  }
+  reader_issue(cl);
+}
+
+static void reader_issue(struct cluster *cl) {
+  if (!cl->rd_up || cl->reading || cl->stopping) return;
+  size_t cap = cl->rooms.count + 1;
+  const char **rooms = calloc(cap, sizeof(char *));
+  char (*keys)[KEY_MAX] = calloc(cap, KEY_MAX);
+  struct watch_list wl = {rooms, 0, cap, keys};
+  size_t argc = 0, nk;
+  const char **argv = NULL;
+  size_t *lens = NULL;
+  if (rooms == NULL || keys == NULL) goto out;
+  map_each(&cl->rooms, collect_watch, &wl);
+  nk = wl.n + 1;
+  argv = calloc(6 + 2 * nk, sizeof(char *));
+  lens = calloc(6 + 2 * nk, sizeof(size_t));
+  if (argv == NULL || lens == NULL) goto out;
+  char inbox[KEY_MAX];
+  key_of(inbox, "inbox", cl->inst);
+  argv[argc++] = "XREAD";
+  argv[argc++] = "COUNT";
+  argv[argc++] = "1000";
+  argv[argc++] = "BLOCK";
+  argv[argc++] = "2000";
+  argv[argc++] = "STREAMS";
+  argv[argc++] = inbox;
+  for (size_t i = 0; i < wl.n; i++) argv[argc++] = keys[i];
+  argv[argc++] = cl->inbox_pos;
+  for (size_t i = 0; i < wl.n; i++) argv[argc++] = ((const struct croom *)rooms[i])->pos;
+  for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+  if (redisAsyncCommandArgv(cl->rd, reader_cb, NULL, (int)argc, argv, lens) == REDIS_OK) {
+    cl->reading = 1;
+    cl->read_issued = now_ms(cl);
+  }
+out:
+  free(argv);
+  free(lens);
+  free(rooms);
+  free(keys);
+}
+
+/* The reader blocks in XREAD: a wake entry in our own inbox makes it come
+ * back and read the new set of streams. */
+static void reader_wake(struct cluster *cl) {
+  const char *fv[] = {"k", "wake"};
+  inbox_send(cl, cl->inst, 2, fv, NULL);
+}
+
+/* ---- ownership ---- */
+
+static void snapshot_write(struct cluster *cl, struct croom *cr) {
+  struct room *r = hub_room_find(cl->h, cr->id);
+  if (r == NULL) return;
+  json_t *members = json_array(), *hands = json_array(), *banned = json_array();
+  for (struct participant *p = r->head; p; p = p->next) {
+    const char *inst = "", *link = "";
+    if (p->session) {
+      struct conn *c = p->session;
+      if (c->proxy) {
+        struct remote *rm = c->cluster;
+        inst = rm->inst;
+        link = strchr(rm->key, '/') + 1;
+      } else {
+        inst = cl->inst;
+      }
+    }
+    json_array_append_new(
+        members,
+        json_pack("{s:s,s:s,s:i,s:I,s:I,s:i,s:I,s:I,s:s,s:s,s:I,s:i,s:i,s:i,s:s,s:s}", "u", p->user_id, "n",
+                  p->name, "role", (int)p->role, "ps", (json_int_t)p->perms_set, "pv", (json_int_t)p->perms_val,
+                  "orole", (int)p->origin_role, "os", (json_int_t)p->origin_set, "ov",
+                  (json_int_t)p->origin_val, "sid", p->session_id, "rt", p->resume_token, "joined",
+                  (json_int_t)p->joined_ms, "a", p->audio, "v", p->video, "s", p->screen, "inst", inst,
+                  "link", link));
+  }
+  for (size_t i = 0; i < r->nhands; i++)
+    json_array_append_new(hands, json_pack("{s:s,s:s,s:I}", "u", r->hands[i].user_id, "n", r->hands[i].name,
+                                           "ms", (json_int_t)r->hands[i].raised_ms));
+  struct map_entry *e;
+  for (size_t i = 0; i < r->banned.nbuckets; i++)
+    for (e = r->banned.buckets[i]; e; e = e->next) json_array_append_new(banned, json_string(e->key));
+  const struct room_settings *s = &r->settings;
+  json_t *snap = json_pack(
+      "{s:I,s:I,s:o,s:o,s:o,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i}}", "seq", (json_int_t)r->seq, "created",
+      (json_int_t)r->created_ms, "members", members, "hands", hands, "banned", banned, "settings", "locked",
+      s->locked, "waiting_room", s->waiting_room, "mute_on_join", s->mute_on_join, "max", s->max_participants,
+      "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
+  char *txt = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+  json_decref(snap);
+  log_debug("snapshot room=%s seq=%" PRIu64 " ok=%d", cr->id, r->seq, txt != NULL);
+  if (txt == NULL) return;
+  char lease[KEY_MAX], key[KEY_MAX], prefix[40];
+  key_of(lease, "lease", cr->id);
+  key_of(key, "snap", cr->id);
+  snprintf(prefix, sizeof(prefix), "%s:", cl->inst);
+  const char *argv[] = {"EVAL", LUA_SNAP, "2", lease, key, prefix, txt};
+  cmd(cl, append_cb, NULL, 1, 7, argv, NULL);
+  free(txt);
+  cr->dirty = 0;
+  cr->snap_ms = now_ms(cl);
+}
+
+/* A connection of this instance whose room is owned here now joins as on
+ * a single instance. */
+/* The opens deferred while the room's lease reply or rebuild was pending,
+ * in arrival order: joined now, or told to reconnect if the room is not
+ * ours after all. */
+static void deferred_run(struct cluster *cl, struct croom *cr) {
+  struct remote *rm;
+  while ((rm = cr->deferred) != NULL) {
+    cr->deferred = rm->defer_next;
+    rm->deferred = 0;
+    if (rm->closed) {
+      remote_free_later(cl, rm);
+      continue;
+    }
+    if (!cr->owned || cr->rebuilding) {
+      remote_ws_close(rm->fake, 1012, "owner moved, reconnect");
+      continue;
+    }
+    owner_join(cl, rm->fake, cr->id, &rm->tc, rm->adm, rm->has_rt ? rm->rt : NULL, rm->ls);
+    size_t off = 0;
+    while (off + 4 <= rm->q.len && !rm->closed) {
+      uint32_t n;
+      memcpy(&n, rm->q.data + off, 4);
+      gate_push(cl, rm->fake, rm->q.data + off + 4, n);
+      off += 4 + n;
+    }
+    buf_free(&rm->q);
+  }
+}
+
+static void links_join_local(struct cluster *cl, struct croom *cr) {
+  deferred_run(cl, cr);
+  while (cr->links) {
+    struct link *l = cr->links;
+    struct conn *c = l->c;
+    struct token_claims tc = l->claims;
+    int adm = l->admitted, has_rt = l->has_rt;
+    char rt[80];
+    uint64_t ls = l->last_seq;
+    snprintf(rt, sizeof(rt), "%s", l->rt);
+    struct buf q = l->queue;
+    memset(&l->queue, 0, sizeof(l->queue));
+    link_unlink(cl, l);
+    if (c == NULL) {
+      buf_free(&q);
+      continue;
+    }
+    owner_join(cl, c, cr->id, &tc, adm, has_rt ? rt : NULL, ls);
+    size_t off = 0;
+    while (off + 4 <= q.len && !c->closing) {
+      uint32_t n;
+      memcpy(&n, q.data + off, 4);
+      signal_on_message(c, q.data + off + 4, n);
+      off += 4 + n;
+    }
+    buf_free(&q);
+  }
+}
+
+/* Members of the snapshot, their sessions where their instance lives, the
+ * room log from the stream; then the room goes on from the stream's seq. */
+static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  if (cl == NULL) return;
+  struct croom *cr = croom_get(cl, (const char *)priv, 0);
+  free(priv);
+  if (cr == NULL) return;
+  cr->rebuilding = 0;
+  redisReply *r = reply;
+  struct hub *h = cl->h;
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || hub_room_find(h, cr->id)) {
+    links_join_local(cl, cr);
+    return;
+  }
+  const redisReply *snapr = r->element[0], *entries = r->element[1], *alive = r->element[2];
+  json_t *snap = snapr->type == REDIS_REPLY_STRING && snapr->len ? json_loadb(snapr->str, snapr->len, 0, NULL) : NULL;
+  uint64_t top_seq = 0, top_sub = 0;
+  if (entries->elements) {
+    char id[48];
+    reply_str(arr_at(entries->element[entries->elements - 1], 0), id, sizeof(id));
+    sscanf(id, "%" SCNu64 "-%" SCNu64, &top_seq, &top_sub);
+  }
+  if (snap == NULL && entries->elements == 0) {
+    links_join_local(cl, cr);
+    return;
+  }
+  struct room *room = hub_room_create(h, cr->id);
+  if (room == NULL) {
+    json_decref(snap);
+    links_join_local(cl, cr);
+    return;
+  }
+  cl->st.takeovers++;
+  uint64_t now = uv_now(h->loop);
+  json_t *s = json_object_get(snap, "settings");
+  if (s) {
+    room->settings.locked = (int)json_integer_value(json_object_get(s, "locked"));
+    room->settings.waiting_room = (int)json_integer_value(json_object_get(s, "waiting_room"));
+    room->settings.mute_on_join = (int)json_integer_value(json_object_get(s, "mute_on_join"));
+    room->settings.max_participants = (int)json_integer_value(json_object_get(s, "max"));
+    room->settings.chat_enabled = (int)json_integer_value(json_object_get(s, "chat"));
+    room->settings.reactions_enabled = (int)json_integer_value(json_object_get(s, "reactions"));
+    room->settings.screen_share_moderators_only = (int)json_integer_value(json_object_get(s, "ssmo"));
+  }
+  uint64_t snap_seq = (uint64_t)json_integer_value(json_object_get(snap, "seq"));
+  room->seq = top_seq > snap_seq ? top_seq : snap_seq;
+  size_t i;
+  json_t *m;
+  struct participant *away[512];
+  size_t naway = 0;
+  json_array_foreach(json_object_get(snap, "members"), i, m) {
+    struct token_claims tc;
+    memset(&tc, 0, sizeof(tc));
+    snprintf(tc.sub, sizeof(tc.sub), "%s", json_string_value(json_object_get(m, "u")));
+    snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
+    tc.role = (enum room_role)json_integer_value(json_object_get(m, "role"));
+    struct participant *p = room_participant_new(&tc, hub_now_ms());
+    if (p == NULL) continue;
+    p->role = (enum room_role)json_integer_value(json_object_get(m, "role"));
+    p->perms_set = (uint32_t)json_integer_value(json_object_get(m, "ps"));
+    p->perms_val = (uint32_t)json_integer_value(json_object_get(m, "pv"));
+    p->origin_role = (enum room_role)json_integer_value(json_object_get(m, "orole"));
+    p->origin_set = (uint32_t)json_integer_value(json_object_get(m, "os"));
+    p->origin_val = (uint32_t)json_integer_value(json_object_get(m, "ov"));
+    snprintf(p->session_id, sizeof(p->session_id), "%s", json_string_value(json_object_get(m, "sid")) ?: "");
+    snprintf(p->resume_token, sizeof(p->resume_token), "%s", json_string_value(json_object_get(m, "rt")) ?: "");
+    p->joined_ms = (uint64_t)json_integer_value(json_object_get(m, "joined"));
+    p->audio = (int)json_integer_value(json_object_get(m, "a"));
+    p->video = (int)json_integer_value(json_object_get(m, "v"));
+    p->screen = (int)json_integer_value(json_object_get(m, "s"));
+    room_participant_perms_update(p);
+    if (room_participant_add(room, p) != 0) {
+      room_participant_free(p);
+      continue;
+    }
+    const char *inst = json_string_value(json_object_get(m, "inst"));
+    const char *link = json_string_value(json_object_get(m, "link"));
+    int live = 0;
+    for (size_t j = 0; inst && inst[0] && j < alive->elements; j++)
+      if (alive->element[j]->type == REDIS_REPLY_STRING && strcmp(alive->element[j]->str, inst) == 0) live = 1;
+    if (live && strcmp(inst, cl->inst) == 0) {
+      struct link *l = link && link[0] ? map_get(&cl->links, link) : NULL;
+      if (l && l->c) {
+        struct conn *c = l->c;
+        link_unlink(cl, l);
+        p->session = c;
+        c->part = p;
+        continue;
+      }
+    } else if (live && link && link[0]) {
+      struct remote *rm = remote_new(cl, inst, link, cr->id, 0);
+      if (rm) {
+        p->session = rm->fake;
+        rm->fake->part = p;
+        continue;
+      }
+    }
+    p->away_ms = now;
+    room->naway++;
+    h->naway++;
+    if (naway < 512) away[naway++] = p;
+  }
+  json_array_foreach(json_object_get(snap, "hands"), i, m)
+    room_hand_raise(room, json_string_value(json_object_get(m, "u")) ?: "",
+                    json_string_value(json_object_get(m, "n")) ?: "",
+                    (uint64_t)json_integer_value(json_object_get(m, "ms")));
+  json_array_foreach(json_object_get(snap, "banned"), i, m)
+    if (json_string_value(m)) map_put(&room->banned, json_string_value(m), (void *)1);
+  /* The room log, for resumes across the takeover. */
+  for (size_t j = 0; j < entries->elements; j++) {
+    const redisReply *e = entries->element[j], *f = arr_at(e, 1);
+    char k[4], id[48], to[ID_MAX + 1], ex[ID_MAX + 1], al[ID_MAX + 1];
+    field_str(f, "k", k, sizeof(k));
+    if (k[0] != 'L') continue;
+    reply_str(arr_at(e, 0), id, sizeof(id));
+    const redisReply *fr = field(f, "f");
+    if (fr == NULL || fr->type != REDIS_REPLY_STRING) continue;
+    struct outbuf *b = outbuf_new(fr->len);
+    if (b == NULL) continue;
+    memcpy(b->data, fr->str, fr->len);
+    b->len = fr->len;
+    field_str(f, "to", to, sizeof(to));
+    field_str(f, "ex", ex, sizeof(ex));
+    field_str(f, "al", al, sizeof(al));
+    roomlog_append(&room->log, strtoull(id, NULL, 10), now, (int)field_int(f, "t"), b, to[0] ? to : NULL,
+                   ex[0] ? ex : NULL, al[0] ? al : NULL, (uint32_t)field_int(f, "pm"));
+    outbuf_unref(b);
+  }
+  /* A log that does not reach back to the snapshot cannot serve resumes from before it. */
+  if (room->log.n == 0 || roomlog_at(&room->log, 0)->seq > snap_seq + 1)
+    if (room->log.dropped_seq < snap_seq) room->log.dropped_seq = snap_seq;
+  cr->last_seq = room->seq;
+  cr->sub = top_seq == room->seq ? top_sub : 0;
+  log_info("takeover room=%s seq=%" PRIu64 " members=%zu away=%zu log=%zu", cr->id, room->seq, room->count,
+           naway, room->log.n);
+  json_decref(snap);
+  /* Members whose instance is gone: the grace period starts now. */
+  for (size_t j = 0; j < naway; j++) {
+    json_t *pl = json_pack("{s:s,s:s}", "user_id", away[j]->user_id, "status", "reconnecting");
+    hub_publish(h, room, "participant-update", "server", NULL, away[j]->user_id, pl);
+    json_decref(pl);
+  }
+  cr->dirty = 1;
+  links_join_local(cl, cr);
+}
+
+static void become_owner(struct cluster *cl, struct croom *cr) {
+  cr->owned = 1;
+  cr->watching = 0;
+  snprintf(cr->owner, sizeof(cr->owner), "%s", cl->inst);
+  if (hub_room_find(cl->h, cr->id)) {
+    links_join_local(cl, cr);
+    return;
+  }
+  /* Rebuild from the snapshot and the stream (a fresh room has neither). */
+  char snap[KEY_MAX], stream[KEY_MAX];
+  key_of(snap, "snap", cr->id);
+  key_of(stream, "stream", cr->id);
+  const char *argv[] = {"EVAL", LUA_REBUILD, "2", snap, stream};
+  cr->rebuilding = 1;
+  cmd(cl, rebuild_cb, strdup(cr->id), 0, 5, argv, NULL);
+}
+
+/* Steps down: the lease is someone else's. Local members reconnect (1012)
+ * and find the new owner. */
+static void step_down(struct cluster *cl, struct croom *cr) {
+  cr->owned = 0;
+  struct room *r = hub_room_find(cl->h, cr->id);
+  log_warn("lease_lost room=%s", cr->id);
+  if (r) hub_room_evict(cl->h, r, 1012, "room moved to another instance");
+}
+
+static void acquire_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  if (cl == NULL) {
+    free(priv);
+    return;
+  }
+  struct croom *cr = croom_get(cl, (const char *)priv, 0);
+  free(priv);
+  if (cr == NULL) return;
+  cr->acquiring = 0;
+  redisReply *r = reply;
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3) {
+    if (r && r->type == REDIS_REPLY_ERROR) log_warn("acquire_failed room=%s reason=\"%s\"", cr->id, r->str);
+    return; /* Redis is away: tried again on the next tick */
+  }
+  int owned = r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1;
+  char val[64], lid[48];
+  reply_str(r->element[1], val, sizeof(val));
+  reply_str(r->element[2], lid, sizeof(lid));
+  if (owned) {
+    int was = cr->owned;
+    snprintf(cr->lease, sizeof(cr->lease), "%s", val);
+    const char *colon = strrchr(val, ':');
+    cr->fence = colon ? strtoull(colon + 1, NULL, 10) : 0;
+    if (!was) {
+      log_info("lease_acquired room=%s lease=%s", cr->id, val);
+      become_owner(cl, cr);
+    }
+    return;
+  }
+  if (cr->owned) {
+    step_down(cl, cr);
+  }
+  deferred_run(cl, cr); /* opens that came too early: reconnect to the owner */
+  if (val[0] == '\0') return; /* no lease, but the last owner still beats: wait */
+  char owner[32];
+  snprintf(owner, sizeof(owner), "%.*s", (int)(strrchr(val, ':') ? strrchr(val, ':') - val : 0), val);
+  int changed = strcmp(owner, cr->owner) != 0;
+  snprintf(cr->owner, sizeof(cr->owner), "%s", owner);
+  if (!cr->watching) {
+    snprintf(cr->pos, sizeof(cr->pos), "%s", lid[0] ? lid : "0-0");
+    cr->watching = 1;
+    reader_wake(cl);
+  }
+  for (struct link *l = cr->links; l; l = l->next) {
+    if (!l->opened) link_send_open(cl, l);
+    else if (changed) snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner); /* rebuilt there from the snapshot */
+  }
+}
+
+static void room_resolve(struct cluster *cl, struct croom *cr) {
+  if (cr->acquiring || cr->rebuilding) return;
+  char lease[KEY_MAX], fence[KEY_MAX], stream[KEY_MAX], hb[KEY_MAX], ttl[16];
+  key_of(lease, "lease", cr->id);
+  key_of(fence, "fence", cr->id);
+  key_of(stream, "stream", cr->id);
+  key_of(hb, "hb", cr->owner[0] && strcmp(cr->owner, cl->inst) != 0 ? cr->owner : "-");
+  snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
+  const char *argv[] = {"EVAL", LUA_ACQUIRE, "4", lease, fence, stream, hb, cl->inst, ttl};
+  char *id = strdup(cr->id);
+  if (id == NULL) return;
+  cr->acquiring = 1;
+  cmd(cl, acquire_cb, id, 0, 9, argv, NULL);
+}
+
+int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
+                    int admitted, const char *resume_token, uint64_t last_seq) {
+  struct cluster *cl = h->cluster;
+  struct croom *cr = croom_get(cl, room_id, 1);
+  if (cr == NULL) return 0;
+  if (cr->owned && !cr->rebuilding && hub_room_find(h, room_id)) return 0;
+  if (ws_accept(c) != 0) return 1;
+  struct link *l = calloc(1, sizeof(*l));
+  if (l == NULL) {
+    ws_close(c, 1011, "internal error");
+    return 1;
+  }
+  l->cl = cl;
+  l->c = c;
+  l->id = ++cl->next_id;
+  snprintf(l->key, sizeof(l->key), "%" PRIu64, l->id);
+  l->room = cr;
+  l->claims = *claims;
+  l->admitted = admitted;
+  l->has_rt = resume_token != NULL;
+  if (resume_token) snprintf(l->rt, sizeof(l->rt), "%s", resume_token);
+  l->last_seq = last_seq;
+  map_put(&cl->links, l->key, l);
+  /* Keep arrival order: the owner admits in the order the opens come. */
+  struct link **pp = &cr->links;
+  while (*pp) pp = &(*pp)->next;
+  *pp = l;
+  c->cluster = l;
+  if (cr->owned && !cr->rebuilding) {
+    links_join_local(cl, cr);
+  } else if (!cr->owned && cr->owner[0] && cr->watching) {
+    link_send_open(cl, l);
+  } else {
+    room_resolve(cl, cr);
+  }
+  return 1;
+}
+
+/* ---- REST on an instance that does not own the room ---- */
+
+static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *owner) {
+  char m[8], id[24];
+  snprintf(m, sizeof(m), "%d", fw->method);
+  snprintf(id, sizeof(id), "%" PRIu64, fw->id);
+  const char *fv[] = {"k", "http", "i", cl->inst, "id", id, "room", fw->room, "m", m,
+                      "url", fw->url.data ? fw->url.data : "", "auth", fw->auth.data ? fw->auth.data : "",
+                      "ct", fw->ctype.data ? fw->ctype.data : "", "body", fw->body.data ? fw->body.data : ""};
+  size_t fl[18];
+  for (int i = 0; i < 18; i++) fl[i] = i == 17 ? fw->body.len : strlen(fv[i]);
+  map_put(&cl->http_wait, id, fw);
+  inbox_send(cl, owner, 18, fv, fl);
+  cl->st.forwarded_out++;
+}
+
+static void fwd_free(struct fwd_http *fw) {
+  buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
+  free(fw);
+}
+
+/* The owner is unknown here: ask Redis (never blocking), then forward, or
+ * answer here when nobody owns the room. */
+static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  struct conn *live = cl ? cl->srv->conns : NULL;
+  while (live && live != fw->c) live = live->next;
+  if (live == NULL || live->cluster != fw) fw->c = NULL; /* the client went away meanwhile */
+  if (cl == NULL || fw->c == NULL) {
+    fwd_free(fw);
+    return;
+  }
+  char val[64] = "";
+  if (r && r->type == REDIS_REPLY_STRING) reply_str(r, val, sizeof(val));
+  const char *colon = strrchr(val, ':');
+  if (val[0] && colon && strncmp(val, cl->inst, (size_t)(colon - val)) != 0) {
+    char owner[32];
+    snprintf(owner, sizeof(owner), "%.*s", (int)(colon - val), val);
+    http_forward(cl, fw, owner);
+    return;
+  }
+  /* Answer here, as a single instance would (the room is not live anywhere). */
+  struct conn *c = fw->c;
+  c->cluster = NULL;
+  buf_append(&c->req.url, fw->url.data ? fw->url.data : "", fw->url.len);
+  if (fw->auth.len) buf_append(&c->req.hdr[HDR_AUTHORIZATION], fw->auth.data, fw->auth.len);
+  if (fw->ctype.len) buf_append(&c->req.hdr[HDR_CONTENT_TYPE], fw->ctype.data, fw->ctype.len);
+  if (fw->body.len) buf_append(&c->req.body, fw->body.data, fw->body.len);
+  c->parser.method = (unsigned)fw->method;
+  api_dispatch(c);
+  buf_reset(&c->req.url);
+  buf_reset(&c->req.hdr[HDR_AUTHORIZATION]);
+  buf_reset(&c->req.hdr[HDR_CONTENT_TYPE]);
+  buf_reset(&c->req.body);
+  fwd_free(fw);
+}
+
+/* Rooms made here by POST /webrtc/rooms: this instance claims their lease,
+ * so that joins and REST calls on other instances come to it. */
+static void claim_local(const char *k, void *v, void *arg) {
+  struct cluster *cl = arg;
+  (void)v;
+  struct croom *cr = croom_get(cl, k, 1);
+  if (cr && !cr->owned && !cr->acquiring && !cr->watching) room_resolve(cl, cr);
+}
+
+void cluster_on_request(struct conn *c) {
+  struct cluster *cl = the_cluster;
+  const char *url = c->req.url.data ? c->req.url.data : "";
+  static const char pre[] = "/webrtc/rooms/";
+  if (cl != NULL && c->parser.method == HTTP_POST && strncmp(url, "/webrtc/rooms", 13) == 0 &&
+      (url[13] == '\0' || url[13] == '?')) {
+    api_dispatch(c);
+    map_each(&cl->h->rooms, claim_local, cl);
+    return;
+  }
+  if (cl == NULL || strncmp(url, pre, sizeof(pre) - 1) != 0) {
+    api_dispatch(c);
+    return;
+  }
+  const char *id = url + sizeof(pre) - 1;
+  size_t n = strcspn(id, "/?");
+  char room[ID_MAX + 1];
+  /* Shared files stay on the instance that holds them (streamed bodies and
+   * responses are not forwarded; ADR 0006, "Limits"). */
+  if (n == 0 || n > ID_MAX || strncmp(id + n, "/files", 6) == 0) {
+    api_dispatch(c);
+    return;
+  }
+  memcpy(room, id, n);
+  room[n] = '\0';
+  struct croom *cr = croom_get(cl, room, 0);
+  if (hub_room_find(cl->h, room) || (cr && cr->owned)) {
+    api_dispatch(c);
+    return;
+  }
+  struct fwd_http *fw = calloc(1, sizeof(*fw));
+  if (fw == NULL) {
+    api_dispatch(c);
+    return;
+  }
+  fw->cl = cl;
+  fw->c = c;
+  fw->id = ++cl->next_id;
+  snprintf(fw->room, sizeof(fw->room), "%s", room);
+  fw->method = c->parser.method;
+  buf_append(&fw->url, url, c->req.url.len);
+  if (c->req.hdr[HDR_AUTHORIZATION].len)
+    buf_append(&fw->auth, c->req.hdr[HDR_AUTHORIZATION].data, c->req.hdr[HDR_AUTHORIZATION].len);
+  if (c->req.hdr[HDR_CONTENT_TYPE].len)
+    buf_append(&fw->ctype, c->req.hdr[HDR_CONTENT_TYPE].data, c->req.hdr[HDR_CONTENT_TYPE].len);
+  if (c->req.body.len) buf_append(&fw->body, c->req.body.data, c->req.body.len);
+  c->cluster = fw; /* an HTTP conn's slot: its forwarded call */
+  if (cr && cr->owner[0] && cr->watching) {
+    http_forward(cl, fw, cr->owner);
+    return;
+  }
+  char lease[KEY_MAX];
+  key_of(lease, "lease", room);
+  const char *argv[] = {"GET", lease};
+  cmd(cl, lookup_cb, fw, 0, 2, argv, NULL);
+}
+
+/* ---- connections, timers ---- */
+
+static void on_up(struct cluster *cl) {
+  if (!cl->cmd_up || !cl->rd_up) return;
+  cl->up_since = now_ms(cl);
+  cl->backoff_ms = BACKOFF_MIN_MS;
+  log_info("redis_up host=%s port=%d instance=%s", cl->host, cl->port, cl->inst);
+  /* Owners claim their rooms again first (a restarted Redis has no leases),
+   * then what was held while Redis was away goes out, in order. */
+  struct croom *owned[1024];
+  size_t n = 0;
+  for (size_t i = 0; i < cl->rooms.nbuckets; i++)
+    for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next) {
+      struct croom *cr = e->value;
+      if (cr->owned && n < 1024) owned[n++] = cr;
+    }
+  struct pending *held = cl->pend_head, *held_tail = cl->pend_tail;
+  cl->pend_head = cl->pend_tail = NULL; /* the claims go out before what was held */
+  for (size_t i = 0; i < n; i++) {
+    owned[i]->acquiring = 0;
+    room_resolve(cl, owned[i]);
+    owned[i]->dirty = 1;
+  }
+  if (cl->pend_head == NULL) cl->pend_head = held, cl->pend_tail = held_tail;
+  else if (held) held_tail->next = cl->pend_head, cl->pend_head = held; /* cannot happen: Redis is up */
+  pending_flush(cl);
+  reader_issue(cl);
+}
+
+static void retry_cb(uv_timer_t *t) {
+  struct cluster *cl = t->data;
+  if (cl->cmd == NULL) connect_ctx(cl, 0);
+  if (cl->rd == NULL) connect_ctx(cl, 1);
+}
+
+static void schedule_retry(struct cluster *cl) {
+  if (cl->stopping || uv_is_active((uv_handle_t *)&cl->retry)) return;
+  uv_timer_start(&cl->retry, retry_cb, (uint64_t)cl->backoff_ms, 0);
+  cl->backoff_ms = cl->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cl->backoff_ms * 2;
+}
+
+static void auth_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  redisReply *r = reply;
+  if (r && r->type == REDIS_REPLY_ERROR) log_error("redis_setup_failed step=%s reason=\"%s\"", (const char *)priv, r->str);
+}
+
+/* The PING after AUTH and SELECT: the connection is usable only now (a
+ * wrong password fails the PING with NOAUTH: dropped and retried). */
+static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (cl == NULL || ac == NULL || r == NULL) return;
+  int reader = ac == cl->rd;
+  if (r->type == REDIS_REPLY_ERROR) {
+    log_error("redis_not_ready reader=%d reason=\"%s\"", reader, r->str);
+    redisAsyncDisconnect(ac);
+    return;
+  }
+  if (reader) cl->rd_up = 1;
+  else cl->cmd_up = 1;
+  cl->st.reconnects++;
+  on_up(cl);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+  struct cluster *cl = ac->data;
+  int reader = ac == cl->rd;
+  if (status != REDIS_OK) {
+    log_warn("redis_connect_failed reader=%d reason=\"%s\"", reader, ac->errstr);
+    if (reader) cl->rd = NULL;
+    else cl->cmd = NULL;
+    schedule_retry(cl);
+    return;
+  }
+  (void)reader; /* up once ready_cb has its PONG */
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+  struct cluster *cl = ac->data;
+  int reader = ac == cl->rd;
+  if (reader) cl->rd = NULL, cl->rd_up = 0, cl->reading = 0;
+  else cl->cmd = NULL, cl->cmd_up = 0;
+  if (cl->stopping) return;
+  log_warn("redis_down reader=%d reason=\"%s\"", reader, ac->errstr);
+  schedule_retry(cl);
+}
+
+static void connect_ctx(struct cluster *cl, int reader) {
+  redisAsyncContext *ac = redisAsyncConnect(cl->host, cl->port);
+  if (ac == NULL || ac->err) {
+    if (ac) redisAsyncFree(ac);
+    schedule_retry(cl);
+    return;
+  }
+  ac->data = cl;
+  if (redisLibuvAttach(ac, cl->loop) != REDIS_OK) {
+    redisAsyncFree(ac);
+    schedule_retry(cl);
+    return;
+  }
+  redisAsyncSetConnectCallback(ac, on_connect);
+  redisAsyncSetDisconnectCallback(ac, on_disconnect);
+  if (cl->pass[0]) {
+    if (cl->user[0]) redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s %s", cl->user, cl->pass);
+    else redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s", cl->pass);
+  }
+  if (cl->db) redisAsyncCommand(ac, auth_cb, "select", "SELECT %d", cl->db);
+  redisAsyncCommand(ac, ready_cb, NULL, "PING");
+  if (reader) cl->rd = ac, cl->rd_started = now_ms(cl);
+  else cl->cmd = ac, cl->cmd_started = now_ms(cl);
+}
+
+/* hiredis 0.14's libuv adapter ignores a poll error, so a refused connect
+ * never calls back: an attempt not up within a second is dropped and
+ * retried. */
+static void connect_watchdog(struct cluster *cl) {
+  uint64_t now = now_ms(cl);
+  if (cl->cmd && !cl->cmd_up && now - cl->cmd_started > 1000) {
+    redisAsyncContext *ac = cl->cmd;
+    cl->cmd = NULL;
+    redisAsyncFree(ac);
+    schedule_retry(cl);
+  }
+  /* The same adapter misses a reset of the reader's idle socket: an XREAD
+   * (BLOCK 2000) without an answer for 5 s means the connection is gone. */
+  if (cl->rd && cl->rd_up && cl->reading && now - cl->read_issued > 5000) {
+    log_warn("redis_reader_stuck ms=%llu", (unsigned long long)(now - cl->read_issued));
+    redisAsyncContext *ac = cl->rd;
+    redisAsyncFree(ac); /* calls on_disconnect, which schedules the retry */
+    if (cl->rd == ac) cl->rd = NULL, cl->rd_up = 0, cl->reading = 0, schedule_retry(cl);
+    return;
+  }
+  if (cl->rd && !cl->rd_up && now - cl->rd_started > 1000) {
+    redisAsyncContext *ac = cl->rd;
+    cl->rd = NULL;
+    redisAsyncFree(ac);
+    schedule_retry(cl);
+  }
+}
+
+/* A renewal refused: the lease expired (and may be someone else's). Ask
+ * again: ACQUIRE either gives it back or steps this instance down. */
+static void renew_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  struct croom *cr = cl ? croom_get(cl, (const char *)priv, 0) : NULL;
+  free(priv);
+  if (cr && cr->owned && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+    log_warn("lease_renew_refused room=%s lease=%s", cr->id, cr->lease);
+    room_resolve(cl, cr);
+  }
+}
+
+static void renew_room(const char *k, void *v, void *arg) {
+  struct cluster *cl = arg;
+  struct croom *cr = v;
+  (void)k;
+  if (cr->owned && !cr->acquiring) {
+    char lease[KEY_MAX], ttl[16];
+    key_of(lease, "lease", cr->id);
+    snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
+    const char *argv[] = {"EVAL", LUA_RENEW, "1", lease, cr->lease, ttl};
+    char *id = strdup(cr->id);
+    if (id) cmd(cl, renew_cb, id, 0, 6, argv, NULL);
+  }
+}
+
+struct sweep { struct croom *list[256]; size_t n; };
+
+static void collect_sweep(const char *k, void *v, void *arg) {
+  struct sweep *s = arg;
+  if (s->n < 256) s->list[s->n++] = v;
+}
+
+/* Owner side: sessions of an instance whose heartbeat stopped are cut
+ * connections (the grace period, then user-left). */
+struct inst_scan { char insts[64][32]; size_t n; };
+
+static void collect_insts(const char *k, void *v, void *arg) {
+  struct remote *rm = v;
+  struct inst_scan *is = arg;
+  for (size_t i = 0; i < is->n; i++)
+    if (strcmp(is->insts[i], rm->inst) == 0) return;
+  if (is->n < 64) snprintf(is->insts[is->n++], 32, "%s", rm->inst);
+}
+
+struct dead_scan { const char *inst; struct remote *list[1024]; size_t n; };
+
+static void collect_dead(const char *k, void *v, void *arg) {
+  struct remote *rm = v;
+  struct dead_scan *ds = arg;
+  if (strcmp(rm->inst, ds->inst) == 0 && ds->n < 1024) ds->list[ds->n++] = rm;
+}
+
+static void hb_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  char *inst = priv;
+  if (cl && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
+    struct dead_scan *ds = calloc(1, sizeof(*ds));
+    if (ds) {
+      ds->inst = inst;
+      map_each(&cl->remotes, collect_dead, ds);
+      if (ds->n) log_warn("instance_gone instance=%s sessions=%zu", inst, ds->n);
+      for (size_t i = 0; i < ds->n; i++) {
+        struct remote *rm = ds->list[i];
+        rm->closed = 1;
+        map_del(&cl->remotes, rm->key);
+        gate_drop(cl, rm->fake);
+        signal_on_end(rm->fake, CONN_END_CUT, 0);
+        remote_free_later(cl, rm);
+      }
+      free(ds);
+    }
+  }
+  free(inst);
+}
+
+static void check_instances(struct cluster *cl) {
+  struct inst_scan *is = calloc(1, sizeof(*is));
+  if (is == NULL) return;
+  map_each(&cl->remotes, collect_insts, is);
+  for (size_t i = 0; i < is->n; i++) {
+    char hb[KEY_MAX];
+    key_of(hb, "hb", is->insts[i]);
+    const char *argv[] = {"EXISTS", hb};
+    char *inst = strdup(is->insts[i]);
+    if (inst) cmd(cl, hb_cb, inst, 0, 2, argv, NULL);
+  }
+  free(is);
+}
+
+static void on_timer(uv_timer_t *t) {
+  struct cluster *cl = t->data;
+  if (cl->srv->shutting_down && cl->srv->nconns == 0) {
+    cluster_stop(cl); /* the loop ends once our handles are closed */
+    return;
+  }
+  connect_watchdog(cl);
+  if (!cl->cmd_up) return;
+  char hb[KEY_MAX], ttl[16];
+  key_of(hb, "hb", cl->inst);
+  snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
+  const char *argv[] = {"SET", hb, "1", "PX", ttl};
+  cmd(cl, NULL, NULL, 0, 5, argv, NULL);
+  map_each(&cl->rooms, renew_room, cl);
+  if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
+  struct sweep s = {{0}, 0};
+  map_each(&cl->rooms, collect_sweep, &s);
+  for (size_t i = 0; i < s.n; i++) {
+    struct croom *cr = s.list[i];
+    if (cr->owned) {
+      if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL) {
+        char lease[KEY_MAX];
+        key_of(lease, "lease", cr->id);
+        const char *rv[] = {"EVAL", LUA_RELEASE, "1", lease, cr->lease};
+        cmd(cl, NULL, NULL, 0, 5, rv, NULL);
+        croom_drop(cl, cr);
+      }
+    } else if (cr->links == NULL && !cr->acquiring) {
+      croom_drop(cl, cr); /* nobody of ours in it any more */
+    } else if (now_ms(cl) - cl->up_since >= LEASE_MS) {
+      /* Is the owner still there? A lease that expired is taken here. */
+      room_resolve(cl, cr);
+    }
+  }
+}
+
+/* After every loop turn: snapshots of rooms that changed, freed remotes. */
+static void on_check(uv_check_t *t) {
+  struct cluster *cl = t->data;
+  remotes_reap(cl);
+  struct sweep s = {{0}, 0};
+  map_each(&cl->rooms, collect_sweep, &s);
+  for (size_t i = 0; i < s.n; i++)
+    if (s.list[i]->owned && s.list[i]->dirty && !s.list[i]->rebuilding)
+      snapshot_write(cl, s.list[i]);
+}
+
+static int parse_url(struct cluster *cl, const char *url, char *err, size_t n) {
+  const char *p = url;
+  if (strncmp(p, "redis://", 8) != 0) return snprintf(err, n, "--redis-url must start with redis://"), -1;
+  p += 8;
+  const char *at = strrchr(p, '@');
+  if (at) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (colon) {
+      snprintf(cl->user, sizeof(cl->user), "%.*s", (int)(colon - p), p);
+      snprintf(cl->pass, sizeof(cl->pass), "%.*s", (int)(at - colon - 1), colon + 1);
+    } else {
+      snprintf(cl->pass, sizeof(cl->pass), "%.*s", (int)(at - p), p);
+    }
+    p = at + 1;
+  }
+  size_t hl = strcspn(p, ":/");
+  if (hl == 0 || hl >= sizeof(cl->host)) return snprintf(err, n, "--redis-url: no host"), -1;
+  snprintf(cl->host, sizeof(cl->host), "%.*s", (int)hl, p);
+  p += hl;
+  cl->port = 6379;
+  if (*p == ':') {
+    cl->port = (int)strtol(p + 1, (char **)&p, 10);
+    if (cl->port <= 0 || cl->port > 65535) return snprintf(err, n, "--redis-url: bad port"), -1;
+  }
+  if (*p == '/') {
+    char *e;
+    long db = strtol(p + 1, &e, 10);
+    if (e == p + 1 || *e || db < 0 || db > 1000000) return snprintf(err, n, "--redis-url: bad db index"), -1;
+    cl->db = (int)db;
+  } else if (*p) {
+    return snprintf(err, n, "--redis-url: unexpected '%s'", p), -1;
+  }
+  return 0;
+}
+
+int cluster_start(struct hub *h, struct server *srv, const char *url, char *err, size_t err_len) {
+  struct cluster *cl = calloc(1, sizeof(*cl));
+  if (cl == NULL) return snprintf(err, err_len, "out of memory"), -1;
+  if (parse_url(cl, url, err, err_len) != 0) {
+    free(cl);
+    return -1;
+  }
+  cl->h = h;
+  cl->srv = srv;
+  cl->loop = h->loop;
+  cl->backoff_ms = BACKOFF_MIN_MS;
+  if (id_random_hex(cl->inst, 6) != 0) {
+    free(cl);
+    return snprintf(err, err_len, "no randomness for the instance id"), -1;
+  }
+  snprintf(cl->inbox_pos, sizeof(cl->inbox_pos), "0-0");
+  cl->bus.ops = &bus_redis_ops;
+  cl->bus.deliver = signal_bus_deliver;
+  cl->bus.arg = cl;
+  uv_timer_init(cl->loop, &cl->timer);
+  uv_timer_init(cl->loop, &cl->retry);
+  uv_check_init(cl->loop, &cl->check);
+  cl->timer.data = cl->retry.data = cl->check.data = cl;
+  uv_timer_start(&cl->timer, on_timer, TIMER_MS, TIMER_MS);
+  uv_check_start(&cl->check, on_check);
+  the_cluster = cl;
+  h->cluster = cl;
+  h->limiter = &redis_limiter;
+  h->limiter_impl = cl;
+  if (h->bus) h->bus->ops->close(h->bus);
+  h->bus = &cl->bus;
+  connect_ctx(cl, 0);
+  connect_ctx(cl, 1);
+  return 0;
+}
+
+static void close_cb(uv_handle_t *hd) {}
+
+void cluster_stop(struct cluster *cl) {
+  if (cl == NULL || cl->stopping) return;
+  cl->stopping = 1;
+  uv_timer_stop(&cl->timer);
+  uv_timer_stop(&cl->retry);
+  uv_check_stop(&cl->check);
+  uv_close((uv_handle_t *)&cl->timer, close_cb);
+  uv_close((uv_handle_t *)&cl->retry, close_cb);
+  uv_close((uv_handle_t *)&cl->check, close_cb);
+  if (cl->cmd) redisAsyncDisconnect(cl->cmd); /* sends what is queued first */
+  if (cl->rd) {
+    redisAsyncFree(cl->rd); /* blocked in XREAD: nothing to wait for */
+    cl->rd = NULL, cl->rd_up = 0;
+  }
+}
+
+/* ---- health and metrics ---- */
+
+const char *cluster_instance_id(const struct cluster *cl) { return cl->inst; }
+int cluster_redis_up(const struct cluster *cl) { return cl->cmd_up && cl->rd_up; }
+const struct cluster_stats *cluster_stats_get(const struct cluster *cl) { return &cl->st; }
+
+size_t cluster_owned_rooms(const struct cluster *cl) {
+  size_t n = 0;
+  for (size_t i = 0; i < cl->rooms.nbuckets; i++)
+    for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next) n += ((struct croom *)e->value)->owned;
+  return n;
+}
+
+json_t *cluster_health_json(const struct cluster *cl) {
+  json_t *owned = json_array();
+  for (size_t i = 0; i < cl->rooms.nbuckets; i++)
+    for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next)
+      if (((struct croom *)e->value)->owned) json_array_append_new(owned, json_string(e->key));
+  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I}", "instance_id", cl->inst, "redis",
+                   cluster_redis_up(cl) ? "ok" : "unavailable", "owned_rooms", owned, "forwarded_out",
+                   (json_int_t)cl->st.forwarded_out, "forwarded_in", (json_int_t)cl->st.forwarded_in,
+                   "stream_entries_in", (json_int_t)cl->st.stream_entries_in, "queued",
+                   (json_int_t)cl->npending, "stream_lag_ms", cl->st.stream_lag_ms, "stream_lag_max_ms",
+                   cl->st.stream_lag_max_ms, "takeovers", (json_int_t)cl->st.takeovers, "fenced",
+                   (json_int_t)cl->st.fenced);
+}
+
+void cluster_metrics(const struct cluster *cl, struct buf *b) {
+  char t[4096];
+  int n = snprintf(
+      t, sizeof(t),
+      "# HELP huddle_cluster_info This instance's id in the cluster.\n# TYPE huddle_cluster_info gauge\n"
+      "huddle_cluster_info{instance_id=\"%s\"} 1\n"
+      "# HELP huddle_cluster_redis_up 1 while both Redis connections are up.\n# TYPE huddle_cluster_redis_up gauge\n"
+      "huddle_cluster_redis_up %d\n"
+      "# HELP huddle_cluster_owned_rooms Rooms whose lease this instance holds.\n# TYPE huddle_cluster_owned_rooms gauge\n"
+      "huddle_cluster_owned_rooms %zu\n"
+      "# HELP huddle_cluster_forwarded_out_total Client messages and REST calls sent to another instance.\n"
+      "# TYPE huddle_cluster_forwarded_out_total counter\nhuddle_cluster_forwarded_out_total %llu\n"
+      "# HELP huddle_cluster_forwarded_in_total Messages and calls from other instances run here.\n"
+      "# TYPE huddle_cluster_forwarded_in_total counter\nhuddle_cluster_forwarded_in_total %llu\n"
+      "# HELP huddle_cluster_stream_entries_in_total Room stream entries read for local sessions.\n"
+      "# TYPE huddle_cluster_stream_entries_in_total counter\nhuddle_cluster_stream_entries_in_total %llu\n"
+      "# HELP huddle_cluster_stream_lag_seconds Last delay from the owner's append to local delivery.\n"
+      "# TYPE huddle_cluster_stream_lag_seconds gauge\nhuddle_cluster_stream_lag_seconds %.3f\n"
+      "# HELP huddle_cluster_queued_commands Redis commands held while Redis is away.\n"
+      "# TYPE huddle_cluster_queued_commands gauge\nhuddle_cluster_queued_commands %zu\n"
+      "# HELP huddle_cluster_takeovers_total Rooms taken over from a dead owner.\n"
+      "# TYPE huddle_cluster_takeovers_total counter\nhuddle_cluster_takeovers_total %llu\n",
+      cl->inst, cluster_redis_up(cl), cluster_owned_rooms(cl), (unsigned long long)cl->st.forwarded_out,
+      (unsigned long long)cl->st.forwarded_in, (unsigned long long)cl->st.stream_entries_in,
+      cl->st.stream_lag_ms / 1000.0, cl->npending, (unsigned long long)cl->st.takeovers);
+  if (n > 0) buf_append(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
+}
