@@ -4,7 +4,8 @@
  * Records: every analytics event and audit entry (through the history
  * sink), room sessions (open/close), participant sessions (from the join
  * and leave events), recordings and live streams (from their events) and
- * room settings (from the settings_update audit entry).
+ * room settings (from the settings_update audit entry); the room policy
+ * (roles, overrides, bans, hands) is durable_policy.c's, called from here.
  *
  * The chat gate: with --chat-durability durable a chat message is encoded
  * with its seq at once but published only when the store has committed it.
@@ -24,7 +25,9 @@
 
 #include "lib/envelope.h"
 #include "room/durable.h"
+#include "room/durable_policy.h"
 #include "room/hub.h"
+#include "room/policy.h"
 #include "room/room.h"
 #include "store/store.h"
 
@@ -252,6 +255,7 @@ void durable_room_open(struct hub *h, struct room *r) {
     if (m->last_seq > r->seq) r->seq = m->last_seq;
     if (m->settings) apply_settings(r, m->settings);
     log_info("room_restored room=%s seq=%" PRIu64 " settings=%d", r->id, r->seq, m->settings != NULL);
+    durable_policy_restore(h, r); /* roles, overrides, bans, rejections, hands */
   }
   store_room_opened_note(h->store, r->id);
   struct store_rec *rec = store_rec_new(STORE_ROOM_OPEN, r->id);
@@ -339,7 +343,24 @@ static void on_history(void *arg, struct room_history *h, int audit, const struc
         free(settings);
       }
     }
+    /* Roles, overrides, bans, rejections and lowered hands change with an
+     * audit entry; a deleted room forgets them with its settings. */
+    struct room *r = hub_room_find(hub, h->room_id);
+    if (deleted) {
+      durable_policy_forget(hub, r, e->ts);
+    } else {
+      durable_policy_save(hub, r);
+      struct room *root = policy_root(hub, r);
+      if (root != r) durable_policy_save(hub, root);
+    }
     return;
+  }
+  if (strcmp(e->type, "leave") == 0) {
+    /* A leave may expire hands of owners who stayed away. */
+    struct room *r = hub_room_find(hub, h->room_id);
+    durable_policy_save(hub, r);
+    struct room *root = policy_root(hub, r);
+    if (root != r) durable_policy_save(hub, root);
   }
   if (strcmp(e->type, "join") == 0) {
     struct room *r = hub_room_find(hub, h->room_id);

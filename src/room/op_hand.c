@@ -10,6 +10,7 @@
 
 #include "room/room.h"
 #include "room/hub.h"
+#include "room/durable_policy.h"
 #include "room/op.h"
 
 static void publish_change(struct hub *h, struct room *r, const char *user, int raised,
@@ -47,6 +48,7 @@ enum api_err op_hand(struct hub *h, struct room *r, const struct actor *a, const
     return API_ERR_HAND_NOT_RAISED;
   }
   if (!self && r->hist) history_audit(r->hist, hub_now_ms(), a->user_id, "lower_hand", p->user_id, NULL);
+  durable_policy_save(h, r); /* the queue comes back after a restart */
   publish_change(h, r, p->user_id, raise, a->user_id, NULL);
   return API_OK;
 }

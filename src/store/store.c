@@ -392,20 +392,30 @@ void store_room_settings_note(struct store *st, const char *room_id, const char 
   m->settings = settings ? strdup(settings) : NULL;
 }
 
+void store_room_policy_note(struct store *st, const char *room_id, const char *policy) {
+  struct store_room_meta *m = meta_get(st, room_id);
+  if (m == NULL) return;
+  free(m->policy);
+  m->policy = policy ? strdup(policy) : NULL;
+}
+
 void store_room_opened_note(struct store *st, const char *room_id) {
   struct store_room_meta *m = meta_get(st, room_id);
   if (m) m->opened_here = 1;
 }
 
-static void on_loaded_room(void *arg, const char *room_id, uint64_t last_seq, const char *settings) {
+static void on_loaded_room(void *arg, const char *room_id, uint64_t last_seq, const char *settings,
+                           const char *policy) {
   struct store *st = arg;
   store_room_seq_note(st, room_id, last_seq);
   if (settings) store_room_settings_note(st, room_id, settings);
+  if (policy) store_room_policy_note(st, room_id, policy);
 }
 
 static void meta_free(const char *k, void *v, void *arg) {
   struct store_room_meta *m = v;
   free(m->settings);
+  free(m->policy);
   free(m);
 }
 

@@ -40,6 +40,8 @@ enum store_kind {
   STORE_SETTINGS,         /* room_id, ts, text = settings JSON */
   STORE_ERASE_USER,       /* user_id, ts: chat text tombstoned, analytics anonymized */
   STORE_RETENTION,        /* ts = cut-off: chat and events older are deleted */
+  STORE_POLICY,           /* room_id, ts, text = the room's policy JSON (roles, overrides, bans,
+                             rejections, hand queue; "{}" forgets it) */
   STORE__WRITES,
   /* reads (thread pool); rec->result receives JSON text */
   STORE_READ_CHAT,        /* room_id, user_id = viewer, value = admin, query */
@@ -87,6 +89,7 @@ struct store_rec {
 struct store_room_meta {
   uint64_t last_seq;        /* highest chat seq stored for the room */
   char *settings;           /* owned JSON text or NULL */
+  char *policy;             /* owned JSON text or NULL (room/durable_policy.c) */
   int opened_here;          /* the room was open in this process */
 };
 
@@ -106,9 +109,9 @@ struct store_be_ops {
   int (*apply)(struct store_conn *c, struct store_rec *r);
   /* Runs a read; fills r->result; 0 or -1. */
   int (*read)(struct store_conn *c, struct store_rec *r);
-  /* Calls fn for every room with stored chat or settings (start-up). */
+  /* Calls fn for every room with stored chat, settings or policy (start-up). */
   int (*load_rooms)(struct store_conn *c, void (*fn)(void *arg, const char *room_id,
-                    uint64_t last_seq, const char *settings), void *arg);
+                    uint64_t last_seq, const char *settings, const char *policy), void *arg);
   int (*version)(struct store_conn *c);   /* schema version */
   int (*ping)(struct store_conn *c);      /* 1 if the connection answers */
 };
@@ -184,10 +187,11 @@ int store_submit(struct store *st, struct store_rec *r, int chat);
 /* Runs the read r on the thread pool; done runs on the loop. 0 or -1 (r freed). */
 int store_read(struct store *st, struct store_rec *r);
 
-/* The room index: highest stored chat seq and saved settings. */
+/* The room index: highest stored chat seq, saved settings and policy. */
 const struct store_room_meta *store_room_meta(struct store *st, const char *room_id);
 void store_room_seq_note(struct store *st, const char *room_id, uint64_t seq);
 void store_room_settings_note(struct store *st, const char *room_id, const char *settings);
+void store_room_policy_note(struct store *st, const char *room_id, const char *policy);
 void store_room_opened_note(struct store *st, const char *room_id);
 
 /* Helpers the back ends share (store.c). */

@@ -79,13 +79,17 @@ static const char *migrations[] = {
   "CREATE INDEX audit_log_room ON audit_log(room_id, ts);"
   "CREATE TABLE room_settings ("
   "  room_id TEXT PRIMARY KEY, settings TEXT NOT NULL, updated_at BIGINT NOT NULL);",
+  /* 3: what else a room needs to come back after a restart: in-room roles
+   * and permission overrides per user, bans, rejections, the hand queue. */
+  "CREATE TABLE room_policy ("
+  "  room_id TEXT PRIMARY KEY, policy TEXT NOT NULL, updated_at BIGINT NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
-  Q_AUDIT, Q_SETTINGS, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
+  Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
   Q__COUNT
 };
 
@@ -112,6 +116,9 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
   [Q_SETTINGS] = {"INSERT INTO room_settings(room_id, settings, updated_at) VALUES ($1, $2, $3)"
                   " ON CONFLICT (room_id) DO UPDATE SET settings = excluded.settings,"
                   " updated_at = excluded.updated_at", 3},
+  [Q_POLICY] = {"INSERT INTO room_policy(room_id, policy, updated_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (room_id) DO UPDATE SET policy = excluded.policy,"
+                " updated_at = excluded.updated_at", 3},
   [Q_ERASE_CHAT] = {"UPDATE chat_messages SET text = '" STORE_TOMBSTONE "', sender_name = '', erased = 1"
                     " WHERE from_user = $1", 1},
   [Q_ERASE_EVENTS] = {"UPDATE analytics_events SET user_id = '" STORE_ANONYMOUS "', data = NULL"
@@ -299,6 +306,10 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     const char *v[] = {r->room_id, r->text ? r->text : "{}", ts};
     return run(c, Q_SETTINGS, 3, v);
   }
+  case STORE_POLICY: {
+    const char *v[] = {r->room_id, r->text ? r->text : "{}", ts};
+    return run(c, Q_POLICY, 3, v);
+  }
   case STORE_ERASE_USER: {
     const char *v[] = {r->user_id};
     int rc = run(c, Q_ERASE_CHAT, 1, v);
@@ -475,19 +486,23 @@ static int read_one(struct store_conn *c, struct store_rec *r) {
   return rc;
 }
 
-static int load_rooms(struct store_conn *c, void (*fn)(void *, const char *, uint64_t, const char *), void *arg) {
+static int load_rooms(struct store_conn *c, void (*fn)(void *, const char *, uint64_t, const char *, const char *),
+                      void *arg) {
   PGresult *res = PQexec(c->pg,
-      "SELECT room_id, max(seq), max(settings) FROM ("
-      " SELECT room_id, max(seq) AS seq, NULL::text AS settings FROM chat_messages GROUP BY room_id"
-      " UNION ALL SELECT room_id, max(last_seq), NULL FROM room_sessions GROUP BY room_id"
-      " UNION ALL SELECT room_id, 0, settings FROM room_settings) u GROUP BY room_id");
+      "SELECT room_id, max(seq), max(settings), max(policy) FROM ("
+      " SELECT room_id, max(seq) AS seq, NULL::text AS settings, NULL::text AS policy"
+      " FROM chat_messages GROUP BY room_id"
+      " UNION ALL SELECT room_id, max(last_seq), NULL, NULL FROM room_sessions GROUP BY room_id"
+      " UNION ALL SELECT room_id, 0, settings, NULL FROM room_settings"
+      " UNION ALL SELECT room_id, 0, NULL, policy FROM room_policy) u GROUP BY room_id");
   if (PQresultStatus(res) != PGRES_TUPLES_OK) {
     PQclear(res);
     return -1;
   }
   for (int i = 0; i < PQntuples(res); i++)
     fn(arg, PQgetvalue(res, i, 0), strtoull(PQgetvalue(res, i, 1), NULL, 10),
-       PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2));
+       PQgetisnull(res, i, 2) ? NULL : PQgetvalue(res, i, 2),
+       PQgetisnull(res, i, 3) ? NULL : PQgetvalue(res, i, 3));
   PQclear(res);
   return 0;
 }

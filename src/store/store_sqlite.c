@@ -71,13 +71,17 @@ static const char *migrations[] = {
   "CREATE INDEX audit_log_room ON audit_log(room_id, ts);"
   "CREATE TABLE room_settings ("
   "  room_id TEXT PRIMARY KEY, settings TEXT NOT NULL, updated_at INTEGER NOT NULL);",
+  /* 3: what else a room needs to come back after a restart: in-room roles
+   * and permission overrides per user, bans, rejections, the hand queue. */
+  "CREATE TABLE room_policy ("
+  "  room_id TEXT PRIMARY KEY, policy TEXT NOT NULL, updated_at INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
-  Q_AUDIT, Q_SETTINGS, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
+  Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
   Q__COUNT
 };
 
@@ -104,6 +108,9 @@ static const char *write_sql[Q__COUNT] = {
   [Q_SETTINGS] = "INSERT INTO room_settings(room_id, settings, updated_at) VALUES (?1, ?2, ?3)"
                  " ON CONFLICT(room_id) DO UPDATE SET settings = excluded.settings,"
                  " updated_at = excluded.updated_at",
+  [Q_POLICY] = "INSERT INTO room_policy(room_id, policy, updated_at) VALUES (?1, ?2, ?3)"
+               " ON CONFLICT(room_id) DO UPDATE SET policy = excluded.policy,"
+               " updated_at = excluded.updated_at",
   [Q_ERASE_CHAT] = "UPDATE chat_messages SET text = '" STORE_TOMBSTONE "', sender_name = '', erased = 1"
                    " WHERE from_user = ?1",
   [Q_ERASE_EVENTS] = "UPDATE analytics_events SET user_id = '" STORE_ANONYMOUS "', data = NULL"
@@ -308,6 +315,10 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     if (!(q = stmt(c, Q_SETTINGS))) return -1;
     T(q, 1, r->room_id); T(q, 2, r->text ? r->text : "{}"); N(q, 3, r->ts);
     return run(c, q);
+  case STORE_POLICY:
+    if (!(q = stmt(c, Q_POLICY))) return -1;
+    T(q, 1, r->room_id); T(q, 2, r->text ? r->text : "{}"); N(q, 3, r->ts);
+    return run(c, q);
   case STORE_ERASE_USER: {
     static const int steps[] = {Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS};
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -497,18 +508,21 @@ static int read_one(struct store_conn *c, struct store_rec *r) {
   return rc;
 }
 
-static int load_rooms(struct store_conn *c, void (*fn)(void *, const char *, uint64_t, const char *), void *arg) {
+static int load_rooms(struct store_conn *c, void (*fn)(void *, const char *, uint64_t, const char *, const char *),
+                      void *arg) {
   sqlite3_stmt *q;
   const char *sql =
-      "SELECT room_id, max(seq), max(settings) FROM ("
-      " SELECT room_id, max(seq) AS seq, NULL AS settings FROM chat_messages GROUP BY room_id"
-      " UNION ALL SELECT room_id, max(last_seq), NULL FROM room_sessions GROUP BY room_id"
-      " UNION ALL SELECT room_id, 0, settings FROM room_settings) GROUP BY room_id";
+      "SELECT room_id, max(seq), max(settings), max(policy) FROM ("
+      " SELECT room_id, max(seq) AS seq, NULL AS settings, NULL AS policy FROM chat_messages GROUP BY room_id"
+      " UNION ALL SELECT room_id, max(last_seq), NULL, NULL FROM room_sessions GROUP BY room_id"
+      " UNION ALL SELECT room_id, 0, settings, NULL FROM room_settings"
+      " UNION ALL SELECT room_id, 0, NULL, policy FROM room_policy) GROUP BY room_id";
   if (sqlite3_prepare_v2(c->db, sql, -1, &q, NULL) != SQLITE_OK) return -1;
   int rc;
   while ((rc = sqlite3_step(q)) == SQLITE_ROW)
     fn(arg, col(q, 0), (uint64_t)sqlite3_column_int64(q, 1),
-       sqlite3_column_type(q, 2) == SQLITE_NULL ? NULL : col(q, 2));
+       sqlite3_column_type(q, 2) == SQLITE_NULL ? NULL : col(q, 2),
+       sqlite3_column_type(q, 3) == SQLITE_NULL ? NULL : col(q, 3));
   sqlite3_finalize(q);
   return rc == SQLITE_DONE ? 0 : -1;
 }

@@ -386,6 +386,95 @@ static void test_group_commit_and_bound(void **state) {
   assert_true(f->st->stats.max_batch >= 1);
 }
 
+static void policy_rec(struct fixture *f, const char *room, uint64_t ts, const char *text) {
+  struct store_rec *r = store_rec_new(STORE_POLICY, room);
+  r->ts = ts;
+  r->text = strdup(text);
+  submit(f, r);
+}
+
+/* What a room needs to come back after a restart besides its settings (in-
+ * room roles and overrides, bans, rejections, the hand queue): one policy
+ * text per room, the last one written wins, loaded into the room index at
+ * start-up, also for a room that never chatted; "{}" forgets it. */
+static void test_room_policy_survives_reopen(void **state) {
+  struct fixture *f = *state;
+  const char *first = "{\"banned\":{\"carol\":true}}";
+  const char *last = "{\"banned\":{\"carol\":true},\"hands\":[{\"name\":\"Bob\",\"raised_at\":5,"
+                     "\"user_id\":\"bob\"}],\"users\":{\"dave\":{\"admitted\":true,\"base_role\":"
+                     "\"moderator\",\"base_set\":0,\"base_val\":0,\"name\":\"Dave\",\"role\":\"viewer\"}}}";
+  policy_rec(f, "rp1", 10, first);
+  policy_rec(f, "rp1", 11, last);
+  policy_rec(f, "rp2", 12, "{\"banned\":{\"eve\":true}}");
+  struct store_rec *s = store_rec_new(STORE_SETTINGS, "rp2");
+  s->ts = 13;
+  s->text = strdup("{\"locked\":true}");
+  submit(f, s);
+  policy_rec(f, "rp2", 14, "{}"); /* the room was deleted */
+  wait_done(f, 5);
+  assert_int_equal(f->last_status, STORE_OK);
+  close_store(f);
+  char err[256];
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  const struct store_room_meta *m = store_room_meta(f->st, "rp1");
+  assert_non_null(m);
+  assert_non_null(m->policy);
+  assert_string_equal(m->policy, last);
+  assert_null(m->settings);
+  m = store_room_meta(f->st, "rp2");
+  assert_non_null(m);
+  assert_string_equal(m->policy, "{}");
+  assert_string_equal(m->settings, "{\"locked\":true}");
+  assert_null(store_room_meta(f->st, "rp3"));
+}
+
+/* Version 3 (room_policy) from a version 2 database that already holds a
+ * room's settings and chat: both stay, the policy table works, and opening
+ * again migrates nothing (idempotent). */
+static void test_policy_migration_from_v2(void **state) {
+  struct fixture *f = *state;
+  close_store(f);
+  wipe(f);
+  char err[256] = "", path[400];
+  snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+  int rc = f->url ? store_pg_create_at_version(f->url, 2, err, sizeof(err))
+                  : store_sqlite_create_at_version(path, 2, err, sizeof(err));
+  if (rc != 0) fail_msg("create at version 2: %s", err);
+  /* Data written at version 2, by the SQL of version 2. */
+  const char *v2 = "INSERT INTO room_settings(room_id, settings, updated_at) VALUES ('rv', '{\"locked\":true}', 1);"
+                   "INSERT INTO room_sessions(room_id, started_at, last_seq) VALUES ('rv', 1, 9);";
+  if (f->url) {
+#ifdef HUDDLE_HAVE_LIBPQ
+    pg_exec(f->url, v2);
+#endif
+  } else {
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v2, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from 2: %s", err);
+  /* A connection that does not migrate accepts only the current version. */
+  struct store_conn *c = f->st->ops->connect(f->st->where, 0, err, sizeof(err));
+  if (c == NULL) fail_msg("not at version %d: %s", STORE_SCHEMA_VERSION, err);
+  f->st->ops->disconnect(c);
+  const struct store_room_meta *m = store_room_meta(f->st, "rv");
+  assert_non_null(m);
+  assert_int_equal(m->last_seq, 9);
+  assert_string_equal(m->settings, "{\"locked\":true}");
+  assert_null(m->policy);
+  policy_rec(f, "rv", 2, "{\"banned\":{\"mallory\":true}}");
+  wait_done(f, 1);
+  assert_int_equal(f->last_status, STORE_OK);
+  for (int i = 0; i < 2; i++) {
+    close_store(f);
+    if (open_store(f, err, sizeof(err)) != 0) fail_msg("reopen: %s", err);
+  }
+  m = store_room_meta(f->st, "rv");
+  assert_string_equal(m->policy, "{\"banned\":{\"mallory\":true}}");
+  assert_string_equal(m->settings, "{\"locked\":true}");
+}
+
 /* ---- SQLite only: a damaged file is an error, never a fresh database ---- */
 
 static void test_sqlite_corrupt_file_refused(void **state) {
@@ -429,6 +518,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_corrupt_file_refused, setup_sqlite, teardown),
   };
   int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
@@ -441,6 +532,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_pg, teardown),
     };
     failed += cmocka_run_group_tests_name("store/postgresql", pg_tests, NULL, NULL);
   } else {

@@ -1,0 +1,125 @@
+'use strict';
+// Issue 10 ("restart of huddle restores a room's settings and roles") and
+// issue 13 defect 1 ("in-room changes stick ... across restarts"): what a
+// room's people were made in the room (roles, permission overrides), who
+// was banned, and the hand queue come back when huddle is restarted on the
+// same store, SQLite and PostgreSQL; a deleted room forgets them.
+// PostgreSQL uses the throwaway cluster scripts/with-postgres.sh starts.
+
+const test = require('node:test');
+const assert = require('node:assert');
+const { execSync } = require('node:child_process');
+const fs = require('node:fs');
+const h = require('./helpers');
+const f = require('./feature_helpers');
+
+const { RATES_OFF, roleTok, people, ofType, assertRestError, assertWsError } = f;
+const PG_PORT = process.env.HUDDLE_TEST_PG_PORT;
+
+function pgDatabase(name) {
+  execSync(`psql -q -h 127.0.0.1 -p ${PG_PORT} -U huddle -d postgres -c 'CREATE DATABASE ${name}'`, { stdio: 'ignore' });
+  return `postgres://huddle@127.0.0.1:${PG_PORT}/${name}`;
+}
+
+/** Connects with token and takes room-state. */
+async function enter(srv, room, token, user) {
+  const c = await h.connect(srv, room, token);
+  const st = await c.next();
+  assert.strictEqual(st.type, 'room-state', `${user} gets room-state: ${JSON.stringify(st).slice(0, 300)}`);
+  c.state = st;
+  c.user = user;
+  return c;
+}
+
+async function restartRestores(args) {
+  const dataDir = h.freshDataDir();
+  const room = 'rst';
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      const p = await people(srv, room, [['hana', 'host'], ['mod', 'moderator'], ['pat', 'participant'],
+        ['vic', 'participant'], ['rae', 'participant']]);
+      p.hana.send({ type: 'role-updated', payload: { user_id: 'mod', role: 'viewer' } });
+      await p.mod.nextWhere(ofType('role-updated', (x) => x.user_id === 'mod' && x.role === 'viewer'));
+      p.hana.send({ type: 'permission-updated', payload: { user_id: 'pat', permissions: { can_chat: false } } });
+      await p.pat.nextWhere(ofType('permission-updated', (x) => x.user_id === 'pat'));
+      p.hana.send({ type: 'participant-update', payload: { action: 'remove', user_id: 'vic', reason: 'spam' } });
+      await p.vic.waitClose();
+      p.rae.send({ type: 'hand-raise', payload: { raised: true } });
+      await p.hana.nextWhere(ofType('hand-raise-queue', (x) => x.queue.length === 1));
+      // SIGTERM mid-meeting: everyone is still connected.
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+
+    srv = await h.startServer({ dataDir, args });
+    try {
+      const hana = await enter(srv, room, roleTok(srv, 'hana', 'host', room), 'hana');
+      assert.strictEqual(hana.state.payload.self.role, 'host');
+      // The hand queue: rae's hand is back once rae is.
+      const rae = await enter(srv, room, roleTok(srv, 'rae', 'participant', room), 'rae');
+      await hana.nextWhere(ofType('hand-raise-queue', (x) => x.queue.length === 1), 3000, 'the hand comes back');
+      const q = await h.api(srv, 'GET', `/webrtc/rooms/${room}/hand-raise/queue`, roleTok(srv, 'hana', 'host', room));
+      assert.strictEqual(q.status, 200, q.text);
+      assert.deepStrictEqual(q.json.queue.map((x) => [x.user_id, x.position]), [['rae', 1]], q.text);
+      assert.strictEqual(rae.state.payload.self.role, 'participant');
+
+      // The demoted moderator, with its old moderator token: a viewer.
+      const modTok = roleTok(srv, 'mod', 'moderator', room);
+      const mod = await enter(srv, room, modTok, 'mod');
+      assert.strictEqual(mod.state.payload.self.role, 'viewer', 'the demotion survived the restart');
+      mod.send({ type: 'participant-update', id: 'rm', payload: { action: 'remove', user_id: 'rae' } });
+      assertWsError(await mod.nextWhere(ofType('error')), 'PERMISSION_DENIED', 'rm');
+      await mod.end();
+      await h.delay(50);
+      assertRestError(await h.api(srv, 'POST', `/webrtc/rooms/${room}/participants/rae/remove`, modTok, {}),
+        403, 'PERMISSION_DENIED', 'the demoted moderator over REST');
+
+      // The participant whose can_chat was revoked still cannot chat.
+      const pat = await enter(srv, room, roleTok(srv, 'pat', 'participant', room), 'pat');
+      assert.strictEqual(pat.state.payload.self.permissions.can_chat, false, 'can_chat stays revoked');
+      pat.send({ type: 'chat-message', id: 'c1', payload: { text: 'hi' } });
+      assertWsError(await pat.nextWhere(ofType('error')), 'PERMISSION_DENIED', 'c1');
+
+      // The banned user is refused.
+      const vicTok = roleTok(srv, 'vic', 'participant', room);
+      await h.expectRefused(srv, room, vicTok, 403, 'USER_BANNED');
+      assertRestError(await h.api(srv, 'GET', `/webrtc/rooms/${room}/participants`, vicTok), 403, 'USER_BANNED');
+
+      // DELETE forgets the policy, as it forgets the settings.
+      const del = await h.api(srv, 'DELETE', `/webrtc/rooms/${room}`, f.adminTok(srv));
+      assert.ok(del.status === 200 || del.status === 204, del.text);
+      h.closeAllClients();
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+
+    srv = await h.startServer({ dataDir, args });
+    try {
+      const mod = await enter(srv, room, roleTok(srv, 'mod', 'moderator', room), 'mod');
+      assert.strictEqual(mod.state.payload.self.role, 'host', 'first in a fresh room, by its token');
+      const vic = await enter(srv, room, roleTok(srv, 'vic', 'participant', room), 'vic');
+      assert.strictEqual(vic.state.payload.self.role, 'participant', 'the ban went with the room');
+      const pat = await enter(srv, room, roleTok(srv, 'pat', 'participant', room), 'pat');
+      assert.strictEqual(pat.state.payload.self.permissions.can_chat, true, 'the override went with the room');
+      const q = await h.api(srv, 'GET', `/webrtc/rooms/${room}/hand-raise/queue`, roleTok(srv, 'pat', 'participant', room));
+      assert.deepStrictEqual(q.json.queue, [], 'no hand from the deleted room');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('restart (SQLite): in-room roles, permission overrides, bans and the hand queue come back; DELETE forgets them', async () => {
+  await restartRestores(RATES_OFF);
+});
+
+test('restart (PostgreSQL): in-room roles, permission overrides, bans and the hand queue come back; DELETE forgets them', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  const url = pgDatabase(`huddle_restore_${process.pid}_${Date.now() % 100000}`);
+  await restartRestores(RATES_OFF.concat(['--database-url', url]));
+});
