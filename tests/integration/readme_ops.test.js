@@ -45,7 +45,9 @@ test('README quick start: a WebSocket client, any folder, token lifetime, STUN d
     assert.ok(ops.includes(part), `operations section has ${part}`);
   }
   assert.match(ops, /credentials: /, 'a Prometheus scrape configuration');
-  assert.match(ops, /restart\s+forgets pre-created rooms/);
+  // What a restart keeps of a pre-created room (persistence landed): the open room goes, its stored state comes back.
+  assert.match(ops, /pre-created\s+room does not outlive a restart/);
+  assert.match(ops, /settings, in-room roles, bans and hand queue come back/);
 });
 
 test('the default token lifetime is what the README says; --stun-urls "" removes Google STUN', async () => {
