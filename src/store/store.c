@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "store/store.h"
+#include "store/store_schema.h"
 
 #define BATCH_MAX 1024
 #define RETRY_MIN_MS 100
@@ -300,7 +301,19 @@ static void on_async(uv_async_t *a) { run_done(a->data); }
 
 /* ---- submitting ---- */
 
+static void meta_erase_user(const char *k, void *v, void *arg) {
+  struct store_room_meta *m = v;
+  char *text = m->policy ? store_policy_without_user(m->policy, arg) : NULL;
+  if (text) {
+    free(m->policy);
+    m->policy = text;
+  }
+}
+
 int store_submit(struct store *st, struct store_rec *r, int chat) {
+  /* Erasing a user: the room index forgets it now, so that a room created
+   * again before (or after) the write commits does not restore it. */
+  if (r->kind == STORE_ERASE_USER) map_each(&st->rooms, meta_erase_user, r->user_id);
   pthread_mutex_lock(&st->mu);
   int refuse = st->stopping || (chat && st->q_len >= st->queue_max) ||
                (!chat && st->q_len >= st->queue_max * 4);
@@ -599,4 +612,102 @@ int store_fts_words(const char *q, char *out, size_t out_len) {
   }
   out[o] = '\0';
   return words ? 0 : -1;
+}
+
+/* ---- room policy snapshots and one user (export and erase) ---- */
+
+void store_policy_needle(const char *user_id, char *out, size_t out_len) {
+  snprintf(out, out_len, "\"%s\"", user_id);
+}
+
+/* The index in the snapshot's hand queue of user_id's hand, or -1. */
+static int policy_hand(json_t *hands, const char *user_id) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(hands, i, v) {
+    const char *u = json_string_value(json_object_get(v, "user_id"));
+    if (u && strcmp(u, user_id) == 0) return (int)i;
+  }
+  return -1;
+}
+
+json_t *store_policy_user_part(const char *room_id, const char *policy, const char *user_id) {
+  json_t *j = policy ? json_loads(policy, 0, NULL) : NULL;
+  if (!json_is_object(j)) {
+    json_decref(j);
+    return NULL;
+  }
+  json_t *part = json_pack("{s:s}", "room_id", room_id);
+  int found = 0;
+  json_t *u = json_object_get(json_object_get(j, "users"), user_id);
+  if (u && part) {
+    json_object_set(part, "user", u);
+    found = 1;
+  }
+  static const char *const flags[] = {"rejected", "banned"};
+  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && part; i++) {
+    if (json_object_get(json_object_get(j, flags[i]), user_id)) {
+      json_object_set_new(part, flags[i], json_true());
+      found = 1;
+    }
+  }
+  json_t *hands = json_object_get(j, "hands");
+  int h = json_is_array(hands) ? policy_hand(hands, user_id) : -1;
+  if (h >= 0 && part) {
+    json_t *v = json_array_get(hands, (size_t)h);
+    json_t *hand = json_object();
+    if (json_object_get(v, "name")) json_object_set(hand, "name", json_object_get(v, "name"));
+    if (json_object_get(v, "raised_at")) json_object_set(hand, "raised_at", json_object_get(v, "raised_at"));
+    json_object_set_new(part, "hand", hand);
+    found = 1;
+  }
+  json_decref(j);
+  if (!found) {
+    json_decref(part);
+    return NULL;
+  }
+  return part;
+}
+
+char *store_policy_without_user(const char *policy, const char *user_id) {
+  json_t *j = policy ? json_loads(policy, 0, NULL) : NULL;
+  if (!json_is_object(j)) {
+    json_decref(j);
+    return NULL;
+  }
+  int changed = 0;
+  /* Empty sections are left out, as durable_policy writes them. */
+  static const char *const maps[] = {"users", "rejected", "banned"};
+  for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+    json_t *m = json_object_get(j, maps[i]);
+    if (json_is_object(m) && json_object_del(m, user_id) == 0) {
+      changed = 1;
+      if (json_object_size(m) == 0) json_object_del(j, maps[i]);
+    }
+  }
+  json_t *hands = json_object_get(j, "hands");
+  if (json_is_array(hands)) {
+    int h;
+    while ((h = policy_hand(hands, user_id)) >= 0) {
+      json_array_remove(hands, (size_t)h);
+      changed = 1;
+    }
+    if (json_array_size(hands) == 0) json_object_del(j, "hands");
+  }
+  char *text = changed ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(j);
+  return text;
+}
+
+json_t *store_policy_export(json_t *rows, const char *user_id) {
+  json_t *out = json_array();
+  size_t i;
+  json_t *row;
+  json_array_foreach(rows, i, row) {
+    json_t *part = store_policy_user_part(json_string_value(json_object_get(row, "room_id")),
+                                          json_string_value(json_object_get(row, "policy")), user_id);
+    if (part) json_array_append_new(out, part);
+  }
+  json_decref(rows);
+  return out;
 }

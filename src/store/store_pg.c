@@ -90,7 +90,7 @@ static const char *migrations[] = {
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
-  Q__COUNT
+  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q__COUNT
 };
 
 static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
@@ -126,6 +126,9 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
   [Q_ERASE_SESSIONS] = {"UPDATE participant_sessions SET user_id = '" STORE_ANONYMOUS "' WHERE user_id = $1", 1},
   [Q_RET_CHAT] = {"DELETE FROM chat_messages WHERE ts < $1", 1},
   [Q_RET_EVENTS] = {"DELETE FROM analytics_events WHERE ts < $1", 1},
+  [Q_ERASE_POLICY_FIND] = {"SELECT room_id, policy FROM room_policy WHERE strpos(policy, $1) > 0"
+                           " FOR UPDATE", 1},
+  [Q_ERASE_POLICY_SET] = {"UPDATE room_policy SET policy = $2, updated_at = $3 WHERE room_id = $1", 3},
 };
 
 struct store_conn {
@@ -267,6 +270,30 @@ static int run(struct store_conn *c, int i, int n, const char *const *v) {
   return rc;
 }
 
+/* Takes the user out of every stored room policy snapshot. */
+static int erase_policy(struct store_conn *c, struct store_rec *r, const char *ts) {
+  char needle[ID_MAX + 4], name[16];
+  store_policy_needle(r->user_id, needle, sizeof(needle));
+  snprintf(name, sizeof(name), "w%d", Q_ERASE_POLICY_FIND);
+  const char *v[] = {needle};
+  PGresult *res = PQexecPrepared(c->pg, name, 1, v, NULL, NULL, 0);
+  if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    log_warn("pg_failed err=\"%s\"", PQerrorMessage(c->pg));
+    PQclear(res);
+    return -1;
+  }
+  int rc = 0;
+  for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
+    char *text = store_policy_without_user(PQgetvalue(res, i, 1), r->user_id);
+    if (text == NULL) continue;
+    const char *u[] = {PQgetvalue(res, i, 0), text, ts};
+    rc = run(c, Q_ERASE_POLICY_SET, 3, u);
+    free(text);
+  }
+  PQclear(res);
+  return rc;
+}
+
 static int apply(struct store_conn *c, struct store_rec *r) {
   char ts[24], seq[24], val[24];
   snprintf(ts, sizeof(ts), "%" PRIu64, r->ts);
@@ -315,6 +342,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     int rc = run(c, Q_ERASE_CHAT, 1, v);
     if (rc == 0) rc = run(c, Q_ERASE_EVENTS, 1, v);
     if (rc == 0) rc = run(c, Q_ERASE_SESSIONS, 1, v);
+    if (rc == 0) rc = erase_policy(c, r, ts);
     return rc;
   }
   case STORE_RETENTION: {
@@ -439,11 +467,19 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
     if (rc == 0)
       rc = rows_json(c, "SELECT room_id, ts, actor, action, target, details FROM audit_log"
                         " WHERE actor = $1 OR target = $1 ORDER BY ts, id", r->user_id, NULL, audit);
+    json_t *policy = json_array();
+    if (rc == 0) {
+      char needle[ID_MAX + 4];
+      store_policy_needle(r->user_id, needle, sizeof(needle));
+      rc = rows_json(c, "SELECT room_id, policy FROM room_policy WHERE strpos(policy, $1) > 0"
+                        " ORDER BY room_id", needle, NULL, policy);
+    }
     json_object_set_new(out, "user_id", json_string(r->user_id));
     json_object_set_new(out, "chat_messages", chat);
     json_object_set_new(out, "participant_sessions", sessions);
     json_object_set_new(out, "analytics_events", events);
     json_object_set_new(out, "audit", audit);
+    json_object_set_new(out, "room_policy", store_policy_export(policy, r->user_id));
     json_object_del(out, "items");
     break;
   }

@@ -19,4 +19,21 @@ json_t *store_chat_json(unsigned long long seq, const char *message_id, const ch
  * separated by spaces (FTS5 "AND" syntax). Returns 0, or -1 if no word. */
 int store_fts_words(const char *q, char *out, size_t out_len);
 
+/* Room policy snapshots (room/durable_policy.c) and one user, for export
+ * and erase. A snapshot names a user only inside double quotes (ids have
+ * no characters JSON escapes), so `"<user_id>"` is a safe pre-filter:
+ * store_policy_needle writes it to out (at least ID_MAX + 3 bytes). */
+void store_policy_needle(const char *user_id, char *out, size_t out_len);
+/* The user's part of one room's snapshot: {"room_id", "user"?: the user's
+ * role/override entry, "rejected"?: true, "banned"?: true, "hand"?: {"name",
+ * "raised_at"}}; NULL if the snapshot does not mention the user. New reference. */
+json_t *store_policy_user_part(const char *room_id, const char *policy, const char *user_id);
+/* The snapshot without the user, compact with sorted keys as durable_policy
+ * writes it ("{}" when nothing is left); NULL if the user is not in it or it
+ * does not parse. Caller frees. */
+char *store_policy_without_user(const char *policy, const char *user_id);
+/* Export: takes rows [{"room_id", "policy": text}] (steals the reference)
+ * and returns the user's parts, one per room that mentions it. */
+json_t *store_policy_export(json_t *rows, const char *user_id);
+
 #endif

@@ -82,7 +82,7 @@ static const char *migrations[] = {
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
-  Q__COUNT
+  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q__COUNT
 };
 
 static const char *write_sql[Q__COUNT] = {
@@ -118,6 +118,8 @@ static const char *write_sql[Q__COUNT] = {
   [Q_ERASE_SESSIONS] = "UPDATE participant_sessions SET user_id = '" STORE_ANONYMOUS "' WHERE user_id = ?1",
   [Q_RET_CHAT] = "DELETE FROM chat_messages WHERE ts < ?1",
   [Q_RET_EVENTS] = "DELETE FROM analytics_events WHERE ts < ?1",
+  [Q_ERASE_POLICY_FIND] = "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0",
+  [Q_ERASE_POLICY_SET] = "UPDATE room_policy SET policy = ?2, updated_at = ?3 WHERE room_id = ?1",
 };
 
 struct store_conn {
@@ -266,6 +268,46 @@ static int run(struct store_conn *c, sqlite3_stmt *q) {
   return primary == SQLITE_CONSTRAINT || primary == SQLITE_MISMATCH || primary == SQLITE_TOOBIG ? -2 : -1;
 }
 
+static const char *col(sqlite3_stmt *q, int i);
+
+/* Takes the user out of every stored room policy snapshot (the rows are
+ * read first, then rewritten: no update while the select runs). */
+static int erase_policy(struct store_conn *c, struct store_rec *r) {
+  char needle[ID_MAX + 4];
+  store_policy_needle(r->user_id, needle, sizeof(needle));
+  sqlite3_stmt *q = stmt(c, Q_ERASE_POLICY_FIND);
+  if (q == NULL) return -1;
+  T(q, 1, needle);
+  json_t *rows = json_array();
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    char *text = store_policy_without_user(col(q, 1), r->user_id);
+    if (text) json_array_append_new(rows, json_pack("{s:s,s:s}", "room_id", col(q, 0), "policy", text));
+    free(text);
+  }
+  sqlite3_reset(q);
+  if (rc != SQLITE_DONE) {
+    log_warn("sqlite_step err=\"%s\"", sqlite3_errmsg(c->db));
+    json_decref(rows);
+    return -1;
+  }
+  size_t i;
+  json_t *row;
+  rc = 0;
+  json_array_foreach(rows, i, row) {
+    if (!(q = stmt(c, Q_ERASE_POLICY_SET))) {
+      rc = -1;
+      break;
+    }
+    T(q, 1, json_string_value(json_object_get(row, "room_id")));
+    T(q, 2, json_string_value(json_object_get(row, "policy")));
+    N(q, 3, r->ts);
+    if ((rc = run(c, q)) != 0) break;
+  }
+  json_decref(rows);
+  return rc;
+}
+
 static int apply(struct store_conn *c, struct store_rec *r) {
   sqlite3_stmt *q;
   switch (r->kind) {
@@ -327,7 +369,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
       int rc = run(c, q);
       if (rc) return rc;
     }
-    return 0;
+    return erase_policy(c, r);
   }
   case STORE_RETENTION: {
     static const int steps[] = {Q_RET_CHAT, Q_RET_EVENTS};
@@ -460,11 +502,19 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
     if (rc == 0)
       rc = rows_json(c, "SELECT room_id, ts, actor, action, target, details FROM audit_log"
                         " WHERE actor = ?1 OR target = ?1 ORDER BY ts, id", r->user_id, 0, audit);
+    json_t *policy = json_array();
+    if (rc == 0) {
+      char needle[ID_MAX + 4];
+      store_policy_needle(r->user_id, needle, sizeof(needle));
+      rc = rows_json(c, "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0"
+                        " ORDER BY room_id", needle, 0, policy);
+    }
     json_object_set_new(out, "user_id", json_string(r->user_id));
     json_object_set_new(out, "chat_messages", chat);
     json_object_set_new(out, "participant_sessions", sessions);
     json_object_set_new(out, "analytics_events", events);
     json_object_set_new(out, "audit", audit);
+    json_object_set_new(out, "room_policy", store_policy_export(policy, r->user_id));
     json_object_del(out, "items");
     break;
   }

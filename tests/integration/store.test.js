@@ -312,6 +312,69 @@ test('admin export and erasure of one user, both in the audit log', async () => 
   });
 });
 
+test('admin export and erasure cover the stored room policy: role change and ban exported, erased, not back after a restart', async () => {
+  const dataDir = h.freshDataDir();
+  const room = 'gdprp';
+  const enter = async (srv, user, role) => {
+    const c = await h.connect(srv, room, f.roleTok(srv, user, role, room));
+    const st = await c.next();
+    assert.strictEqual(st.type, 'room-state', `${user}: ${JSON.stringify(st).slice(0, 200)}`);
+    return st.payload.self;
+  };
+  try {
+    let srv = await h.startServer({ dataDir });
+    try {
+      const p = await f.people(srv, room, [['hana', 'host'], ['dora', 'moderator'], ['vic', 'participant']]);
+      p.hana.send({ type: 'role-updated', payload: { user_id: 'dora', role: 'viewer' } });
+      await p.dora.nextWhere(f.ofType('role-updated', (x) => x.user_id === 'dora' && x.role === 'viewer'));
+      p.hana.send({ type: 'participant-update', payload: { action: 'remove', user_id: 'dora', reason: 'test' } });
+      await p.dora.waitClose();
+      p.hana.send({ type: 'participant-update', payload: { action: 'remove', user_id: 'vic', reason: 'test' } });
+      await p.vic.waitClose();
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir });
+    try {
+      const admin = f.adminTok(srv);
+      let r = await f.rest(srv, 'GET', '/webrtc/admin/users/dora/export', { token: admin });
+      assert.strictEqual(r.status, 200, r.text);
+      assert.strictEqual(r.json.room_policy.length, 1, r.text);
+      const part = r.json.room_policy[0];
+      assert.strictEqual(part.room_id, room, r.text);
+      assert.strictEqual(part.user.role, 'viewer', 'the role change is exported');
+      assert.strictEqual(part.banned, true, 'the ban is exported');
+      assert.strictEqual(JSON.stringify(part).includes('vic'), false, 'only the user\'s part');
+      r = await f.rest(srv, 'POST', '/webrtc/admin/users/dora/erase', { token: admin });
+      assert.strictEqual(r.status, 200, r.text);
+      r = await f.rest(srv, 'GET', '/webrtc/admin/users/dora/export', { token: admin });
+      assert.deepStrictEqual(r.json.room_policy, [], 'the snapshot no longer names dora');
+      r = await f.rest(srv, 'GET', '/webrtc/admin/users/vic/export', { token: admin });
+      assert.strictEqual(r.json.room_policy[0].banned, true, 'others keep theirs');
+      // The room, re-created from the index in this process, has forgotten dora.
+      assert.strictEqual((await enter(srv, 'hana', 'host')).role, 'host');
+      assert.strictEqual((await enter(srv, 'dora', 'moderator')).role, 'moderator', 'no ban, no demotion');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir });
+    try {
+      assert.strictEqual((await enter(srv, 'hana', 'host')).role, 'host');
+      assert.strictEqual((await enter(srv, 'dora', 'moderator')).role, 'moderator', 'a restart does not bring it back');
+      await h.expectRefused(srv, room, f.roleTok(srv, 'vic', 'participant', room), 403, 'USER_BANNED');
+      const r = await f.rest(srv, 'GET', '/webrtc/admin/users/dora/export', { token: f.adminTok(srv) });
+      assert.deepStrictEqual(r.json.room_policy, [], r.text);
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('PostgreSQL stopped mid-meeting: rooms keep working, health degraded, chat refused clearly, backlog drains in order', { skip: !PG && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
   const url = pgDatabase(`huddle_it_${process.pid}_${Date.now() % 100000}`);
   await h.withServer({ args: ['--database-url', url, '--store-queue-max', '40'] }, async (srv) => {

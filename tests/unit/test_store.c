@@ -234,6 +234,15 @@ static void submit(struct fixture *f, struct store_rec *r) {
   assert_int_equal(store_submit(f->st, r, 0), 0);
 }
 
+static void submit_read(struct fixture *f, struct store_rec *r) {
+  r->done = on_done;
+  r->arg = f;
+  int want = f->done + 1;
+  assert_int_equal(store_read(f->st, r), 0);
+  wait_done(f, want);
+  assert_int_equal(f->last_status, STORE_OK);
+}
+
 static void test_erase_export_retention(void **state) {
   struct fixture *f = *state;
   chat(f, "r3", 1, "dave", NULL, "dave says hi");
@@ -428,6 +437,90 @@ static void test_room_policy_survives_reopen(void **state) {
   assert_null(store_room_meta(f->st, "rp3"));
 }
 
+/* Export and erase cover the room policy snapshots: export lists, per room
+ * that names the user, its role entry, ban, rejection and hand; erase takes
+ * the user out of every snapshot (valid JSON, empty sections dropped), in
+ * the room index at once and in the database, so a reopen does not bring
+ * it back. A display name equal to the id, or a longer id, is not the user. */
+static void test_room_policy_export_erase(void **state) {
+  struct fixture *f = *state;
+  const char *rp1 = "{\"banned\":{\"carol\":true,\"dave\":true},\"hands\":[{\"name\":\"Bob\",\"raised_at\":5,"
+                    "\"user_id\":\"bob\"},{\"name\":\"Dave\",\"raised_at\":6,\"user_id\":\"dave\"}],"
+                    "\"rejected\":{\"dave\":true},\"users\":{\"dave\":{\"admitted\":true,\"base_role\":"
+                    "\"participant\",\"base_set\":0,\"base_val\":0,\"name\":\"Dave\",\"role\":\"viewer\"},"
+                    "\"erin\":{\"admitted\":true,\"base_role\":\"participant\",\"base_set\":0,\"base_val\":0,"
+                    "\"name\":\"Erin\",\"role\":\"moderator\"}}}";
+  const char *rp1_after = "{\"banned\":{\"carol\":true},\"hands\":[{\"name\":\"Bob\",\"raised_at\":5,"
+                          "\"user_id\":\"bob\"}],\"users\":{\"erin\":{\"admitted\":true,\"base_role\":"
+                          "\"participant\",\"base_set\":0,\"base_val\":0,\"name\":\"Erin\",\"role\":\"moderator\"}}}";
+  const char *rp2 = "{\"banned\":{\"dave\":true}}";
+  const char *rp3 = "{\"banned\":{\"davey\":true},\"users\":{\"erin\":{\"admitted\":true,\"base_role\":"
+                    "\"participant\",\"base_set\":0,\"base_val\":0,\"name\":\"dave\",\"role\":\"viewer\"}}}";
+  policy_rec(f, "rp1", 10, rp1);
+  policy_rec(f, "rp2", 11, rp2);
+  policy_rec(f, "rp3", 12, rp3);
+  store_room_policy_note(f->st, "rp1", rp1);
+  store_room_policy_note(f->st, "rp2", rp2);
+  store_room_policy_note(f->st, "rp3", rp3);
+  wait_done(f, 3);
+  assert_int_equal(f->last_status, STORE_OK);
+
+  struct store_rec *x = store_rec_new(STORE_READ_EXPORT, NULL);
+  snprintf(x->user_id, sizeof(x->user_id), "dave");
+  submit_read(f, x);
+  json_t *j = json_loads(f->last_result, 0, NULL);
+  json_t *pol = json_object_get(j, "room_policy");
+  assert_int_equal(json_array_size(pol), 2); /* rp1 and rp2; rp3 only has a name "dave" and "davey" */
+  json_t *p1 = json_array_get(pol, 0), *p2 = json_array_get(pol, 1);
+  assert_string_equal(json_string_value(json_object_get(p1, "room_id")), "rp1");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(p1, "user"), "role")), "viewer");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(p1, "user"), "name")), "Dave");
+  assert_true(json_is_true(json_object_get(p1, "banned")));
+  assert_true(json_is_true(json_object_get(p1, "rejected")));
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(p1, "hand"), "raised_at")), 6);
+  assert_null(json_object_get(json_object_get(p1, "user"), "erin"));
+  assert_string_equal(json_string_value(json_object_get(p2, "room_id")), "rp2");
+  assert_true(json_is_true(json_object_get(p2, "banned")));
+  assert_null(json_object_get(p2, "user"));
+  assert_null(json_object_get(p2, "hand"));
+  json_decref(j);
+
+  struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(er->user_id, sizeof(er->user_id), "dave");
+  er->ts = 20;
+  int want = f->done + 1;
+  submit(f, er);
+  /* The room index forgets the user at once (a room re-created now restores from it). */
+  assert_string_equal(store_room_meta(f->st, "rp1")->policy, rp1_after);
+  assert_string_equal(store_room_meta(f->st, "rp2")->policy, "{}");
+  assert_string_equal(store_room_meta(f->st, "rp3")->policy, rp3);
+  wait_done(f, want);
+  assert_int_equal(f->last_status, STORE_OK);
+
+  x = store_rec_new(STORE_READ_EXPORT, NULL);
+  snprintf(x->user_id, sizeof(x->user_id), "dave");
+  submit_read(f, x);
+  j = json_loads(f->last_result, 0, NULL);
+  assert_int_equal(json_array_size(json_object_get(j, "room_policy")), 0);
+  json_decref(j);
+  x = store_rec_new(STORE_READ_EXPORT, NULL);
+  snprintf(x->user_id, sizeof(x->user_id), "erin"); /* others keep theirs */
+  submit_read(f, x);
+  j = json_loads(f->last_result, 0, NULL);
+  assert_int_equal(json_array_size(json_object_get(j, "room_policy")), 2);
+  json_decref(j);
+
+  close_store(f);
+  char err[256];
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  assert_string_equal(store_room_meta(f->st, "rp1")->policy, rp1_after);
+  assert_string_equal(store_room_meta(f->st, "rp2")->policy, "{}");
+  assert_string_equal(store_room_meta(f->st, "rp3")->policy, rp3);
+  json_t *check = json_loads(store_room_meta(f->st, "rp1")->policy, 0, NULL);
+  assert_true(json_is_object(check)); /* valid JSON */
+  json_decref(check);
+}
+
 /* Version 3 (room_policy) from a version 2 database that already holds a
  * room's settings and chat: both stay, the policy table works, and opening
  * again migrates nothing (idempotent). */
@@ -520,6 +613,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_room_policy_export_erase, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_corrupt_file_refused, setup_sqlite, teardown),
   };
   int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
@@ -534,6 +628,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_room_policy_export_erase, setup_pg, teardown),
     };
     failed += cmocka_run_group_tests_name("store/postgresql", pg_tests, NULL, NULL);
   } else {
