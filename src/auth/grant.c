@@ -10,58 +10,10 @@
 #include <openssl/rand.h>
 
 #include "auth/grant.h"
+#include "lib/b64.h"
 
 #define MAC_LEN 32
 #define PAYLOAD_MAX 512
-
-static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int b64u_encode(const unsigned char *in, size_t n, char *out, size_t out_len) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16;
-    if (i + 1 < n) v |= (uint32_t)in[i + 1] << 8;
-    if (i + 2 < n) v |= in[i + 2];
-    size_t k = n - i >= 3 ? 4 : n - i + 1;
-    for (size_t j = 0; j < k; j++) {
-      if (o + 1 >= out_len) return -1;
-      out[o++] = b64u[(v >> (18 - 6 * j)) & 63];
-    }
-  }
-  out[o] = '\0';
-  return (int)o;
-}
-
-static int b64u_val(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
-/* Strict: no padding, no stray bits. Returns the decoded length or -1. */
-static int b64u_decode(const char *in, size_t n, unsigned char *out, size_t out_len) {
-  if (n % 4 == 1) return -1;
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    size_t k = n - i >= 4 ? 4 : n - i;
-    uint32_t v = 0;
-    for (size_t j = 0; j < 4; j++) {
-      int d = j < k ? b64u_val(in[i + j]) : 0;
-      if (d < 0) return -1;
-      v |= (uint32_t)d << (18 - 6 * j);
-    }
-    size_t bytes = k - 1;
-    if (bytes < 3 && (v & ((1u << (8 * (3 - bytes))) - 1)) != 0) return -1; /* non-canonical */
-    for (size_t j = 0; j < bytes; j++) {
-      if (o >= out_len) return -1;
-      out[o++] = (unsigned char)(v >> (16 - 8 * j));
-    }
-  }
-  return (int)o;
-}
 
 static void mac(const unsigned char key[GRANT_KEY_LEN], const unsigned char *p, size_t n,
                 unsigned char out[MAC_LEN]) {
@@ -91,7 +43,7 @@ int grant_mint(const unsigned char key[GRANT_KEY_LEN], struct grant_claims *c, c
                    c->breakout, c->user, c->exp, c->jti);
   if (n <= 0 || n >= PAYLOAD_MAX) return -1;
   mac(key, buf, (size_t)n, buf + n);
-  return b64u_encode(buf, (size_t)n + MAC_LEN, out, out_len);
+  return b64url_encode(buf, (size_t)n + MAC_LEN, out, out_len);
 }
 
 /* Copies the next '\n'-terminated field (or the rest) into out if it is a
@@ -112,7 +64,7 @@ enum api_err grant_verify(const unsigned char key[GRANT_KEY_LEN], const char *g,
   unsigned char buf[PAYLOAD_MAX + MAC_LEN], want[MAC_LEN];
   memset(out, 0, sizeof(*out));
   if (len == 0 || len > GRANT_MAX) return API_ERR_INVALID_TOKEN;
-  int n = b64u_decode(g, len, buf, sizeof(buf));
+  int n = b64url_decode(g, len, buf, sizeof(buf));
   if (n <= MAC_LEN + 3) return API_ERR_INVALID_TOKEN;
   size_t plen = (size_t)n - MAC_LEN;
   mac(key, buf, plen, want);

@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 
 #include "auth/token.h"
+#include "lib/b64.h"
 
 #define TOKEN_LEN_MAX 8192     /* bytes of compact JWS we accept */
 #define TOKEN_HMAC_KEY_MIN 32  /* bytes; RFC 7518 3.2 asks for >= the hash size */
@@ -135,45 +136,21 @@ void token_verifier_close(struct token_verifier *v) {
 
 /* ---- Shape and encoding ---- */
 
-static int b64url_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
 /* Decodes unpadded base64url src[0..len) into a malloc'd buffer the caller
  * frees, and sets *out_len. Rejects padding, other alphabets and non-zero
  * trailing bits, so each byte string has exactly one encoding. Returns NULL
  * on bad input or when out of memory. */
-static unsigned char *b64url_decode(const char *src, size_t len, size_t *out_len) {
-  unsigned char *out;
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t n = 0;
-
-  if (len % 4 == 1) return NULL;
-  out = malloc(len / 4 * 3 + 3);
+static unsigned char *b64url_decode_new(const char *src, size_t len, size_t *out_len) {
+  size_t cap = len / 4 * 3 + 3;
+  unsigned char *out = malloc(cap);
   if (out == NULL) return NULL;
-  for (size_t i = 0; i < len; i++) {
-    int val = b64url_value(src[i]);
-    if (val < 0) goto fail;
-    acc = (acc << 6) | (uint32_t)val;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[n++] = (unsigned char)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
+  int n = b64url_decode(src, len, out, cap);
+  if (n < 0) {
+    free(out);
+    return NULL;
   }
-  if (acc != 0) goto fail;
-  *out_len = n;
+  *out_len = (size_t)n;
   return out;
-fail:
-  free(out);
-  return NULL;
 }
 
 /* Splits jwt into exactly three non-empty base64url segments. Returns 0 or -1. */
@@ -203,7 +180,7 @@ static int jws_split(const char *jwt, struct jws_parts *p) {
  * new reference, or NULL. */
 static json_t *segment_json(const char *seg, size_t len) {
   size_t raw_len = 0;
-  unsigned char *raw = b64url_decode(seg, len, &raw_len);
+  unsigned char *raw = b64url_decode_new(seg, len, &raw_len);
   json_t *j;
 
   if (raw == NULL) return NULL;
@@ -235,7 +212,7 @@ static int hmac_ok(const struct token_verifier *v, const struct alg_entry *a,
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
   size_t sig_len = 0;
-  unsigned char *sig = b64url_decode(p->sig, p->sig_len, &sig_len);
+  unsigned char *sig = b64url_decode_new(p->sig, p->sig_len, &sig_len);
   int ok = 0;
 
   if (sig == NULL) return 0;

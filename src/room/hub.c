@@ -188,19 +188,31 @@ int hub_publish_frame(struct hub *h, const char *room_id, uint64_t seq, int type
   return publish_frame(h, hub_room_find(h, room_id), room_id, seq, type, frame, to, except, also, only_perm);
 }
 
-int hub_send(struct hub *h, struct room *r, const struct room_event *e) {
-  uint64_t seq = room_seq_next(r), ts = hub_now_ms();
-  struct outbuf *b = e->raw_payload
-      ? envelope_encode_raw(e->type, r->id, e->from, e->to, seq, ts, e->raw_payload, e->raw_len, e->ref)
-      : envelope_encode(e->type, r->id, e->from, e->to, seq, ts, e->payload, e->ref);
-  if (b == NULL) return -1;
-  int type = msg_type_id(e->type);
-  /* Behind a chat message the store has not committed yet: wait in line
-   * (the room log gets it when it is published). */
-  int rc = durable_hold(h, r, seq, type, b, e->to, e->except, e->also, e->only_perm)
-      ? 0 : publish_frame(h, r, r->id, seq, type, b, e->to, e->except, e->also, e->only_perm);
+/* Assigns e the room's next seq and encodes it once; NULL on failure. */
+static struct outbuf *encode_event(struct room *r, const struct room_event *e, uint64_t *seq) {
+  uint64_t ts = hub_now_ms();
+  *seq = room_seq_next(r);
+  return e->raw_payload
+      ? envelope_encode_raw(e->type, r->id, e->from, e->to, *seq, ts, e->raw_payload, e->raw_len, e->ref)
+      : envelope_encode(e->type, r->id, e->from, e->to, *seq, ts, e->payload, e->ref);
+}
+
+/* Publishes an encoded room message, or holds it behind a chat message the
+ * store has not committed yet (the room log gets it when it is published).
+ * Consumes the caller's ref on b. */
+static int send_frame(struct hub *h, struct room *r, uint64_t seq, int type, struct outbuf *b, const char *to,
+                      const char *except, const char *also, uint32_t only_perm) {
+  int rc = durable_hold(h, r, seq, type, b, to, except, also, only_perm)
+      ? 0 : publish_frame(h, r, r->id, seq, type, b, to, except, also, only_perm);
   outbuf_unref(b);
   return rc;
+}
+
+int hub_send(struct hub *h, struct room *r, const struct room_event *e) {
+  uint64_t seq;
+  struct outbuf *b = encode_event(r, e, &seq);
+  if (b == NULL) return -1;
+  return send_frame(h, r, seq, msg_type_id(e->type), b, e->to, e->except, e->also, e->only_perm);
 }
 
 int hub_publish(struct hub *h, struct room *r, const char *type, const char *from, const char *to,
@@ -210,16 +222,10 @@ int hub_publish(struct hub *h, struct room *r, const char *type, const char *fro
 }
 
 int hub_send_only(struct hub *h, struct room *r, const struct room_event *e, const char *deliver_to) {
-  uint64_t seq = room_seq_next(r), ts = hub_now_ms();
-  struct outbuf *b = e->raw_payload
-      ? envelope_encode_raw(e->type, r->id, e->from, e->to, seq, ts, e->raw_payload, e->raw_len, e->ref)
-      : envelope_encode(e->type, r->id, e->from, e->to, seq, ts, e->payload, e->ref);
+  uint64_t seq;
+  struct outbuf *b = encode_event(r, e, &seq);
   if (b == NULL) return -1;
-  int type = msg_type_id(e->type);
-  int rc = durable_hold(h, r, seq, type, b, deliver_to, NULL, NULL, 0)
-      ? 0 : publish_frame(h, r, r->id, seq, type, b, deliver_to, NULL, NULL, 0);
-  outbuf_unref(b);
-  return rc;
+  return send_frame(h, r, seq, msg_type_id(e->type), b, deliver_to, NULL, NULL, 0);
 }
 
 void hub_send_session(struct hub *h, void *session, struct room *r, const char *type, json_t *payload,

@@ -534,8 +534,9 @@ void store_loop_unref(struct store *st) {
 
 /* Stops the writer (it commits what is queued first), closes the async
  * handle and runs the last completions. Idempotent. */
-void store_stop(struct store *st) {
-  if (st == NULL || st->closing) return;
+/* Tells the writer to commit what is queued and end, waits for it, and runs
+ * the completions it left. */
+static void writer_stop(struct store *st) {
   st->closing = 1;
   pthread_mutex_lock(&st->mu);
   st->stopping = 1;
@@ -543,22 +544,19 @@ void store_stop(struct store *st) {
   pthread_mutex_unlock(&st->mu);
   pthread_join(st->writer, NULL);
   run_done(st);
+}
+
+void store_stop(struct store *st) {
+  if (st == NULL || st->closing) return;
+  writer_stop(st);
   uv_close((uv_handle_t *)&st->async, NULL);
 }
 
 void store_close(struct store *st) {
   if (st == NULL) return;
-  if (st->closing == 0) {
-    /* Not stopped through the loop: stop the thread; the handle is the
-     * loop's to close (it is closed in store_stop). */
-    st->closing = 1;
-    pthread_mutex_lock(&st->mu);
-    st->stopping = 1;
-    pthread_cond_signal(&st->cond);
-    pthread_mutex_unlock(&st->mu);
-    pthread_join(st->writer, NULL);
-    run_done(st);
-  }
+  /* Not stopped through the loop: stop the thread; the handle is the
+   * loop's to close (it is closed in store_stop). */
+  if (st->closing == 0) writer_stop(st);
   if (st->wconn) st->ops->disconnect(st->wconn);
   if (st->rconn) st->ops->disconnect(st->rconn);
   for (struct store_rec *r = st->q_head, *next; r; r = next) {
