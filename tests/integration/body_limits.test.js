@@ -42,9 +42,11 @@ test('defect 10: a refused token is answered on the head; the body is never read
 
 test('defect 10: 200 unauthenticated connections pushing 256 KiB bodies do not grow the server', async (t) => {
   await h.withServer({}, async (srv) => {
-    const before = srv.rssKb();
     const N = 200;
     const chunk = Buffer.alloc(256 * 1024, 0x61);
+    const bytesIn = async () => (await f.metrics(srv)).bytes.in;
+    const before = srv.rssKb();
+    const inBefore = await bytesIn();
     const conns = await Promise.all(Array.from({ length: N }, () => h.rawConnect(srv)));
     await Promise.all(conns.map(async (c) => {
       try {
@@ -56,11 +58,16 @@ test('defect 10: 200 unauthenticated connections pushing 256 KiB bodies do not g
     const got = await Promise.all(conns.map((c) => c.responses(1, 3000).catch(() => [])));
     const statuses = got.map((rs) => (rs[0] ? rs[0].status : 0));
     const grewMiB = (srv.rssKb() - before) / 1024;
+    const readMiB = (await bytesIn() - inBefore) / MiB;
     for (const c of conns) c.destroy();
-    t.diagnostic(`RSS +${grewMiB.toFixed(1)} MiB for ${N} connections x 256 KiB`);
+    t.diagnostic(`RSS +${grewMiB.toFixed(1)} MiB, ${readMiB.toFixed(1)} MiB read, for ${N} connections x 256 KiB`);
     assert.deepStrictEqual([...new Set(statuses)], [401], 'all refused on the head');
-    // Buffering what was sent would hold 50 MiB.
-    assert.ok(grewMiB < 16, `RSS grew ${grewMiB.toFixed(1)} MiB`);
+    // The server's own count of bytes read: the head and at most the one read
+    // it arrived in (64 KiB) per connection; reading the bodies would be 50 MiB.
+    assert.ok(readMiB < N * (64 + 2) / 1024, `the server read ${readMiB.toFixed(1)} MiB`);
+    // RSS is noisy (allocator, sanitizer quarantine, machine): the bound only
+    // catches holding what was sent (50 MiB).
+    assert.ok(grewMiB < 40, `RSS grew ${grewMiB.toFixed(1)} MiB`);
   });
 });
 
