@@ -228,6 +228,38 @@ static void test_private_and_search(void **state) {
   json_decref(h);
 }
 
+/* A record written twice (a replay after a writer retry) is stored and
+ * indexed once: the full-text row follows the chat row, not the attempt. */
+static void test_replay_indexed_once(void **state) {
+  struct fixture *f = *state;
+  chat(f, "r7", 1, "alice", NULL, "zebra crossing at noon");
+  chat(f, "r7", 1, "alice", NULL, "zebra crossing at noon");
+  chat(f, "r7", 2, "bob", NULL, "another zebra");
+  wait_done(f, 3);
+  assert_int_equal(f->last_status, STORE_OK);
+  json_t *h = history(f, "r7", "carol", 0, 50, 0, 0, "zebra");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  h = history(f, "r7", "carol", 0, 50, 0, 0, "crossing");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  if (f->url == NULL) { /* SQLite: the full-text index itself holds one row each */
+    char path[400];
+    snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM chat_fts WHERE chat_fts MATCH 'zebra'", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 2);
+    sqlite3_finalize(q);
+    /* and it matches the chat table, row for row */
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO chat_fts(chat_fts, rank) VALUES ('integrity-check', 1)",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+  }
+}
+
 static void submit(struct fixture *f, struct store_rec *r) {
   r->done = on_done;
   r->arg = f;
@@ -610,6 +642,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_every_record_kind, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_replay_indexed_once, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_sqlite, teardown),
@@ -625,6 +658,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_every_record_kind, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_replay_indexed_once, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_pg, teardown),
