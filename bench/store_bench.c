@@ -1,7 +1,7 @@
 /* store_bench: how many chat messages per second the store makes durable,
  * and how long a message waits for its commit, without the network.
  *
- *   build/store_bench [--url postgres://...] [--n 200000] [--rates 5000,20000]
+ *   build/store_bench [--url postgres://...] [--n 200000] [--rates 5000,20000] [--sync full|normal]
  *
  * Phase 1 (saturation): submits n chat records as fast as the backlog bound
  * (10,000) allows and reports committed records/s, batches and the mean
@@ -86,10 +86,12 @@ static void on_tick(uv_timer_t *t) {
 int main(int argc, char **argv) {
   const char *url = NULL, *rates = "1000,5000,20000";
   long n = 200000;
+  int sync_normal = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--url") == 0) url = argv[i + 1];
     else if (strcmp(argv[i], "--n") == 0) n = strtol(argv[i + 1], NULL, 10);
     else if (strcmp(argv[i], "--rates") == 0) rates = argv[i + 1];
+    else if (strcmp(argv[i], "--sync") == 0) sync_normal = strcmp(argv[i + 1], "normal") == 0;
   }
   char dir[] = "/tmp/huddle-store-bench-XXXXXX";
   if (mkdtemp(dir) == NULL) return 1;
@@ -100,11 +102,11 @@ int main(int argc, char **argv) {
   run.loop = &loop;
   snprintf(run.room, sizeof(run.room), "bench-%ld", (long)time(NULL));
   char err[512];
-  if (store_open(&run.st, &loop, dir, url, 10000, err, sizeof(err)) != 0) {
+  if (store_open(&run.st, &loop, dir, url, 10000, sync_normal, err, sizeof(err)) != 0) {
     fprintf(stderr, "store_bench: %s\n", err);
     return 1;
   }
-  printf("backend: %s\n", store_backend(run.st));
+  printf("backend: %s, sync %s\n", store_backend(run.st), sync_normal ? "normal" : "full");
 
   /* Phase 1: saturation. */
   uint64_t t0 = now_ns();

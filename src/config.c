@@ -79,6 +79,7 @@ static const struct opt opts[] = {
   {"dev-tokens", "HUDDLE_DEV_TOKENS", B(dev_tokens), "false", 0, 0, "Let anyone mint tokens with POST /webrtc/dev/token (development only; a bare --dev-tokens is true)."},
   {"database-url", "HUDDLE_DATABASE_URL", S(database_url), "", 0, 0, "Empty: SQLite at <data-dir>/huddle.db. postgres://user:pass@host:port/db: PostgreSQL."},
   {"chat-durability", "HUDDLE_CHAT_DURABILITY", S(chat_durability), "durable", 0, 0, "durable: chat is delivered and acknowledged only once stored; relaxed: at once, stored behind; off: chat is not stored (no history)."},
+  {"store-sync", "HUDDLE_STORE_SYNC", S(store_sync), "full", 0, 0, "full: a commit waits for the disk (fdatasync), stored chat survives a power loss; normal: commits reach the operating system at once and the disk soon after (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off), stored chat survives a crash of huddle but not of the machine."},
   {"store-queue-max", "HUDDLE_STORE_QUEUE_MAX", I(store_queue_max), "10000", 16, 10000000, "Records waiting for the database before new chat is refused (STORE_UNAVAILABLE)."},
   {"retention-days", "HUDDLE_RETENTION_DAYS", I(retention_days), "0", 0, 36500, "Days chat and analytics events are kept (0: forever); deleted by a background job."},
   {"history-max-mb", "HUDDLE_HISTORY_MAX_MB", I(history_max_mb), "256", 1, 1048576, "MiB of closed-room history kept in memory (each creator at most 1/16 of it)."},
@@ -88,9 +89,38 @@ static const struct opt opts[] = {
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
+/* String options that take one of a few words ('|'-separated). */
+static const struct {
+  const char *name, *words;
+} choices[] = {
+  {"chat-durability", "durable|relaxed|off"},
+  {"store-sync", "full|normal"},
+};
+
+static const char *choices_of(const char *name) {
+  for (size_t i = 0; i < sizeof(choices) / sizeof(choices[0]); i++)
+    if (strcmp(choices[i].name, name) == 0) return choices[i].words;
+  return NULL;
+}
+
+/* 1 if v is one of the '|'-separated words of list. */
+static int one_of(const char *list, const char *v) {
+  size_t n = strlen(v);
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, '|');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && strncmp(p, v, n) == 0) return 1;
+    if (e == NULL) break;
+    p = e + 1;
+  }
+  return 0;
+}
+
 static int set(struct config *c, const struct opt *o, const char *v, char *err, size_t err_len) {
   void *field = (char *)c + o->off;
   if (o->type == OPT_STR) {
+    const char *words = choices_of(o->name);
+    if (words && !one_of(words, v)) return snprintf(err, err_len, "%s: expected one of %s", o->name, words), -1;
     char **p = field;
     char *d = strdup(v);
     if (d == NULL) return snprintf(err, err_len, "out of memory"), -1;
@@ -273,6 +303,7 @@ void config_print_help(FILE *out) {
     fprintf(out, "  --%-24s %-30s default: %s\n      %s", opts[i].name, opts[i].env,
             opts[i].def ? (*opts[i].def ? opts[i].def : "(empty)") : "(unset)", opts[i].help);
     if (opts[i].type == OPT_INT) fprintf(out, " Range: %ld to %ld.", opts[i].min, opts[i].max);
+    if (choices_of(opts[i].name)) fprintf(out, " One of: %s.", choices_of(opts[i].name));
     fputc('\n', out);
   }
 }

@@ -55,7 +55,8 @@ struct config {
   char *web_root;              /* NULL: the install location, else web/ in the checkout */
   int dev_tokens;              /* 1: POST /webrtc/dev/token mints tokens (development only) */
   char *database_url;          /* "" : SQLite under data_dir; postgres://... : PostgreSQL */
-  char *chat_durability;       /* "durable" or "relaxed" */
+  char *chat_durability;       /* "durable", "relaxed" or "off" */
+  char *store_sync;            /* "full" or "normal" */
   int store_queue_max;         /* records waiting for the database before new chat is refused */
   int retention_days;          /* 0: keep forever */
   int history_max_mb;          /* bytes bound of closed-room history, MiB */

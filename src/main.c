@@ -209,8 +209,8 @@ int main(int argc, char **argv) {
   if (ok) family_grant_key(&hub, srv.jwt_secret, srv.jwt_secret_len); /* breakout grants */
   signal_sessions_register(&hub);
   api_ws_join_register(signal_join);
-  ok = ok && store_open(&hub.store, &loop, cfg.data_dir, cfg.database_url, (size_t)cfg.store_queue_max, err,
-                        sizeof(err)) == 0;
+  ok = ok && store_open(&hub.store, &loop, cfg.data_dir, cfg.database_url, (size_t)cfg.store_queue_max,
+                        strcmp(cfg.store_sync, "normal") == 0, err, sizeof(err)) == 0;
   ok = ok && durable_init(&hub, err, sizeof(err)) == 0;
   if (ok) store_loop_unref(hub.store); /* the loop ends with the server's handles; store_stop below */
   if (ok && bus_local_new(&hub.bus, signal_bus_deliver, &hub) != 0) {

@@ -150,7 +150,7 @@ static void *writer_main(void *arg) {
        * chat come back without waiting for a write. */
       pthread_mutex_unlock(&st->mu);
       char err[256];
-      if (st->wconn == NULL) st->wconn = st->ops->connect(st->where, 0, err, sizeof(err));
+      if (st->wconn == NULL) st->wconn = st->ops->connect(st->where, st->sync_flag, err, sizeof(err));
       if (st->wconn && st->ops->ping(st->wconn)) {
         pthread_mutex_lock(&st->mu);
         st->state = STORE_STATE_OK;
@@ -185,7 +185,7 @@ static void *writer_main(void *arg) {
 
     if (st->wconn == NULL) {
       char err[256];
-      st->wconn = st->ops->connect(st->where, 0, err, sizeof(err));
+      st->wconn = st->ops->connect(st->where, st->sync_flag, err, sizeof(err));
       if (st->wconn == NULL) set_error(st, err);
     }
     int rc = -1;
@@ -439,7 +439,7 @@ static int is_pg_url(const char *url) {
 }
 
 int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const char *url,
-               size_t queue_max, char *err, size_t err_len) {
+               size_t queue_max, int sync_normal, char *err, size_t err_len) {
   struct store *st = calloc(1, sizeof(*st));
   if (st == NULL) return snprintf(err, err_len, "out of memory"), -1;
   if (url && *url) {
@@ -460,11 +460,12 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
     snprintf(st->where, sizeof(st->where), "%s/huddle.db", data_dir);
   }
   st->loop = loop;
+  st->sync_flag = sync_normal ? STORE_CONNECT_SYNC_NORMAL : 0;
   st->queue_max = queue_max ? queue_max : 10000;
   st->batch_max = BATCH_MAX;
   /* Start-up is the one time the loop may wait: migrate and load the room
    * index synchronously, so a broken database stops the server here. */
-  st->wconn = st->ops->connect(st->where, 1, err, err_len);
+  st->wconn = st->ops->connect(st->where, STORE_CONNECT_MIGRATE | st->sync_flag, err, err_len);
   if (st->wconn == NULL) {
     free(st);
     return -1;
@@ -516,8 +517,9 @@ void *store_health_json(struct store *st) {
   if (st == NULL) return json_pack("{s:s,s:s}", "status", "unavailable", "backend", "none");
   pthread_mutex_lock(&st->mu);
   int down = st->state != STORE_STATE_OK;
-  json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "status", down ? "degraded" : "ok",
+  json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "status", down ? "degraded" : "ok",
                         "backend", st->ops->name, "state", down ? "down" : "up",
+                        "sync", st->sync_flag ? "normal" : "full",
                         "backlog", (json_int_t)st->q_len, "backlog_max", (json_int_t)st->queue_max,
                         "committed", (json_int_t)st->stats.committed,
                         "batches", (json_int_t)st->stats.batches,

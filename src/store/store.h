@@ -96,10 +96,14 @@ struct store_room_meta {
 /* A back end: synchronous calls, run on the writer thread or the pool
  * (one connection each; a connection is used by one thread at a time). */
 struct store_conn;
+#define STORE_CONNECT_MIGRATE 1
+#define STORE_CONNECT_SYNC_NORMAL 2
 struct store_be_ops {
   const char *name;
-  /* Connects (and, with migrate, migrates); NULL with err on failure. */
-  struct store_conn *(*connect)(const char *where, int migrate, char *err, size_t err_len);
+  /* Connects (with STORE_CONNECT_MIGRATE, migrates; with
+   * STORE_CONNECT_SYNC_NORMAL, commits do not wait for the disk); NULL with
+   * err on failure. */
+  struct store_conn *(*connect)(const char *where, int flags, char *err, size_t err_len);
   void (*disconnect)(struct store_conn *c);
   int (*begin)(struct store_conn *c);
   int (*commit)(struct store_conn *c);
@@ -130,6 +134,7 @@ struct store_stats {
 struct store {
   const struct store_be_ops *ops;
   char where[4096];                 /* path or URL (the URL is never logged) */
+  int sync_flag;                    /* 0 or STORE_CONNECT_SYNC_NORMAL (--store-sync) */
   uv_loop_t *loop;
   uv_async_t async;                 /* completions to the loop */
   pthread_t writer;
@@ -154,10 +159,11 @@ struct store {
 
 /* Opens the store: PostgreSQL when url starts with postgres:// or
  * postgresql://, else SQLite at <data_dir>/huddle.db. Migrates, loads the
- * room index, starts the writer. Returns 0, or -1 with err (a corrupt or
- * unreadable database is an error, never replaced by a fresh one). */
+ * room index, starts the writer. sync_normal: the writer's commits do not
+ * wait for the disk (--store-sync normal). Returns 0, or -1 with err (a
+ * corrupt or unreadable database is an error, never replaced by a fresh one). */
 int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const char *url,
-               size_t queue_max, char *err, size_t err_len);
+               size_t queue_max, int sync_normal, char *err, size_t err_len);
 /* Lets the loop end while the store has nothing in flight for it (a
  * server's loop ends when its own handles close); then call store_stop and
  * run the loop once more to close the store's handle. */

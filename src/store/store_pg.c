@@ -204,7 +204,7 @@ static void disconnect(struct store_conn *c) {
   free(c);
 }
 
-static struct store_conn *connect_db(const char *url, int do_migrate, char *err, size_t err_len) {
+static struct store_conn *connect_db(const char *url, int flags, char *err, size_t err_len) {
   struct store_conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return snprintf(err, err_len, "out of memory"), NULL;
   /* A database that does not answer must not hold the writer for long. */
@@ -221,7 +221,14 @@ static struct store_conn *connect_db(const char *url, int do_migrate, char *err,
     return NULL;
   }
   exec(c, "SET client_min_messages = warning");
-  if (do_migrate) {
+  /* The session's commits return before the WAL is flushed (the server
+   * flushes it within wal_writer_delay, 3x at most). */
+  if ((flags & STORE_CONNECT_SYNC_NORMAL) && exec(c, "SET synchronous_commit = off") != 0) {
+    snprintf(err, err_len, "postgresql: cannot set synchronous_commit");
+    disconnect(c);
+    return NULL;
+  }
+  if (flags & STORE_CONNECT_MIGRATE) {
     if (migrate(c, err, err_len) != 0) {
       disconnect(c);
       return NULL;

@@ -188,7 +188,7 @@ static void configure_once(void) {
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-static struct store_conn *connect_db(const char *path, int do_migrate, char *err, size_t err_len) {
+static struct store_conn *connect_db(const char *path, int flags, char *err, size_t err_len) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, configure_once);
   struct stat sb;
@@ -209,7 +209,12 @@ static struct store_conn *connect_db(const char *path, int do_migrate, char *err
   sqlite3_stmt *jm = NULL;
   /* Reading the journal mode reads the header: a file that is not a
    * database fails here, before anything is written. */
-  if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;", NULL, NULL, NULL) != SQLITE_OK ||
+  /* synchronous=NORMAL in WAL mode: a commit is in the WAL file (the OS's
+   * page cache) at once and on the disk at the next checkpoint. */
+  const char *tune = flags & STORE_CONNECT_SYNC_NORMAL
+                         ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
+                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;";
+  if (sqlite3_exec(c->db, tune, NULL, NULL, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master", -1, &jm, NULL) != SQLITE_OK ||
       sqlite3_step(jm) != SQLITE_ROW) {
     snprintf(err, err_len, "sqlite %s: %s (is it a huddle database?)", path, sqlite3_errmsg(c->db));
@@ -217,7 +222,7 @@ static struct store_conn *connect_db(const char *path, int do_migrate, char *err
     goto fail;
   }
   sqlite3_finalize(jm);
-  if (do_migrate) {
+  if (flags & STORE_CONNECT_MIGRATE) {
     if (migrate(c->db, err, err_len) != 0) goto fail;
     /* A quick structural check at start-up: a damaged file stops the
      * server with a clear message instead of failing writes later. */

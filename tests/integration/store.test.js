@@ -194,10 +194,10 @@ test('restart: history survives, message ids continue past the stored ones, room
   }
 });
 
-test('kill -9 under chat load: every message anyone received is in the history, same id, text and order', async (t) => {
+async function killUnderChatLoad(t, args) {
   const dataDir = h.freshDataDir();
   try {
-    let srv = await h.startServer({ dataDir, logLevel: 'info' });
+    let srv = await h.startServer({ dataDir, logLevel: 'info', args });
     const received = new Map(); // message_id -> message
     const inFlight = new Set(); // texts sent and not acknowledged when the server died
     const orders = [];
@@ -241,7 +241,7 @@ test('kill -9 under chat load: every message anyone received is in the history, 
     for (const o of orders) {
       for (let i = 1; i < o.length; i++) assert.ok(o[i] > o[i - 1], 'each client saw seq increase');
     }
-    srv = await h.startServer({ dataDir });
+    srv = await h.startServer({ dataDir, args });
     try {
       const hist = await historyAll(srv, 'load', f.adminTok(srv));
       const byId = new Map(hist.map((m) => [m.message_id, m]));
@@ -264,6 +264,16 @@ test('kill -9 under chat load: every message anyone received is in the history, 
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+test('kill -9 under chat load: every message anyone received is in the history, same id, text and order', async (t) => {
+  await killUnderChatLoad(t, []);
+});
+
+// --store-sync normal: commits do not wait for the disk, but a killed
+// process loses nothing the operating system already has.
+test('kill -9 under chat load with --store-sync normal: the same guarantee', async (t) => {
+  await killUnderChatLoad(t, ['--store-sync', 'normal']);
 });
 
 test('a corrupt database file stops the server with a clear error, and is left alone', async () => {
@@ -521,4 +531,16 @@ test('durable chat and the room log: a member away in its grace period resumes a
     assert.strictEqual(r.status, 200, r.text);
     assert.deepStrictEqual(r.json.messages.map((m) => m.text), chats, 'and they are in the history');
   });
+});
+
+test('health names the store sync mode; a word it does not know stops the server with a clear error', async () => {
+  await h.withServer({}, async (srv) => {
+    assert.strictEqual((await h.health(srv)).components.store.sync, 'full');
+  });
+  await h.withServer({ args: ['--store-sync', 'normal'] }, async (srv) => {
+    assert.strictEqual((await h.health(srv)).components.store.sync, 'normal');
+  });
+  const r = spawnSync(process.env.HUDDLE_BIN, ['--store-sync', 'maybe'], { encoding: 'utf8', timeout: 5000 });
+  assert.strictEqual(r.status, 2);
+  assert.match(r.stderr, /store-sync: expected one of full\|normal/);
 });

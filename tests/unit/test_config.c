@@ -297,6 +297,36 @@ static void integer_above_maximum_is_refused(void **state) {
   assert_refused(ARGC(argv), argv, "max-ws-message");
 }
 
+/* Options that take one of a few words refuse any other, from every source. */
+static void word_options_refuse_other_words(void **state) {
+  char *a1[] = {"huddle", "--store-sync=sometimes"};
+  char *a2[] = {"huddle", "--chat-durability", "Durable"};
+  (void)state;
+  assert_refused(ARGC(a1), a1, "store-sync: expected one of full|normal");
+  assert_refused(ARGC(a2), a2, "chat-durability: expected one of durable|relaxed|off");
+  setenv("HUDDLE_STORE_SYNC", "", 1);
+  char *a3[] = {"huddle"};
+  assert_refused(ARGC(a3), a3, "store-sync");
+  unsetenv("HUDDLE_STORE_SYNC");
+}
+
+static void word_options_take_their_words(void **state) {
+  char *argv[] = {"huddle", "--store-sync=normal", "--chat-durability=off"};
+  struct config c;
+  char err[512];
+  int help;
+  (void)state;
+  assert_int_equal(load(&c, ARGC(argv), argv, &help, err, sizeof(err)), 0);
+  assert_string_equal(c.store_sync, "normal");
+  assert_string_equal(c.chat_durability, "off");
+  config_free(&c);
+  char *none[] = {"huddle"};
+  assert_int_equal(load(&c, ARGC(none), none, &help, err, sizeof(err)), 0);
+  assert_string_equal(c.store_sync, "full");
+  assert_string_equal(c.chat_durability, "durable");
+  config_free(&c);
+}
+
 static void integer_overflowing_long_is_refused(void **state) {
   char *argv[] = {"huddle", "--max-ws-message=99999999999999999999999"};
   char *neg[] = {"huddle", "--max-ws-message=-99999999999999999999999"};
@@ -572,6 +602,8 @@ int main(void) {
     T(integer_accepts_range_boundaries),
     T(integer_below_minimum_is_refused),
     T(integer_above_maximum_is_refused),
+    T(word_options_refuse_other_words),
+    T(word_options_take_their_words),
     T(integer_overflowing_long_is_refused),
     T(integer_with_trailing_garbage_is_refused),
     T(file_overrides_defaults),

@@ -61,7 +61,7 @@ static void wipe(struct fixture *f) {
 }
 
 static int open_store(struct fixture *f, char *err, size_t err_len) {
-  return store_open(&f->st, &f->loop, f->dir, f->url, 100, err, err_len);
+  return store_open(&f->st, &f->loop, f->dir, f->url, 100, 0, err, err_len);
 }
 
 static void close_store(struct fixture *f) {
