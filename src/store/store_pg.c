@@ -2,7 +2,9 @@
  * schema version in huddle_schema, migrations under an advisory lock (two
  * instances starting together migrate once), full-text search with a
  * tsvector column and a GIN index. Statements are prepared once per
- * connection. Built only when libpq is found (HUDDLE_HAVE_LIBPQ). */
+ * connection; the writer sends a whole batch in pipeline mode (one round
+ * trip, apply_batch below). Built only when libpq is found
+ * (HUDDLE_HAVE_LIBPQ). */
 #define LOG_MODULE "store"
 #include "log.h"
 

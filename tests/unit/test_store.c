@@ -648,7 +648,8 @@ static void hold_writes(struct fixture *f, struct hold *h) {
 #ifdef HUDDLE_HAVE_LIBPQ
     h->pg = PQconnectdb(f->url);
     assert_int_equal(PQstatus(h->pg), CONNECTION_OK);
-    PGresult *r = PQexec(h->pg, "BEGIN; LOCK TABLE chat_messages, room_policy, analytics_events IN EXCLUSIVE MODE");
+    PGresult *r = PQexec(h->pg, "BEGIN; LOCK TABLE chat_messages, room_policy, analytics_events"
+                                " IN EXCLUSIVE MODE");
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
 #endif
@@ -861,7 +862,8 @@ static PGconn *hold_row(struct fixture *f, const char *room) {
   PGconn *c = PQconnectdb(f->url);
   assert_int_equal(PQstatus(c), CONNECTION_OK);
   char sql[200];
-  snprintf(sql, sizeof(sql), "BEGIN; INSERT INTO room_policy(room_id, policy, updated_at) VALUES ('%s', '{}', 0)", room);
+  snprintf(sql, sizeof(sql), "BEGIN; INSERT INTO room_policy(room_id, policy, updated_at)"
+           " VALUES ('%s', '{}', 0)", room);
   PGresult *r = PQexec(c, sql);
   assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
