@@ -91,6 +91,7 @@ static void requeue(struct store *st, struct store_rec *batch) {
  * failed), or -2 with *bad set to a record the database refused. */
 static int commit_batch(struct store *st, struct store_rec *batch, struct store_rec **bad) {
   const struct store_be_ops *o = st->ops;
+  if (o->apply_batch) return o->apply_batch(st->wconn, batch, bad);
   if (o->begin(st->wconn) != 0) return -1;
   for (struct store_rec *r = batch; r; r = r->next) {
     int rc = o->apply(st->wconn, r);

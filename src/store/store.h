@@ -118,6 +118,14 @@ struct store_be_ops {
                     uint64_t last_seq, const char *settings, const char *policy), void *arg);
   int (*version)(struct store_conn *c);   /* schema version */
   int (*ping)(struct store_conn *c);      /* 1 if the connection answers */
+  /* Optional (NULL: the writer calls begin, apply per record, commit).
+   * Applies the whole batch (a list, in order) in one transaction, begin to
+   * commit, as the back end likes best (PostgreSQL: pipelined, one round
+   * trip). 0 (committed), -1 if the connection failed (nothing committed
+   * that the writer knows of; the batch is retried), -2 with *bad set to
+   * the first record the database refused (nothing committed; the writer
+   * drops that one and retries the rest). Rolls back itself. */
+  int (*apply_batch)(struct store_conn *c, struct store_rec *batch, struct store_rec **bad);
 };
 
 extern const struct store_be_ops store_sqlite_ops;

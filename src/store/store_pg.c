@@ -2,7 +2,9 @@
  * schema version in huddle_schema, migrations under an advisory lock (two
  * instances starting together migrate once), full-text search with a
  * tsvector column and a GIN index. Statements are prepared once per
- * connection. Built only when libpq is found (HUDDLE_HAVE_LIBPQ). */
+ * connection; the writer sends a whole batch in pipeline mode (one round
+ * trip, apply_batch below). Built only when libpq is found
+ * (HUDDLE_HAVE_LIBPQ). */
 #define LOG_MODULE "store"
 #include "log.h"
 
@@ -21,7 +23,7 @@ static struct store_conn *connect_none(const char *w, int m, char *err, size_t e
   return NULL;
 }
 const struct store_be_ops store_pg_ops = {"postgresql", connect_none, NULL, NULL, NULL, NULL, NULL,
-                                          NULL, NULL, NULL, NULL};
+                                          NULL, NULL, NULL, NULL, NULL};
 int store_pg_create_at_version(const char *url, int v, char *err, size_t err_len) {
   snprintf(err, err_len, "no PostgreSQL support in this build");
   return -1;
@@ -138,6 +140,10 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
 struct store_conn {
   PGconn *pg;
   int prepared;
+  /* The writer's pipeline: the record each statement sent since the last
+   * sync belongs to, in order (NULL for BEGIN and COMMIT). */
+  struct store_rec **sent;
+  size_t nsent, cap;
 };
 
 /* Runs sql (no parameters); 0 if it succeeded. */
@@ -201,6 +207,7 @@ static int migrate(struct store_conn *c, char *err, size_t err_len) {
 static void disconnect(struct store_conn *c) {
   if (c == NULL) return;
   PQfinish(c->pg);
+  free(c->sent);
   free(c);
 }
 
@@ -264,19 +271,22 @@ static void rollback(struct store_conn *c) {
   if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) exec(c, "ROLLBACK");
 }
 
+/* A failed statement's result: -2 if it is the record's fault (class 22,
+ * data, and 23, integrity, on a connection that still works), else -1. */
+static int refusal(struct store_conn *c, const PGresult *res) {
+  const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+  const char *msg = PQresultErrorMessage(res);
+  log_warn("pg_failed state=%s err=\"%.*s\"", state ? state : "-", (int)strcspn(msg, "\n"), msg);
+  return PQstatus(c->pg) == CONNECTION_OK && state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
+             ? -2 : -1;
+}
+
 /* Runs prepared statement i with n text parameters (NULL = SQL NULL). */
 static int run(struct store_conn *c, int i, int n, const char *const *v) {
   char name[16];
   snprintf(name, sizeof(name), "w%d", i);
   PGresult *res = PQexecPrepared(c->pg, name, n, v, NULL, NULL, 0);
-  int rc = 0;
-  if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    log_warn("pg_failed err=\"%s\"", PQerrorMessage(c->pg));
-    /* Class 22 (data) and 23 (integrity): the record's fault. */
-    rc = PQstatus(c->pg) == CONNECTION_OK && state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0)
-             ? -2 : -1;
-  }
+  int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : refusal(c, res);
   PQclear(res);
   return rc;
 }
@@ -305,50 +315,60 @@ static int erase_policy(struct store_conn *c, struct store_rec *r, const char *t
   return rc;
 }
 
-static int apply(struct store_conn *c, struct store_rec *r) {
-  char ts[24], seq[24], val[24];
-  snprintf(ts, sizeof(ts), "%" PRIu64, r->ts);
-  snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
-  snprintf(val, sizeof(val), "%" PRId64, r->value);
+/* A write record as prepared statements: at most two, each with its text
+ * parameters (NULL = SQL NULL), pointing into r and into num. */
+struct pg_stmt {
+  int q, n;
+  const char *v[9];
+};
+
+#define STMT(out, i, qq, ...)                                        \
+  do {                                                               \
+    const char *v_[] = {__VA_ARGS__};                                \
+    (out)[i].q = (qq);                                               \
+    (out)[i].n = (int)(sizeof(v_) / sizeof(v_[0]));                  \
+    memcpy((out)[i].v, v_, sizeof(v_));                              \
+  } while (0)
+
+/* Fills out with the statements r needs, in order; returns how many, 0 for
+ * a kind this back end does not know (the record is bad). STORE_ERASE_USER
+ * needs a read as well (erase_policy) and is not described here. */
+static int rec_stmts(const struct store_rec *r, char num[3][24], struct pg_stmt out[2]) {
+  char *ts = num[0], *seq = num[1], *val = num[2];
+  snprintf(ts, 24, "%" PRIu64, r->ts);
+  snprintf(seq, 24, "%" PRIu64, r->seq);
+  snprintf(val, 24, "%" PRId64, r->value);
   switch (r->kind) {
-  case STORE_ROOM_OPEN: { const char *v[] = {r->room_id, ts}; return run(c, Q_ROOM_OPEN, 2, v); }
-  case STORE_ROOM_CLOSE: { const char *v[] = {r->room_id, ts, val, seq}; return run(c, Q_ROOM_CLOSE, 4, v); }
-  case STORE_PART_JOIN: {
-    const char *v[] = {r->room_id, r->user_id, r->id, r->name, ts};
-    return run(c, Q_PART_JOIN, 5, v);
+  case STORE_ROOM_OPEN: STMT(out, 0, Q_ROOM_OPEN, r->room_id, ts); return 1;
+  case STORE_ROOM_CLOSE: STMT(out, 0, Q_ROOM_CLOSE, r->room_id, ts, val, seq); return 1;
+  case STORE_PART_JOIN: STMT(out, 0, Q_PART_JOIN, r->room_id, r->user_id, r->id, r->name, ts); return 1;
+  case STORE_PART_LEAVE: STMT(out, 0, Q_PART_LEAVE, r->user_id, r->room_id, ts, val, r->name); return 1;
+  case STORE_CHAT:
+    STMT(out, 0, Q_CHAT, r->room_id, seq, r->id, r->user_id, r->name, r->target, r->aux,
+         r->text ? r->text : "", ts);
+    return 1;
+  case STORE_CHAT_FORGET: STMT(out, 0, Q_CHAT_FORGET, r->room_id, seq); return 1;
+  case STORE_EVENT: STMT(out, 0, Q_EVENT, r->room_id, ts, r->name, r->user_id, r->aux, val, r->text); return 1;
+  case STORE_MEDIA: /* value is stopped_at */
+    STMT(out, 0, Q_MEDIA, r->id, r->room_id, r->name, r->user_id, r->target, ts, val, r->aux, r->text);
+    return 1;
+  case STORE_AUDIT: STMT(out, 0, Q_AUDIT, r->room_id, ts, r->user_id, r->name, r->target, r->text); return 1;
+  case STORE_SETTINGS: STMT(out, 0, Q_SETTINGS, r->room_id, r->text ? r->text : "{}", ts); return 1;
+  case STORE_POLICY: STMT(out, 0, Q_POLICY, r->room_id, r->text ? r->text : "{}", ts); return 1;
+  case STORE_RETENTION:
+    STMT(out, 0, Q_RET_CHAT, ts);
+    STMT(out, 1, Q_RET_EVENTS, ts);
+    return 2;
+  default:
+    return 0;
   }
-  case STORE_PART_LEAVE: {
-    const char *v[] = {r->user_id, r->room_id, ts, val, r->name};
-    return run(c, Q_PART_LEAVE, 5, v);
-  }
-  case STORE_CHAT: {
-    const char *v[] = {r->room_id, seq, r->id, r->user_id, r->name, r->target, r->aux, r->text ? r->text : "", ts};
-    return run(c, Q_CHAT, 9, v);
-  }
-  case STORE_CHAT_FORGET: { const char *v[] = {r->room_id, seq}; return run(c, Q_CHAT_FORGET, 2, v); }
-  case STORE_EVENT: {
-    const char *v[] = {r->room_id, ts, r->name, r->user_id, r->aux, val, r->text};
-    return run(c, Q_EVENT, 7, v);
-  }
-  case STORE_MEDIA: {
-    char stopped[24];
-    snprintf(stopped, sizeof(stopped), "%" PRId64, r->value);
-    const char *v[] = {r->id, r->room_id, r->name, r->user_id, r->target, ts, stopped, r->aux, r->text};
-    return run(c, Q_MEDIA, 9, v);
-  }
-  case STORE_AUDIT: {
-    const char *v[] = {r->room_id, ts, r->user_id, r->name, r->target, r->text};
-    return run(c, Q_AUDIT, 6, v);
-  }
-  case STORE_SETTINGS: {
-    const char *v[] = {r->room_id, r->text ? r->text : "{}", ts};
-    return run(c, Q_SETTINGS, 3, v);
-  }
-  case STORE_POLICY: {
-    const char *v[] = {r->room_id, r->text ? r->text : "{}", ts};
-    return run(c, Q_POLICY, 3, v);
-  }
-  case STORE_ERASE_USER: {
+}
+
+/* One record, synchronously, inside the open transaction. */
+static int apply(struct store_conn *c, struct store_rec *r) {
+  if (r->kind == STORE_ERASE_USER) {
+    char ts[24];
+    snprintf(ts, sizeof(ts), "%" PRIu64, r->ts);
     const char *v[] = {r->user_id};
     int rc = run(c, Q_ERASE_CHAT, 1, v);
     if (rc == 0) rc = run(c, Q_ERASE_EVENTS, 1, v);
@@ -356,15 +376,141 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     if (rc == 0) rc = erase_policy(c, r, ts);
     return rc;
   }
-  case STORE_RETENTION: {
-    const char *v[] = {ts};
-    int rc = run(c, Q_RET_CHAT, 1, v);
-    if (rc == 0) rc = run(c, Q_RET_EVENTS, 1, v);
-    return rc;
+  char num[3][24];
+  struct pg_stmt q[2];
+  int n = rec_stmts(r, num, q);
+  if (n == 0) return -2;
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) rc = run(c, q[i].q, q[i].n, q[i].v);
+  return rc;
+}
+
+/* ---- the writer's batch, pipelined ----
+ *
+ * One round trip for a whole batch: BEGIN, every record's statements and
+ * COMMIT go out back to back (libpq pipeline mode), then one sync, then
+ * the answers are read in order. The first statement the server refuses
+ * aborts the rest of the pipeline (COMMIT included: nothing is committed)
+ * and names its record. A record that needs a read inside the transaction
+ * (STORE_ERASE_USER) ends the pipeline there: what was sent is synced and
+ * checked, the record runs synchronously, and a new pipeline carries on in
+ * the same transaction. libpq in blocking mode reads while it waits to
+ * write, so a long pipeline cannot deadlock on full socket buffers. */
+
+/* Queues one statement on the pipeline for record r (NULL: BEGIN/COMMIT). */
+static int pipe_send(struct store_conn *c, struct store_rec *r, const struct pg_stmt *q, const char *sql) {
+  if (c->nsent == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 256;
+    struct store_rec **sent = realloc(c->sent, cap * sizeof(*sent));
+    if (sent == NULL) return -1;
+    c->sent = sent;
+    c->cap = cap;
   }
-  default:
-    return -2;
+  int ok;
+  if (q) {
+    char name[16];
+    snprintf(name, sizeof(name), "w%d", q->q);
+    ok = PQsendQueryPrepared(c->pg, name, q->n, q->v, NULL, NULL, 0);
+  } else {
+    ok = PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0);
   }
+  if (!ok) {
+    log_warn("pg_failed err=\"%s\"", PQerrorMessage(c->pg));
+    return -1;
+  }
+  c->sent[c->nsent++] = r;
+  return 0;
+}
+
+/* Syncs the pipeline and reads every answer to what was sent, in order:
+ * 0, -1 (the connection failed or answered out of step), or -2 with *bad
+ * set to the record of the first statement the server refused. */
+static int pipe_collect(struct store_conn *c, struct store_rec **bad) {
+  size_t n = c->nsent;
+  c->nsent = 0;
+  if (!PQpipelineSync(c->pg)) {
+    log_warn("pg_failed err=\"%s\"", PQerrorMessage(c->pg));
+    return -1;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    PGresult *res = PQgetResult(c->pg);
+    if (res == NULL) return -1; /* the connection is gone */
+    ExecStatusType s = PQresultStatus(res);
+    if (rc == 0 && s == PGRES_FATAL_ERROR) {
+      /* The first error; everything after it comes back PIPELINE_ABORTED. */
+      rc = refusal(c, res);
+      if (rc == -2 && c->sent[i] == NULL) rc = -1; /* BEGIN or COMMIT: nobody's fault */
+      if (rc == -2) *bad = c->sent[i];
+    } else if (rc == 0 && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+      log_warn("pg_failed status=%s", PQresStatus(s));
+      rc = -1;
+    }
+    PQclear(res);
+    /* Each statement's answers end with a NULL. */
+    if ((res = PQgetResult(c->pg)) != NULL) {
+      PQclear(res);
+      return -1;
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) return -1;
+  }
+  PGresult *res = PQgetResult(c->pg);
+  int synced = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+  PQclear(res);
+  return synced ? rc : -1;
+}
+
+static int apply_batch(struct store_conn *c, struct store_rec *batch, struct store_rec **bad) {
+  if (prepare_all(c) != 0) return -1;
+  if (!PQenterPipelineMode(c->pg)) {
+    log_warn("pg_failed err=\"%s\"", PQerrorMessage(c->pg));
+    return -1;
+  }
+  c->nsent = 0;
+  int rc = pipe_send(c, NULL, NULL, "BEGIN");
+  struct store_rec *r = batch;
+  while (rc == 0) {
+    /* Queue records up to the end of the batch or one that needs a read. */
+    struct store_rec *unknown = NULL;
+    for (; r && r->kind != STORE_ERASE_USER && rc == 0; r = r->next) {
+      char num[3][24];
+      struct pg_stmt q[2];
+      int n = rec_stmts(r, num, q);
+      if (n == 0) {
+        unknown = r;
+        break;
+      }
+      for (int i = 0; i < n && rc == 0; i++) rc = pipe_send(c, r, &q[i], NULL);
+    }
+    if (rc == 0 && r == NULL) rc = pipe_send(c, NULL, NULL, "COMMIT");
+    if (rc != 0) break;
+    rc = pipe_collect(c, bad);
+    if (rc == 0 && unknown) { /* everything before it went in */
+      *bad = unknown;
+      rc = -2;
+    }
+    if (rc != 0 || r == NULL) break;
+    /* r reads inside the transaction: run it on its own, then pipeline on. */
+    if (!PQexitPipelineMode(c->pg)) {
+      rc = -1;
+      break;
+    }
+    rc = apply(c, r);
+    if (rc == -2) *bad = r;
+    if (rc == 0 && !PQenterPipelineMode(c->pg)) rc = -1;
+    r = r->next;
+  }
+  if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c->pg)) {
+    /* Answers left unread: the connection is out of step; start afresh. */
+    log_warn("pg_failed err=\"%s\"", PQerrorMessage(c->pg));
+    if (rc == -2) rc = -1;
+    if (rc == 0) { /* committed; the next statement gets a fresh connection */
+      PQreset(c->pg);
+      c->prepared = 0;
+    }
+  }
+  if (rc != 0) rollback(c);
+  return rc;
 }
 
 /* ---- reads ---- */
@@ -560,11 +706,12 @@ static int ping(struct store_conn *c) { return PQstatus(c->pg) == CONNECTION_OK 
 
 const struct store_be_ops store_pg_ops = {
   "postgresql", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
+  apply_batch,
 };
 
 /* For tests: a database at an older version. */
 int store_pg_create_at_version(const char *url, int v, char *err, size_t err_len) {
-  struct store_conn c = {PQconnectdb(url), 0};
+  struct store_conn c = {.pg = PQconnectdb(url)};
   int rc = PQstatus(c.pg) == CONNECTION_OK ? 0 : -1;
   if (rc == 0)
     rc = exec(&c, "CREATE TABLE huddle_schema (version INTEGER NOT NULL)") ||

@@ -603,6 +603,7 @@ static int ping(struct store_conn *c) { return version_of(c->db) >= 0; }
 
 const struct store_be_ops store_sqlite_ops = {
   "sqlite", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
+  NULL, /* apply_batch: statements are calls into the library, no round trips to save */
 };
 
 /* For tests: a database at an older version (0 = empty file left alone). */

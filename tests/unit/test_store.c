@@ -30,6 +30,8 @@ struct fixture {
   int done;                 /* completions seen */
   int last_status;
   char *last_result;
+  int status_of[32];        /* on_tracked: status by the record's seq (its tag) */
+  int order[32], norder;    /* on_tracked: seqs in completion order */
 };
 
 static const char *pg_url(void) {
@@ -110,6 +112,15 @@ static void on_done(struct store_rec *r, void *arg) {
 
 static void wait_done(struct fixture *f, int n) {
   while (f->done < n) uv_run(&f->loop, UV_RUN_ONCE);
+}
+
+/* Completion for records tagged by seq (1..31), for the batch tests. */
+static void on_tracked(struct store_rec *r, void *arg) {
+  struct fixture *f = arg;
+  f->done++;
+  assert_true(r->seq > 0 && r->seq < 32);
+  f->status_of[r->seq] = r->status;
+  if (f->norder < 32) f->order[f->norder++] = (int)r->seq;
 }
 
 static void chat(struct fixture *f, const char *room, uint64_t seq, const char *from, const char *to,
@@ -600,6 +611,322 @@ static void test_policy_migration_from_v2(void **state) {
   assert_string_equal(m->settings, "{\"locked\":true}");
 }
 
+/* ---- batches: a refused record, a read inside the batch, a lost connection ---- */
+
+/* Makes the database refuse a chat whose text is "poison" (PostgreSQL: a
+ * CHECK constraint, SQLSTATE 23514; SQLite: a trigger that aborts, a
+ * constraint error): a record the database itself refuses, in both. */
+static void add_poison_rule(struct fixture *f) {
+  if (f->url) {
+#ifdef HUDDLE_HAVE_LIBPQ
+    pg_exec(f->url, "ALTER TABLE chat_messages ADD CONSTRAINT poison CHECK (text <> 'poison')");
+#endif
+  } else {
+    char path[400];
+    snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER poison BEFORE INSERT ON chat_messages"
+                                      " WHEN NEW.text = 'poison' BEGIN SELECT RAISE(ABORT, 'poison'); END",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+  }
+}
+
+/* Another connection that holds the tables the writer needs, so that what
+ * is submitted meanwhile queues up and goes out as one batch. */
+struct hold {
+  sqlite3 *db;
+#ifdef HUDDLE_HAVE_LIBPQ
+  PGconn *pg;
+#endif
+};
+
+static void hold_writes(struct fixture *f, struct hold *h) {
+  memset(h, 0, sizeof(*h));
+  if (f->url) {
+#ifdef HUDDLE_HAVE_LIBPQ
+    h->pg = PQconnectdb(f->url);
+    assert_int_equal(PQstatus(h->pg), CONNECTION_OK);
+    PGresult *r = PQexec(h->pg, "BEGIN; LOCK TABLE chat_messages, room_policy, analytics_events"
+                                " IN EXCLUSIVE MODE");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+#endif
+  } else {
+    char path[400];
+    snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+    assert_int_equal(sqlite3_open(path, &h->db), SQLITE_OK);
+    /* The writer's BEGIN IMMEDIATE waits for it (busy timeout 5 s). */
+    assert_int_equal(sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  }
+}
+
+static void release_writes(struct hold *h) {
+  if (h->db) {
+    assert_int_equal(sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h->db);
+  }
+#ifdef HUDDLE_HAVE_LIBPQ
+  if (h->pg) {
+    PQclear(PQexec(h->pg, "COMMIT"));
+    PQfinish(h->pg);
+  }
+#endif
+}
+
+/* Waits until the writer has taken everything queued (it is then busy
+ * with that batch, held by the other connection). */
+static void wait_taken(struct fixture *f) {
+  for (;;) {
+    pthread_mutex_lock(&f->st->mu);
+    int empty = f->st->q_head == NULL;
+    pthread_mutex_unlock(&f->st->mu);
+    if (empty) return;
+    usleep(1000);
+  }
+}
+
+static void tracked_chat(struct fixture *f, uint64_t seq, const char *from, const char *text) {
+  struct store_rec *r = store_rec_new(STORE_CHAT, "rb");
+  r->seq = seq;
+  r->ts = 1000 + seq;
+  snprintf(r->id, sizeof(r->id), "m%llu", (unsigned long long)seq);
+  snprintf(r->user_id, sizeof(r->user_id), "%s", from);
+  r->text = strdup(text);
+  r->done = on_tracked;
+  r->arg = f;
+  assert_int_equal(store_submit(f->st, r, 1), 0);
+}
+
+/* Submits a non-chat record tagged with seq (the kinds used here store no seq). */
+static void tracked(struct fixture *f, struct store_rec *r, uint64_t seq) {
+  r->seq = seq;
+  r->done = on_tracked;
+  r->arg = f;
+  assert_int_equal(store_submit(f->st, r, 0), 0);
+}
+
+/* The seqs of room rb's stored chat, in order, as "1,2,4". */
+static void stored_seqs(struct fixture *f, char *out, size_t len) {
+  json_t *h = history(f, "rb", "x", 1, 50, 0, 0, NULL);
+  size_t o = 0;
+  out[0] = '\0';
+  for (size_t i = 0; i < nmsgs(h); i++) {
+    json_t *m = json_array_get(json_object_get(h, "messages"), i);
+    o += (size_t)snprintf(out + o, len - o, "%s%lld", i ? "," : "",
+                          (long long)json_integer_value(json_object_get(m, "seq")));
+  }
+  json_decref(h);
+}
+
+static uint64_t stat_of(struct fixture *f, const uint64_t *field) {
+  pthread_mutex_lock(&f->st->mu);
+  uint64_t v = *field;
+  pthread_mutex_unlock(&f->st->mu);
+  return v;
+}
+
+/* A record the database refuses in the middle of a batch fails alone
+ * (STORE_E_FAILED); every other record of the batch commits, in order. */
+static void test_refused_record_mid_batch(void **state) {
+  struct fixture *f = *state;
+  add_poison_rule(f);
+  struct hold h;
+  hold_writes(f, &h);
+  tracked_chat(f, 1, "alice", "one");
+  wait_taken(f); /* the writer is held with record 1: 2..10 queue up */
+  char text[16];
+  for (uint64_t s = 2; s <= 10; s++) {
+    snprintf(text, sizeof(text), "msg %llu", (unsigned long long)s);
+    tracked_chat(f, s, "alice", s == 5 ? "poison" : text);
+  }
+  release_writes(&h);
+  wait_done(f, 10);
+  for (int s = 1; s <= 10; s++) assert_int_equal(f->status_of[s], s == 5 ? STORE_E_FAILED : STORE_OK);
+  char seqs[128];
+  stored_seqs(f, seqs, sizeof(seqs));
+  assert_string_equal(seqs, "1,2,3,4,6,7,8,9,10");
+  /* 2..10 went out as one batch: the other eight committed together. */
+  assert_true(stat_of(f, &f->st->stats.max_batch) >= 8);
+  assert_int_equal(stat_of(f, &f->st->stats.dropped), 1);
+  json_t *hh = history(f, "rb", "x", 1, 50, 0, 0, NULL);
+  assert_string_equal(msg_text(hh, 3), "msg 4");
+  assert_string_equal(msg_text(hh, 4), "msg 6");
+  json_decref(hh);
+}
+
+/* Refused records first, in the middle and last in one batch: each fails
+ * alone, the rest commits. In PostgreSQL, text that is not UTF-8 is
+ * refused as well (SQLSTATE 22021, a data error). */
+static void test_refused_records_at_the_edges(void **state) {
+  struct fixture *f = *state;
+  add_poison_rule(f);
+  struct hold h;
+  hold_writes(f, &h);
+  tracked_chat(f, 1, "alice", "one");
+  wait_taken(f);
+  tracked_chat(f, 2, "alice", "poison"); /* first of the batch */
+  tracked_chat(f, 3, "alice", "three");
+  tracked_chat(f, 4, "alice", "poison");
+  tracked_chat(f, 5, "alice", f->url ? "bad \xc3\x28 utf-8" : "five");
+  tracked_chat(f, 6, "alice", "six");
+  tracked_chat(f, 7, "alice", "poison"); /* last */
+  release_writes(&h);
+  wait_done(f, 7);
+  assert_int_equal(f->status_of[1], STORE_OK);
+  assert_int_equal(f->status_of[2], STORE_E_FAILED);
+  assert_int_equal(f->status_of[3], STORE_OK);
+  assert_int_equal(f->status_of[4], STORE_E_FAILED);
+  assert_int_equal(f->status_of[5], f->url ? STORE_E_FAILED : STORE_OK);
+  assert_int_equal(f->status_of[6], STORE_OK);
+  assert_int_equal(f->status_of[7], STORE_E_FAILED);
+  char seqs[128];
+  stored_seqs(f, seqs, sizeof(seqs));
+  assert_string_equal(seqs, f->url ? "1,3,6" : "1,3,5,6");
+  /* The refused ones completed in batch order, before the rest. */
+  assert_int_equal(f->order[1], 2);
+  assert_int_equal(f->order[2], 4);
+}
+
+/* An erase (it reads inside the transaction) in the middle of a batch:
+ * what comes before it is erased, what comes after is not; a record
+ * refused after it rolls the erase back with the batch, and the retry
+ * erases once more, with the same result. */
+static void test_erase_inside_a_batch(void **state) {
+  struct fixture *f = *state;
+  add_poison_rule(f);
+  struct store_rec *p = store_rec_new(STORE_POLICY, "rb");
+  p->text = strdup("{\"banned\":{\"dave\":true,\"erin\":true}}");
+  p->ts = 1;
+  tracked(f, p, 1);
+  wait_done(f, 1);
+  struct hold h;
+  hold_writes(f, &h);
+  tracked_chat(f, 2, "dave", "dave before");
+  wait_taken(f);
+  tracked_chat(f, 3, "dave", "dave before too");
+  struct store_rec *e = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(e->user_id, sizeof(e->user_id), "dave");
+  e->ts = 2;
+  tracked(f, e, 4);
+  tracked_chat(f, 5, "dave", "dave after");
+  tracked_chat(f, 6, "erin", "poison");
+  tracked_chat(f, 7, "erin", "erin after");
+  release_writes(&h);
+  wait_done(f, 7);
+  for (int s = 1; s <= 7; s++) assert_int_equal(f->status_of[s], s == 6 ? STORE_E_FAILED : STORE_OK);
+  json_t *hh = history(f, "rb", "x", 1, 50, 0, 0, NULL);
+  assert_int_equal(nmsgs(hh), 4);
+  assert_string_equal(msg_text(hh, 0), STORE_TOMBSTONE);
+  assert_string_equal(msg_text(hh, 1), STORE_TOMBSTONE);
+  assert_string_equal(msg_text(hh, 2), "dave after");
+  assert_string_equal(msg_text(hh, 3), "erin after");
+  json_decref(hh);
+  close_store(f);
+  char err[256];
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  assert_string_equal(store_room_meta(f->st, "rb")->policy, "{\"banned\":{\"erin\":true}}");
+}
+
+#ifdef HUDDLE_HAVE_LIBPQ
+/* Waits until a connection other than the holder's (and than one already
+ * terminated) waits on a lock: the writer, held mid-pipeline. Its pid. */
+static int writer_waiting(struct fixture *f, PGconn *holder, int gone) {
+  char sql[200];
+  snprintf(sql, sizeof(sql), "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+           " AND pid <> %d AND pid <> %d", PQbackendPID(holder), gone);
+  for (int i = 0; i < 10000; i++) {
+    PGconn *c = PQconnectdb(f->url);
+    PGresult *r = PQexec(c, sql);
+    int pid = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    PQfinish(c);
+    if (pid) return pid;
+    usleep(2000);
+  }
+  fail_msg("the writer never waited on the lock");
+  return 0;
+}
+
+static void terminate(struct fixture *f, int pid) {
+  char sql[80];
+  snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%d)", pid);
+  pg_exec(f->url, sql);
+}
+
+/* Another connection's uncommitted policy row for room: the writer's
+ * policy write for that room waits for it (a row lock: the writer's
+ * statements still prepare and the records before it still run). */
+static PGconn *hold_row(struct fixture *f, const char *room) {
+  PGconn *c = PQconnectdb(f->url);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  char sql[200];
+  snprintf(sql, sizeof(sql), "BEGIN; INSERT INTO room_policy(room_id, policy, updated_at)"
+           " VALUES ('%s', '{}', 0)", room);
+  PGresult *r = PQexec(c, sql);
+  assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  return c;
+}
+
+static void release_row(PGconn *c) {
+  PQclear(PQexec(c, "COMMIT"));
+  PQfinish(c);
+}
+
+static struct store_rec *policy_for(const char *room, const char *text) {
+  struct store_rec *p = store_rec_new(STORE_POLICY, room);
+  p->text = strdup(text);
+  p->ts = 5;
+  return p;
+}
+
+/* PostgreSQL: the writer's connection dies while a pipelined batch waits
+ * for its answers, after some of its records ran. Nothing of it is lost
+ * but the durable chat, which fails (its sender is told) and is never
+ * stored; the rest is kept, retried on a new connection and committed
+ * once. */
+static void test_pg_connection_lost_mid_batch(void **state) {
+  struct fixture *f = *state;
+  PGconn *a = hold_row(f, "ra"), *b = hold_row(f, "rb");
+  tracked(f, policy_for("ra", "{\"banned\":{\"eve\":true}}"), 1);
+  wait_taken(f); /* the writer waits on a: 2..5 queue up as one batch */
+  tracked_chat(f, 2, "alice", "lost one");
+  struct store_rec *e = store_rec_new(STORE_EVENT, "rb");
+  snprintf(e->name, sizeof(e->name), "custom");
+  e->ts = 1;
+  tracked(f, e, 3);
+  tracked(f, policy_for("rb", "{\"banned\":{\"mallory\":true}}"), 4); /* waits on b */
+  tracked_chat(f, 5, "alice", "lost two");
+  release_row(a);
+  wait_done(f, 1);
+  assert_int_equal(f->status_of[1], STORE_OK);
+  /* The batch 2..5 waits at 4 with 2 and 3 done: its connection dies. */
+  terminate(f, writer_waiting(f, b, 0));
+  wait_done(f, 3); /* the two chat records, at once */
+  assert_int_equal(f->status_of[2], STORE_E_UNAVAILABLE);
+  assert_int_equal(f->status_of[5], STORE_E_UNAVAILABLE);
+  assert_int_equal(stat_of(f, &f->st->stats.failed_batches), 1);
+  release_row(b);
+  wait_done(f, 5);
+  assert_int_equal(f->status_of[3], STORE_OK);
+  assert_int_equal(f->status_of[4], STORE_OK);
+  assert_int_equal(store_state(f->st), STORE_STATE_OK);
+  char seqs[128];
+  stored_seqs(f, seqs, sizeof(seqs));
+  assert_string_equal(seqs, "");
+  PGconn *c = PQconnectdb(f->url);
+  PGresult *r = PQexec(c, "SELECT (SELECT count(*) FROM analytics_events WHERE room_id = 'rb'),"
+                          " (SELECT policy FROM room_policy WHERE room_id = 'rb')");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  assert_string_equal(PQgetvalue(r, 0, 0), "1"); /* committed once */
+  assert_string_equal(PQgetvalue(r, 0, 1), "{\"banned\":{\"mallory\":true}}");
+  PQclear(r);
+  PQfinish(c);
+}
+#endif
+
 /* ---- SQLite only: a damaged file is an error, never a fresh database ---- */
 
 static void test_sqlite_corrupt_file_refused(void **state) {
@@ -647,6 +974,9 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_room_policy_export_erase, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_refused_record_mid_batch, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_refused_records_at_the_edges, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_erase_inside_a_batch, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_corrupt_file_refused, setup_sqlite, teardown),
   };
   int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
@@ -663,6 +993,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_room_policy_export_erase, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_refused_record_mid_batch, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_refused_records_at_the_edges, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_erase_inside_a_batch, setup_pg, teardown),
+#ifdef HUDDLE_HAVE_LIBPQ
+      cmocka_unit_test_setup_teardown(test_pg_connection_lost_mid_batch, setup_pg, teardown),
+#endif
     };
     failed += cmocka_run_group_tests_name("store/postgresql", pg_tests, NULL, NULL);
   } else {
