@@ -1,6 +1,6 @@
 /* The shared store suite: the same cases against SQLite (always) and
  * PostgreSQL (when HUDDLE_TEST_PG_URL names a database this suite may
- * empty; scripts/test-store-pg.sh starts a throwaway cluster for it).
+ * empty; scripts/with-postgres.sh starts a throwaway cluster for it).
  * Real databases, the real writer thread and loop. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1002,7 +1002,7 @@ int main(void) {
     };
     failed += cmocka_run_group_tests_name("store/postgresql", pg_tests, NULL, NULL);
   } else {
-    printf("store/postgresql: skipped (HUDDLE_TEST_PG_URL unset; scripts/test-store-pg.sh sets it)\n");
+    printf("store/postgresql: skipped (HUDDLE_TEST_PG_URL unset; scripts/with-postgres.sh sets it)\n");
   }
   return failed ? 1 : 0;
 }
