@@ -70,11 +70,11 @@ static int has_token(const char *v, const char *token) {
 }
 
 enum api_err ws_handshake_check(struct conn *c) {
-  struct http_req *r = &c->req;
-  if (c->parser.method != HTTP_GET || !has_token(r->hdr[HDR_UPGRADE].data, "websocket"))
+  struct http_req *r = c->req;
+  if (c->req->parser.method != HTTP_GET || !has_token(r->hdr[HDR_UPGRADE].data, "websocket"))
     return API_ERR_UPGRADE_REQUIRED;
   if (!has_token(r->hdr[HDR_CONNECTION].data, "upgrade")) return API_ERR_UPGRADE_REQUIRED;
-  if (c->parser.http_major != 1 || c->parser.http_minor != 1) return API_ERR_BAD_REQUEST;
+  if (c->req->parser.http_major != 1 || c->req->parser.http_minor != 1) return API_ERR_BAD_REQUEST;
   if (r->hdr[HDR_SEC_WS_VERSION].len != 2 || strcmp(r->hdr[HDR_SEC_WS_VERSION].data, "13") != 0)
     return API_ERR_UPGRADE_REQUIRED;
   /* The key is base64 of 16 bytes: 22 characters and "==". */
@@ -120,7 +120,7 @@ static void send_close(struct conn *c, int code, const char *reason) {
 /* Fails the connection: a close frame with code. Input is then read and
  * dropped until the peer closes or CLOSE_WAIT_MS pass: closing a socket with
  * unread input would send a reset that can overtake the close frame. */
-static void on_timer(uv_timer_t *t);
+static void on_timer(struct conn *c);
 
 static void fail(struct conn *c, int code, const char *why) {
   char tag[64];
@@ -332,8 +332,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
 
 /* ---- timers ---- */
 
-static void on_timer(uv_timer_t *t) {
-  struct conn *c = t->data;
+static void on_timer(struct conn *c) {
   struct ws *w = c->ws;
   if (w == NULL) return;
   if (w->close_started) {
@@ -356,7 +355,7 @@ static void on_timer(uv_timer_t *t) {
 
 int ws_accept(struct conn *c) {
   char accept[32];
-  ws_accept_key(c->req.hdr[HDR_SEC_WS_KEY].data, c->req.hdr[HDR_SEC_WS_KEY].len, accept);
+  ws_accept_key(c->req->hdr[HDR_SEC_WS_KEY].data, c->req->hdr[HDR_SEC_WS_KEY].len, accept);
   struct ws *w = calloc(1, sizeof(*w));
   if (w == NULL) {
     http_reply_error(c, API_ERR_INTERNAL_ERROR, NULL, 0);
