@@ -133,7 +133,8 @@ async function main() {
     const writes = count('write') + count('writev') + count('sendmsg') + count('sendto');
     console.log(`write-family syscalls: ${writes} (write ${count('write')}, writev ${count('writev')}, ` +
       `sendmsg ${count('sendmsg')}), ${(writes / deliveries).toFixed(3)} per delivery; ` +
-      `read ${count('read')}, epoll_wait ${count('epoll_wait')}`);
+      `read ${count('read')}, epoll_wait ${count('epoll_wait')}; ` +
+      `pwrite64 ${count('pwrite64')} (the store's thread: SQLite)`);
     console.log(`strace -c table: ${straceOut}`);
   } else {
     // callgrind_control -d wrote <out>.1: the rounds only (the exit dump, <out>, is the teardown).
