@@ -32,6 +32,10 @@ const SENDERS = Number(opt('senders', MEMBERS - 1));
 const BURST = Number(opt('burst', 5));
 const ROUNDS = Number(opt('rounds', 20));
 const CALLGRIND = args.includes('--callgrind');
+// --sequence: strace the calls themselves (epoll_wait, read, write, writev)
+// instead of counting them, to see that a lone message is written before the
+// loop waits again (try --members 2 --senders 1 --burst 1 --rounds 3).
+const SEQUENCE = args.includes('--sequence');
 const OUT = opt('out', fs.mkdtempSync(path.join(os.tmpdir(), 'fanout-burst-')));
 const SECRET = 'fanout-burst-secret-fanout-burst-secret-0123';
 
@@ -93,7 +97,8 @@ async function main() {
   let tracer = null;
   if (CALLGRIND) execFileSync('callgrind_control', ['-z', String(srv.pid)], { stdio: 'ignore' });
   else {
-    tracer = spawn('strace', ['-c', '-f', '-p', String(srv.pid), '-o', straceOut], { stdio: 'ignore' });
+    tracer = spawn('strace', [...(SEQUENCE ? ['-tt', '-e', 'trace=epoll_wait,read,write,writev'] : ['-c']),
+      '-f', '-p', String(srv.pid), '-o', straceOut], { stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, 500)); // attached
   }
   received = 0;
@@ -124,7 +129,9 @@ async function main() {
   const messages = ROUNDS * SENDERS * BURST;
   console.log(`members ${MEMBERS}, senders ${SENDERS} x burst ${BURST}, rounds ${ROUNDS}: ` +
     `${messages} messages in, ${deliveries} deliveries (expected ${messages * MEMBERS})`);
-  if (!CALLGRIND) {
+  if (SEQUENCE) {
+    console.log(fs.readFileSync(straceOut, 'utf8').split('\n').filter((l) => !/resumed>|unfinished/.test(l) || /writev|read\(/.test(l)).join('\n'));
+  } else if (!CALLGRIND) {
     const t = fs.readFileSync(straceOut, 'utf8');
     const count = (name) => {
       const m = new RegExp(`^\\s*[\\d.]+\\s+[\\d.]+\\s+\\d+\\s+(\\d+)\\s+(?:\\d+\\s+)?${name}$`, 'm').exec(t);
