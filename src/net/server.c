@@ -259,7 +259,7 @@ static void slow_check(struct conn *c) {
 static void write_bufs(struct conn *c, struct outbuf **ob, uv_buf_t *ub, unsigned n) {
   uv_stream_t *st = (uv_stream_t *)&c->tcp;
   unsigned done = 0;
-  if (uv_stream_get_write_queue_size(st) == 0) {
+  if (c->tcp.write_queue_size == 0) { /* libuv's public, read-only count: no call on the hot path */
     int r = uv_try_write(st, ub, n);
     if (r < 0 && r != UV_EAGAIN) {
       for (unsigned i = 0; i < n; i++) outbuf_unref(ob[i]);
@@ -296,7 +296,8 @@ void conn_flush(struct conn *c) {
     uint32_t i = c->q_head;
     for (; i && n < FLUSH_IOV; i = wq[i - 1].next, n++) {
       ob[n] = wq[i - 1].b;
-      ub[n] = uv_buf_init((char *)ob[n]->data, (unsigned)ob[n]->len);
+      ub[n].base = (char *)ob[n]->data; /* uv_buf_init is a call, not a macro */
+      ub[n].len = ob[n]->len;
       c->q_bytes -= (uint32_t)ob[n]->len;
     }
     c->q_head = i;
@@ -355,7 +356,7 @@ void conn_write(struct conn *c, struct outbuf *b) {
     if (s->npending == 1) uv_prepare_start(&s->flusher, on_flush);
   }
   /* Bound what waits for the flush as well as what the socket did not take. */
-  if ((size_t)c->q_bytes + uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
+  if ((size_t)c->q_bytes + c->tcp.write_queue_size >
       (size_t)s->cfg->max_send_queue)
     conn_flush(c);
 }
