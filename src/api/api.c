@@ -244,9 +244,9 @@ void api_reply_rate_limited(struct api_req *r, enum rate_class rc, int64_t retry
 
 
 json_t *api_body_object(struct api_req *r) {
-  const struct buf *body = &r->conn->req.body;
+  const struct buf *body = &r->conn->req->body;
   if (body->len == 0) return json_object();
-  const struct buf *ct = &r->conn->req.hdr[HDR_CONTENT_TYPE];
+  const struct buf *ct = &r->conn->req->hdr[HDR_CONTENT_TYPE];
   if (ct->len < 16 || strncasecmp(ct->data, "application/json", 16) != 0) {
     api_reply_error(r, API_ERR_UNSUPPORTED_MEDIA_TYPE, NULL);
     return NULL;
@@ -271,7 +271,7 @@ json_t *api_body_object(struct api_req *r) {
 static enum api_err authenticate(struct api_req *r, int allow_query) {
   struct conn *c = r->conn;
   char tok[8192];
-  const struct buf *auth = &c->req.hdr[HDR_AUTHORIZATION];
+  const struct buf *auth = &c->req->hdr[HDR_AUTHORIZATION];
   const char *jwt = NULL;
   if (auth->len) {
     if (auth->len < 8 || strncasecmp(auth->data, "Bearer ", 7) != 0) return API_ERR_INVALID_TOKEN;
@@ -305,8 +305,8 @@ void api_dispatch(struct conn *c) {
   r.hub = c->srv->handlers.data;
   struct http_parser_url u;
   http_parser_url_init(&u);
-  const char *url = c->req.url.data ? c->req.url.data : "";
-  if (http_parser_parse_url(url, c->req.url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) {
+  const char *url = c->req->url.data ? c->req->url.data : "";
+  if (http_parser_parse_url(url, c->req->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) {
     http_reply_error(c, API_ERR_BAD_REQUEST, "request target", 0);
     return;
   }
@@ -327,7 +327,7 @@ void api_dispatch(struct conn *c) {
     struct router_param params[ROUTER_MAX_PARAMS];
     int n = router_match(routes[i].pattern, r.path, r.path_len, params, ROUTER_MAX_PARAMS);
     if (n < 0) continue;
-    int method = (int)c->parser.method;
+    int method = (int)c->req->parser.method;
     if (method == routes[i].method || (method == HTTP_HEAD && routes[i].method == HTTP_GET)) {
       hit = &routes[i];
       memcpy(r.params, params, sizeof(params));
@@ -339,7 +339,7 @@ void api_dispatch(struct conn *c) {
              http_method_str((enum http_method)routes[i].method));
   }
   /* The log names the path only: a query string may carry a token. */
-  log_debug("request method=%s path=%.*s", http_method_str(c->parser.method), (int)r.path_len, r.path);
+  log_debug("request method=%s path=%.*s", http_method_str(c->req->parser.method), (int)r.path_len, r.path);
   if (hit == NULL) {
     if (!allow[0] && static_serve(c, r.path, r.path_len)) return; /* web app and SDK */
     if (allow[0]) http_reply_error(c, API_ERR_METHOD_NOT_ALLOWED, allow, 0);
@@ -382,7 +382,7 @@ void api_http_head(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
   size_t cap = (size_t)cfg->max_json_body_bytes;
   if (cap > (size_t)cfg->max_body_bytes) cap = (size_t)cfg->max_body_bytes;
-  c->req.body_cap = cap;
+  c->req->body_cap = cap;
   struct api_req r;
   memset(&r, 0, sizeof(r));
   r.conn = c;
@@ -391,13 +391,13 @@ void api_http_head(struct conn *c) {
   r.query = "";
   struct http_parser_url u;
   http_parser_url_init(&u);
-  const char *url = c->req.url.data ? c->req.url.data : "";
-  if (http_parser_parse_url(url, c->req.url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return;
+  const char *url = c->req->url.data ? c->req->url.data : "";
+  if (http_parser_parse_url(url, c->req->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return;
   const char *path = url + u.field_data[UF_PATH].off;
   size_t path_len = u.field_data[UF_PATH].len;
   for (size_t i = 0; i < NROUTES; i++) {
     struct router_param params[ROUTER_MAX_PARAMS];
-    if (routes[i].method != (int)c->parser.method ||
+    if (routes[i].method != (int)c->req->parser.method ||
         router_match(routes[i].pattern, path, path_len, params, ROUTER_MAX_PARAMS) < 0)
       continue;
     if (at_head(routes[i].handler)) {
@@ -452,7 +452,7 @@ void api_ws_connect(struct api_req *r) {
   enum api_err e = ws_handshake_check(c);
   if (e != API_OK) {
     if (e == API_ERR_UPGRADE_REQUIRED) {
-      c->req.complete = 1;
+      c->req->complete = 1;
       http_reply_error(c, e, NULL, 0);
     } else {
       api_reply_error(r, e, "invalid WebSocket handshake");

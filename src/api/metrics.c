@@ -154,7 +154,7 @@ static void line(struct buf *b, const char *fmt, ...) {
  * compared in constant time. */
 static int metrics_token_ok(struct api_req *r) {
   const char *want = r->srv->cfg->metrics_token;
-  const struct buf *auth = &r->conn->req.hdr[HDR_AUTHORIZATION];
+  const struct buf *auth = &r->conn->req->hdr[HDR_AUTHORIZATION];
   if (want == NULL || auth->len < 8 || strncasecmp(auth->data, "Bearer ", 7) != 0) return 0;
   const char *got = auth->data + 7;
   size_t gl = auth->len - 7, wl = strlen(want);

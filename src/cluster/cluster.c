@@ -542,8 +542,10 @@ static const struct conn_proxy remote_proxy = {remote_write, remote_end, remote_
 static struct remote *remote_new(struct cluster *cl, const char *inst, const char *id, const char *room, int http) {
   struct remote *rm = calloc(1, sizeof(*rm));
   struct conn *c = calloc(1, sizeof(*c));
-  if (rm == NULL || c == NULL) {
+  if (c && http) c->req = calloc(1, sizeof(*c->req)); /* a forwarded request: no parser runs */
+  if (rm == NULL || c == NULL || (http && c->req == NULL)) {
     free(rm);
+    if (c) free(c->req);
     free(c);
     return NULL;
   }
@@ -571,6 +573,7 @@ static void remotes_reap(struct cluster *cl) {
     cl->to_free = rm->free_next;
     buf_free(&rm->resp);
     buf_free(&rm->q);
+    free(rm->fake->req); /* its bufs were freed after the dispatch */
     free(rm->fake);
     free(rm);
   }
@@ -681,13 +684,13 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     if (rm == NULL) return;
     struct conn *c = rm->fake;
     const char *names[] = {"url", "auth", "ct", "body"};
-    struct buf *dst[] = {&c->req.url, &c->req.hdr[HDR_AUTHORIZATION], &c->req.hdr[HDR_CONTENT_TYPE], &c->req.body};
+    struct buf *dst[] = {&c->req->url, &c->req->hdr[HDR_AUTHORIZATION], &c->req->hdr[HDR_CONTENT_TYPE], &c->req->body};
     for (int i = 0; i < 4; i++) {
       const redisReply *v = field(f, names[i]);
       if (v && v->type == REDIS_REPLY_STRING && v->len) buf_append(dst[i], v->str, v->len);
     }
-    c->parser.method = (unsigned)field_int(f, "m");
-    c->req.complete = 0; /* "Connection: close": the forwarding instance ends the exchange */
+    c->req->parser.method = (unsigned)field_int(f, "m");
+    c->req->complete = 0; /* "Connection: close": the forwarding instance ends the exchange */
     api_dispatch(c);
     const char *fv[] = {"k", "resp", "id", id, "d", rm->resp.data ? rm->resp.data : ""};
     size_t fl[] = {1, 4, 2, strlen(id), 1, rm->resp.len};
@@ -1592,16 +1595,16 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   /* Answer here, as a single instance would (the room is not live anywhere). */
   struct conn *c = fw->c;
   c->cluster = NULL;
-  buf_append(&c->req.url, fw->url.data ? fw->url.data : "", fw->url.len);
-  if (fw->auth.len) buf_append(&c->req.hdr[HDR_AUTHORIZATION], fw->auth.data, fw->auth.len);
-  if (fw->ctype.len) buf_append(&c->req.hdr[HDR_CONTENT_TYPE], fw->ctype.data, fw->ctype.len);
-  if (fw->body.len) buf_append(&c->req.body, fw->body.data, fw->body.len);
-  c->parser.method = (unsigned)fw->method;
+  buf_append(&c->req->url, fw->url.data ? fw->url.data : "", fw->url.len);
+  if (fw->auth.len) buf_append(&c->req->hdr[HDR_AUTHORIZATION], fw->auth.data, fw->auth.len);
+  if (fw->ctype.len) buf_append(&c->req->hdr[HDR_CONTENT_TYPE], fw->ctype.data, fw->ctype.len);
+  if (fw->body.len) buf_append(&c->req->body, fw->body.data, fw->body.len);
+  c->req->parser.method = (unsigned)fw->method;
   api_dispatch(c);
-  buf_reset(&c->req.url);
-  buf_reset(&c->req.hdr[HDR_AUTHORIZATION]);
-  buf_reset(&c->req.hdr[HDR_CONTENT_TYPE]);
-  buf_reset(&c->req.body);
+  buf_reset(&c->req->url);
+  buf_reset(&c->req->hdr[HDR_AUTHORIZATION]);
+  buf_reset(&c->req->hdr[HDR_CONTENT_TYPE]);
+  buf_reset(&c->req->body);
   fwd_free(fw);
 }
 
@@ -1616,9 +1619,9 @@ static void claim_local(const char *k, void *v, void *arg) {
 
 void cluster_on_request(struct conn *c) {
   struct cluster *cl = the_cluster;
-  const char *url = c->req.url.data ? c->req.url.data : "";
+  const char *url = c->req->url.data ? c->req->url.data : "";
   static const char pre[] = "/webrtc/rooms/";
-  if (cl != NULL && c->parser.method == HTTP_POST && strncmp(url, "/webrtc/rooms", 13) == 0 &&
+  if (cl != NULL && c->req->parser.method == HTTP_POST && strncmp(url, "/webrtc/rooms", 13) == 0 &&
       (url[13] == '\0' || url[13] == '?')) {
     api_dispatch(c);
     map_each(&cl->h->rooms, claim_local, cl);
@@ -1653,13 +1656,13 @@ void cluster_on_request(struct conn *c) {
   fw->c = c;
   fw->id = ++cl->next_id;
   snprintf(fw->room, sizeof(fw->room), "%s", room);
-  fw->method = c->parser.method;
-  buf_append(&fw->url, url, c->req.url.len);
-  if (c->req.hdr[HDR_AUTHORIZATION].len)
-    buf_append(&fw->auth, c->req.hdr[HDR_AUTHORIZATION].data, c->req.hdr[HDR_AUTHORIZATION].len);
-  if (c->req.hdr[HDR_CONTENT_TYPE].len)
-    buf_append(&fw->ctype, c->req.hdr[HDR_CONTENT_TYPE].data, c->req.hdr[HDR_CONTENT_TYPE].len);
-  if (c->req.body.len) buf_append(&fw->body, c->req.body.data, c->req.body.len);
+  fw->method = c->req->parser.method;
+  buf_append(&fw->url, url, c->req->url.len);
+  if (c->req->hdr[HDR_AUTHORIZATION].len)
+    buf_append(&fw->auth, c->req->hdr[HDR_AUTHORIZATION].data, c->req->hdr[HDR_AUTHORIZATION].len);
+  if (c->req->hdr[HDR_CONTENT_TYPE].len)
+    buf_append(&fw->ctype, c->req->hdr[HDR_CONTENT_TYPE].data, c->req->hdr[HDR_CONTENT_TYPE].len);
+  if (c->req->body.len) buf_append(&fw->body, c->req->body.data, c->req->body.len);
   c->cluster = fw; /* an HTTP conn's slot: its forwarded call */
   if (cr && cr->owner[0] && cr->watching) {
     http_forward(cl, fw, cr->owner);

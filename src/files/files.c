@@ -538,14 +538,14 @@ void files_api_create(struct api_req *r) {
     api_reply_error(r, API_ERR_PERMISSION_DENIED, "join the room before sharing a file");
     return;
   }
-  const struct buf *ul = &r->conn->req.hdr[HDR_UPLOAD_LENGTH];
+  const struct buf *ul = &r->conn->req->hdr[HDR_UPLOAD_LENGTH];
   char *end = NULL;
   unsigned long long size = ul->len ? strtoull(ul->data, &end, 10) : 0;
   if (ul->len == 0 || end == ul->data || *end != '\0' || size == 0) {
     api_reply_error(r, API_ERR_BAD_REQUEST, "Upload-Length (a positive integer) is required");
     return;
   }
-  const struct buf *md = &r->conn->req.hdr[HDR_UPLOAD_METADATA];
+  const struct buf *md = &r->conn->req->hdr[HDR_UPLOAD_METADATA];
   char name[512], mime[160], sha[80], to[80], clean[256];
   if (metadata_get(md, "filename", name, sizeof(name)) < 0 &&
       metadata_get(md, "name", name, sizeof(name)) < 0) {
@@ -806,12 +806,12 @@ void files_api_patch(struct api_req *r) {
   struct conn *c = r->conn;
   struct hfile *f = file_for(r, &ar, 1);
   if (f == NULL) return;
-  const struct buf *ct = &c->req.hdr[HDR_CONTENT_TYPE];
+  const struct buf *ct = &c->req->hdr[HDR_CONTENT_TYPE];
   if (ct->len < 31 || strncasecmp(ct->data, "application/offset+octet-stream", 31) != 0) {
     api_reply_error(r, API_ERR_UNSUPPORTED_MEDIA_TYPE, "tus PATCH bodies are application/offset+octet-stream");
     return;
   }
-  const struct buf *uo = &c->req.hdr[HDR_UPLOAD_OFFSET];
+  const struct buf *uo = &c->req->hdr[HDR_UPLOAD_OFFSET];
   char *end = NULL;
   unsigned long long off = uo->len ? strtoull(uo->data, &end, 10) : 0;
   if (uo->len == 0 || end == uo->data || *end != '\0') {
@@ -823,7 +823,7 @@ void files_api_patch(struct api_req *r) {
     return;
   }
   if (f->state != FILE_UPLOADING || off != f->offset) {
-    if (f->state != FILE_UPLOADING && off == f->offset && c->req.complete && c->req.body.len == 0) {
+    if (f->state != FILE_UPLOADING && off == f->offset && c->req->complete && c->req->body.len == 0) {
       tus_reply(r, 204, f, NULL);
       return;
     }
@@ -833,11 +833,11 @@ void files_api_patch(struct api_req *r) {
     return;
   }
   uint64_t room = f->size - f->offset;
-  if ((c->parser.flags & F_CONTENTLENGTH) && c->parser.content_length > room) {
+  if ((c->req->parser.flags & F_CONTENTLENGTH) && c->req->parser.content_length > room) {
     api_reply_error(r, API_ERR_PAYLOAD_TOO_LARGE, "past Upload-Length");
     return;
   }
-  if (c->req.complete) {
+  if (c->req->complete) {
     tus_reply(r, 204, f, NULL); /* no body (a body is always streamed from the head) */
     return;
   }
@@ -855,7 +855,7 @@ void files_api_patch(struct api_req *r) {
     api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
     return;
   }
-  const struct buf *cs = &c->req.hdr[HDR_UPLOAD_CHECKSUM];
+  const struct buf *cs = &c->req->hdr[HDR_UPLOAD_CHECKSUM];
   if (cs->len) {
     if (cs->len < 8 || strncasecmp(cs->data, "sha256 ", 7) != 0 ||
         b64_decode(cs->data + 7, cs->len - 7, up->want, sizeof(up->want)) != 32) {
@@ -1036,6 +1036,7 @@ static void on_download_read(uv_fs_t *req) {
   d->pos += (uint64_t)n;
   d->wreq.data = d;
   d->conn->srv->stats.bytes_out += (uint64_t)n;
+  conn_flush(d->conn); /* the head queued by conn_write goes first */
   if (uv_write(&d->wreq, (uv_stream_t *)&d->conn->tcp, &b, 1, on_download_written) != 0) {
     conn_close(d->conn);
     return;
@@ -1103,7 +1104,7 @@ void files_api_download(struct api_req *r) {
     return;
   }
   uint64_t from = 0, to = f->size - 1;
-  int ranged = parse_range(&c->req.hdr[HDR_RANGE], f->size, &from, &to);
+  int ranged = parse_range(&c->req->hdr[HDR_RANGE], f->size, &from, &to);
   if (ranged < 0) {
     char h[80];
     snprintf(h, sizeof(h), "Content-Range: bytes */%" PRIu64 "\r\n", f->size);
@@ -1135,7 +1136,7 @@ void files_api_download(struct api_req *r) {
   }
   enc[ei] = '\0';
   uint64_t len = to - from + 1;
-  int keep = !c->srv->shutting_down && http_should_keep_alive(&c->parser);
+  int keep = !c->srv->shutting_down && http_should_keep_alive(&c->req->parser);
   char range[120] = "";
   if (ranged)
     snprintf(range, sizeof(range), "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", from,
@@ -1158,7 +1159,7 @@ void files_api_download(struct api_req *r) {
   c->srv->stats.http_requests++;
   c->srv->stats.http_by_status[2]++;
   conn_write_copy(c, head, (size_t)n);
-  if (c->parser.method == HTTP_HEAD || c->closing) {
+  if (c->req->parser.method == HTTP_HEAD || c->closing) {
     close(fd);
     if (!keep) conn_end(c);
     return;

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,11 +30,11 @@ static const char *hdr_names[HDR__COUNT] = {
 static struct conn *conn_of(http_parser *p) { return p->data; }
 
 static int on_url(http_parser *p, const char *at, size_t len) {
-  return buf_append(&conn_of(p)->req.url, at, len);
+  return buf_append(&conn_of(p)->req->url, at, len);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len) {
-  struct http_req *r = &conn_of(p)->req;
+  struct http_req *r = conn_of(p)->req;
   /* The head is parsed from one contiguous buffer, so a field arrives whole. */
   if (++r->nheaders > MAX_HEADERS) return -1;
   r->cur_hdr = -1;
@@ -47,56 +48,56 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
-  struct http_req *r = &conn_of(p)->req;
+  struct http_req *r = conn_of(p)->req;
   if (r->cur_hdr >= 0) return buf_append(&r->hdr[r->cur_hdr], at, len);
   return 0;
 }
 
 static int on_headers_complete(http_parser *p) {
   struct conn *c = conn_of(p);
-  c->req.body_cap = (size_t)c->srv->cfg->max_body_bytes;
+  c->req->body_cap = (size_t)c->srv->cfg->max_body_bytes;
   int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0);
   if (has_body && c->srv->handlers.head && !p->upgrade) {
     /* Stop here: process() shows the head to the hook before any body byte
      * is read (who asks, for which route, how much it may send). */
-    c->req.head_seen = 1;
+    c->req->head_seen = 1;
     http_parser_pause(p, 1);
     return 0;
   }
-  if ((p->flags & F_CONTENTLENGTH) && p->content_length > (uint64_t)c->req.body_cap) {
-    c->req.too_large = 1;
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > (uint64_t)c->req->body_cap) {
+    c->req->too_large = 1;
     return -1;
   }
   return 0;
 }
 
-static void on_timeout(uv_timer_t *t);
+static void on_timeout(struct conn *c);
 
 static int on_body(http_parser *p, const char *at, size_t len) {
   struct conn *c = conn_of(p);
-  if (c->req.stream) {
+  if (c->req->stream) {
     /* Streamed: the handler copies what it keeps; no bytes stay here. */
-    if (c->req.stream->on_chunk && c->req.stream->on_chunk(c->req.stream_data, at, len))
+    if (c->req->stream->on_chunk && c->req->stream->on_chunk(c->req->stream_data, at, len))
       conn_read_stop(c);
     conn_timer(c, (uint64_t)c->srv->cfg->header_timeout_ms, on_timeout); /* inactivity */
     return 0;
   }
-  if (c->req.body.len + len > c->req.body_cap) {
-    c->req.too_large = 1;
+  if (c->req->body.len + len > c->req->body_cap) {
+    c->req->too_large = 1;
     return -1;
   }
   if (c->srv->body_buffered + len > (size_t)c->srv->cfg->max_body_buffer_total) {
-    c->req.too_large = 2; /* all connections together hold the most allowed */
+    c->req->too_large = 2; /* all connections together hold the most allowed */
     return -1;
   }
-  if (buf_append(&c->req.body, at, len) != 0) return -1;
-  c->req.accounted += len;
+  if (buf_append(&c->req->body, at, len) != 0) return -1;
+  c->req->accounted += len;
   c->srv->body_buffered += len;
   return 0;
 }
 
 static int on_message_complete(http_parser *p) {
-  conn_of(p)->req.complete = 1;
+  conn_of(p)->req->complete = 1;
   http_parser_pause(p, 1);
   return 0;
 }
@@ -111,7 +112,7 @@ static const http_parser_settings settings = {
 };
 
 static void req_reset(struct conn *c) {
-  struct http_req *r = &c->req;
+  struct http_req *r = c->req;
   c->srv->body_buffered -= r->accounted;
   r->accounted = 0;
   r->head_seen = r->head_hooked = r->held = 0;
@@ -126,25 +127,33 @@ static void req_reset(struct conn *c) {
   r->complete = r->too_large = r->head_checked = 0;
 }
 
-void http_conn_init(struct conn *c) {
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
-  c->req.cur_hdr = -1;
+int http_conn_init(struct conn *c) {
+  c->req = calloc(1, sizeof(*c->req));
+  if (c->req == NULL) return -1;
+  http_parser_init(&c->req->parser, HTTP_REQUEST);
+  c->req->parser.data = c;
+  c->req->cur_hdr = -1;
   c->kind = CONN_HTTP;
   /* A connection that never sends a byte is closed like a slow one. */
   conn_timer(c, (uint64_t)c->srv->cfg->header_timeout_ms, on_timeout);
+  return 0;
 }
 
 void http_conn_free(struct conn *c) {
-  const struct http_stream *st = c->req.stream;
-  c->req.stream = NULL;
-  if (st && st->on_abort) st->on_abort(c->req.stream_data);
-  c->req.stream_data = NULL;
-  c->srv->body_buffered -= c->req.accounted;
-  c->req.accounted = 0;
-  buf_free(&c->req.url);
-  buf_free(&c->req.body);
-  for (int i = 0; i < HDR__COUNT; i++) buf_free(&c->req.hdr[i]);
+  struct http_req *r = c->req;
+  if (r == NULL) return;
+  const struct http_stream *st = r->stream;
+  r->stream = NULL;
+  if (st && st->on_abort) st->on_abort(r->stream_data);
+  r->stream_data = NULL;
+  c->srv->body_buffered -= r->accounted;
+  r->accounted = 0;
+  buf_free(&r->in);
+  buf_free(&r->url);
+  buf_free(&r->body);
+  for (int i = 0; i < HDR__COUNT; i++) buf_free(&r->hdr[i]);
+  free(r);
+  c->req = NULL;
 }
 
 /* ---- responses ---- */
@@ -184,8 +193,8 @@ const char *http_status_text(int status) {
 void http_reply(struct conn *c, int status, const char *extra_headers,
                 const char *content_type, const void *body, size_t len) {
   /* A 4xx/5xx on a broken request, or the client's wish, ends the connection. */
-  int keep = c->kind == CONN_HTTP && !c->srv->shutting_down && c->req.complete &&
-             http_should_keep_alive(&c->parser) && status != 400 && status != 408 &&
+  int keep = c->kind == CONN_HTTP && c->req && !c->srv->shutting_down && c->req->complete &&
+             http_should_keep_alive(&c->req->parser) && status != 400 && status != 408 &&
              status != 413 && status != 431 && status != 505;
   char head[2048];
   /* Static files bring their own Cache-Control (net/static.c). */
@@ -204,7 +213,7 @@ void http_reply(struct conn *c, int status, const char *extra_headers,
     return;
   }
   memcpy(b->data, head, (size_t)n);
-  if (c->parser.method == HTTP_HEAD) len = 0; /* headers only, Content-Length as for GET */
+  if (c->req && c->req->parser.method == HTTP_HEAD) len = 0; /* headers only, Content-Length as for GET */
   if (len) memcpy(b->data + n, body, len);
   b->len = (size_t)n + len;
   c->srv->stats.http_requests++;
@@ -241,18 +250,17 @@ void http_reply_error(struct conn *c, enum api_err e, const char *detail, int64_
 
 /* ---- timers ---- */
 
-static void on_timeout(uv_timer_t *t) {
-  struct conn *c = t->data;
-  if (c->kind != CONN_HTTP) return;
-  if (c->req.held) {
+static void on_timeout(struct conn *c) {
+  if (c->kind != CONN_HTTP || c->req == NULL) return;
+  if (c->req->held) {
     /* A response that stopped moving (a client that does not read) ends;
      * a handler still working on a complete body (a scan) is waited for. */
-    if (c->req.stream && c->req.stream->on_end == NULL) conn_close(c);
+    if (c->req->stream && c->req->stream->on_end == NULL) conn_close(c);
     return;
   }
   if (c->in_request) {
     log_info("request_timeout ip=%s", c->ip);
-    c->req.complete = 0;
+    c->req->complete = 0;
     http_reply_error(c, API_ERR_REQUEST_TIMEOUT, NULL, 0);
   } else {
     conn_close(c);
@@ -266,17 +274,17 @@ static void process(struct conn *c);
 /* The request is answered: reset for the next one on a kept-alive connection. */
 static void finish_request(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
-  if (c->parser.upgrade && !c->ending) conn_end(c); /* not ours to upgrade */
+  if (c->req->parser.upgrade && !c->ending) conn_end(c); /* not ours to upgrade */
   req_reset(c);
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
+  http_parser_init(&c->req->parser, HTTP_REQUEST);
+  c->req->parser.data = c;
   c->in_request = 0;
   if (!c->closing && !c->ending) conn_timer(c, (uint64_t)cfg->idle_timeout_ms, on_timeout);
 }
 
 void http_stream_set(struct conn *c, const struct http_stream *ops, void *data) {
-  c->req.stream = ops;
-  c->req.stream_data = data;
+  c->req->stream = ops;
+  c->req->stream_data = data;
 }
 
 void http_stream_resume(struct conn *c) {
@@ -286,9 +294,9 @@ void http_stream_resume(struct conn *c) {
 }
 
 void http_request_done(struct conn *c) {
-  c->req.held = 0;
-  c->req.stream = NULL;
-  c->req.stream_data = NULL;
+  c->req->held = 0;
+  c->req->stream = NULL;
+  c->req->stream_data = NULL;
   if (c->closing || c->ending || c->kind != CONN_HTTP) return;
   finish_request(c);
   conn_read_start(c);
@@ -297,78 +305,77 @@ void http_request_done(struct conn *c) {
 
 static void fail(struct conn *c, enum api_err e, const char *why) {
   log_info("bad_request ip=%s code=%s reason=%s", c->ip, api_err_code(e), why);
-  c->req.complete = 0;
+  c->req->complete = 0;
   http_reply_error(c, e, NULL, 0);
 }
 
 static void process(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
-  while (!c->closing && !c->ending && c->kind == CONN_HTTP && !c->req.held && c->in.len > 0) {
+  while (!c->closing && !c->ending && c->kind == CONN_HTTP && !c->req->held && c->req->in.len > 0) {
     if (!c->in_request) {
       c->in_request = 1;
       conn_timer(c, (uint64_t)cfg->header_timeout_ms, on_timeout);
     }
-    if (!c->req.head_checked) {
+    if (!c->req->head_checked) {
       /* A new request: the head must be complete and well formed first. */
-      size_t end = httpcheck_head_end(c->in.data, c->in.len, 0);
+      size_t end = httpcheck_head_end(c->req->in.data, c->req->in.len, 0);
       if (end == 0) {
-        if (c->in.len > (size_t)cfg->max_header_bytes) fail(c, API_ERR_HEADERS_TOO_LARGE, "head");
+        if (c->req->in.len > (size_t)cfg->max_header_bytes) fail(c, API_ERR_HEADERS_TOO_LARGE, "head");
         return;
       }
       if (end > (size_t)cfg->max_header_bytes) { fail(c, API_ERR_HEADERS_TOO_LARGE, "head"); return; }
-      enum httpcheck_result r = httpcheck_head(c->in.data, end);
+      enum httpcheck_result r = httpcheck_head(c->req->in.data, end);
       if (r == HTTPCHECK_VERSION) {
-        c->req.complete = 0;
+        c->req->complete = 0;
         static const char body[] = "{\"error\":{\"code\":\"BAD_REQUEST\",\"message\":\"Only HTTP/1.0 and HTTP/1.1 are supported.\",\"recovery\":\"Send an HTTP/1.1 request.\"}}";
         http_reply(c, 505, "", "application/json", body, sizeof(body) - 1);
         return;
       }
       if (r != HTTPCHECK_OK) { fail(c, API_ERR_BAD_REQUEST, "malformed_head"); return; }
-      c->req.head_checked = 1;
+      c->req->head_checked = 1;
     }
-    size_t n = http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
-    enum http_errno he = HTTP_PARSER_ERRNO(&c->parser);
-    if (c->req.too_large == 2) { fail(c, API_ERR_BODY_BUFFER_FULL, "body_buffer_total"); return; }
-    if (c->req.too_large) { fail(c, API_ERR_PAYLOAD_TOO_LARGE, "body"); return; }
-    if (c->req.nheaders > MAX_HEADERS) { fail(c, API_ERR_HEADERS_TOO_LARGE, "count"); return; }
+    size_t n = http_parser_execute(&c->req->parser, &settings, c->req->in.data, c->req->in.len);
+    enum http_errno he = HTTP_PARSER_ERRNO(&c->req->parser);
+    if (c->req->too_large == 2) { fail(c, API_ERR_BODY_BUFFER_FULL, "body_buffer_total"); return; }
+    if (c->req->too_large) { fail(c, API_ERR_PAYLOAD_TOO_LARGE, "body"); return; }
+    if (c->req->nheaders > MAX_HEADERS) { fail(c, API_ERR_HEADERS_TOO_LARGE, "count"); return; }
     if (he != HPE_OK && he != HPE_PAUSED) { fail(c, API_ERR_BAD_REQUEST, http_errno_name(he)); return; }
-    buf_consume(&c->in, n);
-    if (c->req.head_seen && !c->req.head_hooked) {
-      c->req.head_hooked = 1;
+    buf_consume(&c->req->in, n);
+    if (c->req->head_seen && !c->req->head_hooked) {
+      c->req->head_hooked = 1;
       c->srv->handlers.head(c);
-      if (c->closing || c->ending || c->req.held) return; /* refused, or answered already */
-      if (!c->req.stream && (c->parser.flags & F_CONTENTLENGTH) &&
-          c->parser.content_length > (uint64_t)c->req.body_cap) {
+      if (c->closing || c->ending || c->req->held) return; /* refused, or answered already */
+      if (!c->req->stream && (c->req->parser.flags & F_CONTENTLENGTH) &&
+          c->req->parser.content_length > (uint64_t)c->req->body_cap) {
         fail(c, API_ERR_PAYLOAD_TOO_LARGE, "body");
         return;
       }
-      http_parser_pause(&c->parser, 0);
+      http_parser_pause(&c->req->parser, 0);
       continue;
     }
-    if (!c->req.complete) {
-      if (c->parser.upgrade) { fail(c, API_ERR_BAD_REQUEST, "upgrade_body"); return; }
+    if (!c->req->complete) {
+      if (c->req->parser.upgrade) { fail(c, API_ERR_BAD_REQUEST, "upgrade_body"); return; }
       return; /* the rest of the body is still on its way */
     }
-    if (c->req.stream) {
+    if (c->req->stream) {
       /* A streamed body ended: its handler answers when it is ready. */
-      c->req.held = 1;
-      if (c->req.stream->on_end) c->req.stream->on_end(c->req.stream_data);
+      c->req->held = 1;
+      if (c->req->stream->on_end) c->req->stream->on_end(c->req->stream_data);
       return;
     }
     c->srv->handlers.request(c);
-    if (c->req.stream) {
-      c->req.held = 1; /* the handler writes the response (a file) later */
+    if (c->req->stream) {
+      c->req->held = 1; /* the handler writes the response (a file) later */
       return;
     }
     if (c->kind == CONN_WS) {
-      http_conn_free(c); /* the request is no longer needed */
-      /* Bytes after the upgrade request are the first WebSocket frames. */
-      if (c->in.len) {
-        struct buf rest = c->in;
-        memset(&c->in, 0, sizeof(c->in));
-        ws_on_data(c, rest.data, rest.len);
-        buf_free(&rest);
-      }
+      /* The request is no longer needed. Bytes after the upgrade request
+       * are the first WebSocket frames. */
+      struct buf rest = c->req->in;
+      memset(&c->req->in, 0, sizeof(c->req->in));
+      http_conn_free(c);
+      if (rest.len) ws_on_data(c, rest.data, rest.len);
+      buf_free(&rest);
       return;
     }
     finish_request(c);
@@ -377,10 +384,10 @@ static void process(struct conn *c) {
 
 void http_on_data(struct conn *c, const char *data, size_t len) {
   /* Bounded: the head is capped before parsing and the body by the parser. */
-  if (c->in.len + len > (size_t)c->srv->cfg->max_header_bytes + (size_t)c->srv->cfg->max_body_bytes + 65536) {
+  if (c->req->in.len + len > (size_t)c->srv->cfg->max_header_bytes + (size_t)c->srv->cfg->max_body_bytes + 65536) {
     { fail(c, API_ERR_PAYLOAD_TOO_LARGE, "input"); return; }
   }
-  if (buf_append(&c->in, data, len) != 0) {
+  if (buf_append(&c->req->in, data, len) != 0) {
     conn_close(c);
     return;
   }

@@ -11,8 +11,10 @@
 
 struct conn;
 
-/* Sets c up for HTTP and arms the timer for its first request. */
-void http_conn_init(struct conn *c);
+/* Sets c up for HTTP (allocates c->req) and arms the timer for its first
+ * request. Returns 0, or -1 when out of memory. */
+int http_conn_init(struct conn *c);
+/* Frees c->req (at the upgrade, or with c); NULL afterwards. Idempotent. */
 void http_conn_free(struct conn *c);
 void http_on_data(struct conn *c, const char *data, size_t len);
 

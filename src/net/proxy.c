@@ -57,13 +57,13 @@ int proxy_client_from_xff(const char *list, const char *xff, size_t len, char *o
 
 int proxy_resolve(struct conn *c) {
   const char *list = c->srv->cfg->trusted_proxies;
-  if (list == NULL || !*list || !proxy_trusted(list, c->peer)) return 0;
-  const struct buf *x = &c->req.hdr[HDR_X_FORWARDED_FOR];
+  if (list == NULL || !*list || !proxy_trusted(list, c->req->peer)) return 0;
+  const struct buf *x = &c->req->hdr[HDR_X_FORWARDED_FOR];
   char client[64];
-  const char *who = c->peer;
+  const char *who = c->req->peer;
   if (x->len && proxy_client_from_xff(list, x->data, x->len, client, sizeof(client)) == 0) who = client;
   if (server_conn_readdress(c, who) != 0) {
-    log_warn("connection_refused ip=%s via=%s code=%s", c->ip, c->peer, api_err_code(API_ERR_TOO_MANY_CONNECTIONS));
+    log_warn("connection_refused ip=%s via=%s code=%s", c->ip, c->req->peer, api_err_code(API_ERR_TOO_MANY_CONNECTIONS));
     http_reply_error(c, API_ERR_TOO_MANY_CONNECTIONS, NULL, 0);
     return -1;
   }

@@ -20,11 +20,6 @@
 #define LAG_PROBE_MS 250
 #define READ_BUF_SIZE 65536
 
-struct write_req {
-  uv_write_t req;
-  struct outbuf *b;   /* owned: one ref, dropped in on_write */
-};
-
 static char read_buf[READ_BUF_SIZE]; /* loop thread only; readers copy out */
 
 uint64_t server_now_ms(void) {
@@ -56,17 +51,103 @@ int server_conn_readdress(struct conn *c, const char *ip) {
   return ip_count(c->srv, c->ip) > (size_t)c->srv->cfg->max_connections_per_ip ? -1 : 0;
 }
 
+/* ---- connection timers ----
+ * One timer per connection, kept in the server's lists, one list per
+ * duration: a timer armed for ms always lands at the tail of the ms list, so
+ * each list stays in firing order at O(1) a (re)arm, and one uv timer waits
+ * for the earliest head. Four durations are used (header and idle timeouts,
+ * the ping interval, the close wait), so at most four heads are compared. */
+
+static void conn_timers_arm(struct server *s);
+
+static void timer_unlink(struct conn *c) {
+  if (c->timer_due == 0) return;
+  struct conn_timer_list *l = &c->srv->timer_lists[c->timer_list];
+  if (c->timer_prev) c->timer_prev->timer_next = c->timer_next;
+  else l->head = c->timer_next;
+  if (c->timer_next) c->timer_next->timer_prev = c->timer_prev;
+  else l->tail = c->timer_prev;
+  c->timer_prev = c->timer_next = NULL;
+  c->timer_due = 0;
+}
+
+static struct conn_timer_list *timer_list_for(struct server *s, uint64_t ms) {
+  for (int i = 0; i < s->ntimer_lists; i++)
+    if (s->timer_lists[i].ms == ms) return &s->timer_lists[i];
+  if (s->ntimer_lists < SERVER_TIMER_LISTS) {
+    struct conn_timer_list *l = &s->timer_lists[s->ntimer_lists++];
+    l->ms = ms;
+    return l;
+  }
+  /* More durations than lists: share the last one (insertion walks back
+   * from its tail, so it stays sorted, only slower). */
+  return &s->timer_lists[SERVER_TIMER_LISTS - 1];
+}
+
+void conn_timer(struct conn *c, uint64_t ms, conn_timer_cb cb) {
+  if (c->closing) return;
+  struct server *s = c->srv;
+  timer_unlink(c);
+  if (ms == 0) ms = 1; /* fires in a later turn, never in the one that arms it */
+  struct conn_timer_list *l = timer_list_for(s, ms);
+  c->timer_due = uv_now(s->loop) + ms;
+  c->timer_cb = cb;
+  c->timer_list = (uint8_t)(l - s->timer_lists);
+  struct conn *after = l->tail;
+  while (after && after->timer_due > c->timer_due) after = after->timer_prev;
+  c->timer_prev = after;
+  c->timer_next = after ? after->timer_next : l->head;
+  if (c->timer_next) c->timer_next->timer_prev = c;
+  else l->tail = c;
+  if (after) after->timer_next = c;
+  else l->head = c;
+  if (s->conn_timer_due == 0 || c->timer_due < s->conn_timer_due) conn_timers_arm(s);
+}
+
+static void on_conn_timers(uv_timer_t *t) {
+  struct server *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  s->conn_timer_due = 0;
+  for (int i = 0; i < s->ntimer_lists; i++) {
+    struct conn_timer_list *l = &s->timer_lists[i];
+    /* A callback re-arms at now + ms or later: this ends. */
+    while (l->head && l->head->timer_due <= now) {
+      struct conn *c = l->head;
+      conn_timer_cb cb = c->timer_cb;
+      timer_unlink(c);
+      cb(c);
+    }
+  }
+  conn_timers_arm(s);
+}
+
+/* Points the uv timer at the earliest head, or stops it. */
+static void conn_timers_arm(struct server *s) {
+  uint64_t due = 0;
+  for (int i = 0; i < s->ntimer_lists; i++) {
+    struct conn *h = s->timer_lists[i].head;
+    if (h && (due == 0 || h->timer_due < due)) due = h->timer_due;
+  }
+  s->conn_timer_due = due;
+  if (due == 0) {
+    uv_timer_stop(&s->conn_timer);
+    return;
+  }
+  uint64_t now = uv_now(s->loop);
+  uv_timer_start(&s->conn_timer, on_conn_timers, due > now ? due - now : 0, 0);
+}
+
 /* ---- connection lifecycle ---- */
 
 static void finish_shutdown(struct server *s);
+static void queue_drop(struct conn *c);
 
 static void on_handle_closed(uv_handle_t *h) {
   struct conn *c = h->data;
-  if (--c->handles > 0) return;
   struct server *s = c->srv;
+  if (c->pending_idx) s->pending[c->pending_idx - 1] = NULL;
   http_conn_free(c);
   ws_free(c);
-  buf_free(&c->in);
   free(c);
   if (s->shutting_down && s->nconns == 0) finish_shutdown(s);
 }
@@ -79,7 +160,8 @@ static void reap_one(struct conn *c) {
   if (c->next) c->next->prev = c->prev;
   s->nconns--;
   ip_add(s, c->ip, -1);
-  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  queue_drop(c); /* ws_end may have queued more (it must not, but a frame is not worth a leak) */
+  timer_unlink(c);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
@@ -100,7 +182,8 @@ void conn_close(struct conn *c) {
   if (c->closing) return;
   c->closing = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
-  uv_timer_stop(&c->timer);
+  timer_unlink(c);
+  queue_drop(c);
   c->reap_next = c->srv->reap;
   c->srv->reap = c;
   uv_check_start(&c->srv->reaper, on_reap);
@@ -112,13 +195,15 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
   conn_close(c);
 }
 
-static void on_end_timeout(uv_timer_t *t) { conn_close(t->data); }
+static void on_end_timeout(struct conn *c) { conn_close(c); }
 
 void conn_end(struct conn *c) {
   if (c->proxy) { c->proxy->end(c); return; }
   if (c->closing || c->ending) return;
   c->ending = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
+  conn_flush(c); /* the shutdown goes after everything queued */
+  if (c->closing) return;
   uv_shutdown_t *req = malloc(sizeof(*req));
   if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
     free(req);
@@ -130,63 +215,150 @@ void conn_end(struct conn *c) {
   conn_timer(c, 2000, on_end_timeout);
 }
 
-void conn_timer(struct conn *c, uint64_t ms, uv_timer_cb cb) {
-  if (c->closing) return;
-  uv_timer_start(&c->timer, cb, ms, 0);
-}
+/* ---- writes ----
+ * conn_write() appends a ref to the connection's chain in srv->wq (one
+ * array for every connection, reset after each flush) and lists the
+ * connection in srv->pending once per turn. Before the loop blocks,
+ * on_flush() gives each listed connection one uv_try_write() with all of
+ * its frames (a writev); what the socket does not take goes to uv_write(),
+ * behind which later turns queue. docs/internals/connection.md. */
 
-/* ---- writes ---- */
+#define FLUSH_IOV 64                /* buffers per writev (IOV_MAX is 1024) */
+
+struct write_req {
+  uv_write_t req;
+  unsigned n;
+  struct outbuf *b[];               /* owned: one ref each, dropped in on_write */
+};
 
 static void on_write(uv_write_t *req, int status) {
   struct write_req *w = (struct write_req *)req;
-  outbuf_unref(w->b);
+  for (unsigned i = 0; i < w->n; i++) outbuf_unref(w->b[i]);
   free(w);
 }
 
-void conn_write(struct conn *c, struct outbuf *b) {
-  if (c->proxy) { c->proxy->write(c, b); return; }
+/* Unrefs everything queued on c (a close drops unwritten output). */
+static void queue_drop(struct conn *c) {
+  struct wq_slot *wq = c->srv->wq;
+  for (uint32_t i = c->q_head; i; i = wq[i - 1].next) outbuf_unref(wq[i - 1].b);
+  c->q_head = c->q_tail = c->q_bytes = 0;
+}
+
+static void slow_check(struct conn *c) {
   uv_stream_t *st = (uv_stream_t *)&c->tcp;
-  size_t off = 0;
-  if (c->closing || c->ending) {
-    outbuf_unref(b);
-    return;
-  }
-  c->srv->stats.bytes_out += b->len;
-  if (uv_stream_get_write_queue_size(st) == 0) {
-    uv_buf_t ub = uv_buf_init((char *)b->data, (unsigned)b->len);
-    int n = uv_try_write(st, &ub, 1);
-    if (n == (int)b->len) {
-      outbuf_unref(b);
-      return;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-      outbuf_unref(b);
+  if (uv_stream_get_write_queue_size(st) <= (size_t)c->srv->cfg->max_send_queue) return;
+  c->srv->stats.slow_consumers_dropped++;
+  c->dropped_slow = 1;
+  log_warn("slow_consumer_dropped ip=%s queued=%zu limit=%d", c->ip,
+           uv_stream_get_write_queue_size(st), c->srv->cfg->max_send_queue);
+  conn_close(c);
+}
+
+/* Writes n buffers of c (their refs in ob): what the socket takes now,
+ * the rest behind a uv_write. Consumes the n refs on every path. */
+static void write_bufs(struct conn *c, struct outbuf **ob, uv_buf_t *ub, unsigned n) {
+  uv_stream_t *st = (uv_stream_t *)&c->tcp;
+  unsigned done = 0;
+  if (c->tcp.write_queue_size == 0) { /* libuv's public, read-only count: no call on the hot path */
+    int r = uv_try_write(st, ub, n);
+    if (r < 0 && r != UV_EAGAIN) {
+      for (unsigned i = 0; i < n; i++) outbuf_unref(ob[i]);
       conn_close(c);
       return;
     }
-    off = n > 0 ? (size_t)n : 0;
+    size_t left = r > 0 ? (size_t)r : 0;
+    while (done < n && ub[done].len <= left) {
+      left -= ub[done].len;
+      outbuf_unref(ob[done++]);
+    }
+    if (done == n) return;
+    ub[done].base += left;
+    ub[done].len -= left;
   }
-  struct write_req *w = malloc(sizeof(*w));
-  if (w == NULL) {
-    outbuf_unref(b);
-    conn_close(c);
-    return;
-  }
-  w->b = b;
-  uv_buf_t ub = uv_buf_init((char *)b->data + off, (unsigned)(b->len - off));
-  if (uv_write(&w->req, st, &ub, 1, on_write) != 0) {
-    outbuf_unref(b);
+  struct write_req *w = malloc(sizeof(*w) + (n - done) * sizeof(w->b[0]));
+  if (w == NULL || uv_write(&w->req, st, ub + done, n - done, on_write) != 0) {
+    for (unsigned i = done; i < n; i++) outbuf_unref(ob[i]);
     free(w);
     conn_close(c);
     return;
   }
-  if (uv_stream_get_write_queue_size(st) > (size_t)c->srv->cfg->max_send_queue) {
-    c->srv->stats.slow_consumers_dropped++;
-    c->dropped_slow = 1;
-    log_warn("slow_consumer_dropped ip=%s queued=%zu limit=%d", c->ip,
-             uv_stream_get_write_queue_size(st), c->srv->cfg->max_send_queue);
-    conn_close(c);
+  w->n = n - done;
+  memcpy(w->b, ob + done, w->n * sizeof(w->b[0]));
+  slow_check(c);
+}
+
+void conn_flush(struct conn *c) {
+  struct wq_slot *wq = c->srv->wq;
+  while (c->q_head && !c->closing) {
+    struct outbuf *ob[FLUSH_IOV];
+    uv_buf_t ub[FLUSH_IOV];
+    unsigned n = 0;
+    uint32_t i = c->q_head;
+    for (; i && n < FLUSH_IOV; i = wq[i - 1].next, n++) {
+      ob[n] = wq[i - 1].b;
+      ub[n].base = (char *)ob[n]->data; /* uv_buf_init is a call, not a macro */
+      ub[n].len = ob[n]->len;
+      c->q_bytes -= (uint32_t)ob[n]->len;
+    }
+    c->q_head = i;
+    if (i == 0) c->q_tail = 0;
+    write_bufs(c, ob, ub, n);
   }
+}
+
+static void on_flush(uv_prepare_t *h) {
+  struct server *s = h->data;
+  for (uint32_t i = 0; i < s->npending; i++) {
+    struct conn *c = s->pending[i];
+    if (c == NULL) continue; /* freed this turn */
+    c->pending_idx = 0;
+    conn_flush(c);
+  }
+  /* Every chain is empty now: the slots are free for the next turn. */
+  s->npending = 0;
+  s->wq_len = 0;
+  uv_prepare_stop(h);
+}
+
+static int grow(void **p, uint32_t *cap, size_t size) {
+  uint32_t n = *cap ? *cap * 2 : 256;
+  void *q = n > *cap ? realloc(*p, (size_t)n * size) : NULL;
+  if (q == NULL) return -1;
+  *p = q;
+  *cap = n;
+  return 0;
+}
+
+void conn_write(struct conn *c, struct outbuf *b) {
+  if (c->proxy) { c->proxy->write(c, b); return; }
+  struct server *s = c->srv;
+  if (c->closing || c->ending) {
+    outbuf_unref(b);
+    return;
+  }
+  if ((s->wq_len == s->wq_cap && grow((void **)&s->wq, &s->wq_cap, sizeof(*s->wq)) != 0) ||
+      (c->pending_idx == 0 && s->npending == s->pending_cap &&
+       grow((void **)&s->pending, &s->pending_cap, sizeof(*s->pending)) != 0)) {
+    outbuf_unref(b);
+    conn_close(c);
+    return;
+  }
+  s->stats.bytes_out += b->len;
+  uint32_t slot = ++s->wq_len;
+  s->wq[slot - 1] = (struct wq_slot){b, 0};
+  if (c->q_tail) s->wq[c->q_tail - 1].next = slot;
+  else c->q_head = slot;
+  c->q_tail = slot;
+  c->q_bytes += (uint32_t)b->len;
+  if (c->pending_idx == 0) {
+    s->pending[s->npending++] = c;
+    c->pending_idx = s->npending;
+    if (s->npending == 1) uv_prepare_start(&s->flusher, on_flush);
+  }
+  /* Bound what waits for the flush as well as what the socket did not take. */
+  if ((size_t)c->q_bytes + c->tcp.write_queue_size >
+      (size_t)s->cfg->max_send_queue)
+    conn_flush(c);
 }
 
 void conn_write_copy(struct conn *c, const void *data, size_t len) {
@@ -239,11 +411,8 @@ static void on_connection(uv_stream_t *server, int status) {
   if (c == NULL) return;
   c->srv = s;
   uv_tcp_init(s->loop, &c->tcp);
-  uv_timer_init(s->loop, &c->timer);
-  c->tcp.data = c->timer.data = c;
-  c->handles = 2;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  c->tcp.data = c;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || http_conn_init(c) != 0) {
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     return;
   }
@@ -260,9 +429,8 @@ static void on_connection(uv_stream_t *server, int status) {
   s->nconns++;
   s->stats.connections_total++;
   ip_add(s, c->ip, +1);
-  snprintf(c->peer, sizeof(c->peer), "%s", c->ip);
+  snprintf(c->req->peer, sizeof(c->req->peer), "%s", c->ip);
   uv_tcp_nodelay(&c->tcp, 1);
-  http_conn_init(c);
 
   /* Over a limit: answer once in plain HTTP and close; no request is read. */
   enum api_err e = API_OK;
@@ -300,6 +468,8 @@ static void finish_shutdown(struct server *s) {
   close_quiet((uv_handle_t *)&s->lag_timer);
   close_quiet((uv_handle_t *)&s->stop_timer);
   close_quiet((uv_handle_t *)&s->reaper);
+  close_quiet((uv_handle_t *)&s->flusher);
+  close_quiet((uv_handle_t *)&s->conn_timer);
   close_quiet((uv_handle_t *)&s->tick_timer);
   close_quiet((uv_handle_t *)&s->sig_term);
   close_quiet((uv_handle_t *)&s->sig_int);
@@ -387,6 +557,9 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   uv_timer_init(loop, &s->lag_timer);
   uv_timer_init(loop, &s->stop_timer);
   uv_check_init(loop, &s->reaper);
+  uv_prepare_init(loop, &s->flusher);
+  uv_timer_init(loop, &s->conn_timer);
+  s->flusher.data = s->conn_timer.data = s;
   uv_timer_init(loop, &s->tick_timer);
   s->tick_timer.data = s;
   s->listener.data = s->sig_term.data = s->sig_int.data = s;
@@ -449,6 +622,10 @@ int server_listen(struct server *s, char *err, size_t err_len) {
 }
 
 void server_free(struct server *s) {
+  free(s->wq);
+  free(s->pending);
+  s->wq = NULL;
+  s->pending = NULL;
   map_free(&s->per_ip);
   token_verifier_close(&s->tokens);
   free(s->jwt_secret);

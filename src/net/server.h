@@ -33,7 +33,13 @@ enum http_hdr {
 
 struct http_stream;
 
+/* What only HTTP needs: allocated with the connection, freed at the
+ * WebSocket upgrade (http_conn_free), so an upgraded connection keeps none
+ * of it (docs/internals/connection.md). */
 struct http_req {
+  http_parser parser;
+  struct buf in;                   /* owned: unparsed input */
+  char peer[48];                   /* the TCP peer's address (a proxy, or the client) */
   struct buf url;                  /* owned: request target as sent */
   struct buf hdr[HDR__COUNT];      /* owned: values of the headers we use */
   struct buf body;                 /* owned */
@@ -83,6 +89,12 @@ struct conn_handlers {
 };
 
 #define SERVER_TICK_MS 250
+#define SERVER_TIMER_LISTS 8       /* distinct conn_timer durations (4 are used) */
+
+struct wq_slot {
+  struct outbuf *b;                /* owned: one ref */
+  uint32_t next;                   /* next slot of the same connection (index + 1), 0: last */
+};
 
 /* A connection that is not a socket of this process (issue "Horizontal
  * scaling": a client connected to another instance, src/cluster). Writes,
@@ -93,28 +105,37 @@ struct conn_proxy {
   void (*ws_close)(struct conn *c, int code, const char *reason);
 };
 
+/* Called when a connection's timer expires (conn_timer). */
+typedef void (*conn_timer_cb)(struct conn *c);
+
+/* NOTE: one of these per connection, so its size is the idle cost of a
+ * client: what only HTTP needs is behind req, what only a WebSocket needs
+ * behind ws, and there is no per-connection uv_timer_t (server.c keeps the
+ * timers in one list per duration). Layout: docs/internals/connection.md. */
 struct conn {
   uv_tcp_t tcp;                    /* first: the handle's data is the conn */
-  uv_timer_t timer;                /* HTTP: header/idle timeout; WS: ping, close wait */
   struct server *srv;              /* borrowed */
   struct conn *prev, *next;        /* server's list of live connections */
   struct conn *reap_next;          /* server's list of connections to close */
-  enum conn_kind kind;
-  unsigned closing : 1;            /* conn_close() called: no more reads or writes */
-  unsigned ending : 1;             /* conn_end() called: flushing, then close */
-  unsigned in_request : 1;         /* HTTP: bytes of a request have arrived */
-  unsigned dropped_slow : 1;       /* cut off by the server as a slow reader */
-  int handles;                     /* open uv handles; freed at zero */
-  char ip[48];                     /* client address, for per-address limits (net/proxy.c) */
-  char peer[48];                   /* the TCP peer's address (a proxy, or the client) */
-  struct buf in;                   /* owned: unparsed input */
-  http_parser parser;
-  struct http_req req;
+  struct conn *timer_prev, *timer_next; /* the server's timer list for timer_ms */
+  uint64_t timer_due;              /* loop time (ms) the timer fires at; 0: not armed */
+  conn_timer_cb timer_cb;          /* what runs then */
+  struct http_req *req;            /* owned while HTTP; NULL after the upgrade */
   struct ws *ws;                   /* owned; NULL while HTTP */
   struct participant *part;        /* borrowed; set by the signaling layer */
   struct waiter *waiter;           /* borrowed; set while in a waiting room */
   const struct conn_proxy *proxy;  /* NULL: a socket of ours (src/cluster otherwise) */
   void *cluster;                   /* src/cluster's slot; NULL without --redis-url */
+  uint32_t q_head, q_tail;         /* frames to flush: chain in srv->wq (index + 1; 0: none) */
+  uint32_t q_bytes;                /* bytes in that chain */
+  uint32_t pending_idx;            /* index + 1 in srv->pending; 0: not listed this turn */
+  uint8_t timer_list;              /* index of the timer list it is on, when timer_due */
+  uint8_t kind;                    /* enum conn_kind */
+  unsigned closing : 1;            /* conn_close() called: no more reads or writes */
+  unsigned ending : 1;             /* conn_end() called: flushing, then close */
+  unsigned in_request : 1;         /* HTTP: bytes of a request have arrived */
+  unsigned dropped_slow : 1;       /* cut off by the server as a slow reader */
+  char ip[48];                     /* client address, for per-address limits (net/proxy.c) */
 };
 
 struct server_stats {
@@ -131,6 +152,20 @@ struct server {
   uv_timer_t lag_timer;
   uv_timer_t stop_timer;
   uv_check_t reaper;
+  /* Batched writes: conn_write() queues, flusher writes every connection
+   * with output once per loop turn, before the loop blocks (uv_prepare,
+   * like Redis's beforeSleep): one writev per connection. */
+  uv_prepare_t flusher;
+  struct wq_slot *wq;              /* owned: queued frames of this turn, chained per connection */
+  uint32_t wq_len, wq_cap;
+  struct conn **pending;           /* owned: connections with queued frames this turn (NULL: closed) */
+  uint32_t npending, pending_cap;
+  /* Connection timers: one list per duration, each in firing order, and one
+   * uv timer for the earliest head (instead of a uv_timer_t per connection). */
+  uv_timer_t conn_timer;
+  uint64_t conn_timer_due;         /* when conn_timer fires; 0: stopped */
+  struct conn_timer_list { uint64_t ms; struct conn *head, *tail; } timer_lists[SERVER_TIMER_LISTS];
+  int ntimer_lists;
   uint64_t lag_due_ms;             /* when lag_timer should fire next */
   double lag_ms;                   /* last measured event-loop lag */
   struct conn *conns;              /* live connections */
@@ -173,9 +208,14 @@ void server_free(struct server *s);
 /* Current Unix time in milliseconds. */
 uint64_t server_now_ms(void);
 
-/* Queues b on c. Consumes the caller's ref on every path. A connection whose
- * queue exceeds max_send_queue is dropped (after this call returns). */
+/* Queues b on c; it is written when the loop is about to block (one writev
+ * with everything queued on c in this turn), or at once when c's queue
+ * reaches max_send_queue. Consumes the caller's ref on every path. A
+ * connection whose unwritten bytes exceed max_send_queue is dropped (the
+ * close happens after the current loop turn). */
 void conn_write(struct conn *c, struct outbuf *b);
+/* Writes what is queued on c now (before writing to c->tcp directly). */
+void conn_flush(struct conn *c);
 /* Copies data into a new buffer and queues it. */
 void conn_write_copy(struct conn *c, const void *data, size_t len);
 /* Drops c without flushing; safe to call more than once and from any
@@ -186,8 +226,9 @@ void conn_end(struct conn *c);
 /* Stops / restarts reading from c (backpressure of streamed bodies). */
 void conn_read_stop(struct conn *c);
 void conn_read_start(struct conn *c);
-/* (Re)arms c's timer. */
-void conn_timer(struct conn *c, uint64_t ms, uv_timer_cb cb);
+/* (Re)arms c's one timer: cb runs ms from now (loop time) unless re-armed
+ * or c is closed first. */
+void conn_timer(struct conn *c, uint64_t ms, conn_timer_cb cb);
 
 
 

@@ -186,7 +186,7 @@ static int etag_matches(const struct buf *inm, const char *etag) {
 }
 
 int static_serve(struct conn *c, const char *path, size_t path_len) {
-  int method = (int)c->parser.method;
+  int method = (int)c->req->parser.method;
   if (method != HTTP_GET && method != HTTP_HEAD) return 0;
   if ((path_len >= 8 && memcmp(path, "/webrtc/", 8) == 0) ||
       (path_len == 7 && memcmp(path, "/webrtc", 7) == 0) ||
@@ -233,8 +233,8 @@ int static_serve(struct conn *c, const char *path, size_t path_len) {
            "Permissions-Policy: camera=(self), microphone=(self), display-capture=(self)\r\n",
            etag, lm);
   /* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). */
-  const struct buf *inm = &c->req.hdr[HDR_IF_NONE_MATCH];
-  const struct buf *ims = &c->req.hdr[HDR_IF_MODIFIED_SINCE];
+  const struct buf *inm = &c->req->hdr[HDR_IF_NONE_MATCH];
+  const struct buf *ims = &c->req->hdr[HDR_IF_MODIFIED_SINCE];
   int fresh = inm->len ? etag_matches(inm, etag)
                        : (ims->len == strlen(lm) && memcmp(ims->data, lm, ims->len) == 0);
   if (fresh) http_reply(c, 304, headers, type, "", 0);

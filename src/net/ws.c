@@ -32,7 +32,7 @@ struct ws {
   uint8_t opcode, fin;          /* of the current frame */
   uint8_t msg_opcode;           /* OP_TEXT/OP_BINARY of the message being assembled, 0 if none */
   uint8_t mask[4];
-  uint8_t ctrl[125];            /* a control frame's payload */
+  uint8_t *ctrl;                /* owned: a control frame's payload while it arrives, else NULL */
   uint8_t ctrl_len;
   uint8_t close_started;        /* we sent a close frame */
   uint8_t close_received;       /* the peer sent one */
@@ -70,11 +70,11 @@ static int has_token(const char *v, const char *token) {
 }
 
 enum api_err ws_handshake_check(struct conn *c) {
-  struct http_req *r = &c->req;
-  if (c->parser.method != HTTP_GET || !has_token(r->hdr[HDR_UPGRADE].data, "websocket"))
+  struct http_req *r = c->req;
+  if (c->req->parser.method != HTTP_GET || !has_token(r->hdr[HDR_UPGRADE].data, "websocket"))
     return API_ERR_UPGRADE_REQUIRED;
   if (!has_token(r->hdr[HDR_CONNECTION].data, "upgrade")) return API_ERR_UPGRADE_REQUIRED;
-  if (c->parser.http_major != 1 || c->parser.http_minor != 1) return API_ERR_BAD_REQUEST;
+  if (c->req->parser.http_major != 1 || c->req->parser.http_minor != 1) return API_ERR_BAD_REQUEST;
   if (r->hdr[HDR_SEC_WS_VERSION].len != 2 || strcmp(r->hdr[HDR_SEC_WS_VERSION].data, "13") != 0)
     return API_ERR_UPGRADE_REQUIRED;
   /* The key is base64 of 16 bytes: 22 characters and "==". */
@@ -120,7 +120,7 @@ static void send_close(struct conn *c, int code, const char *reason) {
 /* Fails the connection: a close frame with code. Input is then read and
  * dropped until the peer closes or CLOSE_WAIT_MS pass: closing a socket with
  * unread input would send a reset that can overtake the close frame. */
-static void on_timer(uv_timer_t *t);
+static void on_timer(struct conn *c);
 
 static void fail(struct conn *c, int code, const char *why) {
   char tag[64];
@@ -228,6 +228,7 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
     if (op != OP_CLOSE && op != OP_PING && op != OP_PONG) return fail(c, 1002, "unknown opcode"), -1;
     if (!w->fin || len > 125) return fail(c, 1002, "bad control frame"), -1;
     w->ctrl_len = 0;
+    if (len && (w->ctrl = malloc((size_t)len)) == NULL) return conn_close(c), -1;
     return 0;
   }
   if (op != OP_CONT && op != OP_TEXT && op != OP_BINARY) return fail(c, 1002, "unknown opcode"), -1;
@@ -253,7 +254,10 @@ static void frame_end(struct conn *c) {
   struct ws *w = c->ws;
   w->in_frame = 0;
   if (w->opcode & 0x8) {
-    on_control(c, w->opcode, w->ctrl, w->ctrl_len);
+    uint8_t *ctrl = w->ctrl;
+    w->ctrl = NULL;
+    on_control(c, w->opcode, ctrl, w->ctrl_len);
+    free(ctrl);
     return;
   }
   if (!w->fin) return;
@@ -309,7 +313,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
     size_t n = (uint64_t)(end - p) < w->remaining ? (size_t)(end - p) : (size_t)w->remaining;
     unmask(w, p, n);
     if (w->opcode & 0x8) {
-      memcpy(w->ctrl + w->ctrl_len, p, n);
+      if (n) memcpy(w->ctrl + w->ctrl_len, p, n);
       w->ctrl_len = (uint8_t)(w->ctrl_len + n);
     } else if (w->fin && w->msg.len == 0 && n == w->remaining && w->offset == n) {
       /* A whole single-frame message in this read: dispatch in place. */
@@ -332,8 +336,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
 
 /* ---- timers ---- */
 
-static void on_timer(uv_timer_t *t) {
-  struct conn *c = t->data;
+static void on_timer(struct conn *c) {
   struct ws *w = c->ws;
   if (w == NULL) return;
   if (w->close_started) {
@@ -356,7 +359,7 @@ static void on_timer(uv_timer_t *t) {
 
 int ws_accept(struct conn *c) {
   char accept[32];
-  ws_accept_key(c->req.hdr[HDR_SEC_WS_KEY].data, c->req.hdr[HDR_SEC_WS_KEY].len, accept);
+  ws_accept_key(c->req->hdr[HDR_SEC_WS_KEY].data, c->req->hdr[HDR_SEC_WS_KEY].len, accept);
   struct ws *w = calloc(1, sizeof(*w));
   if (w == NULL) {
     http_reply_error(c, API_ERR_INTERNAL_ERROR, NULL, 0);
@@ -404,6 +407,7 @@ void ws_close(struct conn *c, int code, const char *reason) {
 void ws_free(struct conn *c) {
   if (c->ws == NULL) return;
   buf_free(&c->ws->msg);
+  free(c->ws->ctrl);
   free(c->ws);
   c->ws = NULL;
 }

@@ -49,10 +49,14 @@ void room_free(struct room *r) {
 }
 
 struct participant *room_participant_new(const struct token_claims *claims, uint64_t now_ms) {
-  struct participant *p = calloc(1, sizeof(*p));
+  const char *name = claims->name[0] ? claims->name : claims->sub;
+  size_t ul = strnlen(claims->sub, ID_MAX), nl = strnlen(name, TOKEN_NAME_MAX);
+  struct participant *p = calloc(1, sizeof(*p) + ul + 1 + nl + 1);
   if (p == NULL) return NULL;
-  snprintf(p->user_id, sizeof(p->user_id), "%s", claims->sub);
-  snprintf(p->name, sizeof(p->name), "%s", claims->name[0] ? claims->name : claims->sub);
+  memcpy(p->tail, claims->sub, ul);
+  memcpy(p->tail + ul + 1, name, nl);
+  p->user_id = p->tail;
+  p->name = p->tail + ul + 1;
   p->role = claims->role;
   p->perms_set = claims->perms_set;
   p->perms_val = claims->perms_val & claims->perms_set;

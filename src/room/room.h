@@ -26,8 +26,8 @@ struct participant {
   void *session;                      /* borrowed: the adapter's session while connected; NULL while away.
                                          Opaque to the room, never serialized. */
   struct participant *prev, *next;    /* the room's list, in join order */
-  char user_id[ID_MAX + 1];
-  char name[TOKEN_NAME_MAX + 1];
+  const char *user_id;                /* in tail[]: at most ID_MAX bytes, fixed for life */
+  const char *name;                   /* in tail[]: at most TOKEN_NAME_MAX bytes */
   enum room_role role;
   uint32_t perms;                     /* effective PERM_* bits: role defaults + overrides */
   uint32_t perms_set, perms_val;      /* per-user overrides (token, then moderators) */
@@ -43,6 +43,9 @@ struct participant {
   json_t *net_stats;                  /* owned; last network-stats sample or NULL */
   char quality[16];                   /* last quality-update level, "" if none */
   json_t *background;                 /* owned; last virtual-background-update or NULL */
+  /* NOTE: the strings live in the same allocation, sized to fit, not in
+   * fixed arrays: 194 bytes a member were mostly padding (connection.md). */
+  char tail[];                        /* user_id, NUL, name, NUL */
 };
 
 #define ROOM_CHAT_RECENT 256          /* chat message ids a reply may reference */
