@@ -26,7 +26,7 @@
 
 #include "loadgen.h"
 
-enum phase { PH_CONNECT, PH_WARMUP, PH_STEP, PH_DRAIN, PH_HOLD, PH_DONE };
+enum phase { PH_CONNECT, PH_WARMUP, PH_STEP, PH_DRAIN, PH_SETTLE, PH_HOLD, PH_DONE };
 
 static struct lg G;
 static uint8_t scratch[1 << 20]; /* a rendered frame, written before the next one */
@@ -130,7 +130,7 @@ static void relay_send_from(struct lg *g, struct conn *c, uint64_t t_sched) {
     if (s) s->skipped++;
     return;
   }
-  send_tmpl(c, kind[pos % 6], t_sched);
+  send_tmpl(c, g->o.relay_only >= 0 ? g->o.relay_only : kind[pos % 6], t_sched);
   if (s) {
     s->sent++;
     if (to->state == CS_READY) s->expected++;
@@ -205,7 +205,8 @@ static void attribute(struct lg *g, uint64_t t_ns, uint64_t now) {
 
 void lg_on_message(struct conn *c, const uint8_t *m, size_t len) {
   struct lg *g = c->g;
-  enum lg_mtype t = msg_type(m, len);
+  /* nchan: whatever arrives is a message of the channel (the marker tells). */
+  enum lg_mtype t = g->o.proto == PROTO_NCHAN ? MT_CHAT : msg_type(m, len);
   if (t == MT_READY) {
     if (c->state == CS_JOINING) lg_on_ready(c);
     return;
@@ -322,7 +323,8 @@ static void step_begin(struct lg *g, uint64_t now) {
   s->attempts++;
   s->t_start = now;
   s->t_end = UINT64_MAX;
-  s->offered = g->o.closed ? 0 : g->o.rates[g->cur];
+  s->offered = g->o.closed ? 0 : g->next_rate;
+  s->probe = g->next_probe;
   g->rate = s->offered;
   g->t_phase = now;
   g->sched_sent = 0;
@@ -363,12 +365,13 @@ static void print_step(const struct lg *g, int i) {
          s->expected ? 100.0 * (double)s->received / (double)s->expected : 0.0,
          (double)s->arrived / secs);
   printf("          latency ms p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f  "
-         "errors %" PRIu64 "  server cpu %.0f%% rss %.1f MiB  client cpu %.0f%%  others %.0f%%%s%s\n",
+         "errors %" PRIu64 "  server cpu %.0f%% rss %.1f MiB  client cpu %.0f%%  others %.0f%%%s%s%s\n",
          us(hist_percentile(&s->lat, 50)) / 1e3, us(hist_percentile(&s->lat, 90)) / 1e3,
          us(hist_percentile(&s->lat, 99)) / 1e3, us(hist_percentile(&s->lat, 99.9)) / 1e3,
          us(s->lat.max) / 1e3, s->errors, s->server_cpu, (double)s->server_rss_kib / 1024.0,
          s->client_cpu, s->others_cpu, s->saturated ? "  SATURATED" : "",
-         s->client_cpu > 90 ? "  (client near its core: numbers may be client-bound)" : "");
+         s->client_bound ? "  (LOADGEN-BOUND: the load generator was the limit)" : "",
+         s->probe ? "  [latency probe]" : "");
   fflush(stdout);
 }
 
@@ -377,9 +380,53 @@ static void step_judge(struct lg *g) {
   struct step *s = &g->steps[g->cur];
   double frac = s->expected ? (double)s->received / (double)s->expected : 1.0;
   uint64_t p99 = hist_percentile(&s->lat, 99);
-  s->saturated = frac < 0.99 || (double)p99 > g->o.slo_ms * 1e6 ||
-                 (!g->o.closed && s->sent + s->skipped < (uint64_t)(0.95 * s->offered *
-                                                      (double)(s->t_end - s->t_start) / 1e9));
+  /* The load generator could not keep its own schedule: it was the limit. */
+  int short_sent = !g->o.closed && s->sent + s->skipped < (uint64_t)(0.95 * s->offered *
+                                                  (double)(s->t_end - s->t_start) / 1e9);
+  s->saturated = frac < 0.99 || (double)p99 > g->o.slo_ms * 1e6 || short_sent || s->errors > 0;
+  s->client_bound = short_sent || s->client_cpu >= g->o.client_limit_pct;
+}
+
+/* The step a probe at the end of the search runs at, or 0. */
+static double probe_next(struct lg *g) {
+  if (g->probe_done) return 0;
+  g->probe_done = 1;
+  double r = g->o.probe_rate > 0 ? g->o.probe_rate : g->o.probe_half && g->lo > 0 ? g->lo / 2 : 0;
+  if (r > 0) g->next_probe = 1;
+  return r;
+}
+
+/* The offered load of the step after the one just judged, or 0 when done.
+ * --search grows the load by --growth until a step saturates (or the first
+ * one did: then it shrinks by the same factor until one keeps up), then
+ * bisects between the best sustained and the least saturated rate --refine
+ * times, then runs the probe. Fixed ladders take --rates in order. */
+static double plan_next(struct lg *g) {
+  struct step *s = &g->steps[g->cur];
+  if (!g->o.search) {
+    if (g->cur + 1 >= g->o.nrates || (s->saturated && g->o.stop_on_saturation)) return 0;
+    return g->o.rates[g->cur + 1];
+  }
+  if (s->probe) return 0;
+  double r = s->offered;
+  if (s->saturated && (g->hi == 0 || r < g->hi)) {
+    g->hi = r;
+    g->sat_step = g->cur;
+  } else if (!s->saturated && r > g->lo) {
+    g->lo = r;
+    g->good_step = g->cur;
+  }
+  if (g->hi == 0) {
+    if (r >= g->o.max_rate) return probe_next(g); /* never saturated up to the cap */
+    double n = r * g->o.growth;
+    return n > g->o.max_rate ? g->o.max_rate : n;
+  }
+  if (g->lo == 0) return g->hi / g->o.growth >= 1 ? g->hi / g->o.growth : probe_next(g);
+  if (g->refined < g->o.refine && g->hi - g->lo > 0.03 * g->hi) {
+    g->refined++;
+    return (g->lo + g->hi) / 2;
+  }
+  return probe_next(g);
 }
 
 static void finish(struct lg *g);
@@ -399,6 +446,7 @@ static void on_phase_timer(uv_timer_t *t) {
     break;
   case PH_WARMUP:
     g->cur = 0;
+    g->next_rate = g->o.rates[0];
     phase_start(g, PH_STEP);
     break;
   case PH_STEP:
@@ -420,15 +468,27 @@ static void on_phase_timer(uv_timer_t *t) {
       phase_start(g, PH_STEP);
       break;
     }
-    int more = g->cur + 1 < g->nsteps && !(s->saturated && g->o.stop_on_saturation);
-    if (more) {
+    double next = g->cur + 1 < MAX_STEPS ? plan_next(g) : 0;
+    if (next > 0) {
       g->cur++;
-      phase_start(g, PH_STEP);
+      g->next_rate = next;
+      /* A saturated step leaves a backlog in the server and the sockets:
+       * let it drain first, or the next step would inherit it. */
+      phase_start(g, s->saturated ? PH_SETTLE : PH_STEP);
     } else {
       finish(g);
     }
     break;
   }
+  case PH_SETTLE:
+    /* Every 250 ms: go on once nothing arrived since the last look. */
+    if (g->rx_frames == g->settle_seen || (double)(now - g->t_phase) / 1e9 >= g->o.settle_s) {
+      phase_start(g, PH_STEP);
+    } else {
+      g->settle_seen = g->rx_frames;
+      uv_timer_start(&g->phase_timer, on_phase_timer, 250, 0);
+    }
+    break;
   case PH_HOLD:
     finish(g);
     break;
@@ -488,8 +548,34 @@ static void phase_start(struct lg *g, int ph) {
   case PH_DRAIN:
     uv_timer_start(&g->phase_timer, on_phase_timer, (uint64_t)(g->o.drain_s * 1000), 0);
     break;
+  case PH_SETTLE:
+    g->rate = 0;
+    g->settle_seen = g->rx_frames;
+    uv_timer_start(&g->phase_timer, on_phase_timer, 250, 0);
+    break;
   default:
     break;
+  }
+}
+
+/* --burst B: at the offered rate, but in bursts: each burst is B messages
+ * back to back from every member of every room but the first, sent in one
+ * tick, so that the server finds them all readable at once. */
+static void send_bursts(struct lg *g, struct step *s, uint64_t now, double per_ns) {
+  uint32_t size = (uint32_t)g->o.room_size;
+  uint64_t per_burst = (uint64_t)g->ngroups * (size - 1) * (uint64_t)g->o.burst;
+  if (per_burst == 0) return;
+  uint64_t due = (uint64_t)((double)(now - g->t_phase) * per_ns / (double)per_burst) + 1;
+  while (g->sched_sent / per_burst < due) {
+    uint64_t t_sched = g->t_phase + (uint64_t)((double)g->sched_sent / per_ns);
+    if (s && now - t_sched > s->max_send_lag) s->max_send_lag = now - t_sched;
+    for (uint32_t room = 0; room < g->ngroups; room++)
+      for (uint32_t m = 1; m < size; m++) {
+        uint32_t idx = room * size + m;
+        if (idx >= (uint32_t)g->o.conns) break;
+        for (int k = 0; k < g->o.burst; k++) fanout_send_from(g, &g->conns[idx], t_sched);
+      }
+    g->sched_sent += per_burst;
   }
 }
 
@@ -516,9 +602,13 @@ static void on_tick(uv_timer_t *t) {
   }
   if ((g->phase != PH_STEP && g->phase != PH_WARMUP) || g->o.closed || g->rate <= 0) return;
   double per_ns = g->rate / 1e9;
+  struct step *s = cur_step(g);
+  if (g->o.burst > 0 && !is_relay(g)) {
+    send_bursts(g, s, now, per_ns);
+    return;
+  }
   /* Message k is due at t_phase + k / rate: k = 0 goes at once. */
   uint64_t due = (uint64_t)((double)(now - g->t_phase) * per_ns) + 1;
-  struct step *s = cur_step(g);
   while (g->sched_sent < due) {
     uint64_t t_sched = g->t_phase + (uint64_t)((double)g->sched_sent / per_ns);
     if (s && now - t_sched > s->max_send_lag) s->max_send_lag = now - t_sched;
@@ -550,7 +640,8 @@ static void on_timeline(uv_timer_t *t) {
 /* ---- output ---- */
 
 static const char *proto_name(enum lg_proto p) {
-  return p == PROTO_HUDDLE ? "huddle" : p == PROTO_PEERJS ? "peerjs" : "wsroom";
+  static const char *names[] = {"huddle", "peerjs", "wsroom", "nchan"};
+  return names[p];
 }
 
 static const char *scenario_name(enum lg_scenario s) {
@@ -562,6 +653,32 @@ static void json_lat(FILE *f, const struct hist *h) {
   fprintf(f, "{\"n\":%" PRIu64 ",\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}",
           h->n, us(hist_percentile(h, 50)), us(hist_percentile(h, 90)), us(hist_percentile(h, 99)),
           us(hist_percentile(h, 99.9)), us(h->max), h->n ? h->sum / (double)h->n / 1000.0 : 0.0);
+}
+
+/* What bounded the search: "server" (a step saturated with the load
+ * generator under its limit), "loadgen" (the first saturated step was
+ * client-bound), "max-rate" (nothing saturated up to --max-rate), or "-". */
+static const char *search_limit(const struct lg *g) {
+  if (!g->o.search) return "-";
+  if (g->sat_step < 0) return "max-rate";
+  return g->steps[g->sat_step].client_bound ? "loadgen" : "server";
+}
+
+static void print_search(const struct lg *g) {
+  if (!g->o.search) return;
+  printf("  search: ");
+  if (g->good_step >= 0) {
+    const struct step *s = &g->steps[g->good_step];
+    double secs = (double)(s->t_end - s->t_start) / 1e9;
+    double dps = (double)s->received / secs;
+    printf("sustained %.0f msg/s offered (%.0f deliveries/s, server cpu %.0f%%, %.2f us of server "
+           "cpu per delivery, client cpu %.0f%%)",
+           s->offered, dps, s->server_cpu, dps > 0 ? s->server_cpu * 1e4 / dps : 0.0, s->client_cpu);
+  } else {
+    printf("no step kept up");
+  }
+  if (g->sat_step >= 0) printf("; saturated at %.0f msg/s", g->steps[g->sat_step].offered);
+  printf("; limit: %s\n", search_limit(g));
 }
 
 static void write_json(const struct lg *g) {
@@ -601,7 +718,10 @@ static void write_json(const struct lg *g) {
           g->err_connect, g->err_handshake, g->err_closed, g->err_server, g->err_write);
   for (int i = 0, first = 1; i < MAX_CODES && g->codes[i][0]; i++, first = 0)
     fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", g->codes[i], g->code_n[i]);
-  fprintf(f, "}},\n \"steps\":[");
+  fprintf(f, "}},\n \"search\":{\"on\":%s,\"sustained_step\":%d,\"saturated_step\":%d,"
+             "\"sustained_msgs_s\":%.1f,\"saturated_msgs_s\":%.1f,\"limit\":\"%s\"},\n",
+          o->search ? "true" : "false", g->good_step, g->sat_step, g->lo, g->hi, search_limit(g));
+  fprintf(f, " \"steps\":[");
   for (int i = 0; i <= g->cur && i < g->nsteps; i++) {
     const struct step *s = &g->steps[i];
     if (s->t_end == 0 || s->t_end == UINT64_MAX) break;
@@ -613,11 +733,13 @@ static void write_json(const struct lg *g) {
                ",\"sent_msgs_s\":%.1f,\"deliveries_s\":%.1f,\"window_deliveries_s\":%.1f,"
                "\"errors\":%" PRIu64 ",\"server_cpu_pct\":%.1f,\"server_rss_kib\":%" PRIu64
                ",\"client_cpu_pct\":%.1f,\"others_cpu_pct\":%.1f,\"attempts\":%d,"
-               "\"max_send_lag_us\":%.1f,\"saturated\":%s,\"lat_us\":",
+               "\"max_send_lag_us\":%.1f,\"saturated\":%s,\"client_bound\":%s,\"probe\":%s,"
+               "\"lat_us\":",
             i ? "," : "", s->offered, s->offered * fan, secs, s->sent, s->skipped, s->expected,
             s->received, s->arrived, s->late, (double)s->sent / secs, (double)s->received / secs,
             (double)s->arrived / secs, s->errors, s->server_cpu, s->server_rss_kib, s->client_cpu,
-            s->others_cpu, s->attempts, us(s->max_send_lag), s->saturated ? "true" : "false");
+            s->others_cpu, s->attempts, us(s->max_send_lag), s->saturated ? "true" : "false",
+            s->client_bound ? "true" : "false", s->probe ? "true" : "false");
     json_lat(f, &s->lat);
     fprintf(f, "}");
   }
@@ -661,6 +783,7 @@ static void finish(struct lg *g) {
   for (int i = 0; i < MAX_CODES && g->codes[i][0]; i++)
     printf("%s%s=%" PRIu64, i ? " " : "  [", g->codes[i], g->code_n[i]);
   printf("%s\n", g->codes[0][0] ? "]" : "");
+  print_search(g);
   fflush(stdout);
   if (g->o.json_path) write_json(g);
   for (int i = 0; i < g->o.conns; i++) conn_close(&g->conns[i]);
@@ -672,7 +795,7 @@ static void finish(struct lg *g) {
 static void usage(FILE *f) {
   fprintf(f,
     "Usage: loadgen --scenario capacity|fanout|relay|storm [options]\n"
-    "  --proto huddle|peerjs|wsroom   protocol of the server (huddle)\n"
+    "  --proto huddle|peerjs|wsroom|nchan   protocol of the server (huddle)\n"
     "  --host H --port P              server address (127.0.0.1:8080)\n"
     "  --ports P1,P2,...              several instances: client i connects to P[i %% n]\n"
     "  --secret S                     HS256 secret for tokens (huddle, wsroom)\n"
@@ -692,6 +815,18 @@ static void usage(FILE *f) {
     "  --sdp-offer B --sdp-answer B   SDP bytes (6144, 4608)\n"
     "  --slo-ms MS                    p99 above this marks a step saturated (100)\n"
     "  --no-stop                      run every step even past saturation\n"
+    "  --search                       find saturation: start at the first --rates value, multiply by\n"
+    "                                 --growth (2) until a step saturates (delivered < 99%%, p99 over\n"
+    "                                 --slo-ms, errors, or sends behind schedule), then bisect between\n"
+    "                                 the best sustained and least saturated rate --refine times (3)\n"
+    "  --max-rate R                   --search: never offer more (1000000)\n"
+    "  --probe R | --probe-half       after the search, one latency step at R msg/s or at half the\n"
+    "                                 sustained rate\n"
+    "  --settle-s S                   after a saturated step, wait up to S s for the backlog (10)\n"
+    "  --client-limit-pct P           own CPU above P%% of a core marks a step loadgen-bound (85)\n"
+    "  --burst B                      fanout: every member but one of each room sends B messages\n"
+    "                                 back to back, in bursts at the offered rate\n"
+    "  --relay-only offer|answer|candidate   relay: send only this kind\n"
     "  --server-pid PID               sample server CPU and RSS from /proc\n"
     "  --json FILE --label L          write the results as JSON\n"
     "  --hook-start CMD --hook-end CMD   run CMD (sh -c) once connected / when done\n"
@@ -721,7 +856,8 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     O_PROTO = 256, O_SCEN, O_HOST, O_PORT, O_PORTS, O_SECRET, O_CONNS, O_PAIRS, O_ROOM, O_RATES, O_CLOSED,
     O_WINDOW, O_DUR, O_WARM, O_DRAIN, O_HOLD, O_KA, O_STORM, O_CONC, O_PERADDR, O_CTO, O_MSGB,
     O_OFFER, O_ANSWER, O_SLO, O_NOSTOP, O_PID, O_JSON, O_LABEL, O_HSTART, O_HEND, O_PERSIST,
-    O_WSLAY, O_RETRY, O_NOISE, O_TIMELINE,
+    O_WSLAY, O_RETRY, O_NOISE, O_TIMELINE, O_SEARCH, O_GROWTH, O_REFINE, O_MAXRATE, O_PROBE,
+    O_PROBEHALF, O_SETTLE, O_CLIMIT, O_BURST, O_RONLY,
   };
   static const struct option lo[] = {
     {"proto", 1, 0, O_PROTO}, {"scenario", 1, 0, O_SCEN}, {"host", 1, 0, O_HOST},
@@ -736,6 +872,10 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     {"json", 1, 0, O_JSON}, {"label", 1, 0, O_LABEL}, {"hook-start", 1, 0, O_HSTART},
     {"hook-end", 1, 0, O_HEND}, {"persist", 0, 0, O_PERSIST}, {"wslay-recv", 0, 0, O_WSLAY},
     {"retry-noisy", 1, 0, O_RETRY}, {"noise-pct", 1, 0, O_NOISE}, {"timeline", 1, 0, O_TIMELINE},
+    {"search", 0, 0, O_SEARCH}, {"growth", 1, 0, O_GROWTH}, {"refine", 1, 0, O_REFINE},
+    {"max-rate", 1, 0, O_MAXRATE}, {"probe", 1, 0, O_PROBE}, {"probe-half", 0, 0, O_PROBEHALF},
+    {"settle-s", 1, 0, O_SETTLE}, {"client-limit-pct", 1, 0, O_CLIMIT}, {"burst", 1, 0, O_BURST},
+    {"relay-only", 1, 0, O_RONLY},
     {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
   };
   int pairs = 1000, conns = -1, room = -1, opt, have_scenario = 0;
@@ -759,12 +899,19 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
   o->per_addr = 20000;
   o->retry_noisy = 2;
   o->noise_pct = 15;
+  o->growth = 2;
+  o->refine = 3;
+  o->max_rate = 1000000;
+  o->settle_s = 10;
+  o->client_limit_pct = 85;
+  o->relay_only = -1;
   while ((opt = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
     switch (opt) {
     case O_PROTO:
       if (strcmp(optarg, "huddle") == 0) o->proto = PROTO_HUDDLE;
       else if (strcmp(optarg, "peerjs") == 0) o->proto = PROTO_PEERJS;
       else if (strcmp(optarg, "wsroom") == 0) o->proto = PROTO_WSROOM;
+      else if (strcmp(optarg, "nchan") == 0) o->proto = PROTO_NCHAN;
       else return -1;
       break;
     case O_SCEN:
@@ -816,6 +963,21 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     case O_RETRY: o->retry_noisy = atoi(optarg); break;
     case O_NOISE: o->noise_pct = atof(optarg); break;
     case O_TIMELINE: o->timeline_path = optarg; break;
+    case O_SEARCH: o->search = 1; break;
+    case O_GROWTH: o->growth = atof(optarg); break;
+    case O_REFINE: o->refine = atoi(optarg); break;
+    case O_MAXRATE: o->max_rate = atof(optarg); break;
+    case O_PROBE: o->probe_rate = atof(optarg); break;
+    case O_PROBEHALF: o->probe_half = 1; break;
+    case O_SETTLE: o->settle_s = atof(optarg); break;
+    case O_CLIMIT: o->client_limit_pct = atof(optarg); break;
+    case O_BURST: o->burst = atoi(optarg); break;
+    case O_RONLY:
+      if (strcmp(optarg, "offer") == 0) o->relay_only = 0;
+      else if (strcmp(optarg, "answer") == 0) o->relay_only = 1;
+      else if (strcmp(optarg, "candidate") == 0) o->relay_only = 2;
+      else return -1;
+      break;
     case 'v': o->verbose = 1; break;
     case 'h': usage(stdout); exit(0);
     default: return -1;
@@ -838,6 +1000,15 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     fprintf(stderr, "loadgen: the PeerJS server has no rooms: no fanout scenario\n");
     return -2;
   }
+  if (o->proto == PROTO_NCHAN && o->scenario == SC_RELAY) {
+    fprintf(stderr, "loadgen: nchan is pub/sub only: no relay scenario\n");
+    return -2;
+  }
+  if (o->growth <= 1) o->growth = 2;
+  if (o->search && o->closed) {
+    fprintf(stderr, "loadgen: --search needs the open loop\n");
+    return -2;
+  }
   return 0;
 }
 
@@ -851,7 +1022,9 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   g->loop = uv_default_loop();
   g->cur = -1;
-  g->nsteps = g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY ? g->o.nrates : 0;
+  g->nsteps = g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY
+                ? (g->o.search ? MAX_STEPS : g->o.nrates) : 0;
+  g->good_step = g->sat_step = -1;
   if (uv_ip4_addr(g->o.host, g->o.port, &g->dst) != 0) {
     fprintf(stderr, "loadgen: bad host %s\n", g->o.host);
     return 2;
@@ -875,9 +1048,10 @@ int main(int argc, char **argv) {
   hist_reset(&g->join_lat);
   for (int i = 0; i < MAX_STEPS; i++) hist_reset(&g->steps[i].lat);
 
-  printf("loadgen %s %s: %d clients, rooms of %d, %s loop%s\n", proto_name(g->o.proto),
+  printf("loadgen %s %s: %d clients, rooms of %d, %s loop%s%s\n", proto_name(g->o.proto),
          scenario_name(g->o.scenario), g->o.conns, g->o.room_size,
-         g->o.closed ? "closed" : "open", g->o.wslay_recv ? ", wslay parser" : "");
+         g->o.closed ? "closed" : "open", g->o.wslay_recv ? ", wslay parser" : "",
+         g->o.search ? ", searching for saturation" : "");
   if (g->o.persist)
     printf("  --persist: chat persistence requested; the server must have been started with it "
            "(huddle has none yet: see docs/performance.md, scenario 5)\n");

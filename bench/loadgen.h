@@ -38,7 +38,11 @@ uint64_t hist_percentile(const struct hist *h, double p);
 
 /* ---- messages (lg_msg.c) ---- */
 
-enum lg_proto { PROTO_HUDDLE, PROTO_PEERJS, PROTO_WSROOM };
+/* PROTO_NCHAN: nginx's nchan module, one pub/sub channel per room at
+ * /sub/<room> (nchan_pubsub websocket): no envelope, a message is the text
+ * itself, every subscriber of the channel (the sender too) gets it, and a
+ * client is ready once the upgrade is answered. */
+enum lg_proto { PROTO_HUDDLE, PROTO_PEERJS, PROTO_WSROOM, PROTO_NCHAN };
 
 /* What a received message is, as far as the load generator cares. */
 enum lg_mtype {
@@ -164,6 +168,8 @@ struct step {
   uint64_t skipped;             /* scheduled sends whose sender was down */
   uint64_t max_send_lag;        /* ns: worst lateness of a scheduled send */
   int saturated;
+  int client_bound;             /* the load generator, not the server, was the limit */
+  int probe;                    /* --search: the latency step after the search */
   struct hist lat;
 };
 
@@ -195,6 +201,16 @@ struct lg_opts {
   double connect_timeout_s;
   double slo_ms;                /* p99 above this marks a step saturated */
   int stop_on_saturation;
+  int search;                   /* grow from rates[0] until saturated, then bisect */
+  double growth;                /* --search: factor between steps while growing (2) */
+  int refine;                   /* --search: bisection steps (3) */
+  double max_rate;              /* --search: never offer more than this */
+  double probe_rate;            /* after the search: one step at this rate (0: none) */
+  int probe_half;               /* after the search: one step at half the sustained rate */
+  double settle_s;              /* after a saturated step: wait for the backlog, at most S s */
+  double client_limit_pct;      /* own CPU above this marks a step client-bound (85) */
+  int burst;                    /* fanout: members 1..K-1 of a room each send this many at once */
+  int relay_only;               /* relay: -1 the usual mix, or only kind 0 offer, 1 answer, 2 candidate */
   int msg_bytes;                /* chat text bytes */
   int sdp_offer, sdp_answer;    /* SDP bytes */
   int per_addr;                 /* connections per source address */
@@ -235,6 +251,13 @@ struct lg {
   uint64_t t_phase;             /* ns: when the phase started */
   uint64_t sched_sent;          /* open loop: messages sent since t_phase */
   double rate;                  /* open loop: current rate */
+  double next_rate;             /* offered load of the next step */
+  int next_probe;               /* the next step is the --search probe */
+  int probe_done;
+  double lo, hi;                /* --search: best sustained, least saturated offered rate */
+  int good_step, sat_step;      /* --search: their steps, or -1 */
+  int refined;                  /* --search: bisection steps run */
+  uint64_t settle_seen;         /* frames received at the last settle check */
   uint64_t msgs_total;          /* deliveries received over the whole run */
   uint64_t sent_total;          /* timed messages sent over the whole run */
   uint64_t rx_frames;           /* frames received over the whole run */
