@@ -20,13 +20,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "loadgen.h"
 
-enum phase { PH_CONNECT, PH_WARMUP, PH_STEP, PH_DRAIN, PH_SETTLE, PH_HOLD, PH_DONE };
+enum phase { PH_CONNECT, PH_WARMUP, PH_STEP, PH_DRAIN, PH_SETTLE, PH_HOLD, PH_DONE, PH_IDLE };
+enum wmsg_type { WM_CONNECTED, WM_STEP, WM_SETTLED, WM_DONE };
+enum wcmd_type { WC_WARMUP, WC_HOLD, WC_STEP, WC_SETTLE, WC_FINISH };
 
 static struct lg G;
 static uint8_t scratch[1 << 20]; /* a rendered frame, written before the next one */
@@ -153,14 +161,15 @@ static void fanout_send_from(struct lg *g, struct conn *c, uint64_t t_sched) {
 /* Open loop: message k of the phase, scheduled at t_sched. */
 static void send_scheduled(struct lg *g, uint64_t k, uint64_t t_sched) {
   if (is_relay(g)) {
-    uint32_t npairs = g->ngroups;
-    uint32_t pair = (uint32_t)(k % npairs);
+    uint32_t npairs = g->g_hi - g->g_lo;
+    uint32_t pair = g->g_lo + (uint32_t)(k % npairs);
     uint32_t pos = g->pair_pos[pair];
     relay_send_from(g, &g->conns[2 * pair + (pos & 1u)], t_sched);
   } else {
-    uint32_t room = (uint32_t)(k % g->ngroups);
+    uint32_t nrooms = g->g_hi - g->g_lo;
+    uint32_t room = g->g_lo + (uint32_t)(k % nrooms);
     uint32_t size = (uint32_t)g->o.room_size;
-    uint32_t member = (uint32_t)((k / g->ngroups) % size);
+    uint32_t member = (uint32_t)((k / nrooms) % size);
     uint32_t idx = room * size + member;
     if (idx >= (uint32_t)g->o.conns) idx = room * size;
     fanout_send_from(g, &g->conns[idx], t_sched);
@@ -170,7 +179,7 @@ static void send_scheduled(struct lg *g, uint64_t k, uint64_t t_sched) {
 /* Closed loop: start window messages per room or pair. */
 static void closed_kick(struct lg *g) {
   uint64_t now = uv_hrtime();
-  for (uint32_t grp = 0; grp < g->ngroups; grp++) {
+  for (uint32_t grp = g->g_lo; grp < g->g_hi; grp++) {
     for (int w = 0; w < g->o.window; w++) {
       if (is_relay(g)) {
         relay_send_from(g, &g->conns[2 * grp], now);
@@ -242,10 +251,22 @@ void lg_on_message(struct conn *c, const uint8_t *m, size_t len) {
 static void phase_start(struct lg *g, int ph);
 static void connect_pump(struct lg *g);
 
-static void connect_done_check(struct lg *g) {
-  if (g->phase == PH_CONNECT && g->ready + g->failed >= (uint32_t)g->o.conns) {
-    phase_start(g, g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY ? PH_WARMUP : PH_HOLD);
+static void worker_report(struct lg *g, int type);
+
+/* Everyone is in (or failed): on to the warmup or the hold; a worker
+ * reports to the parent and waits for its word instead. */
+static void connect_finished(struct lg *g) {
+  if (g->worker >= 0) {
+    uv_timer_stop(&g->phase_timer);
+    g->phase = PH_IDLE;
+    worker_report(g, WM_CONNECTED);
+    return;
   }
+  phase_start(g, g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY ? PH_WARMUP : PH_HOLD);
+}
+
+static void connect_done_check(struct lg *g) {
+  if (g->phase == PH_CONNECT && g->ready + g->failed >= g->c_hi - g->c_lo) connect_finished(g);
 }
 
 void lg_on_ready(struct conn *c) {
@@ -308,7 +329,7 @@ void lg_on_closed(struct conn *c) {
  * starts them on schedule from the tick). */
 static void connect_pump(struct lg *g) {
   if (g->phase != PH_CONNECT || g->o.scenario == SC_STORM) return;
-  while (g->next_conn < (uint32_t)g->o.conns && g->in_flight < (uint32_t)g->o.concurrency) {
+  while (g->next_conn < g->c_hi && g->in_flight < (uint32_t)g->o.concurrency) {
     struct conn *c = &g->conns[g->next_conn++];
     g->in_flight++;
     c->t_start = uv_hrtime();
@@ -323,7 +344,7 @@ static void step_begin(struct lg *g, uint64_t now) {
   s->attempts++;
   s->t_start = now;
   s->t_end = UINT64_MAX;
-  s->offered = g->o.closed ? 0 : g->next_rate;
+  s->offered = g->o.closed ? 0 : g->next_rate * g->share; /* a worker: its share */
   s->probe = g->next_probe;
   g->rate = s->offered;
   g->t_phase = now;
@@ -344,6 +365,7 @@ static void step_end_window(struct lg *g, uint64_t now) {
     s->server_rss_kib = proc_rss_kib(g->o.server_pid);
   }
   s->client_cpu = 100.0 * (double)(self_cpu_ns() - g->cli_ns0) / 1e9 / secs;
+  s->client_cpu_max = s->client_cpu;
   /* Whatever else ran on the machine (other users' builds and tests). */
   double all = 100.0 * (double)(sys_busy_ticks() - g->sys_busy0) / (double)hz / secs;
   s->others_cpu = all - s->client_cpu - (g->o.server_pid ? s->server_cpu : 0);
@@ -384,7 +406,10 @@ static void step_judge(struct lg *g) {
   int short_sent = !g->o.closed && s->sent + s->skipped < (uint64_t)(0.95 * s->offered *
                                                   (double)(s->t_end - s->t_start) / 1e9);
   s->saturated = frac < 0.99 || (double)p99 > g->o.slo_ms * 1e6 || short_sent || s->errors > 0;
-  s->client_bound = short_sent || s->client_cpu >= g->o.client_limit_pct;
+  /* Each worker is one thread: the busiest one near its core is the limit,
+   * and so are all of them together near the cores they may use. */
+  s->client_bound = short_sent || s->client_cpu_max >= g->o.client_limit_pct ||
+                    s->client_cpu >= g->o.client_limit_pct * g->ncpus;
 }
 
 /* The step a probe at the end of the search runs at, or 0. */
@@ -431,59 +456,77 @@ static double plan_next(struct lg *g) {
 
 static void finish(struct lg *g);
 
+enum act { ACT_RETRY, ACT_NEXT, ACT_SETTLE_NEXT, ACT_FINISH };
+
+/* After the drain of step g->cur (merged, with --workers): judges and prints
+ * it, then says what comes next; g->cur and g->next_rate are set for it. */
+static enum act step_decide(struct lg *g) {
+  step_judge(g);
+  print_step(g, g->cur);
+  struct step *s = &g->steps[g->cur];
+  if (s->others_cpu > g->o.noise_pct && s->attempts <= g->o.retry_noisy) {
+    /* Other processes took CPU the servers needed: run the step again.
+     * Late deliveries of this attempt fall outside the new window. */
+    printf("          other processes used %.0f%% of a core: repeating step %d\n", s->others_cpu,
+           g->cur + 1);
+    int attempts = s->attempts;
+    memset(s, 0, sizeof(*s));
+    s->attempts = attempts;
+    return ACT_RETRY;
+  }
+  double next = g->cur + 1 < MAX_STEPS ? plan_next(g) : 0;
+  if (next <= 0) return ACT_FINISH;
+  g->cur++;
+  g->next_rate = next;
+  /* A saturated step leaves a backlog in the server and the sockets: let it
+   * drain first, or the next step would inherit it. */
+  return s->saturated ? ACT_SETTLE_NEXT : ACT_NEXT;
+}
+
 static void on_phase_timer(uv_timer_t *t) {
   struct lg *g = t->data;
   uint64_t now = uv_hrtime();
   switch (g->phase) {
   case PH_CONNECT:
     /* Connect timeout: whatever is not ready by now has failed. */
-    fprintf(stderr, "loadgen: connect timeout: %u ready, %u failed of %d\n", g->ready, g->failed,
-            g->o.conns);
-    g->failed = (uint32_t)g->o.conns - g->ready;
+    fprintf(stderr, "loadgen: connect timeout: %u ready, %u failed of %u\n", g->ready, g->failed,
+            g->c_hi - g->c_lo);
+    g->failed = g->c_hi - g->c_lo - g->ready;
     g->err_handshake += g->failed;
     lg_note_code(g, "connect_timeout");
-    phase_start(g, g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY ? PH_WARMUP : PH_HOLD);
+    connect_finished(g);
     break;
   case PH_WARMUP:
     g->cur = 0;
-    g->next_rate = g->o.rates[0];
     phase_start(g, PH_STEP);
     break;
   case PH_STEP:
     step_end_window(g, now);
     phase_start(g, PH_DRAIN);
     break;
-  case PH_DRAIN: {
-    step_judge(g);
-    print_step(g, g->cur);
-    struct step *s = &g->steps[g->cur];
-    if (s->others_cpu > g->o.noise_pct && s->attempts <= g->o.retry_noisy) {
-      /* Other processes took CPU the servers needed: run the step again.
-       * Late deliveries of this attempt fall outside the new window. */
-      printf("          other processes used %.0f%% of a core: repeating step %d\n", s->others_cpu,
-             g->cur + 1);
-      int attempts = s->attempts;
-      memset(s, 0, sizeof(*s));
-      s->attempts = attempts;
-      phase_start(g, PH_STEP);
+  case PH_DRAIN:
+    if (g->worker >= 0) { /* the parent judges the merged step */
+      g->phase = PH_IDLE;
+      g->rate = 0;
+      worker_report(g, WM_STEP);
       break;
     }
-    double next = g->cur + 1 < MAX_STEPS ? plan_next(g) : 0;
-    if (next > 0) {
-      g->cur++;
-      g->next_rate = next;
-      /* A saturated step leaves a backlog in the server and the sockets:
-       * let it drain first, or the next step would inherit it. */
-      phase_start(g, s->saturated ? PH_SETTLE : PH_STEP);
-    } else {
-      finish(g);
+    switch (step_decide(g)) {
+    case ACT_RETRY: phase_start(g, PH_STEP); break;
+    case ACT_NEXT: phase_start(g, PH_STEP); break;
+    case ACT_SETTLE_NEXT: phase_start(g, PH_SETTLE); break;
+    case ACT_FINISH: finish(g); break;
     }
     break;
-  }
   case PH_SETTLE:
     /* Every 250 ms: go on once nothing arrived since the last look. */
     if (g->rx_frames == g->settle_seen || (double)(now - g->t_phase) / 1e9 >= g->o.settle_s) {
-      phase_start(g, PH_STEP);
+      if (g->worker >= 0) {
+        g->phase = PH_IDLE;
+        worker_report(g, WM_SETTLED);
+      } else {
+        phase_start(g, PH_STEP);
+      }
     } else {
       g->settle_seen = g->rx_frames;
       uv_timer_start(&g->phase_timer, on_phase_timer, 250, 0);
@@ -503,6 +546,16 @@ static void run_hook(const char *cmd, const char *what) {
   if (rc != 0) fprintf(stderr, "loadgen: %s hook exited with %d\n", what, rc);
 }
 
+static void print_connected(const struct lg *g) {
+  double secs = (double)(g->t_last_ready - g->t_connect0) / 1e9;
+  printf("  connected %u/%d in %.2f s (%.0f joins/s), failed %u; join latency ms p50 %.2f "
+         "p99 %.2f max %.2f\n",
+         g->ready, g->o.conns, secs, secs > 0 ? g->ready / secs : 0, g->failed,
+         us(hist_percentile(&g->join_lat, 50)) / 1e3,
+         us(hist_percentile(&g->join_lat, 99)) / 1e3, us(g->join_lat.max) / 1e3);
+  fflush(stdout);
+}
+
 static void phase_start(struct lg *g, int ph) {
   uint64_t now = uv_hrtime();
   int prev = g->phase;
@@ -519,13 +572,7 @@ static void phase_start(struct lg *g, int ph) {
   case PH_WARMUP:
   case PH_HOLD: {
     if (prev == PH_CONNECT) {
-      double secs = (double)(g->t_last_ready - g->t_connect0) / 1e9;
-      printf("  connected %u/%d in %.2f s (%.0f joins/s), failed %u; join latency ms p50 %.2f "
-             "p99 %.2f max %.2f\n",
-             g->ready, g->o.conns, secs, secs > 0 ? g->ready / secs : 0, g->failed,
-             us(hist_percentile(&g->join_lat, 50)) / 1e3,
-             us(hist_percentile(&g->join_lat, 99)) / 1e3, us(g->join_lat.max) / 1e3);
-      fflush(stdout);
+      print_connected(g);
       run_hook(g->o.hook_start, "start");
       now = uv_hrtime();
       g->t_phase = now;
@@ -534,10 +581,10 @@ static void phase_start(struct lg *g, int ph) {
     }
     double secs = ph == PH_HOLD ? g->o.hold_s : g->o.warmup_s;
     if (ph == PH_WARMUP) {
-      g->rate = g->o.closed ? 0 : g->o.rates[0];
+      g->rate = g->o.closed ? 0 : g->next_rate * g->share;
       if (g->o.closed) closed_kick(g);
     }
-    uv_timer_start(&g->phase_timer, on_phase_timer, (uint64_t)(secs * 1000) + 1, 0);
+    if (g->worker < 0) uv_timer_start(&g->phase_timer, on_phase_timer, (uint64_t)(secs * 1000) + 1, 0);
     break;
   }
   case PH_STEP:
@@ -563,13 +610,13 @@ static void phase_start(struct lg *g, int ph) {
  * tick, so that the server finds them all readable at once. */
 static void send_bursts(struct lg *g, struct step *s, uint64_t now, double per_ns) {
   uint32_t size = (uint32_t)g->o.room_size;
-  uint64_t per_burst = (uint64_t)g->ngroups * (size - 1) * (uint64_t)g->o.burst;
+  uint64_t per_burst = (uint64_t)(g->g_hi - g->g_lo) * (size - 1) * (uint64_t)g->o.burst;
   if (per_burst == 0) return;
   uint64_t due = (uint64_t)((double)(now - g->t_phase) * per_ns / (double)per_burst) + 1;
   while (g->sched_sent / per_burst < due) {
     uint64_t t_sched = g->t_phase + (uint64_t)((double)g->sched_sent / per_ns);
     if (s && now - t_sched > s->max_send_lag) s->max_send_lag = now - t_sched;
-    for (uint32_t room = 0; room < g->ngroups; room++)
+    for (uint32_t room = g->g_lo; room < g->g_hi; room++)
       for (uint32_t m = 1; m < size; m++) {
         uint32_t idx = room * size + m;
         if (idx >= (uint32_t)g->o.conns) break;
@@ -583,12 +630,13 @@ static void on_tick(uv_timer_t *t) {
   struct lg *g = t->data;
   uint64_t now = uv_hrtime();
   if (g->phase == PH_CONNECT && g->o.scenario == SC_STORM) {
-    double per_ns = (double)g->o.conns / (g->o.storm_s * 1e9);
+    uint32_t mine = g->c_hi - g->c_lo;
+    double per_ns = (double)mine / (g->o.storm_s * 1e9);
     uint64_t due = (uint64_t)((double)(now - g->t_phase) * per_ns) + 1;
-    if (due > (uint64_t)g->o.conns) due = (uint64_t)g->o.conns;
-    while (g->next_conn < due) {
+    if (due > mine) due = mine;
+    while (g->next_conn - g->c_lo < due) {
       struct conn *c = &g->conns[g->next_conn];
-      c->t_start = g->t_phase + (uint64_t)((double)g->next_conn / per_ns); /* scheduled */
+      c->t_start = g->t_phase + (uint64_t)((double)(g->next_conn - g->c_lo) / per_ns); /* scheduled */
       g->next_conn++;
       g->in_flight++;
       conn_start(c);
@@ -619,10 +667,10 @@ static void on_tick(uv_timer_t *t) {
 
 static void on_keepalive(uv_timer_t *t) {
   struct lg *g = t->data;
-  uint32_t n = (uint32_t)g->o.conns;
+  uint32_t n = g->c_hi - g->c_lo;
   uint32_t per = (uint32_t)ceil((double)n * 0.1 / g->o.keepalive_s);
   for (uint32_t i = 0; i < per && n; i++) {
-    conn_keepalive(&g->conns[g->ka_next]);
+    conn_keepalive(&g->conns[g->c_lo + g->ka_next]);
     g->ka_next = (g->ka_next + 1) % n;
   }
 }
@@ -690,9 +738,9 @@ static void write_json(const struct lg *g) {
   const struct lg_opts *o = &g->o;
   double csecs = (double)(g->t_last_ready - g->t_connect0) / 1e9;
   fprintf(f, "{\"tool\":\"huddle-loadgen\",\"version\":1,\"proto\":\"%s\",\"scenario\":\"%s\","
-             "\"label\":\"%s\",\"persist\":%s,\"mode\":\"%s\",\n",
+             "\"label\":\"%s\",\"persist\":%s,\"mode\":\"%s\",\"workers\":%d,\"client_cpus\":%d,\n",
           proto_name(o->proto), scenario_name(o->scenario), o->label ? o->label : "",
-          o->persist ? "true" : "false", o->closed ? "closed" : "open");
+          o->persist ? "true" : "false", o->closed ? "closed" : "open", g->nworkers, g->ncpus);
   fprintf(f, " \"config\":{\"conns\":%d,\"room_size\":%d,\"duration_s\":%g,\"warmup_s\":%g,"
              "\"drain_s\":%g,\"hold_s\":%g,\"keepalive_s\":%g,\"storm_s\":%g,\"window\":%d,"
              "\"msg_bytes\":%d,\"sdp_offer\":%d,\"sdp_answer\":%d,\"slo_ms\":%g,\"wslay_recv\":%s},\n",
@@ -732,13 +780,13 @@ static void write_json(const struct lg *g) {
                ",\"received\":%" PRIu64 ",\"arrived_in_window\":%" PRIu64 ",\"late\":%" PRIu64
                ",\"sent_msgs_s\":%.1f,\"deliveries_s\":%.1f,\"window_deliveries_s\":%.1f,"
                "\"errors\":%" PRIu64 ",\"server_cpu_pct\":%.1f,\"server_rss_kib\":%" PRIu64
-               ",\"client_cpu_pct\":%.1f,\"others_cpu_pct\":%.1f,\"attempts\":%d,"
+               ",\"client_cpu_pct\":%.1f,\"client_cpu_max_pct\":%.1f,\"others_cpu_pct\":%.1f,\"attempts\":%d,"
                "\"max_send_lag_us\":%.1f,\"saturated\":%s,\"client_bound\":%s,\"probe\":%s,"
                "\"lat_us\":",
             i ? "," : "", s->offered, s->offered * fan, secs, s->sent, s->skipped, s->expected,
             s->received, s->arrived, s->late, (double)s->sent / secs, (double)s->received / secs,
             (double)s->arrived / secs, s->errors, s->server_cpu, s->server_rss_kib, s->client_cpu,
-            s->others_cpu, s->attempts, us(s->max_send_lag), s->saturated ? "true" : "false",
+            s->client_cpu_max, s->others_cpu, s->attempts, us(s->max_send_lag), s->saturated ? "true" : "false",
             s->client_bound ? "true" : "false", s->probe ? "true" : "false");
     json_lat(f, &s->lat);
     fprintf(f, "}");
@@ -752,10 +800,8 @@ static void close_all_walk(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h) && h->type == UV_TIMER) uv_close(h, NULL);
 }
 
-static void finish(struct lg *g) {
-  uint64_t now = uv_hrtime();
-  int prev = g->phase;
-  g->phase = PH_DONE;
+/* The end hook, and the server's RSS and CPU over a hold. */
+static void finish_measure(struct lg *g, int prev, uint64_t now) {
   run_hook(g->o.hook_end, "end");
   if (prev == PH_HOLD && g->o.server_pid) {
     g->rss_kib = proc_rss_kib(g->o.server_pid);
@@ -765,6 +811,10 @@ static void finish(struct lg *g) {
     g->steps[0].server_cpu = 100.0 * (double)(proc_ticks(g->o.server_pid) - g->srv_ticks0) /
                              (double)hz / secs;
   }
+}
+
+/* The closing lines and the JSON. */
+static void report(struct lg *g) {
   if (g->o.scenario == SC_CAPACITY || g->o.scenario == SC_STORM) {
     uint64_t live = g->ready - g->closed_after_ready;
     printf("  held %" PRIu64 " live connections for %.0f s", live, g->o.hold_s);
@@ -786,8 +836,298 @@ static void finish(struct lg *g) {
   print_search(g);
   fflush(stdout);
   if (g->o.json_path) write_json(g);
+}
+
+static void finish(struct lg *g) {
+  uint64_t now = uv_hrtime();
+  int prev = g->phase;
+  g->phase = PH_DONE;
+  if (g->worker >= 0) {
+    worker_report(g, WM_DONE);
+    uv_close((uv_handle_t *)&g->ctl_poll, NULL);
+  } else {
+    finish_measure(g, prev, now);
+    report(g);
+  }
   for (int i = 0; i < g->o.conns; i++) conn_close(&g->conns[i]);
   uv_walk(g->loop, close_all_walk, NULL);
+}
+
+/* ---- workers ----
+ *
+ * --workers N forks N processes after the parent has read its options. Each
+ * drives whole rooms (or pairs), so that everything a message causes stays
+ * in one process, at its share of the offered load, and runs the phases the
+ * parent commands over a SOCK_SEQPACKET socket: warm up, run step i at rate
+ * r, settle, hold, finish. After each phase it sends back its counts and
+ * histograms; the parent merges them, measures the server and the machine
+ * over the window, judges the merged step and plans the next one exactly as
+ * a lone process does. The parent sleeps in between: it costs nothing. */
+
+#define MAX_WORKERS 64
+
+struct wmsg {
+  int type;                     /* enum wmsg_type */
+  uint32_t ready, failed;
+  uint64_t t_connect0, t_last_ready;
+  uint64_t msgs_total, sent_total, rx_frames, closed_after_ready;
+  uint64_t err[5];              /* connect, handshake, closed, server, write */
+  char codes[MAX_CODES][40];
+  uint64_t code_n[MAX_CODES];
+  struct hist join;
+  struct step step;
+};
+
+struct wcmd {
+  int type;                     /* enum wcmd_type */
+  int idx;                      /* WC_STEP: the step */
+  int probe;
+  double rate;                  /* WC_WARMUP, WC_STEP: the whole offered load */
+};
+
+static struct {
+  int n;
+  int fd[MAX_WORKERS];
+  pid_t pid[MAX_WORKERS];
+} W;
+
+static struct wmsg wbuf; /* one message at a time, in either process */
+
+static void ctl_send(int fd, const void *m, size_t len) {
+  while (send(fd, m, len, MSG_NOSIGNAL) < 0) {
+    if (errno != EAGAIN && errno != EINTR) {
+      perror("loadgen: control socket");
+      exit(1);
+    }
+    struct pollfd p = {fd, POLLOUT, 0};
+    poll(&p, 1, 1000);
+  }
+}
+
+static void worker_report(struct lg *g, int type) {
+  struct wmsg *m = &wbuf;
+  memset(m, 0, sizeof(*m));
+  m->type = type;
+  m->ready = g->ready;
+  m->failed = g->failed;
+  m->t_connect0 = g->t_connect0;
+  m->t_last_ready = g->t_last_ready;
+  m->msgs_total = g->msgs_total;
+  m->sent_total = g->sent_total;
+  m->rx_frames = g->rx_frames;
+  m->closed_after_ready = g->closed_after_ready;
+  uint64_t err[5] = {g->err_connect, g->err_handshake, g->err_closed, g->err_server, g->err_write};
+  memcpy(m->err, err, sizeof(err));
+  memcpy(m->codes, g->codes, sizeof(m->codes));
+  memcpy(m->code_n, g->code_n, sizeof(m->code_n));
+  m->join = g->join_lat;
+  if (type == WM_STEP) m->step = g->steps[g->cur];
+  ctl_send(g->ctl_fd, m, sizeof(*m));
+}
+
+static void on_ctl(uv_poll_t *h, int status, int events) {
+  struct lg *g = h->data;
+  struct wcmd c;
+  (void)events;
+  ssize_t n = status < 0 ? -1 : recv(g->ctl_fd, &c, sizeof(c), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n != (ssize_t)sizeof(c)) { /* the parent is gone */
+    uv_poll_stop(h);
+    if (g->phase != PH_DONE) finish(g);
+    return;
+  }
+  switch (c.type) {
+  case WC_WARMUP:
+    g->next_rate = c.rate;
+    phase_start(g, PH_WARMUP);
+    break;
+  case WC_HOLD:
+    phase_start(g, PH_HOLD);
+    break;
+  case WC_STEP:
+    if (c.idx < 0 || c.idx >= MAX_STEPS) break;
+    memset(&g->steps[c.idx], 0, sizeof(g->steps[c.idx]));
+    g->cur = c.idx;
+    g->next_rate = c.rate;
+    g->next_probe = c.probe;
+    phase_start(g, PH_STEP);
+    break;
+  case WC_SETTLE:
+    phase_start(g, PH_SETTLE);
+    break;
+  case WC_FINISH:
+    if (g->phase != PH_DONE) finish(g);
+    break;
+  default:
+    break;
+  }
+}
+
+/* Forks the workers. Returns 1 in the parent, 0 in a worker (which then
+ * goes on as a lone process would, over its own rooms). */
+static int workers_spawn(struct lg *g) {
+  uint32_t size = (uint32_t)g->o.room_size;
+  W.n = g->nworkers;
+  fflush(stdout);
+  fflush(stderr);
+  for (int w = 0; w < W.n; w++) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0) {
+      perror("loadgen: socketpair");
+      exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+      perror("loadgen: fork");
+      exit(1);
+    }
+    if (pid == 0) {
+      close(sv[0]);
+      for (int k = 0; k < w; k++) close(W.fd[k]);
+      g->worker = w;
+      g->ctl_fd = sv[1];
+      g->g_lo = (uint32_t)((uint64_t)g->ngroups * (uint64_t)w / (uint64_t)W.n);
+      g->g_hi = (uint32_t)((uint64_t)g->ngroups * (uint64_t)(w + 1) / (uint64_t)W.n);
+      g->c_lo = g->g_lo * size;
+      g->c_hi = g->g_hi * size < (uint32_t)g->o.conns ? g->g_hi * size : (uint32_t)g->o.conns;
+      g->share = (double)(g->g_hi - g->g_lo) / (double)g->ngroups;
+      g->next_conn = g->c_lo;
+      g->o.server_pid = 0; /* the parent watches the server */
+      g->o.hook_start = g->o.hook_end = g->o.json_path = g->o.timeline_path = NULL;
+      fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+      return 0;
+    }
+    close(sv[1]);
+    W.fd[w] = sv[0];
+    W.pid[w] = pid;
+  }
+  return 1;
+}
+
+static void workers_cmd(int type, int idx, double rate, int probe) {
+  struct wcmd c = {type, idx, probe, rate};
+  for (int w = 0; w < W.n; w++) ctl_send(W.fd[w], &c, sizeof(c));
+}
+
+static void merge_codes(struct lg *g, const struct wmsg *m) {
+  for (int i = 0; i < MAX_CODES && m->codes[i][0]; i++) {
+    int k = 0;
+    while (k < MAX_CODES && g->codes[k][0] && strcmp(g->codes[k], m->codes[i]) != 0) k++;
+    if (k == MAX_CODES) k = MAX_CODES - 1; /* the overflow slot */
+    else if (g->codes[k][0] == '\0') snprintf(g->codes[k], sizeof(g->codes[k]), "%s", m->codes[i]);
+    g->code_n[k] += m->code_n[i];
+  }
+}
+
+/* Waits for message type from every worker and folds it into g. */
+static void workers_gather(struct lg *g, int type) {
+  for (int w = 0; w < W.n; w++) {
+    struct wmsg *m = &wbuf;
+    ssize_t n;
+    do n = recv(W.fd[w], m, sizeof(*m), 0);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(*m) || m->type != type) {
+      fprintf(stderr, "loadgen: worker %d sent no answer (%zd bytes): giving up\n", w, n);
+      exit(1);
+    }
+    if (type == WM_CONNECTED) {
+      g->ready += m->ready;
+      g->failed += m->failed;
+      if (g->t_connect0 == 0 || m->t_connect0 < g->t_connect0) g->t_connect0 = m->t_connect0;
+      if (m->t_last_ready > g->t_last_ready) g->t_last_ready = m->t_last_ready;
+      hist_merge(&g->join_lat, &m->join);
+    } else if (type == WM_STEP) {
+      struct step *s = &g->steps[g->cur];
+      const struct step *x = &m->step;
+      if (s->t_start == 0 || x->t_start < s->t_start) s->t_start = x->t_start;
+      if (x->t_end > s->t_end) s->t_end = x->t_end;
+      s->sent += x->sent;
+      s->expected += x->expected;
+      s->received += x->received;
+      s->arrived += x->arrived;
+      s->late += x->late;
+      s->errors += x->errors;
+      s->skipped += x->skipped;
+      if (x->max_send_lag > s->max_send_lag) s->max_send_lag = x->max_send_lag;
+      s->client_cpu += x->client_cpu;
+      if (x->client_cpu > s->client_cpu_max) s->client_cpu_max = x->client_cpu;
+      hist_merge(&s->lat, &x->lat);
+    } else if (type == WM_DONE) {
+      g->msgs_total += m->msgs_total;
+      g->sent_total += m->sent_total;
+      g->rx_frames += m->rx_frames;
+      g->closed_after_ready += m->closed_after_ready;
+      g->err_connect += m->err[0];
+      g->err_handshake += m->err[1];
+      g->err_closed += m->err[2];
+      g->err_server += m->err[3];
+      g->err_write += m->err[4];
+      merge_codes(g, m);
+    }
+  }
+}
+
+static void sleep_s(double secs) {
+  struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+/* The parent: steers the workers through the run and prints what a lone
+ * process would. Returns the exit status. */
+static int workers_run(struct lg *g) {
+  long hz = sysconf(_SC_CLK_TCK);
+  int pid = g->o.server_pid;
+  workers_gather(g, WM_CONNECTED);
+  print_connected(g);
+  run_hook(g->o.hook_start, "start");
+  int prev = PH_HOLD;
+  if (g->o.scenario == SC_CAPACITY || g->o.scenario == SC_STORM) {
+    g->t_phase = uv_hrtime();
+    g->srv_ticks0 = pid ? proc_ticks(pid) : 0;
+    workers_cmd(WC_HOLD, 0, 0, 0);
+    sleep_s(g->o.hold_s);
+  } else {
+    prev = PH_DRAIN;
+    workers_cmd(WC_WARMUP, 0, g->next_rate, 0);
+    sleep_s(g->o.warmup_s);
+    g->cur = 0;
+    for (;;) {
+      struct step *s = &g->steps[g->cur];
+      int attempts = s->attempts;
+      memset(s, 0, sizeof(*s));
+      s->attempts = attempts + 1;
+      uint64_t t0 = uv_hrtime(), srv0 = pid ? proc_ticks(pid) : 0, sys0 = sys_busy_ticks();
+      workers_cmd(WC_STEP, g->cur, g->next_rate, g->next_probe);
+      sleep_s(g->o.duration_s);
+      double secs = (double)(uv_hrtime() - t0) / 1e9;
+      double all = 100.0 * (double)(sys_busy_ticks() - sys0) / (double)hz / secs;
+      if (pid) {
+        s->server_cpu = 100.0 * (double)(proc_ticks(pid) - srv0) / (double)hz / secs;
+        s->server_rss_kib = proc_rss_kib(pid);
+      }
+      workers_gather(g, WM_STEP);
+      s->offered = g->next_rate;
+      s->probe = g->next_probe;
+      s->others_cpu = all - s->client_cpu - s->server_cpu;
+      if (s->others_cpu < 0) s->others_cpu = 0;
+      enum act a = step_decide(g);
+      if (a == ACT_FINISH) break;
+      if (a == ACT_SETTLE_NEXT) {
+        workers_cmd(WC_SETTLE, 0, 0, 0);
+        workers_gather(g, WM_SETTLED);
+      }
+    }
+  }
+  g->phase = PH_DONE;
+  finish_measure(g, prev, uv_hrtime());
+  workers_cmd(WC_FINISH, 0, 0, 0);
+  workers_gather(g, WM_DONE);
+  report(g);
+  for (int w = 0; w < W.n; w++) {
+    close(W.fd[w]);
+    waitpid(W.pid[w], NULL, 0);
+  }
+  return g->ready == 0 ? 1 : 0;
 }
 
 /* ---- options ---- */
@@ -827,6 +1167,8 @@ static void usage(FILE *f) {
     "  --burst B                      fanout: every member but one of each room sends B messages\n"
     "                                 back to back, in bursts at the offered rate\n"
     "  --relay-only offer|answer|candidate   relay: send only this kind\n"
+    "  --workers N|auto               drive the load from N processes (auto: one per CPU this\n"
+    "                                 may run on, see taskset), each with whole rooms or pairs (1)\n"
     "  --server-pid PID               sample server CPU and RSS from /proc\n"
     "  --json FILE --label L          write the results as JSON\n"
     "  --hook-start CMD --hook-end CMD   run CMD (sh -c) once connected / when done\n"
@@ -857,7 +1199,7 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     O_WINDOW, O_DUR, O_WARM, O_DRAIN, O_HOLD, O_KA, O_STORM, O_CONC, O_PERADDR, O_CTO, O_MSGB,
     O_OFFER, O_ANSWER, O_SLO, O_NOSTOP, O_PID, O_JSON, O_LABEL, O_HSTART, O_HEND, O_PERSIST,
     O_WSLAY, O_RETRY, O_NOISE, O_TIMELINE, O_SEARCH, O_GROWTH, O_REFINE, O_MAXRATE, O_PROBE,
-    O_PROBEHALF, O_SETTLE, O_CLIMIT, O_BURST, O_RONLY,
+    O_PROBEHALF, O_SETTLE, O_CLIMIT, O_BURST, O_RONLY, O_WORKERS,
   };
   static const struct option lo[] = {
     {"proto", 1, 0, O_PROTO}, {"scenario", 1, 0, O_SCEN}, {"host", 1, 0, O_HOST},
@@ -875,7 +1217,7 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     {"search", 0, 0, O_SEARCH}, {"growth", 1, 0, O_GROWTH}, {"refine", 1, 0, O_REFINE},
     {"max-rate", 1, 0, O_MAXRATE}, {"probe", 1, 0, O_PROBE}, {"probe-half", 0, 0, O_PROBEHALF},
     {"settle-s", 1, 0, O_SETTLE}, {"client-limit-pct", 1, 0, O_CLIMIT}, {"burst", 1, 0, O_BURST},
-    {"relay-only", 1, 0, O_RONLY},
+    {"relay-only", 1, 0, O_RONLY}, {"workers", 1, 0, O_WORKERS},
     {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
   };
   int pairs = 1000, conns = -1, room = -1, opt, have_scenario = 0;
@@ -905,6 +1247,7 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
   o->settle_s = 10;
   o->client_limit_pct = 85;
   o->relay_only = -1;
+  o->workers = 1;
   while ((opt = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
     switch (opt) {
     case O_PROTO:
@@ -972,6 +1315,7 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     case O_SETTLE: o->settle_s = atof(optarg); break;
     case O_CLIMIT: o->client_limit_pct = atof(optarg); break;
     case O_BURST: o->burst = atoi(optarg); break;
+    case O_WORKERS: o->workers = strcmp(optarg, "auto") == 0 ? 0 : atoi(optarg); break;
     case O_RONLY:
       if (strcmp(optarg, "offer") == 0) o->relay_only = 0;
       else if (strcmp(optarg, "answer") == 0) o->relay_only = 1;
@@ -1020,7 +1364,6 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  g->loop = uv_default_loop();
   g->cur = -1;
   g->nsteps = g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY
                 ? (g->o.search ? MAX_STEPS : g->o.nrates) : 0;
@@ -1032,6 +1375,20 @@ int main(int argc, char **argv) {
   snprintf(g->prefix, sizeof(g->prefix), "b%d-", (int)(getpid() % 100000));
   uint32_t n = (uint32_t)g->o.conns;
   g->ngroups = (n + (uint32_t)g->o.room_size - 1) / (uint32_t)g->o.room_size;
+  g->worker = -1;
+  g->g_lo = 0;
+  g->g_hi = g->ngroups;
+  g->c_lo = 0;
+  g->c_hi = n;
+  g->share = 1.0;
+  g->next_rate = g->o.rates[0];
+  cpu_set_t cpus;
+  g->ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  if (g->ncpus < 1) g->ncpus = 1;
+  g->nworkers = g->o.workers > 0 ? g->o.workers : g->ncpus;
+  if (g->nworkers > MAX_WORKERS) g->nworkers = MAX_WORKERS;
+  if ((uint32_t)g->nworkers > g->ngroups) g->nworkers = (int)g->ngroups;
+  if (g->nworkers < 1) g->nworkers = 1;
   g->conns = calloc(n, sizeof(*g->conns));
   g->room_live = calloc(g->ngroups, sizeof(*g->room_live));
   g->pair_pos = calloc(g->ngroups, sizeof(*g->pair_pos));
@@ -1056,7 +1413,17 @@ int main(int argc, char **argv) {
     printf("  --persist: chat persistence requested; the server must have been started with it "
            "(huddle has none yet: see docs/performance.md, scenario 5)\n");
   if (g->o.server_pid) g->rss_empty_kib = proc_rss_kib(g->o.server_pid);
+  if (g->nworkers > 1) printf("  %d worker processes on %d CPU(s)\n", g->nworkers, g->ncpus);
   fflush(stdout);
+  if (g->nworkers > 1 && workers_spawn(g)) {
+    signal(SIGPIPE, SIG_IGN);
+    int status = workers_run(g);
+    free(g->conns);
+    free(g->room_live);
+    free(g->pair_pos);
+    return status;
+  }
+  g->loop = uv_default_loop(); /* after the fork: a loop is not shared */
 
   uv_timer_init(g->loop, &g->tick);
   uv_timer_init(g->loop, &g->phase_timer);
@@ -1070,6 +1437,11 @@ int main(int argc, char **argv) {
     g->tl = fopen(g->o.timeline_path, "w");
     if (g->tl == NULL) perror(g->o.timeline_path);
     else uv_timer_start(&g->tl_timer, on_timeline, 100, 100);
+  }
+  if (g->worker >= 0) {
+    uv_poll_init(g->loop, &g->ctl_poll, g->ctl_fd);
+    g->ctl_poll.data = g;
+    uv_poll_start(&g->ctl_poll, UV_READABLE, on_ctl);
   }
   phase_start(g, PH_CONNECT);
   uv_run(g->loop, UV_RUN_DEFAULT);

@@ -35,6 +35,8 @@ void hist_record(struct hist *h, uint64_t ns);
 /* Value (ns, bucket midpoint, at most max) at or below which p percent of
  * the values lie; 0 when empty. */
 uint64_t hist_percentile(const struct hist *h, double p);
+/* Adds the values of from to into. */
+void hist_merge(struct hist *into, const struct hist *from);
 
 /* ---- messages (lg_msg.c) ---- */
 
@@ -161,7 +163,8 @@ struct step {
   uint64_t late;                /* deliveries after the drain ended */
   uint64_t errors;              /* error messages and closes during the window */
   double server_cpu;            /* percent of one core over the window */
-  double client_cpu;            /* percent of one core over the window */
+  double client_cpu;            /* percent of one core over the window (all workers) */
+  double client_cpu_max;        /* the busiest worker's (--workers), else client_cpu */
   double others_cpu;            /* percent of one core used by other processes */
   int attempts;                 /* runs of this step (noisy ones are repeated) */
   uint64_t server_rss_kib;
@@ -211,6 +214,7 @@ struct lg_opts {
   double client_limit_pct;      /* own CPU above this marks a step client-bound (85) */
   int burst;                    /* fanout: members 1..K-1 of a room each send this many at once */
   int relay_only;               /* relay: -1 the usual mix, or only kind 0 offer, 1 answer, 2 candidate */
+  int workers;                  /* processes driving the load (0: one per CPU this may run on) */
   int msg_bytes;                /* chat text bytes */
   int sdp_offer, sdp_answer;    /* SDP bytes */
   int per_addr;                 /* connections per source address */
@@ -227,6 +231,17 @@ struct lg {
   uv_loop_t *loop;
   struct conn *conns;           /* owned: o.conns entries */
   uint32_t ngroups;
+  /* --workers: each process drives whole groups [g_lo, g_hi) and their
+   * connections [c_lo, c_hi) at its share of the offered load; the parent
+   * (worker -1) only steers and merges (loadgen.c, "workers"). Alone, one
+   * process drives everything. */
+  int nworkers;
+  int worker;                   /* this child's index, or -1 */
+  int ctl_fd;                   /* worker: its end of the control socket */
+  uv_poll_t ctl_poll;
+  uint32_t g_lo, g_hi, c_lo, c_hi;
+  double share;                 /* (g_hi - g_lo) / ngroups */
+  int ncpus;                    /* CPUs this process may run on */
   char prefix[16];              /* user and room id prefix, unique per run */
   struct sockaddr_in dst;
 
