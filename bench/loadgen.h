@@ -260,6 +260,8 @@ struct lg {
 
   /* steps */
   struct step steps[MAX_STEPS];
+  struct step best;             /* the best attempt so far of a step being repeated */
+  int has_best;
   int nsteps;
   int cur;                      /* step being sent or drained, -1 before */
   int phase;                    /* see loadgen.c */

@@ -172,8 +172,11 @@ function throughputTable(sc, title, unit, peersAllowed) {
     const [bs, b] = peers.reduce((a, c) => (c[1].sustained > a[1].sustained ? c : a));
     summary[sc].ratio = b.sustained ? h.sustained / b.sustained : null;
     summary[sc].ratio_peak = b.peak ? h.peak / b.peak : null;
-    summary[sc].ratio_both_saturated = h.limit === 'server' && b.limit === 'server';
-    const why = summary[sc].ratio_both_saturated ? 'both saturated'
+    const sat = (l) => typeof l === 'string' && l.startsWith('server');
+    summary[sc].ratio_both_saturated = sat(h.limit) && sat(b.limit);
+    const busy = [h.limit, b.limit].some((l) => l === 'server, machine busy');
+    const why = summary[sc].ratio_both_saturated
+      ? `both saturated${busy ? '; other processes were busy at a saturation point, so it may be early' : ''}`
       : `not saturated against saturated: huddle's limit was ${h.limit}, ${bs}'s ${b.limit}; a bound, not a ratio`;
     say();
     say(`Throughput at saturation, huddle / best peer (${bs}): **${ratio(h.sustained, b.sustained)}** (${why}); ${ratio(h.peak, b.peak)} peak in a step. ` +

@@ -57,7 +57,7 @@ Environment: HUDDLE_BIN, BENCH_SECRET, BENCH_PG_URL (scenario 5 on an existing P
   BENCH_SERVER_CPU / BENCH_CLIENT_CPU (0 / 1), HUDDLE_PORT, PEERJS_PORT, WSROOM_PORT, NCHAN_PORT,
   PERF_CALLGRAPH (dwarf,16384; 'fp' is perf record -g), PERF_FREQ (499),
   S2_PERF_RATE / S3_PERF_RATE (the one step profiled: 1500 msg/s, 5000 relays/s),
-  S1_CONNS, S3_PAIRS, S4_CONNS, STEP_S;
+  S1_CONNS, S3_PAIRS, S4_CONNS, STEP_S, RETRY_NOISY (2), QUIET_PCT / QUIET_TRIES (15 / 45);
   the search: S2_START / S3_START (first offered rate, 1000 / 1000), SEARCH_GROWTH (2),
   SEARCH_REFINE (bisection steps, 3), S2_MAX / S3_MAX (rate caps, 64000 / 64000);
   S2_RATES / S3_RATES: a fixed ladder instead of the search (as before).
@@ -161,11 +161,12 @@ S3_MAX=${S3_MAX:-64000}
 SEARCH_GROWTH=${SEARCH_GROWTH:-2}
 SEARCH_REFINE=${SEARCH_REFINE:-3}
 SETTLE_S=10
+RETRY_NOISY=${RETRY_NOISY:-2}   # repeat a step this often when other processes were busy
 S3_PAIRS=${S3_PAIRS:-1000}
 S4_CONNS=${S4_CONNS:-5000}
 HOLD_S=10
 if [ "$QUICK" = 1 ]; then
-  STEP_S=2; S1_CONNS=2000; S2_START=2000; S3_START=2000; SEARCH_REFINE=1; SETTLE_S=3
+  STEP_S=2; S1_CONNS=2000; S2_START=2000; S3_START=2000; SEARCH_REFINE=1; SETTLE_S=3; RETRY_NOISY=0
   S3_PAIRS=200; S4_CONNS=1000; HOLD_S=3
 fi
 if [ "$PROFILE" = callgrind ]; then
@@ -177,7 +178,7 @@ if [ "$PROFILE" = perf ]; then
   # One busy but unsaturated step, so the profile shows steady state.
   S2_RATES=${S2_PERF_RATE:-1500}; S3_RATES=${S3_PERF_RATE:-5000}
 fi
-if [ "$INSTRUCTIONS" = 1 ]; then SERVERS=huddle; ONLY=""; fi
+if [ "$INSTRUCTIONS" = 1 ]; then SERVERS=huddle; ONLY=""; RETRY_NOISY=0; fi
 # Descriptors: the server and the load generator each hold one per client.
 MAX_CONNS=$((FD_LIMIT - 100))
 if [ "$S1_CONNS" -gt "$MAX_CONNS" ]; then
@@ -314,8 +315,12 @@ for f in $OUT/.perf.pid $OUT/.stat.pid; do while kill -0 \$(cat \$f) 2>/dev/null
 loadgen() { # name scenario-args...
   local name=$1; shift
   hooks_for "$name"
+  # --workers auto: one load generator process per CPU in BENCH_CLIENT_CPU
+  # (one here, by default: a second process on the same core would only
+  # share it), each driving whole rooms or pairs.
   taskset -c "$CLIENT_CPU" "$LOADGEN" --proto "$name" --port "${PORT[$name]}" --secret "$SECRET" \
-    --server-pid "$SRV_PID" --json "$OUT/$CUR-$name.json" --label "$CUR" "${HOOKS[@]}" "$@" \
+    --server-pid "$SRV_PID" --json "$OUT/$CUR-$name.json" --label "$CUR" --workers auto \
+    --retry-noisy "$RETRY_NOISY" "${HOOKS[@]}" "$@" \
     2>>"$OUT/loadgen-$CUR-$name.err" | tee -a "$OUT/run.log" || log "loadgen exited with an error"
 }
 
@@ -466,12 +471,12 @@ if [ "$INSTRUCTIONS" = 1 ]; then
   for PROFILE in callgrind strace; do
     tag=${PROFILE:0:2}
     CUR=$tag-relay
-    run_each --scenario relay --pairs 100 --rates 200 --duration 5 --warmup 1 --drain 10 --keepalive 0 --retry-noisy 0
+    run_each --scenario relay --pairs 100 --rates 200 --duration 5 --warmup 1 --drain 10 --keepalive 0
     CUR=$tag-offer
-    run_each --scenario relay --pairs 100 --rates 200 --duration 5 --warmup 1 --drain 10 --keepalive 0 --retry-noisy 0 --relay-only offer
+    run_each --scenario relay --pairs 100 --rates 200 --duration 5 --warmup 1 --drain 10 --keepalive 0 --relay-only offer
     CUR=$tag-burst
     EXTRA_FLAGS[huddle]="--chat-durability off"
-    run_each --scenario fanout --conns 50 --room-size 50 --msg-bytes 200 --burst 5 --rates 122.5 --duration 6 --warmup 1 --drain 15 --keepalive 0 --retry-noisy 0
+    run_each --scenario fanout --conns 50 --room-size 50 --msg-bytes 200 --burst 5 --rates 122.5 --duration 6 --warmup 1 --drain 15 --keepalive 0
     EXTRA_FLAGS[huddle]=""
   done
   PROFILE=""
