@@ -161,12 +161,14 @@ S3_MAX=${S3_MAX:-64000}
 SEARCH_GROWTH=${SEARCH_GROWTH:-2}
 SEARCH_REFINE=${SEARCH_REFINE:-3}
 SETTLE_S=10
+DRAIN_S=3    # after each step, wait at most this long for the stragglers
 RETRY_NOISY=${RETRY_NOISY:-2}   # repeat a step this often when other processes were busy
 S3_PAIRS=${S3_PAIRS:-1000}
 S4_CONNS=${S4_CONNS:-5000}
 HOLD_S=10
 if [ "$QUICK" = 1 ]; then
-  STEP_S=2; S1_CONNS=2000; S2_START=2000; S3_START=2000; SEARCH_REFINE=1; SETTLE_S=3; RETRY_NOISY=0
+  STEP_S=2; S1_CONNS=2000; S2_START=2000; S3_START=2000; SEARCH_REFINE=1; SETTLE_S=2; RETRY_NOISY=0
+  DRAIN_S=1
   S3_PAIRS=200; S4_CONNS=1000; HOLD_S=3
 fi
 if [ "$PROFILE" = callgrind ]; then
@@ -207,6 +209,7 @@ wait_quiet() {
 }
 
 SRV_PID=""
+SRV_MEASURE_PID=""   # the process whose CPU and RSS count, when not SRV_PID (nchan's worker)
 SRV_TMP=""
 start_server() { # name [extra huddle flags...]
   local name=$1; shift
@@ -225,16 +228,19 @@ start_server() { # name [extra huddle flags...]
         >>"$logf" 2>&1 &
       ;;
     nchan)
-      # nginx with the nchan module, one process (no master) like huddle's
-      # one loop, in a temp dir: a pub/sub channel per room at /sub/<room>,
-      # where a WebSocket both subscribes and publishes. Each channel keeps
-      # its last message for 10 s (nchan's buffer, cut to the minimum).
+      # nginx with the nchan module and one worker process (one event loop,
+      # like huddle's), in a temp dir: a pub/sub channel per room at
+      # /sub/<room>, where a WebSocket both subscribes and publishes. Each
+      # channel keeps its last message for 10 s (nchan's buffer, cut to the
+      # minimum). The master stays (without it, nchan 1.3.6 aborts on a
+      # double free at exit); the worker inherits the pinning and is the
+      # process measured (SRV_MEASURE_PID).
       local dir; dir=$(mktemp -d /tmp/huddle-bench-nchan.XXXXXX)
       SRV_TMP=$dir
       cat > "$dir/nginx.conf" <<EOF
 load_module $NCHAN_MODULE;
 daemon off;
-master_process off;
+master_process on;
 worker_processes 1;
 worker_rlimit_nofile $FD_LIMIT;
 pid $dir/nginx.pid;
@@ -269,7 +275,13 @@ EOF
   esac
   SRV_PID=$!
   for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      if [ "$name" = nchan ]; then
+        SRV_MEASURE_PID=$(tr ' ' '\n' < "/proc/$SRV_PID/task/$SRV_PID/children" | grep -m1 .) || true
+        [ -n "$SRV_MEASURE_PID" ] || { log "nchan: no worker process under $SRV_PID"; return 1; }
+      fi
+      return 0
+    fi
     if ! kill -0 "$SRV_PID" 2>/dev/null; then log "$name exited at start:"; tail -5 "$logf"; return 1; fi
     sleep 0.1
   done
@@ -283,18 +295,19 @@ stop_server() {
   kill -KILL "$SRV_PID" 2>/dev/null || true
   wait "$SRV_PID" 2>/dev/null || true
   SRV_PID=""
+  SRV_MEASURE_PID=""
   if [ -n "$SRV_TMP" ]; then rm -rf "$SRV_TMP"; SRV_TMP=""; fi
 }
 trap 'stop_server' EXIT
 
 # Hooks the load generator runs once all clients are in and when it is done.
 hooks_for() { # name -> sets HOOKS
-  local name=$1 tag="$CUR-$1"
+  local name=$1 tag="$CUR-$1" mpid=${SRV_MEASURE_PID:-$SRV_PID}
   HOOKS=()
   case "$PROFILE" in
     perf)
-      HOOKS=(--hook-start "perf record -F ${PERF_FREQ:-499} --call-graph ${PERF_CALLGRAPH:-dwarf,16384} -p $SRV_PID -o $OUT/perf-$tag.data >/dev/null 2>&1 & echo \$! > $OUT/.perf.pid;
-perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,context-switches,task-clock -p $SRV_PID -o $OUT/perfstat-$tag.txt >/dev/null 2>&1 & echo \$! > $OUT/.stat.pid"
+      HOOKS=(--hook-start "perf record -F ${PERF_FREQ:-499} --call-graph ${PERF_CALLGRAPH:-dwarf,16384} -p $mpid -o $OUT/perf-$tag.data >/dev/null 2>&1 & echo \$! > $OUT/.perf.pid;
+perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,context-switches,task-clock -p $mpid -o $OUT/perfstat-$tag.txt >/dev/null 2>&1 & echo \$! > $OUT/.stat.pid"
              --hook-end "for f in $OUT/.perf.pid $OUT/.stat.pid; do kill -INT \$(cat \$f) 2>/dev/null; done;
 for f in $OUT/.perf.pid $OUT/.stat.pid; do while kill -0 \$(cat \$f) 2>/dev/null; do sleep 0.2; done; done")
       ;;
@@ -305,7 +318,7 @@ for f in $OUT/.perf.pid $OUT/.stat.pid; do while kill -0 \$(cat \$f) 2>/dev/null
     strace)
       # Counts every syscall of the server between the hooks (strace -c);
       # the second of sleep lets strace attach before the first send.
-      HOOKS=(--hook-start "strace -c -f -q -o $OUT/strace-$tag.txt -p $SRV_PID 2>/dev/null & echo \$! > $OUT/.strace.pid; sleep 1"
+      HOOKS=(--hook-start "strace -c -f -q -o $OUT/strace-$tag.txt -p $mpid 2>/dev/null & echo \$! > $OUT/.strace.pid; sleep 1"
              --hook-end "kill -INT \$(cat $OUT/.strace.pid) 2>/dev/null; while kill -0 \$(cat $OUT/.strace.pid) 2>/dev/null; do sleep 0.2; done")
       ;;
   esac
@@ -319,7 +332,7 @@ loadgen() { # name scenario-args...
   # (one here, by default: a second process on the same core would only
   # share it), each driving whole rooms or pairs.
   taskset -c "$CLIENT_CPU" "$LOADGEN" --proto "$name" --port "${PORT[$name]}" --secret "$SECRET" \
-    --server-pid "$SRV_PID" --json "$OUT/$CUR-$name.json" --label "$CUR" --workers auto \
+    --server-pid "${SRV_MEASURE_PID:-$SRV_PID}" --json "$OUT/$CUR-$name.json" --label "$CUR" --workers auto \
     --retry-noisy "$RETRY_NOISY" "${HOOKS[@]}" "$@" \
     2>>"$OUT/loadgen-$CUR-$name.err" | tee -a "$OUT/run.log" || log "loadgen exited with an error"
 }
@@ -389,7 +402,8 @@ run_each() { # scenario-args... over the selected servers
     log ""
     log "== scenario $CUR on $s =="
     # Counted instructions and syscalls do not care who else runs.
-    [ "$PROFILE" = callgrind ] || [ "$PROFILE" = strace ] || wait_quiet
+    # (nor does a smoke run).
+    [ "$PROFILE" = callgrind ] || [ "$PROFILE" = strace ] || [ "$QUICK" = 1 ] || wait_quiet
     start_server "$s" ${EXTRA_FLAGS[$s]:-} || continue
     loadgen "$s" "$@" "${LADDER[@]}"
     show_profile "$s"
@@ -410,13 +424,13 @@ if has "$ONLY" 2; then
   log ""; log "### 2. room fan-out: 500 clients in rooms of 50, 200-byte chat, ${S2_RATES:-searching from $S2_START} msg/s offered, ${STEP_S} s a step (PeerJS has no rooms)"
   # The baseline keeps no chat (scenario 5 is the same load, stored).
   EXTRA_FLAGS[huddle]="--chat-durability off"
-  run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain 3
+  run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S"
   EXTRA_FLAGS[huddle]=""; LADDER_SC=""
 fi
 if has "$ONLY" 3; then
   CUR=s3; RUN_SERVERS=huddle,peerjs,wsroom; LADDER_SC=3
   log ""; log "### 3. signaling relay: $S3_PAIRS pairs, offer 6 KiB / answer 4.5 KiB SDP + 4 candidates, ${S3_RATES:-searching from $S3_START} relays/s offered, ${STEP_S} s a step"
-  run_each --scenario relay --pairs "$S3_PAIRS" --duration "$STEP_S" --warmup 2 --drain 3
+  run_each --scenario relay --pairs "$S3_PAIRS" --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S"
   LADDER_SC=""
 fi
 if has "$ONLY" 4; then
@@ -433,7 +447,7 @@ if has "$ONLY" 5; then
   log ""; log "### 5. persistence on: scenario 2 with every chat message durable (SQLite, PostgreSQL)"
   CUR=s5; LADDER_SC=2
   EXTRA_FLAGS[huddle]="--chat-durability durable"
-  run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain 3 --persist
+  run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S" --persist
   PG_URL=${BENCH_PG_URL:-}
   PG_STOP=""
   if [ -z "$PG_URL" ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; then
@@ -451,7 +465,7 @@ if has "$ONLY" 5; then
   if [ -n "$PG_URL" ]; then
     CUR=s5pg
     EXTRA_FLAGS[huddle]="--chat-durability durable --database-url $PG_URL"
-    run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain 3 --persist
+    run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S" --persist
     [ -n "$PG_STOP" ] && eval "$PG_STOP"
   else
     log "  no PostgreSQL 15 here (apt-get install postgresql) and no BENCH_PG_URL: PostgreSQL row skipped"
