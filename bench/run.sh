@@ -11,7 +11,7 @@
 #
 #   bench/run.sh                      the whole suite (under 20 minutes)
 #   bench/run.sh --only 2,3 --servers huddle --perf     profiles of huddle
-#   bench/run.sh --quick              a two-minute smoke run
+#   bench/run.sh --quick              a smoke run, about three minutes
 #   bench/run.sh --instructions       huddle's instructions and syscalls per
 #                                     message (callgrind, strace): a few minutes
 set -euo pipefail
@@ -37,7 +37,7 @@ PERSIST=0
 OUT=""
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
   cat <<EOF
 Options:
   --only LIST        scenarios to run, e.g. 1,2 (default 1,2,3,4,5)
