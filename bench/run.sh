@@ -210,7 +210,7 @@ wait_quiet() {
 
 SRV_PID=""
 SRV_MEASURE_PID=""   # the process whose CPU and RSS count, when not SRV_PID (nchan's worker)
-SRV_TMP=""
+SRV_TMP=""           # the server's temp dir (huddle's data dir, nchan's prefix), removed at stop
 start_server() { # name [extra huddle flags...]
   local name=$1; shift
   local port=${PORT[$name]}
@@ -222,6 +222,7 @@ start_server() { # name [extra huddle flags...]
   case "$name" in
     huddle)
       local data; data=$(mktemp -d /tmp/huddle-bench.XXXXXX)
+      SRV_TMP=$data
       "${wrap[@]}" "$HUDDLE_BIN" --listen "127.0.0.1:$port" --data-dir "$data" --jwt-secret "$SECRET" \
         --rate-websocket-message 0/1m --rate-chat-message 0/1m --rate-room-create 0/1m \
         --max-connections-per-ip 1000000 --max-connections 1000000 --log-level warn "$@" \
@@ -301,7 +302,9 @@ stop_server() {
   SRV_PID=""
   SRV_MEASURE_PID=""
   if [ -n "$SRV_TMP" ]; then
-    [ -f "$SRV_TMP/error.log" ] && cat "$SRV_TMP/error.log" >> "$OUT/server-nchan.log"
+    case "$SRV_TMP" in
+      */huddle-bench-nchan.*) [ -f "$SRV_TMP/error.log" ] && cat "$SRV_TMP/error.log" >> "$OUT/server-nchan.log" ;;
+    esac
     rm -rf "$SRV_TMP"; SRV_TMP=""
   fi
 }
