@@ -301,7 +301,9 @@ static void send_upgrade(struct conn *c) {
   expect_accept(c, key);
   conn_user_id(g, c->idx, uid, sizeof(uid));
   conn_room_id(g, c->group, room, sizeof(room));
-  if (g->o.proto == PROTO_PEERJS) {
+  if (g->o.proto == PROTO_NCHAN) {
+    snprintf(path, sizeof(path), "/sub/%s", room);
+  } else if (g->o.proto == PROTO_PEERJS) {
     snprintf(path, sizeof(path), "/peerjs?key=peerjs&id=%s&token=%02x%02x%02x%02x%02x%02x", uid,
              raw[0], raw[1], raw[2], raw[3], raw[4], raw[5]);
   } else {
@@ -352,6 +354,8 @@ static void on_handshake_data(struct conn *c, const uint8_t *p, size_t n) {
   }
   if (wslay_event_context_client_init(&c->ws, &ws_callbacks, c) != 0) abort();
   c->state = CS_JOINING;
+  /* nchan says nothing after the upgrade: the subscription is live now. */
+  if (c->g->o.proto == PROTO_NCHAN) lg_on_ready(c);
   size_t rest = c->in_len - hlen;
   char *tmp = NULL;
   if (rest) {

@@ -43,6 +43,15 @@ void hist_record(struct hist *h, uint64_t ns) {
   h->counts[bucket_of(ns)]++;
 }
 
+void hist_merge(struct hist *into, const struct hist *from) {
+  if (from->n == 0) return;
+  if (into->n == 0 || from->min < into->min) into->min = from->min;
+  if (from->max > into->max) into->max = from->max;
+  into->n += from->n;
+  into->sum += from->sum;
+  for (unsigned i = 0; i < HIST_BUCKETS; i++) into->counts[i] += from->counts[i];
+}
+
 uint64_t hist_percentile(const struct hist *h, double p) {
   if (h->n == 0) return 0;
   if (p >= 100.0) return h->max;

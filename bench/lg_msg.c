@@ -226,14 +226,15 @@ static const char lorem[] =
 char *msg_chat(enum lg_proto p, size_t text_bytes) {
   if (p == PROTO_PEERJS) return NULL; /* PeerJS has no rooms, hence no chat */
   struct sbuf b = {0};
-  sb_str(&b, "{\"type\":\"chat-message\",\"payload\":{\"text\":\"" MARK_PLACEHOLDER " ");
+  if (p == PROTO_NCHAN) sb_str(&b, MARK_PLACEHOLDER " "); /* nchan: the text is the message */
+  else sb_str(&b, "{\"type\":\"chat-message\",\"payload\":{\"text\":\"" MARK_PLACEHOLDER " ");
   size_t have = MARK_LEN + 1;
   while (have < text_bytes) {
     size_t n = text_bytes - have < sizeof(lorem) - 1 ? text_bytes - have : sizeof(lorem) - 1;
     sb_add(&b, lorem, n);
     have += n;
   }
-  sb_str(&b, "\"}}");
+  if (p != PROTO_NCHAN) sb_str(&b, "\"}}");
   return b.p;
 }
 

@@ -20,13 +20,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "loadgen.h"
 
-enum phase { PH_CONNECT, PH_WARMUP, PH_STEP, PH_DRAIN, PH_HOLD, PH_DONE };
+enum phase { PH_CONNECT, PH_WARMUP, PH_STEP, PH_DRAIN, PH_SETTLE, PH_HOLD, PH_DONE, PH_IDLE };
+enum wmsg_type { WM_CONNECTED, WM_STEP, WM_SETTLED, WM_DONE };
+enum wcmd_type { WC_WARMUP, WC_HOLD, WC_STEP, WC_SETTLE, WC_FINISH };
 
 static struct lg G;
 static uint8_t scratch[1 << 20]; /* a rendered frame, written before the next one */
@@ -130,7 +138,7 @@ static void relay_send_from(struct lg *g, struct conn *c, uint64_t t_sched) {
     if (s) s->skipped++;
     return;
   }
-  send_tmpl(c, kind[pos % 6], t_sched);
+  send_tmpl(c, g->o.relay_only >= 0 ? g->o.relay_only : kind[pos % 6], t_sched);
   if (s) {
     s->sent++;
     if (to->state == CS_READY) s->expected++;
@@ -153,14 +161,15 @@ static void fanout_send_from(struct lg *g, struct conn *c, uint64_t t_sched) {
 /* Open loop: message k of the phase, scheduled at t_sched. */
 static void send_scheduled(struct lg *g, uint64_t k, uint64_t t_sched) {
   if (is_relay(g)) {
-    uint32_t npairs = g->ngroups;
-    uint32_t pair = (uint32_t)(k % npairs);
+    uint32_t npairs = g->g_hi - g->g_lo;
+    uint32_t pair = g->g_lo + (uint32_t)(k % npairs);
     uint32_t pos = g->pair_pos[pair];
     relay_send_from(g, &g->conns[2 * pair + (pos & 1u)], t_sched);
   } else {
-    uint32_t room = (uint32_t)(k % g->ngroups);
+    uint32_t nrooms = g->g_hi - g->g_lo;
+    uint32_t room = g->g_lo + (uint32_t)(k % nrooms);
     uint32_t size = (uint32_t)g->o.room_size;
-    uint32_t member = (uint32_t)((k / g->ngroups) % size);
+    uint32_t member = (uint32_t)((k / nrooms) % size);
     uint32_t idx = room * size + member;
     if (idx >= (uint32_t)g->o.conns) idx = room * size;
     fanout_send_from(g, &g->conns[idx], t_sched);
@@ -170,7 +179,7 @@ static void send_scheduled(struct lg *g, uint64_t k, uint64_t t_sched) {
 /* Closed loop: start window messages per room or pair. */
 static void closed_kick(struct lg *g) {
   uint64_t now = uv_hrtime();
-  for (uint32_t grp = 0; grp < g->ngroups; grp++) {
+  for (uint32_t grp = g->g_lo; grp < g->g_hi; grp++) {
     for (int w = 0; w < g->o.window; w++) {
       if (is_relay(g)) {
         relay_send_from(g, &g->conns[2 * grp], now);
@@ -205,7 +214,8 @@ static void attribute(struct lg *g, uint64_t t_ns, uint64_t now) {
 
 void lg_on_message(struct conn *c, const uint8_t *m, size_t len) {
   struct lg *g = c->g;
-  enum lg_mtype t = msg_type(m, len);
+  /* nchan: whatever arrives is a message of the channel (the marker tells). */
+  enum lg_mtype t = g->o.proto == PROTO_NCHAN ? MT_CHAT : msg_type(m, len);
   if (t == MT_READY) {
     if (c->state == CS_JOINING) lg_on_ready(c);
     return;
@@ -241,10 +251,22 @@ void lg_on_message(struct conn *c, const uint8_t *m, size_t len) {
 static void phase_start(struct lg *g, int ph);
 static void connect_pump(struct lg *g);
 
-static void connect_done_check(struct lg *g) {
-  if (g->phase == PH_CONNECT && g->ready + g->failed >= (uint32_t)g->o.conns) {
-    phase_start(g, g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY ? PH_WARMUP : PH_HOLD);
+static void worker_report(struct lg *g, int type);
+
+/* Everyone is in (or failed): on to the warmup or the hold; a worker
+ * reports to the parent and waits for its word instead. */
+static void connect_finished(struct lg *g) {
+  if (g->worker >= 0) {
+    uv_timer_stop(&g->phase_timer);
+    g->phase = PH_IDLE;
+    worker_report(g, WM_CONNECTED);
+    return;
   }
+  phase_start(g, g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY ? PH_WARMUP : PH_HOLD);
+}
+
+static void connect_done_check(struct lg *g) {
+  if (g->phase == PH_CONNECT && g->ready + g->failed >= g->c_hi - g->c_lo) connect_finished(g);
 }
 
 void lg_on_ready(struct conn *c) {
@@ -307,7 +329,7 @@ void lg_on_closed(struct conn *c) {
  * starts them on schedule from the tick). */
 static void connect_pump(struct lg *g) {
   if (g->phase != PH_CONNECT || g->o.scenario == SC_STORM) return;
-  while (g->next_conn < (uint32_t)g->o.conns && g->in_flight < (uint32_t)g->o.concurrency) {
+  while (g->next_conn < g->c_hi && g->in_flight < (uint32_t)g->o.concurrency) {
     struct conn *c = &g->conns[g->next_conn++];
     g->in_flight++;
     c->t_start = uv_hrtime();
@@ -322,7 +344,8 @@ static void step_begin(struct lg *g, uint64_t now) {
   s->attempts++;
   s->t_start = now;
   s->t_end = UINT64_MAX;
-  s->offered = g->o.closed ? 0 : g->o.rates[g->cur];
+  s->offered = g->o.closed ? 0 : g->next_rate * g->share; /* a worker: its share */
+  s->probe = g->next_probe;
   g->rate = s->offered;
   g->t_phase = now;
   g->sched_sent = 0;
@@ -342,6 +365,7 @@ static void step_end_window(struct lg *g, uint64_t now) {
     s->server_rss_kib = proc_rss_kib(g->o.server_pid);
   }
   s->client_cpu = 100.0 * (double)(self_cpu_ns() - g->cli_ns0) / 1e9 / secs;
+  s->client_cpu_max = s->client_cpu;
   /* Whatever else ran on the machine (other users' builds and tests). */
   double all = 100.0 * (double)(sys_busy_ticks() - g->sys_busy0) / (double)hz / secs;
   s->others_cpu = all - s->client_cpu - (g->o.server_pid ? s->server_cpu : 0);
@@ -363,12 +387,13 @@ static void print_step(const struct lg *g, int i) {
          s->expected ? 100.0 * (double)s->received / (double)s->expected : 0.0,
          (double)s->arrived / secs);
   printf("          latency ms p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f  "
-         "errors %" PRIu64 "  server cpu %.0f%% rss %.1f MiB  client cpu %.0f%%  others %.0f%%%s%s\n",
+         "errors %" PRIu64 "  server cpu %.0f%% rss %.1f MiB  client cpu %.0f%%  others %.0f%%%s%s%s\n",
          us(hist_percentile(&s->lat, 50)) / 1e3, us(hist_percentile(&s->lat, 90)) / 1e3,
          us(hist_percentile(&s->lat, 99)) / 1e3, us(hist_percentile(&s->lat, 99.9)) / 1e3,
          us(s->lat.max) / 1e3, s->errors, s->server_cpu, (double)s->server_rss_kib / 1024.0,
          s->client_cpu, s->others_cpu, s->saturated ? "  SATURATED" : "",
-         s->client_cpu > 90 ? "  (client near its core: numbers may be client-bound)" : "");
+         s->client_bound ? "  (LOADGEN-BOUND: the load generator was the limit)" : "",
+         s->probe ? "  [latency probe]" : "");
   fflush(stdout);
 }
 
@@ -377,12 +402,102 @@ static void step_judge(struct lg *g) {
   struct step *s = &g->steps[g->cur];
   double frac = s->expected ? (double)s->received / (double)s->expected : 1.0;
   uint64_t p99 = hist_percentile(&s->lat, 99);
-  s->saturated = frac < 0.99 || (double)p99 > g->o.slo_ms * 1e6 ||
-                 (!g->o.closed && s->sent + s->skipped < (uint64_t)(0.95 * s->offered *
-                                                      (double)(s->t_end - s->t_start) / 1e9));
+  /* The load generator could not keep its own schedule: it was the limit. */
+  int short_sent = !g->o.closed && s->sent + s->skipped < (uint64_t)(0.95 * s->offered *
+                                                  (double)(s->t_end - s->t_start) / 1e9);
+  s->saturated = frac < 0.99 || (double)p99 > g->o.slo_ms * 1e6 || short_sent || s->errors > 0;
+  /* Each worker is one thread: the busiest one near its core is the limit,
+   * and so are all of them together near the cores they may use. */
+  s->client_bound = short_sent || s->client_cpu_max >= g->o.client_limit_pct ||
+                    s->client_cpu >= g->o.client_limit_pct * g->ncpus;
+}
+
+/* The step a probe at the end of the search runs at, or 0. */
+static double probe_next(struct lg *g) {
+  if (g->probe_done) return 0;
+  g->probe_done = 1;
+  double r = g->o.probe_rate > 0 ? g->o.probe_rate : g->o.probe_half && g->lo > 0 ? g->lo / 2 : 0;
+  if (r > 0) g->next_probe = 1;
+  return r;
+}
+
+/* The offered load of the step after the one just judged, or 0 when done.
+ * --search grows the load by --growth until a step saturates (or the first
+ * one did: then it shrinks by the same factor until one keeps up), then
+ * bisects between the best sustained and the least saturated rate --refine
+ * times, then runs the probe. Fixed ladders take --rates in order. */
+static double plan_next(struct lg *g) {
+  struct step *s = &g->steps[g->cur];
+  if (!g->o.search) {
+    if (g->cur + 1 >= g->o.nrates || (s->saturated && g->o.stop_on_saturation)) return 0;
+    return g->o.rates[g->cur + 1];
+  }
+  if (s->probe) return 0;
+  double r = s->offered;
+  if (s->saturated && (g->hi == 0 || r < g->hi)) {
+    g->hi = r;
+    g->sat_step = g->cur;
+  } else if (!s->saturated && r > g->lo) {
+    g->lo = r;
+    g->good_step = g->cur;
+  }
+  if (g->hi == 0) {
+    if (r >= g->o.max_rate) return probe_next(g); /* never saturated up to the cap */
+    double n = r * g->o.growth;
+    return n > g->o.max_rate ? g->o.max_rate : n;
+  }
+  if (g->lo == 0) return g->hi / g->o.growth >= 1 ? g->hi / g->o.growth : probe_next(g);
+  if (g->refined < g->o.refine && g->hi - g->lo > 0.03 * g->hi) {
+    g->refined++;
+    return (g->lo + g->hi) / 2;
+  }
+  return probe_next(g);
 }
 
 static void finish(struct lg *g);
+
+enum act { ACT_RETRY, ACT_NEXT, ACT_SETTLE_NEXT, ACT_FINISH };
+
+/* After the drain of step g->cur (merged, with --workers): judges and prints
+ * it, then says what comes next; g->cur and g->next_rate are set for it. */
+static enum act step_decide(struct lg *g) {
+  step_judge(g);
+  print_step(g, g->cur);
+  struct step *s = &g->steps[g->cur];
+  /* Of the attempts of a repeated step, the best counts: other processes
+   * can only make a server look slower, never faster. Best is unsaturated
+   * first, then the least disturbed. */
+  if (g->has_best && (s->saturated > g->best.saturated ||
+                      (s->saturated == g->best.saturated && s->others_cpu > g->best.others_cpu))) {
+    int attempts = s->attempts;
+    *s = g->best;
+    s->attempts = attempts;
+  }
+  if (s->others_cpu > g->o.noise_pct && s->attempts <= g->o.retry_noisy) {
+    /* Other processes took CPU the servers needed: run the step again.
+     * Late deliveries of this attempt fall outside the new window. */
+    printf("          other processes used %.0f%% of a core: repeating step %d\n", s->others_cpu,
+           g->cur + 1);
+    g->best = *s;
+    g->has_best = 1;
+    int attempts = s->attempts;
+    memset(s, 0, sizeof(*s));
+    s->attempts = attempts;
+    return ACT_RETRY;
+  }
+  if (g->has_best) {
+    printf("          step %d counts as its best attempt: %s, others %.0f%%\n", g->cur + 1,
+           s->saturated ? "saturated" : "kept up", s->others_cpu);
+    g->has_best = 0;
+  }
+  double next = g->cur + 1 < MAX_STEPS ? plan_next(g) : 0;
+  if (next <= 0) return ACT_FINISH;
+  g->cur++;
+  g->next_rate = next;
+  /* A saturated step leaves a backlog in the server and the sockets: let it
+   * drain first, or the next step would inherit it. */
+  return s->saturated ? ACT_SETTLE_NEXT : ACT_NEXT;
+}
 
 static void on_phase_timer(uv_timer_t *t) {
   struct lg *g = t->data;
@@ -390,12 +505,12 @@ static void on_phase_timer(uv_timer_t *t) {
   switch (g->phase) {
   case PH_CONNECT:
     /* Connect timeout: whatever is not ready by now has failed. */
-    fprintf(stderr, "loadgen: connect timeout: %u ready, %u failed of %d\n", g->ready, g->failed,
-            g->o.conns);
-    g->failed = (uint32_t)g->o.conns - g->ready;
+    fprintf(stderr, "loadgen: connect timeout: %u ready, %u failed of %u\n", g->ready, g->failed,
+            g->c_hi - g->c_lo);
+    g->failed = g->c_hi - g->c_lo - g->ready;
     g->err_handshake += g->failed;
     lg_note_code(g, "connect_timeout");
-    phase_start(g, g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY ? PH_WARMUP : PH_HOLD);
+    connect_finished(g);
     break;
   case PH_WARMUP:
     g->cur = 0;
@@ -405,30 +520,34 @@ static void on_phase_timer(uv_timer_t *t) {
     step_end_window(g, now);
     phase_start(g, PH_DRAIN);
     break;
-  case PH_DRAIN: {
-    step_judge(g);
-    print_step(g, g->cur);
-    struct step *s = &g->steps[g->cur];
-    if (s->others_cpu > g->o.noise_pct && s->attempts <= g->o.retry_noisy) {
-      /* Other processes took CPU the servers needed: run the step again.
-       * Late deliveries of this attempt fall outside the new window. */
-      printf("          other processes used %.0f%% of a core: repeating step %d\n", s->others_cpu,
-             g->cur + 1);
-      int attempts = s->attempts;
-      memset(s, 0, sizeof(*s));
-      s->attempts = attempts;
-      phase_start(g, PH_STEP);
+  case PH_DRAIN:
+    if (g->worker >= 0) { /* the parent judges the merged step */
+      g->phase = PH_IDLE;
+      g->rate = 0;
+      worker_report(g, WM_STEP);
       break;
     }
-    int more = g->cur + 1 < g->nsteps && !(s->saturated && g->o.stop_on_saturation);
-    if (more) {
-      g->cur++;
-      phase_start(g, PH_STEP);
-    } else {
-      finish(g);
+    switch (step_decide(g)) {
+    case ACT_RETRY: phase_start(g, PH_STEP); break;
+    case ACT_NEXT: phase_start(g, PH_STEP); break;
+    case ACT_SETTLE_NEXT: phase_start(g, PH_SETTLE); break;
+    case ACT_FINISH: finish(g); break;
     }
     break;
-  }
+  case PH_SETTLE:
+    /* Every 250 ms: go on once nothing arrived since the last look. */
+    if (g->rx_frames == g->settle_seen || (double)(now - g->t_phase) / 1e9 >= g->o.settle_s) {
+      if (g->worker >= 0) {
+        g->phase = PH_IDLE;
+        worker_report(g, WM_SETTLED);
+      } else {
+        phase_start(g, PH_STEP);
+      }
+    } else {
+      g->settle_seen = g->rx_frames;
+      uv_timer_start(&g->phase_timer, on_phase_timer, 250, 0);
+    }
+    break;
   case PH_HOLD:
     finish(g);
     break;
@@ -441,6 +560,16 @@ static void run_hook(const char *cmd, const char *what) {
   if (cmd == NULL || *cmd == '\0') return;
   int rc = system(cmd);
   if (rc != 0) fprintf(stderr, "loadgen: %s hook exited with %d\n", what, rc);
+}
+
+static void print_connected(const struct lg *g) {
+  double secs = (double)(g->t_last_ready - g->t_connect0) / 1e9;
+  printf("  connected %u/%d in %.2f s (%.0f joins/s), failed %u; join latency ms p50 %.2f "
+         "p99 %.2f max %.2f\n",
+         g->ready, g->o.conns, secs, secs > 0 ? g->ready / secs : 0, g->failed,
+         us(hist_percentile(&g->join_lat, 50)) / 1e3,
+         us(hist_percentile(&g->join_lat, 99)) / 1e3, us(g->join_lat.max) / 1e3);
+  fflush(stdout);
 }
 
 static void phase_start(struct lg *g, int ph) {
@@ -459,13 +588,7 @@ static void phase_start(struct lg *g, int ph) {
   case PH_WARMUP:
   case PH_HOLD: {
     if (prev == PH_CONNECT) {
-      double secs = (double)(g->t_last_ready - g->t_connect0) / 1e9;
-      printf("  connected %u/%d in %.2f s (%.0f joins/s), failed %u; join latency ms p50 %.2f "
-             "p99 %.2f max %.2f\n",
-             g->ready, g->o.conns, secs, secs > 0 ? g->ready / secs : 0, g->failed,
-             us(hist_percentile(&g->join_lat, 50)) / 1e3,
-             us(hist_percentile(&g->join_lat, 99)) / 1e3, us(g->join_lat.max) / 1e3);
-      fflush(stdout);
+      print_connected(g);
       run_hook(g->o.hook_start, "start");
       now = uv_hrtime();
       g->t_phase = now;
@@ -474,10 +597,10 @@ static void phase_start(struct lg *g, int ph) {
     }
     double secs = ph == PH_HOLD ? g->o.hold_s : g->o.warmup_s;
     if (ph == PH_WARMUP) {
-      g->rate = g->o.closed ? 0 : g->o.rates[0];
+      g->rate = g->o.closed ? 0 : g->next_rate * g->share;
       if (g->o.closed) closed_kick(g);
     }
-    uv_timer_start(&g->phase_timer, on_phase_timer, (uint64_t)(secs * 1000) + 1, 0);
+    if (g->worker < 0) uv_timer_start(&g->phase_timer, on_phase_timer, (uint64_t)(secs * 1000) + 1, 0);
     break;
   }
   case PH_STEP:
@@ -488,8 +611,34 @@ static void phase_start(struct lg *g, int ph) {
   case PH_DRAIN:
     uv_timer_start(&g->phase_timer, on_phase_timer, (uint64_t)(g->o.drain_s * 1000), 0);
     break;
+  case PH_SETTLE:
+    g->rate = 0;
+    g->settle_seen = g->rx_frames;
+    uv_timer_start(&g->phase_timer, on_phase_timer, 250, 0);
+    break;
   default:
     break;
+  }
+}
+
+/* --burst B: at the offered rate, but in bursts: each burst is B messages
+ * back to back from every member of every room but the first, sent in one
+ * tick, so that the server finds them all readable at once. */
+static void send_bursts(struct lg *g, struct step *s, uint64_t now, double per_ns) {
+  uint32_t size = (uint32_t)g->o.room_size;
+  uint64_t per_burst = (uint64_t)(g->g_hi - g->g_lo) * (size - 1) * (uint64_t)g->o.burst;
+  if (per_burst == 0) return;
+  uint64_t due = (uint64_t)((double)(now - g->t_phase) * per_ns / (double)per_burst) + 1;
+  while (g->sched_sent / per_burst < due) {
+    uint64_t t_sched = g->t_phase + (uint64_t)((double)g->sched_sent / per_ns);
+    if (s && now - t_sched > s->max_send_lag) s->max_send_lag = now - t_sched;
+    for (uint32_t room = g->g_lo; room < g->g_hi; room++)
+      for (uint32_t m = 1; m < size; m++) {
+        uint32_t idx = room * size + m;
+        if (idx >= (uint32_t)g->o.conns) break;
+        for (int k = 0; k < g->o.burst; k++) fanout_send_from(g, &g->conns[idx], t_sched);
+      }
+    g->sched_sent += per_burst;
   }
 }
 
@@ -497,12 +646,13 @@ static void on_tick(uv_timer_t *t) {
   struct lg *g = t->data;
   uint64_t now = uv_hrtime();
   if (g->phase == PH_CONNECT && g->o.scenario == SC_STORM) {
-    double per_ns = (double)g->o.conns / (g->o.storm_s * 1e9);
+    uint32_t mine = g->c_hi - g->c_lo;
+    double per_ns = (double)mine / (g->o.storm_s * 1e9);
     uint64_t due = (uint64_t)((double)(now - g->t_phase) * per_ns) + 1;
-    if (due > (uint64_t)g->o.conns) due = (uint64_t)g->o.conns;
-    while (g->next_conn < due) {
+    if (due > mine) due = mine;
+    while (g->next_conn - g->c_lo < due) {
       struct conn *c = &g->conns[g->next_conn];
-      c->t_start = g->t_phase + (uint64_t)((double)g->next_conn / per_ns); /* scheduled */
+      c->t_start = g->t_phase + (uint64_t)((double)(g->next_conn - g->c_lo) / per_ns); /* scheduled */
       g->next_conn++;
       g->in_flight++;
       conn_start(c);
@@ -516,9 +666,13 @@ static void on_tick(uv_timer_t *t) {
   }
   if ((g->phase != PH_STEP && g->phase != PH_WARMUP) || g->o.closed || g->rate <= 0) return;
   double per_ns = g->rate / 1e9;
+  struct step *s = cur_step(g);
+  if (g->o.burst > 0 && !is_relay(g)) {
+    send_bursts(g, s, now, per_ns);
+    return;
+  }
   /* Message k is due at t_phase + k / rate: k = 0 goes at once. */
   uint64_t due = (uint64_t)((double)(now - g->t_phase) * per_ns) + 1;
-  struct step *s = cur_step(g);
   while (g->sched_sent < due) {
     uint64_t t_sched = g->t_phase + (uint64_t)((double)g->sched_sent / per_ns);
     if (s && now - t_sched > s->max_send_lag) s->max_send_lag = now - t_sched;
@@ -529,10 +683,10 @@ static void on_tick(uv_timer_t *t) {
 
 static void on_keepalive(uv_timer_t *t) {
   struct lg *g = t->data;
-  uint32_t n = (uint32_t)g->o.conns;
+  uint32_t n = g->c_hi - g->c_lo;
   uint32_t per = (uint32_t)ceil((double)n * 0.1 / g->o.keepalive_s);
   for (uint32_t i = 0; i < per && n; i++) {
-    conn_keepalive(&g->conns[g->ka_next]);
+    conn_keepalive(&g->conns[g->c_lo + g->ka_next]);
     g->ka_next = (g->ka_next + 1) % n;
   }
 }
@@ -550,7 +704,8 @@ static void on_timeline(uv_timer_t *t) {
 /* ---- output ---- */
 
 static const char *proto_name(enum lg_proto p) {
-  return p == PROTO_HUDDLE ? "huddle" : p == PROTO_PEERJS ? "peerjs" : "wsroom";
+  static const char *names[] = {"huddle", "peerjs", "wsroom", "nchan"};
+  return names[p];
 }
 
 static const char *scenario_name(enum lg_scenario s) {
@@ -564,6 +719,37 @@ static void json_lat(FILE *f, const struct hist *h) {
           us(hist_percentile(h, 99.9)), us(h->max), h->n ? h->sum / (double)h->n / 1000.0 : 0.0);
 }
 
+/* What bounded the search: "server" (a step saturated with the load
+ * generator under its limit), "server, machine busy" (the same, but other
+ * processes used over --noise-pct of a core in it), "loadgen" (the least
+ * saturated step was client-bound), "max-rate" (nothing saturated up to
+ * --max-rate), or "-". */
+static const char *search_limit(const struct lg *g) {
+  if (!g->o.search) return "-";
+  if (g->sat_step < 0) return "max-rate";
+  const struct step *s = &g->steps[g->sat_step];
+  if (s->client_bound) return "loadgen";
+  /* Even its best attempt ran beside other busy processes. */
+  return s->others_cpu > g->o.noise_pct ? "server, machine busy" : "server";
+}
+
+static void print_search(const struct lg *g) {
+  if (!g->o.search) return;
+  printf("  search: ");
+  if (g->good_step >= 0) {
+    const struct step *s = &g->steps[g->good_step];
+    double secs = (double)(s->t_end - s->t_start) / 1e9;
+    double dps = (double)s->received / secs;
+    printf("sustained %.0f msg/s offered (%.0f deliveries/s, server cpu %.0f%%, %.2f us of server "
+           "cpu per delivery, client cpu %.0f%%)",
+           s->offered, dps, s->server_cpu, dps > 0 ? s->server_cpu * 1e4 / dps : 0.0, s->client_cpu);
+  } else {
+    printf("no step kept up");
+  }
+  if (g->sat_step >= 0) printf("; saturated at %.0f msg/s", g->steps[g->sat_step].offered);
+  printf("; limit: %s\n", search_limit(g));
+}
+
 static void write_json(const struct lg *g) {
   FILE *f = fopen(g->o.json_path, "w");
   if (f == NULL) {
@@ -573,9 +759,9 @@ static void write_json(const struct lg *g) {
   const struct lg_opts *o = &g->o;
   double csecs = (double)(g->t_last_ready - g->t_connect0) / 1e9;
   fprintf(f, "{\"tool\":\"huddle-loadgen\",\"version\":1,\"proto\":\"%s\",\"scenario\":\"%s\","
-             "\"label\":\"%s\",\"persist\":%s,\"mode\":\"%s\",\n",
+             "\"label\":\"%s\",\"persist\":%s,\"mode\":\"%s\",\"workers\":%d,\"client_cpus\":%d,\n",
           proto_name(o->proto), scenario_name(o->scenario), o->label ? o->label : "",
-          o->persist ? "true" : "false", o->closed ? "closed" : "open");
+          o->persist ? "true" : "false", o->closed ? "closed" : "open", g->nworkers, g->ncpus);
   fprintf(f, " \"config\":{\"conns\":%d,\"room_size\":%d,\"duration_s\":%g,\"warmup_s\":%g,"
              "\"drain_s\":%g,\"hold_s\":%g,\"keepalive_s\":%g,\"storm_s\":%g,\"window\":%d,"
              "\"msg_bytes\":%d,\"sdp_offer\":%d,\"sdp_answer\":%d,\"slo_ms\":%g,\"wslay_recv\":%s},\n",
@@ -601,7 +787,10 @@ static void write_json(const struct lg *g) {
           g->err_connect, g->err_handshake, g->err_closed, g->err_server, g->err_write);
   for (int i = 0, first = 1; i < MAX_CODES && g->codes[i][0]; i++, first = 0)
     fprintf(f, "%s\"%s\":%" PRIu64, first ? "" : ",", g->codes[i], g->code_n[i]);
-  fprintf(f, "}},\n \"steps\":[");
+  fprintf(f, "}},\n \"search\":{\"on\":%s,\"sustained_step\":%d,\"saturated_step\":%d,"
+             "\"sustained_msgs_s\":%.1f,\"saturated_msgs_s\":%.1f,\"limit\":\"%s\"},\n",
+          o->search ? "true" : "false", g->good_step, g->sat_step, g->lo, g->hi, search_limit(g));
+  fprintf(f, " \"steps\":[");
   for (int i = 0; i <= g->cur && i < g->nsteps; i++) {
     const struct step *s = &g->steps[i];
     if (s->t_end == 0 || s->t_end == UINT64_MAX) break;
@@ -612,12 +801,14 @@ static void write_json(const struct lg *g) {
                ",\"received\":%" PRIu64 ",\"arrived_in_window\":%" PRIu64 ",\"late\":%" PRIu64
                ",\"sent_msgs_s\":%.1f,\"deliveries_s\":%.1f,\"window_deliveries_s\":%.1f,"
                "\"errors\":%" PRIu64 ",\"server_cpu_pct\":%.1f,\"server_rss_kib\":%" PRIu64
-               ",\"client_cpu_pct\":%.1f,\"others_cpu_pct\":%.1f,\"attempts\":%d,"
-               "\"max_send_lag_us\":%.1f,\"saturated\":%s,\"lat_us\":",
+               ",\"client_cpu_pct\":%.1f,\"client_cpu_max_pct\":%.1f,\"others_cpu_pct\":%.1f,\"attempts\":%d,"
+               "\"max_send_lag_us\":%.1f,\"saturated\":%s,\"client_bound\":%s,\"probe\":%s,"
+               "\"lat_us\":",
             i ? "," : "", s->offered, s->offered * fan, secs, s->sent, s->skipped, s->expected,
             s->received, s->arrived, s->late, (double)s->sent / secs, (double)s->received / secs,
             (double)s->arrived / secs, s->errors, s->server_cpu, s->server_rss_kib, s->client_cpu,
-            s->others_cpu, s->attempts, us(s->max_send_lag), s->saturated ? "true" : "false");
+            s->client_cpu_max, s->others_cpu, s->attempts, us(s->max_send_lag), s->saturated ? "true" : "false",
+            s->client_bound ? "true" : "false", s->probe ? "true" : "false");
     json_lat(f, &s->lat);
     fprintf(f, "}");
   }
@@ -630,10 +821,8 @@ static void close_all_walk(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h) && h->type == UV_TIMER) uv_close(h, NULL);
 }
 
-static void finish(struct lg *g) {
-  uint64_t now = uv_hrtime();
-  int prev = g->phase;
-  g->phase = PH_DONE;
+/* The end hook, and the server's RSS and CPU over a hold. */
+static void finish_measure(struct lg *g, int prev, uint64_t now) {
   run_hook(g->o.hook_end, "end");
   if (prev == PH_HOLD && g->o.server_pid) {
     g->rss_kib = proc_rss_kib(g->o.server_pid);
@@ -643,6 +832,10 @@ static void finish(struct lg *g) {
     g->steps[0].server_cpu = 100.0 * (double)(proc_ticks(g->o.server_pid) - g->srv_ticks0) /
                              (double)hz / secs;
   }
+}
+
+/* The closing lines and the JSON. */
+static void report(struct lg *g) {
   if (g->o.scenario == SC_CAPACITY || g->o.scenario == SC_STORM) {
     uint64_t live = g->ready - g->closed_after_ready;
     printf("  held %" PRIu64 " live connections for %.0f s", live, g->o.hold_s);
@@ -661,10 +854,301 @@ static void finish(struct lg *g) {
   for (int i = 0; i < MAX_CODES && g->codes[i][0]; i++)
     printf("%s%s=%" PRIu64, i ? " " : "  [", g->codes[i], g->code_n[i]);
   printf("%s\n", g->codes[0][0] ? "]" : "");
+  print_search(g);
   fflush(stdout);
   if (g->o.json_path) write_json(g);
+}
+
+static void finish(struct lg *g) {
+  uint64_t now = uv_hrtime();
+  int prev = g->phase;
+  g->phase = PH_DONE;
+  if (g->worker >= 0) {
+    worker_report(g, WM_DONE);
+    uv_close((uv_handle_t *)&g->ctl_poll, NULL);
+  } else {
+    finish_measure(g, prev, now);
+    report(g);
+  }
   for (int i = 0; i < g->o.conns; i++) conn_close(&g->conns[i]);
   uv_walk(g->loop, close_all_walk, NULL);
+}
+
+/* ---- workers ----
+ *
+ * --workers N forks N processes after the parent has read its options. Each
+ * drives whole rooms (or pairs), so that everything a message causes stays
+ * in one process, at its share of the offered load, and runs the phases the
+ * parent commands over a SOCK_SEQPACKET socket: warm up, run step i at rate
+ * r, settle, hold, finish. After each phase it sends back its counts and
+ * histograms; the parent merges them, measures the server and the machine
+ * over the window, judges the merged step and plans the next one exactly as
+ * a lone process does. The parent sleeps in between: it costs nothing. */
+
+#define MAX_WORKERS 64
+
+struct wmsg {
+  int type;                     /* enum wmsg_type */
+  uint32_t ready, failed;
+  uint64_t t_connect0, t_last_ready;
+  uint64_t msgs_total, sent_total, rx_frames, closed_after_ready;
+  uint64_t err[5];              /* connect, handshake, closed, server, write */
+  char codes[MAX_CODES][40];
+  uint64_t code_n[MAX_CODES];
+  struct hist join;
+  struct step step;
+};
+
+struct wcmd {
+  int type;                     /* enum wcmd_type */
+  int idx;                      /* WC_STEP: the step */
+  int probe;
+  double rate;                  /* WC_WARMUP, WC_STEP: the whole offered load */
+};
+
+static struct {
+  int n;
+  int fd[MAX_WORKERS];
+  pid_t pid[MAX_WORKERS];
+} W;
+
+static struct wmsg wbuf; /* one message at a time, in either process */
+
+static void ctl_send(int fd, const void *m, size_t len) {
+  while (send(fd, m, len, MSG_NOSIGNAL) < 0) {
+    if (errno != EAGAIN && errno != EINTR) {
+      perror("loadgen: control socket");
+      exit(1);
+    }
+    struct pollfd p = {fd, POLLOUT, 0};
+    poll(&p, 1, 1000);
+  }
+}
+
+static void worker_report(struct lg *g, int type) {
+  struct wmsg *m = &wbuf;
+  memset(m, 0, sizeof(*m));
+  m->type = type;
+  m->ready = g->ready;
+  m->failed = g->failed;
+  m->t_connect0 = g->t_connect0;
+  m->t_last_ready = g->t_last_ready;
+  m->msgs_total = g->msgs_total;
+  m->sent_total = g->sent_total;
+  m->rx_frames = g->rx_frames;
+  m->closed_after_ready = g->closed_after_ready;
+  uint64_t err[5] = {g->err_connect, g->err_handshake, g->err_closed, g->err_server, g->err_write};
+  memcpy(m->err, err, sizeof(err));
+  memcpy(m->codes, g->codes, sizeof(m->codes));
+  memcpy(m->code_n, g->code_n, sizeof(m->code_n));
+  m->join = g->join_lat;
+  if (type == WM_STEP) m->step = g->steps[g->cur];
+  ctl_send(g->ctl_fd, m, sizeof(*m));
+}
+
+static void on_ctl(uv_poll_t *h, int status, int events) {
+  struct lg *g = h->data;
+  struct wcmd c;
+  (void)events;
+  ssize_t n = status < 0 ? -1 : recv(g->ctl_fd, &c, sizeof(c), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n != (ssize_t)sizeof(c)) { /* the parent is gone */
+    uv_poll_stop(h);
+    if (g->phase != PH_DONE) finish(g);
+    return;
+  }
+  switch (c.type) {
+  case WC_WARMUP:
+    g->next_rate = c.rate;
+    phase_start(g, PH_WARMUP);
+    break;
+  case WC_HOLD:
+    phase_start(g, PH_HOLD);
+    break;
+  case WC_STEP:
+    if (c.idx < 0 || c.idx >= MAX_STEPS) break;
+    memset(&g->steps[c.idx], 0, sizeof(g->steps[c.idx]));
+    g->cur = c.idx;
+    g->next_rate = c.rate;
+    g->next_probe = c.probe;
+    phase_start(g, PH_STEP);
+    break;
+  case WC_SETTLE:
+    phase_start(g, PH_SETTLE);
+    break;
+  case WC_FINISH:
+    if (g->phase != PH_DONE) finish(g);
+    break;
+  default:
+    break;
+  }
+}
+
+/* Forks the workers. Returns 1 in the parent, 0 in a worker (which then
+ * goes on as a lone process would, over its own rooms). */
+static int workers_spawn(struct lg *g) {
+  uint32_t size = (uint32_t)g->o.room_size;
+  W.n = g->nworkers;
+  fflush(stdout);
+  fflush(stderr);
+  for (int w = 0; w < W.n; w++) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) != 0) {
+      perror("loadgen: socketpair");
+      exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+      perror("loadgen: fork");
+      exit(1);
+    }
+    if (pid == 0) {
+      close(sv[0]);
+      for (int k = 0; k < w; k++) close(W.fd[k]);
+      g->worker = w;
+      g->ctl_fd = sv[1];
+      g->g_lo = (uint32_t)((uint64_t)g->ngroups * (uint64_t)w / (uint64_t)W.n);
+      g->g_hi = (uint32_t)((uint64_t)g->ngroups * (uint64_t)(w + 1) / (uint64_t)W.n);
+      g->c_lo = g->g_lo * size;
+      g->c_hi = g->g_hi * size < (uint32_t)g->o.conns ? g->g_hi * size : (uint32_t)g->o.conns;
+      g->share = (double)(g->g_hi - g->g_lo) / (double)g->ngroups;
+      g->next_conn = g->c_lo;
+      g->o.server_pid = 0; /* the parent watches the server */
+      g->o.hook_start = g->o.hook_end = g->o.json_path = g->o.timeline_path = NULL;
+      fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
+      return 0;
+    }
+    close(sv[1]);
+    W.fd[w] = sv[0];
+    W.pid[w] = pid;
+  }
+  return 1;
+}
+
+static void workers_cmd(int type, int idx, double rate, int probe) {
+  struct wcmd c = {type, idx, probe, rate};
+  for (int w = 0; w < W.n; w++) ctl_send(W.fd[w], &c, sizeof(c));
+}
+
+static void merge_codes(struct lg *g, const struct wmsg *m) {
+  for (int i = 0; i < MAX_CODES && m->codes[i][0]; i++) {
+    int k = 0;
+    while (k < MAX_CODES && g->codes[k][0] && strcmp(g->codes[k], m->codes[i]) != 0) k++;
+    if (k == MAX_CODES) k = MAX_CODES - 1; /* the overflow slot */
+    else if (g->codes[k][0] == '\0') snprintf(g->codes[k], sizeof(g->codes[k]), "%s", m->codes[i]);
+    g->code_n[k] += m->code_n[i];
+  }
+}
+
+/* Waits for message type from every worker and folds it into g. */
+static void workers_gather(struct lg *g, int type) {
+  for (int w = 0; w < W.n; w++) {
+    struct wmsg *m = &wbuf;
+    ssize_t n;
+    do n = recv(W.fd[w], m, sizeof(*m), 0);
+    while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(*m) || m->type != type) {
+      fprintf(stderr, "loadgen: worker %d sent no answer (%zd bytes): giving up\n", w, n);
+      exit(1);
+    }
+    if (type == WM_CONNECTED) {
+      g->ready += m->ready;
+      g->failed += m->failed;
+      if (g->t_connect0 == 0 || m->t_connect0 < g->t_connect0) g->t_connect0 = m->t_connect0;
+      if (m->t_last_ready > g->t_last_ready) g->t_last_ready = m->t_last_ready;
+      hist_merge(&g->join_lat, &m->join);
+    } else if (type == WM_STEP) {
+      struct step *s = &g->steps[g->cur];
+      const struct step *x = &m->step;
+      if (s->t_start == 0 || x->t_start < s->t_start) s->t_start = x->t_start;
+      if (x->t_end > s->t_end) s->t_end = x->t_end;
+      s->sent += x->sent;
+      s->expected += x->expected;
+      s->received += x->received;
+      s->arrived += x->arrived;
+      s->late += x->late;
+      s->errors += x->errors;
+      s->skipped += x->skipped;
+      if (x->max_send_lag > s->max_send_lag) s->max_send_lag = x->max_send_lag;
+      s->client_cpu += x->client_cpu;
+      if (x->client_cpu > s->client_cpu_max) s->client_cpu_max = x->client_cpu;
+      hist_merge(&s->lat, &x->lat);
+    } else if (type == WM_DONE) {
+      g->msgs_total += m->msgs_total;
+      g->sent_total += m->sent_total;
+      g->rx_frames += m->rx_frames;
+      g->closed_after_ready += m->closed_after_ready;
+      g->err_connect += m->err[0];
+      g->err_handshake += m->err[1];
+      g->err_closed += m->err[2];
+      g->err_server += m->err[3];
+      g->err_write += m->err[4];
+      merge_codes(g, m);
+    }
+  }
+}
+
+static void sleep_s(double secs) {
+  struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+/* The parent: steers the workers through the run and prints what a lone
+ * process would. Returns the exit status. */
+static int workers_run(struct lg *g) {
+  long hz = sysconf(_SC_CLK_TCK);
+  int pid = g->o.server_pid;
+  workers_gather(g, WM_CONNECTED);
+  print_connected(g);
+  run_hook(g->o.hook_start, "start");
+  int prev = PH_HOLD;
+  if (g->o.scenario == SC_CAPACITY || g->o.scenario == SC_STORM) {
+    g->t_phase = uv_hrtime();
+    g->srv_ticks0 = pid ? proc_ticks(pid) : 0;
+    workers_cmd(WC_HOLD, 0, 0, 0);
+    sleep_s(g->o.hold_s);
+  } else {
+    prev = PH_DRAIN;
+    workers_cmd(WC_WARMUP, 0, g->next_rate, 0);
+    sleep_s(g->o.warmup_s);
+    g->cur = 0;
+    for (;;) {
+      struct step *s = &g->steps[g->cur];
+      int attempts = s->attempts;
+      memset(s, 0, sizeof(*s));
+      s->attempts = attempts + 1;
+      uint64_t t0 = uv_hrtime(), srv0 = pid ? proc_ticks(pid) : 0, sys0 = sys_busy_ticks();
+      workers_cmd(WC_STEP, g->cur, g->next_rate, g->next_probe);
+      sleep_s(g->o.duration_s);
+      double secs = (double)(uv_hrtime() - t0) / 1e9;
+      double all = 100.0 * (double)(sys_busy_ticks() - sys0) / (double)hz / secs;
+      if (pid) {
+        s->server_cpu = 100.0 * (double)(proc_ticks(pid) - srv0) / (double)hz / secs;
+        s->server_rss_kib = proc_rss_kib(pid);
+      }
+      workers_gather(g, WM_STEP);
+      s->offered = g->next_rate;
+      s->probe = g->next_probe;
+      s->others_cpu = all - s->client_cpu - s->server_cpu;
+      if (s->others_cpu < 0) s->others_cpu = 0;
+      enum act a = step_decide(g);
+      if (a == ACT_FINISH) break;
+      if (a == ACT_SETTLE_NEXT) {
+        workers_cmd(WC_SETTLE, 0, 0, 0);
+        workers_gather(g, WM_SETTLED);
+      }
+    }
+  }
+  g->phase = PH_DONE;
+  finish_measure(g, prev, uv_hrtime());
+  workers_cmd(WC_FINISH, 0, 0, 0);
+  workers_gather(g, WM_DONE);
+  report(g);
+  for (int w = 0; w < W.n; w++) {
+    close(W.fd[w]);
+    waitpid(W.pid[w], NULL, 0);
+  }
+  return g->ready == 0 ? 1 : 0;
 }
 
 /* ---- options ---- */
@@ -672,7 +1156,7 @@ static void finish(struct lg *g) {
 static void usage(FILE *f) {
   fprintf(f,
     "Usage: loadgen --scenario capacity|fanout|relay|storm [options]\n"
-    "  --proto huddle|peerjs|wsroom   protocol of the server (huddle)\n"
+    "  --proto huddle|peerjs|wsroom|nchan   protocol of the server (huddle)\n"
     "  --host H --port P              server address (127.0.0.1:8080)\n"
     "  --ports P1,P2,...              several instances: client i connects to P[i %% n]\n"
     "  --secret S                     HS256 secret for tokens (huddle, wsroom)\n"
@@ -692,6 +1176,20 @@ static void usage(FILE *f) {
     "  --sdp-offer B --sdp-answer B   SDP bytes (6144, 4608)\n"
     "  --slo-ms MS                    p99 above this marks a step saturated (100)\n"
     "  --no-stop                      run every step even past saturation\n"
+    "  --search                       find saturation: start at the first --rates value, multiply by\n"
+    "                                 --growth (2) until a step saturates (delivered < 99%%, p99 over\n"
+    "                                 --slo-ms, errors, or sends behind schedule), then bisect between\n"
+    "                                 the best sustained and least saturated rate --refine times (3)\n"
+    "  --max-rate R                   --search: never offer more (1000000)\n"
+    "  --probe R | --probe-half       after the search, one latency step at R msg/s or at half the\n"
+    "                                 sustained rate\n"
+    "  --settle-s S                   after a saturated step, wait up to S s for the backlog (10)\n"
+    "  --client-limit-pct P           own CPU above P%% of a core marks a step loadgen-bound (85)\n"
+    "  --burst B                      fanout: every member but one of each room sends B messages\n"
+    "                                 back to back, in bursts at the offered rate\n"
+    "  --relay-only offer|answer|candidate   relay: send only this kind\n"
+    "  --workers N|auto               drive the load from N processes (auto: one per CPU this\n"
+    "                                 may run on, see taskset), each with whole rooms or pairs (1)\n"
     "  --server-pid PID               sample server CPU and RSS from /proc\n"
     "  --json FILE --label L          write the results as JSON\n"
     "  --hook-start CMD --hook-end CMD   run CMD (sh -c) once connected / when done\n"
@@ -721,7 +1219,8 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     O_PROTO = 256, O_SCEN, O_HOST, O_PORT, O_PORTS, O_SECRET, O_CONNS, O_PAIRS, O_ROOM, O_RATES, O_CLOSED,
     O_WINDOW, O_DUR, O_WARM, O_DRAIN, O_HOLD, O_KA, O_STORM, O_CONC, O_PERADDR, O_CTO, O_MSGB,
     O_OFFER, O_ANSWER, O_SLO, O_NOSTOP, O_PID, O_JSON, O_LABEL, O_HSTART, O_HEND, O_PERSIST,
-    O_WSLAY, O_RETRY, O_NOISE, O_TIMELINE,
+    O_WSLAY, O_RETRY, O_NOISE, O_TIMELINE, O_SEARCH, O_GROWTH, O_REFINE, O_MAXRATE, O_PROBE,
+    O_PROBEHALF, O_SETTLE, O_CLIMIT, O_BURST, O_RONLY, O_WORKERS,
   };
   static const struct option lo[] = {
     {"proto", 1, 0, O_PROTO}, {"scenario", 1, 0, O_SCEN}, {"host", 1, 0, O_HOST},
@@ -736,6 +1235,10 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     {"json", 1, 0, O_JSON}, {"label", 1, 0, O_LABEL}, {"hook-start", 1, 0, O_HSTART},
     {"hook-end", 1, 0, O_HEND}, {"persist", 0, 0, O_PERSIST}, {"wslay-recv", 0, 0, O_WSLAY},
     {"retry-noisy", 1, 0, O_RETRY}, {"noise-pct", 1, 0, O_NOISE}, {"timeline", 1, 0, O_TIMELINE},
+    {"search", 0, 0, O_SEARCH}, {"growth", 1, 0, O_GROWTH}, {"refine", 1, 0, O_REFINE},
+    {"max-rate", 1, 0, O_MAXRATE}, {"probe", 1, 0, O_PROBE}, {"probe-half", 0, 0, O_PROBEHALF},
+    {"settle-s", 1, 0, O_SETTLE}, {"client-limit-pct", 1, 0, O_CLIMIT}, {"burst", 1, 0, O_BURST},
+    {"relay-only", 1, 0, O_RONLY}, {"workers", 1, 0, O_WORKERS},
     {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
   };
   int pairs = 1000, conns = -1, room = -1, opt, have_scenario = 0;
@@ -759,12 +1262,20 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
   o->per_addr = 20000;
   o->retry_noisy = 2;
   o->noise_pct = 15;
+  o->growth = 2;
+  o->refine = 3;
+  o->max_rate = 1000000;
+  o->settle_s = 10;
+  o->client_limit_pct = 85;
+  o->relay_only = -1;
+  o->workers = 1;
   while ((opt = getopt_long(argc, argv, "vh", lo, NULL)) != -1) {
     switch (opt) {
     case O_PROTO:
       if (strcmp(optarg, "huddle") == 0) o->proto = PROTO_HUDDLE;
       else if (strcmp(optarg, "peerjs") == 0) o->proto = PROTO_PEERJS;
       else if (strcmp(optarg, "wsroom") == 0) o->proto = PROTO_WSROOM;
+      else if (strcmp(optarg, "nchan") == 0) o->proto = PROTO_NCHAN;
       else return -1;
       break;
     case O_SCEN:
@@ -816,6 +1327,22 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     case O_RETRY: o->retry_noisy = atoi(optarg); break;
     case O_NOISE: o->noise_pct = atof(optarg); break;
     case O_TIMELINE: o->timeline_path = optarg; break;
+    case O_SEARCH: o->search = 1; break;
+    case O_GROWTH: o->growth = atof(optarg); break;
+    case O_REFINE: o->refine = atoi(optarg); break;
+    case O_MAXRATE: o->max_rate = atof(optarg); break;
+    case O_PROBE: o->probe_rate = atof(optarg); break;
+    case O_PROBEHALF: o->probe_half = 1; break;
+    case O_SETTLE: o->settle_s = atof(optarg); break;
+    case O_CLIMIT: o->client_limit_pct = atof(optarg); break;
+    case O_BURST: o->burst = atoi(optarg); break;
+    case O_WORKERS: o->workers = strcmp(optarg, "auto") == 0 ? 0 : atoi(optarg); break;
+    case O_RONLY:
+      if (strcmp(optarg, "offer") == 0) o->relay_only = 0;
+      else if (strcmp(optarg, "answer") == 0) o->relay_only = 1;
+      else if (strcmp(optarg, "candidate") == 0) o->relay_only = 2;
+      else return -1;
+      break;
     case 'v': o->verbose = 1; break;
     case 'h': usage(stdout); exit(0);
     default: return -1;
@@ -838,6 +1365,15 @@ static int parse_opts(struct lg_opts *o, int argc, char **argv) {
     fprintf(stderr, "loadgen: the PeerJS server has no rooms: no fanout scenario\n");
     return -2;
   }
+  if (o->proto == PROTO_NCHAN && o->scenario == SC_RELAY) {
+    fprintf(stderr, "loadgen: nchan is pub/sub only: no relay scenario\n");
+    return -2;
+  }
+  if (o->growth <= 1) o->growth = 2;
+  if (o->search && o->closed) {
+    fprintf(stderr, "loadgen: --search needs the open loop\n");
+    return -2;
+  }
   return 0;
 }
 
@@ -849,9 +1385,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  g->loop = uv_default_loop();
   g->cur = -1;
-  g->nsteps = g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY ? g->o.nrates : 0;
+  g->nsteps = g->o.scenario == SC_FANOUT || g->o.scenario == SC_RELAY
+                ? (g->o.search ? MAX_STEPS : g->o.nrates) : 0;
+  g->good_step = g->sat_step = -1;
   if (uv_ip4_addr(g->o.host, g->o.port, &g->dst) != 0) {
     fprintf(stderr, "loadgen: bad host %s\n", g->o.host);
     return 2;
@@ -859,6 +1396,20 @@ int main(int argc, char **argv) {
   snprintf(g->prefix, sizeof(g->prefix), "b%d-", (int)(getpid() % 100000));
   uint32_t n = (uint32_t)g->o.conns;
   g->ngroups = (n + (uint32_t)g->o.room_size - 1) / (uint32_t)g->o.room_size;
+  g->worker = -1;
+  g->g_lo = 0;
+  g->g_hi = g->ngroups;
+  g->c_lo = 0;
+  g->c_hi = n;
+  g->share = 1.0;
+  g->next_rate = g->o.rates[0];
+  cpu_set_t cpus;
+  g->ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  if (g->ncpus < 1) g->ncpus = 1;
+  g->nworkers = g->o.workers > 0 ? g->o.workers : g->ncpus;
+  if (g->nworkers > MAX_WORKERS) g->nworkers = MAX_WORKERS;
+  if ((uint32_t)g->nworkers > g->ngroups) g->nworkers = (int)g->ngroups;
+  if (g->nworkers < 1) g->nworkers = 1;
   g->conns = calloc(n, sizeof(*g->conns));
   g->room_live = calloc(g->ngroups, sizeof(*g->room_live));
   g->pair_pos = calloc(g->ngroups, sizeof(*g->pair_pos));
@@ -875,14 +1426,25 @@ int main(int argc, char **argv) {
   hist_reset(&g->join_lat);
   for (int i = 0; i < MAX_STEPS; i++) hist_reset(&g->steps[i].lat);
 
-  printf("loadgen %s %s: %d clients, rooms of %d, %s loop%s\n", proto_name(g->o.proto),
+  printf("loadgen %s %s: %d clients, rooms of %d, %s loop%s%s\n", proto_name(g->o.proto),
          scenario_name(g->o.scenario), g->o.conns, g->o.room_size,
-         g->o.closed ? "closed" : "open", g->o.wslay_recv ? ", wslay parser" : "");
+         g->o.closed ? "closed" : "open", g->o.wslay_recv ? ", wslay parser" : "",
+         g->o.search ? ", searching for saturation" : "");
   if (g->o.persist)
     printf("  --persist: chat persistence requested; the server must have been started with it "
            "(huddle has none yet: see docs/performance.md, scenario 5)\n");
   if (g->o.server_pid) g->rss_empty_kib = proc_rss_kib(g->o.server_pid);
+  if (g->nworkers > 1) printf("  %d worker processes on %d CPU(s)\n", g->nworkers, g->ncpus);
   fflush(stdout);
+  if (g->nworkers > 1 && workers_spawn(g)) {
+    signal(SIGPIPE, SIG_IGN);
+    int status = workers_run(g);
+    free(g->conns);
+    free(g->room_live);
+    free(g->pair_pos);
+    return status;
+  }
+  g->loop = uv_default_loop(); /* after the fork: a loop is not shared */
 
   uv_timer_init(g->loop, &g->tick);
   uv_timer_init(g->loop, &g->phase_timer);
@@ -896,6 +1458,11 @@ int main(int argc, char **argv) {
     g->tl = fopen(g->o.timeline_path, "w");
     if (g->tl == NULL) perror(g->o.timeline_path);
     else uv_timer_start(&g->tl_timer, on_timeline, 100, 100);
+  }
+  if (g->worker >= 0) {
+    uv_poll_init(g->loop, &g->ctl_poll, g->ctl_fd);
+    g->ctl_poll.data = g;
+    uv_poll_start(&g->ctl_poll, UV_READABLE, on_ctl);
   }
   phase_start(g, PH_CONNECT);
   uv_run(g->loop, UV_RUN_DEFAULT);

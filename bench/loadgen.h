@@ -35,10 +35,16 @@ void hist_record(struct hist *h, uint64_t ns);
 /* Value (ns, bucket midpoint, at most max) at or below which p percent of
  * the values lie; 0 when empty. */
 uint64_t hist_percentile(const struct hist *h, double p);
+/* Adds the values of from to into. */
+void hist_merge(struct hist *into, const struct hist *from);
 
 /* ---- messages (lg_msg.c) ---- */
 
-enum lg_proto { PROTO_HUDDLE, PROTO_PEERJS, PROTO_WSROOM };
+/* PROTO_NCHAN: nginx's nchan module, one pub/sub channel per room at
+ * /sub/<room> (nchan_pubsub websocket): no envelope, a message is the text
+ * itself, every subscriber of the channel (the sender too) gets it, and a
+ * client is ready once the upgrade is answered. */
+enum lg_proto { PROTO_HUDDLE, PROTO_PEERJS, PROTO_WSROOM, PROTO_NCHAN };
 
 /* What a received message is, as far as the load generator cares. */
 enum lg_mtype {
@@ -157,13 +163,16 @@ struct step {
   uint64_t late;                /* deliveries after the drain ended */
   uint64_t errors;              /* error messages and closes during the window */
   double server_cpu;            /* percent of one core over the window */
-  double client_cpu;            /* percent of one core over the window */
+  double client_cpu;            /* percent of one core over the window (all workers) */
+  double client_cpu_max;        /* the busiest worker's (--workers), else client_cpu */
   double others_cpu;            /* percent of one core used by other processes */
   int attempts;                 /* runs of this step (noisy ones are repeated) */
   uint64_t server_rss_kib;
   uint64_t skipped;             /* scheduled sends whose sender was down */
   uint64_t max_send_lag;        /* ns: worst lateness of a scheduled send */
   int saturated;
+  int client_bound;             /* the load generator, not the server, was the limit */
+  int probe;                    /* --search: the latency step after the search */
   struct hist lat;
 };
 
@@ -195,6 +204,17 @@ struct lg_opts {
   double connect_timeout_s;
   double slo_ms;                /* p99 above this marks a step saturated */
   int stop_on_saturation;
+  int search;                   /* grow from rates[0] until saturated, then bisect */
+  double growth;                /* --search: factor between steps while growing (2) */
+  int refine;                   /* --search: bisection steps (3) */
+  double max_rate;              /* --search: never offer more than this */
+  double probe_rate;            /* after the search: one step at this rate (0: none) */
+  int probe_half;               /* after the search: one step at half the sustained rate */
+  double settle_s;              /* after a saturated step: wait for the backlog, at most S s */
+  double client_limit_pct;      /* own CPU above this marks a step client-bound (85) */
+  int burst;                    /* fanout: members 1..K-1 of a room each send this many at once */
+  int relay_only;               /* relay: -1 the usual mix, or only kind 0 offer, 1 answer, 2 candidate */
+  int workers;                  /* processes driving the load (0: one per CPU this may run on) */
   int msg_bytes;                /* chat text bytes */
   int sdp_offer, sdp_answer;    /* SDP bytes */
   int per_addr;                 /* connections per source address */
@@ -211,6 +231,17 @@ struct lg {
   uv_loop_t *loop;
   struct conn *conns;           /* owned: o.conns entries */
   uint32_t ngroups;
+  /* --workers: each process drives whole groups [g_lo, g_hi) and their
+   * connections [c_lo, c_hi) at its share of the offered load; the parent
+   * (worker -1) only steers and merges (loadgen.c, "workers"). Alone, one
+   * process drives everything. */
+  int nworkers;
+  int worker;                   /* this child's index, or -1 */
+  int ctl_fd;                   /* worker: its end of the control socket */
+  uv_poll_t ctl_poll;
+  uint32_t g_lo, g_hi, c_lo, c_hi;
+  double share;                 /* (g_hi - g_lo) / ngroups */
+  int ncpus;                    /* CPUs this process may run on */
   char prefix[16];              /* user and room id prefix, unique per run */
   struct sockaddr_in dst;
 
@@ -229,12 +260,21 @@ struct lg {
 
   /* steps */
   struct step steps[MAX_STEPS];
+  struct step best;             /* the best attempt so far of a step being repeated */
+  int has_best;
   int nsteps;
   int cur;                      /* step being sent or drained, -1 before */
   int phase;                    /* see loadgen.c */
   uint64_t t_phase;             /* ns: when the phase started */
   uint64_t sched_sent;          /* open loop: messages sent since t_phase */
   double rate;                  /* open loop: current rate */
+  double next_rate;             /* offered load of the next step */
+  int next_probe;               /* the next step is the --search probe */
+  int probe_done;
+  double lo, hi;                /* --search: best sustained, least saturated offered rate */
+  int good_step, sat_step;      /* --search: their steps, or -1 */
+  int refined;                  /* --search: bisection steps run */
+  uint64_t settle_seen;         /* frames received at the last settle check */
   uint64_t msgs_total;          /* deliveries received over the whole run */
   uint64_t sent_total;          /* timed messages sent over the whole run */
   uint64_t rx_frames;           /* frames received over the whole run */

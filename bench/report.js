@@ -12,7 +12,7 @@ if (!dir) {
   console.error('usage: node report.js OUT_DIR');
   process.exit(2);
 }
-const SERVERS = ['huddle', 'peerjs', 'wsroom'];
+const SERVERS = ['huddle', 'peerjs', 'wsroom', 'nchan'];
 
 function load(sc, srv) {
   const f = path.join(dir, `${sc}-${srv}.json`);
@@ -27,14 +27,31 @@ function load(sc, srv) {
 const fmt = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? '-' : Number(v).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
 const ms = (us) => (us === null || us === undefined ? '-' : (us / 1000).toFixed(us < 10000 ? 2 : 0));
 
-// The best step a server sustained: all deliveries in, p99 under the SLO.
+// What a run found: the best step a server sustained (all deliveries in,
+// p99 under the SLO, no errors, sends on schedule), the least saturated
+// step, what the limit was (the server, or the load generator: its own CPU
+// near its core or its sends behind schedule), and the latency probe.
+// loadgen --search names its steps; a fixed ladder is read the old way.
 function sustained(r) {
   if (!r || !r.steps.length) return null;
-  const ok = r.steps.filter((s) => !s.saturated);
-  const best = ok.length ? ok.reduce((a, b) => (b.deliveries_s > a.deliveries_s ? b : a)) : null;
-  const peak = r.steps.reduce((a, b) => (b.window_deliveries_s > a.window_deliveries_s ? b : a));
-  return { best, peak, first: r.steps[0], saturatedAt: r.steps.find((s) => s.saturated) || null };
+  const st = r.steps;
+  const peak = st.reduce((a, b) => (b.window_deliveries_s > a.window_deliveries_s ? b : a));
+  let best, sat, limit;
+  if (r.search && r.search.on) {
+    best = r.search.sustained_step >= 0 ? st[r.search.sustained_step] : null;
+    sat = r.search.saturated_step >= 0 ? st[r.search.saturated_step] : null;
+    limit = r.search.limit;
+  } else {
+    const ok = st.filter((s) => !s.saturated && !s.probe);
+    best = ok.length ? ok.reduce((a, b) => (b.deliveries_s > a.deliveries_s ? b : a)) : null;
+    sat = st.find((s) => s.saturated) || null;
+    limit = sat ? (sat.client_bound ? 'loadgen' : 'server') : 'not reached';
+  }
+  return { best, peak, first: st[0], saturatedAt: sat, limit, probe: st.find((s) => s.probe) || null };
 }
+
+// Server CPU per delivery in microseconds (CPU percent of one core / deliveries per second).
+const cpuPer = (s) => (s && s.deliveries_s > 0 ? (s.server_cpu_pct / 100) * 1e6 / s.deliveries_s : null);
 
 // Instructions (callgrind Ir, user space only) between the loadgen hooks.
 function instructions(sc, srv, r) {
@@ -118,31 +135,52 @@ function throughputTable(sc, title, unit, peersAllowed) {
   summary[sc] = {};
   say(`### ${title}`);
   say();
-  say(`| server | sustained ${unit}/s | at offered msg/s | p50 / p99 there (ms) | peak ${unit}/s in a step | p50 / p99 at ${fmt(rows[0][1].steps[0] ? rows[0][1].steps[0].offered_msgs_s : 0)} msg/s (ms) | server CPU at sustained | saturated at msg/s | errors | others' CPU, max |`);
-  say('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  say(`| server | saturated at: offered msg/s (${unit}/s delivered) | first saturated step, msg/s | limit | server CPU there | server CPU per delivery | loadgen CPU there / at the saturated step | p50 / p99 at half of huddle's saturation (ms) | errors | others' CPU, max |`);
+  say('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|');
+  const ladders = [];
   for (const [s, r] of rows) {
     const t = sustained(r);
     if (!t) continue;
     const b = t.best;
+    const p = t.probe;
     summary[sc][s] = {
       sustained: b ? b.deliveries_s : 0, sustained_offered: b ? b.offered_msgs_s : 0,
       p50_ms: b ? b.lat_us.p50 / 1000 : null, p99_ms: b ? b.lat_us.p99 / 1000 : null,
+      server_cpu_pct: b ? b.server_cpu_pct : null, server_cpu_us_per_delivery: cpuPer(b),
+      client_cpu_pct: b ? b.client_cpu_pct : null,
+      client_cpu_pct_saturated: t.saturatedAt ? t.saturatedAt.client_cpu_pct : null,
+      limit: t.limit,
+      probe_offered: p ? p.offered_msgs_s : null, probe_p50_ms: p ? p.lat_us.p50 / 1000 : null,
+      probe_p99_ms: p ? p.lat_us.p99 / 1000 : null, probe_saturated: p ? p.saturated : null,
       peak: t.peak.window_deliveries_s, first_p50_ms: t.first.lat_us.p50 / 1000, first_p99_ms: t.first.lat_us.p99 / 1000,
       saturated_at: t.saturatedAt ? t.saturatedAt.offered_msgs_s : null,
       syscalls: syscalls(sc, s, r),
       instructions: instructions(sc, s, r),
     };
     const errs = r.errors.connect + r.errors.handshake + r.errors.closed + r.errors.server + r.errors.write;
-    say(`| ${s} | ${b ? fmt(b.deliveries_s) : '-'} | ${b ? fmt(b.offered_msgs_s) : '-'} | ${b ? `${ms(b.lat_us.p50)} / ${ms(b.lat_us.p99)}` : '-'} | ${fmt(t.peak.window_deliveries_s)} | ${ms(t.first.lat_us.p50)} / ${ms(t.first.lat_us.p99)} | ${b ? fmt(b.server_cpu_pct) + '%' : '-'} | ${t.saturatedAt ? fmt(t.saturatedAt.offered_msgs_s) : 'not reached'} | ${errs} | ${fmt(Math.max(...r.steps.map((x) => x.others_cpu_pct || 0)))}% |`);
+    const cpu = b ? `${fmt(b.client_cpu_pct)}%` : '-';
+    const cpuSat = t.saturatedAt ? `${fmt(t.saturatedAt.client_cpu_pct)}%` : '-';
+    const probe = p ? `${ms(p.lat_us.p50)} / ${ms(p.lat_us.p99)} at ${fmt(p.offered_msgs_s)}${p.saturated ? ' (saturated)' : ''}` : '-';
+    say(`| ${s} | ${b ? `${fmt(b.offered_msgs_s)} (${fmt(b.deliveries_s)})` : 'none kept up'} | ${t.saturatedAt ? fmt(t.saturatedAt.offered_msgs_s) : 'not reached'} | ${t.limit} | ${b ? fmt(b.server_cpu_pct) + '%' : '-'} | ${b ? fmt(cpuPer(b), 2) + ' us' : '-'} | ${cpu} / ${cpuSat} | ${probe} | ${errs} | ${fmt(Math.max(...r.steps.map((x) => x.others_cpu_pct || 0)))}% |`);
+    ladders.push(`${s}: ` + r.steps.map((x) => `${fmt(x.offered_msgs_s)}${x.probe ? ' probe' : ''}${x.saturated ? ' SAT' : ''}${x.client_bound ? ' (loadgen-bound)' : ''}`).join(', '));
   }
+  say();
+  say('Steps offered, in order (msg/s; SAT: saturated): ' + ladders.join('; ') + '.');
   const h = summary[sc].huddle;
   const peers = rows.filter(([s]) => s !== 'huddle' && peersAllowed.includes(s)).map(([s]) => [s, summary[sc][s]]);
   if (h && peers.length) {
     const [bs, b] = peers.reduce((a, c) => (c[1].sustained > a[1].sustained ? c : a));
     summary[sc].ratio = b.sustained ? h.sustained / b.sustained : null;
     summary[sc].ratio_peak = b.peak ? h.peak / b.peak : null;
+    const sat = (l) => typeof l === 'string' && l.startsWith('server');
+    summary[sc].ratio_both_saturated = sat(h.limit) && sat(b.limit);
+    const busy = [h.limit, b.limit].some((l) => l === 'server, machine busy');
+    const why = summary[sc].ratio_both_saturated
+      ? `both saturated${busy ? '; other processes were busy at a saturation point, so it may be early' : ''}`
+      : `not saturated against saturated: huddle's limit was ${h.limit}, ${bs}'s ${b.limit}; a bound, not a ratio`;
     say();
-    say(`Throughput, huddle / best peer (${bs}): **${ratio(h.sustained, b.sustained)}** sustained, ${ratio(h.peak, b.peak)} peak.`);
+    say(`Throughput at saturation, huddle / best peer (${bs}): **${ratio(h.sustained, b.sustained)}** (${why}); ${ratio(h.peak, b.peak)} peak in a step. ` +
+        `Server CPU per delivery, huddle / ${bs}: ${ratio(h.server_cpu_us_per_delivery, b.server_cpu_us_per_delivery)} (lower is better).`);
   }
   const sys = rows.map(([s]) => [s, summary[sc][s] && summary[sc][s].syscalls]).filter(([, v]) => v);
   if (sys.length) {
@@ -159,10 +197,65 @@ function throughputTable(sc, title, unit, peersAllowed) {
   say();
 }
 
-throughputTable('s2', '2. Room fan-out (rooms of 50, 200-byte chat; deliveries = messages x 50)', 'deliveries', ['wsroom']);
+throughputTable('s2', '2. Room fan-out (rooms of 50, 200-byte chat; deliveries = messages x 50)', 'deliveries', ['wsroom', 'nchan']);
 throughputTable('s3', '3. Signaling relay (offer/answer with 6 KiB / 4.5 KiB SDP, ice-candidates)', 'relays', ['peerjs', 'wsroom']);
-throughputTable('s5', '5. Room fan-out with chat persisted (SQLite, durable)', 'deliveries', ['wsroom']);
-throughputTable('s5pg', '5. Room fan-out with chat persisted (PostgreSQL, durable)', 'deliveries', ['wsroom']);
+throughputTable('s5', '5. Room fan-out with chat persisted (SQLite, durable)', 'deliveries', ['wsroom', 'nchan']);
+throughputTable('s5pg', '5. Room fan-out with chat persisted (PostgreSQL, durable)', 'deliveries', ['wsroom', 'nchan']);
+
+// ---- run.sh --instructions: callgrind and strace runs of the same loads ----
+function straceCounts(f) {
+  if (!fs.existsSync(f)) return null;
+  const calls = {};
+  for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+    const m = line.match(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\S+)\s*$/);
+    if (m) calls[m[2]] = Number(m[1]);
+  }
+  return calls;
+}
+{
+  const shapes = [
+    ['relay', "scenario 3's relay mix (offer 6 KiB, answer 4.5 KiB, 4 ice-candidates), per relayed message"],
+    ['offer', 'directed 6 KiB offers only, per relayed offer'],
+    ['burst', 'scenario 2 in bursts (room of 50, 49 members each send 5 at once), per delivery'],
+  ];
+  const rows = [];
+  for (const [shape, what] of shapes) {
+    const c = load(`ca-${shape}`, 'huddle');
+    const t = load(`st-${shape}`, 'huddle');
+    if (!c && !t) continue;
+    const ins = c ? instructions(`ca-${shape}`, 'huddle', c) : null;
+    const calls = t ? straceCounts(path.join(dir, `strace-st-${shape}-huddle.txt`)) : null;
+    const d = t && t.totals ? t.totals.deliveries : 0;
+    const writes = calls ? ['write', 'writev', 'sendmsg', 'sendto', 'sendmmsg', 'pwritev', 'pwritev2'].reduce((a, k) => a + (calls[k] || 0), 0) : null;
+    const reads = calls ? ['read', 'readv', 'recvfrom', 'recvmsg'].reduce((a, k) => a + (calls[k] || 0), 0) : null;
+    const row = {
+      shape, what,
+      deliveries_callgrind: c ? c.totals.deliveries : null, messages_in_callgrind: c ? c.totals.sent : null,
+      instructions: ins ? ins.ir : null,
+      instructions_per_delivery: ins ? ins.per_delivery : null, instructions_per_message_in: ins ? ins.per_message_in : null,
+      deliveries_strace: d || null, messages_in_strace: t ? t.totals.sent : null,
+      syscalls: calls ? calls.total || null : null,
+      syscalls_per_delivery: calls && d ? (calls.total || 0) / d : null,
+      writes_per_delivery: calls && d ? writes / d : null,
+      reads_per_delivery: calls && d ? reads / d : null,
+      epoll_waits_per_delivery: calls && d ? (calls.epoll_wait || 0) / d : null,
+      write_calls: calls ? { write: calls.write || 0, writev: calls.writev || 0, sendmsg: calls.sendmsg || 0, sendto: calls.sendto || 0 } : null,
+    };
+    rows.push(row);
+  }
+  if (rows.length) {
+    summary.instructions = rows;
+    say('### huddle: instructions and syscalls per message (callgrind Ir, user space; strace -c -f; light fixed loads)');
+    say();
+    say('| shape | instructions per delivery | per message in | syscalls per delivery | write-family per delivery (write / writev / sendmsg) | reads per delivery | epoll_wait per delivery | deliveries counted (callgrind / strace) |');
+    say('|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      const w = r.write_calls;
+      say(`| ${r.what} | ${fmt(r.instructions_per_delivery)} | ${fmt(r.instructions_per_message_in)} | ${fmt(r.syscalls_per_delivery, 3)} | ${fmt(r.writes_per_delivery, 3)}${w ? ` (${fmt(w.write)} / ${fmt(w.writev)} / ${fmt(w.sendmsg + w.sendto)})` : ''} | ${fmt(r.reads_per_delivery, 3)} | ${fmt(r.epoll_waits_per_delivery, 3)} | ${fmt(r.deliveries_callgrind)} / ${fmt(r.deliveries_strace)} |`);
+    }
+    say();
+  }
+}
 
 // ---- 4. storm ----
 {
