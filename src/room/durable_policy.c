@@ -28,7 +28,7 @@
 static void put_user(const char *k, void *v, void *arg) {
   const struct policy_rec *rec = v;
   if (!rec->has_role && !rec->has_perms) return;
-  json_t *u = json_pack("{s:s,s:b,s:s,s:I,s:I}", "name", rec->name, "admitted", rec->admitted, "base_role",
+  json_t *u = json_pack("{s:s,s:b,s:s,s:I,s:I}", "name", rec->name ? rec->name : "", "admitted", rec->admitted, "base_role",
                         perm_role_name(rec->base_role), "base_set", (json_int_t)rec->base_set, "base_val",
                         (json_int_t)rec->base_val);
   if (u == NULL) return;
@@ -98,7 +98,7 @@ void durable_policy_save(struct hub *h, struct room *r) {
   submit(h, r->id, text, hub_now_ms());
 }
 
-static void free_rec(const char *k, void *v, void *arg) { free(v); }
+static void free_rec(const char *k, void *v, void *arg) { policy_rec_free(v); }
 
 void durable_policy_forget(struct hub *h, struct room *r, uint64_t ts) {
   if (r == NULL) return;
@@ -137,7 +137,7 @@ static void restore_users(struct room *r, json_t *users) {
     struct policy_rec *rec = calloc(1, sizeof(*rec));
     if (rec == NULL) return;
     const char *name = json_string_value(json_object_get(u, "name"));
-    snprintf(rec->name, sizeof(rec->name), "%s", name ? name : "");
+    rec->name = name ? strndup(name, TOKEN_NAME_MAX) : NULL;
     rec->admitted = json_is_true(json_object_get(u, "admitted"));
     if (role_of(u, "base_role", &rec->base_role) != 0) rec->base_role = ROOM_ROLE_PARTICIPANT;
     rec->base_set = u32(u, "base_set");
@@ -146,8 +146,8 @@ static void restore_users(struct room *r, json_t *users) {
     rec->has_perms = json_is_integer(json_object_get(u, "set"));
     rec->set = u32(u, "set");
     rec->val = u32(u, "val") & rec->set;
-    free(map_get(&r->policy->users, id));
-    if (map_put(&r->policy->users, id, rec) != 0) free(rec);
+    policy_rec_free(map_get(&r->policy->users, id));
+    if (map_put(&r->policy->users, id, rec) != 0) policy_rec_free(rec);
   }
 }
 

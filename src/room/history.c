@@ -8,7 +8,7 @@
 
 static void ring_free(struct event_ring *ring) {
   for (size_t i = 0; i < ring->count; i++)
-    free(ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap].data);
+    free(ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap].text);
   free(ring->ev);
 }
 
@@ -66,7 +66,10 @@ void history_origin(struct room_history *h, const char *creator, const char *fam
 
 static size_t ring_bytes(const struct event_ring *ring) {
   size_t n = ring->cap * sizeof(ring->ev[0]);
-  for (size_t i = 0; i < ring->count; i++) n += ring->ev[i].data_len + (ring->ev[i].data ? 1 : 0);
+  for (size_t i = 0; i < ring->count; i++) {
+    const struct analytics_event *e = &ring->ev[i];
+    n += strlen(e->user_id) + strlen(e->name) + 2 + e->data_len + (e->data ? 1 : 0);
+  }
   return n;
 }
 
@@ -239,26 +242,40 @@ static struct analytics_event *ring_add(struct event_ring *ring, uint64_t now_ms
     ring->head = ring->count;
     ring->cap = cap;
   }
-  /* Stored as compact JSON text: about its own size, not jansson's tree. */
-  char *text = NULL;
-  size_t text_len = 0;
+  /* Stored as compact JSON text: about its own size, not jansson's tree;
+   * with the two ids in one allocation sized to fit. */
+  char *json = NULL;
+  size_t json_len = 0;
   if (data) {
-    text = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json = json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(data);
-    if (text == NULL) return NULL;
-    text_len = strlen(text);
+    if (json == NULL) return NULL;
+    json_len = strlen(json);
   }
+  size_t ul = user_id ? strnlen(user_id, ID_MAX) : 0, nl = name ? strnlen(name, ID_MAX) : 0;
+  char *text = malloc(ul + nl + 2 + (json ? json_len + 1 : 0));
+  if (text == NULL) {
+    free(json);
+    return NULL;
+  }
+  memcpy(text, user_id ? user_id : "", ul);
+  text[ul] = '\0';
+  memcpy(text + ul + 1, name ? name : "", nl);
+  text[ul + 1 + nl] = '\0';
+  if (json) memcpy(text + ul + nl + 2, json, json_len + 1);
+  free(json);
   struct analytics_event *e = &ring->ev[ring->head];
-  if (ring->count == ring->cap) free(e->data); /* overwrite the oldest */
+  if (ring->count == ring->cap) free(e->text); /* overwrite the oldest */
   else ring->count++;
   memset(e, 0, sizeof(*e));
   e->ts = now_ms;
   snprintf(e->type, sizeof(e->type), "%s", type);
-  snprintf(e->user_id, sizeof(e->user_id), "%s", user_id ? user_id : "");
-  snprintf(e->name, sizeof(e->name), "%s", name ? name : "");
+  e->text = text;
+  e->user_id = text;
+  e->name = text + ul + 1;
   e->value = value;
-  e->data = text;
-  e->data_len = text_len;
+  e->data = json ? text + ul + nl + 2 : NULL;
+  e->data_len = json_len;
   ring->head = (ring->head + 1) % ring->cap;
   ring->total++;
   return e;

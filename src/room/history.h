@@ -23,12 +23,13 @@ enum quality_bucket { QUALITY_GOOD, QUALITY_FAIR, QUALITY_POOR, QUALITY__COUNT }
 struct analytics_event {
   uint64_t ts;                     /* Unix ms */
   char type[24];                   /* join, leave, chat, reaction, quality, custom, ... */
-  char user_id[ID_MAX + 1];
-  char name[ID_MAX + 1];           /* custom event name, quality bucket, ... ("" if none) */
+  const char *user_id;             /* into text ("" if none) */
+  const char *name;                /* into text: custom event name, quality bucket, ... ("" if none) */
   int64_t value;                   /* leave: session ms; quality: rtt ms; else 0 */
-  char *data;                      /* owned; custom event properties or details as compact
+  const char *data;                /* into text: custom event properties or details as compact
                                       JSON text, or NULL: about its own size in memory */
   size_t data_len;
+  char *text;                      /* owned: "user_id\0name\0data\0" in one allocation */
 };
 
 /* A ring of recent events, growing to HISTORY_EVENTS then overwriting. */

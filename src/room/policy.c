@@ -41,7 +41,8 @@ void policy_admitted(struct hub *h, struct room *r, const struct token_claims *c
   struct policy_rec *rec = rec_of(h, r, c->sub, 1);
   if (rec == NULL || rec->admitted) return;
   rec->admitted = 1;
-  snprintf(rec->name, sizeof(rec->name), "%s", c->name);
+  free(rec->name);
+  rec->name = strdup(c->name); /* NULL on failure: read as "" */
   rec->base_role = c->role;
   rec->base_set = c->perms_set;
   rec->base_val = c->perms_val & c->perms_set;
@@ -90,7 +91,7 @@ int policy_member_claims(struct hub *h, const char *room_id, const char *user, s
   if (rec == NULL || !rec->admitted) return -1;
   memset(out, 0, sizeof(*out));
   snprintf(out->sub, sizeof(out->sub), "%s", user);
-  snprintf(out->name, sizeof(out->name), "%s", rec->name);
+  snprintf(out->name, sizeof(out->name), "%s", rec->name ? rec->name : "");
   snprintf(out->room, sizeof(out->room), "%s", room_id);
   out->role = rec->base_role;
   out->perms_set = rec->base_set;
@@ -136,7 +137,13 @@ enum api_err policy_breakout_entry(struct hub *h, const char *room_id, const str
   return API_ERR_PERMISSION_DENIED;
 }
 
-static void free_rec(const char *k, void *v, void *arg) { free(v); }
+void policy_rec_free(struct policy_rec *rec) {
+  if (rec == NULL) return;
+  free(rec->name);
+  free(rec);
+}
+
+static void free_rec(const char *k, void *v, void *arg) { policy_rec_free(v); }
 
 void policy_free(struct room *r) {
   if (r->policy == NULL) return;

@@ -23,7 +23,7 @@ struct hub;
 struct room;
 
 struct policy_rec {
-  char name[TOKEN_NAME_MAX + 1];
+  char *name;                      /* owned; NULL until admitted (read as "") */
   int admitted;                    /* joined the family at least once */
   enum room_role base_role;        /* the token's, at the first admitted join */
   uint32_t base_set, base_val;
@@ -38,6 +38,9 @@ struct room_policy {
 };
 
 /* The family's main room of r (r itself for a main room), or NULL. */
+/* Frees a record of room_policy.users (a map_each callback's value). */
+void policy_rec_free(struct policy_rec *rec);
+
 struct room *policy_root(struct hub *h, struct room *r);
 /* The record of user in room_id's family, or NULL. */
 const struct policy_rec *policy_find(struct hub *h, const char *room_id, const char *user);

@@ -33,6 +33,7 @@ void room_free(struct room *r) {
   policy_free(r);
   chatvis_free(r);
   free(r->hands);
+  free(r->chat_recent);
   while (r->nbreakouts) room_breakout_remove(r, &r->breakouts[r->nbreakouts - 1]);
   free(r->breakouts);
   map_each(&r->transfers, free_transfer, NULL);
@@ -238,12 +239,14 @@ void room_participant_free(struct participant *p) {
 }
 
 void room_chat_remember(struct room *r, uint64_t seq) {
+  if (r->chat_recent == NULL && (r->chat_recent = calloc(ROOM_CHAT_RECENT, sizeof(uint64_t))) == NULL)
+    return; /* a reply to it is then refused as unknown */
   r->chat_recent[r->chat_head] = seq;
   r->chat_head = (r->chat_head + 1) % ROOM_CHAT_RECENT;
 }
 
 int room_chat_known(const struct room *r, uint64_t seq) {
-  if (seq == 0) return 0;
+  if (seq == 0 || r->chat_recent == NULL) return 0;
   for (size_t i = 0; i < ROOM_CHAT_RECENT; i++)
     if (r->chat_recent[i] == seq) return 1;
   return 0;

@@ -118,7 +118,8 @@ struct room {
   struct map members;                 /* user id -> participant (borrowed) */
   struct room_settings settings;
   struct room_history *hist;          /* borrowed from the server's registry */
-  uint64_t chat_recent[ROOM_CHAT_RECENT]; /* seq of recent chat messages (ring) */
+  uint64_t *chat_recent;          /* owned, ROOM_CHAT_RECENT slots from the first chat (ring): seq
+                                     of recent chat messages; NULL in a room that never chatted */
   size_t chat_head;
   struct map transfers;               /* transfer id -> struct transfer * (owned) */
   struct waiter *wait_head, *wait_tail; /* owned, in arrival order */

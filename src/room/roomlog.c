@@ -21,6 +21,8 @@ static void drop_oldest(struct roomlog *l) {
   l->dropped_seq = e->seq;
   outbuf_unref(e->frame);
   e->frame = NULL;
+  free(e->ids);
+  e->ids = NULL;
   l->head = (l->head + 1) % l->cap;
   l->n--;
 }
@@ -39,10 +41,22 @@ static int grow(struct roomlog *l) {
   return 0;
 }
 
-static void copy_id(char *dst, const char *src) {
-  size_t n = src ? strnlen(src, ID_MAX) : 0;
-  memcpy(dst, src ? src : "", n);
-  dst[n] = '\0';
+/* "to\0except\0also\0" in one allocation, or NULL when all are empty
+ * (*failed set when it could not be allocated). */
+static char *pack_ids(const char *to, const char *except, const char *also, int *failed) {
+  const char *v[3] = {to, except, also};
+  size_t n[3], total = 0;
+  for (int i = 0; i < 3; i++) total += n[i] = v[i] ? strnlen(v[i], ID_MAX) : 0;
+  *failed = 0;
+  if (total == 0) return NULL;
+  char *p = malloc(total + 3), *w = p;
+  if (p == NULL) return *failed = 1, NULL;
+  for (int i = 0; i < 3; i++) {
+    memcpy(w, n[i] ? v[i] : "", n[i]);
+    w[n[i]] = '\0';
+    w += n[i] + 1;
+  }
+  return p;
 }
 
 int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, struct outbuf *frame,
@@ -52,6 +66,12 @@ int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, s
     l->dropped_seq = seq; /* a hole: resumes from before seq report a gap */
     return -1;
   }
+  int failed;
+  char *ids = pack_ids(to, except, also, &failed);
+  if (failed) {
+    l->dropped_seq = seq;
+    return -1;
+  }
   if (l->n == l->cap) drop_oldest(l);
   struct roomlog_entry *e = slot(l, l->n);
   e->seq = seq;
@@ -59,9 +79,7 @@ int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, s
   e->frame = outbuf_ref(frame);
   e->only_perm = only_perm;
   e->type = type;
-  copy_id(e->to, to);
-  copy_id(e->except, except);
-  copy_id(e->also, also);
+  e->ids = ids;
   l->n++;
   return 0;
 }
@@ -75,8 +93,11 @@ int roomlog_covers(const struct roomlog *l, uint64_t after_seq) {
 }
 
 int roomlog_entry_for(const struct roomlog_entry *e, const char *user_id, uint32_t perms) {
-  if (e->to[0]) return strcmp(e->to, user_id) == 0 || (e->also[0] && strcmp(e->also, user_id) == 0);
-  if (e->except[0] && strcmp(e->except, user_id) == 0) return 0;
+  if (e->ids) {
+    const char *to = e->ids, *except = to + strlen(to) + 1, *also = except + strlen(except) + 1;
+    if (to[0]) return strcmp(to, user_id) == 0 || (also[0] && strcmp(also, user_id) == 0);
+    if (except[0] && strcmp(except, user_id) == 0) return 0;
+  }
   return (perms & e->only_perm) == e->only_perm;
 }
 

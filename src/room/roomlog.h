@@ -17,9 +17,10 @@ struct roomlog_entry {
   struct outbuf *frame;           /* one ref, owned by the log */
   uint32_t only_perm;             /* 0, or only members holding these PERM_* bits */
   int type;                       /* enum msg_type */
-  char to[ID_MAX + 1];            /* "" : every member */
-  char except[ID_MAX + 1];        /* "" : nobody left out */
-  char also[ID_MAX + 1];          /* "" : no second recipient */
+  /* The recipient filter, owned: "to\0except\0also\0", or NULL when all
+   * three are empty (most entries). to "": every member; except "": nobody
+   * left out; also "": no second recipient. Read through roomlog_entry_for. */
+  char *ids;
 };
 
 struct roomlog {
