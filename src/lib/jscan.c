@@ -25,20 +25,47 @@ typedef const unsigned char *ptr;
  * control character or the start of a UTF-8 sequence. */
 static inline int plain(unsigned c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
 
-/* The first byte in [p, end) that is not plain, or end. */
-static inline ptr skip_plain(ptr p, ptr end) {
 #ifdef __SSE2__
-  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
-  while (end - p >= 16) {
-    __m128i x = _mm_loadu_si128((const __m128i *)p);
-    /* Signed compare: bytes >= 0x80 are negative, so "< 0x20" takes them too. */
-    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-                             _mm_cmplt_epi8(x, space));
-    unsigned bits = (unsigned)_mm_movemask_epi8(m);
-    if (bits) return p + __builtin_ctz(bits);
-    p += 16;
+/* The bytes of s[0..16) the fast scan passes, as a vector of 0xff: bytes
+ * from 0x20 to 0x7f but '"' (signed compare: bytes >= 0x80 are negative
+ * and fail "> 0x1f" with the control characters), and a backslash only
+ * when the escape is \n or \r (an SDP has a pair on every line; s[16] is
+ * read to see the byte after the last one). *bs receives the backslashes. */
+static inline __m128i pass16(ptr s, __m128i *bs) {
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
+  const __m128i lf = _mm_set1_epi8('n'), cr = _mm_set1_epi8('r');
+  __m128i x = _mm_loadu_si128((const __m128i *)s), next = _mm_loadu_si128((const __m128i *)(s + 1));
+  __m128i b = _mm_cmpeq_epi8(x, bslash);
+  __m128i simple = _mm_or_si128(_mm_cmpeq_epi8(next, lf), _mm_cmpeq_epi8(next, cr));
+  __m128i ok = _mm_andnot_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpgt_epi8(x, ctl));
+  *bs = b;
+  return _mm_andnot_si128(_mm_andnot_si128(simple, b), ok);
+}
+#endif
+
+/* The first byte in [p, end) that is not plain, or end. With SSE2, \n and
+ * \r escapes are skipped too, 32 bytes at a time, and *escaped is set when
+ * one was. */
+static inline ptr skip_plain(ptr p, ptr end, int *escaped) {
+#ifdef __SSE2__
+  __m128i seen = _mm_setzero_si128();
+  while (end - p > 32) {
+    __m128i ba, bb;
+    __m128i a = pass16(p, &ba), b = pass16(p + 16, &bb);
+    if (_mm_movemask_epi8(_mm_and_si128(a, b)) == 0xffff) {
+      seen = _mm_or_si128(seen, _mm_or_si128(ba, bb));
+      p += 32;
+      continue;
+    }
+    unsigned m = ~((unsigned)_mm_movemask_epi8(a) | (unsigned)_mm_movemask_epi8(b) << 16);
+    unsigned at = (unsigned)__builtin_ctz(m);
+    unsigned before = ((unsigned)_mm_movemask_epi8(ba) | (unsigned)_mm_movemask_epi8(bb) << 16) & ((1u << at) - 1);
+    if (before || _mm_movemask_epi8(seen)) *escaped = 1;
+    return p + at;
   }
+  if (_mm_movemask_epi8(seen)) *escaped = 1;
 #else
+  (void)escaped;
   const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
   while (end - p >= 8) {
     uint64_t x;
@@ -99,7 +126,7 @@ static ptr scan_string(ptr p, ptr end, int *escaped) {
   *escaped = 0;
   p++;
   for (;;) {
-    p = skip_plain(p, end);
+    p = skip_plain(p, end, escaped);
     if (p >= end) return NULL;
     unsigned c = *p;
     if (c == '"') return p;
@@ -187,8 +214,14 @@ static ptr scan_number(ptr p, ptr end, struct jscan_value *v, enum jscan_result 
 
 /* The out of the key in set[0..n) spelled k[0..klen), or NULL. */
 static struct jscan_value *match(const struct jscan_key *set, size_t n, ptr k, size_t klen) {
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(set[i].name, (const char *)k, klen) == 0 && set[i].name[klen] == '\0') return set[i].out;
+  for (size_t i = 0; i < n; i++) {
+    /* k holds no NUL (a raw control byte is refused), so the compare stops
+     * at name's end at the latest. */
+    const char *name = set[i].name;
+    size_t j = 0;
+    while (j < klen && name[j] == (char)k[j]) j++;
+    if (j == klen && name[j] == '\0') return set[i].out;
+  }
   return NULL;
 }
 
@@ -308,6 +341,12 @@ key:
 after:
   slot = NULL;
   p = skip_ws(p, end);
+  /* NOTE: jansson skips one NUL byte that directly follows a number or
+   * literal (its reader puts the byte back into a buffer it terminates
+   * with NUL), so "[1\0]" parses there. We do not accept NUL bytes; we
+   * leave that case to jansson rather than claim a refusal it would not
+   * make. */
+  if (p < end && *p == '\0') return JSCAN_UNSURE;
   if (depth == 0) return p == end ? JSCAN_OK : JSCAN_INVALID;
   if (p >= end) return JSCAN_INVALID;
   if (*p == ',') {
@@ -389,6 +428,11 @@ size_t jscan_prefix(const struct jscan_value *v, char *out, size_t n) {
   ptr p = (ptr)v->p, end = p + v->len;
   size_t k = 0;
   char tmp[4];
+  if (!v->escaped) {
+    k = v->len < n ? v->len : n;
+    memcpy(out, p, k);
+    return k;
+  }
   while (k < n && p < end) {
     if (*p != '\\') {
       out[k++] = (char)*p++;

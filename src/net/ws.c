@@ -141,8 +141,9 @@ static void fail(struct conn *c, int code, const char *why) {
 
 /* ---- frames in ---- */
 
-static void on_message(struct conn *c, int opcode, uint8_t *data, size_t len) {
-  if (opcode == OP_TEXT && !utf8_valid(data, len)) {
+/* high: 0 when every byte of data is known to be ASCII (nothing to check). */
+static void on_message(struct conn *c, int opcode, uint8_t *data, size_t len, unsigned high) {
+  if (opcode == OP_TEXT && high && !utf8_valid(data, len)) {
     fail(c, 1007, "invalid UTF-8");
     return;
   }
@@ -219,21 +220,36 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
 }
 
 /* XORs the frame's mask into p[0..n), 16 bytes at a time with SSE2 and 8
- * with plain words elsewhere; the mask is rotated once to the frame offset. */
-static void unmask(struct ws *w, uint8_t *p, size_t n) {
+ * with plain words elsewhere; the mask is rotated once to the frame offset.
+ * Returns non-zero if some unmasked byte is >= 0x80 (0: all ASCII, which
+ * is valid UTF-8 without a second pass). */
+static unsigned unmask(struct ws *w, uint8_t *p, size_t n) {
   uint8_t m[4];
   for (int k = 0; k < 4; k++) m[k] = w->mask[(w->offset + (uint64_t)k) & 3];
   uint32_t m32;
   memcpy(&m32, m, 4);
   size_t i = 0;
+  uint64_t high = 0;
 #ifdef __SSE2__
   const __m128i mv = _mm_set1_epi32((int)m32);
-  for (; i + 32 <= n; i += 32) {
-    __m128i a = _mm_loadu_si128((const __m128i *)(p + i));
-    __m128i b = _mm_loadu_si128((const __m128i *)(p + i + 16));
-    _mm_storeu_si128((__m128i *)(p + i), _mm_xor_si128(a, mv));
-    _mm_storeu_si128((__m128i *)(p + i + 16), _mm_xor_si128(b, mv));
+  __m128i acc = _mm_setzero_si128();
+  for (; i + 64 <= n; i += 64) {
+    __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i)), mv);
+    __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i + 16)), mv);
+    __m128i c = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i + 32)), mv);
+    __m128i d = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i + 48)), mv);
+    _mm_storeu_si128((__m128i *)(p + i), a);
+    _mm_storeu_si128((__m128i *)(p + i + 16), b);
+    _mm_storeu_si128((__m128i *)(p + i + 32), c);
+    _mm_storeu_si128((__m128i *)(p + i + 48), d);
+    acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d)));
   }
+  for (; i + 16 <= n; i += 16) {
+    __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i)), mv);
+    _mm_storeu_si128((__m128i *)(p + i), a);
+    acc = _mm_or_si128(acc, a);
+  }
+  high = (uint64_t)_mm_movemask_epi8(acc);
 #endif
   const uint64_t m64 = (uint64_t)m32 << 32 | m32;
   for (; i + 8 <= n; i += 8) {
@@ -241,9 +257,14 @@ static void unmask(struct ws *w, uint8_t *p, size_t n) {
     memcpy(&x, p + i, 8);
     x ^= m64;
     memcpy(p + i, &x, 8);
+    high |= x & 0x8080808080808080ull;
   }
-  for (; i < n; i++) p[i] ^= m[i & 3];
+  for (; i < n; i++) {
+    p[i] ^= m[i & 3];
+    high |= p[i] & 0x80;
+  }
   w->offset += n;
+  return high != 0;
 }
 
 /* The frame's payload has all arrived. */
@@ -259,7 +280,7 @@ static void frame_end(struct conn *c) {
   w->msg_opcode = 0;
   struct buf m = w->msg;
   memset(&w->msg, 0, sizeof(w->msg));
-  if (!w->close_started) on_message(c, op, (uint8_t *)(m.data ? m.data : ""), m.len);
+  if (!w->close_started) on_message(c, op, (uint8_t *)(m.data ? m.data : ""), m.len, 1);
   buf_free(&m);
 }
 
@@ -305,7 +326,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
       }
     }
     size_t n = (uint64_t)(end - p) < w->remaining ? (size_t)(end - p) : (size_t)w->remaining;
-    unmask(w, p, n);
+    unsigned high = unmask(w, p, n);
     if (w->opcode & 0x8) {
       memcpy(w->ctrl + w->ctrl_len, p, n);
       w->ctrl_len = (uint8_t)(w->ctrl_len + n);
@@ -316,7 +337,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
       int op = w->msg_opcode;
       w->msg_opcode = 0;
       p += n;
-      if (!w->close_started) on_message(c, op, p - n, n);
+      if (!w->close_started) on_message(c, op, p - n, n, high);
       continue;
     } else if (buf_append(&w->msg, p, n) != 0) {
       conn_close(c);

@@ -155,10 +155,10 @@ static int ws_budget_refused(struct conn *c, struct hub *h, const char *user, co
   return 1;
 }
 
-/* Which row handles in, or why none does. */
+/* Whether row *out (found for in's type, or NULL) may handle in, or why not. */
 static enum api_err route(const struct envelope_in *in, const struct participant *self, struct room *r,
                           const struct sig_type **out, char *detail, size_t dl) {
-  const struct sig_type *t = *out = signal_type_find(in->type);
+  const struct sig_type *t = *out; /* the caller's signal_type_find(in->type) */
   if (t == NULL) return snprintf(detail, dl, "unknown type"), API_ERR_UNKNOWN_MESSAGE_TYPE;
   if (t->flags & SIG_SERVER_ONLY) return API_ERR_SERVER_ONLY_MESSAGE;
   if (t->handler == NULL) {

@@ -61,7 +61,9 @@ static void refuses_each_malformed_class(void **state) {
   }
   /* A NUL byte, in a string and outside one. */
   assert_int_equal(scan_n("\"a\0b\"", 5, 16, 4096), JSCAN_INVALID);
-  assert_int_equal(scan_n("{}\0", 3, 16, 4096), JSCAN_INVALID);
+  assert_int_equal(scan_n("{\0}", 3, 16, 4096), JSCAN_INVALID);
+  /* jansson skips one NUL right after a number or literal: left to it. */
+  assert_int_equal(scan_n("[1\0]", 4, 16, 4096), JSCAN_UNSURE);
 }
 
 static void refuses_duplicate_keys_at_any_depth(void **state) {
