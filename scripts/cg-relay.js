@@ -100,7 +100,7 @@ async function main() {
   const port = await freePort();
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-relay-data-'));
   const srv = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}/cg.%p`, args.bin, '--listen', `127.0.0.1:${port}`,
-    '--data-dir', data, '--jwt-secret', SECRET, '--rate-websocket-message', '0/1m', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '--data-dir', data, '--jwt-secret', SECRET, '--rate-websocket-message', '0/1m', '--rate-chat-message', '0/1m', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   srv.stderr.on('data', (d) => { err += d; });
   for (let i = 0; i < 300; i++) {

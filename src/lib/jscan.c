@@ -60,10 +60,10 @@ static inline ptr skip_plain(ptr p, ptr end, int *escaped) {
     unsigned m = ~((unsigned)_mm_movemask_epi8(a) | (unsigned)_mm_movemask_epi8(b) << 16);
     unsigned at = (unsigned)__builtin_ctz(m);
     unsigned before = ((unsigned)_mm_movemask_epi8(ba) | (unsigned)_mm_movemask_epi8(bb) << 16) & ((1u << at) - 1);
-    if (before || _mm_movemask_epi8(seen)) *escaped = 1;
+    if (before || _mm_movemask_epi8(seen)) *escaped |= JSCAN_ESC;
     return p + at;
   }
-  if (_mm_movemask_epi8(seen)) *escaped = 1;
+  if (_mm_movemask_epi8(seen)) *escaped |= JSCAN_ESC;
 #else
   (void)escaped;
   const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
@@ -121,7 +121,7 @@ static size_t escape_len(ptr p, ptr end) {
 }
 
 /* Scans the string whose opening quote is at p. Returns the closing quote,
- * or NULL if the string is not valid; sets *escaped. */
+ * or NULL if the string is not valid; sets *escaped (JSCAN_ESC flags). */
 static ptr scan_string(ptr p, ptr end, int *escaped) {
   *escaped = 0;
   p++;
@@ -136,9 +136,10 @@ static ptr scan_string(ptr p, ptr end, int *escaped) {
       do {
         size_t n = escape_len(p, end);
         if (n == 0) return NULL;
+        if (p[1] != 'n' && p[1] != 'r') *escaped |= JSCAN_ESC_OTHER;
         p += n;
       } while (p < end && *p == '\\');
-      *escaped = 1;
+      *escaped |= JSCAN_ESC;
       continue;
     }
     if (c < 0x20) return NULL;

@@ -24,12 +24,17 @@ enum jscan_kind {
   JSCAN_OBJECT,
 };
 
+#define JSCAN_ESC 0x1        /* the string has escapes */
+#define JSCAN_ESC_OTHER 0x2  /* ... and not only \n and \r (an SDP's usual CRLF) */
+
 /* A located value: bytes of the input, never copied. */
 struct jscan_value {
   const char *p;          /* strings: the bytes between the quotes; others: the value's text */
   size_t len;
   enum jscan_kind kind;
-  int escaped;            /* strings: p holds backslash escapes (read it with jscan_unescape) */
+  int escaped;            /* strings: 0, or JSCAN_ESC when p holds backslash escapes (read it
+                             with jscan_unescape), with JSCAN_ESC_OTHER when some escape is
+                             neither \n nor \r */
   int64_t integer;        /* JSCAN_INTEGER: the value */
 };
 

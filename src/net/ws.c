@@ -219,7 +219,7 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
   return 0;
 }
 
-/* XORs the frame's mask into p[0..n), 16 bytes at a time with SSE2 and 8
+/* XORs the frame's mask into p[0..n), 64 bytes at a time with SSE2 and 8
  * with plain words elsewhere; the mask is rotated once to the frame offset.
  * Returns non-zero if some unmasked byte is >= 0x80 (0: all ASCII, which
  * is valid UTF-8 without a second pass). */

@@ -60,7 +60,9 @@ static enum api_err check_publish(const struct sig_ctx *ctx, char *detail, size_
   if ((perms & PERM_PUBLISH_AUDIO) && (perms & (PERM_PUBLISH_VIDEO | PERM_SHARE_SCREEN))) return API_OK;
   const struct jscan_value *sdp = &ctx->in->member[SIG_M_SDP];
   struct sdp_sending snd; /* read the way libwebrtc reads it: guard/sdp.c */
-  if (sdp->escaped) {
+  if (sdp->escaped && !(sdp->escaped & JSCAN_ESC_OTHER)) {
+    sdp_sending_json(sdp->p, sdp->len, &snd); /* only \r\n escapes: read as written */
+  } else if (sdp->escaped) {
     char *text = malloc(sdp->len);
     if (text == NULL) return API_ERR_INTERNAL_ERROR;
     sdp_sending(text, jscan_unescape(sdp, text), &snd);
