@@ -9,7 +9,9 @@
 // too and reported (it is not subtracted).
 //
 //   node scripts/cg-relay.js [--bin build/huddle] [--n 200] [--kind offer|answer|candidate|chat]
-//                            [--sdp 6144] [--role participant|viewer] [--out DIR]
+//                            [--sdp 6144] [--role participant|viewer] [--out DIR] [--strace 1]
+// With --strace 1, the server runs under strace -c instead (whole run, joins
+// included: use a large --n) and syscalls per message are printed.
 // A viewer sends a recvonly SDP, so the publish check reads it (guard/sdp.c).
 'use strict';
 const { spawn, execFileSync } = require('child_process');
@@ -99,8 +101,11 @@ function dump(pid) {
 async function main() {
   const port = await freePort();
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'cg-relay-data-'));
-  const srv = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}/cg.%p`, args.bin, '--listen', `127.0.0.1:${port}`,
-    '--data-dir', data, '--jwt-secret', SECRET, '--rate-websocket-message', '0/1m', '--rate-chat-message', '0/1m', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const flags = [args.bin, '--listen', `127.0.0.1:${port}`, '--data-dir', data, '--jwt-secret', SECRET,
+    '--rate-websocket-message', '0/1m', '--rate-chat-message', '0/1m', '--log-level', 'warn'];
+  const srv = args.strace
+    ? spawn('strace', ['-f', '-qq', '-c', '-o', `${out}/strace.txt`, ...flags], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}/cg.%p`, ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   srv.stderr.on('data', (d) => { err += d; });
   for (let i = 0; i < 300; i++) {
@@ -119,6 +124,26 @@ async function main() {
     if (first.type !== message(0).type) throw new Error(`bob got ${JSON.stringify(first).slice(0, 200)}`);
     for (let i = 1; i < 20; i++) await send(i); // warm up
     const bytes = JSON.stringify(message(1)).length;
+    if (args.strace) {
+      for (let i = 0; i < args.n; i++) await send(100 + i);
+      alice.close();
+      bob.close();
+      await sleep(300);
+      // The server is strace's child: stop it, and strace writes its summary and exits.
+      const exited = new Promise((r) => srv.on('exit', r));
+      process.kill(Number(execFileSync('pgrep', ['-P', String(srv.pid)]).toString().trim().split('\n')[0]), 'SIGTERM');
+      await exited;
+      const calls = {};
+      for (const l of fs.readFileSync(`${out}/strace.txt`, 'utf8').split('\n')) {
+        const m = l.match(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/);
+        if (m) calls[m[2]] = Number(m[1]);
+      }
+      const per = {};
+      for (const k of ['read', 'write', 'writev', 'epoll_wait', 'epoll_pwait']) if (calls[k]) per[k] = +(calls[k] / args.n).toFixed(3);
+      const line = JSON.stringify({ kind: args.kind, role: args.role, message_bytes: bytes, n: args.n, syscalls_per_message_whole_run: per, strace: `${out}/strace.txt` });
+      process.stdout.write(`${line}\n`, () => process.exit(0)); // the clients' close handshakes would wait 30 s
+      return;
+    }
     execFileSync('callgrind_control', ['-z', String(srv.pid)], { stdio: 'ignore' });
     const t0 = Date.now();
     for (let i = 0; i < args.n; i++) await send(100 + i);
@@ -133,8 +158,10 @@ async function main() {
     alice.close();
     bob.close();
   } finally {
-    srv.kill('SIGTERM');
-    await new Promise((r) => srv.on('exit', r));
+    if (srv.exitCode === null && srv.signalCode === null) {
+      srv.kill('SIGTERM');
+      await new Promise((r) => srv.on('exit', r));
+    }
     fs.rmSync(data, { recursive: true, force: true });
   }
 }
