@@ -3,7 +3,7 @@
 # ASan + UBSan, and runs one or all of them for a given time.
 #
 # Usage: scripts/fuzz.sh [TARGET|all] [SECONDS]
-#   TARGET: ws, http, envelope, sdp, token, filecheck (default: all)
+#   TARGET: ws, http, envelope, sdp, token, filecheck, jscan (default: all)
 #   SECONDS: run time per target (default 60; 0: build only)
 # Environment: FUZZ_JOBS (parallel compiles, default 2), FUZZ_DIR (build
 # directory, default build-fuzz). Each target's corpus grows in
@@ -18,7 +18,7 @@ target=${1:-all}
 secs=${2:-60}
 out=${FUZZ_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-2}
-targets="ws http envelope sdp token filecheck"
+targets="ws http envelope sdp token filecheck jscan"
 [ "$target" = all ] || targets=$target
 
 CC=${CC_FUZZ:-clang}

@@ -22,4 +22,12 @@ struct sdp_sending {
 /* Reads sdp[0..len) (NUL bytes are ordinary bytes) and fills *out. */
 void sdp_sending(const char *sdp, size_t len, struct sdp_sending *out);
 
+/* The same reading of an SDP as written inside a JSON string whose only
+ * escapes are \r and \n (lib/jscan.h: escaped without JSCAN_ESC_OTHER),
+ * without unescaping it: a line ends at the two bytes "\n", a trailing
+ * "\r" is the CR that is dropped, and a CR inside a line (two bytes here,
+ * one there) can no more match a direction or media name than it could
+ * unescaped. */
+void sdp_sending_json(const char *s, size_t len, struct sdp_sending *out);
+
 #endif

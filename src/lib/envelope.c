@@ -72,6 +72,97 @@ fail:
   return e;
 }
 
+/* ---- decoding without a tree (the relay path) ---- */
+
+/* Copies string v's value into buf (1 to max bytes, NUL added); -1 if it is
+ * not a string of that size. */
+static int copy_short(const struct jscan_value *v, char *buf, size_t max) {
+  if (v->kind != JSCAN_STRING) return -1;
+  size_t n = v->escaped ? jscan_string_len(v) : v->len;
+  if (n == 0 || n > max) return -1;
+  jscan_unescape(v, buf);
+  buf[n] = '\0';
+  return 0;
+}
+
+/* 1 if the object whose bytes are v has no members. */
+static int object_empty(const struct jscan_value *v) {
+  size_t i = 1;
+  while (i < v->len && (v->p[i] == ' ' || v->p[i] == '\t' || v->p[i] == '\n' || v->p[i] == '\r')) i++;
+  return v->p[i] == '}';
+}
+
+/* The members sp asks for, read from a decoded tree. */
+static void members_from_tree(const struct envelope_spans *sp, struct envelope_in *out) {
+  for (size_t i = 0; i < sp->nmembers && i < ENVELOPE_MEMBERS_MAX; i++) {
+    json_t *j = json_object_get(out->payload, sp->members[i]);
+    struct jscan_value *v = &out->member[i];
+    memset(v, 0, sizeof(*v));
+    if (j == NULL) continue;
+    switch (json_typeof(j)) {
+    case JSON_STRING:
+      v->kind = JSCAN_STRING;
+      v->p = json_string_value(j);
+      v->len = json_string_length(j);
+      break;
+    case JSON_INTEGER:
+      v->kind = JSCAN_INTEGER;
+      v->integer = (int64_t)json_integer_value(j);
+      break;
+    case JSON_REAL: v->kind = JSCAN_REAL; break;
+    case JSON_TRUE: v->kind = JSCAN_TRUE; break;
+    case JSON_FALSE: v->kind = JSCAN_FALSE; break;
+    case JSON_NULL: v->kind = JSCAN_NULL; break;
+    case JSON_ARRAY: v->kind = JSCAN_ARRAY; break;
+    case JSON_OBJECT: v->kind = JSCAN_OBJECT; break;
+    }
+  }
+}
+
+enum api_err envelope_decode_spans(const char *data, size_t len, const struct jsonx_limits *lim,
+                                   const struct envelope_spans *sp, struct envelope_in *out, char *detail,
+                                   size_t detail_len, char *ref_buf, size_t ref_len) {
+  struct jscan_value type, id, to, payload;
+  const struct jscan_key top[] = {{"type", &type}, {"id", &id}, {"to", &to}, {"payload", &payload}};
+  struct jscan_key sub[ENVELOPE_MEMBERS_MAX];
+  size_t nsub = sp->nmembers < ENVELOPE_MEMBERS_MAX ? sp->nmembers : ENVELOPE_MEMBERS_MAX;
+  for (size_t i = 0; i < nsub; i++) {
+    sub[i].name = sp->members[i];
+    sub[i].out = &out->member[i];
+  }
+  const struct jscan_query q = {top, 4, 3, sub, nsub};
+  out->root = NULL;
+  out->payload = NULL;
+  out->id = out->to = NULL;
+  if (jscan_scan(data, len, lim->max_depth, lim->max_values, &q) != JSCAN_OK) goto tree;
+  /* The envelope's checks (envelope_decode's, in its words when refused). */
+  if (copy_short(&type, out->type_buf, ENVELOPE_TYPE_MAX) != 0 || !sp->type_ok(out->type_buf)) goto tree;
+  if (payload.kind != JSCAN_OBJECT || object_empty(&payload)) goto tree;
+  if (id.kind != JSCAN_ABSENT) {
+    if (copy_short(&id, out->id_buf, ENVELOPE_ID_MAX) != 0) goto tree;
+    out->id = out->id_buf;
+  }
+  if (to.kind != JSCAN_ABSENT && to.kind != JSCAN_NULL) {
+    if (to.kind != JSCAN_STRING || to.escaped || !id_valid(to.p, to.len)) goto tree;
+    memcpy(out->to_buf, to.p, to.len);
+    out->to_buf[to.len] = '\0';
+    out->to = out->to_buf;
+  }
+  out->type = out->type_buf;
+  out->raw_payload = payload.p;
+  out->raw_payload_len = payload.len;
+  if (ref_buf && ref_len) {
+    ref_buf[0] = '\0';
+    if (out->id && ref_len > strlen(out->id)) strcpy(ref_buf, out->id);
+  }
+  if (detail && detail_len) detail[0] = '\0';
+  return API_OK;
+tree:;
+  enum api_err e = envelope_decode(data, len, lim, out, detail, detail_len, ref_buf, ref_len);
+  if (e == API_OK && sp->type_ok(out->type)) members_from_tree(sp, out);
+  return e;
+}
+
 /* A scratch buffer for serializing: the loop thread only, grown on demand. */
 static char *scratch;
 static size_t scratch_cap;
@@ -135,6 +226,17 @@ static void put(struct outbuf *b, const char *s, size_t n) {
   b->len += n;
 }
 
+/* Appends v in decimal (snprintf costs more than the rest of a relay's framing). */
+static void put_u64(struct outbuf *b, uint64_t v) {
+  char d[20];
+  size_t n = 0;
+  do {
+    d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  put(b, d + sizeof(d) - n, n);
+}
+
 struct outbuf *envelope_encode_raw(const char *type, const char *room, const char *from,
                                    const char *to, uint64_t seq, uint64_t ts, const char *payload,
                                    size_t payload_len, const char *ref) {
@@ -158,10 +260,11 @@ struct outbuf *envelope_encode_raw(const char *type, const char *room, const cha
     put(b, ",\"to\":", 6);
     put_string(b, to);
   }
-  char num[64];
-  int n = snprintf(num, sizeof(num), ",\"seq\":%llu,\"ts\":%llu,\"payload\":", (unsigned long long)seq,
-                   (unsigned long long)ts);
-  put(b, num, (size_t)n);
+  put(b, ",\"seq\":", 7);
+  put_u64(b, seq);
+  put(b, ",\"ts\":", 6);
+  put_u64(b, ts);
+  put(b, ",\"payload\":", 11);
   put(b, payload, payload_len);
   if (ref) {
     put(b, ",\"ref\":", 7);

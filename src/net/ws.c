@@ -10,8 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "lib/b64.h"
+#include "lib/utf8.h"
 #include "net/http.h"
 #include "net/server.h"
 #include "net/ws.h"
@@ -135,39 +139,11 @@ static void fail(struct conn *c, int code, const char *why) {
   conn_timer(c, CLOSE_WAIT_MS, on_timer);
 }
 
-/* ---- UTF-8 (RFC 3629: no overlongs, surrogates or code points past U+10FFFF) ---- */
-
-static int utf8_valid(const uint8_t *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint8_t c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    else return 0;
-    if (i + len > n) return 0;
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xc0) != 0x80) return 0;
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-      return 0;
-    i += len;
-  }
-  return 1;
-}
-
 /* ---- frames in ---- */
 
-static void on_message(struct conn *c, int opcode, uint8_t *data, size_t len) {
-  if (opcode == OP_TEXT && !utf8_valid(data, len)) {
+/* high: 0 when every byte of data is known to be ASCII (nothing to check). */
+static void on_message(struct conn *c, int opcode, uint8_t *data, size_t len, unsigned high) {
+  if (opcode == OP_TEXT && high && !utf8_valid(data, len)) {
     fail(c, 1007, "invalid UTF-8");
     return;
   }
@@ -244,9 +220,52 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
   return 0;
 }
 
-static void unmask(struct ws *w, uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i++) p[i] ^= w->mask[(w->offset + i) & 3];
+/* XORs the frame's mask into p[0..n), 64 bytes at a time with SSE2 and 8
+ * with plain words elsewhere; the mask is rotated once to the frame offset.
+ * Returns non-zero if some unmasked byte is >= 0x80 (0: all ASCII, which
+ * is valid UTF-8 without a second pass). */
+static unsigned unmask(struct ws *w, uint8_t *p, size_t n) {
+  uint8_t m[4];
+  for (int k = 0; k < 4; k++) m[k] = w->mask[(w->offset + (uint64_t)k) & 3];
+  uint32_t m32;
+  memcpy(&m32, m, 4);
+  size_t i = 0;
+  uint64_t high = 0;
+#ifdef __SSE2__
+  const __m128i mv = _mm_set1_epi32((int)m32);
+  __m128i acc = _mm_setzero_si128();
+  for (; i + 64 <= n; i += 64) {
+    __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i)), mv);
+    __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i + 16)), mv);
+    __m128i c = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i + 32)), mv);
+    __m128i d = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i + 48)), mv);
+    _mm_storeu_si128((__m128i *)(p + i), a);
+    _mm_storeu_si128((__m128i *)(p + i + 16), b);
+    _mm_storeu_si128((__m128i *)(p + i + 32), c);
+    _mm_storeu_si128((__m128i *)(p + i + 48), d);
+    acc = _mm_or_si128(acc, _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d)));
+  }
+  for (; i + 16 <= n; i += 16) {
+    __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(p + i)), mv);
+    _mm_storeu_si128((__m128i *)(p + i), a);
+    acc = _mm_or_si128(acc, a);
+  }
+  high = (uint64_t)_mm_movemask_epi8(acc);
+#endif
+  const uint64_t m64 = (uint64_t)m32 << 32 | m32;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    memcpy(&x, p + i, 8);
+    x ^= m64;
+    memcpy(p + i, &x, 8);
+    high |= x & 0x8080808080808080ull;
+  }
+  for (; i < n; i++) {
+    p[i] ^= m[i & 3];
+    high |= p[i] & 0x80;
+  }
   w->offset += n;
+  return high != 0;
 }
 
 /* The frame's payload has all arrived. */
@@ -265,7 +284,7 @@ static void frame_end(struct conn *c) {
   w->msg_opcode = 0;
   struct buf m = w->msg;
   memset(&w->msg, 0, sizeof(w->msg));
-  if (!w->close_started) on_message(c, op, (uint8_t *)(m.data ? m.data : ""), m.len);
+  if (!w->close_started) on_message(c, op, (uint8_t *)(m.data ? m.data : ""), m.len, 1);
   buf_free(&m);
 }
 
@@ -311,7 +330,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
       }
     }
     size_t n = (uint64_t)(end - p) < w->remaining ? (size_t)(end - p) : (size_t)w->remaining;
-    unmask(w, p, n);
+    unsigned high = unmask(w, p, n);
     if (w->opcode & 0x8) {
       if (n) memcpy(w->ctrl + w->ctrl_len, p, n);
       w->ctrl_len = (uint8_t)(w->ctrl_len + n);
@@ -322,7 +341,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
       int op = w->msg_opcode;
       w->msg_opcode = 0;
       p += n;
-      if (!w->close_started) on_message(c, op, p - n, n);
+      if (!w->close_started) on_message(c, op, p - n, n, high);
       continue;
     } else if (buf_append(&w->msg, p, n) != 0) {
       conn_close(c);

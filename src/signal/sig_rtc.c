@@ -1,5 +1,8 @@
 /* offer / answer / ice-candidate: validated, then relayed only to "to" with
- * "from" set by the server. The payload is relayed as the client sent it. */
+ * "from" set by the server. The payload is relayed as the client sent it.
+ * The checks read the payload's members from in->member (SIG_SPANS): spans
+ * of the client's bytes, or values of a tree when the message was decoded
+ * with one; a string may hold escapes (lib/jscan.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +14,38 @@
 #define SDP_MAX (256 * 1024)
 #define CANDIDATE_MAX 1024
 
+/* 1 if string v's value is exactly lit. */
+static int str_is(const struct jscan_value *v, const char *lit) {
+  char buf[16];
+  size_t n = strlen(lit);
+  if (v->kind != JSCAN_STRING || n > sizeof(buf)) return 0;
+  if (!v->escaped) return v->len == n && memcmp(v->p, lit, n) == 0;
+  return v->len <= 6 * n && jscan_string_len(v) == n && jscan_prefix(v, buf, n) == n && memcmp(buf, lit, n) == 0;
+}
+
+/* 1 if string v's value starts with lit. */
+static int str_starts(const struct jscan_value *v, const char *lit) {
+  char buf[16];
+  size_t n = strlen(lit);
+  if (!v->escaped) return v->len >= n && memcmp(v->p, lit, n) == 0;
+  return n <= sizeof(buf) && jscan_prefix(v, buf, n) == n && memcmp(buf, lit, n) == 0;
+}
+
+/* Length of string v's value, counted only when the bytes exceed max (a
+ * value is never longer than its bytes). */
+static size_t str_len_past(const struct jscan_value *v, size_t max) {
+  return v->len <= max ? v->len : jscan_string_len(v);
+}
+
 static enum api_err check_sdp(const struct sig_ctx *ctx, const char *want_type, char *detail,
                               size_t detail_len) {
-  json_t *sdp = json_object_get(ctx->in->payload, "sdp");
-  json_t *type = json_object_get(ctx->in->payload, "type");
-  if (!json_is_string(sdp) || json_string_length(sdp) < 3 || json_string_length(sdp) > SDP_MAX ||
-      strncmp(json_string_value(sdp), "v=0", 3) != 0 ||
-      memchr(json_string_value(sdp), '\0', json_string_length(sdp)) != NULL) {
+  const struct jscan_value *sdp = &ctx->in->member[SIG_M_SDP], *type = &ctx->in->member[SIG_M_TYPE];
+  /* NUL cannot occur: both decoders refuse \u0000 (INVALID_JSON). */
+  if (sdp->kind != JSCAN_STRING || !str_starts(sdp, "v=0") || str_len_past(sdp, SDP_MAX) > SDP_MAX) {
     snprintf(detail, detail_len, "payload.sdp must be a session description starting with v=0");
     return API_ERR_INVALID_SDP;
   }
-  if (type && (!json_is_string(type) || strcmp(json_string_value(type), want_type) != 0)) {
+  if (type->kind != JSCAN_ABSENT && !str_is(type, want_type)) {
     snprintf(detail, detail_len, "payload.type must be \"%s\"", want_type);
     return API_ERR_INVALID_SDP;
   }
@@ -30,11 +54,23 @@ static enum api_err check_sdp(const struct sig_ctx *ctx, const char *want_type, 
 
 /* A participant without publish permissions may negotiate to receive only. */
 static enum api_err check_publish(const struct sig_ctx *ctx, char *detail, size_t detail_len) {
-  json_t *sdp = json_object_get(ctx->in->payload, "sdp");
-  struct sdp_sending snd; /* read the way libwebrtc reads it: guard/sdp.c */
-  sdp_sending(json_string_value(sdp), json_string_length(sdp), &snd);
-  int audio = snd.audio, video = snd.video;
   uint32_t perms = ctx->self->perms;
+  /* Holding every publish permission, whatever the SDP says is allowed:
+   * there is nothing to read. */
+  if ((perms & PERM_PUBLISH_AUDIO) && (perms & (PERM_PUBLISH_VIDEO | PERM_SHARE_SCREEN))) return API_OK;
+  const struct jscan_value *sdp = &ctx->in->member[SIG_M_SDP];
+  struct sdp_sending snd; /* read the way libwebrtc reads it: guard/sdp.c */
+  if (sdp->escaped && !(sdp->escaped & JSCAN_ESC_OTHER)) {
+    sdp_sending_json(sdp->p, sdp->len, &snd); /* only \r\n escapes: read as written */
+  } else if (sdp->escaped) {
+    char *text = malloc(sdp->len);
+    if (text == NULL) return API_ERR_INTERNAL_ERROR;
+    sdp_sending(text, jscan_unescape(sdp, text), &snd);
+    free(text);
+  } else {
+    sdp_sending(sdp->p, sdp->len, &snd);
+  }
+  int audio = snd.audio, video = snd.video;
   if ((audio && !(perms & PERM_PUBLISH_AUDIO)) ||
       (video && !(perms & (PERM_PUBLISH_VIDEO | PERM_SHARE_SCREEN)))) {
     snprintf(detail, detail_len, "you may not send %s: offer or answer with recvonly", audio && !(perms & PERM_PUBLISH_AUDIO) ? "audio" : "video");
@@ -65,24 +101,26 @@ enum api_err sig_answer(struct sig_ctx *ctx, char *detail, size_t detail_len) {
 }
 
 enum api_err sig_ice_candidate(struct sig_ctx *ctx, char *detail, size_t detail_len) {
-  json_t *p = ctx->in->payload;
-  json_t *cand = json_object_get(p, "candidate");
-  json_t *mid = json_object_get(p, "sdpMid");
-  json_t *idx = json_object_get(p, "sdpMLineIndex");
-  /* null (or no payload): onicecandidate's end of gathering. */
-  if (json_is_null(cand) || json_object_size(p) == 0) return sig_rtc_end_of_candidates(ctx);
+  const struct jscan_value *cand = &ctx->in->member[SIG_M_CANDIDATE];
+  const struct jscan_value *mid = &ctx->in->member[SIG_M_SDP_MID];
+  const struct jscan_value *idx = &ctx->in->member[SIG_M_SDP_MLINE_INDEX];
+  /* null (or no payload): onicecandidate's end of gathering. A payload
+   * decoded without a tree is never empty (envelope_decode_spans). */
+  if (cand->kind == JSCAN_NULL || (ctx->in->payload && json_object_size(ctx->in->payload) == 0))
+    return sig_rtc_end_of_candidates(ctx);
   /* "" is the end-of-candidates marker browsers send. */
-  if (!json_is_string(cand) || json_string_length(cand) > CANDIDATE_MAX ||
-      (json_string_length(cand) > 0 && strncmp(json_string_value(cand), "candidate:", 10) != 0)) {
+  if (cand->kind != JSCAN_STRING || str_len_past(cand, CANDIDATE_MAX) > CANDIDATE_MAX ||
+      (cand->len > 0 && !str_starts(cand, "candidate:"))) {
     snprintf(detail, detail_len, "payload.candidate must be an ICE candidate line (or \"\")");
     return API_ERR_INVALID_ICE_CANDIDATE;
   }
-  if (mid && !json_is_null(mid) && (!json_is_string(mid) || json_string_length(mid) > 64)) {
+  if (mid->kind != JSCAN_ABSENT && mid->kind != JSCAN_NULL &&
+      (mid->kind != JSCAN_STRING || str_len_past(mid, 64) > 64)) {
     snprintf(detail, detail_len, "payload.sdpMid must be a string or null");
     return API_ERR_INVALID_ICE_CANDIDATE;
   }
-  if (idx && !json_is_null(idx) &&
-      (!json_is_integer(idx) || json_integer_value(idx) < 0 || json_integer_value(idx) > 65535)) {
+  if (idx->kind != JSCAN_ABSENT && idx->kind != JSCAN_NULL &&
+      (idx->kind != JSCAN_INTEGER || idx->integer < 0 || idx->integer > 65535)) {
     snprintf(detail, detail_len, "payload.sdpMLineIndex must be an integer from 0 to 65535 or null");
     return API_ERR_INVALID_ICE_CANDIDATE;
   }

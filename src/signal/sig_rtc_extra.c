@@ -10,12 +10,15 @@
 
 enum api_err sig_rtc_end_of_candidates(struct sig_ctx *ctx) {
   /* What RTCPeerConnection.addIceCandidate takes as end-of-candidates. */
-  json_t *p = ctx->in->payload;
+  const struct jscan_value *mid = &ctx->in->member[SIG_M_SDP_MID], *idx = &ctx->in->member[SIG_M_SDP_MLINE_INDEX];
   json_t *out = json_pack("{s:s}", "candidate", "");
-  json_t *mid = json_object_get(p, "sdpMid"), *idx = json_object_get(p, "sdpMLineIndex");
-  if (json_is_string(mid) && json_string_length(mid) <= 64) json_object_set(out, "sdpMid", mid);
-  if (json_is_integer(idx) && json_integer_value(idx) >= 0 && json_integer_value(idx) <= 65535)
-    json_object_set(out, "sdpMLineIndex", idx);
+  if (out == NULL) return API_ERR_INTERNAL_ERROR;
+  if (mid->kind == JSCAN_STRING && jscan_string_len(mid) <= 64) {
+    char buf[64];
+    json_object_set_new(out, "sdpMid", json_stringn(buf, jscan_unescape(mid, buf)));
+  }
+  if (idx->kind == JSCAN_INTEGER && idx->integer >= 0 && idx->integer <= 65535)
+    json_object_set_new(out, "sdpMLineIndex", json_integer(idx->integer));
   struct room_event o = {"ice-candidate", ctx->self->user_id, ctx->in->to, NULL, NULL, 0, out, NULL, NULL, 0};
   int rc = hub_send(ctx->hub, ctx->room, &o);
   json_decref(out);

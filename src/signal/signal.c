@@ -11,11 +11,12 @@
 
 #define SO SIG_SERVER_ONLY
 #define TO SIG_NEEDS_TO
+#define SP SIG_SPANS
 
 /* Sorted by name (bsearch); test_envelope checks the order. */
 static const struct sig_type types[] = {
   {"analytics-event", MSG_ANALYTICS_EVENT, sig_analytics_event, CMD_NONE, 0},
-  {"answer", MSG_ANSWER, sig_answer, CMD_NONE, TO},
+  {"answer", MSG_ANSWER, sig_answer, CMD_NONE, TO | SP},
   {"breakout-room-assign", MSG_BREAKOUT_ROOM_ASSIGN, sig_breakout_room_assign, CMD_MODERATE, 0},
   {"breakout-room-close", MSG_BREAKOUT_ROOM_CLOSE, sig_breakout_room_close, CMD_MODERATE, 0},
   {"breakout-room-create", MSG_BREAKOUT_ROOM_CREATE, sig_breakout_room_create, CMD_MODERATE, 0},
@@ -30,12 +31,12 @@ static const struct sig_type types[] = {
   {"file-share-reject", MSG_FILE_SHARE_REJECT, sig_file_share_reject, CMD_NONE, TO},
   {"hand-raise", MSG_HAND_RAISE, sig_hand_raise, CMD_HAND_RAISE, 0},
   {"hand-raise-queue", MSG_HAND_RAISE_QUEUE, NULL, CMD_NONE, SO},
-  {"ice-candidate", MSG_ICE_CANDIDATE, sig_ice_candidate, CMD_NONE, TO},
+  {"ice-candidate", MSG_ICE_CANDIDATE, sig_ice_candidate, CMD_NONE, TO | SP},
   {"live-stream-start", MSG_LIVE_STREAM_START, sig_live_stream_start, CMD_STREAM, 0},
   {"live-stream-stop", MSG_LIVE_STREAM_STOP, sig_live_stream_stop, CMD_STREAM, 0},
   {"media-control", MSG_MEDIA_CONTROL, sig_media_control, CMD_NONE, 0},
   {"network-stats", MSG_NETWORK_STATS, sig_network_stats, CMD_NONE, 0},
-  {"offer", MSG_OFFER, sig_offer, CMD_NONE, TO},
+  {"offer", MSG_OFFER, sig_offer, CMD_NONE, TO | SP},
   {"participant-update", MSG_PARTICIPANT_UPDATE, sig_participant_update, CMD_NONE, 0},
   {"permission-updated", MSG_PERMISSION_UPDATED, sig_permission_updated, CMD_PERMISSIONS_SET, 0},
   {"quality-update", MSG_QUALITY_UPDATE, sig_quality_update, CMD_NONE, 0},
@@ -69,6 +70,16 @@ size_t signal_type_count(void) { return NTYPES; }
 int signal_type_index(const char *name) { return msg_type_id(name); }
 
 const struct sig_type *signal_type_at(size_t i) { return i < NTYPES ? &types[i] : NULL; }
+
+/* What envelope_decode_spans locates for SIG_SPANS types (enum sig_member). */
+static const char *const span_members[SIG_M__COUNT] = {"sdp", "type", "candidate", "sdpMid", "sdpMLineIndex"};
+
+static int spans_type(const char *name) {
+  const struct sig_type *t = signal_type_find(name);
+  return t && (t->flags & SIG_SPANS);
+}
+
+static const struct envelope_spans spans = {spans_type, span_members, SIG_M__COUNT};
 
 /* ---- sending ---- */
 
@@ -144,10 +155,10 @@ static int ws_budget_refused(struct conn *c, struct hub *h, const char *user, co
   return 1;
 }
 
-/* Which row handles in, or why none does. */
+/* Whether row *out (found for in's type, or NULL) may handle in, or why not. */
 static enum api_err route(const struct envelope_in *in, const struct participant *self, struct room *r,
                           const struct sig_type **out, char *detail, size_t dl) {
-  const struct sig_type *t = *out = signal_type_find(in->type);
+  const struct sig_type *t = *out; /* the caller's signal_type_find(in->type) */
   if (t == NULL) return snprintf(detail, dl, "unknown type"), API_ERR_UNKNOWN_MESSAGE_TYPE;
   if (t->flags & SIG_SERVER_ONLY) return API_ERR_SERVER_ONLY_MESSAGE;
   if (t->handler == NULL) {
@@ -172,7 +183,8 @@ void signal_on_message(struct conn *c, const char *data, size_t len) {
   struct room *r = self->room;
   char detail[256] = "", ref[ENVELOPE_ID_MAX + 1] = "";
   struct envelope_in in;
-  enum api_err e = envelope_decode(data, len, &c->srv->json_limits, &in, detail, sizeof(detail), ref, sizeof(ref));
+  enum api_err e = envelope_decode_spans(data, len, &c->srv->json_limits, &spans, &in, detail, sizeof(detail), ref,
+                                         sizeof(ref));
   const struct sig_type *t = e == API_OK ? signal_type_find(in.type) : NULL;
   if (t) h->stats.in_by_type[t->id]++; /* received, refused or not */
   if (ws_budget_refused(c, h, self->user_id, ref[0] ? ref : NULL)) {

@@ -21,6 +21,11 @@
 
 #define SIG_SERVER_ONLY 0x1   /* clients may not send it */
 #define SIG_NEEDS_TO 0x2      /* directed: "to" is required */
+#define SIG_SPANS 0x4         /* decoded without a tree (envelope_decode_spans): the
+                                 handler reads in->member, never in->payload */
+
+/* The payload members a SIG_SPANS handler reads: indexes into in->member. */
+enum sig_member { SIG_M_SDP, SIG_M_TYPE, SIG_M_CANDIDATE, SIG_M_SDP_MID, SIG_M_SDP_MLINE_INDEX, SIG_M__COUNT };
 
 struct sig_ctx {
   struct hub *hub;

@@ -1,7 +1,8 @@
 /* libFuzzer target: the SDP publish check (guard/sdp.c), differential
  * against a second, independent reading written the way libwebrtc's parser
  * is structured: split the text into lines on LF, drop one trailing CR,
- * split into sections at m= lines, then decide per section. */
+ * split into sections at m= lines, then decide per section. Also checks
+ * the check's reading of the same SDP written as a JSON string's body. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (a.audio != au || a.video != vi) {
     fprintf(stderr, "readings differ: check audio=%d video=%d, second audio=%d video=%d\n", a.audio, a.video, au, vi);
     abort();
+  }
+  /* The relay path reads an SDP in its JSON form (\r and \n escaped)
+   * without unescaping it: the same answer. */
+  if (memchr(data, '\\', size) == NULL) {
+    char *j = malloc(2 * size + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < size; i++) {
+      if (data[i] == '\r' || data[i] == '\n') {
+        j[n++] = '\\';
+        j[n++] = data[i] == '\r' ? 'r' : 'n';
+      } else {
+        j[n++] = (char)data[i];
+      }
+    }
+    struct sdp_sending b;
+    sdp_sending_json(j, n, &b);
+    free(j);
+    if (a.audio != b.audio || a.video != b.video) {
+      fprintf(stderr, "the JSON-form reading differs: audio=%d video=%d\n", b.audio, b.video);
+      abort();
+    }
   }
   return 0;
 }

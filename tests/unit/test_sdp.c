@@ -11,9 +11,33 @@
 
 #include "guard/sdp.h"
 
+/* s written as the body of a JSON string with \r and \n escapes (s has
+ * no backslash), into out (2 * strlen(s) bytes); returns its length. */
+static size_t json_form(const char *s, char *out) {
+  size_t n = 0;
+  for (; *s; s++) {
+    if (*s == '\r' || *s == '\n') {
+      out[n++] = '\\';
+      out[n++] = *s == '\r' ? 'r' : 'n';
+    } else {
+      out[n++] = *s;
+    }
+  }
+  return n;
+}
+
+/* Reads s, and checks that the reading of its JSON form (the relay path's,
+ * without unescaping) is the same. */
 static struct sdp_sending rd(const char *s) {
-  struct sdp_sending o;
+  struct sdp_sending o, j;
   sdp_sending(s, strlen(s), &o);
+  if (strchr(s, '\\') == NULL) {
+    char buf[2048];
+    assert_true(2 * strlen(s) <= sizeof(buf));
+    sdp_sending_json(buf, json_form(s, buf), &j);
+    assert_int_equal(j.audio, o.audio);
+    assert_int_equal(j.video, o.video);
+  }
   return o;
 }
 
