@@ -442,8 +442,10 @@ static enum api_err ws_admit(struct api_req *r, const char *room_id, int spend, 
 static int cluster_ws_open_req(struct api_req *r, const char *room_id, int granted) {
   char rt[80];
   uint64_t last_seq;
+  char grant[GRANT_MAX + 1] = "";
   int has_rt = ws_resume_params(r, rt, sizeof(rt), &last_seq);
-  return cluster_ws_open(r->hub, r->conn, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
+  if (granted && api_query(r->query, "grant", grant, sizeof(grant)) <= 0) grant[0] = '\0';
+  return cluster_ws_open(r->hub, r->conn, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq, grant);
 }
 
 void api_ws_connect(struct api_req *r) {
@@ -498,7 +500,9 @@ static enum api_err ws_authenticate(struct api_req *r, const char *room_id, int 
   enum api_err e;
   *granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
   if (*granted) {
-    e = op_grant_check(r->hub, grant, room_id, &r->claims, spend); /* validate only peeks */
+    /* validate only peeks; several instances: the owner checks the family */
+    e = spend && r->hub->cluster ? cluster_grant_precheck(r->hub, grant, room_id, &r->claims)
+                                 : op_grant_check(r->hub, grant, room_id, &r->claims, spend);
     if (e == API_OK) r->authed = 1;
   } else {
     e = authenticate(r, 1);

@@ -12,6 +12,7 @@
  *   inbox:{inst}   what other instances send this one (opens, messages,
  *                  ends, REST calls and their responses)
  *   hb:{inst}      heartbeat, PX LEASE_MS
+ *   grant:{jti}    a spent breakout grant, PX until the grant expires
  * Two connections: one for commands (pipelined, in call order) and one
  * reading (XREAD BLOCK over the inbox and the streams of rooms owned
  * elsewhere that have local members). */
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/grant.h"
 #include "cluster/cluster.h"
 #include "lib/buf.h"
 #include "lib/ids.h"
@@ -34,6 +36,7 @@
 #include "net/http.h"
 #include "net/ws.h"
 #include "room/command.h"
+#include "room/op.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -133,6 +136,9 @@ struct link {               /* a client of this instance in a room owned elsewhe
   char sent_to[32];         /* the owner it was sent to */
   struct buf queue;         /* messages before the open: u32 length + bytes */
   size_t nqueued;
+  struct buf grant;         /* a breakout grant (the owner checks it); spent in Redis first */
+  int spending;             /* the grant's SET NX is in flight: not in room->links yet */
+  char spend_room[ID_MAX + 1];
 };
 
 struct remote {             /* owner side: a client connected to another instance */
@@ -154,6 +160,7 @@ struct remote {             /* owner side: a client connected to another instanc
   char rt[80];
   uint64_t ls;
   struct buf q;
+  struct buf grant;         /* the open's breakout grant, if any */
 };
 
 struct fwd_http {           /* a REST call waiting for its room's owner */
@@ -194,6 +201,7 @@ struct cluster {
   uint64_t next_id;
   int stopping;
   struct cluster_stats st;
+  size_t rooms_seen;        /* the hub's room count at the last claim_local sweep */
   struct bus bus;
   struct map gates;         /* "%p" of a conn -> struct gate: messages waiting for the shared limiter */
   /* The shared limiter's answer for the message being handled (see gate_*). */
@@ -362,6 +370,7 @@ static void croom_drop(struct cluster *cl, struct croom *cr) {
     cr->deferred = rm->defer_next;
     if (!rm->closed) map_del(&cl->remotes, rm->key);
     buf_free(&rm->q);
+    buf_free(&rm->grant);
     free(rm->fake);
     free(rm);
   }
@@ -571,6 +580,7 @@ static void remotes_reap(struct cluster *cl) {
     cl->to_free = rm->free_next;
     buf_free(&rm->resp);
     buf_free(&rm->q);
+    buf_free(&rm->grant);
     free(rm->fake);
     free(rm);
   }
@@ -580,10 +590,20 @@ static void remotes_reap(struct cluster *cl) {
  * was not owned yet, or a remote one). Refusals after the upgrade: the
  * error, then close 1008. */
 static void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const struct token_claims *claims,
-                       int admitted, const char *rt, uint64_t last_seq) {
+                       int admitted, const char *rt, uint64_t last_seq, const char *grant) {
   struct hub *h = cl->h;
   int64_t retry = 0;
-  enum api_err e = hub_admission_check(h, room_id, claims, admitted, &retry);
+  struct token_claims gc;
+  enum api_err e = API_OK;
+  /* A breakout grant: the family lives here, so its checks (the rooms, the
+   * assignment, the member's standing) and the claims are the owner's. Its
+   * single use was already recorded in Redis by the instance it reached. */
+  if (grant && grant[0]) {
+    e = op_grant_check(h, grant, room_id, &gc, 1);
+    claims = &gc;
+    admitted = 1;
+  }
+  if (e == API_OK) e = hub_admission_check(h, room_id, claims, admitted, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s user=%s code=%s", room_id, claims->sub, api_err_code(e));
     signal_error(c, e, NULL, NULL, retry);
@@ -636,6 +656,8 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       rm->ls = UINT64_MAX;
       if (field_str(f, "ls", dls, sizeof(dls)) == 0 && dls[0]) rm->ls = strtoull(dls, NULL, 10);
       rm->adm = (int)field_int(f, "adm");
+      const redisReply *gr = field(f, "g");
+      if (gr && gr->type == REDIS_REPLY_STRING && gr->len) buf_append(&rm->grant, gr->str, gr->len);
       rm->deferred = 1;
       struct remote **pp = &cr->deferred;
       while (*pp) pp = &(*pp)->defer_next;
@@ -654,7 +676,9 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     char ls[24];
     uint64_t last_seq = UINT64_MAX;
     if (field_str(f, "ls", ls, sizeof(ls)) == 0 && ls[0]) last_seq = strtoull(ls, NULL, 10);
-    owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq);
+    char g[GRANT_MAX + 1] = "";
+    field_str(f, "g", g, sizeof(g));
+    owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq, g);
   } else if (strcmp(k, "msg") == 0) {
     cl->st.forwarded_in++;
     struct remote *rm = map_get(&cl->remotes, key);
@@ -931,8 +955,8 @@ static void link_send_open(struct cluster *cl, struct link *l) {
   snprintf(adm, sizeof(adm), "%d", l->admitted);
   const char *fv[] = {"k", "open", "i", cl->inst, "id", l->key, "room", cr->id, "u", l->claims.sub,
                       "n", l->claims.name, "rm", l->claims.room, "cl", cs, "adm", adm,
-                      "rt", l->has_rt ? l->rt : "", "ls", ls};
-  inbox_send(cl, cr->owner, 22, fv, NULL);
+                      "rt", l->has_rt ? l->rt : "", "ls", ls, "g", l->grant.data ? l->grant.data : ""};
+  inbox_send(cl, cr->owner, 24, fv, NULL);
   cl->st.forwarded_out++;
   l->opened = 1;
   snprintf(l->sent_to, sizeof(l->sent_to), "%s", cr->owner);
@@ -953,7 +977,7 @@ static void link_send_open(struct cluster *cl, struct link *l) {
 
 static void link_unlink(struct cluster *cl, struct link *l) {
   struct croom *cr = l->room;
-  for (struct link **pp = &cr->links; *pp; pp = &(*pp)->next)
+  for (struct link **pp = cr ? &cr->links : NULL; pp && *pp; pp = &(*pp)->next)
     if (*pp == l) {
       *pp = l->next;
       break;
@@ -961,6 +985,7 @@ static void link_unlink(struct cluster *cl, struct link *l) {
   map_del(&cl->links, l->key);
   if (l->c) l->c->cluster = NULL;
   buf_free(&l->queue);
+  buf_free(&l->grant);
   free(l);
 }
 
@@ -1229,7 +1254,8 @@ static void deferred_run(struct cluster *cl, struct croom *cr) {
       remote_ws_close(rm->fake, 1012, "owner moved, reconnect");
       continue;
     }
-    owner_join(cl, rm->fake, cr->id, &rm->tc, rm->adm, rm->has_rt ? rm->rt : NULL, rm->ls);
+    owner_join(cl, rm->fake, cr->id, &rm->tc, rm->adm, rm->has_rt ? rm->rt : NULL, rm->ls, rm->grant.data);
+    buf_free(&rm->grant);
     size_t off = 0;
     while (off + 4 <= rm->q.len && !rm->closed) {
       uint32_t n;
@@ -1251,14 +1277,17 @@ static void links_join_local(struct cluster *cl, struct croom *cr) {
     char rt[80];
     uint64_t ls = l->last_seq;
     snprintf(rt, sizeof(rt), "%s", l->rt);
-    struct buf q = l->queue;
+    struct buf q = l->queue, g = l->grant;
     memset(&l->queue, 0, sizeof(l->queue));
+    memset(&l->grant, 0, sizeof(l->grant));
     link_unlink(cl, l);
     if (c == NULL) {
       buf_free(&q);
+      buf_free(&g);
       continue;
     }
-    owner_join(cl, c, cr->id, &tc, adm, has_rt ? rt : NULL, ls);
+    owner_join(cl, c, cr->id, &tc, adm, has_rt ? rt : NULL, ls, g.data);
+    buf_free(&g);
     size_t off = 0;
     while (off + 4 <= q.len && !c->closing) {
       uint32_t n;
@@ -1508,34 +1537,13 @@ static void room_resolve(struct cluster *cl, struct croom *cr) {
   cmd(cl, acquire_cb, id, 0, 9, argv, NULL);
 }
 
-int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
-                    int admitted, const char *resume_token, uint64_t last_seq) {
-  struct cluster *cl = h->cluster;
-  struct croom *cr = croom_get(cl, room_id, 1);
-  if (cr == NULL) return 0;
-  if (cr->owned && !cr->rebuilding && hub_room_find(h, room_id)) return 0;
-  if (ws_accept(c) != 0) return 1;
-  struct link *l = calloc(1, sizeof(*l));
-  if (l == NULL) {
-    ws_close(c, 1011, "internal error");
-    return 1;
-  }
-  l->cl = cl;
-  l->c = c;
-  l->id = ++cl->next_id;
-  snprintf(l->key, sizeof(l->key), "%" PRIu64, l->id);
+/* A link joins its room's list (arrival order: the owner admits in the order
+ * the opens come) and goes to the owner, or joins here. */
+static void link_place(struct cluster *cl, struct link *l, struct croom *cr) {
   l->room = cr;
-  l->claims = *claims;
-  l->admitted = admitted;
-  l->has_rt = resume_token != NULL;
-  if (resume_token) snprintf(l->rt, sizeof(l->rt), "%s", resume_token);
-  l->last_seq = last_seq;
-  map_put(&cl->links, l->key, l);
-  /* Keep arrival order: the owner admits in the order the opens come. */
   struct link **pp = &cr->links;
   while (*pp) pp = &(*pp)->next;
   *pp = l;
-  c->cluster = l;
   if (cr->owned && !cr->rebuilding) {
     links_join_local(cl, cr);
   } else if (!cr->owned && cr->owner[0] && cr->watching) {
@@ -1543,6 +1551,100 @@ int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const st
   } else {
     room_resolve(cl, cr);
   }
+}
+
+/* The reply to a grant's SET NX: the first use anywhere in the cluster goes
+ * on to the owner; a grant spent before (through any instance) is refused.
+ * With Redis away the owner's own spent set still refuses a second use
+ * there. */
+static void spend_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct cluster *cl = the_cluster;
+  char *key = priv;
+  struct link *l = cl ? map_get(&cl->links, key) : NULL;
+  free(key);
+  if (l == NULL || !l->spending) return; /* the client went away meanwhile */
+  redisReply *r = reply;
+  l->spending = 0;
+  if (r && r->type == REDIS_REPLY_NIL) {
+    struct conn *c = l->c;
+    log_info("ws_refused room=%s user=%s code=INVALID_TOKEN grant=spent", l->spend_room, l->claims.sub);
+    link_unlink(cl, l);
+    signal_error(c, API_ERR_INVALID_TOKEN, "this grant was used already", NULL, 0);
+    ws_close(c, 1008, api_err_code(API_ERR_INVALID_TOKEN));
+    return;
+  }
+  struct croom *cr = croom_get(cl, l->spend_room, 1);
+  if (cr == NULL) {
+    struct conn *c = l->c;
+    link_unlink(cl, l);
+    ws_close(c, 1011, "internal error");
+    return;
+  }
+  link_place(cl, l, cr);
+}
+
+enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char *room_id,
+                                    struct token_claims *claims) {
+  struct grant_claims g;
+  if (!h->grant_key_ready) return op_grant_check(h, grant, room_id, claims, 1); /* public-key tokens: per instance */
+  if (grant_verify(h->grant_key, grant, strlen(grant), (int64_t)(hub_now_ms() / 1000), &g) != API_OK)
+    return API_ERR_INVALID_TOKEN;
+  if (strcmp(g.room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
+  memset(claims, 0, sizeof(*claims));
+  snprintf(claims->sub, sizeof(claims->sub), "%s", g.user);
+  snprintf(claims->room, sizeof(claims->room), "%s", room_id);
+  claims->exp = g.exp;
+  return API_OK;
+}
+
+int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
+                    int admitted, const char *resume_token, uint64_t last_seq, const char *grant) {
+  struct cluster *cl = h->cluster;
+  struct croom *cr = croom_get(cl, room_id, 1);
+  if (cr == NULL) return 0;
+  struct grant_claims g;
+  int spend = grant && grant[0] && h->grant_key_ready &&
+              grant_verify(h->grant_key, grant, strlen(grant), (int64_t)(hub_now_ms() / 1000), &g) == API_OK;
+  if (!spend && cr->owned && !cr->rebuilding && hub_room_find(h, room_id)) return 0;
+  if (ws_accept(c) != 0) return 1;
+  struct link *l = calloc(1, sizeof(*l));
+  if (l == NULL || (grant && grant[0] && buf_append(&l->grant, grant, strlen(grant)) != 0)) {
+    free(l);
+    ws_close(c, 1011, "internal error");
+    return 1;
+  }
+  l->cl = cl;
+  l->c = c;
+  l->id = ++cl->next_id;
+  snprintf(l->key, sizeof(l->key), "%" PRIu64, l->id);
+  l->claims = *claims;
+  l->admitted = admitted;
+  l->has_rt = resume_token != NULL;
+  if (resume_token) snprintf(l->rt, sizeof(l->rt), "%s", resume_token);
+  l->last_seq = last_seq;
+  map_put(&cl->links, l->key, l);
+  c->cluster = l;
+  if (!spend) {
+    link_place(cl, l, cr);
+    return 1;
+  }
+  /* Single use across the cluster: the first SET NX of the jti wins, kept
+   * until the grant would have expired anyway. */
+  l->spending = 1;
+  snprintf(l->spend_room, sizeof(l->spend_room), "%s", room_id);
+  char key[KEY_MAX], px[24];
+  key_of(key, "grant", g.jti);
+  int64_t left_ms = g.exp * 1000 - (int64_t)hub_now_ms();
+  snprintf(px, sizeof(px), "%" PRId64, (left_ms > 0 ? left_ms : 0) + 1000);
+  const char *argv[] = {"SET", key, "1", "NX", "PX", px};
+  char *k = strdup(l->key);
+  if (k == NULL) {
+    l->spending = 0;
+    link_place(cl, l, cr);
+    return 1;
+  }
+  cmd(cl, spend_cb, k, 0, 6, argv, NULL);
   return 1;
 }
 
@@ -1943,6 +2045,11 @@ static void on_timer(uv_timer_t *t) {
 static void on_check(uv_check_t *t) {
   struct cluster *cl = t->data;
   remotes_reap(cl);
+  /* Rooms made here by the room's own operations (breakout rooms) are
+   * claimed like those of POST /webrtc/rooms: a grant used through another
+   * instance must find the family's owner. */
+  if (cl->h->rooms.count > cl->rooms_seen && cl->cmd_up) map_each(&cl->h->rooms, claim_local, cl);
+  cl->rooms_seen = cl->h->rooms.count;
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
   for (size_t i = 0; i < s.n; i++)

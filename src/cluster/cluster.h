@@ -50,7 +50,14 @@ void cluster_on_end(struct conn *c, enum conn_end why, int code);
  * here (the caller goes on as a single instance), 1 when the cluster took
  * the connection (it accepted the upgrade; the join completes later). */
 int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
-                    int admitted, const char *resume_token, uint64_t last_seq);
+                    int admitted, const char *resume_token, uint64_t last_seq, const char *grant);
+/* The upgrade's check of a breakout grant on the instance it reached:
+ * signature, expiry and room only (the family lives on its owner, which
+ * checks the rest in cluster_ws_open's join). Fills claims->sub and room.
+ * Without a shared grant key (public-key tokens) it is op_grant_check,
+ * spending on this instance. */
+enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char *room_id,
+                                    struct token_claims *claims);
 
 /* For health and metrics. */
 const char *cluster_instance_id(const struct cluster *cl);
