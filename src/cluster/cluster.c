@@ -13,6 +13,9 @@
  *                  ends, REST calls and their responses)
  *   hb:{inst}      heartbeat, PX LEASE_MS
  *   grant:{jti}    a spent breakout grant, PX until the grant expires
+ *   rooms          sorted set: rooms live on some instance, scored by when
+ *                  their entry expires (renewed by the owner every tick)
+ *   roomview       hash: room id -> the owner's JSON view (GET /webrtc/rooms)
  * Two connections: one for commands (pipelined, in call order) and one
  * reading (XREAD BLOCK over the inbox and the streams of rooms owned
  * elsewhere that have local members). */
@@ -91,6 +94,25 @@ static const char LUA_REBUILD[] =
     "    if m.inst and m.inst ~= '' and redis.call('EXISTS', 'huddle:hb:' .. m.inst) == 1 then alive[#alive + 1] = m.inst end "
     "  end end end "
     "return {s or '', e, alive}";
+
+/* KEYS rooms, roomview; ARGV ttl, id, view, id, view, ... */
+static const char LUA_ROOMS_PUT[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) "
+    "  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end return 1";
+/* KEYS rooms, roomview; ARGV "inst:". Forgets expired entries, returns the
+ * views of rooms whose lease is held by another instance. */
+static const char LUA_ROOMS_LIST[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now) "
+    "for _, id in ipairs(gone) do redis.call('HDEL', KEYS[2], id) end "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) "
+    "local out = {} "
+    "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do "
+    "  local v = redis.call('GET', 'huddle:lease:' .. id) "
+    "  if v and string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then "
+    "    local j = redis.call('HGET', KEYS[2], id) if j then out[#out + 1] = j end end "
+    "end return out";
 
 /* ---- state ---- */
 
@@ -202,6 +224,8 @@ struct cluster {
   int stopping;
   struct cluster_stats st;
   size_t rooms_seen;        /* the hub's room count at the last claim_local sweep */
+  const char *taken;        /* during a POST /webrtc/rooms dispatch: its room is live elsewhere */
+  json_t *listing;          /* during a GET /webrtc/rooms dispatch: views of rooms owned elsewhere */
   struct bus bus;
   struct map gates;         /* "%p" of a conn -> struct gate: messages waiting for the shared limiter */
   /* The shared limiter's answer for the message being handled (see gate_*). */
@@ -1671,27 +1695,17 @@ static void fwd_free(struct fwd_http *fw) {
 
 /* The owner is unknown here: ask Redis (never blocking), then forward, or
  * answer here when nobody owns the room. */
-static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
-  struct fwd_http *fw = priv;
-  struct cluster *cl = the_cluster;
-  redisReply *r = reply;
+/* 1 if fw's client is still there (it may have gone while Redis answered). */
+static int fw_live(struct cluster *cl, struct fwd_http *fw) {
   struct conn *live = cl ? cl->srv->conns : NULL;
   while (live && live != fw->c) live = live->next;
-  if (live == NULL || live->cluster != fw) fw->c = NULL; /* the client went away meanwhile */
-  if (cl == NULL || fw->c == NULL) {
-    fwd_free(fw);
-    return;
-  }
-  char val[64] = "";
-  if (r && r->type == REDIS_REPLY_STRING) reply_str(r, val, sizeof(val));
-  const char *colon = strrchr(val, ':');
-  if (val[0] && colon && strncmp(val, cl->inst, (size_t)(colon - val)) != 0) {
-    char owner[32];
-    snprintf(owner, sizeof(owner), "%.*s", (int)(colon - val), val);
-    http_forward(cl, fw, owner);
-    return;
-  }
-  /* Answer here, as a single instance would (the room is not live anywhere). */
+  if (live == NULL || live->cluster != fw) fw->c = NULL;
+  return cl != NULL && fw->c != NULL;
+}
+
+/* Answers fw's call here, as a single instance would. Frees fw. */
+static void fw_dispatch_here(struct cluster *cl, struct fwd_http *fw) {
+  (void)cl;
   struct conn *c = fw->c;
   c->cluster = NULL;
   buf_append(&c->req.url, fw->url.data ? fw->url.data : "", fw->url.len);
@@ -1707,6 +1721,27 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   fwd_free(fw);
 }
 
+static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (!fw_live(cl, fw)) {
+    fwd_free(fw);
+    return;
+  }
+  char val[64] = "";
+  if (r && r->type == REDIS_REPLY_STRING) reply_str(r, val, sizeof(val));
+  const char *colon = strrchr(val, ':');
+  if (val[0] && colon && strncmp(val, cl->inst, (size_t)(colon - val)) != 0) {
+    char owner[32];
+    snprintf(owner, sizeof(owner), "%.*s", (int)(colon - val), val);
+    http_forward(cl, fw, owner);
+    return;
+  }
+  /* Answer here, as a single instance would (the room is not live anywhere). */
+  fw_dispatch_here(cl, fw);
+}
+
 /* Rooms made here by POST /webrtc/rooms: this instance claims their lease,
  * so that joins and REST calls on other instances come to it. */
 static void claim_local(const char *k, void *v, void *arg) {
@@ -1716,10 +1751,133 @@ static void claim_local(const char *k, void *v, void *arg) {
   if (cr && !cr->owned && !cr->acquiring && !cr->watching) room_resolve(cl, cr);
 }
 
+/* POST /webrtc/rooms: the new room's lease is taken first (set if absent,
+ * the ACQUIRE script), so two creations of one id through two instances
+ * make one room; a room live elsewhere is ROOM_ALREADY_EXISTS. */
+static void create_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  int taken = 0;
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3)
+    taken = !(r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1);
+  if (cl) {
+    /* The lease is ours (or someone else's) as after a join's ACQUIRE. */
+    char *id = strdup(fw->room);
+    struct croom *cr = croom_get(cl, fw->room, 0);
+    if (id) acquire_cb(ac, reply, id);
+    else if (cr) cr->acquiring = 0;
+  }
+  if (!fw_live(cl, fw)) {
+    fwd_free(fw);
+    return;
+  }
+  char room[ID_MAX + 1];
+  snprintf(room, sizeof(room), "%s", fw->room);
+  cl->taken = taken ? room : NULL;
+  fw_dispatch_here(cl, fw);
+  cl->taken = NULL;
+  map_each(&cl->h->rooms, claim_local, cl);
+}
+
+/* GET /webrtc/rooms: the views the owners keep in Redis, then the list. */
+static void list_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (!fw_live(cl, fw)) {
+    fwd_free(fw);
+    return;
+  }
+  json_t *views = json_array();
+  for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+    const redisReply *e = r->element[i];
+    json_t *v = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
+    if (json_is_object(v)) json_array_append(views, v);
+    json_decref(v);
+  }
+  cl->listing = views;
+  fw_dispatch_here(cl, fw);
+  cl->listing = NULL;
+  json_decref(views);
+}
+
+static struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *room) {
+  struct fwd_http *fw = calloc(1, sizeof(*fw));
+  if (fw == NULL) return NULL;
+  const char *url = c->req.url.data ? c->req.url.data : "";
+  fw->cl = cl;
+  fw->c = c;
+  fw->id = ++cl->next_id;
+  snprintf(fw->room, sizeof(fw->room), "%s", room);
+  fw->method = c->parser.method;
+  buf_append(&fw->url, url, c->req.url.len);
+  if (c->req.hdr[HDR_AUTHORIZATION].len)
+    buf_append(&fw->auth, c->req.hdr[HDR_AUTHORIZATION].data, c->req.hdr[HDR_AUTHORIZATION].len);
+  if (c->req.hdr[HDR_CONTENT_TYPE].len)
+    buf_append(&fw->ctype, c->req.hdr[HDR_CONTENT_TYPE].data, c->req.hdr[HDR_CONTENT_TYPE].len);
+  if (c->req.body.len) buf_append(&fw->body, c->req.body.data, c->req.body.len);
+  c->cluster = fw; /* an HTTP conn's slot: its pending call */
+  return fw;
+}
+
+/* Returns 1 when the call waits for Redis (POST or GET /webrtc/rooms), 0
+ * when it is answered as before. */
+static int rooms_call(struct cluster *cl, struct conn *c) {
+  if (c->parser.method == HTTP_GET) {
+    struct fwd_http *fw = fw_new(cl, c, "");
+    if (fw == NULL) return 0;
+    char rooms[KEY_MAX], views[KEY_MAX], prefix[40];
+    key_of(rooms, "rooms", "");
+    key_of(views, "roomview", "");
+    snprintf(prefix, sizeof(prefix), "%s:", cl->inst);
+    const char *argv[] = {"EVAL", LUA_ROOMS_LIST, "2", rooms, views, prefix};
+    cmd(cl, list_cb, fw, 0, 6, argv, NULL);
+    return 1;
+  }
+  /* The room id of the body; anything malformed is the API's to refuse. */
+  json_t *body = c->req.body.len ? json_loadb(c->req.body.data, c->req.body.len, 0, NULL) : NULL;
+  json_t *jid = json_object_get(body, "room_id");
+  const char *id = json_string_value(jid);
+  int ok = id && id_valid(id, json_string_length(jid)) && hub_room_find(cl->h, id) == NULL;
+  struct croom *cr = ok ? croom_get(cl, id, 1) : NULL;
+  struct fwd_http *fw = cr && !cr->acquiring && !cr->rebuilding ? fw_new(cl, c, id) : NULL;
+  json_decref(body);
+  if (fw == NULL) return 0;
+  char lease[KEY_MAX], fence[KEY_MAX], stream[KEY_MAX], hb[KEY_MAX], ttl[16];
+  key_of(lease, "lease", cr->id);
+  key_of(fence, "fence", cr->id);
+  key_of(stream, "stream", cr->id);
+  key_of(hb, "hb", cr->owner[0] && strcmp(cr->owner, cl->inst) != 0 ? cr->owner : "-");
+  snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
+  const char *argv[] = {"EVAL", LUA_ACQUIRE, "4", lease, fence, stream, hb, cl->inst, ttl};
+  cr->acquiring = 1;
+  cmd(cl, create_cb, fw, 0, 9, argv, NULL);
+  return 1;
+}
+
+int cluster_room_taken(const struct cluster *cl, const char *room_id) {
+  return cl && cl->taken && strcmp(cl->taken, room_id) == 0;
+}
+
+void cluster_rooms_list(const struct cluster *cl, json_t *rooms) {
+  size_t i;
+  json_t *v;
+  if (cl == NULL || cl->listing == NULL) return;
+  json_array_foreach(cl->listing, i, v) {
+    const char *id = json_string_value(json_object_get(v, "room_id"));
+    if (id && hub_room_find(cl->h, id) == NULL) json_array_append(rooms, v);
+  }
+}
+
 void cluster_on_request(struct conn *c) {
   struct cluster *cl = the_cluster;
   const char *url = c->req.url.data ? c->req.url.data : "";
   static const char pre[] = "/webrtc/rooms/";
+  if (cl != NULL && strncmp(url, "/webrtc/rooms", 13) == 0 && (url[13] == '\0' || url[13] == '?') &&
+      cl->cmd_up && (c->parser.method == HTTP_POST || c->parser.method == HTTP_GET) && rooms_call(cl, c))
+    return;
   if (cl != NULL && c->parser.method == HTTP_POST && strncmp(url, "/webrtc/rooms", 13) == 0 &&
       (url[13] == '\0' || url[13] == '?')) {
     api_dispatch(c);
@@ -2005,6 +2163,34 @@ static void check_instances(struct cluster *cl) {
   free(is);
 }
 
+/* The views of the rooms owned here, for GET /webrtc/rooms on any instance
+ * (one script per tick; each entry lives two lease periods unless renewed). */
+static void rooms_publish(struct cluster *cl, const struct sweep *s) {
+  const char *argv[6 + 2 * 256];
+  char *texts[256];
+  size_t n = 0, argc = 0;
+  char rooms[KEY_MAX], views[KEY_MAX], ttl[16];
+  key_of(rooms, "rooms", "");
+  key_of(views, "roomview", "");
+  snprintf(ttl, sizeof(ttl), "%d", 2 * LEASE_MS);
+  const char *head[] = {"EVAL", LUA_ROOMS_PUT, "2", rooms, views, ttl};
+  for (size_t i = 0; i < 6; i++) argv[argc++] = head[i];
+  uint64_t now = hub_now_ms();
+  for (size_t i = 0; i < s->n; i++) {
+    struct croom *cr = s->list[i];
+    struct room *r = cr->owned && !cr->rebuilding ? hub_room_find(cl->h, cr->id) : NULL;
+    json_t *v = r ? api_room_view(r, now) : NULL;
+    char *txt = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (txt == NULL) continue;
+    texts[n++] = txt;
+    argv[argc++] = cr->id;
+    argv[argc++] = txt;
+  }
+  if (n) cmd(cl, NULL, NULL, 0, (int)argc, argv, NULL);
+  for (size_t i = 0; i < n; i++) free(texts[i]);
+}
+
 static void on_timer(uv_timer_t *t) {
   struct cluster *cl = t->data;
   if (cl->srv->shutting_down && cl->srv->nconns == 0) {
@@ -2022,14 +2208,21 @@ static void on_timer(uv_timer_t *t) {
   if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
+  rooms_publish(cl, &s);
   for (size_t i = 0; i < s.n; i++) {
     struct croom *cr = s.list[i];
     if (cr->owned) {
       if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL) {
-        char lease[KEY_MAX];
+        char lease[KEY_MAX], rooms[KEY_MAX], views[KEY_MAX];
         key_of(lease, "lease", cr->id);
+        key_of(rooms, "rooms", "");
+        key_of(views, "roomview", "");
         const char *rv[] = {"EVAL", LUA_RELEASE, "1", lease, cr->lease};
         cmd(cl, NULL, NULL, 0, 5, rv, NULL);
+        const char *zv[] = {"ZREM", rooms, cr->id};
+        cmd(cl, NULL, NULL, 0, 3, zv, NULL);
+        const char *hv[] = {"HDEL", views, cr->id};
+        cmd(cl, NULL, NULL, 0, 3, hv, NULL);
         croom_drop(cl, cr);
       }
     } else if (cr->links == NULL && !cr->acquiring) {

@@ -59,6 +59,13 @@ int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const st
 enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char *room_id,
                                     struct token_claims *claims);
 
+/* POST /webrtc/rooms: 1 while the call being answered names a room live on
+ * another instance (ROOM_ALREADY_EXISTS). */
+int cluster_room_taken(const struct cluster *cl, const char *room_id);
+/* GET /webrtc/rooms: appends to rooms (a JSON array) the views of rooms owned
+ * by other instances, as their owners last wrote them (at most 0.5 s old). */
+void cluster_rooms_list(const struct cluster *cl, json_t *rooms);
+
 /* For health and metrics. */
 const char *cluster_instance_id(const struct cluster *cl);
 int cluster_redis_up(const struct cluster *cl);

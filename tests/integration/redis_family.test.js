@@ -73,3 +73,40 @@ test('breakout grants through any instance, single-use across the cluster', asyn
     await h.expectRefused(B, 'fam', null, 403, 'TOKEN_ROOM_MISMATCH', { via: 'none', query: `grant=${g2}` });
   });
 });
+
+test('GET /webrtc/rooms lists the whole cluster; POST /webrtc/rooms refuses a room that exists on any instance', async () => {
+  await rh.withCluster(3, { args: RATES_OFF }, async (r, [A, B, C]) => {
+    const admin = h.mintToken(h.SECRET, { sub: 'ops', admin: true });
+    const ids = async (S) => {
+      const got = await h.api(S, 'GET', '/webrtc/rooms', admin);
+      assert.strictEqual(got.status, 200, got.text);
+      assert.strictEqual(got.json.count, got.json.rooms.length);
+      return got.json.rooms;
+    };
+    // Pre-created on A, live on B (a member), pre-created on C.
+    const mk = await h.api(A, 'POST', '/webrtc/rooms', admin, { room_id: 'pre-a', empty_timeout: 60 });
+    assert.strictEqual(mk.status, 201, mk.text);
+    await h.join(B, 'live-b', 'bob');
+    assert.strictEqual((await h.api(C, 'POST', '/webrtc/rooms', admin, { room_id: 'pre-c' })).status, 201);
+    // The same id again through another instance: refused, nothing made there.
+    for (const [S, id] of [[B, 'pre-a'], [C, 'pre-a'], [A, 'live-b'], [A, 'pre-c']]) {
+      const again = await h.api(S, 'POST', '/webrtc/rooms', admin, { room_id: id });
+      assert.strictEqual(again.status, 409, `${id} through another instance: ${again.text}`);
+      assert.strictEqual(again.json.error.code, 'ROOM_ALREADY_EXISTS');
+    }
+    // Every instance lists the three rooms once, with the owner's counts.
+    for (const S of [A, B, C]) {
+      let rows;
+      await h.waitFor(async () => (rows = await ids(S)).length === 3, 5000, 50, `three rooms listed on ${S.port}`);
+      assert.deepStrictEqual(rows.map((x) => x.room_id).sort(), ['live-b', 'pre-a', 'pre-c'], JSON.stringify(rows));
+      assert.strictEqual(rows.find((x) => x.room_id === 'live-b').participants, 1, JSON.stringify(rows));
+      assert.ok(rows.find((x) => x.room_id === 'pre-a').empty_until > Date.now(), JSON.stringify(rows));
+    }
+    // Two creations of one id at once on two instances: exactly one is made.
+    const both = await Promise.all([A, B, C].map((S) => h.api(S, 'POST', '/webrtc/rooms', admin, { room_id: 'race' })));
+    assert.deepStrictEqual(both.map((x) => x.status).sort(), [201, 409, 409], both.map((x) => x.text).join('\n'));
+    // A closed room leaves the list.
+    assert.strictEqual((await h.api(B, 'DELETE', '/webrtc/rooms/pre-a', admin)).status, 200);
+    await h.waitFor(async () => !(await ids(C)).some((x) => x.room_id === 'pre-a'), 5000, 50, 'pre-a gone from the list');
+  });
+});
