@@ -140,6 +140,7 @@ struct croom {              /* what this instance knows of a room */
   struct link *links;       /* local connections of this room (owned elsewhere, or waiting) */
   uint64_t fence;
   struct remote *deferred;  /* opens that came while the lease reply or the rebuild was pending */
+  char parent[ID_MAX + 1];  /* a breakout room claimed by its family's new owner: its main room */
 };
 
 struct link {               /* a client of this instance in a room owned elsewhere */
@@ -1208,6 +1209,102 @@ static void reader_wake(struct cluster *cl) {
 
 /* ---- ownership ---- */
 
+/* The family (a main room's breakout rooms and who is assigned where, or a
+ * breakout room's main room), and the room's recordings and live streams
+ * (their ids, who started and stopped them, when; a stream's target with
+ * its key: Redis holds secrets of the room already, the resume tokens). */
+static void family_to_snap(const struct room *r, json_t *snap) {
+  json_t *brs = json_array(), *recs = json_array(), *strs = json_array();
+  for (size_t i = 0; i < r->nbreakouts; i++) {
+    const struct breakout *b = &r->breakouts[i];
+    json_t *as = json_array();
+    for (size_t j = 0; j < b->nassigned; j++) json_array_append_new(as, json_string(b->assigned[j]));
+    json_array_append_new(brs, json_pack("{s:s,s:s,s:o}", "id", b->id, "name", b->name, "as", as));
+  }
+  const struct room_history *hi = r->hist;
+  for (size_t i = 0; hi && i < hi->nrecordings; i++) {
+    const struct recording *rc = &hi->recordings[i];
+    json_array_append_new(recs, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "id", rc->id, "by", rc->started_by, "sb",
+                                          rc->stopped_by, "t0", (json_int_t)rc->started_ms, "t1",
+                                          (json_int_t)rc->stopped_ms, "fmt", rc->format));
+  }
+  for (size_t i = 0; hi && i < hi->nstreams; i++) {
+    const struct live_stream *st = &hi->streams[i];
+    json_array_append_new(strs, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "id", st->id, "name", st->name,
+                                          "tg", st->target ? st->target : "", "tr",
+                                          st->target_redacted ? st->target_redacted : "", "by", st->started_by,
+                                          "sb", st->stopped_by, "t0", (json_int_t)st->started_ms, "t1",
+                                          (json_int_t)st->stopped_ms));
+  }
+  json_object_set_new(snap, "parent", json_string(r->parent));
+  json_object_set_new(snap, "held", json_integer(r->held));
+  json_object_set_new(snap, "breakouts", brs);
+  json_object_set_new(snap, "recordings", recs);
+  json_object_set_new(snap, "streams", strs);
+}
+
+/* A takeover: the family and the recordings of the snapshot. The new owner
+ * of a main room claims its breakout rooms too (rebuilt from their own
+ * snapshots), so grants and the breakouts' hold on the room keep working. */
+static void family_from_snap(struct cluster *cl, struct room *room, json_t *snap) {
+  size_t i, j;
+  json_t *m, *u;
+  const char *parent = json_string_value(json_object_get(snap, "parent"));
+  if (parent && parent[0]) {
+    snprintf(room->parent, sizeof(room->parent), "%s", parent);
+    room->held = (int)json_integer_value(json_object_get(snap, "held"));
+  }
+  json_array_foreach(json_object_get(snap, "breakouts"), i, m) {
+    const char *id = json_string_value(json_object_get(m, "id"));
+    if (id == NULL || room_breakout_find(room, id)) continue;
+    struct breakout *b = room_breakout_add(room, id, json_string_value(json_object_get(m, "name")) ?: "");
+    if (b == NULL) continue;
+    json_array_foreach(json_object_get(m, "as"), j, u)
+      if (json_string_value(u)) room_breakout_assign(room, b, json_string_value(u));
+    struct croom *bc = croom_get(cl, id, 1);
+    if (bc == NULL) continue;
+    snprintf(bc->parent, sizeof(bc->parent), "%s", room->id);
+    if (!bc->owned && !bc->acquiring && !bc->rebuilding) room_resolve(cl, bc);
+  }
+  struct room_history *hi = room->hist;
+  json_array_foreach(json_object_get(snap, "recordings"), i, m) {
+    const char *id = json_string_value(json_object_get(m, "id"));
+    if (hi == NULL || id == NULL || history_recording_find(hi, id)) continue;
+    struct recording *rc = history_recording_start(hi, json_string_value(json_object_get(m, "by")) ?: "",
+                                                   (uint64_t)json_integer_value(json_object_get(m, "t0")));
+    if (rc == NULL) continue;
+    snprintf(rc->id, sizeof(rc->id), "%s", id);
+    snprintf(rc->stopped_by, sizeof(rc->stopped_by), "%s", json_string_value(json_object_get(m, "sb")) ?: "");
+    snprintf(rc->format, sizeof(rc->format), "%s", json_string_value(json_object_get(m, "fmt")) ?: "webm");
+    rc->stopped_ms = (uint64_t)json_integer_value(json_object_get(m, "t1"));
+  }
+  json_array_foreach(json_object_get(snap, "streams"), i, m) {
+    const char *id = json_string_value(json_object_get(m, "id"));
+    if (hi == NULL || id == NULL || history_stream_find(hi, id)) continue;
+    struct live_stream *st = history_stream_start(
+        hi, json_string_value(json_object_get(m, "name")) ?: "", json_string_value(json_object_get(m, "tg")) ?: "",
+        json_string_value(json_object_get(m, "tr")) ?: "", json_string_value(json_object_get(m, "by")) ?: "",
+        (uint64_t)json_integer_value(json_object_get(m, "t0")));
+    if (st == NULL) continue;
+    snprintf(st->id, sizeof(st->id), "%s", id);
+    snprintf(st->stopped_by, sizeof(st->stopped_by), "%s", json_string_value(json_object_get(m, "sb")) ?: "");
+    st->stopped_ms = (uint64_t)json_integer_value(json_object_get(m, "t1"));
+  }
+}
+
+/* A breakout room claimed by its family's new owner with nothing to
+ * rebuild (nobody ever joined it): it is opened again, held by its main room. */
+static void family_room_ensure(struct cluster *cl, struct croom *cr) {
+  if (!cr->parent[0] || hub_room_find(cl->h, cr->parent) == NULL || hub_room_find(cl->h, cr->id)) return;
+  struct room *br = hub_room_create(cl->h, cr->id);
+  if (br == NULL) return;
+  snprintf(br->parent, sizeof(br->parent), "%s", cr->parent);
+  br->held = 1;
+  cr->dirty = 1;
+}
+
+static void room_resolve(struct cluster *cl, struct croom *cr);
+
 static void snapshot_write(struct cluster *cl, struct croom *cr) {
   struct room *r = hub_room_find(cl->h, cr->id);
   if (r == NULL) return;
@@ -1245,6 +1342,7 @@ static void snapshot_write(struct cluster *cl, struct croom *cr) {
       (json_int_t)r->created_ms, "members", members, "hands", hands, "banned", banned, "settings", "locked",
       s->locked, "waiting_room", s->waiting_room, "mute_on_join", s->mute_on_join, "max", s->max_participants,
       "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
+  if (snap) family_to_snap(r, snap);
   char *txt = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
   json_decref(snap);
   log_debug("snapshot room=%s seq=%" PRIu64 " ok=%d", cr->id, r->seq, txt != NULL);
@@ -1347,6 +1445,7 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     sscanf(id, "%" SCNu64 "-%" SCNu64, &top_seq, &top_sub);
   }
   if (snap == NULL && entries->elements == 0) {
+    family_room_ensure(cl, cr);
     links_join_local(cl, cr);
     return;
   }
@@ -1432,6 +1531,7 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
                     (uint64_t)json_integer_value(json_object_get(m, "ms")));
   json_array_foreach(json_object_get(snap, "banned"), i, m)
     if (json_string_value(m)) map_put(&room->banned, json_string_value(m), (void *)1);
+  family_from_snap(cl, room, snap);
   /* The room log, for resumes across the takeover. */
   for (size_t j = 0; j < entries->elements; j++) {
     const redisReply *e = entries->element[j], *f = arr_at(e, 1);
@@ -2225,8 +2325,8 @@ static void on_timer(uv_timer_t *t) {
         cmd(cl, NULL, NULL, 0, 3, hv, NULL);
         croom_drop(cl, cr);
       }
-    } else if (cr->links == NULL && !cr->acquiring) {
-      croom_drop(cl, cr); /* nobody of ours in it any more */
+    } else if (cr->links == NULL && !cr->acquiring && !(cr->parent[0] && hub_room_find(cl->h, cr->parent))) {
+      croom_drop(cl, cr); /* nobody of ours in it any more (nor a breakout room of a family owned here) */
     } else if (now_ms(cl) - cl->up_since >= LEASE_MS) {
       /* Is the owner still there? A lease that expired is taken here. */
       room_resolve(cl, cr);

@@ -110,3 +110,52 @@ test('GET /webrtc/rooms lists the whole cluster; POST /webrtc/rooms refuses a ro
     await h.waitFor(async () => !(await ids(C)).some((x) => x.room_id === 'pre-a'), 5000, 50, 'pre-a gone from the list');
   });
 });
+
+test('kill -9 the owner of a room with a breakout room, a recording and a live stream: the new owner keeps them', async () => {
+  await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
+    const hana = await h.join(A, 'keep', 'hana', { role: 'host' }); // A owns the room
+    const bob = await h.join(B, 'keep', 'bob');
+    const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
+    const made = await h.api(B, 'POST', '/webrtc/rooms/keep/breakout-rooms', tok, { rooms: [{ name: 'Side' }] });
+    assert.strictEqual(made.status, 201, made.text);
+    const bid = made.json.breakout_rooms[0].breakout_room_id;
+    const g1 = await assignedGrant(hana, bob, bid, 'bob');
+    const side = await withGrant(B, bid, g1); // bob is in the breakout room through B as well
+    assert.strictEqual(side.first.type, 'room-state', JSON.stringify(side.first).slice(0, 300));
+    const rec = await h.api(B, 'POST', '/webrtc/rooms/keep/recordings/start', tok, {});
+    assert.strictEqual(rec.status, 201, rec.text);
+    const recId = rec.json.recording.recording_id;
+    const st = await h.api(C, 'POST', '/webrtc/rooms/keep/live-streams/start', tok, { target_url: 'rtmp://live.example.com/app/SECRETKEY' });
+    assert.strictEqual(st.status, 201, st.text);
+    const stId = st.json.live_stream.stream_id;
+    await bob.nextWhere((m) => m.type === 'recording-status', 3000);
+    await bob.nextWhere((m) => m.type === 'live-stream-start', 3000);
+
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    await bob.nextWhere((m) => m.type === 'participant-update' && m.payload.user_id === 'hana' && m.payload.status === 'reconnecting', 10000);
+
+    // Through C (which owns nothing): the room, its breakout room and assignment, the recording and the stream.
+    const one = await h.api(C, 'GET', '/webrtc/rooms/keep', h.mintToken(h.SECRET, { sub: 'ops', admin: true }));
+    assert.strictEqual(one.status, 200, one.text);
+    assert.strictEqual(one.json.room.breakout_rooms, 1, one.text);
+    const recs = await h.api(C, 'GET', '/webrtc/rooms/keep/recordings', tok);
+    assert.strictEqual(recs.status, 200, recs.text);
+    assert.deepStrictEqual(recs.json.recordings.map((x) => [x.recording_id, x.state, x.started_by]), [[recId, 'recording', 'hana']], recs.text);
+    const strs = await h.api(C, 'GET', '/webrtc/rooms/keep/live-streams', tok);
+    assert.strictEqual(strs.status, 200, strs.text);
+    assert.deepStrictEqual(strs.json.live_streams.map((x) => [x.stream_id, x.state, x.target]),
+      [[stId, 'live', 'rtmp://live.example.com/app/****']], strs.text);
+    const late = await h.join(C, 'keep', 'hana', { role: 'host' });
+    const brs = late.state.payload.breakout_rooms;
+    assert.deepStrictEqual(brs.map((b) => [b.breakout_room_id, b.name, b.assigned]), [[bid, 'Side', ['bob']]], JSON.stringify(brs));
+    assert.deepStrictEqual(brs[0].participants, ['bob'], 'bob is still in the breakout room (through B)');
+
+    // The family works on its new owner: bob's spent grant stays spent; a new one moves him again.
+    const again = await withGrant(C, bid, g1);
+    assert.strictEqual(again.first.type, 'error', JSON.stringify(again.first).slice(0, 300));
+    assert.strictEqual(again.first.payload.code, 'INVALID_TOKEN');
+    const back = await h.api(C, 'POST', '/webrtc/rooms/keep/recordings/' + recId + '/stop', tok, {});
+    assert.strictEqual(back.status, 200, back.text);
+  });
+});
