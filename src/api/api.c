@@ -296,6 +296,33 @@ enum api_err api_authenticate(struct api_req *r) {
   return e;
 }
 
+int api_call_key(struct conn *c, char *key, size_t n) {
+  struct api_req r;
+  memset(&r, 0, sizeof(r));
+  r.conn = c;
+  r.srv = c->srv;
+  r.hub = c->srv->handlers.data;
+  r.query = "";
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  const char *url = c->req.url.data ? c->req.url.data : "";
+  if (http_parser_parse_url(url, c->req.url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return -1;
+  r.path = url + u.field_data[UF_PATH].off;
+  r.path_len = u.field_data[UF_PATH].len;
+  const struct route *hit = NULL;
+  for (size_t i = 0; i < NROUTES && hit == NULL; i++) {
+    struct router_param params[ROUTER_MAX_PARAMS];
+    int method = (int)c->parser.method;
+    if (router_match(routes[i].pattern, r.path, r.path_len, params, ROUTER_MAX_PARAMS) >= 0 &&
+        (method == routes[i].method || (method == HTTP_HEAD && routes[i].method == HTTP_GET)))
+      hit = &routes[i];
+  }
+  if (hit == NULL || !hit->rated) return -1;
+  if (hit->auth != API_AUTH_NONE) authenticate(&r, 0);
+  snprintf(key, n, "%s%s", r.authed ? "" : "ip:", r.authed ? r.claims.sub : c->ip);
+  return 0;
+}
+
 void api_dispatch(struct conn *c) {
   if (proxy_resolve(c) != 0) return; /* behind a trusted proxy: its client's address */
   struct api_req r;

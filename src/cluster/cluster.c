@@ -37,6 +37,7 @@
 #include "lib/ids.h"
 #include "lib/map.h"
 #include "net/http.h"
+#include "net/proxy.h"
 #include "net/ws.h"
 #include "room/command.h"
 #include "room/op.h"
@@ -192,7 +193,8 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   uint64_t id;
   char room[ID_MAX + 1];
   int method;
-  struct buf url, auth, ctype, body;
+  struct buf url, auth, ctype, body, xff;
+  int counted;              /* api_call was counted in Redis (allowed) before it was forwarded */
 };
 
 struct cluster {
@@ -227,6 +229,10 @@ struct cluster {
   size_t rooms_seen;        /* the hub's room count at the last claim_local sweep */
   const char *taken;        /* during a POST /webrtc/rooms dispatch: its room is live elsewhere */
   json_t *listing;          /* during a GET /webrtc/rooms dispatch: views of rooms owned elsewhere */
+  /* The shared api_call verdict for the REST call being answered (counted
+   * in Redis by the instance the client reached). */
+  int api_verdict_on;
+  struct ratelimit_result api_verdict;
   struct bus bus;
   struct map gates;         /* "%p" of a conn -> struct gate: messages waiting for the shared limiter */
   /* The shared limiter's answer for the message being handled (see gate_*). */
@@ -244,6 +250,7 @@ static void room_resolve(struct cluster *cl, struct croom *cr);
 static void links_join_local(struct cluster *cl, struct croom *cr);
 static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
 static void gate_drop(struct cluster *cl, struct conn *c);
+static void counted_verdict(struct cluster *cl, int on);
 
 static void key_of(char *out, const char *kind, const char *id) {
   snprintf(out, KEY_MAX, "huddle:%s:%s", kind, id);
@@ -737,7 +744,9 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     }
     c->parser.method = (unsigned)field_int(f, "m");
     c->req.complete = 0; /* "Connection: close": the forwarding instance ends the exchange */
+    if (field_int(f, "rc") == 1) counted_verdict(cl, 1); /* the sender counted api_call in Redis */
     api_dispatch(c);
+    cl->api_verdict_on = 0;
     const char *fv[] = {"k", "resp", "id", id, "d", rm->resp.data ? rm->resp.data : ""};
     size_t fl[] = {1, 4, 2, strlen(id), 1, rm->resp.len};
     inbox_send(cl, inst, 6, fv, fl);
@@ -756,7 +765,7 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       conn_end(fw->c);
     }
     if (fw->c) fw->c->cluster = NULL;
-    buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
+    buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body), buf_free(&fw->xff);
     free(fw);
   }
 }
@@ -806,6 +815,10 @@ static void gate_key(const struct conn *c, char *out, size_t n) { snprintf(out, 
 static void redis_limiter_check(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
                                 struct ratelimit_result *out) {
   struct cluster *cl = impl;
+  if (c == RATE_API_CALL && cl->api_verdict_on) {
+    *out = cl->api_verdict;
+    return;
+  }
   if (cl->verdict_on && cl->verdict_has[c] && strcmp(key, cl->verdict_user) == 0) {
     *out = cl->verdict[c];
     return;
@@ -1780,16 +1793,17 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   snprintf(id, sizeof(id), "%" PRIu64, fw->id);
   const char *fv[] = {"k", "http", "i", cl->inst, "id", id, "room", fw->room, "m", m,
                       "url", fw->url.data ? fw->url.data : "", "auth", fw->auth.data ? fw->auth.data : "",
-                      "ct", fw->ctype.data ? fw->ctype.data : "", "body", fw->body.data ? fw->body.data : ""};
-  size_t fl[18];
-  for (int i = 0; i < 18; i++) fl[i] = i == 17 ? fw->body.len : strlen(fv[i]);
+                      "ct", fw->ctype.data ? fw->ctype.data : "", "rc", fw->counted ? "1" : "0",
+                      "body", fw->body.data ? fw->body.data : ""};
+  size_t fl[20];
+  for (int i = 0; i < 20; i++) fl[i] = i == 19 ? fw->body.len : strlen(fv[i]);
   map_put(&cl->http_wait, id, fw);
-  inbox_send(cl, owner, 18, fv, fl);
+  inbox_send(cl, owner, 20, fv, fl);
   cl->st.forwarded_out++;
 }
 
 static void fwd_free(struct fwd_http *fw) {
-  buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
+  buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body), buf_free(&fw->xff);
   free(fw);
 }
 
@@ -1804,20 +1818,42 @@ static int fw_live(struct cluster *cl, struct fwd_http *fw) {
 }
 
 /* Answers fw's call here, as a single instance would. Frees fw. */
-static void fw_dispatch_here(struct cluster *cl, struct fwd_http *fw) {
-  (void)cl;
+/* Puts fw's request back on its connection (the HTTP layer reset it when
+ * the call went asynchronous). */
+static void fw_restore(struct fwd_http *fw) {
   struct conn *c = fw->c;
   c->cluster = NULL;
   buf_append(&c->req.url, fw->url.data ? fw->url.data : "", fw->url.len);
   if (fw->auth.len) buf_append(&c->req.hdr[HDR_AUTHORIZATION], fw->auth.data, fw->auth.len);
   if (fw->ctype.len) buf_append(&c->req.hdr[HDR_CONTENT_TYPE], fw->ctype.data, fw->ctype.len);
+  if (fw->xff.len) buf_append(&c->req.hdr[HDR_X_FORWARDED_FOR], fw->xff.data, fw->xff.len);
   if (fw->body.len) buf_append(&c->req.body, fw->body.data, fw->body.len);
   c->parser.method = (unsigned)fw->method;
-  api_dispatch(c);
+}
+
+static void fw_reset(struct conn *c) {
   buf_reset(&c->req.url);
   buf_reset(&c->req.hdr[HDR_AUTHORIZATION]);
   buf_reset(&c->req.hdr[HDR_CONTENT_TYPE]);
+  buf_reset(&c->req.hdr[HDR_X_FORWARDED_FOR]);
   buf_reset(&c->req.body);
+}
+
+/* The api_call verdict for calls counted already (allowed). */
+static void counted_verdict(struct cluster *cl, int on) {
+  cl->api_verdict_on = on;
+  memset(&cl->api_verdict, 0, sizeof(cl->api_verdict));
+  cl->api_verdict.allowed = 1;
+  cl->api_verdict.limit = cl->h->rl.rules[RATE_API_CALL].limit;
+}
+
+static void fw_dispatch_here(struct cluster *cl, struct fwd_http *fw) {
+  struct conn *c = fw->c;
+  fw_restore(fw);
+  if (fw->counted) counted_verdict(cl, 1);
+  api_dispatch(c);
+  cl->api_verdict_on = 0;
+  fw_reset(c);
   fwd_free(fw);
 }
 
@@ -1917,7 +1953,10 @@ static struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *r
     buf_append(&fw->auth, c->req.hdr[HDR_AUTHORIZATION].data, c->req.hdr[HDR_AUTHORIZATION].len);
   if (c->req.hdr[HDR_CONTENT_TYPE].len)
     buf_append(&fw->ctype, c->req.hdr[HDR_CONTENT_TYPE].data, c->req.hdr[HDR_CONTENT_TYPE].len);
+  if (c->req.hdr[HDR_X_FORWARDED_FOR].len)
+    buf_append(&fw->xff, c->req.hdr[HDR_X_FORWARDED_FOR].data, c->req.hdr[HDR_X_FORWARDED_FOR].len);
   if (c->req.body.len) buf_append(&fw->body, c->req.body.data, c->req.body.len);
+  fw->counted = cl->api_verdict_on && cl->api_verdict.allowed;
   c->cluster = fw; /* an HTTP conn's slot: its pending call */
   return fw;
 }
@@ -1971,7 +2010,63 @@ void cluster_rooms_list(const struct cluster *cl, json_t *rooms) {
   }
 }
 
+static void route_request(struct conn *c);
+
+/* The shared api_call verdict came: the call goes on (here or to its
+ * room's owner) with it. */
+static void api_gcra_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (!fw_live(cl, fw)) {
+    fwd_free(fw);
+    return;
+  }
+  struct conn *c = fw->c;
+  fw_restore(fw);
+  fwd_free(fw);
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+    counted_verdict(cl, 1);
+    cl->api_verdict.allowed = r->element[0]->integer == 1;
+    if (!cl->api_verdict.allowed) cl->api_verdict.retry_after_ms = (uint64_t)r->element[2]->integer;
+    else cl->api_verdict.remaining = (uint32_t)r->element[3]->integer;
+  }
+  route_request(c); /* Redis away: the local limiter answers */
+  cl->api_verdict_on = 0;
+  fw_reset(c); /* what waits again (a forward, a lookup) holds its own copy */
+}
+
+/* Every REST call that counts against api_call is counted first by one GCRA
+ * script in Redis (rl:{class}:{user}, as the WebSocket limits), so a user
+ * has one budget on all instances. */
 void cluster_on_request(struct conn *c) {
+  struct cluster *cl = the_cluster;
+  char key[ID_MAX + 8];       /* a subject (ID_MAX) or "ip:" and an address (47) */
+  if (cl == NULL || !cl->cmd_up || cl->h->rl.rules[RATE_API_CALL].limit == 0 || c->proxy) {
+    route_request(c);
+    return;
+  }
+  if (proxy_resolve(c) != 0) return; /* behind a trusted proxy: its client's address (or refused) */
+  if (api_call_key(c, key, sizeof(key)) != 0) {
+    route_request(c);
+    return;
+  }
+  struct fwd_http *fw = fw_new(cl, c, "");
+  if (fw == NULL) {
+    route_request(c);
+    return;
+  }
+  char k0[KEY_MAX], id0[ID_MAX + 24], l0[16], w0[24];
+  snprintf(id0, sizeof(id0), "%d:%s", (int)RATE_API_CALL, key);
+  key_of(k0, "rl", id0);
+  snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[RATE_API_CALL].limit);
+  snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[RATE_API_CALL].window_ms);
+  const char *argv[] = {"EVAL", LUA_GCRA, "1", k0, l0, w0};
+  cmd(cl, api_gcra_cb, fw, 0, 6, argv, NULL);
+}
+
+static void route_request(struct conn *c) {
   struct cluster *cl = the_cluster;
   const char *url = c->req.url.data ? c->req.url.data : "";
   static const char pre[] = "/webrtc/rooms/";
@@ -2004,23 +2099,11 @@ void cluster_on_request(struct conn *c) {
     api_dispatch(c);
     return;
   }
-  struct fwd_http *fw = calloc(1, sizeof(*fw));
+  struct fwd_http *fw = fw_new(cl, c, room);
   if (fw == NULL) {
     api_dispatch(c);
     return;
   }
-  fw->cl = cl;
-  fw->c = c;
-  fw->id = ++cl->next_id;
-  snprintf(fw->room, sizeof(fw->room), "%s", room);
-  fw->method = c->parser.method;
-  buf_append(&fw->url, url, c->req.url.len);
-  if (c->req.hdr[HDR_AUTHORIZATION].len)
-    buf_append(&fw->auth, c->req.hdr[HDR_AUTHORIZATION].data, c->req.hdr[HDR_AUTHORIZATION].len);
-  if (c->req.hdr[HDR_CONTENT_TYPE].len)
-    buf_append(&fw->ctype, c->req.hdr[HDR_CONTENT_TYPE].data, c->req.hdr[HDR_CONTENT_TYPE].len);
-  if (c->req.body.len) buf_append(&fw->body, c->req.body.data, c->req.body.len);
-  c->cluster = fw; /* an HTTP conn's slot: its forwarded call */
   if (cr && cr->owner[0] && cr->watching) {
     http_forward(cl, fw, cr->owner);
     return;

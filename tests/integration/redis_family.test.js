@@ -159,3 +159,23 @@ test('kill -9 the owner of a room with a breakout room, a recording and a live s
     assert.strictEqual(back.status, 200, back.text);
   });
 });
+
+test('api_call across instances: one user calling REST through two instances shares one budget', async () => {
+  await rh.withCluster(2, { args: ['--rate-api-call', '4/1m'] }, async (r, [A, B]) => {
+    const alice = h.mintToken(h.SECRET, { sub: 'alice', role: 'host' });
+    const bob = h.mintToken(h.SECRET, { sub: 'bob' });
+    await h.join(A, 'calls', 'carol', { role: 'host' }); // a room owned by A: calls on B are forwarded
+    const seq = [[A, '/webrtc/config'], [B, '/webrtc/config'], [A, '/webrtc/rooms/calls/settings'], [B, '/webrtc/rooms/calls/settings']];
+    for (const [S, p] of seq) {
+      const got = await h.api(S, 'GET', p, alice);
+      assert.strictEqual(got.status, 200, `${p} on ${S.port}: ${got.text}`);
+    }
+    for (const S of [A, B]) {
+      const over = await h.api(S, 'GET', '/webrtc/config', alice);
+      assert.strictEqual(over.status, 429, `the fifth call (on ${S.port}) is over the shared budget: ${over.text}`);
+      assert.strictEqual(over.json.error.code, 'RATE_LIMIT_EXCEEDED');
+      assert.ok(over.json.error.retry_after_ms > 0, over.text);
+    }
+    assert.strictEqual((await h.api(B, 'GET', '/webrtc/config', bob)).status, 200, 'another user is not affected');
+  });
+});
