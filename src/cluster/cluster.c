@@ -2424,8 +2424,10 @@ static void on_check(uv_check_t *t) {
   /* Rooms made here by the room's own operations (breakout rooms) are
    * claimed like those of POST /webrtc/rooms: a grant used through another
    * instance must find the family's owner. */
-  if (cl->h->rooms.count > cl->rooms_seen && cl->cmd_up) map_each(&cl->h->rooms, claim_local, cl);
-  cl->rooms_seen = cl->h->rooms.count;
+  if (cl->cmd_up) {
+    if (cl->h->rooms.count != cl->rooms_seen) map_each(&cl->h->rooms, claim_local, cl);
+    cl->rooms_seen = cl->h->rooms.count;
+  }
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
   for (size_t i = 0; i < s.n; i++)
