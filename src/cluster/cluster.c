@@ -1738,13 +1738,20 @@ enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char
 int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
                     int admitted, const char *resume_token, uint64_t last_seq, const char *grant) {
   struct cluster *cl = h->cluster;
+  /* A grant (with the shared key) always takes this path: its claims are
+   * the owner's to make (cluster_grant_precheck filled only the user). */
+  int spend = grant && grant[0] && h->grant_key_ready;
   struct croom *cr = croom_get(cl, room_id, 1);
-  if (cr == NULL) return 0;
-  struct grant_claims g;
-  int spend = grant && grant[0] && h->grant_key_ready &&
-              grant_verify(h->grant_key, grant, strlen(grant), (int64_t)(hub_now_ms() / 1000), &g) == API_OK;
+  if (cr == NULL && !spend) return 0;
   if (!spend && cr->owned && !cr->rebuilding && hub_room_find(h, room_id)) return 0;
   if (ws_accept(c) != 0) return 1;
+  struct grant_claims g;
+  if (spend && (cr == NULL ||
+                grant_verify(h->grant_key, grant, strlen(grant), (int64_t)(hub_now_ms() / 1000), &g) != API_OK)) {
+    signal_error(c, API_ERR_INVALID_TOKEN, "the grant expired", NULL, 0); /* between the precheck and now */
+    ws_close(c, 1008, api_err_code(API_ERR_INVALID_TOKEN));
+    return 1;
+  }
   struct link *l = calloc(1, sizeof(*l));
   if (l == NULL || (grant && grant[0] && buf_append(&l->grant, grant, strlen(grant)) != 0)) {
     free(l);

@@ -48,7 +48,9 @@ void cluster_on_end(struct conn *c, enum conn_end why, int code);
 
 /* The WebSocket upgrade (api_ws_connect): returns 0 when the room is owned
  * here (the caller goes on as a single instance), 1 when the cluster took
- * the connection (it accepted the upgrade; the join completes later). */
+ * the connection (it accepted the upgrade; the join completes later).
+ * grant: the upgrade's breakout grant or "" (with one, the cluster always
+ * takes the connection: the grant is spent in Redis, the owner checks it). */
 int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
                     int admitted, const char *resume_token, uint64_t last_seq, const char *grant);
 /* The upgrade's check of a breakout grant on the instance it reached:
