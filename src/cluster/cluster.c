@@ -193,7 +193,7 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   uint64_t id;
   char room[ID_MAX + 1];
   int method;
-  struct buf url, auth, ctype, body, xff;
+  struct buf url, auth, ctype, body;      /* copies for the forward to the owner */
   int counted;              /* api_call was counted in Redis (allowed) before it was forwarded */
 };
 
@@ -760,12 +760,15 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     struct conn *live = cl->srv->conns;
     while (live && live != fw->c) live = live->next;
     if (live == NULL || live->cluster != fw) fw->c = NULL;
-    if (fw->c && d && d->type == REDIS_REPLY_STRING) {
-      conn_write_copy(fw->c, d->str, d->len);
-      conn_end(fw->c);
+    if (fw->c) {
+      struct conn *c = fw->c;
+      http_stream_set(c, NULL, NULL); /* the request is answered here, not aborted */
+      c->cluster = NULL;
+      if (d && d->type == REDIS_REPLY_STRING) conn_write_copy(c, d->str, d->len);
+      conn_end(c); /* the owner's answer says "Connection: close" */
+      http_request_done(c);
     }
-    if (fw->c) fw->c->cluster = NULL;
-    buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body), buf_free(&fw->xff);
+    buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
     free(fw);
   }
 }
@@ -1809,41 +1812,41 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   cl->st.forwarded_out++;
 }
 
+/* A call waiting for Redis holds its request (http_stream_set without a
+ * body: the HTTP layer keeps the request and reads nothing more until
+ * http_request_done), so it is answered in order and the connection stays
+ * kept alive. The stream's on_abort tells that the client went away. */
+static void fw_abort(void *data) {
+  struct fwd_http *fw = data;
+  fw->c = NULL;
+}
+
+static const struct http_stream fw_stream = {NULL, NULL, fw_abort};
+
 static void fwd_free(struct fwd_http *fw) {
-  buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body), buf_free(&fw->xff);
+  if (fw->c && fw->c->req.stream_data == fw) http_stream_set(fw->c, NULL, NULL);
+  if (fw->c && fw->c->cluster == fw) fw->c->cluster = NULL;
+  buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
   free(fw);
 }
 
-/* The owner is unknown here: ask Redis (never blocking), then forward, or
- * answer here when nobody owns the room. */
 /* 1 if fw's client is still there (it may have gone while Redis answered). */
 static int fw_live(struct cluster *cl, struct fwd_http *fw) {
-  struct conn *live = cl ? cl->srv->conns : NULL;
-  while (live && live != fw->c) live = live->next;
-  if (live == NULL || live->cluster != fw) fw->c = NULL;
-  return cl != NULL && fw->c != NULL;
+  return cl != NULL && fw->c != NULL && !fw->c->closing && !fw->c->ending;
 }
 
-/* Answers fw's call here, as a single instance would. Frees fw. */
-/* Puts fw's request back on its connection (the HTTP layer reset it when
- * the call went asynchronous). */
-static void fw_restore(struct fwd_http *fw) {
+/* Takes c's request back from fw (freed): the caller answers it now. */
+static struct conn *fw_take(struct fwd_http *fw) {
   struct conn *c = fw->c;
-  c->cluster = NULL;
-  buf_append(&c->req.url, fw->url.data ? fw->url.data : "", fw->url.len);
-  if (fw->auth.len) buf_append(&c->req.hdr[HDR_AUTHORIZATION], fw->auth.data, fw->auth.len);
-  if (fw->ctype.len) buf_append(&c->req.hdr[HDR_CONTENT_TYPE], fw->ctype.data, fw->ctype.len);
-  if (fw->xff.len) buf_append(&c->req.hdr[HDR_X_FORWARDED_FOR], fw->xff.data, fw->xff.len);
-  if (fw->body.len) buf_append(&c->req.body, fw->body.data, fw->body.len);
-  c->parser.method = (unsigned)fw->method;
+  fwd_free(fw);
+  return c;
 }
 
-static void fw_reset(struct conn *c) {
-  buf_reset(&c->req.url);
-  buf_reset(&c->req.hdr[HDR_AUTHORIZATION]);
-  buf_reset(&c->req.hdr[HDR_CONTENT_TYPE]);
-  buf_reset(&c->req.hdr[HDR_X_FORWARDED_FOR]);
-  buf_reset(&c->req.body);
+/* The end of a call answered after the request handler returned: the next
+ * request on the connection goes on, unless the answer is itself waiting
+ * (a forward, a lookup) or streamed (a download). */
+static void fw_done(struct conn *c) {
+  if (c->req.stream == NULL) http_request_done(c);
 }
 
 /* The api_call verdict for calls counted already (allowed). */
@@ -1854,14 +1857,14 @@ static void counted_verdict(struct cluster *cl, int on) {
   cl->api_verdict.limit = cl->h->rl.rules[RATE_API_CALL].limit;
 }
 
+/* Answers fw's call here, as a single instance would. Frees fw. */
 static void fw_dispatch_here(struct cluster *cl, struct fwd_http *fw) {
-  struct conn *c = fw->c;
-  fw_restore(fw);
-  if (fw->counted) counted_verdict(cl, 1);
+  int counted = fw->counted;
+  struct conn *c = fw_take(fw);
+  if (counted) counted_verdict(cl, 1);
   api_dispatch(c);
   cl->api_verdict_on = 0;
-  fw_reset(c);
-  fwd_free(fw);
+  fw_done(c);
 }
 
 static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -1960,11 +1963,10 @@ static struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *r
     buf_append(&fw->auth, c->req.hdr[HDR_AUTHORIZATION].data, c->req.hdr[HDR_AUTHORIZATION].len);
   if (c->req.hdr[HDR_CONTENT_TYPE].len)
     buf_append(&fw->ctype, c->req.hdr[HDR_CONTENT_TYPE].data, c->req.hdr[HDR_CONTENT_TYPE].len);
-  if (c->req.hdr[HDR_X_FORWARDED_FOR].len)
-    buf_append(&fw->xff, c->req.hdr[HDR_X_FORWARDED_FOR].data, c->req.hdr[HDR_X_FORWARDED_FOR].len);
   if (c->req.body.len) buf_append(&fw->body, c->req.body.data, c->req.body.len);
   fw->counted = cl->api_verdict_on && cl->api_verdict.allowed;
   c->cluster = fw; /* an HTTP conn's slot: its pending call */
+  http_stream_set(c, &fw_stream, fw);
   return fw;
 }
 
@@ -2030,9 +2032,7 @@ static void api_gcra_cb(redisAsyncContext *ac, void *reply, void *priv) {
     fwd_free(fw);
     return;
   }
-  struct conn *c = fw->c;
-  fw_restore(fw);
-  fwd_free(fw);
+  struct conn *c = fw_take(fw);
   if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
     counted_verdict(cl, 1);
     cl->api_verdict.allowed = r->element[0]->integer == 1;
@@ -2041,7 +2041,7 @@ static void api_gcra_cb(redisAsyncContext *ac, void *reply, void *priv) {
   }
   route_request(c); /* Redis away: the local limiter answers */
   cl->api_verdict_on = 0;
-  fw_reset(c); /* what waits again (a forward, a lookup) holds its own copy */
+  fw_done(c);
 }
 
 /* Every REST call that counts against api_call is counted first by one GCRA
