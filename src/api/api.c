@@ -296,6 +296,33 @@ enum api_err api_authenticate(struct api_req *r) {
   return e;
 }
 
+int api_call_key(struct conn *c, char *key, size_t n) {
+  struct api_req r;
+  memset(&r, 0, sizeof(r));
+  r.conn = c;
+  r.srv = c->srv;
+  r.hub = c->srv->handlers.data;
+  r.query = "";
+  struct http_parser_url u;
+  http_parser_url_init(&u);
+  const char *url = c->req->url.data ? c->req->url.data : "";
+  if (http_parser_parse_url(url, c->req->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return -1;
+  r.path = url + u.field_data[UF_PATH].off;
+  r.path_len = u.field_data[UF_PATH].len;
+  const struct route *hit = NULL;
+  for (size_t i = 0; i < NROUTES && hit == NULL; i++) {
+    struct router_param params[ROUTER_MAX_PARAMS];
+    int method = (int)c->req->parser.method;
+    if (router_match(routes[i].pattern, r.path, r.path_len, params, ROUTER_MAX_PARAMS) >= 0 &&
+        (method == routes[i].method || (method == HTTP_HEAD && routes[i].method == HTTP_GET)))
+      hit = &routes[i];
+  }
+  if (hit == NULL || !hit->rated) return -1;
+  if (hit->auth != API_AUTH_NONE) authenticate(&r, 0);
+  snprintf(key, n, "%s%s", r.authed ? "" : "ip:", r.authed ? r.claims.sub : c->ip);
+  return 0;
+}
+
 void api_dispatch(struct conn *c) {
   if (proxy_resolve(c) != 0) return; /* behind a trusted proxy: its client's address */
   struct api_req r;
@@ -442,8 +469,10 @@ static enum api_err ws_admit(struct api_req *r, const char *room_id, int spend, 
 static int cluster_ws_open_req(struct api_req *r, const char *room_id, int granted) {
   char rt[80];
   uint64_t last_seq;
+  char grant[GRANT_MAX + 1] = "";
   int has_rt = ws_resume_params(r, rt, sizeof(rt), &last_seq);
-  return cluster_ws_open(r->hub, r->conn, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq);
+  if (granted && api_query(r->query, "grant", grant, sizeof(grant)) <= 0) grant[0] = '\0';
+  return cluster_ws_open(r->hub, r->conn, room_id, &r->claims, granted, has_rt ? rt : NULL, last_seq, grant);
 }
 
 void api_ws_connect(struct api_req *r) {
@@ -498,7 +527,9 @@ static enum api_err ws_authenticate(struct api_req *r, const char *room_id, int 
   enum api_err e;
   *granted = api_query(r->query, "grant", grant, sizeof(grant)) > 0;
   if (*granted) {
-    e = op_grant_check(r->hub, grant, room_id, &r->claims, spend); /* validate only peeks */
+    /* validate only peeks; several instances: the owner checks the family */
+    e = spend && r->hub->cluster ? cluster_grant_precheck(r->hub, grant, room_id, &r->claims)
+                                 : op_grant_check(r->hub, grant, room_id, &r->claims, spend);
     if (e == API_OK) r->authed = 1;
   } else {
     e = authenticate(r, 1);

@@ -145,6 +145,13 @@ void api_participant_remove(struct api_req *r);      /* POST .../participants/{u
 void api_audit_get(struct api_req *r);               /* GET .../audit */
 void api_rooms_create(struct api_req *r);            /* POST /webrtc/rooms (rooms.c) */
 void api_rooms_list(struct api_req *r);              /* GET /webrtc/rooms */
+/* The api_call key of the request on c as api_dispatch would count it (the
+ * token's subject, or "ip:" and the address without a valid token), without
+ * answering it: 0, or -1 when its route does not count (several instances
+ * count api_call in Redis before dispatching). */
+int api_call_key(struct conn *c, char *key, size_t n);
+/* The operator's view of a live room (rooms.c; the cluster publishes it). New reference. */
+json_t *api_room_view(const struct room *r, uint64_t now);
 void api_rooms_get(struct api_req *r);               /* GET /webrtc/rooms/{room_id} */
 void api_rooms_delete(struct api_req *r);            /* DELETE /webrtc/rooms/{room_id} */
 void api_rooms_validate(struct api_req *r);          /* GET /webrtc/rooms/{room_id}/validate */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "cluster/cluster.h"
 #include "net/http.h"
 #include "net/server.h"
 #include "room/command.h"
@@ -31,6 +32,8 @@ static json_t *room_view(const struct room *r, uint64_t now) {
                                                                  : json_null());
   return o;
 }
+
+json_t *api_room_view(const struct room *r, uint64_t now) { return room_view(r, now); }
 
 /* The acting operator for settings applied at creation. */
 static struct actor creator(const struct api_req *r) {
@@ -102,7 +105,8 @@ void api_rooms_create(struct api_req *r) {
   char detail[200] = "";
   struct create_req cr;
   enum api_err e = create_parse(r, body, &cr, detail, sizeof(detail));
-  if (e == API_OK && hub_room_find(h, cr.id)) e = API_ERR_ROOM_ALREADY_EXISTS;
+  if (e == API_OK && (hub_room_find(h, cr.id) || cluster_room_taken(h->cluster, cr.id)))
+    e = API_ERR_ROOM_ALREADY_EXISTS; /* several instances: live on another one */
   if (e != API_OK) {
     json_decref(body);
     api_reply_error(r, e, detail[0] ? detail : NULL);
@@ -150,6 +154,7 @@ void api_rooms_list(struct api_req *r) {
   hub_rooms_sweep(r->hub); /* expired pre-created rooms are gone, not listed */
   json_t *rooms = json_array();
   map_each(&r->hub->rooms, list_row, rooms);
+  cluster_rooms_list(r->hub->cluster, rooms); /* several instances: the others' rooms */
   api_reply_json(r, 200, json_pack("{s:o,s:I}", "rooms", rooms, "count", (json_int_t)json_array_size(rooms)));
 }
 

@@ -12,6 +12,10 @@
  *   inbox:{inst}   what other instances send this one (opens, messages,
  *                  ends, REST calls and their responses)
  *   hb:{inst}      heartbeat, PX LEASE_MS
+ *   grant:{jti}    a spent breakout grant, PX until the grant expires
+ *   rooms          sorted set: rooms live on some instance, scored by when
+ *                  their entry expires (renewed by the owner every tick)
+ *   roomview       hash: room id -> the owner's JSON view (GET /webrtc/rooms)
  * Two connections: one for commands (pipelined, in call order) and one
  * reading (XREAD BLOCK over the inbox and the streams of rooms owned
  * elsewhere that have local members). */
@@ -27,13 +31,16 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "auth/grant.h"
 #include "cluster/cluster.h"
 #include "lib/buf.h"
 #include "lib/ids.h"
 #include "lib/map.h"
 #include "net/http.h"
+#include "net/proxy.h"
 #include "net/ws.h"
 #include "room/command.h"
+#include "room/op.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -89,6 +96,25 @@ static const char LUA_REBUILD[] =
     "  end end end "
     "return {s or '', e, alive}";
 
+/* KEYS rooms, roomview; ARGV ttl, id, view, id, view, ... */
+static const char LUA_ROOMS_PUT[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) "
+    "  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end return 1";
+/* KEYS rooms, roomview; ARGV "inst:". Forgets expired entries, returns the
+ * views of rooms whose lease is held by another instance. */
+static const char LUA_ROOMS_LIST[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now) "
+    "for _, id in ipairs(gone) do redis.call('HDEL', KEYS[2], id) end "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) "
+    "local out = {} "
+    "for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do "
+    "  local v = redis.call('GET', 'huddle:lease:' .. id) "
+    "  if v and string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then "
+    "    local j = redis.call('HGET', KEYS[2], id) if j then out[#out + 1] = j end end "
+    "end return out";
+
 /* ---- state ---- */
 
 struct pending {            /* a command held while Redis is away */
@@ -115,6 +141,7 @@ struct croom {              /* what this instance knows of a room */
   struct link *links;       /* local connections of this room (owned elsewhere, or waiting) */
   uint64_t fence;
   struct remote *deferred;  /* opens that came while the lease reply or the rebuild was pending */
+  char parent[ID_MAX + 1];  /* a breakout room claimed by its family's new owner: its main room */
 };
 
 struct link {               /* a client of this instance in a room owned elsewhere */
@@ -133,6 +160,9 @@ struct link {               /* a client of this instance in a room owned elsewhe
   char sent_to[32];         /* the owner it was sent to */
   struct buf queue;         /* messages before the open: u32 length + bytes */
   size_t nqueued;
+  struct buf grant;         /* a breakout grant (the owner checks it); spent in Redis first */
+  int spending;             /* the grant's SET NX is in flight: not in room->links yet */
+  char spend_room[ID_MAX + 1];
 };
 
 struct remote {             /* owner side: a client connected to another instance */
@@ -154,6 +184,7 @@ struct remote {             /* owner side: a client connected to another instanc
   char rt[80];
   uint64_t ls;
   struct buf q;
+  struct buf grant;         /* the open's breakout grant, if any */
 };
 
 struct fwd_http {           /* a REST call waiting for its room's owner */
@@ -162,7 +193,8 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   uint64_t id;
   char room[ID_MAX + 1];
   int method;
-  struct buf url, auth, ctype, body;
+  struct buf url, auth, ctype, body;      /* copies for the forward to the owner */
+  int counted;              /* api_call was counted in Redis (allowed) before it was forwarded */
 };
 
 struct cluster {
@@ -194,6 +226,13 @@ struct cluster {
   uint64_t next_id;
   int stopping;
   struct cluster_stats st;
+  size_t rooms_seen;        /* the hub's room count at the last claim_local sweep */
+  const char *taken;        /* during a POST /webrtc/rooms dispatch: its room is live elsewhere */
+  json_t *listing;          /* during a GET /webrtc/rooms dispatch: views of rooms owned elsewhere */
+  /* The shared api_call verdict for the REST call being answered (counted
+   * in Redis by the instance the client reached). */
+  int api_verdict_on;
+  struct ratelimit_result api_verdict;
   struct bus bus;
   struct map gates;         /* "%p" of a conn -> struct gate: messages waiting for the shared limiter */
   /* The shared limiter's answer for the message being handled (see gate_*). */
@@ -211,6 +250,7 @@ static void room_resolve(struct cluster *cl, struct croom *cr);
 static void links_join_local(struct cluster *cl, struct croom *cr);
 static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
 static void gate_drop(struct cluster *cl, struct conn *c);
+static void counted_verdict(struct cluster *cl, int on);
 
 static void key_of(char *out, const char *kind, const char *id) {
   snprintf(out, KEY_MAX, "huddle:%s:%s", kind, id);
@@ -362,6 +402,7 @@ static void croom_drop(struct cluster *cl, struct croom *cr) {
     cr->deferred = rm->defer_next;
     if (!rm->closed) map_del(&cl->remotes, rm->key);
     buf_free(&rm->q);
+    buf_free(&rm->grant);
     free(rm->fake);
     free(rm);
   }
@@ -574,6 +615,7 @@ static void remotes_reap(struct cluster *cl) {
     buf_free(&rm->resp);
     buf_free(&rm->q);
     free(rm->fake->req); /* its bufs were freed after the dispatch */
+    buf_free(&rm->grant);
     free(rm->fake);
     free(rm);
   }
@@ -583,10 +625,20 @@ static void remotes_reap(struct cluster *cl) {
  * was not owned yet, or a remote one). Refusals after the upgrade: the
  * error, then close 1008. */
 static void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const struct token_claims *claims,
-                       int admitted, const char *rt, uint64_t last_seq) {
+                       int admitted, const char *rt, uint64_t last_seq, const char *grant) {
   struct hub *h = cl->h;
   int64_t retry = 0;
-  enum api_err e = hub_admission_check(h, room_id, claims, admitted, &retry);
+  struct token_claims gc;
+  enum api_err e = API_OK;
+  /* A breakout grant: the family lives here, so its checks (the rooms, the
+   * assignment, the member's standing) and the claims are the owner's. Its
+   * single use was already recorded in Redis by the instance it reached. */
+  if (grant && grant[0]) {
+    e = op_grant_check(h, grant, room_id, &gc, 1);
+    claims = &gc;
+    admitted = 1;
+  }
+  if (e == API_OK) e = hub_admission_check(h, room_id, claims, admitted, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s user=%s code=%s", room_id, claims->sub, api_err_code(e));
     signal_error(c, e, NULL, NULL, retry);
@@ -639,6 +691,8 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       rm->ls = UINT64_MAX;
       if (field_str(f, "ls", dls, sizeof(dls)) == 0 && dls[0]) rm->ls = strtoull(dls, NULL, 10);
       rm->adm = (int)field_int(f, "adm");
+      const redisReply *gr = field(f, "g");
+      if (gr && gr->type == REDIS_REPLY_STRING && gr->len) buf_append(&rm->grant, gr->str, gr->len);
       rm->deferred = 1;
       struct remote **pp = &cr->deferred;
       while (*pp) pp = &(*pp)->defer_next;
@@ -657,7 +711,9 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     char ls[24];
     uint64_t last_seq = UINT64_MAX;
     if (field_str(f, "ls", ls, sizeof(ls)) == 0 && ls[0]) last_seq = strtoull(ls, NULL, 10);
-    owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq);
+    char g[GRANT_MAX + 1] = "";
+    field_str(f, "g", g, sizeof(g));
+    owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq, g);
   } else if (strcmp(k, "msg") == 0) {
     cl->st.forwarded_in++;
     struct remote *rm = map_get(&cl->remotes, key);
@@ -691,7 +747,9 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     }
     c->req->parser.method = (unsigned)field_int(f, "m");
     c->req->complete = 0; /* "Connection: close": the forwarding instance ends the exchange */
+    if (field_int(f, "rc") == 1) counted_verdict(cl, 1); /* the sender counted api_call in Redis */
     api_dispatch(c);
+    cl->api_verdict_on = 0;
     const char *fv[] = {"k", "resp", "id", id, "d", rm->resp.data ? rm->resp.data : ""};
     size_t fl[] = {1, 4, 2, strlen(id), 1, rm->resp.len};
     inbox_send(cl, inst, 6, fv, fl);
@@ -705,11 +763,14 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     struct conn *live = cl->srv->conns;
     while (live && live != fw->c) live = live->next;
     if (live == NULL || live->cluster != fw) fw->c = NULL;
-    if (fw->c && d && d->type == REDIS_REPLY_STRING) {
-      conn_write_copy(fw->c, d->str, d->len);
-      conn_end(fw->c);
+    if (fw->c) {
+      struct conn *c = fw->c;
+      http_stream_set(c, NULL, NULL); /* the request is answered here, not aborted */
+      c->cluster = NULL;
+      if (d && d->type == REDIS_REPLY_STRING) conn_write_copy(c, d->str, d->len);
+      conn_end(c); /* the owner's answer says "Connection: close" */
+      http_request_done(c);
     }
-    if (fw->c) fw->c->cluster = NULL;
     buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
     free(fw);
   }
@@ -760,6 +821,10 @@ static void gate_key(const struct conn *c, char *out, size_t n) { snprintf(out, 
 static void redis_limiter_check(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
                                 struct ratelimit_result *out) {
   struct cluster *cl = impl;
+  if (c == RATE_API_CALL && cl->api_verdict_on) {
+    *out = cl->api_verdict;
+    return;
+  }
   if (cl->verdict_on && cl->verdict_has[c] && strcmp(key, cl->verdict_user) == 0) {
     *out = cl->verdict[c];
     return;
@@ -934,8 +999,8 @@ static void link_send_open(struct cluster *cl, struct link *l) {
   snprintf(adm, sizeof(adm), "%d", l->admitted);
   const char *fv[] = {"k", "open", "i", cl->inst, "id", l->key, "room", cr->id, "u", l->claims.sub,
                       "n", l->claims.name, "rm", l->claims.room, "cl", cs, "adm", adm,
-                      "rt", l->has_rt ? l->rt : "", "ls", ls};
-  inbox_send(cl, cr->owner, 22, fv, NULL);
+                      "rt", l->has_rt ? l->rt : "", "ls", ls, "g", l->grant.data ? l->grant.data : ""};
+  inbox_send(cl, cr->owner, 24, fv, NULL);
   cl->st.forwarded_out++;
   l->opened = 1;
   snprintf(l->sent_to, sizeof(l->sent_to), "%s", cr->owner);
@@ -956,7 +1021,7 @@ static void link_send_open(struct cluster *cl, struct link *l) {
 
 static void link_unlink(struct cluster *cl, struct link *l) {
   struct croom *cr = l->room;
-  for (struct link **pp = &cr->links; *pp; pp = &(*pp)->next)
+  for (struct link **pp = cr ? &cr->links : NULL; pp && *pp; pp = &(*pp)->next)
     if (*pp == l) {
       *pp = l->next;
       break;
@@ -964,6 +1029,7 @@ static void link_unlink(struct cluster *cl, struct link *l) {
   map_del(&cl->links, l->key);
   if (l->c) l->c->cluster = NULL;
   buf_free(&l->queue);
+  buf_free(&l->grant);
   free(l);
 }
 
@@ -1162,6 +1228,102 @@ static void reader_wake(struct cluster *cl) {
 
 /* ---- ownership ---- */
 
+/* The family (a main room's breakout rooms and who is assigned where, or a
+ * breakout room's main room), and the room's recordings and live streams
+ * (their ids, who started and stopped them, when; a stream's target with
+ * its key: Redis holds secrets of the room already, the resume tokens). */
+static void family_to_snap(const struct room *r, json_t *snap) {
+  json_t *brs = json_array(), *recs = json_array(), *strs = json_array();
+  for (size_t i = 0; i < r->nbreakouts; i++) {
+    const struct breakout *b = &r->breakouts[i];
+    json_t *as = json_array();
+    for (size_t j = 0; j < b->nassigned; j++) json_array_append_new(as, json_string(b->assigned[j]));
+    json_array_append_new(brs, json_pack("{s:s,s:s,s:o}", "id", b->id, "name", b->name, "as", as));
+  }
+  const struct room_history *hi = r->hist;
+  for (size_t i = 0; hi && i < hi->nrecordings; i++) {
+    const struct recording *rc = &hi->recordings[i];
+    json_array_append_new(recs, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "id", rc->id, "by", rc->started_by, "sb",
+                                          rc->stopped_by, "t0", (json_int_t)rc->started_ms, "t1",
+                                          (json_int_t)rc->stopped_ms, "fmt", rc->format));
+  }
+  for (size_t i = 0; hi && i < hi->nstreams; i++) {
+    const struct live_stream *st = &hi->streams[i];
+    json_array_append_new(strs, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "id", st->id, "name", st->name,
+                                          "tg", st->target ? st->target : "", "tr",
+                                          st->target_redacted ? st->target_redacted : "", "by", st->started_by,
+                                          "sb", st->stopped_by, "t0", (json_int_t)st->started_ms, "t1",
+                                          (json_int_t)st->stopped_ms));
+  }
+  json_object_set_new(snap, "parent", json_string(r->parent));
+  json_object_set_new(snap, "held", json_integer(r->held));
+  json_object_set_new(snap, "breakouts", brs);
+  json_object_set_new(snap, "recordings", recs);
+  json_object_set_new(snap, "streams", strs);
+}
+
+/* A takeover: the family and the recordings of the snapshot. The new owner
+ * of a main room claims its breakout rooms too (rebuilt from their own
+ * snapshots), so grants and the breakouts' hold on the room keep working. */
+static void family_from_snap(struct cluster *cl, struct room *room, json_t *snap) {
+  size_t i, j;
+  json_t *m, *u;
+  const char *parent = json_string_value(json_object_get(snap, "parent"));
+  if (parent && parent[0]) {
+    snprintf(room->parent, sizeof(room->parent), "%s", parent);
+    room->held = (int)json_integer_value(json_object_get(snap, "held"));
+  }
+  json_array_foreach(json_object_get(snap, "breakouts"), i, m) {
+    const char *id = json_string_value(json_object_get(m, "id"));
+    if (id == NULL || room_breakout_find(room, id)) continue;
+    struct breakout *b = room_breakout_add(room, id, json_string_value(json_object_get(m, "name")) ?: "");
+    if (b == NULL) continue;
+    json_array_foreach(json_object_get(m, "as"), j, u)
+      if (json_string_value(u)) room_breakout_assign(room, b, json_string_value(u));
+    struct croom *bc = croom_get(cl, id, 1);
+    if (bc == NULL) continue;
+    snprintf(bc->parent, sizeof(bc->parent), "%s", room->id);
+    if (!bc->owned && !bc->acquiring && !bc->rebuilding) room_resolve(cl, bc);
+  }
+  struct room_history *hi = room->hist;
+  json_array_foreach(json_object_get(snap, "recordings"), i, m) {
+    const char *id = json_string_value(json_object_get(m, "id"));
+    if (hi == NULL || id == NULL || history_recording_find(hi, id)) continue;
+    struct recording *rc = history_recording_start(hi, json_string_value(json_object_get(m, "by")) ?: "",
+                                                   (uint64_t)json_integer_value(json_object_get(m, "t0")));
+    if (rc == NULL) continue;
+    snprintf(rc->id, sizeof(rc->id), "%s", id);
+    snprintf(rc->stopped_by, sizeof(rc->stopped_by), "%s", json_string_value(json_object_get(m, "sb")) ?: "");
+    snprintf(rc->format, sizeof(rc->format), "%s", json_string_value(json_object_get(m, "fmt")) ?: "webm");
+    rc->stopped_ms = (uint64_t)json_integer_value(json_object_get(m, "t1"));
+  }
+  json_array_foreach(json_object_get(snap, "streams"), i, m) {
+    const char *id = json_string_value(json_object_get(m, "id"));
+    if (hi == NULL || id == NULL || history_stream_find(hi, id)) continue;
+    struct live_stream *st = history_stream_start(
+        hi, json_string_value(json_object_get(m, "name")) ?: "", json_string_value(json_object_get(m, "tg")) ?: "",
+        json_string_value(json_object_get(m, "tr")) ?: "", json_string_value(json_object_get(m, "by")) ?: "",
+        (uint64_t)json_integer_value(json_object_get(m, "t0")));
+    if (st == NULL) continue;
+    snprintf(st->id, sizeof(st->id), "%s", id);
+    snprintf(st->stopped_by, sizeof(st->stopped_by), "%s", json_string_value(json_object_get(m, "sb")) ?: "");
+    st->stopped_ms = (uint64_t)json_integer_value(json_object_get(m, "t1"));
+  }
+}
+
+/* A breakout room claimed by its family's new owner with nothing to
+ * rebuild (nobody ever joined it): it is opened again, held by its main room. */
+static void family_room_ensure(struct cluster *cl, struct croom *cr) {
+  if (!cr->parent[0] || hub_room_find(cl->h, cr->parent) == NULL || hub_room_find(cl->h, cr->id)) return;
+  struct room *br = hub_room_create(cl->h, cr->id);
+  if (br == NULL) return;
+  snprintf(br->parent, sizeof(br->parent), "%s", cr->parent);
+  br->held = 1;
+  cr->dirty = 1;
+}
+
+static void room_resolve(struct cluster *cl, struct croom *cr);
+
 static void snapshot_write(struct cluster *cl, struct croom *cr) {
   struct room *r = hub_room_find(cl->h, cr->id);
   if (r == NULL) return;
@@ -1199,6 +1361,7 @@ static void snapshot_write(struct cluster *cl, struct croom *cr) {
       (json_int_t)r->created_ms, "members", members, "hands", hands, "banned", banned, "settings", "locked",
       s->locked, "waiting_room", s->waiting_room, "mute_on_join", s->mute_on_join, "max", s->max_participants,
       "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
+  if (snap) family_to_snap(r, snap);
   char *txt = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
   json_decref(snap);
   log_debug("snapshot room=%s seq=%" PRIu64 " ok=%d", cr->id, r->seq, txt != NULL);
@@ -1232,7 +1395,8 @@ static void deferred_run(struct cluster *cl, struct croom *cr) {
       remote_ws_close(rm->fake, 1012, "owner moved, reconnect");
       continue;
     }
-    owner_join(cl, rm->fake, cr->id, &rm->tc, rm->adm, rm->has_rt ? rm->rt : NULL, rm->ls);
+    owner_join(cl, rm->fake, cr->id, &rm->tc, rm->adm, rm->has_rt ? rm->rt : NULL, rm->ls, rm->grant.data);
+    buf_free(&rm->grant);
     size_t off = 0;
     while (off + 4 <= rm->q.len && !rm->closed) {
       uint32_t n;
@@ -1254,14 +1418,17 @@ static void links_join_local(struct cluster *cl, struct croom *cr) {
     char rt[80];
     uint64_t ls = l->last_seq;
     snprintf(rt, sizeof(rt), "%s", l->rt);
-    struct buf q = l->queue;
+    struct buf q = l->queue, g = l->grant;
     memset(&l->queue, 0, sizeof(l->queue));
+    memset(&l->grant, 0, sizeof(l->grant));
     link_unlink(cl, l);
     if (c == NULL) {
       buf_free(&q);
+      buf_free(&g);
       continue;
     }
-    owner_join(cl, c, cr->id, &tc, adm, has_rt ? rt : NULL, ls);
+    owner_join(cl, c, cr->id, &tc, adm, has_rt ? rt : NULL, ls, g.data);
+    buf_free(&g);
     size_t off = 0;
     while (off + 4 <= q.len && !c->closing) {
       uint32_t n;
@@ -1297,6 +1464,7 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     sscanf(id, "%" SCNu64 "-%" SCNu64, &top_seq, &top_sub);
   }
   if (snap == NULL && entries->elements == 0) {
+    family_room_ensure(cl, cr);
     links_join_local(cl, cr);
     return;
   }
@@ -1382,6 +1550,7 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
                     (uint64_t)json_integer_value(json_object_get(m, "ms")));
   json_array_foreach(json_object_get(snap, "banned"), i, m)
     if (json_string_value(m)) map_put(&room->banned, json_string_value(m), (void *)1);
+  family_from_snap(cl, room, snap);
   /* The room log, for resumes across the takeover. */
   for (size_t j = 0; j < entries->elements; j++) {
     const redisReply *e = entries->element[j], *f = arr_at(e, 1);
@@ -1511,34 +1680,13 @@ static void room_resolve(struct cluster *cl, struct croom *cr) {
   cmd(cl, acquire_cb, id, 0, 9, argv, NULL);
 }
 
-int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
-                    int admitted, const char *resume_token, uint64_t last_seq) {
-  struct cluster *cl = h->cluster;
-  struct croom *cr = croom_get(cl, room_id, 1);
-  if (cr == NULL) return 0;
-  if (cr->owned && !cr->rebuilding && hub_room_find(h, room_id)) return 0;
-  if (ws_accept(c) != 0) return 1;
-  struct link *l = calloc(1, sizeof(*l));
-  if (l == NULL) {
-    ws_close(c, 1011, "internal error");
-    return 1;
-  }
-  l->cl = cl;
-  l->c = c;
-  l->id = ++cl->next_id;
-  snprintf(l->key, sizeof(l->key), "%" PRIu64, l->id);
+/* A link joins its room's list (arrival order: the owner admits in the order
+ * the opens come) and goes to the owner, or joins here. */
+static void link_place(struct cluster *cl, struct link *l, struct croom *cr) {
   l->room = cr;
-  l->claims = *claims;
-  l->admitted = admitted;
-  l->has_rt = resume_token != NULL;
-  if (resume_token) snprintf(l->rt, sizeof(l->rt), "%s", resume_token);
-  l->last_seq = last_seq;
-  map_put(&cl->links, l->key, l);
-  /* Keep arrival order: the owner admits in the order the opens come. */
   struct link **pp = &cr->links;
   while (*pp) pp = &(*pp)->next;
   *pp = l;
-  c->cluster = l;
   if (cr->owned && !cr->rebuilding) {
     links_join_local(cl, cr);
   } else if (!cr->owned && cr->owner[0] && cr->watching) {
@@ -1546,6 +1694,107 @@ int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const st
   } else {
     room_resolve(cl, cr);
   }
+}
+
+/* The reply to a grant's SET NX: the first use anywhere in the cluster goes
+ * on to the owner; a grant spent before (through any instance) is refused.
+ * With Redis away the owner's own spent set still refuses a second use
+ * there. */
+static void spend_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct cluster *cl = the_cluster;
+  char *key = priv;
+  struct link *l = cl ? map_get(&cl->links, key) : NULL;
+  free(key);
+  if (l == NULL || !l->spending) return; /* the client went away meanwhile */
+  redisReply *r = reply;
+  l->spending = 0;
+  if (r && r->type == REDIS_REPLY_NIL) {
+    struct conn *c = l->c;
+    log_info("ws_refused room=%s user=%s code=INVALID_TOKEN grant=spent", l->spend_room, l->claims.sub);
+    link_unlink(cl, l);
+    signal_error(c, API_ERR_INVALID_TOKEN, "this grant was used already", NULL, 0);
+    ws_close(c, 1008, api_err_code(API_ERR_INVALID_TOKEN));
+    return;
+  }
+  struct croom *cr = croom_get(cl, l->spend_room, 1);
+  if (cr == NULL) {
+    struct conn *c = l->c;
+    link_unlink(cl, l);
+    ws_close(c, 1011, "internal error");
+    return;
+  }
+  link_place(cl, l, cr);
+}
+
+enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char *room_id,
+                                    struct token_claims *claims) {
+  struct grant_claims g;
+  if (!h->grant_key_ready) return op_grant_check(h, grant, room_id, claims, 1); /* public-key tokens: per instance */
+  if (grant_verify(h->grant_key, grant, strlen(grant), (int64_t)(hub_now_ms() / 1000), &g) != API_OK)
+    return API_ERR_INVALID_TOKEN;
+  if (strcmp(g.room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
+  memset(claims, 0, sizeof(*claims));
+  snprintf(claims->sub, sizeof(claims->sub), "%s", g.user);
+  snprintf(claims->room, sizeof(claims->room), "%s", room_id);
+  claims->exp = g.exp;
+  return API_OK;
+}
+
+int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
+                    int admitted, const char *resume_token, uint64_t last_seq, const char *grant) {
+  struct cluster *cl = h->cluster;
+  /* A grant (with the shared key) always takes this path: its claims are
+   * the owner's to make (cluster_grant_precheck filled only the user). */
+  int spend = grant && grant[0] && h->grant_key_ready;
+  struct croom *cr = croom_get(cl, room_id, 1);
+  if (cr == NULL && !spend) return 0;
+  if (!spend && cr->owned && !cr->rebuilding && hub_room_find(h, room_id)) return 0;
+  if (ws_accept(c) != 0) return 1;
+  struct grant_claims g;
+  if (spend && (cr == NULL ||
+                grant_verify(h->grant_key, grant, strlen(grant), (int64_t)(hub_now_ms() / 1000), &g) != API_OK)) {
+    signal_error(c, API_ERR_INVALID_TOKEN, "the grant expired", NULL, 0); /* between the precheck and now */
+    ws_close(c, 1008, api_err_code(API_ERR_INVALID_TOKEN));
+    return 1;
+  }
+  struct link *l = calloc(1, sizeof(*l));
+  if (l == NULL || (grant && grant[0] && buf_append(&l->grant, grant, strlen(grant)) != 0)) {
+    free(l);
+    ws_close(c, 1011, "internal error");
+    return 1;
+  }
+  l->cl = cl;
+  l->c = c;
+  l->id = ++cl->next_id;
+  snprintf(l->key, sizeof(l->key), "%" PRIu64, l->id);
+  l->claims = *claims;
+  l->admitted = admitted;
+  l->has_rt = resume_token != NULL;
+  if (resume_token) snprintf(l->rt, sizeof(l->rt), "%s", resume_token);
+  l->last_seq = last_seq;
+  map_put(&cl->links, l->key, l);
+  c->cluster = l;
+  if (!spend) {
+    link_place(cl, l, cr);
+    return 1;
+  }
+  /* Single use across the cluster: the first SET NX of the jti wins, kept
+   * until the grant would have expired anyway. */
+  l->spending = 1;
+  snprintf(l->spend_room, sizeof(l->spend_room), "%s", room_id);
+  char key[KEY_MAX], px[24];
+  key_of(key, "grant", g.jti);
+  int64_t left_ms = g.exp * 1000 - (int64_t)hub_now_ms();
+  snprintf(px, sizeof(px), "%" PRId64, (left_ms > 0 ? left_ms : 0) + 1000);
+  const char *argv[] = {"SET", key, "1", "NX", "PX", px};
+  char *k = strdup(l->key);
+  if (k == NULL) {
+    l->spending = 0;
+    link_place(cl, l, cr);
+    return 1;
+  }
+  cmd(cl, spend_cb, k, 0, 6, argv, NULL);
   return 1;
 }
 
@@ -1557,29 +1806,75 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   snprintf(id, sizeof(id), "%" PRIu64, fw->id);
   const char *fv[] = {"k", "http", "i", cl->inst, "id", id, "room", fw->room, "m", m,
                       "url", fw->url.data ? fw->url.data : "", "auth", fw->auth.data ? fw->auth.data : "",
-                      "ct", fw->ctype.data ? fw->ctype.data : "", "body", fw->body.data ? fw->body.data : ""};
-  size_t fl[18];
-  for (int i = 0; i < 18; i++) fl[i] = i == 17 ? fw->body.len : strlen(fv[i]);
+                      "ct", fw->ctype.data ? fw->ctype.data : "", "rc", fw->counted ? "1" : "0",
+                      "body", fw->body.data ? fw->body.data : ""};
+  size_t fl[20];
+  for (int i = 0; i < 20; i++) fl[i] = i == 19 ? fw->body.len : strlen(fv[i]);
   map_put(&cl->http_wait, id, fw);
-  inbox_send(cl, owner, 18, fv, fl);
+  inbox_send(cl, owner, 20, fv, fl);
   cl->st.forwarded_out++;
 }
 
+/* A call waiting for Redis holds its request (http_stream_set without a
+ * body: the HTTP layer keeps the request and reads nothing more until
+ * http_request_done), so it is answered in order and the connection stays
+ * kept alive. The stream's on_abort tells that the client went away. */
+static void fw_abort(void *data) {
+  struct fwd_http *fw = data;
+  fw->c = NULL;
+}
+
+static const struct http_stream fw_stream = {NULL, NULL, fw_abort};
+
 static void fwd_free(struct fwd_http *fw) {
+  if (fw->c && fw->c->req->stream_data == fw) http_stream_set(fw->c, NULL, NULL);
+  if (fw->c && fw->c->cluster == fw) fw->c->cluster = NULL;
   buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
   free(fw);
 }
 
-/* The owner is unknown here: ask Redis (never blocking), then forward, or
- * answer here when nobody owns the room. */
+/* 1 if fw's client is still there (it may have gone while Redis answered). */
+static int fw_live(struct cluster *cl, struct fwd_http *fw) {
+  return cl != NULL && fw->c != NULL && !fw->c->closing && !fw->c->ending;
+}
+
+/* Takes c's request back from fw (freed): the caller answers it now. */
+static struct conn *fw_take(struct fwd_http *fw) {
+  struct conn *c = fw->c;
+  fwd_free(fw);
+  return c;
+}
+
+/* The end of a call answered after the request handler returned: the next
+ * request on the connection goes on, unless the answer is itself waiting
+ * (a forward, a lookup) or streamed (a download). */
+static void fw_done(struct conn *c) {
+  if (c->req->stream == NULL) http_request_done(c);
+}
+
+/* The api_call verdict for calls counted already (allowed). */
+static void counted_verdict(struct cluster *cl, int on) {
+  cl->api_verdict_on = on;
+  memset(&cl->api_verdict, 0, sizeof(cl->api_verdict));
+  cl->api_verdict.allowed = 1;
+  cl->api_verdict.limit = cl->h->rl.rules[RATE_API_CALL].limit;
+}
+
+/* Answers fw's call here, as a single instance would. Frees fw. */
+static void fw_dispatch_here(struct cluster *cl, struct fwd_http *fw) {
+  int counted = fw->counted;
+  struct conn *c = fw_take(fw);
+  if (counted) counted_verdict(cl, 1);
+  api_dispatch(c);
+  cl->api_verdict_on = 0;
+  fw_done(c);
+}
+
 static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct fwd_http *fw = priv;
   struct cluster *cl = the_cluster;
   redisReply *r = reply;
-  struct conn *live = cl ? cl->srv->conns : NULL;
-  while (live && live != fw->c) live = live->next;
-  if (live == NULL || live->cluster != fw) fw->c = NULL; /* the client went away meanwhile */
-  if (cl == NULL || fw->c == NULL) {
+  if (!fw_live(cl, fw)) {
     fwd_free(fw);
     return;
   }
@@ -1593,19 +1888,7 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
     return;
   }
   /* Answer here, as a single instance would (the room is not live anywhere). */
-  struct conn *c = fw->c;
-  c->cluster = NULL;
-  buf_append(&c->req->url, fw->url.data ? fw->url.data : "", fw->url.len);
-  if (fw->auth.len) buf_append(&c->req->hdr[HDR_AUTHORIZATION], fw->auth.data, fw->auth.len);
-  if (fw->ctype.len) buf_append(&c->req->hdr[HDR_CONTENT_TYPE], fw->ctype.data, fw->ctype.len);
-  if (fw->body.len) buf_append(&c->req->body, fw->body.data, fw->body.len);
-  c->req->parser.method = (unsigned)fw->method;
-  api_dispatch(c);
-  buf_reset(&c->req->url);
-  buf_reset(&c->req->hdr[HDR_AUTHORIZATION]);
-  buf_reset(&c->req->hdr[HDR_CONTENT_TYPE]);
-  buf_reset(&c->req->body);
-  fwd_free(fw);
+  fw_dispatch_here(cl, fw);
 }
 
 /* Rooms made here by POST /webrtc/rooms: this instance claims their lease,
@@ -1617,10 +1900,189 @@ static void claim_local(const char *k, void *v, void *arg) {
   if (cr && !cr->owned && !cr->acquiring && !cr->watching) room_resolve(cl, cr);
 }
 
+/* POST /webrtc/rooms: the new room's lease is taken first (set if absent,
+ * the ACQUIRE script), so two creations of one id through two instances
+ * make one room; a room live elsewhere is ROOM_ALREADY_EXISTS. */
+static void create_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  int taken = 0;
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3)
+    taken = !(r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1);
+  if (cl) {
+    /* The lease is ours (or someone else's) as after a join's ACQUIRE. */
+    char *id = strdup(fw->room);
+    struct croom *cr = croom_get(cl, fw->room, 0);
+    if (id) acquire_cb(ac, reply, id);
+    else if (cr) cr->acquiring = 0;
+  }
+  if (!fw_live(cl, fw)) {
+    fwd_free(fw);
+    return;
+  }
+  char room[ID_MAX + 1];
+  snprintf(room, sizeof(room), "%s", fw->room);
+  cl->taken = taken ? room : NULL;
+  fw_dispatch_here(cl, fw);
+  cl->taken = NULL;
+  map_each(&cl->h->rooms, claim_local, cl);
+}
+
+/* GET /webrtc/rooms: the views the owners keep in Redis, then the list. */
+static void list_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (!fw_live(cl, fw)) {
+    fwd_free(fw);
+    return;
+  }
+  json_t *views = json_array();
+  for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+    const redisReply *e = r->element[i];
+    json_t *v = e->type == REDIS_REPLY_STRING ? json_loadb(e->str, e->len, 0, NULL) : NULL;
+    if (json_is_object(v)) json_array_append(views, v);
+    json_decref(v);
+  }
+  cl->listing = views;
+  fw_dispatch_here(cl, fw);
+  cl->listing = NULL;
+  json_decref(views);
+}
+
+static struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *room) {
+  struct fwd_http *fw = calloc(1, sizeof(*fw));
+  if (fw == NULL) return NULL;
+  const char *url = c->req->url.data ? c->req->url.data : "";
+  fw->cl = cl;
+  fw->c = c;
+  fw->id = ++cl->next_id;
+  snprintf(fw->room, sizeof(fw->room), "%s", room);
+  fw->method = c->req->parser.method;
+  buf_append(&fw->url, url, c->req->url.len);
+  if (c->req->hdr[HDR_AUTHORIZATION].len)
+    buf_append(&fw->auth, c->req->hdr[HDR_AUTHORIZATION].data, c->req->hdr[HDR_AUTHORIZATION].len);
+  if (c->req->hdr[HDR_CONTENT_TYPE].len)
+    buf_append(&fw->ctype, c->req->hdr[HDR_CONTENT_TYPE].data, c->req->hdr[HDR_CONTENT_TYPE].len);
+  if (c->req->body.len) buf_append(&fw->body, c->req->body.data, c->req->body.len);
+  fw->counted = cl->api_verdict_on && cl->api_verdict.allowed;
+  c->cluster = fw; /* an HTTP conn's slot: its pending call */
+  http_stream_set(c, &fw_stream, fw);
+  return fw;
+}
+
+/* Returns 1 when the call waits for Redis (POST or GET /webrtc/rooms), 0
+ * when it is answered as before. */
+static int rooms_call(struct cluster *cl, struct conn *c) {
+  if (c->req->parser.method == HTTP_GET) {
+    struct fwd_http *fw = fw_new(cl, c, "");
+    if (fw == NULL) return 0;
+    char rooms[KEY_MAX], views[KEY_MAX], prefix[40];
+    key_of(rooms, "rooms", "");
+    key_of(views, "roomview", "");
+    snprintf(prefix, sizeof(prefix), "%s:", cl->inst);
+    const char *argv[] = {"EVAL", LUA_ROOMS_LIST, "2", rooms, views, prefix};
+    cmd(cl, list_cb, fw, 0, 6, argv, NULL);
+    return 1;
+  }
+  /* The room id of the body; anything malformed is the API's to refuse. */
+  json_t *body = c->req->body.len ? json_loadb(c->req->body.data, c->req->body.len, 0, NULL) : NULL;
+  json_t *jid = json_object_get(body, "room_id");
+  const char *id = json_string_value(jid);
+  int ok = id && id_valid(id, json_string_length(jid)) && hub_room_find(cl->h, id) == NULL;
+  struct croom *cr = ok ? croom_get(cl, id, 1) : NULL;
+  struct fwd_http *fw = cr && !cr->acquiring && !cr->rebuilding ? fw_new(cl, c, id) : NULL;
+  json_decref(body);
+  if (fw == NULL) return 0;
+  char lease[KEY_MAX], fence[KEY_MAX], stream[KEY_MAX], hb[KEY_MAX], ttl[16];
+  key_of(lease, "lease", cr->id);
+  key_of(fence, "fence", cr->id);
+  key_of(stream, "stream", cr->id);
+  key_of(hb, "hb", cr->owner[0] && strcmp(cr->owner, cl->inst) != 0 ? cr->owner : "-");
+  snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
+  const char *argv[] = {"EVAL", LUA_ACQUIRE, "4", lease, fence, stream, hb, cl->inst, ttl};
+  cr->acquiring = 1;
+  cmd(cl, create_cb, fw, 0, 9, argv, NULL);
+  return 1;
+}
+
+int cluster_room_taken(const struct cluster *cl, const char *room_id) {
+  return cl && cl->taken && strcmp(cl->taken, room_id) == 0;
+}
+
+void cluster_rooms_list(const struct cluster *cl, json_t *rooms) {
+  size_t i;
+  json_t *v;
+  if (cl == NULL || cl->listing == NULL) return;
+  json_array_foreach(cl->listing, i, v) {
+    const char *id = json_string_value(json_object_get(v, "room_id"));
+    if (id && hub_room_find(cl->h, id) == NULL) json_array_append(rooms, v);
+  }
+}
+
+static void route_request(struct conn *c);
+
+/* The shared api_call verdict came: the call goes on (here or to its
+ * room's owner) with it. */
+static void api_gcra_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (!fw_live(cl, fw)) {
+    fwd_free(fw);
+    return;
+  }
+  struct conn *c = fw_take(fw);
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
+    counted_verdict(cl, 1);
+    cl->api_verdict.allowed = r->element[0]->integer == 1;
+    if (!cl->api_verdict.allowed) cl->api_verdict.retry_after_ms = (uint64_t)r->element[2]->integer;
+    else cl->api_verdict.remaining = (uint32_t)r->element[3]->integer;
+  }
+  route_request(c); /* Redis away: the local limiter answers */
+  cl->api_verdict_on = 0;
+  fw_done(c);
+}
+
+/* Every REST call that counts against api_call is counted first by one GCRA
+ * script in Redis (rl:{class}:{user}, as the WebSocket limits), so a user
+ * has one budget on all instances. */
 void cluster_on_request(struct conn *c) {
+  struct cluster *cl = the_cluster;
+  char key[ID_MAX + 8];       /* a subject (ID_MAX) or "ip:" and an address (47) */
+  if (cl == NULL || !cl->cmd_up || cl->h->rl.rules[RATE_API_CALL].limit == 0 || c->proxy) {
+    route_request(c);
+    return;
+  }
+  if (proxy_resolve(c) != 0) return; /* behind a trusted proxy: its client's address (or refused) */
+  if (api_call_key(c, key, sizeof(key)) != 0) {
+    route_request(c);
+    return;
+  }
+  struct fwd_http *fw = fw_new(cl, c, "");
+  if (fw == NULL) {
+    route_request(c);
+    return;
+  }
+  char k0[KEY_MAX], id0[ID_MAX + 24], l0[16], w0[24];
+  snprintf(id0, sizeof(id0), "%d:%s", (int)RATE_API_CALL, key);
+  key_of(k0, "rl", id0);
+  snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[RATE_API_CALL].limit);
+  snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[RATE_API_CALL].window_ms);
+  const char *argv[] = {"EVAL", LUA_GCRA, "1", k0, l0, w0};
+  cmd(cl, api_gcra_cb, fw, 0, 6, argv, NULL);
+}
+
+static void route_request(struct conn *c) {
   struct cluster *cl = the_cluster;
   const char *url = c->req->url.data ? c->req->url.data : "";
   static const char pre[] = "/webrtc/rooms/";
+  if (cl != NULL && strncmp(url, "/webrtc/rooms", 13) == 0 && (url[13] == '\0' || url[13] == '?') &&
+      cl->cmd_up && (c->req->parser.method == HTTP_POST || c->req->parser.method == HTTP_GET) && rooms_call(cl, c))
+    return;
   if (cl != NULL && c->req->parser.method == HTTP_POST && strncmp(url, "/webrtc/rooms", 13) == 0 &&
       (url[13] == '\0' || url[13] == '?')) {
     api_dispatch(c);
@@ -1647,23 +2109,11 @@ void cluster_on_request(struct conn *c) {
     api_dispatch(c);
     return;
   }
-  struct fwd_http *fw = calloc(1, sizeof(*fw));
+  struct fwd_http *fw = fw_new(cl, c, room);
   if (fw == NULL) {
     api_dispatch(c);
     return;
   }
-  fw->cl = cl;
-  fw->c = c;
-  fw->id = ++cl->next_id;
-  snprintf(fw->room, sizeof(fw->room), "%s", room);
-  fw->method = c->req->parser.method;
-  buf_append(&fw->url, url, c->req->url.len);
-  if (c->req->hdr[HDR_AUTHORIZATION].len)
-    buf_append(&fw->auth, c->req->hdr[HDR_AUTHORIZATION].data, c->req->hdr[HDR_AUTHORIZATION].len);
-  if (c->req->hdr[HDR_CONTENT_TYPE].len)
-    buf_append(&fw->ctype, c->req->hdr[HDR_CONTENT_TYPE].data, c->req->hdr[HDR_CONTENT_TYPE].len);
-  if (c->req->body.len) buf_append(&fw->body, c->req->body.data, c->req->body.len);
-  c->cluster = fw; /* an HTTP conn's slot: its forwarded call */
   if (cr && cr->owner[0] && cr->watching) {
     http_forward(cl, fw, cr->owner);
     return;
@@ -1906,6 +2356,34 @@ static void check_instances(struct cluster *cl) {
   free(is);
 }
 
+/* The views of the rooms owned here, for GET /webrtc/rooms on any instance
+ * (one script per tick; each entry lives two lease periods unless renewed). */
+static void rooms_publish(struct cluster *cl, const struct sweep *s) {
+  const char *argv[6 + 2 * 256];
+  char *texts[256];
+  size_t n = 0, argc = 0;
+  char rooms[KEY_MAX], views[KEY_MAX], ttl[16];
+  key_of(rooms, "rooms", "");
+  key_of(views, "roomview", "");
+  snprintf(ttl, sizeof(ttl), "%d", 2 * LEASE_MS);
+  const char *head[] = {"EVAL", LUA_ROOMS_PUT, "2", rooms, views, ttl};
+  for (size_t i = 0; i < 6; i++) argv[argc++] = head[i];
+  uint64_t now = hub_now_ms();
+  for (size_t i = 0; i < s->n; i++) {
+    struct croom *cr = s->list[i];
+    struct room *r = cr->owned && !cr->rebuilding ? hub_room_find(cl->h, cr->id) : NULL;
+    json_t *v = r ? api_room_view(r, now) : NULL;
+    char *txt = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (txt == NULL) continue;
+    texts[n++] = txt;
+    argv[argc++] = cr->id;
+    argv[argc++] = txt;
+  }
+  if (n) cmd(cl, NULL, NULL, 0, (int)argc, argv, NULL);
+  for (size_t i = 0; i < n; i++) free(texts[i]);
+}
+
 static void on_timer(uv_timer_t *t) {
   struct cluster *cl = t->data;
   if (cl->srv->shutting_down && cl->srv->nconns == 0) {
@@ -1923,18 +2401,25 @@ static void on_timer(uv_timer_t *t) {
   if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
+  rooms_publish(cl, &s);
   for (size_t i = 0; i < s.n; i++) {
     struct croom *cr = s.list[i];
     if (cr->owned) {
       if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL) {
-        char lease[KEY_MAX];
+        char lease[KEY_MAX], rooms[KEY_MAX], views[KEY_MAX];
         key_of(lease, "lease", cr->id);
+        key_of(rooms, "rooms", "");
+        key_of(views, "roomview", "");
         const char *rv[] = {"EVAL", LUA_RELEASE, "1", lease, cr->lease};
         cmd(cl, NULL, NULL, 0, 5, rv, NULL);
+        const char *zv[] = {"ZREM", rooms, cr->id};
+        cmd(cl, NULL, NULL, 0, 3, zv, NULL);
+        const char *hv[] = {"HDEL", views, cr->id};
+        cmd(cl, NULL, NULL, 0, 3, hv, NULL);
         croom_drop(cl, cr);
       }
-    } else if (cr->links == NULL && !cr->acquiring) {
-      croom_drop(cl, cr); /* nobody of ours in it any more */
+    } else if (cr->links == NULL && !cr->acquiring && !(cr->parent[0] && hub_room_find(cl->h, cr->parent))) {
+      croom_drop(cl, cr); /* nobody of ours in it any more (nor a breakout room of a family owned here) */
     } else if (now_ms(cl) - cl->up_since >= LEASE_MS) {
       /* Is the owner still there? A lease that expired is taken here. */
       room_resolve(cl, cr);
@@ -1946,6 +2431,13 @@ static void on_timer(uv_timer_t *t) {
 static void on_check(uv_check_t *t) {
   struct cluster *cl = t->data;
   remotes_reap(cl);
+  /* Rooms made here by the room's own operations (breakout rooms) are
+   * claimed like those of POST /webrtc/rooms: a grant used through another
+   * instance must find the family's owner. */
+  if (cl->cmd_up) {
+    if (cl->h->rooms.count != cl->rooms_seen) map_each(&cl->h->rooms, claim_local, cl);
+    cl->rooms_seen = cl->h->rooms.count;
+  }
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
   for (size_t i = 0; i < s.n; i++)

@@ -48,9 +48,25 @@ void cluster_on_end(struct conn *c, enum conn_end why, int code);
 
 /* The WebSocket upgrade (api_ws_connect): returns 0 when the room is owned
  * here (the caller goes on as a single instance), 1 when the cluster took
- * the connection (it accepted the upgrade; the join completes later). */
+ * the connection (it accepted the upgrade; the join completes later).
+ * grant: the upgrade's breakout grant or "" (with one, the cluster always
+ * takes the connection: the grant is spent in Redis, the owner checks it). */
 int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const struct token_claims *claims,
-                    int admitted, const char *resume_token, uint64_t last_seq);
+                    int admitted, const char *resume_token, uint64_t last_seq, const char *grant);
+/* The upgrade's check of a breakout grant on the instance it reached:
+ * signature, expiry and room only (the family lives on its owner, which
+ * checks the rest in cluster_ws_open's join). Fills claims->sub and room.
+ * Without a shared grant key (public-key tokens) it is op_grant_check,
+ * spending on this instance. */
+enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char *room_id,
+                                    struct token_claims *claims);
+
+/* POST /webrtc/rooms: 1 while the call being answered names a room live on
+ * another instance (ROOM_ALREADY_EXISTS). */
+int cluster_room_taken(const struct cluster *cl, const char *room_id);
+/* GET /webrtc/rooms: appends to rooms (a JSON array) the views of rooms owned
+ * by other instances, as their owners last wrote them (at most 0.5 s old). */
+void cluster_rooms_list(const struct cluster *cl, json_t *rooms);
 
 /* For health and metrics. */
 const char *cluster_instance_id(const struct cluster *cl);
