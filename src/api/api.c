@@ -296,27 +296,33 @@ enum api_err api_authenticate(struct api_req *r) {
   return e;
 }
 
-int api_call_key(struct conn *c, char *key, size_t n) {
-  struct api_req r;
-  memset(&r, 0, sizeof(r));
-  r.conn = c;
-  r.srv = c->srv;
-  r.hub = c->srv->handlers.data;
-  r.query = "";
+/* Sets up r for connection c's request head and finds its route (a HEAD
+ * request matches a GET route when head_as_get). NULL: no route or no path. */
+static const struct route *head_route(struct conn *c, struct api_req *r, int head_as_get) {
+  memset(r, 0, sizeof(*r));
+  r->conn = c;
+  r->srv = c->srv;
+  r->hub = c->srv->handlers.data;
+  r->query = "";
   struct http_parser_url u;
   http_parser_url_init(&u);
   const char *url = c->req->url.data ? c->req->url.data : "";
-  if (http_parser_parse_url(url, c->req->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return -1;
-  r.path = url + u.field_data[UF_PATH].off;
-  r.path_len = u.field_data[UF_PATH].len;
-  const struct route *hit = NULL;
-  for (size_t i = 0; i < NROUTES && hit == NULL; i++) {
+  if (http_parser_parse_url(url, c->req->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return NULL;
+  r->path = url + u.field_data[UF_PATH].off;
+  r->path_len = u.field_data[UF_PATH].len;
+  int method = (int)c->req->parser.method;
+  for (size_t i = 0; i < NROUTES; i++) {
     struct router_param params[ROUTER_MAX_PARAMS];
-    int method = (int)c->req->parser.method;
-    if (router_match(routes[i].pattern, r.path, r.path_len, params, ROUTER_MAX_PARAMS) >= 0 &&
-        (method == routes[i].method || (method == HTTP_HEAD && routes[i].method == HTTP_GET)))
-      hit = &routes[i];
+    if ((method == routes[i].method || (head_as_get && method == HTTP_HEAD && routes[i].method == HTTP_GET)) &&
+        router_match(routes[i].pattern, r->path, r->path_len, params, ROUTER_MAX_PARAMS) >= 0)
+      return &routes[i];
   }
+  return NULL;
+}
+
+int api_call_key(struct conn *c, char *key, size_t n) {
+  struct api_req r;
+  const struct route *hit = head_route(c, &r, 1);
   if (hit == NULL || !hit->rated) return -1;
   if (hit->auth != API_AUTH_NONE) authenticate(&r, 0);
   snprintf(key, n, "%s%s", r.authed ? "" : "ip:", r.authed ? r.claims.sub : c->ip);
@@ -411,32 +417,16 @@ void api_http_head(struct conn *c) {
   if (cap > (size_t)cfg->max_body_bytes) cap = (size_t)cfg->max_body_bytes;
   c->req->body_cap = cap;
   struct api_req r;
-  memset(&r, 0, sizeof(r));
-  r.conn = c;
-  r.srv = c->srv;
-  r.hub = c->srv->handlers.data;
-  r.query = "";
-  struct http_parser_url u;
-  http_parser_url_init(&u);
-  const char *url = c->req->url.data ? c->req->url.data : "";
-  if (http_parser_parse_url(url, c->req->url.len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return;
-  const char *path = url + u.field_data[UF_PATH].off;
-  size_t path_len = u.field_data[UF_PATH].len;
-  for (size_t i = 0; i < NROUTES; i++) {
-    struct router_param params[ROUTER_MAX_PARAMS];
-    if (routes[i].method != (int)c->req->parser.method ||
-        router_match(routes[i].pattern, path, path_len, params, ROUTER_MAX_PARAMS) < 0)
-      continue;
-    if (at_head(routes[i].handler)) {
-      api_dispatch(c);
-      return;
-    }
-    if (routes[i].auth == API_AUTH_NONE) return;
-    enum api_err e = authenticate(&r, 0);
-    if (e != API_OK && !(e == API_ERR_UNAUTHORIZED && routes[i].auth == API_AUTH_OPTIONAL))
-      api_dispatch(c); /* the same refusal (and rate accounting) as after a body */
+  const struct route *hit = head_route(c, &r, 0);
+  if (hit == NULL) return;
+  if (at_head(hit->handler)) {
+    api_dispatch(c);
     return;
   }
+  if (hit->auth == API_AUTH_NONE) return;
+  enum api_err e = authenticate(&r, 0);
+  if (e != API_OK && !(e == API_ERR_UNAUTHORIZED && hit->auth == API_AUTH_OPTIONAL))
+    api_dispatch(c); /* the same refusal (and rate accounting) as after a body */
 }
 
 /* ---- WS /webrtc/ws/{room_id} ---- */
