@@ -82,9 +82,12 @@ static const char LUA_ACQUIRE[] =
 /* KEYS lease; ARGV value, ttl */
 static const char LUA_RENEW[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end return 0";
-/* KEYS lease; ARGV value */
+/* KEYS lease, snap, stream; ARGV value. A room that ended takes its
+ * snapshot and stream with it: a later room of the same id starts empty
+ * instead of being rebuilt with the old one's members. */
 static const char LUA_RELEASE[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end return 0";
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return 1 end "
+    "return 0";
 /* KEYS snap, stream. Returns {snapshot or '', entries, live instances of the snapshot}. */
 static const char LUA_REBUILD[] =
     "local s = redis.call('GET', KEYS[1]) "
@@ -2406,12 +2409,14 @@ static void on_timer(uv_timer_t *t) {
     struct croom *cr = s.list[i];
     if (cr->owned) {
       if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL) {
-        char lease[KEY_MAX], rooms[KEY_MAX], views[KEY_MAX];
+        char lease[KEY_MAX], snap[KEY_MAX], stream[KEY_MAX], rooms[KEY_MAX], views[KEY_MAX];
         key_of(lease, "lease", cr->id);
+        key_of(snap, "snap", cr->id);
+        key_of(stream, "stream", cr->id);
         key_of(rooms, "rooms", "");
         key_of(views, "roomview", "");
-        const char *rv[] = {"EVAL", LUA_RELEASE, "1", lease, cr->lease};
-        cmd(cl, NULL, NULL, 0, 5, rv, NULL);
+        const char *rv[] = {"EVAL", LUA_RELEASE, "3", lease, snap, stream, cr->lease};
+        cmd(cl, NULL, NULL, 0, 7, rv, NULL);
         const char *zv[] = {"ZREM", rooms, cr->id};
         cmd(cl, NULL, NULL, 0, 3, zv, NULL);
         const char *hv[] = {"HDEL", views, cr->id};

@@ -179,3 +179,22 @@ test('api_call across instances: one user calling REST through two instances sha
     assert.strictEqual((await h.api(B, 'GET', '/webrtc/config', bob)).status, 200, 'another user is not affected');
   });
 });
+
+test('a room that ended leaves nothing in Redis: a new room of the same id starts empty, without the old members', async () => {
+  await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
+    const alice = await h.join(A, 'ended', 'alice', { role: 'host' }); // A owns the room
+    const bob = await h.join(B, 'ended', 'bob');
+    alice.send({ type: 'chat-message', payload: { text: 'before the end' } });
+    await bob.nextWhere(ofType('chat-message'), 5000, 'chat at bob');
+    assert.strictEqual(redis(r, 'EXISTS', 'huddle:snap:ended'), '1', 'a live room has its snapshot');
+    bob.ws.close(1000);
+    await alice.nextWhere(ofType('user-left'), 5000, 'bob left');
+    alice.ws.close(1000);
+    // The owner gives the room up at its next sweep (every 0.5 s): lease, snapshot and stream go together.
+    await h.waitFor(() => redis(r, 'EXISTS', 'huddle:lease:ended') === '0', 10000, 50, 'lease released');
+    assert.strictEqual(redis(r, 'EXISTS', 'huddle:snap:ended', 'huddle:stream:ended'), '0', 'snapshot and stream deleted with the lease');
+    // The same id again, through the other instance: a fresh room, nobody away in it.
+    const carol = await h.join(B, 'ended', 'carol');
+    assert.deepStrictEqual(carol.state.payload.participants.map((p) => p.user_id), ['carol']);
+  });
+});
