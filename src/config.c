@@ -65,6 +65,7 @@ static const struct opt opts[] = {
   {"e2ee-max-bytes", "HUDDLE_E2EE_MAX_BYTES", I(e2ee_max_bytes), "16384", 64, 1048576, "Largest serialized payload of an e2ee-* message."},
   {"resume-grace-ms", "HUDDLE_RESUME_GRACE_MS", I(resume_grace_ms), "30000", 0, 3600000, "Time a member whose connection dropped stays in the room, able to resume (0: it leaves at once)."},
   {"room-log-max", "HUDDLE_ROOM_LOG_MAX", I(room_log_max), "4096", 1, 1000000, "Messages per room kept for resume (the room log)."},
+  {"room-log-max-bytes", "HUDDLE_ROOM_LOG_MAX_BYTES", I(room_log_max_bytes), "1048576", 65536, 1073741824, "Bytes of messages per room kept for resume (the oldest leave first)."},
   {"room-log-max-age-ms", "HUDDLE_ROOM_LOG_MAX_AGE_MS", I(room_log_max_age_ms), "300000", 1000, 86400000, "Age after which messages leave the room log."},
   {"max-json-body-bytes", "HUDDLE_MAX_JSON_BODY_BYTES", I(max_json_body_bytes), "16384", 0, 67108864, "Bytes of a JSON request body (the REST endpoints; at most --max-body-bytes)."},
   {"max-body-buffer-total", "HUDDLE_MAX_BODY_BUFFER_TOTAL", I(max_body_buffer_total), "67108864", 0, 1073741824, "Bytes of request bodies buffered across all connections (503 BODY_BUFFER_FULL beyond)."},

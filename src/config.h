@@ -43,6 +43,7 @@ struct config {
   int resume_grace_ms;         /* a dropped member stays away this long before it leaves */
   int room_log_max;            /* entries kept per room for resume */
   int room_log_max_age_ms;     /* and for at most this long */
+  int room_log_max_bytes;      /* and at most this many frame bytes */
   int max_json_body_bytes;     /* per-route cap of JSON REST bodies */
   int max_body_buffer_total;   /* bytes of bodies buffered across connections */
   int file_room_quota_mb;

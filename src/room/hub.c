@@ -103,7 +103,8 @@ struct room *hub_room_create(struct hub *h, const char *room_id) {
   uint64_t now = hub_now_ms();
   struct room *r = room_new(room_id, h->cfg->max_room_participants, now);
   if (r == NULL) return NULL;
-  roomlog_init(&r->log, (size_t)h->cfg->room_log_max, (uint64_t)h->cfg->room_log_max_age_ms);
+  roomlog_init(&r->log, (size_t)h->cfg->room_log_max, (size_t)h->cfg->room_log_max_bytes,
+               (uint64_t)h->cfg->room_log_max_age_ms);
   r->hist = history_get_or_create(&h->history, room_id, now);
   if (r->hist == NULL || map_put(&h->rooms, room_id, r) != 0) {
     room_free(r);

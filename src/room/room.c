@@ -15,7 +15,7 @@ struct room *room_new(const char *id, int max_participants, uint64_t now_ms) {
   r->settings.max_participants = max_participants;
   r->settings.chat_enabled = 1;
   r->settings.reactions_enabled = 1;
-  roomlog_init(&r->log, 4096, 300000); /* the owner sets the configured bounds */
+  roomlog_init(&r->log, 4096, 1 << 20, 300000); /* the owner sets the configured bounds */
   return r;
 }
 

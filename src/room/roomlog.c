@@ -6,9 +6,10 @@
 
 #define FIRST_CAP 16
 
-void roomlog_init(struct roomlog *l, size_t max, uint64_t max_age_ms) {
+void roomlog_init(struct roomlog *l, size_t max, size_t max_bytes, uint64_t max_age_ms) {
   memset(l, 0, sizeof(*l));
   l->max = max ? max : 1;
+  l->max_bytes = max_bytes;
   l->max_age_ms = max_age_ms;
 }
 
@@ -19,6 +20,7 @@ static struct roomlog_entry *slot(const struct roomlog *l, size_t i) {
 static void drop_oldest(struct roomlog *l) {
   struct roomlog_entry *e = slot(l, 0);
   l->dropped_seq = e->seq;
+  l->bytes -= e->frame->len;
   outbuf_unref(e->frame);
   e->frame = NULL;
   free(e->ids);
@@ -73,6 +75,8 @@ int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, s
     return -1;
   }
   if (l->n == l->cap) drop_oldest(l);
+  /* Bytes too: a room relaying large SDPs must not hold minutes of them. */
+  while (l->n && l->bytes + frame->len > l->max_bytes) drop_oldest(l);
   struct roomlog_entry *e = slot(l, l->n);
   e->seq = seq;
   e->ts_ms = now_ms;
@@ -80,6 +84,7 @@ int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, s
   e->only_perm = only_perm;
   e->type = type;
   e->ids = ids;
+  l->bytes += frame->len;
   l->n++;
   return 0;
 }

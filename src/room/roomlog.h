@@ -27,11 +27,12 @@ struct roomlog {
   struct roomlog_entry *ring;     /* owned; cap slots, n used from head */
   size_t cap, head, n;
   size_t max;                     /* most entries kept */
+  size_t bytes, max_bytes;        /* frame bytes held, and most kept */
   uint64_t max_age_ms;            /* entries older than this are dropped */
   uint64_t dropped_seq;           /* highest seq no longer held (0: none dropped) */
 };
 
-void roomlog_init(struct roomlog *l, size_t max, uint64_t max_age_ms);
+void roomlog_init(struct roomlog *l, size_t max, size_t max_bytes, uint64_t max_age_ms);
 /* Appends an entry; takes its own ref on frame. to/except/also may be NULL.
  * Drops the oldest entries past the bounds. Returns 0, or -1 on allocation
  * failure (the log then no longer covers seq: resumes across it fail with a

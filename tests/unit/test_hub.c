@@ -363,7 +363,7 @@ static void send_only_delivers_to_one_member_keeping_the_envelope(void **state) 
 
 static void roomlog_bounds_count_and_reports_gaps(void **state) {
   struct roomlog l;
-  roomlog_init(&l, 4, 1000);
+  roomlog_init(&l, 4, 1 << 20, 1000);
   struct outbuf *b = outbuf_new(8);
   for (uint64_t seq = 1; seq <= 6; seq++)
     assert_int_equal(roomlog_append(&l, seq, 100, MSG_CHAT_MESSAGE, b, NULL, NULL, NULL, 0), 0);
@@ -381,9 +381,33 @@ static void roomlog_bounds_count_and_reports_gaps(void **state) {
   (void)state;
 }
 
+/* Bytes bound the log as well as entries: large frames push the oldest out. */
+static void roomlog_bounds_bytes(void **state) {
+  struct roomlog l;
+  roomlog_init(&l, 100, 100, 1000);
+  struct outbuf *b = outbuf_new(40);
+  b->len = 40;
+  for (uint64_t seq = 1; seq <= 5; seq++)
+    assert_int_equal(roomlog_append(&l, seq, 100, MSG_OFFER, b, "bob", NULL, NULL, 0), 0);
+  assert_int_equal(l.n, 2); /* 80 of 100 bytes: a third would be 120 */
+  assert_int_equal(l.bytes, 80);
+  assert_int_equal(roomlog_at(&l, 0)->seq, 4);
+  assert_false(roomlog_covers(&l, 2)); /* a resume from before 4 is a gap */
+  assert_true(roomlog_covers(&l, 3));
+  struct outbuf *big = outbuf_new(500);
+  big->len = 500; /* larger than the bound: held alone */
+  assert_int_equal(roomlog_append(&l, 6, 100, MSG_OFFER, big, "bob", NULL, NULL, 0), 0);
+  assert_int_equal(l.n, 1);
+  assert_int_equal(l.bytes, 500);
+  roomlog_free(&l);
+  outbuf_unref(b);
+  outbuf_unref(big);
+  (void)state;
+}
+
 static void roomlog_filters_recipients(void **state) {
   struct roomlog l;
-  roomlog_init(&l, 8, 1000);
+  roomlog_init(&l, 8, 1 << 20, 1000);
   struct outbuf *b = outbuf_new(8);
   roomlog_append(&l, 1, 1, MSG_OFFER, b, "bob", NULL, "alice", 0);
   roomlog_append(&l, 2, 1, MSG_USER_JOINED, b, NULL, "bob", NULL, 0);
@@ -412,6 +436,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(command_checks_permission_then_budget, setup, teardown),
     cmocka_unit_test_setup_teardown(send_only_delivers_to_one_member_keeping_the_envelope, setup, teardown),
     cmocka_unit_test(roomlog_bounds_count_and_reports_gaps),
+    cmocka_unit_test(roomlog_bounds_bytes),
     cmocka_unit_test(roomlog_filters_recipients),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
