@@ -60,7 +60,8 @@ Environment: HUDDLE_BIN, BENCH_SECRET, BENCH_PG_URL (scenario 5 on an existing P
   S1_CONNS, S3_PAIRS, S4_CONNS, STEP_S, RETRY_NOISY (2), QUIET_PCT / QUIET_TRIES (15 / 45);
   the search: S2_START / S3_START (first offered rate, 1000 / 1000), SEARCH_GROWTH (2),
   SEARCH_REFINE (bisection steps, 3), S2_MAX / S3_MAX (rate caps, 64000 / 64000);
-  S2_RATES / S3_RATES: a fixed ladder instead of the search (as before).
+  S2_RATES / S3_RATES: a fixed ladder instead of the search (as before);
+  S5_ROOM_SIZE (50), S5_SYNC (full | normal): scenario 5's rooms and --store-sync.
 EOF
 }
 
@@ -153,6 +154,10 @@ S1_CONNS=${S1_CONNS:-20000}
 # SEARCH_GROWTH until a step saturates, then bisect SEARCH_REFINE times
 # (loadgen --search). S2_RATES / S3_RATES, when set, run a fixed ladder instead.
 S2_RATES=${S2_RATES:-}
+# Scenario 5's rooms (50, as scenario 2; smaller rooms persist more messages
+# for the same deliveries) and its --store-sync (full | normal).
+S5_ROOM_SIZE=${S5_ROOM_SIZE:-50}
+S5_SYNC=${S5_SYNC:-full}
 S3_RATES=${S3_RATES:-}
 S2_START=${S2_START:-1000}
 S3_START=${S3_START:-1000}
@@ -454,10 +459,10 @@ if has "$ONLY" 5; then
   # in a throwaway cluster on this machine (scripts/with-postgres.sh's
   # recipe; BENCH_PG_URL names an existing database instead).
   RUN_SERVERS=huddle
-  log ""; log "### 5. persistence on: scenario 2 with every chat message durable (SQLite, PostgreSQL)"
+  log ""; log "### 5. persistence on: scenario 2 with every chat message durable (SQLite, PostgreSQL), rooms of $S5_ROOM_SIZE, --store-sync $S5_SYNC"
   CUR=s5; LADDER_SC=2
-  EXTRA_FLAGS[huddle]="--chat-durability durable"
-  run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S" --persist
+  EXTRA_FLAGS[huddle]="--chat-durability durable --store-sync $S5_SYNC"
+  run_each --scenario fanout --conns 500 --room-size "$S5_ROOM_SIZE" --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S" --persist
   PG_URL=${BENCH_PG_URL:-}
   PG_STOP=""
   if [ -z "$PG_URL" ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; then
@@ -474,8 +479,8 @@ if has "$ONLY" 5; then
   fi
   if [ -n "$PG_URL" ]; then
     CUR=s5pg
-    EXTRA_FLAGS[huddle]="--chat-durability durable --database-url $PG_URL"
-    run_each --scenario fanout --conns 500 --room-size 50 --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S" --persist
+    EXTRA_FLAGS[huddle]="--chat-durability durable --store-sync $S5_SYNC --database-url $PG_URL"
+    run_each --scenario fanout --conns 500 --room-size "$S5_ROOM_SIZE" --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S" --persist
     [ -n "$PG_STOP" ] && eval "$PG_STOP"
   else
     log "  no PostgreSQL 15 here (apt-get install postgresql) and no BENCH_PG_URL: PostgreSQL row skipped"
