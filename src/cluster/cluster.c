@@ -1836,9 +1836,12 @@ static void fwd_free(struct fwd_http *fw) {
   free(fw);
 }
 
-/* 1 if fw's client is still there (it may have gone while Redis answered). */
-static int fw_live(struct cluster *cl, struct fwd_http *fw) {
-  return cl != NULL && fw->c != NULL && !fw->c->closing && !fw->c->ending;
+/* 1 while fw's connection still waits for its answer; otherwise frees fw
+ * (the client went away) and returns 0. */
+static int fw_keep(struct cluster *cl, struct fwd_http *fw) {
+  if (cl != NULL && fw->c != NULL && !fw->c->closing && !fw->c->ending) return 1;
+  fwd_free(fw);
+  return 0;
 }
 
 /* Takes c's request back from fw (freed): the caller answers it now. */
@@ -1877,10 +1880,7 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct fwd_http *fw = priv;
   struct cluster *cl = the_cluster;
   redisReply *r = reply;
-  if (!fw_live(cl, fw)) {
-    fwd_free(fw);
-    return;
-  }
+  if (!fw_keep(cl, fw)) return;
   char val[64] = "";
   if (r && r->type == REDIS_REPLY_STRING) reply_str(r, val, sizeof(val));
   const char *colon = strrchr(val, ':');
@@ -1920,10 +1920,7 @@ static void create_cb(redisAsyncContext *ac, void *reply, void *priv) {
     if (id) acquire_cb(ac, reply, id);
     else if (cr) cr->acquiring = 0;
   }
-  if (!fw_live(cl, fw)) {
-    fwd_free(fw);
-    return;
-  }
+  if (!fw_keep(cl, fw)) return;
   char room[ID_MAX + 1];
   snprintf(room, sizeof(room), "%s", fw->room);
   cl->taken = taken ? room : NULL;
@@ -1938,10 +1935,7 @@ static void list_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct fwd_http *fw = priv;
   struct cluster *cl = the_cluster;
   redisReply *r = reply;
-  if (!fw_live(cl, fw)) {
-    fwd_free(fw);
-    return;
-  }
+  if (!fw_keep(cl, fw)) return;
   json_t *views = json_array();
   for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
     const redisReply *e = r->element[i];
@@ -2034,10 +2028,7 @@ static void api_gcra_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct fwd_http *fw = priv;
   struct cluster *cl = the_cluster;
   redisReply *r = reply;
-  if (!fw_live(cl, fw)) {
-    fwd_free(fw);
-    return;
-  }
+  if (!fw_keep(cl, fw)) return;
   struct conn *c = fw_take(fw);
   if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 4) {
     counted_verdict(cl, 1);

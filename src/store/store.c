@@ -700,6 +700,17 @@ char *store_policy_without_user(const char *policy, const char *user_id) {
   return text;
 }
 
+void store_export_fill(json_t *out, const char *user_id, json_t *chat, json_t *sessions, json_t *events,
+                       json_t *audit, json_t *policy_rows) {
+  json_object_set_new(out, "user_id", json_string(user_id));
+  json_object_set_new(out, "chat_messages", chat);
+  json_object_set_new(out, "participant_sessions", sessions);
+  json_object_set_new(out, "analytics_events", events);
+  json_object_set_new(out, "audit", audit);
+  json_object_set_new(out, "room_policy", store_policy_export(policy_rows, user_id));
+  json_object_del(out, "items");
+}
+
 json_t *store_policy_export(json_t *rows, const char *user_id) {
   json_t *out = json_array();
   size_t i;

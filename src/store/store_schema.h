@@ -35,5 +35,27 @@ char *store_policy_without_user(const char *policy, const char *user_id);
 /* Export: takes rows [{"room_id", "policy": text}] (steals the reference)
  * and returns the user's parts, one per room that mentions it. */
 json_t *store_policy_export(json_t *rows, const char *user_id);
+/* Completes an export answer: out gets user_id and the five lists (their
+ * references stolen; policy_rows as store_policy_export takes them) in
+ * place of its "items". */
+void store_export_fill(json_t *out, const char *user_id, json_t *chat, json_t *sessions, json_t *events,
+                       json_t *audit, json_t *policy_rows);
+
+/* A room's stored summary ($1: room id) and its quality buckets: the same
+ * SQL in both dialects. */
+#define STORE_SUMMARY_SQL                                                                                  \
+  "SELECT (SELECT count(*) FROM room_sessions WHERE room_id = $1) AS known,"                              \
+  " (SELECT min(started_at) FROM room_sessions WHERE room_id = $1) AS created_at,"                        \
+  " (SELECT max(ended_at) FROM room_sessions WHERE room_id = $1) AS closed_at,"                           \
+  " (SELECT max(peak_participants) FROM room_sessions WHERE room_id = $1) AS peak_participants,"          \
+  " (SELECT count(*) FROM participant_sessions WHERE room_id = $1) AS total_sessions,"                    \
+  " (SELECT CAST(coalesce(sum(duration_ms), 0) AS BIGINT) FROM participant_sessions WHERE room_id = $1)"  \
+  " AS session_ms,"                                                                                       \
+  " (SELECT count(*) FROM analytics_events WHERE room_id = $1 AND type = 'custom') AS custom_events,"     \
+  " (SELECT count(*) FROM recordings WHERE room_id = $1 AND kind = 'recording') AS recordings,"           \
+  " (SELECT count(*) FROM recordings WHERE room_id = $1 AND kind = 'stream') AS live_streams,"            \
+  " (SELECT count(*) FROM chat_messages WHERE room_id = $1) AS chat_messages"
+#define STORE_QUALITY_SQL \
+  "SELECT name, count(*) AS n FROM analytics_events WHERE room_id = $1 AND type = 'quality' GROUP BY name"
 
 #endif

@@ -529,28 +529,13 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
       rc = rows_json(c, "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0"
                         " ORDER BY room_id", needle, 0, policy);
     }
-    json_object_set_new(out, "user_id", json_string(r->user_id));
-    json_object_set_new(out, "chat_messages", chat);
-    json_object_set_new(out, "participant_sessions", sessions);
-    json_object_set_new(out, "analytics_events", events);
-    json_object_set_new(out, "audit", audit);
-    json_object_set_new(out, "room_policy", store_policy_export(policy, r->user_id));
-    json_object_del(out, "items");
+    store_export_fill(out, r->user_id, chat, sessions, events, audit, policy);
     break;
   }
   case STORE_READ_SUMMARY: {
     json_t *sum = json_array(), *q = json_array();
-    rc = rows_json(c, "SELECT (SELECT count(*) FROM room_sessions WHERE room_id = $1) AS known,"
-" (SELECT min(started_at) FROM room_sessions WHERE room_id = $1) AS created_at,"
-" (SELECT max(ended_at) FROM room_sessions WHERE room_id = $1) AS closed_at,"
-" (SELECT max(peak_participants) FROM room_sessions WHERE room_id = $1) AS peak_participants,"
-" (SELECT count(*) FROM participant_sessions WHERE room_id = $1) AS total_sessions,"
-" (SELECT CAST(coalesce(sum(duration_ms), 0) AS BIGINT) FROM participant_sessions WHERE room_id = $1) AS session_ms,"
-" (SELECT count(*) FROM analytics_events WHERE room_id = $1 AND type = 'custom') AS custom_events,"
-" (SELECT count(*) FROM recordings WHERE room_id = $1 AND kind = 'recording') AS recordings,"
-" (SELECT count(*) FROM recordings WHERE room_id = $1 AND kind = 'stream') AS live_streams,"
-" (SELECT count(*) FROM chat_messages WHERE room_id = $1) AS chat_messages", r->room_id, 0, sum);
-    if (rc == 0) rc = rows_json(c, "SELECT name, count(*) AS n FROM analytics_events WHERE room_id = $1 AND type = 'quality' GROUP BY name", r->room_id, 0, q);
+    rc = rows_json(c, STORE_SUMMARY_SQL, r->room_id, 0, sum);
+    if (rc == 0) rc = rows_json(c, STORE_QUALITY_SQL, r->room_id, 0, q);
     json_object_set_new(out, "summary", sum);
     json_object_set_new(out, "quality", q);
     break;
