@@ -49,6 +49,7 @@
 #define INBOX_MAX 100000
 #define PENDING_MAX 200000       /* commands held while Redis is away */
 #define LINK_QUEUE_MAX 256       /* client messages held before the owner is known */
+#define LINK_MOVES_MAX 8         /* refused opens of one link before its client is told to reconnect */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define KEY_MAX 160
@@ -160,8 +161,10 @@ struct link {               /* a client of this instance in a room owned elsewhe
   int has_rt;
   uint64_t last_seq;
   int opened;               /* the owner was sent the open */
+  int confirmed;            /* the owner's first frame for it came: the open took */
+  int moves;                /* opens refused by an instance that no longer owned the room */
   char sent_to[32];         /* the owner it was sent to */
-  struct buf queue;         /* messages before the open: u32 length + bytes */
+  struct buf queue;         /* messages before the open was confirmed: u32 length + bytes */
   size_t nqueued;
   struct buf grant;         /* a breakout grant (the owner checks it); spent in Redis first */
   int spending;             /* the grant's SET NX is in flight: not in room->links yet */
@@ -251,6 +254,8 @@ static void reader_issue(struct cluster *cl);
 static void connect_ctx(struct cluster *cl, int reader);
 static void room_resolve(struct cluster *cl, struct croom *cr);
 static void links_join_local(struct cluster *cl, struct croom *cr);
+static void link_send_open(struct cluster *cl, struct link *l);
+static void link_unlink(struct cluster *cl, struct link *l);
 static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
 static void gate_drop(struct cluster *cl, struct conn *c);
 static void counted_verdict(struct cluster *cl, int on);
@@ -671,6 +676,40 @@ static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
   tc->admin = admin;
 }
 
+/* An open that came to an instance that does not own its room (any more):
+ * the sender resolves the owner again and sends the open there itself, so
+ * its client sees nothing of it. */
+static void open_refused(struct cluster *cl, const char *inst, const char *id, const char *room) {
+  const char *fv[] = {"k", "moved", "i", cl->inst, "id", id, "room", room};
+  inbox_send(cl, inst, 8, fv, NULL);
+}
+
+/* The sender's side: the instance its link's open went to no longer owns
+ * the room. That instance is alive, so its heartbeat is no reason to wait:
+ * the room is resolved afresh (taken here, or found elsewhere) and the open
+ * goes again with the client's messages since. */
+static void link_moved(struct cluster *cl, const char *inst, const char *id) {
+  struct link *l = map_get(&cl->links, id);
+  if (l == NULL || l->room == NULL || !l->opened || l->confirmed || strcmp(l->sent_to, inst) != 0) return;
+  struct croom *cr = l->room;
+  if (++l->moves > LINK_MOVES_MAX) {
+    struct conn *c = l->c;
+    log_warn("open_refused room=%s owner=%s moves=%d", cr->id, inst, l->moves);
+    link_unlink(cl, l);
+    ws_close(c, 1012, "owner moved, reconnect");
+    return;
+  }
+  l->opened = 0;
+  cl->st.opens_moved++;
+  if (strcmp(cr->owner, inst) == 0) {
+    cr->owner[0] = '\0';
+    cr->watching = 0;
+  }
+  if (cr->owned && !cr->rebuilding) links_join_local(cl, cr);
+  else if (!cr->owned && cr->owner[0] && cr->watching) link_send_open(cl, l);
+  else room_resolve(cl, cr);
+}
+
 /* What another instance sent this one. */
 static void inbox_entry(struct cluster *cl, const redisReply *f) {
   char k[16], inst[32], id[24], room[ID_MAX + 1], key[64];
@@ -684,9 +723,14 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     struct croom *cr = croom_get(cl, room, 0);
     struct remote *old = map_get(&cl->remotes, key);
     if (old) return;
+    int wait = cr && ((!cr->owned && cr->acquiring) || (cr->owned && cr->rebuilding));
+    if (!wait && (cr == NULL || !cr->owned)) {
+      open_refused(cl, inst, id, room); /* not ours (any more) */
+      return;
+    }
     struct remote *rm = remote_new(cl, inst, id, room, 0);
     if (rm == NULL) return;
-    if (cr && ((!cr->owned && cr->acquiring) || (cr->owned && cr->rebuilding))) {
+    if (wait) {
       /* Our lease reply or the rebuild is still on its way: join it then. */
       claims_from_fields(f, &rm->tc);
       rm->has_rt = field_str(f, "rt", rm->rt, sizeof(rm->rt)) == 0 && rm->rt[0];
@@ -702,11 +746,6 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       *pp = rm;
       return;
     }
-    if (cr == NULL || !cr->owned) {
-      /* Not ours (any more): the other instance resolves the owner again. */
-      remote_ws_close(rm->fake, 1012, "owner moved, reconnect");
-      return;
-    }
     struct token_claims tc;
     claims_from_fields(f, &tc);
     char rt[80];
@@ -717,6 +756,8 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     char g[GRANT_MAX + 1] = "";
     field_str(f, "g", g, sizeof(g));
     owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq, g);
+  } else if (strcmp(k, "moved") == 0) {
+    link_moved(cl, inst, id);
   } else if (strcmp(k, "msg") == 0) {
     cl->st.forwarded_in++;
     struct remote *rm = map_get(&cl->remotes, key);
@@ -1018,8 +1059,8 @@ static void link_send_open(struct cluster *cl, struct link *l) {
     cl->st.forwarded_out++;
     off += 4 + n;
   }
-  buf_free(&l->queue);
-  l->nqueued = 0;
+  /* Kept until the owner's first frame: an open refused by an instance
+   * that gave the room up is sent again, with these, to the next owner. */
 }
 
 static void link_unlink(struct cluster *cl, struct link *l) {
@@ -1051,6 +1092,12 @@ void cluster_on_text(struct conn *c, const char *data, size_t len) {
     buf_append(&l->queue, data, len);
     l->nqueued++;
     return;
+  }
+  if (!l->confirmed && l->nqueued < LINK_QUEUE_MAX) {
+    uint32_t n = (uint32_t)len;
+    buf_append(&l->queue, &n, 4);
+    buf_append(&l->queue, data, len);
+    l->nqueued++;
   }
   const char *fv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", data};
   size_t fl[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, len};
@@ -1120,6 +1167,11 @@ static void stream_entry(struct cluster *cl, struct croom *cr, const redisReply 
           link_unlink(cl, l); /* the owner already ended the session */
           ws_close(c, code, why);
         } else if (fr && fr->type == REDIS_REPLY_STRING) {
+          if (!l->confirmed) {
+            l->confirmed = 1;
+            buf_free(&l->queue);
+            l->nqueued = 0;
+          }
           if (b == NULL && (b = outbuf_new(fr->len)) != NULL) {
             memcpy(b->data, fr->str, fr->len);
             b->len = fr->len;
@@ -1395,7 +1447,13 @@ static void deferred_run(struct cluster *cl, struct croom *cr) {
       continue;
     }
     if (!cr->owned || cr->rebuilding) {
-      remote_ws_close(rm->fake, 1012, "owner moved, reconnect");
+      /* Not ours after all: the sender finds the owner (its messages it
+       * kept, and sends again). */
+      const char *slash = strchr(rm->key, '/');
+      open_refused(cl, rm->inst, slash ? slash + 1 : "", cr->id);
+      rm->closed = 1;
+      map_del(&cl->remotes, rm->key);
+      remote_free_later(cl, rm);
       continue;
     }
     owner_join(cl, rm->fake, cr->id, &rm->tc, rm->adm, rm->has_rt ? rm->rt : NULL, rm->ls, rm->grant.data);
@@ -2548,13 +2606,13 @@ json_t *cluster_health_json(const struct cluster *cl) {
   for (size_t i = 0; i < cl->rooms.nbuckets; i++)
     for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next)
       if (((struct croom *)e->value)->owned) json_array_append_new(owned, json_string(e->key));
-  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I}", "instance_id", cl->inst, "redis",
+  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I}", "instance_id", cl->inst, "redis",
                    cluster_redis_up(cl) ? "ok" : "unavailable", "owned_rooms", owned, "forwarded_out",
                    (json_int_t)cl->st.forwarded_out, "forwarded_in", (json_int_t)cl->st.forwarded_in,
                    "stream_entries_in", (json_int_t)cl->st.stream_entries_in, "queued",
                    (json_int_t)cl->npending, "stream_lag_ms", cl->st.stream_lag_ms, "stream_lag_max_ms",
                    cl->st.stream_lag_max_ms, "takeovers", (json_int_t)cl->st.takeovers, "fenced",
-                   (json_int_t)cl->st.fenced);
+                   (json_int_t)cl->st.fenced, "opens_moved", (json_int_t)cl->st.opens_moved);
 }
 
 void cluster_metrics(const struct cluster *cl, struct buf *b) {
@@ -2578,9 +2636,12 @@ void cluster_metrics(const struct cluster *cl, struct buf *b) {
       "# HELP huddle_cluster_queued_commands Redis commands held while Redis is away.\n"
       "# TYPE huddle_cluster_queued_commands gauge\nhuddle_cluster_queued_commands %zu\n"
       "# HELP huddle_cluster_takeovers_total Rooms taken over from a dead owner.\n"
-      "# TYPE huddle_cluster_takeovers_total counter\nhuddle_cluster_takeovers_total %llu\n",
+      "# TYPE huddle_cluster_takeovers_total counter\nhuddle_cluster_takeovers_total %llu\n"
+      "# HELP huddle_cluster_opens_moved_total Joins sent again because the instance named as owner had given the room up.\n"
+      "# TYPE huddle_cluster_opens_moved_total counter\nhuddle_cluster_opens_moved_total %llu\n",
       cl->inst, cluster_redis_up(cl), cluster_owned_rooms(cl), (unsigned long long)cl->st.forwarded_out,
       (unsigned long long)cl->st.forwarded_in, (unsigned long long)cl->st.stream_entries_in,
-      cl->st.stream_lag_ms / 1000.0, cl->npending, (unsigned long long)cl->st.takeovers);
+      cl->st.stream_lag_ms / 1000.0, cl->npending, (unsigned long long)cl->st.takeovers,
+      (unsigned long long)cl->st.opens_moved);
   if (n > 0) buf_append(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
 }

@@ -27,6 +27,7 @@ struct cluster_stats {
   uint64_t stream_entries_in; /* entries read from room streams (rooms owned elsewhere) */
   uint64_t fenced;            /* appends refused: this instance no longer held the lease */
   uint64_t takeovers;         /* rooms this instance took over from a dead owner */
+  uint64_t opens_moved;       /* joins sent again: the instance named as owner had given the room up */
   uint64_t reconnects;        /* Redis connections re-established */
   uint64_t queued_max;        /* most commands held while Redis was away */
   double stream_lag_ms;       /* last: owner's append to this instance's delivery */
