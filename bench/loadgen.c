@@ -632,6 +632,7 @@ static void send_bursts(struct lg *g, struct step *s, uint64_t now, double per_n
   while (g->sched_sent / per_burst < due) {
     uint64_t t_sched = g->t_phase + (uint64_t)((double)g->sched_sent / per_ns);
     if (s && now - t_sched > s->max_send_lag) s->max_send_lag = now - t_sched;
+    if (s) hist_record(&s->send_lag, now - t_sched);
     for (uint32_t room = g->g_lo; room < g->g_hi; room++)
       for (uint32_t m = 1; m < size; m++) {
         uint32_t idx = room * size + m;
@@ -676,6 +677,7 @@ static void on_tick(uv_timer_t *t) {
   while (g->sched_sent < due) {
     uint64_t t_sched = g->t_phase + (uint64_t)((double)g->sched_sent / per_ns);
     if (s && now - t_sched > s->max_send_lag) s->max_send_lag = now - t_sched;
+    if (s) hist_record(&s->send_lag, now > t_sched ? now - t_sched : 0);
     send_scheduled(g, g->sched_sent, t_sched);
     g->sched_sent++;
   }
@@ -810,6 +812,8 @@ static void write_json(const struct lg *g) {
             s->client_cpu_max, s->others_cpu, s->attempts, us(s->max_send_lag), s->saturated ? "true" : "false",
             s->client_bound ? "true" : "false", s->probe ? "true" : "false");
     json_lat(f, &s->lat);
+    fprintf(f, ",\"send_lag_us\":");
+    json_lat(f, &s->send_lag);
     fprintf(f, "}");
   }
   fprintf(f, "]}\n");
@@ -1073,6 +1077,7 @@ static void workers_gather(struct lg *g, int type) {
       s->client_cpu += x->client_cpu;
       if (x->client_cpu > s->client_cpu_max) s->client_cpu_max = x->client_cpu;
       hist_merge(&s->lat, &x->lat);
+      hist_merge(&s->send_lag, &x->send_lag);
     } else if (type == WM_DONE) {
       g->msgs_total += m->msgs_total;
       g->sent_total += m->sent_total;

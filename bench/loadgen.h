@@ -174,6 +174,7 @@ struct step {
   int client_bound;             /* the load generator, not the server, was the limit */
   int probe;                    /* --search: the latency step after the search */
   struct hist lat;
+  struct hist send_lag;         /* ns: each scheduled send's lateness (the generator's own share of lat) */
 };
 
 struct lg_opts {

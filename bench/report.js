@@ -152,6 +152,7 @@ function throughputTable(sc, title, unit, peersAllowed) {
       limit: t.limit,
       probe_offered: p ? p.offered_msgs_s : null, probe_p50_ms: p ? p.lat_us.p50 / 1000 : null,
       probe_p99_ms: p ? p.lat_us.p99 / 1000 : null, probe_saturated: p ? p.saturated : null,
+      probe_send_lag_p99_ms: p && p.send_lag_us ? p.send_lag_us.p99 / 1000 : null,
       peak: t.peak.window_deliveries_s, first_p50_ms: t.first.lat_us.p50 / 1000, first_p99_ms: t.first.lat_us.p99 / 1000,
       saturated_at: t.saturatedAt ? t.saturatedAt.offered_msgs_s : null,
       syscalls: syscalls(sc, s, r),
@@ -160,7 +161,10 @@ function throughputTable(sc, title, unit, peersAllowed) {
     const errs = r.errors.connect + r.errors.handshake + r.errors.closed + r.errors.server + r.errors.write;
     const cpu = b ? `${fmt(b.client_cpu_pct)}%` : '-';
     const cpuSat = t.saturatedAt ? `${fmt(t.saturatedAt.client_cpu_pct)}%` : '-';
-    const probe = p ? `${ms(p.lat_us.p50)} / ${ms(p.lat_us.p99)} at ${fmt(p.offered_msgs_s)}${p.saturated ? ' (saturated)' : ''}` : '-';
+    // The generator's own share: how late its 1 ms tick sent each message
+    // (latency counts from the scheduled time, so this is inside p99).
+    const lag = p && p.send_lag_us ? `; send lag p99 ${ms(p.send_lag_us.p99)}` : '';
+    const probe = p ? `${ms(p.lat_us.p50)} / ${ms(p.lat_us.p99)} at ${fmt(p.offered_msgs_s)}${p.saturated ? ' (saturated)' : ''}${lag}` : '-';
     say(`| ${s} | ${b ? `${fmt(b.offered_msgs_s)} (${fmt(b.deliveries_s)})` : 'none kept up'} | ${t.saturatedAt ? fmt(t.saturatedAt.offered_msgs_s) : 'not reached'} | ${t.limit} | ${b ? fmt(b.server_cpu_pct) + '%' : '-'} | ${b ? fmt(cpuPer(b), 2) + ' us' : '-'} | ${cpu} / ${cpuSat} | ${probe} | ${errs} | ${fmt(Math.max(...r.steps.map((x) => x.others_cpu_pct || 0)))}% |`);
     ladders.push(`${s}: ` + r.steps.map((x) => `${fmt(x.offered_msgs_s)}${x.probe ? ' probe' : ''}${x.saturated ? ' SAT' : ''}${x.client_bound ? ' (loadgen-bound)' : ''}`).join(', '));
   }
