@@ -190,6 +190,83 @@ static int emit(struct buf *out, uint32_t cp, int neutralize) {
   return buf_append(out, tmp, utf8_put(cp, tmp));
 }
 
+/* ---- Chat text: the ASCII fast path ---- */
+
+/* 1 if the ASCII text before the colon at s[colon] ends in a dangerous
+ * scheme word that starts where sanitize_text's slow path looks for one:
+ * walking back from the colon over scheme spaces, the word's letters (any
+ * case, spaces allowed between them), and before its first letter nothing
+ * or a byte that is not an ASCII letter or digit. This is the slow path's
+ * forward test (scheme_colon from each word start) read backwards: for
+ * text of printable ASCII, \n and \t only, every byte is kept as it is,
+ * so the two read the same characters. */
+static int ascii_scheme_before(const unsigned char *s, size_t colon) {
+  for (size_t w = 0; w < sizeof(bad_schemes) / sizeof(bad_schemes[0]); w++) {
+    const char *word = bad_schemes[w];
+    size_t k = strlen(word), i = colon;
+    for (;;) {
+      while (i > 0 && is_scheme_space(s[i - 1])) i--;
+      if (i == 0) break;
+      unsigned c = s[i - 1];
+      if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
+      if (c != (unsigned char)word[k - 1]) break;
+      i--;
+      if (--k == 0) break;
+    }
+    if (k == 0 && (i == 0 || !is_ascii_alnum(s[i - 1]))) return 1;
+  }
+  return 0;
+}
+
+/* sanitize_text for text whose bytes are all printable ASCII, \n or \t
+ * (the common case), in one pass: each byte is its own code point, none is
+ * removed or mapped, so only the HTML escapes and the scheme colons change
+ * anything. Returns 1 with *e set when it decided, 0 when the text has a
+ * byte it does not handle (out is then reset, for the slow path). */
+static int text_ascii(const unsigned char *s, size_t len, size_t max_chars, struct buf *out,
+                      enum api_err *e) {
+  int visible = 0;
+  /* Over the limit: left to the slow path, which counts code points. */
+  if (len > max_chars || len > SIZE_MAX / 8) return 0;
+  if (buf_reserve(out, 6 * len) != 0) { /* each byte at most "&quot;" */
+    *e = API_ERR_INTERNAL_ERROR;
+    return 1;
+  }
+  char *o = out->data;
+  for (size_t i = 0; i < len; i++) {
+    unsigned c = s[i];
+    if (c >= 0x20 && c < 0x7f) {
+      switch (c) {
+      case '&': memcpy(o, "&amp;", 5), o += 5; break;
+      case '<': memcpy(o, "&lt;", 4), o += 4; break;
+      case '>': memcpy(o, "&gt;", 4), o += 4; break;
+      case '"': memcpy(o, "&quot;", 6), o += 6; break;
+      case '\'': memcpy(o, "&#39;", 5), o += 5; break;
+      case ':':
+        if (ascii_scheme_before(s, i)) memcpy(o, "&#58;", 5), o += 5;
+        else *o++ = ':';
+        break;
+      default: *o++ = (char)c; break;
+      }
+      if (c != ' ') visible = 1;
+    } else if (c == '\n' || c == '\t') {
+      *o++ = (char)c;
+    } else {
+      buf_reset(out);
+      return 0;
+    }
+  }
+  out->len = (size_t)(o - out->data);
+  out->data[out->len] = '\0';
+  if (!visible) {
+    buf_reset(out);
+    *e = API_ERR_INVALID_MESSAGE;
+    return 1;
+  }
+  *e = API_OK;
+  return 1;
+}
+
 /* A scheme word counts only where a URL could start with it: "metadata:" is
  * not the data: scheme. Neutralizing too much is harmless (&#58; displays
  * as ':'), so anything but an ASCII letter or digit before the word counts
@@ -200,8 +277,11 @@ enum api_err sanitize_text(const char *in, size_t len, size_t max_chars, struct 
   uint32_t cp, prev = ' ';
   int visible = 0;
 
+  enum api_err e;
   buf_reset(out);
-  if (s == NULL || utf8_count(s, len, &n) != 0) return API_ERR_INVALID_MESSAGE;
+  if (s == NULL) return API_ERR_INVALID_MESSAGE;
+  if (text_ascii(s, len, max_chars, out, &e)) return e;
+  if (utf8_count(s, len, &n) != 0) return API_ERR_INVALID_MESSAGE;
   if (n > max_chars) return API_ERR_MESSAGE_TOO_LONG;
   while (pos < len) {
     size_t at = pos;

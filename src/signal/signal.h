@@ -25,7 +25,11 @@
                                  handler reads in->member, never in->payload */
 
 /* The payload members a SIG_SPANS handler reads: indexes into in->member. */
-enum sig_member { SIG_M_SDP, SIG_M_TYPE, SIG_M_CANDIDATE, SIG_M_SDP_MID, SIG_M_SDP_MLINE_INDEX, SIG_M__COUNT };
+enum sig_member {
+  SIG_M_SDP, SIG_M_TYPE, SIG_M_CANDIDATE, SIG_M_SDP_MID, SIG_M_SDP_MLINE_INDEX, /* offer, answer, ice-candidate */
+  SIG_M_TEXT, SIG_M_REPLY_TO,                                                 /* chat-message */
+  SIG_M__COUNT
+};
 
 struct sig_ctx {
   struct hub *hub;
