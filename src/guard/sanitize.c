@@ -225,7 +225,26 @@ static int ascii_scheme_before(const unsigned char *s, size_t colon) {
  * byte it does not handle (out is then reset, for the slow path). */
 static int text_ascii(const unsigned char *s, size_t len, size_t max_chars, struct buf *out,
                       enum api_err *e) {
-  int visible = 0;
+  /* Per byte: 0 kept as it is, 1 escaped or maybe a scheme's colon, 2 not
+   * handled here (other controls, DEL, anything >= 0x80). */
+  static const unsigned char cls[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+  };
   /* Over the limit: left to the slow path, which counts code points. */
   if (len > max_chars || len > SIZE_MAX / 8) return 0;
   if (buf_reserve(out, 6 * len) != 0) { /* each byte at most "&quot;" */
@@ -233,32 +252,33 @@ static int text_ascii(const unsigned char *s, size_t len, size_t max_chars, stru
     return 1;
   }
   char *o = out->data;
-  for (size_t i = 0; i < len; i++) {
-    unsigned c = s[i];
-    if (c >= 0x20 && c < 0x7f) {
-      switch (c) {
-      case '&': memcpy(o, "&amp;", 5), o += 5; break;
-      case '<': memcpy(o, "&lt;", 4), o += 4; break;
-      case '>': memcpy(o, "&gt;", 4), o += 4; break;
-      case '"': memcpy(o, "&quot;", 6), o += 6; break;
-      case '\'': memcpy(o, "&#39;", 5), o += 5; break;
-      case ':':
-        if (ascii_scheme_before(s, i)) memcpy(o, "&#58;", 5), o += 5;
-        else *o++ = ':';
-        break;
-      default: *o++ = (char)c; break;
-      }
-      if (c != ' ') visible = 1;
-    } else if (c == '\n' || c == '\t') {
-      *o++ = (char)c;
-    } else {
+  size_t i = 0;
+  for (;;) {
+    unsigned c = 0;
+    while (i < len && cls[c = s[i]] == 0) *o++ = (char)c, i++;
+    if (i == len) break;
+    switch (c) {
+    case '&': memcpy(o, "&amp;", 5), o += 5; break;
+    case '<': memcpy(o, "&lt;", 4), o += 4; break;
+    case '>': memcpy(o, "&gt;", 4), o += 4; break;
+    case '"': memcpy(o, "&quot;", 6), o += 6; break;
+    case '\'': memcpy(o, "&#39;", 5), o += 5; break;
+    case ':':
+      if (ascii_scheme_before(s, i)) memcpy(o, "&#58;", 5), o += 5;
+      else *o++ = ':';
+      break;
+    default:
       buf_reset(out);
       return 0;
     }
+    i++;
   }
   out->len = (size_t)(o - out->data);
   out->data[out->len] = '\0';
-  if (!visible) {
+  /* Nothing left but blanks (space, \t, \n)? Usually the first byte says. */
+  size_t k = 0;
+  while (k < len && is_scheme_space(s[k])) k++;
+  if (k == len) {
     buf_reset(out);
     *e = API_ERR_INVALID_MESSAGE;
     return 1;
@@ -271,17 +291,14 @@ static int text_ascii(const unsigned char *s, size_t len, size_t max_chars, stru
  * not the data: scheme. Neutralizing too much is harmless (&#58; displays
  * as ':'), so anything but an ASCII letter or digit before the word counts
  * as a start, including spaces, punctuation and quotes. */
-enum api_err sanitize_text(const char *in, size_t len, size_t max_chars, struct buf *out) {
+enum api_err sanitize_text_cp(const char *in, size_t len, size_t max_chars, struct buf *out) {
   const unsigned char *s = (const unsigned char *)in;
   size_t n, pos = 0, colon = SIZE_MAX;
   uint32_t cp, prev = ' ';
   int visible = 0;
 
-  enum api_err e;
   buf_reset(out);
-  if (s == NULL) return API_ERR_INVALID_MESSAGE;
-  if (text_ascii(s, len, max_chars, out, &e)) return e;
-  if (utf8_count(s, len, &n) != 0) return API_ERR_INVALID_MESSAGE;
+  if (s == NULL || utf8_count(s, len, &n) != 0) return API_ERR_INVALID_MESSAGE;
   if (n > max_chars) return API_ERR_MESSAGE_TOO_LONG;
   while (pos < len) {
     size_t at = pos;
@@ -304,6 +321,13 @@ enum api_err sanitize_text(const char *in, size_t len, size_t max_chars, struct 
     return API_ERR_INVALID_MESSAGE;
   }
   return API_OK;
+}
+
+enum api_err sanitize_text(const char *in, size_t len, size_t max_chars, struct buf *out) {
+  enum api_err e;
+  buf_reset(out);
+  if (in != NULL && text_ascii((const unsigned char *)in, len, max_chars, out, &e)) return e;
+  return sanitize_text_cp(in, len, max_chars, out);
 }
 
 /* ---- Reactions ---- */

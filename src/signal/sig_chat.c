@@ -38,10 +38,7 @@ static const char *member_str(const struct jscan_value *v, char *buf, size_t cap
   return o;
 }
 
-/* The event's payload, as json_pack("{s:s,s:s%,s:s,s:b}") and then
- * "reply_to" would make it and json_dumpb(JSON_COMPACT |
- * JSON_PRESERVE_ORDER) would write it (test_jwrite checks this). */
-static int chat_payload(struct buf *out, const char *id, const char *text, size_t text_len, const char *name,
+int sig_chat_payload(struct buf *out, const char *id, const char *text, size_t text_len, const char *name,
                         int private, const char *reply) {
   size_t nlen = strlen(name), rlen = reply ? strlen(reply) : 0, idlen = strlen(id);
   size_t max = JWRITE_STRING_MAX(idlen) + JWRITE_STRING_MAX(text_len) + JWRITE_STRING_MAX(nlen) +
@@ -114,7 +111,7 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
   id[0] = 'm';
   *jwrite_u64(id + 1, seq) = '\0';
   struct buf out = {0};
-  if (chat_payload(&out, id, clean.data, clean.len, ctx->self->name, ctx->in->to != NULL, reply) != 0) {
+  if (sig_chat_payload(&out, id, clean.data, clean.len, ctx->self->name, ctx->in->to != NULL, reply) != 0) {
     buf_free(&clean);
     buf_free(&out);
     return API_ERR_INTERNAL_ERROR;
