@@ -5,6 +5,9 @@
 #include <assert.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "guard/sanitize.h"
 
@@ -254,9 +257,35 @@ static int text_ascii(const unsigned char *s, size_t len, size_t max_chars, stru
   char *o = out->data;
   size_t i = 0;
   for (;;) {
+#ifdef __SSE2__
+    /* 16 bytes at a time while they are all kept as they are (\n and \t
+     * stop a block and go one at a time). The store may write past what
+     * is kept: out has room for 6 bytes per input byte. */
+    while (len - i >= 16) {
+      __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+      __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('&')), _mm_cmpeq_epi8(x, _mm_set1_epi8('<')));
+      bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('>')), _mm_cmpeq_epi8(x, _mm_set1_epi8('"'))));
+      bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\'')), _mm_cmpeq_epi8(x, _mm_set1_epi8(':'))));
+      bad = _mm_or_si128(bad, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+      /* Signed: bytes >= 0x80 are negative and fail "> 0x1f" with the controls. */
+      __m128i ok = _mm_andnot_si128(bad, _mm_cmpgt_epi8(x, _mm_set1_epi8(0x1f)));
+      unsigned m = (unsigned)_mm_movemask_epi8(ok);
+      _mm_storeu_si128((__m128i *)o, x);
+      if (m == 0xffff) {
+        o += 16, i += 16;
+        continue;
+      }
+      unsigned k = (unsigned)__builtin_ctz(~m);
+      o += k, i += k;
+      break;
+    }
+#endif
     unsigned c = 0;
-    while (i < len && cls[c = s[i]] == 0) *o++ = (char)c, i++;
     if (i == len) break;
+    if (cls[c = s[i]] == 0) { /* \n, \t, or a plain byte of the last 15 */
+      *o++ = (char)c, i++;
+      continue;
+    }
     switch (c) {
     case '&': memcpy(o, "&amp;", 5), o += 5; break;
     case '<': memcpy(o, "&lt;", 4), o += 4; break;
