@@ -309,16 +309,24 @@ static void media_record(struct hub *hub, struct room_history *h, const char *id
   store_submit(hub->store, rec, 0);
 }
 
+/* snprintf(dst, n, "%s", s) without the format machinery (about 500
+ * instructions a call): one analytics row per chat message copies three. */
+static void copy_field(char *dst, size_t n, const char *s) {
+  size_t len = strnlen(s, n - 1);
+  memcpy(dst, s, len);
+  dst[len] = '\0';
+}
+
 static void on_history(void *arg, struct room_history *h, int audit, const struct analytics_event *e) {
   struct hub *hub = arg;
   if (hub->store == NULL) return;
   struct store_rec *rec = store_rec_new(audit ? STORE_AUDIT : STORE_EVENT, h->room_id);
   if (rec == NULL) return;
   rec->ts = e->ts;
-  snprintf(rec->name, sizeof(rec->name), "%s", e->type);
-  snprintf(rec->user_id, sizeof(rec->user_id), "%s", e->user_id);
-  if (audit) snprintf(rec->target, sizeof(rec->target), "%s", e->name);
-  else snprintf(rec->aux, sizeof(rec->aux), "%s", e->name);
+  copy_field(rec->name, sizeof(rec->name), e->type);
+  copy_field(rec->user_id, sizeof(rec->user_id), e->user_id);
+  if (audit) copy_field(rec->target, sizeof(rec->target), e->name);
+  else copy_field(rec->aux, sizeof(rec->aux), e->name);
   rec->value = e->value;
   rec->text = e->data ? strndup(e->data, e->data_len) : NULL; /* already compact JSON text */
   store_submit(hub->store, rec, 0);
