@@ -39,7 +39,7 @@ static const char *member_str(const struct jscan_value *v, char *buf, size_t cap
 }
 
 int sig_chat_payload(struct buf *out, const char *id, const char *text, size_t text_len, const char *name,
-                        int private, const char *reply) {
+                     int private, const char *reply) {
   size_t nlen = strlen(name), rlen = reply ? strlen(reply) : 0, idlen = strlen(id);
   size_t max = JWRITE_STRING_MAX(idlen) + JWRITE_STRING_MAX(text_len) + JWRITE_STRING_MAX(nlen) +
                JWRITE_STRING_MAX(rlen) + 80;

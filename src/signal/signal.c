@@ -72,7 +72,7 @@ int signal_type_index(const char *name) { return msg_type_id(name); }
 const struct sig_type *signal_type_at(size_t i) { return i < NTYPES ? &types[i] : NULL; }
 
 /* What envelope_decode_spans locates for SIG_SPANS types (enum sig_member). */
-static const char *const span_members[SIG_M__COUNT] = {"sdp",    "type", "candidate", "sdpMid", "sdpMLineIndex",
+static const char *const span_members[SIG_M__COUNT] = {"sdp", "type", "candidate", "sdpMid", "sdpMLineIndex",
                                                         "text", "reply_to"};
 
 static int spans_type(const char *name) {
