@@ -5,6 +5,9 @@
 #include <assert.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "guard/sanitize.h"
 
@@ -190,11 +193,134 @@ static int emit(struct buf *out, uint32_t cp, int neutralize) {
   return buf_append(out, tmp, utf8_put(cp, tmp));
 }
 
+/* ---- Chat text: the ASCII fast path ---- */
+
+/* 1 if the ASCII text before the colon at s[colon] ends in a dangerous
+ * scheme word that starts where sanitize_text's slow path looks for one:
+ * walking back from the colon over scheme spaces, the word's letters (any
+ * case, spaces allowed between them), and before its first letter nothing
+ * or a byte that is not an ASCII letter or digit. This is the slow path's
+ * forward test (scheme_colon from each word start) read backwards: for
+ * text of printable ASCII, \n and \t only, every byte is kept as it is,
+ * so the two read the same characters. */
+static int ascii_scheme_before(const unsigned char *s, size_t colon) {
+  for (size_t w = 0; w < sizeof(bad_schemes) / sizeof(bad_schemes[0]); w++) {
+    const char *word = bad_schemes[w];
+    size_t k = strlen(word), i = colon;
+    for (;;) {
+      while (i > 0 && is_scheme_space(s[i - 1])) i--;
+      if (i == 0) break;
+      unsigned c = s[i - 1];
+      if (c >= 'A' && c <= 'Z') c += 'a' - 'A';
+      if (c != (unsigned char)word[k - 1]) break;
+      i--;
+      if (--k == 0) break;
+    }
+    if (k == 0 && (i == 0 || !is_ascii_alnum(s[i - 1]))) return 1;
+  }
+  return 0;
+}
+
+/* sanitize_text for text whose bytes are all printable ASCII, \n or \t
+ * (the common case), in one pass: each byte is its own code point, none is
+ * removed or mapped, so only the HTML escapes and the scheme colons change
+ * anything. Returns 1 with *e set when it decided, 0 when the text has a
+ * byte it does not handle (out is then reset, for the slow path). */
+static int text_ascii(const unsigned char *s, size_t len, size_t max_chars, struct buf *out,
+                      enum api_err *e) {
+  /* Per byte: 0 kept as it is, 1 escaped or maybe a scheme's colon, 2 not
+   * handled here (other controls, DEL, anything >= 0x80). */
+  static const unsigned char cls[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+  };
+  /* Over the limit: left to the slow path, which counts code points. */
+  if (len > max_chars || len > SIZE_MAX / 8) return 0;
+  if (buf_reserve(out, 6 * len) != 0) { /* each byte at most "&quot;" */
+    *e = API_ERR_INTERNAL_ERROR;
+    return 1;
+  }
+  char *o = out->data;
+  size_t i = 0;
+  for (;;) {
+#ifdef __SSE2__
+    /* 16 bytes at a time while they are all kept as they are (\n and \t
+     * stop a block and go one at a time). The store may write past what
+     * is kept: out has room for 6 bytes per input byte. */
+    while (len - i >= 16) {
+      __m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+      __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('&')), _mm_cmpeq_epi8(x, _mm_set1_epi8('<')));
+      bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('>')), _mm_cmpeq_epi8(x, _mm_set1_epi8('"'))));
+      bad = _mm_or_si128(bad, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\'')), _mm_cmpeq_epi8(x, _mm_set1_epi8(':'))));
+      bad = _mm_or_si128(bad, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+      /* Signed: bytes >= 0x80 are negative and fail "> 0x1f" with the controls. */
+      __m128i ok = _mm_andnot_si128(bad, _mm_cmpgt_epi8(x, _mm_set1_epi8(0x1f)));
+      unsigned m = (unsigned)_mm_movemask_epi8(ok);
+      _mm_storeu_si128((__m128i *)o, x);
+      if (m == 0xffff) {
+        o += 16, i += 16;
+        continue;
+      }
+      unsigned k = (unsigned)__builtin_ctz(~m);
+      o += k, i += k;
+      break;
+    }
+#endif
+    unsigned c = 0;
+    if (i == len) break;
+    if (cls[c = s[i]] == 0) { /* \n, \t, or a plain byte of the last 15 */
+      *o++ = (char)c, i++;
+      continue;
+    }
+    switch (c) {
+    case '&': memcpy(o, "&amp;", 5), o += 5; break;
+    case '<': memcpy(o, "&lt;", 4), o += 4; break;
+    case '>': memcpy(o, "&gt;", 4), o += 4; break;
+    case '"': memcpy(o, "&quot;", 6), o += 6; break;
+    case '\'': memcpy(o, "&#39;", 5), o += 5; break;
+    case ':':
+      if (ascii_scheme_before(s, i)) memcpy(o, "&#58;", 5), o += 5;
+      else *o++ = ':';
+      break;
+    default:
+      buf_reset(out);
+      return 0;
+    }
+    i++;
+  }
+  out->len = (size_t)(o - out->data);
+  out->data[out->len] = '\0';
+  /* Nothing left but blanks (space, \t, \n)? Usually the first byte says. */
+  size_t k = 0;
+  while (k < len && is_scheme_space(s[k])) k++;
+  if (k == len) {
+    buf_reset(out);
+    *e = API_ERR_INVALID_MESSAGE;
+    return 1;
+  }
+  *e = API_OK;
+  return 1;
+}
+
 /* A scheme word counts only where a URL could start with it: "metadata:" is
  * not the data: scheme. Neutralizing too much is harmless (&#58; displays
  * as ':'), so anything but an ASCII letter or digit before the word counts
  * as a start, including spaces, punctuation and quotes. */
-enum api_err sanitize_text(const char *in, size_t len, size_t max_chars, struct buf *out) {
+enum api_err sanitize_text_cp(const char *in, size_t len, size_t max_chars, struct buf *out) {
   const unsigned char *s = (const unsigned char *)in;
   size_t n, pos = 0, colon = SIZE_MAX;
   uint32_t cp, prev = ' ';
@@ -224,6 +350,13 @@ enum api_err sanitize_text(const char *in, size_t len, size_t max_chars, struct 
     return API_ERR_INVALID_MESSAGE;
   }
   return API_OK;
+}
+
+enum api_err sanitize_text(const char *in, size_t len, size_t max_chars, struct buf *out) {
+  enum api_err e;
+  buf_reset(out);
+  if (in != NULL && text_ascii((const unsigned char *)in, len, max_chars, out, &e)) return e;
+  return sanitize_text_cp(in, len, max_chars, out);
 }
 
 /* ---- Reactions ---- */

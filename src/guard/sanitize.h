@@ -20,6 +20,10 @@
  * API_ERR_INVALID_MESSAGE. Appends the result to out (which is reset
  * first). Invalid UTF-8 is API_ERR_INVALID_MESSAGE. */
 enum api_err sanitize_text(const char *in, size_t len, size_t max_chars, struct buf *out);
+/* sanitize_text decoding every code point: what sanitize_text does for any
+ * input but printable ASCII with \n and \t, which it cleans in one pass
+ * with the same result. Exposed for tests that compare the two. */
+enum api_err sanitize_text_cp(const char *in, size_t len, size_t max_chars, struct buf *out);
 
 /* A reaction: one emoji or emoji sequence (with ZWJ, variation selectors,
  * skin tones, flags, keycaps), at most max_bytes bytes, and nothing else.

@@ -4,15 +4,21 @@
 
 #include "lib/buf.h"
 
-int buf_append(struct buf *b, const void *p, size_t n) {
+int buf_reserve(struct buf *b, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n + 1) cap *= 2;
     char *d = realloc(b->data, cap);
     if (d == NULL) return -1;
+    if (b->cap == 0) d[0] = '\0';
     b->data = d;
     b->cap = cap;
   }
+  return 0;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n) {
+  if (buf_reserve(b, n) != 0) return -1;
   if (n) memcpy(b->data + b->len, p, n);
   b->len += n;
   b->data[b->len] = '\0';

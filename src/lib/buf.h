@@ -13,6 +13,9 @@ struct buf {
 
 /* Appends n bytes; returns 0, or -1 on allocation failure (buf unchanged). */
 int buf_append(struct buf *b, const void *p, size_t n);
+/* Makes room for n more bytes past len (and the NUL) without changing
+ * the content; returns 0, or -1 on allocation failure (buf unchanged). */
+int buf_reserve(struct buf *b, size_t n);
 /* Removes the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);

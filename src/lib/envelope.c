@@ -5,6 +5,7 @@
 
 #include "lib/ids.h"
 #include "lib/envelope.h"
+#include "lib/jwrite.h"
 
 void envelope_in_free(struct envelope_in *in) {
   json_decref(in->root);
@@ -201,24 +202,11 @@ struct outbuf *envelope_encode(const char *type, const char *room, const char *f
   return outbuf_ws_frame(0x1, scratch, n);
 }
 
-/* Appends s as a JSON string (quotes and escapes); s is valid UTF-8. */
-static int put_string(struct outbuf *b, const char *s) {
-  unsigned char *p = b->data + b->len;
-  *p++ = '"';
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      *p++ = '\\';
-      *p++ = c;
-    } else if (c < 0x20) {
-      p += sprintf((char *)p, "\\u%04x", c);
-    } else {
-      *p++ = c;
-    }
-  }
-  *p++ = '"';
-  b->len = (size_t)(p - b->data);
-  return 0;
+/* Appends s as a JSON string (quotes and escapes, as json_dumpb writes
+ * them); s is valid UTF-8. */
+static void put_string(struct outbuf *b, const char *s) {
+  char *p = (char *)b->data + b->len;
+  b->len = (size_t)(jwrite_string(p, s, strlen(s)) - (char *)b->data);
 }
 
 static void put(struct outbuf *b, const char *s, size_t n) {
@@ -228,13 +216,7 @@ static void put(struct outbuf *b, const char *s, size_t n) {
 
 /* Appends v in decimal (snprintf costs more than the rest of a relay's framing). */
 static void put_u64(struct outbuf *b, uint64_t v) {
-  char d[20];
-  size_t n = 0;
-  do {
-    d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  put(b, d + sizeof(d) - n, n);
+  b->len = (size_t)(jwrite_u64((char *)b->data + b->len, v) - (char *)b->data);
 }
 
 struct outbuf *envelope_encode_raw(const char *type, const char *room, const char *from,

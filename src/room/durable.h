@@ -29,7 +29,15 @@ void durable_room_close(struct hub *h, struct room *r);
 /* Sends chat message e (seq is the seq it will get) through the store:
  * durable, it is published (and enters the room log) once committed;
  * relaxed, now; off, now and not stored. */
-enum api_err durable_chat(struct hub *h, struct room *r, const struct room_event *e, uint64_t seq);
+struct durable_chat_msg {   /* what the store keeps of a chat message; all borrowed */
+  const char *message_id;
+  const char *text;          /* sanitized, text_len bytes */
+  size_t text_len;
+  const char *sender_name;
+  const char *reply_to;      /* NULL: none */
+};
+enum api_err durable_chat(struct hub *h, struct room *r, const struct room_event *e, uint64_t seq,
+                          const struct durable_chat_msg *m);
 /* From hub_send: 1 if the frame (seq) was queued behind a chat not yet
  * stored (the gate holds its own ref; it enters the room log and the bus
  * when its turn comes), 0 to publish it now. */

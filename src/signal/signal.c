@@ -20,7 +20,7 @@ static const struct sig_type types[] = {
   {"breakout-room-assign", MSG_BREAKOUT_ROOM_ASSIGN, sig_breakout_room_assign, CMD_MODERATE, 0},
   {"breakout-room-close", MSG_BREAKOUT_ROOM_CLOSE, sig_breakout_room_close, CMD_MODERATE, 0},
   {"breakout-room-create", MSG_BREAKOUT_ROOM_CREATE, sig_breakout_room_create, CMD_MODERATE, 0},
-  {"chat-message", MSG_CHAT_MESSAGE, sig_chat_message, CMD_CHAT, 0},
+  {"chat-message", MSG_CHAT_MESSAGE, sig_chat_message, CMD_CHAT, SP},
   {"e2ee-key-exchange", MSG_E2EE_KEY_EXCHANGE, sig_e2ee_key_exchange, CMD_NONE, 0},
   {"e2ee-ratchet-update", MSG_E2EE_RATCHET_UPDATE, sig_e2ee_ratchet_update, CMD_NONE, 0},
   {"error", MSG_ERROR, NULL, CMD_NONE, SO},
@@ -72,7 +72,8 @@ int signal_type_index(const char *name) { return msg_type_id(name); }
 const struct sig_type *signal_type_at(size_t i) { return i < NTYPES ? &types[i] : NULL; }
 
 /* What envelope_decode_spans locates for SIG_SPANS types (enum sig_member). */
-static const char *const span_members[SIG_M__COUNT] = {"sdp", "type", "candidate", "sdpMid", "sdpMLineIndex"};
+static const char *const span_members[SIG_M__COUNT] = {"sdp", "type", "candidate", "sdpMid", "sdpMLineIndex",
+                                                        "text", "reply_to"};
 
 static int spans_type(const char *name) {
   const struct sig_type *t = signal_type_find(name);

@@ -25,7 +25,11 @@
                                  handler reads in->member, never in->payload */
 
 /* The payload members a SIG_SPANS handler reads: indexes into in->member. */
-enum sig_member { SIG_M_SDP, SIG_M_TYPE, SIG_M_CANDIDATE, SIG_M_SDP_MID, SIG_M_SDP_MLINE_INDEX, SIG_M__COUNT };
+enum sig_member {
+  SIG_M_SDP, SIG_M_TYPE, SIG_M_CANDIDATE, SIG_M_SDP_MID, SIG_M_SDP_MLINE_INDEX, /* offer, answer, ice-candidate */
+  SIG_M_TEXT, SIG_M_REPLY_TO,                                                 /* chat-message */
+  SIG_M__COUNT
+};
 
 struct sig_ctx {
   struct hub *hub;
@@ -84,6 +88,13 @@ void signal_error(struct conn *c, enum api_err e, const char *ref, const char *d
  * sig_room.c, sig_media.c, sig_hand.c, sig_waiting.c, sig_breakout.c. */
 enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_reaction(struct sig_ctx *ctx, char *detail, size_t detail_len);
+/* Writes a chat-message event's payload into out (reset first) as JSON
+ * text, byte for byte what json_pack("{s:s,s:s%,s:s,s:b}", "message_id",
+ * "text", "sender_name", "private"), then "reply_to" when not NULL, give
+ * through json_dumpb(JSON_COMPACT | JSON_PRESERVE_ORDER); test_jwrite
+ * compares the two. 0, or -1 on allocation failure. */
+int sig_chat_payload(struct buf *out, const char *id, const char *text, size_t text_len, const char *name,
+                     int private, const char *reply);
 enum api_err sig_file_share_offer(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_file_share_accept(struct sig_ctx *ctx, char *detail, size_t detail_len);
 enum api_err sig_file_share_reject(struct sig_ctx *ctx, char *detail, size_t detail_len);

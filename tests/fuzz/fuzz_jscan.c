@@ -94,11 +94,14 @@ static void verdicts(const uint8_t *data, size_t size, int depth, size_t values)
   json_decref(j);
 }
 
+/* The SIG_SPANS types and the members signal.c asks for. */
 static int relay_type(const char *t) {
-  return strcmp(t, "offer") == 0 || strcmp(t, "answer") == 0 || strcmp(t, "ice-candidate") == 0;
+  return strcmp(t, "offer") == 0 || strcmp(t, "answer") == 0 || strcmp(t, "ice-candidate") == 0 ||
+         strcmp(t, "chat-message") == 0;
 }
-static const char *const members[] = {"sdp", "type", "candidate", "sdpMid", "sdpMLineIndex"};
-static const struct envelope_spans spans = {relay_type, members, 5};
+#define NMEMBERS 7
+static const char *const members[NMEMBERS] = {"sdp", "type", "candidate", "sdpMid", "sdpMLineIndex", "text", "reply_to"};
+static const struct envelope_spans spans = {relay_type, members, NMEMBERS};
 
 static void envelopes(const uint8_t *data, size_t size) {
   struct jsonx_limits lim = {16, 4096};
@@ -116,7 +119,7 @@ static void envelopes(const uint8_t *data, size_t size) {
   CHECK((a.id == NULL) == (b.id == NULL) && (a.id == NULL || strcmp(a.id, b.id) == 0), "id");
   CHECK((a.to == NULL) == (b.to == NULL) && (a.to == NULL || strcmp(a.to, b.to) == 0), "to");
   if (relay_type(b.type)) {
-    for (size_t i = 0; i < 5; i++) same_value(&a.member[i], json_object_get(b.payload, members[i]));
+    for (size_t i = 0; i < NMEMBERS; i++) same_value(&a.member[i], json_object_get(b.payload, members[i]));
     if (a.root == NULL) {
       json_error_t je;
       json_t *p = json_loadb(a.raw_payload, a.raw_payload_len, 0, &je);

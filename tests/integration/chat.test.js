@@ -221,6 +221,45 @@ test('chat: sender_name is the display name from the token', async () => {
   });
 });
 
+test('chat: the frame is compact JSON in the documented member order, escaped as JSON.stringify escapes it', async () => {
+  // The server writes the chat-message frame by hand (no JSON tree): its
+  // bytes must be what a serializer makes of the same object, member order
+  // included, whatever the text, the display name and the ref hold.
+  await h.withServer({}, async (srv) => {
+    const { alice, bob } = await f.joinAll(srv, 'frame', [['alice', { name: 'Al "the" \\ ice \u00e9' }], ['bob']]);
+    const raw = { alice: [], bob: [] };
+    alice.ws.on('message', (d) => raw.alice.push(d.toString()));
+    bob.ws.on('message', (d) => raw.bob.push(d.toString()));
+    alice.send({ type: 'chat-message', id: 'm-0', payload: { text: 'first' } });
+    const first = await bob.next('chat-message');
+    await alice.next('chat-message');
+    // Escapes in the input (read by the scanner), a reply, a ref with a newline.
+    alice.send('{"type":"chat-message","id":"r\\u0031\\n","payload":{"text":"caf\\u00e9 \\"5\\" <b> \\ud83d\\ude00 tab\\tnl\\n",' +
+      `"reply_to":"${first.payload.message_id}"}}`);
+    const m = await bob.next('chat-message');
+    const echo = await alice.next('chat-message');
+    const text = 'caf\u00e9 &quot;5&quot; &lt;b&gt; \u{1f600} tab\tnl\n';
+    const want = (to, ref) => JSON.stringify({
+      type: 'chat-message', room: 'frame', from: 'alice', ...(to ? { to } : {}), seq: m.seq, ts: m.ts,
+      payload: { message_id: `m${m.seq}`, text, sender_name: 'Al "the" \\ ice \u00e9', private: false,
+        reply_to: first.payload.message_id },
+      ...(ref ? { ref } : {}),
+    });
+    assert.strictEqual(m.payload.text, text);
+    // One frame for every recipient: the ref is in bob's copy too.
+    assert.strictEqual(raw.bob[raw.bob.length - 1], want(null, 'r1\n'));
+    assert.strictEqual(echo.ref, 'r1\n');
+    assert.strictEqual(raw.alice[raw.alice.length - 1], want(null, 'r1\n'));
+    // A private one: to, and private true.
+    alice.send({ type: 'chat-message', to: 'bob', payload: { text: 'psst' } });
+    const p = await bob.next('chat-message');
+    assert.strictEqual(raw.bob[raw.bob.length - 1], JSON.stringify({
+      type: 'chat-message', room: 'frame', from: 'alice', to: 'bob', seq: p.seq, ts: p.ts,
+      payload: { message_id: `m${p.seq}`, text: 'psst', sender_name: 'Al "the" \\ ice \u00e9', private: true },
+    }));
+  });
+});
+
 test('chat: invalid UTF-8 in a raw text frame closes with 1007; an invalid \\u escape is INVALID_JSON', async () => {
   await h.withServer({}, async (srv) => {
     const alice = await h.join(srv, 'utf8', 'alice');

@@ -249,6 +249,70 @@ static void spans_decode_other_types_and_refusals_as_before(void **state) {
   }
 }
 
+/* chat-message as signal.c decodes it: text and reply_to located, and
+ * the same verdict, ref, detail and member values as the tree gives. */
+static int chat_type(const char *t) { return strcmp(t, "chat-message") == 0; }
+static const char *const chat_members[] = {"text", "reply_to"};
+static const struct envelope_spans chat_spans = {chat_type, chat_members, 2};
+
+static void spans_decode_chat_messages_as_the_tree_does(void **state) {
+  (void)state;
+  struct {
+    const char *msg;
+    enum api_err want;
+    int tree;
+  } cases[] = {
+    {"{\"type\":\"chat-message\",\"id\":\"c1\",\"payload\":{\"text\":\"hello\"}}", API_OK, 0},
+    {"{\"type\":\"chat-message\",\"id\":\"c2\",\"payload\":{\"text\":\"a \\\"q\\\" \\\\ \\/ \\n\\t\\u00e9\\ud83d\\ude00\","
+     "\"reply_to\":\"m12\"}}", API_OK, 0},
+    {"{\"type\":\"chat-message\",\"to\":\"bob\",\"payload\":{\"text\":\"hi\",\"reply_to\":null,\"extra\":[1,{}]}}", API_OK, 0},
+    {"{\"type\":\"chat-message\",\"payload\":{\"text\":7,\"reply_to\":\"\\u006d1\"}}", API_OK, 0},
+    {"{\"type\":\"chat-message\",\"payload\":{\"reply_to\":5}}", API_OK, 0},
+    {"{\"type\":\"chat-message\",\"payload\":{}}", API_OK, 1},
+    {"{\"type\":\"chat-message\"}", API_OK, 1},
+    {"{\"type\":\"chat-message\",\"payload\":{\"t\\u0065xt\":\"escaped key\"}}", API_OK, 1},
+    {"{\"type\":\"chat-message\",\"payload\":{\"text\":\"a\",\"text\":\"b\"}}", API_ERR_DUPLICATE_KEY, 0},
+    {"{\"type\":\"chat-message\",\"payload\":{\"text\":\"\\u0000\"}}", API_ERR_INVALID_JSON, 0},
+    {"{\"type\":\"chat-message\",\"payload\":{\"text\":\"\xc3\"}}", API_ERR_INVALID_JSON, 0},
+    {"{\"type\":\"chat-message\",\"id\":7,\"payload\":{\"text\":\"x\"}}", API_ERR_INVALID_MESSAGE, 0},
+    {"{\"type\":\"chat-message\",\"to\":\"b b\",\"payload\":{\"text\":\"x\"}}", API_ERR_INVALID_USER_ID, 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct envelope_in a, b;
+    char da[256], db[256], ra[ENVELOPE_ID_MAX + 1], rb[ENVELOPE_ID_MAX + 1];
+    const char *m = cases[i].msg;
+    enum api_err ea = envelope_decode_spans(m, strlen(m), &lim, &chat_spans, &a, da, sizeof(da), ra, sizeof(ra));
+    enum api_err eb = envelope_decode(m, strlen(m), &lim, &b, db, sizeof(db), rb, sizeof(rb));
+    if (ea != cases[i].want) fail_msg("case %zu: %d, want %d", i, (int)ea, (int)cases[i].want);
+    assert_int_equal(ea, eb);
+    assert_string_equal(ra, rb);
+    if (ea != API_OK) {
+      assert_string_equal(da, db);
+      continue;
+    }
+    assert_int_equal(a.root != NULL, cases[i].tree);
+    for (size_t k = 0; k < 2; k++) {
+      const struct jscan_value *v = &a.member[k];
+      json_t *j = json_object_get(b.payload, chat_members[k]);
+      if (j == NULL) {
+        assert_int_equal(v->kind, JSCAN_ABSENT);
+      } else if (json_is_string(j)) {
+        char buf[256];
+        assert_int_equal(v->kind, JSCAN_STRING);
+        size_t n = jscan_unescape(v, buf);
+        assert_int_equal(n, json_string_length(j));
+        assert_memory_equal(buf, json_string_value(j), n);
+      } else if (json_is_null(j)) {
+        assert_int_equal(v->kind, JSCAN_NULL);
+      } else if (json_is_integer(j)) {
+        assert_int_equal(v->kind, JSCAN_INTEGER);
+      }
+    }
+    envelope_in_free(&a);
+    envelope_in_free(&b);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(accepts_valid_json),
@@ -261,6 +325,7 @@ int main(void) {
     cmocka_unit_test(utf8_validator_matches_rfc3629),
     cmocka_unit_test(spans_decode_relay_types_without_a_tree),
     cmocka_unit_test(spans_decode_other_types_and_refusals_as_before),
+    cmocka_unit_test(spans_decode_chat_messages_as_the_tree_does),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

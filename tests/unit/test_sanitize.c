@@ -545,6 +545,68 @@ static void filename_refuses_invalid_utf8(void **state) {
   assert_filename_refused("\xff/ok.txt");
 }
 
+/* ---- sanitize_text's ASCII path against the code point path ---- */
+
+static uint32_t rng_state = 2463534242u;
+static uint32_t rng(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 17;
+  rng_state ^= rng_state << 5;
+  return rng_state;
+}
+
+/* Checks that sanitize_text and sanitize_text_cp agree on s[0..len). */
+static void assert_paths_agree(const char *s, size_t len, size_t max) {
+  struct buf a = {0}, b = {0};
+  enum api_err ea = sanitize_text(s, len, max, &a), eb = sanitize_text_cp(s, len, max, &b);
+  if (ea != eb || a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0))
+    fail_msg("paths differ on \"%.*s\" (max %zu): %d \"%.*s\" against %d \"%.*s\"", (int)len, s, max, (int)ea,
+             (int)a.len, a.data ? a.data : "", (int)eb, (int)b.len, b.data ? b.data : "");
+  buf_free(&a);
+  buf_free(&b);
+}
+
+/* Strings made of pieces that matter to the cleaning (scheme words in any
+ * case and split by blanks, colons, HTML specials, letters and digits
+ * around them, blanks) and, now and then, a byte the ASCII path leaves to
+ * the code point path (a control, DEL, UTF-8). */
+static void text_ascii_path_matches_code_point_path(void **state) {
+  (void)state;
+  static const char *const pieces[] = {
+    "javascript", "JavaScript", "java script", "jav\tascript", "vbscript", "VBScript", "data", "DaTa", "d a t a",
+    "metadata", "xjavascript", ":", ":", " :", "\t:", "\n", " ", "  ", "\t", "&", "<", ">", "\"", "'", "a", "Z",
+    "0", "9", "-", "_", ".", "/", "(", "=", "hello", "http://x", "script", "java", "\r", "\x01", "\x7f", "\xc3\xa9",
+    "\xe2\x80\xae",
+  };
+  const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
+  char s[256];
+  for (int round = 0; round < 40000; round++) {
+    size_t len = 0, n = rng() % 24;
+    for (size_t k = 0; k < n; k++) {
+      /* The last four pieces (controls, DEL, UTF-8) come rarely. */
+      uint32_t r = rng();
+      const char *p = pieces[r % 16 == 0 ? npieces - 1 - (r >> 8) % 5 : (r >> 8) % (npieces - 5)];
+      size_t pl = strlen(p);
+      if (len + pl >= sizeof(s)) break;
+      memcpy(s + len, p, pl);
+      len += pl;
+    }
+    size_t max = rng() % 4 == 0 ? (len ? len - 1 : 0) : rng() % 4 == 0 ? len : 10000;
+    assert_paths_agree(s, len, max);
+  }
+  /* Every short string over a small alphabet, exhaustively. */
+  static const char alpha[] = {'d', 'a', 't', ':', ' ', 'x', '&', '\n', '\t'};
+  for (size_t n = 0; n <= 6; n++) {
+    size_t total = 1;
+    for (size_t k = 0; k < n; k++) total *= sizeof(alpha);
+    for (size_t code = 0; code < total; code++) {
+      size_t c = code;
+      for (size_t k = 0; k < n; k++, c /= sizeof(alpha)) s[k] = alpha[c % sizeof(alpha)];
+      assert_paths_agree(s, n, 10000);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(text_escapes_html_special_characters),
@@ -581,6 +643,7 @@ int main(void) {
     cmocka_unit_test(text_counts_code_points_before_cleaning),
     cmocka_unit_test(text_limit_ignores_escaping_growth),
     cmocka_unit_test(text_refuses_empty),
+    cmocka_unit_test(text_ascii_path_matches_code_point_path),
     cmocka_unit_test(text_refuses_whitespace_only),
     cmocka_unit_test(text_refuses_only_removed_characters),
     cmocka_unit_test(text_replaces_previous_buffer_content),
