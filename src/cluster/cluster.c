@@ -97,6 +97,9 @@ static const char LUA_REBUILD[] =
     "if s then local ok, snap = pcall(cjson.decode, s) "
     "  if ok and snap.members then for _, m in ipairs(snap.members) do "
     "    if m.inst and m.inst ~= '' and redis.call('EXISTS', 'huddle:hb:' .. m.inst) == 1 then alive[#alive + 1] = m.inst end "
+    "  end end "
+    "  if ok and type(snap.waiters) == 'table' then for _, m in ipairs(snap.waiters) do "
+    "    if m.inst and m.inst ~= '' and redis.call('EXISTS', 'huddle:hb:' .. m.inst) == 1 then alive[#alive + 1] = m.inst end "
     "  end end end "
     "return {s or '', e, alive}";
 
@@ -660,13 +663,8 @@ static void claims_to_fields(const struct token_claims *tc, char *buf, size_t n)
   snprintf(buf, n, "%d,%u,%u,%d", (int)tc->role, tc->perms_set, tc->perms_val, tc->admin);
 }
 
-static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
-  memset(tc, 0, sizeof(*tc));
-  field_str(f, "u", tc->sub, sizeof(tc->sub));
-  field_str(f, "n", tc->name, sizeof(tc->name));
-  field_str(f, "rm", tc->room, sizeof(tc->room));
-  char cs[64];
-  field_str(f, "cl", cs, sizeof(cs));
+/* The role, permission overrides and admin flag of claims_to_fields. */
+static void claims_parse(const char *cs, struct token_claims *tc) {
   int role = 0, admin = 0;
   unsigned ps = 0, pv = 0;
   sscanf(cs, "%d,%u,%u,%d", &role, &ps, &pv, &admin);
@@ -674,6 +672,16 @@ static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
   tc->perms_set = ps;
   tc->perms_val = pv;
   tc->admin = admin;
+}
+
+static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
+  memset(tc, 0, sizeof(*tc));
+  field_str(f, "u", tc->sub, sizeof(tc->sub));
+  field_str(f, "n", tc->name, sizeof(tc->name));
+  field_str(f, "rm", tc->room, sizeof(tc->room));
+  char cs[64];
+  field_str(f, "cl", cs, sizeof(cs));
+  claims_parse(cs, tc);
 }
 
 /* An open that came to an instance that does not own its room (any more):
@@ -1379,22 +1387,45 @@ static void family_room_ensure(struct cluster *cl, struct croom *cr) {
 
 static void room_resolve(struct cluster *cl, struct croom *cr);
 
+/* Where a member's or waiter's session is connected: this instance (no
+ * link: a local socket) or another one and its link there; "" for none. */
+static void session_where(const struct cluster *cl, const struct conn *c, const char **inst, const char **link) {
+  *inst = "", *link = "";
+  if (c == NULL) return;
+  if (c->proxy) {
+    const struct remote *rm = c->cluster;
+    *inst = rm->inst;
+    *link = strchr(rm->key, '/') + 1;
+  } else {
+    *inst = cl->inst;
+  }
+}
+
+/* The waiting room, in arrival order: claims (a waiter is admitted with
+ * them), since when, and where each waiter is connected, so that a new
+ * owner can admit a waiter of a dead owner's room without a reconnect. */
+static json_t *waiters_to_snap(const struct cluster *cl, const struct room *r) {
+  json_t *ws = json_array();
+  for (const struct waiter *w = r->wait_head; w; w = w->next) {
+    const char *inst, *link;
+    char cs[64];
+    session_where(cl, w->session, &inst, &link);
+    claims_to_fields(&w->claims, cs, sizeof(cs));
+    json_array_append_new(ws, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "u", w->claims.sub, "n",
+                                        w->claims.name, "rm", w->claims.room, "cl", cs, "exp",
+                                        (json_int_t)w->claims.exp, "since", (json_int_t)w->since_ms, "inst",
+                                        inst, "link", link));
+  }
+  return ws;
+}
+
 static void snapshot_write(struct cluster *cl, struct croom *cr) {
   struct room *r = hub_room_find(cl->h, cr->id);
   if (r == NULL) return;
   json_t *members = json_array(), *hands = json_array(), *banned = json_array();
   for (struct participant *p = r->head; p; p = p->next) {
-    const char *inst = "", *link = "";
-    if (p->session) {
-      struct conn *c = p->session;
-      if (c->proxy) {
-        struct remote *rm = c->cluster;
-        inst = rm->inst;
-        link = strchr(rm->key, '/') + 1;
-      } else {
-        inst = cl->inst;
-      }
-    }
+    const char *inst, *link;
+    session_where(cl, p->session, &inst, &link);
     json_array_append_new(
         members,
         json_pack("{s:s,s:s,s:i,s:I,s:I,s:i,s:I,s:I,s:s,s:s,s:I,s:i,s:i,s:i,s:s,s:s}", "u", p->user_id, "n",
@@ -1417,6 +1448,7 @@ static void snapshot_write(struct cluster *cl, struct croom *cr) {
       s->locked, "waiting_room", s->waiting_room, "mute_on_join", s->mute_on_join, "max", s->max_participants,
       "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
   if (snap) family_to_snap(r, snap);
+  if (snap) json_object_set_new(snap, "waiters", waiters_to_snap(cl, r));
   char *txt = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
   json_decref(snap);
   log_debug("snapshot room=%s seq=%" PRIu64 " ok=%d", cr->id, r->seq, txt != NULL);
@@ -1501,6 +1533,31 @@ static void links_join_local(struct cluster *cl, struct croom *cr) {
   }
 }
 
+/* A session of the snapshot (a member's or a waiter's entry m) on the new
+ * owner: the local connection of this instance's link, or a remote session
+ * of a live instance's link (its frames go through the stream as before
+ * the takeover: the link is still there, now sending to this owner).
+ * NULL when its instance is gone. */
+static struct conn *snap_session(struct cluster *cl, struct croom *cr, const redisReply *alive, json_t *m) {
+  const char *inst = json_string_value(json_object_get(m, "inst"));
+  const char *link = json_string_value(json_object_get(m, "link"));
+  int live = 0;
+  for (size_t j = 0; inst && inst[0] && j < alive->elements; j++)
+    if (alive->element[j]->type == REDIS_REPLY_STRING && strcmp(alive->element[j]->str, inst) == 0) live = 1;
+  if (live && strcmp(inst, cl->inst) == 0) {
+    struct link *l = link && link[0] ? map_get(&cl->links, link) : NULL;
+    if (l && l->c) {
+      struct conn *c = l->c;
+      link_unlink(cl, l);
+      return c;
+    }
+  } else if (live && link && link[0]) {
+    struct remote *rm = remote_new(cl, inst, link, cr->id, 0);
+    if (rm) return rm->fake;
+  }
+  return NULL;
+}
+
 /* Members of the snapshot, their sessions where their instance lives, the
  * room log from the stream; then the room goes on from the stream's seq. */
 static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -1578,27 +1635,11 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
       room_participant_free(p);
       continue;
     }
-    const char *inst = json_string_value(json_object_get(m, "inst"));
-    const char *link = json_string_value(json_object_get(m, "link"));
-    int live = 0;
-    for (size_t j = 0; inst && inst[0] && j < alive->elements; j++)
-      if (alive->element[j]->type == REDIS_REPLY_STRING && strcmp(alive->element[j]->str, inst) == 0) live = 1;
-    if (live && strcmp(inst, cl->inst) == 0) {
-      struct link *l = link && link[0] ? map_get(&cl->links, link) : NULL;
-      if (l && l->c) {
-        struct conn *c = l->c;
-        link_unlink(cl, l);
-        p->session = c;
-        c->part = p;
-        continue;
-      }
-    } else if (live && link && link[0]) {
-      struct remote *rm = remote_new(cl, inst, link, cr->id, 0);
-      if (rm) {
-        p->session = rm->fake;
-        rm->fake->part = p;
-        continue;
-      }
+    struct conn *c = snap_session(cl, cr, alive, m);
+    if (c) {
+      p->session = c;
+      c->part = p;
+      continue;
     }
     p->away_ms = now;
     room->naway++;
@@ -1611,6 +1652,29 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
                     (uint64_t)json_integer_value(json_object_get(m, "ms")));
   json_array_foreach(json_object_get(snap, "banned"), i, m)
     if (json_string_value(m)) map_put(&room->banned, json_string_value(m), (void *)1);
+  /* The waiting room: waiters still connected to a live instance wait on
+   * (a host admits them here); those of the dead instance are gone. */
+  json_array_foreach(json_object_get(snap, "waiters"), i, m) {
+    const char *u = json_string_value(json_object_get(m, "u"));
+    if (u == NULL || !id_valid(u, strlen(u)) || room_waiter_find(room, u) ||
+        room_participant_find(room, u))
+      continue;
+    struct token_claims tc;
+    memset(&tc, 0, sizeof(tc));
+    snprintf(tc.sub, sizeof(tc.sub), "%s", u);
+    snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
+    snprintf(tc.room, sizeof(tc.room), "%s", json_string_value(json_object_get(m, "rm")) ?: "");
+    claims_parse(json_string_value(json_object_get(m, "cl")) ?: "", &tc);
+    tc.exp = (int64_t)json_integer_value(json_object_get(m, "exp"));
+    struct conn *c = snap_session(cl, cr, alive, m);
+    if (c == NULL) continue;
+    struct waiter *w = room_waiter_add(room, c, &tc, (uint64_t)json_integer_value(json_object_get(m, "since")));
+    if (w == NULL) {
+      ws_close(c, 1011, "internal error");
+      continue;
+    }
+    c->waiter = w;
+  }
   family_from_snap(cl, room, snap);
   /* The room log, for resumes across the takeover. */
   for (size_t j = 0; j < entries->elements; j++) {
