@@ -204,6 +204,8 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   int method;
   struct buf url, auth, ctype, body;      /* copies for the forward to the owner */
   int counted;              /* api_call was counted in Redis (allowed) before it was forwarded */
+  int peek_class;           /* a rate-limit status call: the class and user read in Redis */
+  char peek_user[ID_MAX + 1];
 };
 
 struct cluster {
@@ -249,6 +251,11 @@ struct cluster {
   char verdict_user[ID_MAX + 1];
   int verdict_has[RATE__COUNT];
   struct ratelimit_result verdict[RATE__COUNT];
+  /* The shared budget read for the rate-limit status call being answered. */
+  int peek_on;
+  int peek_class;
+  char peek_user[ID_MAX + 1];
+  struct ratelimit_result peek;
 };
 
 static struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
@@ -852,6 +859,17 @@ static const char LUA_GCRA[] =
     "for i = 1, #KEYS do redis.call('SET', KEYS[i], string.format('%.4f', new[i]), 'PX', math.ceil(new[i] - now) + 1000) end "
     "return {1, 0, 0, rem}";
 
+/* KEYS the TAT key; ARGV limit, window_ms. The budget as LUA_GCRA would
+ * find it now, counting nothing: {remaining, reset_ms}. */
+static const char LUA_GCRA_PEEK[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local L = tonumber(ARGV[1]) local T = tonumber(ARGV[2]) local iv = T / L local tau = T - iv "
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "if tat < now then tat = now end "
+    "local d = tat - now "
+    "if d > tau + 0.0001 then return {0, math.ceil(d - 0.0001)} end "
+    "return {math.floor((T - d) / iv + 0.0001), math.ceil(d - 0.0001)}";
+
 struct gmsg {
   struct gmsg *next;
   size_t len;
@@ -887,6 +905,10 @@ static void redis_limiter_check(void *impl, const char *key, enum rate_class c, 
 static void redis_limiter_peek(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
                                struct ratelimit_result *out) {
   struct cluster *cl = impl;
+  if (cl->peek_on && (int)c == cl->peek_class && strcmp(key, cl->peek_user) == 0) {
+    *out = cl->peek;
+    return;
+  }
   if (cl->verdict_on && cl->verdict_has[c] && strcmp(key, cl->verdict_user) == 0) {
     *out = cl->verdict[c];
     return;
@@ -2192,10 +2214,68 @@ void cluster_on_request(struct conn *c) {
   cmd(cl, api_gcra_cb, fw, 0, 6, argv, NULL);
 }
 
+/* GET /webrtc/rate-limits/{class}/status: the caller's budget is the
+ * shared one in Redis (the GCRA keys every instance counts in), read by one
+ * script before the call is answered here as on one instance. */
+static void peek_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (!fw_keep(cl, fw)) return;
+  int on = 0;
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+      r->element[1]->type == REDIS_REPLY_INTEGER) {
+    on = 1;
+    memset(&cl->peek, 0, sizeof(cl->peek));
+    cl->peek.limit = cl->h->rl.rules[fw->peek_class].limit;
+    cl->peek.remaining = (uint32_t)r->element[0]->integer;
+    cl->peek.allowed = cl->peek.remaining > 0;
+    cl->peek.reset_ms = (uint64_t)r->element[1]->integer;
+    cl->peek_class = fw->peek_class;
+    snprintf(cl->peek_user, sizeof(cl->peek_user), "%s", fw->peek_user);
+  }
+  cl->peek_on = on; /* Redis away: the local limiter answers */
+  fw_dispatch_here(cl, fw);
+  cl->peek_on = 0;
+}
+
+/* Returns 1 when c's call is a rate-limit status read that waits for Redis. */
+static int status_call(struct cluster *cl, struct conn *c, const char *url) {
+  static const char pre[] = "/webrtc/rate-limits/";
+  const char *name = url + sizeof(pre) - 1;
+  size_t n = strcspn(name, "/?");
+  char cname[40], sub[ID_MAX + 1];
+  enum rate_class rc;
+  if (n == 0 || n >= sizeof(cname) || strncmp(name + n, "/status", 7) != 0 ||
+      (name[n + 7] != '\0' && name[n + 7] != '?'))
+    return 0;
+  memcpy(cname, name, n);
+  cname[n] = '\0';
+  if (ratelimit_class_parse(cname, &rc) != 0 || cl->h->rl.rules[rc].limit == 0 ||
+      cl->h->rl.rules[rc].window_ms == 0 || api_request_subject(c, sub, sizeof(sub)) != 0)
+    return 0; /* unknown, unlimited or unauthenticated: answered here as before */
+  struct fwd_http *fw = fw_new(cl, c, "");
+  if (fw == NULL) return 0;
+  fw->peek_class = (int)rc;
+  snprintf(fw->peek_user, sizeof(fw->peek_user), "%s", sub);
+  char k0[KEY_MAX], id0[ID_MAX + 24], l0[16], w0[24];
+  snprintf(id0, sizeof(id0), "%d:%s", (int)rc, sub);
+  key_of(k0, "rl", id0);
+  snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[rc].limit);
+  snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[rc].window_ms);
+  const char *argv[] = {"EVAL", LUA_GCRA_PEEK, "1", k0, l0, w0};
+  cmd(cl, peek_cb, fw, 0, 6, argv, NULL);
+  return 1;
+}
+
 static void route_request(struct conn *c) {
   struct cluster *cl = the_cluster;
   const char *url = c->req->url.data ? c->req->url.data : "";
   static const char pre[] = "/webrtc/rooms/";
+  if (cl != NULL && cl->cmd_up && c->req->parser.method == HTTP_GET &&
+      strncmp(url, "/webrtc/rate-limits/", 20) == 0 && status_call(cl, c, url))
+    return;
   if (cl != NULL && strncmp(url, "/webrtc/rooms", 13) == 0 && (url[13] == '\0' || url[13] == '?') &&
       cl->cmd_up && (c->req->parser.method == HTTP_POST || c->req->parser.method == HTTP_GET) && rooms_call(cl, c))
     return;
