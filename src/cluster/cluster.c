@@ -183,6 +183,7 @@ struct remote {             /* owner side: a client connected to another instanc
   int closed;
   int http;
   struct buf resp;          /* http: the response bytes */
+  int held;                 /* http: the handler answers later (a store read): sent on its write */
   /* An open that came before this instance knew it owned the room (the
    * other instance read the lease before our reply arrived): joined later,
    * its messages kept in order meanwhile (u32 length + bytes). */
@@ -562,11 +563,20 @@ static void session_entry(struct cluster *cl, struct remote *rm, int nf, const c
   cr->dirty = 1;
 }
 
+static void http_answer(struct cluster *cl, struct remote *rm);
+
 static void remote_write(struct conn *c, struct outbuf *b) {
   struct remote *rm = c->cluster;
   struct cluster *cl = the_cluster;
   if (rm->http) {
     buf_append(&rm->resp, b->data, b->len);
+    /* A held call's answer (one write: http_reply) goes back now. The
+     * handler's http_request_done then finds the conn closing and leaves
+     * it alone (there is no socket, and no next request, here). */
+    if (rm->held && !c->closing) {
+      c->closing = 1;
+      http_answer(cl, rm);
+    }
   } else if (!rm->closed) {
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRIu64, hub_now_ms());
@@ -624,6 +634,19 @@ static struct remote *remote_new(struct cluster *cl, const char *inst, const cha
     return NULL;
   }
   return rm;
+}
+
+/* Owner side: the answer to a forwarded REST call goes back to the instance
+ * the client reached; the remote is freed after this loop turn. */
+static void http_answer(struct cluster *cl, struct remote *rm) {
+  struct conn *c = rm->fake;
+  const char *id = strchr(rm->key, '/') + 1;
+  const char *fv[] = {"k", "resp", "id", id, "d", rm->resp.data ? rm->resp.data : ""};
+  size_t fl[] = {1, 4, 2, strlen(id), 1, rm->resp.len};
+  inbox_send(cl, rm->inst, 6, fv, fl);
+  buf_free(&c->req->url), buf_free(&c->req->hdr[HDR_AUTHORIZATION]);
+  buf_free(&c->req->hdr[HDR_CONTENT_TYPE]), buf_free(&c->req->body);
+  remote_free_later(cl, rm);
 }
 
 static void remotes_reap(struct cluster *cl) {
@@ -725,6 +748,17 @@ static void link_moved(struct cluster *cl, const char *inst, const char *id) {
   else room_resolve(cl, cr);
 }
 
+/* 1 if an HTTP answer's head says "Connection: keep-alive" (http_reply's
+ * own header: exact spelling). */
+static int answer_keeps(const char *d, size_t n) {
+  static const char ka[] = "\r\nConnection: keep-alive\r\n";
+  for (size_t i = 0; i + sizeof(ka) - 1 <= n; i++) {
+    if (d[i] == '\r' && i + 3 < n && memcmp(d + i, "\r\n\r\n", 4) == 0) return 0; /* end of the head */
+    if (memcmp(d + i, ka, sizeof(ka) - 1) == 0) return 1;
+  }
+  return 0;
+}
+
 /* What another instance sent this one. */
 static void inbox_entry(struct cluster *cl, const redisReply *f) {
   char k[16], inst[32], id[24], room[ID_MAX + 1], key[64];
@@ -805,15 +839,20 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       if (v && v->type == REDIS_REPLY_STRING && v->len) buf_append(dst[i], v->str, v->len);
     }
     c->req->parser.method = (unsigned)field_int(f, "m");
-    c->req->complete = 0; /* "Connection: close": the forwarding instance ends the exchange */
+    /* The answer says keep-alive as the client's own request would have
+     * made it (an HTTP/1.1 request without "Connection: close"); the
+     * instance the client reached keeps or ends its connection by it. */
+    c->req->complete = field_int(f, "ka") == 1;
+    c->req->parser.http_major = 1;
+    c->req->parser.http_minor = 1;
     if (field_int(f, "rc") == 1) counted_verdict(cl, 1); /* the sender counted api_call in Redis */
     api_dispatch(c);
     cl->api_verdict_on = 0;
-    const char *fv[] = {"k", "resp", "id", id, "d", rm->resp.data ? rm->resp.data : ""};
-    size_t fl[] = {1, 4, 2, strlen(id), 1, rm->resp.len};
-    inbox_send(cl, inst, 6, fv, fl);
-    for (int i = 0; i < 4; i++) buf_free(dst[i]);
-    remote_free_later(cl, rm);
+    if (c->req->stream && !c->closing) {
+      rm->held = 1; /* a store read: answered from remote_write */
+      return;
+    }
+    http_answer(cl, rm);
   } else if (strcmp(k, "resp") == 0) {
     struct fwd_http *fw = map_del(&cl->http_wait, id);
     const redisReply *d = field(f, "d");
@@ -826,8 +865,11 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       struct conn *c = fw->c;
       http_stream_set(c, NULL, NULL); /* the request is answered here, not aborted */
       c->cluster = NULL;
-      if (d && d->type == REDIS_REPLY_STRING) conn_write_copy(c, d->str, d->len);
-      conn_end(c); /* the owner's answer says "Connection: close" */
+      if (d && d->type == REDIS_REPLY_STRING && d->len) conn_write_copy(c, d->str, d->len);
+      /* Kept alive when the owner's answer says so (it was told what the
+       * client asked for); the next pipelined request goes on after it. */
+      if (d == NULL || d->type != REDIS_REPLY_STRING || !answer_keeps(d->str, d->len) || c->srv->shutting_down)
+        conn_end(c);
       http_request_done(c);
     }
     buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
@@ -1951,14 +1993,17 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   char m[8], id[24];
   snprintf(m, sizeof(m), "%d", fw->method);
   snprintf(id, sizeof(id), "%" PRIu64, fw->id);
+  /* What the client asked for: keep-alive (HTTP/1.1 without "Connection:
+   * close", or 1.0 with "keep-alive"), as http_reply would decide here. */
+  int ka = fw->c && fw->c->req->complete && http_should_keep_alive(&fw->c->req->parser);
   const char *fv[] = {"k", "http", "i", cl->inst, "id", id, "room", fw->room, "m", m,
                       "url", fw->url.data ? fw->url.data : "", "auth", fw->auth.data ? fw->auth.data : "",
                       "ct", fw->ctype.data ? fw->ctype.data : "", "rc", fw->counted ? "1" : "0",
-                      "body", fw->body.data ? fw->body.data : ""};
-  size_t fl[20];
-  for (int i = 0; i < 20; i++) fl[i] = i == 19 ? fw->body.len : strlen(fv[i]);
+                      "ka", ka ? "1" : "0", "body", fw->body.data ? fw->body.data : ""};
+  size_t fl[22];
+  for (int i = 0; i < 22; i++) fl[i] = i == 21 ? fw->body.len : strlen(fv[i]);
   map_put(&cl->http_wait, id, fw);
-  inbox_send(cl, owner, 20, fv, fl);
+  inbox_send(cl, owner, 22, fv, fl);
   cl->st.forwarded_out++;
 }
 

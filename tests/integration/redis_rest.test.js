@@ -55,3 +55,66 @@ test('GET /webrtc/rate-limits/{class}/status: every instance reports the same sh
     h.assertApiError(await h.api(B, 'GET', '/webrtc/rate-limits/chat_message/status', null), 401, 'UNAUTHORIZED');
   });
 });
+
+test('a REST call forwarded to the room\'s owner keeps the connection alive; pipelined calls stay in order', async () => {
+  await rh.withCluster(2, async (r, [A, B]) => {
+    const hana = await h.join(A, 'ka', 'hana', { role: 'host', room: 'ka' }); // A owns room ka
+    const tok = h.mintToken(A.secret, { sub: 'hana', room: 'ka', role: 'host' });
+    const req = (method, p, body) => `${method} ${p} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tok}\r\n` +
+      (body ? `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` : '') + `\r\n${body || ''}`;
+    const c = await h.rawConnect(B);
+    try {
+      // One at a time: each forwarded answer says keep-alive and the connection serves the next.
+      await c.write(req('GET', '/webrtc/rooms/ka/settings'));
+      let [x] = await c.responses(1, 5000);
+      assert.strictEqual(x.status, 200, x.text);
+      assert.strictEqual(x.headers.connection, 'keep-alive');
+      assert.strictEqual(x.json.settings ? typeof x.json.settings : typeof x.json, 'object');
+      // Pipelined: forwarded, local, forwarded (a change), forwarded (reads the change), local.
+      await c.write(req('GET', '/webrtc/rooms/ka/participants') + req('GET', '/webrtc/config') +
+        req('POST', '/webrtc/rooms/ka/settings', JSON.stringify({ mute_on_join: true })) +
+        req('GET', '/webrtc/rooms/ka/settings') + req('GET', '/webrtc/health'));
+      const rs = await c.responses(5, 8000);
+      assert.deepStrictEqual(rs.map((y) => y.status), [200, 200, 200, 200, 200], rs.map((y) => y.text).join('\n'));
+      assert.deepStrictEqual(rs.map((y) => y.headers.connection), Array(5).fill('keep-alive'));
+      assert.ok(JSON.stringify(rs[0].json).includes('hana'), `participants first: ${rs[0].text}`);
+      assert.ok(!('components' in rs[1].json) && !JSON.stringify(rs[1].json).includes('hana'), `config second: ${rs[1].text}`);
+      const muted = (y) => (y.json.settings || y.json).mute_on_join;
+      assert.strictEqual(muted(rs[3]), true, `the read after the change sees it: ${rs[3].text}`);
+      assert.ok('components' in rs[4].json, `health last: ${rs[4].text}`);
+      assert.ok(!c.ended && !c.closedFlag, 'the connection is still open');
+      // The client's "Connection: close" is honoured for a forwarded call too.
+      await c.write(`GET /webrtc/rooms/ka/settings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tok}\r\nConnection: close\r\n\r\n`);
+      [x] = await c.responses(1, 5000);
+      assert.strictEqual(x.status, 200);
+      assert.strictEqual(x.headers.connection, 'close');
+      assert.ok(await c.waitClosed(3000), 'closed after the answer');
+    } finally {
+      c.destroy();
+    }
+    void hana;
+  });
+});
+
+test('chat history through an instance that does not own the room: the owner\'s held store read is answered', async () => {
+  await rh.withCluster(2, async (r, [A, B]) => {
+    const alice = await h.join(A, 'hist', 'alice', { room: 'hist' }); // A owns room hist
+    for (const text of ['one', 'two']) {
+      alice.send({ type: 'chat-message', id: text, payload: { text } });
+      await alice.nextWhere((m) => m.type === 'chat-message' && m.ref === text, 3000);
+    }
+    const tok = h.mintToken(A.secret, { sub: 'alice', room: 'hist' });
+    const c = await h.rawConnect(B);
+    try {
+      const req = (p) => `GET ${p} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tok}\r\n\r\n`;
+      await c.write(req('/webrtc/rooms/hist/chat') + req('/webrtc/health') + req('/webrtc/rooms/hist/chat?q=two'));
+      const rs = await c.responses(3, 8000);
+      assert.deepStrictEqual(rs.map((y) => y.status), [200, 200, 200], rs.map((y) => y.text).join('\n'));
+      assert.deepStrictEqual(rs[0].json.messages.map((m) => m.text).sort(), ['one', 'two'], rs[0].text);
+      assert.ok('components' in rs[1].json, 'health second');
+      assert.deepStrictEqual(rs[2].json.messages.map((m) => m.text), ['two'], rs[2].text);
+    } finally {
+      c.destroy();
+    }
+  });
+});
