@@ -26,6 +26,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +259,10 @@ struct cluster {
   int peek_class;
   char peek_user[ID_MAX + 1];
   struct ratelimit_result peek;
+  /* Public-key tokens: no secret to derive the breakout grant key from, so
+   * the instances share one random key kept in Redis (grantkey). */
+  int grant_shared;
+  int grant_loaded;         /* h->grant_key is the one read from Redis */
 };
 
 static struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
@@ -1919,7 +1925,8 @@ static void spend_cb(redisAsyncContext *ac, void *reply, void *priv) {
 enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char *room_id,
                                     struct token_claims *claims) {
   struct grant_claims g;
-  if (!h->grant_key_ready) return op_grant_check(h, grant, room_id, claims, 1); /* public-key tokens: per instance */
+  /* Without a key yet (public-key tokens, Redis never reached): per instance. */
+  if (!h->grant_key_ready) return op_grant_check(h, grant, room_id, claims, 1);
   if (grant_verify(h->grant_key, grant, strlen(grant), (int64_t)(hub_now_ms() / 1000), &g) != API_OK)
     return API_ERR_INVALID_TOKEN;
   if (strcmp(g.room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
@@ -2452,6 +2459,44 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   schedule_retry(cl);
 }
 
+/* The shared grant key as Redis holds it: from now on grants are minted
+ * and checked with it on every instance. */
+static void grantkey_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac, (void)priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  unsigned char k[GRANT_KEY_LEN];
+  if (cl == NULL || r == NULL || r->type != REDIS_REPLY_STRING || r->len != 2 * GRANT_KEY_LEN) return;
+  for (size_t i = 0; i < GRANT_KEY_LEN; i++) {
+    unsigned v;
+    if (sscanf(r->str + 2 * i, "%2x", &v) != 1) return;
+    k[i] = (unsigned char)v;
+  }
+  if (!cl->grant_loaded || memcmp(k, cl->h->grant_key, GRANT_KEY_LEN) != 0)
+    log_info("grant_key_shared instance=%s", cl->inst);
+  memcpy(cl->h->grant_key, k, GRANT_KEY_LEN);
+  cl->h->grant_key_ready = 1;
+  cl->grant_loaded = 1;
+}
+
+/* Public-key tokens: the first instance to reach Redis stores a random
+ * grant key (SET NX); every instance reads the one stored. After a Redis
+ * restart that lost it, the first to come back stores the key all of them
+ * had again. Sent before the PING, so the key is known when the command
+ * connection counts as up. */
+static void grantkey_load(struct cluster *cl, redisAsyncContext *ac) {
+  unsigned char k[GRANT_KEY_LEN];
+  char hex[2 * GRANT_KEY_LEN + 1], key[KEY_MAX];
+  if (cl->grant_loaded) memcpy(k, cl->h->grant_key, GRANT_KEY_LEN);
+  else if (RAND_bytes(k, GRANT_KEY_LEN) != 1) return;
+  for (size_t i = 0; i < GRANT_KEY_LEN; i++) snprintf(hex + 2 * i, 3, "%02x", k[i]);
+  OPENSSL_cleanse(k, sizeof(k));
+  key_of(key, "grantkey", "shared");
+  redisAsyncCommand(ac, auth_cb, "grantkey", "SET %s %s NX", key, hex);
+  redisAsyncCommand(ac, grantkey_cb, NULL, "GET %s", key);
+  OPENSSL_cleanse(hex, sizeof(hex));
+}
+
 static void connect_ctx(struct cluster *cl, int reader) {
   redisAsyncContext *ac = redisAsyncConnect(cl->host, cl->port);
   if (ac == NULL || ac->err) {
@@ -2472,6 +2517,7 @@ static void connect_ctx(struct cluster *cl, int reader) {
     else redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s", cl->pass);
   }
   if (cl->db) redisAsyncCommand(ac, auth_cb, "select", "SELECT %d", cl->db);
+  if (!reader && cl->grant_shared) grantkey_load(cl, ac);
   redisAsyncCommand(ac, ready_cb, NULL, "PING");
   if (reader) cl->rd = ac, cl->rd_started = now_ms(cl);
   else cl->cmd = ac, cl->cmd_started = now_ms(cl);
@@ -2754,6 +2800,7 @@ int cluster_start(struct hub *h, struct server *srv, const char *url, char *err,
   h->limiter_impl = cl;
   if (h->bus) h->bus->ops->close(h->bus);
   h->bus = &cl->bus;
+  cl->grant_shared = !h->grant_key_ready; /* no HMAC secret to derive it from (family_grant_key) */
   connect_ctx(cl, 0);
   connect_ctx(cl, 1);
   return 0;
