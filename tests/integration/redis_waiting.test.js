@@ -33,6 +33,7 @@ test('kill -9 the owner: waiters on the other instances wait on and are admitted
     const room = 'wfail';
     const a = await h.join(A, room, 'alice', { role: 'host', room });
     assert.strictEqual(await ownerOf([A, B, C], room), A);
+    const carol = await h.join(C, room, 'carol', { room }); // a member on C, in before the waiting room
     let res = await h.api(A, 'POST', `/webrtc/rooms/${room}/settings`, roleTok(A, 'alice', 'host', room), { waiting_room: true });
     assert.strictEqual(res.status, 200, res.text);
     const mod = await h.join(B, room, 'mod', { role: 'moderator', room });
@@ -49,7 +50,8 @@ test('kill -9 the owner: waiters on the other instances wait on and are admitted
 
     A.proc.kill('SIGKILL');
     await A.exited;
-    await mod.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+    // The new owner's first entry reached both B and C: both know who owns the room now.
+    for (const c of [mod, carol]) await c.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
     const owner = await ownerOf([B, C], room);
     assert.ok(owner, 'B or C owns the room now');
 
@@ -78,9 +80,10 @@ test('kill -9 the owner: waiters on the other instances wait on and are admitted
     // Both are members now: they talk to the room through their own instances.
     w1.send({ type: 'chat-message', payload: { text: 'from w1' } });
     w2.send({ type: 'chat-message', payload: { text: 'from w2' } });
-    for (const c of [mod, w1, w2]) await h.waitFor(() => rh.chats(c).length >= 2, 5000, 50, `${c.user || 'mod'} got both chats`);
+    for (const c of [mod, carol, w1, w2]) await h.waitFor(() => rh.chats(c).length >= 2, 5000, 50, `${c.user || 'mod'} got both chats`);
     assert.deepStrictEqual(rh.chats(w1), rh.chats(mod));
     assert.deepStrictEqual(rh.chats(w2), rh.chats(mod));
+    assert.deepStrictEqual(rh.chats(carol), rh.chats(mod));
     void a;
   });
 });
