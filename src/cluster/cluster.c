@@ -813,6 +813,17 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq, g);
   } else if (strcmp(k, "moved") == 0) {
     link_moved(cl, inst, id);
+  } else if (strcmp(k, "probe") == 0) {
+    /* A new owner rebuilt a session of ours from its room's snapshot. */
+    struct link *l = map_get(&cl->links, id);
+    if (l == NULL) {
+      char why[8];
+      snprintf(why, sizeof(why), "%d", (int)CONN_END_CUT);
+      const char *fv[] = {"k", "end", "i", cl->inst, "id", id, "why", why, "c", "1006"};
+      inbox_send(cl, inst, 10, fv, NULL);
+    } else if (l->opened && l->room && strcmp(l->room->id, room) == 0) {
+      snprintf(l->sent_to, sizeof(l->sent_to), "%s", inst);
+    }
   } else if (strcmp(k, "msg") == 0) {
     cl->st.forwarded_in++;
     struct remote *rm = map_get(&cl->remotes, key);
@@ -1623,7 +1634,14 @@ static struct conn *snap_session(struct cluster *cl, struct croom *cr, const red
     }
   } else if (live && link && link[0]) {
     struct remote *rm = remote_new(cl, inst, link, cr->id, 0);
-    if (rm) return rm->fake;
+    if (rm == NULL) return NULL;
+    /* The session may have ended after the snapshot while its instance
+     * still sent to the dead owner (its "end" was lost): that instance
+     * answers this with an end for a link it no longer has, and sends to
+     * this owner from now on. */
+    const char *fv[] = {"k", "probe", "i", cl->inst, "id", link, "room", cr->id};
+    inbox_send(cl, inst, 8, fv, NULL);
+    return rm->fake;
   }
   return NULL;
 }
