@@ -329,6 +329,14 @@ int api_call_key(struct conn *c, char *key, size_t n) {
   return 0;
 }
 
+int api_request_subject(struct conn *c, char *sub, size_t n) {
+  struct api_req r;
+  const struct route *hit = head_route(c, &r, 1);
+  if (hit == NULL || hit->auth == API_AUTH_NONE || authenticate(&r, 0) != API_OK) return -1;
+  snprintf(sub, n, "%s", r.claims.sub);
+  return 0;
+}
+
 void api_dispatch(struct conn *c) {
   if (proxy_resolve(c) != 0) return; /* behind a trusted proxy: its client's address */
   struct api_req r;

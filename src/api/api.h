@@ -150,6 +150,11 @@ void api_rooms_list(struct api_req *r);              /* GET /webrtc/rooms */
  * answering it: 0, or -1 when its route does not count (several instances
  * count api_call in Redis before dispatching). */
 int api_call_key(struct conn *c, char *key, size_t n);
+/* The subject of the valid bearer token of the request on c, when its route
+ * needs one: 0, or -1 (no such route, or no valid token: api_dispatch
+ * answers the error). Several instances read a caller's shared budget in
+ * Redis before answering its rate-limit status. */
+int api_request_subject(struct conn *c, char *sub, size_t n);
 /* The operator's view of a live room (rooms.c; the cluster publishes it). New reference. */
 json_t *api_room_view(const struct room *r, uint64_t now);
 void api_rooms_get(struct api_req *r);               /* GET /webrtc/rooms/{room_id} */

@@ -26,6 +26,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,9 @@ static const char LUA_REBUILD[] =
     "local alive = {} "
     "if s then local ok, snap = pcall(cjson.decode, s) "
     "  if ok and snap.members then for _, m in ipairs(snap.members) do "
+    "    if m.inst and m.inst ~= '' and redis.call('EXISTS', 'huddle:hb:' .. m.inst) == 1 then alive[#alive + 1] = m.inst end "
+    "  end end "
+    "  if ok and type(snap.waiters) == 'table' then for _, m in ipairs(snap.waiters) do "
     "    if m.inst and m.inst ~= '' and redis.call('EXISTS', 'huddle:hb:' .. m.inst) == 1 then alive[#alive + 1] = m.inst end "
     "  end end end "
     "return {s or '', e, alive}";
@@ -180,6 +185,7 @@ struct remote {             /* owner side: a client connected to another instanc
   int closed;
   int http;
   struct buf resp;          /* http: the response bytes */
+  int held;                 /* http: the handler answers later (a store read): sent on its write */
   /* An open that came before this instance knew it owned the room (the
    * other instance read the lease before our reply arrived): joined later,
    * its messages kept in order meanwhile (u32 length + bytes). */
@@ -201,6 +207,8 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   int method;
   struct buf url, auth, ctype, body;      /* copies for the forward to the owner */
   int counted;              /* api_call was counted in Redis (allowed) before it was forwarded */
+  int peek_class;           /* a rate-limit status call: the class and user read in Redis */
+  char peek_user[ID_MAX + 1];
 };
 
 struct cluster {
@@ -246,6 +254,15 @@ struct cluster {
   char verdict_user[ID_MAX + 1];
   int verdict_has[RATE__COUNT];
   struct ratelimit_result verdict[RATE__COUNT];
+  /* The shared budget read for the rate-limit status call being answered. */
+  int peek_on;
+  int peek_class;
+  char peek_user[ID_MAX + 1];
+  struct ratelimit_result peek;
+  /* Public-key tokens: no secret to derive the breakout grant key from, so
+   * the instances share one random key kept in Redis (grantkey). */
+  int grant_shared;
+  int grant_loaded;         /* h->grant_key is the one read from Redis */
 };
 
 static struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
@@ -552,11 +569,20 @@ static void session_entry(struct cluster *cl, struct remote *rm, int nf, const c
   cr->dirty = 1;
 }
 
+static void http_answer(struct cluster *cl, struct remote *rm);
+
 static void remote_write(struct conn *c, struct outbuf *b) {
   struct remote *rm = c->cluster;
   struct cluster *cl = the_cluster;
   if (rm->http) {
     buf_append(&rm->resp, b->data, b->len);
+    /* A held call's answer (one write: http_reply) goes back now. The
+     * handler's http_request_done then finds the conn closing and leaves
+     * it alone (there is no socket, and no next request, here). */
+    if (rm->held && !c->closing) {
+      c->closing = 1;
+      http_answer(cl, rm);
+    }
   } else if (!rm->closed) {
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRIu64, hub_now_ms());
@@ -616,6 +642,19 @@ static struct remote *remote_new(struct cluster *cl, const char *inst, const cha
   return rm;
 }
 
+/* Owner side: the answer to a forwarded REST call goes back to the instance
+ * the client reached; the remote is freed after this loop turn. */
+static void http_answer(struct cluster *cl, struct remote *rm) {
+  struct conn *c = rm->fake;
+  const char *id = strchr(rm->key, '/') + 1;
+  const char *fv[] = {"k", "resp", "id", id, "d", rm->resp.data ? rm->resp.data : ""};
+  size_t fl[] = {1, 4, 2, strlen(id), 1, rm->resp.len};
+  inbox_send(cl, rm->inst, 6, fv, fl);
+  buf_free(&c->req->url), buf_free(&c->req->hdr[HDR_AUTHORIZATION]);
+  buf_free(&c->req->hdr[HDR_CONTENT_TYPE]), buf_free(&c->req->body);
+  remote_free_later(cl, rm);
+}
+
 static void remotes_reap(struct cluster *cl) {
   while (cl->to_free) {
     struct remote *rm = cl->to_free;
@@ -660,13 +699,8 @@ static void claims_to_fields(const struct token_claims *tc, char *buf, size_t n)
   snprintf(buf, n, "%d,%u,%u,%d", (int)tc->role, tc->perms_set, tc->perms_val, tc->admin);
 }
 
-static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
-  memset(tc, 0, sizeof(*tc));
-  field_str(f, "u", tc->sub, sizeof(tc->sub));
-  field_str(f, "n", tc->name, sizeof(tc->name));
-  field_str(f, "rm", tc->room, sizeof(tc->room));
-  char cs[64];
-  field_str(f, "cl", cs, sizeof(cs));
+/* The role, permission overrides and admin flag of claims_to_fields. */
+static void claims_parse(const char *cs, struct token_claims *tc) {
   int role = 0, admin = 0;
   unsigned ps = 0, pv = 0;
   sscanf(cs, "%d,%u,%u,%d", &role, &ps, &pv, &admin);
@@ -674,6 +708,16 @@ static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
   tc->perms_set = ps;
   tc->perms_val = pv;
   tc->admin = admin;
+}
+
+static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
+  memset(tc, 0, sizeof(*tc));
+  field_str(f, "u", tc->sub, sizeof(tc->sub));
+  field_str(f, "n", tc->name, sizeof(tc->name));
+  field_str(f, "rm", tc->room, sizeof(tc->room));
+  char cs[64];
+  field_str(f, "cl", cs, sizeof(cs));
+  claims_parse(cs, tc);
 }
 
 /* An open that came to an instance that does not own its room (any more):
@@ -708,6 +752,17 @@ static void link_moved(struct cluster *cl, const char *inst, const char *id) {
   if (cr->owned && !cr->rebuilding) links_join_local(cl, cr);
   else if (!cr->owned && cr->owner[0] && cr->watching) link_send_open(cl, l);
   else room_resolve(cl, cr);
+}
+
+/* 1 if an HTTP answer's head says "Connection: keep-alive" (http_reply's
+ * own header: exact spelling). */
+static int answer_keeps(const char *d, size_t n) {
+  static const char ka[] = "\r\nConnection: keep-alive\r\n";
+  for (size_t i = 0; i + sizeof(ka) - 1 <= n; i++) {
+    if (d[i] == '\r' && i + 3 < n && memcmp(d + i, "\r\n\r\n", 4) == 0) return 0; /* end of the head */
+    if (memcmp(d + i, ka, sizeof(ka) - 1) == 0) return 1;
+  }
+  return 0;
 }
 
 /* What another instance sent this one. */
@@ -758,6 +813,17 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
     owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq, g);
   } else if (strcmp(k, "moved") == 0) {
     link_moved(cl, inst, id);
+  } else if (strcmp(k, "probe") == 0) {
+    /* A new owner rebuilt a session of ours from its room's snapshot. */
+    struct link *l = map_get(&cl->links, id);
+    if (l == NULL) {
+      char why[8];
+      snprintf(why, sizeof(why), "%d", (int)CONN_END_CUT);
+      const char *fv[] = {"k", "end", "i", cl->inst, "id", id, "why", why, "c", "1006"};
+      inbox_send(cl, inst, 10, fv, NULL);
+    } else if (l->opened && l->room && strcmp(l->room->id, room) == 0) {
+      snprintf(l->sent_to, sizeof(l->sent_to), "%s", inst);
+    }
   } else if (strcmp(k, "msg") == 0) {
     cl->st.forwarded_in++;
     struct remote *rm = map_get(&cl->remotes, key);
@@ -790,15 +856,20 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       if (v && v->type == REDIS_REPLY_STRING && v->len) buf_append(dst[i], v->str, v->len);
     }
     c->req->parser.method = (unsigned)field_int(f, "m");
-    c->req->complete = 0; /* "Connection: close": the forwarding instance ends the exchange */
+    /* The answer says keep-alive as the client's own request would have
+     * made it (an HTTP/1.1 request without "Connection: close"); the
+     * instance the client reached keeps or ends its connection by it. */
+    c->req->complete = field_int(f, "ka") == 1;
+    c->req->parser.http_major = 1;
+    c->req->parser.http_minor = 1;
     if (field_int(f, "rc") == 1) counted_verdict(cl, 1); /* the sender counted api_call in Redis */
     api_dispatch(c);
     cl->api_verdict_on = 0;
-    const char *fv[] = {"k", "resp", "id", id, "d", rm->resp.data ? rm->resp.data : ""};
-    size_t fl[] = {1, 4, 2, strlen(id), 1, rm->resp.len};
-    inbox_send(cl, inst, 6, fv, fl);
-    for (int i = 0; i < 4; i++) buf_free(dst[i]);
-    remote_free_later(cl, rm);
+    if (c->req->stream && !c->closing) {
+      rm->held = 1; /* a store read: answered from remote_write */
+      return;
+    }
+    http_answer(cl, rm);
   } else if (strcmp(k, "resp") == 0) {
     struct fwd_http *fw = map_del(&cl->http_wait, id);
     const redisReply *d = field(f, "d");
@@ -811,8 +882,11 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       struct conn *c = fw->c;
       http_stream_set(c, NULL, NULL); /* the request is answered here, not aborted */
       c->cluster = NULL;
-      if (d && d->type == REDIS_REPLY_STRING) conn_write_copy(c, d->str, d->len);
-      conn_end(c); /* the owner's answer says "Connection: close" */
+      if (d && d->type == REDIS_REPLY_STRING && d->len) conn_write_copy(c, d->str, d->len);
+      /* Kept alive when the owner's answer says so (it was told what the
+       * client asked for); the next pipelined request goes on after it. */
+      if (d == NULL || d->type != REDIS_REPLY_STRING || !answer_keeps(d->str, d->len) || c->srv->shutting_down)
+        conn_end(c);
       http_request_done(c);
     }
     buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
@@ -843,6 +917,17 @@ static const char LUA_GCRA[] =
     "end "
     "for i = 1, #KEYS do redis.call('SET', KEYS[i], string.format('%.4f', new[i]), 'PX', math.ceil(new[i] - now) + 1000) end "
     "return {1, 0, 0, rem}";
+
+/* KEYS the TAT key; ARGV limit, window_ms. The budget as LUA_GCRA would
+ * find it now, counting nothing: {remaining, reset_ms}. */
+static const char LUA_GCRA_PEEK[] =
+    "local t = redis.call('TIME') local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local L = tonumber(ARGV[1]) local T = tonumber(ARGV[2]) local iv = T / L local tau = T - iv "
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0') "
+    "if tat < now then tat = now end "
+    "local d = tat - now "
+    "if d > tau + 0.0001 then return {0, math.ceil(d - 0.0001)} end "
+    "return {math.floor((T - d) / iv + 0.0001), math.ceil(d - 0.0001)}";
 
 struct gmsg {
   struct gmsg *next;
@@ -879,6 +964,10 @@ static void redis_limiter_check(void *impl, const char *key, enum rate_class c, 
 static void redis_limiter_peek(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
                                struct ratelimit_result *out) {
   struct cluster *cl = impl;
+  if (cl->peek_on && (int)c == cl->peek_class && strcmp(key, cl->peek_user) == 0) {
+    *out = cl->peek;
+    return;
+  }
   if (cl->verdict_on && cl->verdict_has[c] && strcmp(key, cl->verdict_user) == 0) {
     *out = cl->verdict[c];
     return;
@@ -1379,22 +1468,45 @@ static void family_room_ensure(struct cluster *cl, struct croom *cr) {
 
 static void room_resolve(struct cluster *cl, struct croom *cr);
 
+/* Where a member's or waiter's session is connected: this instance (no
+ * link: a local socket) or another one and its link there; "" for none. */
+static void session_where(const struct cluster *cl, const struct conn *c, const char **inst, const char **link) {
+  *inst = "", *link = "";
+  if (c == NULL) return;
+  if (c->proxy) {
+    const struct remote *rm = c->cluster;
+    *inst = rm->inst;
+    *link = strchr(rm->key, '/') + 1;
+  } else {
+    *inst = cl->inst;
+  }
+}
+
+/* The waiting room, in arrival order: claims (a waiter is admitted with
+ * them), since when, and where each waiter is connected, so that a new
+ * owner can admit a waiter of a dead owner's room without a reconnect. */
+static json_t *waiters_to_snap(const struct cluster *cl, const struct room *r) {
+  json_t *ws = json_array();
+  for (const struct waiter *w = r->wait_head; w; w = w->next) {
+    const char *inst, *link;
+    char cs[64];
+    session_where(cl, w->session, &inst, &link);
+    claims_to_fields(&w->claims, cs, sizeof(cs));
+    json_array_append_new(ws, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "u", w->claims.sub, "n",
+                                        w->claims.name, "rm", w->claims.room, "cl", cs, "exp",
+                                        (json_int_t)w->claims.exp, "since", (json_int_t)w->since_ms, "inst",
+                                        inst, "link", link));
+  }
+  return ws;
+}
+
 static void snapshot_write(struct cluster *cl, struct croom *cr) {
   struct room *r = hub_room_find(cl->h, cr->id);
   if (r == NULL) return;
   json_t *members = json_array(), *hands = json_array(), *banned = json_array();
   for (struct participant *p = r->head; p; p = p->next) {
-    const char *inst = "", *link = "";
-    if (p->session) {
-      struct conn *c = p->session;
-      if (c->proxy) {
-        struct remote *rm = c->cluster;
-        inst = rm->inst;
-        link = strchr(rm->key, '/') + 1;
-      } else {
-        inst = cl->inst;
-      }
-    }
+    const char *inst, *link;
+    session_where(cl, p->session, &inst, &link);
     json_array_append_new(
         members,
         json_pack("{s:s,s:s,s:i,s:I,s:I,s:i,s:I,s:I,s:s,s:s,s:I,s:i,s:i,s:i,s:s,s:s}", "u", p->user_id, "n",
@@ -1417,6 +1529,7 @@ static void snapshot_write(struct cluster *cl, struct croom *cr) {
       s->locked, "waiting_room", s->waiting_room, "mute_on_join", s->mute_on_join, "max", s->max_participants,
       "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
   if (snap) family_to_snap(r, snap);
+  if (snap) json_object_set_new(snap, "waiters", waiters_to_snap(cl, r));
   char *txt = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
   json_decref(snap);
   log_debug("snapshot room=%s seq=%" PRIu64 " ok=%d", cr->id, r->seq, txt != NULL);
@@ -1501,6 +1614,38 @@ static void links_join_local(struct cluster *cl, struct croom *cr) {
   }
 }
 
+/* A session of the snapshot (a member's or a waiter's entry m) on the new
+ * owner: the local connection of this instance's link, or a remote session
+ * of a live instance's link (its frames go through the stream as before
+ * the takeover: the link is still there, now sending to this owner).
+ * NULL when its instance is gone. */
+static struct conn *snap_session(struct cluster *cl, struct croom *cr, const redisReply *alive, json_t *m) {
+  const char *inst = json_string_value(json_object_get(m, "inst"));
+  const char *link = json_string_value(json_object_get(m, "link"));
+  int live = 0;
+  for (size_t j = 0; inst && inst[0] && j < alive->elements; j++)
+    if (alive->element[j]->type == REDIS_REPLY_STRING && strcmp(alive->element[j]->str, inst) == 0) live = 1;
+  if (live && strcmp(inst, cl->inst) == 0) {
+    struct link *l = link && link[0] ? map_get(&cl->links, link) : NULL;
+    if (l && l->c) {
+      struct conn *c = l->c;
+      link_unlink(cl, l);
+      return c;
+    }
+  } else if (live && link && link[0]) {
+    struct remote *rm = remote_new(cl, inst, link, cr->id, 0);
+    if (rm == NULL) return NULL;
+    /* The session may have ended after the snapshot while its instance
+     * still sent to the dead owner (its "end" was lost): that instance
+     * answers this with an end for a link it no longer has, and sends to
+     * this owner from now on. */
+    const char *fv[] = {"k", "probe", "i", cl->inst, "id", link, "room", cr->id};
+    inbox_send(cl, inst, 8, fv, NULL);
+    return rm->fake;
+  }
+  return NULL;
+}
+
 /* Members of the snapshot, their sessions where their instance lives, the
  * room log from the stream; then the room goes on from the stream's seq. */
 static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -1578,27 +1723,11 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
       room_participant_free(p);
       continue;
     }
-    const char *inst = json_string_value(json_object_get(m, "inst"));
-    const char *link = json_string_value(json_object_get(m, "link"));
-    int live = 0;
-    for (size_t j = 0; inst && inst[0] && j < alive->elements; j++)
-      if (alive->element[j]->type == REDIS_REPLY_STRING && strcmp(alive->element[j]->str, inst) == 0) live = 1;
-    if (live && strcmp(inst, cl->inst) == 0) {
-      struct link *l = link && link[0] ? map_get(&cl->links, link) : NULL;
-      if (l && l->c) {
-        struct conn *c = l->c;
-        link_unlink(cl, l);
-        p->session = c;
-        c->part = p;
-        continue;
-      }
-    } else if (live && link && link[0]) {
-      struct remote *rm = remote_new(cl, inst, link, cr->id, 0);
-      if (rm) {
-        p->session = rm->fake;
-        rm->fake->part = p;
-        continue;
-      }
+    struct conn *c = snap_session(cl, cr, alive, m);
+    if (c) {
+      p->session = c;
+      c->part = p;
+      continue;
     }
     p->away_ms = now;
     room->naway++;
@@ -1611,6 +1740,29 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
                     (uint64_t)json_integer_value(json_object_get(m, "ms")));
   json_array_foreach(json_object_get(snap, "banned"), i, m)
     if (json_string_value(m)) map_put(&room->banned, json_string_value(m), (void *)1);
+  /* The waiting room: waiters still connected to a live instance wait on
+   * (a host admits them here); those of the dead instance are gone. */
+  json_array_foreach(json_object_get(snap, "waiters"), i, m) {
+    const char *u = json_string_value(json_object_get(m, "u"));
+    if (u == NULL || !id_valid(u, strlen(u)) || room_waiter_find(room, u) ||
+        room_participant_find(room, u))
+      continue;
+    struct token_claims tc;
+    memset(&tc, 0, sizeof(tc));
+    snprintf(tc.sub, sizeof(tc.sub), "%s", u);
+    snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
+    snprintf(tc.room, sizeof(tc.room), "%s", json_string_value(json_object_get(m, "rm")) ?: "");
+    claims_parse(json_string_value(json_object_get(m, "cl")) ?: "", &tc);
+    tc.exp = (int64_t)json_integer_value(json_object_get(m, "exp"));
+    struct conn *c = snap_session(cl, cr, alive, m);
+    if (c == NULL) continue;
+    struct waiter *w = room_waiter_add(room, c, &tc, (uint64_t)json_integer_value(json_object_get(m, "since")));
+    if (w == NULL) {
+      ws_close(c, 1011, "internal error");
+      continue;
+    }
+    c->waiter = w;
+  }
   family_from_snap(cl, room, snap);
   /* The room log, for resumes across the takeover. */
   for (size_t j = 0; j < entries->elements; j++) {
@@ -1791,7 +1943,8 @@ static void spend_cb(redisAsyncContext *ac, void *reply, void *priv) {
 enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char *room_id,
                                     struct token_claims *claims) {
   struct grant_claims g;
-  if (!h->grant_key_ready) return op_grant_check(h, grant, room_id, claims, 1); /* public-key tokens: per instance */
+  /* Without a key yet (public-key tokens, Redis never reached): per instance. */
+  if (!h->grant_key_ready) return op_grant_check(h, grant, room_id, claims, 1);
   if (grant_verify(h->grant_key, grant, strlen(grant), (int64_t)(hub_now_ms() / 1000), &g) != API_OK)
     return API_ERR_INVALID_TOKEN;
   if (strcmp(g.room, room_id) != 0) return API_ERR_TOKEN_ROOM_MISMATCH;
@@ -1865,14 +2018,17 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   char m[8], id[24];
   snprintf(m, sizeof(m), "%d", fw->method);
   snprintf(id, sizeof(id), "%" PRIu64, fw->id);
+  /* What the client asked for: keep-alive (HTTP/1.1 without "Connection:
+   * close", or 1.0 with "keep-alive"), as http_reply would decide here. */
+  int ka = fw->c && fw->c->req->complete && http_should_keep_alive(&fw->c->req->parser);
   const char *fv[] = {"k", "http", "i", cl->inst, "id", id, "room", fw->room, "m", m,
                       "url", fw->url.data ? fw->url.data : "", "auth", fw->auth.data ? fw->auth.data : "",
                       "ct", fw->ctype.data ? fw->ctype.data : "", "rc", fw->counted ? "1" : "0",
-                      "body", fw->body.data ? fw->body.data : ""};
-  size_t fl[20];
-  for (int i = 0; i < 20; i++) fl[i] = i == 19 ? fw->body.len : strlen(fv[i]);
+                      "ka", ka ? "1" : "0", "body", fw->body.data ? fw->body.data : ""};
+  size_t fl[22];
+  for (int i = 0; i < 22; i++) fl[i] = i == 21 ? fw->body.len : strlen(fv[i]);
   map_put(&cl->http_wait, id, fw);
-  inbox_send(cl, owner, 20, fv, fl);
+  inbox_send(cl, owner, 22, fv, fl);
   cl->st.forwarded_out++;
 }
 
@@ -2128,10 +2284,68 @@ void cluster_on_request(struct conn *c) {
   cmd(cl, api_gcra_cb, fw, 0, 6, argv, NULL);
 }
 
+/* GET /webrtc/rate-limits/{class}/status: the caller's budget is the
+ * shared one in Redis (the GCRA keys every instance counts in), read by one
+ * script before the call is answered here as on one instance. */
+static void peek_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (!fw_keep(cl, fw)) return;
+  int on = 0;
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+      r->element[1]->type == REDIS_REPLY_INTEGER) {
+    on = 1;
+    memset(&cl->peek, 0, sizeof(cl->peek));
+    cl->peek.limit = cl->h->rl.rules[fw->peek_class].limit;
+    cl->peek.remaining = (uint32_t)r->element[0]->integer;
+    cl->peek.allowed = cl->peek.remaining > 0;
+    cl->peek.reset_ms = (uint64_t)r->element[1]->integer;
+    cl->peek_class = fw->peek_class;
+    snprintf(cl->peek_user, sizeof(cl->peek_user), "%s", fw->peek_user);
+  }
+  cl->peek_on = on; /* Redis away: the local limiter answers */
+  fw_dispatch_here(cl, fw);
+  cl->peek_on = 0;
+}
+
+/* Returns 1 when c's call is a rate-limit status read that waits for Redis. */
+static int status_call(struct cluster *cl, struct conn *c, const char *url) {
+  static const char pre[] = "/webrtc/rate-limits/";
+  const char *name = url + sizeof(pre) - 1;
+  size_t n = strcspn(name, "/?");
+  char cname[40], sub[ID_MAX + 1];
+  enum rate_class rc;
+  if (n == 0 || n >= sizeof(cname) || strncmp(name + n, "/status", 7) != 0 ||
+      (name[n + 7] != '\0' && name[n + 7] != '?'))
+    return 0;
+  memcpy(cname, name, n);
+  cname[n] = '\0';
+  if (ratelimit_class_parse(cname, &rc) != 0 || cl->h->rl.rules[rc].limit == 0 ||
+      cl->h->rl.rules[rc].window_ms == 0 || api_request_subject(c, sub, sizeof(sub)) != 0)
+    return 0; /* unknown, unlimited or unauthenticated: answered here as before */
+  struct fwd_http *fw = fw_new(cl, c, "");
+  if (fw == NULL) return 0;
+  fw->peek_class = (int)rc;
+  snprintf(fw->peek_user, sizeof(fw->peek_user), "%s", sub);
+  char k0[KEY_MAX], id0[ID_MAX + 24], l0[16], w0[24];
+  snprintf(id0, sizeof(id0), "%d:%s", (int)rc, sub);
+  key_of(k0, "rl", id0);
+  snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[rc].limit);
+  snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[rc].window_ms);
+  const char *argv[] = {"EVAL", LUA_GCRA_PEEK, "1", k0, l0, w0};
+  cmd(cl, peek_cb, fw, 0, 6, argv, NULL);
+  return 1;
+}
+
 static void route_request(struct conn *c) {
   struct cluster *cl = the_cluster;
   const char *url = c->req->url.data ? c->req->url.data : "";
   static const char pre[] = "/webrtc/rooms/";
+  if (cl != NULL && cl->cmd_up && c->req->parser.method == HTTP_GET &&
+      strncmp(url, "/webrtc/rate-limits/", 20) == 0 && status_call(cl, c, url))
+    return;
   if (cl != NULL && strncmp(url, "/webrtc/rooms", 13) == 0 && (url[13] == '\0' || url[13] == '?') &&
       cl->cmd_up && (c->req->parser.method == HTTP_POST || c->req->parser.method == HTTP_GET) && rooms_call(cl, c))
     return;
@@ -2263,6 +2477,44 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
   schedule_retry(cl);
 }
 
+/* The shared grant key as Redis holds it: from now on grants are minted
+ * and checked with it on every instance. */
+static void grantkey_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac, (void)priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  unsigned char k[GRANT_KEY_LEN];
+  if (cl == NULL || r == NULL || r->type != REDIS_REPLY_STRING || r->len != 2 * GRANT_KEY_LEN) return;
+  for (size_t i = 0; i < GRANT_KEY_LEN; i++) {
+    unsigned v;
+    if (sscanf(r->str + 2 * i, "%2x", &v) != 1) return;
+    k[i] = (unsigned char)v;
+  }
+  if (!cl->grant_loaded || memcmp(k, cl->h->grant_key, GRANT_KEY_LEN) != 0)
+    log_info("grant_key_shared instance=%s", cl->inst);
+  memcpy(cl->h->grant_key, k, GRANT_KEY_LEN);
+  cl->h->grant_key_ready = 1;
+  cl->grant_loaded = 1;
+}
+
+/* Public-key tokens: the first instance to reach Redis stores a random
+ * grant key (SET NX); every instance reads the one stored. After a Redis
+ * restart that lost it, the first to come back stores the key all of them
+ * had again. Sent before the PING, so the key is known when the command
+ * connection counts as up. */
+static void grantkey_load(struct cluster *cl, redisAsyncContext *ac) {
+  unsigned char k[GRANT_KEY_LEN];
+  char hex[2 * GRANT_KEY_LEN + 1], key[KEY_MAX];
+  if (cl->grant_loaded) memcpy(k, cl->h->grant_key, GRANT_KEY_LEN);
+  else if (RAND_bytes(k, GRANT_KEY_LEN) != 1) return;
+  for (size_t i = 0; i < GRANT_KEY_LEN; i++) snprintf(hex + 2 * i, 3, "%02x", k[i]);
+  OPENSSL_cleanse(k, sizeof(k));
+  key_of(key, "grantkey", "shared");
+  redisAsyncCommand(ac, auth_cb, "grantkey", "SET %s %s NX", key, hex);
+  redisAsyncCommand(ac, grantkey_cb, NULL, "GET %s", key);
+  OPENSSL_cleanse(hex, sizeof(hex));
+}
+
 static void connect_ctx(struct cluster *cl, int reader) {
   redisAsyncContext *ac = redisAsyncConnect(cl->host, cl->port);
   if (ac == NULL || ac->err) {
@@ -2283,6 +2535,7 @@ static void connect_ctx(struct cluster *cl, int reader) {
     else redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s", cl->pass);
   }
   if (cl->db) redisAsyncCommand(ac, auth_cb, "select", "SELECT %d", cl->db);
+  if (!reader && cl->grant_shared) grantkey_load(cl, ac);
   redisAsyncCommand(ac, ready_cb, NULL, "PING");
   if (reader) cl->rd = ac, cl->rd_started = now_ms(cl);
   else cl->cmd = ac, cl->cmd_started = now_ms(cl);
@@ -2565,6 +2818,7 @@ int cluster_start(struct hub *h, struct server *srv, const char *url, char *err,
   h->limiter_impl = cl;
   if (h->bus) h->bus->ops->close(h->bus);
   h->bus = &cl->bus;
+  cl->grant_shared = !h->grant_key_ready; /* no HMAC secret to derive it from (family_grant_key) */
   connect_ctx(cl, 0);
   connect_ctx(cl, 1);
   return 0;

@@ -57,8 +57,10 @@ int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const st
 /* The upgrade's check of a breakout grant on the instance it reached:
  * signature, expiry and room only (the family lives on its owner, which
  * checks the rest in cluster_ws_open's join). Fills claims->sub and room.
- * Without a shared grant key (public-key tokens) it is op_grant_check,
- * spending on this instance. */
+ * With public-key tokens the grant key is a random one the instances share
+ * through Redis (read before the command connection counts as up); without
+ * it yet (Redis never reached) it is op_grant_check, spending on this
+ * instance. */
 enum api_err cluster_grant_precheck(struct hub *h, const char *grant, const char *room_id,
                                     struct token_claims *claims);
 

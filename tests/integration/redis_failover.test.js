@@ -129,3 +129,27 @@ test('Redis stopped for 10 s mid-meeting: health says degraded, then the meeting
     assert.strictEqual((await rh.clusterHealth(A)).status, 'ok');
   });
 });
+
+test('kill -9 the owner, and a member of another instance leaves before the takeover: no ghost on the new owner', async () => {
+  await rh.withCluster(3, { args: ['--resume-grace-ms', '1500'] }, async (r, [A, B, C]) => {
+    await h.join(A, 'ghost2', 'alice');
+    const b = await h.join(B, 'ghost2', 'bob');
+    const c = await h.join(C, 'ghost2', 'carol');
+    await b.nextWhere((m) => m.type === 'user-joined' && m.payload.user_id === 'carol', 3000);
+    assert.strictEqual(await ownerOf([A, B, C], 'ghost2'), A);
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    // Carol leaves at once: C still sends her end to A, whose inbox nobody reads any more.
+    await c.end();
+    // B takes the room over from the snapshot (carol in it, connected through C, which lives).
+    await b.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+    assert.strictEqual(await ownerOf([B, C], 'ghost2'), B);
+    // Carol's session is not kept alive by the snapshot: she goes like alice, after the grace period.
+    const gone = await b.nextWhere((m) => m.type === 'user-left' && m.payload.user_id === 'carol', 10000);
+    assert.ok(['timeout', 'left'].includes(gone.payload.reason), JSON.stringify(gone));
+    await b.nextWhere((m) => m.type === 'user-left' && m.payload.user_id === 'alice', 10000);
+    const p = await h.api(C, 'GET', '/webrtc/rooms/ghost2/participants', h.mintToken(h.SECRET, { sub: 'bob', room: 'ghost2' }));
+    assert.strictEqual(p.status, 200, p.text);
+    assert.deepStrictEqual((p.json.participants || p.json).map((x) => x.user_id), ['bob'], p.text);
+  });
+});

@@ -212,3 +212,60 @@ test('a room that ended leaves nothing in Redis: a new room of the same id start
     t.diagnostic(`opens sent again after the named owner gave the room up: ${cl.opens_moved}`);
   });
 });
+
+test('public-key tokens (RS256): the instances share one grant key through Redis, so a grant works through any instance', async () => {
+  const crypto = require('node:crypto');
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const { publicKey, privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'huddle-rs-'));
+  const pem = path.join(dir, 'pub.pem');
+  fs.writeFileSync(pem, publicKey.export({ type: 'spki', format: 'pem' }));
+  const now = Math.floor(Date.now() / 1000);
+  const rs256 = (claims) => {
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = `${b64({ alg: 'RS256', typ: 'JWT' })}.${b64(Object.assign({ iat: now, exp: now + 3600 }, claims))}`;
+    return `${input}.${crypto.sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`;
+  };
+  const joinRs = async (S, room, claims) => {
+    const c = await h.connect(S, room, rs256(claims));
+    c.state = await c.next('room-state', 3000);
+    c.user = claims.sub;
+    return c;
+  };
+  try {
+    await rh.withCluster(3, { secret: null, args: [...RATES_OFF, '--jwt-alg', 'RS256', '--jwt-public-key', pem] },
+      async (r, [A, B, C]) => {
+        const key = redis(r, 'GET', 'huddle:grantkey:shared');
+        assert.match(key, /^[0-9a-f]{64}$/, 'one random grant key in Redis');
+        const hana = await joinRs(A, 'pk', { sub: 'hana', role: 'host' }); // A owns the family
+        const pat = await joinRs(B, 'pk', { sub: 'pat' });
+        const mo = await joinRs(C, 'pk', { sub: 'mo' });
+        const made = await h.api(B, 'POST', '/webrtc/rooms/pk/breakout-rooms', rs256({ sub: 'hana', role: 'host' }),
+          { rooms: [{ name: 'X' }] });
+        assert.strictEqual(made.status, 201, made.text);
+        const bid = made.json.breakout_rooms[0].breakout_room_id;
+        // A grant minted by A is taken through B (not its issuer), once.
+        const g1 = await assignedGrant(hana, pat, bid, 'pat');
+        const p1 = await withGrant(B, bid, g1);
+        assert.strictEqual(p1.first.type, 'room-state', JSON.stringify(p1.first).slice(0, 300));
+        assert.strictEqual(p1.first.payload.self.user_id, 'pat');
+        assert.strictEqual(redis(r, 'EXISTS', `huddle:grant:${jtiOf(g1)}`), '1', 'spent cluster-wide');
+        for (const S of [A, C]) {
+          const again = await withGrant(S, bid, g1);
+          assert.strictEqual(again.first.type, 'error', JSON.stringify(again.first).slice(0, 300));
+          assert.strictEqual(again.first.payload.code, 'INVALID_TOKEN');
+        }
+        // Through C as well, for mo (on C).
+        const g2 = await assignedGrant(hana, mo, bid, 'mo');
+        const m1 = await withGrant(C, bid, g2);
+        assert.strictEqual(m1.first.type, 'room-state', JSON.stringify(m1.first).slice(0, 300));
+        // A grant signed with another key is still refused before the upgrade.
+        await h.expectRefused(B, bid, null, 401, 'INVALID_TOKEN', { via: 'none', query: `grant=${'0'.repeat(64)}` });
+        assert.strictEqual(redis(r, 'GET', 'huddle:grantkey:shared'), key, 'the key stays');
+      });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
