@@ -52,7 +52,7 @@ void room_free(struct room *r) {
 struct participant *room_participant_new(const struct token_claims *claims, uint64_t now_ms) {
   const char *name = claims->name[0] ? claims->name : claims->sub;
   size_t ul = strnlen(claims->sub, ID_MAX), nl = strnlen(name, TOKEN_NAME_MAX);
-  struct participant *p = calloc(1, sizeof(*p) + ul + 1 + nl + 1);
+  struct participant *p = calloc(1, offsetof(struct participant, tail) + ul + 1 + nl + 1);
   if (p == NULL) return NULL;
   memcpy(p->tail, claims->sub, ul);
   memcpy(p->tail + ul + 1, name, nl);
@@ -232,10 +232,18 @@ int room_breakout_assign(struct room *r, struct breakout *b, const char *user_id
 
 void room_participant_free(struct participant *p) {
   if (p == NULL) return;
-  json_decref(p->info);
-  json_decref(p->net_stats);
-  json_decref(p->background);
+  if (p->extra) {
+    json_decref(p->extra->info);
+    json_decref(p->extra->net_stats);
+    json_decref(p->extra->background);
+    free(p->extra);
+  }
   free(p);
+}
+
+struct participant_extra *room_participant_extra(struct participant *p) {
+  if (p->extra == NULL) p->extra = calloc(1, sizeof(*p->extra));
+  return p->extra;
 }
 
 void room_chat_remember(struct room *r, uint64_t seq) {
@@ -346,7 +354,7 @@ json_t *room_participant_json(const struct participant *p) {
                         "role", perm_role_name(p->role), "joined_at", (json_int_t)p->joined_ms,
                         "media", "audio", p->audio, "video", p->video, "screen", p->screen);
   if (o && p->quality[0]) json_object_set_new(o, "quality", json_string(p->quality));
-  if (o && p->background) json_object_set(o, "virtual_background", p->background);
+  if (o && p->extra && p->extra->background) json_object_set(o, "virtual_background", p->extra->background);
   return o;
 }
 
