@@ -24,11 +24,16 @@
 
 enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa };
 
+/* NOTE: one per WebSocket, so its size is part of an idle client's cost:
+ * ordered by size without padding, and the frame counters are 32-bit (a
+ * frame that passes frame_begin is at most max-ws-message, 16 MiB, bytes):
+ * 96 -> 80 bytes (docs/performance.md, memory per idle connection). */
 struct ws {
   uint64_t last_seen_ms;        /* loop time of the last byte received */
-  uint64_t remaining;           /* payload bytes of the current frame still to come */
-  uint64_t offset;              /* payload bytes of the current frame seen (mask index) */
   struct buf msg;               /* owned: a message spanning reads or frames; freed when done */
+  uint8_t *ctrl;                /* owned: a control frame's payload while it arrives, else NULL */
+  uint32_t remaining;           /* payload bytes of the current frame still to come */
+  uint32_t offset;              /* payload bytes of the current frame seen (mask index) */
   unsigned frames;              /* data frames in the message being received */
   uint8_t hdr[14];              /* a frame header split across reads */
   uint8_t hdr_len;
@@ -36,7 +41,6 @@ struct ws {
   uint8_t opcode, fin;          /* of the current frame */
   uint8_t msg_opcode;           /* OP_TEXT/OP_BINARY of the message being assembled, 0 if none */
   uint8_t mask[4];
-  uint8_t *ctrl;                /* owned: a control frame's payload while it arrives, else NULL */
   uint8_t ctrl_len;
   uint8_t close_started;        /* we sent a close frame */
   uint8_t close_received;       /* the peer sent one */
@@ -197,7 +201,7 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
   memcpy(w->mask, h + hlen - 4, 4);
   w->fin = h[0] >> 7;
   w->opcode = op;
-  w->remaining = len;
+  w->remaining = (uint32_t)len; /* checked below: a longer frame fails c and is never read */
   w->offset = 0;
   w->in_frame = 1;
   if (op & 0x8) {
@@ -226,7 +230,7 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
  * is valid UTF-8 without a second pass). */
 static unsigned unmask(struct ws *w, uint8_t *p, size_t n) {
   uint8_t m[4];
-  for (int k = 0; k < 4; k++) m[k] = w->mask[(w->offset + (uint64_t)k) & 3];
+  for (int k = 0; k < 4; k++) m[k] = w->mask[(w->offset + (uint32_t)k) & 3];
   uint32_t m32;
   memcpy(&m32, m, 4);
   size_t i = 0;
@@ -264,7 +268,7 @@ static unsigned unmask(struct ws *w, uint8_t *p, size_t n) {
     p[i] ^= m[i & 3];
     high |= p[i] & 0x80;
   }
-  w->offset += n;
+  w->offset += (uint32_t)n;
   return high != 0;
 }
 
@@ -348,7 +352,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
       return;
     }
     p += n;
-    w->remaining -= n;
+    w->remaining -= (uint32_t)n;
     if (w->remaining == 0) frame_end(c);
   }
 }
