@@ -129,29 +129,38 @@ static void publish_hands(struct hub *h, struct room *r) {
  * idle members in rooms of 20, the largest item per member after the
  * connection). What renders it again is much smaller: the envelope's ts,
  * and the member's name, role, joined_at and media at that time; its user
- * id is the entry's except. */
+ * id is the entry's except. Stored unaligned (the log packs it after the
+ * recipient ids): read and written with memcpy. */
 struct joined_rec {
-  uint64_t ts;                        /* the envelope's */
   uint64_t joined_ms;
+  uint32_t ts_after;                  /* the envelope's ts - joined_ms */
   uint8_t role;                       /* enum room_role */
-  uint8_t media;                      /* 1 audio, 2 video, 4 screen */
-  char name[];                        /* NUL-terminated */
+  uint8_t bits;                       /* JOINED_AUDIO, ... */
+  char name[];                        /* NUL-terminated; absent with JOINED_NAME_IS_ID */
 };
 
+#define JOINED_AUDIO 1
+#define JOINED_VIDEO 2
+#define JOINED_SCREEN 4
+#define JOINED_NAME_IS_ID 8           /* the name is the user id (a token without a name) */
+#define JOINED_REC_MIN offsetof(struct joined_rec, name)
+
+/* jr: its fixed fields (aligned); name: its name, NULL if JOINED_NAME_IS_ID. */
 static struct outbuf *joined_render(const struct room *r, uint64_t seq, const char *user_id,
-                                    const struct joined_rec *jr) {
+                                    const struct joined_rec *jr, const char *name) {
   struct participant p;
   memset(&p, 0, sizeof(p));
   p.user_id = user_id;
-  p.name = jr->name;
+  p.name = jr->bits & JOINED_NAME_IS_ID ? user_id : name;
   p.role = (enum room_role)jr->role;
   p.joined_ms = jr->joined_ms;
-  p.audio = jr->media & 1;
-  p.video = (jr->media >> 1) & 1;
-  p.screen = (jr->media >> 2) & 1;
+  p.audio = !!(jr->bits & JOINED_AUDIO);
+  p.video = !!(jr->bits & JOINED_VIDEO);
+  p.screen = !!(jr->bits & JOINED_SCREEN);
   json_t *payload = room_participant_json(&p);
   if (payload == NULL) return NULL;
-  struct outbuf *b = envelope_encode("user-joined", r->id, "server", NULL, seq, jr->ts, payload, NULL);
+  struct outbuf *b = envelope_encode("user-joined", r->id, "server", NULL, seq, jr->joined_ms + jr->ts_after,
+                                     payload, NULL);
   json_decref(payload);
   return b;
 }
@@ -183,33 +192,35 @@ static void log_compact_joined(struct room *r, const struct participant *p) {
   size_t i = l->n - 1;
   const struct roomlog_entry *e = roomlog_at(l, i);
   if (e->seq != r->seq || e->type != MSG_USER_JOINED || e->frame == NULL) return;
-  size_t nl = strlen(p->name);
-  struct joined_rec *jr = malloc(sizeof(*jr) + nl + 1);
-  if (jr == NULL) return;
-  jr->ts = frame_ts(e->frame);
-  jr->joined_ms = p->joined_ms;
-  jr->role = (uint8_t)p->role;
-  jr->media = (uint8_t)((p->audio ? 1 : 0) | (p->video ? 2 : 0) | (p->screen ? 4 : 0));
-  memcpy(jr->name, p->name, nl + 1);
-  struct outbuf *b = joined_render(r, e->seq, p->user_id, jr);
+  uint64_t ts = frame_ts(e->frame);
+  if (ts < p->joined_ms || ts - p->joined_ms > UINT32_MAX) return;
+  struct joined_rec jr = {p->joined_ms, (uint32_t)(ts - p->joined_ms), (uint8_t)p->role,
+                          (uint8_t)((p->audio ? JOINED_AUDIO : 0) | (p->video ? JOINED_VIDEO : 0) |
+                                    (p->screen ? JOINED_SCREEN : 0))};
+  int name_is_id = strcmp(p->name, p->user_id) == 0;
+  if (name_is_id) jr.bits |= JOINED_NAME_IS_ID;
+  size_t nl = name_is_id ? 0 : strlen(p->name) + 1;
+  char data[JOINED_REC_MIN + TOKEN_NAME_MAX + 1];
+  if (nl > sizeof(data) - JOINED_REC_MIN) return;
+  memcpy(data, &jr, JOINED_REC_MIN);
+  memcpy(data + JOINED_REC_MIN, p->name, nl);
+  struct outbuf *b = joined_render(r, e->seq, p->user_id, &jr, p->name);
   if (b && b->len == e->frame->len && memcmp(b->data, e->frame->data, b->len) == 0)
-    roomlog_compact(l, i, jr, sizeof(*jr) + nl + 1);
+    roomlog_compact(l, i, data, JOINED_REC_MIN + nl);
   outbuf_unref(b);
-  free(jr);
 }
 
 struct outbuf *hub_log_frame(const struct room *r, const struct roomlog_entry *e) {
   if (e->frame) return outbuf_ref(e->frame);
   size_t len;
-  const struct joined_rec *data = roomlog_entry_data(e, &len);
-  if (data == NULL || e->type != MSG_USER_JOINED || len < sizeof(*data) + 1) return NULL;
-  struct joined_rec *jr = malloc(len); /* aligned for its uint64_t fields */
-  if (jr == NULL) return NULL;
-  memcpy(jr, data, len);
+  const char *data = roomlog_entry_data(e, &len);
+  if (data == NULL || e->type != MSG_USER_JOINED || len < JOINED_REC_MIN) return NULL;
+  struct joined_rec jr;
+  memcpy(&jr, data, JOINED_REC_MIN);
+  const char *name = data + JOINED_REC_MIN;
+  if (!(jr.bits & JOINED_NAME_IS_ID) && (len == JOINED_REC_MIN || data[len - 1] != '\0')) return NULL;
   const char *user_id = e->ids + strlen(e->ids) + 1; /* except */
-  struct outbuf *b = joined_render(r, e->seq, user_id, jr);
-  free(jr);
-  return b;
+  return joined_render(r, e->seq, user_id, &jr, name);
 }
 
 struct participant *hub_member_join(struct hub *h, struct room *r, const struct token_claims *claims,

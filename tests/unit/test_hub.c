@@ -440,6 +440,10 @@ static void user_joined_entries_are_compact_and_render_as_sent(void **state) {
   struct session a = {.name = "alice"}, b = {.name = "bob"}, b2 = {.name = "bob"};
   join(w, r, &a, ROOM_ROLE_HOST);
   struct participant *pb = join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  struct session c = {.name = "carol"};
+  struct token_claims cc = claims_for("carol", ROOM_ROLE_MODERATOR);
+  snprintf(cc.name, sizeof(cc.name), "%s", "Carol \"C\" \xc3\xa9");
+  assert_non_null(hub_member_join(&w->hub, r, &cc, &c));
   pb->audio = 1;
   snprintf(pb->quality, sizeof(pb->quality), "%s", "good");
   hub_member_back(&w->hub, pb, &b2, 0); /* a new session: user-left, then user-joined with quality */
@@ -459,9 +463,10 @@ static void user_joined_entries_are_compact_and_render_as_sent(void **state) {
     json_decref(j);
     outbuf_unref(f);
   }
-  assert_int_equal(joined, 3);
+  assert_int_equal(joined, 4);
   assert_int_equal(framed, 1); /* the one with quality */
-  assert_int_equal(r->log.n, 4);
+  assert_int_equal(r->log.n, 5);
+  session_free(&c);
   session_free(&a);
   session_free(&b);
   session_free(&b2);
