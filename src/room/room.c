@@ -50,14 +50,17 @@ void room_free(struct room *r) {
 }
 
 struct participant *room_participant_new(const struct token_claims *claims, uint64_t now_ms) {
-  const char *name = claims->name[0] ? claims->name : claims->sub;
-  size_t ul = strnlen(claims->sub, ID_MAX), nl = strnlen(name, TOKEN_NAME_MAX);
-  struct participant *p = calloc(1, offsetof(struct participant, tail) + ul + 1 + nl + 1);
+  /* A token without a name: the name is the user id, stored once. */
+  size_t ul = strnlen(claims->sub, ID_MAX), nl = claims->name[0] ? strnlen(claims->name, TOKEN_NAME_MAX) + 1 : 0;
+  struct participant *p = calloc(1, offsetof(struct participant, tail) + ul + 1 + nl);
   if (p == NULL) return NULL;
   memcpy(p->tail, claims->sub, ul);
-  memcpy(p->tail + ul + 1, name, nl);
   p->user_id = p->tail;
-  p->name = p->tail + ul + 1;
+  p->name = p->tail;
+  if (nl) {
+    memcpy(p->tail + ul + 1, claims->name, nl - 1);
+    p->name = p->tail + ul + 1;
+  }
   p->role = claims->role;
   p->perms_set = claims->perms_set;
   p->perms_val = claims->perms_val & claims->perms_set;

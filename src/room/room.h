@@ -40,7 +40,7 @@ struct participant {
                                          Opaque to the room, never serialized. */
   struct participant *prev, *next;    /* the room's list, in join order */
   const char *user_id;                /* in tail[]: at most ID_MAX bytes, fixed for life */
-  const char *name;                   /* in tail[]: at most TOKEN_NAME_MAX bytes */
+  const char *name;                   /* in tail[]: at most TOKEN_NAME_MAX bytes; == user_id without a name */
   struct participant_extra *extra;    /* owned; NULL until info, stats or a background arrive */
   uint64_t away_ms;                   /* 0 while connected; else when its connection dropped */
   uint64_t joined_ms;
@@ -53,7 +53,7 @@ struct participant {
   char session_id[33];                /* fresh per join; kept across resumes */
   char resume_token[65];              /* secret to this participant; single use, renewed per room-state */
   char quality[16];                   /* last quality-update level, "" if none */
-  char tail[];                        /* user_id, NUL, name, NUL */
+  char tail[];                        /* user_id, NUL, then name, NUL unless name is user_id */
 };
 
 #define ROOM_CHAT_RECENT 256          /* chat message ids a reply may reference */
