@@ -7,32 +7,38 @@
 #include "room/history.h"
 
 /* An event in one allocation: the fixed fields, then the strings sized to
- * fit, "type\0user_id\0name\0" and the data's JSON text with its NUL when
- * there is data. */
+ * fit: the type unless it is one of common_types, "user_id\0name\0", and
+ * the data's JSON text with its NUL when there is data. A join in scenario 1
+ * is 39 bytes (malloc's 48-byte chunk). */
 struct event_rec {
   uint64_t ts;
   int64_t value;
   uint32_t data_len;
   uint8_t user_off, name_off;      /* where user_id and name start in text */
-  uint16_t data_off;               /* where data starts; 0: no data */
+  uint8_t type_idx;                /* 1 + index in common_types; 0: the type starts text */
+  uint8_t has_data;                /* data follows name */
   char text[];
 };
 
 #define EVENT_TYPE_MAX 23          /* longer types are cut (as the 24-byte array did) */
 
+/* The types most events have, stored as an index. */
+static const char *const common_types[] = {"join", "leave", "chat", "reaction", "quality", "custom",
+                                           "file_offer", "file_complete", "auto_host", "host_handoff"};
+
 static size_t rec_size(const struct event_rec *r) {
-  return sizeof(*r) + (r->data_off ? r->data_off + r->data_len + 1u
-                                   : r->name_off + strlen(r->text + r->name_off) + 1u);
+  size_t n = r->name_off + strlen(r->text + r->name_off) + 1u;
+  return sizeof(*r) + n + (r->has_data ? r->data_len + 1u : 0);
 }
 
 /* The reader's view of r. */
 static void rec_view(const struct event_rec *r, struct analytics_event *e) {
   e->ts = r->ts;
-  e->type = r->text;
+  e->type = r->type_idx ? common_types[r->type_idx - 1] : r->text;
   e->user_id = r->text + r->user_off;
   e->name = r->text + r->name_off;
   e->value = r->value;
-  e->data = r->data_off ? r->text + r->data_off : NULL;
+  e->data = r->has_data ? e->name + strlen(e->name) + 1 : NULL;
   e->data_len = r->data_len;
 }
 
@@ -283,9 +289,12 @@ static struct event_rec *ring_add(struct event_ring *ring, uint64_t now_ms, cons
     if (json == NULL) return NULL;
     json_len = strlen(json);
   }
-  size_t tl = type ? strnlen(type, EVENT_TYPE_MAX) : 0;
+  uint8_t type_idx = 0;
+  for (size_t i = 0; type && i < sizeof(common_types) / sizeof(common_types[0]); i++)
+    if (strcmp(type, common_types[i]) == 0) type_idx = (uint8_t)(i + 1);
+  size_t tl = type_idx ? 0 : type ? strnlen(type, EVENT_TYPE_MAX) + 1 : 1;
   size_t ul = user_id ? strnlen(user_id, ID_MAX) : 0, nl = name ? strnlen(name, ID_MAX) : 0;
-  size_t strs = tl + ul + nl + 3;
+  size_t strs = tl + ul + nl + 2;
   struct event_rec *r = json_len > UINT32_MAX ? NULL : malloc(sizeof(*r) + strs + (json ? json_len + 1 : 0));
   if (r == NULL) {
     free(json);
@@ -293,12 +302,15 @@ static struct event_rec *ring_add(struct event_ring *ring, uint64_t now_ms, cons
   }
   r->ts = now_ms;
   r->value = value;
-  r->user_off = (uint8_t)(tl + 1);
-  r->name_off = (uint8_t)(tl + ul + 2);
-  r->data_off = json ? (uint16_t)strs : 0;
+  r->type_idx = type_idx;
+  r->user_off = (uint8_t)tl;
+  r->name_off = (uint8_t)(tl + ul + 1);
+  r->has_data = json != NULL;
   r->data_len = (uint32_t)json_len;
-  memcpy(r->text, type ? type : "", tl);
-  r->text[tl] = '\0';
+  if (tl) {
+    memcpy(r->text, type ? type : "", tl - 1);
+    r->text[tl - 1] = '\0';
+  }
   memcpy(r->text + r->user_off, user_id ? user_id : "", ul);
   r->text[r->user_off + ul] = '\0';
   memcpy(r->text + r->name_off, name ? name : "", nl);
