@@ -268,8 +268,9 @@ static struct event_rec *ring_add(struct event_ring *ring, uint64_t now_ms, cons
                                   const char *user_id, const char *name, int64_t value, json_t *data,
                                   struct analytics_event *view) {
   if (ring->count == ring->cap && ring->cap < HISTORY_EVENTS) {
-    /* Grow the ring; while it is growing it has never wrapped. */
-    size_t cap = ring->cap ? ring->cap * 2 : 16;
+    /* Grow the ring by half (less slack than doubling: one a room); while
+     * it is growing it has never wrapped. */
+    size_t cap = ring->cap ? ring->cap + ring->cap / 2 : 16;
     if (cap > HISTORY_EVENTS) cap = HISTORY_EVENTS;
     struct event_rec **ev = realloc(ring->ev, cap * sizeof(*ev));
     if (ev == NULL) {
