@@ -44,7 +44,7 @@ void room_free(struct room *r) {
     room_participant_free(p);
     p = next;
   }
-  map_free(&r->members);
+  free(r->mbuckets);
   roomlog_free(&r->log);
   free(r);
 }
@@ -315,13 +315,45 @@ struct transfer_party *room_transfer_party(struct transfer *t, const char *user_
   return p;
 }
 
+/* FNV-1a, as lib/map.c. */
+static size_t id_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return (size_t)h;
+}
+
 struct participant *room_participant_find(struct room *r, const char *user_id) {
-  return map_get(&r->members, user_id);
+  if (r->nmbuckets == 0) return NULL;
+  for (struct participant *p = r->mbuckets[id_hash(user_id) & (r->nmbuckets - 1)]; p; p = p->hnext)
+    if (strcmp(p->user_id, user_id) == 0) return p;
+  return NULL;
+}
+
+/* Doubles the member index (16 chains at first), at load factor 1. */
+static int index_grow(struct room *r) {
+  size_t n = r->nmbuckets ? r->nmbuckets * 2 : 16;
+  struct participant **b = calloc(n, sizeof(*b));
+  if (b == NULL) return -1;
+  for (size_t i = 0; i < r->nmbuckets; i++) {
+    for (struct participant *p = r->mbuckets[i], *next; p; p = next) {
+      next = p->hnext;
+      size_t j = id_hash(p->user_id) & (n - 1);
+      p->hnext = b[j];
+      b[j] = p;
+    }
+  }
+  free(r->mbuckets);
+  r->mbuckets = b;
+  r->nmbuckets = n;
+  return 0;
 }
 
 int room_participant_add(struct room *r, struct participant *p) {
-  if (map_get(&r->members, p->user_id) != NULL) return -1;
-  if (map_put(&r->members, p->user_id, p) != 0) return -1;
+  if (room_participant_find(r, p->user_id) != NULL) return -1;
+  if (r->count >= r->nmbuckets && index_grow(r) != 0) return -1;
+  size_t i = id_hash(p->user_id) & (r->nmbuckets - 1);
+  p->hnext = r->mbuckets[i];
+  r->mbuckets[i] = p;
   p->room = r;
   p->prev = r->tail;
   p->next = NULL;
@@ -335,7 +367,13 @@ int room_participant_add(struct room *r, struct participant *p) {
 
 void room_participant_remove(struct room *r, struct participant *p) {
   if (p->room != r) return;
-  map_del(&r->members, p->user_id);
+  for (struct participant **pp = &r->mbuckets[id_hash(p->user_id) & (r->nmbuckets - 1)]; *pp; pp = &(*pp)->hnext) {
+    if (*pp == p) {
+      *pp = p->hnext;
+      break;
+    }
+  }
+  p->hnext = NULL;
   if (p->prev) p->prev->next = p->next;
   else r->head = p->next;
   if (p->next) p->next->prev = p->prev;

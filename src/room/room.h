@@ -39,6 +39,7 @@ struct participant {
   void *session;                      /* borrowed: the adapter's session while connected; NULL while away.
                                          Opaque to the room, never serialized. */
   struct participant *prev, *next;    /* the room's list, in join order */
+  struct participant *hnext;          /* the room's member index: next in this bucket */
   const char *user_id;                /* in tail[]: at most ID_MAX bytes, fixed for life */
   const char *name;                   /* in tail[]: at most TOKEN_NAME_MAX bytes; == user_id without a name */
   struct participant_extra *extra;    /* owned; NULL until info, stats or a background arrive */
@@ -123,7 +124,10 @@ struct room {
   struct participant *head, *tail;    /* owned */
   size_t count;
   size_t peak;                        /* most participants at once */
-  struct map members;                 /* user id -> participant (borrowed) */
+  /* The member index by user id, chained through participant.hnext (no
+   * map entry and no copy of the key a member: docs/performance.md). */
+  struct participant **mbuckets;      /* owned; nmbuckets (a power of two, or 0) chains */
+  size_t nmbuckets;
   struct room_settings settings;
   struct room_history *hist;          /* borrowed from the server's registry */
   uint64_t *chat_recent;          /* owned, ROOM_CHAT_RECENT slots from the first chat (ring): seq
