@@ -180,6 +180,7 @@ struct remote {             /* owner side: a client connected to another instanc
   struct remote *free_next;
   char key[64];             /* "inst/id" */
   char inst[32];
+  char ip[48];              /* "instance:<inst>": fake->ip points here */
   char room[ID_MAX + 1];
   struct conn *fake;
   int closed;
@@ -633,7 +634,8 @@ static struct remote *remote_new(struct cluster *cl, const char *inst, const cha
   c->kind = http ? CONN_HTTP : CONN_WS;
   c->proxy = &remote_proxy;
   c->cluster = rm;
-  snprintf(c->ip, sizeof(c->ip), "instance:%s", inst);
+  snprintf(rm->ip, sizeof(rm->ip), "instance:%s", inst);
+  c->ip = rm->ip;
   if (!http && map_put(&cl->remotes, rm->key, rm) != 0) {
     free(rm);
     free(c);

@@ -18,6 +18,13 @@ void *map_get(const struct map *m, const char *key) {
   return NULL;
 }
 
+const char *map_key(const struct map *m, const char *key) {
+  if (m->nbuckets == 0) return NULL;
+  for (struct map_entry *e = m->buckets[hash(key) & (m->nbuckets - 1)]; e; e = e->next)
+    if (strcmp(e->key, key) == 0) return e->key;
+  return NULL;
+}
+
 static int grow(struct map *m) {
   size_t n = m->nbuckets ? m->nbuckets * 2 : 16;
   struct map_entry **b = calloc(n, sizeof(*b));

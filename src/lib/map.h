@@ -20,6 +20,8 @@ struct map {
 void *map_get(const struct map *m, const char *key);
 /* Sets key to value (replacing). Returns 0, or -1 on allocation failure. */
 int map_put(struct map *m, const char *key, void *value);
+/* The map's own copy of key (valid until key is removed), or NULL. */
+const char *map_key(const struct map *m, const char *key);
 /* Removes key; returns its value or NULL. */
 void *map_del(struct map *m, const char *key);
 /* Calls fn for each entry; fn must not modify the map. */

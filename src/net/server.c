@@ -43,11 +43,25 @@ static int ip_add(struct server *s, const char *ip, int delta) {
   return map_put(&s->per_ip, ip, (void *)(uintptr_t)n);
 }
 
+/* Counts c at ip and points c->ip at the per-address map's copy of it, which
+ * lives as long as a connection counts there (or at "unknown", uncounted,
+ * when the map cannot grow). */
+static void conn_address(struct conn *c, const char *ip) {
+  const char *key = ip_add(c->srv, ip, +1) == 0 ? map_key(&c->srv->per_ip, ip) : NULL;
+  c->ip = key ? key : "unknown";
+  c->ip_counted = key != NULL;
+}
+
+static void conn_unaddress(struct conn *c) {
+  if (c->ip_counted) ip_add(c->srv, c->ip, -1); /* may free the string c->ip points at */
+  c->ip = "unknown";
+  c->ip_counted = 0;
+}
+
 int server_conn_readdress(struct conn *c, const char *ip) {
   if (strcmp(c->ip, ip) == 0) return 0;
-  ip_add(c->srv, c->ip, -1);
-  snprintf(c->ip, sizeof(c->ip), "%s", ip);
-  ip_add(c->srv, c->ip, +1);
+  conn_unaddress(c);
+  conn_address(c, ip);
   return ip_count(c->srv, c->ip) > (size_t)c->srv->cfg->max_connections_per_ip ? -1 : 0;
 }
 
@@ -159,7 +173,7 @@ static void reap_one(struct conn *c) {
   else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   s->nconns--;
-  ip_add(s, c->ip, -1);
+  conn_unaddress(c);
   queue_drop(c); /* ws_end may have queued more (it must not, but a frame is not worth a leak) */
   timer_unlink(c);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -410,6 +424,7 @@ static void on_connection(uv_stream_t *server, int status) {
   struct conn *c = calloc(1, sizeof(*c));
   if (c == NULL) return;
   c->srv = s;
+  c->ip = "unknown";
   uv_tcp_init(s->loop, &c->tcp);
   c->tcp.data = c;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || http_conn_init(c) != 0) {
@@ -418,17 +433,17 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   struct sockaddr_storage ss;
   int len = sizeof(ss);
-  strcpy(c->ip, "unknown");
+  char ip[48] = "unknown";
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET) uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
-    else if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
+    if (ss.ss_family == AF_INET) uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+    else if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
   }
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
   s->nconns++;
   s->stats.connections_total++;
-  ip_add(s, c->ip, +1);
+  conn_address(c, ip);
   snprintf(c->req->peer, sizeof(c->req->peer), "%s", c->ip);
   uv_tcp_nodelay(&c->tcp, 1);
 

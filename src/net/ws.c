@@ -24,11 +24,17 @@
 
 enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa };
 
+/* NOTE: one per WebSocket, so its size is part of an idle client's cost:
+ * ordered by size without padding, the frame counters are 32-bit (a frame
+ * that passes frame_begin is at most max-ws-message, 16 MiB, bytes), and the
+ * buffer of a message spanning reads exists only while one does: 96 -> 64
+ * bytes (docs/performance.md, memory per idle connection). */
 struct ws {
   uint64_t last_seen_ms;        /* loop time of the last byte received */
-  uint64_t remaining;           /* payload bytes of the current frame still to come */
-  uint64_t offset;              /* payload bytes of the current frame seen (mask index) */
-  struct buf msg;               /* owned: a message spanning reads or frames; freed when done */
+  struct buf *msg;              /* owned: a message spanning reads or frames, else NULL */
+  uint8_t *ctrl;                /* owned: a control frame's payload while it arrives, else NULL */
+  uint32_t remaining;           /* payload bytes of the current frame still to come */
+  uint32_t offset;              /* payload bytes of the current frame seen (mask index) */
   unsigned frames;              /* data frames in the message being received */
   uint8_t hdr[14];              /* a frame header split across reads */
   uint8_t hdr_len;
@@ -36,7 +42,6 @@ struct ws {
   uint8_t opcode, fin;          /* of the current frame */
   uint8_t msg_opcode;           /* OP_TEXT/OP_BINARY of the message being assembled, 0 if none */
   uint8_t mask[4];
-  uint8_t *ctrl;                /* owned: a control frame's payload while it arrives, else NULL */
   uint8_t ctrl_len;
   uint8_t close_started;        /* we sent a close frame */
   uint8_t close_received;       /* the peer sent one */
@@ -126,6 +131,16 @@ static void send_close(struct conn *c, int code, const char *reason) {
  * unread input would send a reset that can overtake the close frame. */
 static void on_timer(struct conn *c);
 
+/* Drops the message being assembled, if any. */
+static void msg_free(struct ws *w) {
+  if (w->msg == NULL) return;
+  buf_free(w->msg);
+  free(w->msg);
+  w->msg = NULL;
+}
+
+static size_t msg_len(const struct ws *w) { return w->msg ? w->msg->len : 0; }
+
 static void fail(struct conn *c, int code, const char *why) {
   char tag[64];
   size_t i = 0;
@@ -135,7 +150,7 @@ static void fail(struct conn *c, int code, const char *why) {
   send_close(c, code, why);
   c->ws->failed = 1;
   c->srv->handlers.ws_end(c, CONN_END_PROTOCOL, code);
-  buf_free(&c->ws->msg);
+  msg_free(c->ws);
   conn_timer(c, CLOSE_WAIT_MS, on_timer);
 }
 
@@ -176,7 +191,7 @@ static void on_control(struct conn *c, int opcode, const uint8_t *p, size_t len)
   w->close_received = 1;
   c->srv->handlers.ws_end(c, CONN_END_CLOSE, code);
   send_close(c, code, NULL); /* echo the code, unless we closed first */
-  buf_free(&w->msg);
+  msg_free(w);
   conn_end(c);
 }
 
@@ -197,7 +212,7 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
   memcpy(w->mask, h + hlen - 4, 4);
   w->fin = h[0] >> 7;
   w->opcode = op;
-  w->remaining = len;
+  w->remaining = (uint32_t)len; /* checked below: a longer frame fails c and is never read */
   w->offset = 0;
   w->in_frame = 1;
   if (op & 0x8) {
@@ -216,7 +231,7 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
   }
   /* Bound what one message may hold, in frames and in bytes. */
   if (++w->frames > (unsigned)cfg->max_ws_fragments) return fail(c, 1009, "too many fragments"), -1;
-  if (w->msg.len + len > (uint64_t)cfg->max_ws_message) return fail(c, 1009, "message too big"), -1;
+  if (msg_len(w) + len > (uint64_t)cfg->max_ws_message) return fail(c, 1009, "message too big"), -1;
   return 0;
 }
 
@@ -226,7 +241,7 @@ static int frame_begin(struct conn *c, const uint8_t *h, size_t hlen) {
  * is valid UTF-8 without a second pass). */
 static unsigned unmask(struct ws *w, uint8_t *p, size_t n) {
   uint8_t m[4];
-  for (int k = 0; k < 4; k++) m[k] = w->mask[(w->offset + (uint64_t)k) & 3];
+  for (int k = 0; k < 4; k++) m[k] = w->mask[(w->offset + (uint32_t)k) & 3];
   uint32_t m32;
   memcpy(&m32, m, 4);
   size_t i = 0;
@@ -264,7 +279,7 @@ static unsigned unmask(struct ws *w, uint8_t *p, size_t n) {
     p[i] ^= m[i & 3];
     high |= p[i] & 0x80;
   }
-  w->offset += n;
+  w->offset += (uint32_t)n;
   return high != 0;
 }
 
@@ -282,10 +297,13 @@ static void frame_end(struct conn *c) {
   if (!w->fin) return;
   int op = w->msg_opcode;
   w->msg_opcode = 0;
-  struct buf m = w->msg;
-  memset(&w->msg, 0, sizeof(w->msg));
-  if (!w->close_started) on_message(c, op, (uint8_t *)(m.data ? m.data : ""), m.len, 1);
-  buf_free(&m);
+  struct buf *m = w->msg;
+  w->msg = NULL;
+  if (!w->close_started) on_message(c, op, (uint8_t *)(m && m->data ? m->data : ""), m ? m->len : 0, 1);
+  if (m) {
+    buf_free(m);
+    free(m);
+  }
 }
 
 /* Length of the header starting at h (avail bytes), or 0 if incomplete. */
@@ -334,7 +352,7 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
     if (w->opcode & 0x8) {
       if (n) memcpy(w->ctrl + w->ctrl_len, p, n);
       w->ctrl_len = (uint8_t)(w->ctrl_len + n);
-    } else if (w->fin && w->msg.len == 0 && n == w->remaining && w->offset == n) {
+    } else if (w->fin && msg_len(w) == 0 && n == w->remaining && w->offset == n) {
       /* A whole single-frame message in this read: dispatch in place. */
       w->remaining = 0;
       w->in_frame = 0;
@@ -343,12 +361,12 @@ void ws_on_data(struct conn *c, char *data, size_t len) {
       p += n;
       if (!w->close_started) on_message(c, op, p - n, n, high);
       continue;
-    } else if (buf_append(&w->msg, p, n) != 0) {
+    } else if ((w->msg == NULL && (w->msg = calloc(1, sizeof(*w->msg))) == NULL) || buf_append(w->msg, p, n) != 0) {
       conn_close(c);
       return;
     }
     p += n;
-    w->remaining -= n;
+    w->remaining -= (uint32_t)n;
     if (w->remaining == 0) frame_end(c);
   }
 }
@@ -425,7 +443,7 @@ void ws_close(struct conn *c, int code, const char *reason) {
 
 void ws_free(struct conn *c) {
   if (c->ws == NULL) return;
-  buf_free(&c->ws->msg);
+  msg_free(c->ws);
   free(c->ws->ctrl);
   free(c->ws);
   c->ws = NULL;

@@ -6,9 +6,49 @@
 #include "lib/ids.h"
 #include "room/history.h"
 
+/* An event in one allocation: the fixed fields, then the strings sized to
+ * fit: the type unless it is one of common_types, "user_id\0name\0", and
+ * the data's JSON text with its NUL when there is data. A join in scenario 1
+ * is 39 bytes (malloc's 48-byte chunk). */
+struct event_rec {
+  uint64_t ts;
+  int64_t value;
+  uint32_t data_len;
+  uint8_t user_off, name_off;      /* where user_id and name start in text */
+  uint8_t type_idx;                /* 1 + index in common_types; 0: the type starts text */
+  uint8_t has_data;                /* data follows name */
+  char text[];
+};
+
+#define EVENT_TYPE_MAX 23          /* longer types are cut (as the 24-byte array did) */
+
+/* The types most events have, stored as an index. */
+static const char *const common_types[] = {"join", "leave", "chat", "reaction", "quality", "custom",
+                                           "file_offer", "file_complete", "auto_host", "host_handoff"};
+
+static size_t rec_size(const struct event_rec *r) {
+  size_t n = r->name_off + strlen(r->text + r->name_off) + 1u;
+  return sizeof(*r) + n + (r->has_data ? r->data_len + 1u : 0);
+}
+
+/* The reader's view of r. */
+static void rec_view(const struct event_rec *r, struct analytics_event *e) {
+  e->ts = r->ts;
+  e->type = r->type_idx ? common_types[r->type_idx - 1] : r->text;
+  e->user_id = r->text + r->user_off;
+  e->name = r->text + r->name_off;
+  e->value = r->value;
+  e->data = r->has_data ? e->name + strlen(e->name) + 1 : NULL;
+  e->data_len = r->data_len;
+}
+
+/* The i-th held record, oldest first. */
+static const struct event_rec *ring_at(const struct event_ring *ring, size_t i) {
+  return ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap];
+}
+
 static void ring_free(struct event_ring *ring) {
-  for (size_t i = 0; i < ring->count; i++)
-    free(ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap].text);
+  for (size_t i = 0; i < ring->count; i++) free((void *)ring_at(ring, i));
   free(ring->ev);
 }
 
@@ -66,10 +106,7 @@ void history_origin(struct room_history *h, const char *creator, const char *fam
 
 static size_t ring_bytes(const struct event_ring *ring) {
   size_t n = ring->cap * sizeof(ring->ev[0]);
-  for (size_t i = 0; i < ring->count; i++) {
-    const struct analytics_event *e = &ring->ev[i];
-    n += strlen(e->user_id) + strlen(e->name) + 2 + e->data_len + (e->data ? 1 : 0);
-  }
+  for (size_t i = 0; i < ring->count; i++) n += rec_size(ring->ev[i]);
   return n;
 }
 
@@ -226,24 +263,25 @@ void history_sink_set(history_sink_cb cb, void *arg) {
   sink_arg = arg;
 }
 
-static struct analytics_event *ring_add(struct event_ring *ring, uint64_t now_ms, const char *type,
-                                        const char *user_id, const char *name, int64_t value,
-                                        json_t *data) {
+/* Appends an event (data is consumed) and fills *view; NULL on failure. */
+static struct event_rec *ring_add(struct event_ring *ring, uint64_t now_ms, const char *type,
+                                  const char *user_id, const char *name, int64_t value, json_t *data,
+                                  struct analytics_event *view) {
   if (ring->count == ring->cap && ring->cap < HISTORY_EVENTS) {
-    /* Grow the ring; while it is growing it has never wrapped. */
-    size_t cap = ring->cap ? ring->cap * 2 : 16;
+    /* Grow the ring by half (less slack than doubling: one a room); while
+     * it is growing it has never wrapped. */
+    size_t cap = ring->cap ? ring->cap + ring->cap / 2 : 16;
     if (cap > HISTORY_EVENTS) cap = HISTORY_EVENTS;
-    struct analytics_event *e = realloc(ring->ev, cap * sizeof(*e));
-    if (e == NULL) {
+    struct event_rec **ev = realloc(ring->ev, cap * sizeof(*ev));
+    if (ev == NULL) {
       json_decref(data);
       return NULL;
     }
-    ring->ev = e;
+    ring->ev = ev;
     ring->head = ring->count;
     ring->cap = cap;
   }
-  /* Stored as compact JSON text: about its own size, not jansson's tree;
-   * with the two ids in one allocation sized to fit. */
+  /* Data is stored as compact JSON text: about its own size, not jansson's tree. */
   char *json = NULL;
   size_t json_len = 0;
   if (data) {
@@ -252,55 +290,64 @@ static struct analytics_event *ring_add(struct event_ring *ring, uint64_t now_ms
     if (json == NULL) return NULL;
     json_len = strlen(json);
   }
+  uint8_t type_idx = 0;
+  for (size_t i = 0; type && i < sizeof(common_types) / sizeof(common_types[0]); i++)
+    if (strcmp(type, common_types[i]) == 0) type_idx = (uint8_t)(i + 1);
+  size_t tl = type_idx ? 0 : type ? strnlen(type, EVENT_TYPE_MAX) + 1 : 1;
   size_t ul = user_id ? strnlen(user_id, ID_MAX) : 0, nl = name ? strnlen(name, ID_MAX) : 0;
-  char *text = malloc(ul + nl + 2 + (json ? json_len + 1 : 0));
-  if (text == NULL) {
+  size_t strs = tl + ul + nl + 2;
+  struct event_rec *r = json_len > UINT32_MAX ? NULL : malloc(sizeof(*r) + strs + (json ? json_len + 1 : 0));
+  if (r == NULL) {
     free(json);
     return NULL;
   }
-  memcpy(text, user_id ? user_id : "", ul);
-  text[ul] = '\0';
-  memcpy(text + ul + 1, name ? name : "", nl);
-  text[ul + 1 + nl] = '\0';
-  if (json) memcpy(text + ul + nl + 2, json, json_len + 1);
+  r->ts = now_ms;
+  r->value = value;
+  r->type_idx = type_idx;
+  r->user_off = (uint8_t)tl;
+  r->name_off = (uint8_t)(tl + ul + 1);
+  r->has_data = json != NULL;
+  r->data_len = (uint32_t)json_len;
+  if (tl) {
+    memcpy(r->text, type ? type : "", tl - 1);
+    r->text[tl - 1] = '\0';
+  }
+  memcpy(r->text + r->user_off, user_id ? user_id : "", ul);
+  r->text[r->user_off + ul] = '\0';
+  memcpy(r->text + r->name_off, name ? name : "", nl);
+  r->text[r->name_off + nl] = '\0';
+  if (json) memcpy(r->text + strs, json, json_len + 1);
   free(json);
-  struct analytics_event *e = &ring->ev[ring->head];
-  if (ring->count == ring->cap) free(e->text); /* overwrite the oldest */
+  if (ring->count == ring->cap) free(ring->ev[ring->head]); /* overwrite the oldest */
   else ring->count++;
-  memset(e, 0, sizeof(*e));
-  e->ts = now_ms;
-  snprintf(e->type, sizeof(e->type), "%s", type);
-  e->text = text;
-  e->user_id = text;
-  e->name = text + ul + 1;
-  e->value = value;
-  e->data = json ? text + ul + nl + 2 : NULL;
-  e->data_len = json_len;
+  ring->ev[ring->head] = r;
   ring->head = (ring->head + 1) % ring->cap;
   ring->total++;
-  return e;
+  rec_view(r, view);
+  return r;
 }
 
 void history_event(struct room_history *h, uint64_t now_ms, const char *type, const char *user_id,
                    const char *name, int64_t value, json_t *data) {
-  struct analytics_event *e = ring_add(&h->events, now_ms, type, user_id, name, value, data);
-  if (e && sink) sink(sink_arg, h, 0, e);
+  struct analytics_event e;
+  if (ring_add(&h->events, now_ms, type, user_id, name, value, data, &e) && sink) sink(sink_arg, h, 0, &e);
 }
 
 void history_audit(struct room_history *h, uint64_t now_ms, const char *actor, const char *action,
                    const char *target, json_t *details) {
-  struct analytics_event *e = ring_add(&h->audit, now_ms, action, actor, target, 0, details);
-  if (e && sink) sink(sink_arg, h, 1, e);
+  struct analytics_event e;
+  if (ring_add(&h->audit, now_ms, action, actor, target, 0, details, &e) && sink) sink(sink_arg, h, 1, &e);
 }
 
 json_t *history_ring_json(const struct event_ring *ring, uint64_t since_ms, size_t limit, int audit) {
   json_t *a = json_array();
   size_t matching = 0, first = 0, seen = 0;
   for (size_t i = 0; i < ring->count; i++)
-    if (ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap].ts >= since_ms) matching++;
+    if (ring_at(ring, i)->ts >= since_ms) matching++;
   if (matching > limit) first = matching - limit;
   for (size_t i = 0; i < ring->count; i++) {
-    const struct analytics_event *e = &ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap];
+    struct analytics_event ev, *e = &ev;
+    rec_view(ring_at(ring, i), e);
     if (e->ts < since_ms || seen++ < first) continue;
     json_t *o = json_pack("{s:I,s:s}", "ts", (json_int_t)e->ts, audit ? "action" : "type", e->type);
     if (e->user_id[0]) json_object_set_new(o, audit ? "actor" : "user_id", json_string(e->user_id));

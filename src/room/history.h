@@ -20,21 +20,27 @@
 
 enum quality_bucket { QUALITY_GOOD, QUALITY_FAIR, QUALITY_POOR, QUALITY__COUNT };
 
+/* One event as its readers (the ring's JSON, the store's sink) see it: a
+ * view into the ring's compact record, valid until the ring overwrites it. */
 struct analytics_event {
   uint64_t ts;                     /* Unix ms */
-  char type[24];                   /* join, leave, chat, reaction, quality, custom, ... */
-  const char *user_id;             /* into text ("" if none) */
-  const char *name;                /* into text: custom event name, quality bucket, ... ("" if none) */
+  const char *type;                /* join, leave, chat, reaction, quality, custom, ...: at most 23 bytes */
+  const char *user_id;             /* "" if none */
+  const char *name;                /* custom event name, quality bucket, ... ("" if none) */
   int64_t value;                   /* leave: session ms; quality: rtt ms; else 0 */
-  const char *data;                /* into text: custom event properties or details as compact
-                                      JSON text, or NULL: about its own size in memory */
+  const char *data;                /* custom event properties or details as compact JSON text, or NULL */
   size_t data_len;
-  char *text;                      /* owned: "user_id\0name\0data\0" in one allocation */
 };
 
-/* A ring of recent events, growing to HISTORY_EVENTS then overwriting. */
+struct event_rec;                  /* history.c: one allocation per event, its strings sized to fit */
+
+/* A ring of recent events, growing to HISTORY_EVENTS then overwriting.
+ * NOTE: a slot is one pointer and a record holds its strings inline,
+ * because every join adds one (docs/performance.md, memory per idle
+ * connection): 176-byte, then 80-byte slots plus a string allocation
+ * were a tenth of an idle member's cost. */
 struct event_ring {
-  struct analytics_event *ev;      /* owned */
+  struct event_rec **ev;           /* owned, each record owned */
   size_t cap, head, count;         /* allocated; next slot; held */
   uint64_t total;                  /* ever recorded */
 };

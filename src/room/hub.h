@@ -148,6 +148,12 @@ void hub_send_session(struct hub *h, void *session, struct room *r, const char *
 
 /* ---- admission and members (members.c) ---- */
 
+/* The frame of log entry e of r as it was published: a new ref, or NULL on
+ * allocation failure. A compact entry (a user-joined) is rendered again
+ * from its data, byte for byte what was sent (members.c checks that when
+ * it compacts). */
+struct outbuf *hub_log_frame(const struct room *r, const struct roomlog_entry *e);
+
 /* Refusals that must happen before the upgrade (binding, ban, lock,
  * capacity, room_create budget). *retry_after_ms (may be NULL) is set on a
  * rate limit. */

@@ -272,18 +272,20 @@ enum api_err op_info_update(struct hub *h, struct room *r, const struct actor *a
   /* Users describe themselves; admin service tokens may describe anyone. */
   if (strcmp(target, a->user_id) != 0 && !a->admin) return API_ERR_PERMISSION_DENIED;
   if (!info_ok(info, detail, dl)) return API_ERR_INVALID_MESSAGE;
-  json_t *merged = p->info ? json_deep_copy(p->info) : json_object();
+  struct participant_extra *x = room_participant_extra(p);
+  if (x == NULL) return API_ERR_INTERNAL_ERROR;
+  json_t *merged = x->info ? json_deep_copy(x->info) : json_object();
   json_object_update(merged, info);
   if (json_dumpb(merged, NULL, 0, JSON_COMPACT) > INFO_MAX_BYTES) {
     json_decref(merged);
     snprintf(detail, dl, "info must be at most %d bytes of JSON", INFO_MAX_BYTES);
     return API_ERR_INVALID_MESSAGE;
   }
-  json_decref(p->info);
-  p->info = merged;
-  p->info_ms = hub_now_ms();
-  json_t *out = json_pack("{s:s,s:O,s:I}", "user_id", p->user_id, "info", p->info, "updated_at",
-                          (json_int_t)p->info_ms);
+  json_decref(x->info);
+  x->info = merged;
+  x->info_ms = hub_now_ms();
+  json_t *out = json_pack("{s:s,s:O,s:I}", "user_id", p->user_id, "info", x->info, "updated_at",
+                          (json_int_t)x->info_ms);
   broadcast(h, r, "participant-update", out);
   json_decref(out);
   return API_OK;
@@ -292,9 +294,10 @@ enum api_err op_info_update(struct hub *h, struct room *r, const struct actor *a
 json_t *op_participant_full_json(const struct participant *p) {
   json_t *o = room_participant_json(p);
   json_object_set_new(o, "permissions", room_perms_json(p->perms));
-  json_object_set_new(o, "info", p->info ? json_deep_copy(p->info) : json_object());
-  if (p->net_stats) json_object_set(o, "network_stats", p->net_stats);
-  if (p->info_ms) json_object_set_new(o, "info_updated_at", json_integer((json_int_t)p->info_ms));
+  const struct participant_extra *x = p->extra;
+  json_object_set_new(o, "info", x && x->info ? json_deep_copy(x->info) : json_object());
+  if (x && x->net_stats) json_object_set(o, "network_stats", x->net_stats);
+  if (x && x->info_ms) json_object_set_new(o, "info_updated_at", json_integer((json_int_t)x->info_ms));
   return o;
 }
 

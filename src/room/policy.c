@@ -42,7 +42,7 @@ void policy_admitted(struct hub *h, struct room *r, const struct token_claims *c
   if (rec == NULL || rec->admitted) return;
   rec->admitted = 1;
   free(rec->name);
-  rec->name = strdup(c->name); /* NULL on failure: read as "" */
+  rec->name = c->name[0] ? strdup(c->name) : NULL; /* NULL on failure: read as "" */
   rec->base_role = c->role;
   rec->base_set = c->perms_set;
   rec->base_val = c->perms_val & c->perms_set;

@@ -22,14 +22,17 @@
 struct hub;
 struct room;
 
+/* One per user admitted to a family, so part of an idle member's cost:
+ * flags in bytes, and no string for an empty name (40 bytes, was 48 plus a
+ * 1-byte strdup; docs/performance.md, memory per idle connection). */
 struct policy_rec {
-  char *name;                      /* owned; NULL until admitted (read as "") */
-  int admitted;                    /* joined the family at least once */
+  char *name;                      /* owned; NULL until admitted or when empty (read as "") */
   enum room_role base_role;        /* the token's, at the first admitted join */
   uint32_t base_set, base_val;
-  int has_role, has_perms;         /* changed in the room */
   enum room_role role;
   uint32_t set, val;
+  uint8_t admitted;                /* joined the family at least once */
+  uint8_t has_role, has_perms;     /* changed in the room */
 };
 
 struct room_policy {

@@ -44,20 +44,23 @@ void room_free(struct room *r) {
     room_participant_free(p);
     p = next;
   }
-  map_free(&r->members);
+  free(r->mbuckets);
   roomlog_free(&r->log);
   free(r);
 }
 
 struct participant *room_participant_new(const struct token_claims *claims, uint64_t now_ms) {
-  const char *name = claims->name[0] ? claims->name : claims->sub;
-  size_t ul = strnlen(claims->sub, ID_MAX), nl = strnlen(name, TOKEN_NAME_MAX);
-  struct participant *p = calloc(1, sizeof(*p) + ul + 1 + nl + 1);
+  /* A token without a name: the name is the user id, stored once. */
+  size_t ul = strnlen(claims->sub, ID_MAX), nl = claims->name[0] ? strnlen(claims->name, TOKEN_NAME_MAX) + 1 : 0;
+  struct participant *p = calloc(1, offsetof(struct participant, tail) + ul + 1 + nl);
   if (p == NULL) return NULL;
   memcpy(p->tail, claims->sub, ul);
-  memcpy(p->tail + ul + 1, name, nl);
   p->user_id = p->tail;
-  p->name = p->tail + ul + 1;
+  p->name = p->tail;
+  if (nl) {
+    memcpy(p->tail + ul + 1, claims->name, nl - 1);
+    p->name = p->tail + ul + 1;
+  }
   p->role = claims->role;
   p->perms_set = claims->perms_set;
   p->perms_val = claims->perms_val & claims->perms_set;
@@ -232,10 +235,18 @@ int room_breakout_assign(struct room *r, struct breakout *b, const char *user_id
 
 void room_participant_free(struct participant *p) {
   if (p == NULL) return;
-  json_decref(p->info);
-  json_decref(p->net_stats);
-  json_decref(p->background);
+  if (p->extra) {
+    json_decref(p->extra->info);
+    json_decref(p->extra->net_stats);
+    json_decref(p->extra->background);
+    free(p->extra);
+  }
   free(p);
+}
+
+struct participant_extra *room_participant_extra(struct participant *p) {
+  if (p->extra == NULL) p->extra = calloc(1, sizeof(*p->extra));
+  return p->extra;
 }
 
 void room_chat_remember(struct room *r, uint64_t seq) {
@@ -304,13 +315,45 @@ struct transfer_party *room_transfer_party(struct transfer *t, const char *user_
   return p;
 }
 
+/* FNV-1a, as lib/map.c. */
+static size_t id_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return (size_t)h;
+}
+
 struct participant *room_participant_find(struct room *r, const char *user_id) {
-  return map_get(&r->members, user_id);
+  if (r->nmbuckets == 0) return NULL;
+  for (struct participant *p = r->mbuckets[id_hash(user_id) & (r->nmbuckets - 1)]; p; p = p->hnext)
+    if (strcmp(p->user_id, user_id) == 0) return p;
+  return NULL;
+}
+
+/* Doubles the member index (16 chains at first), at load factor 1. */
+static int index_grow(struct room *r) {
+  size_t n = r->nmbuckets ? r->nmbuckets * 2 : 16;
+  struct participant **b = calloc(n, sizeof(*b));
+  if (b == NULL) return -1;
+  for (size_t i = 0; i < r->nmbuckets; i++) {
+    for (struct participant *p = r->mbuckets[i], *next; p; p = next) {
+      next = p->hnext;
+      size_t j = id_hash(p->user_id) & (n - 1);
+      p->hnext = b[j];
+      b[j] = p;
+    }
+  }
+  free(r->mbuckets);
+  r->mbuckets = b;
+  r->nmbuckets = n;
+  return 0;
 }
 
 int room_participant_add(struct room *r, struct participant *p) {
-  if (map_get(&r->members, p->user_id) != NULL) return -1;
-  if (map_put(&r->members, p->user_id, p) != 0) return -1;
+  if (room_participant_find(r, p->user_id) != NULL) return -1;
+  if (r->count >= r->nmbuckets && index_grow(r) != 0) return -1;
+  size_t i = id_hash(p->user_id) & (r->nmbuckets - 1);
+  p->hnext = r->mbuckets[i];
+  r->mbuckets[i] = p;
   p->room = r;
   p->prev = r->tail;
   p->next = NULL;
@@ -324,7 +367,13 @@ int room_participant_add(struct room *r, struct participant *p) {
 
 void room_participant_remove(struct room *r, struct participant *p) {
   if (p->room != r) return;
-  map_del(&r->members, p->user_id);
+  for (struct participant **pp = &r->mbuckets[id_hash(p->user_id) & (r->nmbuckets - 1)]; *pp; pp = &(*pp)->hnext) {
+    if (*pp == p) {
+      *pp = p->hnext;
+      break;
+    }
+  }
+  p->hnext = NULL;
   if (p->prev) p->prev->next = p->next;
   else r->head = p->next;
   if (p->next) p->next->prev = p->prev;
@@ -346,7 +395,7 @@ json_t *room_participant_json(const struct participant *p) {
                         "role", perm_role_name(p->role), "joined_at", (json_int_t)p->joined_ms,
                         "media", "audio", p->audio, "video", p->video, "screen", p->screen);
   if (o && p->quality[0]) json_object_set_new(o, "quality", json_string(p->quality));
-  if (o && p->background) json_object_set(o, "virtual_background", p->background);
+  if (o && p->extra && p->extra->background) json_object_set(o, "virtual_background", p->extra->background);
   return o;
 }
 

@@ -21,31 +21,40 @@ struct room;
 struct room_policy;
 struct chat_vis;
 
+/* What few members have (enhanced info, network stats, a virtual
+ * background): allocated at the first of them (room_participant_extra). */
+struct participant_extra {
+  json_t *info;                       /* owned; enhanced info (endpoint 5) or NULL */
+  uint64_t info_ms;                   /* when info was last updated, 0: never */
+  json_t *net_stats;                  /* owned; last network-stats sample or NULL */
+  json_t *background;                 /* owned; last virtual-background-update or NULL */
+};
+
+/* NOTE: one per member, so its size is part of an idle member's cost: the
+ * fields are ordered by size (no padding), the strings live in the same
+ * allocation sized to fit, and what few members have is behind extra
+ * (docs/performance.md, memory per idle connection). */
 struct participant {
   struct room *room;                  /* borrowed: the room outlives its participants */
   void *session;                      /* borrowed: the adapter's session while connected; NULL while away.
                                          Opaque to the room, never serialized. */
   struct participant *prev, *next;    /* the room's list, in join order */
+  struct participant *hnext;          /* the room's member index: next in this bucket */
   const char *user_id;                /* in tail[]: at most ID_MAX bytes, fixed for life */
-  const char *name;                   /* in tail[]: at most TOKEN_NAME_MAX bytes */
+  const char *name;                   /* in tail[]: at most TOKEN_NAME_MAX bytes; == user_id without a name */
+  struct participant_extra *extra;    /* owned; NULL until info, stats or a background arrive */
+  uint64_t away_ms;                   /* 0 while connected; else when its connection dropped */
+  uint64_t joined_ms;
   enum room_role role;
   uint32_t perms;                     /* effective PERM_* bits: role defaults + overrides */
   uint32_t perms_set, perms_val;      /* per-user overrides (token, then moderators) */
-  json_t *info;                       /* owned; enhanced info (endpoint 5) or NULL */
   enum room_role origin_role;         /* role and overrides it joined with (token or grant) */
   uint32_t origin_set, origin_val;
-  uint64_t info_ms;                   /* when info was last updated */
+  int audio, video, screen;           /* media state: 1 = publishing */
   char session_id[33];                /* fresh per join; kept across resumes */
   char resume_token[65];              /* secret to this participant; single use, renewed per room-state */
-  uint64_t away_ms;                   /* 0 while connected; else when its connection dropped */
-  uint64_t joined_ms;
-  int audio, video, screen;           /* media state: 1 = publishing */
-  json_t *net_stats;                  /* owned; last network-stats sample or NULL */
   char quality[16];                   /* last quality-update level, "" if none */
-  json_t *background;                 /* owned; last virtual-background-update or NULL */
-  /* NOTE: the strings live in the same allocation, sized to fit, not in
-   * fixed arrays: 194 bytes a member were mostly padding (connection.md). */
-  char tail[];                        /* user_id, NUL, name, NUL */
+  char tail[];                        /* user_id, NUL, then name, NUL unless name is user_id */
 };
 
 #define ROOM_CHAT_RECENT 256          /* chat message ids a reply may reference */
@@ -115,7 +124,10 @@ struct room {
   struct participant *head, *tail;    /* owned */
   size_t count;
   size_t peak;                        /* most participants at once */
-  struct map members;                 /* user id -> participant (borrowed) */
+  /* The member index by user id, chained through participant.hnext (no
+   * map entry and no copy of the key a member: docs/performance.md). */
+  struct participant **mbuckets;      /* owned; nmbuckets (a power of two, or 0) chains */
+  size_t nmbuckets;
   struct room_settings settings;
   struct room_history *hist;          /* borrowed from the server's registry */
   uint64_t *chat_recent;          /* owned, ROOM_CHAT_RECENT slots from the first chat (ring): seq
@@ -153,6 +165,8 @@ int room_participant_add(struct room *r, struct participant *p);
 /* Unlinks p (not freed). */
 void room_participant_remove(struct room *r, struct participant *p);
 void room_participant_free(struct participant *p);
+/* p's extra fields, allocated (zeroed) at the first call; NULL on failure. */
+struct participant_extra *room_participant_extra(struct participant *p);
 
 /* Assigns and returns the next sequence number. */
 static inline uint64_t room_seq_next(struct room *r) { return ++r->seq; }

@@ -17,10 +17,33 @@ static struct roomlog_entry *slot(const struct roomlog *l, size_t i) {
   return &l->ring[(l->head + i) % l->cap];
 }
 
+/* Where a compact entry's length and data start in ids: after three strings. */
+static const char *data_at(const char *ids) {
+  for (int i = 0; i < 3; i++) ids += strlen(ids) + 1;
+  return ids;
+}
+
+const void *roomlog_entry_data(const struct roomlog_entry *e, size_t *len) {
+  if (e->frame || e->ids == NULL) return NULL;
+  const char *d = data_at(e->ids);
+  uint16_t n;
+  memcpy(&n, d, sizeof(n));
+  *len = n;
+  return d + sizeof(n);
+}
+
+/* Bytes e counts against max_bytes. */
+static size_t entry_bytes(const struct roomlog_entry *e) {
+  size_t n = 0;
+  if (e->frame) return e->frame->len;
+  roomlog_entry_data(e, &n);
+  return n;
+}
+
 static void drop_oldest(struct roomlog *l) {
   struct roomlog_entry *e = slot(l, 0);
   l->dropped_seq = e->seq;
-  l->bytes -= e->frame->len;
+  l->bytes -= entry_bytes(e);
   outbuf_unref(e->frame);
   e->frame = NULL;
   free(e->ids);
@@ -29,9 +52,11 @@ static void drop_oldest(struct roomlog *l) {
   l->n--;
 }
 
-/* Doubles the ring (up to max), keeping entries in order. */
+/* Grows the ring by half (up to max), keeping entries in order: every room
+ * has one, so its slack is part of each member's cost (doubling left a
+ * quarter of the slots empty on average, growing by half a sixth). */
 static int grow(struct roomlog *l) {
-  size_t cap = l->cap ? l->cap * 2 : FIRST_CAP;
+  size_t cap = l->cap ? l->cap + l->cap / 2 : FIRST_CAP;
   if (cap > l->max) cap = l->max;
   struct roomlog_entry *ring = malloc(cap * sizeof(*ring));
   if (ring == NULL) return -1;
@@ -43,15 +68,16 @@ static int grow(struct roomlog *l) {
   return 0;
 }
 
-/* "to\0except\0also\0" in one allocation, or NULL when all are empty
- * (*failed set when it could not be allocated). */
-static char *pack_ids(const char *to, const char *except, const char *also, int *failed) {
+/* "to\0except\0also\0" in one allocation with extra bytes after it, or
+ * NULL when all are empty and extra is 0 (*failed set when it could not be
+ * allocated). */
+static char *pack_ids(const char *to, const char *except, const char *also, size_t extra, int *failed) {
   const char *v[3] = {to, except, also};
   size_t n[3], total = 0;
   for (int i = 0; i < 3; i++) total += n[i] = v[i] ? strnlen(v[i], ID_MAX) : 0;
   *failed = 0;
-  if (total == 0) return NULL;
-  char *p = malloc(total + 3), *w = p;
+  if (total == 0 && extra == 0) return NULL;
+  char *p = malloc(total + 3 + extra), *w = p;
   if (p == NULL) return *failed = 1, NULL;
   for (int i = 0; i < 3; i++) {
     memcpy(w, n[i] ? v[i] : "", n[i]);
@@ -69,7 +95,7 @@ int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, s
     return -1;
   }
   int failed;
-  char *ids = pack_ids(to, except, also, &failed);
+  char *ids = pack_ids(to, except, also, 0, &failed);
   if (failed) {
     l->dropped_seq = seq;
     return -1;
@@ -86,6 +112,32 @@ int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, s
   e->ids = ids;
   l->bytes += frame->len;
   l->n++;
+  return 0;
+}
+
+int roomlog_compact(struct roomlog *l, size_t i, const void *data, size_t len) {
+  if (i >= l->n || len > UINT16_MAX) return -1;
+  struct roomlog_entry *e = slot(l, i);
+  if (e->frame == NULL) return -1;
+  const char *to = "", *except = "", *also = "";
+  if (e->ids) {
+    to = e->ids;
+    except = to + strlen(to) + 1;
+    also = except + strlen(except) + 1;
+  }
+  int failed;
+  uint16_t n = (uint16_t)len;
+  char *ids = pack_ids(to, except, also, sizeof(n) + len, &failed);
+  if (ids == NULL) return -1;
+  char *d = (char *)data_at(ids);
+  memcpy(d, &n, sizeof(n));
+  memcpy(d + sizeof(n), data, len);
+  l->bytes -= e->frame->len;
+  l->bytes += len;
+  outbuf_unref(e->frame);
+  e->frame = NULL;
+  free(e->ids);
+  e->ids = ids;
   return 0;
 }
 

@@ -14,12 +14,14 @@
 struct roomlog_entry {
   uint64_t seq;
   uint64_t ts_ms;                 /* when it was appended */
-  struct outbuf *frame;           /* one ref, owned by the log */
+  struct outbuf *frame;           /* one ref, owned by the log; NULL for a compact entry */
   uint32_t only_perm;             /* 0, or only members holding these PERM_* bits */
   int type;                       /* enum msg_type */
   /* The recipient filter, owned: "to\0except\0also\0", or NULL when all
    * three are empty (most entries). to "": every member; except "": nobody
-   * left out; also "": no second recipient. Read through roomlog_entry_for. */
+   * left out; also "": no second recipient. Read through roomlog_entry_for.
+   * A compact entry keeps its data here too, after the three strings
+   * (roomlog_compact). */
   char *ids;
 };
 
@@ -39,6 +41,15 @@ void roomlog_init(struct roomlog *l, size_t max, size_t max_bytes, uint64_t max_
  * gap, never with a silent hole). */
 int roomlog_append(struct roomlog *l, uint64_t seq, uint64_t now_ms, int type, struct outbuf *frame,
                    const char *to, const char *except, const char *also, uint32_t only_perm);
+/* Makes entry i (from the oldest) compact: it keeps len bytes of data (at
+ * most 65535) from which its owner renders the frame again at a resume,
+ * instead of the frame itself, and counts len bytes against max_bytes.
+ * NOTE: for the entries every join adds (user-joined: ~270 bytes of frame
+ * against ~40 of data, docs/performance.md). The caller checks that the
+ * data renders the same bytes. Returns 0, or -1 (entry unchanged). */
+int roomlog_compact(struct roomlog *l, size_t i, const void *data, size_t len);
+/* A compact entry's data and its length, or NULL for an entry with a frame. */
+const void *roomlog_entry_data(const struct roomlog_entry *e, size_t *len);
 /* Drops entries older than max_age_ms at now_ms. */
 void roomlog_trim(struct roomlog *l, uint64_t now_ms);
 /* 1 if every entry with seq > after_seq is still held. */

@@ -83,7 +83,12 @@ static void replay(struct hub *h, struct conn *c, struct room *r, struct partici
     const struct roomlog_entry *e = roomlog_at(&r->log, i);
     if (!roomlog_entry_for(e, p->user_id, p->perms)) continue;
     if (e->type >= 0 && e->type < HUB_STATS_TYPES) h->stats.out_by_type[e->type]++;
-    ws_send(c, outbuf_ref(e->frame));
+    struct outbuf *f = hub_log_frame(r, e);
+    if (f == NULL) { /* out of memory: skipped, and said in the log */
+      log_warn("replay_failed room=%s user=%s seq=%llu", r->id, p->user_id, (unsigned long long)e->seq);
+      continue;
+    }
+    ws_send(c, f);
     n++;
   }
   log_info("replayed room=%s user=%s last_seq=%llu messages=%zu", r->id, p->user_id,

@@ -62,12 +62,13 @@ enum api_err sig_network_stats(struct sig_ctx *ctx, char *detail, size_t detail_
     return API_ERR_INVALID_STATS;
   }
   enum quality_bucket b = bucket(p);
-  json_t *kept = json_deep_copy(p);
+  struct participant_extra *x = room_participant_extra(ctx->self);
+  json_t *kept = x ? json_deep_copy(p) : NULL;
   if (kept == NULL) return API_ERR_INTERNAL_ERROR;
   json_object_set_new(kept, "quality", json_string(bucket_names[b]));
   json_object_set_new(kept, "ts", json_integer((json_int_t)hub_now_ms()));
-  json_decref(ctx->self->net_stats);
-  ctx->self->net_stats = kept;
+  json_decref(x->net_stats);
+  x->net_stats = kept;
   struct room_history *h = ctx->room->hist;
   if (h) {
     h->quality[b]++;
@@ -171,8 +172,13 @@ enum api_err sig_virtual_background_update(struct sig_ctx *ctx, char *detail, si
     snprintf(detail, detail_len, "payload.type must be none, blur or image");
     return API_ERR_INVALID_MESSAGE;
   }
-  json_decref(ctx->self->background);
-  ctx->self->background = out;
+  struct participant_extra *x = room_participant_extra(ctx->self);
+  if (x == NULL) {
+    json_decref(out);
+    return API_ERR_INTERNAL_ERROR;
+  }
+  json_decref(x->background);
+  x->background = out;
   return hub_publish(ctx->hub, ctx->room, "virtual-background-update", ctx->self->user_id, NULL,
                         ctx->self->user_id, out) ? API_ERR_INTERNAL_ERROR : API_OK;
 }

@@ -67,7 +67,7 @@ static void run(const uint8_t *data, size_t size, const uint8_t *cuts, size_t nc
   memset(&req, 0, sizeof(req));
   c.req = &req;
   c.srv = &srv;
-  strcpy(c.ip, "fuzz");
+  c.ip = "fuzz";
   buf_append(&req.hdr[HDR_SEC_WS_KEY], "dGhlIHNhbXBsZSBub25jZQ==", 24);
   if (ws_accept(&c) != 0) abort();
   /* The parser unmasks in place: each run gets its own copy. */

@@ -424,8 +424,158 @@ static void roomlog_filters_recipients(void **state) {
   (void)state;
 }
 
+/* The seen message with seq, or NULL. */
+static struct seen *seen_seq(struct world *w, uint64_t seq) {
+  for (size_t i = 0; i < w->nseen; i++)
+    if (w->seen[i].seq == seq) return &w->seen[i];
+  return NULL;
+}
+
+/* Joins keep their user-joined entries compact (no frame) and render them
+ * again as what was delivered; a join whose payload carries more (quality)
+ * keeps its frame. Memory per idle connection, issue 16. */
+static void user_joined_entries_are_compact_and_render_as_sent(void **state) {
+  struct world *w = *state;
+  struct room *r = hub_room_create(&w->hub, "rc");
+  struct session a = {.name = "alice"}, b = {.name = "bob"}, b2 = {.name = "bob"};
+  join(w, r, &a, ROOM_ROLE_HOST);
+  struct participant *pb = join(w, r, &b, ROOM_ROLE_PARTICIPANT);
+  struct session c = {.name = "carol"};
+  struct token_claims cc = claims_for("carol", ROOM_ROLE_MODERATOR);
+  snprintf(cc.name, sizeof(cc.name), "%s", "Carol \"C\" \xc3\xa9");
+  assert_non_null(hub_member_join(&w->hub, r, &cc, &c));
+  pb->audio = 1;
+  snprintf(pb->quality, sizeof(pb->quality), "%s", "good");
+  hub_member_back(&w->hub, pb, &b2, 0); /* a new session: user-left, then user-joined with quality */
+  size_t joined = 0, framed = 0;
+  for (size_t i = 0; i < r->log.n; i++) {
+    const struct roomlog_entry *e = roomlog_at(&r->log, i);
+    if (e->type != MSG_USER_JOINED) continue;
+    joined++;
+    struct seen *s = seen_seq(w, e->seq);
+    assert_non_null(s);
+    if (e->frame) framed++;
+    else assert_non_null(json_object_get(json_object_get(s->msg, "payload"), "user_id"));
+    struct outbuf *f = hub_log_frame(r, e);
+    assert_non_null(f);
+    json_t *j = decode_frame(f);
+    assert_true(json_equal(j, s->msg));
+    json_decref(j);
+    outbuf_unref(f);
+  }
+  assert_int_equal(joined, 4);
+  assert_int_equal(framed, 1); /* the one with quality */
+  assert_int_equal(r->log.n, 5);
+  session_free(&c);
+  session_free(&a);
+  session_free(&b);
+  session_free(&b2);
+}
+
+/* Compacting an entry keeps its recipients and its place in the byte bound. */
+static void roomlog_compact_keeps_recipients_and_counts_bytes(void **state) {
+  struct roomlog l;
+  roomlog_init(&l, 8, 1 << 20, 1000);
+  struct outbuf *b = outbuf_ws_frame(1, "{\"x\":1234567890}", 16);
+  roomlog_append(&l, 1, 1, MSG_USER_JOINED, b, NULL, "bob", NULL, 0);
+  roomlog_append(&l, 2, 1, MSG_USER_JOINED, b, NULL, NULL, NULL, PERM_MODERATE);
+  size_t before = l.bytes, len = 0;
+  assert_null(roomlog_entry_data(roomlog_at(&l, 0), &len));
+  assert_int_equal(roomlog_compact(&l, 0, "abc", 4), 0);
+  assert_int_equal(roomlog_compact(&l, 1, "defgh", 6), 0);
+  assert_int_equal(roomlog_compact(&l, 1, "x", 2), -1); /* already compact */
+  assert_int_equal(l.bytes, before - 2 * b->len + 4 + 6);
+  assert_null(roomlog_at(&l, 0)->frame);
+  assert_memory_equal(roomlog_entry_data(roomlog_at(&l, 0), &len), "abc", 4);
+  assert_int_equal(len, 4);
+  assert_memory_equal(roomlog_entry_data(roomlog_at(&l, 1), &len), "defgh", 6);
+  assert_false(roomlog_entry_for(roomlog_at(&l, 0), "bob", 0));
+  assert_true(roomlog_entry_for(roomlog_at(&l, 0), "carol", 0));
+  assert_false(roomlog_entry_for(roomlog_at(&l, 1), "carol", 0));
+  assert_true(roomlog_entry_for(roomlog_at(&l, 1), "mod", PERM_MODERATE));
+  roomlog_trim(&l, 2000);
+  assert_int_equal(l.n, 0);
+  assert_int_equal(l.bytes, 0);
+  roomlog_free(&l);
+  outbuf_unref(b);
+  (void)state;
+}
+
+/* The analytics and audit rings: strings sized to fit (long ones cut as
+ * before), data kept as JSON text, the sink sees what the ring holds, and
+ * a full ring overwrites its oldest. */
+static int sunk_n;
+static char sunk_type[32], sunk_user[ID_MAX + 1];
+static void on_sink(void *arg, struct room_history *h, int audit, const struct analytics_event *e) {
+  sunk_n++;
+  snprintf(sunk_type, sizeof(sunk_type), "%s", e->type);
+  snprintf(sunk_user, sizeof(sunk_user), "%s", e->user_id);
+  (void)arg, (void)h, (void)audit;
+}
+
+static void history_rings_keep_what_they_held(void **state) {
+  struct room_history *h = calloc(1, sizeof(*h));
+  char long_id[100];
+  memset(long_id, 'u', sizeof(long_id) - 1);
+  long_id[sizeof(long_id) - 1] = '\0';
+  history_sink_set(on_sink, NULL);
+  history_event(h, 10, "join", "alice", NULL, 0, NULL);
+  assert_int_equal(sunk_n, 1);
+  assert_string_equal(sunk_type, "join");
+  assert_string_equal(sunk_user, "alice");
+  history_event(h, 11, "a-type-longer-than-twenty-three", long_id, "thumbs", -5, json_pack("{s:i,s:s}", "k", 1, "s", "v\u00e9"));
+  history_audit(h, 12, "mod", "mute", "bob", NULL);
+  history_sink_set(NULL, NULL);
+  json_t *ev = history_ring_json(&h->events, 0, 10, 0);
+  assert_int_equal(json_array_size(ev), 2);
+  json_t *e0 = json_array_get(ev, 0), *e1 = json_array_get(ev, 1);
+  assert_int_equal(json_integer_value(json_object_get(e0, "ts")), 10);
+  assert_null(json_object_get(e0, "name"));
+  assert_null(json_object_get(e0, "data"));
+  assert_string_equal(json_string_value(json_object_get(e1, "type")), "a-type-longer-than-twen"); /* 23 bytes */
+  assert_int_equal(strlen(json_string_value(json_object_get(e1, "user_id"))), ID_MAX);
+  assert_string_equal(json_string_value(json_object_get(e1, "name")), "thumbs");
+  assert_int_equal(json_integer_value(json_object_get(e1, "value")), -5);
+  json_t *want = json_pack("{s:i,s:s}", "k", 1, "s", "v\u00e9");
+  assert_true(json_equal(json_object_get(e1, "data"), want));
+  json_decref(want);
+  json_decref(ev);
+  json_t *au = history_ring_json(&h->audit, 0, 10, 1);
+  assert_int_equal(json_array_size(au), 1);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(au, 0), "action")), "mute");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(au, 0), "actor")), "mod");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(au, 0), "target")), "bob");
+  json_decref(au);
+  /* Past HISTORY_EVENTS the oldest go; total counts everything. */
+  for (int i = 0; i < HISTORY_EVENTS + 5; i++) {
+    char u[16];
+    snprintf(u, sizeof(u), "u%d", i);
+    history_event(h, 100 + (uint64_t)i, "chat", u, NULL, 0, NULL);
+  }
+  assert_int_equal(h->events.count, HISTORY_EVENTS);
+  assert_int_equal(h->events.total, HISTORY_EVENTS + 7);
+  json_t *last = history_ring_json(&h->events, 0, 2, 0);
+  assert_int_equal(json_array_size(last), 2);
+  char want_u[16];
+  snprintf(want_u, sizeof(want_u), "u%d", HISTORY_EVENTS + 4);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(last, 1), "user_id")), want_u);
+  json_decref(last);
+  json_t *oldest = history_ring_json(&h->events, 0, HISTORY_EVENTS, 0);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(oldest, 0), "user_id")), "u5");
+  json_decref(oldest);
+  assert_true(history_bytes(h) > HISTORY_EVENTS * (sizeof(void *) + 3));
+  struct history_registry reg;
+  memset(&reg, 0, sizeof(reg));
+  assert_int_equal(map_put(&reg.rooms, "x", h), 0);
+  history_registry_free(&reg); /* frees h and its rings */
+  (void)state;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(user_joined_entries_are_compact_and_render_as_sent, setup, teardown),
+    cmocka_unit_test(roomlog_compact_keeps_recipients_and_counts_bytes),
+    cmocka_unit_test(history_rings_keep_what_they_held),
     cmocka_unit_test_setup_teardown(join_sends_state_then_user_joined, setup, teardown),
     cmocka_unit_test_setup_teardown(away_member_keeps_seat_and_resumes, setup, teardown),
     cmocka_unit_test_setup_teardown(grace_expiry_leaves_and_remembers_the_token, setup, teardown),

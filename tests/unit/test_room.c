@@ -224,6 +224,40 @@ static void rejoin_goes_to_end_of_list(void **state) {
   room_free(r);
 }
 
+/* The member index (chained through the participants, grown past 16, 32,
+ * ...): every member is found, removed ones are not, and they come back. */
+static void member_index_finds_many_and_forgets_removed(void **state) {
+  struct room *r = room_new("big", 0, NOW_MS);
+  struct participant *ps[300];
+  char id[16];
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof(id), "user-%d", i);
+    ps[i] = join(r, id);
+  }
+  assert_true(r->nmbuckets >= 300);
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof(id), "user-%d", i);
+    assert_ptr_equal(room_participant_find(r, id), ps[i]);
+  }
+  for (int i = 0; i < 300; i += 3) room_participant_remove(r, ps[i]);
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof(id), "user-%d", i);
+    assert_ptr_equal(room_participant_find(r, id), i % 3 ? ps[i] : NULL);
+  }
+  for (int i = 0; i < 300; i += 3) {
+    assert_int_equal(room_participant_add(r, ps[i]), 0);
+    assert_int_equal(room_participant_add(r, ps[i]), -1); /* once */
+  }
+  assert_int_equal(r->count, 300);
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof(id), "user-%d", i);
+    assert_ptr_equal(room_participant_find(r, id), ps[i]);
+  }
+  assert_null(room_participant_find(r, "user-300"));
+  room_free(r);
+  (void)state;
+}
+
 static void add_refuses_duplicate_user(void **state) {
   struct room *r = room_new("r", 50, NOW_MS);
   struct participant *first = join(r, "alice"), *dup = new_participant("alice");
@@ -532,6 +566,7 @@ int main(void) {
     cmocka_unit_test(remove_head_and_tail_update_ends),
     cmocka_unit_test(rejoin_goes_to_end_of_list),
     cmocka_unit_test(add_refuses_duplicate_user),
+    cmocka_unit_test(member_index_finds_many_and_forgets_removed),
     cmocka_unit_test(count_and_peak_track_membership),
     cmocka_unit_test(many_participants_are_all_found),
     cmocka_unit_test(seq_next_starts_at_one_and_increments),
