@@ -96,7 +96,7 @@ static const char *migrations[] = {
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
-  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q__COUNT
+  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_ERASE_AUDIT, Q_ERASE_MEDIA, Q__COUNT
 };
 
 static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
@@ -135,6 +135,18 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
   [Q_ERASE_POLICY_FIND] = {"SELECT room_id, policy FROM room_policy WHERE strpos(policy, $1) > 0"
                            " FOR UPDATE", 1},
   [Q_ERASE_POLICY_SET] = {"UPDATE room_policy SET policy = $2, updated_at = $3 WHERE room_id = $1", 3},
+  /* As in store_sqlite.c: rooms' audit entries naming the user ($2 is the
+   * quoted id), and recordings and streams started or stopped by it. */
+  [Q_ERASE_AUDIT] = {"UPDATE audit_log SET"
+                     " actor = CASE WHEN actor = $1 THEN '" STORE_ANONYMOUS "' ELSE actor END,"
+                     " target = CASE WHEN target = $1 THEN '" STORE_ANONYMOUS "' ELSE target END,"
+                     " details = CASE WHEN strpos(coalesce(details, ''), $2) > 0 THEN NULL ELSE details END"
+                     " WHERE room_id <> '' AND (actor = $1 OR target = $1 OR strpos(coalesce(details, ''), $2) > 0)",
+                     2},
+  [Q_ERASE_MEDIA] = {"UPDATE recordings SET"
+                     " started_by = CASE WHEN started_by = $1 THEN '" STORE_ANONYMOUS "' ELSE started_by END,"
+                     " stopped_by = CASE WHEN stopped_by = $1 THEN '" STORE_ANONYMOUS "' ELSE stopped_by END"
+                     " WHERE started_by = $1 OR stopped_by = $1", 1},
 };
 
 struct store_conn {
@@ -370,9 +382,14 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRIu64, r->ts);
     const char *v[] = {r->user_id};
+    char needle[ID_MAX + 4];
+    store_policy_needle(r->user_id, needle, sizeof(needle));
+    const char *va[] = {r->user_id, needle};
     int rc = run(c, Q_ERASE_CHAT, 1, v);
     if (rc == 0) rc = run(c, Q_ERASE_EVENTS, 1, v);
     if (rc == 0) rc = run(c, Q_ERASE_SESSIONS, 1, v);
+    if (rc == 0) rc = run(c, Q_ERASE_AUDIT, 2, va);
+    if (rc == 0) rc = run(c, Q_ERASE_MEDIA, 1, v);
     if (rc == 0) rc = erase_policy(c, r, ts);
     return rc;
   }

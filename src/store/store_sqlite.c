@@ -89,7 +89,7 @@ static const char *migrations[] = {
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
-  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q__COUNT
+  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q_ERASE_AUDIT, Q_ERASE_MEDIA, Q__COUNT
 };
 
 static const char *write_sql[Q__COUNT] = {
@@ -128,6 +128,18 @@ static const char *write_sql[Q__COUNT] = {
   [Q_ERASE_POLICY_FIND] = "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0",
   [Q_ERASE_POLICY_SET] = "UPDATE room_policy SET policy = ?2, updated_at = ?3 WHERE room_id = ?1",
   [Q_CHAT_FTS] = "INSERT INTO chat_fts(rowid, text) VALUES (?1, ?2)",
+  /* Rooms' audit entries (room_id not empty) naming the user as actor or
+   * target, or in their details (?2 is the quoted id): the server's own
+   * entries (user_export, user_erase) stay, as the record of the erase. */
+  [Q_ERASE_AUDIT] = "UPDATE audit_log SET"
+                    " actor = CASE WHEN actor = ?1 THEN '" STORE_ANONYMOUS "' ELSE actor END,"
+                    " target = CASE WHEN target = ?1 THEN '" STORE_ANONYMOUS "' ELSE target END,"
+                    " details = CASE WHEN instr(coalesce(details, ''), ?2) > 0 THEN NULL ELSE details END"
+                    " WHERE room_id <> '' AND (actor = ?1 OR target = ?1 OR instr(coalesce(details, ''), ?2) > 0)",
+  [Q_ERASE_MEDIA] = "UPDATE recordings SET"
+                    " started_by = CASE WHEN started_by = ?1 THEN '" STORE_ANONYMOUS "' ELSE started_by END,"
+                    " stopped_by = CASE WHEN stopped_by = ?1 THEN '" STORE_ANONYMOUS "' ELSE stopped_by END"
+                    " WHERE started_by = ?1 OR stopped_by = ?1",
 };
 
 struct store_conn {
@@ -382,10 +394,13 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     T(q, 1, r->room_id); T(q, 2, r->text ? r->text : "{}"); N(q, 3, r->ts);
     return run(c, q);
   case STORE_ERASE_USER: {
-    static const int steps[] = {Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS};
+    static const int steps[] = {Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_ERASE_AUDIT, Q_ERASE_MEDIA};
+    char needle[ID_MAX + 4];
+    store_policy_needle(r->user_id, needle, sizeof(needle));
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
       if (!(q = stmt(c, steps[i]))) return -1;
       T(q, 1, r->user_id);
+      if (steps[i] == Q_ERASE_AUDIT) T(q, 2, needle);
       int rc = run(c, q);
       if (rc) return rc;
     }

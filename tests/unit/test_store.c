@@ -789,6 +789,72 @@ static void test_refused_records_at_the_edges(void **state) {
   assert_int_equal(f->order[2], 4);
 }
 
+static void audit_rec(struct fixture *f, const char *room, const char *actor, const char *action,
+                      const char *target, const char *details) {
+  struct store_rec *a = store_rec_new(STORE_AUDIT, room);
+  a->ts = 50;
+  snprintf(a->user_id, sizeof(a->user_id), "%s", actor);
+  snprintf(a->name, sizeof(a->name), "%s", action);
+  snprintf(a->target, sizeof(a->target), "%s", target);
+  a->text = details ? strdup(details) : NULL;
+  submit(f, a);
+}
+
+/* Erase also takes the user out of the rooms' audit entries (actor or
+ * target "anonymous"; details naming it dropped) and out of recordings and
+ * streams it started or stopped; the server's own entries about it
+ * (user_export, user_erase: room_id "") stay, the record of the erase. */
+static void test_erase_audit_and_media(void **state) {
+  struct fixture *f = *state;
+  audit_rec(f, "r9", "erin", "mute", "dave", "{\"kind\":\"audio\"}");
+  audit_rec(f, "r9", "dave", "role_set", "erin", NULL);
+  audit_rec(f, "r9", "erin", "breakout_create", "", "{\"assigned\":[\"dave\",\"erin\"]}");
+  audit_rec(f, "r9", "erin", "mute", "davey", "{\"kind\":\"video\"}");
+  audit_rec(f, "", "ops", "user_erase", "dave", NULL);
+  struct store_rec *m = store_rec_new(STORE_MEDIA, "r9");
+  snprintf(m->id, sizeof(m->id), "rec1");
+  snprintf(m->name, sizeof(m->name), "recording");
+  snprintf(m->user_id, sizeof(m->user_id), "dave");
+  snprintf(m->target, sizeof(m->target), "erin");
+  snprintf(m->aux, sizeof(m->aux), "webm");
+  m->ts = 60;
+  m->value = 70;
+  submit(f, m);
+  struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(er->user_id, sizeof(er->user_id), "dave");
+  submit(f, er);
+  wait_done(f, 7);
+  assert_int_equal(f->last_status, STORE_OK);
+
+  struct store_rec *x = store_rec_new(STORE_READ_AUDIT, "r9");
+  x->value = 100;
+  submit_read(f, x);
+  json_t *j = json_loads(f->last_result, 0, NULL);
+  assert_null(strstr(f->last_result, "\"dave\""));
+  json_t *items = json_object_get(j, "items");
+  assert_int_equal(json_array_size(items), 4);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "target")), "anonymous");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "actor")), "anonymous");
+  assert_true(json_is_null(json_object_get(json_array_get(items, 2), "details")) ||
+              json_object_get(json_array_get(items, 2), "details") == NULL);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(items, 3), "target")), "davey");
+  json_decref(j);
+
+  x = store_rec_new(STORE_READ_MEDIA, "r9");
+  submit_read(f, x);
+  assert_null(strstr(f->last_result, "\"dave\""));
+  assert_non_null(strstr(f->last_result, "\"anonymous\""));
+
+  x = store_rec_new(STORE_READ_EXPORT, NULL);
+  snprintf(x->user_id, sizeof(x->user_id), "dave");
+  submit_read(f, x);
+  j = json_loads(f->last_result, 0, NULL);
+  json_t *audit = json_object_get(j, "audit");
+  assert_int_equal(json_array_size(audit), 1);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(audit, 0), "action")), "user_erase");
+  json_decref(j);
+}
+
 /* An erase (it reads inside the transaction) in the middle of a batch:
  * what comes before it is erased, what comes after is not; a record
  * refused after it rolls the erase back with the batch, and the retry
@@ -977,6 +1043,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_refused_record_mid_batch, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_refused_records_at_the_edges, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_erase_inside_a_batch, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_erase_audit_and_media, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_corrupt_file_refused, setup_sqlite, teardown),
   };
   int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
@@ -996,6 +1063,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refused_record_mid_batch, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_refused_records_at_the_edges, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_erase_inside_a_batch, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_erase_audit_and_media, setup_pg, teardown),
 #ifdef HUDDLE_HAVE_LIBPQ
       cmocka_unit_test_setup_teardown(test_pg_connection_lost_mid_batch, setup_pg, teardown),
 #endif
