@@ -123,3 +123,39 @@ test('restart (PostgreSQL): in-room roles, permission overrides, bans and the ha
   const url = pgDatabase(`huddle_restore_${process.pid}_${Date.now() % 100000}`);
   await restartRestores(RATES_OFF.concat(['--database-url', url]));
 });
+
+// A ban comes back with the room when it opens; the join that would open it
+// (the banned user first in, after a restart) is refused already.
+async function banHoldsForTheFirstJoin(args) {
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      const p = await people(srv, 'bfirst', [['hana', 'host'], ['vic', 'participant']]);
+      p.hana.send({ type: 'participant-update', payload: { action: 'remove', user_id: 'vic', reason: 'spam' } });
+      await p.vic.waitClose();
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      await h.expectRefused(srv, 'bfirst', roleTok(srv, 'vic', 'participant', 'bfirst'), 403, 'USER_BANNED');
+      const hana = await enter(srv, 'bfirst', roleTok(srv, 'hana', 'host', 'bfirst'), 'hana');
+      assert.strictEqual(hana.state.payload.participants.length, 1, 'vic did not get in');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('restart (SQLite): a banned user is refused even as the first to enter the room again', async () => {
+  await banHoldsForTheFirstJoin(RATES_OFF);
+});
+
+test('restart (PostgreSQL): a banned user is refused even as the first to enter the room again', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  await banHoldsForTheFirstJoin(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_bfirst_${process.pid}_${Date.now() % 100000}`)]));
+});
