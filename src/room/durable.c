@@ -416,6 +416,42 @@ void durable_free(struct hub *h) {
 
 #define RETENTION_EVERY_MS 3600000
 
+static void live_room(const char *k, void *v, void *arg) { json_array_append_new(arg, json_string(k)); }
+
+/* The rooms whose settings and policy retention deleted: the room index
+ * forgets them too, so a room created again does not bring them back. */
+static void on_retention_done(struct store_rec *rec, void *arg) {
+  struct hub *h = arg;
+  json_t *gone = rec->status == STORE_OK && rec->result ? json_loads(rec->result, 0, NULL) : NULL;
+  size_t i;
+  json_t *v;
+  json_array_foreach(gone, i, v) {
+    const char *id = json_string_value(v);
+    const struct store_room_meta *m = id ? store_room_meta(h->store, id) : NULL;
+    if (m == NULL) continue;
+    if (hub_room_find(h, id)) {
+      /* Opened while the sweep ran: it restored them and holds them; they
+       * are written again, as of now. */
+      static const enum store_kind kinds[] = {STORE_SETTINGS, STORE_POLICY};
+      const char *texts[] = {m->settings, m->policy};
+      for (int k = 0; k < 2; k++) {
+        struct store_rec *w = texts[k] ? store_rec_new(kinds[k], id) : NULL;
+        if (w == NULL || (w->text = strdup(texts[k])) == NULL) {
+          store_rec_free(w);
+          continue;
+        }
+        w->ts = hub_now_ms();
+        store_submit(h->store, w, 0);
+      }
+      continue;
+    }
+    store_room_settings_note(h->store, id, NULL);
+    store_room_policy_note(h->store, id, NULL);
+    log_info("room_retired room=%s", id);
+  }
+  json_decref(gone);
+}
+
 void durable_tick(struct hub *h) {
   if (h->store == NULL || h->cfg->retention_days <= 0 || h->retention_due_ms == 0) return;
   if (uv_now(h->loop) < h->retention_due_ms) return;
@@ -423,8 +459,19 @@ void durable_tick(struct hub *h) {
   uint64_t now = hub_now_ms();
   uint64_t cut = now - (uint64_t)h->cfg->retention_days * 86400000ULL;
   struct store_rec *rec = store_rec_new(STORE_RETENTION, "");
-  if (rec == NULL) return;
+  json_t *live = json_array();
+  if (rec == NULL || live == NULL) {
+    store_rec_free(rec);
+    json_decref(live);
+    return;
+  }
   rec->ts = cut;
+  /* Rooms live here keep what restores them, however old it is. */
+  map_each(&h->rooms, live_room, live);
+  rec->text = json_dumps(live, JSON_COMPACT);
+  json_decref(live);
+  rec->done = on_retention_done;
+  rec->arg = h;
   store_submit(h->store, rec, 0);
   struct store_rec *a = store_rec_new(STORE_AUDIT, "");
   if (a == NULL) return;

@@ -124,6 +124,75 @@ test('restart (PostgreSQL): in-room roles, permission overrides, bans and the ha
   await restartRestores(RATES_OFF.concat(['--database-url', url]));
 });
 
+// Retention (--retention-days) and what restores a room: a room whose last
+// session ended before the cut-off loses its saved settings and policy with
+// its chat; a room with a session since keeps them, however old they are.
+// The rows are aged with the database's own client (sqlite3 / psql).
+async function retentionRetires(args, age) {
+  const dataDir = h.freshDataDir();
+  const ban = async (srv, room) => {
+    const p = await people(srv, room, [['hana', 'host'], ['vic', 'participant']]);
+    const r = await f.rest(srv, 'POST', `/webrtc/rooms/${room}/settings`, { token: p.hana.token, json: { mute_on_join: true } });
+    assert.strictEqual(r.status, 200, r.text);
+    p.hana.send({ type: 'participant-update', payload: { action: 'remove', user_id: 'vic', reason: 'spam' } });
+    await p.vic.waitClose();
+    await p.hana.end();
+  };
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      await ban(srv, 'oldr');
+      await ban(srv, 'newr');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    const day3 = 3 * 86400000;
+    age(dataDir, `UPDATE room_settings SET updated_at = updated_at - ${day3};` +
+      ` UPDATE room_policy SET updated_at = updated_at - ${day3};` +
+      ` UPDATE room_sessions SET started_at = started_at - ${day3}, ended_at = ended_at - ${day3} WHERE room_id = 'oldr';`);
+    srv = await h.startServer({ dataDir, args: args.concat(['--retention-days', '1']) });
+    try {
+      await srv.waitForLog(/room_retired room=oldr/, 8000);
+      // In this process: oldr comes back empty-handed, newr (a session
+      // within the period) as it was.
+      const vic = await enter(srv, 'oldr', roleTok(srv, 'vic', 'participant', 'oldr'), 'vic');
+      assert.strictEqual(vic.state.payload.settings.mute_on_join, false, 'the settings went with the room');
+      await vic.end();
+      await h.expectRefused(srv, 'newr', roleTok(srv, 'vic', 'participant', 'newr'), 403, 'USER_BANNED');
+      assert.ok(!srv.stderr.includes('room_retired room=newr'), 'newr kept');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      const vic = await enter(srv, 'oldr', roleTok(srv, 'vic', 'participant', 'oldr'), 'vic');
+      assert.strictEqual(vic.state.payload.settings.mute_on_join, false, 'and they are gone from the database');
+      await vic.end();
+      await h.expectRefused(srv, 'newr', roleTok(srv, 'vic', 'participant', 'newr'), 403, 'USER_BANNED');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const HAVE_SQLITE3 = (() => { try { execSync('sqlite3 -version', { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+test('retention (SQLite): a room ended before the period loses its settings and bans; one with a session since keeps them', { skip: !HAVE_SQLITE3 && 'no sqlite3 client' }, async () => {
+  await retentionRetires(RATES_OFF, (dataDir, sql) => execSync(`sqlite3 ${dataDir}/huddle.db "${sql}"`, { stdio: 'ignore' }));
+});
+
+test('retention (PostgreSQL): the same', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  const db = `huddle_retire_${process.pid}_${Date.now() % 100000}`;
+  const url = pgDatabase(db);
+  await retentionRetires(RATES_OFF.concat(['--database-url', url]),
+    (dataDir, sql) => execSync(`psql -q -h 127.0.0.1 -p ${PG_PORT} -U huddle -d ${db} -c "${sql}"`, { stdio: 'ignore' }));
+});
+
 // A ban comes back with the room when it opens; the join that would open it
 // (the banned user first in, after a restart) is refused already.
 async function banHoldsForTheFirstJoin(args) {
