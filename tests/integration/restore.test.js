@@ -228,3 +228,58 @@ test('restart (SQLite): a banned user is refused even as the first to enter the 
 test('restart (PostgreSQL): a banned user is refused even as the first to enter the room again', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
   await banHoldsForTheFirstJoin(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_bfirst_${process.pid}_${Date.now() % 100000}`)]));
 });
+
+// The indirect paths of the same grants: a role and an override set over
+// REST, and a role given inside a breakout room (kept at the family's main
+// room) come back after a restart like the WebSocket ones.
+async function indirectGrantsRestore(args) {
+  const dataDir = h.freshDataDir();
+  const room = 'ind';
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      const p = await people(srv, room, [['hana', 'host'], ['pat', 'participant'], ['bea', 'participant'], ['mod', 'participant']]);
+      let r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/roles/pat`, p.hana.token, { role: 'viewer' });
+      assert.strictEqual(r.status, 200, r.text);
+      r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/permissions/bea`, p.hana.token, { permissions: { can_chat: false } });
+      assert.strictEqual(r.status, 200, r.text);
+      r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/breakout-rooms`, p.hana.token, { name: 'B' });
+      assert.strictEqual(r.status, 201, r.text);
+      const bid = r.json.breakout_rooms[0].breakout_room_id;
+      r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/breakout-rooms/${bid}/assign/mod`, p.hana.token, {});
+      assert.strictEqual(r.status, 200, r.text);
+      const move = await p.mod.nextWhere(ofType('breakout-room-assign', (x) => x.grant !== undefined));
+      const inB = await h.connect(srv, bid, null, { via: 'none', query: `grant=${move.payload.grant}` });
+      assert.strictEqual((await inB.next()).type, 'room-state');
+      r = await f.rest(srv, 'POST', `/webrtc/rooms/${bid}/roles/mod`, { token: f.adminTok(srv), json: { role: 'moderator' } });
+      assert.strictEqual(r.status, 200, r.text);
+      await inB.nextWhere(ofType('role-updated', (x) => x.user_id === 'mod' && x.role === 'moderator'));
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      await enter(srv, room, roleTok(srv, 'hana', 'host', room), 'hana');
+      const pat = await enter(srv, room, roleTok(srv, 'pat', 'participant', room), 'pat');
+      assert.strictEqual(pat.state.payload.self.role, 'viewer', 'the role set over REST');
+      const bea = await enter(srv, room, roleTok(srv, 'bea', 'participant', room), 'bea');
+      assert.strictEqual(bea.state.payload.self.permissions.can_chat, false, 'the override set over REST');
+      const mod = await enter(srv, room, roleTok(srv, 'mod', 'participant', room), 'mod');
+      assert.strictEqual(mod.state.payload.self.role, 'moderator', 'the role given in the breakout room');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('restart (SQLite): roles and overrides given over REST and inside a breakout room come back too', async () => {
+  await indirectGrantsRestore(RATES_OFF);
+});
+
+test('restart (PostgreSQL): roles and overrides given over REST and inside a breakout room come back too', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  await indirectGrantsRestore(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_ind_${process.pid}_${Date.now() % 100000}`)]));
+});
