@@ -113,6 +113,12 @@ int durable_hold(struct hub *h, struct room *r, uint64_t seq, int type, struct o
   return 1;
 }
 
+uint64_t durable_published_seq(struct hub *h, const struct room *r) {
+  struct gate *g = h->store_gates.count ? map_get(&h->store_gates, r->id) : NULL;
+  /* Everything numbered from the gate's head on is still in the gate. */
+  return g && g->head ? g->head->seq - 1 : r->seq;
+}
+
 /* Tells the sender of a chat the store refused, on its session if it has one. */
 static void tell_refused(struct hub *h, struct room *r, const char *user, const char *ref) {
   struct participant *p = r ? room_participant_find(r, user) : NULL;

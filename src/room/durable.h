@@ -46,6 +46,11 @@ void durable_user_erase(struct hub *h, const char *user_id);
 /* When the store's erase completed: the room logs once more, for messages
  * that were held behind a chat being stored when the erase began. */
 void durable_user_erased(struct hub *h, const char *user_id);
+/* The seq of the last message r has published (entered its log): below
+ * r->seq while messages wait behind a chat being stored. room-state and
+ * other session messages carry it, so that the held messages a member
+ * receives after them are numbered above what they said. */
+uint64_t durable_published_seq(struct hub *h, const struct room *r);
 /* From hub_tick: the retention job (--retention-days) once a second after
  * start, then hourly: deletes chat and analytics events older, and audits it. */
 void durable_tick(struct hub *h);
