@@ -283,3 +283,46 @@ test('restart (SQLite): roles and overrides given over REST and inside a breakou
 test('restart (PostgreSQL): roles and overrides given over REST and inside a breakout room come back too', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
   await indirectGrantsRestore(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_ind_${process.pid}_${Date.now() % 100000}`)]));
 });
+
+// The waiting room's revoke: a user turned away (over REST) stays turned
+// away from the room's REST reads after a restart (the rejection is part of
+// the stored policy, like a ban).
+async function rejectionRestores(args) {
+  const dataDir = h.freshDataDir();
+  const room = 'wrj';
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      const p = await people(srv, room, [['hana', 'host']]);
+      let r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/settings`, p.hana.token, { waiting_room: true });
+      assert.strictEqual(r.status, 200, r.text);
+      const w = await h.connect(srv, room, roleTok(srv, 'wally', 'participant', room));
+      assert.strictEqual((await w.next()).type, 'waiting-room-join');
+      r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/waiting-room/wally/reject`, p.hana.token, { reason: 'no' });
+      assert.strictEqual(r.status, 200, r.text);
+      await w.waitClose();
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      await enter(srv, room, roleTok(srv, 'hana', 'host', room), 'hana');
+      const r = await h.api(srv, 'GET', `/webrtc/rooms/${room}/participants`, roleTok(srv, 'wally', 'participant', room));
+      h.assertApiError(r, 403, 'PERMISSION_DENIED');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('restart (SQLite): a rejection from the waiting room comes back', async () => {
+  await rejectionRestores(RATES_OFF);
+});
+
+test('restart (PostgreSQL): a rejection from the waiting room comes back', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  await rejectionRestores(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_wrj_${process.pid}_${Date.now() % 100000}`)]));
+});
