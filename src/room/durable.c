@@ -429,12 +429,13 @@ static void live_room(const char *k, void *v, void *arg) { json_array_append_new
 static void on_retention_done(struct store_rec *rec, void *arg) {
   struct hub *h = arg;
   json_t *gone = rec->status == STORE_OK && rec->result ? json_loads(rec->result, 0, NULL) : NULL;
+  json_t *seen = json_object(); /* a room's id comes once per table */
   size_t i;
   json_t *v;
   json_array_foreach(gone, i, v) {
     const char *id = json_string_value(v);
     const struct store_room_meta *m = id ? store_room_meta(h->store, id) : NULL;
-    if (m == NULL) continue;
+    if (m == NULL || json_object_get(seen, id) || json_object_set_new(seen, id, json_true()) != 0) continue;
     if (hub_room_find(h, id)) {
       /* Opened while the sweep ran: it restored them and holds them; they
        * are written again, as of now. */
@@ -455,6 +456,7 @@ static void on_retention_done(struct store_rec *rec, void *arg) {
     store_room_policy_note(h->store, id, NULL);
     log_info("room_retired room=%s", id);
   }
+  json_decref(seen);
   json_decref(gone);
 }
 

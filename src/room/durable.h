@@ -52,7 +52,9 @@ void durable_user_erased(struct hub *h, const char *user_id);
  * receives after them are numbered above what they said. */
 uint64_t durable_published_seq(struct hub *h, const struct room *r);
 /* From hub_tick: the retention job (--retention-days) once a second after
- * start, then hourly: deletes chat and analytics events older, and audits it. */
+ * start, then hourly: deletes chat and analytics events older, and the
+ * settings and policy of rooms that ended before the period (not of rooms
+ * open here), which the room index forgets too; and audits it. */
 void durable_tick(struct hub *h);
 
 #endif
