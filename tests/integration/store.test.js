@@ -569,10 +569,13 @@ test('a join while a chat waits for the store: room-state seq is below the held 
       await h.waitFor(async () => waiting() === '1', 5000, 20, 'the writer waiting on the lock');
       const bob = await h.join(srv, 'gate', 'bob', { room: 'gate' });
       const st = [...bob.all].find((m) => m.type === 'room-state');
+      bob.send({ type: 'chat-message', id: 'bad', payload: {} });
+      const err = await bob.nextWhere((m) => m.type === 'error' && m.ref === 'bad', 5000, 'the error at bob');
       lock.stdin.write('COMMIT;\n');
       const chat = await bob.nextWhere((m) => m.type === 'chat-message' && m.payload.text === 'held by the store', 5000, 'the held chat at bob');
       assert.ok(chat.seq > st.seq, `chat seq ${chat.seq} above room-state seq ${st.seq}`);
       assert.ok(chat.seq > st.payload.seq, `chat seq ${chat.seq} above room-state payload seq ${st.payload.seq}`);
+      assert.ok(chat.seq > err.seq, `chat seq ${chat.seq} above the error's seq ${err.seq}`);
       const echo = await alice.nextWhere((m) => m.type === 'chat-message' && m.ref === 'held', 5000, 'the echo');
       assert.strictEqual(echo.seq, chat.seq);
     } finally {
