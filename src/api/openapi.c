@@ -73,7 +73,7 @@ static const struct op_doc docs[] = {
   {"GET", RB "/files/{file_id}", "Download a shared file (Range supported)", 200, 0},
   {"GET", RB "/chat", "Chat history from the database (limit, before, after, q); members, room tokens, admins", 200, 0},
   {"GET", "/webrtc/admin/users/{user_id}/export", "Everything stored about one user (admin)", 200, 0},
-  {"POST", "/webrtc/admin/users/{user_id}/erase", "Erase one user: chat text tombstoned, analytics anonymized, room policy entries removed (admin)", 200, 0},
+  {"POST", "/webrtc/admin/users/{user_id}/erase", "Erase one user: chat text tombstoned, analytics and audit anonymized, room policy entries removed, its live sessions closed (4007) (admin)", 200, 0},
 };
 
 #define NDOCS (sizeof(docs) / sizeof(docs[0]))

@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "net/http.h"
 #include "net/server.h"
+#include "room/durable.h"
 #include "room/hub.h"
 #include "room/room.h"
 #include "store/store.h"
@@ -169,8 +170,17 @@ void api_user_export(struct api_req *r) {
   held_read(r, rec);
 }
 
+/* An erase being committed: the request, and the hub for what it clears. */
+struct erase_wait {
+  struct wait w;             /* first: wait_end frees the erase_wait */
+  struct hub *hub;
+};
+
 static void on_erased(struct store_rec *rec, void *arg) {
-  struct wait *w = arg;
+  struct erase_wait *ew = arg;
+  struct wait *w = &ew->w;
+  /* Whatever the store answered, memory follows the erase through. */
+  durable_user_erased(ew->hub, rec->user_id);
   struct conn *c = wait_conn(w);
   if (c) {
     if (rec->status == STORE_OK) {
@@ -188,7 +198,7 @@ void api_user_erase(struct api_req *r) {
   char user[ID_MAX + 1];
   if (api_require_admin(r) != 0 || user_param(r, user, sizeof(user)) != 0) return;
   struct store_rec *rec = store_rec_new(STORE_ERASE_USER, NULL);
-  struct wait *w = rec ? calloc(1, sizeof(*w)) : NULL;
+  struct erase_wait *w = rec ? calloc(1, sizeof(*w)) : NULL;
   if (w == NULL) {
     store_rec_free(rec);
     api_reply_error(r, API_ERR_INTERNAL_ERROR, NULL);
@@ -198,13 +208,19 @@ void api_user_erase(struct api_req *r) {
   rec->ts = server_now_ms();
   rec->done = on_erased;
   rec->arg = w;
+  w->hub = r->hub;
   audit_admin(r, "user_erase", user);
+  /* Memory first: the user's sessions close and rooms drop what they hold
+   * about it; what that records (its leaves) is queued before the erase,
+   * which then covers it in the store too. */
+  durable_user_erase(r->hub, user);
   if (store_submit(r->hub->store, rec, 0) != 0) { /* rec is freed */
     free(w);
+    durable_user_erased(r->hub, user);
     api_reply_error(r, API_ERR_STORE_UNAVAILABLE, NULL);
     return;
   }
-  wait_begin(r, w);
+  wait_begin(r, &w->w);
 }
 
 /* ---- REST lists of rooms no longer in memory (closed and evicted, or

@@ -30,6 +30,7 @@
 #include "room/policy.h"
 #include "room/room.h"
 #include "store/store.h"
+#include "store/store_schema.h"
 
 struct gate_item {
   struct gate_item *next;
@@ -110,6 +111,12 @@ int durable_hold(struct hub *h, struct room *r, uint64_t seq, int type, struct o
   if (it == NULL) return 0; /* out of memory: deliver now rather than lose it */
   gate_append(g, it);
   return 1;
+}
+
+uint64_t durable_published_seq(struct hub *h, const struct room *r) {
+  struct gate *g = h->store_gates.count ? map_get(&h->store_gates, r->id) : NULL;
+  /* Everything numbered from the gate's head on is still in the gate. */
+  return g && g->head ? g->head->seq - 1 : r->seq;
 }
 
 /* Tells the sender of a chat the store refused, on its session if it has one. */
@@ -422,6 +429,44 @@ void durable_free(struct hub *h) {
 
 #define RETENTION_EVERY_MS 3600000
 
+static void live_room(const char *k, void *v, void *arg) { json_array_append_new(arg, json_string(k)); }
+
+/* The rooms whose settings and policy retention deleted: the room index
+ * forgets them too, so a room created again does not bring them back. */
+static void on_retention_done(struct store_rec *rec, void *arg) {
+  struct hub *h = arg;
+  json_t *gone = rec->status == STORE_OK && rec->result ? json_loads(rec->result, 0, NULL) : NULL;
+  json_t *seen = json_object(); /* a room's id comes once per table */
+  size_t i;
+  json_t *v;
+  json_array_foreach(gone, i, v) {
+    const char *id = json_string_value(v);
+    const struct store_room_meta *m = id ? store_room_meta(h->store, id) : NULL;
+    if (m == NULL || json_object_get(seen, id) || json_object_set_new(seen, id, json_true()) != 0) continue;
+    if (hub_room_find(h, id)) {
+      /* Opened while the sweep ran: it restored them and holds them; they
+       * are written again, as of now. */
+      static const enum store_kind kinds[] = {STORE_SETTINGS, STORE_POLICY};
+      const char *texts[] = {m->settings, m->policy};
+      for (int k = 0; k < 2; k++) {
+        struct store_rec *w = texts[k] ? store_rec_new(kinds[k], id) : NULL;
+        if (w == NULL || (w->text = strdup(texts[k])) == NULL) {
+          store_rec_free(w);
+          continue;
+        }
+        w->ts = hub_now_ms();
+        store_submit(h->store, w, 0);
+      }
+      continue;
+    }
+    store_room_settings_note(h->store, id, NULL);
+    store_room_policy_note(h->store, id, NULL);
+    log_info("room_retired room=%s", id);
+  }
+  json_decref(seen);
+  json_decref(gone);
+}
+
 void durable_tick(struct hub *h) {
   if (h->store == NULL || h->cfg->retention_days <= 0 || h->retention_due_ms == 0) return;
   if (uv_now(h->loop) < h->retention_due_ms) return;
@@ -429,8 +474,19 @@ void durable_tick(struct hub *h) {
   uint64_t now = hub_now_ms();
   uint64_t cut = now - (uint64_t)h->cfg->retention_days * 86400000ULL;
   struct store_rec *rec = store_rec_new(STORE_RETENTION, "");
-  if (rec == NULL) return;
+  json_t *live = json_array();
+  if (rec == NULL || live == NULL) {
+    store_rec_free(rec);
+    json_decref(live);
+    return;
+  }
   rec->ts = cut;
+  /* Rooms live here keep what restores them, however old it is. */
+  map_each(&h->rooms, live_room, live);
+  rec->text = json_dumps(live, JSON_COMPACT);
+  json_decref(live);
+  rec->done = on_retention_done;
+  rec->arg = h;
   store_submit(h->store, rec, 0);
   struct store_rec *a = store_rec_new(STORE_AUDIT, "");
   if (a == NULL) return;
@@ -442,4 +498,170 @@ void durable_tick(struct hub *h) {
   a->text = strdup(details);
   store_submit(h->store, a, 0);
   log_info("retention_sweep before=%" PRIu64 " days=%d", cut, h->cfg->retention_days);
+}
+
+/* ---- erasing one user (POST /webrtc/admin/users/{user_id}/erase) ----
+ *
+ * What huddle holds in memory about the user goes with its stored records:
+ * its sessions in live rooms are closed (4007), it leaves waiting rooms,
+ * its hands, in-room roles and overrides, bans, rejections and breakout
+ * assignments are dropped, its chat in the room logs (what a resume
+ * replays) becomes the tombstone history shows, every other logged message
+ * naming it is dropped from the logs, and the analytics and audit rings
+ * name "anonymous" instead (history_erase_user). */
+
+#define ERASE_CLOSE_CODE 4007
+
+/* 1 if some string in v (keys named "text" skipped: chat text of others)
+ * is exactly user_id. */
+static int json_names(json_t *v, const char *user_id) {
+  if (json_is_string(v)) return strcmp(json_string_value(v), user_id) == 0;
+  if (json_is_array(v)) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) if (json_names(x, user_id)) return 1;
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) if (strcmp(k, "text") != 0 && json_names(x, user_id)) return 1;
+  }
+  return 0;
+}
+
+/* The envelope a frame carries (one unmasked text frame, as outbuf_ws_frame
+ * builds it), parsed; NULL if it is not one. */
+static json_t *frame_json(const struct outbuf *b) {
+  if (b->len < 2) return NULL;
+  size_t hl = (b->data[1] & 0x7f) == 126 ? 4 : (b->data[1] & 0x7f) == 127 ? 10 : 2;
+  if (b->len < hl) return NULL;
+  return json_loadb((const char *)b->data + hl, b->len - hl, 0, NULL);
+}
+
+/* What becomes of a logged frame: dropped (*drop) if it names the user, a
+ * tombstone (a new frame) for the user's own chat, NULL to keep it. */
+static struct outbuf *erase_frame(const char *user_id, struct outbuf *frame, int *drop) {
+  json_t *env = frame_json(frame);
+  struct outbuf *out = NULL;
+  *drop = 0;
+  if (env == NULL || !json_names(env, user_id)) goto done;
+  const char *type = json_string_value(json_object_get(env, "type"));
+  const char *from = json_string_value(json_object_get(env, "from"));
+  json_t *p = json_object_get(env, "payload");
+  if (type && strcmp(type, "chat-message") == 0 && from && strcmp(from, user_id) == 0 && json_is_object(p)) {
+    if (json_is_true(json_object_get(p, "erased"))) goto done; /* already a tombstone */
+    json_object_set_new(p, "text", json_string(STORE_TOMBSTONE));
+    json_object_set_new(p, "sender_name", json_string(""));
+    json_object_set_new(p, "erased", json_true());
+    char *text = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text) out = outbuf_ws_frame(0x1, text, strlen(text));
+    free(text);
+    if (out == NULL) *drop = 1; /* out of memory: better gone than kept */
+  } else {
+    *drop = 1;
+  }
+done:
+  json_decref(env);
+  return out;
+}
+
+struct erase_log { struct room *r; const char *user_id; };
+
+static struct outbuf *erase_log_entry(void *arg, const struct roomlog_entry *e, int *drop) {
+  struct erase_log *el = arg;
+  if (e->frame) return erase_frame(el->user_id, e->frame, drop);
+  /* A compact entry (a user-joined kept as data): judged on its frame. */
+  struct outbuf *frame = hub_log_frame(el->r, e), *out = NULL;
+  *drop = 0;
+  if (frame) out = erase_frame(el->user_id, frame, drop);
+  outbuf_unref(frame);
+  return out;
+}
+
+/* The room's log and its gate (messages not yet published). A pending chat
+ * of the user becomes a tombstone; other held messages naming the user are
+ * published as they are (live members must hear of its leaving) and are
+ * dropped from the log when the erase completes (durable_user_erased). */
+static void erase_room_log(struct hub *h, struct room *r, const char *user_id) {
+  struct erase_log el = {r, user_id};
+  roomlog_edit(&r->log, erase_log_entry, &el);
+  struct gate *g = map_get(&h->store_gates, r->id);
+  for (struct gate_item *it = g ? g->head : NULL; it; it = it->next) {
+    if (strcmp(it->sender, user_id) != 0) continue;
+    int drop;
+    struct outbuf *b = erase_frame(user_id, it->frame, &drop);
+    if (b) {
+      outbuf_unref(it->frame);
+      it->frame = b;
+    }
+  }
+}
+
+static void erase_in_room(struct hub *h, struct room *r, const char *user_id) {
+  r->held++; /* the room outlives what follows even if it empties */
+  struct participant *p = room_participant_find(r, user_id);
+  if (p) {
+    void *session = p->session;
+    p->session = NULL;
+    if (session) h->sessions.close(h->sessions.data, session, ERASE_CLOSE_CODE, "erased");
+    hub_member_leave(h, p, "erased");
+  }
+  struct waiter *w = room_waiter_find(r, user_id);
+  if (w) {
+    if (w->session) h->sessions.close(h->sessions.data, w->session, ERASE_CLOSE_CODE, "erased");
+    hub_waiter_leave(h, w, "erased");
+  }
+  room_hand_lower(r, user_id);
+  room_transfers_drop_user(r, user_id);
+  map_del(&r->banned, user_id);
+  if (r->policy) {
+    policy_rec_free(map_get(&r->policy->users, user_id));
+    map_del(&r->policy->users, user_id);
+    map_del(&r->policy->rejected, user_id);
+  }
+  for (size_t i = 0; i < r->nbreakouts; i++) {
+    struct breakout *b = &r->breakouts[i];
+    for (size_t j = 0; j < b->nassigned;) {
+      if (strcmp(b->assigned[j], user_id) == 0) memmove(b->assigned[j], b->assigned[--b->nassigned], ID_MAX + 1);
+      else j++;
+    }
+  }
+  durable_policy_save(h, r);
+  erase_room_log(h, r, user_id);
+  r->held--;
+}
+
+struct room_ids {
+  char (*id)[ID_MAX + 1];
+  size_t n;
+};
+
+static void collect_room(const char *k, void *v, void *arg) {
+  struct room_ids *ids = arg;
+  snprintf(ids->id[ids->n++], ID_MAX + 1, "%s", k);
+}
+
+/* Calls fn for every live room by id (a room may go away in fn). */
+static void each_room(struct hub *h, const char *user_id, void (*fn)(struct hub *, struct room *, const char *)) {
+  struct room_ids ids = {calloc(h->rooms.count ? h->rooms.count : 1, ID_MAX + 1), 0};
+  if (ids.id == NULL) return;
+  map_each(&h->rooms, collect_room, &ids);
+  for (size_t i = 0; i < ids.n; i++) {
+    struct room *r = hub_room_find(h, ids.id[i]);
+    if (r) fn(h, r, user_id);
+    if ((r = hub_room_find(h, ids.id[i])) != NULL) hub_room_release(h, r);
+  }
+  free(ids.id);
+}
+
+void durable_user_erase(struct hub *h, const char *user_id) {
+  log_info("user_erase user=%s", user_id);
+  each_room(h, user_id, erase_in_room);
+  history_erase_user(&h->history, user_id);
+}
+
+static void erase_log_only(struct hub *h, struct room *r, const char *user_id) { erase_room_log(h, r, user_id); }
+
+void durable_user_erased(struct hub *h, const char *user_id) {
+  each_room(h, user_id, erase_log_only);
+  history_erase_user(&h->history, user_id);
 }

@@ -43,8 +43,26 @@ enum api_err durable_chat(struct hub *h, struct room *r, const struct room_event
  * when its turn comes), 0 to publish it now. */
 int durable_hold(struct hub *h, struct room *r, uint64_t seq, int type, struct outbuf *frame, const char *to,
                  const char *except, const char *also, uint32_t only_perm);
+/* POST /webrtc/admin/users/{user_id}/erase, before the store's erase is
+ * submitted: closes the user's sessions in every live room (code 4007),
+ * drops what rooms hold about it (waiting, hands, roles, overrides, bans,
+ * rejections, breakout assignments), turns its chat in the room logs into
+ * tombstones, drops other logged messages naming it, and anonymizes the
+ * analytics and audit rings. What this records (its leaves) goes to the
+ * store before the erase, so the erase covers it too. */
+void durable_user_erase(struct hub *h, const char *user_id);
+/* When the store's erase completed: the room logs once more, for messages
+ * that were held behind a chat being stored when the erase began. */
+void durable_user_erased(struct hub *h, const char *user_id);
+/* The seq of the last message r has published (entered its log): below
+ * r->seq while messages wait behind a chat being stored. room-state and
+ * other session messages carry it, so that the held messages a member
+ * receives after them are numbered above what they said. */
+uint64_t durable_published_seq(struct hub *h, const struct room *r);
 /* From hub_tick: the retention job (--retention-days) once a second after
- * start, then hourly: deletes chat and analytics events older, and audits it. */
+ * start, then hourly: deletes chat and analytics events older, and the
+ * settings and policy of rooms that ended before the period (not of rooms
+ * open here), which the room index forgets too; and audits it. */
 void durable_tick(struct hub *h);
 
 #endif

@@ -188,3 +188,12 @@ void durable_policy_restore(struct hub *h, struct room *r) {
            r->policy ? r->policy->users.count : 0, r->banned.count, r->nhands);
   json_decref(j);
 }
+
+int durable_policy_banned(struct hub *h, const char *room_id, const char *user) {
+  const struct store_room_meta *m = h->store ? store_room_meta(h->store, room_id) : NULL;
+  if (m == NULL || m->policy == NULL) return 0;
+  json_t *j = json_loads(m->policy, 0, NULL);
+  int banned = json_object_get(json_object_get(j, "banned"), user) != NULL;
+  json_decref(j);
+  return banned;
+}

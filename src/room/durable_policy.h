@@ -23,4 +23,9 @@ void durable_policy_forget(struct hub *h, struct room *r, uint64_t ts);
  * as their owners' (away): shown again when each owner rejoins in time. */
 void durable_policy_restore(struct hub *h, struct room *r);
 
+/* 1 if the snapshot stored for room_id, a room not open now, bans user:
+ * the ban comes back when the room opens, and must already hold for the
+ * join that would open it. */
+int durable_policy_banned(struct hub *h, const char *room_id, const char *user);
+
 #endif

@@ -475,3 +475,88 @@ json_t *history_stream_json(const struct live_stream *s, uint64_t now_ms) {
   }
   return o;
 }
+
+/* ---- erasing one user (POST /webrtc/admin/users/{id}/erase) ---- */
+
+/* A copy of r with user and name (each "" or a value), its data kept or
+ * dropped; NULL when out of memory. */
+static struct event_rec *rec_rewrite(const struct event_rec *r, const char *user, const char *name, int keep_data) {
+  size_t tl = r->user_off, ul = strlen(user), nl = strlen(name);
+  int has_data = keep_data && r->has_data;
+  size_t dl = has_data ? r->data_len : 0;
+  const char *data = r->has_data ? r->text + r->name_off + strlen(r->text + r->name_off) + 1 : NULL;
+  size_t strs = tl + ul + nl + 2;
+  struct event_rec *n = malloc(sizeof(*n) + strs + (has_data ? dl + 1 : 0));
+  if (n == NULL) return NULL;
+  *n = *r;
+  memcpy(n->text, r->text, tl); /* the type's text, if it has one */
+  n->user_off = (uint8_t)tl;
+  n->name_off = (uint8_t)(tl + ul + 1);
+  memcpy(n->text + n->user_off, user, ul + 1);
+  memcpy(n->text + n->name_off, name, nl + 1);
+  n->has_data = (uint8_t)has_data;
+  n->data_len = (uint32_t)dl;
+  if (n->has_data) memcpy(n->text + strs, data, dl + 1);
+  return n;
+}
+
+/* 1 if e's data names user_id (ids are written quoted, without escapes). */
+static int data_names(const struct analytics_event *e, const char *needle) {
+  size_t nl = strlen(needle);
+  if (e->data == NULL || e->data_len < nl) return 0;
+  for (size_t i = 0; i + nl <= e->data_len; i++)
+    if (memcmp(e->data + i, needle, nl) == 0) return 1;
+  return 0;
+}
+
+static void ring_erase(struct event_ring *ring, const char *user_id, const char *needle, int audit) {
+  for (size_t i = 0; i < ring->count; i++) {
+    struct event_rec **slot = &ring->ev[(ring->head + ring->cap - ring->count + i) % ring->cap];
+    struct analytics_event e;
+    rec_view(*slot, &e);
+    int is_user = strcmp(e.user_id, user_id) == 0, is_target = audit && strcmp(e.name, user_id) == 0;
+    int names = data_names(&e, needle);
+    if (!is_user && !is_target && !names) continue;
+    /* Events of the user lose their data (as the store anonymizes them). */
+    char user[ID_MAX + 1], name[ID_MAX + 1];
+    snprintf(user, sizeof(user), "%s", is_user ? HISTORY_ANONYMOUS : e.user_id);
+    snprintf(name, sizeof(name), "%s", is_target ? HISTORY_ANONYMOUS : e.name);
+    struct event_rec *n = rec_rewrite(*slot, user, name, !names && !(is_user && !audit));
+    if (n == NULL) continue; /* left as it was; the store has erased it */
+    free(*slot);
+    *slot = n;
+  }
+}
+
+static void erase_one(struct room_history *h, const char *user_id, const char *needle) {
+  for (; h; h = h->prev) {
+    ring_erase(&h->events, user_id, needle, 0);
+    ring_erase(&h->audit, user_id, needle, 1);
+    for (size_t i = 0; i < h->nrecordings; i++) {
+      struct recording *r = &h->recordings[i];
+      if (strcmp(r->started_by, user_id) == 0) snprintf(r->started_by, sizeof(r->started_by), HISTORY_ANONYMOUS);
+      if (strcmp(r->stopped_by, user_id) == 0) snprintf(r->stopped_by, sizeof(r->stopped_by), HISTORY_ANONYMOUS);
+    }
+    for (size_t i = 0; i < h->nstreams; i++) {
+      struct live_stream *s = &h->streams[i];
+      if (strcmp(s->started_by, user_id) == 0) snprintf(s->started_by, sizeof(s->started_by), HISTORY_ANONYMOUS);
+      if (strcmp(s->stopped_by, user_id) == 0) snprintf(s->stopped_by, sizeof(s->stopped_by), HISTORY_ANONYMOUS);
+    }
+  }
+}
+
+struct erase_arg {
+  const char *user_id;
+  char needle[ID_MAX + 3];
+};
+
+static void erase_each(const char *key, void *value, void *arg) {
+  struct erase_arg *a = arg;
+  erase_one(value, a->user_id, a->needle);
+}
+
+void history_erase_user(struct history_registry *reg, const char *user_id) {
+  struct erase_arg a = {user_id, ""};
+  snprintf(a.needle, sizeof(a.needle), "\"%s\"", user_id);
+  map_each(&reg->rooms, erase_each, &a);
+}

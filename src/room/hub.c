@@ -231,8 +231,10 @@ int hub_send_only(struct hub *h, struct room *r, const struct room_event *e, con
 
 void hub_send_session(struct hub *h, void *session, struct room *r, const char *type, json_t *payload,
                       const char *ref) {
-  struct outbuf *b = envelope_encode(type, r ? r->id : NULL, "server", NULL, r ? r->seq : 0, hub_now_ms(),
-                                     payload, ref);
+  /* The last seq published, not one still held behind a chat being stored
+   * (durable.c): what follows must be numbered above it. */
+  struct outbuf *b = envelope_encode(type, r ? r->id : NULL, "server", NULL, r ? durable_published_seq(h, r) : 0,
+                                     hub_now_ms(), payload, ref);
   int id = msg_type_id(type);
   if (id >= 0 && id < HUB_STATS_TYPES) h->stats.out_by_type[id]++;
   if (b) h->sessions.send(h->sessions.data, session, b);

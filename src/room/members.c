@@ -9,6 +9,7 @@
 
 #include "auth/turn.h"
 #include "lib/envelope.h"
+#include "room/durable.h"
 #include "room/hub.h"
 #include "room/op.h"
 #include "room/policy.h"
@@ -82,7 +83,7 @@ json_t *hub_room_state(struct hub *h, struct room *r, struct participant *self, 
   json_t *st = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "self", me, "participants", parts,
                          "settings", room_settings_json(r), "hand_raise_queue", room_hands_json(r),
                          "recording", rec, "live_streams", streams, "breakout_rooms",
-                         op_breakouts_json(h, r), "ice_servers", ice, "seq", (json_int_t)r->seq);
+                         op_breakouts_json(h, r), "ice_servers", ice, "seq", (json_int_t)durable_published_seq(h, r));
   if (st) json_object_set_new(st, "resumed", json_boolean(resumed));
   if (st && r->parent[0]) json_object_set_new(st, "parent_room", json_string(r->parent));
   if (st && (self->perms & PERM_MODERATE)) json_object_set_new(st, "waiting_room", op_waiting_json(r));

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "room/durable_policy.h"
 #include "room/policy.h"
 #include "room/room.h"
 #include "room/hub.h"
@@ -102,7 +103,7 @@ int policy_member_claims(struct hub *h, const char *room_id, const char *user, s
 
 int policy_banned(struct hub *h, const char *room_id, const char *user) {
   struct room *r = hub_room_find(h, room_id);
-  if (r == NULL) return 0;
+  if (r == NULL) return durable_policy_banned(h, room_id, user); /* restored when it opens */
   if (map_get(&r->banned, user)) return 1;
   struct room *root = policy_root(h, r);
   return root && root != r && map_get(&root->banned, user) != NULL;

@@ -175,3 +175,26 @@ void roomlog_free(struct roomlog *l) {
   free(l->ring);
   memset(l, 0, sizeof(*l));
 }
+
+void roomlog_edit(struct roomlog *l, roomlog_edit_cb fn, void *arg) {
+  size_t w = 0, n = l->n;
+  for (size_t i = 0; i < n; i++) {
+    struct roomlog_entry e = *slot(l, i);
+    int drop = 0;
+    struct outbuf *frame = fn(arg, &e, &drop);
+    if (drop) {
+      l->bytes -= entry_bytes(&e);
+      outbuf_unref(e.frame);
+      free(e.ids);
+      outbuf_unref(frame);
+      continue;
+    }
+    if (frame) {
+      l->bytes = l->bytes - entry_bytes(&e) + frame->len;
+      outbuf_unref(e.frame);
+      e.frame = frame;
+    }
+    *slot(l, w++) = e;
+  }
+  l->n = w;
+}

@@ -60,6 +60,11 @@ int roomlog_entry_for(const struct roomlog_entry *e, const char *user_id, uint32
 const struct roomlog_entry *roomlog_at(const struct roomlog *l, size_t i);
 /* Index of the first entry with seq > after_seq (l->n if none). */
 size_t roomlog_find_after(const struct roomlog *l, uint64_t after_seq);
+/* Goes through the entries oldest first: fn returns a new frame to hold
+ * instead (its ref passes to the log) or NULL to keep the entry as it is,
+ * and sets *drop to remove the entry (a user's erase, durable.c). */
+typedef struct outbuf *(*roomlog_edit_cb)(void *arg, const struct roomlog_entry *e, int *drop);
+void roomlog_edit(struct roomlog *l, roomlog_edit_cb fn, void *arg);
 void roomlog_free(struct roomlog *l);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "net/ws.h"
+#include "room/durable.h"
 #include "signal/signal.h"
 
 #define SO SIG_SERVER_ONLY
@@ -96,7 +97,7 @@ void signal_error(struct conn *c, enum api_err e, const char *ref, const char *d
   if (detail && *detail) json_object_set_new(p, "detail", json_string(detail));
   if (retry_after_ms > 0) json_object_set_new(p, "retry_after_ms", json_integer(retry_after_ms));
   struct outbuf *b = envelope_encode("error", room ? room->id : NULL, "server", NULL,
-                                     room ? room->seq : 0, hub_now_ms(), p, ref);
+                                     room ? durable_published_seq(h, room) : 0, hub_now_ms(), p, ref);
   json_decref(p);
   if ((int)e > 0 && e < API_ERR__COUNT) h->stats.errors_by_code[e]++;
   h->stats.out_by_type[MSG_ERROR]++;

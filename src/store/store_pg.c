@@ -96,7 +96,8 @@ static const char *migrations[] = {
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
-  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q__COUNT
+  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_ERASE_AUDIT, Q_ERASE_MEDIA, Q_RET_SETTINGS, Q_RET_POLICY,
+  Q__COUNT
 };
 
 static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
@@ -135,6 +136,30 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
   [Q_ERASE_POLICY_FIND] = {"SELECT room_id, policy FROM room_policy WHERE strpos(policy, $1) > 0"
                            " FOR UPDATE", 1},
   [Q_ERASE_POLICY_SET] = {"UPDATE room_policy SET policy = $2, updated_at = $3 WHERE room_id = $1", 3},
+  /* As in store_sqlite.c: rooms' audit entries naming the user ($2 is the
+   * quoted id), and recordings and streams started or stopped by it. */
+  [Q_ERASE_AUDIT] = {"UPDATE audit_log SET"
+                     " actor = CASE WHEN actor = $1 THEN '" STORE_ANONYMOUS "' ELSE actor END,"
+                     " target = CASE WHEN target = $1 THEN '" STORE_ANONYMOUS "' ELSE target END,"
+                     " details = CASE WHEN strpos(coalesce(details, ''), $2) > 0 THEN NULL ELSE details END"
+                     " WHERE room_id <> '' AND (actor = $1 OR target = $1 OR strpos(coalesce(details, ''), $2) > 0)",
+                     2},
+  /* Retention of what restores a room, as in store_sqlite.c, except that a
+   * session still open counts as a live room: several instances may share
+   * the database, and one of them may hold the room. */
+#define RET_ROOMS_GONE                                                                                    \
+  "WITH gone AS (SELECT room_id FROM (SELECT room_id, updated_at AS t FROM room_settings"                \
+  " UNION ALL SELECT room_id, updated_at FROM room_policy) x GROUP BY room_id HAVING max(t) < $1"        \
+  " EXCEPT SELECT room_id FROM room_sessions WHERE coalesce(ended_at, started_at) >= $1"                 \
+  " OR ended_at IS NULL EXCEPT SELECT json_array_elements_text($2::json)) "
+  [Q_RET_SETTINGS] = {RET_ROOMS_GONE "DELETE FROM room_settings WHERE room_id IN (SELECT room_id FROM gone)"
+                      " RETURNING room_id", 2},
+  [Q_RET_POLICY] = {RET_ROOMS_GONE "DELETE FROM room_policy WHERE room_id IN (SELECT room_id FROM gone)"
+                    " RETURNING room_id", 2},
+  [Q_ERASE_MEDIA] = {"UPDATE recordings SET"
+                     " started_by = CASE WHEN started_by = $1 THEN '" STORE_ANONYMOUS "' ELSE started_by END,"
+                     " stopped_by = CASE WHEN stopped_by = $1 THEN '" STORE_ANONYMOUS "' ELSE stopped_by END"
+                     " WHERE started_by = $1 OR stopped_by = $1", 1},
 };
 
 struct store_conn {
@@ -332,7 +357,8 @@ struct pg_stmt {
 
 /* Fills out with the statements r needs, in order; returns how many, 0 for
  * a kind this back end does not know (the record is bad). STORE_ERASE_USER
- * needs a read as well (erase_policy) and is not described here. */
+ * and STORE_RETENTION need a read as well (erase_policy, retire_rooms) and
+ * are not described here (needs_read). */
 static int rec_stmts(const struct store_rec *r, char num[3][24], struct pg_stmt out[2]) {
   char *ts = num[0], *seq = num[1], *val = num[2];
   snprintf(ts, 24, "%" PRIu64, r->ts);
@@ -355,24 +381,59 @@ static int rec_stmts(const struct store_rec *r, char num[3][24], struct pg_stmt 
   case STORE_AUDIT: STMT(out, 0, Q_AUDIT, r->room_id, ts, r->user_id, r->name, r->target, r->text); return 1;
   case STORE_SETTINGS: STMT(out, 0, Q_SETTINGS, r->room_id, r->text ? r->text : "{}", ts); return 1;
   case STORE_POLICY: STMT(out, 0, Q_POLICY, r->room_id, r->text ? r->text : "{}", ts); return 1;
-  case STORE_RETENTION:
-    STMT(out, 0, Q_RET_CHAT, ts);
-    STMT(out, 1, Q_RET_EVENTS, ts);
-    return 2;
-  default:
+  default: /* STORE_RETENTION and STORE_ERASE_USER read as well: apply() */
     return 0;
   }
 }
 
+/* Records whose statements read inside the transaction: applied one by one
+ * (apply), never pipelined. */
+static int needs_read(const struct store_rec *r) {
+  return r->kind == STORE_ERASE_USER || r->kind == STORE_RETENTION;
+}
+
+/* Retention: chat and events before the cut-off, then the rows that
+ * restore rooms ended before it; the room ids gone go to r->result. */
+static int retire_rooms(struct store_conn *c, struct store_rec *r) {
+  char ts[24];
+  snprintf(ts, sizeof(ts), "%" PRIu64, r->ts);
+  const char *v[] = {ts, r->text ? r->text : "[]"};
+  int rc = run(c, Q_RET_CHAT, 1, v);
+  if (rc == 0) rc = run(c, Q_RET_EVENTS, 1, v);
+  json_t *gone = json_array();
+  static const int steps[] = {Q_RET_SETTINGS, Q_RET_POLICY};
+  for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == 0; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "w%d", steps[i]);
+    PGresult *res = PQexecPrepared(c->pg, name, 2, v, NULL, NULL, 0);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+      for (int k = 0; k < PQntuples(res); k++) json_array_append_new(gone, json_string(PQgetvalue(res, k, 0)));
+    } else {
+      rc = refusal(c, res);
+    }
+    PQclear(res);
+  }
+  free(r->result);
+  r->result = rc == 0 ? json_dumps(gone, JSON_COMPACT) : NULL;
+  json_decref(gone);
+  return rc;
+}
+
 /* One record, synchronously, inside the open transaction. */
 static int apply(struct store_conn *c, struct store_rec *r) {
+  if (r->kind == STORE_RETENTION) return retire_rooms(c, r);
   if (r->kind == STORE_ERASE_USER) {
     char ts[24];
     snprintf(ts, sizeof(ts), "%" PRIu64, r->ts);
     const char *v[] = {r->user_id};
+    char needle[ID_MAX + 4];
+    store_policy_needle(r->user_id, needle, sizeof(needle));
+    const char *va[] = {r->user_id, needle};
     int rc = run(c, Q_ERASE_CHAT, 1, v);
     if (rc == 0) rc = run(c, Q_ERASE_EVENTS, 1, v);
     if (rc == 0) rc = run(c, Q_ERASE_SESSIONS, 1, v);
+    if (rc == 0) rc = run(c, Q_ERASE_AUDIT, 2, va);
+    if (rc == 0) rc = run(c, Q_ERASE_MEDIA, 1, v);
     if (rc == 0) rc = erase_policy(c, r, ts);
     return rc;
   }
@@ -394,7 +455,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
  * and names its record. A record that needs a read inside the transaction
  * (STORE_ERASE_USER) ends the pipeline there: what was sent is synced and
  * checked, the record runs synchronously, and a new pipeline carries on in
- * the same transaction. libpq in blocking mode reads while it waits to
+ * the same transaction (so does STORE_RETENTION: its deletes return ids). libpq in blocking mode reads while it waits to
  * write, so a long pipeline cannot deadlock on full socket buffers. */
 
 /* Queues one statement on the pipeline for record r (NULL: BEGIN/COMMIT). */
@@ -472,7 +533,7 @@ static int apply_batch(struct store_conn *c, struct store_rec *batch, struct sto
   while (rc == 0) {
     /* Queue records up to the end of the batch or one that needs a read. */
     struct store_rec *unknown = NULL;
-    for (; r && r->kind != STORE_ERASE_USER && rc == 0; r = r->next) {
+    for (; r && !needs_read(r) && rc == 0; r = r->next) {
       char num[3][24];
       struct pg_stmt q[2];
       int n = rec_stmts(r, num, q);

@@ -89,7 +89,8 @@ static const char *migrations[] = {
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
-  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q__COUNT
+  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q_ERASE_AUDIT, Q_ERASE_MEDIA,
+  Q_RET_SETTINGS, Q_RET_POLICY, Q__COUNT
 };
 
 static const char *write_sql[Q__COUNT] = {
@@ -128,6 +129,30 @@ static const char *write_sql[Q__COUNT] = {
   [Q_ERASE_POLICY_FIND] = "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0",
   [Q_ERASE_POLICY_SET] = "UPDATE room_policy SET policy = ?2, updated_at = ?3 WHERE room_id = ?1",
   [Q_CHAT_FTS] = "INSERT INTO chat_fts(rowid, text) VALUES (?1, ?2)",
+  /* Rooms' audit entries (room_id not empty) naming the user as actor or
+   * target, or in their details (?2 is the quoted id): the server's own
+   * entries (user_export, user_erase) stay, as the record of the erase. */
+  [Q_ERASE_AUDIT] = "UPDATE audit_log SET"
+                    " actor = CASE WHEN actor = ?1 THEN '" STORE_ANONYMOUS "' ELSE actor END,"
+                    " target = CASE WHEN target = ?1 THEN '" STORE_ANONYMOUS "' ELSE target END,"
+                    " details = CASE WHEN instr(coalesce(details, ''), ?2) > 0 THEN NULL ELSE details END"
+                    " WHERE room_id <> '' AND (actor = ?1 OR target = ?1 OR instr(coalesce(details, ''), ?2) > 0)",
+  /* Retention of what restores a room (settings, policy): a room whose
+   * rows were last written before the cut-off (?1), with no session that
+   * started or ended since and not live in this process (?2, a JSON array
+   * of ids). A session left open by a crash is not a live room here: one
+   * process writes a SQLite file. The ids gone come back (RETURNING). */
+#define RET_ROOMS_GONE                                                                                    \
+  "WITH gone AS (SELECT room_id FROM (SELECT room_id, updated_at AS t FROM room_settings"                \
+  " UNION ALL SELECT room_id, updated_at FROM room_policy) GROUP BY room_id HAVING max(t) < ?1"          \
+  " EXCEPT SELECT room_id FROM room_sessions WHERE coalesce(ended_at, started_at) >= ?1"                 \
+  " EXCEPT SELECT value FROM json_each(?2)) "
+  [Q_RET_SETTINGS] = RET_ROOMS_GONE "DELETE FROM room_settings WHERE room_id IN gone RETURNING room_id",
+  [Q_RET_POLICY] = RET_ROOMS_GONE "DELETE FROM room_policy WHERE room_id IN gone RETURNING room_id",
+  [Q_ERASE_MEDIA] = "UPDATE recordings SET"
+                    " started_by = CASE WHEN started_by = ?1 THEN '" STORE_ANONYMOUS "' ELSE started_by END,"
+                    " stopped_by = CASE WHEN stopped_by = ?1 THEN '" STORE_ANONYMOUS "' ELSE stopped_by END"
+                    " WHERE started_by = ?1 OR stopped_by = ?1",
 };
 
 struct store_conn {
@@ -326,6 +351,35 @@ static int erase_policy(struct store_conn *c, struct store_rec *r) {
   return rc;
 }
 
+/* Retention of the rows that restore rooms ended before the cut-off:
+ * deletes them and leaves the room ids in r->result (a JSON array), for
+ * the room index on the loop. */
+static int retire_rooms(struct store_conn *c, struct store_rec *r) {
+  json_t *gone = json_array();
+  static const int steps[] = {Q_RET_SETTINGS, Q_RET_POLICY};
+  int rc = 0;
+  for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == 0; i++) {
+    sqlite3_stmt *q = stmt(c, steps[i]);
+    if (q == NULL) {
+      rc = -1;
+      break;
+    }
+    N(q, 1, r->ts);
+    T(q, 2, r->text ? r->text : "[]");
+    int s;
+    while ((s = sqlite3_step(q)) == SQLITE_ROW) json_array_append_new(gone, json_string(col(q, 0)));
+    sqlite3_reset(q);
+    if (s != SQLITE_DONE) {
+      log_warn("sqlite_step err=\"%s\"", sqlite3_errmsg(c->db));
+      rc = -1;
+    }
+  }
+  free(r->result);
+  r->result = rc == 0 ? json_dumps(gone, JSON_COMPACT) : NULL;
+  json_decref(gone);
+  return rc;
+}
+
 static int apply(struct store_conn *c, struct store_rec *r) {
   sqlite3_stmt *q;
   switch (r->kind) {
@@ -387,10 +441,13 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     T(q, 1, r->room_id); T(q, 2, r->text ? r->text : "{}"); N(q, 3, r->ts);
     return run(c, q);
   case STORE_ERASE_USER: {
-    static const int steps[] = {Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS};
+    static const int steps[] = {Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_ERASE_AUDIT, Q_ERASE_MEDIA};
+    char needle[ID_MAX + 4];
+    store_policy_needle(r->user_id, needle, sizeof(needle));
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
       if (!(q = stmt(c, steps[i]))) return -1;
       T(q, 1, r->user_id);
+      if (steps[i] == Q_ERASE_AUDIT) T(q, 2, needle);
       int rc = run(c, q);
       if (rc) return rc;
     }
@@ -404,7 +461,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
       int rc = run(c, q);
       if (rc) return rc;
     }
-    return 0;
+    return retire_rooms(c, r);
   }
   default:
     return -2;

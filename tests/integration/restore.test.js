@@ -123,3 +123,206 @@ test('restart (PostgreSQL): in-room roles, permission overrides, bans and the ha
   const url = pgDatabase(`huddle_restore_${process.pid}_${Date.now() % 100000}`);
   await restartRestores(RATES_OFF.concat(['--database-url', url]));
 });
+
+// Retention (--retention-days) and what restores a room: a room whose last
+// session ended before the cut-off loses its saved settings and policy with
+// its chat; a room with a session since keeps them, however old they are.
+// The rows are aged with the database's own client (sqlite3 / psql).
+async function retentionRetires(args, age) {
+  const dataDir = h.freshDataDir();
+  const ban = async (srv, room) => {
+    const p = await people(srv, room, [['hana', 'host'], ['vic', 'participant']]);
+    const r = await f.rest(srv, 'POST', `/webrtc/rooms/${room}/settings`, { token: p.hana.token, json: { mute_on_join: true } });
+    assert.strictEqual(r.status, 200, r.text);
+    p.hana.send({ type: 'participant-update', payload: { action: 'remove', user_id: 'vic', reason: 'spam' } });
+    await p.vic.waitClose();
+    await p.hana.end();
+  };
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      await ban(srv, 'oldr');
+      await ban(srv, 'newr');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    const day3 = 3 * 86400000;
+    age(dataDir, `UPDATE room_settings SET updated_at = updated_at - ${day3};` +
+      ` UPDATE room_policy SET updated_at = updated_at - ${day3};` +
+      ` UPDATE room_sessions SET started_at = started_at - ${day3}, ended_at = ended_at - ${day3} WHERE room_id = 'oldr';`);
+    srv = await h.startServer({ dataDir, args: args.concat(['--retention-days', '1']) });
+    try {
+      await srv.waitForLog(/room_retired room=oldr/, 8000);
+      // In this process: oldr comes back empty-handed, newr (a session
+      // within the period) as it was.
+      const vic = await enter(srv, 'oldr', roleTok(srv, 'vic', 'participant', 'oldr'), 'vic');
+      assert.strictEqual(vic.state.payload.settings.mute_on_join, false, 'the settings went with the room');
+      await vic.end();
+      await h.expectRefused(srv, 'newr', roleTok(srv, 'vic', 'participant', 'newr'), 403, 'USER_BANNED');
+      assert.ok(!srv.stderr.includes('room_retired room=newr'), 'newr kept');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      const vic = await enter(srv, 'oldr', roleTok(srv, 'vic', 'participant', 'oldr'), 'vic');
+      assert.strictEqual(vic.state.payload.settings.mute_on_join, false, 'and they are gone from the database');
+      await vic.end();
+      await h.expectRefused(srv, 'newr', roleTok(srv, 'vic', 'participant', 'newr'), 403, 'USER_BANNED');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const HAVE_SQLITE3 = (() => { try { execSync('sqlite3 -version', { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+test('retention (SQLite): a room ended before the period loses its settings and bans; one with a session since keeps them', { skip: !HAVE_SQLITE3 && 'no sqlite3 client' }, async () => {
+  await retentionRetires(RATES_OFF, (dataDir, sql) => execSync(`sqlite3 ${dataDir}/huddle.db "${sql}"`, { stdio: 'ignore' }));
+});
+
+test('retention (PostgreSQL): the same', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  const db = `huddle_retire_${process.pid}_${Date.now() % 100000}`;
+  const url = pgDatabase(db);
+  await retentionRetires(RATES_OFF.concat(['--database-url', url]),
+    (dataDir, sql) => execSync(`psql -q -h 127.0.0.1 -p ${PG_PORT} -U huddle -d ${db} -c "${sql}"`, { stdio: 'ignore' }));
+});
+
+// A ban comes back with the room when it opens; the join that would open it
+// (the banned user first in, after a restart) is refused already.
+async function banHoldsForTheFirstJoin(args) {
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      const p = await people(srv, 'bfirst', [['hana', 'host'], ['vic', 'participant']]);
+      p.hana.send({ type: 'participant-update', payload: { action: 'remove', user_id: 'vic', reason: 'spam' } });
+      await p.vic.waitClose();
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      await h.expectRefused(srv, 'bfirst', roleTok(srv, 'vic', 'participant', 'bfirst'), 403, 'USER_BANNED');
+      const hana = await enter(srv, 'bfirst', roleTok(srv, 'hana', 'host', 'bfirst'), 'hana');
+      assert.strictEqual(hana.state.payload.participants.length, 1, 'vic did not get in');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('restart (SQLite): a banned user is refused even as the first to enter the room again', async () => {
+  await banHoldsForTheFirstJoin(RATES_OFF);
+});
+
+test('restart (PostgreSQL): a banned user is refused even as the first to enter the room again', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  await banHoldsForTheFirstJoin(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_bfirst_${process.pid}_${Date.now() % 100000}`)]));
+});
+
+// The indirect paths of the same grants: a role and an override set over
+// REST, and a role given inside a breakout room (kept at the family's main
+// room) come back after a restart like the WebSocket ones.
+async function indirectGrantsRestore(args) {
+  const dataDir = h.freshDataDir();
+  const room = 'ind';
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      const p = await people(srv, room, [['hana', 'host'], ['pat', 'participant'], ['bea', 'participant'], ['mod', 'participant']]);
+      let r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/roles/pat`, p.hana.token, { role: 'viewer' });
+      assert.strictEqual(r.status, 200, r.text);
+      r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/permissions/bea`, p.hana.token, { permissions: { can_chat: false } });
+      assert.strictEqual(r.status, 200, r.text);
+      r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/breakout-rooms`, p.hana.token, { name: 'B' });
+      assert.strictEqual(r.status, 201, r.text);
+      const bid = r.json.breakout_rooms[0].breakout_room_id;
+      r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/breakout-rooms/${bid}/assign/mod`, p.hana.token, {});
+      assert.strictEqual(r.status, 200, r.text);
+      const move = await p.mod.nextWhere(ofType('breakout-room-assign', (x) => x.grant !== undefined));
+      const inB = await h.connect(srv, bid, null, { via: 'none', query: `grant=${move.payload.grant}` });
+      assert.strictEqual((await inB.next()).type, 'room-state');
+      r = await f.rest(srv, 'POST', `/webrtc/rooms/${bid}/roles/mod`, { token: f.adminTok(srv), json: { role: 'moderator' } });
+      assert.strictEqual(r.status, 200, r.text);
+      await inB.nextWhere(ofType('role-updated', (x) => x.user_id === 'mod' && x.role === 'moderator'));
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      await enter(srv, room, roleTok(srv, 'hana', 'host', room), 'hana');
+      const pat = await enter(srv, room, roleTok(srv, 'pat', 'participant', room), 'pat');
+      assert.strictEqual(pat.state.payload.self.role, 'viewer', 'the role set over REST');
+      const bea = await enter(srv, room, roleTok(srv, 'bea', 'participant', room), 'bea');
+      assert.strictEqual(bea.state.payload.self.permissions.can_chat, false, 'the override set over REST');
+      const mod = await enter(srv, room, roleTok(srv, 'mod', 'participant', room), 'mod');
+      assert.strictEqual(mod.state.payload.self.role, 'moderator', 'the role given in the breakout room');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('restart (SQLite): roles and overrides given over REST and inside a breakout room come back too', async () => {
+  await indirectGrantsRestore(RATES_OFF);
+});
+
+test('restart (PostgreSQL): roles and overrides given over REST and inside a breakout room come back too', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  await indirectGrantsRestore(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_ind_${process.pid}_${Date.now() % 100000}`)]));
+});
+
+// The waiting room's revoke: a user turned away (over REST) stays turned
+// away from the room's REST reads after a restart (the rejection is part of
+// the stored policy, like a ban).
+async function rejectionRestores(args) {
+  const dataDir = h.freshDataDir();
+  const room = 'wrj';
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      const p = await people(srv, room, [['hana', 'host']]);
+      let r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/settings`, p.hana.token, { waiting_room: true });
+      assert.strictEqual(r.status, 200, r.text);
+      const w = await h.connect(srv, room, roleTok(srv, 'wally', 'participant', room));
+      assert.strictEqual((await w.next()).type, 'waiting-room-join');
+      r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/waiting-room/wally/reject`, p.hana.token, { reason: 'no' });
+      assert.strictEqual(r.status, 200, r.text);
+      await w.waitClose();
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      await enter(srv, room, roleTok(srv, 'hana', 'host', room), 'hana');
+      const r = await h.api(srv, 'GET', `/webrtc/rooms/${room}/participants`, roleTok(srv, 'wally', 'participant', room));
+      h.assertApiError(r, 403, 'PERMISSION_DENIED');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('restart (SQLite): a rejection from the waiting room comes back', async () => {
+  await rejectionRestores(RATES_OFF);
+});
+
+test('restart (PostgreSQL): a rejection from the waiting room comes back', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  await rejectionRestores(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_wrj_${process.pid}_${Date.now() % 100000}`)]));
+});

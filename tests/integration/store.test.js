@@ -544,3 +544,43 @@ test('health names the store sync mode; a word it does not know stops the server
   assert.strictEqual(r.status, 2);
   assert.match(r.stderr, /store-sync: expected one of full\|normal/);
 });
+
+// A member who joins while a durable chat message waits for the store: its
+// room-state says the last seq published, so the chat (and what waits
+// behind it) arrives numbered above it, and a resume from room-state's seq
+// would replay it. The store is held with a table lock from psql.
+test('a join while a chat waits for the store: room-state seq is below the held chat, which then arrives', { skip: !PG && 'no PostgreSQL cluster' }, async () => {
+  const { spawn } = require('node:child_process');
+  const db = `huddle_gate_${process.pid}_${Date.now() % 100000}`;
+  const url = pgDatabase(db);
+  await h.withServer({ args: ['--database-url', url] }, async (srv) => {
+    const { alice } = await f.joinAll(srv, 'gate', [['alice', { room: 'gate' }]]);
+    await say(alice, 'before', 'b0'); // the tables exist and the writer is connected
+    const lock = spawn('psql', ['-q', '-h', '127.0.0.1', '-p', PG.port, '-U', 'huddle', '-d', db], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    lock.stdout.on('data', (d) => { out += d; });
+    try {
+      lock.stdin.write("BEGIN; LOCK TABLE chat_messages IN EXCLUSIVE MODE; SELECT 'locked';\n");
+      await h.waitFor(async () => out.includes('locked'), 5000, 20, 'the lock');
+      alice.send({ type: 'chat-message', id: 'held', payload: { text: 'held by the store' } });
+      // The chat is in the writer's hands (no echo while the lock holds);
+      // bob joins meanwhile.
+      const waiting = () => execSync(`psql -qtA -h 127.0.0.1 -p ${PG.port} -U huddle -d ${db} -c "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = '${db}'"`).toString().trim();
+      await h.waitFor(async () => waiting() === '1', 5000, 20, 'the writer waiting on the lock');
+      const bob = await h.join(srv, 'gate', 'bob', { room: 'gate' });
+      const st = [...bob.all].find((m) => m.type === 'room-state');
+      bob.send({ type: 'chat-message', id: 'bad', payload: {} });
+      const err = await bob.nextWhere((m) => m.type === 'error' && m.ref === 'bad', 5000, 'the error at bob');
+      lock.stdin.write('COMMIT;\n');
+      const chat = await bob.nextWhere((m) => m.type === 'chat-message' && m.payload.text === 'held by the store', 5000, 'the held chat at bob');
+      assert.ok(chat.seq > st.seq, `chat seq ${chat.seq} above room-state seq ${st.seq}`);
+      assert.ok(chat.seq > st.payload.seq, `chat seq ${chat.seq} above room-state payload seq ${st.payload.seq}`);
+      assert.ok(chat.seq > err.seq, `chat seq ${chat.seq} above the error's seq ${err.seq}`);
+      const echo = await alice.nextWhere((m) => m.type === 'chat-message' && m.ref === 'held', 5000, 'the echo');
+      assert.strictEqual(echo.seq, chat.seq);
+    } finally {
+      lock.stdin.end();
+      await new Promise((resolve) => { if (lock.exitCode !== null) resolve(); else lock.on('exit', resolve); });
+    }
+  });
+});

@@ -281,6 +281,14 @@ test('removal, session replacement and rejection close for good', async () => {
   }
 });
 
+test('an erase of the user (4007) closes for good, no automatic rejoin', async () => {
+  const s = await joined();
+  s.transport.last.drop(4007, 'erased');
+  assert.equal(s.client.state, 'closed');
+  assert.deepEqual(s.events.at(-1), ['closed', { code: 4007, reason: 'ERASED', detail: 'erased' }]);
+  assert.deepEqual(s.timers.pending(), [], 'no reconnect after 4007');
+});
+
 test('leave() closes with 1000 and does not reconnect', async () => {
   const s = await joined();
   const ws = s.transport.last;

@@ -789,6 +789,143 @@ static void test_refused_records_at_the_edges(void **state) {
   assert_int_equal(f->order[2], 4);
 }
 
+static void audit_rec(struct fixture *f, const char *room, const char *actor, const char *action,
+                      const char *target, const char *details) {
+  struct store_rec *a = store_rec_new(STORE_AUDIT, room);
+  a->ts = 50;
+  snprintf(a->user_id, sizeof(a->user_id), "%s", actor);
+  snprintf(a->name, sizeof(a->name), "%s", action);
+  snprintf(a->target, sizeof(a->target), "%s", target);
+  a->text = details ? strdup(details) : NULL;
+  submit(f, a);
+}
+
+/* Erase also takes the user out of the rooms' audit entries (actor or
+ * target "anonymous"; details naming it dropped) and out of recordings and
+ * streams it started or stopped; the server's own entries about it
+ * (user_export, user_erase: room_id "") stay, the record of the erase. */
+static void test_erase_audit_and_media(void **state) {
+  struct fixture *f = *state;
+  audit_rec(f, "r9", "erin", "mute", "dave", "{\"kind\":\"audio\"}");
+  audit_rec(f, "r9", "dave", "role_set", "erin", NULL);
+  audit_rec(f, "r9", "erin", "breakout_create", "", "{\"assigned\":[\"dave\",\"erin\"]}");
+  audit_rec(f, "r9", "erin", "mute", "davey", "{\"kind\":\"video\"}");
+  audit_rec(f, "", "ops", "user_erase", "dave", NULL);
+  struct store_rec *m = store_rec_new(STORE_MEDIA, "r9");
+  snprintf(m->id, sizeof(m->id), "rec1");
+  snprintf(m->name, sizeof(m->name), "recording");
+  snprintf(m->user_id, sizeof(m->user_id), "dave");
+  snprintf(m->target, sizeof(m->target), "erin");
+  snprintf(m->aux, sizeof(m->aux), "webm");
+  m->ts = 60;
+  m->value = 70;
+  submit(f, m);
+  struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(er->user_id, sizeof(er->user_id), "dave");
+  submit(f, er);
+  wait_done(f, 7);
+  assert_int_equal(f->last_status, STORE_OK);
+
+  struct store_rec *x = store_rec_new(STORE_READ_AUDIT, "r9");
+  x->value = 100;
+  submit_read(f, x);
+  json_t *j = json_loads(f->last_result, 0, NULL);
+  assert_null(strstr(f->last_result, "\"dave\""));
+  json_t *items = json_object_get(j, "items");
+  assert_int_equal(json_array_size(items), 4);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "target")), "anonymous");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "actor")), "anonymous");
+  assert_true(json_is_null(json_object_get(json_array_get(items, 2), "details")) ||
+              json_object_get(json_array_get(items, 2), "details") == NULL);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(items, 3), "target")), "davey");
+  json_decref(j);
+
+  x = store_rec_new(STORE_READ_MEDIA, "r9");
+  submit_read(f, x);
+  assert_null(strstr(f->last_result, "\"dave\""));
+  assert_non_null(strstr(f->last_result, "\"anonymous\""));
+
+  x = store_rec_new(STORE_READ_EXPORT, NULL);
+  snprintf(x->user_id, sizeof(x->user_id), "dave");
+  submit_read(f, x);
+  j = json_loads(f->last_result, 0, NULL);
+  json_t *audit = json_object_get(j, "audit");
+  assert_int_equal(json_array_size(audit), 1);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(audit, 0), "action")), "user_erase");
+  json_decref(j);
+}
+
+static void room_session(struct fixture *f, const char *room, uint64_t opened, uint64_t closed) {
+  struct store_rec *o = store_rec_new(STORE_ROOM_OPEN, room);
+  o->ts = opened;
+  submit(f, o);
+  if (closed == 0) return;
+  struct store_rec *c = store_rec_new(STORE_ROOM_CLOSE, room);
+  c->ts = closed;
+  submit(f, c);
+}
+
+static void settings_rec(struct fixture *f, const char *room, uint64_t ts) {
+  struct store_rec *r = store_rec_new(STORE_SETTINGS, room);
+  r->ts = ts;
+  r->text = strdup("{\"locked\":true}");
+  submit(f, r);
+}
+
+/* Retention also deletes what restores a room (settings, policy) once the
+ * room ended before the cut-off: not for a room with a session since, nor
+ * one whose rows were written since, nor one live in this process (the
+ * record's list); a session a crash left open counts as live with
+ * PostgreSQL (another instance may hold the room), not with SQLite. The
+ * ids gone come back in the result; a reopen does not restore them. */
+static void test_retention_retires_rooms(void **state) {
+  struct fixture *f = *state;
+  room_session(f, "old", 100, 200);
+  settings_rec(f, "old", 150);
+  policy_rec(f, "old", 150, "{\"banned\":{\"dave\":true}}");
+  room_session(f, "recent", 100, 5000);
+  settings_rec(f, "recent", 150);
+  policy_rec(f, "fresh", 2000, "{\"banned\":{\"dave\":true}}");
+  settings_rec(f, "fresh", 150);
+  room_session(f, "crashed", 100, 0);
+  settings_rec(f, "crashed", 150);
+  room_session(f, "live", 100, 200);
+  policy_rec(f, "live", 150, "{\"banned\":{\"dave\":true}}");
+  wait_done(f, 14);
+  struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
+  ret->ts = 1000;
+  ret->text = strdup("[\"live\"]");
+  submit(f, ret);
+  wait_done(f, 15);
+  assert_int_equal(f->last_status, STORE_OK);
+  json_t *gone = json_loads(f->last_result, 0, NULL);
+  assert_non_null(gone);
+  int old = 0, crashed = 0;
+  size_t i;
+  json_t *v;
+  json_array_foreach(gone, i, v) {
+    const char *id = json_string_value(v);
+    if (strcmp(id, "old") == 0) old++;
+    else if (strcmp(id, "crashed") == 0) crashed++;
+    else fail_msg("retired %s", id);
+  }
+  json_decref(gone);
+  assert_int_equal(old, 2); /* its settings and its policy */
+  assert_int_equal(crashed, f->url ? 0 : 1);
+  close_store(f);
+  char err[256];
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  const struct store_room_meta *m = store_room_meta(f->st, "old");
+  assert_true(m == NULL || (m->settings == NULL && m->policy == NULL));
+  assert_non_null(store_room_meta(f->st, "recent")->settings);
+  assert_non_null(store_room_meta(f->st, "fresh")->settings); /* its policy is recent: the room is */
+  assert_non_null(store_room_meta(f->st, "fresh")->policy);
+  assert_non_null(store_room_meta(f->st, "live")->policy);
+  m = store_room_meta(f->st, "crashed");
+  if (f->url) assert_non_null(m->settings);
+  else assert_true(m == NULL || m->settings == NULL);
+}
+
 /* An erase (it reads inside the transaction) in the middle of a batch:
  * what comes before it is erased, what comes after is not; a record
  * refused after it rolls the erase back with the batch, and the retry
@@ -977,6 +1114,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_refused_record_mid_batch, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_refused_records_at_the_edges, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_erase_inside_a_batch, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_erase_audit_and_media, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_retention_retires_rooms, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_corrupt_file_refused, setup_sqlite, teardown),
   };
   int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
@@ -996,6 +1135,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_refused_record_mid_batch, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_refused_records_at_the_edges, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_erase_inside_a_batch, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_erase_audit_and_media, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_retention_retires_rooms, setup_pg, teardown),
 #ifdef HUDDLE_HAVE_LIBPQ
       cmocka_unit_test_setup_teardown(test_pg_connection_lost_mid_batch, setup_pg, teardown),
 #endif

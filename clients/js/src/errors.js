@@ -86,4 +86,5 @@ export const FINAL_CLOSE_CODES = Object.freeze({
   4003: 'REMOVED',
   4004: 'WAITING_ROOM_REJECTED',
   4005: 'BREAKOUT_CLOSED',
+  4007: 'ERASED',
 });
