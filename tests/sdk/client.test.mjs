@@ -289,6 +289,14 @@ test('an erase of the user (4007) closes for good, no automatic rejoin', async (
   assert.deepEqual(s.timers.pending(), [], 'no reconnect after 4007');
 });
 
+test('a room closed by DELETE (4006) closes for good: the room is gone, no automatic rejoin', async () => {
+  const s = await joined();
+  s.transport.last.drop(4006, 'room closed');
+  assert.equal(s.client.state, 'closed');
+  assert.deepEqual(s.events.at(-1), ['closed', { code: 4006, reason: 'ROOM_CLOSED', detail: 'room closed' }]);
+  assert.deepEqual(s.timers.pending(), [], 'no reconnect after 4006');
+});
+
 test('leave() closes with 1000 and does not reconnect', async () => {
   const s = await joined();
   const ws = s.transport.last;

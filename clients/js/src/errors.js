@@ -86,5 +86,6 @@ export const FINAL_CLOSE_CODES = Object.freeze({
   4003: 'REMOVED',
   4004: 'WAITING_ROOM_REJECTED',
   4005: 'BREAKOUT_CLOSED',
+  4006: 'ROOM_CLOSED',
   4007: 'ERASED',
 });
