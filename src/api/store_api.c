@@ -197,6 +197,10 @@ static void on_erased(struct store_rec *rec, void *arg) {
 void api_user_erase(struct api_req *r) {
   char user[ID_MAX + 1];
   if (api_require_admin(r) != 0 || user_param(r, user, sizeof(user)) != 0) return;
+  if (strcmp(user, "server") == 0) { /* no token can hold it (auth/token.c): it is every server message's sender */
+    api_reply_error(r, API_ERR_BAD_REQUEST, "user_id \"server\" is reserved for the server's own messages");
+    return;
+  }
   struct store_rec *rec = store_rec_new(STORE_ERASE_USER, NULL);
   struct erase_wait *w = rec ? calloc(1, sizeof(*w)) : NULL;
   if (w == NULL) {

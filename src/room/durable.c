@@ -512,21 +512,37 @@ void durable_tick(struct hub *h) {
 
 #define ERASE_CLOSE_CODE 4007
 
-/* 1 if some string in v (keys named "text" skipped: chat text of others)
- * is exactly user_id. */
-static int json_names(json_t *v, const char *user_id) {
-  if (json_is_string(v)) return strcmp(json_string_value(v), user_id) == 0;
+/* 1 if key k holds user ids in the protocol's messages: the envelope's
+ * from/to, and payload fields such as user_id, user_ids, by, target, the
+ * *_by fields, assigned or participants (docs/protocol.md). Only these
+ * are compared: a room id, a message type or a role ("host") can be spelt
+ * like a user id without naming that user. */
+static int user_key(const char *k) {
+  static const char *const keys[] = {"user_id", "user_ids", "users", "from", "to", "by", "target", "host",
+                                     "actor", "assigned", "participants", "admitted", "rejected", "waiting"};
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+    if (strcmp(k, keys[i]) == 0) return 1;
+  size_t n = strlen(k);
+  return n > 3 && strcmp(k + n - 3, "_by") == 0;
+}
+
+/* 1 if v names user_id: a string equal to it under a user key (as the
+ * value, or in an array there), at any depth. */
+static int json_names_in(json_t *v, const char *user_id, int under_key) {
+  if (json_is_string(v)) return under_key && strcmp(json_string_value(v), user_id) == 0;
   if (json_is_array(v)) {
     size_t i;
     json_t *x;
-    json_array_foreach(v, i, x) if (json_names(x, user_id)) return 1;
+    json_array_foreach(v, i, x) if (json_names_in(x, user_id, under_key)) return 1;
   } else if (json_is_object(v)) {
     const char *k;
     json_t *x;
-    json_object_foreach(v, k, x) if (strcmp(k, "text") != 0 && json_names(x, user_id)) return 1;
+    json_object_foreach(v, k, x) if (json_names_in(x, user_id, user_key(k))) return 1;
   }
   return 0;
 }
+
+static int json_names(json_t *v, const char *user_id) { return json_names_in(v, user_id, 0); }
 
 /* The envelope a frame carries (one unmasked text frame, as outbuf_ws_frame
  * builds it), parsed; NULL if it is not one. */
