@@ -1,11 +1,11 @@
 'use strict';
-// The in-memory erase's scope (found in review) (src/room/durable.c erase_frame/json_names):
-// a logged frame is dropped from resume replays when ANY string value in
-// its envelope equals the erased user's id, the envelope's own "room",
-// "type" and the payload's role/reason values included. A user whose id is
-// also a room's id (a personal room) or a role name ("host") takes other
-// members' messages out of the replay with it. docs/protocol.md promises
-// only that messages *naming the user* are left out of replays.
+// The in-memory erase's scope (src/room/durable.c erase_frame/json_names),
+// found in review: a logged frame is left out of resume replays only when
+// a field that holds user ids names the erased user. Before, any string
+// equal to the id counted, the envelope's own "room" and the payload's
+// role values included, so a user whose id is also a room's id (a
+// personal room) or a role name ("host") took other members' messages out
+// of the replay with it. docs/protocol.md ("Erase").
 
 const test = require('node:test');
 const assert = require('node:assert');
