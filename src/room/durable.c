@@ -383,7 +383,8 @@ static void on_history(void *arg, struct room_history *h, int audit, const struc
     if (pr == NULL) return;
     pr->ts = e->ts;
     snprintf(pr->user_id, sizeof(pr->user_id), "%s", e->user_id);
-    snprintf(pr->id, sizeof(pr->id), "%s", p ? p->session_id : "");
+    char sid[33];
+    snprintf(pr->id, sizeof(pr->id), "%s", p ? room_participant_session_id(p, sid) : "");
     snprintf(pr->name, sizeof(pr->name), "%s", p ? perm_role_name(p->role) : "");
     store_submit(hub->store, pr, 0);
   } else if (strcmp(e->type, "leave") == 0) {

@@ -74,8 +74,9 @@ json_t *hub_room_state(struct hub *h, struct room *r, struct participant *self, 
   for (struct participant *p = r->head; p; p = p->next)
     json_array_append_new(parts, room_participant_json(p));
   json_t *me = room_participant_json(self);
-  json_object_set_new(me, "session_id", json_string(self->session_id));
-  json_object_set_new(me, "resume_token", json_string(self->resume_token));
+  char sid[33], rt[65];
+  json_object_set_new(me, "session_id", json_string(room_participant_session_id(self, sid)));
+  json_object_set_new(me, "resume_token", json_string(room_participant_resume_token(self, rt)));
   json_object_set_new(me, "permissions", room_perms_json(self->perms));
   json_t *streams;
   json_t *rec = active_media(r, hub_now_ms(), &streams);
@@ -290,7 +291,7 @@ void hub_member_back(struct hub *h, struct participant *p, void *session, int re
   struct room *r = p->room;
   int was_away = p->away_ms != 0;
   not_away(h, p);
-  if (room_participant_resume_token_renew(p) != 0 || (!resumed && id_random_hex(p->session_id, 16) != 0)) {
+  if (room_participant_resume_token_renew(p) != 0 || (!resumed && room_participant_session_id_renew(p) != 0)) {
     h->sessions.close(h->sessions.data, session, 1011, "internal error");
     hub_member_away(h, p);
     return;

@@ -69,7 +69,8 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
   p->origin_val = p->perms_val;
   room_participant_perms_update(p);
   p->joined_ms = now_ms;
-  if (id_random_hex(p->session_id, 16) != 0 || id_random_hex(p->resume_token, 32) != 0) {
+  if (id_random_bytes(p->session_id, sizeof(p->session_id)) != 0 ||
+      id_random_bytes(p->resume_token, sizeof(p->resume_token)) != 0) {
     free(p);
     return NULL;
   }
@@ -77,7 +78,38 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
 }
 
 int room_participant_resume_token_renew(struct participant *p) {
-  return id_random_hex(p->resume_token, 32);
+  return id_random_bytes(p->resume_token, sizeof(p->resume_token));
+}
+
+int room_participant_session_id_renew(struct participant *p) {
+  return id_random_bytes(p->session_id, sizeof(p->session_id));
+}
+
+const char *room_participant_session_id(const struct participant *p, char out[33]) {
+  return id_hex(p->session_id, sizeof(p->session_id), out);
+}
+
+const char *room_participant_resume_token(const struct participant *p, char out[65]) {
+  return id_hex(p->resume_token, sizeof(p->resume_token), out);
+}
+
+int room_participant_resume_token_is(const struct participant *p, const char *token) {
+  char mine[65];
+  room_participant_resume_token(p, mine);
+  size_t la = strlen(mine), lb = strlen(token);
+  unsigned char d = la != lb;
+  for (size_t i = 0; i < la && i < lb; i++) d |= (unsigned char)(mine[i] ^ token[i]);
+  return d == 0;
+}
+
+int room_participant_ids_from_hex(struct participant *p, const char *session_id, const char *resume_token) {
+  if (id_unhex(session_id, p->session_id, sizeof(p->session_id)) != 0 &&
+      id_random_bytes(p->session_id, sizeof(p->session_id)) != 0)
+    return -1;
+  if (id_unhex(resume_token, p->resume_token, sizeof(p->resume_token)) != 0 &&
+      id_random_bytes(p->resume_token, sizeof(p->resume_token)) != 0)
+    return -1;
+  return 0;
 }
 
 void room_participant_perms_update(struct participant *p) {
