@@ -615,8 +615,7 @@ static void erase_in_room(struct hub *h, struct room *r, const char *user_id) {
   room_transfers_drop_user(r, user_id);
   map_del(&r->banned, user_id);
   if (r->policy) {
-    policy_rec_free(map_get(&r->policy->users, user_id));
-    map_del(&r->policy->users, user_id);
+    policy_rec_del(r->policy, user_id);
     map_del(&r->policy->rejected, user_id);
   }
   for (size_t i = 0; i < r->nbreakouts; i++) {
