@@ -190,7 +190,7 @@ static uint64_t frame_ts(const struct outbuf *b) {
  * being stored, an envelope encoded differently). */
 static void log_compact_joined(struct room *r, const struct participant *p) {
   struct roomlog *l = &r->log;
-  if (l->n == 0 || p->quality[0] || (p->extra && p->extra->background)) return;
+  if (l->n == 0 || (p->extra && (p->extra->quality[0] || p->extra->background))) return;
   size_t i = l->n - 1;
   const struct roomlog_entry *e = roomlog_at(l, i);
   if (e->seq != r->seq || e->type != MSG_USER_JOINED || e->frame == NULL) return;

@@ -426,7 +426,7 @@ json_t *room_participant_json(const struct participant *p) {
   json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:{s:b,s:b,s:b}}", "user_id", p->user_id, "name", p->name,
                         "role", perm_role_name(p->role), "joined_at", (json_int_t)p->joined_ms,
                         "media", "audio", p->audio, "video", p->video, "screen", p->screen);
-  if (o && p->quality[0]) json_object_set_new(o, "quality", json_string(p->quality));
+  if (o && p->extra && p->extra->quality[0]) json_object_set_new(o, "quality", json_string(p->extra->quality));
   if (o && p->extra && p->extra->background) json_object_set(o, "virtual_background", p->extra->background);
   return o;
 }

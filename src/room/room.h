@@ -28,6 +28,7 @@ struct participant_extra {
   uint64_t info_ms;                   /* when info was last updated, 0: never */
   json_t *net_stats;                  /* owned; last network-stats sample or NULL */
   json_t *background;                 /* owned; last virtual-background-update or NULL */
+  char quality[8];                    /* last quality-update level, "" if none */
 };
 
 /* NOTE: one per member, so its size is part of an idle member's cost: the
@@ -45,17 +46,16 @@ struct participant {
   struct participant_extra *extra;    /* owned; NULL until info, stats or a background arrive */
   uint64_t away_ms;                   /* 0 while connected; else when its connection dropped */
   uint64_t joined_ms;
-  enum room_role role;
   uint32_t perms;                     /* effective PERM_* bits: role defaults + overrides */
   uint32_t perms_set, perms_val;      /* per-user overrides (token, then moderators) */
-  enum room_role origin_role;         /* role and overrides it joined with (token or grant) */
-  uint32_t origin_set, origin_val;
-  int audio, video, screen;           /* media state: 1 = publishing */
+  uint32_t origin_set, origin_val;    /* overrides it joined with (token or grant) */
+  uint8_t role;                       /* enum room_role (a byte: issue 16) */
+  uint8_t origin_role;                /* enum room_role it joined with */
+  uint8_t audio, video, screen;       /* media state: 1 = publishing */
   /* Raw bytes (issue 16: 48 bytes, not 98 as hex strings); the protocol's
    * hex forms are rendered on demand (room_participant_session_id/_resume_token). */
   uint8_t session_id[16];             /* fresh per join; kept across resumes */
   uint8_t resume_token[32];           /* secret to this participant; single use, renewed per room-state */
-  char quality[16];                   /* last quality-update level, "" if none */
   char tail[];                        /* user_id, NUL, then name, NUL unless name is user_id */
 };
 

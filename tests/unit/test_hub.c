@@ -450,7 +450,9 @@ static void user_joined_entries_are_compact_and_render_as_sent(void **state) {
   snprintf(cc.name, sizeof(cc.name), "%s", "Carol \"C\" \xc3\xa9");
   assert_non_null(hub_member_join(&w->hub, r, &cc, &c));
   pb->audio = 1;
-  snprintf(pb->quality, sizeof(pb->quality), "%s", "good");
+  struct participant_extra *pbx = room_participant_extra(pb); /* quality lives there (issue 16) */
+  assert_non_null(pbx);
+  snprintf(pbx->quality, sizeof(pbx->quality), "%s", "good");
   hub_member_back(&w->hub, pb, &b2, 0); /* a new session: user-left, then user-joined with quality */
   size_t joined = 0, framed = 0;
   for (size_t i = 0; i < r->log.n; i++) {
