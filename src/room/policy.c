@@ -1,4 +1,5 @@
 /* Room policy (see policy.h). */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,9 @@ void policy_rec_del(struct room_policy *p, const char *user) {
   }
 }
 
+/* Doubles the index (8 chains at first), at load factor 2: chains of one or
+ * two records cost a compare more, and the buckets are half the bytes a
+ * member (6.4 in rooms of 20, against 12.8 at load factor 1). */
 static int index_grow(struct room_policy *p) {
   uint32_t n = p->nbuckets ? p->nbuckets * 2 : 8;
   struct policy_rec **b = calloc(n, sizeof(*b));
@@ -73,9 +77,9 @@ static int index_grow(struct room_policy *p) {
 
 struct policy_rec *policy_rec_add(struct room_policy *p, const char *user) {
   policy_rec_del(p, user);
-  if (p->count >= p->nbuckets && index_grow(p) != 0) return NULL;
+  if (p->count >= 2 * p->nbuckets && index_grow(p) != 0) return NULL;
   size_t len = strlen(user);
-  struct policy_rec *rec = calloc(1, sizeof(*rec) + len + 1);
+  struct policy_rec *rec = calloc(1, offsetof(struct policy_rec, user) + len + 1);
   if (rec == NULL) return NULL;
   memcpy(rec->user, user, len + 1);
   uint32_t i = user_hash(user) & (p->nbuckets - 1);
