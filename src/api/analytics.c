@@ -76,9 +76,10 @@ void api_analytics_summary_get(struct api_req *r) {
   json_t *by_type = json_object();
   uint64_t messages = 0;
   for (int i = 0; i < MSG__COUNT; i++) {
-    if (h->messages_by_type[i] == 0) continue;
-    json_object_set_new(by_type, msg_type_name(i), json_integer((json_int_t)h->messages_by_type[i]));
-    messages += h->messages_by_type[i];
+    uint64_t n = history_messages(h, i);
+    if (n == 0) continue;
+    json_object_set_new(by_type, msg_type_name(i), json_integer((json_int_t)n));
+    messages += n;
   }
   json_t *quality = json_object();
   for (int b = 0; b < QUALITY__COUNT; b++)
@@ -93,5 +94,6 @@ void api_analytics_summary_get(struct api_req *r) {
       "quality_distribution", quality, "custom_events", (json_int_t)h->custom_events,
       "recordings", (json_int_t)h->nrecordings, "live_streams", (json_int_t)h->nstreams);
   if (o && h->closed_ms) json_object_set_new(o, "closed_at", json_integer((json_int_t)h->closed_ms));
+  if (h == &totals) free(totals.messages_by_type);
   api_reply_json(r, 200, o);
 }

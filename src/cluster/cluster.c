@@ -1508,13 +1508,14 @@ static void snapshot_write(struct cluster *cl, struct croom *cr) {
   json_t *members = json_array(), *hands = json_array(), *banned = json_array();
   for (struct participant *p = r->head; p; p = p->next) {
     const char *inst, *link;
+    char sid[33], rt[65];
     session_where(cl, p->session, &inst, &link);
     json_array_append_new(
         members,
         json_pack("{s:s,s:s,s:i,s:I,s:I,s:i,s:I,s:I,s:s,s:s,s:I,s:i,s:i,s:i,s:s,s:s}", "u", p->user_id, "n",
                   p->name, "role", (int)p->role, "ps", (json_int_t)p->perms_set, "pv", (json_int_t)p->perms_val,
                   "orole", (int)p->origin_role, "os", (json_int_t)p->origin_set, "ov",
-                  (json_int_t)p->origin_val, "sid", p->session_id, "rt", p->resume_token, "joined",
+                  (json_int_t)p->origin_val, "sid", room_participant_session_id(p, sid), "rt", room_participant_resume_token(p, rt), "joined",
                   (json_int_t)p->joined_ms, "a", p->audio, "v", p->video, "s", p->screen, "inst", inst,
                   "link", link));
   }
@@ -1714,8 +1715,8 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     p->origin_role = (enum room_role)json_integer_value(json_object_get(m, "orole"));
     p->origin_set = (uint32_t)json_integer_value(json_object_get(m, "os"));
     p->origin_val = (uint32_t)json_integer_value(json_object_get(m, "ov"));
-    snprintf(p->session_id, sizeof(p->session_id), "%s", json_string_value(json_object_get(m, "sid")) ?: "");
-    snprintf(p->resume_token, sizeof(p->resume_token), "%s", json_string_value(json_object_get(m, "rt")) ?: "");
+    room_participant_ids_from_hex(p, json_string_value(json_object_get(m, "sid")),
+                                  json_string_value(json_object_get(m, "rt")));
     p->joined_ms = (uint64_t)json_integer_value(json_object_get(m, "joined"));
     p->audio = (int)json_integer_value(json_object_get(m, "a"));
     p->video = (int)json_integer_value(json_object_get(m, "v"));

@@ -18,6 +18,7 @@
 #include "lib/jsonx.h"
 #include "lib/map.h"
 #include "lib/outbuf.h"
+#include "net/ws.h"
 
 struct ws;
 struct conn;
@@ -121,7 +122,7 @@ struct conn {
   uint64_t timer_due;              /* loop time (ms) the timer fires at; 0: not armed */
   conn_timer_cb timer_cb;          /* what runs then */
   struct http_req *req;            /* owned while HTTP; NULL after the upgrade */
-  struct ws *ws;                   /* owned; NULL while HTTP */
+  struct ws *ws;                   /* &ws_state once a WebSocket; NULL while HTTP */
   struct participant *part;        /* borrowed; set by the signaling layer */
   struct waiter *waiter;           /* borrowed; set while in a waiting room */
   const struct conn_proxy *proxy;  /* NULL: a socket of ours (src/cluster otherwise) */
@@ -140,6 +141,7 @@ struct conn {
    * from srv->per_ip's key while ip_counted (not a 48-byte copy: 19,900 idle
    * clients from one address share one string), else a literal. */
   const char *ip;
+  struct ws ws_state;              /* what ws points at once a WebSocket (ws.h) */
 };
 
 struct server_stats {

@@ -24,30 +24,6 @@
 
 enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xa };
 
-/* NOTE: one per WebSocket, so its size is part of an idle client's cost:
- * ordered by size without padding, the frame counters are 32-bit (a frame
- * that passes frame_begin is at most max-ws-message, 16 MiB, bytes), and the
- * buffer of a message spanning reads exists only while one does: 96 -> 64
- * bytes (docs/performance.md, memory per idle connection). */
-struct ws {
-  uint64_t last_seen_ms;        /* loop time of the last byte received */
-  struct buf *msg;              /* owned: a message spanning reads or frames, else NULL */
-  uint8_t *ctrl;                /* owned: a control frame's payload while it arrives, else NULL */
-  uint32_t remaining;           /* payload bytes of the current frame still to come */
-  uint32_t offset;              /* payload bytes of the current frame seen (mask index) */
-  unsigned frames;              /* data frames in the message being received */
-  uint8_t hdr[14];              /* a frame header split across reads */
-  uint8_t hdr_len;
-  uint8_t in_frame;             /* a header was read; payload pending */
-  uint8_t opcode, fin;          /* of the current frame */
-  uint8_t msg_opcode;           /* OP_TEXT/OP_BINARY of the message being assembled, 0 if none */
-  uint8_t mask[4];
-  uint8_t ctrl_len;
-  uint8_t close_started;        /* we sent a close frame */
-  uint8_t close_received;       /* the peer sent one */
-  uint8_t failed;               /* protocol error: input is dropped from now on */
-};
-
 /* ---- handshake ---- */
 
 void ws_accept_key(const char *key, size_t key_len, char *out) {
@@ -397,11 +373,8 @@ static void on_timer(struct conn *c) {
 int ws_accept(struct conn *c) {
   char accept[32];
   ws_accept_key(c->req->hdr[HDR_SEC_WS_KEY].data, c->req->hdr[HDR_SEC_WS_KEY].len, accept);
-  struct ws *w = calloc(1, sizeof(*w));
-  if (w == NULL) {
-    http_reply_error(c, API_ERR_INTERNAL_ERROR, NULL, 0);
-    return -1;
-  }
+  struct ws *w = &c->ws_state;
+  memset(w, 0, sizeof(*w));
   w->last_seen_ms = uv_now(c->srv->loop);
   c->ws = w;
   c->kind = CONN_WS;
@@ -445,6 +418,6 @@ void ws_free(struct conn *c) {
   if (c->ws == NULL) return;
   msg_free(c->ws);
   free(c->ws->ctrl);
-  free(c->ws);
+  memset(c->ws, 0, sizeof(*c->ws));
   c->ws = NULL;
 }

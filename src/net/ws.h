@@ -6,11 +6,39 @@
 #define HUDDLE_NET_WS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "guard/errors.h"
 #include "lib/outbuf.h"
 
 struct conn;
+struct buf;
+
+/* NOTE: one per WebSocket, so its size is part of an idle client's cost:
+ * ordered by size without padding, the frame counters are 32-bit (a frame
+ * that passes frame_begin is at most max-ws-message, 16 MiB, bytes), and the
+ * buffer of a message spanning reads exists only while one does: 96 -> 64
+ * bytes (docs/performance.md, memory per idle connection). It lives inside
+ * struct conn (conn->ws_state), not in an allocation of its own: one malloc
+ * header and its rounding less per connection. */
+struct ws {
+  uint64_t last_seen_ms;        /* loop time of the last byte received */
+  struct buf *msg;              /* owned: a message spanning reads or frames, else NULL */
+  uint8_t *ctrl;                /* owned: a control frame's payload while it arrives, else NULL */
+  uint32_t remaining;           /* payload bytes of the current frame still to come */
+  uint32_t offset;              /* payload bytes of the current frame seen (mask index) */
+  unsigned frames;              /* data frames in the message being received */
+  uint8_t hdr[14];              /* a frame header split across reads */
+  uint8_t hdr_len;
+  uint8_t in_frame;             /* a header was read; payload pending */
+  uint8_t opcode, fin;          /* of the current frame */
+  uint8_t msg_opcode;           /* OP_TEXT/OP_BINARY of the message being assembled, 0 if none */
+  uint8_t mask[4];
+  uint8_t ctrl_len;
+  uint8_t close_started;        /* we sent a close frame */
+  uint8_t close_received;       /* the peer sent one */
+  uint8_t failed;               /* protocol error: input is dropped from now on */
+};
 
 /* Checks the upgrade request headers of c. Returns API_OK,
  * API_ERR_UPGRADE_REQUIRED (not a WebSocket request) or API_ERR_BAD_REQUEST. */

@@ -383,7 +383,8 @@ static void on_history(void *arg, struct room_history *h, int audit, const struc
     if (pr == NULL) return;
     pr->ts = e->ts;
     snprintf(pr->user_id, sizeof(pr->user_id), "%s", e->user_id);
-    snprintf(pr->id, sizeof(pr->id), "%s", p ? p->session_id : "");
+    char sid[33];
+    snprintf(pr->id, sizeof(pr->id), "%s", p ? room_participant_session_id(p, sid) : "");
     snprintf(pr->name, sizeof(pr->name), "%s", p ? perm_role_name(p->role) : "");
     store_submit(hub->store, pr, 0);
   } else if (strcmp(e->type, "leave") == 0) {
@@ -630,8 +631,7 @@ static void erase_in_room(struct hub *h, struct room *r, const char *user_id) {
   room_transfers_drop_user(r, user_id);
   map_del(&r->banned, user_id);
   if (r->policy) {
-    policy_rec_free(map_get(&r->policy->users, user_id));
-    map_del(&r->policy->users, user_id);
+    policy_rec_del(r->policy, user_id);
     map_del(&r->policy->rejected, user_id);
   }
   for (size_t i = 0; i < r->nbreakouts; i++) {

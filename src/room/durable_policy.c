@@ -29,10 +29,10 @@ static void put_user(const char *k, void *v, void *arg) {
   const struct policy_rec *rec = v;
   if (!rec->has_role && !rec->has_perms) return;
   json_t *u = json_pack("{s:s,s:b,s:s,s:I,s:I}", "name", rec->name ? rec->name : "", "admitted", rec->admitted, "base_role",
-                        perm_role_name(rec->base_role), "base_set", (json_int_t)rec->base_set, "base_val",
+                        perm_role_name((enum room_role)rec->base_role), "base_set", (json_int_t)rec->base_set, "base_val",
                         (json_int_t)rec->base_val);
   if (u == NULL) return;
-  if (rec->has_role) json_object_set_new(u, "role", json_string(perm_role_name(rec->role)));
+  if (rec->has_role) json_object_set_new(u, "role", json_string(perm_role_name((enum room_role)rec->role)));
   if (rec->has_perms) {
     json_object_set_new(u, "set", json_integer(rec->set));
     json_object_set_new(u, "val", json_integer(rec->val));
@@ -45,9 +45,9 @@ static void put_true(const char *k, void *v, void *arg) { json_object_set_new(ar
 static char *snapshot(const struct room *r) {
   json_t *j = json_object();
   if (j == NULL) return NULL;
-  if (r->policy && r->policy->users.count) {
+  if (r->policy && r->policy->count) {
     json_t *users = json_object();
-    map_each(&r->policy->users, put_user, users);
+    policy_each(r->policy, put_user, users);
     if (json_object_size(users)) json_object_set_new(j, "users", users);
     else json_decref(users);
   }
@@ -98,15 +98,12 @@ void durable_policy_save(struct hub *h, struct room *r) {
   submit(h, r->id, text, hub_now_ms());
 }
 
-static void free_rec(const char *k, void *v, void *arg) { policy_rec_free(v); }
-
 void durable_policy_forget(struct hub *h, struct room *r, uint64_t ts) {
   if (r == NULL) return;
   /* The room is going away: what it held must not be saved again by the
    * leaves that follow, nor come back when the id is used again. */
   if (r->policy) {
-    map_each(&r->policy->users, free_rec, NULL);
-    map_free(&r->policy->users);
+    policy_users_free(r->policy);
     map_free(&r->policy->rejected);
   }
   map_free(&r->banned);
@@ -134,20 +131,21 @@ static void restore_users(struct room *r, json_t *users) {
   json_object_foreach(users, id, u) {
     if (!json_is_object(u) || strlen(id) > ID_MAX) continue;
     if (r->policy == NULL && (r->policy = calloc(1, sizeof(*r->policy))) == NULL) return;
-    struct policy_rec *rec = calloc(1, sizeof(*rec));
+    struct policy_rec *rec = policy_rec_add(r->policy, id);
     if (rec == NULL) return;
     const char *name = json_string_value(json_object_get(u, "name"));
     rec->name = name ? strndup(name, TOKEN_NAME_MAX) : NULL;
     rec->admitted = json_is_true(json_object_get(u, "admitted"));
-    if (role_of(u, "base_role", &rec->base_role) != 0) rec->base_role = ROOM_ROLE_PARTICIPANT;
+    enum room_role role = ROOM_ROLE_PARTICIPANT;
+    role_of(u, "base_role", &role);
+    rec->base_role = (uint8_t)role;
     rec->base_set = u32(u, "base_set");
     rec->base_val = u32(u, "base_val") & rec->base_set;
-    rec->has_role = role_of(u, "role", &rec->role) == 0;
+    rec->has_role = role_of(u, "role", &role) == 0;
+    if (rec->has_role) rec->role = (uint8_t)role;
     rec->has_perms = json_is_integer(json_object_get(u, "set"));
     rec->set = u32(u, "set");
     rec->val = u32(u, "val") & rec->set;
-    policy_rec_free(map_get(&r->policy->users, id));
-    if (map_put(&r->policy->users, id, rec) != 0) policy_rec_free(rec);
   }
 }
 
@@ -185,7 +183,7 @@ void durable_policy_restore(struct hub *h, struct room *r) {
     r->hands[room_hand_find(r, user)].away_ms = now;
   }
   log_info("room_policy_restored room=%s users=%zu bans=%zu hands=%zu", r->id,
-           r->policy ? r->policy->users.count : 0, r->banned.count, r->nhands);
+           r->policy ? (size_t)r->policy->count : 0, r->banned.count, r->nhands);
   json_decref(j);
 }
 

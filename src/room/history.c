@@ -57,6 +57,7 @@ static void history_free(struct room_history *h) {
   ring_free(&h->events);
   ring_free(&h->audit);
   free(h->recordings);
+  free(h->messages_by_type);
   for (size_t i = 0; i < h->nstreams; i++) {
     free(h->streams[i].target);
     free(h->streams[i].target_redacted);
@@ -111,7 +112,8 @@ static size_t ring_bytes(const struct event_ring *ring) {
 }
 
 size_t history_bytes(const struct room_history *h) {
-  size_t n = sizeof(*h) + ring_bytes(&h->events) + ring_bytes(&h->audit) +
+  size_t n = sizeof(*h) + (h->messages_by_type ? HISTORY_MSG_TYPES * sizeof(uint64_t) : 0) +
+             ring_bytes(&h->events) + ring_bytes(&h->audit) +
              h->cap_recordings * sizeof(h->recordings[0]) + h->cap_streams * sizeof(h->streams[0]);
   for (size_t i = 0; i < h->nstreams; i++)
     n += strlen(h->streams[i].target) + strlen(h->streams[i].target_redacted) + 2;
@@ -128,13 +130,27 @@ void history_totals(const struct room_history *h, struct room_history *out) {
     out->sessions += x->sessions;
     out->closed_session_ms += x->closed_session_ms;
     if (x->peak > out->peak) out->peak = x->peak;
-    for (size_t i = 0; i < sizeof(out->messages_by_type) / sizeof(out->messages_by_type[0]); i++)
-      out->messages_by_type[i] += x->messages_by_type[i];
+    for (size_t i = 0; x->messages_by_type && i < HISTORY_MSG_TYPES; i++) {
+      if (out->messages_by_type == NULL) out->messages_by_type = calloc(HISTORY_MSG_TYPES, sizeof(uint64_t));
+      if (out->messages_by_type) out->messages_by_type[i] += x->messages_by_type[i];
+    }
     for (int b = 0; b < QUALITY__COUNT; b++) out->quality[b] += x->quality[b];
     out->custom_events += x->custom_events;
     out->nrecordings += x->nrecordings;
     out->nstreams += x->nstreams;
   }
+}
+
+void history_count_message(struct room_history *h, int type) {
+  if (h == NULL || type < 0 || type >= HISTORY_MSG_TYPES) return;
+  if (h->messages_by_type == NULL && (h->messages_by_type = calloc(HISTORY_MSG_TYPES, sizeof(uint64_t))) == NULL)
+    return;
+  h->messages_by_type[type]++;
+}
+
+uint64_t history_messages(const struct room_history *h, int type) {
+  if (h == NULL || h->messages_by_type == NULL || type < 0 || type >= HISTORY_MSG_TYPES) return 0;
+  return h->messages_by_type[type];
 }
 
 struct room_history *history_session(struct room_history *h, unsigned n) {

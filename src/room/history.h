@@ -63,6 +63,8 @@ struct live_stream {
   uint64_t started_ms, stopped_ms;
 };
 
+#define HISTORY_MSG_TYPES 64        /* >= MSG__COUNT */
+
 struct room_history {
   char room_id[ID_MAX + 1];
   uint64_t created_ms;
@@ -71,7 +73,9 @@ struct room_history {
   uint64_t sessions;               /* joins counted */
   uint64_t closed_session_ms;      /* total length of finished sessions */
   uint64_t peak;
-  uint64_t messages_by_type[64];   /* indexed by stable type id (msgtype.h) */
+  uint64_t *messages_by_type;      /* owned; HISTORY_MSG_TYPES counts indexed by stable type id
+                                      (msgtype.h), NULL until the first counted message (issue 16:
+                                      512 bytes a room that idle rooms do not need) */
   uint64_t quality[QUALITY__COUNT];
   uint64_t custom_events;
   struct event_ring events;        /* recent analytics events */
@@ -123,8 +127,13 @@ void history_origin(struct room_history *h, const char *creator, const char *fam
 size_t history_bytes(const struct room_history *h);
 /* The aggregates (sessions, durations, peak, message counts, quality,
  * custom events, recording and stream counts) of h and its earlier
- * sessions, summed into *out (other fields zero): the admin's view. */
+ * sessions, summed into *out (other fields zero): the admin's view.
+ * out->messages_by_type is the caller's to free (NULL when none). */
 void history_totals(const struct room_history *h, struct room_history *out);
+/* Counts one accepted message of type (a msgtype.h id) in h. */
+void history_count_message(struct room_history *h, int type);
+/* Messages of type counted in h (a history_totals *out included). */
+uint64_t history_messages(const struct room_history *h, int type);
 /* Session n of h's room id (h itself when n is 0 or h->session), or NULL. */
 struct room_history *history_session(struct room_history *h, unsigned n);
 

@@ -253,7 +253,8 @@ static void expired_key(char *out, size_t n, const char *room, const char *user,
 void hub_expired_add(struct hub *h, struct room *r, const struct participant *p) {
   if (h->expired.count >= EXPIRED_MAX) return;
   char key[EXPIRED_KEY];
-  expired_key(key, sizeof(key), r->id, p->user_id, p->resume_token);
+  char rt[65];
+  expired_key(key, sizeof(key), r->id, p->user_id, room_participant_resume_token(p, rt));
   map_put(&h->expired, key, (void *)(uintptr_t)(uv_now(h->loop) + EXPIRED_KEEP_MS));
 }
 

@@ -74,8 +74,9 @@ json_t *hub_room_state(struct hub *h, struct room *r, struct participant *self, 
   for (struct participant *p = r->head; p; p = p->next)
     json_array_append_new(parts, room_participant_json(p));
   json_t *me = room_participant_json(self);
-  json_object_set_new(me, "session_id", json_string(self->session_id));
-  json_object_set_new(me, "resume_token", json_string(self->resume_token));
+  char sid[33], rt[65];
+  json_object_set_new(me, "session_id", json_string(room_participant_session_id(self, sid)));
+  json_object_set_new(me, "resume_token", json_string(room_participant_resume_token(self, rt)));
   json_object_set_new(me, "permissions", room_perms_json(self->perms));
   json_t *streams;
   json_t *rec = active_media(r, hub_now_ms(), &streams);
@@ -189,7 +190,7 @@ static uint64_t frame_ts(const struct outbuf *b) {
  * being stored, an envelope encoded differently). */
 static void log_compact_joined(struct room *r, const struct participant *p) {
   struct roomlog *l = &r->log;
-  if (l->n == 0 || p->quality[0] || (p->extra && p->extra->background)) return;
+  if (l->n == 0 || (p->extra && (p->extra->quality[0] || p->extra->background))) return;
   size_t i = l->n - 1;
   const struct roomlog_entry *e = roomlog_at(l, i);
   if (e->seq != r->seq || e->type != MSG_USER_JOINED || e->frame == NULL) return;
@@ -290,7 +291,7 @@ void hub_member_back(struct hub *h, struct participant *p, void *session, int re
   struct room *r = p->room;
   int was_away = p->away_ms != 0;
   not_away(h, p);
-  if (room_participant_resume_token_renew(p) != 0 || (!resumed && id_random_hex(p->session_id, 16) != 0)) {
+  if (room_participant_resume_token_renew(p) != 0 || (!resumed && room_participant_session_id_renew(p) != 0)) {
     h->sessions.close(h->sessions.data, session, 1011, "internal error");
     hub_member_away(h, p);
     return;

@@ -51,7 +51,7 @@ static enum api_err target_of(struct room *r, const struct actor *a, const char 
 
 /* Stops what p may no longer do after a permission change, and says so. */
 static void enforce(struct hub *h, struct room *r, struct participant *p) {
-  struct { int *state; uint32_t perm; const char *type, *kind; } rules[] = {
+  struct { uint8_t *state; uint32_t perm; const char *type, *kind; } rules[] = {
     {&p->audio, PERM_PUBLISH_AUDIO, "media-control", "audio"},
     {&p->video, PERM_PUBLISH_VIDEO, "media-control", "video"},
     {&p->screen, PERM_SHARE_SCREEN, "screen-share-control", NULL},

@@ -16,7 +16,7 @@ static void broadcast(struct hub *h, struct room *r, const char *type, json_t *p
   hub_publish(h, r, type, "server", NULL, NULL, payload);
 }
 
-static int *media_state(struct participant *p, const char *kind, uint32_t *perm) {
+static uint8_t *media_state(struct participant *p, const char *kind, uint32_t *perm) {
   if (strcmp(kind, "audio") == 0) {
     *perm = PERM_PUBLISH_AUDIO;
     return &p->audio;
@@ -33,7 +33,7 @@ enum api_err op_media(struct hub *h, struct room *r, const struct actor *a, cons
   struct participant *p = room_participant_find(r, target ? target : a->user_id);
   if (p == NULL) return API_ERR_USER_NOT_IN_ROOM;
   uint32_t perm = 0;
-  int *state = kind ? media_state(p, kind, &perm) : NULL;
+  uint8_t *state = kind ? media_state(p, kind, &perm) : NULL;
   if (state == NULL) {
     snprintf(detail, dl, "kind must be audio or video");
     return API_ERR_INVALID_MESSAGE;
@@ -75,7 +75,7 @@ enum api_err op_mute_all(struct hub *h, struct room *r, const struct actor *a, c
   json_t *who = json_array();
   for (struct participant *p = r->head; p; p = p->next) {
     uint32_t perm;
-    int *state = media_state(p, kind, &perm);
+    uint8_t *state = media_state(p, kind, &perm);
     if (strcmp(p->user_id, a->user_id) == 0 || !op_outranks(a, p)) continue;
     if (*state) json_array_append_new(who, json_string(p->user_id));
     *state = 0;

@@ -23,26 +23,41 @@ struct hub;
 struct room;
 
 /* One per user admitted to a family, so part of an idle member's cost:
- * flags in bytes, and no string for an empty name (40 bytes, was 48 plus a
- * 1-byte strdup; docs/performance.md, memory per idle connection). */
+ * flags and roles in bytes, no string for an empty name, and the user id and
+ * the index's chain in the same allocation (issue 16: 40 bytes plus a map
+ * entry with its own copy of the id and a malloc header each, before; now
+ * 37 bytes plus the id; docs/performance.md, memory per idle connection). */
 struct policy_rec {
+  struct policy_rec *next;         /* room_policy's index: next in this bucket */
   char *name;                      /* owned; NULL until admitted or when empty (read as "") */
-  enum room_role base_role;        /* the token's, at the first admitted join */
-  uint32_t base_set, base_val;
-  enum room_role role;
+  uint32_t base_set, base_val;     /* the token's, at the first admitted join */
   uint32_t set, val;
+  uint8_t base_role;               /* enum room_role: the token's, at the first admitted join */
+  uint8_t role;                    /* enum room_role, when has_role */
   uint8_t admitted;                /* joined the family at least once */
   uint8_t has_role, has_perms;     /* changed in the room */
+  char user[];                     /* the user id, NUL-terminated */
 };
 
 struct room_policy {
-  struct map users;                /* user id -> struct policy_rec * (owned) */
+  struct policy_rec **buckets;     /* owned: the records by user id, chained through next */
+  uint32_t nbuckets;               /* a power of two, or 0 */
+  uint32_t count;                  /* records */
   struct map rejected;             /* user id -> (void *)1 */
 };
 
+/* The record of user in p, or NULL. */
+struct policy_rec *policy_rec_get(const struct room_policy *p, const char *user);
+/* A new, zeroed record for user in p (replacing and freeing any it had), or NULL. */
+struct policy_rec *policy_rec_add(struct room_policy *p, const char *user);
+/* Removes and frees user's record in p, if any. */
+void policy_rec_del(struct room_policy *p, const char *user);
+/* Calls fn(user, record, arg) for each record; fn must not add or remove any. */
+void policy_each(const struct room_policy *p, void (*fn)(const char *user, void *rec, void *arg), void *arg);
+/* Frees every record and the index (p itself stays, empty). */
+void policy_users_free(struct room_policy *p);
+
 /* The family's main room of r (r itself for a main room), or NULL. */
-/* Frees a record of room_policy.users (a map_each callback's value). */
-void policy_rec_free(struct policy_rec *rec);
 
 struct room *policy_root(struct hub *h, struct room *r);
 /* The record of user in room_id's family, or NULL. */

@@ -69,7 +69,8 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
   p->origin_val = p->perms_val;
   room_participant_perms_update(p);
   p->joined_ms = now_ms;
-  if (id_random_hex(p->session_id, 16) != 0 || id_random_hex(p->resume_token, 32) != 0) {
+  if (id_random_bytes(p->session_id, sizeof(p->session_id)) != 0 ||
+      id_random_bytes(p->resume_token, sizeof(p->resume_token)) != 0) {
     free(p);
     return NULL;
   }
@@ -77,7 +78,38 @@ struct participant *room_participant_new(const struct token_claims *claims, uint
 }
 
 int room_participant_resume_token_renew(struct participant *p) {
-  return id_random_hex(p->resume_token, 32);
+  return id_random_bytes(p->resume_token, sizeof(p->resume_token));
+}
+
+int room_participant_session_id_renew(struct participant *p) {
+  return id_random_bytes(p->session_id, sizeof(p->session_id));
+}
+
+const char *room_participant_session_id(const struct participant *p, char out[33]) {
+  return id_hex(p->session_id, sizeof(p->session_id), out);
+}
+
+const char *room_participant_resume_token(const struct participant *p, char out[65]) {
+  return id_hex(p->resume_token, sizeof(p->resume_token), out);
+}
+
+int room_participant_resume_token_is(const struct participant *p, const char *token) {
+  char mine[65];
+  room_participant_resume_token(p, mine);
+  size_t la = strlen(mine), lb = strlen(token);
+  unsigned char d = la != lb;
+  for (size_t i = 0; i < la && i < lb; i++) d |= (unsigned char)(mine[i] ^ token[i]);
+  return d == 0;
+}
+
+int room_participant_ids_from_hex(struct participant *p, const char *session_id, const char *resume_token) {
+  if (id_unhex(session_id, p->session_id, sizeof(p->session_id)) != 0 &&
+      id_random_bytes(p->session_id, sizeof(p->session_id)) != 0)
+    return -1;
+  if (id_unhex(resume_token, p->resume_token, sizeof(p->resume_token)) != 0 &&
+      id_random_bytes(p->resume_token, sizeof(p->resume_token)) != 0)
+    return -1;
+  return 0;
 }
 
 void room_participant_perms_update(struct participant *p) {
@@ -394,7 +426,7 @@ json_t *room_participant_json(const struct participant *p) {
   json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:{s:b,s:b,s:b}}", "user_id", p->user_id, "name", p->name,
                         "role", perm_role_name(p->role), "joined_at", (json_int_t)p->joined_ms,
                         "media", "audio", p->audio, "video", p->video, "screen", p->screen);
-  if (o && p->quality[0]) json_object_set_new(o, "quality", json_string(p->quality));
+  if (o && p->extra && p->extra->quality[0]) json_object_set_new(o, "quality", json_string(p->extra->quality));
   if (o && p->extra && p->extra->background) json_object_set(o, "virtual_background", p->extra->background);
   return o;
 }

@@ -28,6 +28,7 @@ struct participant_extra {
   uint64_t info_ms;                   /* when info was last updated, 0: never */
   json_t *net_stats;                  /* owned; last network-stats sample or NULL */
   json_t *background;                 /* owned; last virtual-background-update or NULL */
+  char quality[8];                    /* last quality-update level, "" if none */
 };
 
 /* NOTE: one per member, so its size is part of an idle member's cost: the
@@ -45,15 +46,16 @@ struct participant {
   struct participant_extra *extra;    /* owned; NULL until info, stats or a background arrive */
   uint64_t away_ms;                   /* 0 while connected; else when its connection dropped */
   uint64_t joined_ms;
-  enum room_role role;
   uint32_t perms;                     /* effective PERM_* bits: role defaults + overrides */
   uint32_t perms_set, perms_val;      /* per-user overrides (token, then moderators) */
-  enum room_role origin_role;         /* role and overrides it joined with (token or grant) */
-  uint32_t origin_set, origin_val;
-  int audio, video, screen;           /* media state: 1 = publishing */
-  char session_id[33];                /* fresh per join; kept across resumes */
-  char resume_token[65];              /* secret to this participant; single use, renewed per room-state */
-  char quality[16];                   /* last quality-update level, "" if none */
+  uint32_t origin_set, origin_val;    /* overrides it joined with (token or grant) */
+  uint8_t role;                       /* enum room_role (a byte: issue 16) */
+  uint8_t origin_role;                /* enum room_role it joined with */
+  uint8_t audio, video, screen;       /* media state: 1 = publishing */
+  /* Raw bytes (issue 16: 48 bytes, not 98 as hex strings); the protocol's
+   * hex forms are rendered on demand (room_participant_session_id/_resume_token). */
+  uint8_t session_id[16];             /* fresh per join; kept across resumes */
+  uint8_t resume_token[32];           /* secret to this participant; single use, renewed per room-state */
   char tail[];                        /* user_id, NUL, then name, NUL unless name is user_id */
 };
 
@@ -173,6 +175,17 @@ static inline uint64_t room_seq_next(struct room *r) { return ++r->seq; }
 
 /* Gives p a new resume token (the old one is spent). Returns 0 or -1. */
 int room_participant_resume_token_renew(struct participant *p);
+/* A fresh session id (a new join, not a resume). 0, or -1 if randomness failed. */
+int room_participant_session_id_renew(struct participant *p);
+/* The session id as 32 and the resume token as 64 lowercase hex digits, in out. */
+const char *room_participant_session_id(const struct participant *p, char out[33]);
+const char *room_participant_resume_token(const struct participant *p, char out[65]);
+/* 1 if token is p's resume token in hex (compared in constant time), else 0. */
+int room_participant_resume_token_is(const struct participant *p, const char *token);
+/* Sets both from their hex forms (a member moved from another instance); a
+ * form that is not exactly that many hex digits gets fresh random bytes
+ * instead (nothing can resume with it). 0, or -1 if randomness failed. */
+int room_participant_ids_from_hex(struct participant *p, const char *session_id, const char *resume_token);
 
 /* Recomputes p->perms from its role and overrides. */
 void room_participant_perms_update(struct participant *p);

@@ -49,17 +49,10 @@ static void room_error(struct hub *h, struct conn *c, struct room *r, enum api_e
 }
 
 /* Constant-time comparison of two resume tokens. */
-static int token_equal(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  unsigned char d = la != lb;
-  for (size_t i = 0; i < la && i < lb; i++) d |= (unsigned char)(a[i] ^ b[i]);
-  return d == 0;
-}
-
 /* What a resume request gets: API_OK (resume p), or why not. */
 static enum api_err resume_check(struct hub *h, struct room *r, struct participant *p,
                                  const struct token_claims *claims, const char *token, uint64_t last_seq) {
-  if (p && token_equal(p->resume_token, token)) {
+  if (p && room_participant_resume_token_is(p, token)) {
     if (last_seq == UINT64_MAX || last_seq > r->seq) return API_ERR_RESUME_INVALID;
     if (!roomlog_covers(&r->log, last_seq)) return API_ERR_RESUME_GAP;
     return API_OK;

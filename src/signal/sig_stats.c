@@ -105,7 +105,12 @@ enum api_err sig_quality_update(struct sig_ctx *ctx, char *detail, size_t detail
     }
     json_object_set(out, limits[j].name, v);
   }
-  snprintf(ctx->self->quality, sizeof(ctx->self->quality), "%s", levels[i]);
+  struct participant_extra *x = room_participant_extra(ctx->self);
+  if (x == NULL) {
+    json_decref(out);
+    return API_ERR_INTERNAL_ERROR;
+  }
+  snprintf(x->quality, sizeof(x->quality), "%s", levels[i]);
   if (ctx->room->hist)
     history_event(ctx->room->hist, hub_now_ms(), "quality_update", ctx->self->user_id, levels[i], 0, NULL);
   int rc = hub_publish(ctx->hub, ctx->room, "quality-update", ctx->self->user_id, NULL, ctx->self->user_id, out);

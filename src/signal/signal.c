@@ -219,7 +219,7 @@ void signal_on_message(struct conn *c, const char *data, size_t len) {
     struct sig_ctx ctx = {h, c, self, r, &in};
     e = t->handler(&ctx, detail, sizeof(detail));
     /* Analytics count what the room accepted. */
-    if (e == API_OK && c->part && r->hist) r->hist->messages_by_type[t->id]++;
+    if (e == API_OK && c->part && r->hist) history_count_message(r->hist, t->id);
   }
   if (e != API_OK) {
     log_debug("message_refused room=%s user=%s code=%s", r->id, self->user_id, api_err_code(e));

@@ -20,6 +20,11 @@
 #include "room/op.h"
 #include "room/roomlog.h"
 
+/* The participant keeps these as bytes (issue 16); the hex forms the protocol
+ * sends, rendered into a buffer that lives to the end of the enclosing block. */
+#define SESSION_ID(p) room_participant_session_id((p), (char[33]){0})
+#define RESUME_TOKEN(p) room_participant_resume_token((p), (char[65]){0})
+
 /* ---- a recording world ---- */
 
 #define MAX_SEEN 256
@@ -174,7 +179,7 @@ static void away_member_keeps_seat_and_resumes(void **state) {
   join(w, r, &a, ROOM_ROLE_HOST);
   struct participant *pb = join(w, r, &b, ROOM_ROLE_PARTICIPANT);
   char token[65];
-  snprintf(token, sizeof(token), "%s", pb->resume_token);
+  snprintf(token, sizeof(token), "%s", RESUME_TOKEN(pb));
   hub_member_away(&w->hub, pb);
   struct seen *s = last_of(w, "participant-update");
   assert_non_null(s);
@@ -192,7 +197,7 @@ static void away_member_keeps_seat_and_resumes(void **state) {
   hub_member_back(&w->hub, pb, &b2, 1);
   assert_ptr_equal(b2.member, pb);
   assert_int_equal(w->hub.naway, 0);
-  assert_string_not_equal(pb->resume_token, token); /* single use */
+  assert_string_not_equal(RESUME_TOKEN(pb), token); /* single use */
   assert_string_equal(pstr(last_of(w, "participant-update"), "status"), "connected");
   json_t *st = json_object_get(b2.sent[b2.nsent - 1], "payload");
   assert_true(json_is_true(json_object_get(st, "resumed")));
@@ -208,7 +213,7 @@ static void grace_expiry_leaves_and_remembers_the_token(void **state) {
   join(w, r, &a, ROOM_ROLE_HOST);
   struct participant *pb = join(w, r, &b, ROOM_ROLE_PARTICIPANT);
   char token[65];
-  snprintf(token, sizeof(token), "%s", pb->resume_token);
+  snprintf(token, sizeof(token), "%s", RESUME_TOKEN(pb));
   hub_member_away(&w->hub, pb);
   pb->away_ms = 1; /* long ago */
   hub_members_expire(&w->hub);
@@ -445,7 +450,9 @@ static void user_joined_entries_are_compact_and_render_as_sent(void **state) {
   snprintf(cc.name, sizeof(cc.name), "%s", "Carol \"C\" \xc3\xa9");
   assert_non_null(hub_member_join(&w->hub, r, &cc, &c));
   pb->audio = 1;
-  snprintf(pb->quality, sizeof(pb->quality), "%s", "good");
+  struct participant_extra *pbx = room_participant_extra(pb); /* quality lives there (issue 16) */
+  assert_non_null(pbx);
+  snprintf(pbx->quality, sizeof(pbx->quality), "%s", "good");
   hub_member_back(&w->hub, pb, &b2, 0); /* a new session: user-left, then user-joined with quality */
   size_t joined = 0, framed = 0;
   for (size_t i = 0; i < r->log.n; i++) {

@@ -10,7 +10,13 @@
 
 #include <cmocka.h>
 
+#include "room/policy.h"
 #include "room/room.h"
+
+/* The participant keeps these as bytes (issue 16); the hex forms the protocol
+ * sends, rendered into a buffer that lives to the end of the enclosing block. */
+#define SESSION_ID(p) room_participant_session_id((p), (char[33]){0})
+#define RESUME_TOKEN(p) room_participant_resume_token((p), (char[65]){0})
 
 #define NOW_MS 1700000000123ULL
 
@@ -370,10 +376,10 @@ static void participant_name_defaults_to_user_id(void **state) {
 static void participant_gets_fresh_session_and_resume_token(void **state) {
   struct participant *a = new_participant("alice"), *b = new_participant("alice");
   (void)state;
-  assert_true(is_lower_hex(a->session_id, 32));
-  assert_true(is_lower_hex(a->resume_token, 64));
-  assert_string_not_equal(a->session_id, b->session_id);
-  assert_string_not_equal(a->resume_token, b->resume_token);
+  assert_true(is_lower_hex(SESSION_ID(a), 32));
+  assert_true(is_lower_hex(RESUME_TOKEN(a), 64));
+  assert_string_not_equal(SESSION_ID(a), SESSION_ID(b));
+  assert_string_not_equal(RESUME_TOKEN(a), RESUME_TOKEN(b));
   room_participant_free(a);
   room_participant_free(b);
 }
@@ -476,14 +482,82 @@ static void participant_json_has_public_fields(void **state) {
   room_participant_free(p);
 }
 
+/* The policy records' own index (issue 16): each record holds its user id;
+ * many are found, a re-add replaces, removed ones are gone, and a walk sees
+ * each once. */
+static void count_rec(const char *user, void *rec, void *arg) {
+  assert_string_equal(((struct policy_rec *)rec)->user, user);
+  (*(int *)arg)++;
+}
+
+static void policy_index_finds_many_and_forgets_removed(void **state) {
+  struct room_policy p;
+  char id[16];
+  (void)state;
+  memset(&p, 0, sizeof(p));
+  assert_null(policy_rec_get(&p, "nobody"));
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof(id), "user-%d", i);
+    struct policy_rec *rec = policy_rec_add(&p, id);
+    assert_non_null(rec);
+    rec->set = (uint32_t)i;
+  }
+  assert_int_equal(p.count, 300);
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof(id), "user-%d", i);
+    struct policy_rec *rec = policy_rec_get(&p, id);
+    assert_non_null(rec);
+    assert_int_equal(rec->set, i);
+  }
+  struct policy_rec *again = policy_rec_add(&p, "user-7");
+  assert_non_null(again);
+  assert_int_equal(again->set, 0); /* a fresh record replaced the old one */
+  assert_int_equal(p.count, 300);
+  for (int i = 0; i < 300; i += 3) {
+    snprintf(id, sizeof(id), "user-%d", i);
+    policy_rec_del(&p, id);
+  }
+  policy_rec_del(&p, "nobody");
+  assert_int_equal(p.count, 200);
+  for (int i = 0; i < 300; i++) {
+    snprintf(id, sizeof(id), "user-%d", i);
+    if (i % 3) assert_non_null(policy_rec_get(&p, id));
+    else assert_null(policy_rec_get(&p, id));
+  }
+  int seen = 0;
+  policy_each(&p, count_rec, &seen);
+  assert_int_equal(seen, 200);
+  policy_users_free(&p);
+  assert_int_equal(p.count, 0);
+  assert_null(policy_rec_get(&p, "user-1"));
+}
+
+/* A cluster snapshot carries the session id and resume token as hex; they
+ * come back as the same hex, and a malformed one is never resumable. */
+static void participant_ids_round_trip_as_hex(void **state) {
+  struct participant *a = new_participant("alice"), *b = new_participant("alice");
+  (void)state;
+  assert_int_equal(room_participant_ids_from_hex(b, SESSION_ID(a), RESUME_TOKEN(a)), 0);
+  assert_string_equal(SESSION_ID(b), SESSION_ID(a));
+  assert_string_equal(RESUME_TOKEN(b), RESUME_TOKEN(a));
+  assert_true(room_participant_resume_token_is(b, RESUME_TOKEN(a)));
+  assert_false(room_participant_resume_token_is(b, ""));
+  assert_int_equal(room_participant_ids_from_hex(b, "xyz", ""), 0);
+  assert_true(is_lower_hex(SESSION_ID(b), 32));
+  assert_false(room_participant_resume_token_is(b, ""));
+  assert_false(room_participant_resume_token_is(b, RESUME_TOKEN(a)));
+  room_participant_free(a);
+  room_participant_free(b);
+}
+
 static void participant_json_omits_secrets(void **state) {
   struct participant *p = new_participant("alice");
   json_t *j = room_participant_json(p);
   char *s = json_dumps(j, JSON_COMPACT);
   (void)state;
   assert_non_null(s);
-  assert_null(strstr(s, p->resume_token));
-  assert_null(strstr(s, p->session_id));
+  assert_null(strstr(s, RESUME_TOKEN(p)));
+  assert_null(strstr(s, SESSION_ID(p)));
   assert_null(json_object_get(j, "perms"));
   free(s);
   json_decref(j);
@@ -567,6 +641,8 @@ int main(void) {
     cmocka_unit_test(rejoin_goes_to_end_of_list),
     cmocka_unit_test(add_refuses_duplicate_user),
     cmocka_unit_test(member_index_finds_many_and_forgets_removed),
+    cmocka_unit_test(policy_index_finds_many_and_forgets_removed),
+    cmocka_unit_test(participant_ids_round_trip_as_hex),
     cmocka_unit_test(count_and_peak_track_membership),
     cmocka_unit_test(many_participants_are_all_found),
     cmocka_unit_test(seq_next_starts_at_one_and_increments),
