@@ -16,6 +16,8 @@
  *   rooms          sorted set: rooms live on some instance, scored by when
  *                  their entry expires (renewed by the owner every tick)
  *   roomview       hash: room id -> the owner's JSON view (GET /webrtc/rooms)
+ *   bcast          what every instance applies (a user's erase); each
+ *                  instance reads it from where it started
  * Two connections: one for commands (pipelined, in call order) and one
  * reading (XREAD BLOCK over the inbox and the streams of rooms owned
  * elsewhere that have local members). */
@@ -42,6 +44,7 @@
 #include "net/proxy.h"
 #include "net/ws.h"
 #include "room/command.h"
+#include "room/durable.h"
 #include "room/op.h"
 #include "room/room.h"
 #include "signal/signal.h"
@@ -55,6 +58,10 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define KEY_MAX 160
+#define FWD_CHECK_MS 1000        /* a forwarded REST call unanswered this long: is its owner alive? */
+#define BCAST_MAX 1000           /* entries kept in the broadcast stream */
+#define BCAST_KEY "huddle:bcast:"
+#define ERASE_CLOSE_CODE 4007    /* an erased user's connection (as src/room/durable.c) */
 
 /* ---- scripts ---- */
 
@@ -123,6 +130,17 @@ static const char LUA_ROOMS_LIST[] =
     "  if v and string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then "
     "    local j = redis.call('HGET', KEYS[2], id) if j then out[#out + 1] = j end end "
     "end return out";
+
+/* KEYS hb:{owner}, inbox:{owner}; ARGV the forwarded call's inbox entry id
+ * ("" unknown), "1" when the caller gives up waiting. Returns {alive,
+ * removed}: with the owner's heartbeat gone (or giving up), removed is 1
+ * when the entry was still in its inbox, i.e. the owner never read it (an
+ * owner trims its inbox up to a REST call before running it:
+ * inbox_mark_read); it is deleted, so that it never will be. */
+static const char LUA_FWD_CHECK[] =
+    "local alive = redis.call('EXISTS', KEYS[1]) "
+    "if (alive == 1 and ARGV[2] ~= '1') or ARGV[1] == '' then return {alive, 0} end "
+    "return {alive, redis.call('XDEL', KEYS[2], ARGV[1])}";
 
 /* ---- state ---- */
 
@@ -210,6 +228,13 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   int counted;              /* api_call was counted in Redis (allowed) before it was forwarded */
   int peek_class;           /* a rate-limit status call: the class and user read in Redis */
   char peek_user[ID_MAX + 1];
+  /* Forwarded (http_forward): to whom, its entry in that inbox, when. */
+  char owner[32];
+  char entry[48];           /* the XADD's id ("" not known: held while Redis was away) */
+  uint64_t first_ms, sent_ms;
+  int checking;             /* a LUA_FWD_CHECK is in flight */
+  int last_check;           /* ... the one after which the caller is answered 503 (FWD bound) */
+  int unsent;               /* no owner ever read it (deleted from a dead owner's inbox) */
 };
 
 struct cluster {
@@ -231,6 +256,8 @@ struct cluster {
   uv_check_t check;
   int reading;
   char inbox_pos[48];
+  char bcast_pos[48];       /* "" until the broadcast stream's end was read at start */
+  int bcast_asked;
   struct map rooms;         /* id -> croom */
   struct map links;         /* link id -> link */
   struct map remotes;       /* "inst/id" -> remote */
@@ -274,6 +301,7 @@ static void room_resolve(struct cluster *cl, struct croom *cr);
 static void links_join_local(struct cluster *cl, struct croom *cr);
 static void link_send_open(struct cluster *cl, struct link *l);
 static void link_unlink(struct cluster *cl, struct link *l);
+static void reader_wake(struct cluster *cl);
 static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
 static void gate_drop(struct cluster *cl, struct conn *c);
 static void counted_verdict(struct cluster *cl, int on);
@@ -385,8 +413,10 @@ static long long field_int(const redisReply *fields, const char *name) {
   return strtoll(b, NULL, 10);
 }
 
-/* XADD to another instance's inbox (held while Redis is away). */
-static void inbox_send(struct cluster *cl, const char *inst, int nf, const char **fv, const size_t *fl) {
+/* XADD to another instance's inbox (held while Redis is away; then fn is
+ * not called: priv must not need freeing). */
+static void inbox_send_cb(struct cluster *cl, const char *inst, redisCallbackFn *fn, void *priv, int nf,
+                          const char **fv, const size_t *fl) {
   char key[KEY_MAX];
   key_of(key, "inbox", inst);
   const char *argv[32];
@@ -404,7 +434,11 @@ static void inbox_send(struct cluster *cl, const char *inst, int nf, const char 
     argv[n] = fv[i];
     lens[n++] = fl ? fl[i] : strlen(fv[i]);
   }
-  cmd(cl, NULL, NULL, 1, n, argv, lens);
+  cmd(cl, fn, priv, 1, n, argv, lens);
+}
+
+static void inbox_send(struct cluster *cl, const char *inst, int nf, const char **fv, const size_t *fl) {
+  inbox_send_cb(cl, inst, NULL, NULL, nf, fv, fl);
 }
 
 /* ---- rooms ---- */
@@ -1276,6 +1310,60 @@ static void stream_entry(struct cluster *cl, struct croom *cr, const redisReply 
   outbuf_unref(b);
 }
 
+/* ---- the broadcast stream: what every instance applies ---- */
+
+/* A user's erase (POST /webrtc/admin/users/{id}/erase) on the instance that
+ * answered it: every other instance applies it to the rooms it owns (its
+ * members and waiters of that user, wherever they are connected, close with
+ * 4007 through the owner as on one instance) and, when the store committed
+ * it, drops what its room logs still held naming the user. */
+void cluster_user_erase(struct cluster *cl, const char *user_id, int committed) {
+  if (cl == NULL) return;
+  char mx[16];
+  snprintf(mx, sizeof(mx), "%d", BCAST_MAX);
+  const char *argv[] = {"XADD", BCAST_KEY, "MAXLEN", "~", mx, "*", "k", committed ? "erased" : "erase",
+                        "i", cl->inst, "u", user_id};
+  cmd(cl, NULL, NULL, 1, 12, argv, NULL);
+}
+
+static void bcast_entry(struct cluster *cl, const redisReply *f) {
+  char k[16], inst[32], user[ID_MAX + 1];
+  field_str(f, "k", k, sizeof(k));
+  field_str(f, "i", inst, sizeof(inst));
+  if (field_str(f, "u", user, sizeof(user)) != 0 || !user[0] || strcmp(inst, cl->inst) == 0) return;
+  if (strcmp(k, "erase") == 0) {
+    durable_user_erase(cl->h, user);
+    /* Links whose open no owner has seen yet: closed here. */
+    struct link *gone[256];
+    size_t n = 0;
+    for (size_t i = 0; i < cl->links.nbuckets; i++)
+      for (struct map_entry *e = cl->links.buckets[i]; e; e = e->next) {
+        struct link *l = e->value;
+        if (!l->opened && l->c && strcmp(l->claims.sub, user) == 0 && n < 256) gone[n++] = l;
+      }
+    for (size_t i = 0; i < n; i++) {
+      struct conn *c = gone[i]->c;
+      link_unlink(cl, gone[i]);
+      ws_close(c, ERASE_CLOSE_CODE, "erased");
+    }
+  } else if (strcmp(k, "erased") == 0) {
+    durable_user_erased(cl->h, user);
+  }
+}
+
+/* The broadcast stream is read from its end when this instance started. */
+static void bcast_end_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac, (void)priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (cl == NULL) return;
+  cl->bcast_asked = 0;
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY) return; /* asked again when Redis is back */
+  snprintf(cl->bcast_pos, sizeof(cl->bcast_pos), "0-0");
+  if (r->elements > 0) reply_str(arr_at(r->element[0], 0), cl->bcast_pos, sizeof(cl->bcast_pos));
+  reader_wake(cl);
+}
+
 /* ---- the reader ---- */
 
 struct watch_list { const char **argv; size_t n, cap; char (*keys)[KEY_MAX]; };
@@ -1286,6 +1374,32 @@ static void collect_watch(const char *k, void *v, void *arg) {
   if (!cr->watching || cr->owned || wl->n >= wl->cap) return;
   key_of(wl->keys[wl->n], "stream", cr->id);
   wl->argv[wl->n++] = (const char *)cr;
+}
+
+/* Before this instance runs REST calls forwarded to it, it trims its inbox
+ * up to the last entry it read (XTRIM MINID one past it): what is still in
+ * the inbox was never read. The trim goes on the command connection ahead
+ * of everything running the calls sends, so a call whose entry is still
+ * there had no effect in Redis either. Another instance whose call waits
+ * on a dead owner can then tell (LUA_FWD_CHECK) whether sending it to the
+ * new owner is safe. Only batches with a REST call pay the command. */
+static void inbox_mark_read(struct cluster *cl, const redisReply *entries) {
+  int calls = 0;
+  char last[48] = "";
+  for (size_t j = 0; entries && j < entries->elements; j++) {
+    const redisReply *e = entries->element[j];
+    char k[8] = "";
+    reply_str(arr_at(e, 0), last, sizeof(last));
+    field_str(arr_at(e, 1), "k", k, sizeof(k));
+    if (strcmp(k, "http") == 0) calls = 1;
+  }
+  unsigned long long ms, sq;
+  if (!calls || sscanf(last, "%llu-%llu", &ms, &sq) != 2) return;
+  char key[KEY_MAX], minid[48];
+  key_of(key, "inbox", cl->inst);
+  snprintf(minid, sizeof(minid), "%llu-%llu", ms, sq + 1);
+  const char *argv[] = {"XTRIM", key, "MINID", minid};
+  cmd(cl, NULL, NULL, 1, 4, argv, NULL);
 }
 
 static void reader_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -1306,6 +1420,15 @@ static void reader_cb(redisAsyncContext *ac, void *reply, void *priv) {
       const redisReply *entries = arr_at(s, 1);
       int is_inbox = strcmp(name, inbox) == 0;
       struct croom *cr = NULL;
+      if (is_inbox) inbox_mark_read(cl, entries);
+      if (strcmp(name, BCAST_KEY) == 0) {
+        for (size_t j = 0; entries && j < entries->elements; j++) {
+          const redisReply *e = entries->element[j];
+          reply_str(arr_at(e, 0), cl->bcast_pos, sizeof(cl->bcast_pos));
+          bcast_entry(cl, arr_at(e, 1));
+        }
+        continue;
+      }
       if (!is_inbox && strncmp(name, "huddle:stream:", 14) == 0) cr = croom_get(cl, name + 14, 0);
       for (size_t j = 0; entries && j < entries->elements; j++) {
         const redisReply *e = entries->element[j];
@@ -1337,7 +1460,7 @@ static void reader_issue(struct cluster *cl) {
   size_t *lens = NULL;
   if (rooms == NULL || keys == NULL) goto out;
   map_each(&cl->rooms, collect_watch, &wl);
-  nk = wl.n + 1;
+  nk = wl.n + 1 + (cl->bcast_pos[0] != '\0');
   argv = calloc(6 + 2 * nk, sizeof(char *));
   lens = calloc(6 + 2 * nk, sizeof(size_t));
   if (argv == NULL || lens == NULL) goto out;
@@ -1350,8 +1473,10 @@ static void reader_issue(struct cluster *cl) {
   argv[argc++] = "2000";
   argv[argc++] = "STREAMS";
   argv[argc++] = inbox;
+  if (cl->bcast_pos[0]) argv[argc++] = BCAST_KEY;
   for (size_t i = 0; i < wl.n; i++) argv[argc++] = keys[i];
   argv[argc++] = cl->inbox_pos;
+  if (cl->bcast_pos[0]) argv[argc++] = cl->bcast_pos;
   for (size_t i = 0; i < wl.n; i++) argv[argc++] = ((const struct croom *)rooms[i])->pos;
   for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
   if (redisAsyncCommandArgv(cl->rd, reader_cb, NULL, (int)argc, argv, lens) == REDIS_OK) {
@@ -2016,6 +2141,17 @@ int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const st
 
 /* ---- REST on an instance that does not own the room ---- */
 
+/* The forward's inbox entry id (for LUA_FWD_CHECK). priv: the call's id. */
+static void fwd_added_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  char id[24];
+  snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)(uintptr_t)priv);
+  struct fwd_http *fw = cl ? map_get(&cl->http_wait, id) : NULL;
+  if (fw && r && r->type == REDIS_REPLY_STRING) reply_str(r, fw->entry, sizeof(fw->entry));
+}
+
 static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *owner) {
   char m[8], id[24];
   snprintf(m, sizeof(m), "%d", fw->method);
@@ -2030,7 +2166,16 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   size_t fl[22];
   for (int i = 0; i < 22; i++) fl[i] = i == 21 ? fw->body.len : strlen(fv[i]);
   map_put(&cl->http_wait, id, fw);
-  inbox_send(cl, owner, 22, fv, fl);
+  snprintf(fw->owner, sizeof(fw->owner), "%s", owner);
+  fw->entry[0] = '\0';
+  fw->sent_ms = now_ms(cl);
+  fw->unsent = 0;
+  /* The entry id is wanted only when the XADD goes out now (a held command
+   * has no callback); the priv is the id itself, nothing to free. */
+  if (cl->cmd_up && cl->pend_head == NULL)
+    inbox_send_cb(cl, owner, fwd_added_cb, (void *)(uintptr_t)fw->id, 22, fv, fl);
+  else
+    inbox_send(cl, owner, 22, fv, fl);
   cl->st.forwarded_out++;
 }
 
@@ -2092,6 +2237,8 @@ static void fw_dispatch_here(struct cluster *cl, struct fwd_http *fw) {
   fw_done(c);
 }
 
+static void fw_park(struct cluster *cl, struct fwd_http *fw);
+
 static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct fwd_http *fw = priv;
   struct cluster *cl = the_cluster;
@@ -2103,11 +2250,128 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   if (val[0] && colon && strncmp(val, cl->inst, (size_t)(colon - val)) != 0) {
     char owner[32];
     snprintf(owner, sizeof(owner), "%.*s", (int)(colon - val), val);
-    http_forward(cl, fw, owner);
+    /* A call taken back from a dead owner whose lease has not expired yet:
+     * it waits for the takeover. */
+    if (fw->owner[0] && strcmp(owner, fw->owner) == 0) fw_park(cl, fw);
+    else http_forward(cl, fw, owner);
     return;
   }
-  /* Answer here, as a single instance would (the room is not live anywhere). */
+  /* The lease is ours but the room is not rebuilt yet: wait for it. */
+  struct croom *cr = val[0] && fw->room[0] ? croom_get(cl, fw->room, 0) : NULL;
+  if (cr && (cr->acquiring || cr->rebuilding)) {
+    fw_park(cl, fw);
+    return;
+  }
+  /* Answer here, as a single instance would (the room is not live anywhere,
+   * or this instance took it over). */
   fw_dispatch_here(cl, fw);
+}
+
+/* ---- forwarded calls whose owner died ----
+ * A forwarded call is answered by the owner through our inbox. If the owner
+ * dies first, nothing would answer it until the HTTP header timeout closed
+ * the client's connection. Every tick, calls waiting FWD_CHECK_MS or more
+ * are checked (LUA_FWD_CHECK): with the owner's heartbeat gone, a call is
+ * sent again through a fresh lookup of the lease (a new id: a late answer
+ * of the old owner is ignored) when that is safe: a GET or HEAD, or a call
+ * the owner never read (its entry was still in the owner's inbox, now
+ * deleted). Otherwise, or when no owner answered within the bound (a share
+ * of the header timeout, so the client hears before the timeout closes its
+ * connection), the client gets 503 SERVICE_UNAVAILABLE with a retry hint. */
+
+/* A call taken back, waiting for the lease of its dead owner to expire or
+ * for this instance's rebuild: checked again at the next tick. */
+static void fw_park(struct cluster *cl, struct fwd_http *fw) {
+  char id[24];
+  snprintf(id, sizeof(id), "%" PRIu64, fw->id);
+  fw->unsent = 1;
+  fw->sent_ms = 0; /* checked at the next tick */
+  map_put(&cl->http_wait, id, fw);
+}
+
+/* How long a forwarded call may wait for an answer: the header timeout
+ * (which would close the client's connection) less a margin of two ticks,
+ * so the 503 comes first. */
+static uint64_t fw_bound_ms(const struct cluster *cl) {
+  uint64_t t = (uint64_t)cl->srv->cfg->header_timeout_ms;
+  return t > 4 * TIMER_MS ? t - 2 * TIMER_MS : t / 2;
+}
+
+static void fw_unavailable(struct cluster *cl, struct fwd_http *fw, const char *detail) {
+  log_warn("forward_unanswered room=%s owner=%s", fw->room, fw->owner);
+  cl->st.forwards_unanswered++;
+  struct conn *c = fw_take(fw);
+  http_reply_error(c, API_ERR_SERVICE_UNAVAILABLE, detail, LEASE_MS);
+  fw_done(c);
+}
+
+static void fwd_check_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  char id[24];
+  snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)(uintptr_t)priv);
+  struct fwd_http *fw = cl ? map_get(&cl->http_wait, id) : NULL;
+  if (fw == NULL) return; /* answered meanwhile */
+  fw->checking = 0;
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+      r->element[1]->type != REDIS_REPLY_INTEGER)
+    return; /* Redis away: checked again */
+  map_del(&cl->http_wait, id);
+  if (!fw_keep(cl, fw)) return;
+  int alive = r->element[0]->integer == 1;
+  if (r->element[1]->integer == 1) fw->unsent = 1;
+  int safe = fw->unsent || fw->method == HTTP_GET || fw->method == HTTP_HEAD;
+  if (fw->last_check) {
+    fw_unavailable(cl, fw, fw->unsent ? "the room's instance did not take the call in time; it did not take effect"
+                   : alive ? "the room's instance did not answer in time; the call may have taken effect"
+                   : "the room's instance is gone; the call may have taken effect");
+    return;
+  }
+  if (alive) {
+    map_put(&cl->http_wait, id, fw); /* still working on it */
+    return;
+  }
+  if (!safe) {
+    fw_unavailable(cl, fw, "the room's instance is gone after it received the call; the call may have taken effect");
+    return;
+  }
+  /* Resolve the owner again and send it there (a new id). */
+  cl->st.forwards_retried++;
+  fw->id = ++cl->next_id;
+  char lease[KEY_MAX];
+  key_of(lease, "lease", fw->room);
+  const char *argv[] = {"GET", lease};
+  cmd(cl, lookup_cb, fw, 0, 2, argv, NULL);
+}
+
+struct fw_scan { struct fwd_http *list[256]; size_t n; uint64_t now, bound; };
+
+static void collect_fw(const char *k, void *v, void *arg) {
+  struct fw_scan *fs = arg;
+  struct fwd_http *fw = v;
+  (void)k;
+  if (!fw->checking && (fw->owner[0] || fw->unsent) && fs->n < 256 &&
+      (fs->now - fw->sent_ms >= FWD_CHECK_MS || fs->now - fw->first_ms >= fs->bound))
+    fs->list[fs->n++] = fw;
+}
+
+static void fwd_check(struct cluster *cl) {
+  struct fw_scan fs;
+  fs.n = 0;
+  fs.now = now_ms(cl);
+  fs.bound = fw_bound_ms(cl);
+  map_each(&cl->http_wait, collect_fw, &fs);
+  for (size_t i = 0; i < fs.n; i++) {
+    struct fwd_http *fw = fs.list[i];
+    char hb[KEY_MAX], inbox[KEY_MAX];
+    key_of(hb, "hb", fw->owner);
+    key_of(inbox, "inbox", fw->owner);
+    fw->last_check = fs.now - fw->first_ms >= fs.bound;
+    const char *argv[] = {"EVAL", LUA_FWD_CHECK, "2", hb, inbox, fw->unsent ? "" : fw->entry, fw->last_check ? "1" : "0"};
+    fw->checking = 1;
+    cmd(cl, fwd_check_cb, (void *)(uintptr_t)fw->id, 0, 7, argv, NULL);
+  }
 }
 
 /* Rooms made here by POST /webrtc/rooms: this instance claims their lease,
@@ -2172,6 +2436,7 @@ static struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *r
   fw->cl = cl;
   fw->c = c;
   fw->id = ++cl->next_id;
+  fw->first_ms = now_ms(cl);
   snprintf(fw->room, sizeof(fw->room), "%s", room);
   fw->method = c->req->parser.method;
   buf_append(&fw->url, url, c->req->url.len);
@@ -2418,6 +2683,11 @@ static void on_up(struct cluster *cl) {
   if (cl->pend_head == NULL) cl->pend_head = held, cl->pend_tail = held_tail;
   else if (held) held_tail->next = cl->pend_head, cl->pend_head = held; /* cannot happen: Redis is up */
   pending_flush(cl);
+  if (!cl->bcast_pos[0] && !cl->bcast_asked) {
+    const char *argv[] = {"XREVRANGE", BCAST_KEY, "+", "-", "COUNT", "1"};
+    cl->bcast_asked = 1;
+    cmd(cl, bcast_end_cb, NULL, 0, 6, argv, NULL);
+  }
   reader_issue(cl);
 }
 
@@ -2706,6 +2976,7 @@ static void on_timer(uv_timer_t *t) {
   cmd(cl, NULL, NULL, 0, 5, argv, NULL);
   map_each(&cl->rooms, renew_room, cl);
   if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
+  fwd_check(cl);
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
   rooms_publish(cl, &s);
@@ -2862,13 +3133,14 @@ json_t *cluster_health_json(const struct cluster *cl) {
   for (size_t i = 0; i < cl->rooms.nbuckets; i++)
     for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next)
       if (((struct croom *)e->value)->owned) json_array_append_new(owned, json_string(e->key));
-  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I}", "instance_id", cl->inst, "redis",
+  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I}", "instance_id", cl->inst, "redis",
                    cluster_redis_up(cl) ? "ok" : "unavailable", "owned_rooms", owned, "forwarded_out",
                    (json_int_t)cl->st.forwarded_out, "forwarded_in", (json_int_t)cl->st.forwarded_in,
                    "stream_entries_in", (json_int_t)cl->st.stream_entries_in, "queued",
                    (json_int_t)cl->npending, "stream_lag_ms", cl->st.stream_lag_ms, "stream_lag_max_ms",
                    cl->st.stream_lag_max_ms, "takeovers", (json_int_t)cl->st.takeovers, "fenced",
-                   (json_int_t)cl->st.fenced, "opens_moved", (json_int_t)cl->st.opens_moved);
+                   (json_int_t)cl->st.fenced, "opens_moved", (json_int_t)cl->st.opens_moved, "forwards_retried",
+                   (json_int_t)cl->st.forwards_retried, "forwards_unanswered", (json_int_t)cl->st.forwards_unanswered);
 }
 
 void cluster_metrics(const struct cluster *cl, struct buf *b) {
@@ -2894,10 +3166,15 @@ void cluster_metrics(const struct cluster *cl, struct buf *b) {
       "# HELP huddle_cluster_takeovers_total Rooms taken over from a dead owner.\n"
       "# TYPE huddle_cluster_takeovers_total counter\nhuddle_cluster_takeovers_total %llu\n"
       "# HELP huddle_cluster_opens_moved_total Joins sent again because the instance named as owner had given the room up.\n"
-      "# TYPE huddle_cluster_opens_moved_total counter\nhuddle_cluster_opens_moved_total %llu\n",
+      "# TYPE huddle_cluster_opens_moved_total counter\nhuddle_cluster_opens_moved_total %llu\n"
+      "# HELP huddle_cluster_forwards_retried_total REST calls taken back from a dead owner and sent again.\n"
+      "# TYPE huddle_cluster_forwards_retried_total counter\nhuddle_cluster_forwards_retried_total %llu\n"
+      "# HELP huddle_cluster_forwards_unanswered_total REST calls answered 503: their owner died after reading them, or did not answer in time.\n"
+      "# TYPE huddle_cluster_forwards_unanswered_total counter\nhuddle_cluster_forwards_unanswered_total %llu\n",
       cl->inst, cluster_redis_up(cl), cluster_owned_rooms(cl), (unsigned long long)cl->st.forwarded_out,
       (unsigned long long)cl->st.forwarded_in, (unsigned long long)cl->st.stream_entries_in,
       cl->st.stream_lag_ms / 1000.0, cl->npending, (unsigned long long)cl->st.takeovers,
-      (unsigned long long)cl->st.opens_moved);
+      (unsigned long long)cl->st.opens_moved, (unsigned long long)cl->st.forwards_retried,
+      (unsigned long long)cl->st.forwards_unanswered);
   if (n > 0) buf_append(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
 }
