@@ -60,6 +60,7 @@
 #define KEY_MAX 160
 #define FWD_CHECK_MS 1000        /* a forwarded REST call unanswered this long: is its owner alive? */
 #define BCAST_MAX 1000           /* entries kept in the broadcast stream */
+#define RECOVER_SCAN "10000"     /* newest entries of a dead owner's inbox searched for a link's messages */
 #define BCAST_KEY "huddle:bcast:"
 #define ERASE_CLOSE_CODE 4007    /* an erased user's connection (as src/room/durable.c) */
 
@@ -142,6 +143,21 @@ static const char LUA_FWD_CHECK[] =
     "if (alive == 1 and ARGV[2] ~= '1') or ARGV[1] == '' then return {alive, 0} end "
     "return {alive, redis.call('XDEL', KEYS[2], ARGV[1])}";
 
+/* KEYS hb:{old owner}, inbox:{old owner}; ARGV instance, link. nil while the
+ * old owner beats; else the messages of that link it never read (still in
+ * its inbox: inbox_mark_read), in order, deleted so that they never will
+ * be read there. Looks at the newest RECOVER_SCAN entries only. */
+static const char LUA_RECOVER[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return false end "
+    "local es = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3]) local out = {} "
+    "for n = #es, 1, -1 do local e = es[n] local f = e[2] local k, i, id, d "
+    "  for j = 1, #f, 2 do local v = f[j + 1] "
+    "    if f[j] == 'k' then k = v elseif f[j] == 'i' then i = v elseif f[j] == 'id' then id = v "
+    "    elseif f[j] == 'd' then d = v end end "
+    "  if k == 'msg' and i == ARGV[1] and id == ARGV[2] and d then "
+    "    out[#out + 1] = d redis.call('XDEL', KEYS[2], e[1]) end "
+    "end return out";
+
 /* ---- state ---- */
 
 struct pending {            /* a command held while Redis is away */
@@ -192,6 +208,15 @@ struct link {               /* a client of this instance in a room owned elsewhe
   struct buf grant;         /* a breakout grant (the owner checks it); spent in Redis first */
   int spending;             /* the grant's SET NX is in flight: not in room->links yet */
   char spend_room[ID_MAX + 1];
+  /* The owner changed while this link was sending to the old one: its
+   * messages the old owner never read are taken back (LUA_RECOVER) and sent
+   * to the new one ahead of those since, which wait in queue meanwhile. */
+  int recovering;
+};
+
+struct feed {               /* a link of this instance made a local member by a rebuild: its held messages */
+  struct conn *c;
+  struct buf q;
 };
 
 struct remote {             /* owner side: a client connected to another instance */
@@ -291,6 +316,8 @@ struct cluster {
    * the instances share one random key kept in Redis (grantkey). */
   int grant_shared;
   int grant_loaded;         /* h->grant_key is the one read from Redis */
+  struct feed *feeds;       /* during a rebuild (snap_session) */
+  size_t nfeeds, cap_feeds;
 };
 
 static struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
@@ -302,6 +329,7 @@ static void links_join_local(struct cluster *cl, struct croom *cr);
 static void link_send_open(struct cluster *cl, struct link *l);
 static void link_unlink(struct cluster *cl, struct link *l);
 static void reader_wake(struct cluster *cl);
+static void link_retarget(struct cluster *cl, struct link *l, const char *owner);
 static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
 static void gate_drop(struct cluster *cl, struct conn *c);
 static void counted_verdict(struct cluster *cl, int on);
@@ -858,7 +886,7 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       const char *fv[] = {"k", "end", "i", cl->inst, "id", id, "why", why, "c", "1006"};
       inbox_send(cl, inst, 10, fv, NULL);
     } else if (l->opened && l->room && strcmp(l->room->id, room) == 0) {
-      snprintf(l->sent_to, sizeof(l->sent_to), "%s", inst);
+      link_retarget(cl, l, inst);
     }
   } else if (strcmp(k, "msg") == 0) {
     cl->st.forwarded_in++;
@@ -1202,6 +1230,76 @@ static void link_unlink(struct cluster *cl, struct link *l) {
   free(l);
 }
 
+static void link_queue(struct link *l, const char *data, size_t len) {
+  uint32_t n = (uint32_t)len;
+  buf_append(&l->queue, &n, 4);
+  buf_append(&l->queue, data, len);
+  l->nqueued++;
+}
+
+static void recover_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct cluster *cl = the_cluster;
+  struct link *l = cl ? map_get(&cl->links, (const char *)priv) : NULL;
+  free(priv);
+  if (l == NULL || !l->recovering) return;
+  l->recovering = 0;
+  redisReply *r = reply;
+  struct buf got = {0};
+  size_t ngot = 0;
+  for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+    const redisReply *d = r->element[i];
+    if (d->type != REDIS_REPLY_STRING) continue;
+    uint32_t n = (uint32_t)d->len;
+    buf_append(&got, &n, 4);
+    buf_append(&got, d->str, d->len);
+    ngot++;
+  }
+  if (ngot) log_info("msgs_recovered link=%s n=%zu", l->key, ngot);
+  cl->st.msgs_recovered += ngot;
+  buf_append(&got, l->queue.data ? l->queue.data : "", l->queue.len); /* then those sent since, in order */
+  buf_free(&l->queue);
+  l->queue = got;
+  l->nqueued += ngot;
+  /* This instance is the new owner (rebuilding): the rebuild feeds the
+   * queue to the connection once it is a member (snap_session). */
+  if (l->room && l->room->owned) return;
+  size_t off = 0;
+  while (off + 4 <= l->queue.len) {
+    uint32_t n;
+    memcpy(&n, l->queue.data + off, 4);
+    const char *mv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", l->queue.data + off + 4};
+    size_t ml[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, n};
+    inbox_send(cl, l->sent_to, 8, mv, ml);
+    cl->st.forwarded_out++;
+    off += 4 + n;
+  }
+  buf_free(&l->queue);
+  l->nqueued = 0;
+}
+
+/* l's messages the owner it sent them to (old) never read: taken back from
+ * old's inbox if old is dead; l's next messages wait until they are. */
+static void link_recover(struct cluster *cl, struct link *l, const char *old) {
+  char hb[KEY_MAX], inbox[KEY_MAX];
+  key_of(hb, "hb", old);
+  key_of(inbox, "inbox", old);
+  char *k = strdup(l->key);
+  if (k == NULL) return;
+  l->recovering = 1;
+  const char *argv[] = {"EVAL", LUA_RECOVER, "2", hb, inbox, cl->inst, l->key, RECOVER_SCAN};
+  cmd(cl, recover_cb, k, 0, 8, argv, NULL);
+}
+
+/* The room's owner is now owner: l sends there; what it sent the old one
+ * and that was never read is recovered first. */
+static void link_retarget(struct cluster *cl, struct link *l, const char *owner) {
+  if (strcmp(l->sent_to, owner) == 0) return;
+  if (l->opened && l->confirmed && l->sent_to[0] && !l->recovering && strcmp(l->sent_to, cl->inst) != 0)
+    link_recover(cl, l, l->sent_to);
+  snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner);
+}
+
 void cluster_on_text(struct conn *c, const char *data, size_t len) {
   struct cluster *cl = the_cluster;
   struct link *l = cl && !c->proxy ? c->cluster : NULL;
@@ -1216,6 +1314,12 @@ void cluster_on_text(struct conn *c, const char *data, size_t len) {
     buf_append(&l->queue, &n, 4);
     buf_append(&l->queue, data, len);
     l->nqueued++;
+    return;
+  }
+  if (l->recovering || (l->room && l->room->owned)) {
+    /* Behind messages being taken back from a dead owner, or the room is
+     * being rebuilt here: held in order. */
+    if (l->nqueued < LINK_QUEUE_MAX) link_queue(l, data, len);
     return;
   }
   if (!l->confirmed && l->nqueued < LINK_QUEUE_MAX) {
@@ -1259,7 +1363,7 @@ static void stream_entry(struct cluster *cl, struct croom *cr, const redisReply 
     log_info("owner_changed room=%s owner=%s", cr->id, owner);
     snprintf(cr->owner, sizeof(cr->owner), "%s", owner);
     for (struct link *l = cr->links; l; l = l->next)
-      if (l->opened) snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner);
+      if (l->opened) link_retarget(cl, l, owner);
   }
   const redisReply *r = field(f, "r");
   if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0) return;
@@ -1391,7 +1495,7 @@ static void inbox_mark_read(struct cluster *cl, const redisReply *entries) {
     char k[8] = "";
     reply_str(arr_at(e, 0), last, sizeof(last));
     field_str(arr_at(e, 1), "k", k, sizeof(k));
-    if (strcmp(k, "http") == 0) calls = 1;
+    if (strcmp(k, "http") == 0 || strcmp(k, "msg") == 0) calls = 1;
   }
   unsigned long long ms, sq;
   if (!calls || sscanf(last, "%llu-%llu", &ms, &sq) != 2) return;
@@ -1756,6 +1860,20 @@ static struct conn *snap_session(struct cluster *cl, struct croom *cr, const red
     struct link *l = link && link[0] ? map_get(&cl->links, link) : NULL;
     if (l && l->c) {
       struct conn *c = l->c;
+      if (l->queue.len && l->confirmed) {
+        /* Held while the room was rebuilt here (and taken back from the
+         * dead owner): run once c is a member again (feeds_run). */
+        if (cl->nfeeds == cl->cap_feeds) {
+          size_t cap = cl->cap_feeds ? 2 * cl->cap_feeds : 8;
+          struct feed *nf = realloc(cl->feeds, cap * sizeof(*nf));
+          if (nf) cl->feeds = nf, cl->cap_feeds = cap;
+        }
+        if (cl->nfeeds < cl->cap_feeds) {
+          cl->feeds[cl->nfeeds].c = c;
+          cl->feeds[cl->nfeeds++].q = l->queue;
+          memset(&l->queue, 0, sizeof(l->queue));
+        }
+      }
       link_unlink(cl, l);
       return c;
     }
@@ -1771,6 +1889,24 @@ static struct conn *snap_session(struct cluster *cl, struct croom *cr, const red
     return rm->fake;
   }
   return NULL;
+}
+
+/* The messages of links made members by the rebuild, in order, as
+ * links_join_local does for the others. */
+static void feeds_run(struct cluster *cl) {
+  for (size_t i = 0; i < cl->nfeeds; i++) {
+    struct conn *c = cl->feeds[i].c;
+    struct buf *q = &cl->feeds[i].q;
+    size_t off = 0;
+    while (off + 4 <= q->len && !c->closing) {
+      uint32_t n;
+      memcpy(&n, q->data + off, 4);
+      signal_on_message(c, q->data + off + 4, n);
+      off += 4 + n;
+    }
+    buf_free(q);
+  }
+  cl->nfeeds = 0;
 }
 
 /* Members of the snapshot, their sessions where their instance lives, the
@@ -1926,6 +2062,7 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     json_decref(pl);
   }
   cr->dirty = 1;
+  feeds_run(cl);
   links_join_local(cl, cr);
 }
 
@@ -1941,6 +2078,11 @@ static void become_owner(struct cluster *cl, struct croom *cr) {
   char snap[KEY_MAX], stream[KEY_MAX];
   key_of(snap, "snap", cr->id);
   key_of(stream, "stream", cr->id);
+  /* Messages our links sent the dead owner and it never read: taken back
+   * first (their replies come before the rebuild's). */
+  for (struct link *l = cr->links; l; l = l->next)
+    if (l->opened && l->confirmed && l->sent_to[0] && strcmp(l->sent_to, cl->inst) != 0 && !l->recovering)
+      link_recover(cl, l, l->sent_to);
   const char *argv[] = {"EVAL", LUA_REBUILD, "2", snap, stream};
   cr->rebuilding = 1;
   cmd(cl, rebuild_cb, strdup(cr->id), 0, 5, argv, NULL);
@@ -2001,7 +2143,7 @@ static void acquire_cb(redisAsyncContext *ac, void *reply, void *priv) {
   }
   for (struct link *l = cr->links; l; l = l->next) {
     if (!l->opened) link_send_open(cl, l);
-    else if (changed) snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner); /* rebuilt there from the snapshot */
+    else if (changed) link_retarget(cl, l, owner); /* rebuilt there from the snapshot */
   }
 }
 
@@ -3108,6 +3250,8 @@ void cluster_stop(struct cluster *cl) {
   uv_close((uv_handle_t *)&cl->timer, close_cb);
   uv_close((uv_handle_t *)&cl->retry, close_cb);
   uv_close((uv_handle_t *)&cl->check, close_cb);
+  free(cl->feeds);
+  cl->feeds = NULL, cl->nfeeds = cl->cap_feeds = 0;
   if (cl->cmd) redisAsyncDisconnect(cl->cmd); /* sends what is queued first */
   if (cl->rd) {
     redisAsyncFree(cl->rd); /* blocked in XREAD: nothing to wait for */
@@ -3133,14 +3277,15 @@ json_t *cluster_health_json(const struct cluster *cl) {
   for (size_t i = 0; i < cl->rooms.nbuckets; i++)
     for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next)
       if (((struct croom *)e->value)->owned) json_array_append_new(owned, json_string(e->key));
-  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I}", "instance_id", cl->inst, "redis",
+  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "instance_id", cl->inst, "redis",
                    cluster_redis_up(cl) ? "ok" : "unavailable", "owned_rooms", owned, "forwarded_out",
                    (json_int_t)cl->st.forwarded_out, "forwarded_in", (json_int_t)cl->st.forwarded_in,
                    "stream_entries_in", (json_int_t)cl->st.stream_entries_in, "queued",
                    (json_int_t)cl->npending, "stream_lag_ms", cl->st.stream_lag_ms, "stream_lag_max_ms",
                    cl->st.stream_lag_max_ms, "takeovers", (json_int_t)cl->st.takeovers, "fenced",
                    (json_int_t)cl->st.fenced, "opens_moved", (json_int_t)cl->st.opens_moved, "forwards_retried",
-                   (json_int_t)cl->st.forwards_retried, "forwards_unanswered", (json_int_t)cl->st.forwards_unanswered);
+                   (json_int_t)cl->st.forwards_retried, "forwards_unanswered", (json_int_t)cl->st.forwards_unanswered,
+                   "msgs_recovered", (json_int_t)cl->st.msgs_recovered);
 }
 
 void cluster_metrics(const struct cluster *cl, struct buf *b) {
@@ -3170,11 +3315,13 @@ void cluster_metrics(const struct cluster *cl, struct buf *b) {
       "# HELP huddle_cluster_forwards_retried_total REST calls taken back from a dead owner and sent again.\n"
       "# TYPE huddle_cluster_forwards_retried_total counter\nhuddle_cluster_forwards_retried_total %llu\n"
       "# HELP huddle_cluster_forwards_unanswered_total REST calls answered 503: their owner died after reading them, or did not answer in time.\n"
-      "# TYPE huddle_cluster_forwards_unanswered_total counter\nhuddle_cluster_forwards_unanswered_total %llu\n",
+      "# TYPE huddle_cluster_forwards_unanswered_total counter\nhuddle_cluster_forwards_unanswered_total %llu\n"
+      "# HELP huddle_cluster_msgs_recovered_total Client messages taken back from a dead owner's inbox and sent to the new owner.\n"
+      "# TYPE huddle_cluster_msgs_recovered_total counter\nhuddle_cluster_msgs_recovered_total %llu\n",
       cl->inst, cluster_redis_up(cl), cluster_owned_rooms(cl), (unsigned long long)cl->st.forwarded_out,
       (unsigned long long)cl->st.forwarded_in, (unsigned long long)cl->st.stream_entries_in,
       cl->st.stream_lag_ms / 1000.0, cl->npending, (unsigned long long)cl->st.takeovers,
       (unsigned long long)cl->st.opens_moved, (unsigned long long)cl->st.forwards_retried,
-      (unsigned long long)cl->st.forwards_unanswered);
+      (unsigned long long)cl->st.forwards_unanswered, (unsigned long long)cl->st.msgs_recovered);
   if (n > 0) buf_append(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
 }

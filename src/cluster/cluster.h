@@ -28,6 +28,7 @@ struct cluster_stats {
   uint64_t fenced;            /* appends refused: this instance no longer held the lease */
   uint64_t takeovers;         /* rooms this instance took over from a dead owner */
   uint64_t opens_moved;       /* joins sent again: the instance named as owner had given the room up */
+  uint64_t msgs_recovered;    /* client messages taken back from a dead owner's inbox and sent to the new one */
   uint64_t forwards_retried;  /* REST calls taken back from a dead owner and sent again (GET/HEAD, or never read) */
   uint64_t forwards_unanswered; /* REST calls answered 503 here: owner gone after reading it, or no answer in time */
   uint64_t reconnects;        /* Redis connections re-established */
