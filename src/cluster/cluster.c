@@ -10,7 +10,8 @@
  *   snap:{room}    JSON snapshot of the room's state (members, roles,
  *                  overrides, settings, hands, bans, seq)
  *   inbox:{inst}   what other instances send this one (opens, messages,
- *                  ends, REST calls and their responses)
+ *                  ends, REST calls and their responses); its reader trims
+ *                  what it read before running messages and REST calls
  *   hb:{inst}      heartbeat, PX LEASE_MS
  *   grant:{jti}    a spent breakout grant, PX until the grant expires
  *   rooms          sorted set: rooms live on some instance, scored by when
