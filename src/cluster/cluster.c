@@ -134,15 +134,15 @@ static const char LUA_ROOMS_LIST[] =
     "end return out";
 
 /* KEYS hb:{owner}, inbox:{owner}; ARGV the forwarded call's inbox entry id
- * ("" unknown), "1" when the caller gives up waiting. Returns {alive,
- * removed}: with the owner's heartbeat gone (or giving up), removed is 1
- * when the entry was still in its inbox, i.e. the owner never read it (an
- * owner trims its inbox up to a REST call before running it:
- * inbox_mark_read); it is deleted, so that it never will be. */
+ * ("" unknown). Returns {alive, removed}: with the owner's heartbeat gone,
+ * removed is 1 when the entry was still in its inbox, i.e. the owner never
+ * read it (an owner trims its inbox up to a REST call before running it:
+ * inbox_mark_read); it is deleted, so that it never will be. Never from a
+ * live owner: its XREAD reply may hold the entry already. */
 static const char LUA_FWD_CHECK[] =
     "local alive = redis.call('EXISTS', KEYS[1]) "
-    "if (alive == 1 and ARGV[2] ~= '1') or ARGV[1] == '' then return {alive, 0} end "
-    "return {alive, redis.call('XDEL', KEYS[2], ARGV[1])}";
+    "if alive == 1 or ARGV[1] == '' then return {alive, 0} end "
+    "return {0, redis.call('XDEL', KEYS[2], ARGV[1])}";
 
 /* KEYS hb:{old owner}, inbox:{old owner}; ARGV instance, link. nil while the
  * old owner beats; else the messages of that link it never read (still in
@@ -2511,9 +2511,9 @@ static void fwd_check(struct cluster *cl) {
     key_of(hb, "hb", fw->owner);
     key_of(inbox, "inbox", fw->owner);
     fw->last_check = fs.now - fw->first_ms >= fs.bound;
-    const char *argv[] = {"EVAL", LUA_FWD_CHECK, "2", hb, inbox, fw->unsent ? "" : fw->entry, fw->last_check ? "1" : "0"};
+    const char *argv[] = {"EVAL", LUA_FWD_CHECK, "2", hb, inbox, fw->unsent ? "" : fw->entry};
     fw->checking = 1;
-    cmd(cl, fwd_check_cb, (void *)(uintptr_t)fw->id, 0, 7, argv, NULL);
+    cmd(cl, fwd_check_cb, (void *)(uintptr_t)fw->id, 0, 6, argv, NULL);
   }
 }
 

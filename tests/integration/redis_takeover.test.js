@@ -96,7 +96,8 @@ test('a change forwarded to a dead owner that cannot be answered in time gets 50
       const e = h.assertApiError(set, 503, 'SERVICE_UNAVAILABLE');
       assert.ok(e.retry_after_ms > 0, set.text);
       assert.ok(Number(set.headers['retry-after']) > 0, JSON.stringify(set.headers));
-      assert.match(e.detail, /did not take effect/, set.text);
+      // At the bound A's heartbeat may still be there: "may have" then.
+      assert.match(e.detail, /did not take effect|may have taken effect/, set.text);
       assert.strictEqual(chatEnabled, true, `the refused change did not take effect: ${got.text}`);
       const hc = (await rh.clusterHealth(C)).components.cluster;
       assert.strictEqual(hc.forwards_unanswered, 1, JSON.stringify(hc));
