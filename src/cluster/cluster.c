@@ -2781,13 +2781,18 @@ static void route_request(struct conn *c) {
   memcpy(room, id, n);
   room[n] = '\0';
   struct croom *cr = croom_get(cl, room, 0);
-  if (hub_room_find(cl->h, room) || (cr && cr->owned)) {
+  int rebuilding = cr && cr->owned && cr->rebuilding && hub_room_find(cl->h, room) == NULL;
+  if (!rebuilding && (hub_room_find(cl->h, room) || (cr && cr->owned))) {
     api_dispatch(c);
     return;
   }
   struct fwd_http *fw = fw_new(cl, c, room);
   if (fw == NULL) {
     api_dispatch(c);
+    return;
+  }
+  if (rebuilding) {
+    fw_park(cl, fw); /* taken over here a moment ago: answered once the room is rebuilt */
     return;
   }
   if (cr && cr->owner[0] && cr->watching) {
