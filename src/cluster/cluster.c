@@ -1422,8 +1422,26 @@ static void stream_entry(struct cluster *cl, struct croom *cr, const redisReply 
  * members and waiters of that user, wherever they are connected, close with
  * 4007 through the owner as on one instance) and, when the store committed
  * it, drops what its room logs still held naming the user. */
+/* The user's links whose open no owner has seen yet: closed here (an owner
+ * that has its session closes it itself, the others hearing why). */
+static void erase_links(struct cluster *cl, const char *user) {
+  struct link *gone[256];
+  size_t n = 0;
+  for (size_t i = 0; i < cl->links.nbuckets; i++)
+    for (struct map_entry *e = cl->links.buckets[i]; e; e = e->next) {
+      struct link *l = e->value;
+      if (!l->opened && l->c && strcmp(l->claims.sub, user) == 0 && n < 256) gone[n++] = l;
+    }
+  for (size_t i = 0; i < n; i++) {
+    struct conn *c = gone[i]->c;
+    link_unlink(cl, gone[i]);
+    ws_close(c, ERASE_CLOSE_CODE, "erased");
+  }
+}
+
 void cluster_user_erase(struct cluster *cl, const char *user_id, int committed) {
   if (cl == NULL) return;
+  if (!committed) erase_links(cl, user_id);
   char mx[16];
   snprintf(mx, sizeof(mx), "%d", BCAST_MAX);
   const char *argv[] = {"XADD", BCAST_KEY, "MAXLEN", "~", mx, "*", "k", committed ? "erased" : "erase",
@@ -1438,19 +1456,7 @@ static void bcast_entry(struct cluster *cl, const redisReply *f) {
   if (field_str(f, "u", user, sizeof(user)) != 0 || !user[0] || strcmp(inst, cl->inst) == 0) return;
   if (strcmp(k, "erase") == 0) {
     durable_user_erase(cl->h, user);
-    /* Links whose open no owner has seen yet: closed here. */
-    struct link *gone[256];
-    size_t n = 0;
-    for (size_t i = 0; i < cl->links.nbuckets; i++)
-      for (struct map_entry *e = cl->links.buckets[i]; e; e = e->next) {
-        struct link *l = e->value;
-        if (!l->opened && l->c && strcmp(l->claims.sub, user) == 0 && n < 256) gone[n++] = l;
-      }
-    for (size_t i = 0; i < n; i++) {
-      struct conn *c = gone[i]->c;
-      link_unlink(cl, gone[i]);
-      ws_close(c, ERASE_CLOSE_CODE, "erased");
-    }
+    erase_links(cl, user);
   } else if (strcmp(k, "erased") == 0) {
     durable_user_erased(cl->h, user);
   }
