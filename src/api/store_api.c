@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "cluster/cluster.h"
 #include "net/http.h"
 #include "net/server.h"
 #include "room/durable.h"
@@ -181,6 +182,7 @@ static void on_erased(struct store_rec *rec, void *arg) {
   struct wait *w = &ew->w;
   /* Whatever the store answered, memory follows the erase through. */
   durable_user_erased(ew->hub, rec->user_id);
+  cluster_user_erase(ew->hub->cluster, rec->user_id, 1);
   struct conn *c = wait_conn(w);
   if (c) {
     if (rec->status == STORE_OK) {
@@ -218,9 +220,11 @@ void api_user_erase(struct api_req *r) {
    * about it; what that records (its leaves) is queued before the erase,
    * which then covers it in the store too. */
   durable_user_erase(r->hub, user);
+  cluster_user_erase(r->hub->cluster, user, 0); /* the other instances' rooms */
   if (store_submit(r->hub->store, rec, 0) != 0) { /* rec is freed */
     free(w);
     durable_user_erased(r->hub, user);
+    cluster_user_erase(r->hub->cluster, user, 1);
     api_reply_error(r, API_ERR_STORE_UNAVAILABLE, NULL);
     return;
   }

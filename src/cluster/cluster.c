@@ -10,12 +10,15 @@
  *   snap:{room}    JSON snapshot of the room's state (members, roles,
  *                  overrides, settings, hands, bans, seq)
  *   inbox:{inst}   what other instances send this one (opens, messages,
- *                  ends, REST calls and their responses)
+ *                  ends, REST calls and their responses); its reader trims
+ *                  what it read before running messages and REST calls
  *   hb:{inst}      heartbeat, PX LEASE_MS
  *   grant:{jti}    a spent breakout grant, PX until the grant expires
  *   rooms          sorted set: rooms live on some instance, scored by when
  *                  their entry expires (renewed by the owner every tick)
  *   roomview       hash: room id -> the owner's JSON view (GET /webrtc/rooms)
+ *   bcast          what every instance applies (a user's erase); each
+ *                  instance reads it from where it started
  * Two connections: one for commands (pipelined, in call order) and one
  * reading (XREAD BLOCK over the inbox and the streams of rooms owned
  * elsewhere that have local members). */
@@ -42,6 +45,7 @@
 #include "net/proxy.h"
 #include "net/ws.h"
 #include "room/command.h"
+#include "room/durable.h"
 #include "room/op.h"
 #include "room/room.h"
 #include "signal/signal.h"
@@ -55,6 +59,11 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define KEY_MAX 160
+#define FWD_CHECK_MS 1000        /* a forwarded REST call unanswered this long: is its owner alive? */
+#define BCAST_MAX 1000           /* entries kept in the broadcast stream */
+#define RECOVER_SCAN "10000"     /* newest entries of a dead owner's inbox searched for a link's messages */
+#define BCAST_KEY "huddle:bcast:"
+#define ERASE_CLOSE_CODE 4007    /* an erased user's connection (as src/room/durable.c) */
 
 /* ---- scripts ---- */
 
@@ -124,6 +133,32 @@ static const char LUA_ROOMS_LIST[] =
     "    local j = redis.call('HGET', KEYS[2], id) if j then out[#out + 1] = j end end "
     "end return out";
 
+/* KEYS hb:{owner}, inbox:{owner}; ARGV the forwarded call's inbox entry id
+ * ("" unknown). Returns {alive, removed}: with the owner's heartbeat gone,
+ * removed is 1 when the entry was still in its inbox, i.e. the owner never
+ * read it (an owner trims its inbox up to a REST call before running it:
+ * inbox_mark_read); it is deleted, so that it never will be. Never from a
+ * live owner: its XREAD reply may hold the entry already. */
+static const char LUA_FWD_CHECK[] =
+    "local alive = redis.call('EXISTS', KEYS[1]) "
+    "if alive == 1 or ARGV[1] == '' then return {alive, 0} end "
+    "return {0, redis.call('XDEL', KEYS[2], ARGV[1])}";
+
+/* KEYS hb:{old owner}, inbox:{old owner}; ARGV instance, link. nil while the
+ * old owner beats; else the messages of that link it never read (still in
+ * its inbox: inbox_mark_read), in order, deleted so that they never will
+ * be read there. Looks at the newest RECOVER_SCAN entries only. */
+static const char LUA_RECOVER[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return false end "
+    "local es = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[3]) local out = {} "
+    "for n = #es, 1, -1 do local e = es[n] local f = e[2] local k, i, id, d "
+    "  for j = 1, #f, 2 do local v = f[j + 1] "
+    "    if f[j] == 'k' then k = v elseif f[j] == 'i' then i = v elseif f[j] == 'id' then id = v "
+    "    elseif f[j] == 'd' then d = v end end "
+    "  if k == 'msg' and i == ARGV[1] and id == ARGV[2] and d then "
+    "    out[#out + 1] = d redis.call('XDEL', KEYS[2], e[1]) end "
+    "end return out";
+
 /* ---- state ---- */
 
 struct pending {            /* a command held while Redis is away */
@@ -174,6 +209,15 @@ struct link {               /* a client of this instance in a room owned elsewhe
   struct buf grant;         /* a breakout grant (the owner checks it); spent in Redis first */
   int spending;             /* the grant's SET NX is in flight: not in room->links yet */
   char spend_room[ID_MAX + 1];
+  /* The owner changed while this link was sending to the old one: its
+   * messages the old owner never read are taken back (LUA_RECOVER) and sent
+   * to the new one ahead of those since, which wait in queue meanwhile. */
+  int recovering;
+};
+
+struct feed {               /* a link of this instance made a local member by a rebuild: its held messages */
+  struct conn *c;
+  struct buf q;
 };
 
 struct remote {             /* owner side: a client connected to another instance */
@@ -210,6 +254,13 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   int counted;              /* api_call was counted in Redis (allowed) before it was forwarded */
   int peek_class;           /* a rate-limit status call: the class and user read in Redis */
   char peek_user[ID_MAX + 1];
+  /* Forwarded (http_forward): to whom, its entry in that inbox, when. */
+  char owner[32];
+  char entry[48];           /* the XADD's id ("" not known: held while Redis was away) */
+  uint64_t first_ms, sent_ms;
+  int checking;             /* a LUA_FWD_CHECK is in flight */
+  int last_check;           /* ... the one after which the caller is answered 503 (FWD bound) */
+  int unsent;               /* no owner ever read it (deleted from a dead owner's inbox) */
 };
 
 struct cluster {
@@ -231,6 +282,8 @@ struct cluster {
   uv_check_t check;
   int reading;
   char inbox_pos[48];
+  char bcast_pos[48];       /* "" until the broadcast stream's end was read at start */
+  int bcast_asked;
   struct map rooms;         /* id -> croom */
   struct map links;         /* link id -> link */
   struct map remotes;       /* "inst/id" -> remote */
@@ -264,6 +317,8 @@ struct cluster {
    * the instances share one random key kept in Redis (grantkey). */
   int grant_shared;
   int grant_loaded;         /* h->grant_key is the one read from Redis */
+  struct feed *feeds;       /* during a rebuild (snap_session) */
+  size_t nfeeds, cap_feeds;
 };
 
 static struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
@@ -274,6 +329,8 @@ static void room_resolve(struct cluster *cl, struct croom *cr);
 static void links_join_local(struct cluster *cl, struct croom *cr);
 static void link_send_open(struct cluster *cl, struct link *l);
 static void link_unlink(struct cluster *cl, struct link *l);
+static void reader_wake(struct cluster *cl);
+static void link_retarget(struct cluster *cl, struct link *l, const char *owner);
 static void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
 static void gate_drop(struct cluster *cl, struct conn *c);
 static void counted_verdict(struct cluster *cl, int on);
@@ -385,8 +442,10 @@ static long long field_int(const redisReply *fields, const char *name) {
   return strtoll(b, NULL, 10);
 }
 
-/* XADD to another instance's inbox (held while Redis is away). */
-static void inbox_send(struct cluster *cl, const char *inst, int nf, const char **fv, const size_t *fl) {
+/* XADD to another instance's inbox (held while Redis is away; then fn is
+ * not called: priv must not need freeing). */
+static void inbox_send_cb(struct cluster *cl, const char *inst, redisCallbackFn *fn, void *priv, int nf,
+                          const char **fv, const size_t *fl) {
   char key[KEY_MAX];
   key_of(key, "inbox", inst);
   const char *argv[32];
@@ -404,7 +463,11 @@ static void inbox_send(struct cluster *cl, const char *inst, int nf, const char 
     argv[n] = fv[i];
     lens[n++] = fl ? fl[i] : strlen(fv[i]);
   }
-  cmd(cl, NULL, NULL, 1, n, argv, lens);
+  cmd(cl, fn, priv, 1, n, argv, lens);
+}
+
+static void inbox_send(struct cluster *cl, const char *inst, int nf, const char **fv, const size_t *fl) {
+  inbox_send_cb(cl, inst, NULL, NULL, nf, fv, fl);
 }
 
 /* ---- rooms ---- */
@@ -824,7 +887,7 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
       const char *fv[] = {"k", "end", "i", cl->inst, "id", id, "why", why, "c", "1006"};
       inbox_send(cl, inst, 10, fv, NULL);
     } else if (l->opened && l->room && strcmp(l->room->id, room) == 0) {
-      snprintf(l->sent_to, sizeof(l->sent_to), "%s", inst);
+      link_retarget(cl, l, inst);
     }
   } else if (strcmp(k, "msg") == 0) {
     cl->st.forwarded_in++;
@@ -1168,6 +1231,76 @@ static void link_unlink(struct cluster *cl, struct link *l) {
   free(l);
 }
 
+static void link_queue(struct link *l, const char *data, size_t len) {
+  uint32_t n = (uint32_t)len;
+  buf_append(&l->queue, &n, 4);
+  buf_append(&l->queue, data, len);
+  l->nqueued++;
+}
+
+static void recover_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct cluster *cl = the_cluster;
+  struct link *l = cl ? map_get(&cl->links, (const char *)priv) : NULL;
+  free(priv);
+  if (l == NULL || !l->recovering) return;
+  l->recovering = 0;
+  redisReply *r = reply;
+  struct buf got = {0};
+  size_t ngot = 0;
+  for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+    const redisReply *d = r->element[i];
+    if (d->type != REDIS_REPLY_STRING) continue;
+    uint32_t n = (uint32_t)d->len;
+    buf_append(&got, &n, 4);
+    buf_append(&got, d->str, d->len);
+    ngot++;
+  }
+  if (ngot) log_info("msgs_recovered link=%s n=%zu", l->key, ngot);
+  cl->st.msgs_recovered += ngot;
+  buf_append(&got, l->queue.data ? l->queue.data : "", l->queue.len); /* then those sent since, in order */
+  buf_free(&l->queue);
+  l->queue = got;
+  l->nqueued += ngot;
+  /* This instance is the new owner (rebuilding): the rebuild feeds the
+   * queue to the connection once it is a member (snap_session). */
+  if (l->room && l->room->owned) return;
+  size_t off = 0;
+  while (off + 4 <= l->queue.len) {
+    uint32_t n;
+    memcpy(&n, l->queue.data + off, 4);
+    const char *mv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", l->queue.data + off + 4};
+    size_t ml[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, n};
+    inbox_send(cl, l->sent_to, 8, mv, ml);
+    cl->st.forwarded_out++;
+    off += 4 + n;
+  }
+  buf_free(&l->queue);
+  l->nqueued = 0;
+}
+
+/* l's messages the owner it sent them to (old) never read: taken back from
+ * old's inbox if old is dead; l's next messages wait until they are. */
+static void link_recover(struct cluster *cl, struct link *l, const char *old) {
+  char hb[KEY_MAX], inbox[KEY_MAX];
+  key_of(hb, "hb", old);
+  key_of(inbox, "inbox", old);
+  char *k = strdup(l->key);
+  if (k == NULL) return;
+  l->recovering = 1;
+  const char *argv[] = {"EVAL", LUA_RECOVER, "2", hb, inbox, cl->inst, l->key, RECOVER_SCAN};
+  cmd(cl, recover_cb, k, 0, 8, argv, NULL);
+}
+
+/* The room's owner is now owner: l sends there; what it sent the old one
+ * and that was never read is recovered first. */
+static void link_retarget(struct cluster *cl, struct link *l, const char *owner) {
+  if (strcmp(l->sent_to, owner) == 0) return;
+  if (l->opened && l->confirmed && l->sent_to[0] && !l->recovering && strcmp(l->sent_to, cl->inst) != 0)
+    link_recover(cl, l, l->sent_to);
+  snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner);
+}
+
 void cluster_on_text(struct conn *c, const char *data, size_t len) {
   struct cluster *cl = the_cluster;
   struct link *l = cl && !c->proxy ? c->cluster : NULL;
@@ -1182,6 +1315,12 @@ void cluster_on_text(struct conn *c, const char *data, size_t len) {
     buf_append(&l->queue, &n, 4);
     buf_append(&l->queue, data, len);
     l->nqueued++;
+    return;
+  }
+  if (l->recovering || (l->room && l->room->owned)) {
+    /* Behind messages being taken back from a dead owner, or the room is
+     * being rebuilt here: held in order. */
+    if (l->nqueued < LINK_QUEUE_MAX) link_queue(l, data, len);
     return;
   }
   if (!l->confirmed && l->nqueued < LINK_QUEUE_MAX) {
@@ -1225,7 +1364,7 @@ static void stream_entry(struct cluster *cl, struct croom *cr, const redisReply 
     log_info("owner_changed room=%s owner=%s", cr->id, owner);
     snprintf(cr->owner, sizeof(cr->owner), "%s", owner);
     for (struct link *l = cr->links; l; l = l->next)
-      if (l->opened) snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner);
+      if (l->opened) link_retarget(cl, l, owner);
   }
   const redisReply *r = field(f, "r");
   if (r == NULL || r->type != REDIS_REPLY_STRING || r->len == 0) return;
@@ -1276,6 +1415,66 @@ static void stream_entry(struct cluster *cl, struct croom *cr, const redisReply 
   outbuf_unref(b);
 }
 
+/* ---- the broadcast stream: what every instance applies ---- */
+
+/* A user's erase (POST /webrtc/admin/users/{id}/erase) on the instance that
+ * answered it: every other instance applies it to the rooms it owns (its
+ * members and waiters of that user, wherever they are connected, close with
+ * 4007 through the owner as on one instance) and, when the store committed
+ * it, drops what its room logs still held naming the user. */
+/* The user's links whose open no owner has seen yet: closed here (an owner
+ * that has its session closes it itself, the others hearing why). */
+static void erase_links(struct cluster *cl, const char *user) {
+  struct link *gone[256];
+  size_t n = 0;
+  for (size_t i = 0; i < cl->links.nbuckets; i++)
+    for (struct map_entry *e = cl->links.buckets[i]; e; e = e->next) {
+      struct link *l = e->value;
+      if (!l->opened && l->c && strcmp(l->claims.sub, user) == 0 && n < 256) gone[n++] = l;
+    }
+  for (size_t i = 0; i < n; i++) {
+    struct conn *c = gone[i]->c;
+    link_unlink(cl, gone[i]);
+    ws_close(c, ERASE_CLOSE_CODE, "erased");
+  }
+}
+
+void cluster_user_erase(struct cluster *cl, const char *user_id, int committed) {
+  if (cl == NULL) return;
+  if (!committed) erase_links(cl, user_id);
+  char mx[16];
+  snprintf(mx, sizeof(mx), "%d", BCAST_MAX);
+  const char *argv[] = {"XADD", BCAST_KEY, "MAXLEN", "~", mx, "*", "k", committed ? "erased" : "erase",
+                        "i", cl->inst, "u", user_id};
+  cmd(cl, NULL, NULL, 1, 12, argv, NULL);
+}
+
+static void bcast_entry(struct cluster *cl, const redisReply *f) {
+  char k[16], inst[32], user[ID_MAX + 1];
+  field_str(f, "k", k, sizeof(k));
+  field_str(f, "i", inst, sizeof(inst));
+  if (field_str(f, "u", user, sizeof(user)) != 0 || !user[0] || strcmp(inst, cl->inst) == 0) return;
+  if (strcmp(k, "erase") == 0) {
+    durable_user_erase(cl->h, user);
+    erase_links(cl, user);
+  } else if (strcmp(k, "erased") == 0) {
+    durable_user_erased(cl->h, user);
+  }
+}
+
+/* The broadcast stream is read from its end when this instance started. */
+static void bcast_end_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac, (void)priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (cl == NULL) return;
+  cl->bcast_asked = 0;
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY) return; /* asked again when Redis is back */
+  snprintf(cl->bcast_pos, sizeof(cl->bcast_pos), "0-0");
+  if (r->elements > 0) reply_str(arr_at(r->element[0], 0), cl->bcast_pos, sizeof(cl->bcast_pos));
+  reader_wake(cl);
+}
+
 /* ---- the reader ---- */
 
 struct watch_list { const char **argv; size_t n, cap; char (*keys)[KEY_MAX]; };
@@ -1286,6 +1485,32 @@ static void collect_watch(const char *k, void *v, void *arg) {
   if (!cr->watching || cr->owned || wl->n >= wl->cap) return;
   key_of(wl->keys[wl->n], "stream", cr->id);
   wl->argv[wl->n++] = (const char *)cr;
+}
+
+/* Before this instance runs REST calls forwarded to it, it trims its inbox
+ * up to the last entry it read (XTRIM MINID one past it): what is still in
+ * the inbox was never read. The trim goes on the command connection ahead
+ * of everything running the calls sends, so a call whose entry is still
+ * there had no effect in Redis either. Another instance whose call waits
+ * on a dead owner can then tell (LUA_FWD_CHECK) whether sending it to the
+ * new owner is safe. Only batches with a REST call pay the command. */
+static void inbox_mark_read(struct cluster *cl, const redisReply *entries) {
+  int calls = 0;
+  char last[48] = "";
+  for (size_t j = 0; entries && j < entries->elements; j++) {
+    const redisReply *e = entries->element[j];
+    char k[8] = "";
+    reply_str(arr_at(e, 0), last, sizeof(last));
+    field_str(arr_at(e, 1), "k", k, sizeof(k));
+    if (strcmp(k, "http") == 0 || strcmp(k, "msg") == 0) calls = 1;
+  }
+  unsigned long long ms, sq;
+  if (!calls || sscanf(last, "%llu-%llu", &ms, &sq) != 2) return;
+  char key[KEY_MAX], minid[48];
+  key_of(key, "inbox", cl->inst);
+  snprintf(minid, sizeof(minid), "%llu-%llu", ms, sq + 1);
+  const char *argv[] = {"XTRIM", key, "MINID", minid};
+  cmd(cl, NULL, NULL, 1, 4, argv, NULL);
 }
 
 static void reader_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -1306,6 +1531,15 @@ static void reader_cb(redisAsyncContext *ac, void *reply, void *priv) {
       const redisReply *entries = arr_at(s, 1);
       int is_inbox = strcmp(name, inbox) == 0;
       struct croom *cr = NULL;
+      if (is_inbox) inbox_mark_read(cl, entries);
+      if (strcmp(name, BCAST_KEY) == 0) {
+        for (size_t j = 0; entries && j < entries->elements; j++) {
+          const redisReply *e = entries->element[j];
+          reply_str(arr_at(e, 0), cl->bcast_pos, sizeof(cl->bcast_pos));
+          bcast_entry(cl, arr_at(e, 1));
+        }
+        continue;
+      }
       if (!is_inbox && strncmp(name, "huddle:stream:", 14) == 0) cr = croom_get(cl, name + 14, 0);
       for (size_t j = 0; entries && j < entries->elements; j++) {
         const redisReply *e = entries->element[j];
@@ -1337,7 +1571,7 @@ static void reader_issue(struct cluster *cl) {
   size_t *lens = NULL;
   if (rooms == NULL || keys == NULL) goto out;
   map_each(&cl->rooms, collect_watch, &wl);
-  nk = wl.n + 1;
+  nk = wl.n + 1 + (cl->bcast_pos[0] != '\0');
   argv = calloc(6 + 2 * nk, sizeof(char *));
   lens = calloc(6 + 2 * nk, sizeof(size_t));
   if (argv == NULL || lens == NULL) goto out;
@@ -1350,8 +1584,10 @@ static void reader_issue(struct cluster *cl) {
   argv[argc++] = "2000";
   argv[argc++] = "STREAMS";
   argv[argc++] = inbox;
+  if (cl->bcast_pos[0]) argv[argc++] = BCAST_KEY;
   for (size_t i = 0; i < wl.n; i++) argv[argc++] = keys[i];
   argv[argc++] = cl->inbox_pos;
+  if (cl->bcast_pos[0]) argv[argc++] = cl->bcast_pos;
   for (size_t i = 0; i < wl.n; i++) argv[argc++] = ((const struct croom *)rooms[i])->pos;
   for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
   if (redisAsyncCommandArgv(cl->rd, reader_cb, NULL, (int)argc, argv, lens) == REDIS_OK) {
@@ -1632,6 +1868,20 @@ static struct conn *snap_session(struct cluster *cl, struct croom *cr, const red
     struct link *l = link && link[0] ? map_get(&cl->links, link) : NULL;
     if (l && l->c) {
       struct conn *c = l->c;
+      if (l->queue.len && l->confirmed) {
+        /* Held while the room was rebuilt here (and taken back from the
+         * dead owner): run once c is a member again (feeds_run). */
+        if (cl->nfeeds == cl->cap_feeds) {
+          size_t cap = cl->cap_feeds ? 2 * cl->cap_feeds : 8;
+          struct feed *nf = realloc(cl->feeds, cap * sizeof(*nf));
+          if (nf) cl->feeds = nf, cl->cap_feeds = cap;
+        }
+        if (cl->nfeeds < cl->cap_feeds) {
+          cl->feeds[cl->nfeeds].c = c;
+          cl->feeds[cl->nfeeds++].q = l->queue;
+          memset(&l->queue, 0, sizeof(l->queue));
+        }
+      }
       link_unlink(cl, l);
       return c;
     }
@@ -1647,6 +1897,24 @@ static struct conn *snap_session(struct cluster *cl, struct croom *cr, const red
     return rm->fake;
   }
   return NULL;
+}
+
+/* The messages of links made members by the rebuild, in order, as
+ * links_join_local does for the others. */
+static void feeds_run(struct cluster *cl) {
+  for (size_t i = 0; i < cl->nfeeds; i++) {
+    struct conn *c = cl->feeds[i].c;
+    struct buf *q = &cl->feeds[i].q;
+    size_t off = 0;
+    while (off + 4 <= q->len && !c->closing) {
+      uint32_t n;
+      memcpy(&n, q->data + off, 4);
+      signal_on_message(c, q->data + off + 4, n);
+      off += 4 + n;
+    }
+    buf_free(q);
+  }
+  cl->nfeeds = 0;
 }
 
 /* Members of the snapshot, their sessions where their instance lives, the
@@ -1802,6 +2070,7 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     json_decref(pl);
   }
   cr->dirty = 1;
+  feeds_run(cl);
   links_join_local(cl, cr);
 }
 
@@ -1817,6 +2086,11 @@ static void become_owner(struct cluster *cl, struct croom *cr) {
   char snap[KEY_MAX], stream[KEY_MAX];
   key_of(snap, "snap", cr->id);
   key_of(stream, "stream", cr->id);
+  /* Messages our links sent the dead owner and it never read: taken back
+   * first (their replies come before the rebuild's). */
+  for (struct link *l = cr->links; l; l = l->next)
+    if (l->opened && l->confirmed && l->sent_to[0] && strcmp(l->sent_to, cl->inst) != 0 && !l->recovering)
+      link_recover(cl, l, l->sent_to);
   const char *argv[] = {"EVAL", LUA_REBUILD, "2", snap, stream};
   cr->rebuilding = 1;
   cmd(cl, rebuild_cb, strdup(cr->id), 0, 5, argv, NULL);
@@ -1877,7 +2151,7 @@ static void acquire_cb(redisAsyncContext *ac, void *reply, void *priv) {
   }
   for (struct link *l = cr->links; l; l = l->next) {
     if (!l->opened) link_send_open(cl, l);
-    else if (changed) snprintf(l->sent_to, sizeof(l->sent_to), "%s", owner); /* rebuilt there from the snapshot */
+    else if (changed) link_retarget(cl, l, owner); /* rebuilt there from the snapshot */
   }
 }
 
@@ -2017,6 +2291,17 @@ int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const st
 
 /* ---- REST on an instance that does not own the room ---- */
 
+/* The forward's inbox entry id (for LUA_FWD_CHECK). priv: the call's id. */
+static void fwd_added_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  char id[24];
+  snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)(uintptr_t)priv);
+  struct fwd_http *fw = cl ? map_get(&cl->http_wait, id) : NULL;
+  if (fw && r && r->type == REDIS_REPLY_STRING) reply_str(r, fw->entry, sizeof(fw->entry));
+}
+
 static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *owner) {
   char m[8], id[24];
   snprintf(m, sizeof(m), "%d", fw->method);
@@ -2031,7 +2316,16 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   size_t fl[22];
   for (int i = 0; i < 22; i++) fl[i] = i == 21 ? fw->body.len : strlen(fv[i]);
   map_put(&cl->http_wait, id, fw);
-  inbox_send(cl, owner, 22, fv, fl);
+  snprintf(fw->owner, sizeof(fw->owner), "%s", owner);
+  fw->entry[0] = '\0';
+  fw->sent_ms = now_ms(cl);
+  fw->unsent = 0;
+  /* The entry id is wanted only when the XADD goes out now (a held command
+   * has no callback); the priv is the id itself, nothing to free. */
+  if (cl->cmd_up && cl->pend_head == NULL)
+    inbox_send_cb(cl, owner, fwd_added_cb, (void *)(uintptr_t)fw->id, 22, fv, fl);
+  else
+    inbox_send(cl, owner, 22, fv, fl);
   cl->st.forwarded_out++;
 }
 
@@ -2093,6 +2387,8 @@ static void fw_dispatch_here(struct cluster *cl, struct fwd_http *fw) {
   fw_done(c);
 }
 
+static void fw_park(struct cluster *cl, struct fwd_http *fw);
+
 static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct fwd_http *fw = priv;
   struct cluster *cl = the_cluster;
@@ -2104,11 +2400,128 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   if (val[0] && colon && strncmp(val, cl->inst, (size_t)(colon - val)) != 0) {
     char owner[32];
     snprintf(owner, sizeof(owner), "%.*s", (int)(colon - val), val);
-    http_forward(cl, fw, owner);
+    /* A call taken back from a dead owner whose lease has not expired yet:
+     * it waits for the takeover. */
+    if (fw->owner[0] && strcmp(owner, fw->owner) == 0) fw_park(cl, fw);
+    else http_forward(cl, fw, owner);
     return;
   }
-  /* Answer here, as a single instance would (the room is not live anywhere). */
+  /* The lease is ours but the room is not rebuilt yet: wait for it. */
+  struct croom *cr = val[0] && fw->room[0] ? croom_get(cl, fw->room, 0) : NULL;
+  if (cr && (cr->acquiring || cr->rebuilding)) {
+    fw_park(cl, fw);
+    return;
+  }
+  /* Answer here, as a single instance would (the room is not live anywhere,
+   * or this instance took it over). */
   fw_dispatch_here(cl, fw);
+}
+
+/* ---- forwarded calls whose owner died ----
+ * A forwarded call is answered by the owner through our inbox. If the owner
+ * dies first, nothing would answer it until the HTTP header timeout closed
+ * the client's connection. Every tick, calls waiting FWD_CHECK_MS or more
+ * are checked (LUA_FWD_CHECK): with the owner's heartbeat gone, a call is
+ * sent again through a fresh lookup of the lease (a new id: a late answer
+ * of the old owner is ignored) when that is safe: a GET or HEAD, or a call
+ * the owner never read (its entry was still in the owner's inbox, now
+ * deleted). Otherwise, or when no owner answered within the bound (a share
+ * of the header timeout, so the client hears before the timeout closes its
+ * connection), the client gets 503 SERVICE_UNAVAILABLE with a retry hint. */
+
+/* A call taken back, waiting for the lease of its dead owner to expire or
+ * for this instance's rebuild: checked again at the next tick. */
+static void fw_park(struct cluster *cl, struct fwd_http *fw) {
+  char id[24];
+  snprintf(id, sizeof(id), "%" PRIu64, fw->id);
+  fw->unsent = 1;
+  fw->sent_ms = 0; /* checked at the next tick */
+  map_put(&cl->http_wait, id, fw);
+}
+
+/* How long a forwarded call may wait for an answer: the header timeout
+ * (which would close the client's connection) less a margin of two ticks,
+ * so the 503 comes first. */
+static uint64_t fw_bound_ms(const struct cluster *cl) {
+  uint64_t t = (uint64_t)cl->srv->cfg->header_timeout_ms;
+  return t > 4 * TIMER_MS ? t - 2 * TIMER_MS : t / 2;
+}
+
+static void fw_unavailable(struct cluster *cl, struct fwd_http *fw, const char *detail) {
+  log_warn("forward_unanswered room=%s owner=%s", fw->room, fw->owner);
+  cl->st.forwards_unanswered++;
+  struct conn *c = fw_take(fw);
+  http_reply_error(c, API_ERR_SERVICE_UNAVAILABLE, detail, LEASE_MS);
+  fw_done(c);
+}
+
+static void fwd_check_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  char id[24];
+  snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)(uintptr_t)priv);
+  struct fwd_http *fw = cl ? map_get(&cl->http_wait, id) : NULL;
+  if (fw == NULL) return; /* answered meanwhile */
+  fw->checking = 0;
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+      r->element[1]->type != REDIS_REPLY_INTEGER)
+    return; /* Redis away: checked again */
+  map_del(&cl->http_wait, id);
+  if (!fw_keep(cl, fw)) return;
+  int alive = r->element[0]->integer == 1;
+  if (r->element[1]->integer == 1) fw->unsent = 1;
+  int safe = fw->unsent || fw->method == HTTP_GET || fw->method == HTTP_HEAD;
+  if (fw->last_check) {
+    fw_unavailable(cl, fw, fw->unsent ? "the room's instance did not take the call in time; it did not take effect"
+                   : alive ? "the room's instance did not answer in time; the call may have taken effect"
+                   : "the room's instance is gone; the call may have taken effect");
+    return;
+  }
+  if (alive) {
+    map_put(&cl->http_wait, id, fw); /* still working on it */
+    return;
+  }
+  if (!safe) {
+    fw_unavailable(cl, fw, "the room's instance is gone after it received the call; the call may have taken effect");
+    return;
+  }
+  /* Resolve the owner again and send it there (a new id). */
+  cl->st.forwards_retried++;
+  fw->id = ++cl->next_id;
+  char lease[KEY_MAX];
+  key_of(lease, "lease", fw->room);
+  const char *argv[] = {"GET", lease};
+  cmd(cl, lookup_cb, fw, 0, 2, argv, NULL);
+}
+
+struct fw_scan { struct fwd_http *list[256]; size_t n; uint64_t now, bound; };
+
+static void collect_fw(const char *k, void *v, void *arg) {
+  struct fw_scan *fs = arg;
+  struct fwd_http *fw = v;
+  (void)k;
+  if (!fw->checking && (fw->owner[0] || fw->unsent) && fs->n < 256 &&
+      (fs->now - fw->sent_ms >= FWD_CHECK_MS || fs->now - fw->first_ms >= fs->bound))
+    fs->list[fs->n++] = fw;
+}
+
+static void fwd_check(struct cluster *cl) {
+  struct fw_scan fs;
+  fs.n = 0;
+  fs.now = now_ms(cl);
+  fs.bound = fw_bound_ms(cl);
+  map_each(&cl->http_wait, collect_fw, &fs);
+  for (size_t i = 0; i < fs.n; i++) {
+    struct fwd_http *fw = fs.list[i];
+    char hb[KEY_MAX], inbox[KEY_MAX];
+    key_of(hb, "hb", fw->owner);
+    key_of(inbox, "inbox", fw->owner);
+    fw->last_check = fs.now - fw->first_ms >= fs.bound;
+    const char *argv[] = {"EVAL", LUA_FWD_CHECK, "2", hb, inbox, fw->unsent ? "" : fw->entry};
+    fw->checking = 1;
+    cmd(cl, fwd_check_cb, (void *)(uintptr_t)fw->id, 0, 6, argv, NULL);
+  }
 }
 
 /* Rooms made here by POST /webrtc/rooms: this instance claims their lease,
@@ -2173,6 +2586,7 @@ static struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *r
   fw->cl = cl;
   fw->c = c;
   fw->id = ++cl->next_id;
+  fw->first_ms = now_ms(cl);
   snprintf(fw->room, sizeof(fw->room), "%s", room);
   fw->method = c->req->parser.method;
   buf_append(&fw->url, url, c->req->url.len);
@@ -2374,13 +2788,18 @@ static void route_request(struct conn *c) {
   memcpy(room, id, n);
   room[n] = '\0';
   struct croom *cr = croom_get(cl, room, 0);
-  if (hub_room_find(cl->h, room) || (cr && cr->owned)) {
+  int rebuilding = cr && cr->owned && cr->rebuilding && hub_room_find(cl->h, room) == NULL;
+  if (!rebuilding && (hub_room_find(cl->h, room) || (cr && cr->owned))) {
     api_dispatch(c);
     return;
   }
   struct fwd_http *fw = fw_new(cl, c, room);
   if (fw == NULL) {
     api_dispatch(c);
+    return;
+  }
+  if (rebuilding) {
+    fw_park(cl, fw); /* taken over here a moment ago: answered once the room is rebuilt */
     return;
   }
   if (cr && cr->owner[0] && cr->watching) {
@@ -2419,6 +2838,11 @@ static void on_up(struct cluster *cl) {
   if (cl->pend_head == NULL) cl->pend_head = held, cl->pend_tail = held_tail;
   else if (held) held_tail->next = cl->pend_head, cl->pend_head = held; /* cannot happen: Redis is up */
   pending_flush(cl);
+  if (!cl->bcast_pos[0] && !cl->bcast_asked) {
+    const char *argv[] = {"XREVRANGE", BCAST_KEY, "+", "-", "COUNT", "1"};
+    cl->bcast_asked = 1;
+    cmd(cl, bcast_end_cb, NULL, 0, 6, argv, NULL);
+  }
   reader_issue(cl);
 }
 
@@ -2707,6 +3131,7 @@ static void on_timer(uv_timer_t *t) {
   cmd(cl, NULL, NULL, 0, 5, argv, NULL);
   map_each(&cl->rooms, renew_room, cl);
   if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
+  fwd_check(cl);
   struct sweep s = {{0}, 0};
   map_each(&cl->rooms, collect_sweep, &s);
   rooms_publish(cl, &s);
@@ -2838,6 +3263,8 @@ void cluster_stop(struct cluster *cl) {
   uv_close((uv_handle_t *)&cl->timer, close_cb);
   uv_close((uv_handle_t *)&cl->retry, close_cb);
   uv_close((uv_handle_t *)&cl->check, close_cb);
+  free(cl->feeds);
+  cl->feeds = NULL, cl->nfeeds = cl->cap_feeds = 0;
   if (cl->cmd) redisAsyncDisconnect(cl->cmd); /* sends what is queued first */
   if (cl->rd) {
     redisAsyncFree(cl->rd); /* blocked in XREAD: nothing to wait for */
@@ -2863,13 +3290,15 @@ json_t *cluster_health_json(const struct cluster *cl) {
   for (size_t i = 0; i < cl->rooms.nbuckets; i++)
     for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next)
       if (((struct croom *)e->value)->owned) json_array_append_new(owned, json_string(e->key));
-  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I}", "instance_id", cl->inst, "redis",
+  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "instance_id", cl->inst, "redis",
                    cluster_redis_up(cl) ? "ok" : "unavailable", "owned_rooms", owned, "forwarded_out",
                    (json_int_t)cl->st.forwarded_out, "forwarded_in", (json_int_t)cl->st.forwarded_in,
                    "stream_entries_in", (json_int_t)cl->st.stream_entries_in, "queued",
                    (json_int_t)cl->npending, "stream_lag_ms", cl->st.stream_lag_ms, "stream_lag_max_ms",
                    cl->st.stream_lag_max_ms, "takeovers", (json_int_t)cl->st.takeovers, "fenced",
-                   (json_int_t)cl->st.fenced, "opens_moved", (json_int_t)cl->st.opens_moved);
+                   (json_int_t)cl->st.fenced, "opens_moved", (json_int_t)cl->st.opens_moved, "forwards_retried",
+                   (json_int_t)cl->st.forwards_retried, "forwards_unanswered", (json_int_t)cl->st.forwards_unanswered,
+                   "msgs_recovered", (json_int_t)cl->st.msgs_recovered);
 }
 
 void cluster_metrics(const struct cluster *cl, struct buf *b) {
@@ -2895,10 +3324,17 @@ void cluster_metrics(const struct cluster *cl, struct buf *b) {
       "# HELP huddle_cluster_takeovers_total Rooms taken over from a dead owner.\n"
       "# TYPE huddle_cluster_takeovers_total counter\nhuddle_cluster_takeovers_total %llu\n"
       "# HELP huddle_cluster_opens_moved_total Joins sent again because the instance named as owner had given the room up.\n"
-      "# TYPE huddle_cluster_opens_moved_total counter\nhuddle_cluster_opens_moved_total %llu\n",
+      "# TYPE huddle_cluster_opens_moved_total counter\nhuddle_cluster_opens_moved_total %llu\n"
+      "# HELP huddle_cluster_forwards_retried_total REST calls taken back from a dead owner and sent again.\n"
+      "# TYPE huddle_cluster_forwards_retried_total counter\nhuddle_cluster_forwards_retried_total %llu\n"
+      "# HELP huddle_cluster_forwards_unanswered_total REST calls answered 503: their owner died after reading them, or did not answer in time.\n"
+      "# TYPE huddle_cluster_forwards_unanswered_total counter\nhuddle_cluster_forwards_unanswered_total %llu\n"
+      "# HELP huddle_cluster_msgs_recovered_total Client messages taken back from a dead owner's inbox and sent to the new owner.\n"
+      "# TYPE huddle_cluster_msgs_recovered_total counter\nhuddle_cluster_msgs_recovered_total %llu\n",
       cl->inst, cluster_redis_up(cl), cluster_owned_rooms(cl), (unsigned long long)cl->st.forwarded_out,
       (unsigned long long)cl->st.forwarded_in, (unsigned long long)cl->st.stream_entries_in,
       cl->st.stream_lag_ms / 1000.0, cl->npending, (unsigned long long)cl->st.takeovers,
-      (unsigned long long)cl->st.opens_moved);
+      (unsigned long long)cl->st.opens_moved, (unsigned long long)cl->st.forwards_retried,
+      (unsigned long long)cl->st.forwards_unanswered, (unsigned long long)cl->st.msgs_recovered);
   if (n > 0) buf_append(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
 }

@@ -28,6 +28,9 @@ struct cluster_stats {
   uint64_t fenced;            /* appends refused: this instance no longer held the lease */
   uint64_t takeovers;         /* rooms this instance took over from a dead owner */
   uint64_t opens_moved;       /* joins sent again: the instance named as owner had given the room up */
+  uint64_t msgs_recovered;    /* client messages taken back from a dead owner's inbox and sent to the new one */
+  uint64_t forwards_retried;  /* REST calls taken back from a dead owner and sent again (GET/HEAD, or never read) */
+  uint64_t forwards_unanswered; /* REST calls answered 503 here: owner gone after reading it, or no answer in time */
   uint64_t reconnects;        /* Redis connections re-established */
   uint64_t queued_max;        /* most commands held while Redis was away */
   double stream_lag_ms;       /* last: owner's append to this instance's delivery */
@@ -70,6 +73,12 @@ int cluster_room_taken(const struct cluster *cl, const char *room_id);
 /* GET /webrtc/rooms: appends to rooms (a JSON array) the views of rooms owned
  * by other instances, as their owners last wrote them (at most 0.5 s old). */
 void cluster_rooms_list(const struct cluster *cl, json_t *rooms);
+
+/* POST /webrtc/admin/users/{id}/erase answered here: every other instance
+ * applies the erase to the rooms it owns (committed 0, with the memory part
+ * here), then drops what its room logs held (committed 1, when the store
+ * finished). Through Redis; NULL cl: nothing. */
+void cluster_user_erase(struct cluster *cl, const char *user_id, int committed);
 
 /* For health and metrics. */
 const char *cluster_instance_id(const struct cluster *cl);

@@ -1,0 +1,192 @@
+'use strict';
+// Several instances (issue 11), the takeover window and what reaches every
+// instance: a REST call forwarded to an owner that just died is answered
+// (sent again to the new owner when that is safe), and a user's erase
+// applies to the rooms of every instance.
+
+const test = require('node:test');
+const assert = require('node:assert');
+const h = require('./helpers');
+const rh = require('./redis_helpers');
+const rs = require('./resume_helpers');
+const f = require('./feature_helpers');
+
+/** h.api with a client timeout longer than the takeover (and than the server's header timeout). */
+function slowApi(srv, method, urlPath, token, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  let data;
+  if (body !== undefined) {
+    data = JSON.stringify(body);
+    headers['Content-Type'] = 'application/json';
+  }
+  return h.httpRequest(srv, method, urlPath, { headers, body: data, timeoutMs: 20000 });
+}
+
+async function ownerOf(list, room) {
+  for (const S of list) {
+    const b = await rh.clusterHealth(S);
+    if (b.components.cluster.owned_rooms.includes(room)) return S;
+  }
+  return null;
+}
+
+test('REST calls forwarded to an owner that died are answered by the new owner, not left hanging', async () => {
+  await rh.withCluster(3, { args: ['--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
+    const a = await h.join(A, 'tko', 'alice', { role: 'host' });
+    const b = await h.join(B, 'tko', 'bob');
+    await a.nextWhere((m) => m.type === 'user-joined' && m.payload.user_id === 'bob', 3000);
+    assert.strictEqual(await ownerOf([A, B, C], 'tko'), A);
+    const host = h.mintToken(h.SECRET, { sub: 'alice', role: 'host' });
+    const bobTok = h.mintToken(h.SECRET, { sub: 'bob' });
+    // Warm: the calls are forwarded (C has nobody in the room, B has bob).
+    assert.strictEqual((await h.api(C, 'GET', '/webrtc/rooms/tko/settings', host)).status, 200);
+    assert.strictEqual((await h.api(B, 'GET', '/webrtc/rooms/tko/settings', bobTok)).status, 200);
+
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    // Sent at once: A's lease still names it for up to 3 s, so each call
+    // goes to A's inbox first. A read through C, one through B (which
+    // takes the room over: it has a member), and a change through C that
+    // A never read (safe to send again).
+    const [getC, getB, setC] = await Promise.all([
+      slowApi(C, 'GET', '/webrtc/rooms/tko/settings', host),
+      slowApi(B, 'GET', '/webrtc/rooms/tko/settings', bobTok),
+      slowApi(C, 'POST', '/webrtc/rooms/tko/settings', host, { chat_enabled: false }),
+    ]);
+    assert.strictEqual(getC.status, 200, getC.text);
+    assert.strictEqual(getB.status, 200, getB.text);
+    assert.strictEqual(setC.status, 200, setC.text);
+    const owner = await ownerOf([B, C], 'tko');
+    assert.strictEqual(owner, B, 'bob\'s instance took the room over');
+    // The change took effect once, on the new owner.
+    const got = await h.api(C, 'GET', '/webrtc/rooms/tko/settings', host);
+    assert.strictEqual(got.status, 200, got.text);
+    const settings = got.json.settings || got.json;
+    assert.strictEqual(settings.chat_enabled, false, got.text);
+    const hc = (await rh.clusterHealth(C)).components.cluster;
+    assert.ok(hc.forwards_retried >= 2, JSON.stringify(hc));
+    assert.strictEqual(hc.forwards_unanswered, 0, JSON.stringify(hc));
+    // The meeting carries on for bob.
+    await b.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+  });
+});
+
+test('a change forwarded to a dead owner that cannot be answered in time gets 503 with a retry hint, not silence', async () => {
+  // A header timeout of 3 s: the call must be answered before it closes the
+  // connection, i.e. before the room's lease (3 s) can have passed to B.
+  await rh.withCluster(3, { args: ['--header-timeout-ms', '3000'] }, async (r, [A, B, C]) => {
+    const a = await h.join(A, 'tk5', 'alice', { role: 'host' });
+    const b = await h.join(B, 'tk5', 'bob');
+    await a.nextWhere((m) => m.type === 'user-joined' && m.payload.user_id === 'bob', 3000);
+    assert.strictEqual(await ownerOf([A, B, C], 'tk5'), A);
+    const host = h.mintToken(h.SECRET, { sub: 'alice', role: 'host' });
+    assert.strictEqual((await h.api(C, 'GET', '/webrtc/rooms/tk5/settings', host)).status, 200);
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    const set = await slowApi(C, 'POST', '/webrtc/rooms/tk5/settings', host, { chat_enabled: false });
+    // Normally 503: A's lease outlives the bound. Should A's last renewal
+    // have come late, the takeover may beat the bound: then the call (A
+    // never read it) is answered by the new owner and took effect.
+    await b.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+    await h.waitFor(async () => (await ownerOf([B, C], 'tk5')) === B, 10000, 100, 'B owns tk5');
+    const got = await h.api(C, 'GET', '/webrtc/rooms/tk5/settings', host);
+    assert.strictEqual(got.status, 200, got.text);
+    const chatEnabled = (got.json.settings || got.json).chat_enabled;
+    if (set.status === 503) {
+      const e = h.assertApiError(set, 503, 'SERVICE_UNAVAILABLE');
+      assert.ok(e.retry_after_ms > 0, set.text);
+      assert.ok(Number(set.headers['retry-after']) > 0, JSON.stringify(set.headers));
+      // At the bound A's heartbeat may still be there: "may have" then.
+      assert.match(e.detail, /did not take effect|may have taken effect/, set.text);
+      assert.strictEqual(chatEnabled, true, `the refused change did not take effect: ${got.text}`);
+      const hc = (await rh.clusterHealth(C)).components.cluster;
+      assert.strictEqual(hc.forwards_unanswered, 1, JSON.stringify(hc));
+    } else {
+      assert.strictEqual(set.status, 200, set.text);
+      assert.strictEqual(chatEnabled, false, got.text);
+    }
+  });
+});
+
+test('chat sent to an owner that just died is not lost: taken back from its inbox and sent to the new owner once', async () => {
+  await rh.withCluster(3, { args: f.RATES_OFF.concat(['--resume-grace-ms', '20000']) }, async (r, [A, B, C]) => {
+    const a = await h.join(A, 'tk3', 'alice', { role: 'host' });
+    const b = await h.join(B, 'tk3', 'bob');
+    const c = await h.join(C, 'tk3', 'carol');
+    await b.nextWhere((m) => m.type === 'user-joined' && m.payload.user_id === 'carol', 3000);
+    assert.strictEqual(await ownerOf([A, B, C], 'tk3'), A);
+    b.send({ type: 'chat-message', payload: { text: 'b0' } });
+    c.send({ type: 'chat-message', payload: { text: 'c0' } });
+    await h.waitFor(() => rh.chats(b).length >= 2 && rh.chats(c).length >= 2, 3000);
+
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    // Before B and C learn the new owner (3 s lease): these go to A's inbox.
+    for (const t of ['b1', 'b2']) b.send({ type: 'chat-message', payload: { text: t } });
+    for (const t of ['c1', 'c2']) c.send({ type: 'chat-message', payload: { text: t } });
+    await b.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+    b.send({ type: 'chat-message', payload: { text: 'b3' } });
+    c.send({ type: 'chat-message', payload: { text: 'c3' } });
+    const texts = (x) => rh.chats(x).map((s) => s.split(':').slice(1).join(':'));
+    await h.waitFor(() => texts(b).includes('b3') && texts(b).includes('c3') && texts(c).includes('b3') &&
+      texts(c).includes('c3'), 10000, 50, 'b3 and c3 everywhere');
+    // A last message from each: anything doubled or late was sequenced before it.
+    b.send({ type: 'chat-message', payload: { text: 'bz' } });
+    await h.waitFor(() => texts(b).includes('bz') && texts(c).includes('bz'), 10000, 50, 'bz everywhere');
+    c.send({ type: 'chat-message', payload: { text: 'cz' } });
+    await h.waitFor(() => texts(b).includes('cz') && texts(c).includes('cz'), 10000, 50, 'cz everywhere');
+    assert.deepStrictEqual(rh.chats(b), rh.chats(c), 'bob and carol see one order');
+    const got = texts(b);
+    for (const t of ['b1', 'b2', 'c1', 'c2', 'b3', 'c3']) {
+      assert.strictEqual(got.filter((x) => x === t).length, 1, `${t} exactly once: ${got}`);
+    }
+    // Each sender's order holds: b1 < b2 < b3, c1 < c2 < c3.
+    for (const p of ['b', 'c']) {
+      const idx = [1, 2, 3].map((i) => got.indexOf(`${p}${i}`));
+      assert.ok(idx[0] < idx[1] && idx[1] < idx[2], `${p}'s order: ${got}`);
+    }
+    const seqs = rh.chats(b).map((s) => Number(s.split(':')[0]));
+    for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i] > seqs[i - 1], `seq rises: ${seqs}`);
+    let recovered = 0;
+    for (const S of [B, C]) recovered += (await rh.clusterHealth(S)).components.cluster.msgs_recovered;
+    // b1, b2, c1, c2 at least (b3 or c3 too when its instance had not yet
+    // learned the new owner when it was sent).
+    assert.ok(recovered >= 4, `taken back: ${recovered}`);
+  });
+});
+
+test('erase through another instance: the user, connected through B to a room owned by A, is closed with 4007', async () => {
+  await rh.withCluster(3, { args: f.RATES_OFF }, async (r, [A, B, C]) => {
+    const a = await h.join(A, 'erx', 'alice', { role: 'host' });
+    const d = await h.join(B, 'erx', 'dora', { name: 'Dora Hidden' });
+    const w = await h.join(A, 'erx', 'walt');
+    await a.nextWhere((m) => m.type === 'user-joined' && m.payload.user_id === 'walt', 3000);
+    assert.strictEqual(await ownerOf([A, B, C], 'erx'), A);
+    d.send({ type: 'hand-raise', payload: { raised: true } });
+    await a.nextWhere((m) => m.type === 'hand-raise-queue' && m.payload.queue.length === 1, 3000);
+    // walt (on A, the owner) drops before dora's chat: he resumes after the erase.
+    const wLast = rs.lastSeq(w);
+    const wRt = w.state.payload.self.resume_token;
+    await rs.cut(w);
+    await a.nextWhere((m) => rs.isStatusOf(m, 'walt'), 3000);
+    d.send({ type: 'chat-message', id: 'd1', payload: { text: 'dora secret words' } });
+    await a.nextWhere((m) => m.type === 'chat-message' && m.payload.text === 'dora secret words', 3000);
+
+    const res = await f.rest(C, 'POST', '/webrtc/admin/users/dora/erase', { token: f.adminTok(C) });
+    assert.strictEqual(res.status, 200, res.text);
+    const closed = await d.waitClose(5000);
+    assert.strictEqual(closed.code, 4007, JSON.stringify(closed));
+    await a.nextWhere((m) => m.type === 'user-left' && m.payload.user_id === 'dora' && m.payload.reason === 'erased',
+      5000);
+    await a.nextWhere((m) => m.type === 'hand-raise-queue' && m.payload.queue.length === 0, 5000);
+    // A resume replay from the owner's log (through B) shows the tombstone, not the text.
+    const { before, state } = await rs.joinResume(B, 'erx', rs.tokenFor(B, 'walt'), wRt, wLast, { user: 'walt' });
+    assert.strictEqual(state.payload.resumed, true, JSON.stringify(state).slice(0, 400));
+    assert.ok(!JSON.stringify(state).includes('"dora"'), 'room-state no longer lists dora');
+    const text = JSON.stringify(before);
+    assert.ok(!text.includes('dora secret words'), text.slice(0, 600));
+    assert.ok(!text.includes('Dora Hidden'), text.slice(0, 600));
+    const tomb = before.find((m) => m.type === 'chat-message' && m.payload.erased);
+    assert.ok(tomb, `a tombstone in the replay: ${text.slice(0, 600)}`);
+  });
+});
