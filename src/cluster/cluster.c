@@ -100,7 +100,8 @@ static const char LUA_RENEW[] =
 static const char LUA_RELEASE[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return 1 end "
     "return 0";
-/* KEYS snap, stream. Returns {snapshot or '', entries, live instances of the snapshot}. */
+/* KEYS snap, stream, bcast. Returns {snapshot or '', entries, live
+ * instances of the snapshot, erases: {user, ms of the erase}...}. */
 static const char LUA_REBUILD[] =
     "local s = redis.call('GET', KEYS[1]) "
     "local e = redis.call('XRANGE', KEYS[2], '-', '+') "
@@ -112,7 +113,14 @@ static const char LUA_REBUILD[] =
     "  if ok and type(snap.waiters) == 'table' then for _, m in ipairs(snap.waiters) do "
     "    if m.inst and m.inst ~= '' and redis.call('EXISTS', 'huddle:hb:' .. m.inst) == 1 then alive[#alive + 1] = m.inst end "
     "  end end end "
-    "return {s or '', e, alive}";
+    "local er = {} "
+    "for _, b in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do "
+    "  local f = b[2] "
+    "  for i = 1, #f, 2 do if f[i] == 'k' and f[i + 1] == 'erase' then "
+    "    for j = 1, #f, 2 do if f[j] == 'u' then er[#er + 1] = {f[j + 1], string.match(b[1], '^(%d+)')} end end "
+    "  end end "
+    "end "
+    "return {s or '', e, alive, er}";
 
 /* KEYS rooms, roomview; ARGV ttl, id, view, id, view, ... */
 static const char LUA_ROOMS_PUT[] =
@@ -1929,10 +1937,12 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
   redisReply *r = reply;
   struct hub *h = cl->h;
   if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || hub_room_find(h, cr->id)) {
+    if (r && r->type == REDIS_REPLY_ERROR) log_warn("rebuild_failed room=%s reason=\"%s\"", cr->id, r->str);
     links_join_local(cl, cr);
     return;
   }
   const redisReply *snapr = r->element[0], *entries = r->element[1], *alive = r->element[2];
+  const redisReply *erases = r->elements > 3 && r->element[3]->type == REDIS_REPLY_ARRAY ? r->element[3] : NULL;
   json_t *snap = snapr->type == REDIS_REPLY_STRING && snapr->len ? json_loadb(snapr->str, snapr->len, 0, NULL) : NULL;
   uint64_t top_seq = 0, top_sub = 0;
   if (entries->elements) {
@@ -2048,6 +2058,25 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     if (b == NULL) continue;
     memcpy(b->data, fr->str, fr->len);
     b->len = fr->len;
+    /* Erases published after the entry was logged: the dead owner applied
+     * them to its log, not to the stream, so they apply again here. */
+    long long ms = field_int(f, "ms");
+    int drop = 0;
+    for (size_t x = 0; erases && x < erases->elements && !drop && b; x++) {
+      char eu[ID_MAX + 1], ems[24];
+      if (reply_str(arr_at(erases->element[x], 0), eu, sizeof(eu)) != 0 ||
+          reply_str(arr_at(erases->element[x], 1), ems, sizeof(ems)) != 0 || ms > strtoll(ems, NULL, 10))
+        continue;
+      struct outbuf *nb = durable_erase_frame(eu, b, &drop);
+      if (nb) {
+        outbuf_unref(b);
+        b = nb;
+      }
+    }
+    if (drop || b == NULL) {
+      outbuf_unref(b);
+      continue;
+    }
     field_str(f, "to", to, sizeof(to));
     field_str(f, "ex", ex, sizeof(ex));
     field_str(f, "al", al, sizeof(al));
@@ -2091,9 +2120,9 @@ static void become_owner(struct cluster *cl, struct croom *cr) {
   for (struct link *l = cr->links; l; l = l->next)
     if (l->opened && l->confirmed && l->sent_to[0] && strcmp(l->sent_to, cl->inst) != 0 && !l->recovering)
       link_recover(cl, l, l->sent_to);
-  const char *argv[] = {"EVAL", LUA_REBUILD, "2", snap, stream};
+  const char *argv[] = {"EVAL", LUA_REBUILD, "3", snap, stream, BCAST_KEY};
   cr->rebuilding = 1;
-  cmd(cl, rebuild_cb, strdup(cr->id), 0, 5, argv, NULL);
+  cmd(cl, rebuild_cb, strdup(cr->id), 0, 6, argv, NULL);
 }
 
 /* Steps down: the lease is someone else's. Local members reconnect (1012)

@@ -556,7 +556,7 @@ static json_t *frame_json(const struct outbuf *b) {
 
 /* What becomes of a logged frame: dropped (*drop) if it names the user, a
  * tombstone (a new frame) for the user's own chat, NULL to keep it. */
-static struct outbuf *erase_frame(const char *user_id, struct outbuf *frame, int *drop) {
+struct outbuf *durable_erase_frame(const char *user_id, struct outbuf *frame, int *drop) {
   json_t *env = frame_json(frame);
   struct outbuf *out = NULL;
   *drop = 0;
@@ -585,11 +585,11 @@ struct erase_log { struct room *r; const char *user_id; };
 
 static struct outbuf *erase_log_entry(void *arg, const struct roomlog_entry *e, int *drop) {
   struct erase_log *el = arg;
-  if (e->frame) return erase_frame(el->user_id, e->frame, drop);
+  if (e->frame) return durable_erase_frame(el->user_id, e->frame, drop);
   /* A compact entry (a user-joined kept as data): judged on its frame. */
   struct outbuf *frame = hub_log_frame(el->r, e), *out = NULL;
   *drop = 0;
-  if (frame) out = erase_frame(el->user_id, frame, drop);
+  if (frame) out = durable_erase_frame(el->user_id, frame, drop);
   outbuf_unref(frame);
   return out;
 }
@@ -605,7 +605,7 @@ static void erase_room_log(struct hub *h, struct room *r, const char *user_id) {
   for (struct gate_item *it = g ? g->head : NULL; it; it = it->next) {
     if (strcmp(it->sender, user_id) != 0) continue;
     int drop;
-    struct outbuf *b = erase_frame(user_id, it->frame, &drop);
+    struct outbuf *b = durable_erase_frame(user_id, it->frame, &drop);
     if (b) {
       outbuf_unref(it->frame);
       it->frame = b;

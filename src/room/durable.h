@@ -54,6 +54,10 @@ void durable_user_erase(struct hub *h, const char *user_id);
 /* When the store's erase completed: the room logs once more, for messages
  * that were held behind a chat being stored when the erase began. */
 void durable_user_erased(struct hub *h, const char *user_id);
+/* What an erase of user_id makes of a logged frame: NULL and *drop 0 to
+ * keep it, a new frame (the tombstone of the user's own chat), or *drop 1
+ * when it names the user (a takeover's rebuild applies erases with it). */
+struct outbuf *durable_erase_frame(const char *user_id, struct outbuf *frame, int *drop);
 /* The seq of the last message r has published (entered its log): below
  * r->seq while messages wait behind a chat being stored. room-state and
  * other session messages carry it, so that the held messages a member

@@ -1,0 +1,61 @@
+'use strict';
+// An erase with several instances (--redis-url), then a takeover (found in
+// review): the owner's erase rewrites its own room log (src/room/durable.c
+// erase_room_log), but the room's Redis stream, from which a new owner
+// rebuilds the room log (cluster.c rebuild_cb), still holds the erased
+// user's frames. The rebuild applies the erases of the broadcast stream
+// to the entries logged before them, so a resume replay on the new owner
+// shows neither the erased chat text nor the display name.
+
+const test = require('node:test');
+const assert = require('node:assert');
+const h = require('./helpers');
+const rh = require('./redis_helpers');
+const rs = require('./resume_helpers');
+const f = require('./feature_helpers');
+
+const SECRET_TEXT = 'dora secret words';
+const SECRET_NAME = 'Dora Hidden';
+
+async function ownerOf(list, room) {
+  for (const S of list) {
+    const b = await rh.clusterHealth(S);
+    if (b.components.cluster.owned_rooms.includes(room)) return S;
+  }
+  return null;
+}
+
+test('an erase on the owner does not come back in resume replays after a takeover', async () => {
+  await rh.withCluster(3, { args: ['--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
+    const room = 'erc';
+    const a = await h.join(A, room, 'alice', { role: 'host' });
+    assert.strictEqual(await ownerOf([A, B, C], room), A, 'the first joiner\'s instance owns the room');
+    const b = await h.join(B, room, 'bob');
+    const carl = await h.join(B, room, 'carl'); // stays connected through the takeover
+    // bob drops (away on the owner) and will resume after the takeover.
+    const last = rs.lastSeq(b);
+    const rt = b.state.payload.self.resume_token;
+    await rs.cut(b);
+    await a.nextWhere((m) => rs.isStatusOf(m, 'bob'), 3000, 'bob reconnecting');
+    const d = await h.join(C, room, 'dora', { name: SECRET_NAME });
+    d.send({ type: 'chat-message', id: 'd1', payload: { text: SECRET_TEXT } });
+    await a.nextWhere((m) => m.type === 'chat-message' && m.payload.text === SECRET_TEXT, 5000);
+    // Erased on the owner: dora is closed, and a resume there would replay a tombstone.
+    const res = await f.rest(A, 'POST', '/webrtc/admin/users/dora/erase', { token: f.adminTok(A) });
+    assert.strictEqual(res.status, 200, res.text);
+    await d.waitClose(5000);
+    await a.nextWhere((m) => m.type === 'user-left' && m.payload.user_id === 'dora', 5000);
+
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    await carl.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+    assert.ok(await ownerOf([B, C], room), 'B or C owns the room now');
+    const { before, state } = await rs.joinResume(C, room, rs.tokenFor(C, 'bob'), rt, last, { user: 'bob', timeoutMs: 10000 });
+    assert.strictEqual(state.payload.resumed, true, JSON.stringify(state).slice(0, 400));
+    const text = JSON.stringify(before);
+    assert.ok(!text.includes(SECRET_TEXT), `the replay on the new owner shows the erased chat text: ${rs.brief(before)}`);
+    assert.ok(!text.includes(SECRET_NAME), `the replay on the new owner shows the erased display name: ${rs.brief(before)}`);
+    const tomb = before.find((m) => m.type === 'chat-message' && m.from === 'dora');
+    assert.ok(tomb && tomb.payload.erased === true, `the erased chat is replayed as its tombstone: ${rs.brief(before)}`);
+  });
+});
