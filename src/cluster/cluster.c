@@ -1197,6 +1197,21 @@ static void gate_drop(struct cluster *cl, struct conn *c) {
 
 /* ---- instances without the room: links ---- */
 
+/* Sends l's queued messages (u32 length + bytes each), in order, to the
+ * inbox of instance to; the queue stays as it is. */
+static void link_send_queue(struct cluster *cl, struct link *l, const char *to) {
+  size_t off = 0;
+  while (off + 4 <= l->queue.len) {
+    uint32_t n;
+    memcpy(&n, l->queue.data + off, 4);
+    const char *mv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", l->queue.data + off + 4};
+    size_t ml[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, n};
+    inbox_send(cl, to, 8, mv, ml);
+    cl->st.forwarded_out++;
+    off += 4 + n;
+  }
+}
+
 static void link_send_open(struct cluster *cl, struct link *l) {
   struct croom *cr = l->room;
   char cs[64], ls[24] = "", adm[4];
@@ -1211,16 +1226,7 @@ static void link_send_open(struct cluster *cl, struct link *l) {
   l->opened = 1;
   snprintf(l->sent_to, sizeof(l->sent_to), "%s", cr->owner);
   /* Messages the client sent before the owner was known, in order. */
-  size_t off = 0;
-  while (off + 4 <= l->queue.len) {
-    uint32_t n;
-    memcpy(&n, l->queue.data + off, 4);
-    const char *mv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", l->queue.data + off + 4};
-    size_t ml[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, n};
-    inbox_send(cl, cr->owner, 8, mv, ml);
-    cl->st.forwarded_out++;
-    off += 4 + n;
-  }
+  link_send_queue(cl, l, cr->owner);
   /* Kept until the owner's first frame: an open refused by an instance
    * that gave the room up is sent again, with these, to the next owner. */
 }
@@ -1273,16 +1279,7 @@ static void recover_cb(redisAsyncContext *ac, void *reply, void *priv) {
   /* This instance is the new owner (rebuilding): the rebuild feeds the
    * queue to the connection once it is a member (snap_session). */
   if (l->room && l->room->owned) return;
-  size_t off = 0;
-  while (off + 4 <= l->queue.len) {
-    uint32_t n;
-    memcpy(&n, l->queue.data + off, 4);
-    const char *mv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", l->queue.data + off + 4};
-    size_t ml[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, n};
-    inbox_send(cl, l->sent_to, 8, mv, ml);
-    cl->st.forwarded_out++;
-    off += 4 + n;
-  }
+  link_send_queue(cl, l, l->sent_to);
   buf_free(&l->queue);
   l->nqueued = 0;
 }
