@@ -215,6 +215,17 @@ void api_metrics_prometheus_get(struct api_req *r) {
   line(&b, "huddle_slow_consumers_dropped_total %llu\n", (unsigned long long)st->slow_consumers_dropped);
   head(&b, "huddle_http_responses_total", "counter", "HTTP responses, by status class.");
   for (int k = 1; k < 6; k++) line(&b, "huddle_http_responses_total{class=\"%dxx\"} %llu\n", k, (unsigned long long)st->http_by_status[k]);
+  head(&b, "huddle_read_to_flush_seconds", "histogram",
+       "Per loop turn that read client data and wrote: from its first read to the end of its writes (the longest a message read in it waited inside huddle).");
+  static const uint64_t bounds[] = SERVER_TURN_BOUNDS_US;
+  uint64_t cum = 0;
+  for (size_t i = 0; i < SERVER_TURN_BUCKETS - 1; i++) {
+    cum += st->turn_buckets[i];
+    line(&b, "huddle_read_to_flush_seconds_bucket{le=\"%g\"} %llu\n", (double)bounds[i] / 1e6, (unsigned long long)cum);
+  }
+  line(&b, "huddle_read_to_flush_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)st->turn_count);
+  line(&b, "huddle_read_to_flush_seconds_sum %.6f\n", (double)st->turn_sum_ns / 1e9);
+  line(&b, "huddle_read_to_flush_seconds_count %llu\n", (unsigned long long)st->turn_count);
   head(&b, "huddle_event_loop_lag_seconds", "gauge", "Last measured event-loop lag.");
   line(&b, "huddle_event_loop_lag_seconds %.4f\n", s->lag_ms / 1000.0);
   if (h->cluster) cluster_metrics(h->cluster, &b);

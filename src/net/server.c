@@ -332,6 +332,25 @@ static void on_flush(uv_prepare_t *h) {
   s->npending = 0;
   s->wq_len = 0;
   uv_prepare_stop(h);
+  if (s->turn_t0) {
+    static const uint64_t bounds[] = SERVER_TURN_BOUNDS_US;
+    uint64_t ns = uv_hrtime() - s->turn_t0;
+    size_t i = 0;
+    while (i < SERVER_TURN_BUCKETS - 1 && ns > bounds[i] * 1000) i++;
+    s->stats.turn_buckets[i]++;
+    s->stats.turn_count++;
+    s->stats.turn_sum_ns += ns;
+    s->turn_t0 = 0;
+  }
+}
+
+/* After the reads of a turn (libuv runs check handles after the poll): a
+ * turn that queued nothing will not flush, so its first read no longer
+ * counts; one that did is measured when the flush ends (on_flush, before
+ * the next poll). */
+static void on_turn_end(uv_check_t *h) {
+  struct server *s = h->data;
+  if (s->npending == 0) s->turn_t0 = 0;
 }
 
 static int grow(void **p, uint32_t *cap, size_t size) {
@@ -400,6 +419,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     return;
   }
   if (n == 0 || c->closing) return;
+  if (c->srv->turn_t0 == 0) c->srv->turn_t0 = uv_hrtime();
   c->srv->stats.bytes_in += (uint64_t)n;
   if (c->kind == CONN_HTTP) http_on_data(c, buf->base, (size_t)n);
   else ws_on_data(c, buf->base, (size_t)n);
@@ -483,6 +503,7 @@ static void finish_shutdown(struct server *s) {
   close_quiet((uv_handle_t *)&s->lag_timer);
   close_quiet((uv_handle_t *)&s->stop_timer);
   close_quiet((uv_handle_t *)&s->reaper);
+  close_quiet((uv_handle_t *)&s->turn_end);
   close_quiet((uv_handle_t *)&s->flusher);
   close_quiet((uv_handle_t *)&s->conn_timer);
   close_quiet((uv_handle_t *)&s->tick_timer);
@@ -572,6 +593,10 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   uv_timer_init(loop, &s->lag_timer);
   uv_timer_init(loop, &s->stop_timer);
   uv_check_init(loop, &s->reaper);
+  uv_check_init(loop, &s->turn_end);
+  s->turn_end.data = s;
+  uv_check_start(&s->turn_end, on_turn_end);
+  uv_unref((uv_handle_t *)&s->turn_end); /* never what keeps the loop running */
   uv_prepare_init(loop, &s->flusher);
   uv_timer_init(loop, &s->conn_timer);
   s->flusher.data = s->conn_timer.data = s;

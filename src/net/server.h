@@ -144,10 +144,21 @@ struct conn {
   struct ws ws_state;              /* what ws points at once a WebSocket (ws.h) */
 };
 
+/* Upper bounds (microseconds) of the read-to-flush histogram's buckets;
+ * a last, unbounded bucket follows. */
+#define SERVER_TURN_BOUNDS_US {50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000}
+#define SERVER_TURN_BUCKETS 11
+
 struct server_stats {
   uint64_t connections_total, ws_total, messages_in, messages_out, bytes_in, bytes_out;
   uint64_t slow_consumers_dropped, http_requests;
   uint64_t http_by_status[6];           /* index status / 100 */
+  /* Loop turns that read client data and then wrote: from the turn's first
+   * read to the end of its flush, the longest any message read in that
+   * turn waited inside huddle before the kernel had its output. */
+  uint64_t turn_buckets[SERVER_TURN_BUCKETS]; /* not cumulative */
+  uint64_t turn_count;
+  uint64_t turn_sum_ns;
 };
 
 struct server {
@@ -162,6 +173,8 @@ struct server {
    * with output once per loop turn, before the loop blocks (uv_prepare,
    * like Redis's beforeSleep): one writev per connection. */
   uv_prepare_t flusher;
+  uv_check_t turn_end;             /* after the reads of a turn: forgets turn_t0 when nothing will be flushed */
+  uint64_t turn_t0;                /* uv_hrtime() of this turn's first read; 0: none yet */
   struct wq_slot *wq;              /* owned: queued frames of this turn, chained per connection */
   uint32_t wq_len, wq_cap;
   struct conn **pending;           /* owned: connections with queued frames this turn (NULL: closed) */

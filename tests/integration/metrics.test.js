@@ -163,7 +163,8 @@ test('/metrics is Prometheus text with the documented series and the same counte
       }
       const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? (-?[0-9.]+(e[+-]?[0-9]+)?|NaN|\+Inf|-Inf)$/);
       assert.ok(m, `sample line: ${JSON.stringify(line)}`);
-      assert.ok(typed.has(m[1]), `# TYPE precedes ${m[1]}`);
+      // A histogram's samples are its name plus _bucket, _sum and _count.
+      assert.ok(typed.has(m[1]) || typed.has(m[1].replace(/_(bucket|sum|count)$/, '')), `# TYPE precedes ${m[1]}`);
       samples.set(`${m[1]}${m[2] || ''}`, Number(m[4]));
     }
     const series = ['huddle_uptime_seconds', 'huddle_connections', 'huddle_connections_total', 'huddle_websockets_total',
@@ -238,5 +239,30 @@ test('/webrtc/stats lists the live room with participants and seq; process figur
     assert.strictEqual(st3.participants, 1);
     assert.strictEqual(st3.peak_participants, 2);
     await solo.end();
+  });
+});
+
+test('/metrics: huddle_read_to_flush_seconds counts the turns that read and wrote, as a cumulative histogram', async () => {
+  // Chat not held for the store: each read's output leaves in the same turn.
+  await h.withServer({ args: f.RATES_OFF.concat(['--chat-durability', 'off']) }, async (srv) => {
+    const { alice, bob } = await f.joinAll(srv, 'turns', [['alice'], ['bob']]);
+    for (let i = 0; i < 20; i++) {
+      alice.send({ type: 'chat-message', payload: { text: `m${i}` } });
+      await bob.next('chat-message');
+    }
+    const r = await f.rest(srv, 'GET', '/metrics', { token: f.adminTok(srv) });
+    assert.strictEqual(r.status, 200, r.text);
+    assert.match(r.text, /^# TYPE huddle_read_to_flush_seconds histogram$/m);
+    const buckets = [...r.text.matchAll(/^huddle_read_to_flush_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]);
+    assert.ok(buckets.length >= 2 && buckets.at(-1)[0] === '+Inf', r.text);
+    for (let i = 1; i < buckets.length; i++) {
+      assert.ok(Number(buckets[i][0]) > Number(buckets[i - 1][0]) || buckets[i][0] === '+Inf', 'bounds grow');
+      assert.ok(buckets[i][1] >= buckets[i - 1][1], 'counts are cumulative');
+    }
+    const count = Number(r.text.match(/^huddle_read_to_flush_seconds_count (\d+)$/m)[1]);
+    const sum = Number(r.text.match(/^huddle_read_to_flush_seconds_sum ([0-9.e+-]+)$/m)[1]);
+    assert.strictEqual(buckets.at(-1)[1], count, '+Inf equals the count');
+    assert.ok(count >= 20, `each chat read was a turn that wrote (${count})`);
+    assert.ok(sum > 0 && sum < count, `sum ${sum} s over ${count} turns`);
   });
 });
