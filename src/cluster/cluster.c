@@ -2317,14 +2317,20 @@ int cluster_ws_open(struct hub *h, struct conn *c, const char *room_id, const st
 
 /* ---- REST on an instance that does not own the room ---- */
 
+/* The forward still waiting under the call id priv carries, or NULL
+ * (answered meanwhile). */
+static struct fwd_http *fw_waiting(struct cluster *cl, void *priv) {
+  char id[24];
+  snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)(uintptr_t)priv);
+  return cl ? map_get(&cl->http_wait, id) : NULL;
+}
+
 /* The forward's inbox entry id (for LUA_FWD_CHECK). priv: the call's id. */
 static void fwd_added_cb(redisAsyncContext *ac, void *reply, void *priv) {
   (void)ac;
   struct cluster *cl = the_cluster;
   redisReply *r = reply;
-  char id[24];
-  snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)(uintptr_t)priv);
-  struct fwd_http *fw = cl ? map_get(&cl->http_wait, id) : NULL;
+  struct fwd_http *fw = fw_waiting(cl, priv);
   if (fw && r && r->type == REDIS_REPLY_STRING) reply_str(r, fw->entry, sizeof(fw->entry));
 }
 
@@ -2485,14 +2491,14 @@ static void fwd_check_cb(redisAsyncContext *ac, void *reply, void *priv) {
   (void)ac;
   struct cluster *cl = the_cluster;
   redisReply *r = reply;
-  char id[24];
-  snprintf(id, sizeof(id), "%" PRIu64, (uint64_t)(uintptr_t)priv);
-  struct fwd_http *fw = cl ? map_get(&cl->http_wait, id) : NULL;
+  struct fwd_http *fw = fw_waiting(cl, priv);
   if (fw == NULL) return; /* answered meanwhile */
   fw->checking = 0;
   if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
       r->element[1]->type != REDIS_REPLY_INTEGER)
     return; /* Redis away: checked again */
+  char id[24];
+  snprintf(id, sizeof(id), "%" PRIu64, fw->id);
   map_del(&cl->http_wait, id);
   if (!fw_keep(cl, fw)) return;
   int alive = r->element[0]->integer == 1;
