@@ -5,7 +5,7 @@
 
 #include "lib/map.h"
 
-static uint64_t hash(const char *s) {
+uint64_t map_hash(const char *s) {
   uint64_t h = 1469598103934665603ull;
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
   return h;
@@ -13,14 +13,14 @@ static uint64_t hash(const char *s) {
 
 void *map_get(const struct map *m, const char *key) {
   if (m->nbuckets == 0) return NULL;
-  for (struct map_entry *e = m->buckets[hash(key) & (m->nbuckets - 1)]; e; e = e->next)
+  for (struct map_entry *e = m->buckets[map_hash(key) & (m->nbuckets - 1)]; e; e = e->next)
     if (strcmp(e->key, key) == 0) return e->value;
   return NULL;
 }
 
 const char *map_key(const struct map *m, const char *key) {
   if (m->nbuckets == 0) return NULL;
-  for (struct map_entry *e = m->buckets[hash(key) & (m->nbuckets - 1)]; e; e = e->next)
+  for (struct map_entry *e = m->buckets[map_hash(key) & (m->nbuckets - 1)]; e; e = e->next)
     if (strcmp(e->key, key) == 0) return e->key;
   return NULL;
 }
@@ -33,7 +33,7 @@ static int grow(struct map *m) {
     struct map_entry *e = m->buckets[i];
     while (e) {
       struct map_entry *next = e->next;
-      size_t j = hash(e->key) & (n - 1);
+      size_t j = map_hash(e->key) & (n - 1);
       e->next = b[j];
       b[j] = e;
       e = next;
@@ -47,7 +47,7 @@ static int grow(struct map *m) {
 
 int map_put(struct map *m, const char *key, void *value) {
   if (m->nbuckets) {
-    for (struct map_entry *e = m->buckets[hash(key) & (m->nbuckets - 1)]; e; e = e->next) {
+    for (struct map_entry *e = m->buckets[map_hash(key) & (m->nbuckets - 1)]; e; e = e->next) {
       if (strcmp(e->key, key) == 0) {
         e->value = value;
         return 0;
@@ -60,7 +60,7 @@ int map_put(struct map *m, const char *key, void *value) {
   if (e == NULL) return -1;
   memcpy(e->key, key, klen + 1);
   e->value = value;
-  size_t i = hash(key) & (m->nbuckets - 1);
+  size_t i = map_hash(key) & (m->nbuckets - 1);
   e->next = m->buckets[i];
   m->buckets[i] = e;
   m->count++;
@@ -69,7 +69,7 @@ int map_put(struct map *m, const char *key, void *value) {
 
 void *map_del(struct map *m, const char *key) {
   if (m->nbuckets == 0) return NULL;
-  struct map_entry **pp = &m->buckets[hash(key) & (m->nbuckets - 1)];
+  struct map_entry **pp = &m->buckets[map_hash(key) & (m->nbuckets - 1)];
   for (; *pp; pp = &(*pp)->next) {
     if (strcmp((*pp)->key, key) == 0) {
       struct map_entry *e = *pp;

@@ -22,6 +22,9 @@ void *map_get(const struct map *m, const char *key);
 int map_put(struct map *m, const char *key, void *value);
 /* The map's own copy of key (valid until key is removed), or NULL. */
 const char *map_key(const struct map *m, const char *key);
+/* The string hash the map uses (FNV-1a, 64 bits), for intrusive indexes
+ * keyed by an id inside their records (room members, policy records). */
+uint64_t map_hash(const char *s);
 /* Removes key; returns its value or NULL. */
 void *map_del(struct map *m, const char *key);
 /* Calls fn for each entry; fn must not modify the map. */

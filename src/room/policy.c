@@ -22,12 +22,6 @@ static struct room_policy *pol(struct room *root, int create) {
 
 /* ---- the records' index: a chained hash table keyed by the id inside ---- */
 
-static uint32_t user_hash(const char *s) {
-  uint32_t x = 2166136261u; /* FNV-1a */
-  for (; *s; s++) x = (x ^ (unsigned char)*s) * 16777619u;
-  return x;
-}
-
 static void rec_free(struct policy_rec *rec) {
   if (rec == NULL) return;
   free(rec->name);
@@ -36,14 +30,14 @@ static void rec_free(struct policy_rec *rec) {
 
 struct policy_rec *policy_rec_get(const struct room_policy *p, const char *user) {
   if (p == NULL || p->nbuckets == 0) return NULL;
-  for (struct policy_rec *rec = p->buckets[user_hash(user) & (p->nbuckets - 1)]; rec; rec = rec->next)
+  for (struct policy_rec *rec = p->buckets[(uint32_t)map_hash(user) & (p->nbuckets - 1)]; rec; rec = rec->next)
     if (strcmp(rec->user, user) == 0) return rec;
   return NULL;
 }
 
 void policy_rec_del(struct room_policy *p, const char *user) {
   if (p == NULL || p->nbuckets == 0) return;
-  for (struct policy_rec **pp = &p->buckets[user_hash(user) & (p->nbuckets - 1)]; *pp; pp = &(*pp)->next) {
+  for (struct policy_rec **pp = &p->buckets[(uint32_t)map_hash(user) & (p->nbuckets - 1)]; *pp; pp = &(*pp)->next) {
     if (strcmp((*pp)->user, user) == 0) {
       struct policy_rec *rec = *pp;
       *pp = rec->next;
@@ -64,7 +58,7 @@ static int index_grow(struct room_policy *p) {
   for (uint32_t i = 0; i < p->nbuckets; i++) {
     for (struct policy_rec *rec = p->buckets[i], *next; rec; rec = next) {
       next = rec->next;
-      uint32_t j = user_hash(rec->user) & (n - 1);
+      uint32_t j = (uint32_t)map_hash(rec->user) & (n - 1);
       rec->next = b[j];
       b[j] = rec;
     }
@@ -82,7 +76,7 @@ struct policy_rec *policy_rec_add(struct room_policy *p, const char *user) {
   struct policy_rec *rec = calloc(1, offsetof(struct policy_rec, user) + len + 1);
   if (rec == NULL) return NULL;
   memcpy(rec->user, user, len + 1);
-  uint32_t i = user_hash(user) & (p->nbuckets - 1);
+  uint32_t i = (uint32_t)map_hash(user) & (p->nbuckets - 1);
   rec->next = p->buckets[i];
   p->buckets[i] = rec;
   p->count++;

@@ -347,16 +347,9 @@ struct transfer_party *room_transfer_party(struct transfer *t, const char *user_
   return p;
 }
 
-/* FNV-1a, as lib/map.c. */
-static size_t id_hash(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return (size_t)h;
-}
-
 struct participant *room_participant_find(struct room *r, const char *user_id) {
   if (r->nmbuckets == 0) return NULL;
-  for (struct participant *p = r->mbuckets[id_hash(user_id) & (r->nmbuckets - 1)]; p; p = p->hnext)
+  for (struct participant *p = r->mbuckets[(size_t)map_hash(user_id) & (r->nmbuckets - 1)]; p; p = p->hnext)
     if (strcmp(p->user_id, user_id) == 0) return p;
   return NULL;
 }
@@ -369,7 +362,7 @@ static int index_grow(struct room *r) {
   for (size_t i = 0; i < r->nmbuckets; i++) {
     for (struct participant *p = r->mbuckets[i], *next; p; p = next) {
       next = p->hnext;
-      size_t j = id_hash(p->user_id) & (n - 1);
+      size_t j = (size_t)map_hash(p->user_id) & (n - 1);
       p->hnext = b[j];
       b[j] = p;
     }
@@ -383,7 +376,7 @@ static int index_grow(struct room *r) {
 int room_participant_add(struct room *r, struct participant *p) {
   if (room_participant_find(r, p->user_id) != NULL) return -1;
   if (r->count >= r->nmbuckets && index_grow(r) != 0) return -1;
-  size_t i = id_hash(p->user_id) & (r->nmbuckets - 1);
+  size_t i = (size_t)map_hash(p->user_id) & (r->nmbuckets - 1);
   p->hnext = r->mbuckets[i];
   r->mbuckets[i] = p;
   p->room = r;
@@ -399,7 +392,7 @@ int room_participant_add(struct room *r, struct participant *p) {
 
 void room_participant_remove(struct room *r, struct participant *p) {
   if (p->room != r) return;
-  for (struct participant **pp = &r->mbuckets[id_hash(p->user_id) & (r->nmbuckets - 1)]; *pp; pp = &(*pp)->hnext) {
+  for (struct participant **pp = &r->mbuckets[(size_t)map_hash(p->user_id) & (r->nmbuckets - 1)]; *pp; pp = &(*pp)->hnext) {
     if (*pp == p) {
       *pp = p->hnext;
       break;
