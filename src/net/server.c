@@ -184,6 +184,7 @@ static void on_handle_closed(uv_handle_t *h) {
 static void on_poll(uv_poll_t *h, int status, int events);
 
 static void poll_update(struct conn *c) {
+  if (c->proxy) return; /* no socket here (src/cluster's connections) */
   unsigned mask = 0;
   if (!c->closing) {
     if (c->reading) mask |= UV_READABLE;
