@@ -27,6 +27,7 @@
 #define READS_PER_EVENT 32          /* full buffers read in a row before others get a turn (libuv's) */
 #define ACCEPTS_PER_EVENT 64
 #define ACCEPT_PAUSE_MS 100         /* out of descriptors: wait before accepting again */
+#define END_STALL_MS 2000           /* conn_end: a peer that takes nothing for this long is cut */
 
 static char read_buf[READ_BUF_SIZE]; /* loop thread only; readers copy out */
 
@@ -262,8 +263,13 @@ void conn_end(struct conn *c) {
     return;
   }
   poll_update(c); /* on_poll finishes once the socket took the rest */
-  /* A peer that never reads would hold the flush forever. */
-  conn_timer(c, 2000, on_end_timeout);
+  /* A peer that never reads would hold the flush forever; one that reads
+   * slowly re-arms this at every write that makes progress (on_poll). The
+   * loop's clock is read afresh: this turn may have run long (a pipeline of
+   * requests answered in one go), and a deadline from the turn's start
+   * could pass before the peer had one chance to read. */
+  uv_update_time(c->srv->loop);
+  conn_timer(c, END_STALL_MS, on_end_timeout);
 }
 
 /* ---- writes ----
@@ -565,10 +571,12 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     return;
   }
   if ((events & UV_WRITABLE) && c->sq) {
+    size_t before = c->sq->bytes;
     if (sendq_drain(c) != 0) {
       conn_close(c);
       return;
     }
+    if (c->ending && c->sq && c->sq->bytes < before) conn_timer(c, END_STALL_MS, on_end_timeout);
     if (c->sq == NULL) {
       if (c->ending) {
         conn_finish(c);
