@@ -34,7 +34,7 @@ static void wait_abort(void *data) { ((struct wait *)data)->conn = NULL; }
  * tells the HTTP layer a handler is still working, so the request is not
  * timed out while the database is slow or down. */
 static void wait_working(void *data) { (void)data; }
-static const struct http_stream wait_ops = {NULL, wait_working, wait_abort};
+static const struct http_stream wait_ops = {NULL, wait_working, wait_abort, NULL};
 
 static void wait_begin(struct api_req *r, struct wait *w) {
   w->conn = r->conn;

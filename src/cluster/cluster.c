@@ -2370,7 +2370,7 @@ static void fw_abort(void *data) {
   fw->c = NULL;
 }
 
-static const struct http_stream fw_stream = {NULL, NULL, fw_abort};
+static const struct http_stream fw_stream = {NULL, NULL, fw_abort, NULL};
 
 static void fwd_free(struct fwd_http *fw) {
   if (fw->c && fw->c->req->stream_data == fw) http_stream_set(fw->c, NULL, NULL);

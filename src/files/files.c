@@ -799,7 +799,7 @@ static void on_patch_abort(void *data) {
   maybe_finish(up);
 }
 
-static const struct http_stream patch_stream = {on_patch_chunk, on_patch_end, on_patch_abort};
+static const struct http_stream patch_stream = {on_patch_chunk, on_patch_end, on_patch_abort, NULL};
 
 void files_api_patch(struct api_req *r) {
   struct api_room ar;
@@ -983,30 +983,21 @@ struct download {
   int fd;                           /* owned */
   uint64_t pos, end;                /* next byte to send; one past the last */
   int keep;                         /* keep the connection alive afterwards */
-  int busy;                         /* a read or a write is in flight */
+  int busy;                         /* a read is in flight */
   uv_fs_t fsreq;
-  uv_write_t wreq;
-  char buf[READ_CHUNK];
+  struct outbuf *ob;                /* owned: what the read in flight fills */
 };
 
 static void download_free(struct download *d) {
   if (d->fd >= 0) close(d->fd);
+  outbuf_unref(d->ob);
   free(d);
 }
 
 static void download_read(struct download *d);
 
-static void on_download_written(uv_write_t *w, int status) {
-  struct download *d = w->data;
-  d->busy = 0;
-  if (d->conn == NULL) {
-    download_free(d);
-    return;
-  }
-  if (status < 0) {
-    conn_close(d->conn); /* on_abort follows and frees d */
-    return;
-  }
+/* The socket took the last chunk: the next one, or the end. */
+static void download_sent(struct download *d) {
   if (d->pos >= d->end) {
     struct conn *c = d->conn;
     int keep = d->keep;
@@ -1018,6 +1009,8 @@ static void on_download_written(uv_write_t *w, int status) {
   http_stream_resume(d->conn); /* the client reads: restart the inactivity timer */
   download_read(d);
 }
+
+static void on_download_drained(void *data) { download_sent(data); }
 
 static void on_download_read(uv_fs_t *req) {
   struct download *d = req->data;
@@ -1032,21 +1025,24 @@ static void on_download_read(uv_fs_t *req) {
     conn_close(d->conn); /* the length was promised: cut rather than lie */
     return;
   }
-  uv_buf_t b = uv_buf_init(d->buf, (unsigned)n);
+  struct outbuf *b = d->ob;
+  d->ob = NULL;
+  b->len = (size_t)n;
   d->pos += (uint64_t)n;
-  d->wreq.data = d;
-  d->conn->srv->stats.bytes_out += (uint64_t)n;
-  conn_flush(d->conn); /* the head queued by conn_write goes first */
-  if (uv_write(&d->wreq, (uv_stream_t *)&d->conn->tcp, &b, 1, on_download_written) != 0) {
-    conn_close(d->conn);
-    return;
-  }
-  d->busy = 1;
+  /* Behind the head queued by conn_write_copy; 0: on_download_drained
+   * follows once the socket took it; -1: on_download_abort follows. */
+  if (conn_write_stream(d->conn, b) == 1) download_sent(d);
 }
 
 static void download_read(struct download *d) {
   uint64_t left = d->end - d->pos;
-  uv_buf_t b = uv_buf_init(d->buf, (unsigned)(left < READ_CHUNK ? left : READ_CHUNK));
+  size_t want = left < READ_CHUNK ? (size_t)left : READ_CHUNK;
+  if (d->ob == NULL) d->ob = outbuf_new(want);
+  if (d->ob == NULL) {
+    conn_close(d->conn);
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)d->ob->data, (unsigned)want);
   d->fsreq.data = d;
   if (uv_fs_read(d->conn->srv->loop, &d->fsreq, d->fd, &b, 1, (int64_t)d->pos, on_download_read) != 0) {
     conn_close(d->conn);
@@ -1061,7 +1057,7 @@ static void on_download_abort(void *data) {
   if (!d->busy) download_free(d);
 }
 
-static const struct http_stream download_stream = {NULL, NULL, on_download_abort};
+static const struct http_stream download_stream = {NULL, NULL, on_download_abort, on_download_drained};
 
 /* "bytes=a-b", "bytes=a-", "bytes=-n". Returns 1 with [*from, *to] set,
  * 0 to send the whole file (absent, several ranges, another unit), or -1
@@ -1176,6 +1172,7 @@ void files_api_download(struct api_req *r) {
   d->end = to + 1;
   d->keep = keep;
   d->busy = 0;
+  d->ob = NULL;
   log_debug("file_download id=%s user=%s from=%" PRIu64 " len=%" PRIu64, f->id, r->claims.sub, from, len);
   http_stream_set(c, &download_stream, d);
   download_read(d);

@@ -40,6 +40,9 @@ struct http_stream {
   /* The connection is going away before http_request_done(): forget it.
    * Called at most once, after which the stream is detached. */
   void (*on_abort)(void *data);
+  /* A response the handler streams: what conn_write_stream() could not
+   * write at once has been taken by the socket. NULL if never used. */
+  void (*on_drained)(void *data);
 };
 
 /* Attaches a stream to c's current request. From the head hook: the body

@@ -3,13 +3,18 @@
 #define LOG_MODULE "server"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "net/http.h"
@@ -19,6 +24,10 @@
 
 #define LAG_PROBE_MS 250
 #define READ_BUF_SIZE 65536
+#define READS_PER_EVENT 32          /* full buffers read in a row before others get a turn (libuv's) */
+#define ACCEPTS_PER_EVENT 64
+#define ACCEPT_PAUSE_MS 100         /* out of descriptors: wait before accepting again */
+#define END_STALL_MS 2000           /* conn_end: a peer that takes nothing for this long is cut */
 
 static char read_buf[READ_BUF_SIZE]; /* loop thread only; readers copy out */
 
@@ -155,6 +164,7 @@ static void conn_timers_arm(struct server *s) {
 
 static void finish_shutdown(struct server *s);
 static void queue_drop(struct conn *c);
+static void sendq_free(struct conn *c);
 
 static void on_handle_closed(uv_handle_t *h) {
   struct conn *c = h->data;
@@ -166,6 +176,34 @@ static void on_handle_closed(uv_handle_t *h) {
   if (s->shutting_down && s->nconns == 0) finish_shutdown(s);
 }
 
+/* ---- the socket: one uv_poll_t, reads and writes of our own ----
+ * libuv's uv_tcp_t would cost 88 bytes more per connection for a write
+ * queue and callbacks an idle client never uses (ADR 0018). The poll
+ * watches what is wanted: reads unless stopped, writability only while the
+ * socket holds back output (c->sq). */
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void poll_update(struct conn *c) {
+  if (c->proxy) return; /* no socket here (src/cluster's connections) */
+  unsigned mask = 0;
+  if (!c->closing) {
+    if (c->reading) mask |= UV_READABLE;
+    if (c->sq) mask |= UV_WRITABLE;
+  }
+  if (mask == c->poll_mask) return;
+  c->poll_mask = mask & 3;
+  if (mask) uv_poll_start(&c->poll, (int)mask, on_poll);
+  else uv_poll_stop(&c->poll);
+}
+
+/* Closes the handle, then the descriptor (the handle no longer watches it). */
+static void conn_handle_close(struct conn *c) {
+  uv_close((uv_handle_t *)&c->poll, on_handle_closed);
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+}
+
 static void reap_one(struct conn *c) {
   struct server *s = c->srv;
   if (c->kind == CONN_WS) s->handlers.ws_end(c, c->dropped_slow ? CONN_END_LOCAL : CONN_END_CUT, 0);
@@ -175,8 +213,9 @@ static void reap_one(struct conn *c) {
   s->nconns--;
   conn_unaddress(c);
   queue_drop(c); /* ws_end may have queued more (it must not, but a frame is not worth a leak) */
+  sendq_free(c);
   timer_unlink(c);
-  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  conn_handle_close(c);
 }
 
 static void on_reap(uv_check_t *h) {
@@ -195,7 +234,8 @@ void conn_close(struct conn *c) {
   if (c->proxy) { c->proxy->end(c); return; }
   if (c->closing) return;
   c->closing = 1;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+  poll_update(c);
   timer_unlink(c);
   queue_drop(c);
   c->reap_next = c->srv->reap;
@@ -203,9 +243,9 @@ void conn_close(struct conn *c) {
   uv_check_start(&c->srv->reaper, on_reap);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  struct conn *c = req->data;
-  free(req);
+/* Everything written: half-close (the peer reads to EOF), then close. */
+static void conn_finish(struct conn *c) {
+  shutdown(c->fd, SHUT_WR);
   conn_close(c);
 }
 
@@ -215,40 +255,112 @@ void conn_end(struct conn *c) {
   if (c->proxy) { c->proxy->end(c); return; }
   if (c->closing || c->ending) return;
   c->ending = 1;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
   conn_flush(c); /* the shutdown goes after everything queued */
   if (c->closing) return;
-  uv_shutdown_t *req = malloc(sizeof(*req));
-  if (req == NULL || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-    free(req);
-    conn_close(c);
+  if (c->sq == NULL) {
+    conn_finish(c);
     return;
   }
-  req->data = c;
-  /* A peer that never reads would hold the flush forever. */
-  conn_timer(c, 2000, on_end_timeout);
+  poll_update(c); /* on_poll finishes once the socket took the rest */
+  /* A peer that never reads would hold the flush forever; one that reads
+   * slowly re-arms this at every write that makes progress (on_poll). The
+   * loop's clock is read afresh: this turn may have run long (a pipeline of
+   * requests answered in one go), and a deadline from the turn's start
+   * could pass before the peer had one chance to read. */
+  uv_update_time(c->srv->loop);
+  conn_timer(c, END_STALL_MS, on_end_timeout);
 }
 
 /* ---- writes ----
  * conn_write() appends a ref to the connection's chain in srv->wq (one
  * array for every connection, reset after each flush) and lists the
  * connection in srv->pending once per turn. Before the loop blocks,
- * on_flush() gives each listed connection one uv_try_write() with all of
- * its frames (a writev); what the socket does not take goes to uv_write(),
- * behind which later turns queue. docs/internals/connection.md. */
+ * on_flush() gives each listed connection one writev with all of its
+ * frames; what the socket does not take waits in the connection's sendq
+ * (holding the refs), written when the poll says the socket is writable,
+ * and later turns queue behind it. docs/internals/connection.md. */
 
 #define FLUSH_IOV 64                /* buffers per writev (IOV_MAX is 1024) */
 
-struct write_req {
-  uv_write_t req;
-  unsigned n;
-  struct outbuf *b[];               /* owned: one ref each, dropped in on_write */
+struct sendq {
+  uint32_t head, n, cap;            /* entries b[head .. n) wait, in order */
+  uint32_t off;                     /* bytes of b[head] already written */
+  size_t bytes;                     /* unwritten bytes in all */
+  struct outbuf *b[];               /* owned: one ref each */
 };
 
-static void on_write(uv_write_t *req, int status) {
-  struct write_req *w = (struct write_req *)req;
-  for (unsigned i = 0; i < w->n; i++) outbuf_unref(w->b[i]);
-  free(w);
+static void sendq_free(struct conn *c) {
+  struct sendq *q = c->sq;
+  if (q == NULL) return;
+  for (uint32_t i = q->head; i < q->n; i++) outbuf_unref(q->b[i]);
+  free(q);
+  c->sq = NULL;
+}
+
+/* Appends b (its ref), of which off bytes were written already. */
+static int sendq_push(struct conn *c, struct outbuf *b, size_t off) {
+  struct sendq *q = c->sq;
+  if (q && q->head > 0 && q->n == q->cap) { /* reuse the written front */
+    memmove(q->b, q->b + q->head, (q->n - q->head) * sizeof(q->b[0]));
+    q->n -= q->head;
+    q->head = 0;
+  }
+  if (q == NULL || q->n == q->cap) {
+    uint32_t cap = q ? q->cap * 2 : 8;
+    struct sendq *nq = realloc(q, sizeof(*q) + cap * sizeof(q->b[0]));
+    if (nq == NULL) return -1;
+    if (q == NULL) nq->head = nq->n = nq->off = 0, nq->bytes = 0;
+    nq->cap = cap;
+    c->sq = q = nq;
+  }
+  if (q->head == q->n) q->off = (uint32_t)off;
+  q->b[q->n++] = b;
+  q->bytes += b->len - off;
+  return 0;
+}
+
+/* writev that retries an interrupted call; returns bytes, or 0 if the socket
+ * takes nothing now, or -1 on an error (the connection is broken). */
+static ssize_t sock_writev(int fd, const struct iovec *iov, unsigned n) {
+  for (;;) {
+    ssize_t r = writev(fd, iov, (int)n);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+  }
+}
+
+/* Writes c's sendq while the socket takes it. Returns 0, or -1 on an error. */
+static int sendq_drain(struct conn *c) {
+  struct sendq *q = c->sq;
+  while (q->head < q->n) {
+    struct iovec iov[FLUSH_IOV];
+    unsigned k = 0;
+    for (uint32_t i = q->head; i < q->n && k < FLUSH_IOV; i++, k++) {
+      size_t off = i == q->head ? q->off : 0;
+      iov[k].iov_base = q->b[i]->data + off;
+      iov[k].iov_len = q->b[i]->len - off;
+    }
+    ssize_t r = sock_writev(c->fd, iov, k);
+    if (r < 0) return -1;
+    if (r == 0) return 0;
+    q->bytes -= (size_t)r;
+    size_t left = (size_t)r;
+    while (left > 0) {
+      size_t avail = q->b[q->head]->len - q->off;
+      if (left < avail) {
+        q->off += (uint32_t)left;
+        break;
+      }
+      left -= avail;
+      outbuf_unref(q->b[q->head++]);
+      q->off = 0;
+    }
+  }
+  free(q);
+  c->sq = NULL;
+  return 0;
 }
 
 /* Unrefs everything queued on c (a close drops unwritten output). */
@@ -259,65 +371,83 @@ static void queue_drop(struct conn *c) {
 }
 
 static void slow_check(struct conn *c) {
-  uv_stream_t *st = (uv_stream_t *)&c->tcp;
-  if (uv_stream_get_write_queue_size(st) <= (size_t)c->srv->cfg->max_send_queue) return;
+  size_t held = c->sq ? c->sq->bytes : 0;
+  if (held <= (size_t)c->srv->cfg->max_send_queue) return;
   c->srv->stats.slow_consumers_dropped++;
   c->dropped_slow = 1;
-  log_warn("slow_consumer_dropped ip=%s queued=%zu limit=%d", c->ip,
-           uv_stream_get_write_queue_size(st), c->srv->cfg->max_send_queue);
+  log_warn("slow_consumer_dropped ip=%s queued=%zu limit=%d", c->ip, held,
+           c->srv->cfg->max_send_queue);
   conn_close(c);
 }
 
 /* Writes n buffers of c (their refs in ob): what the socket takes now,
- * the rest behind a uv_write. Consumes the n refs on every path. */
-static void write_bufs(struct conn *c, struct outbuf **ob, uv_buf_t *ub, unsigned n) {
-  uv_stream_t *st = (uv_stream_t *)&c->tcp;
+ * the rest into c's sendq (all of it behind what waits there already).
+ * Consumes the n refs on every path. */
+static void write_bufs(struct conn *c, struct outbuf **ob, struct iovec *iov, unsigned n, int bounded) {
   unsigned done = 0;
-  if (c->tcp.write_queue_size == 0) { /* libuv's public, read-only count: no call on the hot path */
-    int r = uv_try_write(st, ub, n);
-    if (r < 0 && r != UV_EAGAIN) {
+  size_t left = 0;
+  if (c->sq == NULL) {
+    ssize_t r = sock_writev(c->fd, iov, n);
+    if (r < 0) {
       for (unsigned i = 0; i < n; i++) outbuf_unref(ob[i]);
       conn_close(c);
       return;
     }
-    size_t left = r > 0 ? (size_t)r : 0;
-    while (done < n && ub[done].len <= left) {
-      left -= ub[done].len;
+    left = (size_t)r;
+    while (done < n && iov[done].iov_len <= left) {
+      left -= iov[done].iov_len;
       outbuf_unref(ob[done++]);
     }
     if (done == n) return;
-    ub[done].base += left;
-    ub[done].len -= left;
   }
-  struct write_req *w = malloc(sizeof(*w) + (n - done) * sizeof(w->b[0]));
-  if (w == NULL || uv_write(&w->req, st, ub + done, n - done, on_write) != 0) {
-    for (unsigned i = done; i < n; i++) outbuf_unref(ob[i]);
-    free(w);
-    conn_close(c);
-    return;
+  for (unsigned i = done; i < n; i++) {
+    if (sendq_push(c, ob[i], i == done ? left : 0) != 0) {
+      for (; i < n; i++) outbuf_unref(ob[i]);
+      conn_close(c);
+      return;
+    }
   }
-  w->n = n - done;
-  memcpy(w->b, ob + done, w->n * sizeof(w->b[0]));
-  slow_check(c);
+  poll_update(c);
+  if (bounded) slow_check(c);
 }
 
-void conn_flush(struct conn *c) {
+/* conn_flush, with or without the slow-reader bound. */
+static void flush(struct conn *c, int bounded) {
   struct wq_slot *wq = c->srv->wq;
   while (c->q_head && !c->closing) {
     struct outbuf *ob[FLUSH_IOV];
-    uv_buf_t ub[FLUSH_IOV];
+    struct iovec iov[FLUSH_IOV];
     unsigned n = 0;
     uint32_t i = c->q_head;
     for (; i && n < FLUSH_IOV; i = wq[i - 1].next, n++) {
       ob[n] = wq[i - 1].b;
-      ub[n].base = (char *)ob[n]->data; /* uv_buf_init is a call, not a macro */
-      ub[n].len = ob[n]->len;
+      iov[n].iov_base = ob[n]->data;
+      iov[n].iov_len = ob[n]->len;
       c->q_bytes -= (uint32_t)ob[n]->len;
     }
     c->q_head = i;
     if (i == 0) c->q_tail = 0;
-    write_bufs(c, ob, ub, n);
+    write_bufs(c, ob, iov, n, bounded);
   }
+}
+
+void conn_flush(struct conn *c) { flush(c, 1); }
+
+int conn_write_stream(struct conn *c, struct outbuf *b) {
+  if (c->closing || c->proxy) {
+    outbuf_unref(b);
+    return -1;
+  }
+  c->srv->stats.bytes_out += b->len;
+  flush(c, 0);
+  if (c->closing) {
+    outbuf_unref(b);
+    return -1;
+  }
+  struct iovec iov = {b->data, b->len};
+  write_bufs(c, &b, &iov, 1, 0);
+  if (c->closing) return -1;
+  return c->sq == NULL;
 }
 
 static void on_flush(uv_prepare_t *h) {
@@ -389,8 +519,7 @@ void conn_write(struct conn *c, struct outbuf *b) {
     if (s->npending == 1) uv_prepare_start(&s->flusher, on_flush);
   }
   /* Bound what waits for the flush as well as what the socket did not take. */
-  if ((size_t)c->q_bytes + c->tcp.write_queue_size >
-      (size_t)s->cfg->max_send_queue)
+  if ((size_t)c->q_bytes + (c->sq ? c->sq->bytes : 0) > (size_t)s->cfg->max_send_queue)
     conn_flush(c);
 }
 
@@ -405,59 +534,95 @@ void conn_write_copy(struct conn *c, const void *data, size_t len) {
   conn_write(c, b);
 }
 
-/* ---- reads ---- */
+/* ---- reads and writability ---- */
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
-  *buf = uv_buf_init(read_buf, sizeof(read_buf));
+/* The connection broke or the peer closed: a WebSocket learns it was cut. */
+static void conn_broken(struct conn *c) {
+  if (c->kind == CONN_WS) ws_on_eof(c);
+  conn_close(c);
 }
 
-static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
-  struct conn *c = st->data;
-  if (n < 0) {
-    if (c->kind == CONN_WS) ws_on_eof(c);
-    conn_close(c);
+static void conn_read(struct conn *c) {
+  for (int k = 0; k < READS_PER_EVENT && c->reading && !c->closing; k++) {
+    ssize_t n = read(c->fd, read_buf, sizeof(read_buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      conn_broken(c);
+      return;
+    }
+    if (n == 0) {
+      conn_broken(c);
+      return;
+    }
+    if (c->srv->turn_t0 == 0) c->srv->turn_t0 = uv_hrtime();
+    c->srv->stats.bytes_in += (uint64_t)n;
+    if (c->kind == CONN_HTTP) http_on_data(c, read_buf, (size_t)n);
+    else ws_on_data(c, read_buf, (size_t)n);
+    if ((size_t)n < sizeof(read_buf)) return;
+  }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  struct conn *c = h->data;
+  if (c->closing) return;
+  if (status < 0) {
+    conn_broken(c);
     return;
   }
-  if (n == 0 || c->closing) return;
-  if (c->srv->turn_t0 == 0) c->srv->turn_t0 = uv_hrtime();
-  c->srv->stats.bytes_in += (uint64_t)n;
-  if (c->kind == CONN_HTTP) http_on_data(c, buf->base, (size_t)n);
-  else ws_on_data(c, buf->base, (size_t)n);
+  if ((events & UV_WRITABLE) && c->sq) {
+    size_t before = c->sq->bytes;
+    if (sendq_drain(c) != 0) {
+      conn_close(c);
+      return;
+    }
+    if (c->ending && c->sq && c->sq->bytes < before) conn_timer(c, END_STALL_MS, on_end_timeout);
+    if (c->sq == NULL) {
+      if (c->ending) {
+        conn_finish(c);
+        return;
+      }
+      const struct http_req *r = c->req;
+      if (r && r->stream && r->stream->on_drained) r->stream->on_drained(r->stream_data);
+      if (c->closing) return;
+    }
+    poll_update(c);
+  }
+  if (events & UV_READABLE) conn_read(c);
 }
 
 void conn_read_stop(struct conn *c) {
-  if (!c->closing) uv_read_stop((uv_stream_t *)&c->tcp);
+  if (c->closing) return;
+  c->reading = 0;
+  poll_update(c);
 }
 
 void conn_read_start(struct conn *c) {
-  if (!c->closing && !c->ending) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (c->closing || c->ending) return;
+  c->reading = 1;
+  poll_update(c);
 }
 
 /* ---- accept ---- */
 
-static void on_connection(uv_stream_t *server, int status) {
-  struct server *s = server->data;
-  if (status < 0) {
-    log_warn("accept_failed err=%s", uv_err_name(status));
-    return;
-  }
+static void conn_accept(struct server *s, int fd, const struct sockaddr_storage *ss) {
   struct conn *c = calloc(1, sizeof(*c));
-  if (c == NULL) return;
-  c->srv = s;
-  c->ip = "unknown";
-  uv_tcp_init(s->loop, &c->tcp);
-  c->tcp.data = c;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || http_conn_init(c) != 0) {
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  if (c == NULL || uv_poll_init(s->loop, &c->poll, fd) != 0) {
+    free(c);
+    close(fd);
     return;
   }
-  struct sockaddr_storage ss;
-  int len = sizeof(ss);
-  char ip[48] = "unknown";
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    if (ss.ss_family == AF_INET) uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
-    else if (ss.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+  c->srv = s;
+  c->fd = fd;
+  c->ip = "unknown";
+  c->poll.data = c;
+  if (http_conn_init(c) != 0) {
+    conn_handle_close(c);
+    return;
   }
+  char ip[48] = "unknown";
+  if (ss->ss_family == AF_INET) uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof(ip));
+  else if (ss->ss_family == AF_INET6) uv_ip6_name((const struct sockaddr_in6 *)ss, ip, sizeof(ip));
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
@@ -465,7 +630,8 @@ static void on_connection(uv_stream_t *server, int status) {
   s->stats.connections_total++;
   conn_address(c, ip);
   snprintf(c->req->peer, sizeof(c->req->peer), "%s", c->ip);
-  uv_tcp_nodelay(&c->tcp, 1);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
   /* Over a limit: answer once in plain HTTP and close; no request is read. */
   enum api_err e = API_OK;
@@ -478,7 +644,40 @@ static void on_connection(uv_stream_t *server, int status) {
     conn_end(c);
     return;
   }
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  conn_read_start(c);
+}
+
+static void on_listener(uv_poll_t *h, int status, int events);
+
+static void on_accept_pause(uv_timer_t *t) {
+  struct server *s = t->data;
+  if (s->listen_fd >= 0) uv_poll_start(&s->listener, UV_READABLE, on_listener);
+}
+
+static void on_listener(uv_poll_t *h, int status, int events) {
+  struct server *s = h->data;
+  if (status < 0) {
+    log_warn("accept_failed err=%s", uv_err_name(status));
+    return;
+  }
+  for (int k = 0; k < ACCEPTS_PER_EVENT && s->listen_fd >= 0; k++) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd = accept4(s->listen_fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      conn_accept(s, fd, &ss);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    log_warn("accept_failed err=%s", strerror(errno));
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      /* The pending connection stays in the backlog: polling on would spin. */
+      uv_poll_stop(&s->listener);
+      uv_timer_start(&s->accept_pause, on_accept_pause, ACCEPT_PAUSE_MS, 0);
+    }
+    return;
+  }
 }
 
 /* ---- lag probe, signals, shutdown ---- */
@@ -499,7 +698,15 @@ static void close_quiet(uv_handle_t *h) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+static void listener_close(struct server *s) {
+  if (s->listen_fd < 0) return;
+  uv_close((uv_handle_t *)&s->listener, NULL);
+  close(s->listen_fd);
+  s->listen_fd = -1;
+}
+
 static void finish_shutdown(struct server *s) {
+  close_quiet((uv_handle_t *)&s->accept_pause);
   close_quiet((uv_handle_t *)&s->lag_timer);
   close_quiet((uv_handle_t *)&s->stop_timer);
   close_quiet((uv_handle_t *)&s->reaper);
@@ -521,7 +728,7 @@ static void on_stop_timeout(uv_timer_t *t) {
 void server_abort(struct server *s) {
   /* Startup failed: nothing was served, so there is nothing to announce or drain. */
   s->shutting_down = 1;
-  close_quiet((uv_handle_t *)&s->listener);
+  listener_close(s);
   finish_shutdown(s);
 }
 
@@ -529,7 +736,7 @@ void server_shutdown(struct server *s) {
   if (s->shutting_down) return;
   s->shutting_down = 1;
   log_info("shutdown_begin connections=%zu", s->nconns);
-  close_quiet((uv_handle_t *)&s->listener);
+  listener_close(s);
   for (struct conn *c = s->conns; c; c = c->next) {
     if (c->kind == CONN_WS) ws_close(c, 1001, "server shutting down");
     else if (!c->in_request) conn_close(c);
@@ -587,7 +794,9 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   s->json_limits.max_depth = cfg->json_max_depth;
   s->json_limits.max_values = (size_t)cfg->json_max_values;
   /* Handles first: server_shutdown() and server_free() work after any failure below. */
-  uv_tcp_init(loop, &s->listener);
+  s->listen_fd = -1; /* the listener's poll is set up by server_listen */
+  uv_timer_init(loop, &s->accept_pause);
+  s->accept_pause.data = s;
   uv_signal_init(loop, &s->sig_term);
   uv_signal_init(loop, &s->sig_int);
   uv_timer_init(loop, &s->lag_timer);
@@ -602,7 +811,7 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   s->flusher.data = s->conn_timer.data = s;
   uv_timer_init(loop, &s->tick_timer);
   s->tick_timer.data = s;
-  s->listener.data = s->sig_term.data = s->sig_int.data = s;
+  s->sig_term.data = s->sig_int.data = s;
   s->lag_timer.data = s->stop_timer.data = s->reaper.data = s;
   if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
     snprintf(err, err_len, "data dir %s: %s", cfg->data_dir, strerror(errno));
@@ -632,17 +841,33 @@ int server_listen(struct server *s, char *err, size_t err_len) {
     return -1;
   }
   struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
   int r = strchr(host, ':') ? uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&ss)
                             : uv_ip4_addr(host, (int)port, (struct sockaddr_in *)&ss);
-  if (r == 0) r = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
-  if (r == 0) r = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+  int fd = -1;
+  if (r == 0) {
+    socklen_t alen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int one = 1;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, alen) != 0 || listen(fd, 1024) != 0)
+      r = uv_translate_sys_error(errno);
+  }
+  if (r == 0) r = uv_poll_init(s->loop, &s->listener, fd);
+  if (r == 0) {
+    s->listen_fd = fd;
+    s->listener.data = s;
+    r = uv_poll_start(&s->listener, UV_READABLE, on_listener);
+  } else if (fd >= 0) {
+    close(fd);
+  }
   if (r != 0) {
     snprintf(err, err_len, "listen on %s: %s%s", s->cfg->listen, uv_strerror(r),
              r == UV_EADDRINUSE ? " (another process holds that port: stop it or choose another --listen)" : "");
     return -1;
   }
-  int len = sizeof(ss);
-  uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &len);
+  socklen_t len = sizeof(ss);
+  getsockname(s->listen_fd, (struct sockaddr *)&ss, &len);
   char name[48] = "?";
   int bound_port = 0;
   if (ss.ss_family == AF_INET) {

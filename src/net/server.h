@@ -109,12 +109,18 @@ struct conn_proxy {
 /* Called when a connection's timer expires (conn_timer). */
 typedef void (*conn_timer_cb)(struct conn *c);
 
+struct sendq;                      /* server.c: what the socket has not taken yet */
+
 /* NOTE: one of these per connection, so its size is the idle cost of a
  * client: what only HTTP needs is behind req, what only a WebSocket needs
- * behind ws, and there is no per-connection uv_timer_t (server.c keeps the
- * timers in one list per duration). Layout: docs/internals/connection.md. */
+ * behind ws, there is no per-connection uv_timer_t (server.c keeps the
+ * timers in one list per duration), and the socket is watched by a
+ * uv_poll_t (160 bytes) while server.c reads and writes it itself, not a
+ * uv_tcp_t (248, with a write queue an idle client never uses; ADR 0018).
+ * Layout: docs/internals/connection.md. */
+
 struct conn {
-  uv_tcp_t tcp;                    /* first: the handle's data is the conn */
+  uv_poll_t poll;                  /* first: the handle's data is the conn; polls fd */
   struct server *srv;              /* borrowed */
   struct conn *prev, *next;        /* server's list of live connections */
   struct conn *reap_next;          /* server's list of connections to close */
@@ -127,6 +133,7 @@ struct conn {
   struct waiter *waiter;           /* borrowed; set while in a waiting room */
   const struct conn_proxy *proxy;  /* NULL: a socket of ours (src/cluster otherwise) */
   void *cluster;                   /* src/cluster's slot; NULL without --redis-url */
+  struct sendq *sq;                /* owned: bytes the socket did not take, in order; NULL: none */
   uint32_t q_head, q_tail;         /* frames to flush: chain in srv->wq (index + 1; 0: none) */
   uint32_t q_bytes;                /* bytes in that chain */
   uint32_t pending_idx;            /* index + 1 in srv->pending; 0: not listed this turn */
@@ -137,6 +144,9 @@ struct conn {
   unsigned in_request : 1;         /* HTTP: bytes of a request have arrived */
   unsigned dropped_slow : 1;       /* cut off by the server as a slow reader */
   unsigned ip_counted : 1;         /* counted in srv->per_ip under ip */
+  unsigned reading : 1;            /* reads wanted (conn_read_stop clears it) */
+  unsigned poll_mask : 2;          /* UV_READABLE | UV_WRITABLE the poll watches now */
+  int fd;                          /* owned: the socket (-1 for a proxy) */
   /* Client address, for per-address limits (net/proxy.c) and logs: borrowed
    * from srv->per_ip's key while ip_counted (not a 48-byte copy: 19,900 idle
    * clients from one address share one string), else a literal. */
@@ -164,7 +174,9 @@ struct server_stats {
 struct server {
   uv_loop_t *loop;                 /* borrowed */
   const struct config *cfg;        /* borrowed */
-  uv_tcp_t listener;
+  uv_poll_t listener;              /* polls listen_fd (from server_listen on) */
+  int listen_fd;                   /* owned: -1 until listening and after closing */
+  uv_timer_t accept_pause;         /* out of descriptors: accepting resumes after a pause */
   uv_signal_t sig_term, sig_int;
   uv_timer_t lag_timer;
   uv_timer_t stop_timer;
@@ -233,8 +245,14 @@ uint64_t server_now_ms(void);
  * connection whose unwritten bytes exceed max_send_queue is dropped (the
  * close happens after the current loop turn). */
 void conn_write(struct conn *c, struct outbuf *b);
-/* Writes what is queued on c now (before writing to c->tcp directly). */
+/* Writes what is queued on c now. */
 void conn_flush(struct conn *c);
+/* For a response streamed by its handler (http_stream_set, e.g. a file
+ * download): writes what is queued on c, then b (consumes the ref), outside
+ * the slow-reader bound (the stream sends one buffer at a time). Returns 1
+ * if the socket took everything, 0 if some waits for it, in which case the
+ * stream's on_drained runs once it is written, or -1 if c is closing. */
+int conn_write_stream(struct conn *c, struct outbuf *b);
 /* Copies data into a new buffer and queues it. */
 void conn_write_copy(struct conn *c, const void *data, size_t len);
 /* Drops c without flushing; safe to call more than once and from any

@@ -15,7 +15,9 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +123,7 @@ static void set_error(struct store *st, const char *msg) {
 static void *writer_main(void *arg) {
   struct store *st = arg;
   int retry_ms = RETRY_MIN_MS;
+  int wrote = 0;                   /* batches committed since the writer was last idle */
   for (;;) {
     pthread_mutex_lock(&st->mu);
     while (st->q_head == NULL && !st->stopping) {
@@ -134,6 +137,17 @@ static void *writer_main(void *arg) {
          * truth before the next write finds out. */
         pthread_mutex_unlock(&st->mu);
         int alive = st->wconn && st->ops->ping(st->wconn);
+        if (alive && wrote) {
+          /* Quiet since the last batch: give back what only a busy writer
+           * needs, the back end's cache and, with it, the free memory of
+           * every thread's malloc arena (docs/performance.md, memory per
+           * idle connection). Once per quiet spell, not per ping. */
+          uint64_t t0 = uv_hrtime();
+          if (st->ops->idle) st->ops->idle(st->wconn);
+          malloc_trim(0);
+          log_debug("store_idle_release backend=%s us=%" PRIu64, st->ops->name, (uv_hrtime() - t0) / 1000);
+          wrote = 0;
+        }
         pthread_mutex_lock(&st->mu);
         if (!alive) {
           if (st->state == STORE_STATE_OK) log_warn("store_down backend=%s reason=ping", st->ops->name);
@@ -225,6 +239,7 @@ static void *writer_main(void *arg) {
       pthread_mutex_unlock(&st->mu);
       uv_async_send(&st->async);
       retry_ms = RETRY_MIN_MS;
+      wrote = 1;
       continue;
     }
     /* The connection failed: fail waiting chat, keep the rest, reconnect. */

@@ -126,6 +126,9 @@ struct store_be_ops {
    * the first record the database refused (nothing committed; the writer
    * drops that one and retries the rest). Rolls back itself. */
   int (*apply_batch)(struct store_conn *c, struct store_rec *batch, struct store_rec **bad);
+  /* Optional: the writer has had nothing to do for a while; gives back
+   * memory only a busy writer needs (SQLite: its page cache). */
+  void (*idle)(struct store_conn *c);
 };
 
 extern const struct store_be_ops store_sqlite_ops;

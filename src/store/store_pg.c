@@ -23,7 +23,7 @@ static struct store_conn *connect_none(const char *w, int m, char *err, size_t e
   return NULL;
 }
 const struct store_be_ops store_pg_ops = {"postgresql", connect_none, NULL, NULL, NULL, NULL, NULL,
-                                          NULL, NULL, NULL, NULL, NULL};
+                                          NULL, NULL, NULL, NULL, NULL, NULL};
 int store_pg_create_at_version(const char *url, int v, char *err, size_t err_len) {
   snprintf(err, err_len, "no PostgreSQL support in this build");
   return -1;
@@ -753,6 +753,7 @@ static int ping(struct store_conn *c) { return PQstatus(c->pg) == CONNECTION_OK 
 const struct store_be_ops store_pg_ops = {
   "postgresql", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
   apply_batch,
+  NULL, /* idle: the cache is the server's */
 };
 
 /* For tests: a database at an older version. */

@@ -648,9 +648,15 @@ static int version(struct store_conn *c) { return version_of(c->db); }
 
 static int ping(struct store_conn *c) { return version_of(c->db) >= 0; }
 
+/* Idle: the page cache held what the last batches wrote (up to cache_size),
+ * which a quiet server does not need; the next write reads back the few
+ * pages it touches (from the OS's cache). */
+static void release_cache(struct store_conn *c) { sqlite3_db_release_memory(c->db); }
+
 const struct store_be_ops store_sqlite_ops = {
   "sqlite", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
   NULL, /* apply_batch: statements are calls into the library, no round trips to save */
+  release_cache,
 };
 
 /* For tests: a database at an older version (0 = empty file left alone). */
