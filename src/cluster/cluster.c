@@ -838,6 +838,145 @@ static int answer_keeps(const char *d, size_t n) {
   return 0;
 }
 
+/* Owner side: an open forwarded by the instance its client reached (inst,
+ * the link id there): joined now, kept until the lease reply or the rebuild
+ * is done, or refused (not ours). */
+static void owner_open(struct cluster *cl, const redisReply *f, const char *inst, const char *id, const char *room,
+                       const char *key) {
+  cl->st.forwarded_in++;
+  struct croom *cr = croom_get(cl, room, 0);
+  struct remote *old = map_get(&cl->remotes, key);
+  if (old) return;
+  int wait = cr && ((!cr->owned && cr->acquiring) || (cr->owned && cr->rebuilding));
+  if (!wait && (cr == NULL || !cr->owned)) {
+    open_refused(cl, inst, id, room); /* not ours (any more) */
+    return;
+  }
+  struct remote *rm = remote_new(cl, inst, id, room, 0);
+  if (rm == NULL) return;
+  if (wait) {
+    /* Our lease reply or the rebuild is still on its way: join it then. */
+    claims_from_fields(f, &rm->tc);
+    rm->has_rt = field_str(f, "rt", rm->rt, sizeof(rm->rt)) == 0 && rm->rt[0];
+    char dls[24];
+    rm->ls = UINT64_MAX;
+    if (field_str(f, "ls", dls, sizeof(dls)) == 0 && dls[0]) rm->ls = strtoull(dls, NULL, 10);
+    rm->adm = (int)field_int(f, "adm");
+    const redisReply *gr = field(f, "g");
+    if (gr && gr->type == REDIS_REPLY_STRING && gr->len) buf_append(&rm->grant, gr->str, gr->len);
+    rm->deferred = 1;
+    struct remote **pp = &cr->deferred;
+    while (*pp) pp = &(*pp)->defer_next;
+    *pp = rm;
+    return;
+  }
+  struct token_claims tc;
+  claims_from_fields(f, &tc);
+  char rt[80];
+  int has_rt = field_str(f, "rt", rt, sizeof(rt)) == 0 && rt[0];
+  char ls[24];
+  uint64_t last_seq = UINT64_MAX;
+  if (field_str(f, "ls", ls, sizeof(ls)) == 0 && ls[0]) last_seq = strtoull(ls, NULL, 10);
+  char g[GRANT_MAX + 1] = "";
+  field_str(f, "g", g, sizeof(g));
+  owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq, g);
+}
+
+/* Owner side: a remote session's message, behind its earlier ones. */
+static void owner_msg(struct cluster *cl, const redisReply *f, const char *key) {
+  cl->st.forwarded_in++;
+  struct remote *rm = map_get(&cl->remotes, key);
+  const redisReply *d = field(f, "d");
+  if (rm && !rm->closed && rm->deferred && d && d->type == REDIS_REPLY_STRING) {
+    uint32_t n = (uint32_t)d->len;
+    buf_append(&rm->q, (const char *)&n, 4);
+    buf_append(&rm->q, d->str, d->len);
+    return;
+  }
+  if (rm && !rm->closed && d && d->type == REDIS_REPLY_STRING) gate_push(cl, rm->fake, d->str, d->len);
+}
+
+/* Owner side: a remote session ended on its instance. */
+static void owner_end(struct cluster *cl, const redisReply *f, const char *key) {
+  struct remote *rm = map_get(&cl->remotes, key);
+  if (rm == NULL || rm->closed) return;
+  rm->closed = 1;
+  map_del(&cl->remotes, rm->key);
+  if (rm->deferred) return; /* never joined: freed when the deferred opens run */
+  gate_drop(cl, rm->fake);
+  signal_on_end(rm->fake, (enum conn_end)field_int(f, "why"), (int)field_int(f, "c"));
+  remote_free_later(cl, rm);
+}
+
+/* Owner side: a forwarded REST call, run against a socketless connection;
+ * the answer goes back to inst (http_answer). */
+static void owner_http(struct cluster *cl, const redisReply *f, const char *inst, const char *id, const char *room) {
+  cl->st.forwarded_in++;
+  struct remote *rm = remote_new(cl, inst, id, room, 1);
+  if (rm == NULL) return;
+  struct conn *c = rm->fake;
+  const char *names[] = {"url", "auth", "ct", "body"};
+  struct buf *dst[] = {&c->req->url, &c->req->hdr[HDR_AUTHORIZATION], &c->req->hdr[HDR_CONTENT_TYPE], &c->req->body};
+  for (int i = 0; i < 4; i++) {
+    const redisReply *v = field(f, names[i]);
+    if (v && v->type == REDIS_REPLY_STRING && v->len) buf_append(dst[i], v->str, v->len);
+  }
+  c->req->parser.method = (unsigned)field_int(f, "m");
+  /* The answer says keep-alive as the client's own request would have
+   * made it (an HTTP/1.1 request without "Connection: close"); the
+   * instance the client reached keeps or ends its connection by it. */
+  c->req->complete = field_int(f, "ka") == 1;
+  c->req->parser.http_major = 1;
+  c->req->parser.http_minor = 1;
+  if (field_int(f, "rc") == 1) counted_verdict(cl, 1); /* the sender counted api_call in Redis */
+  api_dispatch(c);
+  cl->api_verdict_on = 0;
+  if (c->req->stream && !c->closing) {
+    rm->held = 1; /* a store read: answered from remote_write */
+    return;
+  }
+  http_answer(cl, rm);
+}
+
+/* A new owner rebuilt a session of ours (link id) from its room's
+ * snapshot: a link gone answers with an end, a live one sends there now. */
+static void link_probe(struct cluster *cl, const char *inst, const char *id, const char *room) {
+  struct link *l = map_get(&cl->links, id);
+  if (l == NULL) {
+    char why[8];
+    snprintf(why, sizeof(why), "%d", (int)CONN_END_CUT);
+    const char *fv[] = {"k", "end", "i", cl->inst, "id", id, "why", why, "c", "1006"};
+    inbox_send(cl, inst, 10, fv, NULL);
+  } else if (l->opened && l->room && strcmp(l->room->id, room) == 0) {
+    link_retarget(cl, l, inst);
+  }
+}
+
+/* The owner's answer (fields f) to the forwarded REST call id: written to
+ * the client, if it is still there. */
+static void fw_answer(struct cluster *cl, const char *id, const redisReply *f) {
+  struct fwd_http *fw = map_del(&cl->http_wait, id);
+  const redisReply *d = field(f, "d");
+  if (fw == NULL) return;
+  /* The client may have gone while the owner answered. */
+  struct conn *live = cl->srv->conns;
+  while (live && live != fw->c) live = live->next;
+  if (live == NULL || live->cluster != fw) fw->c = NULL;
+  if (fw->c) {
+    struct conn *c = fw->c;
+    http_stream_set(c, NULL, NULL); /* the request is answered here, not aborted */
+    c->cluster = NULL;
+    if (d && d->type == REDIS_REPLY_STRING && d->len) conn_write_copy(c, d->str, d->len);
+    /* Kept alive when the owner's answer says so (it was told what the
+     * client asked for); the next pipelined request goes on after it. */
+    if (d == NULL || d->type != REDIS_REPLY_STRING || !answer_keeps(d->str, d->len) || c->srv->shutting_down)
+      conn_end(c);
+    http_request_done(c);
+  }
+  buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
+  free(fw);
+}
+
 /* What another instance sent this one. */
 static void inbox_entry(struct cluster *cl, const redisReply *f) {
   char k[16], inst[32], id[24], room[ID_MAX + 1], key[64];
@@ -846,125 +985,13 @@ static void inbox_entry(struct cluster *cl, const redisReply *f) {
   field_str(f, "id", id, sizeof(id));
   field_str(f, "room", room, sizeof(room));
   snprintf(key, sizeof(key), "%s/%s", inst, id);
-  if (strcmp(k, "open") == 0) {
-    cl->st.forwarded_in++;
-    struct croom *cr = croom_get(cl, room, 0);
-    struct remote *old = map_get(&cl->remotes, key);
-    if (old) return;
-    int wait = cr && ((!cr->owned && cr->acquiring) || (cr->owned && cr->rebuilding));
-    if (!wait && (cr == NULL || !cr->owned)) {
-      open_refused(cl, inst, id, room); /* not ours (any more) */
-      return;
-    }
-    struct remote *rm = remote_new(cl, inst, id, room, 0);
-    if (rm == NULL) return;
-    if (wait) {
-      /* Our lease reply or the rebuild is still on its way: join it then. */
-      claims_from_fields(f, &rm->tc);
-      rm->has_rt = field_str(f, "rt", rm->rt, sizeof(rm->rt)) == 0 && rm->rt[0];
-      char dls[24];
-      rm->ls = UINT64_MAX;
-      if (field_str(f, "ls", dls, sizeof(dls)) == 0 && dls[0]) rm->ls = strtoull(dls, NULL, 10);
-      rm->adm = (int)field_int(f, "adm");
-      const redisReply *gr = field(f, "g");
-      if (gr && gr->type == REDIS_REPLY_STRING && gr->len) buf_append(&rm->grant, gr->str, gr->len);
-      rm->deferred = 1;
-      struct remote **pp = &cr->deferred;
-      while (*pp) pp = &(*pp)->defer_next;
-      *pp = rm;
-      return;
-    }
-    struct token_claims tc;
-    claims_from_fields(f, &tc);
-    char rt[80];
-    int has_rt = field_str(f, "rt", rt, sizeof(rt)) == 0 && rt[0];
-    char ls[24];
-    uint64_t last_seq = UINT64_MAX;
-    if (field_str(f, "ls", ls, sizeof(ls)) == 0 && ls[0]) last_seq = strtoull(ls, NULL, 10);
-    char g[GRANT_MAX + 1] = "";
-    field_str(f, "g", g, sizeof(g));
-    owner_join(cl, rm->fake, room, &tc, (int)field_int(f, "adm"), has_rt ? rt : NULL, last_seq, g);
-  } else if (strcmp(k, "moved") == 0) {
-    link_moved(cl, inst, id);
-  } else if (strcmp(k, "probe") == 0) {
-    /* A new owner rebuilt a session of ours from its room's snapshot. */
-    struct link *l = map_get(&cl->links, id);
-    if (l == NULL) {
-      char why[8];
-      snprintf(why, sizeof(why), "%d", (int)CONN_END_CUT);
-      const char *fv[] = {"k", "end", "i", cl->inst, "id", id, "why", why, "c", "1006"};
-      inbox_send(cl, inst, 10, fv, NULL);
-    } else if (l->opened && l->room && strcmp(l->room->id, room) == 0) {
-      link_retarget(cl, l, inst);
-    }
-  } else if (strcmp(k, "msg") == 0) {
-    cl->st.forwarded_in++;
-    struct remote *rm = map_get(&cl->remotes, key);
-    const redisReply *d = field(f, "d");
-    if (rm && !rm->closed && rm->deferred && d && d->type == REDIS_REPLY_STRING) {
-      uint32_t n = (uint32_t)d->len;
-      buf_append(&rm->q, (const char *)&n, 4);
-      buf_append(&rm->q, d->str, d->len);
-      return;
-    }
-    if (rm && !rm->closed && d && d->type == REDIS_REPLY_STRING) gate_push(cl, rm->fake, d->str, d->len);
-  } else if (strcmp(k, "end") == 0) {
-    struct remote *rm = map_get(&cl->remotes, key);
-    if (rm == NULL || rm->closed) return;
-    rm->closed = 1;
-    map_del(&cl->remotes, rm->key);
-    if (rm->deferred) return; /* never joined: freed when the deferred opens run */
-    gate_drop(cl, rm->fake);
-    signal_on_end(rm->fake, (enum conn_end)field_int(f, "why"), (int)field_int(f, "c"));
-    remote_free_later(cl, rm);
-  } else if (strcmp(k, "http") == 0) {
-    cl->st.forwarded_in++;
-    struct remote *rm = remote_new(cl, inst, id, room, 1);
-    if (rm == NULL) return;
-    struct conn *c = rm->fake;
-    const char *names[] = {"url", "auth", "ct", "body"};
-    struct buf *dst[] = {&c->req->url, &c->req->hdr[HDR_AUTHORIZATION], &c->req->hdr[HDR_CONTENT_TYPE], &c->req->body};
-    for (int i = 0; i < 4; i++) {
-      const redisReply *v = field(f, names[i]);
-      if (v && v->type == REDIS_REPLY_STRING && v->len) buf_append(dst[i], v->str, v->len);
-    }
-    c->req->parser.method = (unsigned)field_int(f, "m");
-    /* The answer says keep-alive as the client's own request would have
-     * made it (an HTTP/1.1 request without "Connection: close"); the
-     * instance the client reached keeps or ends its connection by it. */
-    c->req->complete = field_int(f, "ka") == 1;
-    c->req->parser.http_major = 1;
-    c->req->parser.http_minor = 1;
-    if (field_int(f, "rc") == 1) counted_verdict(cl, 1); /* the sender counted api_call in Redis */
-    api_dispatch(c);
-    cl->api_verdict_on = 0;
-    if (c->req->stream && !c->closing) {
-      rm->held = 1; /* a store read: answered from remote_write */
-      return;
-    }
-    http_answer(cl, rm);
-  } else if (strcmp(k, "resp") == 0) {
-    struct fwd_http *fw = map_del(&cl->http_wait, id);
-    const redisReply *d = field(f, "d");
-    if (fw == NULL) return;
-    /* The client may have gone while the owner answered. */
-    struct conn *live = cl->srv->conns;
-    while (live && live != fw->c) live = live->next;
-    if (live == NULL || live->cluster != fw) fw->c = NULL;
-    if (fw->c) {
-      struct conn *c = fw->c;
-      http_stream_set(c, NULL, NULL); /* the request is answered here, not aborted */
-      c->cluster = NULL;
-      if (d && d->type == REDIS_REPLY_STRING && d->len) conn_write_copy(c, d->str, d->len);
-      /* Kept alive when the owner's answer says so (it was told what the
-       * client asked for); the next pipelined request goes on after it. */
-      if (d == NULL || d->type != REDIS_REPLY_STRING || !answer_keeps(d->str, d->len) || c->srv->shutting_down)
-        conn_end(c);
-      http_request_done(c);
-    }
-    buf_free(&fw->url), buf_free(&fw->auth), buf_free(&fw->ctype), buf_free(&fw->body);
-    free(fw);
-  }
+  if (strcmp(k, "open") == 0) owner_open(cl, f, inst, id, room, key);
+  else if (strcmp(k, "moved") == 0) link_moved(cl, inst, id);
+  else if (strcmp(k, "probe") == 0) link_probe(cl, inst, id, room);
+  else if (strcmp(k, "msg") == 0) owner_msg(cl, f, key);
+  else if (strcmp(k, "end") == 0) owner_end(cl, f, key);
+  else if (strcmp(k, "http") == 0) owner_http(cl, f, inst, id, room);
+  else if (strcmp(k, "resp") == 0) fw_answer(cl, id, f);
 }
 
 /* ---- the shared rate limiter ----
@@ -2181,8 +2208,8 @@ static void acquire_cb(redisAsyncContext *ac, void *reply, void *priv) {
   }
 }
 
-static void room_resolve(struct cluster *cl, struct croom *cr) {
-  if (cr->acquiring || cr->rebuilding) return;
+/* Runs ACQUIRE for cr (fn gets the reply: {owned, lease, last stream id}). */
+static void croom_acquire(struct cluster *cl, struct croom *cr, redisCallbackFn *fn, void *priv) {
   char lease[KEY_MAX], fence[KEY_MAX], stream[KEY_MAX], hb[KEY_MAX], ttl[16];
   key_of(lease, "lease", cr->id);
   key_of(fence, "fence", cr->id);
@@ -2190,10 +2217,15 @@ static void room_resolve(struct cluster *cl, struct croom *cr) {
   key_of(hb, "hb", cr->owner[0] && strcmp(cr->owner, cl->inst) != 0 ? cr->owner : "-");
   snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
   const char *argv[] = {"EVAL", LUA_ACQUIRE, "4", lease, fence, stream, hb, cl->inst, ttl};
+  cr->acquiring = 1;
+  cmd(cl, fn, priv, 0, 9, argv, NULL);
+}
+
+static void room_resolve(struct cluster *cl, struct croom *cr) {
+  if (cr->acquiring || cr->rebuilding) return;
   char *id = strdup(cr->id);
   if (id == NULL) return;
-  cr->acquiring = 1;
-  cmd(cl, acquire_cb, id, 0, 9, argv, NULL);
+  croom_acquire(cl, cr, acquire_cb, id);
 }
 
 /* A link joins its room's list (arrival order: the owner admits in the order
@@ -2656,15 +2688,7 @@ static int rooms_call(struct cluster *cl, struct conn *c) {
   struct fwd_http *fw = cr && !cr->acquiring && !cr->rebuilding ? fw_new(cl, c, id) : NULL;
   json_decref(body);
   if (fw == NULL) return 0;
-  char lease[KEY_MAX], fence[KEY_MAX], stream[KEY_MAX], hb[KEY_MAX], ttl[16];
-  key_of(lease, "lease", cr->id);
-  key_of(fence, "fence", cr->id);
-  key_of(stream, "stream", cr->id);
-  key_of(hb, "hb", cr->owner[0] && strcmp(cr->owner, cl->inst) != 0 ? cr->owner : "-");
-  snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
-  const char *argv[] = {"EVAL", LUA_ACQUIRE, "4", lease, fence, stream, hb, cl->inst, ttl};
-  cr->acquiring = 1;
-  cmd(cl, create_cb, fw, 0, 9, argv, NULL);
+  croom_acquire(cl, cr, create_cb, fw);
   return 1;
 }
 
@@ -3028,6 +3052,24 @@ static void connect_watchdog(struct cluster *cl) {
   }
 }
 
+/* A room owned here ended: its lease, snapshot, stream and list entry go
+ * (LUA_RELEASE), and so does cr. */
+static void croom_release(struct cluster *cl, struct croom *cr) {
+  char lease[KEY_MAX], snap[KEY_MAX], stream[KEY_MAX], rooms[KEY_MAX], views[KEY_MAX];
+  key_of(lease, "lease", cr->id);
+  key_of(snap, "snap", cr->id);
+  key_of(stream, "stream", cr->id);
+  key_of(rooms, "rooms", "");
+  key_of(views, "roomview", "");
+  const char *rv[] = {"EVAL", LUA_RELEASE, "3", lease, snap, stream, cr->lease};
+  cmd(cl, NULL, NULL, 0, 7, rv, NULL);
+  const char *zv[] = {"ZREM", rooms, cr->id};
+  cmd(cl, NULL, NULL, 0, 3, zv, NULL);
+  const char *hv[] = {"HDEL", views, cr->id};
+  cmd(cl, NULL, NULL, 0, 3, hv, NULL);
+  croom_drop(cl, cr);
+}
+
 /* A renewal refused: the lease expired (and may be someone else's). Ask
  * again: ACQUIRE either gives it back or steps this instance down. */
 static void renew_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -3170,21 +3212,8 @@ static void on_timer(uv_timer_t *t) {
   for (size_t i = 0; i < s.n; i++) {
     struct croom *cr = s.list[i];
     if (cr->owned) {
-      if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL) {
-        char lease[KEY_MAX], snap[KEY_MAX], stream[KEY_MAX], rooms[KEY_MAX], views[KEY_MAX];
-        key_of(lease, "lease", cr->id);
-        key_of(snap, "snap", cr->id);
-        key_of(stream, "stream", cr->id);
-        key_of(rooms, "rooms", "");
-        key_of(views, "roomview", "");
-        const char *rv[] = {"EVAL", LUA_RELEASE, "3", lease, snap, stream, cr->lease};
-        cmd(cl, NULL, NULL, 0, 7, rv, NULL);
-        const char *zv[] = {"ZREM", rooms, cr->id};
-        cmd(cl, NULL, NULL, 0, 3, zv, NULL);
-        const char *hv[] = {"HDEL", views, cr->id};
-        cmd(cl, NULL, NULL, 0, 3, hv, NULL);
-        croom_drop(cl, cr);
-      }
+      if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL)
+        croom_release(cl, cr);
     } else if (cr->links == NULL && !cr->acquiring && !(cr->parent[0] && hub_room_find(cl->h, cr->parent))) {
       croom_drop(cl, cr); /* nobody of ours in it any more (nor a breakout room of a family owned here) */
     } else if (now_ms(cl) - cl->up_since >= LEASE_MS) {
