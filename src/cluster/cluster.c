@@ -98,7 +98,7 @@ static void on_check(uv_check_t *t) {
 int cluster_start(struct hub *h, struct server *srv, const char *url, char *err, size_t err_len) {
   struct cluster *cl = calloc(1, sizeof(*cl));
   if (cl == NULL) return snprintf(err, err_len, "out of memory"), -1;
-  if (redis_url_parse(cl, url, err, err_len) != 0) {
+  if (redis_url_parse(&cl->url, url, err, err_len) != 0) {
     free(cl);
     return -1;
   }

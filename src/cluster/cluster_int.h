@@ -13,6 +13,7 @@
  *   rest.c      REST forwarding, the room list and creation
  *   limiter.c   the shared GCRA rate limits
  *   bcast.c     the broadcast stream (a user's erase)
+ *   wire.c      pure helpers of the wire formats (unit tested)
  * Docs: docs/internals/cluster.md. */
 #ifndef HUDDLE_CLUSTER_CLUSTER_INT_H
 #define HUDDLE_CLUSTER_CLUSTER_INT_H
@@ -47,6 +48,13 @@ struct pending {            /* a command held while Redis is away */
   int argc;
   char **argv;
   size_t *lens;
+};
+
+struct redis_url {          /* redis://[[user]:password@]host[:port][/db] */
+  char host[256];
+  int port;
+  char user[128], pass[256];
+  int db;
 };
 
 struct croom {              /* what this instance knows of a room */
@@ -147,10 +155,7 @@ struct cluster {
   struct server *srv;
   uv_loop_t *loop;
   char inst[32];
-  char host[256];
-  int port;
-  char user[128], pass[256];
-  int db;
+  struct redis_url url;
   redisAsyncContext *cmd, *rd;
   int cmd_up, rd_up;
   uint64_t cmd_started, rd_started; /* connect attempts under way since */
@@ -223,7 +228,6 @@ void inbox_send_cb(struct cluster *cl, const char *inst, redisCallbackFn *fn, vo
 void inbox_send(struct cluster *cl, const char *inst, int nf, const char **fv, const size_t *fl);
 void redis_connect(struct cluster *cl, int reader);
 void redis_watchdog(struct cluster *cl);
-int redis_url_parse(struct cluster *cl, const char *url, char *err, size_t n);
 
 /* lease.c */
 struct croom *croom_get(struct cluster *cl, const char *id, int create);
@@ -241,10 +245,9 @@ extern const struct bus_ops bus_redis_ops;
 void remote_free_later(struct cluster *cl, struct remote *rm);
 struct remote *remote_new(struct cluster *cl, const char *inst, const char *id, const char *room, int http);
 void remotes_reap(struct cluster *cl);
+void claims_from_fields(const redisReply *f, struct token_claims *tc);
 void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const struct token_claims *claims,
                 int admitted, const char *rt, uint64_t last_seq, const char *grant);
-void claims_to_fields(const struct token_claims *tc, char *buf, size_t n);
-void claims_parse(const char *cs, struct token_claims *tc);
 void owner_open(struct cluster *cl, const redisReply *f, const char *inst, const char *id, const char *room,
                 const char *key);
 void owner_msg(struct cluster *cl, const redisReply *f, const char *key);
@@ -290,9 +293,80 @@ void route_request(struct conn *c);
 void rooms_publish(struct cluster *cl, const struct sweep *s);
 
 /* snapshot.c */
+struct participant;
+struct waiter;
+struct room;
+/* Where a member's or waiter's session is connected: its instance and its
+ * link there ("" and "" for none). */
+typedef void (*snap_where_cb)(const void *arg, const void *session, const char **inst, const char **link);
+/* What snap_apply does with sessions (a rebuild: conns). */
+struct snap_sessions {
+  /* The session of a member's or waiter's entry m, or NULL (its instance
+   * is gone). */
+  void *(*session)(void *arg, json_t *m);
+  /* Member p was given session (p->session is set). */
+  void (*member)(void *arg, void *session, struct participant *p);
+  /* The waiter made for session, or NULL (out of memory: session is to be
+   * closed). */
+  void (*waiter)(void *arg, void *session, struct waiter *w);
+  void *arg;
+};
+/* The snapshot of r (new reference; NULL if out of memory). */
+json_t *snap_encode(const struct room *r, snap_where_cb where, const void *arg);
 void snapshot_write(struct cluster *cl, struct croom *cr);
+/* A snapshot's text as JSON: an object (new reference), or NULL. */
+json_t *snap_parse(const char *txt, size_t len);
+/* The snapshot's seq (0 without). */
+uint64_t snap_seq_of(const json_t *snap);
+/* Applies snap to room (new, empty): settings, members (each with the
+ * session ss gives it, or away since now), hands, bans, waiters (those
+ * with a session). Not the family, the seq or the log (takeover.c).
+ * Lists at most max of the members put away in away (*nlisted of them);
+ * returns how many were put away. */
+size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct snap_sessions *ss,
+                  struct participant **away, size_t max, size_t *nlisted);
 
 /* takeover.c */
+struct outbuf;
+/* An L entry's frame b (logged at ms, the owner's clock) after the erases
+ * published since (erases: LUA_REBUILD's {user, ms of the erase} pairs;
+ * NULL for none): b, a new frame (the user's chat as a tombstone), or NULL
+ * when an erase drops it. Consumes b. */
+struct outbuf *erases_apply(struct outbuf *b, long long ms, const redisReply *erases);
 void become_owner(struct cluster *cl, struct croom *cr);
+
+/* wire.c: pure, unit tested */
+/* "seq-sub" into out: a room stream entry's id (sub 0: the room-log entry
+ * of seq; sub k > 0: the k-th session entry after it). */
+void stream_id_format(char *out, size_t n, uint64_t seq, uint64_t sub);
+/* A stream entry id "a-b" (two decimal numbers that fit in 64 bits).
+ * Returns 0, or -1 (a and b untouched). */
+int stream_id_parse(const char *id, uint64_t *a, uint64_t *b);
+/* A lease value "instance:fence": the instance into owner (n bytes; "" and
+ * fence 0 without a ':'). Returns 0, or -1 without a ':'. fence may be NULL. */
+int lease_parse(const char *val, char *owner, size_t n, uint64_t *fence);
+/* 1 if the lease value val names inst (the test the fenced scripts make:
+ * val starts with "inst:"), else 0. */
+int lease_held_by(const char *val, const char *inst);
+/* The role, permission overrides and admin flag of claims as an open's
+ * "cl" field, and back (claims_parse leaves the other claims alone).
+ * claims_parse returns 0, or -1 when cs is not four numbers or names no
+ * role (the role is then viewer). */
+void claims_to_fields(const struct token_claims *tc, char *buf, size_t n);
+int claims_parse(const char *cs, struct token_claims *tc);
+/* A message queue (a link's messages before its owner took them, a
+ * deferred open's, a rebuild's feed): u32 length + bytes each, in order.
+ * msgq_push returns 0 or -1 (allocation). msgq_next gives the message at
+ * *off and moves *off past it: 1, or 0 at the end (a truncated tail is the
+ * end). */
+int msgq_push(struct buf *q, const char *data, size_t len);
+int msgq_next(const struct buf *q, size_t *off, const char **data, uint32_t *len);
+/* 1 if an HTTP answer's head says "Connection: keep-alive" (http_reply's
+ * own header: exact spelling). */
+int answer_keeps(const char *d, size_t n);
+/* Parses url into u. Returns 0, or -1 with err. */
+int redis_url_parse(struct redis_url *u, const char *url, char *err, size_t n);
+/* The reconnect delay after one of ms: doubled, at most BACKOFF_MAX_MS. */
+int backoff_next(int ms);
 
 #endif

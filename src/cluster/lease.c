@@ -98,8 +98,7 @@ void acquire_cb(redisAsyncContext *ac, void *reply, void *priv) {
   if (owned) {
     int was = cr->owned;
     snprintf(cr->lease, sizeof(cr->lease), "%s", val);
-    const char *colon = strrchr(val, ':');
-    cr->fence = colon ? strtoull(colon + 1, NULL, 10) : 0;
+    lease_parse(val, NULL, 0, &cr->fence);
     if (!was) {
       log_info("lease_acquired room=%s lease=%s", cr->id, val);
       become_owner(cl, cr);
@@ -112,7 +111,7 @@ void acquire_cb(redisAsyncContext *ac, void *reply, void *priv) {
   deferred_run(cl, cr); /* opens that came too early: reconnect to the owner */
   if (val[0] == '\0') return; /* no lease, but the last owner still beats: wait */
   char owner[32];
-  snprintf(owner, sizeof(owner), "%.*s", (int)(strrchr(val, ':') ? strrchr(val, ':') - val : 0), val);
+  lease_parse(val, owner, sizeof(owner), NULL);
   int changed = strcmp(owner, cr->owner) != 0;
   snprintf(cr->owner, sizeof(cr->owner), "%s", owner);
   if (!cr->watching) {

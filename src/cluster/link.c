@@ -79,14 +79,13 @@ void link_probe(struct cluster *cl, const char *inst, const char *id, const char
  * inbox of instance to; the queue stays as it is. */
 static void link_send_queue(struct cluster *cl, struct link *l, const char *to) {
   size_t off = 0;
-  while (off + 4 <= l->queue.len) {
-    uint32_t n;
-    memcpy(&n, l->queue.data + off, 4);
-    const char *mv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", l->queue.data + off + 4};
+  const char *d;
+  uint32_t n;
+  while (msgq_next(&l->queue, &off, &d, &n)) {
+    const char *mv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", d};
     size_t ml[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, n};
     inbox_send(cl, to, 8, mv, ml);
     cl->st.forwarded_out++;
-    off += 4 + n;
   }
 }
 
@@ -124,9 +123,7 @@ void link_unlink(struct cluster *cl, struct link *l) {
 }
 
 static void link_queue(struct link *l, const char *data, size_t len) {
-  uint32_t n = (uint32_t)len;
-  buf_append(&l->queue, &n, 4);
-  buf_append(&l->queue, data, len);
+  msgq_push(&l->queue, data, len);
   l->nqueued++;
 }
 
@@ -143,9 +140,7 @@ static void recover_cb(redisAsyncContext *ac, void *reply, void *priv) {
   for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
     const redisReply *d = r->element[i];
     if (d->type != REDIS_REPLY_STRING) continue;
-    uint32_t n = (uint32_t)d->len;
-    buf_append(&got, &n, 4);
-    buf_append(&got, d->str, d->len);
+    msgq_push(&got, d->str, d->len);
     ngot++;
   }
   if (ngot) log_info("msgs_recovered link=%s n=%zu", l->key, ngot);
@@ -194,10 +189,7 @@ void cluster_on_text(struct conn *c, const char *data, size_t len) {
   }
   if (!l->opened) {
     if (l->nqueued >= LINK_QUEUE_MAX) return; /* the client is far ahead of its room-state */
-    uint32_t n = (uint32_t)len;
-    buf_append(&l->queue, &n, 4);
-    buf_append(&l->queue, data, len);
-    l->nqueued++;
+    link_queue(l, data, len);
     return;
   }
   if (l->recovering || (l->room && l->room->owned)) {
@@ -206,12 +198,7 @@ void cluster_on_text(struct conn *c, const char *data, size_t len) {
     if (l->nqueued < LINK_QUEUE_MAX) link_queue(l, data, len);
     return;
   }
-  if (!l->confirmed && l->nqueued < LINK_QUEUE_MAX) {
-    uint32_t n = (uint32_t)len;
-    buf_append(&l->queue, &n, 4);
-    buf_append(&l->queue, data, len);
-    l->nqueued++;
-  }
+  if (!l->confirmed && l->nqueued < LINK_QUEUE_MAX) link_queue(l, data, len);
   const char *fv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", data};
   size_t fl[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, len};
   inbox_send(cl, l->sent_to, 8, fv, fl);
@@ -322,12 +309,9 @@ void links_join_local(struct cluster *cl, struct croom *cr) {
     owner_join(cl, c, cr->id, &tc, adm, has_rt ? rt : NULL, ls, g.data);
     buf_free(&g);
     size_t off = 0;
-    while (off + 4 <= q.len && !c->closing) {
-      uint32_t n;
-      memcpy(&n, q.data + off, 4);
-      signal_on_message(c, q.data + off + 4, n);
-      off += 4 + n;
-    }
+    const char *d;
+    uint32_t n;
+    while (!c->closing && msgq_next(&q, &off, &d, &n)) signal_on_message(c, d, n);
     buf_free(&q);
   }
 }

@@ -101,7 +101,7 @@ static int redis_publish(struct bus *b, const struct bus_msg *m, bus_publish_cb 
   struct croom *cr = croom_get(cl, m->room_id, 0);
   if (cr && cr->owned) {
     char id[48], type[12], pm[12], ts[24];
-    snprintf(id, sizeof(id), "%" PRIu64 "-0", m->seq);
+    stream_id_format(id, sizeof(id), m->seq, 0);
     snprintf(type, sizeof(type), "%d", m->type);
     snprintf(pm, sizeof(pm), "%u", m->only_perm);
     snprintf(ts, sizeof(ts), "%" PRIu64, hub_now_ms());
@@ -148,7 +148,7 @@ static void session_entry(struct cluster *cl, struct remote *rm, int nf, const c
   struct croom *cr = croom_get(cl, rm->room, 0);
   if (cr == NULL || !cr->owned) return;
   char id[48];
-  snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, cr->last_seq, ++cr->sub);
+  stream_id_format(id, sizeof(id), cr->last_seq, ++cr->sub);
   stream_append(cl, cr, id, nf, fv, fl);
   cr->dirty = 1;
 }
@@ -280,22 +280,8 @@ void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const s
   signal_join(c, room_id, claims, admitted, rt, last_seq);
 }
 
-void claims_to_fields(const struct token_claims *tc, char *buf, size_t n) {
-  snprintf(buf, n, "%d,%u,%u,%d", (int)tc->role, tc->perms_set, tc->perms_val, tc->admin);
-}
-
-/* The role, permission overrides and admin flag of claims_to_fields. */
-void claims_parse(const char *cs, struct token_claims *tc) {
-  int role = 0, admin = 0;
-  unsigned ps = 0, pv = 0;
-  sscanf(cs, "%d,%u,%u,%d", &role, &ps, &pv, &admin);
-  tc->role = (enum room_role)role;
-  tc->perms_set = ps;
-  tc->perms_val = pv;
-  tc->admin = admin;
-}
-
-static void claims_from_fields(const redisReply *f, struct token_claims *tc) {
+/* The claims of an open's fields (u, n, rm, cl). */
+void claims_from_fields(const redisReply *f, struct token_claims *tc) {
   memset(tc, 0, sizeof(*tc));
   reply_field_str(f, "u", tc->sub, sizeof(tc->sub));
   reply_field_str(f, "n", tc->name, sizeof(tc->name));
@@ -363,9 +349,7 @@ void owner_msg(struct cluster *cl, const redisReply *f, const char *key) {
   struct remote *rm = map_get(&cl->remotes, key);
   const redisReply *d = reply_field(f, "d");
   if (rm && !rm->closed && rm->deferred && d && d->type == REDIS_REPLY_STRING) {
-    uint32_t n = (uint32_t)d->len;
-    buf_append(&rm->q, (const char *)&n, 4);
-    buf_append(&rm->q, d->str, d->len);
+    msgq_push(&rm->q, d->str, d->len);
     return;
   }
   if (rm && !rm->closed && d && d->type == REDIS_REPLY_STRING) gate_push(cl, rm->fake, d->str, d->len);
@@ -438,12 +422,9 @@ void deferred_run(struct cluster *cl, struct croom *cr) {
     owner_join(cl, rm->fake, cr->id, &rm->tc, rm->adm, rm->has_rt ? rm->rt : NULL, rm->ls, rm->grant.data);
     buf_free(&rm->grant);
     size_t off = 0;
-    while (off + 4 <= rm->q.len && !rm->closed) {
-      uint32_t n;
-      memcpy(&n, rm->q.data + off, 4);
-      gate_push(cl, rm->fake, rm->q.data + off + 4, n);
-      off += 4 + n;
-    }
+    const char *d;
+    uint32_t n;
+    while (!rm->closed && msgq_next(&rm->q, &off, &d, &n)) gate_push(cl, rm->fake, d, n);
     buf_free(&rm->q);
   }
 }

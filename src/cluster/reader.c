@@ -55,11 +55,11 @@ static void inbox_mark_read(struct cluster *cl, const redisReply *entries) {
     reply_field_str(reply_at(e, 1), "k", k, sizeof(k));
     if (strcmp(k, "http") == 0 || strcmp(k, "msg") == 0) calls = 1;
   }
-  unsigned long long ms, sq;
-  if (!calls || sscanf(last, "%llu-%llu", &ms, &sq) != 2) return;
+  uint64_t ms, sq;
+  if (!calls || stream_id_parse(last, &ms, &sq) != 0) return;
   char key[KEY_MAX], minid[48];
   key_of(key, "inbox", cl->inst);
-  snprintf(minid, sizeof(minid), "%llu-%llu", ms, sq + 1);
+  stream_id_format(minid, sizeof(minid), ms, sq + 1);
   const char *argv[] = {"XTRIM", key, "MINID", minid};
   redis_cmd(cl, NULL, NULL, 1, 4, argv, NULL);
 }

@@ -148,7 +148,7 @@ static void on_up(struct cluster *cl) {
   if (!cl->cmd_up || !cl->rd_up) return;
   cl->up_since = now_ms(cl);
   cl->backoff_ms = BACKOFF_MIN_MS;
-  log_info("redis_up host=%s port=%d instance=%s", cl->host, cl->port, cl->inst);
+  log_info("redis_up host=%s port=%d instance=%s", cl->url.host, cl->url.port, cl->inst);
   /* Owners claim their rooms again first (a restarted Redis has no leases),
    * then what was held while Redis was away goes out, in order. */
   struct croom *owned[1024];
@@ -185,7 +185,7 @@ static void retry_cb(uv_timer_t *t) {
 static void schedule_retry(struct cluster *cl) {
   if (cl->stopping || uv_is_active((uv_handle_t *)&cl->retry)) return;
   uv_timer_start(&cl->retry, retry_cb, (uint64_t)cl->backoff_ms, 0);
-  cl->backoff_ms = cl->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : cl->backoff_ms * 2;
+  cl->backoff_ms = backoff_next(cl->backoff_ms);
 }
 
 static void auth_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -273,7 +273,7 @@ static void grantkey_load(struct cluster *cl, redisAsyncContext *ac) {
 }
 
 void redis_connect(struct cluster *cl, int reader) {
-  redisAsyncContext *ac = redisAsyncConnect(cl->host, cl->port);
+  redisAsyncContext *ac = redisAsyncConnect(cl->url.host, cl->url.port);
   if (ac == NULL || ac->err) {
     if (ac) redisAsyncFree(ac);
     schedule_retry(cl);
@@ -287,11 +287,11 @@ void redis_connect(struct cluster *cl, int reader) {
   }
   redisAsyncSetConnectCallback(ac, on_connect);
   redisAsyncSetDisconnectCallback(ac, on_disconnect);
-  if (cl->pass[0]) {
-    if (cl->user[0]) redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s %s", cl->user, cl->pass);
-    else redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s", cl->pass);
+  if (cl->url.pass[0]) {
+    if (cl->url.user[0]) redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s %s", cl->url.user, cl->url.pass);
+    else redisAsyncCommand(ac, auth_cb, "auth", "AUTH %s", cl->url.pass);
   }
-  if (cl->db) redisAsyncCommand(ac, auth_cb, "select", "SELECT %d", cl->db);
+  if (cl->url.db) redisAsyncCommand(ac, auth_cb, "select", "SELECT %d", cl->url.db);
   if (!reader && cl->grant_shared) grantkey_load(cl, ac);
   redisAsyncCommand(ac, ready_cb, NULL, "PING");
   if (reader) cl->rd = ac, cl->rd_started = now_ms(cl);
@@ -324,39 +324,4 @@ void redis_watchdog(struct cluster *cl) {
     redisAsyncFree(ac);
     schedule_retry(cl);
   }
-}
-
-int redis_url_parse(struct cluster *cl, const char *url, char *err, size_t n) {
-  const char *p = url;
-  if (strncmp(p, "redis://", 8) != 0) return snprintf(err, n, "--redis-url must start with redis://"), -1;
-  p += 8;
-  const char *at = strrchr(p, '@');
-  if (at) {
-    const char *colon = memchr(p, ':', (size_t)(at - p));
-    if (colon) {
-      snprintf(cl->user, sizeof(cl->user), "%.*s", (int)(colon - p), p);
-      snprintf(cl->pass, sizeof(cl->pass), "%.*s", (int)(at - colon - 1), colon + 1);
-    } else {
-      snprintf(cl->pass, sizeof(cl->pass), "%.*s", (int)(at - p), p);
-    }
-    p = at + 1;
-  }
-  size_t hl = strcspn(p, ":/");
-  if (hl == 0 || hl >= sizeof(cl->host)) return snprintf(err, n, "--redis-url: no host"), -1;
-  snprintf(cl->host, sizeof(cl->host), "%.*s", (int)hl, p);
-  p += hl;
-  cl->port = 6379;
-  if (*p == ':') {
-    cl->port = (int)strtol(p + 1, (char **)&p, 10);
-    if (cl->port <= 0 || cl->port > 65535) return snprintf(err, n, "--redis-url: bad port"), -1;
-  }
-  if (*p == '/') {
-    char *e;
-    long db = strtol(p + 1, &e, 10);
-    if (e == p + 1 || *e || db < 0 || db > 1000000) return snprintf(err, n, "--redis-url: bad db index"), -1;
-    cl->db = (int)db;
-  } else if (*p) {
-    return snprintf(err, n, "--redis-url: unexpected '%s'", p), -1;
-  }
-  return 0;
 }

@@ -49,17 +49,6 @@ static const char LUA_FWD_CHECK[] =
     "if alive == 1 or ARGV[1] == '' then return {alive, 0} end "
     "return {0, redis.call('XDEL', KEYS[2], ARGV[1])}";
 
-/* 1 if an HTTP answer's head says "Connection: keep-alive" (http_reply's
- * own header: exact spelling). */
-static int answer_keeps(const char *d, size_t n) {
-  static const char ka[] = "\r\nConnection: keep-alive\r\n";
-  for (size_t i = 0; i + sizeof(ka) - 1 <= n; i++) {
-    if (d[i] == '\r' && i + 3 < n && memcmp(d + i, "\r\n\r\n", 4) == 0) return 0; /* end of the head */
-    if (memcmp(d + i, ka, sizeof(ka) - 1) == 0) return 1;
-  }
-  return 0;
-}
-
 /* The owner's answer (fields f) to the forwarded REST call id: written to
  * the client, if it is still there. */
 void fw_answer(struct cluster *cl, const char *id, const redisReply *f) {
@@ -188,10 +177,8 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
   if (!fw_keep(cl, fw)) return;
   char val[64] = "";
   if (r && r->type == REDIS_REPLY_STRING) reply_str(r, val, sizeof(val));
-  const char *colon = strrchr(val, ':');
-  if (val[0] && colon && strncmp(val, cl->inst, (size_t)(colon - val)) != 0) {
-    char owner[32];
-    snprintf(owner, sizeof(owner), "%.*s", (int)(colon - val), val);
+  char owner[32];
+  if (lease_parse(val, owner, sizeof(owner), NULL) == 0 && !lease_held_by(val, cl->inst)) {
     /* A call taken back from a dead owner whose lease has not expired yet:
      * it waits for the takeover. */
     if (fw->owner[0] && strcmp(owner, fw->owner) == 0) fw_park(cl, fw);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cluster/cluster_int.h"
+#include "lib/ids.h"
 #include "room/room.h"
 
 /* KEYS lease, snap; ARGV "inst:", json */
@@ -56,7 +57,9 @@ static void family_to_snap(const struct room *r, json_t *snap) {
 
 /* Where a member's or waiter's session is connected: this instance (no
  * link: a local socket) or another one and its link there; "" for none. */
-static void session_where(const struct cluster *cl, const struct conn *c, const char **inst, const char **link) {
+static void session_where(const void *arg, const void *session, const char **inst, const char **link) {
+  const struct cluster *cl = arg;
+  const struct conn *c = session;
   *inst = "", *link = "";
   if (c == NULL) return;
   if (c->proxy) {
@@ -71,12 +74,12 @@ static void session_where(const struct cluster *cl, const struct conn *c, const 
 /* The waiting room, in arrival order: claims (a waiter is admitted with
  * them), since when, and where each waiter is connected, so that a new
  * owner can admit a waiter of a dead owner's room without a reconnect. */
-static json_t *waiters_to_snap(const struct cluster *cl, const struct room *r) {
+static json_t *waiters_to_snap(const struct room *r, snap_where_cb where, const void *arg) {
   json_t *ws = json_array();
   for (const struct waiter *w = r->wait_head; w; w = w->next) {
     const char *inst, *link;
     char cs[64];
-    session_where(cl, w->session, &inst, &link);
+    where(arg, w->session, &inst, &link);
     claims_to_fields(&w->claims, cs, sizeof(cs));
     json_array_append_new(ws, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "u", w->claims.sub, "n",
                                         w->claims.name, "rm", w->claims.room, "cl", cs, "exp",
@@ -86,14 +89,12 @@ static json_t *waiters_to_snap(const struct cluster *cl, const struct room *r) {
   return ws;
 }
 
-void snapshot_write(struct cluster *cl, struct croom *cr) {
-  struct room *r = hub_room_find(cl->h, cr->id);
-  if (r == NULL) return;
+json_t *snap_encode(const struct room *r, snap_where_cb where, const void *arg) {
   json_t *members = json_array(), *hands = json_array(), *banned = json_array();
   for (struct participant *p = r->head; p; p = p->next) {
     const char *inst, *link;
     char sid[33], rt[65];
-    session_where(cl, p->session, &inst, &link);
+    where(arg, p->session, &inst, &link);
     json_array_append_new(
         members,
         json_pack("{s:s,s:s,s:i,s:I,s:I,s:i,s:I,s:I,s:s,s:s,s:I,s:i,s:i,s:i,s:s,s:s}", "u", p->user_id, "n",
@@ -116,7 +117,14 @@ void snapshot_write(struct cluster *cl, struct croom *cr) {
       s->locked, "waiting_room", s->waiting_room, "mute_on_join", s->mute_on_join, "max", s->max_participants,
       "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
   if (snap) family_to_snap(r, snap);
-  if (snap) json_object_set_new(snap, "waiters", waiters_to_snap(cl, r));
+  if (snap) json_object_set_new(snap, "waiters", waiters_to_snap(r, where, arg));
+  return snap;
+}
+
+void snapshot_write(struct cluster *cl, struct croom *cr) {
+  struct room *r = hub_room_find(cl->h, cr->id);
+  if (r == NULL) return;
+  json_t *snap = snap_encode(r, session_where, cl);
   char *txt = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
   json_decref(snap);
   log_debug("snapshot room=%s seq=%" PRIu64 " ok=%d", cr->id, r->seq, txt != NULL);
@@ -130,4 +138,112 @@ void snapshot_write(struct cluster *cl, struct croom *cr) {
   free(txt);
   cr->dirty = 0;
   cr->snap_ms = now_ms(cl);
+}
+
+/* ---- reading it back ---- */
+
+json_t *snap_parse(const char *txt, size_t len) {
+  json_t *snap = txt && len ? json_loadb(txt, len, 0, NULL) : NULL;
+  if (snap && !json_is_object(snap)) {
+    json_decref(snap);
+    return NULL;
+  }
+  return snap;
+}
+
+uint64_t snap_seq_of(const json_t *snap) { return (uint64_t)json_integer_value(json_object_get(snap, "seq")); }
+
+static int role_valid(json_t *v) {
+  return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < ROOM_ROLE__COUNT;
+}
+
+/* A member's entry m as a participant (not in a room yet), or NULL (out of
+ * memory, or an entry without a valid user id or role: refused). */
+static struct participant *member_from_snap(json_t *m) {
+  const char *u = json_string_value(json_object_get(m, "u"));
+  if (u == NULL || !id_valid(u, strlen(u)) || !role_valid(json_object_get(m, "role")) ||
+      (json_object_get(m, "orole") && !role_valid(json_object_get(m, "orole"))))
+    return NULL;
+  struct token_claims tc;
+  memset(&tc, 0, sizeof(tc));
+  snprintf(tc.sub, sizeof(tc.sub), "%s", u);
+  snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
+  tc.role = (enum room_role)json_integer_value(json_object_get(m, "role"));
+  struct participant *p = room_participant_new(&tc, hub_now_ms());
+  if (p == NULL) return NULL;
+  p->role = (enum room_role)json_integer_value(json_object_get(m, "role"));
+  p->perms_set = (uint32_t)json_integer_value(json_object_get(m, "ps"));
+  p->perms_val = (uint32_t)json_integer_value(json_object_get(m, "pv"));
+  p->origin_role = (enum room_role)json_integer_value(json_object_get(m, "orole"));
+  p->origin_set = (uint32_t)json_integer_value(json_object_get(m, "os"));
+  p->origin_val = (uint32_t)json_integer_value(json_object_get(m, "ov"));
+  room_participant_ids_from_hex(p, json_string_value(json_object_get(m, "sid")),
+                                json_string_value(json_object_get(m, "rt")));
+  p->joined_ms = (uint64_t)json_integer_value(json_object_get(m, "joined"));
+  p->audio = (int)json_integer_value(json_object_get(m, "a"));
+  p->video = (int)json_integer_value(json_object_get(m, "v"));
+  p->screen = (int)json_integer_value(json_object_get(m, "s"));
+  room_participant_perms_update(p);
+  return p;
+}
+
+size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct snap_sessions *ss,
+                  struct participant **away, size_t max, size_t *nlisted) {
+  size_t i, naway = 0;
+  json_t *m;
+  *nlisted = 0;
+  json_t *s = json_object_get(snap, "settings");
+  if (json_is_object(s)) {
+    room->settings.locked = (int)json_integer_value(json_object_get(s, "locked"));
+    room->settings.waiting_room = (int)json_integer_value(json_object_get(s, "waiting_room"));
+    room->settings.mute_on_join = (int)json_integer_value(json_object_get(s, "mute_on_join"));
+    room->settings.max_participants = (int)json_integer_value(json_object_get(s, "max"));
+    room->settings.chat_enabled = (int)json_integer_value(json_object_get(s, "chat"));
+    room->settings.reactions_enabled = (int)json_integer_value(json_object_get(s, "reactions"));
+    room->settings.screen_share_moderators_only = (int)json_integer_value(json_object_get(s, "ssmo"));
+  }
+  json_array_foreach(json_object_get(snap, "members"), i, m) {
+    struct participant *p = member_from_snap(m);
+    if (p == NULL) continue;
+    if (room_participant_add(room, p) != 0) {
+      room_participant_free(p);
+      continue;
+    }
+    void *c = ss->session(ss->arg, m);
+    if (c) {
+      p->session = c;
+      ss->member(ss->arg, c, p);
+      continue;
+    }
+    p->away_ms = now;
+    room->naway++;
+    naway++;
+    if (*nlisted < max) away[(*nlisted)++] = p;
+  }
+  json_array_foreach(json_object_get(snap, "hands"), i, m)
+    room_hand_raise(room, json_string_value(json_object_get(m, "u")) ?: "",
+                    json_string_value(json_object_get(m, "n")) ?: "",
+                    (uint64_t)json_integer_value(json_object_get(m, "ms")));
+  json_array_foreach(json_object_get(snap, "banned"), i, m)
+    if (json_string_value(m)) map_put(&room->banned, json_string_value(m), (void *)1);
+  /* The waiting room: waiters still connected to a live instance wait on
+   * (a host admits them here); those of the dead instance are gone. */
+  json_array_foreach(json_object_get(snap, "waiters"), i, m) {
+    const char *u = json_string_value(json_object_get(m, "u"));
+    if (u == NULL || !id_valid(u, strlen(u)) || room_waiter_find(room, u) ||
+        room_participant_find(room, u))
+      continue;
+    struct token_claims tc;
+    memset(&tc, 0, sizeof(tc));
+    snprintf(tc.sub, sizeof(tc.sub), "%s", u);
+    snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
+    snprintf(tc.room, sizeof(tc.room), "%s", json_string_value(json_object_get(m, "rm")) ?: "");
+    if (claims_parse(json_string_value(json_object_get(m, "cl")) ?: "", &tc) != 0) continue;
+    tc.exp = (int64_t)json_integer_value(json_object_get(m, "exp"));
+    void *c = ss->session(ss->arg, m);
+    if (c == NULL) continue;
+    struct waiter *w = room_waiter_add(room, c, &tc, (uint64_t)json_integer_value(json_object_get(m, "since")));
+    ss->waiter(ss->arg, c, w);
+  }
+  return naway;
 }

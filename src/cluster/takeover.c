@@ -153,15 +153,56 @@ static void feeds_run(struct cluster *cl) {
     struct conn *c = cl->feeds[i].c;
     struct buf *q = &cl->feeds[i].q;
     size_t off = 0;
-    while (off + 4 <= q->len && !c->closing) {
-      uint32_t n;
-      memcpy(&n, q->data + off, 4);
-      signal_on_message(c, q->data + off + 4, n);
-      off += 4 + n;
-    }
+    const char *d;
+    uint32_t n;
+    while (!c->closing && msgq_next(q, &off, &d, &n)) signal_on_message(c, d, n);
     buf_free(q);
   }
   cl->nfeeds = 0;
+}
+
+/* The session callbacks of snap_apply during a rebuild. */
+struct rebuild {
+  struct cluster *cl;
+  struct croom *cr;
+  const redisReply *alive;  /* LUA_REBUILD's instances of the snapshot that still beat */
+};
+
+static void *rebuild_session(void *arg, json_t *m) {
+  struct rebuild *rb = arg;
+  return snap_session(rb->cl, rb->cr, rb->alive, m);
+}
+
+static void rebuild_member(void *arg, void *session, struct participant *p) {
+  (void)arg;
+  ((struct conn *)session)->part = p;
+}
+
+static void rebuild_waiter(void *arg, void *session, struct waiter *w) {
+  (void)arg;
+  struct conn *c = session;
+  if (w == NULL) ws_close(c, 1011, "internal error");
+  else c->waiter = w;
+}
+
+struct outbuf *erases_apply(struct outbuf *b, long long ms, const redisReply *erases) {
+  int drop = 0;
+  for (size_t x = 0; erases && x < erases->elements && !drop && b; x++) {
+    char eu[ID_MAX + 1], ems[24];
+    if (reply_str(reply_at(erases->element[x], 0), eu, sizeof(eu)) != 0 ||
+        reply_str(reply_at(erases->element[x], 1), ems, sizeof(ems)) != 0 || ms > strtoll(ems, NULL, 10))
+      continue;
+    struct outbuf *nb = durable_erase_frame(eu, b, &drop);
+    if (nb) {
+      outbuf_unref(b);
+      b = nb;
+    }
+  }
+  if (drop) {
+    outbuf_unref(b);
+    return NULL;
+  }
+  return b;
 }
 
 /* Members of the snapshot, their sessions where their instance lives, the
@@ -182,12 +223,12 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
   }
   const redisReply *snapr = r->element[0], *entries = r->element[1], *alive = r->element[2];
   const redisReply *erases = r->elements > 3 && r->element[3]->type == REDIS_REPLY_ARRAY ? r->element[3] : NULL;
-  json_t *snap = snapr->type == REDIS_REPLY_STRING && snapr->len ? json_loadb(snapr->str, snapr->len, 0, NULL) : NULL;
+  json_t *snap = snapr->type == REDIS_REPLY_STRING ? snap_parse(snapr->str, snapr->len) : NULL;
   uint64_t top_seq = 0, top_sub = 0;
   if (entries->elements) {
     char id[48];
     reply_str(reply_at(entries->element[entries->elements - 1], 0), id, sizeof(id));
-    sscanf(id, "%" SCNu64 "-%" SCNu64, &top_seq, &top_sub);
+    stream_id_parse(id, &top_seq, &top_sub);
   }
   if (snap == NULL && entries->elements == 0) {
     family_room_ensure(cl, cr);
@@ -202,87 +243,13 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
   }
   cl->st.takeovers++;
   uint64_t now = uv_now(h->loop);
-  json_t *s = json_object_get(snap, "settings");
-  if (s) {
-    room->settings.locked = (int)json_integer_value(json_object_get(s, "locked"));
-    room->settings.waiting_room = (int)json_integer_value(json_object_get(s, "waiting_room"));
-    room->settings.mute_on_join = (int)json_integer_value(json_object_get(s, "mute_on_join"));
-    room->settings.max_participants = (int)json_integer_value(json_object_get(s, "max"));
-    room->settings.chat_enabled = (int)json_integer_value(json_object_get(s, "chat"));
-    room->settings.reactions_enabled = (int)json_integer_value(json_object_get(s, "reactions"));
-    room->settings.screen_share_moderators_only = (int)json_integer_value(json_object_get(s, "ssmo"));
-  }
-  uint64_t snap_seq = (uint64_t)json_integer_value(json_object_get(snap, "seq"));
+  uint64_t snap_seq = snap_seq_of(snap);
   room->seq = top_seq > snap_seq ? top_seq : snap_seq;
-  size_t i;
-  json_t *m;
   struct participant *away[512];
-  size_t naway = 0;
-  json_array_foreach(json_object_get(snap, "members"), i, m) {
-    struct token_claims tc;
-    memset(&tc, 0, sizeof(tc));
-    snprintf(tc.sub, sizeof(tc.sub), "%s", json_string_value(json_object_get(m, "u")));
-    snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
-    tc.role = (enum room_role)json_integer_value(json_object_get(m, "role"));
-    struct participant *p = room_participant_new(&tc, hub_now_ms());
-    if (p == NULL) continue;
-    p->role = (enum room_role)json_integer_value(json_object_get(m, "role"));
-    p->perms_set = (uint32_t)json_integer_value(json_object_get(m, "ps"));
-    p->perms_val = (uint32_t)json_integer_value(json_object_get(m, "pv"));
-    p->origin_role = (enum room_role)json_integer_value(json_object_get(m, "orole"));
-    p->origin_set = (uint32_t)json_integer_value(json_object_get(m, "os"));
-    p->origin_val = (uint32_t)json_integer_value(json_object_get(m, "ov"));
-    room_participant_ids_from_hex(p, json_string_value(json_object_get(m, "sid")),
-                                  json_string_value(json_object_get(m, "rt")));
-    p->joined_ms = (uint64_t)json_integer_value(json_object_get(m, "joined"));
-    p->audio = (int)json_integer_value(json_object_get(m, "a"));
-    p->video = (int)json_integer_value(json_object_get(m, "v"));
-    p->screen = (int)json_integer_value(json_object_get(m, "s"));
-    room_participant_perms_update(p);
-    if (room_participant_add(room, p) != 0) {
-      room_participant_free(p);
-      continue;
-    }
-    struct conn *c = snap_session(cl, cr, alive, m);
-    if (c) {
-      p->session = c;
-      c->part = p;
-      continue;
-    }
-    p->away_ms = now;
-    room->naway++;
-    h->naway++;
-    if (naway < 512) away[naway++] = p;
-  }
-  json_array_foreach(json_object_get(snap, "hands"), i, m)
-    room_hand_raise(room, json_string_value(json_object_get(m, "u")) ?: "",
-                    json_string_value(json_object_get(m, "n")) ?: "",
-                    (uint64_t)json_integer_value(json_object_get(m, "ms")));
-  json_array_foreach(json_object_get(snap, "banned"), i, m)
-    if (json_string_value(m)) map_put(&room->banned, json_string_value(m), (void *)1);
-  /* The waiting room: waiters still connected to a live instance wait on
-   * (a host admits them here); those of the dead instance are gone. */
-  json_array_foreach(json_object_get(snap, "waiters"), i, m) {
-    const char *u = json_string_value(json_object_get(m, "u"));
-    if (u == NULL || !id_valid(u, strlen(u)) || room_waiter_find(room, u) ||
-        room_participant_find(room, u))
-      continue;
-    struct token_claims tc;
-    memset(&tc, 0, sizeof(tc));
-    snprintf(tc.sub, sizeof(tc.sub), "%s", u);
-    snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
-    snprintf(tc.room, sizeof(tc.room), "%s", json_string_value(json_object_get(m, "rm")) ?: "");
-    claims_parse(json_string_value(json_object_get(m, "cl")) ?: "", &tc);
-    tc.exp = (int64_t)json_integer_value(json_object_get(m, "exp"));
-    struct conn *c = snap_session(cl, cr, alive, m);
-    if (c == NULL) continue;
-    struct waiter *w = room_waiter_add(room, c, &tc, (uint64_t)json_integer_value(json_object_get(m, "since")));
-    if (w == NULL) {
-      ws_close(c, 1011, "internal error");
-      continue;
-    }
-    c->waiter = w;
-  }
+  size_t naway;
+  struct rebuild rb = {cl, cr, alive};
+  struct snap_sessions ss = {rebuild_session, rebuild_member, rebuild_waiter, &rb};
+  h->naway += snap_apply(room, snap, now, &ss, away, 512, &naway);
   family_from_snap(cl, room, snap);
   /* The room log, for resumes across the takeover. */
   for (size_t j = 0; j < entries->elements; j++) {
@@ -299,23 +266,7 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     b->len = fr->len;
     /* Erases published after the entry was logged: the dead owner applied
      * them to its log, not to the stream, so they apply again here. */
-    long long ms = reply_field_int(f, "ms");
-    int drop = 0;
-    for (size_t x = 0; erases && x < erases->elements && !drop && b; x++) {
-      char eu[ID_MAX + 1], ems[24];
-      if (reply_str(reply_at(erases->element[x], 0), eu, sizeof(eu)) != 0 ||
-          reply_str(reply_at(erases->element[x], 1), ems, sizeof(ems)) != 0 || ms > strtoll(ems, NULL, 10))
-        continue;
-      struct outbuf *nb = durable_erase_frame(eu, b, &drop);
-      if (nb) {
-        outbuf_unref(b);
-        b = nb;
-      }
-    }
-    if (drop || b == NULL) {
-      outbuf_unref(b);
-      continue;
-    }
+    if ((b = erases_apply(b, reply_field_int(f, "ms"), erases)) == NULL) continue;
     reply_field_str(f, "to", to, sizeof(to));
     reply_field_str(f, "ex", ex, sizeof(ex));
     reply_field_str(f, "al", al, sizeof(al));
