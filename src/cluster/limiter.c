@@ -68,6 +68,17 @@ struct gate {
   int ncls;
 };
 
+/* Class c's GCRA state key of user (rl:{class}:{user}, the same on every
+ * instance) and its rule as the scripts' ARGV (limit, window ms). */
+static void gcra_args(const struct cluster *cl, int c, const char *user, char key[KEY_MAX], char limit[16],
+                      char window[24]) {
+  char id[ID_MAX + 24];
+  snprintf(id, sizeof(id), "%d:%s", c, user);
+  key_of(key, "rl", id);
+  snprintf(limit, 16, "%u", cl->h->rl.rules[c].limit);
+  snprintf(window, 24, "%llu", (unsigned long long)cl->h->rl.rules[c].window_ms);
+}
+
 static void gate_key(const struct conn *c, char *out, size_t n) { snprintf(out, n, "%p", (const void *)c); }
 
 static void redis_limiter_check(void *impl, const char *key, enum rate_class c, uint64_t now_ms,
@@ -178,18 +189,11 @@ static void gate_pump(struct cluster *cl, struct gate *g) {
       continue;
     }
     char k0[KEY_MAX], k1[KEY_MAX], l0[16], w0[24], l1[16], w1[24];
-    char id0[ID_MAX + 16], id1[ID_MAX + 16];
-    snprintf(id0, sizeof(id0), "%d:%s", g->cls[0], g->user);
-    key_of(k0, "rl", id0);
-    snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[g->cls[0]].limit);
-    snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[g->cls[0]].window_ms);
+    gcra_args(cl, g->cls[0], g->user, k0, l0, w0);
     const char *argv[10] = {"EVAL", LUA_GCRA, g->ncls == 2 ? "2" : "1", k0};
     int n = 4;
     if (g->ncls == 2) {
-      snprintf(id1, sizeof(id1), "%d:%s", g->cls[1], g->user);
-      key_of(k1, "rl", id1);
-      snprintf(l1, sizeof(l1), "%u", cl->h->rl.rules[g->cls[1]].limit);
-      snprintf(w1, sizeof(w1), "%llu", (unsigned long long)cl->h->rl.rules[g->cls[1]].window_ms);
+      gcra_args(cl, g->cls[1], g->user, k1, l1, w1);
       argv[n++] = k1;
     }
     argv[n++] = l0;
@@ -293,11 +297,8 @@ void cluster_on_request(struct conn *c) {
     route_request(c);
     return;
   }
-  char k0[KEY_MAX], id0[ID_MAX + 24], l0[16], w0[24];
-  snprintf(id0, sizeof(id0), "%d:%s", (int)RATE_API_CALL, key);
-  key_of(k0, "rl", id0);
-  snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[RATE_API_CALL].limit);
-  snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[RATE_API_CALL].window_ms);
+  char k0[KEY_MAX], l0[16], w0[24];
+  gcra_args(cl, RATE_API_CALL, key, k0, l0, w0);
   const char *argv[] = {"EVAL", LUA_GCRA, "1", k0, l0, w0};
   redis_cmd(cl, api_gcra_cb, fw, 0, 6, argv, NULL);
 }
@@ -347,11 +348,8 @@ int status_call(struct cluster *cl, struct conn *c, const char *url) {
   if (fw == NULL) return 0;
   fw->peek_class = (int)rc;
   snprintf(fw->peek_user, sizeof(fw->peek_user), "%s", sub);
-  char k0[KEY_MAX], id0[ID_MAX + 24], l0[16], w0[24];
-  snprintf(id0, sizeof(id0), "%d:%s", (int)rc, sub);
-  key_of(k0, "rl", id0);
-  snprintf(l0, sizeof(l0), "%u", cl->h->rl.rules[rc].limit);
-  snprintf(w0, sizeof(w0), "%llu", (unsigned long long)cl->h->rl.rules[rc].window_ms);
+  char k0[KEY_MAX], l0[16], w0[24];
+  gcra_args(cl, (int)rc, sub, k0, l0, w0);
   const char *argv[] = {"EVAL", LUA_GCRA_PEEK, "1", k0, l0, w0};
   redis_cmd(cl, peek_cb, fw, 0, 6, argv, NULL);
   return 1;
