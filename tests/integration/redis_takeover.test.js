@@ -5,6 +5,7 @@
 // applies to the rooms of every instance.
 
 const test = require('node:test');
+const { execFileSync } = require('node:child_process');
 const assert = require('node:assert');
 const h = require('./helpers');
 const rh = require('./redis_helpers');
@@ -105,6 +106,50 @@ test('a change forwarded to a dead owner that cannot be answered in time gets 50
       assert.strictEqual(set.status, 200, set.text);
       assert.strictEqual(chatEnabled, false, got.text);
     }
+  });
+});
+
+test('a change the dead owner read but did not answer gets 503 (it may have taken effect), and is not sent again', async () => {
+  // The owner is played here through redis-cli, so that it dies exactly
+  // between reading the call and answering it: it holds the room's lease
+  // and beats, takes the forwarded call out of its inbox as an instance
+  // does before running one (inbox_mark_read: XTRIM MINID past it), then
+  // its heartbeat goes. Sending the change again could apply it twice.
+  await rh.withCluster(1, async (r, [B]) => {
+    const redis = (...args) => execFileSync('redis-cli', ['-h', h.HOST, '-p', String(r.port), ...args]).toString().trim();
+    const dead = 'f00dfeedbeef'; // an instance id as instances make them (12 hex digits)
+    assert.strictEqual(redis('SET', 'huddle:lease:tk9', `${dead}:1`, 'PX', '60000'), 'OK');
+    assert.strictEqual(redis('SET', `huddle:hb:${dead}`, '1', 'PX', '60000'), 'OK');
+    const host = h.mintToken(h.SECRET, { sub: 'alice', role: 'host' });
+    const pending = slowApi(B, 'POST', '/webrtc/rooms/tk9/settings', host, { chat_enabled: false });
+    let entry = null;
+    await h.waitFor(() => {
+      const lines = redis('XRANGE', `huddle:inbox:${dead}`, '-', '+').split('\n').filter((l) => l !== '');
+      if (lines.length === 0) return false;
+      entry = { id: lines[0], fields: {} };
+      for (let i = 1; i + 1 < lines.length; i += 2) entry.fields[lines[i]] = lines[i + 1];
+      return true;
+    }, 5000, 20, 'the call in the owner\'s inbox');
+    assert.strictEqual(entry.fields.k, 'http', JSON.stringify(entry));
+    assert.strictEqual(entry.fields.room, 'tk9');
+    assert.strictEqual(entry.fields.url, '/webrtc/rooms/tk9/settings');
+    assert.strictEqual(entry.fields.m, '3', 'HTTP_POST'); // http-parser's method number
+    assert.deepStrictEqual(JSON.parse(entry.fields.body), { chat_enabled: false });
+    // Read (trimmed past), then dead (no heartbeat; the lease still names it).
+    const [ms, sq] = entry.id.split('-').map(BigInt);
+    redis('XTRIM', `huddle:inbox:${dead}`, 'MINID', `${ms}-${sq + 1n}`);
+    assert.strictEqual(redis('XLEN', `huddle:inbox:${dead}`), '0');
+    assert.strictEqual(redis('DEL', `huddle:hb:${dead}`), '1');
+    const set = await pending;
+    const e = h.assertApiError(set, 503, 'SERVICE_UNAVAILABLE');
+    assert.match(e.detail, /gone after it received the call; the call may have taken effect/, set.text);
+    assert.ok(e.retry_after_ms > 0, set.text);
+    assert.ok(Number(set.headers['retry-after']) > 0, JSON.stringify(set.headers));
+    const hc = (await rh.clusterHealth(B)).components.cluster;
+    assert.strictEqual(hc.forwards_unanswered, 1, JSON.stringify(hc));
+    assert.strictEqual(hc.forwards_retried, 0, JSON.stringify(hc));
+    // Not sent again, to the dead owner or anyone.
+    assert.strictEqual(redis('XLEN', `huddle:inbox:${dead}`), '0');
   });
 });
 

@@ -1,0 +1,72 @@
+/* The broadcast stream (bcast:): what every instance applies. Today a
+ * user's erase: the instance that answered POST /webrtc/admin/users/{id}/erase
+ * publishes it, every other one applies it to the rooms it owns and to its
+ * links whose open no owner has seen. */
+#define LOG_MODULE "cluster"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+#include "cluster/cluster_int.h"
+#include "net/ws.h"
+#include "room/durable.h"
+
+/* A user's erase (POST /webrtc/admin/users/{id}/erase) on the instance that
+ * answered it: every other instance applies it to the rooms it owns (its
+ * members and waiters of that user, wherever they are connected, close with
+ * 4007 through the owner as on one instance) and, when the store committed
+ * it, drops what its room logs still held naming the user. */
+/* The user's links whose open no owner has seen yet: closed here (an owner
+ * that has its session closes it itself, the others hearing why). */
+static void erase_links(struct cluster *cl, const char *user) {
+  struct link *gone[256];
+  size_t n = 0;
+  for (size_t i = 0; i < cl->links.nbuckets; i++)
+    for (struct map_entry *e = cl->links.buckets[i]; e; e = e->next) {
+      struct link *l = e->value;
+      if (!l->opened && l->c && strcmp(l->claims.sub, user) == 0 && n < 256) gone[n++] = l;
+    }
+  for (size_t i = 0; i < n; i++) {
+    struct conn *c = gone[i]->c;
+    link_unlink(cl, gone[i]);
+    ws_close(c, ERASE_CLOSE_CODE, "erased");
+  }
+}
+
+void cluster_user_erase(struct cluster *cl, const char *user_id, int committed) {
+  if (cl == NULL) return;
+  if (!committed) erase_links(cl, user_id);
+  char mx[16];
+  snprintf(mx, sizeof(mx), "%d", BCAST_MAX);
+  const char *argv[] = {"XADD", BCAST_KEY, "MAXLEN", "~", mx, "*", "k", committed ? "erased" : "erase",
+                        "i", cl->inst, "u", user_id};
+  redis_cmd(cl, NULL, NULL, 1, 12, argv, NULL);
+}
+
+void bcast_entry(struct cluster *cl, const redisReply *f) {
+  char k[16], inst[32], user[ID_MAX + 1];
+  reply_field_str(f, "k", k, sizeof(k));
+  reply_field_str(f, "i", inst, sizeof(inst));
+  if (reply_field_str(f, "u", user, sizeof(user)) != 0 || !user[0] || strcmp(inst, cl->inst) == 0) return;
+  if (strcmp(k, "erase") == 0) {
+    durable_user_erase(cl->h, user);
+    erase_links(cl, user);
+  } else if (strcmp(k, "erased") == 0) {
+    durable_user_erased(cl->h, user);
+  }
+}
+
+/* The broadcast stream is read from its end when this instance started. */
+void bcast_end_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac, (void)priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (cl == NULL) return;
+  cl->bcast_asked = 0;
+  if (r == NULL || r->type != REDIS_REPLY_ARRAY) return; /* asked again when Redis is back */
+  snprintf(cl->bcast_pos, sizeof(cl->bcast_pos), "0-0");
+  if (r->elements > 0) reply_str(reply_at(r->element[0], 0), cl->bcast_pos, sizeof(cl->bcast_pos));
+  reader_wake(cl);
+}

@@ -1,0 +1,249 @@
+/* The owner's snapshot of a room (snap:{room}), written after a loop turn
+ * that changed the room, fenced: members with roles, overrides, resume
+ * tokens and where their sessions are, settings, hands, bans, seq, the
+ * waiting room, the family (breakout rooms), recordings and live streams.
+ * A new owner reads it back in takeover.c. */
+#define LOG_MODULE "cluster"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster_int.h"
+#include "lib/ids.h"
+#include "room/room.h"
+
+/* KEYS lease, snap; ARGV "inst:", json */
+static const char LUA_SNAP[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end "
+    "redis.call('SET', KEYS[2], ARGV[2]) return 1";
+
+/* The family (a main room's breakout rooms and who is assigned where, or a
+ * breakout room's main room), and the room's recordings and live streams
+ * (their ids, who started and stopped them, when; a stream's target with
+ * its key: Redis holds secrets of the room already, the resume tokens). */
+static void family_to_snap(const struct room *r, json_t *snap) {
+  json_t *brs = json_array(), *recs = json_array(), *strs = json_array();
+  for (size_t i = 0; i < r->nbreakouts; i++) {
+    const struct breakout *b = &r->breakouts[i];
+    json_t *as = json_array();
+    for (size_t j = 0; j < b->nassigned; j++) json_array_append_new(as, json_string(b->assigned[j]));
+    json_array_append_new(brs, json_pack("{s:s,s:s,s:o}", "id", b->id, "name", b->name, "as", as));
+  }
+  const struct room_history *hi = r->hist;
+  for (size_t i = 0; hi && i < hi->nrecordings; i++) {
+    const struct recording *rc = &hi->recordings[i];
+    json_array_append_new(recs, json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "id", rc->id, "by", rc->started_by, "sb",
+                                          rc->stopped_by, "t0", (json_int_t)rc->started_ms, "t1",
+                                          (json_int_t)rc->stopped_ms, "fmt", rc->format));
+  }
+  for (size_t i = 0; hi && i < hi->nstreams; i++) {
+    const struct live_stream *st = &hi->streams[i];
+    json_array_append_new(strs, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "id", st->id, "name", st->name,
+                                          "tg", st->target ? st->target : "", "tr",
+                                          st->target_redacted ? st->target_redacted : "", "by", st->started_by,
+                                          "sb", st->stopped_by, "t0", (json_int_t)st->started_ms, "t1",
+                                          (json_int_t)st->stopped_ms));
+  }
+  json_object_set_new(snap, "parent", json_string(r->parent));
+  json_object_set_new(snap, "held", json_integer(r->held));
+  json_object_set_new(snap, "breakouts", brs);
+  json_object_set_new(snap, "recordings", recs);
+  json_object_set_new(snap, "streams", strs);
+}
+
+/* Where a member's or waiter's session is connected: this instance (no
+ * link: a local socket) or another one and its link there; "" for none. */
+static void session_where(const void *arg, const void *session, const char **inst, const char **link) {
+  const struct cluster *cl = arg;
+  const struct conn *c = session;
+  *inst = "", *link = "";
+  if (c == NULL) return;
+  if (c->proxy) {
+    const struct remote *rm = c->cluster;
+    *inst = rm->inst;
+    *link = strchr(rm->key, '/') + 1;
+  } else {
+    *inst = cl->inst;
+  }
+}
+
+/* The waiting room, in arrival order: claims (a waiter is admitted with
+ * them), since when, and where each waiter is connected, so that a new
+ * owner can admit a waiter of a dead owner's room without a reconnect. */
+static json_t *waiters_to_snap(const struct room *r, snap_where_cb where, const void *arg) {
+  json_t *ws = json_array();
+  for (const struct waiter *w = r->wait_head; w; w = w->next) {
+    const char *inst, *link;
+    char cs[64];
+    where(arg, w->session, &inst, &link);
+    claims_to_fields(&w->claims, cs, sizeof(cs));
+    json_array_append_new(ws, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s}", "u", w->claims.sub, "n",
+                                        w->claims.name, "rm", w->claims.room, "cl", cs, "exp",
+                                        (json_int_t)w->claims.exp, "since", (json_int_t)w->since_ms, "inst",
+                                        inst, "link", link));
+  }
+  return ws;
+}
+
+json_t *snap_encode(const struct room *r, snap_where_cb where, const void *arg) {
+  json_t *members = json_array(), *hands = json_array(), *banned = json_array();
+  for (struct participant *p = r->head; p; p = p->next) {
+    const char *inst, *link;
+    char sid[33], rt[65];
+    where(arg, p->session, &inst, &link);
+    json_array_append_new(
+        members,
+        json_pack("{s:s,s:s,s:i,s:I,s:I,s:i,s:I,s:I,s:s,s:s,s:I,s:i,s:i,s:i,s:s,s:s}", "u", p->user_id, "n",
+                  p->name, "role", (int)p->role, "ps", (json_int_t)p->perms_set, "pv", (json_int_t)p->perms_val,
+                  "orole", (int)p->origin_role, "os", (json_int_t)p->origin_set, "ov",
+                  (json_int_t)p->origin_val, "sid", room_participant_session_id(p, sid), "rt", room_participant_resume_token(p, rt), "joined",
+                  (json_int_t)p->joined_ms, "a", p->audio, "v", p->video, "s", p->screen, "inst", inst,
+                  "link", link));
+  }
+  for (size_t i = 0; i < r->nhands; i++)
+    json_array_append_new(hands, json_pack("{s:s,s:s,s:I}", "u", r->hands[i].user_id, "n", r->hands[i].name,
+                                           "ms", (json_int_t)r->hands[i].raised_ms));
+  struct map_entry *e;
+  for (size_t i = 0; i < r->banned.nbuckets; i++)
+    for (e = r->banned.buckets[i]; e; e = e->next) json_array_append_new(banned, json_string(e->key));
+  const struct room_settings *s = &r->settings;
+  json_t *snap = json_pack(
+      "{s:I,s:I,s:o,s:o,s:o,s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i}}", "seq", (json_int_t)r->seq, "created",
+      (json_int_t)r->created_ms, "members", members, "hands", hands, "banned", banned, "settings", "locked",
+      s->locked, "waiting_room", s->waiting_room, "mute_on_join", s->mute_on_join, "max", s->max_participants,
+      "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
+  if (snap) family_to_snap(r, snap);
+  if (snap) json_object_set_new(snap, "waiters", waiters_to_snap(r, where, arg));
+  return snap;
+}
+
+void snapshot_write(struct cluster *cl, struct croom *cr) {
+  struct room *r = hub_room_find(cl->h, cr->id);
+  if (r == NULL) return;
+  json_t *snap = snap_encode(r, session_where, cl);
+  char *txt = snap ? json_dumps(snap, JSON_COMPACT) : NULL;
+  json_decref(snap);
+  log_debug("snapshot room=%s seq=%" PRIu64 " ok=%d", cr->id, r->seq, txt != NULL);
+  if (txt == NULL) return;
+  char lease[KEY_MAX], key[KEY_MAX], prefix[40];
+  key_of(lease, "lease", cr->id);
+  key_of(key, "snap", cr->id);
+  snprintf(prefix, sizeof(prefix), "%s:", cl->inst);
+  const char *argv[] = {"EVAL", LUA_SNAP, "2", lease, key, prefix, txt};
+  redis_cmd(cl, append_cb, NULL, 1, 7, argv, NULL);
+  free(txt);
+  cr->dirty = 0;
+  cr->snap_ms = now_ms(cl);
+}
+
+/* ---- reading it back ---- */
+
+json_t *snap_parse(const char *txt, size_t len) {
+  json_t *snap = txt && len ? json_loadb(txt, len, 0, NULL) : NULL;
+  if (snap && !json_is_object(snap)) {
+    json_decref(snap);
+    return NULL;
+  }
+  return snap;
+}
+
+uint64_t snap_seq_of(const json_t *snap) { return (uint64_t)json_integer_value(json_object_get(snap, "seq")); }
+
+static int role_valid(json_t *v) {
+  return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < ROOM_ROLE__COUNT;
+}
+
+/* A member's entry m as a participant (not in a room yet), or NULL (out of
+ * memory, or an entry without a valid user id or role: refused). */
+static struct participant *member_from_snap(json_t *m) {
+  const char *u = json_string_value(json_object_get(m, "u"));
+  if (u == NULL || !id_valid(u, strlen(u)) || !role_valid(json_object_get(m, "role")) ||
+      (json_object_get(m, "orole") && !role_valid(json_object_get(m, "orole"))))
+    return NULL;
+  struct token_claims tc;
+  memset(&tc, 0, sizeof(tc));
+  snprintf(tc.sub, sizeof(tc.sub), "%s", u);
+  snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
+  tc.role = (enum room_role)json_integer_value(json_object_get(m, "role"));
+  struct participant *p = room_participant_new(&tc, hub_now_ms());
+  if (p == NULL) return NULL;
+  p->role = (enum room_role)json_integer_value(json_object_get(m, "role"));
+  p->perms_set = (uint32_t)json_integer_value(json_object_get(m, "ps"));
+  p->perms_val = (uint32_t)json_integer_value(json_object_get(m, "pv"));
+  p->origin_role = (enum room_role)json_integer_value(json_object_get(m, "orole"));
+  p->origin_set = (uint32_t)json_integer_value(json_object_get(m, "os"));
+  p->origin_val = (uint32_t)json_integer_value(json_object_get(m, "ov"));
+  room_participant_ids_from_hex(p, json_string_value(json_object_get(m, "sid")),
+                                json_string_value(json_object_get(m, "rt")));
+  p->joined_ms = (uint64_t)json_integer_value(json_object_get(m, "joined"));
+  p->audio = (int)json_integer_value(json_object_get(m, "a"));
+  p->video = (int)json_integer_value(json_object_get(m, "v"));
+  p->screen = (int)json_integer_value(json_object_get(m, "s"));
+  room_participant_perms_update(p);
+  return p;
+}
+
+size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct snap_sessions *ss,
+                  struct participant **away, size_t max, size_t *nlisted) {
+  size_t i, naway = 0;
+  json_t *m;
+  *nlisted = 0;
+  json_t *s = json_object_get(snap, "settings");
+  if (json_is_object(s)) {
+    room->settings.locked = (int)json_integer_value(json_object_get(s, "locked"));
+    room->settings.waiting_room = (int)json_integer_value(json_object_get(s, "waiting_room"));
+    room->settings.mute_on_join = (int)json_integer_value(json_object_get(s, "mute_on_join"));
+    room->settings.max_participants = (int)json_integer_value(json_object_get(s, "max"));
+    room->settings.chat_enabled = (int)json_integer_value(json_object_get(s, "chat"));
+    room->settings.reactions_enabled = (int)json_integer_value(json_object_get(s, "reactions"));
+    room->settings.screen_share_moderators_only = (int)json_integer_value(json_object_get(s, "ssmo"));
+  }
+  json_array_foreach(json_object_get(snap, "members"), i, m) {
+    struct participant *p = member_from_snap(m);
+    if (p == NULL) continue;
+    if (room_participant_add(room, p) != 0) {
+      room_participant_free(p);
+      continue;
+    }
+    void *c = ss->session(ss->arg, m);
+    if (c) {
+      p->session = c;
+      ss->member(ss->arg, c, p);
+      continue;
+    }
+    p->away_ms = now;
+    room->naway++;
+    naway++;
+    if (*nlisted < max) away[(*nlisted)++] = p;
+  }
+  json_array_foreach(json_object_get(snap, "hands"), i, m)
+    room_hand_raise(room, json_string_value(json_object_get(m, "u")) ?: "",
+                    json_string_value(json_object_get(m, "n")) ?: "",
+                    (uint64_t)json_integer_value(json_object_get(m, "ms")));
+  json_array_foreach(json_object_get(snap, "banned"), i, m)
+    if (json_string_value(m)) map_put(&room->banned, json_string_value(m), (void *)1);
+  /* The waiting room: waiters still connected to a live instance wait on
+   * (a host admits them here); those of the dead instance are gone. */
+  json_array_foreach(json_object_get(snap, "waiters"), i, m) {
+    const char *u = json_string_value(json_object_get(m, "u"));
+    if (u == NULL || !id_valid(u, strlen(u)) || room_waiter_find(room, u) ||
+        room_participant_find(room, u))
+      continue;
+    struct token_claims tc;
+    memset(&tc, 0, sizeof(tc));
+    snprintf(tc.sub, sizeof(tc.sub), "%s", u);
+    snprintf(tc.name, sizeof(tc.name), "%s", json_string_value(json_object_get(m, "n")) ?: "");
+    snprintf(tc.room, sizeof(tc.room), "%s", json_string_value(json_object_get(m, "rm")) ?: "");
+    if (claims_parse(json_string_value(json_object_get(m, "cl")) ?: "", &tc) != 0) continue;
+    tc.exp = (int64_t)json_integer_value(json_object_get(m, "exp"));
+    void *c = ss->session(ss->arg, m);
+    if (c == NULL) continue;
+    struct waiter *w = room_waiter_add(room, c, &tc, (uint64_t)json_integer_value(json_object_get(m, "since")));
+    ss->waiter(ss->arg, c, w);
+  }
+  return naway;
+}

@@ -1,0 +1,130 @@
+/* The cluster's small wire formats, as pure functions (no Redis, no loop;
+ * tests/unit/test_cluster.c): room stream entry ids and seq, lease values,
+ * the claims field of an open, the message queues of links and deferred
+ * opens, the keep-alive of a forwarded answer, the Redis URL and the
+ * reconnect backoff. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster_int.h"
+
+void stream_id_format(char *out, size_t n, uint64_t seq, uint64_t sub) {
+  snprintf(out, n, "%" PRIu64 "-%" PRIu64, seq, sub);
+}
+
+/* One decimal number of at most 20 digits that fits in 64 bits. */
+static const char *u64_parse(const char *p, uint64_t *v) {
+  uint64_t x = 0;
+  const char *s = p;
+  while (*p >= '0' && *p <= '9') {
+    unsigned d = (unsigned)(*p - '0');
+    if (x > (UINT64_MAX - d) / 10) return NULL;
+    x = x * 10 + d;
+    p++;
+  }
+  if (p == s) return NULL;
+  *v = x;
+  return p;
+}
+
+int stream_id_parse(const char *id, uint64_t *a, uint64_t *b) {
+  uint64_t x, y;
+  const char *p = id ? u64_parse(id, &x) : NULL;
+  if (p == NULL || *p != '-' || (p = u64_parse(p + 1, &y)) == NULL || *p) return -1;
+  *a = x, *b = y;
+  return 0;
+}
+
+int lease_parse(const char *val, char *owner, size_t n, uint64_t *fence) {
+  const char *colon = strrchr(val, ':');
+  if (n) snprintf(owner, n, "%.*s", (int)(colon ? colon - val : 0), val);
+  if (fence) *fence = colon ? strtoull(colon + 1, NULL, 10) : 0;
+  return colon ? 0 : -1;
+}
+
+int lease_held_by(const char *val, const char *inst) {
+  size_t n = strlen(inst);
+  return n && strncmp(val, inst, n) == 0 && val[n] == ':';
+}
+
+void claims_to_fields(const struct token_claims *tc, char *buf, size_t n) {
+  snprintf(buf, n, "%d,%u,%u,%d", (int)tc->role, tc->perms_set, tc->perms_val, tc->admin);
+}
+
+int claims_parse(const char *cs, struct token_claims *tc) {
+  int role = 0, admin = 0;
+  unsigned ps = 0, pv = 0;
+  int n = sscanf(cs, "%d,%u,%u,%d", &role, &ps, &pv, &admin);
+  int ok = n == 4 && role >= 0 && role < ROOM_ROLE__COUNT;
+  tc->role = ok ? (enum room_role)role : ROOM_ROLE_VIEWER;
+  tc->perms_set = ps;
+  tc->perms_val = pv;
+  tc->admin = admin;
+  return ok ? 0 : -1;
+}
+
+int msgq_push(struct buf *q, const char *data, size_t len) {
+  uint32_t n = (uint32_t)len;
+  if (len > UINT32_MAX || buf_append(q, &n, 4) != 0) return -1;
+  return buf_append(q, data, len);
+}
+
+int msgq_next(const struct buf *q, size_t *off, const char **data, uint32_t *len) {
+  uint32_t n;
+  if (q->data == NULL || *off + 4 > q->len) return 0;
+  memcpy(&n, q->data + *off, 4);
+  if (n > q->len - *off - 4) return 0; /* a truncated tail: never written whole */
+  *data = q->data + *off + 4;
+  *len = n;
+  *off += 4 + (size_t)n;
+  return 1;
+}
+
+int answer_keeps(const char *d, size_t n) {
+  static const char ka[] = "\r\nConnection: keep-alive\r\n";
+  for (size_t i = 0; i + sizeof(ka) - 1 <= n; i++) {
+    if (d[i] == '\r' && i + 3 < n && memcmp(d + i, "\r\n\r\n", 4) == 0) return 0; /* end of the head */
+    if (memcmp(d + i, ka, sizeof(ka) - 1) == 0) return 1;
+  }
+  return 0;
+}
+
+int redis_url_parse(struct redis_url *u, const char *url, char *err, size_t n) {
+  const char *p = url;
+  memset(u, 0, sizeof(*u));
+  if (strncmp(p, "redis://", 8) != 0) return snprintf(err, n, "--redis-url must start with redis://"), -1;
+  p += 8;
+  const char *at = strrchr(p, '@');
+  if (at) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    if (colon) {
+      snprintf(u->user, sizeof(u->user), "%.*s", (int)(colon - p), p);
+      snprintf(u->pass, sizeof(u->pass), "%.*s", (int)(at - colon - 1), colon + 1);
+    } else {
+      snprintf(u->pass, sizeof(u->pass), "%.*s", (int)(at - p), p);
+    }
+    p = at + 1;
+  }
+  size_t hl = strcspn(p, ":/");
+  if (hl == 0 || hl >= sizeof(u->host)) return snprintf(err, n, "--redis-url: no host"), -1;
+  snprintf(u->host, sizeof(u->host), "%.*s", (int)hl, p);
+  p += hl;
+  u->port = 6379;
+  if (*p == ':') {
+    u->port = (int)strtol(p + 1, (char **)&p, 10);
+    if (u->port <= 0 || u->port > 65535) return snprintf(err, n, "--redis-url: bad port"), -1;
+  }
+  if (*p == '/') {
+    char *e;
+    long db = strtol(p + 1, &e, 10);
+    if (e == p + 1 || *e || db < 0 || db > 1000000) return snprintf(err, n, "--redis-url: bad db index"), -1;
+    u->db = (int)db;
+  } else if (*p) {
+    return snprintf(err, n, "--redis-url: unexpected '%s'", p), -1;
+  }
+  return 0;
+}
+
+int backoff_next(int ms) { return ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2; }
