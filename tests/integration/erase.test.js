@@ -136,3 +136,29 @@ test('erase: a resume replay that spans the erased user\'s join shows neither th
     assertClean(JSON.stringify(before), 'the resume replay');
   });
 });
+
+test('erase: chat the user sends after coming straight back is kept, not turned into a tombstone', async () => {
+  const room = 'back';
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
+    const p = await people(srv, room, [['hana', 'host'], ['dora', 'participant']]);
+    for (let i = 0; i < 20; i++) p.dora.send({ type: 'chat-message', id: `o${i}`, payload: { text: `${SECRET_TEXT} ${i}` } });
+    await p.dora.nextWhere((m) => m.ref === 'o19', 5000, 'the last old message');
+    const admin = f.adminTok(srv);
+    // The erase and the new messages race the store's writer on purpose: no wait between them.
+    const erased = f.rest(srv, 'POST', '/webrtc/admin/users/dora/erase', { token: admin });
+    await p.dora.waitClose();
+    const d2 = await h.connect(srv, room, roleTok(srv, 'dora', 'participant', room));
+    assert.strictEqual((await d2.next()).type, 'room-state');
+    for (let i = 0; i < 5; i++) d2.send({ type: 'chat-message', id: `n${i}`, payload: { text: `dora is back ${i}` } });
+    await d2.nextWhere((m) => m.ref === 'n4', 5000, 'the last new message');
+    assert.strictEqual((await erased).status, 200);
+    const r = await h.waitFor(async () => {
+      const x = await f.rest(srv, 'GET', `/webrtc/rooms/${room}/chat?limit=100`, { token: admin });
+      return x.json && x.json.messages.length === 25 ? x : null;
+    }, 5000, 50, 'all 25 messages in the history');
+    const texts = r.json.messages.map((m) => m.text);
+    assert.deepStrictEqual(texts.slice(0, 20), Array(20).fill('[message removed]'), texts.join(' | '));
+    assert.deepStrictEqual(texts.slice(20), [0, 1, 2, 3, 4].map((i) => `dora is back ${i}`));
+    assertClean(r.text, 'the history', true);
+  });
+});
