@@ -420,10 +420,14 @@ static void free_gate(const char *k, void *v, void *arg) {
   free(g);
 }
 
+static void free_cuts(const char *k, void *v, void *arg) { free(v); }
+
 void durable_free(struct hub *h) {
   history_sink_set(NULL, NULL);
   map_each(&h->store_gates, free_gate, NULL);
   map_free(&h->store_gates);
+  map_each(&h->erase_cuts, free_cuts, NULL);
+  map_free(&h->erase_cuts);
 }
 
 /* ---- retention ---- */
@@ -581,10 +585,12 @@ done:
   return out;
 }
 
-struct erase_log { struct room *r; const char *user_id; };
+struct erase_log { struct room *r; const char *user_id; uint64_t upto; /* 0: every entry */ };
 
 static struct outbuf *erase_log_entry(void *arg, const struct roomlog_entry *e, int *drop) {
   struct erase_log *el = arg;
+  *drop = 0;
+  if (el->upto && e->seq > el->upto) return NULL; /* logged after the erase began: the user came back */
   if (e->frame) return durable_erase_frame(el->user_id, e->frame, drop);
   /* A compact entry (a user-joined kept as data): judged on its frame. */
   struct outbuf *frame = hub_log_frame(el->r, e), *out = NULL;
@@ -598,12 +604,12 @@ static struct outbuf *erase_log_entry(void *arg, const struct roomlog_entry *e, 
  * of the user becomes a tombstone; other held messages naming the user are
  * published as they are (live members must hear of its leaving) and are
  * dropped from the log when the erase completes (durable_user_erased). */
-static void erase_room_log(struct hub *h, struct room *r, const char *user_id) {
-  struct erase_log el = {r, user_id};
+static void erase_room_log(struct hub *h, struct room *r, const char *user_id, uint64_t upto) {
+  struct erase_log el = {r, user_id, upto};
   roomlog_edit(&r->log, erase_log_entry, &el);
   struct gate *g = map_get(&h->store_gates, r->id);
   for (struct gate_item *it = g ? g->head : NULL; it; it = it->next) {
-    if (strcmp(it->sender, user_id) != 0) continue;
+    if (strcmp(it->sender, user_id) != 0 || (upto && it->seq > upto)) continue;
     int drop;
     struct outbuf *b = durable_erase_frame(user_id, it->frame, &drop);
     if (b) {
@@ -642,7 +648,7 @@ static void erase_in_room(struct hub *h, struct room *r, const char *user_id) {
     }
   }
   durable_policy_save(h, r);
-  erase_room_log(h, r, user_id);
+  erase_room_log(h, r, user_id, 0);
   r->held--;
 }
 
@@ -669,15 +675,51 @@ static void each_room(struct hub *h, const char *user_id, void (*fn)(struct hub 
   free(ids.id);
 }
 
+/* Each room's last seq when an erase began: its completion revisits only
+ * what was logged (or held) by then, so a user who comes straight back
+ * keeps what it says afterwards, in replays as in the stored history. */
+struct erase_cut { uint64_t seq; char room[ID_MAX + 1]; };
+struct erase_cuts { size_t n, cap; struct erase_cut c[]; };
+
+static void collect_cut(const char *k, void *v, void *arg) {
+  struct erase_cuts *ec = arg;
+  if (ec->n == ec->cap) return; /* rooms made while collecting: none (loop thread) */
+  struct erase_cut *c = &ec->c[ec->n++];
+  c->seq = ((struct room *)v)->seq;
+  snprintf(c->room, sizeof(c->room), "%s", k);
+}
+
+static void erase_cuts_note(struct hub *h, const char *user_id) {
+  size_t n = h->rooms.count;
+  struct erase_cuts *ec = malloc(sizeof(*ec) + (n ? n : 1) * sizeof(ec->c[0]));
+  if (ec == NULL) return; /* the completion then revisits every entry, as before */
+  ec->n = 0;
+  ec->cap = n;
+  map_each(&h->rooms, collect_cut, ec);
+  free(map_del(&h->erase_cuts, user_id)); /* an erase of the same user again: the newer cut */
+  if (map_put(&h->erase_cuts, user_id, ec) != 0) free(ec);
+}
+
 void durable_user_erase(struct hub *h, const char *user_id) {
   log_info("user_erase user=%s", user_id);
   each_room(h, user_id, erase_in_room);
   history_erase_user(&h->history, user_id);
+  erase_cuts_note(h, user_id);
 }
 
-static void erase_log_only(struct hub *h, struct room *r, const char *user_id) { erase_room_log(h, r, user_id); }
+static void erase_log_only(struct hub *h, struct room *r, const char *user_id) { erase_room_log(h, r, user_id, 0); }
 
 void durable_user_erased(struct hub *h, const char *user_id) {
-  each_room(h, user_id, erase_log_only);
+  struct erase_cuts *ec = map_del(&h->erase_cuts, user_id);
+  if (ec == NULL) {
+    /* No cut (this instance did not see the erase begin): every entry. */
+    each_room(h, user_id, erase_log_only);
+  } else {
+    for (size_t i = 0; i < ec->n; i++) {
+      struct room *r = ec->c[i].seq ? hub_room_find(h, ec->c[i].room) : NULL; /* 0: nothing logged then */
+      if (r) erase_room_log(h, r, user_id, ec->c[i].seq);
+    }
+    free(ec);
+  }
   history_erase_user(&h->history, user_id);
 }

@@ -52,7 +52,10 @@ int durable_hold(struct hub *h, struct room *r, uint64_t seq, int type, struct o
  * store before the erase, so the erase covers it too. */
 void durable_user_erase(struct hub *h, const char *user_id);
 /* When the store's erase completed: the room logs once more, for messages
- * that were held behind a chat being stored when the erase began. */
+ * that were held behind a chat being stored when the erase began; only
+ * entries with a seq the room had assigned by then (a user who came
+ * straight back keeps what it said since). Without a matching
+ * durable_user_erase on this hub (another instance's erase): every entry. */
 void durable_user_erased(struct hub *h, const char *user_id);
 /* What an erase of user_id makes of a logged frame: NULL and *drop 0 to
  * keep it, a new frame (the tombstone of the user's own chat), or *drop 1

@@ -78,6 +78,7 @@ struct hub {
   size_t naway;                    /* members away in all rooms */
   uint64_t last_prune_ms;          /* hub_tick's last minute sweep */
   struct map store_gates;          /* room id -> messages waiting behind a chat being stored (durable.c) */
+  struct map erase_cuts;           /* user id -> each room's last seq when its erase began (durable.c) */
   uint64_t retention_due_ms;       /* next run of the retention job (durable.c), loop time */
 };
 

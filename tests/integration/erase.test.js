@@ -137,21 +137,51 @@ test('erase: a resume replay that spans the erased user\'s join shows neither th
   });
 });
 
-test('erase: chat the user sends after coming straight back is kept, not turned into a tombstone', async () => {
+// The erase's completion revisits the room logs (and what waits behind a
+// chat being stored): only what was logged or held when the erase began. The
+// store is held with a table lock from psql, so that the erased user is
+// back and talking before the erase commits; `relaxed` logs its new chat at
+// once, `durable` holds it behind the erase.
+async function comesStraightBack(durability) {
+  const { spawn } = require('node:child_process');
   const room = 'back';
-  await h.withServer({ args: RATES_OFF }, async (srv) => {
-    const p = await people(srv, room, [['hana', 'host'], ['dora', 'participant']]);
+  const db = `huddle_back_${durability}_${process.pid}_${Date.now() % 100000}`;
+  await h.withServer({ args: RATES_OFF.concat(['--database-url', pgDatabase(db), '--chat-durability', durability]) }, async (srv) => {
+    const p = await people(srv, room, [['hana', 'host'], ['bob', 'participant'], ['dora', 'participant']]);
     for (let i = 0; i < 20; i++) p.dora.send({ type: 'chat-message', id: `o${i}`, payload: { text: `${SECRET_TEXT} ${i}` } });
     await p.dora.nextWhere((m) => m.ref === 'o19', 5000, 'the last old message');
+    const old19 = await p.bob.nextWhere((m) => m.type === 'chat-message' && m.payload.text === `${SECRET_TEXT} 19`);
+    /** dora's chat messages c received after her old ones (tombstones included). */
+    const newAt = (c) => c.all.filter((m) => m.type === 'chat-message' && m.from === 'dora' && m.seq > old19.seq);
+    // bob drops (grace period) and resumes after it all: his replay is the room log.
+    const last = rh.lastSeq(p.bob);
+    const rt = p.bob.state.payload.self.resume_token;
+    await rh.cut(p.bob);
+    await p.hana.nextWhere((m) => rh.isStatusOf(m, 'bob'), 3000, 'bob reconnecting');
     const admin = f.adminTok(srv);
-    // The erase and the new messages race the store's writer on purpose: no wait between them.
-    const erased = f.rest(srv, 'POST', '/webrtc/admin/users/dora/erase', { token: admin });
-    await p.dora.waitClose();
-    const d2 = await h.connect(srv, room, roleTok(srv, 'dora', 'participant', room));
-    assert.strictEqual((await d2.next()).type, 'room-state');
-    for (let i = 0; i < 5; i++) d2.send({ type: 'chat-message', id: `n${i}`, payload: { text: `dora is back ${i}` } });
-    await d2.nextWhere((m) => m.ref === 'n4', 5000, 'the last new message');
-    assert.strictEqual((await erased).status, 200);
+    const lock = spawn('psql', ['-q', '-h', '127.0.0.1', '-p', PG_PORT, '-U', 'huddle', '-d', db], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    lock.stdout.on('data', (d) => { out += d; });
+    try {
+      lock.stdin.write("BEGIN; LOCK TABLE chat_messages IN EXCLUSIVE MODE; SELECT 'locked';\n");
+      await h.waitFor(async () => out.includes('locked'), 5000, 20, 'the lock');
+      const erased = f.rest(srv, 'POST', '/webrtc/admin/users/dora/erase', { token: admin, timeoutMs: 15000 });
+      await p.dora.waitClose();
+      const d2 = await h.connect(srv, room, roleTok(srv, 'dora', 'participant', room));
+      assert.strictEqual((await d2.next()).type, 'room-state');
+      for (let i = 0; i < 5; i++) d2.send({ type: 'chat-message', id: `n${i}`, payload: { text: `dora is back ${i}` } });
+      if (durability === 'relaxed') await h.waitFor(() => newAt(p.hana).length === 5, 5000, 20, 'the new messages at hana before the commit');
+      else await h.delay(300);
+      lock.stdin.write('COMMIT;\n');
+      assert.strictEqual((await erased).status, 200);
+    } finally {
+      lock.stdin.end();
+      await new Promise((resolve) => { if (lock.exitCode !== null) resolve(); else lock.on('exit', resolve); });
+    }
+    // Live: hana heard the new messages as they were sent, not as tombstones.
+    const live = await h.waitFor(() => (newAt(p.hana).length === 5 ? newAt(p.hana) : null), 5000, 20, 'the new messages at hana');
+    assert.deepStrictEqual(live.map((m) => m.payload.text), [0, 1, 2, 3, 4].map((i) => `dora is back ${i}`));
+    // The stored history: the old ones tombstones, the new ones kept.
     const r = await h.waitFor(async () => {
       const x = await f.rest(srv, 'GET', `/webrtc/rooms/${room}/chat?limit=100`, { token: admin });
       return x.json && x.json.messages.length === 25 ? x : null;
@@ -160,5 +190,16 @@ test('erase: chat the user sends after coming straight back is kept, not turned 
     assert.deepStrictEqual(texts.slice(0, 20), Array(20).fill('[message removed]'), texts.join(' | '));
     assert.deepStrictEqual(texts.slice(20), [0, 1, 2, 3, 4].map((i) => `dora is back ${i}`));
     assertClean(r.text, 'the history', true);
+    // The resume replay (the room log, revisited when the erase completed) says the same.
+    const { before, state } = await rh.joinResume(srv, room, roleTok(srv, 'bob', 'participant', room), rt, last, { user: 'bob' });
+    assert.strictEqual(state.payload.resumed, true, 'bob resumed');
+    const chat = before.filter((m) => m.type === 'chat-message').map((m) => m.payload.text);
+    assert.deepStrictEqual(chat, [0, 1, 2, 3, 4].map((i) => `dora is back ${i}`), rh.brief(before));
+    assert.ok(before.some((m) => m.type === 'user-joined' && m.payload.user_id === 'dora'), `dora's return is replayed: ${rh.brief(before)}`);
+    assert.ok(state.payload.participants.some((x) => x.user_id === 'dora'), 'dora is in the room');
   });
-});
+}
+
+for (const d of ['relaxed', 'durable']) {
+  test(`erase (${d} chat): what the user says after coming straight back, before the erase commits, is kept`, { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, () => comesStraightBack(d));
+}
