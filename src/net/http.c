@@ -289,17 +289,18 @@ void http_stream_set(struct conn *c, const struct http_stream *ops, void *data) 
 
 void http_stream_resume(struct conn *c) {
   if (c->closing || c->ending) return;
-  conn_read_start(c);
+  if (!c->req->peer_done) conn_read_start(c);
   conn_timer(c, (uint64_t)c->srv->cfg->header_timeout_ms, on_timeout);
 }
 
 void http_request_done(struct conn *c) {
   c->req->held = 0;
+  c->req->drain_wanted = 0;
   c->req->stream = NULL;
   c->req->stream_data = NULL;
   if (c->closing || c->ending || c->kind != CONN_HTTP) return;
   finish_request(c);
-  conn_read_start(c);
+  if (!c->req->peer_done) conn_read_start(c);
   process(c);
 }
 
@@ -309,7 +310,23 @@ static void fail(struct conn *c, enum api_err e, const char *why) {
   http_reply_error(c, e, NULL, 0);
 }
 
+static void process_input(struct conn *c);
+
+/* Runs the complete requests in the input; once the client has closed its
+ * side and nothing is being answered, ends the connection after the
+ * answers. */
 static void process(struct conn *c) {
+  process_input(c);
+  if (!c->closing && !c->ending && c->kind == CONN_HTTP && c->req->peer_done && !c->req->held) conn_end(c);
+}
+
+void http_on_eof(struct conn *c) {
+  c->req->peer_done = 1;
+  conn_read_stop(c);
+  process(c);
+}
+
+static void process_input(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
   while (!c->closing && !c->ending && c->kind == CONN_HTTP && !c->req->held && c->req->in.len > 0) {
     if (!c->in_request) {

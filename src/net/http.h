@@ -17,6 +17,9 @@ int http_conn_init(struct conn *c);
 /* Frees c->req (at the upgrade, or with c); NULL afterwards. Idempotent. */
 void http_conn_free(struct conn *c);
 void http_on_data(struct conn *c, const char *data, size_t len);
+/* The client closed its sending side: what it sent is answered, then the
+ * connection ends (a half-close is not an abort). */
+void http_on_eof(struct conn *c);
 
 /* Writes a whole response. extra_headers is "" or CRLF-terminated lines. */
 void http_reply(struct conn *c, int status, const char *extra_headers,

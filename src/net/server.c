@@ -243,13 +243,25 @@ void conn_close(struct conn *c) {
   uv_check_start(&c->srv->reaper, on_reap);
 }
 
-/* Everything written: half-close (the peer reads to EOF), then close. */
-static void conn_finish(struct conn *c) {
-  shutdown(c->fd, SHUT_WR);
-  conn_close(c);
-}
-
 static void on_end_timeout(struct conn *c) { conn_close(c); }
+
+/* Everything written: half-close, so the peer reads to EOF, then wait for
+ * its EOF before closing, dropping what it still sends (a lingering close,
+ * as nginx does): closing with unread input would send a reset, which can
+ * destroy the last answer before the peer has read it (a request pipelined
+ * behind "Connection: close"). A peer that sends on or never closes is cut
+ * after END_STALL_MS. */
+static void conn_finish(struct conn *c) {
+  if (c->peer_eof || shutdown(c->fd, SHUT_WR) != 0) {
+    conn_close(c);
+    return;
+  }
+  c->lingering = 1;
+  c->reading = 1;
+  poll_update(c);
+  uv_update_time(c->srv->loop);
+  conn_timer(c, END_STALL_MS, on_end_timeout);
+}
 
 void conn_end(struct conn *c) {
   if (c->proxy) { c->proxy->end(c); return; }
@@ -447,7 +459,9 @@ int conn_write_stream(struct conn *c, struct outbuf *b) {
   struct iovec iov = {b->data, b->len};
   write_bufs(c, &b, &iov, 1, 0);
   if (c->closing) return -1;
-  return c->sq == NULL;
+  if (c->sq == NULL) return 1;
+  if (c->req) c->req->drain_wanted = 1;
+  return 0;
 }
 
 static void on_flush(uv_prepare_t *h) {
@@ -551,8 +565,15 @@ static void conn_read(struct conn *c) {
       conn_broken(c);
       return;
     }
+    if (c->lingering) { /* conn_finish: only the EOF matters now */
+      if (n == 0) conn_close(c);
+      continue;
+    }
     if (n == 0) {
-      conn_broken(c);
+      c->peer_eof = 1;
+      /* A half-close of HTTP: answer what was sent, then end (http.c). */
+      if (c->kind == CONN_HTTP && c->req) http_on_eof(c);
+      else conn_broken(c);
       return;
     }
     if (c->srv->turn_t0 == 0) c->srv->turn_t0 = uv_hrtime();
@@ -582,9 +603,14 @@ static void on_poll(uv_poll_t *h, int status, int events) {
         conn_finish(c);
         return;
       }
-      const struct http_req *r = c->req;
-      if (r && r->stream && r->stream->on_drained) r->stream->on_drained(r->stream_data);
-      if (c->closing) return;
+      /* Only a stream that conn_write_stream told to wait hears of it: one
+       * with a read in flight must not be started again. */
+      struct http_req *r = c->req;
+      if (r && r->drain_wanted) {
+        r->drain_wanted = 0;
+        if (r->stream && r->stream->on_drained) r->stream->on_drained(r->stream_data);
+        if (c->closing) return;
+      }
     }
     poll_update(c);
   }
@@ -848,8 +874,11 @@ int server_listen(struct server *s, char *err, size_t err_len) {
   if (r == 0) {
     socklen_t alen = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     int one = 1;
+    int zero = 0;
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        /* [::] takes IPv4 clients too, whatever net.ipv6.bindv6only says (as libuv did) */
+        (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) ||
         bind(fd, (struct sockaddr *)&ss, alen) != 0 || listen(fd, 1024) != 0)
       r = uv_translate_sys_error(errno);
   }

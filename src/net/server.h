@@ -54,6 +54,8 @@ struct http_req {
   int head_seen;                   /* headers parsed, hook not run yet */
   int head_hooked;                 /* hook ran for this request */
   int held;                        /* a handler answers later (http_request_done) */
+  int drain_wanted;                /* conn_write_stream left output behind: on_drained is owed */
+  int peer_done;                   /* the client half-closed: answer what it sent, then end */
   size_t body_cap;                 /* buffered body limit for this request */
   size_t accounted;                /* bytes counted in srv->body_buffered */
   const struct http_stream *stream; /* borrowed: streamed body or response, or NULL */
@@ -146,6 +148,8 @@ struct conn {
   unsigned ip_counted : 1;         /* counted in srv->per_ip under ip */
   unsigned reading : 1;            /* reads wanted (conn_read_stop clears it) */
   unsigned poll_mask : 2;          /* UV_READABLE | UV_WRITABLE the poll watches now */
+  unsigned lingering : 1;          /* written and half-closed: input is read and dropped until EOF */
+  unsigned peer_eof : 1;           /* read the peer's EOF */
   int fd;                          /* owned: the socket (-1 for a proxy) */
   /* Client address, for per-address limits (net/proxy.c) and logs: borrowed
    * from srv->per_ip's key while ip_counted (not a 48-byte copy: 19,900 idle
