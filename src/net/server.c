@@ -312,6 +312,10 @@ static void sendq_free(struct conn *c) {
 
 /* Appends b (its ref), of which off bytes were written already. */
 static int sendq_push(struct conn *c, struct outbuf *b, size_t off) {
+  if (off >= b->len) { /* nothing left of it: an empty buffer would read as a full socket */
+    outbuf_unref(b);
+    return 0;
+  }
   struct sendq *q = c->sq;
   if (q && q->head > 0 && q->n == q->cap) { /* reuse the written front */
     memmove(q->b, q->b + q->head, (q->n - q->head) * sizeof(q->b[0]));
@@ -696,8 +700,13 @@ static void on_listener(uv_poll_t *h, int status, int events) {
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-    log_warn("accept_failed err=%s", strerror(errno));
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+    int e = errno;
+    uint64_t now = uv_now(s->loop);
+    if (now - s->accept_warned_ms >= 5000) { /* at most one line per 5 s while it lasts */
+      s->accept_warned_ms = now;
+      log_warn("accept_failed err=%s", strerror(e));
+    }
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
       /* The pending connection stays in the backlog: polling on would spin. */
       uv_poll_stop(&s->listener);
       uv_timer_start(&s->accept_pause, on_accept_pause, ACCEPT_PAUSE_MS, 0);

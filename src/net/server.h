@@ -150,7 +150,7 @@ struct conn {
   unsigned poll_mask : 2;          /* UV_READABLE | UV_WRITABLE the poll watches now */
   unsigned lingering : 1;          /* written and half-closed: input is read and dropped until EOF */
   unsigned peer_eof : 1;           /* read the peer's EOF */
-  int fd;                          /* owned: the socket (-1 for a proxy) */
+  int fd;                          /* owned: the socket (unused, 0, for a proxy) */
   /* Client address, for per-address limits (net/proxy.c) and logs: borrowed
    * from srv->per_ip's key while ip_counted (not a 48-byte copy: 19,900 idle
    * clients from one address share one string), else a literal. */
@@ -181,6 +181,7 @@ struct server {
   uv_poll_t listener;              /* polls listen_fd (from server_listen on) */
   int listen_fd;                   /* owned: -1 until listening and after closing */
   uv_timer_t accept_pause;         /* out of descriptors: accepting resumes after a pause */
+  uint64_t accept_warned_ms;       /* loop time of the last accept_failed line */
   uv_signal_t sig_term, sig_int;
   uv_timer_t lag_timer;
   uv_timer_t stop_timer;
