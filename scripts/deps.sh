@@ -8,7 +8,7 @@ set -eu
 
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build libuv1-dev libhttp-parser-dev \
 libssl-dev libjansson-dev libjwt-dev libsqlite3-dev libmagic-dev libpq-dev libhiredis-dev"
-test_pkgs="libcmocka-dev procps prometheus systemd clamav-daemon chromium fonts-noto-color-emoji postgresql nginx openssl valgrind clang libclang-rt-14-dev redis-server"
+test_pkgs="libcmocka-dev procps curl iproute2 prometheus systemd clamav-daemon chromium fonts-noto-color-emoji postgresql nginx openssl valgrind clang libclang-rt-14-dev redis-server"
 
 want="$build_pkgs"
 [ "${1:-run}" = test ] && want="$want $test_pkgs"
