@@ -68,24 +68,12 @@ function rawGet(srv, path, headers, pauseMs) {
 
 test('a download to a reader that pauses arrives whole, then the server half-closes', async () => {
   await h.withServer({ args: ['--max-send-queue', String(64 * 1024), '--metrics-token', 'scrape-token-0123456789abcdef'] }, async (srv) => {
-    const { alice } = await f.joinAll(srv, 'dl', [['alice'], ['bob']]);
-    const atok = f.tok(srv, { sub: 'alice', room: 'dl' });
-    const btok = f.tok(srv, { sub: 'bob', room: 'dl' });
     const line = Buffer.from('big the quick brown fox jumps over the lazy dog 0123456789\n');
     const data = Buffer.alloc(12 * MiB);
     for (let o = 0; o < data.length; o += line.length) line.copy(data, o, 0, Math.min(line.length, data.length - o));
     const rnd = crypto.randomBytes(Math.floor(data.length / 97)); // no two runs alike
     for (let i = 0; i < rnd.length; i++) data[i * 97] = 97 + (rnd[i] % 26);
-    const id = 'o1';
-    alice.send({ type: 'file-share-offer', id, payload: { name: 'big.txt', size: data.length, mime_type: 'text/plain', sha256: sha256(data) } });
-    const echo = await alice.nextWhere((x) => x.ref === id, 3000, 'offer echo');
-    const url = echo.payload.upload_url;
-    const p = await f.rest(srv, 'PATCH', url, {
-      token: atok, body: data,
-      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
-    });
-    assert.strictEqual(p.status, 204, p.text);
-    await alice.next('file-share-complete', 20000);
+    const { url, btok } = await f.shareFile(srv, 'dl', data, 'big.txt');
     // The body is far above --max-send-queue: a stream is paced by the socket, not cut as a slow reader.
     const [a, b] = await Promise.all([
       rawGet(srv, url, { Authorization: `Bearer ${btok}`, Connection: 'close' }, 400),

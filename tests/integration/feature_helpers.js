@@ -149,7 +149,32 @@ async function metrics(srv) {
   return r.json;
 }
 
+/**
+ * alice shares data (text/plain) in room, where bob is too, and uploads it
+ * in one tus PATCH; resolves {url, id, atok, btok, alice, bob} once the
+ * file is ready to download.
+ */
+async function shareFile(srv, room, data, name = 'f.txt') {
+  const crypto = require('node:crypto');
+  const { alice, bob } = await joinAll(srv, room, [['alice'], ['bob']]);
+  const atok = tok(srv, { sub: 'alice', room });
+  const btok = tok(srv, { sub: 'bob', room });
+  const ref = `o${crypto.randomBytes(4).toString('hex')}`;
+  const sha256 = crypto.createHash('sha256').update(data).digest('hex');
+  alice.send({ type: 'file-share-offer', id: ref, payload: { name, size: data.length, mime_type: 'text/plain', sha256 } });
+  const echo = await alice.nextWhere((x) => x.ref === ref, 3000, 'offer echo');
+  const url = echo.payload.upload_url;
+  const p = await rest(srv, 'PATCH', url, {
+    token: atok, body: data,
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+  });
+  assert.strictEqual(p.status, 204, p.text);
+  await alice.next('file-share-complete', 20000);
+  return { url, id: url.split('/').pop(), atok, btok, alice, bob };
+}
+
 module.exports = {
+  shareFile,
   tok,
   adminTok,
   rest,

@@ -17,23 +17,7 @@ const f = require('./feature_helpers');
 const MiB = 1024 * 1024;
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
 
-/** alice shares and uploads data in room; resolves {url, id, btok} once it is ready. */
-async function shareFile(srv, room, data, name = 'f.txt') {
-  const { alice } = await f.joinAll(srv, room, [['alice'], ['bob']]);
-  const atok = f.tok(srv, { sub: 'alice', room });
-  const btok = f.tok(srv, { sub: 'bob', room });
-  const ref = `o${crypto.randomBytes(4).toString('hex')}`;
-  alice.send({ type: 'file-share-offer', id: ref, payload: { name, size: data.length, mime_type: 'text/plain', sha256: sha256(data) } });
-  const echo = await alice.nextWhere((x) => x.ref === ref, 3000, 'offer echo');
-  const url = echo.payload.upload_url;
-  const p = await f.rest(srv, 'PATCH', url, {
-    token: atok, body: data,
-    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
-  });
-  assert.strictEqual(p.status, 204, p.text);
-  await alice.next('file-share-complete', 20000);
-  return { url, id: url.split('/').pop(), btok, alice };
-}
+const { shareFile } = f;
 
 function textData(n) {
   const line = Buffer.from('the quick brown fox jumps over the lazy dog 0123456789\n');
