@@ -714,12 +714,16 @@ void durable_user_erased(struct hub *h, const char *user_id) {
   if (ec == NULL) {
     /* No cut (this instance did not see the erase begin): every entry. */
     each_room(h, user_id, erase_log_only);
-  } else {
-    for (size_t i = 0; i < ec->n; i++) {
-      struct room *r = ec->c[i].seq ? hub_room_find(h, ec->c[i].room) : NULL; /* 0: nothing logged then */
-      if (r) erase_room_log(h, r, user_id, ec->c[i].seq);
-    }
-    free(ec);
+    history_erase_user(&h->history, user_id);
+    return;
   }
-  history_erase_user(&h->history, user_id);
+  for (size_t i = 0; i < ec->n; i++) {
+    struct room *r = ec->c[i].seq ? hub_room_find(h, ec->c[i].room) : NULL; /* 0: nothing logged then */
+    if (r) erase_room_log(h, r, user_id, ec->c[i].seq);
+  }
+  free(ec);
+  /* The analytics and audit rings are not revisited: an event is recorded
+   * when its action happens (a held chat's at its submission), so the
+   * erase's first pass saw every event from before it, and the store, which
+   * receives events in that order, anonymizes those and only those. */
 }

@@ -54,8 +54,9 @@ void durable_user_erase(struct hub *h, const char *user_id);
 /* When the store's erase completed: the room logs once more, for messages
  * that were held behind a chat being stored when the erase began; only
  * entries with a seq the room had assigned by then (a user who came
- * straight back keeps what it said since). Without a matching
- * durable_user_erase on this hub (another instance's erase): every entry. */
+ * straight back keeps what it said since, and its analytics events).
+ * Without a matching durable_user_erase on this hub (another instance's
+ * erase): every entry, and the analytics and audit rings again. */
 void durable_user_erased(struct hub *h, const char *user_id);
 /* What an erase of user_id makes of a logged frame: NULL and *drop 0 to
  * keep it, a new frame (the tombstone of the user's own chat), or *drop 1

@@ -197,6 +197,16 @@ async function comesStraightBack(durability) {
     assert.deepStrictEqual(chat, [0, 1, 2, 3, 4].map((i) => `dora is back ${i}`), rh.brief(before));
     assert.ok(before.some((m) => m.type === 'user-joined' && m.payload.user_id === 'dora'), `dora's return is replayed: ${rh.brief(before)}`);
     assert.ok(state.payload.participants.some((x) => x.user_id === 'dora'), 'dora is in the room');
+    // The room's analytics (live, from memory) as the store has them: her
+    // new join and chat are hers, the old ones anonymous.
+    const hanaTok = roleTok(srv, 'hana', 'host', room);
+    const an = await f.rest(srv, 'GET', `/webrtc/rooms/${room}/analytics`, { token: hanaTok });
+    assert.strictEqual(an.status, 200, an.text);
+    const evs = an.json.events.filter((e) => e.type === 'join' || e.type === 'chat');
+    const doraJoins = evs.filter((e) => e.type === 'join' && e.user_id === 'dora');
+    assert.strictEqual(doraJoins.length, 1, `her new join is hers: ${an.text}`);
+    assert.strictEqual(evs.filter((e) => e.type === 'chat' && e.user_id === 'dora').length, 5, `her 5 new messages are hers: ${an.text}`);
+    assert.strictEqual(evs.filter((e) => e.type === 'chat' && e.user_id === 'anonymous').length, 20, `her 20 old ones are anonymous: ${an.text}`);
   });
 }
 
