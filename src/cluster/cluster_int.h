@@ -43,6 +43,15 @@
 #define BCAST_KEY "huddle:bcast:"
 #define ERASE_CLOSE_CODE 4007    /* an erased user's connection (as src/room/durable.c) */
 
+/* A growable list of pointers: what a pass over a map collects before it
+ * acts (map_each's fn must not change the map, and acting on a room, a
+ * session or a call may), so that a pass covers every entry, however many. */
+struct ptrvec {
+  void **v;
+  size_t n, cap;
+  size_t missed;            /* entries not collected: out of memory (the pass logs it) */
+};
+
 struct pending {            /* a command held while Redis is away */
   struct pending *next;
   int argc;
@@ -203,9 +212,8 @@ struct cluster {
   int grant_loaded;         /* h->grant_key is the one read from Redis */
   struct feed *feeds;       /* during a rebuild (snap_session) */
   size_t nfeeds, cap_feeds;
+  struct ptrvec sweep;      /* on_timer's rooms, kept between ticks (its capacity) */
 };
-
-struct sweep { struct croom *list[256]; size_t n; };
 
 extern struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
 
@@ -290,7 +298,8 @@ void fwd_check(struct cluster *cl);
 void claim_local(const char *k, void *v, void *arg);
 struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *room);
 void route_request(struct conn *c);
-void rooms_publish(struct cluster *cl, const struct sweep *s);
+/* Publishes the views of the rooms of s (struct croom *) owned here. */
+void rooms_publish(struct cluster *cl, const struct ptrvec *s);
 
 /* snapshot.c */
 struct participant;
@@ -368,5 +377,10 @@ int answer_keeps(const char *d, size_t n);
 int redis_url_parse(struct redis_url *u, const char *url, char *err, size_t n);
 /* The reconnect delay after one of ms: doubled, at most BACKOFF_MAX_MS. */
 int backoff_next(int ms);
+/* map_each's fn: appends v to arg (a struct ptrvec, zeroed at first); an
+ * allocation failure counts in missed instead. ptrvec_free frees the list
+ * and zeroes it. */
+void ptrvec_push(const char *k, void *v, void *arg);
+void ptrvec_free(struct ptrvec *pv);
 
 #endif

@@ -151,20 +151,20 @@ static void on_up(struct cluster *cl) {
   log_info("redis_up host=%s port=%d instance=%s", cl->url.host, cl->url.port, cl->inst);
   /* Owners claim their rooms again first (a restarted Redis has no leases),
    * then what was held while Redis was away goes out, in order. */
-  struct croom *owned[1024];
-  size_t n = 0;
-  for (size_t i = 0; i < cl->rooms.nbuckets; i++)
-    for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next) {
-      struct croom *cr = e->value;
-      if (cr->owned && n < 1024) owned[n++] = cr;
-    }
+  struct ptrvec rooms;
+  memset(&rooms, 0, sizeof(rooms));
+  map_each(&cl->rooms, ptrvec_push, &rooms); /* all of them: a claim's answer may change cl->rooms */
+  if (rooms.missed) log_warn("reclaim_short rooms=%zu missed=%zu reason=\"out of memory\"", rooms.n, rooms.missed);
   struct pending *held = cl->pend_head, *held_tail = cl->pend_tail;
   cl->pend_head = cl->pend_tail = NULL; /* the claims go out before what was held */
-  for (size_t i = 0; i < n; i++) {
-    owned[i]->acquiring = 0;
-    croom_resolve(cl, owned[i]);
-    owned[i]->dirty = 1;
+  for (size_t i = 0; i < rooms.n; i++) {
+    struct croom *cr = rooms.v[i];
+    if (!cr->owned) continue;
+    cr->acquiring = 0;
+    croom_resolve(cl, cr);
+    cr->dirty = 1;
   }
+  ptrvec_free(&rooms);
   if (cl->pend_head == NULL) cl->pend_head = held, cl->pend_tail = held_tail;
   else if (held) held_tail->next = cl->pend_head, cl->pend_head = held; /* cannot happen: Redis is up */
   pending_flush(cl);
