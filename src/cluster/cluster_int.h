@@ -327,9 +327,9 @@ void snapshot_write(struct cluster *cl, struct croom *cr);
 json_t *snap_parse(const char *txt, size_t len);
 /* The snapshot's seq (0 without). */
 uint64_t snap_seq_of(const json_t *snap);
-/* Applies snap to room (new, empty): settings, members (each with the
- * session ss gives it, or away since now), hands, bans, waiters (those
- * with a session). Not the family, the seq or the log (takeover.c).
+/* Applies snap to room (new, empty): its creation time, settings, members
+ * (each with the session ss gives it, or away since now), hands, bans,
+ * waiters (those with a session). Not the family, the seq or the log (takeover.c).
  * Lists at most max of the members put away in away (*nlisted of them);
  * returns how many were put away. */
 size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct snap_sessions *ss,

@@ -255,6 +255,8 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
   size_t put_away = snap_apply(room, snap, now, &ss, away, away ? nmembers : 0, &naway);
   h->naway += put_away;
   if (naway < put_away) log_warn("takeover_short room=%s away=%zu told=%zu reason=\"out of memory\"", cr->id, put_away, naway);
+  /* The session of the room's history here began with the room, not now. */
+  if (room->hist && room->hist->created_ms > room->created_ms) room->hist->created_ms = room->created_ms;
   family_from_snap(cl, room, snap);
   /* The room log, for resumes across the takeover. */
   for (size_t j = 0; j < entries->elements; j++) {

@@ -4,7 +4,8 @@
 // room sweeps (snapshots after a loop turn; the room list and the releases
 // each tick) past 256 rooms, the claims after a Redis restart past 1,024
 // owned rooms, the heartbeat checks past 64 instances and 1,024 sessions of
-// one instance, the links of an erased user.
+// one instance, the links of an erased user; and a takeover keeping the
+// room's creation time.
 
 const test = require('node:test');
 const assert = require('node:assert');
@@ -12,6 +13,7 @@ const { execFileSync } = require('node:child_process');
 const h = require('./helpers');
 const rh = require('./redis_helpers');
 const f = require('./feature_helpers');
+const rs = require('./resume_helpers');
 
 /** Runs one redis-cli command against the test's Redis; returns its output. */
 function redis(r, ...args) {
@@ -156,5 +158,25 @@ test('an erase closes every link of the user that no owner has seen, however man
     assert.deepStrictEqual([...new Set(links.map((c) => c.close.code))], [4007]);
     await r.start();
     await rh.waitRedisUp(A, 10000);
+  });
+});
+
+test('a takeover keeps the room\'s creation time', async () => {
+  await rh.withCluster(2, { args: ['--resume-grace-ms', '20000'] }, async (r, [A, B]) => {
+    const a = await h.join(A, 'tkc', 'alice', { role: 'host' });
+    const b = await h.join(B, 'tkc', 'bob');
+    await a.nextWhere((m) => m.type === 'user-joined' && m.payload.user_id === 'bob', 3000);
+    const host = f.adminTok(B);
+    const before = await h.api(B, 'GET', '/webrtc/rooms/tkc', host);
+    assert.strictEqual(before.status, 200, before.text);
+    const created = before.json.room.created_at;
+    assert.ok(created > 0, before.text);
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    await b.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+    assert.ok((await rh.clusterHealth(B)).components.cluster.owned_rooms.includes('tkc'));
+    const after = await h.api(B, 'GET', '/webrtc/rooms/tkc', host);
+    assert.strictEqual(after.status, 200, after.text);
+    assert.strictEqual(after.json.room.created_at, created, after.text);
   });
 });

@@ -494,6 +494,37 @@ static void snapshot_round_trip(void **state) {
   room_free(r);
 }
 
+/* A takeover keeps the room's creation time: a new owner's room was made
+ * now, the snapshot says when the first owner made it. A snapshot without
+ * one (or a bad one) leaves the new room's. */
+static void snapshot_keeps_creation_time(void **state) {
+  (void)state;
+  memset(places, 0, sizeof(places));
+  struct room *r = room_new("r3", 50, 1000);
+  assert_non_null(r);
+  json_t *snap = round_trip(r);
+  struct room *n = room_new("r3", 50, 90000);
+  struct applied a = {.live = "inst-b"};
+  struct snap_sessions ss = {test_session, test_member, test_waiter, &a};
+  struct participant *away[1];
+  size_t listed = 0;
+  snap_apply(n, snap, 90000, &ss, away, 1, &listed);
+  assert_int_equal(n->created_ms, 1000);
+  room_free(n);
+  json_object_set_new(snap, "created", json_string("soon"));
+  n = room_new("r3", 50, 90000);
+  snap_apply(n, snap, 90000, &ss, away, 1, &listed);
+  assert_int_equal(n->created_ms, 90000);
+  room_free(n);
+  json_object_del(snap, "created");
+  n = room_new("r3", 50, 90000);
+  snap_apply(n, snap, 90000, &ss, away, 1, &listed);
+  assert_int_equal(n->created_ms, 90000);
+  room_free(n);
+  json_decref(snap);
+  room_free(r);
+}
+
 /* Where each session is, as written. */
 static void snapshot_says_where_sessions_are(void **state) {
   (void)state;
@@ -630,6 +661,7 @@ int main(void) {
     cmocka_unit_test(backoff_doubles_to_the_cap),
     cmocka_unit_test(open_entry_claims),
     cmocka_unit_test(snapshot_round_trip),
+    cmocka_unit_test(snapshot_keeps_creation_time),
     cmocka_unit_test(snapshot_says_where_sessions_are),
     cmocka_unit_test(malformed_snapshot_refused_cleanly),
     cmocka_unit_test(erases_apply_to_entries_logged_before),
