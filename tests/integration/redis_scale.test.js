@@ -178,5 +178,8 @@ test('a takeover keeps the room\'s creation time', async () => {
     const after = await h.api(B, 'GET', '/webrtc/rooms/tkc', host);
     assert.strictEqual(after.status, 200, after.text);
     assert.strictEqual(after.json.room.created_at, created, after.text);
+    const an = await h.api(B, 'GET', '/webrtc/rooms/tkc/analytics/summary', host);
+    assert.strictEqual(an.status, 200, an.text);
+    assert.strictEqual(an.json.created_at, created, an.text);
   });
 });
