@@ -158,7 +158,9 @@ test('an erase closes every link of the user that no owner has seen, however man
   // them for one user, all closed by the erase (4007) on this instance.
   await rh.withCluster(1, async (r, [A]) => {
     await r.stop();
-    await h.waitFor(async () => (await rh.clusterHealth(A)).components.cluster.redis !== 'ok', 5000, 50,
+    // Noticed at once from the socket, or by the watchdog (an XREAD
+    // unanswered for 5 s: hiredis 0.14's libuv adapter ignores poll errors).
+    await h.waitFor(async () => (await rh.clusterHealth(A)).components.cluster.redis !== 'ok', 10000, 50,
       'Redis away');
     const N = 300;
     const links = [];
