@@ -69,7 +69,8 @@ static void on_timer(uv_timer_t *t) {
   key_of(hb, "hb", cl->inst);
   snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
   const char *argv[] = {"SET", hb, "1", "PX", ttl};
-  redis_cmd(cl, NULL, NULL, 0, 5, argv, NULL);
+  if (cl->hb_unanswered == 0) cl->hb_unanswered = now_ms(cl); /* redis_watchdog */
+  redis_cmd(cl, redis_hb_cb, NULL, 0, 5, argv, NULL);
   map_each(&cl->rooms, renew_room, cl);
   if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
   fwd_check(cl);

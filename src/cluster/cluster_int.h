@@ -169,6 +169,7 @@ struct cluster {
   int cmd_up, rd_up;
   uint64_t cmd_started, rd_started; /* connect attempts under way since */
   uint64_t read_issued;     /* when the reader's XREAD went out */
+  uint64_t hb_unanswered;   /* when the oldest heartbeat SET not answered yet went out (0: none) */
   uint64_t up_since;        /* when both connections came (back) up */
   int backoff_ms;
   uv_timer_t timer, retry;
@@ -236,6 +237,8 @@ void inbox_send_cb(struct cluster *cl, const char *inst, redisCallbackFn *fn, vo
 void inbox_send(struct cluster *cl, const char *inst, int nf, const char **fv, const size_t *fl);
 void redis_connect(struct cluster *cl, int reader);
 void redis_watchdog(struct cluster *cl);
+/* The heartbeat SET's reply: the command connection answers. */
+void redis_hb_cb(redisAsyncContext *ac, void *reply, void *priv);
 
 /* lease.c */
 struct croom *croom_get(struct cluster *cl, const char *id, int create);

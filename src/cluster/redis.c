@@ -206,7 +206,7 @@ static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
     return;
   }
   if (reader) cl->rd_up = 1;
-  else cl->cmd_up = 1;
+  else cl->cmd_up = 1, cl->hb_unanswered = 0;
   cl->st.reconnects++;
   on_up(cl);
 }
@@ -301,6 +301,12 @@ void redis_connect(struct cluster *cl, int reader) {
 /* hiredis 0.14's libuv adapter ignores a poll error, so a refused connect
  * never calls back: an attempt not up within a second is dropped and
  * retried. */
+void redis_hb_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)priv;
+  struct cluster *cl = the_cluster;
+  if (cl && ac && reply && ac == cl->cmd) cl->hb_unanswered = 0;
+}
+
 void redis_watchdog(struct cluster *cl) {
   uint64_t now = now_ms(cl);
   if (cl->cmd && !cl->cmd_up && now - cl->cmd_started > 1000) {
@@ -308,6 +314,20 @@ void redis_watchdog(struct cluster *cl) {
     cl->cmd = NULL;
     redisAsyncFree(ac);
     schedule_retry(cl);
+  }
+  /* The same adapter misses a reset of the command connection (a write
+   * after Redis closed it: the poll error stops the handle unseen), and
+   * then every command on it waits for ever (a REST call's api_call count
+   * until the header timeout): a heartbeat unanswered for 5 s means the
+   * connection is gone. Its callbacks get NULL (Redis away). */
+  if (cl->cmd && cl->cmd_up && cl->hb_unanswered && now - cl->hb_unanswered > 5000) {
+    log_warn("redis_cmd_stuck ms=%llu", (unsigned long long)(now - cl->hb_unanswered));
+    redisAsyncContext *ac = cl->cmd;
+    cl->cmd_up = 0; /* nothing more is sent on it meanwhile (redis_cmd holds or answers NULL) */
+    cl->hb_unanswered = 0;
+    redisAsyncFree(ac); /* calls on_disconnect, which schedules the retry */
+    if (cl->cmd == ac) cl->cmd = NULL, schedule_retry(cl);
+    return;
   }
   /* The same adapter misses a reset of the reader's idle socket: an XREAD
    * (BLOCK 2000) without an answer for 5 s means the connection is gone. */
