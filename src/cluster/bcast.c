@@ -20,19 +20,26 @@
  * it, drops what its room logs still held naming the user. */
 /* The user's links whose open no owner has seen yet: closed here (an owner
  * that has its session closes it itself, the others hearing why). */
+struct erase_scan { const char *user; struct ptrvec gone; };
+
+static void collect_erased(const char *k, void *v, void *arg) {
+  struct link *l = v;
+  struct erase_scan *es = arg;
+  if (!l->opened && l->c && strcmp(l->claims.sub, es->user) == 0) ptrvec_push(k, l, &es->gone);
+}
+
 static void erase_links(struct cluster *cl, const char *user) {
-  struct link *gone[256];
-  size_t n = 0;
-  for (size_t i = 0; i < cl->links.nbuckets; i++)
-    for (struct map_entry *e = cl->links.buckets[i]; e; e = e->next) {
-      struct link *l = e->value;
-      if (!l->opened && l->c && strcmp(l->claims.sub, user) == 0 && n < 256) gone[n++] = l;
-    }
-  for (size_t i = 0; i < n; i++) {
-    struct conn *c = gone[i]->c;
-    link_unlink(cl, gone[i]);
+  /* All of them, collected first: link_unlink removes each from cl->links. */
+  struct erase_scan es = {user, {0}};
+  map_each(&cl->links, collect_erased, &es);
+  if (es.gone.missed) log_warn("erase_links_short links=%zu missed=%zu reason=\"out of memory\"", es.gone.n, es.gone.missed);
+  for (size_t i = 0; i < es.gone.n; i++) {
+    struct link *l = es.gone.v[i];
+    struct conn *c = l->c;
+    link_unlink(cl, l);
     ws_close(c, ERASE_CLOSE_CODE, "erased");
   }
+  ptrvec_free(&es.gone);
 }
 
 void cluster_user_erase(struct cluster *cl, const char *user_id, int committed) {

@@ -39,9 +39,22 @@
 
 struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
 
-static void collect_sweep(const char *k, void *v, void *arg) {
-  struct sweep *s = arg;
-  if (s->n < 256) s->list[s->n++] = v;
+/* The rooms this instance knows, all of them, for one pass of the tick
+ * (releasing a room or a synchronous Redis answer may change cl->rooms). */
+static struct ptrvec *rooms_collect(struct cluster *cl) {
+  struct ptrvec *s = &cl->sweep;
+  s->n = s->missed = 0;
+  map_each(&cl->rooms, ptrvec_push, s);
+  if (s->missed) log_warn("sweep_short rooms=%zu missed=%zu reason=\"out of memory\"", s->n, s->missed);
+  return s;
+}
+
+/* After a loop turn: the snapshot of a room owned here that changed
+ * (snapshot_write leaves cl->rooms alone: its command is sent or held). */
+static void snapshot_if_dirty(const char *k, void *v, void *arg) {
+  struct croom *cr = v;
+  (void)k;
+  if (cr->owned && cr->dirty && !cr->rebuilding) snapshot_write(arg, cr);
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -56,15 +69,15 @@ static void on_timer(uv_timer_t *t) {
   key_of(hb, "hb", cl->inst);
   snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
   const char *argv[] = {"SET", hb, "1", "PX", ttl};
-  redis_cmd(cl, NULL, NULL, 0, 5, argv, NULL);
+  if (cl->hb_unanswered == 0) cl->hb_unanswered = now_ms(cl); /* redis_watchdog */
+  redis_cmd(cl, redis_hb_cb, NULL, 0, 5, argv, NULL);
   map_each(&cl->rooms, renew_room, cl);
   if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
   fwd_check(cl);
-  struct sweep s = {{0}, 0};
-  map_each(&cl->rooms, collect_sweep, &s);
-  rooms_publish(cl, &s);
-  for (size_t i = 0; i < s.n; i++) {
-    struct croom *cr = s.list[i];
+  struct ptrvec *s = rooms_collect(cl);
+  rooms_publish(cl, s);
+  for (size_t i = 0; i < s->n; i++) {
+    struct croom *cr = s->v[i];
     if (cr->owned) {
       if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL)
         croom_release(cl, cr);
@@ -88,11 +101,7 @@ static void on_check(uv_check_t *t) {
     if (cl->h->rooms.count != cl->rooms_seen) map_each(&cl->h->rooms, claim_local, cl);
     cl->rooms_seen = cl->h->rooms.count;
   }
-  struct sweep s = {{0}, 0};
-  map_each(&cl->rooms, collect_sweep, &s);
-  for (size_t i = 0; i < s.n; i++)
-    if (s.list[i]->owned && s.list[i]->dirty && !s.list[i]->rebuilding)
-      snapshot_write(cl, s.list[i]);
+  map_each(&cl->rooms, snapshot_if_dirty, cl);
 }
 
 int cluster_start(struct hub *h, struct server *srv, const char *url, char *err, size_t err_len) {
@@ -145,6 +154,7 @@ void cluster_stop(struct cluster *cl) {
   uv_close((uv_handle_t *)&cl->check, close_cb);
   free(cl->feeds);
   cl->feeds = NULL, cl->nfeeds = cl->cap_feeds = 0;
+  ptrvec_free(&cl->sweep);
   if (cl->cmd) redisAsyncDisconnect(cl->cmd); /* sends what is queued first */
   if (cl->rd) {
     redisAsyncFree(cl->rd); /* blocked in XREAD: nothing to wait for */

@@ -43,6 +43,15 @@
 #define BCAST_KEY "huddle:bcast:"
 #define ERASE_CLOSE_CODE 4007    /* an erased user's connection (as src/room/durable.c) */
 
+/* A growable list of pointers: what a pass over a map collects before it
+ * acts (map_each's fn must not change the map, and acting on a room, a
+ * session or a call may), so that a pass covers every entry, however many. */
+struct ptrvec {
+  void **v;
+  size_t n, cap;
+  size_t missed;            /* entries not collected: out of memory (the pass logs it) */
+};
+
 struct pending {            /* a command held while Redis is away */
   struct pending *next;
   int argc;
@@ -160,6 +169,7 @@ struct cluster {
   int cmd_up, rd_up;
   uint64_t cmd_started, rd_started; /* connect attempts under way since */
   uint64_t read_issued;     /* when the reader's XREAD went out */
+  uint64_t hb_unanswered;   /* when the oldest heartbeat SET not answered yet went out (0: none) */
   uint64_t up_since;        /* when both connections came (back) up */
   int backoff_ms;
   uv_timer_t timer, retry;
@@ -203,9 +213,8 @@ struct cluster {
   int grant_loaded;         /* h->grant_key is the one read from Redis */
   struct feed *feeds;       /* during a rebuild (snap_session) */
   size_t nfeeds, cap_feeds;
+  struct ptrvec sweep;      /* on_timer's rooms, kept between ticks (its capacity) */
 };
-
-struct sweep { struct croom *list[256]; size_t n; };
 
 extern struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
 
@@ -228,6 +237,8 @@ void inbox_send_cb(struct cluster *cl, const char *inst, redisCallbackFn *fn, vo
 void inbox_send(struct cluster *cl, const char *inst, int nf, const char **fv, const size_t *fl);
 void redis_connect(struct cluster *cl, int reader);
 void redis_watchdog(struct cluster *cl);
+/* The heartbeat SET's reply: the command connection answers. */
+void redis_hb_cb(redisAsyncContext *ac, void *reply, void *priv);
 
 /* lease.c */
 struct croom *croom_get(struct cluster *cl, const char *id, int create);
@@ -290,7 +301,8 @@ void fwd_check(struct cluster *cl);
 void claim_local(const char *k, void *v, void *arg);
 struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *room);
 void route_request(struct conn *c);
-void rooms_publish(struct cluster *cl, const struct sweep *s);
+/* Publishes the views of the rooms of s (struct croom *) owned here. */
+void rooms_publish(struct cluster *cl, const struct ptrvec *s);
 
 /* snapshot.c */
 struct participant;
@@ -318,9 +330,9 @@ void snapshot_write(struct cluster *cl, struct croom *cr);
 json_t *snap_parse(const char *txt, size_t len);
 /* The snapshot's seq (0 without). */
 uint64_t snap_seq_of(const json_t *snap);
-/* Applies snap to room (new, empty): settings, members (each with the
- * session ss gives it, or away since now), hands, bans, waiters (those
- * with a session). Not the family, the seq or the log (takeover.c).
+/* Applies snap to room (new, empty): its creation time, settings, members
+ * (each with the session ss gives it, or away since now), hands, bans,
+ * waiters (those with a session). Not the family, the seq or the log (takeover.c).
  * Lists at most max of the members put away in away (*nlisted of them);
  * returns how many were put away. */
 size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct snap_sessions *ss,
@@ -368,5 +380,10 @@ int answer_keeps(const char *d, size_t n);
 int redis_url_parse(struct redis_url *u, const char *url, char *err, size_t n);
 /* The reconnect delay after one of ms: doubled, at most BACKOFF_MAX_MS. */
 int backoff_next(int ms);
+/* map_each's fn: appends v to arg (a struct ptrvec, zeroed at first); an
+ * allocation failure counts in missed instead. ptrvec_free frees the list
+ * and zeroes it. */
+void ptrvec_push(const char *k, void *v, void *arg);
+void ptrvec_free(struct ptrvec *pv);
 
 #endif

@@ -192,22 +192,12 @@ void renew_room(const char *k, void *v, void *arg) {
 
 /* Owner side: sessions of an instance whose heartbeat stopped are cut
  * connections (the grace period, then user-left). */
-struct inst_scan { char insts[64][32]; size_t n; };
-
-static void collect_insts(const char *k, void *v, void *arg) {
-  struct remote *rm = v;
-  struct inst_scan *is = arg;
-  for (size_t i = 0; i < is->n; i++)
-    if (strcmp(is->insts[i], rm->inst) == 0) return;
-  if (is->n < 64) snprintf(is->insts[is->n++], 32, "%s", rm->inst);
-}
-
-struct dead_scan { const char *inst; struct remote *list[1024]; size_t n; };
+struct dead_scan { const char *inst; struct ptrvec list; };
 
 static void collect_dead(const char *k, void *v, void *arg) {
   struct remote *rm = v;
   struct dead_scan *ds = arg;
-  if (strcmp(rm->inst, ds->inst) == 0 && ds->n < 1024) ds->list[ds->n++] = rm;
+  if (strcmp(rm->inst, ds->inst) == 0) ptrvec_push(k, rm, &ds->list);
 }
 
 static void hb_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -215,35 +205,49 @@ static void hb_cb(redisAsyncContext *ac, void *reply, void *priv) {
   redisReply *r = reply;
   char *inst = priv;
   if (cl && r && r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
-    struct dead_scan *ds = calloc(1, sizeof(*ds));
-    if (ds) {
-      ds->inst = inst;
-      map_each(&cl->remotes, collect_dead, ds);
-      if (ds->n) log_warn("instance_gone instance=%s sessions=%zu", inst, ds->n);
-      for (size_t i = 0; i < ds->n; i++) {
-        struct remote *rm = ds->list[i];
-        rm->closed = 1;
-        map_del(&cl->remotes, rm->key);
-        gate_drop(cl, rm->fake);
-        signal_on_end(rm->fake, CONN_END_CUT, 0);
-        remote_free_later(cl, rm);
-      }
-      free(ds);
+    /* All of them, collected first: each cut removes its remote from
+     * cl->remotes. Those not collected for want of memory are cut when
+     * the next check finds the heartbeat still gone. */
+    struct dead_scan ds = {inst, {0}};
+    map_each(&cl->remotes, collect_dead, &ds);
+    if (ds.list.n) log_warn("instance_gone instance=%s sessions=%zu", inst, ds.list.n);
+    if (ds.list.missed) log_warn("instance_gone_short instance=%s missed=%zu reason=\"out of memory\"", inst, ds.list.missed);
+    for (size_t i = 0; i < ds.list.n; i++) {
+      struct remote *rm = ds.list.v[i];
+      rm->closed = 1;
+      map_del(&cl->remotes, rm->key);
+      gate_drop(cl, rm->fake);
+      signal_on_end(rm->fake, CONN_END_CUT, 0);
+      remote_free_later(cl, rm);
     }
+    ptrvec_free(&ds.list);
   }
   free(inst);
 }
 
+/* The instances with sessions here, each once (a set: however many). */
+static void collect_insts(const char *k, void *v, void *arg) {
+  struct remote *rm = v;
+  struct map *insts = arg;
+  (void)k;
+  if (map_get(insts, rm->inst) == NULL && map_put(insts, rm->inst, (void *)1) != 0)
+    log_warn("instance_check_short instance=%s reason=\"out of memory\"", rm->inst); /* checked next tick */
+}
+
+static void check_one(const char *inst, void *v, void *arg) {
+  struct cluster *cl = arg;
+  (void)v;
+  char hb[KEY_MAX];
+  key_of(hb, "hb", inst);
+  const char *argv[] = {"EXISTS", hb};
+  char *id = strdup(inst);
+  if (id) redis_cmd(cl, hb_cb, id, 0, 2, argv, NULL);
+}
+
 void check_instances(struct cluster *cl) {
-  struct inst_scan *is = calloc(1, sizeof(*is));
-  if (is == NULL) return;
-  map_each(&cl->remotes, collect_insts, is);
-  for (size_t i = 0; i < is->n; i++) {
-    char hb[KEY_MAX];
-    key_of(hb, "hb", is->insts[i]);
-    const char *argv[] = {"EXISTS", hb};
-    char *inst = strdup(is->insts[i]);
-    if (inst) redis_cmd(cl, hb_cb, inst, 0, 2, argv, NULL);
-  }
-  free(is);
+  struct map insts = {0};
+  map_each(&cl->remotes, collect_insts, &insts);
+  /* hb_cb may run at once (Redis away) and change cl->remotes, not insts. */
+  map_each(&insts, check_one, cl);
+  map_free(&insts);
 }

@@ -151,20 +151,20 @@ static void on_up(struct cluster *cl) {
   log_info("redis_up host=%s port=%d instance=%s", cl->url.host, cl->url.port, cl->inst);
   /* Owners claim their rooms again first (a restarted Redis has no leases),
    * then what was held while Redis was away goes out, in order. */
-  struct croom *owned[1024];
-  size_t n = 0;
-  for (size_t i = 0; i < cl->rooms.nbuckets; i++)
-    for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next) {
-      struct croom *cr = e->value;
-      if (cr->owned && n < 1024) owned[n++] = cr;
-    }
+  struct ptrvec rooms;
+  memset(&rooms, 0, sizeof(rooms));
+  map_each(&cl->rooms, ptrvec_push, &rooms); /* all of them: a claim's answer may change cl->rooms */
+  if (rooms.missed) log_warn("reclaim_short rooms=%zu missed=%zu reason=\"out of memory\"", rooms.n, rooms.missed);
   struct pending *held = cl->pend_head, *held_tail = cl->pend_tail;
   cl->pend_head = cl->pend_tail = NULL; /* the claims go out before what was held */
-  for (size_t i = 0; i < n; i++) {
-    owned[i]->acquiring = 0;
-    croom_resolve(cl, owned[i]);
-    owned[i]->dirty = 1;
+  for (size_t i = 0; i < rooms.n; i++) {
+    struct croom *cr = rooms.v[i];
+    if (!cr->owned) continue;
+    cr->acquiring = 0;
+    croom_resolve(cl, cr);
+    cr->dirty = 1;
   }
+  ptrvec_free(&rooms);
   if (cl->pend_head == NULL) cl->pend_head = held, cl->pend_tail = held_tail;
   else if (held) held_tail->next = cl->pend_head, cl->pend_head = held; /* cannot happen: Redis is up */
   pending_flush(cl);
@@ -206,7 +206,7 @@ static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
     return;
   }
   if (reader) cl->rd_up = 1;
-  else cl->cmd_up = 1;
+  else cl->cmd_up = 1, cl->hb_unanswered = 0;
   cl->st.reconnects++;
   on_up(cl);
 }
@@ -301,6 +301,12 @@ void redis_connect(struct cluster *cl, int reader) {
 /* hiredis 0.14's libuv adapter ignores a poll error, so a refused connect
  * never calls back: an attempt not up within a second is dropped and
  * retried. */
+void redis_hb_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)priv;
+  struct cluster *cl = the_cluster;
+  if (cl && ac && reply && ac == cl->cmd) cl->hb_unanswered = 0;
+}
+
 void redis_watchdog(struct cluster *cl) {
   uint64_t now = now_ms(cl);
   if (cl->cmd && !cl->cmd_up && now - cl->cmd_started > 1000) {
@@ -308,6 +314,20 @@ void redis_watchdog(struct cluster *cl) {
     cl->cmd = NULL;
     redisAsyncFree(ac);
     schedule_retry(cl);
+  }
+  /* The same adapter misses a reset of the command connection (a write
+   * after Redis closed it: the poll error stops the handle unseen), and
+   * then every command on it waits for ever (a REST call's api_call count
+   * until the header timeout): a heartbeat unanswered for 5 s means the
+   * connection is gone. Its callbacks get NULL (Redis away). */
+  if (cl->cmd && cl->cmd_up && cl->hb_unanswered && now - cl->hb_unanswered > 5000) {
+    log_warn("redis_cmd_stuck ms=%llu", (unsigned long long)(now - cl->hb_unanswered));
+    redisAsyncContext *ac = cl->cmd;
+    cl->cmd_up = 0; /* nothing more is sent on it meanwhile (redis_cmd holds or answers NULL) */
+    cl->hb_unanswered = 0;
+    redisAsyncFree(ac); /* calls on_disconnect, which schedules the retry */
+    if (cl->cmd == ac) cl->cmd = NULL, schedule_retry(cl);
+    return;
   }
   /* The same adapter misses a reset of the reader's idle socket: an XREAD
    * (BLOCK 2000) without an answer for 5 s means the connection is gone. */

@@ -274,25 +274,28 @@ static void fwd_check_cb(redisAsyncContext *ac, void *reply, void *priv) {
   redis_cmd(cl, lookup_cb, fw, 0, 2, argv, NULL);
 }
 
-struct fw_scan { struct fwd_http *list[256]; size_t n; uint64_t now, bound; };
+struct fw_scan { struct ptrvec due; uint64_t now, bound; };
 
 static void collect_fw(const char *k, void *v, void *arg) {
   struct fw_scan *fs = arg;
   struct fwd_http *fw = v;
-  (void)k;
-  if (!fw->checking && (fw->owner[0] || fw->unsent) && fs->n < 256 &&
+  if (!fw->checking && (fw->owner[0] || fw->unsent) &&
       (fs->now - fw->sent_ms >= FWD_CHECK_MS || fs->now - fw->first_ms >= fs->bound))
-    fs->list[fs->n++] = fw;
+    ptrvec_push(k, fw, &fs->due);
 }
 
+/* Every forwarded call due for a check (the checks' answers change
+ * http_wait, and a call not collected for want of memory is due again at
+ * the next tick). */
 void fwd_check(struct cluster *cl) {
   struct fw_scan fs;
-  fs.n = 0;
+  memset(&fs, 0, sizeof(fs));
   fs.now = now_ms(cl);
   fs.bound = fw_bound_ms(cl);
   map_each(&cl->http_wait, collect_fw, &fs);
-  for (size_t i = 0; i < fs.n; i++) {
-    struct fwd_http *fw = fs.list[i];
+  if (fs.due.missed) log_warn("fwd_check_short calls=%zu missed=%zu reason=\"out of memory\"", fs.due.n, fs.due.missed);
+  for (size_t i = 0; i < fs.due.n; i++) {
+    struct fwd_http *fw = fs.due.v[i];
     char hb[KEY_MAX], inbox[KEY_MAX];
     key_of(hb, "hb", fw->owner);
     key_of(inbox, "inbox", fw->owner);
@@ -301,6 +304,7 @@ void fwd_check(struct cluster *cl) {
     fw->checking = 1;
     redis_cmd(cl, fwd_check_cb, (void *)(uintptr_t)fw->id, 0, 6, argv, NULL);
   }
+  ptrvec_free(&fs.due);
 }
 
 /* Rooms made here by POST /webrtc/rooms: this instance claims their lease,
@@ -478,29 +482,36 @@ void route_request(struct conn *c) {
 }
 
 /* The views of the rooms owned here, for GET /webrtc/rooms on any instance
- * (one script per tick; each entry lives two lease periods unless renewed). */
-void rooms_publish(struct cluster *cl, const struct sweep *s) {
-  const char *argv[6 + 2 * 256];
-  char *texts[256];
-  size_t n = 0, argc = 0;
+ * (each entry lives two lease periods unless renewed). One script per
+ * ROOMS_PUT_BATCH rooms, so that the command's argv stays on the stack
+ * however many rooms this instance owns. */
+#define ROOMS_PUT_BATCH 128
+
+void rooms_publish(struct cluster *cl, const struct ptrvec *s) {
+  const char *argv[6 + 2 * ROOMS_PUT_BATCH];
+  char *texts[ROOMS_PUT_BATCH];
   char rooms[KEY_MAX], views[KEY_MAX], ttl[16];
   key_of(rooms, "rooms", "");
   key_of(views, "roomview", "");
   snprintf(ttl, sizeof(ttl), "%d", 2 * LEASE_MS);
   const char *head[] = {"EVAL", LUA_ROOMS_PUT, "2", rooms, views, ttl};
-  for (size_t i = 0; i < 6; i++) argv[argc++] = head[i];
   uint64_t now = hub_now_ms();
-  for (size_t i = 0; i < s->n; i++) {
-    struct croom *cr = s->list[i];
-    struct room *r = cr->owned && !cr->rebuilding ? hub_room_find(cl->h, cr->id) : NULL;
-    json_t *v = r ? api_room_view(r, now) : NULL;
-    char *txt = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (txt == NULL) continue;
-    texts[n++] = txt;
-    argv[argc++] = cr->id;
-    argv[argc++] = txt;
+  size_t i = 0;
+  while (i < s->n) {
+    size_t n = 0, argc = 0;
+    for (size_t j = 0; j < 6; j++) argv[argc++] = head[j];
+    for (; i < s->n && n < ROOMS_PUT_BATCH; i++) {
+      struct croom *cr = s->v[i];
+      struct room *r = cr->owned && !cr->rebuilding ? hub_room_find(cl->h, cr->id) : NULL;
+      json_t *v = r ? api_room_view(r, now) : NULL;
+      char *txt = v ? json_dumps(v, JSON_COMPACT) : NULL;
+      json_decref(v);
+      if (txt == NULL) continue;
+      texts[n++] = txt;
+      argv[argc++] = cr->id;
+      argv[argc++] = txt;
+    }
+    if (n) redis_cmd(cl, NULL, NULL, 0, (int)argc, argv, NULL);
+    for (size_t j = 0; j < n; j++) free(texts[j]);
   }
-  if (n) redis_cmd(cl, NULL, NULL, 0, (int)argc, argv, NULL);
-  for (size_t i = 0; i < n; i++) free(texts[i]);
 }

@@ -192,6 +192,11 @@ size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct sn
   size_t i, naway = 0;
   json_t *m;
   *nlisted = 0;
+  /* The room's creation time is the first owner's, not this takeover's
+   * (GET /webrtc/rooms/{room_id} created_at). */
+  json_t *created = json_object_get(snap, "created");
+  if (json_is_integer(created) && json_integer_value(created) > 0)
+    room->created_ms = (uint64_t)json_integer_value(created);
   json_t *s = json_object_get(snap, "settings");
   if (json_is_object(s)) {
     room->settings.locked = (int)json_integer_value(json_object_get(s, "locked"));

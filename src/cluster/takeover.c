@@ -245,11 +245,18 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
   uint64_t now = uv_now(h->loop);
   uint64_t snap_seq = snap_seq_of(snap);
   room->seq = top_seq > snap_seq ? top_seq : snap_seq;
-  struct participant *away[512];
+  /* Every member may be away (a room of up to --max-room-participants):
+   * each is told reconnecting below. */
+  size_t nmembers = json_array_size(json_object_get(snap, "members"));
+  struct participant **away = nmembers ? calloc(nmembers, sizeof(*away)) : NULL;
   size_t naway;
   struct rebuild rb = {cl, cr, alive};
   struct snap_sessions ss = {rebuild_session, rebuild_member, rebuild_waiter, &rb};
-  h->naway += snap_apply(room, snap, now, &ss, away, 512, &naway);
+  size_t put_away = snap_apply(room, snap, now, &ss, away, away ? nmembers : 0, &naway);
+  h->naway += put_away;
+  if (naway < put_away) log_warn("takeover_short room=%s away=%zu told=%zu reason=\"out of memory\"", cr->id, put_away, naway);
+  /* The session of the room's history here began with the room, not now. */
+  if (room->hist && room->hist->created_ms > room->created_ms) room->hist->created_ms = room->created_ms;
   family_from_snap(cl, room, snap);
   /* The room log, for resumes across the takeover. */
   for (size_t j = 0; j < entries->elements; j++) {
@@ -288,6 +295,7 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     hub_publish(h, room, "participant-update", "server", NULL, away[j]->user_id, pl);
     json_decref(pl);
   }
+  free(away);
   cr->dirty = 1;
   feeds_run(cl);
   links_join_local(cl, cr);

@@ -1,8 +1,8 @@
 /* The cluster's small wire formats, as pure functions (no Redis, no loop;
  * tests/unit/test_cluster.c): room stream entry ids and seq, lease values,
  * the claims field of an open, the message queues of links and deferred
- * opens, the keep-alive of a forwarded answer, the Redis URL and the
- * reconnect backoff. */
+ * opens, the keep-alive of a forwarded answer, the Redis URL, the
+ * reconnect backoff, and the growable pointer list the sweeps collect into. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,3 +128,23 @@ int redis_url_parse(struct redis_url *u, const char *url, char *err, size_t n) {
 }
 
 int backoff_next(int ms) { return ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2; }
+
+void ptrvec_push(const char *k, void *v, void *arg) {
+  struct ptrvec *pv = arg;
+  (void)k;
+  if (pv->n == pv->cap) {
+    size_t cap = pv->cap ? 2 * pv->cap : 64;
+    void **nv = realloc(pv->v, cap * sizeof(*nv));
+    if (nv == NULL) {
+      pv->missed++;
+      return;
+    }
+    pv->v = nv, pv->cap = cap;
+  }
+  pv->v[pv->n++] = v;
+}
+
+void ptrvec_free(struct ptrvec *pv) {
+  free(pv->v);
+  memset(pv, 0, sizeof(*pv));
+}

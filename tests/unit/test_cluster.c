@@ -1,8 +1,9 @@
 /* Unit tests for the parts of src/cluster that need no Redis and no loop:
  * the wire formats (wire.c: stream ids, lease values, claims fields, message
  * queues, keep-alive answers, the Redis URL, backoff), the fields of an
- * inbox entry, the snapshot written and read back (snapshot.c), and the
- * rebuild's application of erases to logged entries (takeover.c). Replies
+ * inbox entry, the snapshot written and read back (snapshot.c), the
+ * rebuild's application of erases to logged entries (takeover.c), and the
+ * growable list the sweeps collect into (wire.c). Replies
  * are built by hand as hiredis would hand them over. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -54,6 +55,43 @@ static void rfree(redisReply *r) {
 }
 
 /* ---- wire.c ---- */
+
+/* The sweeps' list: every entry of a map, however many (the fixed arrays
+ * it replaces stopped at 256 or 1,024), in the map's order. */
+static void ptrvec_collects_every_entry(void **state) {
+  (void)state;
+  enum { N = 5000 };
+  static int vals[N];
+  struct map m = {0};
+  char key[16];
+  for (int i = 0; i < N; i++) {
+    snprintf(key, sizeof(key), "k%d", i);
+    assert_int_equal(map_put(&m, key, &vals[i]), 0);
+  }
+  struct ptrvec pv;
+  memset(&pv, 0, sizeof(pv));
+  map_each(&m, ptrvec_push, &pv);
+  assert_int_equal(pv.n, N);
+  assert_int_equal(pv.missed, 0);
+  assert_true(pv.cap >= pv.n);
+  static unsigned char seen[N];
+  memset(seen, 0, sizeof(seen));
+  for (size_t i = 0; i < pv.n; i++) {
+    int *v = pv.v[i];
+    assert_true(v >= vals && v < vals + N);
+    assert_int_equal(seen[v - vals], 0);
+    seen[v - vals] = 1;
+  }
+  ptrvec_free(&pv);
+  assert_null(pv.v);
+  assert_int_equal(pv.n, 0);
+  assert_int_equal(pv.cap, 0);
+  map_each(&m, ptrvec_push, &pv); /* reusable after a free */
+  assert_int_equal(pv.n, N);
+  ptrvec_free(&pv);
+  map_free(&m);
+}
+
 
 static void stream_ids_round_trip(void **state) {
   (void)state;
@@ -456,6 +494,37 @@ static void snapshot_round_trip(void **state) {
   room_free(r);
 }
 
+/* A takeover keeps the room's creation time: a new owner's room was made
+ * now, the snapshot says when the first owner made it. A snapshot without
+ * one (or a bad one) leaves the new room's. */
+static void snapshot_keeps_creation_time(void **state) {
+  (void)state;
+  memset(places, 0, sizeof(places));
+  struct room *r = room_new("r3", 50, 1000);
+  assert_non_null(r);
+  json_t *snap = round_trip(r);
+  struct room *n = room_new("r3", 50, 90000);
+  struct applied a = {.live = "inst-b"};
+  struct snap_sessions ss = {test_session, test_member, test_waiter, &a};
+  struct participant *away[1];
+  size_t listed = 0;
+  snap_apply(n, snap, 90000, &ss, away, 1, &listed);
+  assert_int_equal(n->created_ms, 1000);
+  room_free(n);
+  json_object_set_new(snap, "created", json_string("soon"));
+  n = room_new("r3", 50, 90000);
+  snap_apply(n, snap, 90000, &ss, away, 1, &listed);
+  assert_int_equal(n->created_ms, 90000);
+  room_free(n);
+  json_object_del(snap, "created");
+  n = room_new("r3", 50, 90000);
+  snap_apply(n, snap, 90000, &ss, away, 1, &listed);
+  assert_int_equal(n->created_ms, 90000);
+  room_free(n);
+  json_decref(snap);
+  room_free(r);
+}
+
 /* Where each session is, as written. */
 static void snapshot_says_where_sessions_are(void **state) {
   (void)state;
@@ -578,6 +647,7 @@ static void erases_apply_to_entries_logged_before(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(ptrvec_collects_every_entry),
     cmocka_unit_test(stream_ids_round_trip),
     cmocka_unit_test(stream_ids_refused_untouched),
     cmocka_unit_test(lease_values_parse),
@@ -591,6 +661,7 @@ int main(void) {
     cmocka_unit_test(backoff_doubles_to_the_cap),
     cmocka_unit_test(open_entry_claims),
     cmocka_unit_test(snapshot_round_trip),
+    cmocka_unit_test(snapshot_keeps_creation_time),
     cmocka_unit_test(snapshot_says_where_sessions_are),
     cmocka_unit_test(malformed_snapshot_refused_cleanly),
     cmocka_unit_test(erases_apply_to_entries_logged_before),
