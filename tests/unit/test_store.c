@@ -1122,7 +1122,7 @@ static void test_sqlite_fts_lag(void **state) {
   fg->seq = 3;
   submit(f, fg);
   chat(f, "rl", 4, "dave", NULL, "fourth narwhal");
-  wait_done(f, 5);
+  wait_done(f, 6);
   h = history(f, "rl", "x", 0, 50, 0, 0, "narwhal");
   assert_int_equal(nmsgs(h), 1);
   json_decref(h);
@@ -1134,7 +1134,7 @@ static void test_sqlite_fts_lag(void **state) {
    * find them indexed. */
   chat(f, "rl", 5, "erin", NULL, "erin's quokka");
   chat(f, "rl", 6, "frank", NULL, "frank's quokka");
-  wait_done(f, 9);
+  wait_done(f, 10);
   assert_int_equal(fts_lag(f), 2);
   struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
   snprintf(er->user_id, sizeof(er->user_id), "erin");
@@ -1142,7 +1142,7 @@ static void test_sqlite_fts_lag(void **state) {
   fg = store_rec_new(STORE_CHAT_FORGET, "rl");
   fg->seq = 6;
   submit(f, fg);
-  wait_done(f, 11);
+  wait_done(f, 12);
   assert_int_equal(f->last_status, STORE_OK);
   fts_intact(f);
   h = history(f, "rl", "x", 0, 50, 0, 0, "quokka");
