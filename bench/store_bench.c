@@ -2,6 +2,7 @@
  * and how long a message waits for its commit, without the network.
  *
  *   build/store_bench [--url postgres://...] [--n 200000] [--rates 5000,20000] [--sync full|normal]
+ *                     [--events 1]   (each chat record followed by an analytics event)
  *
  * Phase 1 (saturation): submits n chat records as fast as the backlog bound
  * (10,000) allows and reports committed records/s, batches and the mean
