@@ -2,6 +2,7 @@
  * and how long a message waits for its commit, without the network.
  *
  *   build/store_bench [--url postgres://...] [--n 200000] [--rates 5000,20000] [--sync full|normal]
+ *                     [--events 1]   (each chat record followed by an analytics event)
  *
  * Phase 1 (saturation): submits n chat records as fast as the backlog bound
  * (10,000) allows and reports committed records/s, batches and the mean
@@ -30,6 +31,7 @@ struct run {
   uint64_t *lat;           /* ns, paced phase */
   size_t nlat, cap;
   int paced;
+  int events;               /* --events: an analytics event row with each chat */
   char room[32];
 };
 
@@ -56,6 +58,18 @@ static int submit_one(struct run *run) {
   if (store_submit(run->st, r, 1) != 0) {
     run->seq--;
     return -1;
+  }
+  if (run->events) {
+    /* What huddle writes besides a chat message: its analytics event
+     * (before schema 5; the chat row is that event since). */
+    struct store_rec *e = store_rec_new(STORE_EVENT, run->room);
+    if (e) {
+      e->ts = (uint64_t)time(NULL) * 1000;
+      snprintf(e->name, sizeof(e->name), "chat");
+      snprintf(e->user_id, sizeof(e->user_id), "bench-user");
+      snprintf(e->aux, sizeof(e->aux), "room");
+      store_submit(run->st, e, 0);
+    }
   }
   return 0;
 }
@@ -86,12 +100,13 @@ static void on_tick(uv_timer_t *t) {
 int main(int argc, char **argv) {
   const char *url = NULL, *rates = "1000,5000,20000";
   long n = 200000;
-  int sync_normal = 0;
+  int sync_normal = 0, events = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--url") == 0) url = argv[i + 1];
     else if (strcmp(argv[i], "--n") == 0) n = strtol(argv[i + 1], NULL, 10);
     else if (strcmp(argv[i], "--rates") == 0) rates = argv[i + 1];
     else if (strcmp(argv[i], "--sync") == 0) sync_normal = strcmp(argv[i + 1], "normal") == 0;
+    else if (strcmp(argv[i], "--events") == 0) events = atoi(argv[i + 1]);
   }
   char dir[] = "/tmp/huddle-store-bench-XXXXXX";
   if (mkdtemp(dir) == NULL) return 1;
@@ -100,6 +115,7 @@ int main(int argc, char **argv) {
   struct run run;
   memset(&run, 0, sizeof(run));
   run.loop = &loop;
+  run.events = events;
   snprintf(run.room, sizeof(run.room), "bench-%ld", (long)time(NULL));
   char err[512];
   if (store_open(&run.st, &loop, dir, url, 10000, sync_normal, err, sizeof(err)) != 0) {

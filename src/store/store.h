@@ -42,6 +42,7 @@ enum store_kind {
   STORE_RETENTION,        /* ts = cut-off: chat and events older are deleted */
   STORE_POLICY,           /* room_id, ts, text = the room's policy JSON (roles, overrides, bans,
                              rejections, hand queue; "{}" forgets it) */
+  STORE_FTS_SYNC,         /* internal: the full-text index catches up (store_read, before a search) */
   STORE__WRITES,
   /* reads (thread pool); rec->result receives JSON text */
   STORE_READ_CHAT,        /* room_id, user_id = viewer, value = admin, query */
@@ -126,9 +127,15 @@ struct store_be_ops {
    * the first record the database refused (nothing committed; the writer
    * drops that one and retries the rest). Rolls back itself. */
   int (*apply_batch)(struct store_conn *c, struct store_rec *batch, struct store_rec **bad);
-  /* Optional: the writer has had nothing to do for a while; gives back
-   * memory only a busy writer needs (SQLite: its page cache). */
-  void (*idle)(struct store_conn *c);
+  /* Optional: called by the writer when nothing is queued, for deferred
+   * work (SQLite: the full-text index's lag); it commits its own
+   * transaction. Set also means the full-text index may lag: store_read
+   * sends a STORE_FTS_SYNC through the writer before a search. 0 or -1. */
+  int (*idle)(struct store_conn *c);
+  /* Optional: the writer has had nothing to do for a ping interval after
+   * writing; gives back memory only a busy writer needs (SQLite: its page
+   * cache). */
+  void (*release)(struct store_conn *c);
 };
 
 extern const struct store_be_ops store_sqlite_ops;

@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_TOMBSTONE "[message removed]"
 #define STORE_ANONYMOUS "anonymous"
 

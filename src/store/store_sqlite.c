@@ -82,6 +82,27 @@ static const char *migrations[] = {
    * message, 71% of the writer's instructions. As a plain statement inside
    * the batch's transaction, the terms are written once per commit. */
   "DROP TRIGGER chat_messages_ai;",
+  /* 5: the writer's cost per chat message (docs/performance.md,
+   * "Persistence", third pass).
+   * - The full-text index lags the chat table: a batch's chat rows commit
+   *   without their full-text rows, and the writer indexes the rows above
+   *   chat_fts_state.indexed_upto together, in one statement, when enough
+   *   have gathered or it is idle (FTS_DEFER_MAX, FTS_IDLE_MIN), before
+   *   anything updates or deletes chat rows (the triggers' 'delete' needs
+   *   the row indexed), before a search runs (STORE_FTS_SYNC) and at
+   *   start-up. FTS5 writes a segment at every commit: at one or two
+   *   messages a commit that was 70% of the writer's instructions.
+   * - columnsize=0: no chat_fts_docsize row per message (it serves only
+   *   bm25 ranking; history orders by seq).
+   * - chat_messages_to is partial: room messages (to_user NULL, most of
+   *   them) no longer touch it; export's to_user = ? still uses it. */
+  "CREATE TABLE chat_fts_state (id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL);"
+  "DROP TABLE chat_fts;"
+  "CREATE VIRTUAL TABLE chat_fts USING fts5(text, content='chat_messages', content_rowid='id', columnsize=0);"
+  "INSERT INTO chat_fts(chat_fts) VALUES ('rebuild');"
+  "INSERT INTO chat_fts_state(id, indexed_upto) VALUES (1, (SELECT coalesce(max(id), 0) FROM chat_messages));"
+  "DROP INDEX chat_messages_to;"
+  "CREATE INDEX chat_messages_to ON chat_messages(to_user) WHERE to_user IS NOT NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -90,7 +111,7 @@ enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
   Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q_ERASE_AUDIT, Q_ERASE_MEDIA,
-  Q_RET_SETTINGS, Q_RET_POLICY, Q__COUNT
+  Q_RET_SETTINGS, Q_RET_POLICY, Q_FTS_CATCH_UP, Q_FTS_MARK, Q_FTS_UPTO, Q__COUNT
 };
 
 static const char *write_sql[Q__COUNT] = {
@@ -129,6 +150,14 @@ static const char *write_sql[Q__COUNT] = {
   [Q_ERASE_POLICY_FIND] = "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0",
   [Q_ERASE_POLICY_SET] = "UPDATE room_policy SET policy = ?2, updated_at = ?3 WHERE room_id = ?1",
   [Q_CHAT_FTS] = "INSERT INTO chat_fts(rowid, text) VALUES (?1, ?2)",
+  /* The full-text index's lag (schema 5): rows above indexed_upto are not
+   * indexed yet; one statement indexes them all, then the mark moves to
+   * the last row (after a delete of the last rows, ids below the mark are
+   * never reused while it stays: every row is indexed at that moment). */
+  [Q_FTS_CATCH_UP] = "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM chat_messages WHERE id > ?1 ORDER BY id",
+  [Q_FTS_MARK] = "UPDATE chat_fts_state SET indexed_upto = ?1",
+  [Q_FTS_UPTO] = "SELECT (SELECT indexed_upto FROM chat_fts_state),"
+                 " (SELECT coalesce(max(id), 0) FROM chat_messages)",
   /* Rooms' audit entries (room_id not empty) naming the user as actor or
    * target, or in their details (?2 is the quoted id): the server's own
    * entries (user_export, user_erase) stay, as the record of the erase. */
@@ -155,10 +184,26 @@ static const char *write_sql[Q__COUNT] = {
                     " WHERE started_by = ?1 OR stopped_by = ?1",
 };
 
+/* The full-text index's lag: indexed at the commit of a batch once this
+ * many rows wait (a bound on what start-up and a search catch up), or by
+ * the idle writer once this many do. */
+#define FTS_DEFER_MAX 256
+#define FTS_IDLE_MIN 64
+
 struct store_conn {
   sqlite3 *db;
   sqlite3_stmt *q[Q__COUNT];
+  /* The writer's view of the full-text lag: indexed_upto and the rows
+   * inserted above it since (fts_known 0: read both again). */
+  sqlite3_int64 fts_upto;
+  int fts_pending;
+  int fts_known;
 };
+
+static int begin(struct store_conn *c);
+static int exec(struct store_conn *c, const char *sql);
+static void rollback(struct store_conn *c);
+static int fts_catch_up(struct store_conn *c);
 
 static int version_of(sqlite3 *db) {
   sqlite3_stmt *q;
@@ -265,6 +310,13 @@ static struct store_conn *connect_db(const char *path, int flags, char *err, siz
       goto fail;
     }
     sqlite3_finalize(qc);
+    /* Chat rows a crash left without their full-text rows. */
+    if (begin(c) != 0 || fts_catch_up(c) != 0 || exec(c, "COMMIT") != 0) {
+      snprintf(err, err_len, "sqlite %s: cannot bring the full-text index up to date: %s", path,
+               sqlite3_errmsg(c->db));
+      rollback(c);
+      goto fail;
+    }
   } else if (version_of(c->db) != NMIGRATIONS) {
     snprintf(err, err_len, "sqlite %s: schema version %d, expected %d", path, version_of(c->db), NMIGRATIONS);
     goto fail;
@@ -282,9 +334,15 @@ static int exec(struct store_conn *c, const char *sql) {
 }
 
 static int begin(struct store_conn *c) { return exec(c, "BEGIN IMMEDIATE"); }
-static int commit(struct store_conn *c) { return exec(c, "COMMIT"); }
+static int commit(struct store_conn *c) {
+  /* Enough chat rows wait for the full-text index: index them in this
+   * batch's transaction (the idle writer usually has, see idle()). */
+  if (c->fts_known && c->fts_pending >= FTS_DEFER_MAX && fts_catch_up(c) != 0) return -1;
+  return exec(c, "COMMIT");
+}
 static void rollback(struct store_conn *c) {
   if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+  c->fts_known = 0; /* whatever the batch did to the lag is undone: read it again */
 }
 
 static sqlite3_stmt *stmt(struct store_conn *c, int i) {
@@ -312,6 +370,77 @@ static int run(struct store_conn *c, sqlite3_stmt *q) {
 }
 
 static const char *col(sqlite3_stmt *q, int i);
+
+/* ---- the full-text index's lag (schema 5) ---- */
+
+/* Reads indexed_upto and the last chat row's id, if not known. 0 or -1. */
+static int fts_load(struct store_conn *c) {
+  if (c->fts_known) return 0;
+  sqlite3_stmt *q = stmt(c, Q_FTS_UPTO);
+  if (q == NULL) return -1;
+  int rc = sqlite3_step(q);
+  if (rc != SQLITE_ROW) {
+    sqlite3_reset(q);
+    log_warn("sqlite_step err=\"%s\"", sqlite3_errmsg(c->db));
+    return -1;
+  }
+  sqlite3_int64 upto = sqlite3_column_int64(q, 0), last = sqlite3_column_int64(q, 1);
+  sqlite3_reset(q);
+  c->fts_upto = upto;
+  c->fts_pending = last > upto ? (last - upto > 1000000000 ? 1000000000 : (int)(last - upto)) : 0;
+  c->fts_known = 1;
+  return 0;
+}
+
+/* Moves indexed_upto to the last chat row (every row is indexed). */
+static int fts_mark_all(struct store_conn *c) {
+  sqlite3_stmt *q = stmt(c, Q_FTS_UPTO);
+  if (q == NULL) return -1;
+  if (sqlite3_step(q) != SQLITE_ROW) {
+    sqlite3_reset(q);
+    return -1;
+  }
+  sqlite3_int64 last = sqlite3_column_int64(q, 1);
+  sqlite3_reset(q);
+  if (!(q = stmt(c, Q_FTS_MARK))) return -1;
+  N(q, 1, last);
+  if (run(c, q) != 0) return -1;
+  c->fts_upto = last;
+  c->fts_pending = 0;
+  return 0;
+}
+
+/* Inside the open transaction: indexes every chat row above indexed_upto,
+ * in one statement (one FTS5 segment at the commit). 0 or -1. */
+static int fts_catch_up(struct store_conn *c) {
+  if (fts_load(c) != 0) return -1;
+  if (c->fts_pending == 0) return 0;
+  sqlite3_stmt *q = stmt(c, Q_FTS_CATCH_UP);
+  if (q == NULL) return -1;
+  N(q, 1, c->fts_upto);
+  if (run(c, q) != 0) return -1;
+  return fts_mark_all(c);
+}
+
+/* Before chat rows are updated or deleted: the triggers tell FTS5 to
+ * forget a row's old text, which is only right for an indexed row. */
+static int fts_before_change(struct store_conn *c) { return fts_catch_up(c); }
+
+/* After chat rows were deleted: the last ids may come again, and every
+ * row left is indexed, so the mark moves down to the last row. */
+static int fts_after_delete(struct store_conn *c) { return fts_mark_all(c); }
+
+/* The writer has nothing queued: index what waits, in a transaction of
+ * its own, once there is enough of it to be worth a commit. */
+static int idle(struct store_conn *c) {
+  if (!c->fts_known || c->fts_pending < FTS_IDLE_MIN) return 0;
+  if (begin(c) != 0) return -1;
+  if (fts_catch_up(c) != 0 || exec(c, "COMMIT") != 0) {
+    rollback(c);
+    return -1;
+  }
+  return 0;
+}
 
 /* Takes the user out of every stored room policy snapshot (the rows are
  * read first, then rewritten: no update while the select runs). */
@@ -400,21 +529,24 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     T(q, 1, r->user_id); T(q, 2, r->room_id); N(q, 3, r->ts); N(q, 4, r->value); T(q, 5, r->name);
     return run(c, q);
   case STORE_CHAT: {
+    /* The full-text row comes later (fts_catch_up): counted as waiting. */
+    if (fts_load(c) != 0) return -1;
     if (!(q = stmt(c, Q_CHAT))) return -1;
     T(q, 1, r->room_id); N(q, 2, r->seq); T(q, 3, r->id); T(q, 4, r->user_id); T(q, 5, r->name);
     T(q, 6, r->target); T(q, 7, r->aux); T(q, 8, r->text ? r->text : ""); N(q, 9, r->ts);
     int rc = run(c, q);
-    if (rc != 0) return rc;
-    if (sqlite3_changes(c->db) == 0) return 0; /* a replay of a stored seq */
-    sqlite3_int64 rowid = sqlite3_last_insert_rowid(c->db);
-    if (!(q = stmt(c, Q_CHAT_FTS))) return -1;
-    N(q, 1, rowid); T(q, 2, r->text ? r->text : "");
-    return run(c, q);
+    if (rc == 0 && sqlite3_changes(c->db) > 0) c->fts_pending++; /* not a replay of a stored seq */
+    return rc;
   }
-  case STORE_CHAT_FORGET:
+  case STORE_FTS_SYNC:
+    return fts_catch_up(c);
+  case STORE_CHAT_FORGET: {
+    if (fts_before_change(c) != 0) return -1;
     if (!(q = stmt(c, Q_CHAT_FORGET))) return -1;
     T(q, 1, r->room_id); N(q, 2, r->seq);
-    return run(c, q);
+    int rc = run(c, q);
+    return rc ? rc : fts_after_delete(c);
+  }
   case STORE_EVENT:
     if (!(q = stmt(c, Q_EVENT))) return -1;
     T(q, 1, r->room_id); N(q, 2, r->ts); T(q, 3, r->name); T(q, 4, r->user_id); T(q, 5, r->aux);
@@ -444,6 +576,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     static const int steps[] = {Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_ERASE_AUDIT, Q_ERASE_MEDIA};
     char needle[ID_MAX + 4];
     store_policy_needle(r->user_id, needle, sizeof(needle));
+    if (fts_before_change(c) != 0) return -1;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
       if (!(q = stmt(c, steps[i]))) return -1;
       T(q, 1, r->user_id);
@@ -455,12 +588,14 @@ static int apply(struct store_conn *c, struct store_rec *r) {
   }
   case STORE_RETENTION: {
     static const int steps[] = {Q_RET_CHAT, Q_RET_EVENTS};
+    if (fts_before_change(c) != 0) return -1;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
       if (!(q = stmt(c, steps[i]))) return -1;
       N(q, 1, r->ts);
       int rc = run(c, q);
       if (rc) return rc;
     }
+    if (fts_after_delete(c) != 0) return -1;
     return retire_rooms(c, r);
   }
   default:
@@ -656,6 +791,7 @@ static void release_cache(struct store_conn *c) { sqlite3_db_release_memory(c->d
 const struct store_be_ops store_sqlite_ops = {
   "sqlite", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
   NULL, /* apply_batch: statements are calls into the library, no round trips to save */
+  idle, /* the full-text index's lag */
   release_cache,
 };
 

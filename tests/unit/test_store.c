@@ -1066,6 +1066,150 @@ static void test_pg_connection_lost_mid_batch(void **state) {
 
 /* ---- SQLite only: a damaged file is an error, never a fresh database ---- */
 
+/* ---- SQLite: the full-text index lags the chat rows (schema 5) ---- */
+
+static sqlite3 *db_open(struct fixture *f) {
+  char path[400];
+  snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  return db;
+}
+
+static long long db_int(sqlite3 *db, const char *sql) {
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK) fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  long long v = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  return v;
+}
+
+/* Chat rows above chat_fts_state.indexed_upto are not in the index yet. */
+static long long fts_lag(struct fixture *f) {
+  sqlite3 *db = db_open(f);
+  long long n = db_int(db, "SELECT count(*) FROM chat_messages WHERE id > (SELECT indexed_upto FROM chat_fts_state)");
+  sqlite3_close(db);
+  return n;
+}
+
+/* The index holds exactly the chat table's rows and text. */
+static void fts_intact(struct fixture *f) {
+  sqlite3 *db = db_open(f);
+  int rc = sqlite3_exec(db, "INSERT INTO chat_fts(chat_fts, rank) VALUES ('integrity-check', 1)", NULL, NULL, NULL);
+  if (rc != SQLITE_OK) fail_msg("integrity-check: %s", sqlite3_errmsg(db));
+  sqlite3_close(db);
+}
+
+/* A batch's chat rows commit without their full-text rows; a search sees
+ * them all the same (it catches the index up first); the last rows deleted
+ * and their ids used again, the new rows are indexed; an erase and a
+ * forget of rows not indexed yet leave the index intact. */
+static void test_sqlite_fts_lag(void **state) {
+  struct fixture *f = *state;
+  chat(f, "rl", 1, "alice", NULL, "first okapi");
+  chat(f, "rl", 2, "bob", NULL, "second okapi");
+  chat(f, "rl", 3, "carol", NULL, "third okapi");
+  wait_done(f, 3);
+  assert_int_equal(fts_lag(f), 3); /* committed, not indexed yet */
+  json_t *h = history(f, "rl", "x", 0, 50, 0, 0, "okapi");
+  assert_int_equal(nmsgs(h), 3);
+  json_decref(h);
+  assert_int_equal(fts_lag(f), 0);
+  fts_intact(f);
+  /* The last row goes (a chat refused after all): its id comes again. */
+  struct store_rec *fg = store_rec_new(STORE_CHAT_FORGET, "rl");
+  fg->seq = 3;
+  submit(f, fg);
+  chat(f, "rl", 4, "dave", NULL, "fourth narwhal");
+  wait_done(f, 6);
+  h = history(f, "rl", "x", 0, 50, 0, 0, "narwhal");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  h = history(f, "rl", "x", 0, 50, 0, 0, "okapi");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  fts_intact(f);
+  /* Rows not indexed yet, then erased and forgotten: the triggers' deletes
+   * find them indexed. */
+  chat(f, "rl", 5, "erin", NULL, "erin's quokka");
+  chat(f, "rl", 6, "frank", NULL, "frank's quokka");
+  wait_done(f, 10);
+  assert_int_equal(fts_lag(f), 2);
+  struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(er->user_id, sizeof(er->user_id), "erin");
+  submit(f, er);
+  fg = store_rec_new(STORE_CHAT_FORGET, "rl");
+  fg->seq = 6;
+  submit(f, fg);
+  wait_done(f, 12);
+  assert_int_equal(f->last_status, STORE_OK);
+  fts_intact(f);
+  h = history(f, "rl", "x", 0, 50, 0, 0, "quokka");
+  assert_int_equal(nmsgs(h), 0); /* erin's is a tombstone, frank's is gone */
+  json_decref(h);
+  fts_intact(f);
+}
+
+/* Chat rows a crash left unindexed are indexed at start-up. */
+static void test_sqlite_fts_catch_up_at_start(void **state) {
+  struct fixture *f = *state;
+  chat(f, "rs", 1, "alice", NULL, "before the crash");
+  wait_done(f, 1);
+  close_store(f);
+  sqlite3 *db = db_open(f);
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, text, ts)"
+                                    " VALUES ('rs', 2, 'm2', 'bob', 'committed walrus', 1002)", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  assert_int_equal(fts_lag(f), 2);
+  char err[256];
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  assert_int_equal(fts_lag(f), 0);
+  fts_intact(f);
+  json_t *h = history(f, "rs", "x", 0, 50, 0, 0, "walrus");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+}
+
+/* Version 5 from a version 4 database holding chat: the index is rebuilt
+ * (columnsize=0), nothing waits, search finds the old rows, the partial
+ * index replaces chat_messages_to. */
+static void test_sqlite_fts_migration_from_v4(void **state) {
+  struct fixture *f = *state;
+  close_store(f);
+  wipe(f);
+  char err[256] = "", path[400];
+  snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+  if (store_sqlite_create_at_version(path, 4, err, sizeof(err)) != 0) fail_msg("create at version 4: %s", err);
+  sqlite3 *db = db_open(f);
+  /* What version 4's writer did: the chat row, then its full-text row. */
+  assert_int_equal(sqlite3_exec(db, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, to_user, text, ts)"
+                                    " VALUES ('rm', 1, 'm1', 'alice', NULL, 'old pangolin', 1001),"
+                                    " ('rm', 2, 'm2', 'alice', 'bob', 'private pangolin', 1002);"
+                                    "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM chat_messages;",
+                                    NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from 4: %s", err);
+  assert_int_equal(fts_lag(f), 0);
+  fts_intact(f);
+  json_t *h = history(f, "rm", "bob", 0, 50, 0, 0, "pangolin");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  db = db_open(f);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'chat_messages_to'"
+                              " AND sql LIKE '%WHERE to_user IS NOT NULL%'"), 1);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'chat_fts_docsize'"), 0);
+  sqlite3_close(db);
+  chat(f, "rm", 3, "carol", NULL, "new pangolin");
+  wait_done(f, f->done + 1);
+  h = history(f, "rm", "carol", 0, 50, 0, 0, "pangolin");
+  assert_int_equal(nmsgs(h), 2); /* the old public one and the new one */
+  json_decref(h);
+  fts_intact(f);
+}
+
 static void test_sqlite_corrupt_file_refused(void **state) {
   struct fixture *f = *state;
   chat(f, "r8", 1, "alice", NULL, "precious");
@@ -1117,6 +1261,9 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_erase_audit_and_media, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_retention_retires_rooms, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_corrupt_file_refused, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_fts_lag, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_fts_catch_up_at_start, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_fts_migration_from_v4, setup_sqlite, teardown),
   };
   int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
   if (pg_url()) {
