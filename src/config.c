@@ -37,7 +37,7 @@ static const struct opt opts[] = {
   {"turn-secret", "HUDDLE_TURN_SECRET", S(turn_secret), NULL, 0, 0, "coturn static-auth-secret for time-limited TURN credentials."},
   {"turn-ttl", "HUDDLE_TURN_TTL", I(turn_ttl), "86400", 60, 604800, "Lifetime of TURN credentials, seconds."},
   {"max-room-participants", "HUDDLE_MAX_ROOM_PARTICIPANTS", I(max_room_participants), "50", 1, 100000, "Participants per room."},
-  {"max-connections", "HUDDLE_MAX_CONNECTIONS", I(max_connections), "100000", 1, 10000000, "Open connections overall."},
+  {"max-connections", "HUDDLE_MAX_CONNECTIONS", I(max_connections), "100000", 1, 10000000, "Open connections overall; at start huddle raises its soft open-files limit to this plus 256 (up to the hard limit)."},
   {"max-connections-per-ip", "HUDDLE_MAX_CONNECTIONS_PER_IP", I(max_connections_per_ip), "1000", 1, 10000000, "Open connections per client address."},
   {"max-header-bytes", "HUDDLE_MAX_HEADER_BYTES", I(max_header_bytes), "8192", 256, 81920, "Bytes of request line and headers (answered with 431)."},
   {"max-body-bytes", "HUDDLE_MAX_BODY_BYTES", I(max_body_bytes), "1048576", 0, 67108864, "Bytes of a request body (answered with 413)."},

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -856,7 +857,28 @@ int server_init(struct server *s, uv_loop_t *loop, const struct config *cfg,
   return 0;
 }
 
+/* Descriptors: one a connection plus a reserve (the store, Redis, files,
+ * clamd, the listener). A soft limit below that (1,024 is common) would
+ * cap the clients long before --max-connections; the hard limit is the
+ * administrator's, so it is only reported. */
+#define FD_RESERVE 256
+
+static void raise_nofile(const struct config *cfg) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = (rlim_t)cfg->max_connections + FD_RESERVE;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    rlim_t soft = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    struct rlimit nl = {soft, rl.rlim_max};
+    if (soft > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &nl) == 0) rl.rlim_cur = soft;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+    log_info("open_files_limit limit=%llu max_connections=%d hint=\"raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower --max-connections: clients past it wait in the backlog\"",
+             (unsigned long long)rl.rlim_cur, cfg->max_connections);
+}
+
 int server_listen(struct server *s, char *err, size_t err_len) {
+  raise_nofile(s->cfg);
   char host[64];
   const char *colon = strrchr(s->cfg->listen, ':');
   if (colon == NULL || (size_t)(colon - s->cfg->listen) >= sizeof(host)) {

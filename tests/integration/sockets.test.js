@@ -542,3 +542,30 @@ test('SIGTERM while out of descriptors: clean exit', async () => {
     srv.cleanup();
   }
 });
+
+// A soft open-files limit of 1,024 (a common default) would cap clients far
+// below --max-connections: huddle raises it at start to --max-connections
+// plus a reserve of 256, up to the hard limit, and says when it cannot.
+test('the soft open-files limit is raised to --max-connections + 256, up to the hard limit', async () => {
+  const { spawn } = require('node:child_process');
+  const os = require('node:os');
+  const start = async (maxConns, hard) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'huddle-nofile-'));
+    const p = spawn('prlimit', [`--nofile=1024:${hard}`, h.BIN || process.env.HUDDLE_BIN, '--listen', '127.0.0.1:0',
+      '--data-dir', dir, '--jwt-secret', h.SECRET, '--max-connections', String(maxConns)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    await h.waitFor(() => /listening addr=/.test(err), 10000, 20, 'listening');
+    const soft = Number(/^Max open files\s+(\d+)/m.exec(fs.readFileSync(`/proc/${p.pid}/limits`, 'utf8'))[1]);
+    p.kill('SIGTERM');
+    await new Promise((resolve) => p.on('exit', resolve));
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { soft, err };
+  };
+  let r = await start(3000, 8192);
+  assert.strictEqual(r.soft, 3256, r.err);
+  assert.doesNotMatch(r.err, /open_files_limit/);
+  r = await start(100000, 8192);
+  assert.strictEqual(r.soft, 8192, 'up to the hard limit');
+  assert.match(r.err, /open_files_limit limit=8192 max_connections=100000/);
+});
