@@ -12,6 +12,8 @@
 #include "cluster/cluster_int.h"
 #include "net/ws.h"
 #include "room/durable.h"
+#include "room/hub.h"
+#include "store/store.h"
 
 /* A user's erase (POST /webrtc/admin/users/{id}/erase) on the instance that
  * answered it: every other instance applies it to the rooms it owns (its
@@ -52,14 +54,29 @@ void cluster_user_erase(struct cluster *cl, const char *user_id, int committed) 
   redis_cmd(cl, NULL, NULL, 1, 12, argv, NULL);
 }
 
+/* One SQLite file per instance: this instance's stored rows of the user
+ * (chat of the rooms it owned, their analytics, audit and policy) are erased
+ * here too. A shared PostgreSQL is erased once, by the instance that
+ * answered. */
+static void erase_stored_here(struct cluster *cl, const char *user) {
+  struct store *st = cl->h->store;
+  if (st == NULL || strcmp(store_backend(st), "sqlite") != 0) return;
+  struct store_rec *rec = store_rec_new(STORE_ERASE_USER, NULL);
+  if (rec == NULL) return;
+  snprintf(rec->user_id, sizeof(rec->user_id), "%s", user);
+  rec->ts = hub_now_ms();
+  if (store_submit(st, rec, 0) != 0) log_warn("erase_store_refused user=%s reason=\"store queue full\"", user);
+}
+
 void bcast_entry(struct cluster *cl, const redisReply *f) {
   char k[16], inst[32], user[ID_MAX + 1];
   reply_field_str(f, "k", k, sizeof(k));
   reply_field_str(f, "i", inst, sizeof(inst));
   if (reply_field_str(f, "u", user, sizeof(user)) != 0 || !user[0] || strcmp(inst, cl->inst) == 0) return;
   if (strcmp(k, "erase") == 0) {
-    durable_user_erase(cl->h, user);
+    durable_user_erase(cl->h, user); /* its leaves are queued before the store's erase */
     erase_links(cl, user);
+    erase_stored_here(cl, user);
   } else if (strcmp(k, "erased") == 0) {
     durable_user_erased(cl->h, user);
   }

@@ -59,3 +59,34 @@ test('an erase on the owner does not come back in resume replays after a takeove
     assert.ok(tomb && tomb.payload.erased === true, `the erased chat is replayed as its tombstone: ${rs.brief(before)}`);
   });
 });
+
+// With one SQLite file per instance (the default data dir of each), the
+// rows of a room live in its owner's file: an erase answered by another
+// instance is applied by every instance to its own file too.
+test('an erase answered by one instance tombstones the chat stored by another (one SQLite file each)', async () => {
+  await rh.withCluster(2, {}, async (r, [A, B]) => {
+    const room = 'ers';
+    const host = await h.join(B, room, 'hana', { role: 'host' });
+    assert.strictEqual(await ownerOf([A, B], room), B, 'the first joiner\'s instance owns the room');
+    const d = await h.join(A, room, 'dora', { name: SECRET_NAME });
+    d.send({ type: 'chat-message', id: 'd1', payload: { text: SECRET_TEXT } });
+    await host.nextWhere((m) => m.type === 'chat-message' && m.payload.text === SECRET_TEXT, 5000);
+    host.send({ type: 'chat-message', id: 'h1', payload: { text: 'hana stays' } });
+    await host.nextWhere((m) => m.ref === 'h1', 5000);
+    const admin = f.adminTok(A);
+    const path = `/webrtc/rooms/${room}/chat?limit=10`;
+    let hist = await f.rest(B, 'GET', path, { token: admin });
+    assert.ok(hist.text.includes(SECRET_TEXT), `stored on the owner first: ${hist.text}`);
+    const e = await f.rest(A, 'POST', '/webrtc/admin/users/dora/erase', { token: admin, timeoutMs: 15000 });
+    assert.strictEqual(e.status, 200, e.text);
+    for (const S of [B, A]) { // the owner's file, and the same through the other instance
+      hist = await h.waitFor(async () => {
+        const x = await f.rest(S, 'GET', path, { token: admin });
+        return x.status === 200 && !x.text.includes(SECRET_TEXT) ? x : null;
+      }, 5000, 50, `the stored chat tombstoned, asked on ${S === A ? 'A' : 'B'}`);
+      const texts = hist.json.messages.map((m) => m.text);
+      assert.deepStrictEqual(texts, ['[message removed]', 'hana stays'], hist.text);
+      assert.ok(!hist.text.includes(SECRET_NAME), hist.text);
+    }
+  });
+});
