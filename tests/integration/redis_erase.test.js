@@ -17,13 +17,7 @@ const f = require('./feature_helpers');
 const SECRET_TEXT = 'dora secret words';
 const SECRET_NAME = 'Dora Hidden';
 
-async function ownerOf(list, room) {
-  for (const S of list) {
-    const b = await rh.clusterHealth(S);
-    if (b.components.cluster.owned_rooms.includes(room)) return S;
-  }
-  return null;
-}
+const { ownerOf } = rh;
 
 test('an erase on the owner does not come back in resume replays after a takeover', async () => {
   await rh.withCluster(3, { args: ['--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {

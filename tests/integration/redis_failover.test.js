@@ -8,13 +8,7 @@ const h = require('./helpers');
 const rh = require('./redis_helpers');
 const rs = require('./resume_helpers');
 
-async function ownerOf(list, room) {
-  for (const S of list) {
-    const b = await rh.clusterHealth(S);
-    if (b.components.cluster.owned_rooms.includes(room)) return S;
-  }
-  return null;
-}
+const { ownerOf } = rh;
 
 test('kill -9 the owner: another instance takes over, the others carry on, its members resume elsewhere', async () => {
   await rh.withCluster(3, { args: ['--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {

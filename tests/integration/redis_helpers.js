@@ -65,6 +65,15 @@ async function clusterHealth(srv) {
   return JSON.parse(res.text);
 }
 
+/** The instance of list that owns room (its health lists it), or null. */
+async function ownerOf(list, room) {
+  for (const S of list) {
+    const b = await clusterHealth(S);
+    if (b.components.cluster.owned_rooms.includes(room)) return S;
+  }
+  return null;
+}
+
 async function waitRedisUp(srv, timeoutMs = 5000) {
   await h.waitFor(async () => {
     const b = await clusterHealth(srv);
@@ -106,4 +115,4 @@ function chats(c) {
   return c.all.filter((m) => m.type === 'chat-message').map((m) => `${m.seq}:${m.payload.text}`);
 }
 
-module.exports = { startRedis, startInstances, withCluster, clusterHealth, waitRedisUp, chats, freePort };
+module.exports = { startRedis, startInstances, withCluster, clusterHealth, ownerOf, waitRedisUp, chats, freePort };

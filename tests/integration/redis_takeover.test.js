@@ -23,13 +23,7 @@ function slowApi(srv, method, urlPath, token, body) {
   return h.httpRequest(srv, method, urlPath, { headers, body: data, timeoutMs: 20000 });
 }
 
-async function ownerOf(list, room) {
-  for (const S of list) {
-    const b = await rh.clusterHealth(S);
-    if (b.components.cluster.owned_rooms.includes(room)) return S;
-  }
-  return null;
-}
+const { ownerOf } = rh;
 
 test('REST calls forwarded to an owner that died are answered by the new owner, not left hanging', async () => {
   await rh.withCluster(3, { args: ['--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {

@@ -11,13 +11,7 @@ const rh = require('./redis_helpers');
 const rs = require('./resume_helpers');
 const { roleTok } = require('./feature_helpers');
 
-async function ownerOf(list, room) {
-  for (const S of list) {
-    const b = await rh.clusterHealth(S);
-    if (b.components.cluster.owned_rooms.includes(room)) return S;
-  }
-  return null;
-}
+const { ownerOf } = rh;
 
 /** user connects to srv and waits (its first message is its waiting-room-join). */
 async function arrive(srv, room, user) {
