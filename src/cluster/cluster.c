@@ -49,12 +49,17 @@ static struct ptrvec *rooms_collect(struct cluster *cl) {
   return s;
 }
 
-/* After a loop turn: the snapshot of a room owned here that changed
- * (snapshot_write leaves cl->rooms alone: its command is sent or held). */
+/* After a loop turn: the snapshot and the analytics of a room owned here
+ * that changed (both leave cl->rooms alone: their commands are sent or held). */
 static void snapshot_if_dirty(const char *k, void *v, void *arg) {
   struct croom *cr = v;
   (void)k;
-  if (cr->owned && cr->dirty && !cr->rebuilding) snapshot_write(arg, cr);
+  struct cluster *cl = arg;
+  if (cr->owned && !cr->rebuilding) {
+    if (cr->dirty) snapshot_write(cl, cr);
+    if (cl->ana_erases != cl->h->history.erases) cr->ana_full = 1;
+    analytics_write(cl, cr);
+  }
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -102,6 +107,7 @@ static void on_check(uv_check_t *t) {
     cl->rooms_seen = cl->h->rooms.count;
   }
   map_each(&cl->rooms, snapshot_if_dirty, cl);
+  cl->ana_erases = cl->h->history.erases;
 }
 
 int cluster_start(struct hub *h, struct server *srv, const char *url, char *err, size_t err_len) {

@@ -82,6 +82,11 @@ struct croom {              /* what this instance knows of a room */
   uint64_t fence;
   struct remote *deferred;  /* opens that came while the lease reply or the rebuild was pending */
   char parent[ID_MAX + 1];  /* a breakout room claimed by its family's new owner: its main room */
+  /* The room's analytics as last written for a next owner (snapshot.c): */
+  uint64_t ana_sum;         /* the sum of its counters (they only rise) */
+  uint64_t ana_ev, ana_au;  /* ring totals: entries from these on are not written yet */
+  uint64_t ana_ms;          /* when */
+  int ana_full;             /* an erase changed held entries: the lists are written again whole */
 };
 
 struct link {               /* a client of this instance in a room owned elsewhere */
@@ -161,6 +166,7 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
 
 struct cluster {
   struct hub *h;
+  uint64_t ana_erases;      /* h->history.erases when the analytics were last written */
   struct server *srv;
   uv_loop_t *loop;
   char inst[32];
@@ -326,6 +332,12 @@ struct snap_sessions {
 /* The snapshot of r (new reference; NULL if out of memory). */
 json_t *snap_encode(const struct room *r, snap_where_cb where, const void *arg);
 void snapshot_write(struct cluster *cl, struct croom *cr);
+/* Writes the room's analytics for a next owner if they changed (at most
+ * every ANA_MS): the aggregates, and the events and audit entries recorded
+ * since the last write appended to capped lists. */
+void analytics_write(struct cluster *cl, struct croom *cr);
+/* Applies what analytics_write wrote (the rebuild's reply elements). */
+void analytics_restore(struct room *room, const redisReply *agg, const redisReply *ev, const redisReply *au);
 /* A snapshot's text as JSON: an object (new reference), or NULL. */
 json_t *snap_parse(const char *txt, size_t len);
 /* The snapshot's seq (0 without). */

@@ -37,7 +37,7 @@ static const char LUA_RENEW[] =
  * snapshot and stream with it: a later room of the same id starts empty
  * instead of being rebuilt with the old one's members. */
 static const char LUA_RELEASE[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return 1 end "
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', unpack(KEYS)) return 1 end "
     "return 0";
 
 struct croom *croom_get(struct cluster *cl, const char *id, int create) {
@@ -145,17 +145,21 @@ void croom_resolve(struct cluster *cl, struct croom *cr) {
   croom_acquire(cl, cr, acquire_cb, id);
 }
 
-/* A room owned here ended: its lease, snapshot, stream and list entry go
- * (LUA_RELEASE), and so does cr. */
+/* A room owned here ended: its lease, snapshot, stream, analytics and
+ * list entry go (LUA_RELEASE), and so does cr. */
 void croom_release(struct cluster *cl, struct croom *cr) {
   char lease[KEY_MAX], snap[KEY_MAX], stream[KEY_MAX], rooms[KEY_MAX], views[KEY_MAX];
+  char ana[KEY_MAX], anaev[KEY_MAX], anaau[KEY_MAX];
   key_of(lease, "lease", cr->id);
   key_of(snap, "snap", cr->id);
   key_of(stream, "stream", cr->id);
+  key_of(ana, "ana", cr->id);
+  key_of(anaev, "anaev", cr->id);
+  key_of(anaau, "anaau", cr->id);
   key_of(rooms, "rooms", "");
   key_of(views, "roomview", "");
-  const char *rv[] = {"EVAL", LUA_RELEASE, "3", lease, snap, stream, cr->lease};
-  redis_cmd(cl, NULL, NULL, 0, 7, rv, NULL);
+  const char *rv[] = {"EVAL", LUA_RELEASE, "6", lease, snap, stream, ana, anaev, anaau, cr->lease};
+  redis_cmd(cl, NULL, NULL, 0, 10, rv, NULL);
   const char *zv[] = {"ZREM", rooms, cr->id};
   redis_cmd(cl, NULL, NULL, 0, 3, zv, NULL);
   const char *hv[] = {"HDEL", views, cr->id};

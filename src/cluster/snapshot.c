@@ -140,6 +140,107 @@ void snapshot_write(struct cluster *cl, struct croom *cr) {
   cr->snap_ms = now_ms(cl);
 }
 
+/* ---- the room's analytics (ana:, anaev:, anaau:{room}) ---- */
+
+#define ANA_MS 100          /* at most one write a room this often */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* KEYS lease, ana, anaev, anaau; ARGV "inst:", aggregates, "w" (whole:
+ * the lists are replaced) or "a" (appended to), n, n events, audit entries */
+static const char LUA_ANA[] =
+    "local v = redis.call('GET', KEYS[1]) "
+    "if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end "
+    "redis.call('SET', KEYS[2], ARGV[2]) "
+    "if ARGV[3] == 'w' then redis.call('DEL', KEYS[3], KEYS[4]) end "
+    "local n = tonumber(ARGV[4]) "
+    "if n > 0 then redis.call('RPUSH', KEYS[3], unpack(ARGV, 5, 4 + n)) "
+    "  redis.call('LTRIM', KEYS[3], -" STR(HISTORY_EVENTS) ", -1) end "
+    "if #ARGV > 4 + n then redis.call('RPUSH', KEYS[4], unpack(ARGV, 5 + n)) "
+    "  redis.call('LTRIM', KEYS[4], -" STR(HISTORY_EVENTS) ", -1) end "
+    "return 1";
+
+/* Every counter of h added up: they only rise, so any change raises it. */
+static uint64_t ana_sum(const struct room_history *h) {
+  uint64_t s = h->sessions + h->closed_session_ms + h->peak + h->custom_events;
+  for (int b = 0; b < QUALITY__COUNT; b++) s += h->quality[b];
+  for (int i = 0; h->messages_by_type && i < HISTORY_MSG_TYPES; i++) s += h->messages_by_type[i];
+  return s;
+}
+
+/* Appends each entry of a (a JSON array) as compact text to argv. */
+static size_t ana_texts(json_t *a, char **argv, size_t at) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(a, i, e) {
+    char *t = json_dumps(e, JSON_COMPACT);
+    if (t) argv[at++] = t;
+  }
+  return at;
+}
+
+void analytics_write(struct cluster *cl, struct croom *cr) {
+  struct room *r = hub_room_find(cl->h, cr->id);
+  struct room_history *h = r ? r->hist : NULL;
+  if (h == NULL) return;
+  uint64_t sum = ana_sum(h);
+  if (!cr->ana_full && sum == cr->ana_sum && h->events.total == cr->ana_ev && h->audit.total == cr->ana_au)
+    return;
+  if (now_ms(cl) - cr->ana_ms < ANA_MS) return;
+  int whole = cr->ana_full;
+  json_t *agg = history_agg_json(h), *ev = history_ring_tail(&h->events, whole ? 0 : cr->ana_ev),
+         *au = history_ring_tail(&h->audit, whole ? 0 : cr->ana_au);
+  size_t max = 4 + json_array_size(ev) + json_array_size(au);
+  char **argv = calloc(max + 4, sizeof(*argv));
+  char *aggtxt = agg ? json_dumps(agg, JSON_COMPACT) : NULL;
+  if (argv && aggtxt && ev && au) {
+    char lease[KEY_MAX], ana[KEY_MAX], anaev[KEY_MAX], anaau[KEY_MAX], prefix[40], n[24];
+    key_of(lease, "lease", cr->id);
+    key_of(ana, "ana", cr->id);
+    key_of(anaev, "anaev", cr->id);
+    key_of(anaau, "anaau", cr->id);
+    snprintf(prefix, sizeof(prefix), "%s:", cl->inst);
+    const char *head[] = {"EVAL", LUA_ANA, "4", lease, ana, anaev, anaau, prefix, aggtxt, whole ? "w" : "a"};
+    size_t nh = sizeof(head) / sizeof(head[0]);
+    const char **av = calloc(nh + 1 + max, sizeof(*av));
+    if (av) {
+      memcpy(av, head, sizeof(head));
+      size_t k = ana_texts(ev, argv, 0);
+      snprintf(n, sizeof(n), "%zu", k);
+      av[nh] = n;
+      k = ana_texts(au, argv, k);
+      for (size_t i = 0; i < k; i++) av[nh + 1 + i] = argv[i];
+      redis_cmd(cl, append_cb, NULL, 1, (int)(nh + 1 + k), av, NULL);
+      for (size_t i = 0; i < k; i++) free(argv[i]);
+      free(av);
+      cr->ana_sum = sum;
+      cr->ana_ev = h->events.total;
+      cr->ana_au = h->audit.total;
+      cr->ana_ms = now_ms(cl);
+      cr->ana_full = 0;
+    }
+  }
+  free(aggtxt);
+  free(argv);
+  json_decref(agg);
+  json_decref(ev);
+  json_decref(au);
+}
+
+void analytics_restore(struct room *room, const redisReply *agg, const redisReply *ev, const redisReply *au) {
+  struct room_history *h = room->hist;
+  if (h == NULL) return;
+  const redisReply *lists[2] = {ev, au};
+  for (int a = 0; a < 2; a++)
+    for (size_t i = 0; lists[a] && lists[a]->type == REDIS_REPLY_ARRAY && i < lists[a]->elements; i++) {
+      const redisReply *e = lists[a]->element[i];
+      if (e->type == REDIS_REPLY_STRING) history_ring_restore(h, a, e->str, e->len);
+    }
+  json_t *j = agg && agg->type == REDIS_REPLY_STRING ? json_loadb(agg->str, agg->len, 0, NULL) : NULL;
+  history_agg_apply(h, j);
+  json_decref(j);
+}
+
 /* ---- reading it back ---- */
 
 json_t *snap_parse(const char *txt, size_t len) {

@@ -18,8 +18,9 @@
 #include "room/room.h"
 #include "signal/signal.h"
 
-/* KEYS snap, stream, bcast. Returns {snapshot or '', entries, live
- * instances of the snapshot, erases: {user, ms of the erase}...}. */
+/* KEYS snap, stream, bcast, ana, anaev, anaau. Returns {snapshot or '',
+ * entries, live instances of the snapshot, erases: {user, ms of the
+ * erase}..., analytics aggregates or '', events, audit entries}. */
 static const char LUA_REBUILD[] =
     "local s = redis.call('GET', KEYS[1]) "
     "local e = redis.call('XRANGE', KEYS[2], '-', '+') "
@@ -38,7 +39,8 @@ static const char LUA_REBUILD[] =
     "    for j = 1, #f, 2 do if f[j] == 'u' then er[#er + 1] = {f[j + 1], string.match(b[1], '^(%d+)')} end end "
     "  end end "
     "end "
-    "return {s or '', e, alive, er}";
+    "return {s or '', e, alive, er, redis.call('GET', KEYS[4]) or '', redis.call('LRANGE', KEYS[5], 0, -1), "
+    "  redis.call('LRANGE', KEYS[6], 0, -1)}";
 
 /* A takeover: the family and the recordings of the snapshot. The new owner
  * of a main room claims its breakout rooms too (rebuilt from their own
@@ -258,6 +260,13 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
   /* The session of the room's history here began with the room, not now. */
   if (room->hist && room->hist->created_ms > room->created_ms) room->hist->created_ms = room->created_ms;
   family_from_snap(cl, room, snap);
+  /* The analytics the last owner wrote (events, audit, counts); written
+   * again from here on only from what comes after. */
+  if (r->elements > 6) analytics_restore(room, r->element[4], r->element[5], r->element[6]);
+  if (room->hist) {
+    cr->ana_ev = room->hist->events.total;
+    cr->ana_au = room->hist->audit.total;
+  }
   /* The room log, for resumes across the takeover. */
   for (size_t j = 0; j < entries->elements; j++) {
     const redisReply *e = entries->element[j], *f = reply_at(e, 1);
@@ -310,15 +319,18 @@ void become_owner(struct cluster *cl, struct croom *cr) {
     return;
   }
   /* Rebuild from the snapshot and the stream (a fresh room has neither). */
-  char snap[KEY_MAX], stream[KEY_MAX];
+  char snap[KEY_MAX], stream[KEY_MAX], ana[KEY_MAX], anaev[KEY_MAX], anaau[KEY_MAX];
   key_of(snap, "snap", cr->id);
   key_of(stream, "stream", cr->id);
+  key_of(ana, "ana", cr->id);
+  key_of(anaev, "anaev", cr->id);
+  key_of(anaau, "anaau", cr->id);
   /* Messages our links sent the dead owner and it never read: taken back
    * first (their replies come before the rebuild's). */
   for (struct link *l = cr->links; l; l = l->next)
     if (l->opened && l->confirmed && l->sent_to[0] && strcmp(l->sent_to, cl->inst) != 0 && !l->recovering)
       link_recover(cl, l, l->sent_to);
-  const char *argv[] = {"EVAL", LUA_REBUILD, "3", snap, stream, BCAST_KEY};
+  const char *argv[] = {"EVAL", LUA_REBUILD, "6", snap, stream, BCAST_KEY, ana, anaev, anaau};
   cr->rebuilding = 1;
-  redis_cmd(cl, rebuild_cb, strdup(cr->id), 0, 6, argv, NULL);
+  redis_cmd(cl, rebuild_cb, strdup(cr->id), 0, 9, argv, NULL);
 }

@@ -575,4 +575,80 @@ void history_erase_user(struct history_registry *reg, const char *user_id) {
   struct erase_arg a = {user_id, ""};
   snprintf(a.needle, sizeof(a.needle), "\"%s\"", user_id);
   map_each(&reg->rooms, erase_each, &a);
+  reg->erases++;
+}
+
+/* ---- handing a room's analytics to the next owner (several instances) ---- */
+
+json_t *history_agg_json(const struct room_history *h) {
+  json_t *mt = json_array();
+  for (int i = 0; h->messages_by_type && i < HISTORY_MSG_TYPES; i++)
+    if (h->messages_by_type[i])
+      json_array_append_new(mt, json_pack("[i,I]", i, (json_int_t)h->messages_by_type[i]));
+  return json_pack("{s:I,s:I,s:I,s:o,s:[I,I,I],s:I,s:I,s:I}", "sessions", (json_int_t)h->sessions, "csm",
+                   (json_int_t)h->closed_session_ms, "peak", (json_int_t)h->peak, "mt", mt, "q",
+                   (json_int_t)h->quality[0], (json_int_t)h->quality[1], (json_int_t)h->quality[2], "custom",
+                   (json_int_t)h->custom_events, "et", (json_int_t)h->events.total, "at",
+                   (json_int_t)h->audit.total);
+}
+
+static uint64_t agg_u64(const json_t *o, const char *k) {
+  json_int_t v = json_integer_value(json_object_get(o, k));
+  return v > 0 ? (uint64_t)v : 0;
+}
+
+void history_agg_apply(struct room_history *h, const json_t *agg) {
+  if (!json_is_object(agg)) return;
+  h->sessions = agg_u64(agg, "sessions");
+  h->closed_session_ms = agg_u64(agg, "csm");
+  uint64_t peak = agg_u64(agg, "peak");
+  if (peak > h->peak) h->peak = peak;
+  size_t i;
+  json_t *m;
+  json_array_foreach(json_object_get(agg, "mt"), i, m) {
+    json_int_t type = json_integer_value(json_array_get(m, 0)), n = json_integer_value(json_array_get(m, 1));
+    if (type < 0 || type >= HISTORY_MSG_TYPES || n <= 0) continue;
+    if (h->messages_by_type == NULL && (h->messages_by_type = calloc(HISTORY_MSG_TYPES, sizeof(uint64_t))) == NULL)
+      return;
+    h->messages_by_type[type] = (uint64_t)n;
+  }
+  json_t *q = json_object_get(agg, "q");
+  for (int b = 0; b < QUALITY__COUNT; b++) {
+    json_int_t v = json_integer_value(json_array_get(q, (size_t)b));
+    h->quality[b] = v > 0 ? (uint64_t)v : 0;
+  }
+  h->custom_events = agg_u64(agg, "custom");
+  uint64_t et = agg_u64(agg, "et"), at = agg_u64(agg, "at");
+  if (et > h->events.total) h->events.total = et;
+  if (at > h->audit.total) h->audit.total = at;
+}
+
+json_t *history_ring_tail(const struct event_ring *ring, uint64_t from) {
+  json_t *a = json_array();
+  uint64_t first = ring->total - ring->count; /* ordinal of the oldest held */
+  for (size_t i = from > first ? (size_t)(from - first) : 0; i < ring->count; i++) {
+    struct analytics_event e;
+    rec_view(ring_at(ring, i), &e);
+    json_t *data = e.data ? json_loadb(e.data, e.data_len, JSON_DECODE_ANY, NULL) : json_null();
+    json_array_append_new(a, json_pack("[I,s,s,s,I,o]", (json_int_t)e.ts, e.type, e.user_id, e.name,
+                                       (json_int_t)e.value, data ? data : json_null()));
+  }
+  return a;
+}
+
+int history_ring_restore(struct room_history *h, int audit, const char *txt, size_t len) {
+  json_t *a = json_loadb(txt, len, 0, NULL);
+  json_int_t ts = json_integer_value(json_array_get(a, 0)), value = json_integer_value(json_array_get(a, 4));
+  const char *type = json_string_value(json_array_get(a, 1)), *user = json_string_value(json_array_get(a, 2)),
+             *name = json_string_value(json_array_get(a, 3));
+  json_t *data = json_array_get(a, 5);
+  int ok = json_is_array(a) && ts > 0 && type && type[0] && user && name;
+  struct analytics_event e;
+  if (ok) {
+    json_t *d = data && !json_is_null(data) ? json_incref(data) : NULL;
+    /* No sink: the store has it already (or its own owner's file does). */
+    ok = ring_add(audit ? &h->audit : &h->events, (uint64_t)ts, type, user, name, value, d, &e) != NULL;
+  }
+  json_decref(a);
+  return ok ? 0 : -1;
 }

@@ -101,6 +101,7 @@ struct history_registry {
   /* Called with a room id whose history is evicted (its files go too), or NULL. */
   void (*on_evict)(void *arg, const char *room_id);
   void *evict_arg;
+  uint64_t erases;                 /* history_erase_user calls: copies elsewhere are stale */
 };
 
 #define HISTORY_PER_FAMILY 64        /* closed histories kept per room family */
@@ -158,6 +159,19 @@ json_t *history_ring_json(const struct event_ring *ring, uint64_t since_ms, size
  * streams it started or stopped. What the store does to its rows. */
 #define HISTORY_ANONYMOUS "anonymous"
 void history_erase_user(struct history_registry *reg, const char *user_id);
+
+/* Handing a live room's analytics to the instance that takes it over
+ * (several instances, ADR 0006): the aggregates as JSON (counts, peak,
+ * quality, ring totals), applied back to a new owner's history (counts
+ * are set; peak and ring totals only rise); the entries of a ring recorded
+ * from ordinal `from` on (ring->total counts every entry ever) that it
+ * still holds, oldest first, as [ts, type, user, name, value, data|null]
+ * arrays; and one such entry's JSON text appended to h's ring without
+ * telling the sink (-1 if it is not one). */
+json_t *history_agg_json(const struct room_history *h);
+void history_agg_apply(struct room_history *h, const json_t *agg);
+json_t *history_ring_tail(const struct event_ring *ring, uint64_t from);
+int history_ring_restore(struct room_history *h, int audit, const char *txt, size_t len);
 
 /* The active recording, or NULL. */
 struct recording *history_recording_active(struct room_history *h);

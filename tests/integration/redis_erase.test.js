@@ -84,3 +84,35 @@ test('an erase answered by one instance tombstones the chat stored by another (o
     }
   });
 });
+
+// The owner writes the room's analytics events to Redis for a next owner
+// (ADR 0006, "Analytics"): an erase rewrites them there too, so a takeover
+// does not bring the erased user's events back under their id.
+test('an erase on the owner, then a takeover: the room\'s analytics events name the user "anonymous"', async () => {
+  await rh.withCluster(2, { args: f.RATES_OFF.concat(['--resume-grace-ms', '20000']) }, async (r, [A, B]) => {
+    const room = 'era';
+    const a = await h.join(A, room, 'alice', { role: 'host' });
+    assert.strictEqual(await ownerOf([A, B], room), A);
+    const b = await h.join(B, room, 'bob');
+    const d = await h.join(B, room, 'dora', { name: SECRET_NAME });
+    d.send({ type: 'chat-message', id: 'd1', payload: { text: SECRET_TEXT } });
+    await a.nextWhere((m) => m.type === 'chat-message' && m.payload.text === SECRET_TEXT, 5000);
+    await h.delay(300); // written to Redis with dora's id
+    const res = await f.rest(B, 'POST', '/webrtc/admin/users/dora/erase', { token: f.adminTok(B) });
+    assert.strictEqual(res.status, 200, res.text);
+    await d.waitClose(5000);
+    await a.nextWhere((m) => m.type === 'user-left' && m.payload.user_id === 'dora', 5000);
+    const host = h.mintToken(h.SECRET, { sub: 'alice', role: 'host' });
+    const ev0 = (await h.api(B, 'GET', `/webrtc/rooms/${room}/analytics?limit=1000`, host)).json;
+    assert.ok(!JSON.stringify(ev0).includes('dora'), JSON.stringify(ev0));
+    await h.delay(300);
+
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    await b.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+    assert.strictEqual(await ownerOf([B], room), B);
+    const ev = (await h.api(B, 'GET', `/webrtc/rooms/${room}/analytics?limit=1000`, host)).json;
+    assert.ok(ev.events.some((e) => e.type === 'chat' && e.user_id === 'anonymous'), JSON.stringify(ev));
+    assert.ok(!JSON.stringify(ev).includes('dora'), `the erased user is back in the events: ${JSON.stringify(ev)}`);
+  });
+});

@@ -229,3 +229,53 @@ test('erase through another instance: the user, connected through B to a room ow
     assert.ok(tomb, `a tombstone in the replay: ${text.slice(0, 600)}`);
   });
 });
+
+// The room's analytics survive the owner (ADR 0006, "Analytics"): the owner
+// writes its counts, events and audit entries to Redis as they change; the
+// instance that takes the room over starts from them, so the summary, the
+// events and the audit log asked through any instance go on from where
+// they were, and what comes after is added once.
+test('kill -9 the owner: the room\'s analytics summary, events and audit log go on on the new owner', async () => {
+  await rh.withCluster(3, { args: f.RATES_OFF.concat(['--resume-grace-ms', '20000']) }, async (r, [A, B, C]) => {
+    const a = await h.join(A, 'tka', 'alice', { role: 'host' });
+    const b = await h.join(B, 'tka', 'bob');
+    await a.nextWhere((m) => m.type === 'user-joined' && m.payload.user_id === 'bob', 3000);
+    assert.strictEqual(await ownerOf([A, B, C], 'tka'), A);
+    const host = h.mintToken(h.SECRET, { sub: 'alice', role: 'host' });
+    for (const t of ['one', 'two', 'three']) b.send({ type: 'chat-message', payload: { text: t } });
+    await h.waitFor(() => rh.chats(a).length >= 3, 3000, 20, 'chat reached alice');
+    const set = await h.api(C, 'POST', '/webrtc/rooms/tka/settings', host, { reactions_enabled: false });
+    assert.strictEqual(set.status, 200, set.text);
+    await h.delay(400); // the owner writes at most every 100 ms
+    const before = (await h.api(C, 'GET', '/webrtc/rooms/tka/analytics/summary', host)).json;
+    const evBefore = (await h.api(C, 'GET', '/webrtc/rooms/tka/analytics?limit=1000', host)).json;
+    const auBefore = (await h.api(C, 'GET', '/webrtc/rooms/tka/audit', host)).json;
+    assert.strictEqual(before.messages_by_type['chat-message'], 3, JSON.stringify(before));
+    assert.strictEqual(before.total_sessions, 2, JSON.stringify(before));
+    assert.ok(evBefore.events.filter((e) => e.type === 'chat').length === 3, JSON.stringify(evBefore));
+    const auditOf = (x) => (x.audit || x.entries || x.events || []).map((e) => e.action);
+    assert.ok(auditOf(auBefore).includes('settings_update'), JSON.stringify(auBefore));
+
+    A.proc.kill('SIGKILL');
+    await A.exited;
+    await b.nextWhere((m) => rs.isStatusOf(m, 'alice') && m.payload.status === 'reconnecting', 10000);
+    assert.strictEqual(await ownerOf([B, C], 'tka'), B);
+    b.send({ type: 'chat-message', payload: { text: 'four' } });
+    await h.waitFor(async () => {
+      const s = (await h.api(C, 'GET', '/webrtc/rooms/tka/analytics/summary', host)).json;
+      return s && s.messages_by_type && s.messages_by_type['chat-message'] === 4;
+    }, 5000, 100, 'the fourth chat counted after the three of the dead owner');
+    const after = (await h.api(C, 'GET', '/webrtc/rooms/tka/analytics/summary', host)).json;
+    assert.strictEqual(after.total_sessions, before.total_sessions, JSON.stringify(after));
+    assert.strictEqual(after.peak_participants, before.peak_participants, JSON.stringify(after));
+    assert.strictEqual(after.created_at, before.created_at);
+    const evAfter = (await h.api(B, 'GET', '/webrtc/rooms/tka/analytics?limit=1000', host)).json;
+    const chatsAfter = evAfter.events.filter((e) => e.type === 'chat');
+    assert.strictEqual(chatsAfter.length, 4, JSON.stringify(evAfter));
+    // The dead owner's events come first, as they were, and once.
+    assert.deepStrictEqual(evAfter.events.slice(0, evBefore.events.length), evBefore.events);
+    assert.strictEqual(evAfter.total_events, evBefore.total_events + 1, JSON.stringify(evAfter));
+    const auAfter = (await h.api(B, 'GET', '/webrtc/rooms/tka/audit', host)).json;
+    assert.deepStrictEqual(auditOf(auAfter), auditOf(auBefore));
+  });
+});

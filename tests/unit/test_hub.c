@@ -578,11 +578,81 @@ static void history_rings_keep_what_they_held(void **state) {
   (void)state;
 }
 
+/* What an owner hands the next one (cluster snapshot.c): the counts and
+ * the rings' tails go to JSON and back into a fresh history, without the
+ * sink; tails start where asked (ring ordinals), bad entries are refused. */
+static void history_hands_over_counts_and_rings(void **state) {
+  struct room_history *h = calloc(1, sizeof(*h)), *n = calloc(1, sizeof(*n));
+  h->sessions = 7;
+  h->closed_session_ms = 123456;
+  h->peak = 4;
+  h->quality[2] = 3;
+  h->custom_events = 2;
+  history_count_message(h, 5);
+  history_count_message(h, 5);
+  history_count_message(h, 9);
+  history_event(h, 10, "join", "alice", NULL, 0, NULL);
+  history_event(h, 11, "custom", "bob", "clicked", -3, json_pack("{s:i}", "k", 1));
+  history_event(h, 12, "chat", "bob", NULL, 0, NULL);
+  history_audit(h, 13, "alice", "mute", "bob", json_pack("{s:b}", "on", 1));
+  json_t *tail = history_ring_tail(&h->events, 1); /* from the second event on */
+  assert_int_equal(json_array_size(tail), 2);
+  assert_string_equal(json_string_value(json_array_get(json_array_get(tail, 0), 1)), "custom");
+  json_decref(tail);
+  json_t *all = history_ring_tail(&h->events, 0), *au = history_ring_tail(&h->audit, 0);
+  json_t *agg = history_agg_json(h);
+  history_sink_set(on_sink, NULL);
+  int before = sunk_n;
+  size_t i;
+  json_t *e;
+  json_array_foreach(all, i, e) {
+    char *t = json_dumps(e, JSON_COMPACT);
+    assert_int_equal(history_ring_restore(n, 0, t, strlen(t)), 0);
+    free(t);
+  }
+  char *t = json_dumps(json_array_get(au, 0), JSON_COMPACT);
+  assert_int_equal(history_ring_restore(n, 1, t, strlen(t)), 0);
+  free(t);
+  assert_int_equal(history_ring_restore(n, 0, "[1,2]", 5), -1);
+  assert_int_equal(history_ring_restore(n, 0, "nope", 4), -1);
+  assert_int_equal(sunk_n, before); /* the store is not told again */
+  history_sink_set(NULL, NULL);
+  history_agg_apply(n, agg);
+  assert_int_equal(n->sessions, 7);
+  assert_int_equal(n->closed_session_ms, 123456);
+  assert_int_equal(n->peak, 4);
+  assert_int_equal(n->quality[2], 3);
+  assert_int_equal(n->custom_events, 2);
+  assert_int_equal(history_messages(n, 5), 2);
+  assert_int_equal(history_messages(n, 9), 1);
+  assert_int_equal(n->events.total, 3);
+  assert_int_equal(n->audit.total, 1);
+  json_t *a = history_ring_json(&h->events, 0, 10, 0), *b = history_ring_json(&n->events, 0, 10, 0);
+  assert_true(json_equal(a, b));
+  json_decref(a);
+  json_decref(b);
+  a = history_ring_json(&h->audit, 0, 10, 1);
+  b = history_ring_json(&n->audit, 0, 10, 1);
+  assert_true(json_equal(a, b));
+  json_decref(a);
+  json_decref(b);
+  json_decref(all);
+  json_decref(au);
+  json_decref(agg);
+  struct history_registry reg;
+  memset(&reg, 0, sizeof(reg));
+  assert_int_equal(map_put(&reg.rooms, "x", h), 0);
+  assert_int_equal(map_put(&reg.rooms, "y", n), 0);
+  history_registry_free(&reg);
+  (void)state;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(user_joined_entries_are_compact_and_render_as_sent, setup, teardown),
     cmocka_unit_test(roomlog_compact_keeps_recipients_and_counts_bytes),
     cmocka_unit_test(history_rings_keep_what_they_held),
+    cmocka_unit_test(history_hands_over_counts_and_rings),
     cmocka_unit_test_setup_teardown(join_sends_state_then_user_joined, setup, teardown),
     cmocka_unit_test_setup_teardown(away_member_keeps_seat_and_resumes, setup, teardown),
     cmocka_unit_test_setup_teardown(grace_expiry_leaves_and_remembers_the_token, setup, teardown),
