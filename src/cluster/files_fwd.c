@@ -255,8 +255,9 @@ static void on_owner_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     f->started = 1;
     f->down_bytes += n;
     int w = conn_write_stream(f->c, ob);
-    if (w < 0) { /* the client is closing: its on_abort closes f */
-      if (!f->closed) ffwd_close(f, 1);
+    if (w < 0) { /* the client is closing (the close itself comes later: detached first) */
+      ffwd_detach(f);
+      ffwd_close(f, 1);
       return;
     }
     if (w == 0 && !f->done) {
