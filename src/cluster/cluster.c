@@ -229,11 +229,16 @@ void cluster_metrics(const struct cluster *cl, struct buf *b) {
       "# HELP huddle_cluster_forwards_unanswered_total REST calls answered 503: their owner died after reading them, or did not answer in time.\n"
       "# TYPE huddle_cluster_forwards_unanswered_total counter\nhuddle_cluster_forwards_unanswered_total %llu\n"
       "# HELP huddle_cluster_msgs_recovered_total Client messages taken back from a dead owner's inbox and sent to the new owner.\n"
-      "# TYPE huddle_cluster_msgs_recovered_total counter\nhuddle_cluster_msgs_recovered_total %llu\n",
+      "# TYPE huddle_cluster_msgs_recovered_total counter\nhuddle_cluster_msgs_recovered_total %llu\n"
+      "# HELP huddle_cluster_files_forwarded_total Shared-file requests passed to their room's owner over HTTP.\n"
+      "# TYPE huddle_cluster_files_forwarded_total counter\nhuddle_cluster_files_forwarded_total %llu\n"
+      "# HELP huddle_cluster_files_forward_failed_total Shared-file requests whose owner could not answer: 503 or a cut connection.\n"
+      "# TYPE huddle_cluster_files_forward_failed_total counter\nhuddle_cluster_files_forward_failed_total %llu\n",
       cl->inst, cluster_redis_up(cl), cluster_owned_rooms(cl), (unsigned long long)cl->st.forwarded_out,
       (unsigned long long)cl->st.forwarded_in, (unsigned long long)cl->st.stream_entries_in,
       cl->st.stream_lag_ms / 1000.0, cl->npending, (unsigned long long)cl->st.takeovers,
       (unsigned long long)cl->st.opens_moved, (unsigned long long)cl->st.forwards_retried,
-      (unsigned long long)cl->st.forwards_unanswered, (unsigned long long)cl->st.msgs_recovered);
+      (unsigned long long)cl->st.forwards_unanswered, (unsigned long long)cl->st.msgs_recovered,
+      (unsigned long long)cl->st.files_forwarded, (unsigned long long)cl->st.files_forward_failed);
   if (n > 0) buf_append(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
 }
