@@ -21,6 +21,7 @@
 #include "cluster/cluster.h"
 #include "cluster/cluster_int.h"
 #include "net/http.h"
+#include "net/proxy.h"
 #include "room/room.h"
 
 /* Upload bytes written to the owner and not yet taken by its socket:
@@ -505,6 +506,9 @@ int ffwd_try(struct cluster *cl, struct conn *c, int at_head) {
     return 1;
   }
   if (!cl->cmd_up) return 0; /* Redis away: answered here, as before */
+  /* Behind a trusted proxy: the client's address (X-Forwarded-For to the
+   * owner), or refused 429 as api_dispatch would. */
+  if (proxy_resolve(c) != 0) return 1;
   struct ffwd *f = calloc(1, sizeof(*f));
   if (f == NULL) return 0;
   f->cl = cl;
