@@ -184,7 +184,7 @@ test('files through a non-owner: auth, permission and size errors are the owner\
   });
 });
 
-test('the owner killed mid-download through a non-owner: the client sees the cut, the non-owner keeps no descriptor', async () => {
+test('a client gone mid-download through a non-owner, then the owner killed mid-download: the client sees the cut, no descriptor stays', async () => {
   await rh.withCluster(2, { args: ARGS }, async (r, [A, B]) => {
     const data = textBytes(40 * MiB);
     const s = await setup([A, B, B], 'fx-kill', data.length, sha256(data).toString('hex'));
@@ -193,6 +193,18 @@ test('the owner killed mid-download through a non-owner: the client sees the cut
     assert.strictEqual(p.status, 204, p.text);
     await s.alice.next('file-share-complete', 30000);
     const before = fdCount(B);
+    const beforeA = fdCount(A);
+    // A client that goes away mid-download: both instances let go of it.
+    await new Promise((resolve) => {
+      const req = http.request({ host: h.HOST, port: B.port, path: s.url, agent: false,
+        headers: { Authorization: `Bearer ${s.btok}` } }, (res) => {
+        res.once('data', () => { req.destroy(); resolve(); });
+      });
+      req.on('error', () => {});
+      req.end();
+    });
+    await h.waitFor(() => fdCount(B) <= before && fdCount(A) <= beforeA, 5000, 50,
+      `descriptors back: B ${fdCount(B)}/${before}, A ${fdCount(A)}/${beforeA}`);
     const got = await new Promise((resolve) => {
       let n = 0;
       const req = http.request({ host: h.HOST, port: B.port, path: s.url, agent: false,
