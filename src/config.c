@@ -86,6 +86,7 @@ static const struct opt opts[] = {
   {"history-max-mb", "HUDDLE_HISTORY_MAX_MB", I(history_max_mb), "256", 1, 1048576, "MiB of closed-room history kept in memory (each creator at most 1/16 of it)."},
   {"trusted-proxies", "HUDDLE_TRUSTED_PROXIES", S(trusted_proxies), "", 0, 0, "Comma-separated proxy addresses whose X-Forwarded-For names the client (empty: none)."},
   {"redis-url", "HUDDLE_REDIS_URL", S(redis_url), NULL, 0, 0, "redis://[[user]:password@]host[:port][/db]: run as one of several instances sharing rooms through Redis (unset: one instance)."},
+  {"advertise-addr", "HUDDLE_ADVERTISE_ADDR", S(advertise_addr), NULL, 0, 0, "ip:port the other instances reach this one at, for shared files (unset: the listen address when it is a concrete IP)."},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -63,6 +63,7 @@ struct config {
   int history_max_mb;          /* bytes bound of closed-room history, MiB */
   char *trusted_proxies;       /* comma-separated addresses whose X-Forwarded-For is believed */
   char *redis_url;             /* NULL: one instance (in-process bus); else src/cluster */
+  char *advertise_addr;        /* NULL: the bound address, when a concrete IP (src/cluster, shared files) */
 };
 
 /* Fills c from defaults, then the config file (from --config or

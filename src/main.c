@@ -222,6 +222,7 @@ int main(int argc, char **argv) {
     /* Several instances: requests, messages and ends pass the cluster first. */
     ok = cluster_start(&hub, &srv, cfg.redis_url, err, sizeof(err)) == 0;
     srv.handlers.request = cluster_on_request;
+    srv.handlers.head = cluster_on_head; /* files of rooms owned elsewhere: forwarded with their bodies */
     srv.handlers.ws_text = cluster_on_text;
     srv.handlers.ws_end = cluster_on_end;
   }

@@ -12,7 +12,8 @@
  *   inbox:{inst}   what other instances send this one (opens, messages,
  *                  ends, REST calls and their responses); its reader trims
  *                  what it read before running messages and REST calls
- *   hb:{inst}      heartbeat, PX LEASE_MS
+ *   hb:{inst}      heartbeat, PX LEASE_MS; its value is the address other
+ *                  instances reach this one at for shared files ("-": none)
  *   grant:{jti}    a spent breakout grant, PX until the grant expires
  *   rooms          sorted set: rooms live on some instance, scored by when
  *                  their entry expires (renewed by the owner every tick)
@@ -62,6 +63,16 @@ static void snapshot_if_dirty(const char *k, void *v, void *arg) {
   }
 }
 
+void heartbeat_send(struct cluster *cl) {
+  char hb[KEY_MAX], ttl[16];
+  key_of(hb, "hb", cl->inst);
+  snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
+  ffwd_addr(cl); /* the heartbeat's value: where the others reach this instance ("-": nowhere) */
+  const char *argv[] = {"SET", hb, cl->addr[0] ? cl->addr : "-", "PX", ttl};
+  if (cl->hb_unanswered == 0) cl->hb_unanswered = now_ms(cl); /* redis_watchdog */
+  redis_cmd(cl, redis_hb_cb, NULL, 0, 5, argv, NULL);
+}
+
 static void on_timer(uv_timer_t *t) {
   struct cluster *cl = t->data;
   if (cl->srv->shutting_down && cl->srv->nconns == 0) {
@@ -70,12 +81,7 @@ static void on_timer(uv_timer_t *t) {
   }
   redis_watchdog(cl);
   if (!cl->cmd_up) return;
-  char hb[KEY_MAX], ttl[16];
-  key_of(hb, "hb", cl->inst);
-  snprintf(ttl, sizeof(ttl), "%d", LEASE_MS);
-  const char *argv[] = {"SET", hb, "1", "PX", ttl};
-  if (cl->hb_unanswered == 0) cl->hb_unanswered = now_ms(cl); /* redis_watchdog */
-  redis_cmd(cl, redis_hb_cb, NULL, 0, 5, argv, NULL);
+  heartbeat_send(cl);
   map_each(&cl->rooms, renew_room, cl);
   if (now_ms(cl) - cl->up_since >= LEASE_MS) check_instances(cl);
   fwd_check(cl);
@@ -161,6 +167,7 @@ void cluster_stop(struct cluster *cl) {
   free(cl->feeds);
   cl->feeds = NULL, cl->nfeeds = cl->cap_feeds = 0;
   ptrvec_free(&cl->sweep);
+  ffwd_close_all(cl);
   if (cl->cmd) redisAsyncDisconnect(cl->cmd); /* sends what is queued first */
   if (cl->rd) {
     redisAsyncFree(cl->rd); /* blocked in XREAD: nothing to wait for */
@@ -186,7 +193,7 @@ json_t *cluster_health_json(const struct cluster *cl) {
   for (size_t i = 0; i < cl->rooms.nbuckets; i++)
     for (struct map_entry *e = cl->rooms.buckets[i]; e; e = e->next)
       if (((struct croom *)e->value)->owned) json_array_append_new(owned, json_string(e->key));
-  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I}", "instance_id", cl->inst, "redis",
+  return json_pack("{s:s,s:s,s:o,s:I,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:I,s:I}", "instance_id", cl->inst, "redis",
                    cluster_redis_up(cl) ? "ok" : "unavailable", "owned_rooms", owned, "forwarded_out",
                    (json_int_t)cl->st.forwarded_out, "forwarded_in", (json_int_t)cl->st.forwarded_in,
                    "stream_entries_in", (json_int_t)cl->st.stream_entries_in, "queued",
@@ -194,7 +201,9 @@ json_t *cluster_health_json(const struct cluster *cl) {
                    cl->st.stream_lag_max_ms, "takeovers", (json_int_t)cl->st.takeovers, "fenced",
                    (json_int_t)cl->st.fenced, "opens_moved", (json_int_t)cl->st.opens_moved, "forwards_retried",
                    (json_int_t)cl->st.forwards_retried, "forwards_unanswered", (json_int_t)cl->st.forwards_unanswered,
-                   "msgs_recovered", (json_int_t)cl->st.msgs_recovered);
+                   "msgs_recovered", (json_int_t)cl->st.msgs_recovered, "advertise_addr",
+                   cl->addr[0] ? json_string(cl->addr) : json_null(), "files_forwarded",
+                   (json_int_t)cl->st.files_forwarded, "files_forward_failed", (json_int_t)cl->st.files_forward_failed);
 }
 
 void cluster_metrics(const struct cluster *cl, struct buf *b) {
@@ -226,11 +235,16 @@ void cluster_metrics(const struct cluster *cl, struct buf *b) {
       "# HELP huddle_cluster_forwards_unanswered_total REST calls answered 503: their owner died after reading them, or did not answer in time.\n"
       "# TYPE huddle_cluster_forwards_unanswered_total counter\nhuddle_cluster_forwards_unanswered_total %llu\n"
       "# HELP huddle_cluster_msgs_recovered_total Client messages taken back from a dead owner's inbox and sent to the new owner.\n"
-      "# TYPE huddle_cluster_msgs_recovered_total counter\nhuddle_cluster_msgs_recovered_total %llu\n",
+      "# TYPE huddle_cluster_msgs_recovered_total counter\nhuddle_cluster_msgs_recovered_total %llu\n"
+      "# HELP huddle_cluster_files_forwarded_total Shared-file requests passed to their room's owner over HTTP.\n"
+      "# TYPE huddle_cluster_files_forwarded_total counter\nhuddle_cluster_files_forwarded_total %llu\n"
+      "# HELP huddle_cluster_files_forward_failed_total Shared-file requests whose owner could not answer: 503 or a cut connection.\n"
+      "# TYPE huddle_cluster_files_forward_failed_total counter\nhuddle_cluster_files_forward_failed_total %llu\n",
       cl->inst, cluster_redis_up(cl), cluster_owned_rooms(cl), (unsigned long long)cl->st.forwarded_out,
       (unsigned long long)cl->st.forwarded_in, (unsigned long long)cl->st.stream_entries_in,
       cl->st.stream_lag_ms / 1000.0, cl->npending, (unsigned long long)cl->st.takeovers,
       (unsigned long long)cl->st.opens_moved, (unsigned long long)cl->st.forwards_retried,
-      (unsigned long long)cl->st.forwards_unanswered, (unsigned long long)cl->st.msgs_recovered);
+      (unsigned long long)cl->st.forwards_unanswered, (unsigned long long)cl->st.msgs_recovered,
+      (unsigned long long)cl->st.files_forwarded, (unsigned long long)cl->st.files_forward_failed);
   if (n > 0) buf_append(b, t, (size_t)n < sizeof(t) ? (size_t)n : sizeof(t) - 1);
 }

@@ -31,6 +31,8 @@ struct cluster_stats {
   uint64_t msgs_recovered;    /* client messages taken back from a dead owner's inbox and sent to the new one */
   uint64_t forwards_retried;  /* REST calls taken back from a dead owner and sent again (GET/HEAD, or never read) */
   uint64_t forwards_unanswered; /* REST calls answered 503 here: owner gone after reading it, or no answer in time */
+  uint64_t files_forwarded;   /* files requests sent to their room's owner over HTTP */
+  uint64_t files_forward_failed; /* ... answered 503 (nothing sent yet) or cut (mid-answer) here */
   uint64_t reconnects;        /* Redis connections re-established */
   uint64_t queued_max;        /* most commands held while Redis was away */
   double stream_lag_ms;       /* last: owner's append to this instance's delivery */
@@ -47,6 +49,9 @@ void cluster_stop(struct cluster *cl);
 /* The net layer's callbacks in cluster mode (main.c wires them instead of
  * api_dispatch / signal_on_message / signal_on_end). */
 void cluster_on_request(struct conn *c);
+/* The head hook (conn_handlers.head): a files request for a room owned
+ * elsewhere is forwarded with its body; anything else goes to api_http_head. */
+void cluster_on_head(struct conn *c);
 void cluster_on_text(struct conn *c, const char *data, size_t len);
 void cluster_on_end(struct conn *c, enum conn_end why, int code);
 

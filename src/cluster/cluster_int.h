@@ -220,6 +220,12 @@ struct cluster {
   struct feed *feeds;       /* during a rebuild (snap_session) */
   size_t nfeeds, cap_feeds;
   struct ptrvec sweep;      /* on_timer's rooms, kept between ticks (its capacity) */
+  /* Shared files on any instance (files_fwd.c): the address the other
+   * instances reach this one at, published as the heartbeat's value ("-":
+   * none), and the files requests forwarded to their rooms' owners. */
+  char addr[80];
+  int addr_done;            /* addr was worked out (at the first tick, once listening) */
+  struct ffwd *ffwds;       /* owned: forwards under way (a list) */
 };
 
 extern struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
@@ -229,6 +235,10 @@ static inline void key_of(char *out, const char *kind, const char *id) {
 }
 
 static inline uint64_t now_ms(struct cluster *cl) { return uv_now(cl->loop); }
+
+/* cluster.c */
+/* SETs this instance's heartbeat (its value: cl->addr, "-" for none). */
+void heartbeat_send(struct cluster *cl);
 
 /* redis.c */
 void redis_cmd(struct cluster *cl, redisCallbackFn *fn, void *priv, int hold, int argc, const char **argv,
@@ -296,6 +306,9 @@ void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len)
 void gate_drop(struct cluster *cl, struct conn *c);
 void counted_verdict(struct cluster *cl, int on);
 int status_call(struct cluster *cl, struct conn *c, const char *url);
+/* cluster_on_request after the files check: counts the call (shared
+ * api_call), then routes it. */
+void request_here(struct conn *c);
 
 /* rest.c */
 void fw_answer(struct cluster *cl, const char *id, const redisReply *f);
@@ -309,6 +322,17 @@ struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *room);
 void route_request(struct conn *c);
 /* Publishes the views of the rooms of s (struct croom *) owned here. */
 void rooms_publish(struct cluster *cl, const struct ptrvec *s);
+
+/* files_fwd.c */
+/* A files request for a room owned elsewhere (sync checks, then a lease
+ * lookup): 1 when it was taken (forwarded, refused, or waiting for the
+ * lookup), 0 when it is answered here as before. at_head: from the head
+ * hook of a request with a body. */
+int ffwd_try(struct cluster *cl, struct conn *c, int at_head);
+/* Works out cl->addr (once): --advertise-addr, or the bound address. */
+void ffwd_addr(struct cluster *cl);
+/* Cuts every forward (shutdown). */
+void ffwd_close_all(struct cluster *cl);
 
 /* snapshot.c */
 struct participant;
@@ -388,6 +412,27 @@ int msgq_next(const struct buf *q, size_t *off, const char **data, uint32_t *len
 /* 1 if an HTTP answer's head says "Connection: keep-alive" (http_reply's
  * own header: exact spelling). */
 int answer_keeps(const char *d, size_t n);
+/* 1 if url[0..len) is a files URL (/webrtc/rooms/{id}/files, /files/...,
+ * /files?...) with a valid room id, copied into room (n bytes); else 0. */
+int files_url_room(const char *url, size_t len, char *room, size_t n);
+/* "ip:port" or "[ip6]:port" into sa. Returns 0, or -1. */
+struct sockaddr_storage;
+int addr_parse(const char *s, struct sockaddr_storage *sa);
+/* The address to advertise into out (n bytes): adv when set, else bound
+ * unless its IP is a wildcard (out ""). Returns 0, or -1 when adv is set
+ * and not an ip:port. */
+int addr_advertised(const char *adv, const char *bound, char *out, size_t n);
+/* A header of a forwarded files request. */
+struct fwd_hdr { const char *name; const char *value; size_t len; };
+enum { FWD_BODY_NONE, FWD_BODY_LENGTH, FWD_BODY_CHUNKED };
+/* The head of a files request forwarded to its room's owner, appended to
+ * out: the method and target as sent, "Connection: close", the headers h
+ * (those with a value), X-Huddle-Forwarded: inst, X-Forwarded-For:
+ * client_ip, and the body's framing. Returns 0, or -1 (a value with CR or
+ * LF, or out of memory). */
+int fwd_head_build(struct buf *out, const char *method, const char *url, size_t url_len,
+                   const struct fwd_hdr *h, size_t nh, const char *inst, const char *client_ip, int framing,
+                   uint64_t content_length);
 /* Parses url into u. Returns 0, or -1 with err. */
 int redis_url_parse(struct redis_url *u, const char *url, char *err, size_t n);
 /* The reconnect delay after one of ms: doubled, at most BACKOFF_MAX_MS. */

@@ -281,6 +281,13 @@ static void api_gcra_cb(redisAsyncContext *ac, void *reply, void *priv) {
  * script in Redis (rl:{class}:{user}, as the WebSocket limits), so a user
  * has one budget on all instances. */
 void cluster_on_request(struct conn *c) {
+  /* Files of a room owned elsewhere go to the owner first, uncounted: the
+   * owner counts them as it counts its own (files_fwd.c). */
+  if (ffwd_try(the_cluster, c, 0)) return;
+  request_here(c);
+}
+
+void request_here(struct conn *c) {
   struct cluster *cl = the_cluster;
   char key[ID_MAX + 8];       /* a subject (ID_MAX) or "ip:" and an address (47) */
   if (cl == NULL || !cl->cmd_up || cl->h->rl.rules[RATE_API_CALL].limit == 0 || c->proxy) {

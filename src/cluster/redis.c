@@ -209,6 +209,7 @@ static void ready_cb(redisAsyncContext *ac, void *reply, void *priv) {
   else cl->cmd_up = 1, cl->hb_unanswered = 0;
   cl->st.reconnects++;
   on_up(cl);
+  if (!reader && cl->cmd_up) heartbeat_send(cl); /* at once: other instances look up our address in it */
 }
 
 static void on_connect(const redisAsyncContext *ac, int status) {

@@ -448,8 +448,10 @@ void route_request(struct conn *c) {
   const char *id = url + sizeof(pre) - 1;
   size_t n = strcspn(id, "/?");
   char room[ID_MAX + 1];
-  /* Shared files stay on the instance that holds them (streamed bodies and
-   * responses are not forwarded; ADR 0006, "Limits"). */
+  /* Shared files of a room owned elsewhere went to its owner over HTTP
+   * before this (files_fwd.c, ADR 0019); those that reach here are answered
+   * here: the room is ours or live nowhere, Redis is away, or the request
+   * was forwarded to this instance already. */
   if (n == 0 || n > ID_MAX || strncmp(id + n, "/files", 6) == 0) {
     api_dispatch(c);
     return;

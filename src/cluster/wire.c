@@ -148,3 +148,87 @@ void ptrvec_free(struct ptrvec *pv) {
   free(pv->v);
   memset(pv, 0, sizeof(*pv));
 }
+
+/* ---- shared files on any instance (files_fwd.c) ---- */
+
+int files_url_room(const char *url, size_t len, char *room, size_t n) {
+  static const char pre[] = "/webrtc/rooms/";
+  const size_t pl = sizeof(pre) - 1;
+  if (url == NULL || len <= pl || strncmp(url, pre, pl) != 0) return 0;
+  const char *id = url + pl, *end = url + len;
+  size_t idl = 0;
+  while (id + idl < end && id[idl] != '/' && id[idl] != '?') idl++;
+  const char *rest = id + idl;
+  if (idl == 0 || idl > ID_MAX || idl + 1 > n || (size_t)(end - rest) < 6 || strncmp(rest, "/files", 6) != 0)
+    return 0;
+  if (rest + 6 < end && rest[6] != '/' && rest[6] != '?') return 0; /* "/filesx" */
+  if (!id_valid(id, idl)) return 0;
+  memcpy(room, id, idl);
+  room[idl] = '\0';
+  return 1;
+}
+
+int addr_parse(const char *s, struct sockaddr_storage *sa) {
+  char host[64];
+  const char *port;
+  if (s == NULL || sa == NULL) return -1;
+  if (s[0] == '[') {
+    const char *close = strchr(s, ']');
+    if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host)) return -1;
+    memcpy(host, s + 1, (size_t)(close - s - 1));
+    host[close - s - 1] = '\0';
+    port = close + 2;
+  } else {
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || (size_t)(colon - s) >= sizeof(host)) return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    port = colon + 1;
+  }
+  uint64_t p;
+  const char *e = u64_parse(port, &p);
+  if (e == NULL || *e || p == 0 || p > 65535 || host[0] == '\0') return -1;
+  memset(sa, 0, sizeof(*sa));
+  if (strchr(host, ':')) return uv_ip6_addr(host, (int)p, (struct sockaddr_in6 *)sa) == 0 ? 0 : -1;
+  return uv_ip4_addr(host, (int)p, (struct sockaddr_in *)sa) == 0 ? 0 : -1;
+}
+
+int addr_advertised(const char *adv, const char *bound, char *out, size_t n) {
+  struct sockaddr_storage sa;
+  if (n) out[0] = '\0';
+  if (adv && *adv) {
+    if (addr_parse(adv, &sa) != 0) return -1;
+    snprintf(out, n, "%s", adv);
+    return 0;
+  }
+  if (bound == NULL || addr_parse(bound, &sa) != 0) return 0;
+  if (sa.ss_family == AF_INET && ((struct sockaddr_in *)&sa)->sin_addr.s_addr == 0) return 0; /* 0.0.0.0 */
+  if (sa.ss_family == AF_INET6) {
+    static const unsigned char any[16];
+    if (memcmp(&((struct sockaddr_in6 *)&sa)->sin6_addr, any, 16) == 0) return 0; /* :: */
+  }
+  snprintf(out, n, "%s", bound);
+  return 0;
+}
+
+int fwd_head_build(struct buf *out, const char *method, const char *url, size_t url_len,
+                   const struct fwd_hdr *h, size_t nh, const char *inst, const char *client_ip, int framing,
+                   uint64_t content_length) {
+  char line[128];
+  int ok = buf_append(out, method, strlen(method)) == 0 && buf_append(out, " ", 1) == 0 &&
+           buf_append(out, url, url_len) == 0 && buf_append(out, " HTTP/1.1\r\nHost: huddle\r\nConnection: close\r\n", 44) == 0;
+  for (size_t i = 0; ok && i < nh; i++) {
+    if (h[i].len == 0) continue;
+    /* http-parser refused CR and LF in values; checked again, never sent. */
+    if (memchr(h[i].value, '\r', h[i].len) || memchr(h[i].value, '\n', h[i].len)) return -1;
+    ok = buf_append(out, h[i].name, strlen(h[i].name)) == 0 && buf_append(out, ": ", 2) == 0 &&
+         buf_append(out, h[i].value, h[i].len) == 0 && buf_append(out, "\r\n", 2) == 0;
+  }
+  snprintf(line, sizeof(line), "X-Huddle-Forwarded: %s\r\nX-Forwarded-For: %s\r\n", inst, client_ip);
+  ok = ok && buf_append(out, line, strlen(line)) == 0;
+  if (framing == FWD_BODY_LENGTH) snprintf(line, sizeof(line), "Content-Length: %" PRIu64 "\r\n\r\n", content_length);
+  else if (framing == FWD_BODY_CHUNKED) snprintf(line, sizeof(line), "Transfer-Encoding: chunked\r\n\r\n");
+  else snprintf(line, sizeof(line), "\r\n");
+  ok = ok && buf_append(out, line, strlen(line)) == 0;
+  return ok ? 0 : -1;
+}

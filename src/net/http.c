@@ -24,7 +24,7 @@ static const char *hdr_names[HDR__COUNT] = {
   [HDR_UPLOAD_CHECKSUM] = "upload-checksum", [HDR_UPLOAD_METADATA] = "upload-metadata",
   [HDR_TUS_RESUMABLE] = "tus-resumable", [HDR_RANGE] = "range",
   [HDR_IF_NONE_MATCH] = "if-none-match", [HDR_IF_MODIFIED_SINCE] = "if-modified-since",
-  [HDR_X_FORWARDED_FOR] = "x-forwarded-for",
+  [HDR_X_FORWARDED_FOR] = "x-forwarded-for", [HDR_X_HUDDLE_FORWARDED] = "x-huddle-forwarded",
 };
 
 static struct conn *conn_of(http_parser *p) { return p->data; }
@@ -326,6 +326,33 @@ void http_on_eof(struct conn *c) {
   process(c);
 }
 
+/* After the head hook: 1 to read the body, 0 when the request was refused,
+ * answered or held (http_head_hold). */
+static int after_head(struct conn *c) {
+  if (c->closing || c->ending || c->req->held) return 0; /* refused, or answered already */
+  if (!c->req->stream && (c->req->parser.flags & F_CONTENTLENGTH) &&
+      c->req->parser.content_length > (uint64_t)c->req->body_cap) {
+    fail(c, API_ERR_PAYLOAD_TOO_LARGE, "body");
+    return 0;
+  }
+  http_parser_pause(&c->req->parser, 0);
+  return 1;
+}
+
+void http_head_hold(struct conn *c) {
+  c->req->held = 1;
+  conn_read_stop(c);
+}
+
+void http_head_continue(struct conn *c) {
+  if (c->kind != CONN_HTTP || c->req == NULL) return;
+  c->req->held = 0;
+  if (!after_head(c)) return;
+  if (!c->req->peer_done) conn_read_start(c);
+  conn_timer(c, (uint64_t)c->srv->cfg->header_timeout_ms, on_timeout);
+  process(c);
+}
+
 static void process_input(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
   while (!c->closing && !c->ending && c->kind == CONN_HTTP && !c->req->held && c->req->in.len > 0) {
@@ -361,13 +388,7 @@ static void process_input(struct conn *c) {
     if (c->req->head_seen && !c->req->head_hooked) {
       c->req->head_hooked = 1;
       c->srv->handlers.head(c);
-      if (c->closing || c->ending || c->req->held) return; /* refused, or answered already */
-      if (!c->req->stream && (c->req->parser.flags & F_CONTENTLENGTH) &&
-          c->req->parser.content_length > (uint64_t)c->req->body_cap) {
-        fail(c, API_ERR_PAYLOAD_TOO_LARGE, "body");
-        return;
-      }
-      http_parser_pause(&c->req->parser, 0);
+      if (!after_head(c)) return;
       continue;
     }
     if (!c->req->complete) {

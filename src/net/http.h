@@ -58,6 +58,15 @@ void http_stream_resume(struct conn *c);
  * request on c (keep-alive), unless the reply ended the connection. */
 void http_request_done(struct conn *c);
 
+/* From the head hook: the hook's answer comes later (it asks someone
+ * first). Reads stop and the body stays unread; on_abort of a stream set
+ * meanwhile tells that the client went away. */
+void http_head_hold(struct conn *c);
+/* Ends http_head_hold: what the hook would have done is done now (a stream
+ * attached, a refusal written, or nothing: the body is buffered), and the
+ * request goes on from there. */
+void http_head_continue(struct conn *c);
+
 /* Text of a status code ("Not Found"). */
 const char *http_status_text(int status);
 

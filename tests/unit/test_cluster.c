@@ -3,7 +3,9 @@
  * queues, keep-alive answers, the Redis URL, backoff), the fields of an
  * inbox entry, the snapshot written and read back (snapshot.c), the
  * rebuild's application of erases to logged entries (takeover.c), and the
- * growable list the sweeps collect into (wire.c). Replies
+ * growable list the sweeps collect into (wire.c), and the pure parts of
+ * files forwarding (the files URL, the advertised address, the forwarded
+ * head). Replies
  * are built by hand as hiredis would hand them over. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -645,6 +647,88 @@ static void erases_apply_to_entries_logged_before(void **state) {
   rfree(erases);
 }
 
+/* ---- shared files on any instance (wire.c) ---- */
+
+static int url_room(const char *url, char *room) { return files_url_room(url, strlen(url), room, ID_MAX + 1); }
+
+static void files_urls_name_their_room(void **state) {
+  (void)state;
+  char room[ID_MAX + 1];
+  assert_int_equal(url_room("/webrtc/rooms/demo/files", room), 1);
+  assert_string_equal(room, "demo");
+  assert_int_equal(url_room("/webrtc/rooms/demo/files/", room), 1);
+  assert_int_equal(url_room("/webrtc/rooms/a-b_c/files/f123?x=1", room), 1);
+  assert_string_equal(room, "a-b_c");
+  assert_int_equal(url_room("/webrtc/rooms/demo/files?x", room), 1);
+  /* Not files: other room endpoints, look-alikes, bad ids. */
+  assert_int_equal(url_room("/webrtc/rooms/demo", room), 0);
+  assert_int_equal(url_room("/webrtc/rooms/demo/filesx", room), 0);
+  assert_int_equal(url_room("/webrtc/rooms/demo/participants", room), 0);
+  assert_int_equal(url_room("/webrtc/rooms//files", room), 0);
+  assert_int_equal(url_room("/webrtc/rooms/de mo/files", room), 0);
+  assert_int_equal(url_room("/webrtc/rooms/files", room), 0);
+  char longid[ID_MAX + 40];
+  memset(longid, 'a', ID_MAX + 1);
+  longid[ID_MAX + 1] = '\0';
+  char url[ID_MAX + 80];
+  snprintf(url, sizeof(url), "/webrtc/rooms/%s/files", longid);
+  assert_int_equal(url_room(url, room), 0);
+}
+
+static void advertised_address_forms(void **state) {
+  (void)state;
+  struct sockaddr_storage sa;
+  char out[80];
+  assert_int_equal(addr_parse("10.0.0.5:8080", &sa), 0);
+  assert_int_equal(sa.ss_family, AF_INET);
+  assert_int_equal(addr_parse("[::1]:8080", &sa), 0);
+  assert_int_equal(sa.ss_family, AF_INET6);
+  assert_int_equal(addr_parse("::1:8080", &sa), 0); /* the server's own "bound" form */
+  assert_int_equal(sa.ss_family, AF_INET6);
+  assert_int_equal(addr_parse("host.example:8080", &sa), -1); /* IP literals only */
+  assert_int_equal(addr_parse("10.0.0.5", &sa), -1);
+  assert_int_equal(addr_parse("10.0.0.5:0", &sa), -1);
+  assert_int_equal(addr_parse("10.0.0.5:70000", &sa), -1);
+  assert_int_equal(addr_parse(":8080", &sa), -1);
+  assert_int_equal(addr_parse("-", &sa), -1); /* a heartbeat without an address */
+  /* The flag wins; a concrete listen address is the default; a wildcard is none. */
+  assert_int_equal(addr_advertised("10.1.2.3:9000", "0.0.0.0:8080", out, sizeof(out)), 0);
+  assert_string_equal(out, "10.1.2.3:9000");
+  assert_int_equal(addr_advertised(NULL, "127.0.0.1:8080", out, sizeof(out)), 0);
+  assert_string_equal(out, "127.0.0.1:8080");
+  assert_int_equal(addr_advertised("", "0.0.0.0:8080", out, sizeof(out)), 0);
+  assert_string_equal(out, "");
+  assert_int_equal(addr_advertised(NULL, ":::8080", out, sizeof(out)), 0);
+  assert_string_equal(out, "");
+  assert_int_equal(addr_advertised("nope", "127.0.0.1:8080", out, sizeof(out)), -1);
+  assert_string_equal(out, "");
+}
+
+static void forwarded_head_carries_what_the_owner_reads(void **state) {
+  (void)state;
+  struct buf b = {0};
+  struct fwd_hdr hd[] = {{"Authorization", "Bearer t.o.k", 12}, {"Range", "", 0}, {"Upload-Offset", "10", 2}};
+  assert_int_equal(fwd_head_build(&b, "PATCH", "/webrtc/rooms/r/files/f1", 24, hd, 3, "inst1", "10.0.0.9",
+                                  FWD_BODY_LENGTH, 42), 0);
+  assert_int_equal(buf_append(&b, "", 1), 0);
+  assert_string_equal(b.data, "PATCH /webrtc/rooms/r/files/f1 HTTP/1.1\r\nHost: huddle\r\nConnection: close\r\n"
+                              "Authorization: Bearer t.o.k\r\nUpload-Offset: 10\r\n"
+                              "X-Huddle-Forwarded: inst1\r\nX-Forwarded-For: 10.0.0.9\r\nContent-Length: 42\r\n\r\n");
+  buf_free(&b);
+  assert_int_equal(fwd_head_build(&b, "GET", "/x", 2, NULL, 0, "i", "1.2.3.4", FWD_BODY_NONE, 0), 0);
+  assert_int_equal(buf_append(&b, "", 1), 0);
+  assert_non_null(strstr(b.data, "X-Forwarded-For: 1.2.3.4\r\n\r\n"));
+  buf_free(&b);
+  assert_int_equal(fwd_head_build(&b, "PATCH", "/x", 2, NULL, 0, "i", "1.2.3.4", FWD_BODY_CHUNKED, 0), 0);
+  assert_int_equal(buf_append(&b, "", 1), 0);
+  assert_non_null(strstr(b.data, "Transfer-Encoding: chunked\r\n\r\n"));
+  buf_free(&b);
+  /* A value that would split the head is never sent. */
+  struct fwd_hdr bad[] = {{"Range", "bytes=0-1\r\nX-Evil: 1", 20}};
+  assert_int_equal(fwd_head_build(&b, "GET", "/x", 2, bad, 1, "i", "1.2.3.4", FWD_BODY_NONE, 0), -1);
+  buf_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(ptrvec_collects_every_entry),
@@ -665,6 +749,9 @@ int main(void) {
     cmocka_unit_test(snapshot_says_where_sessions_are),
     cmocka_unit_test(malformed_snapshot_refused_cleanly),
     cmocka_unit_test(erases_apply_to_entries_logged_before),
+    cmocka_unit_test(files_urls_name_their_room),
+    cmocka_unit_test(advertised_address_forms),
+    cmocka_unit_test(forwarded_head_carries_what_the_owner_reads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
