@@ -103,6 +103,11 @@ static const char *migrations[] = {
   "INSERT INTO chat_fts_state(id, indexed_upto) VALUES (1, (SELECT coalesce(max(id), 0) FROM chat_messages));"
   "DROP INDEX chat_messages_to;"
   "CREATE INDEX chat_messages_to ON chat_messages(to_user) WHERE to_user IS NOT NULL;",
+  /* 6: a chat message writes no analytics_events row; its event is read
+   * from its chat row (ADR 0020, STORE_CHAT_EVENT_ROWS). Events carry the
+   * room's seq for the order within a millisecond; the chat event rows a
+   * stored chat message stands for are deleted (store_schema.h). */
+  "ALTER TABLE analytics_events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;" STORE_MIGRATION_6_ROWS,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -126,8 +131,8 @@ static const char *write_sql[Q__COUNT] = {
              " reply_to, text, ts) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''), NULLIF(?7, ''), ?8, ?9)"
              " ON CONFLICT(room_id, seq) DO NOTHING",
   [Q_CHAT_FORGET] = "DELETE FROM chat_messages WHERE room_id = ?1 AND seq = ?2",
-  [Q_EVENT] = "INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data)"
-              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  [Q_EVENT] = "INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data, seq)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
   [Q_MEDIA] = "INSERT INTO recordings(id, room_id, kind, started_by, stopped_by, started_at, stopped_at,"
               " detail, target_redacted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
               " ON CONFLICT(id) DO UPDATE SET stopped_by = excluded.stopped_by,"
@@ -552,6 +557,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     T(q, 1, r->room_id); N(q, 2, r->ts); T(q, 3, r->name); T(q, 4, r->user_id); T(q, 5, r->aux);
     N(q, 6, r->value);
     if (r->text) T(q, 7, r->text);
+    N(q, 8, r->seq);
     return run(c, q);
   case STORE_MEDIA:
     if (!(q = stmt(c, Q_MEDIA))) return -1;
@@ -690,9 +696,7 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
   json_object_set_new(out, "items", a);
   switch (r->kind) {
   case STORE_READ_EVENTS:
-    rc = rows_json(c, "SELECT * FROM (SELECT ts, type, user_id, name, value, data FROM analytics_events"
-                      " WHERE room_id = ?1 AND ts >= ?2 ORDER BY id DESC LIMIT 1000) ORDER BY ts",
-                   r->room_id, (int64_t)r->ts, a);
+    rc = rows_json(c, STORE_EVENTS_SQL, r->room_id, (int64_t)r->ts, a);
     break;
   case STORE_READ_AUDIT:
     rc = rows_json(c, "SELECT * FROM (SELECT id, ts, actor, action, target, details FROM audit_log"
@@ -714,8 +718,7 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
                         " FROM participant_sessions WHERE user_id = ?1 ORDER BY joined_at",
                      r->user_id, 0, sessions);
     if (rc == 0)
-      rc = rows_json(c, "SELECT room_id, ts, type, name, value, data FROM analytics_events"
-                        " WHERE user_id = ?1 ORDER BY ts, id", r->user_id, 0, events);
+      rc = rows_json(c, STORE_EXPORT_EVENTS_SQL, r->user_id, 0, events);
     if (rc == 0)
       rc = rows_json(c, "SELECT room_id, ts, actor, action, target, details FROM audit_log"
                         " WHERE actor = ?1 OR target = ?1 ORDER BY ts, id", r->user_id, 0, audit);
