@@ -91,7 +91,8 @@ void store_export_fill(json_t *out, const char *user_id, json_t *chat, json_t *s
  * private; the event's ts or one ms after the chat's: the two clocks were
  * read one after the other). Chat event rows with no chat row stay (chat
  * not stored: --chat-durability off, or a message refused after it was
- * recorded) and are read as before. */
+ * recorded) and are read as before. These three macros are migration 6's
+ * text: never edit them once shipped (add a migration instead). */
 #define STORE_CHAT_EVENT_MATCH(a)                                                                         \
   "c.room_id = " a ".room_id AND c.ts BETWEEN " a ".ts - 1 AND " a ".ts"                                  \
   " AND (c.from_user = " a ".user_id OR (c.erased <> 0 AND " a ".user_id = '" STORE_ANONYMOUS "'))"       \
