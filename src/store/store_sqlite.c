@@ -116,7 +116,7 @@ enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
   Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q_ERASE_AUDIT, Q_ERASE_MEDIA,
-  Q_RET_SETTINGS, Q_RET_POLICY, Q_FTS_CATCH_UP, Q_FTS_MARK, Q_FTS_UPTO, Q__COUNT
+  Q_RET_SETTINGS, Q_RET_POLICY, Q_FTS_CATCH_UP, Q_FTS_MARK, Q_FTS_UPTO, Q_BEGIN, Q_COMMIT, Q__COUNT
 };
 
 static const char *write_sql[Q__COUNT] = {
@@ -155,6 +155,10 @@ static const char *write_sql[Q__COUNT] = {
   [Q_ERASE_POLICY_FIND] = "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0",
   [Q_ERASE_POLICY_SET] = "UPDATE room_policy SET policy = ?2, updated_at = ?3 WHERE room_id = ?1",
   [Q_CHAT_FTS] = "INSERT INTO chat_fts(rowid, text) VALUES (?1, ?2)",
+  /* Every batch begins and commits: prepared once, as the rest, instead
+   * of parsed again by sqlite3_exec at each commit. */
+  [Q_BEGIN] = "BEGIN IMMEDIATE",
+  [Q_COMMIT] = "COMMIT",
   /* The full-text index's lag (schema 5): rows above indexed_upto are not
    * indexed yet; one statement indexes them all, then the mark moves to
    * the last row (after a delete of the last rows, ids below the mark are
@@ -338,12 +342,21 @@ static int exec(struct store_conn *c, const char *sql) {
   return rc == SQLITE_OK ? 0 : -1;
 }
 
-static int begin(struct store_conn *c) { return exec(c, "BEGIN IMMEDIATE"); }
+static sqlite3_stmt *stmt(struct store_conn *c, int i);
+static int run(struct store_conn *c, sqlite3_stmt *q);
+
+/* BEGIN IMMEDIATE or COMMIT, prepared. 0 or -1. */
+static int control(struct store_conn *c, int i) {
+  sqlite3_stmt *q = stmt(c, i);
+  return q && run(c, q) == 0 ? 0 : -1;
+}
+
+static int begin(struct store_conn *c) { return control(c, Q_BEGIN); }
 static int commit(struct store_conn *c) {
   /* Enough chat rows wait for the full-text index: index them in this
    * batch's transaction (the idle writer usually has, see idle()). */
   if (c->fts_known && c->fts_pending >= FTS_DEFER_MAX && fts_catch_up(c) != 0) return -1;
-  return exec(c, "COMMIT");
+  return control(c, Q_COMMIT);
 }
 static void rollback(struct store_conn *c) {
   if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -440,7 +453,7 @@ static int fts_after_delete(struct store_conn *c) { return fts_mark_all(c); }
 static int idle(struct store_conn *c) {
   if (!c->fts_known || c->fts_pending < FTS_IDLE_MIN) return 0;
   if (begin(c) != 0) return -1;
-  if (fts_catch_up(c) != 0 || exec(c, "COMMIT") != 0) {
+  if (fts_catch_up(c) != 0 || control(c, Q_COMMIT) != 0) {
     rollback(c);
     return -1;
   }
