@@ -9,6 +9,7 @@
 #           callgrind instructions per thread (--separate-threads=yes; zeroed
 #                     once every client is in, dumped at the end)
 #           pstat     perf stat --per-thread: syscalls, context switches, task-clock
+#           strace    strace -c -f over the whole run (strace.txt: syscalls by name)
 #     SYNC  full | normal (--store-sync)
 # Prints the result directory: lg.txt (loadgen), health0/1.json (the store's
 # committed records and batches before and after), cpu0/1.txt, cg.*, pstat.txt.
@@ -26,6 +27,7 @@ DATA=$(mktemp -d /tmp/huddle-persist-data.XXXXXX)
 SECRET=bench-secret-bench-secret-bench-secret-0123
 W=(taskset -c 0)
 [ "$WRAP" = callgrind ] && W+=(valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/cg.%p")
+[ "$WRAP" = strace ] && W+=(strace -c -f -o "$OUT/strace.txt")
 "${W[@]}" "$BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --jwt-secret "$SECRET" \
   --rate-websocket-message 0/1m --rate-chat-message 0/1m --rate-room-create 0/1m \
   --max-connections-per-ip 1000000 --max-connections 1000000 --log-level warn \
@@ -46,6 +48,9 @@ taskset -c 1 "$HERE/build/loadgen" --port "$PORT" --secret "$SECRET" --server-pi
   --conns 500 --room-size "$ROOM" --msg-bytes 200 --rates "$RATE" --duration "$DUR" --warmup 2 --drain 10 \
   --keepalive 0 --retry-noisy 0 --no-stop --json "$OUT/lg.json" "${HOOKS[@]}" > "$OUT/lg.txt" 2> "$OUT/lg.err"
 curl -s "http://127.0.0.1:$PORT/webrtc/health" > "$OUT/health1.json"
-kill -TERM "$SP"; wait "$SP" 2>/dev/null
+# Under strace, huddle is strace's child: stop huddle and strace ends with it.
+HP=$SP
+[ "$WRAP" = strace ] && HP=$(pgrep -P "$SP" | head -1)
+kill -TERM "$HP"; wait "$SP" 2>/dev/null
 rm -rf "$DATA"
 echo "$OUT"

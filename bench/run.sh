@@ -61,7 +61,8 @@ Environment: HUDDLE_BIN, BENCH_SECRET, BENCH_PG_URL (scenario 5 on an existing P
   the search: S2_START / S3_START (first offered rate, 1000 / 1000), SEARCH_GROWTH (2),
   SEARCH_REFINE (bisection steps, 3), S2_MAX / S3_MAX (rate caps, 64000 / 64000);
   S2_RATES / S3_RATES: a fixed ladder instead of the search (as before);
-  S5_ROOM_SIZE (50), S5_SYNC (full | normal): scenario 5's rooms and --store-sync.
+  S5_ROOM_SIZE (50), S5_SYNC (full | normal): scenario 5's rooms and --store-sync;
+  S5_PG=0 skips its PostgreSQL row.
 EOF
 }
 
@@ -465,7 +466,10 @@ if has "$ONLY" 5; then
   run_each --scenario fanout --conns 500 --room-size "$S5_ROOM_SIZE" --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S" --persist
   PG_URL=${BENCH_PG_URL:-}
   PG_STOP=""
-  if [ -z "$PG_URL" ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+  if [ "${S5_PG:-1}" = 0 ]; then
+    PG_URL=""
+    log "  S5_PG=0: PostgreSQL row skipped"
+  elif [ -z "$PG_URL" ] && [ -x /usr/lib/postgresql/15/bin/initdb ]; then
     PGD=$(mktemp -d /tmp/huddle-bench-pg.XXXXXX)
     AS="sh -c"
     if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$PGD"; AS="su postgres -s /bin/sh -c"; fi
@@ -482,7 +486,7 @@ if has "$ONLY" 5; then
     EXTRA_FLAGS[huddle]="--chat-durability durable --store-sync $S5_SYNC --database-url $PG_URL"
     run_each --scenario fanout --conns 500 --room-size "$S5_ROOM_SIZE" --msg-bytes 200 --duration "$STEP_S" --warmup 2 --drain "$DRAIN_S" --persist
     [ -n "$PG_STOP" ] && eval "$PG_STOP"
-  else
+  elif [ "${S5_PG:-1}" != 0 ]; then
     log "  no PostgreSQL 15 here (apt-get install postgresql) and no BENCH_PG_URL: PostgreSQL row skipped"
   fi
   EXTRA_FLAGS[huddle]=""; LADDER_SC=""

@@ -60,8 +60,8 @@ static int submit_one(struct run *run) {
     return -1;
   }
   if (run->events) {
-    /* What huddle writes besides a chat message: its analytics event
-     * (before schema 5; the chat row is that event since). */
+    /* What huddle wrote besides a chat message before schema 6: its
+     * analytics event (ADR 0020: the chat row is that event since). */
     struct store_rec *e = store_rec_new(STORE_EVENT, run->room);
     if (e) {
       e->ts = (uint64_t)time(NULL) * 1000;

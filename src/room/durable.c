@@ -175,7 +175,7 @@ enum api_err durable_chat(struct hub *h, struct room *r, const struct room_event
   if (rec == NULL) return API_ERR_INTERNAL_ERROR;
   const char *reply = m->reply_to, *name = m->sender_name, *mid = m->message_id;
   rec->seq = seq;
-  rec->ts = hub_now_ms();
+  rec->ts = m->ts ? m->ts : hub_now_ms();
   copy_field(rec->id, sizeof(rec->id), mid ? mid : "");
   copy_field(rec->user_id, sizeof(rec->user_id), e->from);
   copy_field(rec->target, sizeof(rec->target), e->to ? e->to : "");
@@ -328,9 +328,19 @@ static void media_record(struct hub *hub, struct room_history *h, const char *id
 static void on_history(void *arg, struct room_history *h, int audit, const struct analytics_event *e) {
   struct hub *hub = arg;
   if (hub->store == NULL) return;
+  /* A chat's event is read from its stored chat row (ADR 0020); with
+   * --chat-durability off nothing of chat is stored, its event neither. */
+  if (!audit && strcmp(e->type, "chat") == 0) return;
   struct store_rec *rec = store_rec_new(audit ? STORE_AUDIT : STORE_EVENT, h->room_id);
   if (rec == NULL) return;
   rec->ts = e->ts;
+  if (!audit) {
+    /* The room's seq now: within a millisecond, the event reads after the
+     * chats with this seq or lower and before any later one. */
+    struct room *r = hub_room_find(hub, h->room_id);
+    const struct store_room_meta *m = r ? NULL : store_room_meta(hub->store, h->room_id);
+    rec->seq = r ? r->seq : m ? m->last_seq : 0;
+  }
   copy_field(rec->name, sizeof(rec->name), e->type);
   copy_field(rec->user_id, sizeof(rec->user_id), e->user_id);
   if (audit) copy_field(rec->target, sizeof(rec->target), e->name);

@@ -35,6 +35,7 @@ struct durable_chat_msg {   /* what the store keeps of a chat message; all borro
   size_t text_len;
   const char *sender_name;
   const char *reply_to;      /* NULL: none */
+  uint64_t ts;               /* the message's time, also its analytics event's; 0: now */
 };
 enum api_err durable_chat(struct hub *h, struct room *r, const struct room_event *e, uint64_t seq,
                           const struct durable_chat_msg *m);

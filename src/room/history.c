@@ -531,7 +531,11 @@ static void ring_erase(struct event_ring *ring, const char *user_id, const char 
     struct analytics_event e;
     rec_view(*slot, &e);
     int is_user = strcmp(e.user_id, user_id) == 0, is_target = audit && strcmp(e.name, user_id) == 0;
-    int names = data_names(&e, needle);
+    /* An audit entry's details name users (targets, by); an event's data
+     * is the custom properties of the event's own user, who is not
+     * another's to erase: only the user's own events lose theirs, as in
+     * the store (ADR 0020). */
+    int names = audit && data_names(&e, needle);
     if (!is_user && !is_target && !names) continue;
     /* Events of the user lose their data (as the store anonymizes them). */
     char user[ID_MAX + 1], name[ID_MAX + 1];

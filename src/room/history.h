@@ -155,7 +155,8 @@ void history_sink_set(history_sink_cb cb, void *arg);
 json_t *history_ring_json(const struct event_ring *ring, uint64_t since_ms, size_t limit, int audit);
 /* Erase of one user, in every history (earlier sessions too): its events
  * and audit entries name "anonymous" instead (its events lose their data;
- * an entry whose data names it loses that), and so do recordings and
+ * an audit entry whose details name it loses them; other users' events keep
+ * their data), and so do recordings and
  * streams it started or stopped. What the store does to its rows. */
 #define HISTORY_ANONYMOUS "anonymous"
 void history_erase_user(struct history_registry *reg, const char *user_id);

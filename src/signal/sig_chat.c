@@ -118,7 +118,10 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
   }
   struct room_event o = {"chat-message", ctx->self->user_id, ctx->in->to, NULL,
                          ctx->in->to ? ctx->self->user_id : NULL, 0, NULL, ctx->in->id, out.data, out.len};
-  const struct durable_chat_msg m = {id, clean.data, clean.len, ctx->self->name, reply};
+  /* One clock reading for the stored message and its analytics event, which
+   * the store derives from the message (ADR 0020). */
+  uint64_t now = hub_now_ms();
+  const struct durable_chat_msg m = {id, clean.data, clean.len, ctx->self->name, reply, now};
   /* Through the store: delivered once stored (or now, when relaxed). */
   enum api_err se = durable_chat(ctx->hub, ctx->room, &o, seq, &m);
   buf_free(&clean);
@@ -126,7 +129,7 @@ enum api_err sig_chat_message(struct sig_ctx *ctx, char *detail, size_t detail_l
   if (se != API_OK) return se;
   room_chat_remember(r, seq);
   if (ctx->in->to) chatvis_private(r, seq, ctx->self->user_id, ctx->in->to);
-  if (r->hist) history_event(r->hist, hub_now_ms(), "chat", ctx->self->user_id,
+  if (r->hist) history_event(r->hist, now, "chat", ctx->self->user_id,
                              ctx->in->to ? "private" : "room", 0, NULL);
   return API_OK;
 }

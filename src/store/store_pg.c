@@ -95,6 +95,11 @@ static const char *migrations[] = {
    * here is PostgreSQL's own, updated with the row.) */
   "DROP INDEX chat_messages_to;"
   "CREATE INDEX chat_messages_to ON chat_messages(to_user) WHERE to_user IS NOT NULL;",
+  /* 6: a chat message writes no analytics_events row; its event is read
+   * from its chat row (ADR 0020, STORE_CHAT_EVENT_ROWS). Events carry the
+   * room's seq for the order within a millisecond; the chat event rows a
+   * stored chat message stands for are deleted (store_schema.h). */
+  "ALTER TABLE analytics_events ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;" STORE_MIGRATION_6_ROWS,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -118,8 +123,8 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
               " reply_to, text, ts) VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9)"
               " ON CONFLICT (room_id, seq) DO NOTHING", 9},
   [Q_CHAT_FORGET] = {"DELETE FROM chat_messages WHERE room_id = $1 AND seq = $2", 2},
-  [Q_EVENT] = {"INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data)"
-               " VALUES ($1, $2, $3, $4, $5, $6, $7)", 7},
+  [Q_EVENT] = {"INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data, seq)"
+               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8},
   [Q_MEDIA] = {"INSERT INTO recordings(id, room_id, kind, started_by, stopped_by, started_at, stopped_at,"
                " detail, target_redacted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                " ON CONFLICT (id) DO UPDATE SET stopped_by = excluded.stopped_by,"
@@ -380,7 +385,7 @@ static int rec_stmts(const struct store_rec *r, char num[3][24], struct pg_stmt 
          r->text ? r->text : "", ts);
     return 1;
   case STORE_CHAT_FORGET: STMT(out, 0, Q_CHAT_FORGET, r->room_id, seq); return 1;
-  case STORE_EVENT: STMT(out, 0, Q_EVENT, r->room_id, ts, r->name, r->user_id, r->aux, val, r->text); return 1;
+  case STORE_EVENT: STMT(out, 0, Q_EVENT, r->room_id, ts, r->name, r->user_id, r->aux, val, r->text, seq); return 1;
   case STORE_MEDIA: /* value is stopped_at */
     STMT(out, 0, Q_MEDIA, r->id, r->room_id, r->name, r->user_id, r->target, ts, val, r->aux, r->text);
     return 1;
@@ -662,9 +667,7 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
   json_object_set_new(out, "items", a);
   switch (r->kind) {
   case STORE_READ_EVENTS:
-    rc = rows_json(c, "SELECT * FROM (SELECT id, ts, type, user_id, name, value, data FROM analytics_events"
-                      " WHERE room_id = $1 AND ts >= $2::bigint ORDER BY id DESC LIMIT 1000) e ORDER BY ts, id",
-                   r->room_id, since, a);
+    rc = rows_json(c, STORE_EVENTS_SQL, r->room_id, since, a);
     break;
   case STORE_READ_AUDIT:
     rc = rows_json(c, "SELECT * FROM (SELECT id, ts, actor, action, target, details FROM audit_log"
@@ -686,8 +689,7 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
                         " FROM participant_sessions WHERE user_id = $1 ORDER BY joined_at",
                      r->user_id, NULL, sessions);
     if (rc == 0)
-      rc = rows_json(c, "SELECT room_id, ts, type, name, value, data FROM analytics_events"
-                        " WHERE user_id = $1 ORDER BY ts, id", r->user_id, NULL, events);
+      rc = rows_json(c, STORE_EXPORT_EVENTS_SQL, r->user_id, NULL, events);
     if (rc == 0)
       rc = rows_json(c, "SELECT room_id, ts, actor, action, target, details FROM audit_log"
                         " WHERE actor = $1 OR target = $1 ORDER BY ts, id", r->user_id, NULL, audit);

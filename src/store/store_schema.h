@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_TOMBSTONE "[message removed]"
 #define STORE_ANONYMOUS "anonymous"
 
@@ -55,6 +55,57 @@ void store_export_fill(json_t *out, const char *user_id, json_t *chat, json_t *s
   " (SELECT count(*) FROM recordings WHERE room_id = $1 AND kind = 'recording') AS recordings,"           \
   " (SELECT count(*) FROM recordings WHERE room_id = $1 AND kind = 'stream') AS live_streams,"            \
   " (SELECT count(*) FROM chat_messages WHERE room_id = $1) AS chat_messages"
+/* Analytics events (schema 6, ADR 0020): a chat message writes no event
+ * row; its "chat" event is read from its chat_messages row: the sender
+ * ("anonymous" once erased, as erase left the event), name "room" or
+ * "private", value 0, no data, the chat's ts. Stored events carry the
+ * room's seq when they were recorded, so that within one millisecond a
+ * chat sits among them where it happened: ordered by ts, seq, then a chat
+ * (k 0) before the events recorded after it at its seq (k 1), then id.
+ * The same SQL in both dialects ($1, $2 name the same parameter twice). */
+#define STORE_EVENT_ROWS "SELECT room_id, ts, type, user_id, name, value, data, seq, 1 AS k, id FROM analytics_events"
+#define STORE_CHAT_EVENT_ROWS                                                                               \
+  "SELECT room_id, ts, 'chat' AS type,"                                                                   \
+  " CASE WHEN erased <> 0 THEN '" STORE_ANONYMOUS "' ELSE from_user END AS user_id,"                     \
+  " CASE WHEN to_user IS NULL THEN 'room' ELSE 'private' END AS name, 0 AS value, NULL AS data, seq,"    \
+  " 0 AS k, id FROM chat_messages"
+/* A room's newest 1,000 events ($1 room, $2 since), oldest first. Each
+ * side is cut to its newest 1,000 first (by id, by seq: both follow time
+ * within a room) so a long chat history is not sorted whole. */
+#define STORE_EVENTS_SQL                                                                                  \
+  "SELECT ts, type, user_id, name, value, data FROM (SELECT * FROM ("                                     \
+  "SELECT * FROM (" STORE_EVENT_ROWS " WHERE room_id = $1 AND ts >= $2 ORDER BY id DESC LIMIT 1000) a"    \
+  " UNION ALL SELECT * FROM (" STORE_CHAT_EVENT_ROWS " WHERE room_id = $1 AND ts >= $2"                  \
+  " ORDER BY seq DESC LIMIT 1000) c) u ORDER BY ts DESC, seq DESC, k DESC, id DESC LIMIT 1000) e"       \
+  " ORDER BY ts, seq, k, id"
+/* One user's events ($1), for export: an erased user's chat is no longer
+ * theirs (as its event rows were anonymized). */
+#define STORE_EXPORT_EVENTS_SQL                                                                           \
+  "SELECT room_id, ts, type, name, value, data FROM (" STORE_EVENT_ROWS " WHERE user_id = $1"             \
+  " UNION ALL " STORE_CHAT_EVENT_ROWS " WHERE from_user = $1 AND erased = 0) e ORDER BY ts, seq, k, id"
+/* Migration 6, the same in both dialects after the column is added: old
+ * event rows get the seq of the last chat recorded before them within a
+ * millisecond's reach (so the order within a millisecond stays), then the
+ * chat event rows that a stored chat message now stands for are deleted
+ * (same room and sender, or an erased sender and "anonymous"; room or
+ * private; the event's ts or one ms after the chat's: the two clocks were
+ * read one after the other). Chat event rows with no chat row stay (chat
+ * not stored: --chat-durability off, or a message refused after it was
+ * recorded) and are read as before. These three macros are migration 6's
+ * text: never edit them once shipped (add a migration instead). */
+#define STORE_CHAT_EVENT_MATCH(a)                                                                         \
+  "c.room_id = " a ".room_id AND c.ts BETWEEN " a ".ts - 1 AND " a ".ts"                                  \
+  " AND (c.from_user = " a ".user_id OR (c.erased <> 0 AND " a ".user_id = '" STORE_ANONYMOUS "'))"       \
+  " AND (CASE WHEN c.to_user IS NULL THEN 'room' ELSE 'private' END) = " a ".name"
+#define STORE_CHAT_EVENT_NEAR                                                                             \
+  "a.room_id = analytics_events.room_id AND a.type = 'chat' AND a.id < analytics_events.id"               \
+  " AND a.ts BETWEEN analytics_events.ts - 1 AND analytics_events.ts + 1"
+#define STORE_MIGRATION_6_ROWS                                                                            \
+  "UPDATE analytics_events SET seq = (SELECT coalesce(max(c.seq), 0) FROM analytics_events a"             \
+  " JOIN chat_messages c ON " STORE_CHAT_EVENT_MATCH("a") " WHERE " STORE_CHAT_EVENT_NEAR ")"             \
+  " WHERE type <> 'chat' AND EXISTS (SELECT 1 FROM analytics_events a WHERE " STORE_CHAT_EVENT_NEAR ");"  \
+  "DELETE FROM analytics_events WHERE type = 'chat' AND EXISTS (SELECT 1 FROM chat_messages c WHERE "     \
+  STORE_CHAT_EVENT_MATCH("analytics_events") ");"
 #define STORE_QUALITY_SQL \
   "SELECT name, count(*) AS n FROM analytics_events WHERE room_id = $1 AND type = 'quality' GROUP BY name"
 

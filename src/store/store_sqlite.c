@@ -103,6 +103,11 @@ static const char *migrations[] = {
   "INSERT INTO chat_fts_state(id, indexed_upto) VALUES (1, (SELECT coalesce(max(id), 0) FROM chat_messages));"
   "DROP INDEX chat_messages_to;"
   "CREATE INDEX chat_messages_to ON chat_messages(to_user) WHERE to_user IS NOT NULL;",
+  /* 6: a chat message writes no analytics_events row; its event is read
+   * from its chat row (ADR 0020, STORE_CHAT_EVENT_ROWS). Events carry the
+   * room's seq for the order within a millisecond; the chat event rows a
+   * stored chat message stands for are deleted (store_schema.h). */
+  "ALTER TABLE analytics_events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;" STORE_MIGRATION_6_ROWS,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -111,7 +116,7 @@ enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
   Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q_ERASE_AUDIT, Q_ERASE_MEDIA,
-  Q_RET_SETTINGS, Q_RET_POLICY, Q_FTS_CATCH_UP, Q_FTS_MARK, Q_FTS_UPTO, Q__COUNT
+  Q_RET_SETTINGS, Q_RET_POLICY, Q_FTS_CATCH_UP, Q_FTS_MARK, Q_FTS_UPTO, Q_BEGIN, Q_COMMIT, Q__COUNT
 };
 
 static const char *write_sql[Q__COUNT] = {
@@ -126,8 +131,8 @@ static const char *write_sql[Q__COUNT] = {
              " reply_to, text, ts) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''), NULLIF(?7, ''), ?8, ?9)"
              " ON CONFLICT(room_id, seq) DO NOTHING",
   [Q_CHAT_FORGET] = "DELETE FROM chat_messages WHERE room_id = ?1 AND seq = ?2",
-  [Q_EVENT] = "INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data)"
-              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  [Q_EVENT] = "INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data, seq)"
+              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
   [Q_MEDIA] = "INSERT INTO recordings(id, room_id, kind, started_by, stopped_by, started_at, stopped_at,"
               " detail, target_redacted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
               " ON CONFLICT(id) DO UPDATE SET stopped_by = excluded.stopped_by,"
@@ -150,6 +155,10 @@ static const char *write_sql[Q__COUNT] = {
   [Q_ERASE_POLICY_FIND] = "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0",
   [Q_ERASE_POLICY_SET] = "UPDATE room_policy SET policy = ?2, updated_at = ?3 WHERE room_id = ?1",
   [Q_CHAT_FTS] = "INSERT INTO chat_fts(rowid, text) VALUES (?1, ?2)",
+  /* Every batch begins and commits: prepared once, as the rest, instead
+   * of parsed again by sqlite3_exec at each commit. */
+  [Q_BEGIN] = "BEGIN IMMEDIATE",
+  [Q_COMMIT] = "COMMIT",
   /* The full-text index's lag (schema 5): rows above indexed_upto are not
    * indexed yet; one statement indexes them all, then the mark moves to
    * the last row (after a delete of the last rows, ids below the mark are
@@ -333,12 +342,21 @@ static int exec(struct store_conn *c, const char *sql) {
   return rc == SQLITE_OK ? 0 : -1;
 }
 
-static int begin(struct store_conn *c) { return exec(c, "BEGIN IMMEDIATE"); }
+static sqlite3_stmt *stmt(struct store_conn *c, int i);
+static int run(struct store_conn *c, sqlite3_stmt *q);
+
+/* BEGIN IMMEDIATE or COMMIT, prepared. 0 or -1. */
+static int control(struct store_conn *c, int i) {
+  sqlite3_stmt *q = stmt(c, i);
+  return q && run(c, q) == 0 ? 0 : -1;
+}
+
+static int begin(struct store_conn *c) { return control(c, Q_BEGIN); }
 static int commit(struct store_conn *c) {
   /* Enough chat rows wait for the full-text index: index them in this
    * batch's transaction (the idle writer usually has, see idle()). */
   if (c->fts_known && c->fts_pending >= FTS_DEFER_MAX && fts_catch_up(c) != 0) return -1;
-  return exec(c, "COMMIT");
+  return control(c, Q_COMMIT);
 }
 static void rollback(struct store_conn *c) {
   if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -435,7 +453,7 @@ static int fts_after_delete(struct store_conn *c) { return fts_mark_all(c); }
 static int idle(struct store_conn *c) {
   if (!c->fts_known || c->fts_pending < FTS_IDLE_MIN) return 0;
   if (begin(c) != 0) return -1;
-  if (fts_catch_up(c) != 0 || exec(c, "COMMIT") != 0) {
+  if (fts_catch_up(c) != 0 || control(c, Q_COMMIT) != 0) {
     rollback(c);
     return -1;
   }
@@ -552,6 +570,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     T(q, 1, r->room_id); N(q, 2, r->ts); T(q, 3, r->name); T(q, 4, r->user_id); T(q, 5, r->aux);
     N(q, 6, r->value);
     if (r->text) T(q, 7, r->text);
+    N(q, 8, r->seq);
     return run(c, q);
   case STORE_MEDIA:
     if (!(q = stmt(c, Q_MEDIA))) return -1;
@@ -690,9 +709,7 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
   json_object_set_new(out, "items", a);
   switch (r->kind) {
   case STORE_READ_EVENTS:
-    rc = rows_json(c, "SELECT * FROM (SELECT ts, type, user_id, name, value, data FROM analytics_events"
-                      " WHERE room_id = ?1 AND ts >= ?2 ORDER BY id DESC LIMIT 1000) ORDER BY ts",
-                   r->room_id, (int64_t)r->ts, a);
+    rc = rows_json(c, STORE_EVENTS_SQL, r->room_id, (int64_t)r->ts, a);
     break;
   case STORE_READ_AUDIT:
     rc = rows_json(c, "SELECT * FROM (SELECT id, ts, actor, action, target, details FROM audit_log"
@@ -714,8 +731,7 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
                         " FROM participant_sessions WHERE user_id = ?1 ORDER BY joined_at",
                      r->user_id, 0, sessions);
     if (rc == 0)
-      rc = rows_json(c, "SELECT room_id, ts, type, name, value, data FROM analytics_events"
-                        " WHERE user_id = ?1 ORDER BY ts, id", r->user_id, 0, events);
+      rc = rows_json(c, STORE_EXPORT_EVENTS_SQL, r->user_id, 0, events);
     if (rc == 0)
       rc = rows_json(c, "SELECT room_id, ts, actor, action, target, details FROM audit_log"
                         " WHERE actor = ?1 OR target = ?1 ORDER BY ts, id", r->user_id, 0, audit);

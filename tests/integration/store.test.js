@@ -490,7 +490,9 @@ test('retention: chat and events older than --retention-days are deleted by the 
       await h.waitFor(async () => (await historyAll(srv, 'ret', admin)).length === 1, 8000, 100, 'the sweep');
       assert.deepStrictEqual((await historyAll(srv, 'ret', admin)).map((m) => m.text), ['new message']);
       const ex = await f.rest(srv, 'GET', '/webrtc/admin/users/alice/export', { token: admin });
-      assert.strictEqual(ex.json.analytics_events.length, 0, 'aged events deleted');
+      // Every aged event is gone; the new message's chat event is read from
+      // the message itself since schema 6 (ADR 0020), so it stays with it.
+      assert.deepStrictEqual(ex.json.analytics_events.map((e) => [e.type, e.name]), [['chat', 'room']], 'aged events deleted');
       assert.strictEqual(ex.json.chat_messages.length, 1);
       await srv.waitForLog(/retention_sweep before=\d+ days=1/, 3000);
     } finally {
@@ -584,3 +586,66 @@ test('a join while a chat waits for the store: room-state seq is below the held 
     }
   });
 });
+
+// ADR 0020: a chat message writes no analytics row; its event is read from
+// the stored message. After a restart the room's analytics from the store
+// list what the live room's analytics listed: each chat once, in place
+// (durable and relaxed). With --chat-durability off nothing of chat is
+// stored: the store's analytics have no chat events, as its summary has no
+// messages.
+for (const durability of ['durable', 'relaxed', 'off']) {
+  test(`analytics after a restart (--chat-durability ${durability}): chat events come from the stored chat, once`, async () => {
+    const dataDir = h.freshDataDir();
+    const args = ['--chat-durability', durability];
+    const room = `an-${durability}`;
+    const pick = (evs) => evs.filter((e) => e.type !== 'leave').map((e) => [e.type, e.user_id, e.name || null]);
+    let live;
+    try {
+      let srv = await h.startServer({ dataDir, args });
+      try {
+        const { hana, bob } = await f.joinAll(srv, room, [['hana', { role: 'host', room }], ['bob', { room }]]);
+        await say(hana, 'one', 'a1');
+        bob.send({ type: 'analytics-event', payload: { name: 'between', properties: { b: 2 } } });
+        await h.delay(20);
+        bob.send({ type: 'chat-message', to: 'hana', id: 'p1', payload: { text: 'psst' } });
+        await hana.nextWhere((m) => m.type === 'chat-message' && m.payload.text === 'psst', 3000, 'private');
+        await say(hana, 'two', 'a2');
+        const a = await f.rest(srv, 'GET', `/webrtc/rooms/${room}/analytics`, { token: f.adminTok(srv) });
+        assert.strictEqual(a.status, 200, a.text);
+        live = pick(a.json.events);
+        assert.deepStrictEqual(live.filter((e) => e[0] === 'chat'),
+          [['chat', 'hana', 'room'], ['chat', 'bob', 'private'], ['chat', 'hana', 'room']], a.text);
+        await hana.end();
+        await bob.end();
+        h.closeAllClients();
+      } finally {
+        await srv.stopAndAssert();
+      }
+      srv = await h.startServer({ dataDir, args });
+      try {
+        const admin = f.adminTok(srv);
+        const a = await f.rest(srv, 'GET', `/webrtc/rooms/${room}/analytics`, { token: admin });
+        assert.strictEqual(a.status, 200, a.text);
+        const stored = pick(a.json.events);
+        const s = await f.rest(srv, 'GET', `/webrtc/rooms/${room}/analytics/summary`, { token: admin });
+        assert.strictEqual(s.status, 200, s.text);
+        const ex = await f.rest(srv, 'GET', '/webrtc/admin/users/hana/export', { token: admin });
+        assert.strictEqual(ex.status, 200, ex.text);
+        const hanaChat = ex.json.analytics_events.filter((e) => e.type === 'chat');
+        if (durability === 'off') {
+          assert.deepStrictEqual(stored, live.filter((e) => e[0] !== 'chat'), a.text);
+          assert.strictEqual(s.json.messages_total, 0, s.text);
+          assert.strictEqual(hanaChat.length, 0, ex.text);
+        } else {
+          assert.deepStrictEqual(stored, live, a.text);
+          assert.strictEqual(s.json.messages_total, 3, s.text);
+          assert.deepStrictEqual(hanaChat.map((e) => [e.room_id, e.name]), [[room, 'room'], [room, 'room']], ex.text);
+        }
+      } finally {
+        await srv.stopAndAssert();
+      }
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+}

@@ -647,8 +647,42 @@ static void history_hands_over_counts_and_rings(void **state) {
   (void)state;
 }
 
+/* Erase of one user in memory: its own events lose user and data; another
+ * user's event keeps its data even when a value there is the erased id (it
+ * is that user's, as the store leaves it); an audit entry whose details
+ * name the user loses them. */
+static void history_erase_touches_only_the_users_own_fields(void **state) {
+  struct history_registry reg;
+  memset(&reg, 0, sizeof(reg));
+  struct room_history *h = history_get_or_create(&reg, "er", 1);
+  assert_non_null(h);
+  history_event(h, 10, "custom", "dora", "mine", 0, json_pack("{s:s}", "k", "v"));
+  history_event(h, 11, "custom", "bob", "about", 0, json_pack("{s:s}", "who", "dora"));
+  history_event(h, 12, "chat", "dora", "room", 0, NULL);
+  history_audit(h, 13, "hana", "role_change", "bob", json_pack("{s:s}", "by", "dora"));
+  history_erase_user(&reg, "dora");
+  json_t *ev = history_ring_json(&h->events, 0, 10, 0);
+  assert_int_equal(json_array_size(ev), 3);
+  json_t *e0 = json_array_get(ev, 0), *e1 = json_array_get(ev, 1), *e2 = json_array_get(ev, 2);
+  assert_string_equal(json_string_value(json_object_get(e0, "user_id")), HISTORY_ANONYMOUS);
+  assert_null(json_object_get(e0, "data"));
+  assert_string_equal(json_string_value(json_object_get(e1, "user_id")), "bob");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(e1, "data"), "who")), "dora");
+  assert_string_equal(json_string_value(json_object_get(e2, "user_id")), HISTORY_ANONYMOUS);
+  assert_string_equal(json_string_value(json_object_get(e2, "name")), "room");
+  json_decref(ev);
+  json_t *au = history_ring_json(&h->audit, 0, 10, 1);
+  assert_int_equal(json_array_size(au), 1);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(au, 0), "target")), "bob");
+  assert_null(json_object_get(json_array_get(au, 0), "details"));
+  json_decref(au);
+  history_registry_free(&reg);
+  (void)state;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(history_erase_touches_only_the_users_own_fields),
     cmocka_unit_test_setup_teardown(user_joined_entries_are_compact_and_render_as_sent, setup, teardown),
     cmocka_unit_test(roomlog_compact_keeps_recipients_and_counts_bytes),
     cmocka_unit_test(history_rings_keep_what_they_held),

@@ -305,7 +305,9 @@ static void test_erase_export_retention(void **state) {
   wait_done(f, 4);
   json_t *j = json_loads(f->last_result, 0, NULL);
   assert_int_equal(json_array_size(json_object_get(j, "chat_messages")), 1);
-  assert_int_equal(json_array_size(json_object_get(j, "analytics_events")), 1);
+  /* The join and, since schema 6, the chat's event, read from its chat row
+   * (before, the loop wrote that row itself; this test writes no events). */
+  assert_int_equal(json_array_size(json_object_get(j, "analytics_events")), 2);
   json_decref(j);
   struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
   snprintf(er->user_id, sizeof(er->user_id), "dave");
@@ -335,6 +337,185 @@ static void test_erase_export_retention(void **state) {
   assert_int_equal(nmsgs(h), 1);
   assert_string_equal(msg_text(h, 0), "erin says hi");
   json_decref(h);
+}
+
+/* ---- analytics: a chat's event is its chat row (schema 6, ADR 0020) ---- */
+
+static void event_rec(struct fixture *f, const char *room, uint64_t ts, uint64_t seq, const char *type,
+                      const char *user, const char *name, const char *data) {
+  struct store_rec *r = store_rec_new(STORE_EVENT, room);
+  r->ts = ts;
+  r->seq = seq;
+  snprintf(r->name, sizeof(r->name), "%s", type);
+  snprintf(r->user_id, sizeof(r->user_id), "%s", user);
+  snprintf(r->aux, sizeof(r->aux), "%s", name ? name : "");
+  r->text = data ? strdup(data) : NULL;
+  submit(f, r);
+}
+
+/* A read's answer, parsed (caller decrefs). */
+static json_t *read_store(struct fixture *f, enum store_kind kind, const char *room, const char *user) {
+  struct store_rec *r = store_rec_new(kind, room);
+  if (user) snprintf(r->user_id, sizeof(r->user_id), "%s", user);
+  submit_read(f, r);
+  json_t *j = json_loads(f->last_result, 0, NULL);
+  assert_non_null(j);
+  return j;
+}
+
+/* "type:user_id:name@ts" per event, joined with spaces. */
+static void events_line(json_t *items, char *out, size_t out_len) {
+  size_t i, n = 0;
+  json_t *e;
+  out[0] = '\0';
+  json_array_foreach(items, i, e) {
+    const char *user = json_string_value(json_object_get(e, "user_id"));
+    n += (size_t)snprintf(out + n, out_len - n, "%s%s:%s:%s@%lld", i ? " " : "",
+                          json_string_value(json_object_get(e, "type")), user ? user : "-",
+                          json_string_value(json_object_get(e, "name")),
+                          (long long)json_integer_value(json_object_get(e, "ts")));
+    assert_true(n < out_len);
+  }
+}
+
+static void room_events_are(struct fixture *f, const char *room, const char *want) {
+  json_t *j = read_store(f, STORE_READ_EVENTS, room, NULL);
+  char line[1024];
+  events_line(json_object_get(j, "items"), line, sizeof(line));
+  assert_string_equal(line, want);
+  json_decref(j);
+}
+
+static void export_events_are(struct fixture *f, const char *user, const char *want) {
+  json_t *j = read_store(f, STORE_READ_EXPORT, NULL, user);
+  char line[1024];
+  events_line(json_object_get(j, "analytics_events"), line, sizeof(line));
+  assert_string_equal(line, want);
+  json_decref(j);
+}
+
+static json_int_t summary_int(struct fixture *f, const char *room, const char *key) {
+  json_t *j = read_store(f, STORE_READ_SUMMARY, room, NULL);
+  json_int_t v = json_integer_value(json_object_get(json_array_get(json_object_get(j, "summary"), 0), key));
+  json_decref(j);
+  return v;
+}
+
+/* A fresh database: chat writes no event row, and its event comes back from
+ * the chat row, once, in the room's list and in its sender's export, in
+ * its place among the others within one millisecond (by seq); erase makes
+ * it anonymous and takes it out of the export; retention deletes it. */
+static void test_chat_analytics_from_chat_rows(void **state) {
+  struct fixture *f = *state;
+  struct store_rec *o = store_rec_new(STORE_ROOM_OPEN, "ra");
+  o->ts = 900;
+  submit(f, o);
+  event_rec(f, "ra", 1000, 0, "join", "alice", NULL, NULL);
+  event_rec(f, "ra", 1002, 1, "quality", "alice", "good", NULL); /* before m2, in its millisecond */
+  chat(f, "ra", 2, "alice", NULL, "hello");                          /* ts 1002 */
+  event_rec(f, "ra", 1002, 2, "custom", "bob", "after", "{\"k\":1}"); /* after m2, same millisecond */
+  chat(f, "ra", 3, "bob", "alice", "psst");                          /* ts 1003 */
+  event_rec(f, "ra", 1003, 3, "leave", "bob", "left", NULL);
+  wait_done(f, 7);
+  assert_int_equal(f->last_status, STORE_OK);
+  const char *all = "join:alice:@1000 quality:alice:good@1002 chat:alice:room@1002 custom:bob:after@1002"
+                    " chat:bob:private@1003 leave:bob:left@1003";
+  room_events_are(f, "ra", all);
+  assert_int_equal(summary_int(f, "ra", "chat_messages"), 2);
+  assert_int_equal(summary_int(f, "ra", "custom_events"), 1);
+  /* No analytics row was written for either chat. */
+  json_t *j = read_store(f, STORE_READ_EVENTS, "ra", NULL);
+  assert_int_equal(json_array_size(json_object_get(j, "items")), 6);
+  json_decref(j);
+  export_events_are(f, "alice", "join:-:@1000 quality:-:good@1002 chat:-:room@1002");
+  export_events_are(f, "bob", "custom:-:after@1002 chat:-:private@1003 leave:-:left@1003");
+  /* Erase: alice's chat event is anonymous, as her other events. */
+  struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(er->user_id, sizeof(er->user_id), "alice");
+  submit(f, er);
+  wait_done(f, f->done + 1);
+  room_events_are(f, "ra", "join:anonymous:@1000 quality:anonymous:good@1002 chat:anonymous:room@1002"
+                           " custom:bob:after@1002 chat:bob:private@1003 leave:bob:left@1003");
+  export_events_are(f, "alice", "");
+  /* She comes back and chats: that one is hers again. */
+  chat(f, "ra", 4, "alice", NULL, "back");
+  wait_done(f, f->done + 1);
+  export_events_are(f, "alice", "chat:-:room@1004");
+  /* Retention: older than 1003 goes, chat events with their rows. */
+  struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
+  ret->ts = 1003;
+  submit(f, ret);
+  wait_done(f, f->done + 1);
+  room_events_are(f, "ra", "chat:bob:private@1003 leave:bob:left@1003 chat:alice:room@1004");
+  export_events_are(f, "bob", "chat:-:private@1003 leave:-:left@1003");
+}
+
+static void exec_sql(struct fixture *f, const char *sql) {
+  if (f->url) {
+#ifdef HUDDLE_HAVE_LIBPQ
+    pg_exec(f->url, sql);
+#endif
+  } else {
+    char path[400];
+    snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) fail_msg("sql: %s", msg);
+    sqlite3_close(db);
+  }
+}
+
+/* A version 5 database, as version 5's writer left it: every chat message
+ * with its event row (one ms after the chat's ts for one of them, an erased
+ * sender's anonymized), and a chat event with no chat row (chat not stored).
+ * Migrated, each chat is counted once and the order within a millisecond
+ * stays, for the list and the export; new chat writes no row. */
+static void test_chat_analytics_migrated_from_v5(void **state) {
+  struct fixture *f = *state;
+  close_store(f);
+  wipe(f);
+  char err[256] = "", path[400];
+  snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+  int rc = f->url ? store_pg_create_at_version(f->url, 5, err, sizeof(err))
+                  : store_sqlite_create_at_version(path, 5, err, sizeof(err));
+  if (rc != 0) fail_msg("create at version 5: %s", err);
+  /* In insertion (recording) order. */
+  exec_sql(f, "INSERT INTO room_sessions(room_id, started_at) VALUES ('rv5', 900);"
+              "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user, text, ts, erased)"
+              " VALUES ('rv5', 1, 'm1', 'alice', 'A', NULL, 'one', 1001, 0),"
+              " ('rv5', 2, 'm2', 'bob', 'B', 'alice', 'two', 1002, 0),"
+              " ('rv5', 3, 'm3', 'carl', '', NULL, '" STORE_TOMBSTONE "', 1003, 1),"
+              " ('rv5', 5, 'm5', 'alice', 'A', NULL, 'five', 1005, 0);"
+              "INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data) VALUES"
+              " ('rv5', 1000, 'join', 'alice', '', 0, NULL),"
+              " ('rv5', 1001, 'custom', 'alice', 'before', 0, '{\"k\":1}'),"
+              " ('rv5', 1001, 'chat', 'alice', 'room', 0, NULL),"
+              " ('rv5', 1001, 'custom', 'bob', 'after', 0, NULL),"
+              " ('rv5', 1003, 'chat', 'bob', 'private', 0, NULL),"   /* m2's, a ms late */
+              " ('rv5', 1003, 'chat', 'anonymous', 'room', 0, NULL),"
+              " ('rv5', 1004, 'chat', 'dan', 'room', 0, NULL),"      /* not stored (durability off) */
+              " ('rv5', 1005, 'quality', 'bob', 'fair', 0, NULL),"
+              " ('rv5', 1005, 'chat', 'alice', 'room', 0, NULL),"
+              " ('rv5', 1005, 'custom', 'alice', 'last', 0, NULL);");
+  if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from 5: %s", err);
+  const char *all = "join:alice:@1000 custom:alice:before@1001 chat:alice:room@1001 custom:bob:after@1001"
+                    " chat:bob:private@1002 chat:anonymous:room@1003 chat:dan:room@1004"
+                    " quality:bob:fair@1005 chat:alice:room@1005 custom:alice:last@1005";
+  room_events_are(f, "rv5", all);
+  assert_int_equal(summary_int(f, "rv5", "chat_messages"), 4);
+  assert_int_equal(summary_int(f, "rv5", "custom_events"), 3);
+  export_events_are(f, "alice", "join:-:@1000 custom:-:before@1001 chat:-:room@1001 chat:-:room@1005"
+                                " custom:-:last@1005");
+  export_events_are(f, "bob", "custom:-:after@1001 chat:-:private@1002 quality:-:fair@1005");
+  export_events_are(f, "dan", "chat:-:room@1004");
+  /* New chat and events after the migration keep their places too. */
+  event_rec(f, "rv5", 1006, 5, "custom", "bob", "new", NULL);
+  chat(f, "rv5", 6, "bob", NULL, "six"); /* ts 1006 */
+  wait_done(f, f->done + 2);
+  assert_int_equal(f->last_status, STORE_OK);
+  export_events_are(f, "bob", "custom:-:after@1001 chat:-:private@1002 quality:-:fair@1005 custom:-:new@1006"
+                              " chat:-:room@1006");
 }
 
 static void test_every_record_kind(void **state) {
@@ -1247,6 +1428,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_chat_roundtrip_and_pages, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_private_and_search, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_erase_export_retention, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_chat_analytics_from_chat_rows, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_chat_analytics_migrated_from_v5, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_every_record_kind, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_sqlite, teardown),
@@ -1271,6 +1454,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_chat_roundtrip_and_pages, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_private_and_search, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_erase_export_retention, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_chat_analytics_from_chat_rows, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_chat_analytics_migrated_from_v5, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_every_record_kind, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_pg, teardown),
