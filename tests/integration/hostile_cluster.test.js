@@ -1,0 +1,206 @@
+'use strict';
+// Hostile review of several instances (issue 11), permissions and limits on
+// the indirect paths: a rule about who may do what must hold on every path
+// that reaches it (a join through an instance that does not own the room,
+// REST forwarded to the owner, a second connection on another instance).
+// Tests marked FAILS (defect) fail on the code they were written against
+// because the code is wrong; the others cover paths no test covered.
+
+const test = require('node:test');
+const assert = require('node:assert');
+const h = require('./helpers');
+const rh = require('./redis_helpers');
+const rs = require('./resume_helpers');
+const { roleTok, ofType, RATES_OFF } = require('./feature_helpers');
+
+const { ownerOf } = rh;
+
+/** Connects user with token to room on srv; resolves {c, first} (first: room-state, waiting-room-join or error). */
+async function arrive(srv, room, token) {
+  const c = await h.connect(srv, room, token, { timeoutMs: 5000 });
+  const first = await c.next(undefined, 5000);
+  return { c, first };
+}
+
+// FAILS (defect). docs/protocol.md "Room endpoints: who may call them":
+// "a role or permission change made in a room ... sticks to that user id for
+// the life of the room family, on every path (a new WebSocket join, ...), so
+// a demoted moderator acts as what it was made, not as its token says."
+// Through the owner's own instance this holds (api.c ws_authenticate runs
+// policy_apply on the local room); through an instance that does not own the
+// room the policy is applied there (where the room is not), the token's role
+// travels in the open, and the owner joins with it.
+test('FAILS: a moderator demoted in the room rejoins through a non-owner instance as what it was made, not as its token says', async () => {
+  await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
+    const room = 'demote';
+    const hana = await h.join(A, room, 'hana', { role: 'host', room });
+    assert.strictEqual(await ownerOf([A, B], room), A);
+    const mtok = roleTok(A, 'mia', 'moderator', room);
+    const mia = (await arrive(A, room, mtok)).c;
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'mia'), 3000);
+    const res = await h.api(A, 'POST', `/webrtc/rooms/${room}/roles/mia`, roleTok(A, 'hana', 'host', room), { role: 'participant' });
+    assert.strictEqual(res.status, 200, res.text);
+    await mia.nextWhere(ofType('role-updated', (p) => p.user_id === 'mia'), 3000);
+    mia.ws.close(1000);
+    await hana.nextWhere(ofType('user-left', (p) => p.user_id === 'mia'), 3000);
+    // Control: the room's lock holds a participant out on the owner itself...
+    const lock = await h.api(A, 'POST', `/webrtc/rooms/${room}/settings`, roleTok(A, 'hana', 'host', room), { locked: true });
+    assert.strictEqual(lock.status, 200, lock.text);
+    await h.expectRefused(A, room, mtok, 403, 'ROOM_LOCKED');
+    // ...and through B, which does not own the room, it must too; and if she
+    // were let in, she must be a participant.
+    const { c, first } = await arrive(B, room, mtok);
+    if (first.type === 'room-state') {
+      assert.strictEqual(first.payload.self.role, 'participant',
+        `the demoted moderator came back through B as ${first.payload.self.role} (and past the lock)`);
+    }
+    assert.strictEqual(first.type, 'error', `refused like on the owner: ${JSON.stringify(first).slice(0, 300)}`);
+    assert.strictEqual(first.payload.code, 'ROOM_LOCKED');
+    void c;
+  });
+});
+
+// FAILS (defect). Issue 11: "the rate limits per user (a user cannot double a
+// budget by connecting twice; a shared GCRA in Redis, atomic)"; docs/protocol.md
+// "Rate limits": "Per user (the token's sub), one budget per class" with
+// room_create "joins that create a room". A join that creates a room is
+// admitted by the instance that becomes its owner, and that instance counts
+// room_create in its own limiter (cluster/limiter.c redis_limiter_check falls
+// back to the local limiter for every class but api_call and the gated
+// WebSocket classes): each instance gives the user a budget of its own.
+test('FAILS: room_create is one budget per user across instances: a second room created through another instance is refused', async () => {
+  await rh.withCluster(2, { args: ['--rate-room-create', '1/1h'] }, async (r, [A, B]) => {
+    const tok = h.mintToken(h.SECRET, { sub: 'dana' });
+    const x = await arrive(A, 'rc-x', tok); // creates rc-x (A owns it): dana's one room
+    assert.strictEqual(x.first.type, 'room-state', JSON.stringify(x.first).slice(0, 300));
+    // Control: a second room through the same instance is refused.
+    const y = await arrive(A, 'rc-y', tok);
+    assert.strictEqual(y.first.type, 'error', JSON.stringify(y.first).slice(0, 300));
+    assert.strictEqual(y.first.payload.code, 'RATE_LIMIT_EXCEEDED');
+    // Through B: the same user, the same budget.
+    const z = await arrive(B, 'rc-z', tok);
+    assert.strictEqual(z.first.type, 'error',
+      `a second room_create through B must be refused, got ${JSON.stringify(z.first).slice(0, 300)}`);
+    assert.strictEqual(z.first.payload.code, 'RATE_LIMIT_EXCEEDED');
+  });
+});
+
+// FAILS (defect). docs/protocol.md "Rate limits": settings_update counts
+// "settings, role and permission changes" per user, and "Role and permission
+// changes over REST also count against settings_update"; issue 11: one budget
+// per user across instances. A REST change runs on the room's owner, which
+// counts settings_update in its local limiter, not in Redis: through two
+// owners the user gets two budgets, and the shared status never sees them.
+test('FAILS: settings_update over REST is one budget per user across two room owners', async () => {
+  await rh.withCluster(2, { args: ['--rate-settings-update', '1/1m'] }, async (r, [A, B]) => {
+    await h.join(A, 'su-x', 'hana', { role: 'host' }); // A owns su-x
+    await h.join(B, 'su-y', 'hana', { role: 'host' }); // B owns su-y
+    assert.strictEqual(await ownerOf([A, B], 'su-x'), A);
+    assert.strictEqual(await ownerOf([A, B], 'su-y'), B);
+    const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
+    const one = await h.api(A, 'POST', '/webrtc/rooms/su-x/settings', tok, { mute_on_join: true });
+    assert.strictEqual(one.status, 200, one.text);
+    // The status every instance reports is the shared budget: one spent.
+    const st = await h.api(B, 'GET', '/webrtc/rate-limits/settings_update/status', tok);
+    assert.strictEqual(st.status, 200, st.text);
+    const two = await h.api(B, 'POST', '/webrtc/rooms/su-y/settings', tok, { mute_on_join: true });
+    assert.strictEqual(two.status, 429, `the second change (room owned by B) is over hana's one budget: ${two.status} ${two.text}`);
+    assert.strictEqual(two.json.error.code, 'RATE_LIMIT_EXCEEDED');
+    assert.strictEqual(st.json.remaining, 0, `shared status after one REST change: ${st.text}`);
+  });
+});
+
+// Passes: a second connection of the same user on another instance replaces
+// the first wherever it is (docs/protocol.md "Lifecycle" 2): the old one gets
+// SESSION_REPLACED and 4001, the others see user-left "replaced" then
+// user-joined, and the member keeps its role and raised hand.
+test('the same user on two non-owner instances: the second connection replaces the first (SESSION_REPLACED, 4001), role and hand kept', async () => {
+  await rh.withCluster(3, { args: RATES_OFF }, async (r, [A, B, C]) => {
+    const room = 'twice';
+    const hana = await h.join(A, room, 'hana', { role: 'host' });
+    const b1 = await h.join(B, room, 'bob', { role: 'moderator' });
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'bob'), 3000);
+    b1.send({ type: 'hand-raise', payload: { raised: true } });
+    await hana.nextWhere(ofType('hand-raise-queue', (p) => (p.queue || []).length === 1), 3000);
+    const b2 = await h.join(C, room, 'bob', { role: 'participant' });
+    const err = await b1.nextWhere((m) => m.type === 'error', 3000, 'SESSION_REPLACED at the first connection');
+    assert.strictEqual(err.payload.code, 'SESSION_REPLACED');
+    const cl = await b1.waitClose(3000);
+    assert.strictEqual(cl.code, 4001);
+    assert.strictEqual(b2.state.payload.self.role, 'moderator', 'the replaced member keeps its seat and role');
+    const left = await hana.nextWhere(ofType('user-left', (p) => p.user_id === 'bob'), 3000);
+    assert.strictEqual(left.payload.reason, 'replaced');
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'bob'), 3000);
+    const q = await h.api(B, 'GET', `/webrtc/rooms/${room}/hand-raise/queue`, roleTok(A, 'hana', 'host', room));
+    assert.deepStrictEqual(q.json.queue.map((x) => x.user_id), ['bob'], q.text);
+    b2.send({ type: 'chat-message', payload: { text: 'from C' } });
+    assert.strictEqual((await hana.next('chat-message', 3000)).from, 'bob');
+  });
+});
+
+// Passes: a member removed through REST on C, connected through B, is out on
+// every path: rejoin through C and through the owner, resume with its last
+// resume_token through C, and REST through B (docs/protocol.md "Removal").
+test('a member removed over REST through a third instance stays out: rejoin, resume with its old token, REST, through any instance', async () => {
+  await rh.withCluster(3, { args: RATES_OFF }, async (r, [A, B, C]) => {
+    const room = 'kick';
+    const hana = await h.join(A, room, 'hana', { role: 'host', room });
+    const btok = roleTok(A, 'bob', 'participant', room);
+    const bob = (await arrive(B, room, btok)).c;
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'bob'), 3000);
+    bob.send({ type: 'chat-message', payload: { text: 'hi' } });
+    await bob.nextWhere(ofType('chat-message'), 3000);
+    const st = bob.all.find((m) => m.type === 'room-state');
+    const rt = st.payload.self.resume_token;
+    const last = rs.lastSeq(bob);
+    const res = await h.api(C, 'POST', `/webrtc/rooms/${room}/participants/bob/remove`, roleTok(A, 'hana', 'host', room), { reason: 'spam' });
+    assert.strictEqual(res.status, 200, res.text);
+    assert.strictEqual((await bob.waitClose(3000)).code, 4003);
+    for (const S of [C, B]) {
+      const { first } = await arrive(S, room, btok);
+      assert.strictEqual(first.type, 'error', `rejoin through ${S.port}: ${JSON.stringify(first).slice(0, 200)}`);
+      assert.strictEqual(first.payload.code, 'USER_BANNED');
+    }
+    await h.expectRefused(A, room, btok, 403, 'USER_BANNED');
+    const rc = await rs.connectResume(C, room, btok, rt, last);
+    const m = await rc.next(undefined, 5000);
+    assert.strictEqual(m.type, 'error', `resume with the old token: ${JSON.stringify(m).slice(0, 200)}`);
+    assert.strictEqual(m.payload.code, 'USER_BANNED');
+    h.assertApiError(await h.api(B, 'GET', `/webrtc/rooms/${room}/participants`, btok), 403, 'USER_BANNED');
+    h.assertApiError(await h.api(C, 'POST', `/webrtc/rooms/${room}/hand-raise`, btok, { raised: true }), 403, 'USER_BANNED');
+    const parts = await h.api(B, 'GET', `/webrtc/rooms/${room}/participants`, roleTok(A, 'hana', 'host', room));
+    assert.deepStrictEqual(parts.json.participants.map((p) => p.user_id), ['hana'], parts.text);
+  });
+});
+
+// Passes: a participant on B cannot do host things through REST on C (the
+// owner checks its live permissions), and a waiter on B is rejected over
+// REST through C: it gets the rejection and 4004, and reads nothing after.
+test('host-only REST through a non-owner is refused for a participant; a waiter on B rejected through C is turned away', async () => {
+  await rh.withCluster(3, { args: RATES_OFF }, async (r, [A, B, C]) => {
+    const room = 'gate';
+    const hana = await h.join(A, room, 'hana', { role: 'host', room });
+    const ptok = roleTok(A, 'pat', 'participant', room);
+    const pat = (await arrive(B, room, ptok)).c;
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'pat'), 3000);
+    // pat's token claims participant; the owner knows her live permissions.
+    h.assertApiError(await h.api(C, 'POST', `/webrtc/rooms/${room}/settings`, ptok, { locked: true }), 403, 'PERMISSION_DENIED');
+    h.assertApiError(await h.api(C, 'POST', `/webrtc/rooms/${room}/roles/pat`, ptok, { role: 'host' }), 403);
+    h.assertApiError(await h.api(C, 'DELETE', `/webrtc/rooms/${room}`, ptok), 403);
+    h.assertApiError(await h.api(C, 'GET', `/webrtc/rooms/${room}/audit`, ptok), 403);
+    const set = await h.api(C, 'POST', `/webrtc/rooms/${room}/settings`, roleTok(A, 'hana', 'host', room), { waiting_room: true });
+    assert.strictEqual(set.status, 200, set.text);
+    const wtok = roleTok(A, 'walt', 'participant', room);
+    const w = await arrive(B, room, wtok);
+    assert.strictEqual(w.first.type, 'waiting-room-join', JSON.stringify(w.first));
+    await hana.nextWhere(ofType('waiting-room-join', (p) => p.user_id === 'walt'), 3000);
+    // A waiter reads nothing, through any instance.
+    h.assertApiError(await h.api(C, 'GET', `/webrtc/rooms/${room}/participants`, wtok), 403, 'IN_WAITING_ROOM');
+    const rej = await h.api(C, 'POST', `/webrtc/rooms/${room}/waiting-room/walt/reject`, roleTok(A, 'hana', 'host', room), { reason: 'no' });
+    assert.strictEqual(rej.status, 200, rej.text);
+    assert.strictEqual((await w.c.waitClose(3000)).code, 4004);
+    const denied = h.assertApiError(await h.api(B, 'GET', `/webrtc/rooms/${room}/participants`, wtok), 403, 'PERMISSION_DENIED');
+    assert.match(String(denied.detail), /turned away/);
+    void pat;
+  });
+});

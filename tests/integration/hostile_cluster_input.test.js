@@ -1,0 +1,99 @@
+'use strict';
+// Hostile review of several instances (issue 11): bad input over the
+// forwarded paths must get the same taxonomy error (code, message, recovery,
+// detail) as on the room's owner, and never crash or hang an instance.
+// Tests marked FAILS (defect) fail on the code they were written against.
+
+const test = require('node:test');
+const assert = require('node:assert');
+const h = require('./helpers');
+const rh = require('./redis_helpers');
+const { roleTok, ofType, RATES_OFF, assertWsError } = require('./feature_helpers');
+
+const { ownerOf } = rh;
+
+// FAILS (defect). docs/protocol.md "Envelope": "Binary frames are answered
+// with INVALID_MESSAGE." A member connected to an instance that does not own
+// its room has no participant there (c->part is NULL on the link's conn), so
+// signal_on_binary (wired directly as ws_binary in main.c, not through the
+// cluster's forwarding) says nothing: the client hears no error.
+test('FAILS: a binary frame from a member on a non-owner instance is answered INVALID_MESSAGE, as on the owner', async () => {
+  await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
+    const room = 'bin';
+    const alice = await h.join(A, room, 'alice');
+    assert.strictEqual(await ownerOf([A, B], room), A);
+    const bob = await h.join(B, room, 'bob');
+    await alice.nextWhere(ofType('user-joined', (p) => p.user_id === 'bob'), 3000);
+    // Control: on the owner.
+    alice.send(Buffer.from([1, 2, 3]), { binary: true });
+    const ea = await alice.nextWhere((m) => m.type === 'error', 3000, 'INVALID_MESSAGE at alice (owner)');
+    assertWsError(ea, 'INVALID_MESSAGE');
+    // Through B.
+    bob.send(Buffer.from([1, 2, 3]), { binary: true });
+    bob.send({ type: 'chat-message', id: 'after', payload: { text: 'after the binary frame' } });
+    await bob.nextWhere((m) => m.type === 'chat-message' && m.ref === 'after', 3000, 'bob\'s chat echo');
+    const eb = bob.all.find((m) => m.type === 'error');
+    assert.ok(eb, `bob (on B) got no error for his binary frame; he got: ${bob.all.map((m) => m.type).join(', ')}`);
+    assertWsError(eb, 'INVALID_MESSAGE');
+    assert.strictEqual(eb.payload.detail, ea.payload.detail);
+  });
+});
+
+/** The parts of an answer that must not depend on the instance asked. */
+function shape(res) {
+  const e = res.json && res.json.error;
+  return {
+    status: res.status,
+    allow: res.headers.allow,
+    ctype: res.headers['content-type'],
+    error: e ? { code: e.code, message: e.message, recovery: e.recovery, detail: e.detail } : null,
+  };
+}
+
+// Passes: every malformed REST call for a room owned by A gets the same
+// answer through B (forwarded) as on A itself, and both instances live on.
+test('malformed REST calls for a room owned elsewhere get the owner\'s taxonomy error, field for field', async () => {
+  await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
+    const room = 'badin';
+    await h.join(A, room, 'hana', { role: 'host' });
+    await h.join(B, room, 'bob');
+    assert.strictEqual(await ownerOf([A, B], room), A);
+    const host = roleTok(A, 'hana', 'host', room);
+    const other = roleTok(A, 'hana', 'host', 'elsewhere');
+    const P = `/webrtc/rooms/${room}`;
+    const cases = [
+      ['POST', `${P}/settings`, host, '{bad', 'application/json'],
+      ['POST', `${P}/settings`, host, '{"locked": "yes"}', 'application/json'],
+      ['POST', `${P}/settings`, host, '{"locked": true, "locked": false}', 'application/json'],
+      ['POST', `${P}/settings`, host, '[]', 'application/json'],
+      ['POST', `${P}/settings`, host, '{"locked": true}', 'text/plain'],
+      ['POST', `${P}/settings`, host, '{"x": "a\\u0000b"}', 'application/json'],
+      ['POST', `${P}/settings`, host, `{"a": ${'['.repeat(40)}${']'.repeat(40)}}`, 'application/json'],
+      ['POST', `${P}/settings`, host, '{"max_participants": 99999999999999999999999}', 'application/json'],
+      ['PUT', `${P}/settings`, host, '{}', 'application/json'],
+      ['GET', `${P}/nope`, host],
+      ['GET', `${P}/participants/`, host],
+      ['POST', `${P}/roles/bad%20id`, host, '{"role": "moderator"}', 'application/json'],
+      ['POST', `${P}/roles/ghost`, host, '{"role": "moderator"}', 'application/json'],
+      ['POST', `${P}/roles/bob`, host, '{"role": "king"}', 'application/json'],
+      ['POST', `${P}/permissions/bob`, host, '{"permissions": {"can_fly": true}}', 'application/json'],
+      ['POST', `${P}/hand-raise`, host, '{"action": "sideways"}', 'application/json'],
+      ['POST', `${P}/waiting-room/nobody/admit`, host],
+      ['POST', `${P}/breakout-rooms`, host, '{"count": 1000}', 'application/json'],
+      ['DELETE', `${P}/breakout-rooms/br-000000000000`, host],
+      ['GET', `${P}/audit?since=abc&limit=-5`, host],
+      ['GET', `${P}/participants`, null],
+      ['GET', `${P}/participants`, 'not.a.token'],
+      ['GET', `${P}/participants`, other],
+      ['GET', `${P}/recordings/x/y/z`, host],
+      ['POST', `${P}/recordings/rec-nope/stop`, host, '{}', 'application/json'],
+    ];
+    for (const [method, path, token, body, ct] of cases) {
+      const onA = await h.api(A, method, path, token, body, { contentType: ct });
+      const onB = await h.api(B, method, path, token, body, { contentType: ct });
+      assert.ok(onA.status >= 400, `${method} ${path} ${body || ''} is refused on the owner: ${onA.status} ${onA.text}`);
+      assert.deepStrictEqual(shape(onB), shape(onA), `${method} ${path} ${body || ''}\n A: ${onA.text}\n B: ${onB.text}`);
+    }
+    for (const S of [A, B]) assert.strictEqual((await h.health(S)).status, 'ok');
+  });
+});
