@@ -97,3 +97,55 @@ test('malformed REST calls for a room owned elsewhere get the owner\'s taxonomy 
     for (const S of [A, B]) assert.strictEqual((await h.health(S)).status, 'ok');
   });
 });
+
+// Passes: every malformed or refused WebSocket message from a member on a
+// non-owner instance (its text forwarded to the owner's inbox) gets the same
+// error as the same message from a member on the owner: code, message,
+// recovery, detail and ref; the connection stays open.
+test('malformed WebSocket messages through a non-owner get the owner\'s errors, field for field', async () => {
+  await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
+    const room = 'badws';
+    const alice = await h.join(A, room, 'alice');
+    const bob = await h.join(B, room, 'bob');
+    await alice.nextWhere(ofType('user-joined', (p) => p.user_id === 'bob'), 3000);
+    assert.strictEqual(await ownerOf([A, B], room), A);
+    const deep = `{"type":"chat-message","id":"d1","payload":{"x":${'['.repeat(20)}${']'.repeat(20)}}}`;
+    const msgs = [
+      '{bad',
+      '[]',
+      '{"type": 1, "id": "t1"}',
+      '{"type": "no-such-type", "id": "t2"}',
+      '{"type": "room-state", "id": "t3"}',
+      '{"type": "offer", "id": "t4", "payload": {"sdp": "v=0"}}',
+      '{"type": "offer", "id": "t5", "to": "ghost", "payload": {"sdp": "v=0"}}',
+      '{"type": "chat-message", "id": "t6", "id": "t6b", "payload": {"text": "dup"}}',
+      deep,
+      `{"type": "chat-message", "id": "t7", "payload": {"text": "${'x'.repeat(5000)}"}}`,
+      '{"type": "chat-message", "id": "t8", "payload": {"text": "a\\u0000b"}}',
+      `{"type": "chat-message", "id": "${'i'.repeat(65)}", "payload": {"text": "long id"}}`,
+      '{"type": "chat-message", "id": "t9", "payload": {"text": 99999999999999999999999}}',
+      '{"type": "role-updated", "id": "t10", "payload": {"user_id": "alice", "role": "host"}}',
+      '{"type": "waiting-room-admit", "id": "t11", "payload": {"user_id": "nobody"}}',
+      '{"type": "breakout-room-create", "id": "t12", "payload": {"rooms": [{"name": "x"}]}}',
+      '{"type": "media-control", "id": "t13", "payload": {"kind": "sideways"}}',
+    ];
+    const strip = (m) => ({ type: m.type, room: m.room, from: m.from, ref: m.ref, payload: m.payload });
+    let n = 0;
+    for (const text of msgs) {
+      for (const c of [alice, bob]) {
+        const mark = `mark-${c.user}-${++n}`;
+        c.send(text);
+        c.send({ type: 'chat-message', id: mark, payload: { text: mark } });
+        await c.nextWhere((m) => m.type === 'chat-message' && m.from === c.user && m.payload.text === mark, 3000, `${mark} after ${text.slice(0, 40)}`);
+      }
+      // Only the errors answer the sender (the marks' broadcasts are dropped here).
+      const ea = alice.queue.filter((m) => m.type === 'error');
+      const eb = bob.queue.filter((m) => m.type === 'error');
+      alice.queue.length = 0;
+      bob.queue.length = 0;
+      assert.strictEqual(ea.length, 1, `one error on the owner for ${text.slice(0, 60)}: ${JSON.stringify(ea)}`);
+      assert.deepStrictEqual(eb.map(strip), ea.map(strip), `${text.slice(0, 60)}\n A: ${JSON.stringify(ea)}\n B: ${JSON.stringify(eb)}`);
+    }
+    for (const S of [A, B]) assert.strictEqual((await h.health(S)).status, 'ok');
+  });
+});
