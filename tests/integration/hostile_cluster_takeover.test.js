@@ -113,6 +113,13 @@ test('FAILS: after a takeover, a member present all along moves into a breakout 
     const made = await h.api(B, 'POST', `/webrtc/rooms/${room}/breakout-rooms`, tok, { rooms: [{ name: 'Side' }] });
     assert.strictEqual(made.status, 201, made.text);
     const bid = made.json.breakout_rooms[0].breakout_room_id;
+    // Control: carol, who joins after the takeover (admitted by the new owner), moves with her grant.
+    const carol = await h.join(C, room, 'carol');
+    const ac = await h.api(C, 'POST', `/webrtc/rooms/${room}/breakout-rooms/${bid}/assign/carol`, tok);
+    assert.strictEqual(ac.status, 200, ac.text);
+    const mc = await carol.nextWhere(ofType('breakout-room-assign', (p) => p.grant !== undefined), 5000, 'carol\'s grant');
+    const cm = await arrive(C, bid, null, { via: 'none', query: `grant=${mc.payload.grant}` });
+    assert.strictEqual(cm.first.type, 'room-state', `carol's move: ${JSON.stringify(cm.first).slice(0, 300)}`);
     const as = await h.api(C, 'POST', `/webrtc/rooms/${room}/breakout-rooms/${bid}/assign/bob`, tok);
     assert.strictEqual(as.status, 200, as.text);
     const m = await bob.nextWhere(ofType('breakout-room-assign', (p) => p.grant !== undefined), 5000, 'bob\'s grant');
