@@ -364,3 +364,33 @@ test('FAILS: a burst sent right after the upgrade through a non-owner, while the
     assert.strictEqual(counts.bob, N, `through B, answered ${counts.bob} of ${N} (no echo, no error for the rest)`);
   });
 });
+
+// FAILS (defect). docs/protocol.md "DELETE /webrtc/rooms/{room_id}": "the id
+// can be used again at once"; "POST /webrtc/rooms": ROOM_ALREADY_EXISTS is
+// "409, the room is open". After a DELETE answered 200, the old owner keeps
+// the room's lease until its next tick (cluster.c on_timer releases rooms
+// that are gone), and POST /webrtc/rooms through another instance reads that
+// lease as "live elsewhere" (rest.c create_cb: taken) and refuses a room that
+// no longer exists. Through the old owner itself the same POST is 201.
+test('FAILS: a room deleted through one instance can be created again at once through another', async () => {
+  await rh.withCluster(3, { args: RATES_OFF }, async (r, [A, B, C]) => {
+    const admin = h.mintToken(h.SECRET, { sub: 'ops', admin: true });
+    // Control: through the old owner.
+    let mk = await h.api(A, 'POST', '/webrtc/rooms', admin, { room_id: 'redo-a' });
+    assert.strictEqual(mk.status, 201, mk.text);
+    assert.strictEqual((await h.api(C, 'DELETE', '/webrtc/rooms/redo-a', admin)).status, 200);
+    mk = await h.api(A, 'POST', '/webrtc/rooms', admin, { room_id: 'redo-a' });
+    assert.strictEqual(mk.status, 201, `again through the old owner: ${mk.text}`);
+    // Through another instance (three ids: each must pass).
+    for (const id of ['redo-b1', 'redo-b2', 'redo-b3']) {
+      mk = await h.api(A, 'POST', '/webrtc/rooms', admin, { room_id: id });
+      assert.strictEqual(mk.status, 201, mk.text);
+      assert.strictEqual(await ownerOf([A, B, C], id), A);
+      const del = await h.api(C, 'DELETE', `/webrtc/rooms/${id}`, admin);
+      assert.strictEqual(del.status, 200, del.text);
+      h.assertApiError(await h.api(B, 'GET', `/webrtc/rooms/${id}`, admin), 404, 'ROOM_NOT_FOUND');
+      mk = await h.api(B, 'POST', '/webrtc/rooms', admin, { room_id: id });
+      assert.strictEqual(mk.status, 201, `${id}: the deleted room's id through B right after the DELETE: ${mk.status} ${mk.text}`);
+    }
+  });
+});
