@@ -17,8 +17,8 @@ const { roleTok, ofType, RATES_OFF } = require('./feature_helpers');
 const { ownerOf } = rh;
 
 /** Connects user with token to room on srv; resolves {c, first} (first: room-state, waiting-room-join or error). */
-async function arrive(srv, room, token) {
-  const c = await h.connect(srv, room, token, { timeoutMs: 5000 });
+async function arrive(srv, room, token, opts = {}) {
+  const c = await h.connect(srv, room, token, Object.assign({ timeoutMs: 5000 }, opts));
   const first = await c.next(undefined, 5000);
   return { c, first };
 }
@@ -392,5 +392,48 @@ test('FAILS: a room deleted through one instance can be created again at once th
       mk = await h.api(B, 'POST', '/webrtc/rooms', admin, { room_id: id });
       assert.strictEqual(mk.status, 201, `${id}: the deleted room's id through B right after the DELETE: ${mk.status} ${mk.text}`);
     }
+  });
+});
+
+// Passes: a breakout move and return across instances (docs/protocol.md
+// "breakout-room-assign" / "breakout-room-close"): bob, connected through B,
+// moves into a breakout room through C, is demoted to viewer there over REST
+// through B, the breakout room is closed through C, and bob returns to the
+// main room through B with the grant of the close: as a viewer (a change
+// made in a breakout room holds in the family), and his return grant is
+// single-use across the cluster.
+test('breakout move and return across three instances: a demotion made in the breakout room holds after the return', async () => {
+  await rh.withCluster(3, { args: RATES_OFF }, async (r, [A, B, C]) => {
+    const room = 'fam2';
+    const hana = await h.join(A, room, 'hana', { role: 'host' }); // A owns the family
+    const bob = await h.join(B, room, 'bob');
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'bob'), 3000);
+    const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
+    const made = await h.api(C, 'POST', `/webrtc/rooms/${room}/breakout-rooms`, tok, { rooms: [{ name: 'Side' }] });
+    assert.strictEqual(made.status, 201, made.text);
+    const bid = made.json.breakout_rooms[0].breakout_room_id;
+    assert.strictEqual((await h.api(B, 'POST', `/webrtc/rooms/${room}/breakout-rooms/${bid}/assign/bob`, tok)).status, 200);
+    const g = (await bob.nextWhere(ofType('breakout-room-assign', (p) => p.grant !== undefined), 5000)).payload.grant;
+    const side = await arrive(C, bid, null, { via: 'none', query: `grant=${g}` });
+    assert.strictEqual(side.first.type, 'room-state', JSON.stringify(side.first).slice(0, 300));
+    assert.strictEqual(side.first.payload.self.role, 'participant');
+    bob.ws.close(1000);
+    const dem = await h.api(B, 'POST', `/webrtc/rooms/${bid}/roles/bob`, tok, { role: 'viewer' });
+    assert.strictEqual(dem.status, 200, dem.text);
+    await side.c.nextWhere(ofType('role-updated', (p) => p.user_id === 'bob'), 3000);
+    const cl = await h.api(C, 'DELETE', `/webrtc/rooms/${room}/breakout-rooms/${bid}`, tok);
+    assert.strictEqual(cl.status, 200, cl.text);
+    const close = await side.c.nextWhere(ofType('breakout-room-close'), 3000, 'breakout-room-close at bob');
+    assert.strictEqual(close.payload.room_id, room);
+    assert.strictEqual((await side.c.waitClose(3000)).code, 4005);
+    const back = await arrive(B, room, null, { via: 'none', query: `grant=${close.payload.grant}` });
+    assert.strictEqual(back.first.type, 'room-state', JSON.stringify(back.first).slice(0, 300));
+    assert.strictEqual(back.first.payload.self.role, 'viewer', 'the demotion made in the breakout room holds in the main room');
+    for (const S of [A, C]) {
+      const again = await arrive(S, room, null, { via: 'none', query: `grant=${close.payload.grant}` });
+      assert.strictEqual(again.first.type === 'error' ? again.first.payload.code : again.first.type, 'INVALID_TOKEN');
+    }
+    const role = await h.api(C, 'GET', `/webrtc/rooms/${room}/roles/bob`, tok);
+    assert.strictEqual(role.json.role, 'viewer', role.text);
   });
 });
