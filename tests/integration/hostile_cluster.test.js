@@ -437,3 +437,47 @@ test('breakout move and return across three instances: a demotion made in the br
     assert.strictEqual(role.json.role, 'viewer', role.text);
   });
 });
+
+// FAILS (defect). docs/protocol.md "Rate limits": "a refused message spends
+// nothing and changes nothing"; on one instance a message refused for a
+// missing permission spends no budget of its class (room/command.c
+// command_authorize checks the permission before it counts). With several
+// instances every member's message is counted first, in Redis, against
+// websocket_message and its class (cluster/limiter.c gate_pump / LUA_GCRA),
+// before the handler refuses it: chat refused with PERMISSION_DENIED eats
+// the chat_message budget, and once can_chat is granted the member's first
+// chat is refused RATE_LIMIT_EXCEEDED.
+test('FAILS: chat refused for a missing permission spends no chat_message budget, as on one instance', async () => {
+  const args = [...RATES_OFF, '--rate-chat-message', '3/1m'];
+  const run = async (join, grantVia) => {
+    const hana = await join('hana', { role: 'host', room: 'perm' });
+    const dana = await join('dana', { perms: { can_chat: false }, room: 'perm' });
+    for (let i = 0; i < 3; i++) {
+      dana.send({ type: 'chat-message', id: `no${i}`, payload: { text: `no${i}` } });
+      const e = await dana.nextWhere((m) => m.type === 'error' && m.ref === `no${i}`, 3000);
+      assert.strictEqual(e.payload.code, 'PERMISSION_DENIED');
+    }
+    const res = await h.api(grantVia, 'POST', '/webrtc/rooms/perm/permissions/dana', roleTok(grantVia, 'hana', 'host', 'perm'),
+      { permissions: { can_chat: true } });
+    assert.strictEqual(res.status, 200, res.text);
+    await dana.nextWhere(ofType('permission-updated'), 3000);
+    dana.send({ type: 'chat-message', id: 'yes', payload: { text: 'now allowed' } });
+    const m = await dana.nextWhere((x) => x.ref === 'yes', 3000);
+    void hana;
+    return m.type === 'error' ? m.payload.code : m.type;
+  };
+  // One instance: the first permitted chat goes through.
+  await h.withServer({ args }, async (S) => {
+    assert.strictEqual(await run((u, cl) => h.join(S, 'perm', u, cl), S), 'chat-message', 'one instance');
+  });
+  // Several: dana on B, the room owned by A.
+  await rh.withCluster(2, { args }, async (r, [A, B]) => {
+    let first = true;
+    const got = await run(async (u, cl) => {
+      const c = await h.join(first ? A : B, 'perm', u, cl);
+      first = false;
+      return c;
+    }, B);
+    assert.strictEqual(got, 'chat-message', 'several instances: dana\'s first permitted chat was refused as over her chat budget');
+  });
+});
