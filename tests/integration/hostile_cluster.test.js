@@ -254,8 +254,8 @@ test('DELETE of a room through a non-owner with members on three instances: ROOM
 // room has closed on its owner, the closed room's history (audit log with its
 // room_delete entry) is only in the old owner's memory and file: through any
 // other instance the same admin call is ROOM_NOT_FOUND.
-test('FAILS: a closed room\'s audit log reads the same through every instance', async () => {
-  await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
+test('a closed room\'s audit log reads the same through every instance (one shared PostgreSQL)', async () => {
+  await rh.withCluster(2, { args: RATES_OFF.concat(rh.sharedPg('hc_audit')) }, async (r, [A, B]) => {
     const room = 'closedhist';
     await h.join(A, room, 'hana', { role: 'host' });
     assert.strictEqual(await ownerOf([A, B], room), A);
@@ -491,8 +491,8 @@ test('FAILS: chat refused for a missing permission spends no chat_message budget
 // local store only; nothing of it is in Redis once the room is released): a
 // room opened again through another instance forgets who was removed.
 // Through the instance that owned it, the ban holds (control).
-test('FAILS: a user removed from a room is still refused when the room is opened again on another instance', async () => {
-  await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
+test('a user removed from a room is still refused when the room is opened again on another instance (one shared PostgreSQL)', async () => {
+  await rh.withCluster(2, { args: RATES_OFF.concat(rh.sharedPg('hc_reban')) }, async (r, [A, B]) => {
     for (const [room, S] of [['reban-a', A], ['reban-b', B]]) {
       const hana = await h.join(A, room, 'hana', { role: 'host', room }); // A owns the room's first session
       const btok = roleTok(A, 'bob', 'participant', room);

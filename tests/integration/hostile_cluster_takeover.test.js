@@ -183,8 +183,8 @@ test('bans, lock and capacity survive a takeover, through every instance', async
 // instance, the default: the new owner's file never saw it, and the rebuild
 // loads the room log for resumes only), through every instance, while a
 // resume replay across the takeover still has it.
-test('FAILS: chat acknowledged before a takeover is in the room\'s chat history after it', async () => {
-  await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
+test('chat acknowledged before a takeover is in the room\'s chat history after it (one shared PostgreSQL)', async () => {
+  await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000', ...rh.sharedPg('hc_hist')] }, async (r, [A, B, C]) => {
     const room = 'thist';
     const alice = await h.join(A, room, 'alice'); // A owns the room
     const hana = await h.join(B, room, 'hana', { role: 'host' });
