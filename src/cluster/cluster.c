@@ -32,11 +32,13 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cluster/cluster.h"
 #include "cluster/cluster_int.h"
 #include "lib/ids.h"
 #include "signal/signal.h"
+#include "store/store.h"
 
 struct cluster *the_cluster; /* set by cluster_start: the net callbacks find it here */
 
@@ -148,6 +150,12 @@ int cluster_start(struct hub *h, struct server *srv, const char *url, char *err,
   if (h->bus) h->bus->ops->close(h->bus);
   h->bus = &cl->bus;
   cl->grant_shared = !h->grant_key_ready; /* no HMAC secret to derive it from (family_grant_key) */
+  /* Each instance with its own SQLite file keeps its own rooms' records:
+   * history, audit and what restores a room are those of the instance that
+   * had the room (README "Several instances"). */
+  if (h->store && strcmp(store_backend(h->store), "postgresql") != 0)
+    log_warn("store_not_shared backend=%s hint=\"several instances share chat history, audit logs and room "
+             "restores only through one PostgreSQL (--database-url)\"", store_backend(h->store));
   redis_connect(cl, 0);
   redis_connect(cl, 1);
   return 0;

@@ -16,6 +16,7 @@
 #include "cluster/cluster_int.h"
 #include "lib/ids.h"
 #include "net/http.h"
+#include "room/durable.h"
 #include "room/room.h"
 
 /* KEYS rooms, roomview; ARGV ttl, id, view, id, view, ... */
@@ -319,6 +320,26 @@ void claim_local(const char *k, void *v, void *arg) {
 /* POST /webrtc/rooms: the new room's lease is taken first (set if absent,
  * the ACQUIRE script), so two creations of one id through two instances
  * make one room; a room live elsewhere is ROOM_ALREADY_EXISTS. */
+/* POST /webrtc/rooms answered here once the lease is known (taken: the
+ * room is live elsewhere). */
+static void create_here(struct cluster *cl, struct fwd_http *fw, int taken) {
+  char room[ID_MAX + 1];
+  snprintf(room, sizeof(room), "%s", fw->room);
+  cl->taken = taken ? room : NULL;
+  fw_dispatch_here(cl, fw);
+  cl->taken = NULL;
+  map_each(&cl->h->rooms, claim_local, cl);
+}
+
+static void create_refreshed(void *arg) {
+  struct fwd_http *fw = arg;
+  struct cluster *cl = the_cluster;
+  if (fw_keep(cl, fw)) create_here(cl, fw, 0);
+}
+
+/* POST /webrtc/rooms: the new room's lease is taken first (set if absent,
+ * the ACQUIRE script), so two creations of one id through two instances
+ * make one room; a room live elsewhere is ROOM_ALREADY_EXISTS. */
 static void create_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct fwd_http *fw = priv;
   struct cluster *cl = the_cluster;
@@ -334,12 +355,10 @@ static void create_cb(redisAsyncContext *ac, void *reply, void *priv) {
     else if (cr) cr->acquiring = 0;
   }
   if (!fw_keep(cl, fw)) return;
-  char room[ID_MAX + 1];
-  snprintf(room, sizeof(room), "%s", fw->room);
-  cl->taken = taken ? room : NULL;
-  fw_dispatch_here(cl, fw);
-  cl->taken = NULL;
-  map_each(&cl->h->rooms, claim_local, cl);
+  /* With a database the instances share, the room's restore data is read
+   * again first (as for a join: takeover.c fresh_room). */
+  if (!taken && durable_room_refresh(cl->h, fw->room, create_refreshed, fw) == 0) return;
+  create_here(cl, fw, taken);
 }
 
 /* GET /webrtc/rooms: the views the owners keep in Redis, then the list. */

@@ -207,6 +207,19 @@ struct outbuf *erases_apply(struct outbuf *b, long long ms, const redisReply *er
   return b;
 }
 
+/* A new session's restore data is read (durable_room_refresh): the links
+ * waiting for the room join it now. */
+static void fresh_room(void *arg) {
+  char *id = arg;
+  struct cluster *cl = the_cluster;
+  struct croom *cr = cl ? croom_get(cl, id, 0) : NULL;
+  free(id);
+  if (cr == NULL || !cr->rebuilding) return;
+  cr->rebuilding = 0;
+  family_room_ensure(cl, cr);
+  links_join_local(cl, cr);
+}
+
 /* Members of the snapshot, their sessions where their instance lives, the
  * room log from the stream; then the room goes on from the stream's seq. */
 static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -233,6 +246,15 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
     stream_id_parse(id, &top_seq, &top_sub);
   }
   if (snap == NULL && entries->elements == 0) {
+    /* A new session of the room. With a database the instances share,
+     * what restores it (seq, settings, policy) is read again first:
+     * another instance may have used the room since this one started. */
+    char *id = strdup(cr->id);
+    if (id && durable_room_refresh(h, cr->id, fresh_room, id) == 0) {
+      cr->rebuilding = 1; /* links and forwarded calls wait, as for a rebuild */
+      return;
+    }
+    free(id);
     family_room_ensure(cl, cr);
     links_join_local(cl, cr);
     return;

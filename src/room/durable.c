@@ -280,6 +280,10 @@ void durable_room_open(struct hub *h, struct room *r) {
   }
 }
 
+int durable_room_refresh(struct hub *h, const char *room_id, void (*cb)(void *arg), void *arg) {
+  return h->store ? store_room_refresh(h->store, room_id, cb, arg) : 1;
+}
+
 void durable_room_close(struct hub *h, struct room *r) {
   if (h->store == NULL) return;
   store_room_seq_note(h->store, r->id, r->seq);

@@ -24,6 +24,11 @@ void durable_free(struct hub *h);
 /* A room was created: continue its seq past what is stored, restore its
  * settings, record a room session. */
 void durable_room_open(struct hub *h, struct room *r);
+/* Before a room opens on this instance when several instances share the
+ * database: what durable_room_open restores is read again from it (another
+ * instance may have used the room since this one started), then cb(arg).
+ * 0: cb will be called on the loop; 1: nothing to read, go on at once. */
+int durable_room_refresh(struct hub *h, const char *room_id, void (*cb)(void *arg), void *arg);
 /* A room closed: end its room session. */
 void durable_room_close(struct hub *h, struct room *r);
 /* Sends chat message e (seq is the seq it will get) through the store:

@@ -322,6 +322,10 @@ static void run_done(struct store *st) {
   pthread_mutex_unlock(&st->mu);
   for (struct store_rec *r = list, *next; r; r = next) {
     next = r->next;
+    if (r->kind == STORE_SETTINGS || r->kind == STORE_POLICY) {
+      struct store_room_meta *m = map_get(&st->rooms, r->room_id);
+      if (m && m->pending) m->pending--;
+    }
     if (r->done) r->done(r, r->arg);
     store_rec_free(r);
   }
@@ -356,6 +360,10 @@ int store_submit(struct store *st, struct store_rec *r, int chat) {
   }
   r->next = NULL;
   r->st = st;
+  if (r->kind == STORE_SETTINGS || r->kind == STORE_POLICY) {
+    struct store_room_meta *m = map_get(&st->rooms, r->room_id); /* loop only: read here, under mu */
+    if (m) m->pending++;
+  }
   if (st->q_tail) st->q_tail->next = r;
   else st->q_head = r;
   st->q_tail = r;
@@ -471,6 +479,7 @@ void store_room_settings_note(struct store *st, const char *room_id, const char 
   if (m == NULL) return;
   free(m->settings);
   m->settings = settings ? strdup(settings) : NULL;
+  m->gen++;
 }
 
 void store_room_policy_note(struct store *st, const char *room_id, const char *policy) {
@@ -478,6 +487,65 @@ void store_room_policy_note(struct store *st, const char *room_id, const char *p
   if (m == NULL) return;
   free(m->policy);
   m->policy = policy ? strdup(policy) : NULL;
+  m->gen++;
+}
+
+struct refresh {
+  void (*cb)(void *arg);
+  void *arg;
+  uint64_t gen;             /* the room's gen when the read was asked */
+  int keep;                 /* this process had settings or policy writes in flight then */
+};
+
+/* Replaces *field with the row's text column (NULL when SQL NULL). */
+static void meta_take(char **field, json_t *v) {
+  const char *t = json_string_value(v);
+  free(*field);
+  *field = t ? strdup(t) : NULL;
+}
+
+static void on_room_read(struct store_rec *r, void *arg) {
+  struct refresh *f = arg;
+  struct store *st = r->st;
+  json_t *j = r->status == STORE_OK && r->result ? json_loads(r->result, 0, NULL) : NULL;
+  json_t *row = json_array_get(json_object_get(j, "items"), 0);
+  struct store_room_meta *m = json_is_object(row) ? meta_get(st, r->room_id) : NULL;
+  if (m) {
+    json_int_t a = json_integer_value(json_object_get(row, "chat_seq"));
+    json_int_t b = json_integer_value(json_object_get(row, "session_seq"));
+    store_room_seq_note(st, r->room_id, (uint64_t)(a > b ? a : b));
+    /* What the database holds is newer than what this process noted,
+     * unless this process wrote since it asked, or had writes in flight. */
+    if (!f->keep && m->gen == f->gen) {
+      meta_take(&m->settings, json_object_get(row, "settings"));
+      meta_take(&m->policy, json_object_get(row, "policy"));
+    }
+  }
+  json_decref(j);
+  f->cb(f->arg);
+  free(f);
+}
+
+int store_room_refresh(struct store *st, const char *room_id, void (*cb)(void *arg), void *arg) {
+  if (st == NULL || st->ops != &store_pg_ops || st->closing) return 1;
+  struct store_rec *r = store_rec_new(STORE_READ_ROOM, room_id);
+  struct refresh *f = r ? calloc(1, sizeof(*f)) : NULL;
+  if (f == NULL) {
+    store_rec_free(r);
+    return 1;
+  }
+  struct store_room_meta *m = map_get(&st->rooms, room_id);
+  f->cb = cb;
+  f->arg = arg;
+  f->gen = m ? m->gen : 0;
+  f->keep = m && m->pending;
+  r->done = on_room_read;
+  r->arg = f;
+  if (store_read(st, r) != 0) {
+    free(f);
+    return 1;
+  }
+  return 0;
 }
 
 void store_room_opened_note(struct store *st, const char *room_id) {

@@ -51,6 +51,7 @@ enum store_kind {
   STORE_READ_AUDIT,       /* room_id, ts = since, value = limit */
   STORE_READ_MEDIA,       /* room_id, name = "recording"|"stream" */
   STORE_READ_SUMMARY,     /* room_id */
+  STORE_READ_ROOM,        /* room_id: what restores the room (store_room_refresh) */
 };
 
 enum store_status {
@@ -92,6 +93,8 @@ struct store_room_meta {
   char *settings;           /* owned JSON text or NULL */
   char *policy;             /* owned JSON text or NULL (room/durable_policy.c) */
   int opened_here;          /* the room was open in this process */
+  unsigned pending;         /* settings and policy writes of this process not yet done */
+  uint64_t gen;             /* settings and policy noted by this process (store_room_refresh) */
 };
 
 /* A back end: synchronous calls, run on the writer thread or the pool
@@ -217,6 +220,15 @@ void store_room_seq_note(struct store *st, const char *room_id, uint64_t seq);
 void store_room_settings_note(struct store *st, const char *room_id, const char *settings);
 void store_room_policy_note(struct store *st, const char *room_id, const char *policy);
 void store_room_opened_note(struct store *st, const char *room_id);
+/* With a database several instances share (PostgreSQL, --redis-url), the
+ * index loaded at start-up is stale for rooms another instance used since:
+ * reads what restores room_id (its last seq, settings and policy) into the
+ * index, then calls cb(arg) on the loop, also when the read fails (the
+ * index stays as it was). The seq only rises; settings and policy written
+ * by this process and not yet committed are kept. Returns 0 when cb will
+ * be called, 1 when there is nothing to read (SQLite: the file is this
+ * process's own) or it cannot be read: go on at once. */
+int store_room_refresh(struct store *st, const char *room_id, void (*cb)(void *arg), void *arg);
 
 /* Helpers the back ends share (store.c). */
 /* Parses a message id "m<seq>"; 0 if malformed. */

@@ -106,6 +106,13 @@ void store_export_fill(json_t *out, const char *user_id, json_t *chat, json_t *s
   " WHERE type <> 'chat' AND EXISTS (SELECT 1 FROM analytics_events a WHERE " STORE_CHAT_EVENT_NEAR ");"  \
   "DELETE FROM analytics_events WHERE type = 'chat' AND EXISTS (SELECT 1 FROM chat_messages c WHERE "     \
   STORE_CHAT_EVENT_MATCH("analytics_events") ");"
+/* What restores a room ($1: room id; store_room_refresh): the same SQL in
+ * both dialects. */
+#define STORE_ROOM_SQL                                                                                     \
+  "SELECT (SELECT CAST(coalesce(max(seq), 0) AS BIGINT) FROM chat_messages WHERE room_id = $1) AS chat_seq," \
+  " (SELECT CAST(coalesce(max(last_seq), 0) AS BIGINT) FROM room_sessions WHERE room_id = $1) AS session_seq," \
+  " (SELECT settings FROM room_settings WHERE room_id = $1) AS settings,"                                 \
+  " (SELECT policy FROM room_policy WHERE room_id = $1) AS policy"
 #define STORE_QUALITY_SQL \
   "SELECT name, count(*) AS n FROM analytics_events WHERE room_id = $1 AND type = 'quality' GROUP BY name"
 

@@ -745,6 +745,9 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
     store_export_fill(out, r->user_id, chat, sessions, events, audit, policy);
     break;
   }
+  case STORE_READ_ROOM:
+    rc = rows_json(c, STORE_ROOM_SQL, r->room_id, 0, a);
+    break;
   case STORE_READ_SUMMARY: {
     json_t *sum = json_array(), *q = json_array();
     rc = rows_json(c, STORE_SUMMARY_SQL, r->room_id, 0, sum);

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const h = require('./helpers');
 
 function freePort() {
@@ -115,4 +115,19 @@ function chats(c) {
   return c.all.filter((m) => m.type === 'chat-message').map((m) => `${m.seq}:${m.payload.text}`);
 }
 
-module.exports = { startRedis, startInstances, withCluster, clusterHealth, ownerOf, waitRedisUp, chats, freePort };
+/**
+ * Arguments that point instances at one new PostgreSQL database on the test
+ * command's throwaway cluster (scripts/with-postgres.sh): several instances
+ * are meant to share one (README "Several instances").
+ */
+let pgDbs = 0;
+function sharedPg(prefix) {
+  const port = process.env.HUDDLE_TEST_PG_PORT;
+  assert.ok(port, 'HUDDLE_TEST_PG_PORT: run under scripts/with-postgres.sh (scripts/test.sh does)');
+  const name = `${prefix}_${process.pid}_${++pgDbs}_${Date.now() % 100000}`;
+  execFileSync('psql', ['-q', '-h', '127.0.0.1', '-p', port, '-U', 'huddle', '-d', 'postgres', '-c', `CREATE DATABASE ${name}`],
+    { stdio: 'ignore' });
+  return ['--database-url', `postgres://huddle@127.0.0.1:${port}/${name}`];
+}
+
+module.exports = { startRedis, startInstances, withCluster, clusterHealth, ownerOf, waitRedisUp, chats, freePort, sharedPg };

@@ -661,6 +661,62 @@ static void test_room_policy_survives_reopen(void **state) {
   assert_null(store_room_meta(f->st, "rp3"));
 }
 
+/* Several instances sharing one database: a second store (another
+ * instance) loaded its room index before the first wrote; store_room_refresh
+ * reads the room again (seq only rises; settings and policy replaced,
+ * unless the second store has its own writes for the room in flight).
+ * With SQLite there is nothing to read (the file is one process's). */
+static int refreshed;
+static void on_refreshed(void *arg) { refreshed++; (void)arg; }
+
+static void test_room_refresh_from_shared_database(void **state) {
+  struct fixture *f = *state;
+  if (f->url == NULL) {
+    assert_int_equal(store_room_refresh(f->st, "rr", on_refreshed, NULL), 1);
+    return;
+  }
+  struct store *g = NULL; /* another instance: its own loop */
+  uv_loop_t gl;
+  uv_loop_init(&gl);
+  char err[256];
+  assert_int_equal(store_open(&g, &gl, f->dir, f->url, 100, 0, err, sizeof(err)), 0);
+  assert_null(store_room_meta(g, "rr"));
+  chat(f, "rr", 7, "alice", NULL, "hi");
+  policy_rec(f, "rr", 10, "{\"banned\":{\"bob\":true}}");
+  struct store_rec *s = store_rec_new(STORE_SETTINGS, "rr");
+  s->ts = 11;
+  s->text = strdup("{\"locked\":true}");
+  submit(f, s);
+  wait_done(f, 3);
+  assert_int_equal(f->last_status, STORE_OK);
+  refreshed = 0;
+  assert_int_equal(store_room_refresh(g, "rr", on_refreshed, NULL), 0);
+  while (refreshed == 0) uv_run(&gl, UV_RUN_ONCE);
+  const struct store_room_meta *m = store_room_meta(g, "rr");
+  assert_non_null(m);
+  assert_int_equal(m->last_seq, 7);
+  assert_string_equal(m->policy, "{\"banned\":{\"bob\":true}}");
+  assert_string_equal(m->settings, "{\"locked\":true}");
+  /* The second store's own policy write, in flight when it asks: kept. */
+  store_room_policy_note(g, "rr", "{}");
+  struct store_rec *p = store_rec_new(STORE_POLICY, "rr");
+  p->ts = 12;
+  p->text = strdup("{}");
+  assert_int_equal(store_submit(g, p, 0), 0);
+  assert_int_equal(store_room_refresh(g, "rr", on_refreshed, NULL), 0);
+  while (refreshed == 1) uv_run(&gl, UV_RUN_ONCE);
+  assert_string_equal(store_room_meta(g, "rr")->policy, "{}");
+  /* A room nobody stored: known, empty. */
+  assert_int_equal(store_room_refresh(g, "none", on_refreshed, NULL), 0);
+  while (refreshed == 2) uv_run(&gl, UV_RUN_ONCE);
+  m = store_room_meta(g, "none");
+  assert_true(m == NULL || (m->last_seq == 0 && m->policy == NULL && m->settings == NULL));
+  store_stop(g);
+  uv_run(&gl, UV_RUN_DEFAULT);
+  store_close(g);
+  uv_loop_close(&gl);
+}
+
 /* Export and erase cover the room policy snapshots: export lists, per room
  * that names the user, its role entry, ban, rejection and hand; erase takes
  * the user out of every snapshot (valid JSON, empty sections dropped), in
@@ -1436,6 +1492,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_replay_indexed_once, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_room_refresh_from_shared_database, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_room_policy_export_erase, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_refused_record_mid_batch, setup_sqlite, teardown),
@@ -1462,6 +1519,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_replay_indexed_once, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_group_commit_and_bound, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_room_policy_survives_reopen, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_room_refresh_from_shared_database, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_policy_migration_from_v2, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_room_policy_export_erase, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_refused_record_mid_batch, setup_pg, teardown),
