@@ -139,8 +139,9 @@ int cluster_start(struct hub *h, struct server *srv, const char *url, char *err,
   cl->bus.arg = cl;
   uv_timer_init(cl->loop, &cl->timer);
   uv_timer_init(cl->loop, &cl->retry);
+  uv_timer_init(cl->loop, &cl->ana_wake);
   uv_check_init(cl->loop, &cl->check);
-  cl->timer.data = cl->retry.data = cl->check.data = cl;
+  cl->timer.data = cl->retry.data = cl->check.data = cl->ana_wake.data = cl;
   uv_timer_start(&cl->timer, on_timer, TIMER_MS, TIMER_MS);
   uv_check_start(&cl->check, on_check);
   the_cluster = cl;
@@ -168,9 +169,11 @@ void cluster_stop(struct cluster *cl) {
   cl->stopping = 1;
   uv_timer_stop(&cl->timer);
   uv_timer_stop(&cl->retry);
+  uv_timer_stop(&cl->ana_wake);
   uv_check_stop(&cl->check);
   uv_close((uv_handle_t *)&cl->timer, close_cb);
   uv_close((uv_handle_t *)&cl->retry, close_cb);
+  uv_close((uv_handle_t *)&cl->ana_wake, close_cb);
   uv_close((uv_handle_t *)&cl->check, close_cb);
   free(cl->feeds);
   cl->feeds = NULL, cl->nfeeds = cl->cap_feeds = 0;

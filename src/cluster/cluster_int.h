@@ -179,6 +179,7 @@ struct cluster {
   uint64_t up_since;        /* when both connections came (back) up */
   int backoff_ms;
   uv_timer_t timer, retry;
+  uv_timer_t ana_wake;       /* a turn after an analytics write was held back (snapshot.c) */
   uv_check_t check;
   int reading;
   char inbox_pos[48];

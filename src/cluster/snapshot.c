@@ -160,6 +160,16 @@ static const char LUA_ANA[] =
     "  redis.call('LTRIM', KEYS[4], -" STR(HISTORY_EVENTS) ", -1) end "
     "return 1";
 
+static void ana_room(const char *k, void *v, void *arg) {
+  struct croom *cr = v;
+  (void)k;
+  if (cr->owned && !cr->rebuilding) analytics_write(arg, cr);
+}
+
+/* A write held back by ANA_MS is due (a poll after a timer may wait for the
+ * next event or tick before the turn's check runs). */
+static void ana_woken(uv_timer_t *t) { map_each(&((struct cluster *)t->data)->rooms, ana_room, t->data); }
+
 /* Every counter of h added up: they only rise, so any change raises it. */
 static uint64_t ana_sum(const struct room_history *h) {
   uint64_t s = h->sessions + h->closed_session_ms + h->peak + h->custom_events;
@@ -186,7 +196,13 @@ void analytics_write(struct cluster *cl, struct croom *cr) {
   uint64_t sum = ana_sum(h);
   if (!cr->ana_full && sum == cr->ana_sum && h->events.total == cr->ana_ev && h->audit.total == cr->ana_au)
     return;
-  if (now_ms(cl) - cr->ana_ms < ANA_MS) return;
+  if (now_ms(cl) - cr->ana_ms < ANA_MS) {
+    /* Written by ana_woken when due: on a quiet loop the next turn's
+     * check could be the tick's, up to 0.5 s away. */
+    if (!uv_is_active((uv_handle_t *)&cl->ana_wake) && !cl->stopping)
+      uv_timer_start(&cl->ana_wake, ana_woken, cr->ana_ms + ANA_MS - now_ms(cl), 0);
+    return;
+  }
   int whole = cr->ana_full;
   json_t *agg = history_agg_json(h), *ev = history_ring_tail(&h->events, whole ? 0 : cr->ana_ev),
          *au = history_ring_tail(&h->audit, whole ? 0 : cr->ana_au);
