@@ -18,6 +18,7 @@
 #include "net/http.h"
 #include "net/ws.h"
 #include "room/op.h"
+#include "room/policy.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -264,12 +265,21 @@ void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const s
   enum api_err e = API_OK;
   /* A breakout grant: the family lives here, so its checks (the rooms, the
    * assignment, the member's standing) and the claims are the owner's. Its
-   * single use was already recorded in Redis by the instance it reached. */
+   * single use was already recorded in Redis by the instance it reached.
+   * Its claims are the member's standing with the room's changes on it
+   * (policy_member_claims). */
   if (grant && grant[0]) {
     e = op_grant_check(h, grant, room_id, &gc, 1);
-    claims = &gc;
     admitted = 1;
+  } else {
+    /* A token's claims come as the token says (the instance the client
+     * reached does not hold the room): the room's policy (role and
+     * permission changes made in it) is applied here, where the room is,
+     * as a single instance does in api.c before its admission. */
+    gc = *claims;
+    policy_apply(h, room_id, &gc);
   }
+  claims = &gc;
   if (e == API_OK) e = hub_admission_check(h, room_id, claims, admitted, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s user=%s code=%s", room_id, claims->sub, api_err_code(e));

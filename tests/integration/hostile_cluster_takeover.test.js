@@ -50,16 +50,15 @@ async function killOwner([A, B, C], room, watchers) {
   return { N, O: N === B ? C : B };
 }
 
-// FAILS (defect). docs/protocol.md "Room endpoints: who may call them": a
-// role change made in the room "sticks to that user id for the life of the
-// room family, on every path (a new WebSocket join, ...)"; the room lives on
-// through a takeover (issue 11: roles survive the owner). The snapshot
-// (cluster/snapshot.c snap_encode) carries the present members' roles but
-// not the room's policy records (struct room_policy: in-room role and
-// permission changes of users who left, admissions, rejections), and the
-// rebuild (takeover.c rebuild_cb / snap_apply) makes none: a moderator
-// demoted before the takeover who left rejoins the new owner as its token says.
-test('FAILS: a moderator demoted before a takeover rejoins the new owner demoted', async () => {
+// docs/protocol.md "Room endpoints: who may call them": a role change made
+// in the room "sticks to that user id for the life of the room family, on
+// every path (a new WebSocket join, ...)"; the room lives on through a
+// takeover (issue 11: roles survive the owner). The snapshot carries the
+// room's policy records (struct room_policy: in-room role and permission
+// changes of users who left, admissions, rejections) and the rebuild
+// restores them: a moderator demoted before the takeover who left rejoins
+// the new owner demoted.
+test('a moderator demoted before a takeover rejoins the new owner demoted', async () => {
   await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
     const room = 'tdemote';
     const alice = await h.join(A, room, 'alice', { room }); // A owns the room
@@ -92,16 +91,14 @@ test('FAILS: a moderator demoted before a takeover rejoins the new owner demoted
   });
 });
 
-// FAILS (defect). docs/protocol.md "breakout-room-assign": a grant is "only
-// for members: the user must have been admitted to the family before"; ADR
-// 0006 says a takeover keeps "breakout rooms (the family)". After a takeover
-// a member present all along (on a surviving instance) is assigned to a
-// breakout room by the new owner and uses its fresh grant: refused
-// INVALID_TOKEN, because the grant check (room/family.c family_grant_use ->
-// policy_member_claims) needs the policy record of the member's admission,
-// which the rebuild never recreates (takeover.c rebuild_cb, snapshot.c
-// snap_apply).
-test('FAILS: after a takeover, a member present all along moves into a breakout room with its new grant', async () => {
+// docs/protocol.md "breakout-room-assign": a grant is "only for members:
+// the user must have been admitted to the family before"; ADR 0006 says a
+// takeover keeps "breakout rooms (the family)". After a takeover a member
+// present all along (on a surviving instance) is assigned to a breakout
+// room by the new owner and moves with its fresh grant: the grant check
+// (room/family.c family_grant_use -> policy_member_claims) finds the
+// record of the member's admission, which the snapshot carries.
+test('after a takeover, a member present all along moves into a breakout room with its new grant', async () => {
   await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
     const room = 'tbrk';
     const alice = await h.join(A, room, 'alice'); // A owns the room
@@ -208,19 +205,16 @@ test('FAILS: chat acknowledged before a takeover is in the room\'s chat history 
   });
 });
 
-// FAILS (defect). README "Persistence": when a room is opened again with the
-// same id "its chat history (message ids continue past the stored ones)";
+// README "Persistence": when a room is opened again with the same id "its
+// chat history (message ids continue past the stored ones)";
 // --chat-durability durable: "a chat message is delivered and acknowledged
 // only once committed to the database". Room 'ids' lived on B first (its
 // chat stored in B's file, ids m2..m9) and ended; it opens again on A, and
-// A is killed: B takes it over. B's own store restores the room's seq (9:
-// log "room_restored seq=9"), then the rebuild sets the seq from the stream
-// back to the second session's (takeover.c rebuild_cb: room->seq = the
-// stream's top or the snapshot's seq, never the stored one): B's next chats
-// get message ids m5, m6, ... that its file already holds. They are echoed
-// (acknowledged) and missing from the history, which shows the first
-// session's messages under those ids.
-test('FAILS: chat acknowledged after a takeover gets a new message id and is in the history', async () => {
+// A is killed: B takes it over. B's own store restores the room's seq (9)
+// when the rebuild makes the room, and the rebuild goes on from the highest
+// of that, the stream's and the snapshot's (takeover.c rebuild_cb): B's
+// next chats get ids past every stored one, and are in the history.
+test('chat acknowledged after a takeover gets a new message id and is in the history', async () => {
   await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
     const room = 'ids';
     const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
