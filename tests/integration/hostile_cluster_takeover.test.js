@@ -246,3 +246,45 @@ test('chat acknowledged after a takeover gets a new message id and is in the his
     void alice;
   });
 });
+
+// docs/protocol.md "Envelope" (seq: "strictly increasing numbers with
+// gaps") and "Resume". When the new owner's own store holds a higher seq for
+// the room (an earlier session of it lived there), the rebuild goes on from
+// that one, past the stream's top: members everywhere see one jump in seq,
+// never a number twice. A member who resumes through another instance with
+// the last seq it had before the takeover gets, across the jump, exactly
+// the messages its old connection got after it, in order, and no error.
+test('after a takeover the seq goes on past the new owner\'s stored ids: a resume through another instance crosses the jump', async () => {
+  await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
+    const room = 'idsjump';
+    const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
+    const first = await h.join(B, room, 'hana', { role: 'host' }); // the room's first session, on B
+    for (let i = 0; i < 8; i++) {
+      first.send({ type: 'chat-message', id: `x${i}`, payload: { text: `first-${i}` } });
+      await first.nextWhere((m) => m.ref === `x${i}` && m.type === 'chat-message', 3000);
+    }
+    const stored = rs.lastSeq(first);
+    first.ws.close(1000);
+    await first.waitClose();
+    await h.waitFor(async () => (await ownerOf([A, B, C], room)) === null, 5000, 50, 'the first session released');
+    const alice = await h.join(A, room, 'alice'); // the second session, owned by A
+    const hana = await h.join(B, room, 'hana', { role: 'host' });
+    const rt = hana.state.payload.self.resume_token;
+    const last = rs.lastSeq(hana);
+    assert.ok(last < stored, `the second session's seq ${last} is below the stored ${stored}`);
+    const { N } = await killOwner([A, B, C], room, [hana]);
+    assert.strictEqual(N, B, 'B (the only survivor with a member) owns the room');
+    hana.send({ type: 'chat-message', id: 'after', payload: { text: 'after' } });
+    const echo = await hana.nextWhere((m) => m.ref === 'after', 5000);
+    assert.strictEqual(echo.type, 'chat-message', JSON.stringify(echo));
+    assert.ok(echo.seq > stored, `seq ${echo.seq} after the takeover is past the stored ${stored}`);
+    assert.strictEqual(echo.payload.message_id, `m${echo.seq}`);
+    const got = hana.all.filter((m) => m.type !== 'room-state' && m.type !== 'error' && m.seq > last);
+    for (let i = 1; i < got.length; i++) assert.ok(got[i].seq > got[i - 1].seq, `in order: ${got.map((m) => m.seq)}`);
+    const { before, state } = await rs.joinResume(C, room, tok, rt, last);
+    assert.strictEqual(state.payload.resumed, true, JSON.stringify(before).slice(0, 300));
+    assert.deepStrictEqual(before.map((m) => [m.type, m.seq]), got.map((m) => [m.type, m.seq]),
+      'the replay through C is what the old connection got after its last seq');
+    void alice;
+  });
+});
