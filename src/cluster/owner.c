@@ -122,6 +122,15 @@ static int redis_publish(struct bus *b, const struct bus_msg *m, bus_publish_cb 
     default:
       cr->dirty = 1;
     }
+    /* The family's policy records are kept at its main room (a role or
+     * permission change made in a breakout room, a first admission into
+     * one, a rejection from its waiting room): its snapshot is written
+     * again too, so a takeover of the family keeps them. */
+    if (r && r->parent[0] && (m->type == MSG_ROLE_UPDATED || m->type == MSG_PERMISSION_UPDATED ||
+                              m->type == MSG_USER_JOINED || m->type == MSG_WAITING_ROOM_REJECT)) {
+      struct croom *pc = croom_get(cl, r->parent, 0);
+      if (pc && pc->owned) pc->dirty = 1;
+    }
   }
   buf_free(&rcpt);
   if (cb) cb(arg, 0);

@@ -288,3 +288,46 @@ test('after a takeover the seq goes on past the new owner\'s stored ids: a resum
     void alice;
   });
 });
+
+// docs/protocol.md "Room endpoints: who may call them": a role change
+// "sticks to that user id for the life of the room family". A change made
+// in a breakout room is recorded at the family's main room, so the main
+// room's snapshot is written again with it (cluster/owner.c redis_publish):
+// after a takeover of the family the member, back in the main room through
+// another instance, is what it was made in the breakout room.
+test('a demotion made in a breakout room survives a takeover of the family', async () => {
+  await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
+    const room = 'tfam';
+    const alice = await h.join(A, room, 'alice'); // A owns the family
+    const hana = await h.join(B, room, 'hana', { role: 'host' });
+    const btok = h.mintToken(h.SECRET, { sub: 'bob' });
+    const bob = (await arrive(C, room, btok)).c;
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'bob'), 3000);
+    const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
+    const made = await h.api(B, 'POST', `/webrtc/rooms/${room}/breakout-rooms`, tok, { rooms: [{ name: 'Side' }] });
+    assert.strictEqual(made.status, 201, made.text);
+    const bid = made.json.breakout_rooms[0].breakout_room_id;
+    assert.strictEqual((await h.api(B, 'POST', `/webrtc/rooms/${room}/breakout-rooms/${bid}/assign/bob`, tok)).status, 200);
+    const g = (await bob.nextWhere(ofType('breakout-room-assign', (p) => p.grant !== undefined), 5000)).payload.grant;
+    bob.ws.close(1000);
+    await hana.nextWhere(ofType('user-left', (p) => p.user_id === 'bob'), 3000);
+    const side = await arrive(C, bid, null, { via: 'none', query: `grant=${g}` });
+    assert.strictEqual(side.first.type, 'room-state', JSON.stringify(side.first).slice(0, 300));
+    const dem = await h.api(B, 'POST', `/webrtc/rooms/${bid}/roles/bob`, tok, { role: 'viewer' });
+    assert.strictEqual(dem.status, 200, dem.text);
+    await side.c.nextWhere(ofType('role-updated', (p) => p.user_id === 'bob'), 3000);
+    side.c.ws.close(1000);
+    await side.c.waitClose(3000);
+    // A call the owner answers after the demotion: its snapshots of that loop turn were sent before.
+    assert.strictEqual((await h.api(B, 'GET', `/webrtc/rooms/${room}/participants`, tok)).status, 200);
+    const { N, O } = await killOwner([A, B, C], room, [hana]);
+    for (const S of [O, N]) {
+      const back = await arrive(S, room, btok);
+      assert.strictEqual(back.first.type, 'room-state', JSON.stringify(back.first).slice(0, 300));
+      assert.strictEqual(back.first.payload.self.role, 'viewer', `bob back through ${S === N ? 'the new owner' : 'the other instance'}`);
+      back.c.ws.close(1000);
+      await hana.nextWhere(ofType('user-left', (p) => p.user_id === 'bob'), 3000);
+    }
+    void alice;
+  });
+});
