@@ -463,6 +463,7 @@ static int ws_resume_params(struct api_req *r, char *rt, size_t rt_len, uint64_t
 static enum api_err ws_authenticate(struct api_req *r, const char *room_id, int spend, int *granted);
 static enum api_err ws_admit(struct api_req *r, const char *room_id, int spend, int granted,
                              int64_t *retry_after_ms);
+static void ws_policy(struct api_req *r, const char *room_id, int granted);
 
 static int cluster_ws_open_req(struct api_req *r, const char *room_id, int granted) {
   char rt[80];
@@ -493,6 +494,7 @@ void api_ws_connect(struct api_req *r) {
   e = ws_authenticate(r, room_id, 1, &granted);
   /* Several instances: the room's owner admits (src/cluster). */
   if (e == API_OK && r->hub->cluster && cluster_ws_open_req(r, room_id, granted)) return;
+  if (e == API_OK) ws_policy(r, room_id, granted);
   if (e == API_OK) e = ws_admit(r, room_id, 1, granted, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s ip=%s user=%s code=%s", room_id, c->ip, r->claims.sub, api_err_code(e));
@@ -531,9 +533,16 @@ static enum api_err ws_authenticate(struct api_req *r, const char *room_id, int 
     if (e == API_OK) r->authed = 1;
   } else {
     e = authenticate(r, 1);
-    if (e == API_OK) policy_apply(r->hub, room_id, &r->claims); /* changes made in the room outrank the token */
   }
   return e;
+}
+
+/* Changes made in the room outrank the token (a grant's claims have them
+ * already). Applied where the room is: here on a single instance or on the
+ * room's owner; an upgrade sent on to another instance carries the token's
+ * claims and the owner applies them (cluster/owner.c owner_join). */
+static void ws_policy(struct api_req *r, const char *room_id, int granted) {
+  if (!granted) policy_apply(r->hub, room_id, &r->claims);
 }
 
 /* The second half: the room's capacity, lock, bans and limits. */
@@ -554,5 +563,7 @@ enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend,
                               int64_t *retry_after_ms) {
   *retry_after_ms = 0;
   enum api_err e = ws_authenticate(r, room_id, spend, granted);
-  return e != API_OK ? e : ws_admit(r, room_id, spend, *granted, retry_after_ms);
+  if (e != API_OK) return e;
+  ws_policy(r, room_id, *granted);
+  return ws_admit(r, room_id, spend, *granted, retry_after_ms);
 }

@@ -18,6 +18,7 @@
 #include "net/http.h"
 #include "net/ws.h"
 #include "room/op.h"
+#include "room/policy.h"
 #include "room/room.h"
 #include "signal/signal.h"
 
@@ -120,6 +121,15 @@ static int redis_publish(struct bus *b, const struct bus_msg *m, bus_publish_cb 
       break;
     default:
       cr->dirty = 1;
+    }
+    /* The family's policy records are kept at its main room (a role or
+     * permission change made in a breakout room, a first admission into
+     * one, a rejection from its waiting room): its snapshot is written
+     * again too, so a takeover of the family keeps them. */
+    if (r && r->parent[0] && (m->type == MSG_ROLE_UPDATED || m->type == MSG_PERMISSION_UPDATED ||
+                              m->type == MSG_USER_JOINED || m->type == MSG_WAITING_ROOM_REJECT)) {
+      struct croom *pc = croom_get(cl, r->parent, 0);
+      if (pc && pc->owned) pc->dirty = 1;
     }
   }
   buf_free(&rcpt);
@@ -264,12 +274,21 @@ void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const s
   enum api_err e = API_OK;
   /* A breakout grant: the family lives here, so its checks (the rooms, the
    * assignment, the member's standing) and the claims are the owner's. Its
-   * single use was already recorded in Redis by the instance it reached. */
+   * single use was already recorded in Redis by the instance it reached.
+   * Its claims are the member's standing with the room's changes on it
+   * (policy_member_claims). */
   if (grant && grant[0]) {
     e = op_grant_check(h, grant, room_id, &gc, 1);
-    claims = &gc;
     admitted = 1;
+  } else {
+    /* A token's claims come as the token says (the instance the client
+     * reached does not hold the room): the room's policy (role and
+     * permission changes made in it) is applied here, where the room is,
+     * as a single instance does in api.c before its admission. */
+    gc = *claims;
+    policy_apply(h, room_id, &gc);
   }
+  claims = &gc;
   if (e == API_OK) e = hub_admission_check(h, room_id, claims, admitted, &retry);
   if (e != API_OK) {
     log_info("ws_refused room=%s user=%s code=%s", room_id, claims->sub, api_err_code(e));

@@ -1,7 +1,9 @@
 /* The owner's snapshot of a room (snap:{room}), written after a loop turn
  * that changed the room, fenced: members with roles, overrides, resume
  * tokens and where their sessions are, settings, hands, bans, seq, the
- * waiting room, the family (breakout rooms), recordings and live streams.
+ * waiting room, the family (breakout rooms), recordings and live streams,
+ * and the room's policy (room/policy.h: who was admitted with what, role
+ * and permission changes made in the room, rejections).
  * A new owner reads it back in takeover.c. */
 #define LOG_MODULE "cluster"
 #include "log.h"
@@ -13,6 +15,7 @@
 
 #include "cluster/cluster_int.h"
 #include "lib/ids.h"
+#include "room/policy.h"
 #include "room/room.h"
 
 /* KEYS lease, snap; ARGV "inst:", json */
@@ -89,6 +92,39 @@ static json_t *waiters_to_snap(const struct room *r, snap_where_cb where, const 
   return ws;
 }
 
+/* The room's policy records (a family's are kept at its main room): one
+ * entry a user admitted or changed in the room, {"u", "n", "a" (admitted),
+ * "br", "bs", "bv" (the standing it was first admitted with), and "r" for
+ * a role change, "ps", "pv" for a permission change}; and the users turned
+ * away from the waiting room. Users who left count too: a demoted
+ * moderator who left comes back demoted, and a member's grant needs its
+ * admission (policy_member_claims). */
+static void policy_user_to_snap(const char *user, void *v, void *arg) {
+  const struct policy_rec *rec = v;
+  json_t *u = json_pack("{s:s,s:s,s:b,s:i,s:I,s:I}", "u", user, "n", rec->name ? rec->name : "", "a",
+                        rec->admitted, "br", (int)rec->base_role, "bs", (json_int_t)rec->base_set, "bv",
+                        (json_int_t)rec->base_val);
+  if (u == NULL) return;
+  if (rec->has_role) json_object_set_new(u, "r", json_integer(rec->role));
+  if (rec->has_perms) {
+    json_object_set_new(u, "ps", json_integer(rec->set));
+    json_object_set_new(u, "pv", json_integer(rec->val));
+  }
+  json_array_append_new(arg, u);
+}
+
+static json_t *policy_to_snap(const struct room *r) {
+  json_t *users = json_array(), *rejected = json_array();
+  const struct room_policy *p = r->policy;
+  if (p) {
+    policy_each(p, policy_user_to_snap, users);
+    for (size_t i = 0; i < p->rejected.nbuckets; i++)
+      for (struct map_entry *e = p->rejected.buckets[i]; e; e = e->next)
+        json_array_append_new(rejected, json_string(e->key));
+  }
+  return json_pack("{s:o,s:o}", "users", users, "rejected", rejected);
+}
+
 json_t *snap_encode(const struct room *r, snap_where_cb where, const void *arg) {
   json_t *members = json_array(), *hands = json_array(), *banned = json_array();
   for (struct participant *p = r->head; p; p = p->next) {
@@ -118,6 +154,7 @@ json_t *snap_encode(const struct room *r, snap_where_cb where, const void *arg) 
       "chat", s->chat_enabled, "reactions", s->reactions_enabled, "ssmo", s->screen_share_moderators_only);
   if (snap) family_to_snap(r, snap);
   if (snap) json_object_set_new(snap, "waiters", waiters_to_snap(r, where, arg));
+  if (snap) json_object_set_new(snap, "policy", policy_to_snap(r));
   return snap;
 }
 
@@ -304,6 +341,81 @@ static struct participant *member_from_snap(json_t *m) {
   return p;
 }
 
+/* v as a uint32_t in *out: 0, or -1 when it is there and not one. */
+static int u32_of(json_t *v, uint32_t *out) {
+  *out = 0;
+  if (v == NULL) return 0;
+  if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (json_int_t)UINT32_MAX) return -1;
+  *out = (uint32_t)json_integer_value(v);
+  return 0;
+}
+
+/* One user's policy record of the snapshot into p; an entry without a
+ * valid user id, with a role that does not exist or a field that is not
+ * a 32-bit mask is refused (skipped). */
+static void policy_user_from_snap(struct room_policy *p, json_t *m) {
+  const char *u = json_string_value(json_object_get(m, "u"));
+  const char *name = json_string_value(json_object_get(m, "n"));
+  json_t *r = json_object_get(m, "r");
+  uint32_t bs, bv, ps, pv;
+  if (u == NULL || !id_valid(u, strlen(u)) || !role_valid(json_object_get(m, "br")) || (r && !role_valid(r)) ||
+      u32_of(json_object_get(m, "bs"), &bs) || u32_of(json_object_get(m, "bv"), &bv) ||
+      u32_of(json_object_get(m, "ps"), &ps) || u32_of(json_object_get(m, "pv"), &pv))
+    return;
+  struct policy_rec *rec = policy_rec_add(p, u);
+  if (rec == NULL) return;
+  rec->name = name && name[0] ? strndup(name, TOKEN_NAME_MAX) : NULL; /* NULL: read as "" */
+  rec->admitted = json_is_true(json_object_get(m, "a"));
+  rec->base_role = (uint8_t)json_integer_value(json_object_get(m, "br"));
+  rec->base_set = bs;
+  rec->base_val = bv & bs;
+  rec->has_role = r != NULL;
+  rec->role = r ? (uint8_t)json_integer_value(r) : 0;
+  rec->has_perms = json_object_get(m, "ps") != NULL;
+  rec->set = ps;
+  rec->val = pv & ps;
+}
+
+/* The snapshot's policy, when it has one, is the room's: it replaces what
+ * the new owner's own store restored when the room was made here
+ * (durable_policy_restore), which may be older than the live room's. */
+static void policy_from_snap(struct room *room, json_t *snap) {
+  json_t *pol = json_object_get(snap, "policy"), *m;
+  size_t i;
+  if (!json_is_object(pol)) return;
+  if (room->policy) {
+    policy_users_free(room->policy);
+    map_free(&room->policy->rejected);
+  }
+  json_t *users = json_object_get(pol, "users"), *rejected = json_object_get(pol, "rejected");
+  if (json_array_size(users) + json_array_size(rejected) == 0) return;
+  if (room->policy == NULL && (room->policy = calloc(1, sizeof(*room->policy))) == NULL) return;
+  json_array_foreach(users, i, m) if (json_is_object(m)) policy_user_from_snap(room->policy, m);
+  json_array_foreach(rejected, i, m) {
+    const char *u = json_string_value(m);
+    if (u && id_valid(u, strlen(u))) map_put(&room->policy->rejected, u, (void *)1);
+  }
+}
+
+/* A main room's member present in the snapshot was admitted to its family
+ * (policy_admitted at its join): a snapshot written before the policy was
+ * in it gets that record from the member's entry (its name, the standing
+ * it joined with), so that a grant for it works (policy_member_claims). */
+static void member_admitted(struct room *room, json_t *snap, const struct participant *p) {
+  const char *parent = json_string_value(json_object_get(snap, "parent"));
+  if (json_is_object(json_object_get(snap, "policy")) || (parent && parent[0])) return;
+  if (room->policy == NULL && (room->policy = calloc(1, sizeof(*room->policy))) == NULL) return;
+  struct policy_rec *rec = policy_rec_get(room->policy, p->user_id);
+  if (rec && rec->admitted) return;
+  if (rec == NULL && (rec = policy_rec_add(room->policy, p->user_id)) == NULL) return;
+  rec->admitted = 1;
+  free(rec->name);
+  rec->name = strcmp(p->name, p->user_id) != 0 ? strdup(p->name) : NULL; /* shown as its id: no name */
+  rec->base_role = p->origin_role;
+  rec->base_set = p->origin_set;
+  rec->base_val = p->origin_val & p->origin_set;
+}
+
 size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct snap_sessions *ss,
                   struct participant **away, size_t max, size_t *nlisted) {
   size_t i, naway = 0;
@@ -324,6 +436,7 @@ size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct sn
     room->settings.reactions_enabled = (int)json_integer_value(json_object_get(s, "reactions"));
     room->settings.screen_share_moderators_only = (int)json_integer_value(json_object_get(s, "ssmo"));
   }
+  policy_from_snap(room, snap);
   json_array_foreach(json_object_get(snap, "members"), i, m) {
     struct participant *p = member_from_snap(m);
     if (p == NULL) continue;
@@ -331,6 +444,7 @@ size_t snap_apply(struct room *room, json_t *snap, uint64_t now, const struct sn
       room_participant_free(p);
       continue;
     }
+    member_admitted(room, snap, p);
     void *c = ss->session(ss->arg, m);
     if (c) {
       p->session = c;

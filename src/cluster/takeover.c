@@ -268,7 +268,15 @@ static void rebuild_cb(redisAsyncContext *ac, void *reply, void *priv) {
   cl->st.takeovers++;
   uint64_t now = uv_now(h->loop);
   uint64_t snap_seq = snap_seq_of(snap);
-  room->seq = top_seq > snap_seq ? top_seq : snap_seq;
+  /* The room goes on from the highest seq anyone used: the stream's, the
+   * snapshot's, or the one this instance's own store restored when the
+   * room was made here (durable_room_open: a session of the room that
+   * lived here before), so that message ids ("m" + seq) never repeat ones
+   * stored. A jump past the stream's top is a gap in seq, which members
+   * may see anyway (messages for others); resumes from before it replay
+   * what the log holds after their last_seq. */
+  if (top_seq > room->seq) room->seq = top_seq;
+  if (snap_seq > room->seq) room->seq = snap_seq;
   /* Every member may be away (a room of up to --max-room-participants):
    * each is told reconnecting below. */
   size_t nmembers = json_array_size(json_object_get(snap, "members"));

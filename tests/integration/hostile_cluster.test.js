@@ -23,15 +23,15 @@ async function arrive(srv, room, token, opts = {}) {
   return { c, first };
 }
 
-// FAILS (defect). docs/protocol.md "Room endpoints: who may call them":
-// "a role or permission change made in a room ... sticks to that user id for
-// the life of the room family, on every path (a new WebSocket join, ...), so
-// a demoted moderator acts as what it was made, not as its token says."
-// Through the owner's own instance this holds (api.c ws_authenticate runs
-// policy_apply on the local room); through an instance that does not own the
-// room the policy is applied there (where the room is not), the token's role
-// travels in the open, and the owner joins with it.
-test('FAILS: a moderator demoted in the room rejoins through a non-owner instance as what it was made, not as its token says', async () => {
+// docs/protocol.md "Room endpoints: who may call them": "a role or
+// permission change made in a room ... sticks to that user id for the life
+// of the room family, on every path (a new WebSocket join, ...), so a
+// demoted moderator acts as what it was made, not as its token says." A
+// join through an instance that does not own the room carries the token's
+// claims; the owner applies the room's changes to them before its admission
+// (cluster/owner.c owner_join), as a single instance does: the demoted
+// moderator is refused by the lock through B as on the owner itself.
+test('a moderator demoted in the room rejoins through a non-owner instance as what it was made, not as its token says', async () => {
   await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
     const room = 'demote';
     const hana = await h.join(A, room, 'hana', { role: 'host', room });
@@ -58,6 +58,41 @@ test('FAILS: a moderator demoted in the room rejoins through a non-owner instanc
     assert.strictEqual(first.type, 'error', `refused like on the owner: ${JSON.stringify(first).slice(0, 300)}`);
     assert.strictEqual(first.payload.code, 'ROOM_LOCKED');
     void c;
+  });
+});
+
+// docs/protocol.md "Room endpoints: who may call them": a role change made
+// in the room sticks "on every path". The waiting room is one: a moderator
+// skips it, so a moderator demoted in the room who comes back through an
+// instance that does not own the room waits like any participant (the
+// owner applies the room's changes to the claims the open carries), and is
+// admitted as a participant; the host admits her through the non-owner.
+test('a moderator demoted in the room waits in the waiting room when she rejoins through a non-owner, and is admitted a participant', async () => {
+  await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
+    const room = 'demotewait';
+    const htok = roleTok(A, 'hana', 'host', room);
+    const hana = await h.join(A, room, 'hana', { role: 'host', room });
+    assert.strictEqual(await ownerOf([A, B], room), A);
+    const mtok = roleTok(A, 'mia', 'moderator', room);
+    const mia = (await arrive(B, room, mtok)).c;
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'mia'), 3000);
+    const res = await h.api(B, 'POST', `/webrtc/rooms/${room}/roles/mia`, htok, { role: 'participant' });
+    assert.strictEqual(res.status, 200, res.text);
+    await mia.nextWhere(ofType('role-updated', (p) => p.user_id === 'mia'), 3000);
+    mia.ws.close(1000);
+    await hana.nextWhere(ofType('user-left', (p) => p.user_id === 'mia'), 3000);
+    const set = await h.api(B, 'POST', `/webrtc/rooms/${room}/settings`, htok, { waiting_room: true });
+    assert.strictEqual(set.status, 200, set.text);
+    const w = await arrive(B, room, mtok);
+    assert.strictEqual(w.first.type, 'waiting-room-join',
+      `the demoted moderator must wait like a participant: ${JSON.stringify(w.first).slice(0, 300)}`);
+    await hana.nextWhere(ofType('waiting-room-join', (p) => p.user_id === 'mia'), 3000);
+    const adm = await h.api(B, 'POST', `/webrtc/rooms/${room}/waiting-room/mia/admit`, htok);
+    assert.strictEqual(adm.status, 200, adm.text);
+    const st = await w.c.nextWhere(ofType('room-state'), 3000);
+    assert.strictEqual(st.payload.self.role, 'participant');
+    const j = await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'mia'), 3000);
+    assert.strictEqual(j.payload.role, 'participant', JSON.stringify(j.payload));
   });
 });
 

@@ -50,16 +50,15 @@ async function killOwner([A, B, C], room, watchers) {
   return { N, O: N === B ? C : B };
 }
 
-// FAILS (defect). docs/protocol.md "Room endpoints: who may call them": a
-// role change made in the room "sticks to that user id for the life of the
-// room family, on every path (a new WebSocket join, ...)"; the room lives on
-// through a takeover (issue 11: roles survive the owner). The snapshot
-// (cluster/snapshot.c snap_encode) carries the present members' roles but
-// not the room's policy records (struct room_policy: in-room role and
-// permission changes of users who left, admissions, rejections), and the
-// rebuild (takeover.c rebuild_cb / snap_apply) makes none: a moderator
-// demoted before the takeover who left rejoins the new owner as its token says.
-test('FAILS: a moderator demoted before a takeover rejoins the new owner demoted', async () => {
+// docs/protocol.md "Room endpoints: who may call them": a role change made
+// in the room "sticks to that user id for the life of the room family, on
+// every path (a new WebSocket join, ...)"; the room lives on through a
+// takeover (issue 11: roles survive the owner). The snapshot carries the
+// room's policy records (struct room_policy: in-room role and permission
+// changes of users who left, admissions, rejections) and the rebuild
+// restores them: a moderator demoted before the takeover who left rejoins
+// the new owner demoted.
+test('a moderator demoted before a takeover rejoins the new owner demoted', async () => {
   await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
     const room = 'tdemote';
     const alice = await h.join(A, room, 'alice', { room }); // A owns the room
@@ -92,16 +91,14 @@ test('FAILS: a moderator demoted before a takeover rejoins the new owner demoted
   });
 });
 
-// FAILS (defect). docs/protocol.md "breakout-room-assign": a grant is "only
-// for members: the user must have been admitted to the family before"; ADR
-// 0006 says a takeover keeps "breakout rooms (the family)". After a takeover
-// a member present all along (on a surviving instance) is assigned to a
-// breakout room by the new owner and uses its fresh grant: refused
-// INVALID_TOKEN, because the grant check (room/family.c family_grant_use ->
-// policy_member_claims) needs the policy record of the member's admission,
-// which the rebuild never recreates (takeover.c rebuild_cb, snapshot.c
-// snap_apply).
-test('FAILS: after a takeover, a member present all along moves into a breakout room with its new grant', async () => {
+// docs/protocol.md "breakout-room-assign": a grant is "only for members:
+// the user must have been admitted to the family before"; ADR 0006 says a
+// takeover keeps "breakout rooms (the family)". After a takeover a member
+// present all along (on a surviving instance) is assigned to a breakout
+// room by the new owner and moves with its fresh grant: the grant check
+// (room/family.c family_grant_use -> policy_member_claims) finds the
+// record of the member's admission, which the snapshot carries.
+test('after a takeover, a member present all along moves into a breakout room with its new grant', async () => {
   await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
     const room = 'tbrk';
     const alice = await h.join(A, room, 'alice'); // A owns the room
@@ -208,19 +205,16 @@ test('chat acknowledged before a takeover is in the room\'s chat history after i
   });
 });
 
-// FAILS (defect). README "Persistence": when a room is opened again with the
-// same id "its chat history (message ids continue past the stored ones)";
+// README "Persistence": when a room is opened again with the same id "its
+// chat history (message ids continue past the stored ones)";
 // --chat-durability durable: "a chat message is delivered and acknowledged
 // only once committed to the database". Room 'ids' lived on B first (its
 // chat stored in B's file, ids m2..m9) and ended; it opens again on A, and
-// A is killed: B takes it over. B's own store restores the room's seq (9:
-// log "room_restored seq=9"), then the rebuild sets the seq from the stream
-// back to the second session's (takeover.c rebuild_cb: room->seq = the
-// stream's top or the snapshot's seq, never the stored one): B's next chats
-// get message ids m5, m6, ... that its file already holds. They are echoed
-// (acknowledged) and missing from the history, which shows the first
-// session's messages under those ids.
-test('FAILS: chat acknowledged after a takeover gets a new message id and is in the history', async () => {
+// A is killed: B takes it over. B's own store restores the room's seq (9)
+// when the rebuild makes the room, and the rebuild goes on from the highest
+// of that, the stream's and the snapshot's (takeover.c rebuild_cb): B's
+// next chats get ids past every stored one, and are in the history.
+test('chat acknowledged after a takeover gets a new message id and is in the history', async () => {
   await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
     const room = 'ids';
     const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
@@ -249,6 +243,91 @@ test('FAILS: chat acknowledged after a takeover gets a new message id and is in 
     assert.strictEqual(hist.status, 200, hist.text);
     const texts = hist.json.messages.map((m) => m.text);
     for (let i = 0; i < 3; i++) assert.ok(texts.includes(`second-${i}`), `acknowledged second-${i} is in the history: ${texts}`);
+    void alice;
+  });
+});
+
+// docs/protocol.md "Envelope" (seq: "strictly increasing numbers with
+// gaps") and "Resume". When the new owner's own store holds a higher seq for
+// the room (an earlier session of it lived there), the rebuild goes on from
+// that one, past the stream's top: members everywhere see one jump in seq,
+// never a number twice. A member who resumes through another instance with
+// the last seq it had before the takeover gets, across the jump, exactly
+// the messages its old connection got after it, in order, and no error.
+test('after a takeover the seq goes on past the new owner\'s stored ids: a resume through another instance crosses the jump', async () => {
+  await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
+    const room = 'idsjump';
+    const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
+    const first = await h.join(B, room, 'hana', { role: 'host' }); // the room's first session, on B
+    for (let i = 0; i < 8; i++) {
+      first.send({ type: 'chat-message', id: `x${i}`, payload: { text: `first-${i}` } });
+      await first.nextWhere((m) => m.ref === `x${i}` && m.type === 'chat-message', 3000);
+    }
+    const stored = rs.lastSeq(first);
+    first.ws.close(1000);
+    await first.waitClose();
+    await h.waitFor(async () => (await ownerOf([A, B, C], room)) === null, 5000, 50, 'the first session released');
+    const alice = await h.join(A, room, 'alice'); // the second session, owned by A
+    const hana = await h.join(B, room, 'hana', { role: 'host' });
+    const rt = hana.state.payload.self.resume_token;
+    const last = rs.lastSeq(hana);
+    assert.ok(last < stored, `the second session's seq ${last} is below the stored ${stored}`);
+    const { N } = await killOwner([A, B, C], room, [hana]);
+    assert.strictEqual(N, B, 'B (the only survivor with a member) owns the room');
+    hana.send({ type: 'chat-message', id: 'after', payload: { text: 'after' } });
+    const echo = await hana.nextWhere((m) => m.ref === 'after', 5000);
+    assert.strictEqual(echo.type, 'chat-message', JSON.stringify(echo));
+    assert.ok(echo.seq > stored, `seq ${echo.seq} after the takeover is past the stored ${stored}`);
+    assert.strictEqual(echo.payload.message_id, `m${echo.seq}`);
+    const got = hana.all.filter((m) => m.type !== 'room-state' && m.type !== 'error' && m.seq > last);
+    for (let i = 1; i < got.length; i++) assert.ok(got[i].seq > got[i - 1].seq, `in order: ${got.map((m) => m.seq)}`);
+    const { before, state } = await rs.joinResume(C, room, tok, rt, last);
+    assert.strictEqual(state.payload.resumed, true, JSON.stringify(before).slice(0, 300));
+    assert.deepStrictEqual(before.map((m) => [m.type, m.seq]), got.map((m) => [m.type, m.seq]),
+      'the replay through C is what the old connection got after its last seq');
+    void alice;
+  });
+});
+
+// docs/protocol.md "Room endpoints: who may call them": a role change
+// "sticks to that user id for the life of the room family". A change made
+// in a breakout room is recorded at the family's main room, so the main
+// room's snapshot is written again with it (cluster/owner.c redis_publish):
+// after a takeover of the family the member, back in the main room through
+// another instance, is what it was made in the breakout room.
+test('a demotion made in a breakout room survives a takeover of the family', async () => {
+  await rh.withCluster(3, { args: [...RATES_OFF, '--resume-grace-ms', '20000'] }, async (r, [A, B, C]) => {
+    const room = 'tfam';
+    const alice = await h.join(A, room, 'alice'); // A owns the family
+    const hana = await h.join(B, room, 'hana', { role: 'host' });
+    const btok = h.mintToken(h.SECRET, { sub: 'bob' });
+    const bob = (await arrive(C, room, btok)).c;
+    await hana.nextWhere(ofType('user-joined', (p) => p.user_id === 'bob'), 3000);
+    const tok = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
+    const made = await h.api(B, 'POST', `/webrtc/rooms/${room}/breakout-rooms`, tok, { rooms: [{ name: 'Side' }] });
+    assert.strictEqual(made.status, 201, made.text);
+    const bid = made.json.breakout_rooms[0].breakout_room_id;
+    assert.strictEqual((await h.api(B, 'POST', `/webrtc/rooms/${room}/breakout-rooms/${bid}/assign/bob`, tok)).status, 200);
+    const g = (await bob.nextWhere(ofType('breakout-room-assign', (p) => p.grant !== undefined), 5000)).payload.grant;
+    bob.ws.close(1000);
+    await hana.nextWhere(ofType('user-left', (p) => p.user_id === 'bob'), 3000);
+    const side = await arrive(C, bid, null, { via: 'none', query: `grant=${g}` });
+    assert.strictEqual(side.first.type, 'room-state', JSON.stringify(side.first).slice(0, 300));
+    const dem = await h.api(B, 'POST', `/webrtc/rooms/${bid}/roles/bob`, tok, { role: 'viewer' });
+    assert.strictEqual(dem.status, 200, dem.text);
+    await side.c.nextWhere(ofType('role-updated', (p) => p.user_id === 'bob'), 3000);
+    side.c.ws.close(1000);
+    await side.c.waitClose(3000);
+    // A call the owner answers after the demotion: its snapshots of that loop turn were sent before.
+    assert.strictEqual((await h.api(B, 'GET', `/webrtc/rooms/${room}/participants`, tok)).status, 200);
+    const { N, O } = await killOwner([A, B, C], room, [hana]);
+    for (const S of [O, N]) {
+      const back = await arrive(S, room, btok);
+      assert.strictEqual(back.first.type, 'room-state', JSON.stringify(back.first).slice(0, 300));
+      assert.strictEqual(back.first.payload.self.role, 'viewer', `bob back through ${S === N ? 'the new owner' : 'the other instance'}`);
+      back.c.ws.close(1000);
+      await hana.nextWhere(ofType('user-left', (p) => p.user_id === 'bob'), 3000);
+    }
     void alice;
   });
 });

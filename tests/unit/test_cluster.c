@@ -20,6 +20,7 @@
 
 #include "cluster/cluster_int.h"
 #include "lib/outbuf.h"
+#include "room/policy.h"
 #include "room/room.h"
 #include "store/store_schema.h"
 
@@ -592,6 +593,188 @@ static void malformed_snapshot_refused_cleanly(void **state) {
   room_free(n);
 }
 
+/* ---- the room's policy in the snapshot ---- */
+
+static struct policy_rec *prec(struct room *r, const char *user) {
+  if (r->policy == NULL) r->policy = calloc(1, sizeof(*r->policy));
+  assert_non_null(r->policy);
+  struct policy_rec *rec = policy_rec_add(r->policy, user);
+  assert_non_null(rec);
+  return rec;
+}
+
+static struct room *applied_room(json_t *snap, struct room *n) {
+  struct applied a = {.live = "none"};
+  struct snap_sessions ss = {test_session, test_member, test_waiter, &a};
+  struct participant *away[8];
+  size_t listed;
+  snap_apply(n, snap, 5000, &ss, away, 8, &listed);
+  return n;
+}
+
+/* The records of users admitted or changed in the room, present or gone,
+ * and the rejections, come back as they were, and replace what the new
+ * owner's own store restored (older than the live room's). */
+static void snapshot_carries_the_policy(void **state) {
+  (void)state;
+  memset(places, 0, sizeof(places));
+  struct room *r = room_new("pol", 50, 1000);
+  assert_non_null(r);
+  member(r, "bob", "Bob", ROOM_ROLE_PARTICIPANT);
+  struct policy_rec *rec = prec(r, "bob"); /* present all along: admitted, nothing changed */
+  rec->admitted = 1, rec->name = strdup("Bob"), rec->base_role = ROOM_ROLE_PARTICIPANT;
+  rec->base_set = 0x6, rec->base_val = 0x2;
+  rec = prec(r, "mia"); /* a moderator demoted who left, her sharing taken away */
+  rec->admitted = 1, rec->name = strdup("Mia"), rec->base_role = ROOM_ROLE_MODERATOR;
+  rec->has_role = 1, rec->role = ROOM_ROLE_PARTICIPANT;
+  rec->has_perms = 1, rec->set = 0x10, rec->val = 0;
+  rec = prec(r, "zed"); /* changed, never admitted, no name */
+  rec->has_perms = 1, rec->set = 0xffffffffu, rec->val = 0x80000001u;
+  map_put(&r->policy->rejected, "troll", (void *)1);
+  json_t *snap = round_trip(r);
+
+  struct room *n = room_new("pol", 50, 2000);
+  rec = prec(n, "mia"); /* what the new owner's store said: mia a host */
+  rec->has_role = 1, rec->role = ROOM_ROLE_HOST;
+  prec(n, "stale")->has_role = 1;
+  map_put(&n->policy->rejected, "bob", (void *)1);
+  applied_room(snap, n);
+  json_decref(snap);
+  assert_int_equal(n->policy->count, 3);
+  assert_null(policy_rec_get(n->policy, "stale"));
+  const struct policy_rec *b = policy_rec_get(n->policy, "bob");
+  assert_non_null(b);
+  assert_true(b->admitted);
+  assert_string_equal(b->name, "Bob");
+  assert_int_equal(b->base_role, ROOM_ROLE_PARTICIPANT);
+  assert_int_equal(b->base_set, 0x6);
+  assert_int_equal(b->base_val, 0x2);
+  assert_false(b->has_role);
+  assert_false(b->has_perms);
+  const struct policy_rec *m = policy_rec_get(n->policy, "mia");
+  assert_non_null(m);
+  assert_true(m->admitted);
+  assert_string_equal(m->name, "Mia");
+  assert_int_equal(m->base_role, ROOM_ROLE_MODERATOR);
+  assert_true(m->has_role);
+  assert_int_equal(m->role, ROOM_ROLE_PARTICIPANT);
+  assert_true(m->has_perms);
+  assert_int_equal(m->set, 0x10);
+  assert_int_equal(m->val, 0);
+  const struct policy_rec *z = policy_rec_get(n->policy, "zed");
+  assert_non_null(z);
+  assert_false(z->admitted);
+  assert_null(z->name);
+  assert_false(z->has_role);
+  assert_true(z->set == 0xffffffffu && z->val == 0x80000001u);
+  assert_non_null(map_get(&n->policy->rejected, "troll"));
+  assert_null(map_get(&n->policy->rejected, "bob"));
+  assert_int_equal(n->policy->rejected.count, 1);
+  room_free(n);
+
+  /* An empty policy empties what the store restored. */
+  room_free(r);
+  r = room_new("pol", 50, 1000);
+  snap = round_trip(r);
+  n = room_new("pol", 50, 2000);
+  prec(n, "stale")->has_role = 1;
+  map_put(&n->policy->rejected, "bob", (void *)1);
+  applied_room(snap, n);
+  json_decref(snap);
+  assert_int_equal(n->policy->count, 0);
+  assert_int_equal(n->policy->rejected.count, 0);
+  room_free(n);
+  room_free(r);
+}
+
+/* Entries without a valid id, with a role that does not exist, or with a
+ * mask that is not 32 bits, are refused one by one; a policy that is not
+ * an object changes nothing. */
+static void snapshot_policy_refuses_bad_entries(void **state) {
+  (void)state;
+  const char *txt =
+      "{\"policy\":{\"users\":[7,{\"u\":5,\"br\":1},{\"n\":\"no id\",\"br\":1},{\"u\":\"has space\",\"br\":1},"
+      "{\"u\":\"nobr\"},{\"u\":\"bigbr\",\"br\":99},{\"u\":\"negbr\",\"br\":-1},{\"u\":\"badr\",\"br\":1,\"r\":\"host\"},"
+      "{\"u\":\"bigr\",\"br\":1,\"r\":4},{\"u\":\"strbs\",\"br\":1,\"bs\":\"1\"},"
+      "{\"u\":\"bigbs\",\"br\":1,\"bs\":4294967296},{\"u\":\"negps\",\"br\":1,\"ps\":-1},"
+      "{\"u\":\"nullpv\",\"br\":1,\"ps\":1,\"pv\":null},"
+      "{\"u\":\"ok\",\"br\":2,\"bs\":4294967295,\"bv\":3,\"a\":true,\"n\":5,\"ps\":1,\"pv\":255}],"
+      "\"rejected\":[1,\"\",\"a b\",\"gone\",{\"u\":\"x\"}]}}";
+  json_t *snap = snap_parse(txt, strlen(txt));
+  assert_non_null(snap);
+  struct room *n = applied_room(snap, room_new("bad", 50, 1000));
+  json_decref(snap);
+  assert_non_null(n->policy);
+  assert_int_equal(n->policy->count, 1);
+  const struct policy_rec *ok = policy_rec_get(n->policy, "ok");
+  assert_non_null(ok);
+  assert_int_equal(ok->base_role, 2);
+  assert_true(ok->base_set == 0xffffffffu);
+  assert_int_equal(ok->base_val, 3);
+  assert_true(ok->admitted);
+  assert_null(ok->name); /* not a string: no name */
+  assert_true(ok->has_perms);
+  assert_int_equal(ok->set, 1);
+  assert_int_equal(ok->val, 1); /* only the bits it sets */
+  assert_int_equal(n->policy->rejected.count, 1);
+  assert_non_null(map_get(&n->policy->rejected, "gone"));
+  room_free(n);
+  /* Users and rejected not arrays, or the policy not an object. */
+  const char *odd[] = {"{\"policy\":{\"users\":{\"u\":\"a\",\"br\":1},\"rejected\":\"b\"}}", "{\"policy\":[1]}",
+                       "{\"policy\":\"x\"}"};
+  for (size_t i = 0; i < 3; i++) {
+    snap = snap_parse(odd[i], strlen(odd[i]));
+    assert_non_null(snap);
+    n = room_new("bad", 50, 1000);
+    assert_non_null(prec(n, "kept"));
+    applied_room(snap, n);
+    json_decref(snap);
+    assert_int_equal(n->policy->count, i == 0 ? 0 : 1); /* an object replaces, anything else keeps */
+    room_free(n);
+  }
+}
+
+/* A snapshot written without the policy: each member of a main room is
+ * admitted with the standing it joined with (a grant for it works); in a
+ * breakout room the family's records are its main room's, so none. */
+static void snapshot_without_policy_admits_members(void **state) {
+  (void)state;
+  memset(places, 0, sizeof(places));
+  struct room *r = room_new("old", 50, 1000);
+  struct participant *bob = member(r, "bob", "Bob", ROOM_ROLE_PARTICIPANT);
+  bob->origin_role = ROOM_ROLE_VIEWER, bob->origin_set = 0x5, bob->origin_val = 0x7;
+  struct token_claims tc;
+  memset(&tc, 0, sizeof(tc));
+  snprintf(tc.sub, sizeof(tc.sub), "anon");
+  struct participant *anon = room_participant_new(&tc, 1000); /* no name */
+  assert_non_null(anon);
+  assert_int_equal(room_participant_add(r, anon), 0);
+  json_t *snap = round_trip(r);
+  json_object_del(snap, "policy");
+  struct room *n = room_new("old", 50, 2000);
+  prec(n, "bob")->has_role = 1; /* a change the store restored, before the admission */
+  applied_room(snap, n);
+  const struct policy_rec *b = policy_rec_get(n->policy, "bob");
+  assert_non_null(b);
+  assert_true(b->admitted);
+  assert_true(b->has_role); /* kept */
+  assert_string_equal(b->name, "Bob");
+  assert_int_equal(b->base_role, ROOM_ROLE_VIEWER);
+  assert_int_equal(b->base_set, 0x5);
+  assert_int_equal(b->base_val, 0x5);
+  const struct policy_rec *an = policy_rec_get(n->policy, "anon");
+  assert_non_null(an);
+  assert_true(an->admitted);
+  assert_null(an->name);
+  room_free(n);
+  json_object_set_new(snap, "parent", json_string("main"));
+  n = applied_room(snap, room_new("old", 50, 2000));
+  assert_true(n->policy == NULL || n->policy->count == 0);
+  room_free(n);
+  json_decref(snap);
+  room_free(r);
+}
+
 /* ---- the rebuild's erases ---- */
 
 static struct outbuf *frame_of(const char *json) { return outbuf_ws_frame(0x1, json, strlen(json)); }
@@ -748,6 +931,9 @@ int main(void) {
     cmocka_unit_test(snapshot_keeps_creation_time),
     cmocka_unit_test(snapshot_says_where_sessions_are),
     cmocka_unit_test(malformed_snapshot_refused_cleanly),
+    cmocka_unit_test(snapshot_carries_the_policy),
+    cmocka_unit_test(snapshot_policy_refuses_bad_entries),
+    cmocka_unit_test(snapshot_without_policy_admits_members),
     cmocka_unit_test(erases_apply_to_entries_logged_before),
     cmocka_unit_test(files_urls_name_their_room),
     cmocka_unit_test(advertised_address_forms),
