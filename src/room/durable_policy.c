@@ -187,6 +187,23 @@ void durable_policy_restore(struct hub *h, struct room *r) {
   json_decref(j);
 }
 
+void durable_policy_overlay(struct hub *h, const char *room_id, struct token_claims *c) {
+  const struct store_room_meta *m = h->store ? store_room_meta(h->store, room_id) : NULL;
+  if (m == NULL || m->policy == NULL) return;
+  json_t *j = json_loads(m->policy, 0, NULL);
+  json_t *u = json_object_get(json_object_get(j, "users"), c->sub);
+  enum room_role role;
+  if (json_is_object(u)) {
+    /* As restore_users reads it, and policy.c overlay applies it. */
+    if (role_of(u, "role", &role) == 0) c->role = role;
+    if (json_is_integer(json_object_get(u, "set"))) {
+      c->perms_set = u32(u, "set");
+      c->perms_val = u32(u, "val") & c->perms_set;
+    }
+  }
+  json_decref(j);
+}
+
 int durable_policy_banned(struct hub *h, const char *room_id, const char *user) {
   const struct store_room_meta *m = h->store ? store_room_meta(h->store, room_id) : NULL;
   if (m == NULL || m->policy == NULL) return 0;

@@ -27,5 +27,10 @@ void durable_policy_restore(struct hub *h, struct room *r);
  * the ban comes back when the room opens, and must already hold for the
  * join that would open it. */
 int durable_policy_banned(struct hub *h, const char *room_id, const char *user);
+/* The same for a role or permission change the stored snapshot holds for
+ * c's user: overlaid on c (the join that opens the room is admitted as
+ * what the room made the user, as every later join is). */
+struct token_claims;
+void durable_policy_overlay(struct hub *h, const char *room_id, struct token_claims *c);
 
 #endif

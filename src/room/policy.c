@@ -161,6 +161,7 @@ void policy_apply(struct hub *h, const char *room_id, struct token_claims *c) {
   if (c->admin) return;
   const struct policy_rec *rec = policy_find(h, room_id, c->sub);
   if (rec) overlay(rec, c);
+  else if (hub_room_find(h, room_id) == NULL) durable_policy_overlay(h, room_id, c); /* restored when it opens */
 }
 
 int policy_member_claims(struct hub *h, const char *room_id, const char *user, struct token_claims *out) {

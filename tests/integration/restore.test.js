@@ -326,3 +326,42 @@ test('restart (SQLite): a rejection from the waiting room comes back', async () 
 test('restart (PostgreSQL): a rejection from the waiting room comes back', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
   await rejectionRestores(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_wrj_${process.pid}_${Date.now() % 100000}`)]));
 });
+
+// The first join after a restart opens the room (and restores it): the
+// demoted moderator coming back first, with its old moderator token, is
+// what the room made it, not what its token says (found in review: the
+// room's stored changes were applied only once the room was open).
+async function demotedFirstBack(args) {
+  const dataDir = h.freshDataDir();
+  const room = 'rfirst';
+  try {
+    let srv = await h.startServer({ dataDir, args });
+    try {
+      const p = await people(srv, room, [['hana', 'host'], ['mod', 'moderator']]);
+      p.hana.send({ type: 'role-updated', payload: { user_id: 'mod', role: 'viewer' } });
+      await p.mod.nextWhere(ofType('role-updated', (x) => x.user_id === 'mod' && x.role === 'viewer'));
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir, args });
+    try {
+      const mod = await enter(srv, room, roleTok(srv, 'mod', 'moderator', room), 'mod');
+      assert.notStrictEqual(mod.state.payload.self.role, 'moderator', 'the demotion holds for the first one back');
+      assert.strictEqual(mod.state.payload.self.permissions.can_moderate, false, JSON.stringify(mod.state.payload.self));
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('restart (SQLite): a demoted moderator first back in the room is not a moderator', async () => {
+  await demotedFirstBack(RATES_OFF);
+});
+
+test('restart (PostgreSQL): a demoted moderator first back in the room is not a moderator', { skip: !PG_PORT && 'no PostgreSQL cluster (run through scripts/test.sh)' }, async () => {
+  await demotedFirstBack(RATES_OFF.concat(['--database-url', pgDatabase(`huddle_rfirst_${process.pid}_${Date.now() % 100000}`)]));
+});
