@@ -223,6 +223,7 @@ int main(int argc, char **argv) {
     ok = cluster_start(&hub, &srv, cfg.redis_url, err, sizeof(err)) == 0;
     srv.handlers.request = cluster_on_request;
     srv.handlers.ws_text = cluster_on_text;
+    srv.handlers.ws_binary = cluster_on_binary;
     srv.handlers.ws_end = cluster_on_end;
   }
   if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {

@@ -48,6 +48,7 @@ void cluster_stop(struct cluster *cl);
  * api_dispatch / signal_on_message / signal_on_end). */
 void cluster_on_request(struct conn *c);
 void cluster_on_text(struct conn *c, const char *data, size_t len);
+void cluster_on_binary(struct conn *c);
 void cluster_on_end(struct conn *c, enum conn_end why, int code);
 
 /* The WebSocket upgrade (api_ws_connect): returns 0 when the room is owned
