@@ -190,6 +190,7 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   int checking;             /* a LUA_FWD_CHECK is in flight */
   int last_check;           /* ... the one after which the caller is answered 503 (FWD bound) */
   int unsent;               /* no owner ever read it (deleted from a dead owner's inbox) */
+  int moves;                /* answered "not mine" by an instance that had given the room up */
 };
 
 struct cluster {

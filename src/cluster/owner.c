@@ -374,6 +374,15 @@ void owner_end(struct cluster *cl, const redisReply *f, const char *key) {
  * the answer goes back to inst (http_answer). */
 void owner_http(struct cluster *cl, const redisReply *f, const char *inst, const char *id, const char *room) {
   cl->st.forwarded_in++;
+  struct croom *cr = room[0] ? croom_get(cl, room, 0) : NULL;
+  if (room[0] && (cr == NULL || (!cr->owned && !cr->acquiring))) {
+    /* Sent while this instance owned the room, read after it gave the room
+     * up: not run here (another owner's room, or none); the sender looks
+     * the owner up again. */
+    const char *fv[] = {"k", "resp", "id", id, "mv", "1"};
+    inbox_send(cl, inst, 6, fv, NULL);
+    return;
+  }
   struct remote *rm = remote_new(cl, inst, id, room, 1);
   if (rm == NULL) return;
   struct conn *c = rm->fake;

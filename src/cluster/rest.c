@@ -49,6 +49,9 @@ static const char LUA_FWD_CHECK[] =
     "if alive == 1 or ARGV[1] == '' then return {alive, 0} end "
     "return {0, redis.call('XDEL', KEYS[2], ARGV[1])}";
 
+static void fw_unavailable(struct cluster *cl, struct fwd_http *fw, const char *detail);
+static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv);
+
 /* The owner's answer (fields f) to the forwarded REST call id: written to
  * the client, if it is still there. */
 void fw_answer(struct cluster *cl, const char *id, const redisReply *f) {
@@ -59,6 +62,22 @@ void fw_answer(struct cluster *cl, const char *id, const redisReply *f) {
   struct conn *live = cl->srv->conns;
   while (live && live != fw->c) live = live->next;
   if (live == NULL || live->cluster != fw) fw->c = NULL;
+  if (fw->c && reply_field_int(f, "mv") == 1) {
+    /* The instance no longer owned the room when it read the call (it
+     * never ran it): the owner is looked up again, a few times at most. */
+    if (++fw->moves > LINK_MOVES_MAX) {
+      fw_unavailable(cl, fw, "the room moved between instances; the call did not take effect");
+      return;
+    }
+    cl->st.forwards_retried++;
+    fw->owner[0] = '\0';
+    fw->id = ++cl->next_id;
+    char lease[KEY_MAX];
+    key_of(lease, "lease", fw->room);
+    const char *argv[] = {"GET", lease};
+    redis_cmd(cl, lookup_cb, fw, 0, 2, argv, NULL);
+    return;
+  }
   if (fw->c) {
     struct conn *c = fw->c;
     http_stream_set(c, NULL, NULL); /* the request is answered here, not aborted */
