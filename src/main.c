@@ -224,6 +224,7 @@ int main(int argc, char **argv) {
     srv.handlers.request = cluster_on_request;
     srv.handlers.head = cluster_on_head; /* files of rooms owned elsewhere: forwarded with their bodies */
     srv.handlers.ws_text = cluster_on_text;
+    srv.handlers.ws_binary = cluster_on_binary;
     srv.handlers.ws_end = cluster_on_end;
   }
   if (!ok || server_listen(&srv, err, sizeof(err)) != 0) {

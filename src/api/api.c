@@ -337,6 +337,39 @@ int api_request_subject(struct conn *c, char *sub, size_t n) {
   return 0;
 }
 
+int api_request_charge(struct conn *c, char *sub, size_t n, enum rate_class *rc, unsigned *units) {
+  struct api_req r;
+  const struct route *hit = head_route(c, &r, 0);
+  if (hit == NULL) return 0;
+  api_handler h = hit->handler;
+  *units = 1;
+  if (h == api_rooms_create || h == api_breakouts_create || h == api_rooms_validate) *rc = RATE_ROOM_CREATE;
+  else if (h == api_settings_update || h == api_role_set || h == api_permissions_set) *rc = RATE_SETTINGS_UPDATE;
+  else if (h == api_hand_raise) *rc = RATE_HAND_RAISE;
+  else if (h == files_api_create) *rc = RATE_FILE_SHARE;
+  else return 0;
+  if (r.hub->rl.rules[*rc].limit == 0 || r.hub->rl.rules[*rc].window_ms == 0) return 0;
+  char query[8192 + 64] = "";
+  const char *url = c->req->url.data ? c->req->url.data : "";
+  const char *q = memchr(url, '?', c->req->url.len);
+  if (q) snprintf(query, sizeof(query), "%.*s", (int)(c->req->url.len - (size_t)(q + 1 - url)), q + 1);
+  r.query = query;
+  if (h == api_rooms_validate) {
+    char grant[GRANT_MAX + 1];
+    if (api_query(r.query, "grant", grant, sizeof(grant)) > 0) return 0; /* a move spends no room_create */
+    *units = 0;
+  } else if (h == api_breakouts_create) {
+    json_t *body = c->req->body.len ? json_loadb(c->req->body.data, c->req->body.len, 0, NULL) : NULL;
+    size_t k = op_breakout_units(body);
+    json_decref(body);
+    if (k == 0) return 0;
+    *units = (unsigned)(k < ROOM_MAX_BREAKOUTS ? k : ROOM_MAX_BREAKOUTS);
+  }
+  if (authenticate(&r, h == api_rooms_validate) != API_OK) return 0;
+  snprintf(sub, n, "%s", r.claims.sub);
+  return 1;
+}
+
 void api_dispatch(struct conn *c) {
   if (proxy_resolve(c) != 0) return; /* behind a trusted proxy: its client's address */
   struct api_req r;
@@ -552,11 +585,18 @@ static enum api_err ws_admit(struct api_req *r, const char *room_id, int spend, 
   *retry_after_ms = 0;
   e = spend ? hub_admission_check(r->hub, room_id, &r->claims, granted, retry_after_ms)
             : hub_admission_peek(r->hub, room_id, &r->claims, granted, retry_after_ms);
-  if (e == API_ERR_TOKEN_ROOM_MISMATCH)
-    snprintf(r->detail, sizeof(r->detail), "room binding: the token is for room '%s'", r->claims.room);
-  else if (e == API_ERR_RATE_LIMIT_EXCEEDED)
-    api_rate_detail(r->hub, RATE_ROOM_CREATE, r->detail, sizeof(r->detail));
+  if (e == API_ERR_TOKEN_ROOM_MISMATCH || e == API_ERR_RATE_LIMIT_EXCEEDED)
+    api_admission_detail(r->hub, e, &r->claims, r->detail, sizeof(r->detail));
   return e;
+}
+
+void api_admission_detail(const struct hub *h, enum api_err e, const struct token_claims *claims, char *out,
+                          size_t out_len) {
+  out[0] = '\0';
+  if (e == API_ERR_TOKEN_ROOM_MISMATCH)
+    snprintf(out, out_len, "room binding: the token is for room '%s'", claims->room);
+  else if (e == API_ERR_RATE_LIMIT_EXCEEDED)
+    api_rate_detail(h, RATE_ROOM_CREATE, out, out_len);
 }
 
 enum api_err api_ws_admission(struct api_req *r, const char *room_id, int spend, int *granted,

@@ -89,6 +89,11 @@ int api_command_budget(struct api_req *r, enum command_id cmd, const struct api_
 /* The detail of a rate-limit refusal, in the form WebSocket errors use too:
  * "limit <class>: N per W ms" (the hub's rule for class rc). */
 void api_rate_detail(const struct hub *h, enum rate_class rc, char *out, size_t out_len);
+/* The detail of an admission refusal e for claims ("" when e has none):
+ * the upgrade's HTTP refusal, validate and, with several instances, the
+ * owner's refusal after the upgrade say the same. */
+void api_admission_detail(const struct hub *h, enum api_err e, const struct token_claims *claims, char *out,
+                          size_t out_len);
 /* Replies 429 RATE_LIMIT_EXCEEDED for class rc with that detail and
  * retry_after_ms, and counts the error. */
 void api_reply_rate_limited(struct api_req *r, enum rate_class rc, int64_t retry_after_ms);
@@ -155,6 +160,14 @@ int api_call_key(struct conn *c, char *key, size_t n);
  * answers the error). Several instances read a caller's shared budget in
  * Redis before answering its rate-limit status. */
 int api_request_subject(struct conn *c, char *sub, size_t n);
+/* What the request on c will spend of the per-user limits once its handler
+ * has checked the caller's permission (the handlers' own checks: room
+ * creation, settings, role and permission changes, hand raises, breakout
+ * rooms, file shares), or read (validate peeks room_create): the class, the
+ * units (0: a peek) and the token's subject. Returns 1, or 0 for nothing
+ * (no such route, unlimited, no valid token). Several instances count it
+ * in the shared limiter before the handler runs. */
+int api_request_charge(struct conn *c, char *sub, size_t n, enum rate_class *rc, unsigned *units);
 /* The operator's view of a live room (rooms.c; the cluster publishes it). New reference. */
 json_t *api_room_view(const struct room *r, uint64_t now);
 void api_rooms_get(struct api_req *r);               /* GET /webrtc/rooms/{room_id} */

@@ -92,7 +92,8 @@ static void on_timer(uv_timer_t *t) {
   for (size_t i = 0; i < s->n; i++) {
     struct croom *cr = s->v[i];
     if (cr->owned) {
-      if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL)
+      if (!cr->rebuilding && !cr->acquiring && hub_room_find(cl->h, cr->id) == NULL && cr->links == NULL &&
+          cr->gated_joins == 0)
         croom_release(cl, cr);
     } else if (cr->links == NULL && !cr->acquiring && !(cr->parent[0] && hub_room_find(cl->h, cr->parent))) {
       croom_drop(cl, cr); /* nobody of ours in it any more (nor a breakout room of a family owned here) */

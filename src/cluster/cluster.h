@@ -53,6 +53,7 @@ void cluster_on_request(struct conn *c);
  * elsewhere is forwarded with its body; anything else goes to api_http_head. */
 void cluster_on_head(struct conn *c);
 void cluster_on_text(struct conn *c, const char *data, size_t len);
+void cluster_on_binary(struct conn *c);
 void cluster_on_end(struct conn *c, enum conn_end why, int code);
 
 /* The WebSocket upgrade (api_ws_connect): returns 0 when the room is owned

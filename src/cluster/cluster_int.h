@@ -32,7 +32,13 @@
 #define TIMER_MS 500             /* heartbeat, renewals, takeover checks */
 #define INBOX_MAX 100000
 #define PENDING_MAX 200000       /* commands held while Redis is away */
-#define LINK_QUEUE_MAX 256       /* client messages held before the owner is known */
+/* Bytes of a link's client messages held (before the owner is known, while
+ * they are taken back from a dead owner, during a rebuild here); a message
+ * past it is refused TOO_MANY_MESSAGES with its ref, never dropped unsaid. */
+#define LINK_QUEUE_BYTES (1u << 20)
+/* A binary frame in a member's message order (no text frame is this: not
+ * UTF-8): forwarded and gated as a message, answered as signal_on_binary. */
+#define BINARY_MARK "\xff"
 #define LINK_MOVES_MAX 8         /* refused opens of one link before its client is told to reconnect */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -66,11 +72,30 @@ struct redis_url {          /* redis://[[user]:password@]host[:port][/db] */
   int db;
 };
 
+/* The per-user classes a message, join or REST call spends, counted in
+ * Redis (limiter.c) before it runs: the limiter seam's checks and peeks for
+ * that user and class are answered from it while it runs; what it counted
+ * and the run did not spend (refused first for a permission, invalid, the
+ * room there after all) is given back after the run (charge_settle). */
+#define CHARGE_MAX 3
+struct charge {
+  char user[ID_MAX + 1];
+  int n;
+  int cls[CHARGE_MAX];
+  unsigned units[CHARGE_MAX];   /* asked: the cost, or 0 for a peek */
+  unsigned counted[CHARGE_MAX]; /* counted in Redis */
+  unsigned used[CHARGE_MAX];    /* answered to the run's checks so far */
+  int refused[CHARGE_MAX];      /* over the budget: nothing counted */
+  uint32_t remaining[CHARGE_MAX]; /* left after the count (a peek: before) */
+  uint64_t retry_ms[CHARGE_MAX];
+};
+
 struct croom {              /* what this instance knows of a room */
   char id[ID_MAX + 1];
   int owned;                /* this instance holds the lease */
   int acquiring;            /* an ACQUIRE is in flight */
   int rebuilding;
+  int gated_joins;          /* joins held here for their room_create count (limiter.c): the room is not released */
   char lease[64];           /* "inst:fence" while owned */
   char owner[32];           /* the owner's instance id when known ("" unknown) */
   char pos[48];             /* reader position in the room's stream (rooms owned elsewhere) */
@@ -154,6 +179,9 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   struct buf url, auth, ctype, body;      /* copies for the forward to the owner */
   int counted;              /* api_call was counted in Redis (allowed) before it was forwarded */
   int peek_class;           /* a rate-limit status call: the class and user read in Redis */
+  int api_asked;            /* its count in Redis includes api_call */
+  int has_charge;           /* a class was counted in Redis: in force where the call runs */
+  struct charge charge;
   char peek_user[ID_MAX + 1];
   /* Forwarded (http_forward): to whom, its entry in that inbox, when. */
   char owner[32];
@@ -162,6 +190,7 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   int checking;             /* a LUA_FWD_CHECK is in flight */
   int last_check;           /* ... the one after which the caller is answered 503 (FWD bound) */
   int unsent;               /* no owner ever read it (deleted from a dead owner's inbox) */
+  int moves;                /* answered "not mine" by an instance that had given the room up */
 };
 
 struct cluster {
@@ -206,9 +235,8 @@ struct cluster {
   struct map gates;         /* "%p" of a conn -> struct gate: messages waiting for the shared limiter */
   /* The shared limiter's answer for the message being handled (see gate_*). */
   int verdict_on;
-  char verdict_user[ID_MAX + 1];
-  int verdict_has[RATE__COUNT];
-  struct ratelimit_result verdict[RATE__COUNT];
+  struct charge verdict;
+  int joining;              /* owner_join called by the join gate: it joins now */
   /* The shared budget read for the rate-limit status call being answered. */
   int peek_on;
   int peek_class;
@@ -306,6 +334,17 @@ extern const struct hub_limiter_ops redis_limiter;
 void gate_push(struct cluster *cl, struct conn *c, const char *data, size_t len);
 void gate_drop(struct cluster *cl, struct conn *c);
 void counted_verdict(struct cluster *cl, int on);
+/* Runs with ch in force (the limiter answers from it), then gives back what
+ * it counted and the run did not spend. */
+void charge_begin(struct cluster *cl, const struct charge *ch);
+void charge_end(struct cluster *cl);
+/* ch as an http entry's field and back (1 if s held one). */
+void charge_format(const struct charge *ch, char *out, size_t n);
+int charge_parse(struct charge *ch, const char *s);
+/* A join that would create its room waits, behind nothing, for room_create
+ * counted in Redis: 1 if it was held (owner_join runs again then). */
+int join_gate(struct cluster *cl, struct conn *c, const char *room_id, const struct token_claims *claims,
+              int admitted, const char *rt, uint64_t last_seq, const char *grant);
 int status_call(struct cluster *cl, struct conn *c, const char *url);
 /* cluster_on_request after the files check: counts the call (shared
  * api_call), then routes it. */
@@ -323,6 +362,10 @@ struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *room);
 void route_request(struct conn *c);
 /* Publishes the views of the rooms of s (struct croom *) owned here. */
 void rooms_publish(struct cluster *cl, const struct ptrvec *s);
+/* Publishes the view of room (owned and live here) now: a room made by
+ * POST /webrtc/rooms is listed through every instance once its creation is
+ * answered, not from the next tick. */
+void room_publish_now(struct cluster *cl, const char *room);
 
 /* files_fwd.c */
 /* A files request for a room owned elsewhere (sync checks, then a lease

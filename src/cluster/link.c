@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "auth/grant.h"
+#include "lib/envelope.h"
 #include "cluster/cluster.h"
 #include "cluster/cluster_int.h"
 #include "net/ws.h"
@@ -122,9 +123,26 @@ void link_unlink(struct cluster *cl, struct link *l) {
   free(l);
 }
 
+/* Holds a client message in l's queue, or, past LINK_QUEUE_BYTES (or out
+ * of memory), refuses it at once with its ref: the client hears of every
+ * message (its refusal may come before the answers to the messages held). */
 static void link_queue(struct link *l, const char *data, size_t len) {
-  msgq_push(&l->queue, data, len);
-  l->nqueued++;
+  if (l->queue.len + len + 4 <= LINK_QUEUE_BYTES && msgq_push(&l->queue, data, len) == 0) {
+    l->nqueued++;
+    return;
+  }
+  struct conn *c = l->c;
+  if (c == NULL || (len == 1 && data[0] == BINARY_MARK[0])) {
+    if (c) signal_error(c, API_ERR_TOO_MANY_MESSAGES, NULL, "a binary frame past the messages held", 1000);
+    return;
+  }
+  char ref[ENVELOPE_ID_MAX + 1] = "", detail[256];
+  struct envelope_in in;
+  if (envelope_decode(data, len, &c->srv->json_limits, &in, detail, sizeof(detail), ref, sizeof(ref)) == API_OK)
+    envelope_in_free(&in);
+  snprintf(detail, sizeof(detail), "%u bytes of messages held while the room's instance is found; not handled",
+           LINK_QUEUE_BYTES);
+  signal_error(c, API_ERR_TOO_MANY_MESSAGES, ref[0] ? ref : NULL, detail, 1000);
 }
 
 static void recover_cb(redisAsyncContext *ac, void *reply, void *priv) {
@@ -188,22 +206,25 @@ void cluster_on_text(struct conn *c, const char *data, size_t len) {
     return;
   }
   if (!l->opened) {
-    if (l->nqueued >= LINK_QUEUE_MAX) return; /* the client is far ahead of its room-state */
-    link_queue(l, data, len);
+    link_queue(l, data, len); /* the owner is not known yet */
     return;
   }
   if (l->recovering || (l->room && l->room->owned)) {
     /* Behind messages being taken back from a dead owner, or the room is
      * being rebuilt here: held in order. */
-    if (l->nqueued < LINK_QUEUE_MAX) link_queue(l, data, len);
+    link_queue(l, data, len);
     return;
   }
-  if (!l->confirmed && l->nqueued < LINK_QUEUE_MAX) link_queue(l, data, len);
+  /* Kept for a second open (to a next owner) until the owner's first frame;
+   * sent now, so none is refused here. */
+  if (!l->confirmed && l->queue.len + len + 4 <= LINK_QUEUE_BYTES) link_queue(l, data, len);
   const char *fv[] = {"k", "msg", "i", cl->inst, "id", l->key, "d", data};
   size_t fl[] = {1, 3, 1, strlen(cl->inst), 2, strlen(l->key), 1, len};
   inbox_send(cl, l->sent_to, 8, fv, fl);
   cl->st.forwarded_out++;
 }
+
+void cluster_on_binary(struct conn *c) { cluster_on_text(c, BINARY_MARK, 1); }
 
 void cluster_on_end(struct conn *c, enum conn_end why, int code) {
   struct cluster *cl = the_cluster;
@@ -311,7 +332,7 @@ void links_join_local(struct cluster *cl, struct croom *cr) {
     size_t off = 0;
     const char *d;
     uint32_t n;
-    while (!c->closing && msgq_next(&q, &off, &d, &n)) signal_on_message(c, d, n);
+    while (!c->closing && msgq_next(&q, &off, &d, &n)) gate_push(cl, c, d, n); /* counted as any message */
     buf_free(&q);
   }
 }

@@ -272,6 +272,7 @@ void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const s
   int64_t retry = 0;
   struct token_claims gc;
   enum api_err e = API_OK;
+  if (join_gate(cl, c, room_id, claims, admitted, rt, last_seq, grant)) return; /* room_create counted first */
   /* A breakout grant: the family lives here, so its checks (the rooms, the
    * assignment, the member's standing) and the claims are the owner's. Its
    * single use was already recorded in Redis by the instance it reached.
@@ -291,8 +292,10 @@ void owner_join(struct cluster *cl, struct conn *c, const char *room_id, const s
   claims = &gc;
   if (e == API_OK) e = hub_admission_check(h, room_id, claims, admitted, &retry);
   if (e != API_OK) {
+    char detail[200];
+    api_admission_detail(h, e, claims, detail, sizeof(detail)); /* as the HTTP refusal says it */
     log_info("ws_refused room=%s user=%s code=%s", room_id, claims->sub, api_err_code(e));
-    signal_error(c, e, NULL, NULL, retry);
+    signal_error(c, e, NULL, detail[0] ? detail : NULL, retry);
     ws_close(c, 1008, api_err_code(e));
     return;
   }
@@ -390,6 +393,15 @@ void owner_end(struct cluster *cl, const redisReply *f, const char *key) {
  * the answer goes back to inst (http_answer). */
 void owner_http(struct cluster *cl, const redisReply *f, const char *inst, const char *id, const char *room) {
   cl->st.forwarded_in++;
+  struct croom *cr = room[0] ? croom_get(cl, room, 0) : NULL;
+  if (room[0] && (cr == NULL || (!cr->owned && !cr->acquiring))) {
+    /* Sent while this instance owned the room, read after it gave the room
+     * up: not run here (another owner's room, or none); the sender looks
+     * the owner up again. */
+    const char *fv[] = {"k", "resp", "id", id, "mv", "1"};
+    inbox_send(cl, inst, 6, fv, NULL);
+    return;
+  }
   struct remote *rm = remote_new(cl, inst, id, room, 1);
   if (rm == NULL) return;
   struct conn *c = rm->fake;
@@ -407,8 +419,16 @@ void owner_http(struct cluster *cl, const redisReply *f, const char *inst, const
   c->req->parser.http_major = 1;
   c->req->parser.http_minor = 1;
   if (reply_field_int(f, "rc") == 1) counted_verdict(cl, 1); /* the sender counted api_call in Redis */
+  char chs[256];
+  struct charge ch;
+  if (reply_field_str(f, "ch", chs, sizeof(chs)) == 0 && charge_parse(&ch, chs))
+    charge_begin(cl, &ch); /* ... and the class the call spends */
   api_dispatch(c);
   cl->api_verdict_on = 0;
+  charge_end(cl);
+  const char *url = c->req->url.data ? c->req->url.data : "";
+  if (c->req->parser.method == HTTP_POST && strncmp(url, "/webrtc/rooms", 13) == 0 && (url[13] == '\0' || url[13] == '?'))
+    room_publish_now(cl, room); /* a creation forwarded here (the lease was ours): listed before it is answered */
   if (c->req->stream && !c->closing) {
     rm->held = 1; /* a store read: answered from remote_write */
     return;

@@ -50,6 +50,9 @@ static const char LUA_FWD_CHECK[] =
     "if alive == 1 or ARGV[1] == '' then return {alive, 0} end "
     "return {0, redis.call('XDEL', KEYS[2], ARGV[1])}";
 
+static void fw_unavailable(struct cluster *cl, struct fwd_http *fw, const char *detail);
+static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv);
+
 /* The owner's answer (fields f) to the forwarded REST call id: written to
  * the client, if it is still there. */
 void fw_answer(struct cluster *cl, const char *id, const redisReply *f) {
@@ -60,6 +63,22 @@ void fw_answer(struct cluster *cl, const char *id, const redisReply *f) {
   struct conn *live = cl->srv->conns;
   while (live && live != fw->c) live = live->next;
   if (live == NULL || live->cluster != fw) fw->c = NULL;
+  if (fw->c && reply_field_int(f, "mv") == 1) {
+    /* The instance no longer owned the room when it read the call (it
+     * never ran it): the owner is looked up again, a few times at most. */
+    if (++fw->moves > LINK_MOVES_MAX) {
+      fw_unavailable(cl, fw, "the room moved between instances; the call did not take effect");
+      return;
+    }
+    cl->st.forwards_retried++;
+    fw->owner[0] = '\0';
+    fw->id = ++cl->next_id;
+    char lease[KEY_MAX];
+    key_of(lease, "lease", fw->room);
+    const char *argv[] = {"GET", lease};
+    redis_cmd(cl, lookup_cb, fw, 0, 2, argv, NULL);
+    return;
+  }
   if (fw->c) {
     struct conn *c = fw->c;
     http_stream_set(c, NULL, NULL); /* the request is answered here, not aborted */
@@ -99,12 +118,14 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   /* What the client asked for: keep-alive (HTTP/1.1 without "Connection:
    * close", or 1.0 with "keep-alive"), as http_reply would decide here. */
   int ka = fw->c && fw->c->req->complete && http_should_keep_alive(&fw->c->req->parser);
+  char ch[256] = "";
+  if (fw->has_charge) charge_format(&fw->charge, ch, sizeof(ch)); /* counted here, spent (or given back) there */
   const char *fv[] = {"k", "http", "i", cl->inst, "id", id, "room", fw->room, "m", m,
                       "url", fw->url.data ? fw->url.data : "", "auth", fw->auth.data ? fw->auth.data : "",
                       "ct", fw->ctype.data ? fw->ctype.data : "", "rc", fw->counted ? "1" : "0",
-                      "ka", ka ? "1" : "0", "body", fw->body.data ? fw->body.data : ""};
-  size_t fl[22];
-  for (int i = 0; i < 22; i++) fl[i] = i == 21 ? fw->body.len : strlen(fv[i]);
+                      "ka", ka ? "1" : "0", "ch", ch, "body", fw->body.data ? fw->body.data : ""};
+  size_t fl[24];
+  for (int i = 0; i < 24; i++) fl[i] = i == 23 ? fw->body.len : strlen(fv[i]);
   map_put(&cl->http_wait, id, fw);
   snprintf(fw->owner, sizeof(fw->owner), "%s", owner);
   fw->entry[0] = '\0';
@@ -113,9 +134,9 @@ static void http_forward(struct cluster *cl, struct fwd_http *fw, const char *ow
   /* The entry id is wanted only when the XADD goes out now (a held command
    * has no callback); the priv is the id itself, nothing to free. */
   if (cl->cmd_up && cl->pend_head == NULL)
-    inbox_send_cb(cl, owner, fwd_added_cb, (void *)(uintptr_t)fw->id, 22, fv, fl);
+    inbox_send_cb(cl, owner, fwd_added_cb, (void *)(uintptr_t)fw->id, 24, fv, fl);
   else
-    inbox_send(cl, owner, 22, fv, fl);
+    inbox_send(cl, owner, 24, fv, fl);
   cl->st.forwarded_out++;
 }
 
@@ -161,11 +182,14 @@ void fw_done(struct conn *c) {
 
 /* Answers fw's call here, as a single instance would. Frees fw. */
 void fw_dispatch_here(struct cluster *cl, struct fwd_http *fw) {
-  int counted = fw->counted;
+  int counted = fw->counted, has = fw->has_charge;
+  struct charge ch = fw->charge;
   struct conn *c = fw_take(fw);
   if (counted) counted_verdict(cl, 1);
+  if (has) charge_begin(cl, &ch);
   api_dispatch(c);
   cl->api_verdict_on = 0;
+  charge_end(cl);
   fw_done(c);
 }
 
@@ -329,6 +353,7 @@ static void create_here(struct cluster *cl, struct fwd_http *fw, int taken) {
   fw_dispatch_here(cl, fw);
   cl->taken = NULL;
   map_each(&cl->h->rooms, claim_local, cl);
+  room_publish_now(cl, room);
 }
 
 static void create_refreshed(void *arg) {
@@ -345,8 +370,12 @@ static void create_cb(redisAsyncContext *ac, void *reply, void *priv) {
   struct cluster *cl = the_cluster;
   redisReply *r = reply;
   int taken = 0;
-  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3)
+  char holder[32] = "";
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements >= 3) {
     taken = !(r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 1);
+    char val[64] = "";
+    if (taken && reply_str(r->element[1], val, sizeof(val)) == 0) lease_parse(val, holder, sizeof(holder), NULL);
+  }
   if (cl) {
     /* The lease is ours (or someone else's) as after a join's ACQUIRE. */
     char *id = strdup(fw->room);
@@ -355,6 +384,13 @@ static void create_cb(redisAsyncContext *ac, void *reply, void *priv) {
     else if (cr) cr->acquiring = 0;
   }
   if (!fw_keep(cl, fw)) return;
+  if (taken && holder[0] && strcmp(holder, cl->inst) != 0) {
+    /* The lease is another instance's: that instance alone knows whether
+     * the room is live there (ROOM_ALREADY_EXISTS) or ended a moment ago
+     * and not released yet (made there again, under its lease). */
+    http_forward(cl, fw, holder);
+    return;
+  }
   /* With a database the instances share, the room's restore data is read
    * again first (as for a join: takeover.c fresh_room). */
   if (!taken && durable_room_refresh(cl->h, fw->room, create_refreshed, fw) == 0) return;
@@ -398,6 +434,13 @@ struct fwd_http *fw_new(struct cluster *cl, struct conn *c, const char *room) {
     buf_append(&fw->ctype, c->req->hdr[HDR_CONTENT_TYPE].data, c->req->hdr[HDR_CONTENT_TYPE].len);
   if (c->req->body.len) buf_append(&fw->body, c->req->body.data, c->req->body.len);
   fw->counted = cl->api_verdict_on && cl->api_verdict.allowed;
+  if (cl->verdict_on) {
+    /* The class counted for this call goes along: whoever runs it spends
+     * it or gives it back. */
+    fw->charge = cl->verdict;
+    fw->has_charge = 1;
+    cl->verdict_on = 0;
+  }
   c->cluster = fw; /* an HTTP conn's slot: its pending call */
   http_stream_set(c, &fw_stream, fw);
   return fw;
@@ -507,6 +550,22 @@ void route_request(struct conn *c) {
  * ROOMS_PUT_BATCH rooms, so that the command's argv stays on the stack
  * however many rooms this instance owns. */
 #define ROOMS_PUT_BATCH 128
+
+void room_publish_now(struct cluster *cl, const char *room) {
+  struct croom *cr = croom_get(cl, room, 0);
+  struct room *r = cr && cr->owned ? hub_room_find(cl->h, room) : NULL;
+  json_t *v = r ? api_room_view(r, hub_now_ms()) : NULL;
+  char *txt = v ? json_dumps(v, JSON_COMPACT) : NULL;
+  json_decref(v);
+  if (txt == NULL) return;
+  char rooms[KEY_MAX], views[KEY_MAX], ttl[16];
+  key_of(rooms, "rooms", "");
+  key_of(views, "roomview", "");
+  snprintf(ttl, sizeof(ttl), "%d", 2 * LEASE_MS);
+  const char *argv[] = {"EVAL", LUA_ROOMS_PUT, "2", rooms, views, ttl, room, txt};
+  redis_cmd(cl, NULL, NULL, 0, 8, argv, NULL);
+  free(txt);
+}
 
 void rooms_publish(struct cluster *cl, const struct ptrvec *s) {
   const char *argv[6 + 2 * ROOMS_PUT_BATCH];

@@ -157,7 +157,7 @@ static void feeds_run(struct cluster *cl) {
     size_t off = 0;
     const char *d;
     uint32_t n;
-    while (!c->closing && msgq_next(q, &off, &d, &n)) signal_on_message(c, d, n);
+    while (!c->closing && msgq_next(q, &off, &d, &n)) gate_push(cl, c, d, n);
     buf_free(q);
   }
   cl->nfeeds = 0;

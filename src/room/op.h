@@ -61,6 +61,9 @@ enum api_err op_waiting_reject(struct hub *h, struct room *r, const struct actor
 json_t *op_waiting_json(const struct room *r);
 
 /* op_breakout.c: breakout rooms and the grants that move people. */
+/* The breakout rooms body asks for (each spends room_create), as
+ * op_breakout_create reads it: 0 when it names none. */
+size_t op_breakout_units(const json_t *body);
 enum api_err op_breakout_create(struct hub *h, struct room *r, const struct actor *a, json_t *body,
                                 json_t **out, char *detail, size_t dl);
 enum api_err op_breakout_assign(struct hub *h, struct room *r, const struct actor *a, const char *bid,

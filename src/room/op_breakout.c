@@ -76,6 +76,15 @@ static int open_one(struct hub *h, struct room *r, const char *name, json_t *mad
   return 0;
 }
 
+size_t op_breakout_units(const json_t *body) {
+  json_t *rooms = json_object_get(body, "rooms"), *count = json_object_get(body, "count");
+  if (json_is_array(rooms)) return json_array_size(rooms);
+  if (json_object_get(body, "name")) return 1;
+  if (json_is_integer(count) && json_integer_value(count) >= 1 && json_integer_value(count) <= ROOM_MAX_BREAKOUTS)
+    return (size_t)json_integer_value(count);
+  return 0;
+}
+
 enum api_err op_breakout_create(struct hub *h, struct room *r, const struct actor *a, json_t *body,
                                 json_t **out, char *detail, size_t dl) {
   if (!a->admin && !(a->perms & PERM_MODERATE)) return API_ERR_PERMISSION_DENIED;

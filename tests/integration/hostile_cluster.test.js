@@ -96,15 +96,13 @@ test('a moderator demoted in the room waits in the waiting room when she rejoins
   });
 });
 
-// FAILS (defect). Issue 11: "the rate limits per user (a user cannot double a
-// budget by connecting twice; a shared GCRA in Redis, atomic)"; docs/protocol.md
-// "Rate limits": "Per user (the token's sub), one budget per class" with
+// Issue 11: "the rate limits per user (a user cannot double a budget by
+// connecting twice; a shared GCRA in Redis, atomic)"; docs/protocol.md "Rate
+// limits": "Per user (the token's sub), one budget per class" with
 // room_create "joins that create a room". A join that creates a room is
-// admitted by the instance that becomes its owner, and that instance counts
-// room_create in its own limiter (cluster/limiter.c redis_limiter_check falls
-// back to the local limiter for every class but api_call and the gated
-// WebSocket classes): each instance gives the user a budget of its own.
-test('FAILS: room_create is one budget per user across instances: a second room created through another instance is refused', async () => {
+// admitted by the instance that becomes its owner, after room_create was
+// counted in Redis (cluster/limiter.c join_gate): one budget on all instances.
+test('room_create is one budget per user across instances: a second room created through another instance is refused', async () => {
   await rh.withCluster(2, { args: ['--rate-room-create', '1/1h'] }, async (r, [A, B]) => {
     const tok = h.mintToken(h.SECRET, { sub: 'dana' });
     const x = await arrive(A, 'rc-x', tok); // creates rc-x (A owns it): dana's one room
@@ -121,13 +119,13 @@ test('FAILS: room_create is one budget per user across instances: a second room 
   });
 });
 
-// FAILS (defect). docs/protocol.md "Rate limits": settings_update counts
-// "settings, role and permission changes" per user, and "Role and permission
-// changes over REST also count against settings_update"; issue 11: one budget
-// per user across instances. A REST change runs on the room's owner, which
-// counts settings_update in its local limiter, not in Redis: through two
-// owners the user gets two budgets, and the shared status never sees them.
-test('FAILS: settings_update over REST is one budget per user across two room owners', async () => {
+// docs/protocol.md "Rate limits": settings_update counts "settings, role and
+// permission changes" per user, and "Role and permission changes over REST
+// also count against settings_update"; issue 11: one budget per user across
+// instances. A REST change is counted in Redis by the instance the client
+// reached (with api_call) and spent on the room's owner: two rooms with two
+// owners are one budget.
+test('settings_update over REST is one budget per user across two room owners', async () => {
   await rh.withCluster(2, { args: ['--rate-settings-update', '1/1m'] }, async (r, [A, B]) => {
     await h.join(A, 'su-x', 'hana', { role: 'host' }); // A owns su-x
     await h.join(B, 'su-y', 'hana', { role: 'host' }); // B owns su-y
@@ -308,14 +306,12 @@ test('a closed room\'s audit log reads the same through every instance (one shar
   });
 });
 
-// FAILS (defect). README "Several instances": "GET /webrtc/rooms lists the
-// rooms of every instance (another instance's counts are at most 0.5 s
-// old)"; POST /webrtc/rooms refuses ROOM_ALREADY_EXISTS for a room live on
-// any instance. A room created through A (201 answered) is missing from the
-// list through B until A's next tick publishes its view (rest.c
-// rooms_publish runs only from cluster.c on_timer), although B already
-// refuses to create it again.
-test('FAILS: a room created through A is listed through B as soon as its creation is answered', async () => {
+// README "Several instances": "GET /webrtc/rooms lists the rooms of every
+// instance"; POST /webrtc/rooms refuses ROOM_ALREADY_EXISTS for a room live
+// on any instance. The instance that makes a room by POST publishes its view
+// before (or as) it answers, not at its next tick (rest.c room_publish_now):
+// a room that another instance refuses to create again is also listed there.
+test('a room created through A is listed through B as soon as its creation is answered', async () => {
   await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
     const admin = h.mintToken(h.SECRET, { sub: 'ops', admin: true });
     for (const room of ['made1', 'made2', 'made3']) {
@@ -368,17 +364,17 @@ test('resume through a third instance while the first connection is open; the sp
   });
 });
 
-// FAILS (defect). docs/protocol.md "Envelope": a client sends one JSON
-// object per message from the moment the socket is open; every chat-message
-// is echoed to its sender (or refused with an error naming its ref). Issue
-// 11: "nothing acknowledged is lost silently". An instance that does not know
-// the room's owner yet accepts the upgrade at once and holds the client's
-// messages until Redis tells it the owner; every one past LINK_QUEUE_MAX
-// (256) is dropped without a word (cluster/link.c cluster_on_text: `if
-// (l->nqueued >= LINK_QUEUE_MAX) return;`). Redis is made slow to answer
-// (CLIENT PAUSE) so that the lookup is still on its way while the client
-// sends; on the owner's own instance the same burst is answered in full.
-test('FAILS: a burst sent right after the upgrade through a non-owner, while the owner lookup waits on Redis, is answered message for message', async () => {
+// docs/protocol.md "Envelope": a client sends one JSON object per message
+// from the moment the socket is open; every chat-message is echoed to its
+// sender (or refused with an error naming its ref). Issue 11: "nothing
+// acknowledged is lost silently". An instance that does not know the room's
+// owner yet accepts the upgrade at once and holds the client's messages
+// until Redis tells it the owner, up to LINK_QUEUE_BYTES; one past that is
+// refused TOO_MANY_MESSAGES with its ref (cluster/link.c link_queue), never
+// dropped unsaid. Redis is made slow to answer (CLIENT PAUSE) so that the
+// lookup is still on its way while the client sends; on the owner's own
+// instance the same burst is answered in full, and so it is through B.
+test('a burst sent right after the upgrade through a non-owner, while the owner lookup waits on Redis, is answered message for message', async () => {
   await rh.withCluster(2, { args: [...RATES_OFF, '--rate-api-call', '0/1m'] }, async (r, [A, B]) => {
     const room = 'burst';
     await h.join(A, room, 'alice'); // A owns the room; B has never heard of it
@@ -400,14 +396,13 @@ test('FAILS: a burst sent right after the upgrade through a non-owner, while the
   });
 });
 
-// FAILS (defect). docs/protocol.md "DELETE /webrtc/rooms/{room_id}": "the id
-// can be used again at once"; "POST /webrtc/rooms": ROOM_ALREADY_EXISTS is
-// "409, the room is open". After a DELETE answered 200, the old owner keeps
-// the room's lease until its next tick (cluster.c on_timer releases rooms
-// that are gone), and POST /webrtc/rooms through another instance reads that
-// lease as "live elsewhere" (rest.c create_cb: taken) and refuses a room that
-// no longer exists. Through the old owner itself the same POST is 201.
-test('FAILS: a room deleted through one instance can be created again at once through another', async () => {
+// docs/protocol.md "DELETE /webrtc/rooms/{room_id}": "the id can be used
+// again at once"; "POST /webrtc/rooms": ROOM_ALREADY_EXISTS is "409, the room
+// is open". After a DELETE answered 200, the old owner keeps the room's
+// lease until its next tick; POST /webrtc/rooms through another instance
+// that finds the lease held elsewhere asks the holder (rest.c create_cb
+// forwards the call), which alone knows whether the room is open there.
+test('a room deleted through one instance can be created again at once through another', async () => {
   await rh.withCluster(3, { args: RATES_OFF }, async (r, [A, B, C]) => {
     const admin = h.mintToken(h.SECRET, { sub: 'ops', admin: true });
     // Control: through the old owner.
@@ -473,16 +468,16 @@ test('breakout move and return across three instances: a demotion made in the br
   });
 });
 
-// FAILS (defect). docs/protocol.md "Rate limits": "a refused message spends
-// nothing and changes nothing"; on one instance a message refused for a
-// missing permission spends no budget of its class (room/command.c
-// command_authorize checks the permission before it counts). With several
-// instances every member's message is counted first, in Redis, against
-// websocket_message and its class (cluster/limiter.c gate_pump / LUA_GCRA),
-// before the handler refuses it: chat refused with PERMISSION_DENIED eats
-// the chat_message budget, and once can_chat is granted the member's first
-// chat is refused RATE_LIMIT_EXCEEDED.
-test('FAILS: chat refused for a missing permission spends no chat_message budget, as on one instance', async () => {
+// docs/protocol.md "Rate limits": "a refused message spends nothing and
+// changes nothing"; on one instance a message refused for a missing
+// permission spends no budget of its class (room/command.c command_authorize
+// checks the permission before it counts). With several instances a
+// member's message is counted in Redis before it runs, its type's class only
+// when the member holds the type's permission (cluster/limiter.c
+// message_charge), and what the run did not spend is given back: chat
+// refused with PERMISSION_DENIED leaves chat_message alone, and once can_chat
+// is granted the member's first chat goes through.
+test('chat refused for a missing permission spends no chat_message budget, as on one instance', async () => {
   const args = [...RATES_OFF, '--rate-chat-message', '3/1m'];
   const run = async (join, grantVia) => {
     const hana = await join('hana', { role: 'host', room: 'perm' });
@@ -550,5 +545,68 @@ test('a user removed from a room is still refused when the room is opened again 
       }
       assert.strictEqual(got, 'USER_BANNED', `${room} opened again through ${S === A ? 'A (its old owner)' : 'B'}: bob got ${got}`);
     }
+  });
+});
+
+/** remaining of user's class as the shared status reports it through S. */
+async function sharedRemaining(S, cls, token) {
+  const res = await h.api(S, 'GET', `/webrtc/rate-limits/${cls}/status`, token);
+  assert.strictEqual(res.status, 200, res.text);
+  return res.json.remaining;
+}
+
+// docs/protocol.md "Rate limits": room_create counts "joins that create a
+// room", POST /webrtc/rooms and "breakout rooms are rooms"; issue 11: one
+// budget per user across instances, and the shared status (any instance)
+// reports it. A REST call's class is counted in Redis by the instance the
+// client reached and spent where the call runs (its room's owner); a call
+// refused for a missing permission gives it back (spends nothing, as on one
+// instance).
+test('room_create over REST (POST /webrtc/rooms, breakout rooms) is one budget across instances; a refused settings change spends nothing; the status shows both', async () => {
+  await rh.withCluster(2, { args: ['--rate-room-create', '3/1h', '--rate-settings-update', '1/1m'] }, async (r, [A, B]) => {
+    const hana = h.mintToken(h.SECRET, { sub: 'hana', role: 'host' });
+    const made = await h.api(A, 'POST', '/webrtc/rooms', hana, { room_id: 'bx' });
+    assert.strictEqual(made.status, 201, made.text);
+    assert.strictEqual(await ownerOf([A, B], 'bx'), A);
+    assert.strictEqual(await sharedRemaining(B, 'room_create', hana), 2);
+    const br = await h.api(B, 'POST', '/webrtc/rooms/bx/breakout-rooms', hana, { count: 2 });
+    assert.strictEqual(br.status, 201, br.text);
+    assert.strictEqual(await sharedRemaining(A, 'room_create', hana), 0, 'the two breakout rooms counted in the shared budget');
+    const more = await h.api(B, 'POST', '/webrtc/rooms', hana, { room_id: 'by' });
+    h.assertApiError(more, 429, 'RATE_LIMIT_EXCEEDED');
+    // A participant's settings change through B (forwarded to A) is refused
+    // for its permission: its settings_update budget stays whole.
+    const pat = h.mintToken(h.SECRET, { sub: 'pat', role: 'participant' });
+    h.assertApiError(await h.api(B, 'POST', '/webrtc/rooms/bx/settings', pat, { locked: true }), 403, 'PERMISSION_DENIED');
+    assert.strictEqual(await sharedRemaining(A, 'settings_update', pat), 1);
+    assert.strictEqual(await sharedRemaining(B, 'settings_update', pat), 1);
+  });
+});
+
+// docs/protocol.md "Envelope" and issue 11 ("nothing acknowledged is lost
+// silently"): an instance that does not know the room's owner yet holds a
+// client's messages up to a byte bound (cluster/link.c LINK_QUEUE_BYTES,
+// 1 MiB); each message past it is refused TOO_MANY_MESSAGES with its ref and
+// a retry hint, the rest are answered by the owner: every message gets an
+// answer. Redis is paused so that the owner lookup waits while the client
+// sends 40 messages of 60 kB.
+test('messages past the bytes a non-owner holds before it knows the owner are refused TOO_MANY_MESSAGES with their ref, never dropped unsaid', async () => {
+  await rh.withCluster(2, { args: [...RATES_OFF, '--rate-api-call', '0/1m'] }, async (r, [A, B]) => {
+    const room = 'bigburst';
+    await h.join(A, room, 'alice');
+    assert.strictEqual(await ownerOf([A, B], room), A);
+    execFileSync('redis-cli', ['-p', String(r.port), 'CLIENT', 'PAUSE', '1500', 'ALL']);
+    const c = await h.connect(B, room, rs.tokenFor(B, 'bob'));
+    const N = 40;
+    const text = 'x'.repeat(60000);
+    for (let i = 0; i < N; i++) c.send({ type: 'chat-message', id: `b${i}`, payload: { text } });
+    const answers = () => c.all.filter((m) => typeof m.ref === 'string' && m.ref.startsWith('b') && (m.from === 'bob' || m.type === 'error'));
+    await h.waitFor(() => answers().length >= N, 15000, 50, `${N} answers at bob`);
+    assert.deepStrictEqual(answers().map((m) => m.ref).sort(), Array.from({ length: N }, (_, i) => `b${i}`).sort());
+    const refused = answers().filter((m) => m.type === 'error' && m.payload.code === 'TOO_MANY_MESSAGES');
+    assert.ok(refused.length > 0 && refused.length < N, `some refused past the bound: ${refused.length} of ${N}`);
+    const e = refused[0].payload;
+    assert.strictEqual(e.message, 'Too many WebSocket messages.');
+    assert.ok(e.recovery && e.retry_after_ms > 0, JSON.stringify(e));
   });
 });

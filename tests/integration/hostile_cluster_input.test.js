@@ -12,12 +12,12 @@ const { roleTok, ofType, RATES_OFF, assertWsError } = require('./feature_helpers
 
 const { ownerOf } = rh;
 
-// FAILS (defect). docs/protocol.md "Envelope": "Binary frames are answered
-// with INVALID_MESSAGE." A member connected to an instance that does not own
-// its room has no participant there (c->part is NULL on the link's conn), so
-// signal_on_binary (wired directly as ws_binary in main.c, not through the
-// cluster's forwarding) says nothing: the client hears no error.
-test('FAILS: a binary frame from a member on a non-owner instance is answered INVALID_MESSAGE, as on the owner', async () => {
+// docs/protocol.md "Envelope": "Binary frames are answered with
+// INVALID_MESSAGE." A member connected to an instance that does not own its
+// room has no participant there; its binary frame goes to the owner in its
+// message order (cluster/link.c cluster_on_binary, BINARY_MARK) and is
+// answered there as on the owner itself.
+test('a binary frame from a member on a non-owner instance is answered INVALID_MESSAGE, as on the owner', async () => {
   await rh.withCluster(2, { args: RATES_OFF }, async (r, [A, B]) => {
     const room = 'bin';
     const alice = await h.join(A, room, 'alice');
@@ -150,16 +150,15 @@ test('malformed WebSocket messages through a non-owner get the owner\'s errors, 
   });
 });
 
-// FAILS (defect). docs/protocol.md "GET /webrtc/rooms/{room_id}/validate":
-// refusals "name the check that failed in detail ... `room binding: the token
-// is for room 'x'`, `limit room_create: ...`. The upgrade itself refuses with
-// the same details."; "Errors": a rate-limit refusal's detail "has one form
-// over REST and WebSocket alike". With several instances an upgrade to a room
-// owned elsewhere is refused after the upgrade (error, then 1008: documented),
-// but the owner's refusal (cluster/owner.c owner_join: signal_error(c, e,
-// NULL, NULL, retry)) drops the detail that api.c ws_admit writes for the
-// same check on one instance.
-test('FAILS: an upgrade refused by the owner after the upgrade keeps the detail the HTTP refusal has', async () => {
+// docs/protocol.md "GET /webrtc/rooms/{room_id}/validate": refusals "name
+// the check that failed in detail ... `room binding: the token is for room
+// 'x'`, `limit room_create: ...`. The upgrade itself refuses with the same
+// details."; "Errors": a rate-limit refusal's detail "has one form over REST
+// and WebSocket alike". With several instances an upgrade to a room owned
+// elsewhere is refused after the upgrade (error, then 1008: documented),
+// with the detail api.c writes for the same check on one instance
+// (api_admission_detail, called by cluster/owner.c owner_join too).
+test('an upgrade refused by the owner after the upgrade keeps the detail the HTTP refusal has', async () => {
   await rh.withCluster(2, { args: [...RATES_OFF, '--rate-room-create', '1/1h'] }, async (r, [A, B]) => {
     await h.join(A, 'bound', 'hana'); // A owns room bound
     const wrong = h.mintToken(h.SECRET, { sub: 'pat', room: 'other' });
