@@ -124,6 +124,48 @@ static void set_error(struct store *st, const char *msg) {
   pthread_mutex_unlock(&st->mu);
 }
 
+#define CHECKPOINT_MS 1000       /* at most one checkpoint this often, after commits */
+
+/* The checkpointer: after the writer committed, at most every
+ * CHECKPOINT_MS, moves the committed log into the database file on its own
+ * connection (ops->checkpoint), so that the writer's commits, and the chat
+ * they hold back, never wait for that copy and its sync. */
+static void *checkpointer_main(void *arg) {
+  struct store *st = arg;
+  struct store_conn *c = NULL;
+  pthread_mutex_lock(&st->mu);
+  for (;;) {
+    while (!st->stopping && st->stats.batches == st->ck_commits) pthread_cond_wait(&st->ck_cond, &st->mu);
+    if (st->stopping) break;
+    st->ck_commits = st->stats.batches;
+    pthread_mutex_unlock(&st->mu);
+    if (c == NULL) {
+      char err[256];
+      c = st->ops->connect(st->where, st->sync_flag, err, sizeof(err));
+    }
+    if (c && st->ops->checkpoint(c) != 0) {
+      st->ops->disconnect(c); /* made again next time */
+      c = NULL;
+    }
+    /* A pause before the next one (commits during it only wake it early
+     * to wait again: the writer's cond is the writer's alone). */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CHECKPOINT_MS / 1000;
+    until.tv_nsec += (long)(CHECKPOINT_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&st->mu);
+    while (!st->stopping && pthread_cond_timedwait(&st->ck_cond, &st->mu, &until) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (c) st->ops->disconnect(c);
+  return NULL;
+}
+
 static void *writer_main(void *arg) {
   struct store *st = arg;
   int retry_ms = RETRY_MIN_MS;
@@ -242,6 +284,7 @@ static void *writer_main(void *arg) {
       st->state = STORE_STATE_OK;
       st->stats.committed += (uint64_t)n;
       st->stats.batches++;
+      if (st->has_checkpointer) pthread_cond_signal(&st->ck_cond);
       if ((uint64_t)n > st->stats.max_batch) st->stats.max_batch = (uint64_t)n;
       st->q_len -= (size_t)n;
       for (struct store_rec *r = batch, *next; r; r = next) {
@@ -617,6 +660,7 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
   pthread_mutex_init(&st->mu, NULL);
   pthread_mutex_init(&st->rmu, NULL);
   pthread_cond_init(&st->cond, NULL);
+  pthread_cond_init(&st->ck_cond, NULL);
   uv_async_init(loop, &st->async, on_async);
   st->async.data = st;
   if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
@@ -624,6 +668,8 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
     st->ops->disconnect(st->wconn);
     return -1; /* the process exits; st is not freed (its handle is the loop's) */
   }
+  if (st->ops->checkpoint)
+    st->has_checkpointer = pthread_create(&st->checkpointer, NULL, checkpointer_main, st) == 0;
   log_info("store_open backend=%s version=%d rooms=%zu", st->ops->name, st->ops->version(st->wconn),
            st->rooms.count);
   *out = st;
@@ -679,8 +725,11 @@ static void writer_stop(struct store *st) {
   pthread_mutex_lock(&st->mu);
   st->stopping = 1;
   pthread_cond_signal(&st->cond);
+  pthread_cond_signal(&st->ck_cond);
   pthread_mutex_unlock(&st->mu);
   pthread_join(st->writer, NULL);
+  if (st->has_checkpointer) pthread_join(st->checkpointer, NULL);
+  st->has_checkpointer = 0;
   run_done(st);
 }
 
@@ -706,6 +755,7 @@ void store_close(struct store *st) {
   pthread_mutex_destroy(&st->mu);
   pthread_mutex_destroy(&st->rmu);
   pthread_cond_destroy(&st->cond);
+  pthread_cond_destroy(&st->ck_cond);
   free(st);
 }
 

@@ -139,6 +139,12 @@ struct store_be_ops {
    * writing; gives back memory only a busy writer needs (SQLite: its page
    * cache). */
   void (*release)(struct store_conn *c);
+  /* Optional: moves what the writer committed out of the log it appended
+   * to, on its own connection and thread (store.c's checkpointer), so the
+   * writer's commits never wait for it (SQLite: a PASSIVE checkpoint of
+   * the WAL; the writer's connection checkpoints itself only past a large
+   * backstop). 0 or -1. */
+  int (*checkpoint)(struct store_conn *c);
 };
 
 extern const struct store_be_ops store_sqlite_ops;
@@ -159,6 +165,10 @@ struct store {
   uv_loop_t *loop;
   uv_async_t async;                 /* completions to the loop */
   pthread_t writer;
+  pthread_t checkpointer;           /* when ops->checkpoint: moves the WAL into the file */
+  int has_checkpointer;
+  pthread_cond_t ck_cond;           /* under mu: the writer committed, or stopping */
+  uint64_t ck_commits;              /* under mu: batches committed when the last checkpoint began */
   pthread_mutex_t mu;
   pthread_cond_t cond;
   struct store_rec *q_head, *q_tail; /* submitted, not yet taken by the writer */

@@ -766,6 +766,7 @@ const struct store_be_ops store_pg_ops = {
   apply_batch,
   NULL, /* idle: nothing deferred (the tsvector and its GIN index follow the row) */
   NULL, /* release: the cache is the server's */
+  NULL, /* checkpoint: the server's own */
 };
 
 /* For tests: a database at an older version. */

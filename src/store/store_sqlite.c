@@ -295,9 +295,16 @@ static struct store_conn *connect_db(const char *path, int flags, char *err, siz
    * only keeps pages written once and never read again; at 16 MiB it held
    * 340 bytes per idle member at 19,900 members (one analytics row a join),
    * without a measurable gain in store_bench (docs/performance.md). */
+  /* wal_autocheckpoint=10000: checkpoints are the checkpointer thread's
+   * (store.c); SQLite's default (1,000 pages) made the committing writer
+   * copy and sync the WAL into the file every few hundred commits, the
+   * durable chat's p99 (docs/performance.md, "Persistence", fifth pass).
+   * 10,000 pages (40 MiB) is a backstop should the checkpointer fall behind. */
   const char *tune = flags & STORE_CONNECT_SYNC_NORMAL
                          ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-2048;"
-                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-2048;";
+                           " PRAGMA wal_autocheckpoint=10000;"
+                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-2048;"
+                           " PRAGMA wal_autocheckpoint=10000;";
   if (sqlite3_exec(c->db, tune, NULL, NULL, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master", -1, &jm, NULL) != SQLITE_OK ||
       sqlite3_step(jm) != SQLITE_ROW) {
@@ -807,11 +814,21 @@ static int ping(struct store_conn *c) { return version_of(c->db) >= 0; }
  * pages it touches (from the OS's cache). */
 static void release_cache(struct store_conn *c) { sqlite3_db_release_memory(c->db); }
 
+/* On the checkpointer's own connection: what the writer's commits appended
+ * to the WAL is copied into the database file (and the file synced), while
+ * the writer goes on appending. PASSIVE: never waits for the writer or a
+ * reader; what it could not copy is copied next time. */
+static int checkpoint(struct store_conn *c) {
+  int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : -1;
+}
+
 const struct store_be_ops store_sqlite_ops = {
   "sqlite", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
   NULL, /* apply_batch: statements are calls into the library, no round trips to save */
   idle, /* the full-text index's lag */
   release_cache,
+  checkpoint,
 };
 
 /* For tests: a database at an older version (0 = empty file left alone). */
