@@ -59,15 +59,20 @@ void store_rec_free(struct store_rec *r) {
 
 /* ---- the writer thread ---- */
 
+/* The CLOCK_REALTIME time ms from now (pthread_cond_timedwait's clock). */
+static void deadline_in(struct timespec *ts, int ms) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
 static void sleep_ms(struct store *st, int ms) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_sec += ms / 1000;
-  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts.tv_nsec >= 1000000000L) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000L;
-  }
+  deadline_in(&ts, ms);
   pthread_mutex_lock(&st->mu);
   if (!st->stopping) pthread_cond_timedwait(&st->cond, &st->mu, &ts);
   pthread_mutex_unlock(&st->mu);
@@ -150,13 +155,7 @@ static void *checkpointer_main(void *arg) {
     /* A pause before the next one (commits during it only wake it early
      * to wait again: the writer's cond is the writer's alone). */
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += CHECKPOINT_MS / 1000;
-    until.tv_nsec += (long)(CHECKPOINT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
+    deadline_in(&until, CHECKPOINT_MS);
     pthread_mutex_lock(&st->mu);
     while (!st->stopping && pthread_cond_timedwait(&st->ck_cond, &st->mu, &until) == 0) {
     }

@@ -13,6 +13,17 @@ const { RATES_OFF } = require('./feature_helpers');
 
 const { ownerOf } = rh;
 
+/** What a join of token through srv comes to: 'room-state', or the refusal's code (HTTP or error + close). */
+async function outcome(srv, room, token) {
+  try {
+    const c = await h.connect(srv, room, token, { timeoutMs: 5000 });
+    const first = await c.next(undefined, 5000);
+    return first.type === 'error' ? first.payload.code : first.type;
+  } catch (e) {
+    return e instanceof h.HttpRefusal && e.body ? e.body.error.code : String(e);
+  }
+}
+
 test('a room used on A opens on B with what A stored: seq past A\'s message ids, settings, bans; history through both', async () => {
   await rh.withCluster(2, { args: RATES_OFF.concat(rh.sharedPg('rpg_reopen')) }, async (r, [A, B]) => {
     const room = 'pgre';
@@ -41,14 +52,7 @@ test('a room used on A opens on B with what A stored: seq past A\'s message ids,
     const b1 = await hana2.nextWhere((m) => m.ref === 'b1', 3000);
     assert.strictEqual(b1.type, 'chat-message', JSON.stringify(b1));
     assert.ok(!firstIds.includes(b1.payload.message_id), `message id ${b1.payload.message_id} repeats one of ${firstIds}`);
-    let got;
-    try {
-      const c = await h.connect(B, room, h.mintToken(h.SECRET, { sub: 'bob' }), { timeoutMs: 5000 });
-      const first = await c.next(undefined, 5000);
-      got = first.type === 'error' ? first.payload.code : first.type;
-    } catch (e) {
-      got = e instanceof h.HttpRefusal && e.body ? e.body.error.code : String(e);
-    }
+    const got = await outcome(B, room, h.mintToken(h.SECRET, { sub: 'bob' }));
     assert.strictEqual(got, 'USER_BANNED', 'bob, removed on A, is refused on B');
     for (const S of [A, B]) {
       const hist = await h.api(S, 'GET', `/webrtc/rooms/${room}/chat?limit=100`, host);
@@ -75,14 +79,7 @@ test('POST /webrtc/rooms through B for a room A used: created with what A stored
     const mk = await h.api(B, 'POST', '/webrtc/rooms', admin, { room_id: room });
     assert.strictEqual(mk.status, 201, mk.text);
     assert.strictEqual(await ownerOf([A, B], room), B);
-    let got;
-    try {
-      const c = await h.connect(B, room, h.mintToken(h.SECRET, { sub: 'bob' }), { timeoutMs: 5000 });
-      const first = await c.next(undefined, 5000);
-      got = first.type === 'error' ? first.payload.code : first.type;
-    } catch (e) {
-      got = e instanceof h.HttpRefusal && e.body ? e.body.error.code : String(e);
-    }
+    const got = await outcome(B, room, h.mintToken(h.SECRET, { sub: 'bob' }));
     assert.strictEqual(got, 'USER_BANNED', 'bob, removed on A, is refused in the room created on B');
     const hana2 = await h.join(B, room, 'hana', { role: 'host' });
     hana2.send({ type: 'chat-message', id: 'b1', payload: { text: 'b1' } });
