@@ -137,7 +137,8 @@ static void set_error(struct store *st, const char *msg) {
  * they hold back, never wait for that copy and its sync. */
 static void *checkpointer_main(void *arg) {
   struct store *st = arg;
-  struct store_conn *c = NULL;
+  struct store_conn *c = st->ckconn; /* made by store_open: its descriptors are there from the start */
+  st->ckconn = NULL;
   pthread_mutex_lock(&st->mu);
   for (;;) {
     while (!st->stopping && st->stats.batches == st->ck_commits) pthread_cond_wait(&st->ck_cond, &st->mu);
@@ -667,8 +668,15 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
     st->ops->disconnect(st->wconn);
     return -1; /* the process exits; st is not freed (its handle is the loop's) */
   }
-  if (st->ops->checkpoint)
+  if (st->ops->checkpoint) {
+    char ckerr[256];
+    st->ckconn = st->ops->connect(st->where, st->sync_flag, ckerr, sizeof(ckerr));
     st->has_checkpointer = pthread_create(&st->checkpointer, NULL, checkpointer_main, st) == 0;
+    if (!st->has_checkpointer && st->ckconn) {
+      st->ops->disconnect(st->ckconn);
+      st->ckconn = NULL;
+    }
+  }
   log_info("store_open backend=%s version=%d rooms=%zu", st->ops->name, st->ops->version(st->wconn),
            st->rooms.count);
   *out = st;

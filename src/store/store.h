@@ -167,6 +167,7 @@ struct store {
   pthread_t writer;
   pthread_t checkpointer;           /* when ops->checkpoint: moves the WAL into the file */
   int has_checkpointer;
+  struct store_conn *ckconn;        /* the checkpointer's connection until its thread takes it */
   pthread_cond_t ck_cond;           /* under mu: the writer committed, or stopping */
   uint64_t ck_commits;              /* under mu: batches committed when the last checkpoint began */
   pthread_mutex_t mu;
