@@ -633,3 +633,29 @@ test('a room live on no instance (everyone left): its files asked through the ot
     assert.strictEqual((await rh.clusterHealth(B)).components.cluster.files_forwarded, before, 'nothing forwarded');
   });
 });
+
+test('FAILS: a download asked in absolute-form (GET http://host/webrtc/rooms/...) through a non-owner is forwarded, as the owner serves it', async () => {
+  // RFC 9112 3.2.2: a server MUST accept the absolute-form; huddle does
+  // (api_dispatch takes the path out of it; the owner serves the file).
+  // protocol.md: "every file endpoint answers the same through any
+  // instance". The non-owner only recognises an origin-form target as a
+  // files URL (files_url_room) and answers from its own (empty) files.
+  await rh.withCluster(2, async (r, [A, B]) => {
+    const data = textBytes(5000);
+    const s = await setup(A, B, 'hf-abs', data);
+    assert.strictEqual((await patch(A, s.url, s.atok, 0, data)).status, 204);
+    await s.alice.next('file-share-complete', 10000);
+    const answers = {};
+    for (const [name, S] of [['owner', A], ['non-owner', B]]) {
+      const c = raw(S, 5000, { oneAnswer: true });
+      await c.ready;
+      c.sock.write(`GET http://${S.addr}${s.url} HTTP/1.1\r\nHost: ${S.addr}\r\nAuthorization: Bearer ${s.btok}\r\n\r\n`);
+      const got = await c.closed;
+      const [res] = parseResponses(got.buf);
+      assert.ok(res, `${name}: an answer`);
+      answers[name] = { status: res.status, whole: res.body.equals(data), text: res.status === 200 ? '' : res.body.toString() };
+    }
+    assert.deepStrictEqual(answers.owner, { status: 200, whole: true, text: '' }, 'control: the owner serves it');
+    assert.deepStrictEqual(answers['non-owner'], answers.owner);
+  });
+});
