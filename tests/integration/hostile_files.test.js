@@ -659,3 +659,40 @@ test('FAILS: a download asked in absolute-form (GET http://host/webrtc/rooms/...
     assert.deepStrictEqual(answers['non-owner'], answers.owner);
   });
 });
+
+test('an owner advertising no usable address, or the address of another instance: 503 with a retry hint at once, no forwarding loop, no descriptor left', async () => {
+  // ADR 0019: "An instance without an address ... the others answer 503 for
+  // its rooms' files"; "a request that carries X-Huddle-Forwarded is never
+  // forwarded again".
+  const r = await rh.startRedis();
+  const B = await h.startServer({ args: ['--redis-url', r.url] });
+  const A = await h.startServer({ args: ['--redis-url', r.url, '--advertise-addr', B.addr] }); // B's address: a misconfiguration
+  const C = await h.startServer({ args: ['--redis-url', r.url, '--advertise-addr', 'not-an-address'] });
+  try {
+    for (const S of [A, B, C]) await rh.waitRedisUp(S);
+    await h.join(A, 'hf-loop', 'owen', { role: 'host' });
+    await h.join(C, 'hf-noaddr', 'owen', { role: 'host' });
+    assert.strictEqual((await rh.clusterHealth(C)).components.cluster.advertise_addr, null);
+    const url = (room) => `/webrtc/rooms/${room}/files/f0000000000000000000000000000000`;
+    const ltok = f.tok(A, { sub: 'owen', room: 'hf-loop' });
+    const ntok = f.tok(A, { sub: 'owen', room: 'hf-noaddr' });
+    f.assertRestError(await f.rest(B, 'GET', url('hf-loop'), { token: ltok }), 503, 'SERVICE_UNAVAILABLE'); // spare descriptor
+    const beforeB = fdCount(B);
+    for (let i = 0; i < 3; i++) {
+      const res = await f.rest(B, 'GET', url('hf-loop'), { token: ltok });
+      f.assertRestError(res, 503, 'SERVICE_UNAVAILABLE', 'forwarded to itself');
+      assert.ok(Number(res.headers['retry-after']) > 0);
+      const res2 = await f.rest(B, 'GET', url('hf-noaddr'), { token: ntok });
+      f.assertRestError(res2, 503, 'SERVICE_UNAVAILABLE', 'no address');
+      assert.ok(Number(res2.headers['retry-after']) > 0);
+    }
+    // The files of the room without an address answer at its owner.
+    f.assertRestError(await f.rest(C, 'GET', url('hf-noaddr'), { token: ntok }), 404, 'FILE_NOT_FOUND');
+    await fdsBack(B, beforeB, 'B');
+    h.closeAllClients();
+    for (const S of [A, B, C]) await S.stopAndAssert();
+  } finally {
+    for (const S of [A, B, C]) { if (!S.exit) await S.stop({ signal: 'SIGKILL' }); S.cleanup(); }
+    await r.cleanup();
+  }
+});
