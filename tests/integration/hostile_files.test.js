@@ -696,3 +696,55 @@ test('an owner advertising no usable address, or the address of another instance
     await r.cleanup();
   }
 });
+
+test('FAILS: a forwarded download that keeps moving is not cut at --header-timeout-ms because the owner sends more slowly than the client reads', async () => {
+  // protocol.md: a forwarded answer is cut only when the owner dies in the
+  // middle of it; ADR 0019: "No progress either way for --header-timeout-ms
+  // less 1 s" ends a forward, progress does not. Here bytes flow all the
+  // time (a stand-in owner sends 4 KiB every 50 ms for about 3.5 s, as an
+  // owner with a slow disk or a busy loop would), and the client reads
+  // every byte at once, so its socket never holds output back. The
+  // client's request timer, armed when the request came, is restarted only
+  // when the client's socket drains after backpressure (on_drained), never
+  // by bytes relayed: the download is cut at the header timeout.
+  const body = Buffer.alloc(4096 * 70, 'a');
+  const fake = net.createServer((sock) => {
+    sock.on('error', () => {});
+    sock.once('data', () => {
+      sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      let off = 0;
+      const t = setInterval(() => {
+        if (sock.destroyed || off >= body.length) { clearInterval(t); sock.end(); return; }
+        sock.write(body.subarray(off, off + 4096));
+        off += 4096;
+      }, 50);
+    });
+  });
+  await new Promise((resolve) => fake.listen(0, h.HOST, resolve));
+  const r = await rh.startRedis();
+  const args = ['--redis-url', r.url, '--header-timeout-ms', '2000'];
+  const A = await h.startServer({ args: [...args, '--advertise-addr', `${h.HOST}:${fake.address().port}`] });
+  const B = await h.startServer({ args });
+  try {
+    await rh.waitRedisUp(A);
+    await rh.waitRedisUp(B);
+    await h.join(A, 'hf-trickle', 'owen', { role: 'host' });
+    await h.waitFor(async () => (await rh.ownerOf([A, B], 'hf-trickle')) === A, 3000);
+    const tok = f.tok(A, { sub: 'owen', room: 'hf-trickle' });
+    const c = raw(B, 15000);
+    await c.ready;
+    c.sock.write(`GET /webrtc/rooms/hf-trickle/files/f0000000000000000000000000000000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tok}\r\n\r\n`);
+    const got = await c.closed;
+    const [res] = parseResponses(got.buf);
+    assert.strictEqual(res.status, 200);
+    assert.ok(!res.partial, `the whole body: ${res.body.length} of ${body.length} bytes came before the cut`);
+    assert.ok(res.body.equals(body));
+    h.closeAllClients();
+    await B.stopAndAssert();
+    await A.stopAndAssert();
+  } finally {
+    for (const S of [A, B]) { if (!S.exit) await S.stop({ signal: 'SIGKILL' }); S.cleanup(); }
+    await r.cleanup();
+    fake.close();
+  }
+});
