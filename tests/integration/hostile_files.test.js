@@ -409,7 +409,7 @@ test('an owner that accepts and never answers (stopped): GET, HEAD and OPTIONS t
       const base = s.url.replace(/[^/]+$/, '');
       const asks = [['GET', s.url, { token: s.btok }], ['HEAD', s.url, { token: s.atok, headers: TUS }],
         ['OPTIONS', base, {}]];
-      const got = await Promise.all(asks.map(([m, u, o]) => f.rest(B, m, u, Object.assign({ timeoutMs: 6000 }, o))));
+      const got = await Promise.all(asks.map(([m, u, o]) => f.rest(B, m, u, o)));
       for (let i = 0; i < got.length; i++) {
         assert.strictEqual(got[i].status, 503, `${asks[i][0]}: ${got[i].text}`);
         assert.ok(Number(got[i].headers['retry-after']) > 0, asks[i][0]);
@@ -747,4 +747,31 @@ test('FAILS: a forwarded download that keeps moving is not cut at --header-timeo
     await r.cleanup();
     fake.close();
   }
+});
+
+test('Redis stalled (SIGSTOP) while a non-owner looks up a files request\'s owner: the request is answered (here, as with Redis away) before the header timeout, and afterwards; nothing leaks', async () => {
+  // ADR 0019: "The room here or live nowhere, or Redis away: answered here
+  // as before"; redis_watchdog drops a command connection whose heartbeat
+  // went unanswered 5 s, and its callbacks get NULL.
+  await rh.withCluster(2, async (r, [A, B]) => {
+    const data = textBytes(1000);
+    const s = await setup(A, B, 'hf-redis', data);
+    assert.strictEqual((await head(B, s.url, s.atok)).status, 200);
+    const beforeB = fdCount(B);
+    process.kill(r.proc.pid, 'SIGSTOP');
+    let res;
+    try {
+      res = await h.httpRequest(B, 'GET', s.url, { headers: { Authorization: `Bearer ${s.btok}` }, timeoutMs: 9500 });
+    } finally {
+      process.kill(r.proc.pid, 'SIGCONT');
+    }
+    assert.ok(res.status >= 400 && res.json && res.json.error, `a taxonomy error: ${res.status} ${res.text}`);
+    await rh.waitRedisUp(B, 8000);
+    await fdsBack(B, beforeB + 1, 'B'); // the new Redis connection may replace the old one later
+    // The stall outlived the lease (3 s): A lost the room and closed it
+    // (lease_lost), so the files are asked of a room live nowhere: answered
+    // at once with a taxonomy error (ADR 0019), not forwarded, not hung.
+    const hd = await f.rest(B, 'GET', s.url, { token: s.btok });
+    assert.ok(hd.status >= 400 && hd.json && hd.json.error, `${hd.status} ${hd.text}`);
+  });
 });
