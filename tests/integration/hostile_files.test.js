@@ -775,3 +775,26 @@ test('Redis stalled (SIGSTOP) while a non-owner looks up a files request\'s owne
     assert.ok(hd.status >= 400 && hd.json && hd.json.error, `${hd.status} ${hd.text}`);
   });
 });
+
+test('the owner refuses a forwarded PATCH at its head while the client still sends a large body: the client reads the refusal, both instances let go', async () => {
+  await rh.withCluster(2, async (r, [A, B]) => {
+    const data = textBytes(8 * MiB);
+    const s = await setup(A, B, 'hf-early', data);
+    assert.strictEqual((await head(B, s.url, s.atok)).status, 200);
+    const beforeA = fdCount(A);
+    const beforeB = fdCount(B);
+    const c = raw(B);
+    await c.ready;
+    c.sock.on('error', () => {});
+    c.sock.write(patchHead(s.url, s.atok, 5, data.length)); // offset 5: refused UPLOAD_OFFSET_MISMATCH
+    c.sock.write(data, () => {});
+    await h.waitFor(() => parseResponses(c.received()).length > 0, 5000, 10, 'the refusal');
+    const [res] = parseResponses(c.received());
+    assert.strictEqual(res.status, 409, res.body.toString());
+    assert.strictEqual(JSON.parse(res.body).error.code, 'UPLOAD_OFFSET_MISMATCH');
+    c.sock.destroy();
+    await fdsBack(B, beforeB, 'B');
+    await fdsBack(A, beforeA, 'A');
+    assert.strictEqual((await head(B, s.url, s.atok)).headers['upload-offset'], '0', 'nothing stored');
+  });
+});
