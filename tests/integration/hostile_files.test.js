@@ -798,3 +798,33 @@ test('the owner refuses a forwarded PATCH at its head while the client still sen
     assert.strictEqual((await head(B, s.url, s.atok)).headers['upload-offset'], '0', 'nothing stored');
   });
 });
+
+test('FAILS: SIGTERM of a non-owner while a files request waits on the owner lookup and Redis does not answer: the instance exits', async () => {
+  // README (--shutdown-timeout-ms: "Time given to clients to close on
+  // SIGTERM/SIGINT"), ADR 0019 (every handle closed and the forward freed
+  // on every path): a SIGTERM ends the process. With Redis stalled (not
+  // closed) the instance never exits: cluster_stop (src/cluster/cluster.c)
+  // ends the command connection with redisAsyncDisconnect, which waits for
+  // the replies of what was sent (here the owner lookup and the
+  // heartbeat), and the watchdog that would drop a stuck connection ran on
+  // the cluster timer cluster_stop just closed. Not only files: an instance
+  // with no request at all hangs the same (checked by hand, one instance,
+  // Redis SIGSTOPped 0.7 s before SIGTERM).
+  await rh.withCluster(2, { args: ['--shutdown-timeout-ms', '300'] }, async (r, [A, B]) => {
+    const data = textBytes(1000);
+    const s = await setup(A, B, 'hf-termlook', data);
+    assert.strictEqual((await head(B, s.url, s.atok)).status, 200);
+    process.kill(r.proc.pid, 'SIGSTOP');
+    try {
+      const c = raw(B);
+      await c.ready;
+      c.sock.write(`GET ${s.url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.btok}\r\n\r\n`);
+      await h.delay(200); // the lookup is sent (no condition to wait on: Redis is stopped)
+      const st = await B.stop({ timeoutMs: 8000 });
+      assert.ok(!st.hung, 'B exited after SIGTERM (within 8 s) although Redis does not answer');
+      assert.strictEqual(st.code, 0, `B's exit code ${st.code}`);
+    } finally {
+      process.kill(r.proc.pid, 'SIGCONT');
+    }
+  });
+});
