@@ -2,9 +2,10 @@
 // Hostile review of shared files through any instance (issue 11, ADR 0019,
 // src/cluster/files_fwd.c): a files request reaching an instance that does
 // not own the room is forwarded to the owner over a direct HTTP connection.
-// Tests named "FAILS: ..." show a defect (they fail until it is fixed);
-// the others cover paths the feature's own tests (redis_files.test.js) do
-// not. Real Redis, real instances, raw sockets where the framing matters.
+// Six of them showed defects of the first version (named "FAILS: ..."
+// until fixed; ADR 0019, "Hostile review"); all cover paths the feature's
+// own tests (redis_files.test.js) do not. Real Redis, real instances, raw
+// sockets where the framing matters.
 
 const test = require('node:test');
 const assert = require('node:assert');
@@ -127,12 +128,13 @@ const patchHead = (url, token, offset, len, extra = '') =>
   `Upload-Offset: ${offset}\r\nContent-Type: application/offset+octet-stream\r\n${extra}Content-Length: ${len}\r\n\r\n`;
 
 
-test('FAILS: a client that stalls its PATCH body through a non-owner gets 408 REQUEST_TIMEOUT, as at the owner, not a 503 blaming the owner', async () => {
+test('a client that stalls its PATCH body through a non-owner gets 408 REQUEST_TIMEOUT, as at the owner, not a 503 blaming the owner', async () => {
   // protocol.md ("HTTP-level refusals"): REQUEST_TIMEOUT (408) when "the
   // request did not arrive within --header-timeout-ms"; and "every file
   // endpoint answers the same through any instance" (503 only when the owner
   // "cannot be reached, or its heartbeat is gone"). Here the owner is fine:
-  // it is the client that stopped sending.
+  // it is the client that stopped sending, so the forward's no-progress
+  // timer leaves it to the client's own timer (files_fwd.c on_timer).
   await rh.withCluster(2, { args: ['--header-timeout-ms', '2000'] }, async (r, [A, B]) => {
     const data = textBytes(64 * 1024);
     const s = await setup(A, B, 'hf-stall', data);
@@ -154,12 +156,13 @@ test('FAILS: a client that stalls its PATCH body through a non-owner gets 408 RE
   });
 });
 
-test('FAILS: a files request whose head fits --max-header-bytes at the owner is not refused 431 through a non-owner', async () => {
+test('a files request whose head fits --max-header-bytes at the owner is not refused 431 through a non-owner', async () => {
   // protocol.md: "every file endpoint answers the same through any instance"
   // (ADR 0019). The client's head is within --max-header-bytes (8192) and the
-  // owner accepts it; the non-owner adds Connection, X-Huddle-Forwarded and
-  // X-Forwarded-For to the head it passes on, which then goes over the
-  // owner's limit: the client gets 431 HEADERS_TOO_LARGE it cannot avoid.
+  // owner accepts it; the non-owner adds Host, Connection, X-Huddle-Forwarded
+  // and X-Forwarded-For to the head it passes on, which goes over
+  // --max-header-bytes: the owner allows a head that carries
+  // X-Huddle-Forwarded HTTP_FORWARD_HEAD_EXTRA (256) bytes more.
   await rh.withCluster(2, async (r, [A, B]) => {
     const data = textBytes(4096);
     const s = await setup(A, B, 'hf-431', data);
@@ -590,12 +593,12 @@ test('a PATCH through a non-owner that declares more than it sends, then closes 
   });
 });
 
-test('FAILS: files calls with a forged X-Huddle-Forwarded through a non-owner spend the api_call budget like any REST call', async () => {
+test('files calls with a forged X-Huddle-Forwarded through a non-owner spend the api_call budget like any REST call', async () => {
   // protocol.md: "Every REST call except health and the rate-limit status
   // counts against the caller's api_call budget". A client that adds
-  // X-Huddle-Forwarded itself is answered 503 by the non-owner (ADR 0019)
-  // before anything is counted: it can call without limit, where the same
-  // calls without the header are refused 429 after the budget (the control).
+  // X-Huddle-Forwarded itself is answered 503 by the non-owner (ADR 0019),
+  // after api_call is counted: over the budget it gets 429 as the same calls
+  // without the header do (the control).
   await rh.withCluster(2, { args: ['--rate-api-call', '3/1m'] }, async (r, [A, B]) => {
     const data = textBytes(1000);
     const s = await setup(A, B, 'hf-budget', data);
@@ -634,12 +637,12 @@ test('a room live on no instance (everyone left): its files asked through the ot
   });
 });
 
-test('FAILS: a download asked in absolute-form (GET http://host/webrtc/rooms/...) through a non-owner is forwarded, as the owner serves it', async () => {
+test('a download asked in absolute-form (GET http://host/webrtc/rooms/...) through a non-owner is forwarded, as the owner serves it', async () => {
   // RFC 9112 3.2.2: a server MUST accept the absolute-form; huddle does
   // (api_dispatch takes the path out of it; the owner serves the file).
   // protocol.md: "every file endpoint answers the same through any
-  // instance". The non-owner only recognises an origin-form target as a
-  // files URL (files_url_room) and answers from its own (empty) files.
+  // instance". The non-owner recognises the absolute-form as a files URL
+  // (files_url_room takes its path as api_dispatch does) and forwards it.
   await rh.withCluster(2, async (r, [A, B]) => {
     const data = textBytes(5000);
     const s = await setup(A, B, 'hf-abs', data);
@@ -697,16 +700,15 @@ test('an owner advertising no usable address, or the address of another instance
   }
 });
 
-test('FAILS: a forwarded download that keeps moving is not cut at --header-timeout-ms because the owner sends more slowly than the client reads', async () => {
+test('a forwarded download that keeps moving is not cut at --header-timeout-ms because the owner sends more slowly than the client reads', async () => {
   // protocol.md: a forwarded answer is cut only when the owner dies in the
   // middle of it; ADR 0019: "No progress either way for --header-timeout-ms
   // less 1 s" ends a forward, progress does not. Here bytes flow all the
   // time (a stand-in owner sends 4 KiB every 50 ms for about 3.5 s, as an
   // owner with a slow disk or a busy loop would), and the client reads
-  // every byte at once, so its socket never holds output back. The
-  // client's request timer, armed when the request came, is restarted only
-  // when the client's socket drains after backpressure (on_drained), never
-  // by bytes relayed: the download is cut at the header timeout.
+  // every byte at once, so its socket never holds output back. Every piece
+  // relayed restarts the client's inactivity timer (as a local download's
+  // pieces do), not only a drain after backpressure.
   const body = Buffer.alloc(4096 * 70, 'a');
   const fake = net.createServer((sock) => {
     sock.on('error', () => {});
@@ -799,17 +801,15 @@ test('the owner refuses a forwarded PATCH at its head while the client still sen
   });
 });
 
-test('FAILS: SIGTERM of a non-owner while a files request waits on the owner lookup and Redis does not answer: the instance exits', async () => {
+test('SIGTERM of a non-owner while a files request waits on the owner lookup and Redis does not answer: the instance exits', async () => {
   // README (--shutdown-timeout-ms: "Time given to clients to close on
   // SIGTERM/SIGINT"), ADR 0019 (every handle closed and the forward freed
   // on every path): a SIGTERM ends the process. With Redis stalled (not
-  // closed) the instance never exits: cluster_stop (src/cluster/cluster.c)
-  // ends the command connection with redisAsyncDisconnect, which waits for
-  // the replies of what was sent (here the owner lookup and the
-  // heartbeat), and the watchdog that would drop a stuck connection ran on
-  // the cluster timer cluster_stop just closed. Not only files: an instance
-  // with no request at all hangs the same (checked by hand, one instance,
-  // Redis SIGSTOPped 0.7 s before SIGTERM).
+  // closed), cluster_stop's redisAsyncDisconnect waits for the replies of
+  // what was sent (here the owner lookup and the heartbeat); that wait is
+  // bounded by what is left of --shutdown-timeout-ms, then the command
+  // connection is freed (its callbacks get NULL). Not only files: an
+  // instance with no request at all hung the same before.
   await rh.withCluster(2, { args: ['--shutdown-timeout-ms', '300'] }, async (r, [A, B]) => {
     const data = textBytes(1000);
     const s = await setup(A, B, 'hf-termlook', data);

@@ -843,6 +843,14 @@ static void files_urls_name_their_room(void **state) {
   assert_int_equal(url_room("/webrtc/rooms/a-b_c/files/f123?x=1", room), 1);
   assert_string_equal(room, "a-b_c");
   assert_int_equal(url_room("/webrtc/rooms/demo/files?x", room), 1);
+  /* The absolute-form names the same room (api_dispatch serves it). */
+  assert_int_equal(url_room("http://10.0.0.5:8080/webrtc/rooms/abs/files/f1?x=1", room), 1);
+  assert_string_equal(room, "abs");
+  assert_int_equal(url_room("https://h/webrtc/rooms/abs2/files", room), 1);
+  assert_string_equal(room, "abs2");
+  assert_int_equal(url_room("http://h/webrtc/rooms/abs/filesx", room), 0);
+  assert_int_equal(url_room("http://h", room), 0);
+  assert_int_equal(url_room("*", room), 0);
   /* Not files: other room endpoints, look-alikes, bad ids. */
   assert_int_equal(url_room("/webrtc/rooms/demo", room), 0);
   assert_int_equal(url_room("/webrtc/rooms/demo/filesx", room), 0);
