@@ -210,6 +210,9 @@ struct cluster {
   uv_timer_t timer, retry;
   uv_timer_t ana_wake;       /* a turn after an analytics write was held back (snapshot.c) */
   uv_check_t check;
+  uv_timer_t stop_bound;     /* at cluster_stop: the command connection's goodbye waits this long at most */
+  uint64_t shutdown_seen;    /* when the cluster's timer first saw the server shutting down */
+  uint64_t stop_deadline;    /* when stop_bound frees the command connection */
   int reading;
   char inbox_pos[48];
   char bcast_pos[48];       /* "" until the broadcast stream's end was read at start */
