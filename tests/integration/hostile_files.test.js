@@ -828,3 +828,25 @@ test('SIGTERM of a non-owner while a files request waits on the owner lookup and
     }
   });
 });
+
+test('the head allowance for a forwarded request is small and bounded: 256 bytes over --max-header-bytes with X-Huddle-Forwarded, none without', async () => {
+  // src/net/http.h HTTP_FORWARD_HEAD_EXTRA (ADR 0019, "Hostile review" 2):
+  // a client forging the header gains those bytes and nothing more.
+  await rh.withCluster(2, async (r, [A]) => {
+    const status = async (pad, forged) => {
+      const start = `GET /webrtc/rooms/hf-allow/files/f0000000000000000000000000000000 HTTP/1.1\r\nHost: x\r\n${forged ? 'X-Huddle-Forwarded: someone\r\n' : ''}X-Pad: `;
+      const end = '\r\nConnection: close\r\n\r\n';
+      const req = `${start}${'x'.repeat(8192 + pad - start.length - end.length)}${end}`;
+      assert.strictEqual(req.length, 8192 + pad);
+      const c = raw(A, 5000, { oneAnswer: true });
+      await c.ready;
+      c.sock.write(req);
+      const [res] = parseResponses((await c.closed).buf);
+      assert.ok(res, `an answer (pad ${pad}, forged ${forged})`);
+      return res.status;
+    };
+    assert.strictEqual(await status(200, false), 431, 'over the limit without the header');
+    assert.notStrictEqual(await status(200, true), 431, 'within the allowance with it');
+    assert.strictEqual(await status(257, true), 431, 'past the allowance even with it');
+  });
+});
