@@ -850,3 +850,45 @@ test('the head allowance for a forwarded request is small and bounded: 256 bytes
     assert.strictEqual(await status(257, true), 431, 'past the allowance even with it');
   });
 });
+
+test('files calls answered 503 because the owner cannot be reached spend the api_call budget like any REST call', async () => {
+  // protocol.md: "Every REST call except health and the rate-limit status
+  // counts against the caller's api_call budget"; the owner never got these
+  // requests, so the instance that answers 503 counts them (ADR 0019,
+  // "Hostile review" 3).
+  const r = await rh.startRedis();
+  const args = ['--redis-url', r.url, '--rate-api-call', '3/1m'];
+  const B = await h.startServer({ args });
+  const C = await h.startServer({ args: [...args, '--advertise-addr', 'not-an-address'] });
+  try {
+    for (const S of [B, C]) await rh.waitRedisUp(S);
+    await h.join(C, 'hf-unreach', 'owen', { role: 'host' });
+    await h.waitFor(async () => (await rh.ownerOf([B, C], 'hf-unreach')) === C, 3000);
+    const tok = f.tok(C, { sub: 'erin', room: 'hf-unreach' });
+    const out = [];
+    for (let i = 0; i < 6; i++) {
+      out.push((await f.rest(B, 'GET', '/webrtc/rooms/hf-unreach/files/f0000000000000000000000000000000', { token: tok })).status);
+    }
+    assert.strictEqual(out[0], 503, `the owner cannot be reached (${out})`);
+    assert.ok(out.includes(429), `the budget runs out (${out})`);
+    h.closeAllClients();
+    for (const S of [B, C]) await S.stopAndAssert();
+  } finally {
+    for (const S of [B, C]) { if (!S.exit) await S.stop({ signal: 'SIGKILL' }); S.cleanup(); }
+    await r.cleanup();
+  }
+});
+
+test('a forged X-Huddle-Forwarded for a room live on no instance is answered here as without it, not 503', async () => {
+  // ADR 0019: a client setting the header itself "only gets that 503 for
+  // rooms owned elsewhere"; the lookup runs first, as for any request.
+  await rh.withCluster(2, async (r, [A, B]) => {
+    const tok = f.tok(A, { sub: 'owen', room: 'hf-nowhere' });
+    const url = '/webrtc/rooms/hf-nowhere/files/f0000000000000000000000000000000';
+    const plain = await f.rest(B, 'GET', url, { token: tok });
+    const forged = await f.rest(B, 'GET', url, { token: tok, headers: { 'X-Huddle-Forwarded': 'someone' } });
+    assert.ok(plain.status < 500, `control: ${plain.status} ${plain.text}`);
+    assert.strictEqual(forged.status, plain.status, forged.text);
+    assert.strictEqual(forged.json.error.code, plain.json.error.code);
+  });
+});
