@@ -77,6 +77,7 @@ void heartbeat_send(struct cluster *cl) {
 
 static void on_timer(uv_timer_t *t) {
   struct cluster *cl = t->data;
+  if (cl->srv->shutting_down && cl->shutdown_seen == 0) cl->shutdown_seen = now_ms(cl);
   if (cl->srv->shutting_down && cl->srv->nconns == 0) {
     cluster_stop(cl); /* the loop ends once our handles are closed */
     return;
@@ -142,7 +143,8 @@ int cluster_start(struct hub *h, struct server *srv, const char *url, char *err,
   uv_timer_init(cl->loop, &cl->retry);
   uv_timer_init(cl->loop, &cl->ana_wake);
   uv_check_init(cl->loop, &cl->check);
-  cl->timer.data = cl->retry.data = cl->check.data = cl->ana_wake.data = cl;
+  uv_timer_init(cl->loop, &cl->stop_bound);
+  cl->timer.data = cl->retry.data = cl->check.data = cl->ana_wake.data = cl->stop_bound.data = cl;
   uv_timer_start(&cl->timer, on_timer, TIMER_MS, TIMER_MS);
   uv_check_start(&cl->check, on_check);
   the_cluster = cl;
@@ -165,6 +167,22 @@ int cluster_start(struct hub *h, struct server *srv, const char *url, char *err,
 
 static void close_cb(uv_handle_t *hd) {}
 
+/* While the command connection says goodbye (cluster_stop): once it is
+ * gone the timer goes too; at the bound it is freed, its callbacks get NULL. */
+static void stop_bound_cb(uv_timer_t *t) {
+  struct cluster *cl = t->data;
+  if (cl->cmd && now_ms(cl) >= cl->stop_deadline) {
+    log_warn("redis_goodbye_unanswered reason=\"the command connection's replies did not come before the shutdown bound\"");
+    redisAsyncContext *ac = cl->cmd;
+    cl->cmd = NULL, cl->cmd_up = 0;
+    redisAsyncFree(ac);
+  }
+  if (cl->cmd == NULL) {
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, close_cb);
+  }
+}
+
 void cluster_stop(struct cluster *cl) {
   if (cl == NULL || cl->stopping) return;
   cl->stopping = 1;
@@ -180,11 +198,23 @@ void cluster_stop(struct cluster *cl) {
   cl->feeds = NULL, cl->nfeeds = cl->cap_feeds = 0;
   ptrvec_free(&cl->sweep);
   ffwd_close_all(cl);
-  if (cl->cmd) redisAsyncDisconnect(cl->cmd); /* sends what is queued first */
   if (cl->rd) {
     redisAsyncFree(cl->rd); /* blocked in XREAD: nothing to wait for */
     cl->rd = NULL, cl->rd_up = 0;
   }
+  if (cl->cmd) redisAsyncDisconnect(cl->cmd); /* sends what is queued first, then waits for the replies */
+  if (cl->cmd == NULL) {
+    uv_close((uv_handle_t *)&cl->stop_bound, close_cb);
+    return;
+  }
+  /* A Redis that does not answer (stopped, cut off) would hold the loop
+   * for ever: the wait ends with --shutdown-timeout-ms (what is left of it
+   * since the shutdown began, at least 100 ms). */
+  uint64_t bound = (uint64_t)cl->srv->cfg->shutdown_timeout_ms;
+  uint64_t spent = cl->shutdown_seen ? now_ms(cl) - cl->shutdown_seen : 0;
+  bound = spent + 100 < bound ? bound - spent : 100;
+  cl->stop_deadline = now_ms(cl) + bound;
+  uv_timer_start(&cl->stop_bound, stop_bound_cb, 20, 20); /* also sees the goodbye done */
 }
 
 const char *cluster_instance_id(const struct cluster *cl) { return cl->inst; }

@@ -191,6 +191,7 @@ struct fwd_http {           /* a REST call waiting for its room's owner */
   int last_check;           /* ... the one after which the caller is answered 503 (FWD bound) */
   int unsent;               /* no owner ever read it (deleted from a dead owner's inbox) */
   int moves;                /* answered "not mine" by an instance that had given the room up */
+  const char *refuse;       /* refuse_counted: the 503's detail once api_call is counted (a static string) */
 };
 
 struct cluster {
@@ -210,6 +211,9 @@ struct cluster {
   uv_timer_t timer, retry;
   uv_timer_t ana_wake;       /* a turn after an analytics write was held back (snapshot.c) */
   uv_check_t check;
+  uv_timer_t stop_bound;     /* at cluster_stop: the command connection's goodbye waits this long at most */
+  uint64_t shutdown_seen;    /* when the cluster's timer first saw the server shutting down */
+  uint64_t stop_deadline;    /* when stop_bound frees the command connection */
   int reading;
   char inbox_pos[48];
   char bcast_pos[48];       /* "" until the broadcast stream's end was read at start */
@@ -349,6 +353,9 @@ int status_call(struct cluster *cl, struct conn *c, const char *url);
 /* cluster_on_request after the files check: counts the call (shared
  * api_call), then routes it. */
 void request_here(struct conn *c);
+/* A files call answered 503 here (not forwarded: files_fwd.c), counted
+ * against api_call first like any REST call: 429 when over the budget. */
+void refuse_counted(struct conn *c, const char *detail);
 
 /* rest.c */
 void fw_answer(struct cluster *cl, const char *id, const redisReply *f);

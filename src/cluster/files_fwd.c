@@ -150,18 +150,24 @@ static struct conn *ffwd_detach(struct ffwd *f) {
 
 /* The owner could not answer: 503 with a retry hint while nothing of the
  * answer was sent, a cut connection otherwise (a truncated body is never
- * presented as complete). Closes f. */
+ * presented as complete). A request the owner never got is counted here
+ * against api_call (429 over the budget), as any REST call. Closes f. */
 static void ffwd_fail(struct ffwd *f, const char *why, const char *detail) {
   struct cluster *cl = f->cl;
   log_warn("files_forward_failed room=%s owner=%s addr=%s reason=\"%s\" sent=%d up=%" PRIu64 " down=%" PRIu64,
            f->room, f->owner, f->addr, why, f->started, f->up_bytes, f->down_bytes);
   cl->st.files_forward_failed++;
-  int started = f->started;
+  int started = f->started, sent = f->state == FF_RELAY;
   struct conn *c = ffwd_detach(f);
   ffwd_close(f, 1);
   if (c == NULL) return;
   if (started) {
     conn_close(c);
+    return;
+  }
+  if (!sent) {
+    refuse_counted(c, detail);
+    fw_done(c);
     return;
   }
   http_reply_error(c, API_ERR_SERVICE_UNAVAILABLE, detail, LEASE_MS);
@@ -184,7 +190,13 @@ static void ffwd_finish(struct ffwd *f) {
 static void on_timer(uv_timer_t *t) {
   struct ffwd *f = t->data;
   if (f->closed) return;
-  if (f->owner_paused) { /* waiting for the client: its own timer governs */
+  struct conn *c = f->c;
+  int client_sends = c && c->req && f->at_head && f->state == FF_RELAY && !c->req->complete && !f->client_paused &&
+                     f->inflight == 0 && !f->started;
+  if (f->owner_paused || client_sends) {
+    /* Waiting for the client (to read the answer, or to send the rest of
+     * its body: the owner took all it got): its own timer governs, and a
+     * stalled body is its 408, as at the owner. */
     uv_timer_start(&f->timer, on_timer, fwd_bound_ms(f->cl), 0);
     return;
   }
@@ -264,6 +276,8 @@ static void on_owner_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     if (w == 0 && !f->done) {
       f->owner_paused = 1;
       uv_read_stop(s);
+    } else if (w > 0 && !f->done && !f->client_paused) {
+      http_stream_resume(f->c); /* the answer moves: the client's inactivity timer restarts (as files.c's downloads) */
     }
   }
   if (f->done) ffwd_finish(f);
@@ -484,6 +498,16 @@ static void lookup_cb(redisAsyncContext *ac, void *reply, void *priv) {
     ffwd_here(f); /* live nowhere, or here */
     return;
   }
+  if (f->c->req->hdr[HDR_X_HUDDLE_FORWARDED].len) {
+    /* Sent here by an instance that took this one for the owner: never
+     * forwarded again (the room moved in between). A client that sets the
+     * header itself gets the same, counted like any call. */
+    struct conn *c = ffwd_detach(f);
+    ffwd_close(f, 0);
+    refuse_counted(c, "the room's instance changed while the request was passed on; retry");
+    fw_done(c);
+    return;
+  }
   if (addr[0] == '\0') {
     ffwd_fail(f, "owner heartbeat gone", "the room's instance is gone; the room moves to another instance, retry");
     return;
@@ -498,13 +522,6 @@ int ffwd_try(struct cluster *cl, struct conn *c, int at_head) {
   if (!files_url_room(url, c->req->url.len, room, sizeof(room))) return 0;
   struct croom *cr = croom_get(cl, room, 0);
   if (hub_room_find(cl->h, room) || (cr && cr->owned)) return 0; /* ours: answered here */
-  if (c->req->hdr[HDR_X_HUDDLE_FORWARDED].len) {
-    /* Sent here by an instance that took this one for the owner: never
-     * forwarded again (the room moved in between, or is nowhere). */
-    http_reply_error(c, API_ERR_SERVICE_UNAVAILABLE,
-                     "the room's instance changed while the request was passed on; retry", LEASE_MS);
-    return 1;
-  }
   if (!cl->cmd_up) return 0; /* Redis away: answered here, as before */
   /* Behind a trusted proxy: the client's address (X-Forwarded-For to the
    * owner), or refused 429 as api_dispatch would. */

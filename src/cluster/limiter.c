@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "cluster/cluster.h"
 #include "cluster/cluster_int.h"
+#include "net/http.h"
 #include "net/proxy.h"
 #include "room/command.h"
 #include "room/msgtype.h"
@@ -560,6 +561,57 @@ void request_here(struct conn *c) {
   fw->charge = ch;
   fw->has_charge = ch.n > 0;
   charge_send(cl, api ? key : NULL, &ch, api, api_gcra_cb, fw);
+}
+
+/* The 503 of refuse_counted, or the 429 api_dispatch gives a call over its
+ * api_call budget (the verdict in force, or the count here when Redis
+ * did not count it). */
+static void refuse_answer(struct cluster *cl, struct conn *c, const char *detail) {
+  char key[ID_MAX + 8];
+  if (!cl->api_verdict_on && limited(cl, RATE_API_CALL) && api_call_key(c, key, sizeof(key)) == 0) {
+    struct ratelimit_result rr;
+    hub_rate_check(cl->h, key, RATE_API_CALL, &rr); /* as api_dispatch counts it with Redis away */
+    counted_verdict(cl, 1);
+    cl->api_verdict = rr;
+  }
+  if (cl->api_verdict_on && !cl->api_verdict.allowed) api_dispatch(c); /* 429, the same body as any call's */
+  else http_reply_error(c, API_ERR_SERVICE_UNAVAILABLE, detail, LEASE_MS);
+  cl->api_verdict_on = 0;
+}
+
+static void refuse_cb(redisAsyncContext *ac, void *reply, void *priv) {
+  (void)ac;
+  struct fwd_http *fw = priv;
+  struct cluster *cl = the_cluster;
+  redisReply *r = reply;
+  if (!fw_keep(cl, fw)) return;
+  const char *detail = fw->refuse;
+  struct conn *c = fw_take(fw);
+  if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 3) {
+    counted_verdict(cl, 1);
+    cl->api_verdict.allowed = elem_int(r, 2) == 0;
+    if (!cl->api_verdict.allowed) cl->api_verdict.retry_after_ms = (uint64_t)elem_int(r, 2);
+    else cl->api_verdict.remaining = (uint32_t)elem_int(r, 1);
+  }
+  refuse_answer(cl, c, detail);
+  fw_done(c);
+}
+
+void refuse_counted(struct conn *c, const char *detail) {
+  struct cluster *cl = the_cluster;
+  char key[ID_MAX + 8];
+  struct fwd_http *fw = NULL;
+  if (cl->cmd_up && !c->proxy && limited(cl, RATE_API_CALL) && api_call_key(c, key, sizeof(key)) == 0 &&
+      (fw = fw_new(cl, c, "")) != NULL) {
+    struct charge ch;
+    memset(&ch, 0, sizeof(ch));
+    fw->refuse = detail;
+    fw->api_asked = 1;
+    charge_send(cl, key, &ch, 1, refuse_cb, fw);
+    return;
+  }
+  refuse_answer(cl, c, detail);
+  fw_done(c);
 }
 
 /* GET /webrtc/rate-limits/{class}/status: the caller's budget is the

@@ -3,6 +3,7 @@
  * the claims field of an open, the message queues of links and deferred
  * opens, the keep-alive of a forwarded answer, the Redis URL, the
  * reconnect backoff, and the growable pointer list the sweeps collect into. */
+#include <http_parser.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,14 @@ void ptrvec_free(struct ptrvec *pv) {
 int files_url_room(const char *url, size_t len, char *room, size_t n) {
   static const char pre[] = "/webrtc/rooms/";
   const size_t pl = sizeof(pre) - 1;
+  if (url != NULL && len > 0 && url[0] != '/') {
+    /* The absolute-form (RFC 9112 3.2.2): its path, as api_dispatch takes it. */
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(url, len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH))) return 0;
+    url += u.field_data[UF_PATH].off;
+    len = u.field_data[UF_PATH].len;
+  }
   if (url == NULL || len <= pl || strncmp(url, pre, pl) != 0) return 0;
   const char *id = url + pl, *end = url + len;
   size_t idl = 0;

@@ -353,6 +353,22 @@ void http_head_continue(struct conn *c) {
   process(c);
 }
 
+/* The most bytes the head of c's request may have (the in buffer holds
+ * len bytes of it, or more): --max-header-bytes, and HTTP_FORWARD_HEAD_EXTRA
+ * more for a request another instance passed on (the header is looked for
+ * only in a head over the limit). */
+static size_t head_limit(const struct conn *c, size_t len) {
+  static const char name[] = "\nx-huddle-forwarded:";
+  const size_t nl = sizeof(name) - 1;
+  size_t max = (size_t)c->srv->cfg->max_header_bytes;
+  if (c->srv->cfg->redis_url == NULL || len <= max) return max;
+  size_t scan = len < max + HTTP_FORWARD_HEAD_EXTRA ? len : max + HTTP_FORWARD_HEAD_EXTRA;
+  const char *h = c->req->in.data;
+  for (size_t i = 0; i + nl <= scan; i++)
+    if (h[i] == '\n' && strncasecmp(h + i, name, nl) == 0) return max + HTTP_FORWARD_HEAD_EXTRA;
+  return max;
+}
+
 static void process_input(struct conn *c) {
   const struct config *cfg = c->srv->cfg;
   while (!c->closing && !c->ending && c->kind == CONN_HTTP && !c->req->held && c->req->in.len > 0) {
@@ -364,10 +380,10 @@ static void process_input(struct conn *c) {
       /* A new request: the head must be complete and well formed first. */
       size_t end = httpcheck_head_end(c->req->in.data, c->req->in.len, 0);
       if (end == 0) {
-        if (c->req->in.len > (size_t)cfg->max_header_bytes) fail(c, API_ERR_HEADERS_TOO_LARGE, "head");
+        if (c->req->in.len > head_limit(c, c->req->in.len)) fail(c, API_ERR_HEADERS_TOO_LARGE, "head");
         return;
       }
-      if (end > (size_t)cfg->max_header_bytes) { fail(c, API_ERR_HEADERS_TOO_LARGE, "head"); return; }
+      if (end > head_limit(c, end)) { fail(c, API_ERR_HEADERS_TOO_LARGE, "head"); return; }
       enum httpcheck_result r = httpcheck_head(c->req->in.data, end);
       if (r == HTTPCHECK_VERSION) {
         c->req->complete = 0;

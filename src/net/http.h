@@ -9,6 +9,14 @@
 
 #include "guard/errors.h"
 
+/* A request passed on by another instance (it carries X-Huddle-Forwarded,
+ * ADR 0019) may have a head this many bytes over --max-header-bytes: the
+ * forwarding instance adds Host, Connection, X-Huddle-Forwarded and
+ * X-Forwarded-For (at most about 150 bytes), so a head that fits at one
+ * instance fits through any. Only with --redis-url; a client that forges
+ * the header gains these bytes, no more. */
+#define HTTP_FORWARD_HEAD_EXTRA 256
+
 struct conn;
 
 /* Sets c up for HTTP (allocates c->req) and arms the timer for its first

@@ -20,6 +20,7 @@
 
 #include "cluster/cluster_int.h"
 #include "lib/outbuf.h"
+#include "net/http.h"
 #include "room/policy.h"
 #include "room/room.h"
 #include "store/store_schema.h"
@@ -843,6 +844,14 @@ static void files_urls_name_their_room(void **state) {
   assert_int_equal(url_room("/webrtc/rooms/a-b_c/files/f123?x=1", room), 1);
   assert_string_equal(room, "a-b_c");
   assert_int_equal(url_room("/webrtc/rooms/demo/files?x", room), 1);
+  /* The absolute-form names the same room (api_dispatch serves it). */
+  assert_int_equal(url_room("http://10.0.0.5:8080/webrtc/rooms/abs/files/f1?x=1", room), 1);
+  assert_string_equal(room, "abs");
+  assert_int_equal(url_room("https://h/webrtc/rooms/abs2/files", room), 1);
+  assert_string_equal(room, "abs2");
+  assert_int_equal(url_room("http://h/webrtc/rooms/abs/filesx", room), 0);
+  assert_int_equal(url_room("http://h", room), 0);
+  assert_int_equal(url_room("*", room), 0);
   /* Not files: other room endpoints, look-alikes, bad ids. */
   assert_int_equal(url_room("/webrtc/rooms/demo", room), 0);
   assert_int_equal(url_room("/webrtc/rooms/demo/filesx", room), 0);
@@ -905,6 +914,20 @@ static void forwarded_head_carries_what_the_owner_reads(void **state) {
   assert_int_equal(fwd_head_build(&b, "PATCH", "/x", 2, NULL, 0, "i", "1.2.3.4", FWD_BODY_CHUNKED, 0), 0);
   assert_int_equal(buf_append(&b, "", 1), 0);
   assert_non_null(strstr(b.data, "Transfer-Encoding: chunked\r\n\r\n"));
+  buf_free(&b);
+  /* The owner allows a forwarded head HTTP_FORWARD_HEAD_EXTRA bytes over
+   * --max-header-bytes: that covers what the forward adds to the smallest
+   * head a client can send (no Host; the longest instance id and client
+   * address). */
+  char inst[sizeof(((struct cluster *)0)->inst)];
+  memset(inst, 'i', sizeof(inst) - 1);
+  inst[sizeof(inst) - 1] = '\0';
+  static const char ip6[] = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"; /* 45: INET6_ADDRSTRLEN - 1 */
+  static const char client[] = "PATCH /x HTTP/1.1\r\nAuthorization: Bearer t\r\nContent-Length: 1\r\n\r\n";
+  struct fwd_hdr auth[] = {{"Authorization", "Bearer t", 8}};
+  assert_int_equal(fwd_head_build(&b, "PATCH", "/x", 2, auth, 1, inst, ip6, FWD_BODY_LENGTH, 1), 0);
+  assert_true(b.len <= sizeof(client) - 1 + HTTP_FORWARD_HEAD_EXTRA);
+  assert_true(b.len > sizeof(client) - 1 + 100); /* the allowance is needed */
   buf_free(&b);
   /* A value that would split the head is never sent. */
   struct fwd_hdr bad[] = {{"Range", "bytes=0-1\r\nX-Evil: 1", 20}};
