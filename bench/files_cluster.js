@@ -14,13 +14,12 @@
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const WebSocket = require(path.join(root, 'tests/node_modules/ws'));
+const { SECRET, token, cpuMs, join, request } = require('./files_lib');
 
 const args = process.argv.slice(2);
 const opt = (name, def) => {
@@ -31,22 +30,8 @@ const BIN = path.resolve(opt('bin', path.join(root, 'build/huddle')));
 const MIB = Number(opt('mib', '50'));
 const RUNS = Number(opt('runs', '3'));
 const STRACE = args.includes('--strace');
-const SECRET = 'bench-secret-0123456789-0123456789-abcdefgh';
-const TICK = 100; // USER_HZ on Linux
 const ROOM = 'bench-files';
 
-const b64u = (b) => Buffer.from(b).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
-function token(sub, room) {
-  const h = b64u(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-  const p = b64u(JSON.stringify({ sub, room, exp: Math.floor(Date.now() / 1000) + 3600 }));
-  return `${h}.${p}.${b64u(crypto.createHmac('sha256', SECRET).update(`${h}.${p}`).digest())}`;
-}
-
-function cpuMs(pid) {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const parts = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return ((Number(parts[11]) + Number(parts[12])) * 1000) / TICK; // utime + stime
-}
 
 function freePort() {
   return new Promise((resolve) => {
@@ -97,52 +82,6 @@ async function startHuddle(redisPort) {
   return { proc, port, pid: proc.pid };
 }
 
-function join(port, room, user) {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/webrtc/ws/${room}?token=${token(user, room)}`);
-    const queue = [];
-    const waiters = [];
-    ws.on('message', (d) => {
-      queue.push(JSON.parse(d.toString()));
-      waiters.splice(0).forEach((w) => w());
-    });
-    ws.next = async (pred) => {
-      for (;;) {
-        const i = queue.findIndex(pred);
-        if (i >= 0) return queue.splice(i, 1)[0];
-        await new Promise((r) => waiters.push(r));
-      }
-    };
-    ws.on('open', () => resolve(ws));
-    ws.on('error', reject);
-  });
-}
-
-function request(port, method, url, headers, body) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: url, headers, agent: false }, (res) => {
-      let n = 0;
-      res.on('data', (d) => { n += d.length; });
-      res.on('end', () => resolve({ status: res.statusCode, bytes: n }));
-    });
-    req.on('error', reject);
-    if (body) {
-      let o = 0;
-      const pump = () => {
-        while (o < body.length) {
-          const ok = req.write(body.subarray(o, o + 1048576));
-          o += 1048576;
-          if (!ok) return req.once('drain', pump);
-        }
-        req.end();
-        return undefined;
-      };
-      pump();
-    } else {
-      req.end();
-    }
-  });
-}
 
 /** Runs fn with strace -c attached to pid; resolves {result, calls: {name: n}}. */
 async function straced(pid, fn) {
