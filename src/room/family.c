@@ -82,7 +82,8 @@ enum api_err family_charge_rooms(struct hub *h, const char *user, size_t n, char
   if (h->rl.rules[RATE_ROOM_CREATE].limit == 0 || n == 0) return API_OK;
   struct ratelimit_result rr;
   hub_rate_peek(h, user, RATE_ROOM_CREATE, &rr);
-  if (!rr.allowed || (size_t)rr.remaining + 1 < n) {
+  /* A peek's remaining is what may be spent now, this one included. */
+  if (!rr.allowed || (size_t)rr.remaining < n) {
     h->stats.ratelimit_hits[RATE_ROOM_CREATE]++;
     snprintf(detail, dl, "limit room_create: %u per %llu ms; breakout rooms are rooms",
              h->rl.rules[RATE_ROOM_CREATE].limit, (unsigned long long)h->rl.rules[RATE_ROOM_CREATE].window_ms);

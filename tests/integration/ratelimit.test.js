@@ -322,3 +322,22 @@ test('a refused message is not half-applied: not delivered, takes no seq, not in
     assert.strictEqual((after.messages.out_by_type['chat-message'] || 0) - (before.messages.out_by_type['chat-message'] || 0), 4, '2 chats x 2 recipients');
   });
 });
+
+// docs/protocol.md "Rate limits": breakout rooms are rooms, each one
+// room_create. With 3 an hour, the host's join that created the room spent
+// one: three breakout rooms at once are one too many (refused whole, nothing
+// spent), two fit, and then none is left (found in review: the check let
+// the budget plus one through and ignored the last refusal).
+test('room_create 3/1h: breakout rooms are counted one each, and a request for more than what is left is refused whole', async () => {
+  await h.withServer({ args: ['--rate-room-create', '3/1h'] }, async (srv) => {
+    const host = await h.join(srv, 'brc', 'hana', { role: 'host' });
+    const tok = f.tok(srv, { sub: 'hana', role: 'host' });
+    f.assertRestError(await f.rest(srv, 'POST', '/webrtc/rooms/brc/breakout-rooms', { token: tok, json: { count: 3 } }),
+      429, 'RATE_LIMIT_EXCEEDED');
+    const two = await f.rest(srv, 'POST', '/webrtc/rooms/brc/breakout-rooms', { token: tok, json: { count: 2 } });
+    assert.strictEqual(two.status, 201, two.text);
+    const st = await f.rest(srv, 'GET', '/webrtc/rate-limits/room_create/status', { token: tok });
+    assert.strictEqual(st.json.remaining, 0, st.text);
+    await host.end();
+  });
+});
