@@ -14,14 +14,7 @@ const rh = require('./redis_helpers');
 const rs = require('./resume_helpers');
 const { roleTok, ofType, RATES_OFF } = require('./feature_helpers');
 
-const { ownerOf } = rh;
-
-/** Connects user with token to room on srv; resolves {c, first} (first: room-state, waiting-room-join or error). */
-async function arrive(srv, room, token, opts = {}) {
-  const c = await h.connect(srv, room, token, Object.assign({ timeoutMs: 5000 }, opts));
-  const first = await c.next(undefined, 5000);
-  return { c, first };
-}
+const { ownerOf, arrive, outcome } = rh;
 
 // docs/protocol.md "Room endpoints: who may call them": "a role or
 // permission change made in a room ... sticks to that user id for the life
@@ -536,13 +529,7 @@ test('a user removed from a room is still refused when the room is opened again 
       // The room again, opened through S; then bob tries.
       await h.join(S, room, 'hana', { role: 'host', room });
       assert.strictEqual(await ownerOf([A, B], room), S);
-      let got;
-      try {
-        const { first } = await arrive(S, room, btok);
-        got = first.type === 'error' ? first.payload.code : first.type;
-      } catch (e) {
-        got = e instanceof h.HttpRefusal && e.body ? e.body.error.code : String(e);
-      }
+      const got = await outcome(S, room, btok);
       assert.strictEqual(got, 'USER_BANNED', `${room} opened again through ${S === A ? 'A (its old owner)' : 'B'}: bob got ${got}`);
     }
   });

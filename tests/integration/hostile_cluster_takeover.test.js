@@ -13,25 +13,7 @@ const rh = require('./redis_helpers');
 const rs = require('./resume_helpers');
 const { roleTok, ofType, RATES_OFF } = require('./feature_helpers');
 
-const { ownerOf } = rh;
-
-/** Connects with token; resolves {c, first} (first: room-state, waiting-room-join or error). */
-async function arrive(srv, room, token, opts = {}) {
-  const c = await h.connect(srv, room, token, Object.assign({ timeoutMs: 5000 }, opts));
-  const first = await c.next(undefined, 5000);
-  return { c, first };
-}
-
-/** What a join of token through srv comes to: 'room-state', or the refusal's code (HTTP or error + 1008). */
-async function outcome(srv, room, token, opts) {
-  try {
-    const { first } = await arrive(srv, room, token, opts);
-    return first.type === 'error' ? first.payload.code : first.type;
-  } catch (e) {
-    if (e instanceof h.HttpRefusal && e.body && e.body.error) return e.body.error.code;
-    throw e;
-  }
-}
+const { ownerOf, arrive, outcome } = rh;
 
 /**
  * Room owned by A with alice in it (A's only member), hana (host) on B and

@@ -130,4 +130,26 @@ function sharedPg(prefix) {
   return ['--database-url', `postgres://huddle@127.0.0.1:${port}/${name}`];
 }
 
-module.exports = { startRedis, startInstances, withCluster, clusterHealth, ownerOf, waitRedisUp, chats, freePort, sharedPg };
+/** Connects with token to room on srv; resolves {c, first} (first: room-state, waiting-room-join or error). */
+async function arrive(srv, room, token, opts = {}) {
+  const c = await h.connect(srv, room, token, Object.assign({ timeoutMs: 5000 }, opts));
+  const first = await c.next(undefined, 5000);
+  return { c, first };
+}
+
+/**
+ * What a join of token through srv comes to: 'room-state' (or the first
+ * message's type), or the refusal's code: an HTTP refusal, or an error then
+ * close after the upgrade (a room owned by another instance).
+ */
+async function outcome(srv, room, token, opts) {
+  try {
+    const { first } = await arrive(srv, room, token, opts);
+    return first.type === 'error' ? first.payload.code : first.type;
+  } catch (e) {
+    return e instanceof h.HttpRefusal && e.body && e.body.error ? e.body.error.code : String(e);
+  }
+}
+
+module.exports = { startRedis, startInstances, withCluster, clusterHealth, ownerOf, waitRedisUp, chats, freePort, sharedPg,
+  arrive, outcome };

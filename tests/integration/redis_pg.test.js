@@ -11,18 +11,7 @@ const h = require('./helpers');
 const rh = require('./redis_helpers');
 const { RATES_OFF } = require('./feature_helpers');
 
-const { ownerOf } = rh;
-
-/** What a join of token through srv comes to: 'room-state', or the refusal's code (HTTP or error + close). */
-async function outcome(srv, room, token) {
-  try {
-    const c = await h.connect(srv, room, token, { timeoutMs: 5000 });
-    const first = await c.next(undefined, 5000);
-    return first.type === 'error' ? first.payload.code : first.type;
-  } catch (e) {
-    return e instanceof h.HttpRefusal && e.body ? e.body.error.code : String(e);
-  }
-}
+const { ownerOf, outcome } = rh;
 
 test('a room used on A opens on B with what A stored: seq past A\'s message ids, settings, bans; history through both', async () => {
   await rh.withCluster(2, { args: RATES_OFF.concat(rh.sharedPg('rpg_reopen')) }, async (r, [A, B]) => {
