@@ -215,8 +215,9 @@ static uint64_t ana_sum(const struct room_history *h) {
   return s;
 }
 
-/* Appends each entry of a (a JSON array) as compact text to argv. */
-static size_t ana_texts(json_t *a, char **argv, size_t at) {
+/* Appends each entry of a (a JSON array) as compact text (owned) to argv
+ * from at on; returns the next free index. */
+static size_t ana_texts(json_t *a, const char **argv, size_t at) {
   size_t i;
   json_t *e;
   json_array_foreach(a, i, e) {
@@ -243,38 +244,31 @@ void analytics_write(struct cluster *cl, struct croom *cr) {
   int whole = cr->ana_full;
   json_t *agg = history_agg_json(h), *ev = history_ring_tail(&h->events, whole ? 0 : cr->ana_ev),
          *au = history_ring_tail(&h->audit, whole ? 0 : cr->ana_au);
-  size_t max = 4 + json_array_size(ev) + json_array_size(au);
-  char **argv = calloc(max + 4, sizeof(*argv));
   char *aggtxt = agg ? json_dumps(agg, JSON_COMPACT) : NULL;
-  if (argv && aggtxt && ev && au) {
-    char lease[KEY_MAX], ana[KEY_MAX], anaev[KEY_MAX], anaau[KEY_MAX], prefix[40], n[24];
-    key_of(lease, "lease", cr->id);
-    key_of(ana, "ana", cr->id);
-    key_of(anaev, "anaev", cr->id);
-    key_of(anaau, "anaau", cr->id);
-    snprintf(prefix, sizeof(prefix), "%s:", cl->inst);
-    const char *head[] = {"EVAL", LUA_ANA, "4", lease, ana, anaev, anaau, prefix, aggtxt, whole ? "w" : "a"};
-    size_t nh = sizeof(head) / sizeof(head[0]);
-    const char **av = calloc(nh + 1 + max, sizeof(*av));
-    if (av) {
-      memcpy(av, head, sizeof(head));
-      size_t k = ana_texts(ev, argv, 0);
-      snprintf(n, sizeof(n), "%zu", k);
-      av[nh] = n;
-      k = ana_texts(au, argv, k);
-      for (size_t i = 0; i < k; i++) av[nh + 1 + i] = argv[i];
-      redis_cmd(cl, append_cb, NULL, 1, (int)(nh + 1 + k), av, NULL);
-      for (size_t i = 0; i < k; i++) free(argv[i]);
-      free(av);
-      cr->ana_sum = sum;
-      cr->ana_ev = h->events.total;
-      cr->ana_au = h->audit.total;
-      cr->ana_ms = now_ms(cl);
-      cr->ana_full = 0;
-    }
+  char lease[KEY_MAX], ana[KEY_MAX], anaev[KEY_MAX], anaau[KEY_MAX], prefix[40], n[24];
+  key_of(lease, "lease", cr->id);
+  key_of(ana, "ana", cr->id);
+  key_of(anaev, "anaev", cr->id);
+  key_of(anaau, "anaau", cr->id);
+  snprintf(prefix, sizeof(prefix), "%s:", cl->inst);
+  const char *head[] = {"EVAL", LUA_ANA, "4", lease, ana, anaev, anaau, prefix, aggtxt, whole ? "w" : "a", n};
+  size_t nh = sizeof(head) / sizeof(head[0]), k = nh;
+  const char **argv = aggtxt && ev && au ? calloc(nh + json_array_size(ev) + json_array_size(au), sizeof(*argv)) : NULL;
+  if (argv) {
+    memcpy(argv, head, sizeof(head));
+    k = ana_texts(ev, argv, nh);
+    snprintf(n, sizeof(n), "%zu", k - nh); /* how many of the entries are events */
+    k = ana_texts(au, argv, k);
+    redis_cmd(cl, append_cb, NULL, 1, (int)k, argv, NULL);
+    cr->ana_sum = sum;
+    cr->ana_ev = h->events.total;
+    cr->ana_au = h->audit.total;
+    cr->ana_ms = now_ms(cl);
+    cr->ana_full = 0;
   }
+  for (size_t i = nh; i < k; i++) free((char *)argv[i]);
   free(aggtxt);
-  free(argv);
+  free((void *)argv);
   json_decref(agg);
   json_decref(ev);
   json_decref(au);
