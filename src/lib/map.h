@@ -4,6 +4,7 @@
 #define HUDDLE_LIB_MAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct map_entry {
   struct map_entry *next;

@@ -100,6 +100,10 @@ static const char *migrations[] = {
    * room's seq for the order within a millisecond; the chat event rows a
    * stored chat message stands for are deleted (store_schema.h). */
   "ALTER TABLE analytics_events ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;" STORE_MIGRATION_6_ROWS,
+  /* 7: no index on chat_messages(from_user); chat_senders finds a user's
+   * chat for erase and export (ADR 0021, store_schema.h). */
+  "CREATE TABLE chat_senders (user_id TEXT NOT NULL, room_id TEXT NOT NULL,"
+  " PRIMARY KEY (user_id, room_id));" STORE_MIGRATION_7_ROWS,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -108,7 +112,7 @@ enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
   Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_ERASE_AUDIT, Q_ERASE_MEDIA, Q_RET_SETTINGS, Q_RET_POLICY,
-  Q__COUNT
+  Q_RET_SENDERS, Q__COUNT
 };
 
 static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
@@ -119,9 +123,13 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
                    " VALUES ($1, $2, $3, $4, $5)", 5},
   [Q_PART_LEAVE] = {"UPDATE participant_sessions SET left_at = $3, duration_ms = $4, end_reason = $5"
                     " WHERE user_id = $1 AND room_id = $2 AND left_at IS NULL", 5},
-  [Q_CHAT] = {"INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user,"
+  /* The row and, with a user's first message in a room, its chat_senders
+   * pair (schema 7): one statement, one round trip in the pipeline. */
+  [Q_CHAT] = {"WITH m AS (INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user,"
               " reply_to, text, ts) VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9)"
-              " ON CONFLICT (room_id, seq) DO NOTHING", 9},
+              " ON CONFLICT (room_id, seq) DO NOTHING RETURNING from_user, room_id)"
+              " INSERT INTO chat_senders(user_id, room_id) SELECT from_user, room_id FROM m"
+              " ON CONFLICT DO NOTHING", 9},
   [Q_CHAT_FORGET] = {"DELETE FROM chat_messages WHERE room_id = $1 AND seq = $2", 2},
   [Q_EVENT] = {"INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data, seq)"
                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8},
@@ -138,12 +146,13 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
                 " ON CONFLICT (room_id) DO UPDATE SET policy = excluded.policy,"
                 " updated_at = excluded.updated_at", 3},
   [Q_ERASE_CHAT] = {"UPDATE chat_messages SET text = '" STORE_TOMBSTONE "', sender_name = '', erased = 1"
-                    " WHERE from_user = $1", 1},
+                    " WHERE " STORE_CHAT_OF_USER("$1"), 1},
   [Q_ERASE_EVENTS] = {"UPDATE analytics_events SET user_id = '" STORE_ANONYMOUS "', data = NULL"
                       " WHERE user_id = $1", 1},
   [Q_ERASE_SESSIONS] = {"UPDATE participant_sessions SET user_id = '" STORE_ANONYMOUS "' WHERE user_id = $1", 1},
   [Q_RET_CHAT] = {"DELETE FROM chat_messages WHERE ts < $1", 1},
   [Q_RET_EVENTS] = {"DELETE FROM analytics_events WHERE ts < $1", 1},
+  [Q_RET_SENDERS] = {STORE_RET_SENDERS_SQL, 0},
   [Q_ERASE_POLICY_FIND] = {"SELECT room_id, policy FROM room_policy WHERE strpos(policy, $1) > 0"
                            " FOR UPDATE", 1},
   [Q_ERASE_POLICY_SET] = {"UPDATE room_policy SET policy = $2, updated_at = $3 WHERE room_id = $1", 3},
@@ -411,6 +420,7 @@ static int retire_rooms(struct store_conn *c, struct store_rec *r) {
   const char *v[] = {ts, r->text ? r->text : "[]"};
   int rc = run(c, Q_RET_CHAT, 1, v);
   if (rc == 0) rc = run(c, Q_RET_EVENTS, 1, v);
+  if (rc == 0) rc = run(c, Q_RET_SENDERS, 0, v);
   json_t *gone = json_array();
   static const int steps[] = {Q_RET_SETTINGS, Q_RET_POLICY};
   for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == 0; i++) {
@@ -682,7 +692,9 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
   case STORE_READ_EXPORT: {
     json_t *chat = json_array(), *sessions = json_array(), *events = json_array(), *audit = json_array();
     rc = rows_json(c, "SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"
-                      " FROM chat_messages WHERE from_user = $1 OR to_user = $1 ORDER BY ts, seq",
+                      " FROM chat_messages WHERE " STORE_CHAT_OF_USER("$1") " UNION"
+                      " SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"
+                      " FROM chat_messages WHERE to_user = $1 ORDER BY ts, seq",
                    r->user_id, NULL, chat);
     if (rc == 0)
       rc = rows_json(c, "SELECT room_id, session_id, role, joined_at, left_at, duration_ms, end_reason"

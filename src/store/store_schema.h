@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #define STORE_TOMBSTONE "[message removed]"
 #define STORE_ANONYMOUS "anonymous"
 
@@ -78,11 +78,27 @@ void store_export_fill(json_t *out, const char *user_id, json_t *chat, json_t *s
   " UNION ALL SELECT * FROM (" STORE_CHAT_EVENT_ROWS " WHERE room_id = $1 AND ts >= $2"                  \
   " ORDER BY seq DESC LIMIT 1000) c) u ORDER BY ts DESC, seq DESC, k DESC, id DESC LIMIT 1000) e"       \
   " ORDER BY ts, seq, k, id"
+/* Schema 7 (ADR 0021): chat_messages has no index on from_user. An index
+ * keyed by sender put a random leaf page into every commit for each sender
+ * in it (a 4 KiB WAL frame in SQLite), and served only erase and export.
+ * chat_senders holds each (user, room) pair that has chat instead: its row
+ * is written with a user's first message in a room and then only looked
+ * up. The chat rows of one user: its rooms through the pair, then
+ * (room_id, seq) within each room. p names the user's parameter ("$1" or
+ * "?1"). Retention keeps the pairs of rooms that still have chat. */
+#define STORE_CHAT_OF_USER(p) \
+  "room_id IN (SELECT room_id FROM chat_senders WHERE user_id = " p ") AND from_user = " p
+#define STORE_MIGRATION_7_ROWS                                                                            \
+  "INSERT INTO chat_senders(user_id, room_id) SELECT DISTINCT from_user, room_id FROM chat_messages;"     \
+  "DROP INDEX chat_messages_from;"
+#define STORE_RET_SENDERS_SQL \
+  "DELETE FROM chat_senders WHERE NOT EXISTS (SELECT 1 FROM chat_messages m WHERE m.room_id = chat_senders.room_id)"
 /* One user's events ($1), for export: an erased user's chat is no longer
  * theirs (as its event rows were anonymized). */
 #define STORE_EXPORT_EVENTS_SQL                                                                           \
   "SELECT room_id, ts, type, name, value, data FROM (" STORE_EVENT_ROWS " WHERE user_id = $1"             \
-  " UNION ALL " STORE_CHAT_EVENT_ROWS " WHERE from_user = $1 AND erased = 0) e ORDER BY ts, seq, k, id"
+  " UNION ALL " STORE_CHAT_EVENT_ROWS " WHERE " STORE_CHAT_OF_USER("$1") " AND erased = 0) e"              \
+  " ORDER BY ts, seq, k, id"
 /* Migration 6, the same in both dialects after the column is added: old
  * event rows get the seq of the last chat recorded before them within a
  * millisecond's reach (so the order within a millisecond stays), then the

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "lib/map.h"
 #include "store/store.h"
 #include "store/store_schema.h"
 
@@ -108,6 +109,10 @@ static const char *migrations[] = {
    * room's seq for the order within a millisecond; the chat event rows a
    * stored chat message stands for are deleted (store_schema.h). */
   "ALTER TABLE analytics_events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;" STORE_MIGRATION_6_ROWS,
+  /* 7: no index on chat_messages(from_user); chat_senders finds a user's
+   * chat for erase and export (ADR 0021, store_schema.h). */
+  "CREATE TABLE chat_senders (user_id TEXT NOT NULL, room_id TEXT NOT NULL,"
+  " PRIMARY KEY (user_id, room_id)) WITHOUT ROWID;" STORE_MIGRATION_7_ROWS,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -116,7 +121,8 @@ enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
   Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q_ERASE_AUDIT, Q_ERASE_MEDIA,
-  Q_RET_SETTINGS, Q_RET_POLICY, Q_FTS_CATCH_UP, Q_FTS_MARK, Q_FTS_UPTO, Q_BEGIN, Q_COMMIT, Q__COUNT
+  Q_RET_SETTINGS, Q_RET_POLICY, Q_FTS_CATCH_UP, Q_FTS_MARK, Q_FTS_UPTO, Q_BEGIN, Q_COMMIT, Q_CHAT_SENDER,
+  Q_RET_SENDERS, Q__COUNT
 };
 
 static const char *write_sql[Q__COUNT] = {
@@ -130,6 +136,7 @@ static const char *write_sql[Q__COUNT] = {
   [Q_CHAT] = "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user,"
              " reply_to, text, ts) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''), NULLIF(?7, ''), ?8, ?9)"
              " ON CONFLICT(room_id, seq) DO NOTHING",
+  [Q_CHAT_SENDER] = "INSERT OR IGNORE INTO chat_senders(user_id, room_id) VALUES (?1, ?2)",
   [Q_CHAT_FORGET] = "DELETE FROM chat_messages WHERE room_id = ?1 AND seq = ?2",
   [Q_EVENT] = "INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data, seq)"
               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -146,12 +153,13 @@ static const char *write_sql[Q__COUNT] = {
                " ON CONFLICT(room_id) DO UPDATE SET policy = excluded.policy,"
                " updated_at = excluded.updated_at",
   [Q_ERASE_CHAT] = "UPDATE chat_messages SET text = '" STORE_TOMBSTONE "', sender_name = '', erased = 1"
-                   " WHERE from_user = ?1",
+                   " WHERE " STORE_CHAT_OF_USER("?1"),
   [Q_ERASE_EVENTS] = "UPDATE analytics_events SET user_id = '" STORE_ANONYMOUS "', data = NULL"
                      " WHERE user_id = ?1",
   [Q_ERASE_SESSIONS] = "UPDATE participant_sessions SET user_id = '" STORE_ANONYMOUS "' WHERE user_id = ?1",
   [Q_RET_CHAT] = "DELETE FROM chat_messages WHERE ts < ?1",
   [Q_RET_EVENTS] = "DELETE FROM analytics_events WHERE ts < ?1",
+  [Q_RET_SENDERS] = STORE_RET_SENDERS_SQL,
   [Q_ERASE_POLICY_FIND] = "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0",
   [Q_ERASE_POLICY_SET] = "UPDATE room_policy SET policy = ?2, updated_at = ?3 WHERE room_id = ?1",
   [Q_CHAT_FTS] = "INSERT INTO chat_fts(rowid, text) VALUES (?1, ?2)",
@@ -199,9 +207,16 @@ static const char *write_sql[Q__COUNT] = {
 #define FTS_DEFER_MAX 256
 #define FTS_IDLE_MIN 64
 
+/* The (room, user) pairs this connection knows are in chat_senders, so that
+ * a user's next message in a room does not run Q_CHAT_SENDER again. All are
+ * forgotten past SENDERS_KNOWN_MAX pairs and whenever one may be gone: a
+ * rollback (the pairs of the transaction), retention. */
+#define SENDERS_KNOWN_MAX 65536
+
 struct store_conn {
   sqlite3 *db;
   sqlite3_stmt *q[Q__COUNT];
+  struct map senders; /* key "room\x1fuser", value unused (non-NULL) */
   /* The writer's view of the full-text lag: indexed_upto and the rows
    * inserted above it since (fts_known 0: read both again). */
   sqlite3_int64 fts_upto;
@@ -254,6 +269,7 @@ static int migrate(sqlite3 *db, char *err, size_t err_len) {
 
 static void disconnect(struct store_conn *c) {
   if (c == NULL) return;
+  map_free(&c->senders);
   for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(c->q[i]);
   sqlite3_close(c->db);
   free(c);
@@ -368,6 +384,7 @@ static int commit(struct store_conn *c) {
 static void rollback(struct store_conn *c) {
   if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
   c->fts_known = 0; /* whatever the batch did to the lag is undone: read it again */
+  map_free(&c->senders); /* and the pairs it wrote */
 }
 
 static sqlite3_stmt *stmt(struct store_conn *c, int i) {
@@ -467,6 +484,22 @@ static int idle(struct store_conn *c) {
   return 0;
 }
 
+/* The chat row just inserted has its (user, room) pair in chat_senders:
+ * written once, then known (struct store_conn). 0, -1 or -2 as run(). */
+static int note_sender(struct store_conn *c, const char *room_id, const char *user_id) {
+  char key[2 * ID_MAX + 3];
+  snprintf(key, sizeof(key), "%s\x1f%s", room_id, user_id);
+  if (map_get(&c->senders, key)) return 0;
+  sqlite3_stmt *q = stmt(c, Q_CHAT_SENDER);
+  if (q == NULL) return -1;
+  T(q, 1, user_id); T(q, 2, room_id);
+  int rc = run(c, q);
+  if (rc != 0) return rc;
+  if (c->senders.count >= SENDERS_KNOWN_MAX) map_free(&c->senders);
+  map_put(&c->senders, key, c); /* a failed put only means the statement runs again */
+  return 0;
+}
+
 /* Takes the user out of every stored room policy snapshot (the rows are
  * read first, then rewritten: no update while the select runs). */
 static int erase_policy(struct store_conn *c, struct store_rec *r) {
@@ -560,8 +593,9 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     T(q, 1, r->room_id); N(q, 2, r->seq); T(q, 3, r->id); T(q, 4, r->user_id); T(q, 5, r->name);
     T(q, 6, r->target); T(q, 7, r->aux); T(q, 8, r->text ? r->text : ""); N(q, 9, r->ts);
     int rc = run(c, q);
-    if (rc == 0 && sqlite3_changes(c->db) > 0) c->fts_pending++; /* not a replay of a stored seq */
-    return rc;
+    if (rc != 0 || sqlite3_changes(c->db) == 0) return rc; /* a replay of a stored seq: nothing new */
+    c->fts_pending++;
+    return note_sender(c, r->room_id, r->user_id);
   }
   case STORE_FTS_SYNC:
     return fts_catch_up(c);
@@ -613,11 +647,12 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     return erase_policy(c, r);
   }
   case STORE_RETENTION: {
-    static const int steps[] = {Q_RET_CHAT, Q_RET_EVENTS};
+    static const int steps[] = {Q_RET_CHAT, Q_RET_EVENTS, Q_RET_SENDERS};
+    map_free(&c->senders); /* pairs of rooms left without chat go */
     if (fts_before_change(c) != 0) return -1;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
       if (!(q = stmt(c, steps[i]))) return -1;
-      N(q, 1, r->ts);
+      if (steps[i] != Q_RET_SENDERS) N(q, 1, r->ts);
       int rc = run(c, q);
       if (rc) return rc;
     }
@@ -731,7 +766,9 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
   case STORE_READ_EXPORT: {
     json_t *chat = json_array(), *sessions = json_array(), *events = json_array(), *audit = json_array();
     rc = rows_json(c, "SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"
-                      " FROM chat_messages WHERE from_user = ?1 OR to_user = ?1 ORDER BY ts, seq",
+                      " FROM chat_messages WHERE " STORE_CHAT_OF_USER("?1") " UNION"
+                      " SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"
+                      " FROM chat_messages WHERE to_user = ?1 ORDER BY ts, seq",
                    r->user_id, 0, chat);
     if (rc == 0)
       rc = rows_json(c, "SELECT room_id, session_id, role, joined_at, left_at, duration_ms, end_reason"

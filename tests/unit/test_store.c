@@ -518,6 +518,66 @@ static void test_chat_analytics_migrated_from_v5(void **state) {
                               " chat:-:room@1006");
 }
 
+/* ---- a user's chat through chat_senders (schema 7, ADR 0021) ---- */
+
+static size_t export_chat_count(struct fixture *f, const char *user) {
+  json_t *j = read_store(f, STORE_READ_EXPORT, NULL, user);
+  size_t n = json_array_size(json_object_get(j, "chat_messages"));
+  json_decref(j);
+  return n;
+}
+
+static void erase(struct fixture *f, const char *user) {
+  struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(er->user_id, sizeof(er->user_id), "%s", user);
+  int want = f->done + 1;
+  submit(f, er);
+  wait_done(f, want);
+}
+
+/* The texts of a room's history, oldest first, joined with "|". */
+static void texts_are(struct fixture *f, const char *room, const char *want) {
+  json_t *h = history(f, room, "x", 1, 50, 0, 0, NULL);
+  char line[512] = "";
+  size_t n = 0;
+  for (size_t i = 0; i < nmsgs(h); i++)
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", i ? "|" : "", msg_text(h, i));
+  json_decref(h);
+  assert_string_equal(line, want);
+}
+
+/* A version 6 database's chat rows: migrated, each sender's chat in every
+ * room is found for export and erase without an index on from_user (the
+ * migration dropped it: creating it again succeeds). Chat after the
+ * migration, in a room the sender had not used, is found too. */
+static void test_chat_senders_migrated_from_v6(void **state) {
+  struct fixture *f = *state;
+  close_store(f);
+  wipe(f);
+  char err[256] = "", path[400];
+  snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+  int rc = f->url ? store_pg_create_at_version(f->url, 6, err, sizeof(err))
+                  : store_sqlite_create_at_version(path, 6, err, sizeof(err));
+  if (rc != 0) fail_msg("create at version 6: %s", err);
+  exec_sql(f, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user, text, ts, erased)"
+              " VALUES ('s1', 1, 'm1', 'alice', 'A', NULL, 'alice in s1', 1001, 0),"
+              " ('s2', 1, 'm2', 'bob', 'B', NULL, 'bob in s2', 1002, 0),"
+              " ('s2', 2, 'm3', 'alice', 'A', NULL, 'alice in s2', 1003, 0),"
+              " ('s2', 3, 'm4', 'bob', 'B', 'alice', 'bob to alice', 1004, 0);");
+  if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from 6: %s", err);
+  exec_sql(f, "CREATE INDEX chat_messages_from ON chat_messages(from_user); DROP INDEX chat_messages_from;");
+  assert_int_equal(export_chat_count(f, "alice"), 3); /* two of hers, one to her */
+  assert_int_equal(export_chat_count(f, "bob"), 2);
+  chat(f, "s3", 1, "alice", NULL, "alice in s3");
+  wait_done(f, f->done + 1);
+  assert_int_equal(export_chat_count(f, "alice"), 4);
+  export_events_are(f, "alice", "chat:-:room@1001 chat:-:room@1001 chat:-:room@1003");
+  erase(f, "alice");
+  texts_are(f, "s1", STORE_TOMBSTONE);
+  texts_are(f, "s2", "bob in s2|" STORE_TOMBSTONE "|bob to alice");
+  texts_are(f, "s3", STORE_TOMBSTONE);
+}
+
 static void test_every_record_kind(void **state) {
   struct fixture *f = *state;
   static const enum store_kind kinds[] = {STORE_ROOM_OPEN, STORE_PART_JOIN, STORE_AUDIT, STORE_MEDIA,
@@ -1203,6 +1263,41 @@ static void test_erase_inside_a_batch(void **state) {
   assert_string_equal(store_room_meta(f->st, "rb")->policy, "{\"banned\":{\"erin\":true}}");
 }
 
+/* The SQLite writer remembers the pairs it wrote (store_sqlite.c). A batch
+ * that rolls back (a refused record in it) takes its pairs with it, and
+ * retention deletes the pairs of rooms left without chat: each time the
+ * next message writes its pair again, so erase still finds it. */
+static void test_chat_senders_after_rollback_and_retention(void **state) {
+  struct fixture *f = *state;
+  add_poison_rule(f);
+  struct hold h;
+  hold_writes(f, &h);
+  tracked_chat(f, 1, "alice", "one");
+  wait_taken(f);
+  tracked_chat(f, 2, "zed", "zed first"); /* zed's pair, written in the batch that rolls back */
+  tracked_chat(f, 3, "alice", "poison");
+  tracked_chat(f, 4, "zed", "zed second");
+  release_writes(&h);
+  wait_done(f, 4);
+  assert_int_equal(f->status_of[3], STORE_E_FAILED);
+  erase(f, "zed");
+  texts_are(f, "rb", "one|" STORE_TOMBSTONE "|" STORE_TOMBSTONE);
+  /* Retention empties room rc (and its pair goes); yan's next message
+   * there is found by erase. */
+  chat(f, "rc", 1, "yan", NULL, "old"); /* ts 1001 */
+  wait_done(f, f->done + 1);
+  struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
+  ret->ts = 1002;
+  int want = f->done + 1;
+  submit(f, ret);
+  wait_done(f, want);
+  texts_are(f, "rc", "");
+  chat(f, "rc", 5, "yan", NULL, "new"); /* ts 1005 */
+  wait_done(f, f->done + 1);
+  erase(f, "yan");
+  texts_are(f, "rc", STORE_TOMBSTONE);
+}
+
 #ifdef HUDDLE_HAVE_LIBPQ
 /* Waits until a connection other than the holder's (and than one already
  * terminated) waits on a lock: the writer, held mid-pipeline. Its pid. */
@@ -1487,6 +1582,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_chat_analytics_from_chat_rows, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_analytics_migrated_from_v5, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_every_record_kind, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_chat_senders_migrated_from_v6, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_chat_senders_after_rollback_and_retention, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_replay_indexed_once, setup_sqlite, teardown),
@@ -1514,6 +1611,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_chat_analytics_from_chat_rows, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_chat_analytics_migrated_from_v5, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_every_record_kind, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_chat_senders_migrated_from_v6, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_chat_senders_after_rollback_and_retention, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_reopen_is_idempotent, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_migrations_from_every_version, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_replay_indexed_once, setup_pg, teardown),
