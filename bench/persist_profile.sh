@@ -10,6 +10,8 @@
 #                     once every client is in, dumped at the end)
 #           pstat     perf stat --per-thread: syscalls, context switches, task-clock
 #           strace    strace -c -f over the whole run (strace.txt: syscalls by name)
+#           perf      perf record -g --per-thread over the measured window (perf.data;
+#                     perf report -i OUT/perf.data --sort pid,dso,sym)
 #     SYNC  full | normal (--store-sync)
 # Prints the result directory: lg.txt (loadgen), health0/1.json (the store's
 # committed records and batches before and after), cpu0/1.txt, cg.*, pstat.txt.
@@ -23,7 +25,7 @@ MODE=$1; RATE=$2; ROOM=$3; WRAP=${4:-none}; SYNC=${5:-full}; DUR=${6:-5}
 "$HERE/build.sh" "$HERE/build/loadgen" >/dev/null
 PORT=$((20000 + RANDOM % 40000))
 OUT=$(mktemp -d /tmp/huddle-persist-profile.XXXXXX)
-DATA=$(mktemp -d /tmp/huddle-persist-data.XXXXXX)
+DATA=$(mktemp -d "${PERSIST_DATA_PARENT:-/tmp}/huddle-persist-data.XXXXXX")
 SECRET=bench-secret-bench-secret-bench-secret-0123
 W=(taskset -c 0)
 [ "$WRAP" = callgrind ] && W+=(valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$OUT/cg.%p")
@@ -40,6 +42,9 @@ case $WRAP in
   callgrind) HOOKS=(--hook-start "callgrind_control -z $SP >/dev/null" --hook-end "callgrind_control -d $SP >/dev/null") ;;
   pstat) HOOKS=(--hook-start "perf stat --per-thread -e raw_syscalls:sys_enter,syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_futex,syscalls:sys_enter_pwrite64,syscalls:sys_enter_fdatasync,context-switches,task-clock -p $SP -o $OUT/pstat.txt >/dev/null 2>&1 & echo \$! > $OUT/.pp"
                 --hook-end "kill -INT \$(cat $OUT/.pp); while kill -0 \$(cat $OUT/.pp) 2>/dev/null; do sleep 0.2; done") ;;
+  perf) HOOKS=(--hook-start "perf record -g -p $SP -o $OUT/perf.data >/dev/null 2>&1 & echo \$! > $OUT/.pp"
+              --hook-end "kill -INT \$(cat $OUT/.pp); while kill -0 \$(cat $OUT/.pp) 2>/dev/null; do sleep 0.2; done") ;;
+  sched) HOOKS=(--hook-start "perf sched record -o $OUT/sched.data -- sleep 4 >/dev/null 2>&1 &") ;;
   none) threads > "$OUT/cpu0.txt"
         HOOKS=(--hook-end "for t in /proc/$SP/task/*; do echo \$(basename \$t) \$(cut -d' ' -f2,14,15 \$t/stat); done > $OUT/cpu1.txt") ;;
 esac
