@@ -104,8 +104,9 @@ static int cmd_token(int argc, char **argv) {
       rest[nrest++] = argv[i];
     }
   }
-  if (!id_valid(tc.sub, strlen(tc.sub))) {
-    fprintf(stderr, "huddle token: --user is required (1-64 of [A-Za-z0-9_.-]); see huddle token --help\n");
+  if (!id_valid(tc.sub, strlen(tc.sub)) || token_sub_reserved(tc.sub)) {
+    fprintf(stderr, "huddle token: --user is required (1-64 of [A-Za-z0-9_.-]; not server or anonymous);"
+                    " see huddle token --help\n");
     goto out;
   }
   if (tc.room[0] && !id_valid(tc.room, strlen(tc.room))) {

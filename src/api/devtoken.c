@@ -50,7 +50,7 @@ void api_dev_token_create(struct api_req *r) {
   if (member(body, "room", tc.room, sizeof(tc.room)) != 0 || !id_valid(tc.room, strlen(tc.room))) {
     e = API_ERR_INVALID_ROOM_ID;
   } else if (member(body, "user", tc.sub, sizeof(tc.sub)) != 0 || !id_valid(tc.sub, strlen(tc.sub)) ||
-             strcmp(tc.sub, "server") == 0) {
+             token_sub_reserved(tc.sub)) {
     e = API_ERR_INVALID_USER_ID;
   } else if (member(body, "name", tc.name, sizeof(tc.name)) != 0 || !name_ok(tc.name)) {
     e = API_ERR_INVALID_MESSAGE;

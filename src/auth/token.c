@@ -24,7 +24,6 @@
 
 #define TOKEN_LEN_MAX 8192     /* bytes of compact JWS we accept */
 #define TOKEN_HMAC_KEY_MIN 32  /* bytes; RFC 7518 3.2 asks for >= the hash size */
-#define TOKEN_SUB_RESERVED "server" /* the sender id of server messages */
 
 enum key_kind { KEY_HMAC, KEY_RSA, KEY_EC };
 
@@ -312,8 +311,7 @@ static int claim_admin(json_t *claims, int *out) {
 /* Fills c from the payload object. Returns 0, or -1 on a missing or mistyped
  * claim. Claims we do not know (aud, iss, jti...) are ignored. */
 static int claims_parse(json_t *claims, struct token_claims *c) {
-  if (claim_id(claims, "sub", 1, c->sub) < 0 || strcmp(c->sub, TOKEN_SUB_RESERVED) == 0)
-    return -1;
+  if (claim_id(claims, "sub", 1, c->sub) < 0 || token_sub_reserved(c->sub)) return -1;
   if (claim_int(claims, "exp", 1, &c->exp) < 0 ||
       claim_int(claims, "nbf", 0, &c->nbf) < 0 ||
       claim_int(claims, "iat", 0, &c->iat) < 0)
@@ -408,6 +406,10 @@ fail:
   return e;
 }
 
+int token_sub_reserved(const char *sub) {
+  return strcmp(sub, "server") == 0 || strcmp(sub, "anonymous") == 0; /* STORE_ANONYMOUS */
+}
+
 /* ---- Mint ---- */
 
 /* Builds the payload object for c. Returns a new reference, or NULL if c
@@ -419,7 +421,7 @@ static json_t *payload_build(const struct token_claims *c, int64_t iat) {
   int rc = 0;
 
   if (!id_valid(c->sub, strnlen(c->sub, sizeof(c->sub))) ||
-      strcmp(c->sub, TOKEN_SUB_RESERVED) == 0 || c->exp <= 0 ||
+      token_sub_reserved(c->sub) || c->exp <= 0 ||
       !name_ok(c->name, name_len) || (room_len > 0 && !id_valid(c->room, room_len)) ||
       (int)c->role < 0 || c->role >= ROOM_ROLE__COUNT ||
       (c->perms_set >> PERM__COUNT) != 0)

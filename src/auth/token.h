@@ -39,6 +39,12 @@ int token_verifier_init(struct token_verifier *v, const char *alg,
                         char *err, size_t err_len);
 void token_verifier_close(struct token_verifier *v);
 
+/* 1 if user id sub is reserved: "server" (the sender of server messages)
+ * and "anonymous" (what erase leaves where a user's id was: an erased
+ * user's chat and events read as anonymous's; ADR 0020). No token names
+ * them; neither do dev tokens or `huddle token`. */
+int token_sub_reserved(const char *sub);
+
 /* Verifies jwt at time now (Unix seconds) and fills *out. Returns API_OK,
  * API_ERR_INVALID_TOKEN (bad shape, signature, algorithm or claim types),
  * API_ERR_TOKEN_EXPIRED or API_ERR_TOKEN_NOT_YET_VALID. */

@@ -120,6 +120,11 @@ test('WebSocket upgrade refusals and the two ways to present a token', async (t)
     await s('sub "server" is reserved -> 401 INVALID_TOKEN', async () => {
       await refused('demo', h.mintToken(S, { sub: 'server' }), 401, 'INVALID_TOKEN');
     });
+    // "anonymous" is what erase leaves in a user's place (chat events,
+    // sessions): a live user by that name would read as every erased one.
+    await s('sub "anonymous" is reserved -> 401 INVALID_TOKEN', async () => {
+      await refused('demo', h.mintToken(S, { sub: 'anonymous' }), 401, 'INVALID_TOKEN');
+    });
     await s('sub not a valid user id -> 401 INVALID_TOKEN', async () => {
       await refused('demo', h.mintToken(S, { sub: 'bad id' }), 401, 'INVALID_TOKEN');
       await refused('demo', h.mintToken(S, { sub: 'u'.repeat(65) }), 401, 'INVALID_TOKEN');

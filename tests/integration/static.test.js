@@ -156,7 +156,7 @@ test('development tokens', async (t) => {
     });
     await h.sub(t, 'bad input gets taxonomy errors', srv, async () => {
       const bad = [[{ room: 'a b', user: 'u' }, 'INVALID_ROOM_ID'], [{ user: 'u' }, 'INVALID_ROOM_ID'],
-        [{ room: 'r', user: 'server' }, 'INVALID_USER_ID'], [{ room: 'r' }, 'INVALID_USER_ID'],
+        [{ room: 'r', user: 'server' }, 'INVALID_USER_ID'], [{ room: 'r', user: 'anonymous' }, 'INVALID_USER_ID'], [{ room: 'r' }, 'INVALID_USER_ID'],
         [{ room: 'r', user: 'u', role: 'king' }, 'INVALID_ROLE'], [{ room: 'r', user: 'u', name: 'a\u0001b' }, 'INVALID_MESSAGE'],
         [{ room: 'r', user: 'u', name: 'x'.repeat(129) }, 'INVALID_MESSAGE'], [{ room: 7, user: 'u' }, 'INVALID_ROOM_ID']];
       for (const [body, code] of bad) {

@@ -402,6 +402,9 @@ static void verify_rejects_sub_with_invalid_characters(void **state) {
 static void verify_rejects_reserved_sub_server(void **state) {
   (void)state;
   assert_invalid_payload("{\"sub\":\"server\",\"exp\":4102444800}");
+  assert_invalid_payload("{\"sub\":\"anonymous\",\"exp\":4102444800}"); /* what erase leaves */
+  assert_int_equal(token_sub_reserved("anonymous"), 1);
+  assert_int_equal(token_sub_reserved("anonymous2"), 0);
 }
 
 /* ---- exp, nbf ---- */
