@@ -1436,8 +1436,8 @@ int main(int argc, char **argv) {
          g->o.closed ? "closed" : "open", g->o.wslay_recv ? ", wslay parser" : "",
          g->o.search ? ", searching for saturation" : "");
   if (g->o.persist)
-    printf("  --persist: chat persistence requested; the server must have been started with it "
-           "(huddle has none yet: see docs/performance.md, scenario 5)\n");
+    printf("  --persist: every chat is to be stored; the server must have been started so "
+           "(huddle: --chat-durability durable; docs/performance.md, scenario 5)\n");
   if (g->o.server_pid) g->rss_empty_kib = proc_rss_kib(g->o.server_pid);
   if (g->nworkers > 1) printf("  %d worker processes on %d CPU(s)\n", g->nworkers, g->ncpus);
   fflush(stdout);

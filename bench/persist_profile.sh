@@ -15,6 +15,10 @@
 #     SYNC  full | normal (--store-sync)
 # Prints the result directory: lg.txt (loadgen), health0/1.json (the store's
 # committed records and batches before and after), cpu0/1.txt, cg.*, pstat.txt.
+# PERSIST_DATA_PARENT puts the data directory (the SQLite file) under another
+# directory (/dev/shm: no device flush, to tell the disk's share from huddle's).
+# PERSIST_DATABASE_URL=postgres://... stores in PostgreSQL instead of SQLite
+# (scripts/with-postgres.sh sets HUDDLE_TEST_PG_URL for a throwaway cluster).
 # huddle runs on CPU 0 and the load generator on CPU 1 (as bench/run.sh), on
 # a random port in 20000-59999. HUDDLE_BIN picks the binary (build/huddle).
 set -u
@@ -33,7 +37,8 @@ W=(taskset -c 0)
 "${W[@]}" "$BIN" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --jwt-secret "$SECRET" \
   --rate-websocket-message 0/1m --rate-chat-message 0/1m --rate-room-create 0/1m \
   --max-connections-per-ip 1000000 --max-connections 1000000 --log-level warn \
-  --chat-durability "$MODE" --store-sync "$SYNC" > "$OUT/server.log" 2>&1 &
+  --chat-durability "$MODE" --store-sync "$SYNC" ${PERSIST_DATABASE_URL:+--database-url "$PERSIST_DATABASE_URL"} \
+  > "$OUT/server.log" 2>&1 &
 SP=$!
 for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 threads() { for t in /proc/$SP/task/*; do echo "$(basename "$t") $(cut -d' ' -f2,14,15 "$t/stat")"; done; }

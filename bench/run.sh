@@ -137,7 +137,12 @@ FD_LIMIT=$(ulimit -n)
   echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
   echo "open files: $FD_LIMIT (hard $(ulimit -Hn))"
   echo "node: $(node --version)"
-  echo "huddle: $("$HUDDLE_BIN" --version 2>/dev/null | head -1) ($(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  # The tree's commit only describes the tree's own build.
+  HUDDLE_BUILT="$HUDDLE_BIN"
+  if [ "$(realpath "$HUDDLE_BIN" 2>/dev/null)" = "$(realpath "$ROOT/build/huddle" 2>/dev/null)" ]; then
+    HUDDLE_BUILT="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  fi
+  echo "huddle: $("$HUDDLE_BIN" --version 2>/dev/null | head -1) ($HUDDLE_BUILT)"
   echo "peer: $(node -p "require('$HERE/peers/node_modules/peer/package.json').version")," \
        "ws: $(node -p "require('$HERE/peers/node_modules/ws/package.json').version")"
   if [ -f "$NCHAN_MODULE" ]; then
