@@ -127,3 +127,36 @@ test('FAILS: erase refuses the reserved id "anonymous" as it refuses "server"', 
     assert.strictEqual(r.json.error.code, 'BAD_REQUEST', r.text);
   });
 });
+
+// The reserved ids elsewhere. `huddle token` refuses them (main.c), and a
+// REST call naming one as its target finds nobody: no token can carry them,
+// so nobody by that id is in a room or waits in its waiting room; the
+// refusal is the one for an absent user (nothing stored or audited). That
+// is right for admit/reject/assign/remove: the id names no one.
+test('reserved ids: huddle token refuses them; REST targets named anonymous or server find nobody', async () => {
+  const env = { HUDDLE_JWT_SECRET: 'x'.repeat(40) };
+  const ok = h.runHuddle(['token', '--user', 'alice'], { env });
+  assert.strictEqual(ok.status, 0, ok.stderr);
+  for (const user of ['anonymous', 'server']) {
+    const r = h.runHuddle(['token', '--user', user], { env });
+    assert.notStrictEqual(r.status, 0, `huddle token --user ${user}: ${r.stdout}`);
+    assert.strictEqual(r.stdout, '');
+    assert.match(r.stderr, /not server or anonymous/);
+  }
+  const room = 'hsr';
+  await h.withServer({ args: RATES_OFF }, async (srv) => {
+    const p = await people(srv, room, [['hana', 'host'], ['pat', 'participant']]);
+    let r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/breakout-rooms`, p.hana.token, { rooms: [{ name: 'A' }] });
+    assert.strictEqual(r.status, 201, r.text);
+    const bid = r.json.breakout_rooms[0].breakout_room_id;
+    for (const user of ['anonymous', 'server']) {
+      h.assertApiError(await h.api(srv, 'POST', `/webrtc/rooms/${room}/waiting-room/${user}/admit`, p.hana.token), 404, 'WAITING_USER_NOT_FOUND');
+      h.assertApiError(await h.api(srv, 'POST', `/webrtc/rooms/${room}/waiting-room/${user}/reject`, p.hana.token), 404, 'WAITING_USER_NOT_FOUND');
+      h.assertApiError(await h.api(srv, 'POST', `/webrtc/rooms/${room}/breakout-rooms/${bid}/assign/${user}`, p.hana.token), 404, 'USER_NOT_IN_ROOM');
+      h.assertApiError(await h.api(srv, 'POST', `/webrtc/rooms/${room}/participants/${user}/remove`, p.hana.token, {}), 404, 'USER_NOT_IN_ROOM');
+    }
+    r = await f.rest(srv, 'GET', `/webrtc/rooms/${room}/audit`, { token: p.hana.token });
+    assert.strictEqual(r.status, 200, r.text);
+    assert.ok(!r.json.entries.some((e) => e.target === 'anonymous' || e.target === 'server'), r.text);
+  });
+});
