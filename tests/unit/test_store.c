@@ -1719,6 +1719,57 @@ static void test_pg_retention_elsewhere_keeps_a_new_messages_pair(void **state) 
 }
 #endif
 
+/* The number a one-value query answers (SQLite or PostgreSQL). */
+static long long count_sql(struct fixture *f, const char *sql) {
+  long long n = -1;
+  if (f->url) {
+#ifdef HUDDLE_HAVE_LIBPQ
+    PGconn *c = PQconnectdb(f->url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) fail_msg("%s: %s", sql, PQerrorMessage(c));
+    n = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+#endif
+  } else {
+    sqlite3 *db = db_open(f);
+    n = db_int(db, sql);
+    sqlite3_close(db);
+  }
+  return n;
+}
+
+/* FAILS: an erased user's id outlives its chat in chat_senders. Erase
+ * keeps the pairs (ADR 0021: the tombstones keep from_user, so they are
+ * still found). Retention then deletes dora's tombstoned message, but bob's
+ * newer message keeps room re alive, and Q_RET_SENDERS (STORE_RET_SENDERS_SQL,
+ * store_schema.h) deletes only the pairs of rooms left without any chat:
+ * the row (dora, re) stays for as long as anyone chats in re. By then no
+ * chat row, session (anonymized), event (anonymized) or audit entry of the
+ * room names dora: the pair is the only record left that says "dora
+ * chatted in re", in a table neither the export nor erase shows. The
+ * ADR's reason for keeping such pairs ("names only a user and a room that
+ * participant_sessions names too") does not hold for an erased user.
+ * Expected: no chat_senders row names dora (0). Actual: 1. */
+static void test_erased_user_not_kept_in_chat_senders_after_retention(void **state) {
+  struct fixture *f = *state;
+  chat(f, "re", 1, "dora", NULL, "dora words");  /* ts 1001 */
+  chat(f, "re", 5, "bob", NULL, "bob later");    /* ts 1005 */
+  wait_done(f, 2);
+  erase(f, "dora");
+  texts_are(f, "re", STORE_TOMBSTONE "|bob later");
+  struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
+  ret->ts = 1003;
+  int want = f->done + 1;
+  submit(f, ret);
+  wait_done(f, want);
+  texts_are(f, "re", "bob later");
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM chat_messages WHERE from_user = 'dora'"), 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM participant_sessions WHERE user_id = 'dora'"), 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM chat_senders WHERE user_id = 'dora'"), 0);
+}
+
 int main(void) {
   const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_chat_roundtrip_and_pages, setup_sqlite, teardown),
@@ -1748,6 +1799,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_sqlite_fts_migration_from_v4, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_senders_migrated_from_every_version_with_chat, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_of_user_reads_through_indexes, setup_sqlite, teardown),
+    {"FAILS: test_erased_user_not_kept_in_chat_senders_after_retention",
+     test_erased_user_not_kept_in_chat_senders_after_retention, setup_sqlite, teardown, NULL},
   };
   int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
   if (pg_url()) {
@@ -1780,6 +1833,8 @@ int main(void) {
       /* Named "FAILS:" until the race it shows is fixed (see the test). */
       {"FAILS: test_pg_retention_elsewhere_keeps_a_new_messages_pair",
        test_pg_retention_elsewhere_keeps_a_new_messages_pair, setup_pg, teardown, NULL},
+      {"FAILS: test_erased_user_not_kept_in_chat_senders_after_retention",
+       test_erased_user_not_kept_in_chat_senders_after_retention, setup_pg, teardown, NULL},
 #endif
     };
     failed += cmocka_run_group_tests_name("store/postgresql", pg_tests, NULL, NULL);
