@@ -1770,6 +1770,45 @@ static void test_erased_user_not_kept_in_chat_senders_after_retention(void **sta
   assert_int_equal(count_sql(f, "SELECT count(*) FROM chat_senders WHERE user_id = 'dora'"), 0);
 }
 
+#ifdef HUDDLE_HAVE_LIBPQ
+/* PostgreSQL: the writer's connection dies mid-pipeline after a relaxed
+ * chat (no completion: kept and retried, as --chat-durability relaxed
+ * submits it) ran as kim's first message in room rk. The aborted
+ * transaction takes the row and its pair; the retry on a new connection
+ * writes both again (one statement), so export and erase find it. */
+static void test_pg_relaxed_first_message_retried_after_connection_lost(void **state) {
+  struct fixture *f = *state;
+  PGconn *a = hold_row(f, "ra"), *b = hold_row(f, "rp");
+  tracked(f, policy_for("ra", "{}"), 1);
+  wait_taken(f);
+  struct store_rec *r = store_rec_new(STORE_CHAT, "rk");
+  r->seq = 2;
+  r->ts = 1002;
+  snprintf(r->id, sizeof(r->id), "m2");
+  snprintf(r->user_id, sizeof(r->user_id), "kim");
+  r->text = strdup("kept");
+  assert_int_equal(store_submit(f->st, r, 1), 0); /* relaxed: no completion */
+  tracked(f, policy_for("rp", "{}"), 4); /* waits on b */
+  release_row(a);
+  wait_done(f, 1);
+  terminate(f, writer_waiting(f, b, 0)); /* the chat ran, uncommitted */
+  int gone = 0;
+  for (int i = 0; i < 5000 && !gone; i++) {
+    gone = stat_of(f, &f->st->stats.failed_batches) >= 1;
+    if (!gone) usleep(1000);
+  }
+  assert_true(gone);
+  release_row(b);
+  wait_done(f, 2);
+  assert_int_equal(f->status_of[4], STORE_OK);
+  texts_are(f, "rk", "kept");
+  assert_int_equal(export_chat_count(f, "kim"), 1);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM chat_senders WHERE user_id = 'kim' AND room_id = 'rk'"), 1);
+  erase(f, "kim");
+  texts_are(f, "rk", STORE_TOMBSTONE);
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_chat_roundtrip_and_pages, setup_sqlite, teardown),
@@ -1835,6 +1874,7 @@ int main(void) {
        test_pg_retention_elsewhere_keeps_a_new_messages_pair, setup_pg, teardown, NULL},
       {"FAILS: test_erased_user_not_kept_in_chat_senders_after_retention",
        test_erased_user_not_kept_in_chat_senders_after_retention, setup_pg, teardown, NULL},
+      cmocka_unit_test_setup_teardown(test_pg_relaxed_first_message_retried_after_connection_lost, setup_pg, teardown),
 #endif
     };
     failed += cmocka_run_group_tests_name("store/postgresql", pg_tests, NULL, NULL);
