@@ -113,22 +113,35 @@ test('chat_senders (PostgreSQL): the same', { skip: !PG_PORT && 'no PostgreSQL c
 // FAILS: `anonymous` is reserved now (auth/token.c token_sub_reserved, as
 // `server` is: no token may carry it, docs/protocol.md "Identifiers"), but
 // POST /webrtc/admin/users/anonymous/erase is accepted: 200 {"erased": true,
-// "chat_text": "replaced by a tombstone"} about a user that cannot exist.
-// What it runs is the erase of every erased user's leftovers at once: the
-// rooms' audit details quoting "anonymous" are removed (Q_ERASE_AUDIT's
-// needle), the rooms in memory drop what names "anonymous", and a
-// `user_erase` entry targeting `anonymous` is written. api_user_erase
+// "chat_text": "replaced by a tombstone"} about a user that cannot exist,
+// and it erases: Q_ERASE_AUDIT (and the rooms in memory) remove the details
+// of every room audit entry that quotes "anonymous", here the reason of
+// hana's removal of pat (a user nobody erased). api_user_erase
 // (src/api/store_api.c) refuses only "server". Expected: 400 BAD_REQUEST,
-// as for "server" (docs/protocol.md: "The id server cannot be erased").
+// as for "server" (docs/protocol.md: "The id server cannot be erased"), and
+// the audit entry unchanged. Actual: 200, and the details are gone.
 test('FAILS: erase refuses the reserved id "anonymous" as it refuses "server"', async () => {
+  const room = 'hsa';
   await h.withServer({ args: RATES_OFF }, async (srv) => {
+    const p = await people(srv, room, [['hana', 'host'], ['pat', 'participant']]);
+    let r = await h.api(srv, 'POST', `/webrtc/rooms/${room}/participants/pat/remove`, p.hana.token, { reason: 'anonymous' });
+    assert.strictEqual(r.status, 200, r.text);
+    await p.pat.waitClose();
     const admin = f.adminTok(srv);
-    let r = await f.rest(srv, 'POST', '/webrtc/admin/users/server/erase', { token: admin });
+    const removal = async () => {
+      const x = await f.rest(srv, 'GET', `/webrtc/rooms/${room}/audit`, { token: admin });
+      assert.strictEqual(x.status, 200, x.text);
+      return x.json.entries.find((e) => e.action === 'remove' && e.target === 'pat');
+    };
+    assert.deepStrictEqual((await removal()).details, { reason: 'anonymous' });
+    r = await f.rest(srv, 'POST', '/webrtc/admin/users/server/erase', { token: admin });
     assert.strictEqual(r.status, 400, r.text);
     assert.strictEqual(r.json.error.code, 'BAD_REQUEST', r.text);
     r = await f.rest(srv, 'POST', '/webrtc/admin/users/anonymous/erase', { token: admin });
-    assert.strictEqual(r.status, 400, `erase of "anonymous": ${r.status} ${r.text}`);
+    const after = await removal();
+    assert.strictEqual(r.status, 400, `erase of "anonymous": ${r.status} ${r.text}; pat's removal now ${JSON.stringify(after)}`);
     assert.strictEqual(r.json.error.code, 'BAD_REQUEST', r.text);
+    assert.deepStrictEqual(after.details, { reason: 'anonymous' }, 'the audit entry is left as it was');
   });
 });
 
