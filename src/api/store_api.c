@@ -148,10 +148,21 @@ static void audit_admin(struct api_req *r, const char *action, const char *user)
   log_info("admin_%s user=%s by=%s", action, user, r->claims.sub);
 }
 
+/* The user of an export or erase. The reserved ids are nobody's: no token
+ * holds them (auth/token.c). "server" is every server message's sender;
+ * "anonymous" is what erase leaves in erased users' places, so an export
+ * would mix what is left of all of them, and an erase would clear every
+ * audit entry that quotes the word. */
 static int user_param(struct api_req *r, char *user, size_t len) {
   int n = api_param(r, "user_id", user, len);
   if (n < 0 || !id_valid(user, (size_t)n)) {
     api_reply_error(r, API_ERR_BAD_REQUEST, "user_id must be 1-64 of [A-Za-z0-9_.-]");
+    return -1;
+  }
+  if (token_sub_reserved(user)) {
+    api_reply_error(r, API_ERR_BAD_REQUEST, strcmp(user, "server") == 0
+                                                ? "user_id \"server\" is reserved for the server's own messages"
+                                                : "user_id \"anonymous\" is reserved: it stands for erased users");
     return -1;
   }
   return 0;
@@ -199,10 +210,6 @@ static void on_erased(struct store_rec *rec, void *arg) {
 void api_user_erase(struct api_req *r) {
   char user[ID_MAX + 1];
   if (api_require_admin(r) != 0 || user_param(r, user, sizeof(user)) != 0) return;
-  if (strcmp(user, "server") == 0) { /* no token can hold it (auth/token.c): it is every server message's sender */
-    api_reply_error(r, API_ERR_BAD_REQUEST, "user_id \"server\" is reserved for the server's own messages");
-    return;
-  }
   struct store_rec *rec = store_rec_new(STORE_ERASE_USER, NULL);
   struct erase_wait *w = rec ? calloc(1, sizeof(*w)) : NULL;
   if (w == NULL) {

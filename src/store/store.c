@@ -784,6 +784,23 @@ json_t *store_chat_json(unsigned long long seq, const char *message_id, const ch
   return m;
 }
 
+/* The pairs a writer remembers: past this many it forgets them all (and
+ * writes each again with its next message); about 2 MiB at most. */
+#define SENDERS_KNOWN_MAX 16384
+
+int store_sender_due(struct map *known, const char *room_id, const char *user_id, uint64_t ts) {
+  char key[2 * ID_MAX + 3];
+  snprintf(key, sizeof(key), "%s\x1f%s", room_id, user_id);
+  /* The value is the second the pair was last written, plus one (never
+   * NULL): a second is fine grain for an hour. */
+  uintptr_t s = (uintptr_t)map_get(known, key);
+  uint64_t now_s = ts / 1000 + 1;
+  if (s != 0 && now_s < (uint64_t)s + STORE_SENDER_REFRESH_MS / 1000) return 0;
+  if (known->count >= SENDERS_KNOWN_MAX) map_free(known);
+  map_put(known, key, (void *)(uintptr_t)now_s); /* a failed put: the pair is written again next time */
+  return 1;
+}
+
 int store_fts_words(const char *q, char *out, size_t out_len) {
   size_t o = 0;
   int words = 0;

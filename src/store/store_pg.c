@@ -102,7 +102,7 @@ static const char *migrations[] = {
   "ALTER TABLE analytics_events ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;" STORE_MIGRATION_6_ROWS,
   /* 7: no index on chat_messages(from_user); chat_senders finds a user's
    * chat for erase and export (ADR 0021, store_schema.h). */
-  "CREATE TABLE chat_senders (user_id TEXT NOT NULL, room_id TEXT NOT NULL,"
+  "CREATE TABLE chat_senders (user_id TEXT NOT NULL, room_id TEXT NOT NULL, last_ts BIGINT NOT NULL,"
   " PRIMARY KEY (user_id, room_id));" STORE_MIGRATION_7_ROWS,
 };
 
@@ -112,7 +112,7 @@ enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
   Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_ERASE_AUDIT, Q_ERASE_MEDIA, Q_RET_SETTINGS, Q_RET_POLICY,
-  Q_RET_SENDERS, Q__COUNT
+  Q_RET_SENDERS, Q_CHAT_SENDER, Q__COUNT
 };
 
 static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
@@ -123,13 +123,19 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
                    " VALUES ($1, $2, $3, $4, $5)", 5},
   [Q_PART_LEAVE] = {"UPDATE participant_sessions SET left_at = $3, duration_ms = $4, end_reason = $5"
                     " WHERE user_id = $1 AND room_id = $2 AND left_at IS NULL", 5},
-  /* The row and, with a user's first message in a room, its chat_senders
-   * pair (schema 7): one statement, one round trip in the pipeline. */
-  [Q_CHAT] = {"WITH m AS (INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user,"
-              " reply_to, text, ts) VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9)"
-              " ON CONFLICT (room_id, seq) DO NOTHING RETURNING from_user, room_id)"
-              " INSERT INTO chat_senders(user_id, room_id) SELECT from_user, room_id FROM m"
-              " ON CONFLICT DO NOTHING", 9},
+  /* The row and its chat_senders pair (schema 7), one statement, one
+   * round trip in the pipeline: Q_CHAT when the writer wrote the pair
+   * recently (it is there: inserted only should something have removed
+   * it), Q_CHAT_SENDER when the pair is due (store_sender_due): its
+   * last_ts moves up. */
+#define PG_CHAT_ROW                                                                                       \
+  "WITH m AS (INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user,"        \
+  " reply_to, text, ts) VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), $8, $9)"               \
+  " ON CONFLICT (room_id, seq) DO NOTHING RETURNING from_user, room_id, ts)"                               \
+  " INSERT INTO chat_senders(user_id, room_id, last_ts) SELECT from_user, room_id, ts FROM m"
+  [Q_CHAT] = {PG_CHAT_ROW " ON CONFLICT DO NOTHING", 9},
+  [Q_CHAT_SENDER] = {PG_CHAT_ROW " ON CONFLICT (user_id, room_id) DO UPDATE"
+                     " SET last_ts = GREATEST(chat_senders.last_ts, excluded.last_ts)", 9},
   [Q_CHAT_FORGET] = {"DELETE FROM chat_messages WHERE room_id = $1 AND seq = $2", 2},
   [Q_EVENT] = {"INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data, seq)"
                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8},
@@ -152,7 +158,7 @@ static const struct { const char *sql; int nparams; } write_sql[Q__COUNT] = {
   [Q_ERASE_SESSIONS] = {"UPDATE participant_sessions SET user_id = '" STORE_ANONYMOUS "' WHERE user_id = $1", 1},
   [Q_RET_CHAT] = {"DELETE FROM chat_messages WHERE ts < $1", 1},
   [Q_RET_EVENTS] = {"DELETE FROM analytics_events WHERE ts < $1", 1},
-  [Q_RET_SENDERS] = {STORE_RET_SENDERS_SQL, 0},
+  [Q_RET_SENDERS] = {STORE_RET_SENDERS_SQL, 1},
   [Q_ERASE_POLICY_FIND] = {"SELECT room_id, policy FROM room_policy WHERE strpos(policy, $1) > 0"
                            " FOR UPDATE", 1},
   [Q_ERASE_POLICY_SET] = {"UPDATE room_policy SET policy = $2, updated_at = $3 WHERE room_id = $1", 3},
@@ -189,6 +195,9 @@ struct store_conn {
    * sync belongs to, in order (NULL for BEGIN and COMMIT). */
   struct store_rec **sent;
   size_t nsent, cap;
+  /* The chat_senders pairs this connection wrote and when (store_sender_due):
+   * forgotten at a rollback (the pairs of the transaction) and retention. */
+  struct map senders;
 };
 
 /* Runs sql (no parameters); 0 if it succeeded. */
@@ -253,6 +262,7 @@ static void disconnect(struct store_conn *c) {
   if (c == NULL) return;
   PQfinish(c->pg);
   free(c->sent);
+  map_free(&c->senders);
   free(c);
 }
 
@@ -314,6 +324,7 @@ static int begin(struct store_conn *c) { return prepare_all(c) || exec(c, "BEGIN
 static int commit(struct store_conn *c) { return exec(c, "COMMIT"); }
 static void rollback(struct store_conn *c) {
   if (PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE) exec(c, "ROLLBACK");
+  map_free(&c->senders); /* and the pairs it wrote */
 }
 
 /* A failed statement's result: -2 if it is the record's fault (class 22,
@@ -379,7 +390,7 @@ struct pg_stmt {
  * a kind this back end does not know (the record is bad). STORE_ERASE_USER
  * and STORE_RETENTION need a read as well (erase_policy, retire_rooms) and
  * are not described here (needs_read). */
-static int rec_stmts(const struct store_rec *r, char num[3][24], struct pg_stmt out[2]) {
+static int rec_stmts(struct store_conn *c, const struct store_rec *r, char num[3][24], struct pg_stmt out[2]) {
   char *ts = num[0], *seq = num[1], *val = num[2];
   snprintf(ts, 24, "%" PRIu64, r->ts);
   snprintf(seq, 24, "%" PRIu64, r->seq);
@@ -390,8 +401,8 @@ static int rec_stmts(const struct store_rec *r, char num[3][24], struct pg_stmt 
   case STORE_PART_JOIN: STMT(out, 0, Q_PART_JOIN, r->room_id, r->user_id, r->id, r->name, ts); return 1;
   case STORE_PART_LEAVE: STMT(out, 0, Q_PART_LEAVE, r->user_id, r->room_id, ts, val, r->name); return 1;
   case STORE_CHAT:
-    STMT(out, 0, Q_CHAT, r->room_id, seq, r->id, r->user_id, r->name, r->target, r->aux,
-         r->text ? r->text : "", ts);
+    STMT(out, 0, store_sender_due(&c->senders, r->room_id, r->user_id, r->ts) ? Q_CHAT_SENDER : Q_CHAT,
+         r->room_id, seq, r->id, r->user_id, r->name, r->target, r->aux, r->text ? r->text : "", ts);
     return 1;
   case STORE_CHAT_FORGET: STMT(out, 0, Q_CHAT_FORGET, r->room_id, seq); return 1;
   case STORE_EVENT: STMT(out, 0, Q_EVENT, r->room_id, ts, r->name, r->user_id, r->aux, val, r->text, seq); return 1;
@@ -420,7 +431,8 @@ static int retire_rooms(struct store_conn *c, struct store_rec *r) {
   const char *v[] = {ts, r->text ? r->text : "[]"};
   int rc = run(c, Q_RET_CHAT, 1, v);
   if (rc == 0) rc = run(c, Q_RET_EVENTS, 1, v);
-  if (rc == 0) rc = run(c, Q_RET_SENDERS, 0, v);
+  if (rc == 0) rc = run(c, Q_RET_SENDERS, 1, v);
+  map_free(&c->senders); /* the pairs it deletes are written again by their next message */
   json_t *gone = json_array();
   static const int steps[] = {Q_RET_SETTINGS, Q_RET_POLICY};
   for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && rc == 0; i++) {
@@ -460,7 +472,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
   }
   char num[3][24];
   struct pg_stmt q[2];
-  int n = rec_stmts(r, num, q);
+  int n = rec_stmts(c, r, num, q);
   if (n == 0) return -2;
   int rc = 0;
   for (int i = 0; i < n && rc == 0; i++) rc = run(c, q[i].q, q[i].n, q[i].v);
@@ -557,7 +569,7 @@ static int apply_batch(struct store_conn *c, struct store_rec *batch, struct sto
     for (; r && !needs_read(r) && rc == 0; r = r->next) {
       char num[3][24];
       struct pg_stmt q[2];
-      int n = rec_stmts(r, num, q);
+      int n = rec_stmts(c, r, num, q);
       if (n == 0) {
         unknown = r;
         break;

@@ -5,6 +5,7 @@
 #define HUDDLE_STORE_SCHEMA_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #define STORE_SCHEMA_VERSION 7
 #define STORE_TOMBSTONE "[message removed]"
@@ -81,18 +82,38 @@ void store_export_fill(json_t *out, const char *user_id, json_t *chat, json_t *s
 /* Schema 7 (ADR 0021): chat_messages has no index on from_user. An index
  * keyed by sender put a random leaf page into every commit for each sender
  * in it (a 4 KiB WAL frame in SQLite), and served only erase and export.
- * chat_senders holds each (user, room) pair that has chat instead: its row
- * is written with a user's first message in a room and then only looked
- * up. The chat rows of one user: its rooms through the pair, then
- * (room_id, seq) within each room. p names the user's parameter ("$1" or
- * "?1"). Retention keeps the pairs of rooms that still have chat. */
+ * chat_senders holds each (user, room) pair that has chat instead, with
+ * last_ts, the time of the user's last message there give or take
+ * STORE_SENDER_REFRESH_MS: the writer writes the pair with a user's first
+ * message in a room and then only when that much time has passed since it
+ * last did (store_sender_due), so that a page is dirtied once an hour per
+ * pair, not per message. Always: a message's ts < its pair's last_ts +
+ * STORE_SENDER_REFRESH_MS. The chat rows of one user: its rooms through
+ * the pair, then (room_id, seq) within each room. p names the user's
+ * parameter ("$1" or "?1"). */
+#define STORE_SENDER_REFRESH_MS 3600000
 #define STORE_CHAT_OF_USER(p) \
   "room_id IN (SELECT room_id FROM chat_senders WHERE user_id = " p ") AND from_user = " p
 #define STORE_MIGRATION_7_ROWS                                                                            \
-  "INSERT INTO chat_senders(user_id, room_id) SELECT DISTINCT from_user, room_id FROM chat_messages;"     \
-  "DROP INDEX chat_messages_from;"
+  "INSERT INTO chat_senders(user_id, room_id, last_ts)"                                                   \
+  " SELECT from_user, room_id, max(ts) FROM chat_messages GROUP BY from_user, room_id;"                   \
+  "DROP INDEX IF EXISTS chat_messages_from;"
+/* Retention ($1: the cut-off): a pair goes once every message it can stand
+ * for is older than the cut-off, so with the user's messages in that room
+ * (an erased user's too). A pair written within the last refresh period is
+ * never due, which is what lets a writer skip a pair it wrote recently
+ * while another instance sweeps (the cut-off is at least a day ago). */
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
 #define STORE_RET_SENDERS_SQL \
-  "DELETE FROM chat_senders WHERE NOT EXISTS (SELECT 1 FROM chat_messages m WHERE m.room_id = chat_senders.room_id)"
+  "DELETE FROM chat_senders WHERE last_ts <= CAST($1 AS BIGINT) - " STORE_STR(STORE_SENDER_REFRESH_MS)
+struct map;
+/* A writer's memory of the pairs it wrote (key and time, in `known`):
+ * returns 1 if the chat message (room, user, ts) must write its pair (the
+ * pair is unknown, or last written STORE_SENDER_REFRESH_MS or more before
+ * ts), and then remembers ts for it; 0 if the pair is known and recent.
+ * Whatever a rolled-back transaction wrote must be forgotten (map_free). */
+int store_sender_due(struct map *known, const char *room_id, const char *user_id, uint64_t ts);
 /* One user's events ($1), for export: an erased user's chat is no longer
  * theirs (as its event rows were anonymized). */
 #define STORE_EXPORT_EVENTS_SQL                                                                           \

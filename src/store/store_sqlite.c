@@ -111,7 +111,7 @@ static const char *migrations[] = {
   "ALTER TABLE analytics_events ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;" STORE_MIGRATION_6_ROWS,
   /* 7: no index on chat_messages(from_user); chat_senders finds a user's
    * chat for erase and export (ADR 0021, store_schema.h). */
-  "CREATE TABLE chat_senders (user_id TEXT NOT NULL, room_id TEXT NOT NULL,"
+  "CREATE TABLE chat_senders (user_id TEXT NOT NULL, room_id TEXT NOT NULL, last_ts INTEGER NOT NULL,"
   " PRIMARY KEY (user_id, room_id)) WITHOUT ROWID;" STORE_MIGRATION_7_ROWS,
 };
 
@@ -136,7 +136,8 @@ static const char *write_sql[Q__COUNT] = {
   [Q_CHAT] = "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user,"
              " reply_to, text, ts) VALUES (?1, ?2, ?3, ?4, ?5, NULLIF(?6, ''), NULLIF(?7, ''), ?8, ?9)"
              " ON CONFLICT(room_id, seq) DO NOTHING",
-  [Q_CHAT_SENDER] = "INSERT OR IGNORE INTO chat_senders(user_id, room_id) VALUES (?1, ?2)",
+  [Q_CHAT_SENDER] = "INSERT INTO chat_senders(user_id, room_id, last_ts) VALUES (?1, ?2, ?3)"
+                    " ON CONFLICT(user_id, room_id) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)",
   [Q_CHAT_FORGET] = "DELETE FROM chat_messages WHERE room_id = ?1 AND seq = ?2",
   [Q_EVENT] = "INSERT INTO analytics_events(room_id, ts, type, user_id, name, value, data, seq)"
               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -207,16 +208,12 @@ static const char *write_sql[Q__COUNT] = {
 #define FTS_DEFER_MAX 256
 #define FTS_IDLE_MIN 64
 
-/* The (room, user) pairs this connection knows are in chat_senders, so that
- * a user's next message in a room does not run Q_CHAT_SENDER again. All are
- * forgotten past SENDERS_KNOWN_MAX pairs and whenever one may be gone: a
- * rollback (the pairs of the transaction), retention. */
-#define SENDERS_KNOWN_MAX 65536
-
 struct store_conn {
   sqlite3 *db;
   sqlite3_stmt *q[Q__COUNT];
-  struct map senders; /* key "room\x1fuser", value unused (non-NULL) */
+  /* The chat_senders pairs this connection wrote and when (store_sender_due):
+   * forgotten at a rollback (the pairs of the transaction) and retention. */
+  struct map senders;
   /* The writer's view of the full-text lag: indexed_upto and the rows
    * inserted above it since (fts_known 0: read both again). */
   sqlite3_int64 fts_upto;
@@ -484,20 +481,14 @@ static int idle(struct store_conn *c) {
   return 0;
 }
 
-/* The chat row just inserted has its (user, room) pair in chat_senders:
- * written once, then known (struct store_conn). 0, -1 or -2 as run(). */
-static int note_sender(struct store_conn *c, const char *room_id, const char *user_id) {
-  char key[2 * ID_MAX + 3];
-  snprintf(key, sizeof(key), "%s\x1f%s", room_id, user_id);
-  if (map_get(&c->senders, key)) return 0;
+/* The chat row just inserted has its (user, room) pair in chat_senders,
+ * with a last_ts recent enough (store_sender_due). 0, -1 or -2 as run(). */
+static int note_sender(struct store_conn *c, const struct store_rec *r) {
+  if (!store_sender_due(&c->senders, r->room_id, r->user_id, r->ts)) return 0;
   sqlite3_stmt *q = stmt(c, Q_CHAT_SENDER);
   if (q == NULL) return -1;
-  T(q, 1, user_id); T(q, 2, room_id);
-  int rc = run(c, q);
-  if (rc != 0) return rc;
-  if (c->senders.count >= SENDERS_KNOWN_MAX) map_free(&c->senders);
-  map_put(&c->senders, key, c); /* a failed put only means the statement runs again */
-  return 0;
+  T(q, 1, r->user_id); T(q, 2, r->room_id); N(q, 3, r->ts);
+  return run(c, q);
 }
 
 /* Takes the user out of every stored room policy snapshot (the rows are
@@ -595,7 +586,7 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     int rc = run(c, q);
     if (rc != 0 || sqlite3_changes(c->db) == 0) return rc; /* a replay of a stored seq: nothing new */
     c->fts_pending++;
-    return note_sender(c, r->room_id, r->user_id);
+    return note_sender(c, r);
   }
   case STORE_FTS_SYNC:
     return fts_catch_up(c);
@@ -648,11 +639,11 @@ static int apply(struct store_conn *c, struct store_rec *r) {
   }
   case STORE_RETENTION: {
     static const int steps[] = {Q_RET_CHAT, Q_RET_EVENTS, Q_RET_SENDERS};
-    map_free(&c->senders); /* pairs of rooms left without chat go */
+    map_free(&c->senders); /* the pairs it deletes are written again by their next message */
     if (fts_before_change(c) != 0) return -1;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
       if (!(q = stmt(c, steps[i]))) return -1;
-      if (steps[i] != Q_RET_SENDERS) N(q, 1, r->ts);
+      N(q, 1, r->ts);
       int rc = run(c, q);
       if (rc) return rc;
     }

@@ -1,9 +1,8 @@
 'use strict';
 // Hostile review of schema 7 (ADR 0021: a user's chat is found through
 // chat_senders, not an index on from_user) and of the reserved user id
-// `anonymous`. Tests named "FAILS:" fail on the code they were written
-// against; each says what is wrong and what it expects. SQLite and
-// PostgreSQL (the throwaway cluster scripts/with-postgres.sh starts).
+// `anonymous`. SQLite and PostgreSQL (the throwaway cluster
+// scripts/with-postgres.sh starts).
 
 const test = require('node:test');
 const assert = require('node:assert');
@@ -110,17 +109,14 @@ test('chat_senders (PostgreSQL): the same', { skip: !PG_PORT && 'no PostgreSQL c
   await everyPathFound(RATES_OFF.concat(['--chat-durability', 'relaxed', '--database-url', url]));
 });
 
-// FAILS: `anonymous` is reserved now (auth/token.c token_sub_reserved, as
-// `server` is: no token may carry it, docs/protocol.md "Identifiers"), but
-// POST /webrtc/admin/users/anonymous/erase is accepted: 200 {"erased": true,
-// "chat_text": "replaced by a tombstone"} about a user that cannot exist,
-// and it erases: Q_ERASE_AUDIT (and the rooms in memory) remove the details
-// of every room audit entry that quotes "anonymous", here the reason of
-// hana's removal of pat (a user nobody erased). api_user_erase
-// (src/api/store_api.c) refuses only "server". Expected: 400 BAD_REQUEST,
-// as for "server" (docs/protocol.md: "The id server cannot be erased"), and
-// the audit entry unchanged. Actual: 200, and the details are gone.
-test('FAILS: erase refuses the reserved id "anonymous" as it refuses "server"', async () => {
+// `anonymous` is reserved (auth/token.c token_sub_reserved, as `server` is:
+// no token may carry it, docs/protocol.md "Identifiers"). The review found
+// POST /webrtc/admin/users/anonymous/erase accepted (200) about a user that
+// cannot exist, and erasing: Q_ERASE_AUDIT (and the rooms in memory)
+// removed the details of every room audit entry that quotes "anonymous",
+// here the reason of hana's removal of pat (a user nobody erased).
+// Expected: 400 BAD_REQUEST, as for "server", and the entry unchanged.
+test('erase refuses the reserved id "anonymous" as it refuses "server"', async () => {
   const room = 'hsa';
   await h.withServer({ args: RATES_OFF }, async (srv) => {
     const p = await people(srv, room, [['hana', 'host'], ['pat', 'participant']]);
@@ -142,6 +138,12 @@ test('FAILS: erase refuses the reserved id "anonymous" as it refuses "server"', 
     assert.strictEqual(r.status, 400, `erase of "anonymous": ${r.status} ${r.text}; pat's removal now ${JSON.stringify(after)}`);
     assert.strictEqual(r.json.error.code, 'BAD_REQUEST', r.text);
     assert.deepStrictEqual(after.details, { reason: 'anonymous' }, 'the audit entry is left as it was');
+    // Nor is it exported: what is left of every erased user is no one's.
+    for (const user of ['anonymous', 'server']) {
+      r = await f.rest(srv, 'GET', `/webrtc/admin/users/${user}/export`, { token: admin });
+      assert.strictEqual(r.status, 400, r.text);
+      assert.strictEqual(r.json.error.code, 'BAD_REQUEST', r.text);
+    }
   });
 });
 

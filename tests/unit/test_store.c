@@ -1673,34 +1673,41 @@ static void test_chat_of_user_reads_through_indexes(void **state) {
 }
 
 #ifdef HUDDLE_HAVE_LIBPQ
-/* FAILS: PostgreSQL, several instances on one database (ADR 0006; every
- * instance runs its own retention sweep, room/durable.c). Instance B's
- * writer inserts alice's new message in room rb; her (alice, rb) pair is
- * already there, so Q_CHAT's CTE inserts nothing into chat_senders
- * (ON CONFLICT DO NOTHING, which takes no lock on the existing pair).
- * Before B commits, instance A's sweep deletes rb's old chat (all of it,
- * as A sees the table) and then STORE_RET_SENDERS_SQL deletes the pairs
- * of rooms it sees without chat: (alice, rb), since B's row is not
- * committed yet. Both commit: alice's new message is stored but has no
- * pair, and STORE_CHAT_OF_USER never finds it. Expected: export lists it
- * (1 message) and erase tombstones it. Actual: export 0, the text stays.
- * Here a second store on the same database plays instance A (its real
- * retention record, retire_rooms in store_pg.c), while B's batch is held
- * mid-pipeline by a row lock (as in test_pg_connection_lost_mid_batch). */
+/* PostgreSQL, several instances on one database (ADR 0006; every instance
+ * runs its own retention sweep, room/durable.c). Instance B's writer
+ * inserts alice's new message in room rb, whose (alice, rb) pair exists;
+ * before B commits, instance A's sweep deletes rb's old chat and then the
+ * pairs it finds due. The review found the pair deleted (the sweep then
+ * took every pair of a room it saw without chat, and B's row was not
+ * committed): alice's new message stored but never found by export or
+ * erase. Now a pair goes only when its last_ts is STORE_SENDER_REFRESH_MS
+ * before the cut-off, and a writer that skips a pair (Q_CHAT) wrote it
+ * within that time; one that finds it due updates it (Q_CHAT_SENDER),
+ * and the sweep's delete waits for that row and sees it moved. Both runs:
+ * new_ts within the refresh period of the pair (B skips it), and long
+ * after with the cut-off making the old pair due (B updates it while A
+ * deletes). A second store on the same database plays instance A (its
+ * real retention record, retire_rooms in store_pg.c), while B's batch is
+ * held mid-pipeline by a row lock (as in test_pg_connection_lost_mid_batch). */
 static int g_swept; /* the other instance's retention: its status, -1 until done */
 static void on_swept(struct store_rec *r, void *arg) {
   (void)arg;
   g_swept = r->status;
 }
 
-static void test_pg_retention_elsewhere_keeps_a_new_messages_pair(void **state) {
-  struct fixture *f = *state;
+static void pg_retention_race(struct fixture *f, uint64_t new_ts, uint64_t cut) {
   chat(f, "rb", 1, "alice", NULL, "old"); /* ts 1001: writes the pair (alice, rb) */
   wait_done(f, 1);
   PGconn *a = hold_row(f, "ra"), *b = hold_row(f, "rp");
   tracked(f, policy_for("ra", "{}"), 2);
   wait_taken(f); /* the writer waits on a: 3 and 4 queue up as one batch */
-  tracked_chat(f, 3, "alice", "new"); /* room rb, ts 1003 */
+  struct store_rec *r = store_rec_new(STORE_CHAT, "rb");
+  r->seq = 3;
+  r->ts = new_ts;
+  snprintf(r->id, sizeof(r->id), "m3");
+  snprintf(r->user_id, sizeof(r->user_id), "alice");
+  r->text = strdup("new");
+  tracked(f, r, 3);
   tracked(f, policy_for("rp", "{}"), 4); /* waits on b */
   release_row(a);
   wait_done(f, 2);
@@ -1715,7 +1722,7 @@ static void test_pg_retention_elsewhere_keeps_a_new_messages_pair(void **state) 
   char err[256];
   assert_int_equal(store_open(&g, &gl, f->dir, f->url, 100, 0, err, sizeof(err)), 0);
   struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
-  ret->ts = 1002;
+  ret->ts = cut;
   g_swept = -1;
   ret->done = on_swept;
   assert_int_equal(store_submit(g, ret, 0), 0);
@@ -1738,6 +1745,15 @@ static void test_pg_retention_elsewhere_keeps_a_new_messages_pair(void **state) 
   assert_int_equal(export_chat_count(f, "alice"), 1);
   erase(f, "alice");
   texts_are(f, "rb", STORE_TOMBSTONE);
+}
+
+static void test_pg_retention_elsewhere_keeps_a_new_messages_pair(void **state) {
+  pg_retention_race(*state, 1003, 1002);
+}
+
+static void test_pg_retention_elsewhere_keeps_a_due_pair_being_updated(void **state) {
+  const uint64_t cut = 1001 + STORE_SENDER_REFRESH_MS + 1; /* the old pair is due */
+  pg_retention_race(*state, cut + 5, cut);
 }
 #endif
 
@@ -1762,27 +1778,38 @@ static long long count_sql(struct fixture *f, const char *sql) {
   return n;
 }
 
-/* FAILS: an erased user's id outlives its chat in chat_senders. Erase
+/* An erased user's id does not outlive its chat in chat_senders. Erase
  * keeps the pairs (ADR 0021: the tombstones keep from_user, so they are
- * still found). Retention then deletes dora's tombstoned message, but bob's
- * newer message keeps room re alive, and Q_RET_SENDERS (STORE_RET_SENDERS_SQL,
- * store_schema.h) deletes only the pairs of rooms left without any chat:
- * the row (dora, re) stays for as long as anyone chats in re. By then no
- * chat row, session (anonymized), event (anonymized) or audit entry of the
- * room names dora: the pair is the only record left that says "dora
- * chatted in re", in a table neither the export nor erase shows. The
- * ADR's reason for keeping such pairs ("names only a user and a room that
- * participant_sessions names too") does not hold for an erased user.
- * Expected: no chat_senders row names dora (0). Actual: 1. */
+ * still found). Retention then deletes dora's tombstoned message while
+ * bob's newer one keeps room re alive; once no chat row, session
+ * (anonymized), event (anonymized) or audit entry names dora, neither may
+ * the pair, in a table neither the export nor erase shows (the review
+ * found it kept while anyone chatted in the room). A pair goes with the
+ * messages it can stand for: last_ts at least STORE_SENDER_REFRESH_MS
+ * before the cut-off; bob's stays. */
+static void chat_at(struct fixture *f, const char *room, uint64_t seq, const char *from, uint64_t ts,
+                    const char *text) {
+  struct store_rec *r = store_rec_new(STORE_CHAT, room);
+  r->seq = seq;
+  r->ts = ts;
+  snprintf(r->id, sizeof(r->id), "m%llu", (unsigned long long)seq);
+  snprintf(r->user_id, sizeof(r->user_id), "%s", from);
+  r->text = strdup(text);
+  r->done = on_done;
+  r->arg = f;
+  assert_int_equal(store_submit(f->st, r, 1), 0);
+}
+
 static void test_erased_user_not_kept_in_chat_senders_after_retention(void **state) {
   struct fixture *f = *state;
-  chat(f, "re", 1, "dora", NULL, "dora words");  /* ts 1001 */
-  chat(f, "re", 5, "bob", NULL, "bob later");    /* ts 1005 */
+  const uint64_t cut = 1001 + STORE_SENDER_REFRESH_MS;
+  chat_at(f, "re", 1, "dora", 1001, "dora words");
+  chat_at(f, "re", 5, "bob", cut, "bob later");
   wait_done(f, 2);
   erase(f, "dora");
   texts_are(f, "re", STORE_TOMBSTONE "|bob later");
   struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
-  ret->ts = 1003;
+  ret->ts = cut;
   int want = f->done + 1;
   submit(f, ret);
   wait_done(f, want);
@@ -1790,6 +1817,8 @@ static void test_erased_user_not_kept_in_chat_senders_after_retention(void **sta
   assert_int_equal(count_sql(f, "SELECT count(*) FROM chat_messages WHERE from_user = 'dora'"), 0);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM participant_sessions WHERE user_id = 'dora'"), 0);
   assert_int_equal(count_sql(f, "SELECT count(*) FROM chat_senders WHERE user_id = 'dora'"), 0);
+  assert_int_equal(count_sql(f, "SELECT count(*) FROM chat_senders WHERE user_id = 'bob'"), 1);
+  assert_int_equal(export_chat_count(f, "bob"), 1);
 }
 
 #ifdef HUDDLE_HAVE_LIBPQ
@@ -1860,8 +1889,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_sqlite_fts_migration_from_v4, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_senders_migrated_from_every_version_with_chat, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_of_user_reads_through_indexes, setup_sqlite, teardown),
-    {"FAILS: test_erased_user_not_kept_in_chat_senders_after_retention",
-     test_erased_user_not_kept_in_chat_senders_after_retention, setup_sqlite, teardown, NULL},
+    cmocka_unit_test_setup_teardown(test_erased_user_not_kept_in_chat_senders_after_retention, setup_sqlite,
+                                    teardown),
   };
   int failed = cmocka_run_group_tests_name("store/sqlite", sqlite_tests, NULL, NULL);
   if (pg_url()) {
@@ -1891,11 +1920,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pg_connection_lost_mid_batch, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_chat_senders_migrated_from_every_version_with_chat, setup_pg, teardown),
       cmocka_unit_test_setup_teardown(test_chat_of_user_reads_through_indexes, setup_pg, teardown),
-      /* Named "FAILS:" until the race it shows is fixed (see the test). */
-      {"FAILS: test_pg_retention_elsewhere_keeps_a_new_messages_pair",
-       test_pg_retention_elsewhere_keeps_a_new_messages_pair, setup_pg, teardown, NULL},
-      {"FAILS: test_erased_user_not_kept_in_chat_senders_after_retention",
-       test_erased_user_not_kept_in_chat_senders_after_retention, setup_pg, teardown, NULL},
+      cmocka_unit_test_setup_teardown(test_pg_retention_elsewhere_keeps_a_new_messages_pair, setup_pg, teardown),
+      cmocka_unit_test_setup_teardown(test_pg_retention_elsewhere_keeps_a_due_pair_being_updated, setup_pg,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_erased_user_not_kept_in_chat_senders_after_retention, setup_pg,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_pg_relaxed_first_message_retried_after_connection_lost, setup_pg, teardown),
 #endif
     };
