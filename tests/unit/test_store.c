@@ -471,15 +471,23 @@ static void exec_sql(struct fixture *f, const char *sql) {
  * sender's anonymized), and a chat event with no chat row (chat not stored).
  * Migrated, each chat is counted once and the order within a millisecond
  * stays, for the list and the export; new chat writes no row. */
-static void test_chat_analytics_migrated_from_v5(void **state) {
-  struct fixture *f = *state;
+/* For a migration test: the store closed, its database wiped and made
+ * again at version v (0: no database at all). */
+static void recreate_at_version(struct fixture *f, int v) {
   close_store(f);
   wipe(f);
+  if (v == 0) return;
   char err[256] = "", path[400];
   snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
-  int rc = f->url ? store_pg_create_at_version(f->url, 5, err, sizeof(err))
-                  : store_sqlite_create_at_version(path, 5, err, sizeof(err));
-  if (rc != 0) fail_msg("create at version 5: %s", err);
+  int rc = f->url ? store_pg_create_at_version(f->url, v, err, sizeof(err))
+                  : store_sqlite_create_at_version(path, v, err, sizeof(err));
+  if (rc != 0) fail_msg("create at version %d: %s", v, err);
+}
+
+static void test_chat_analytics_migrated_from_v5(void **state) {
+  struct fixture *f = *state;
+  recreate_at_version(f, 5);
+  char err[256] = "";
   /* In insertion (recording) order. */
   exec_sql(f, "INSERT INTO room_sessions(room_id, started_at) VALUES ('rv5', 900);"
               "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user, text, ts, erased)"
@@ -552,13 +560,8 @@ static void texts_are(struct fixture *f, const char *room, const char *want) {
  * migration, in a room the sender had not used, is found too. */
 static void test_chat_senders_migrated_from_v6(void **state) {
   struct fixture *f = *state;
-  close_store(f);
-  wipe(f);
-  char err[256] = "", path[400];
-  snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
-  int rc = f->url ? store_pg_create_at_version(f->url, 6, err, sizeof(err))
-                  : store_sqlite_create_at_version(path, 6, err, sizeof(err));
-  if (rc != 0) fail_msg("create at version 6: %s", err);
+  recreate_at_version(f, 6);
+  char err[256] = "";
   exec_sql(f, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user, text, ts, erased)"
               " VALUES ('s1', 1, 'm1', 'alice', 'A', NULL, 'alice in s1', 1001, 0),"
               " ('s2', 1, 'm2', 'bob', 'B', NULL, 'bob in s2', 1002, 0),"
@@ -635,15 +638,8 @@ static void test_reopen_is_idempotent(void **state) {
 static void test_migrations_from_every_version(void **state) {
   struct fixture *f = *state;
   for (int v = 0; v < STORE_SCHEMA_VERSION; v++) {
-    close_store(f);
-    wipe(f);
-    char err[256] = "", path[400];
-    snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
-    if (v > 0) {
-      int rc = f->url ? store_pg_create_at_version(f->url, v, err, sizeof(err))
-                      : store_sqlite_create_at_version(path, v, err, sizeof(err));
-      if (rc != 0) fail_msg("create at version %d: %s", v, err);
-    }
+    recreate_at_version(f, v);
+    char err[256] = "";
     if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from %d: %s", v, err);
     chat(f, "r6", 1, "alice", NULL, "after migration");
     wait_done(f, f->done + 1);
@@ -866,13 +862,9 @@ static void test_room_policy_export_erase(void **state) {
  * again migrates nothing (idempotent). */
 static void test_policy_migration_from_v2(void **state) {
   struct fixture *f = *state;
-  close_store(f);
-  wipe(f);
+  recreate_at_version(f, 2);
   char err[256] = "", path[400];
   snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
-  int rc = f->url ? store_pg_create_at_version(f->url, 2, err, sizeof(err))
-                  : store_sqlite_create_at_version(path, 2, err, sizeof(err));
-  if (rc != 0) fail_msg("create at version 2: %s", err);
   /* Data written at version 2, by the SQL of version 2. */
   const char *v2 = "INSERT INTO room_settings(room_id, settings, updated_at) VALUES ('rv', '{\"locked\":true}', 1);"
                    "INSERT INTO room_sessions(room_id, started_at, last_seq) VALUES ('rv', 1, 9);";
@@ -1582,13 +1574,8 @@ static void test_sqlite_corrupt_file_refused(void **state) {
 static void test_chat_senders_migrated_from_every_version_with_chat(void **state) {
   struct fixture *f = *state;
   for (int v = 2; v < STORE_SCHEMA_VERSION; v++) {
-    close_store(f);
-    wipe(f);
-    char err[256] = "", path[400];
-    snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
-    int rc = f->url ? store_pg_create_at_version(f->url, v, err, sizeof(err))
-                    : store_sqlite_create_at_version(path, v, err, sizeof(err));
-    if (rc != 0) fail_msg("create at version %d: %s", v, err);
+    recreate_at_version(f, v);
+    char err[256] = "";
     exec_sql(f, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user, text, ts, erased)"
                 " VALUES ('va', 1, 'm1', 'alice', 'A', NULL, 'alice in va', 1001, 0),"
                 " ('vb', 1, 'm2', 'alice', 'A', 'bob', 'alice to bob', 1002, 0),"
