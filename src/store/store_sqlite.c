@@ -308,16 +308,24 @@ static struct store_conn *connect_db(const char *path, int flags, char *err, siz
    * only keeps pages written once and never read again; at 16 MiB it held
    * 340 bytes per idle member at 19,900 members (one analytics row a join),
    * without a measurable gain in store_bench (docs/performance.md). */
-  /* wal_autocheckpoint=10000: checkpoints are the checkpointer thread's
+  /* wal_autocheckpoint=100000: checkpoints are the checkpointer thread's
    * (store.c); SQLite's default (1,000 pages) made the committing writer
    * copy and sync the WAL into the file every few hundred commits, the
    * durable chat's p99 (docs/performance.md, "Persistence", fifth pass).
-   * 10,000 pages (40 MiB) is a backstop should the checkpointer fall behind. */
+   * This is the backstop, should the checkpointer fall behind. The WAL
+   * starts over only after a checkpoint that found nothing appended while
+   * it copied, which under steady chat is a matter of luck, so the WAL
+   * outgrows a second's frames: at 10,000 pages (1.5 s of durable chat at
+   * 2,000 msg/s) and at 40,000 (3 s at 4,000) the backstop fired, a
+   * checkpoint and its syncs inside a commit each time; 100,000 pages
+   * (at most 400 MiB of WAL on disk) halved p99 at both rates (sixth
+   * pass). A journal_size_limit to give the space back made the file
+   * grow again after each restart, worse (p99.9 41-47 ms). */
   const char *tune = flags & STORE_CONNECT_SYNC_NORMAL
                          ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-2048;"
-                           " PRAGMA wal_autocheckpoint=10000;"
+                           " PRAGMA wal_autocheckpoint=100000;"
                          : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-2048;"
-                           " PRAGMA wal_autocheckpoint=10000;";
+                           " PRAGMA wal_autocheckpoint=100000;";
   if (sqlite3_exec(c->db, tune, NULL, NULL, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master", -1, &jm, NULL) != SQLITE_OK ||
       sqlite3_step(jm) != SQLITE_ROW) {
