@@ -114,6 +114,13 @@ struct map;
  * ts), and then remembers ts for it; 0 if the pair is known and recent.
  * Whatever a rolled-back transaction wrote must be forgotten (map_free). */
 int store_sender_due(struct map *known, const char *room_id, const char *user_id, uint64_t ts);
+/* One user's chat ($1), for export: what it sent (through chat_senders)
+ * and the private messages sent to it. The same SQL in both dialects. */
+#define STORE_EXPORT_CHAT_SQL                                                                             \
+  "SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"                      \
+  " FROM chat_messages WHERE " STORE_CHAT_OF_USER("$1") " UNION"                                          \
+  " SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"                     \
+  " FROM chat_messages WHERE to_user = $1 ORDER BY ts, seq"
 /* One user's events ($1), for export: an erased user's chat is no longer
  * theirs (as its event rows were anonymized). */
 #define STORE_EXPORT_EVENTS_SQL                                                                           \

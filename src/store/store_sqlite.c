@@ -764,11 +764,7 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
     break;
   case STORE_READ_EXPORT: {
     json_t *chat = json_array(), *sessions = json_array(), *events = json_array(), *audit = json_array();
-    rc = rows_json(c, "SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"
-                      " FROM chat_messages WHERE " STORE_CHAT_OF_USER("?1") " UNION"
-                      " SELECT room_id, seq, message_id, from_user, to_user, reply_to, text, ts, erased"
-                      " FROM chat_messages WHERE to_user = ?1 ORDER BY ts, seq",
-                   r->user_id, 0, chat);
+    rc = rows_json(c, STORE_EXPORT_CHAT_SQL, r->user_id, 0, chat);
     if (rc == 0)
       rc = rows_json(c, "SELECT room_id, session_id, role, joined_at, left_at, duration_ms, end_reason"
                         " FROM participant_sessions WHERE user_id = ?1 ORDER BY joined_at",
