@@ -150,6 +150,21 @@ async function metrics(srv) {
 }
 
 /**
+ * Text that libmagic calls text/plain, of exactly n bytes, unlike any other
+ * (random letters every 97 bytes: no two alike, nothing compresses away);
+ * each line starts with seed and a space when seed is given.
+ */
+function textBytes(n, seed) {
+  const crypto = require('node:crypto');
+  const line = Buffer.from(`${seed === undefined ? '' : `${seed} `}the quick brown fox jumps over the lazy dog 0123456789\n`);
+  const b = Buffer.alloc(n);
+  for (let o = 0; o < n; o += line.length) line.copy(b, o, 0, Math.min(line.length, n - o));
+  const rnd = crypto.randomBytes(Math.floor(n / 97));
+  for (let i = 0; i < rnd.length; i++) b[i * 97] = 97 + (rnd[i] % 26);
+  return b;
+}
+
+/**
  * alice shares data (text/plain) in room, where bob is too, and uploads it
  * in one tus PATCH; resolves {url, id, atok, btok, alice, bob} once the
  * file is ready to download.
@@ -175,6 +190,7 @@ async function shareFile(srv, room, data, name = 'f.txt') {
 
 module.exports = {
   shareFile,
+  textBytes,
   tok,
   adminTok,
   rest,

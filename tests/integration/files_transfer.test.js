@@ -58,15 +58,7 @@ async function startClamd() {
 const base = (srv) => `http://${srv.addr}`;
 
 /** Text that libmagic calls text/plain, of exactly n bytes. */
-function textBytes(n, seed = 'x') {
-  const line = Buffer.from(`${seed} the quick brown fox jumps over the lazy dog 0123456789\n`);
-  const b = Buffer.alloc(n);
-  for (let o = 0; o < n; o += line.length) line.copy(b, o, 0, Math.min(line.length, n - o));
-  // Random letters so that no two files are alike and nothing compresses away.
-  const rnd = crypto.randomBytes(Math.floor(n / 97));
-  for (let i = 0; i < rnd.length; i++) b[i * 97] = 97 + (rnd[i] % 26);
-  return b;
-}
+const textBytes = (n, seed = 'x') => f.textBytes(n, seed);
 
 /** Sends an offer from c and resolves the sender's copy (with upload_url). */
 async function offer(c, payload, to) {

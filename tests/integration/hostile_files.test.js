@@ -21,15 +21,7 @@ const TUS = { 'Tus-Resumable': '1.0.0' };
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest();
 const fdCount = (srv) => fs.readdirSync(`/proc/${srv.pid}/fd`).length;
 
-/** Text that libmagic calls text/plain, of exactly n bytes, unlike any other. */
-function textBytes(n) {
-  const line = Buffer.from('the quick brown fox jumps over the lazy dog 0123456789\n');
-  const b = Buffer.alloc(n);
-  for (let o = 0; o < n; o += line.length) line.copy(b, o, 0, Math.min(line.length, n - o));
-  const rnd = crypto.randomBytes(Math.floor(n / 97));
-  for (let i = 0; i < rnd.length; i++) b[i * 97] = 97 + (rnd[i] % 26);
-  return b;
-}
+const textBytes = (n) => f.textBytes(n);
 
 /**
  * Room `room` owned by A (owen joined there first), alice (the sharer) on B.
