@@ -23,6 +23,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "store/store.h"
 #include "store/store_schema.h"
 
@@ -166,23 +170,110 @@ static void *checkpointer_main(void *arg) {
   return NULL;
 }
 
+/* ---- the indexer thread ---- */
+
+#define INDEX_ROWS 256      /* the indexer runs once this many chat records were committed */
+#define INDEX_DELAY_MS 200  /* or once the first of them has waited this long */
+
+/* Appends a search or an erase to the indexer's jobs (under mu). */
+static void ix_push(struct store *st, struct store_rec *r) {
+  r->next = NULL;
+  if (st->ix_tail) st->ix_tail->next = r;
+  else st->ix_head = r;
+  st->ix_tail = r;
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The indexer (ops->index_connect): keeps the search index up to date on
+ * its own connection and thread, so that the writer's commits never hold
+ * indexing work (ADR 0022). Committed chat records are indexed together
+ * once INDEX_ROWS wait or INDEX_DELAY_MS after the first, a step at a time
+ * (jobs that arrive meanwhile go first). Jobs: a search (after its
+ * STORE_FTS_SYNC), run once the index has caught up, in the same snapshot;
+ * an erase, answered once the index has caught up with it. It runs at a
+ * lower priority than the loop and the writer: on a busy core its work
+ * waits for theirs. */
+static void *indexer_main(void *arg) {
+  struct store *st = arg;
+  struct store_conn *c = st->ixconn;
+  st->ixconn = NULL;
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+    log_debug("store_indexer_nice err=\"%s\"", strerror(errno));
+  uint64_t since = 0; /* when rows started waiting */
+  pthread_mutex_lock(&st->mu);
+  for (;;) {
+    while (!st->ix_stopping && st->ix_head == NULL && st->ix_rows < INDEX_ROWS) {
+      if (st->ix_rows == 0) {
+        since = 0;
+        pthread_cond_wait(&st->ix_cond, &st->mu);
+        continue;
+      }
+      if (since == 0) since = now_ms();
+      uint64_t waited = now_ms() - since;
+      if (waited >= INDEX_DELAY_MS) break;
+      struct timespec until;
+      deadline_in(&until, (int)(INDEX_DELAY_MS - waited));
+      pthread_cond_timedwait(&st->ix_cond, &st->mu, &until);
+    }
+    if (st->ix_stopping && st->ix_head == NULL) break;
+    struct store_rec *jobs = st->ix_head;
+    st->ix_head = st->ix_tail = NULL;
+    st->ix_rows = 0;
+    since = 0;
+    pthread_mutex_unlock(&st->mu);
+    if (c == NULL) {
+      char err[256];
+      if (!(c = st->ops->index_connect(st->where, err, sizeof(err)))) log_warn("store_index_down err=\"%s\"", err);
+    }
+    int rc = 0, erase = 0;
+    for (struct store_rec *r = jobs; r; r = r->next) erase |= r->kind == STORE_ERASE_USER;
+    if (jobs == NULL || erase) {
+      /* Step by step; a search or erase that arrives meanwhile is taken
+       * next (an erase waits for the whole catch-up it is part of). */
+      while (c && (rc = st->ops->index_work(c)) == 1) {
+        if (erase) continue;
+        pthread_mutex_lock(&st->mu);
+        int job = st->ix_head != NULL;
+        pthread_mutex_unlock(&st->mu);
+        if (job) break;
+      }
+    }
+    if (erase && rc != 0)
+      log_warn("store_index_erase_pending reason=\"%s\"", c ? "the index failed" : "no index connection");
+    for (struct store_rec *r = jobs; r; r = r->next) {
+      if (r->kind != STORE_READ_CHAT) continue; /* an erase: committed, its status stays */
+      int ok = c && (rc = st->ops->read(c, r)) == 0;
+      r->status = ok ? STORE_OK : STORE_E_UNAVAILABLE;
+    }
+    if (c && rc < 0) {
+      st->ops->disconnect(c); /* made again next time */
+      c = NULL;
+    }
+    pthread_mutex_lock(&st->mu);
+    for (struct store_rec *r = jobs, *next; r; r = next) {
+      next = r->next;
+      done_push(st, r);
+    }
+    if (jobs) uv_async_send(&st->async);
+  }
+  pthread_mutex_unlock(&st->mu);
+  if (c) st->ops->disconnect(c);
+  return NULL;
+}
+
 static void *writer_main(void *arg) {
   struct store *st = arg;
   int retry_ms = RETRY_MIN_MS;
   int wrote = 0;                   /* batches committed since the writer last released memory */
-  int idle_ran = 1; /* the back end's idle work ran since the last commit */
   for (;;) {
     pthread_mutex_lock(&st->mu);
     while (st->q_head == NULL && !st->stopping) {
       if (st->state == STORE_STATE_DOWN) break; /* probe below, even with nothing to write */
-      if (!idle_ran && st->ops->idle && st->wconn) {
-        /* Nothing queued: the back end's deferred work, once per idle spell. */
-        idle_ran = 1;
-        pthread_mutex_unlock(&st->mu);
-        st->ops->idle(st->wconn);
-        pthread_mutex_lock(&st->mu);
-        continue;
-      }
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       ts.tv_sec += IDLE_PING_S;
@@ -287,16 +378,29 @@ static void *writer_main(void *arg) {
       if (st->has_checkpointer) pthread_cond_signal(&st->ck_cond);
       if ((uint64_t)n > st->stats.max_batch) st->stats.max_batch = (uint64_t)n;
       st->q_len -= (size_t)n;
+      uint64_t ix_was = st->ix_rows;
+      int ix_job = 0;
       for (struct store_rec *r = batch, *next; r; r = next) {
         next = r->next;
         r->status = STORE_OK;
-        done_push(st, r);
+        if (st->has_indexer && (r->kind == STORE_CHAT || r->kind == STORE_CHAT_FORGET ||
+                                r->kind == STORE_RETENTION || r->kind == STORE_ERASE_USER))
+          st->ix_rows++;
+        if (st->has_indexer && r->kind == STORE_ERASE_USER) {
+          ix_push(st, r); /* answered once the search index forgot the text too */
+          ix_job = 1;
+        } else {
+          done_push(st, r);
+        }
       }
+      /* The indexer is woken when rows start waiting (it times its delay
+       * from then), when enough wait, or for a job: not at every commit. */
+      if (ix_job || (ix_was == 0 && st->ix_rows > 0) || (ix_was < INDEX_ROWS && st->ix_rows >= INDEX_ROWS))
+        pthread_cond_signal(&st->ix_cond);
       pthread_mutex_unlock(&st->mu);
       uv_async_send(&st->async);
       retry_ms = RETRY_MIN_MS;
       wrote = 1;
-      idle_ran = 0;
       continue;
     }
     /* The connection failed: fail waiting chat, keep the rest, reconnect. */
@@ -369,6 +473,7 @@ static void run_done(struct store *st) {
       struct store_room_meta *m = map_get(&st->rooms, r->room_id);
       if (m && m->pending) m->pending--;
     }
+    if (r->kind == STORE_READ_CHAT) st->pending_reads--; /* a search the indexer ran */
     if (r->done) r->done(r, r->arg);
     store_rec_free(r);
   }
@@ -435,13 +540,21 @@ static void read_work(uv_work_t *w) {
 
 static void queue_read(struct store *st, struct store_rec *r);
 
-/* The full-text index may lag (store_be_ops.idle): a search waits for a
- * STORE_FTS_SYNC that went through the writer after every chat record
- * submitted before it, then runs. */
+/* The search index follows what is committed (store_be_ops.index_work):
+ * a search waits for a STORE_FTS_SYNC that went through the writer after
+ * every chat record submitted before it, then runs on the indexer. */
 static void on_fts_synced(struct store_rec *sync, void *arg) {
   struct store_rec *r = arg;
-  (void)sync; /* failed: the search runs on what is indexed */
-  queue_read(r->st, r);
+  struct store *st = r->st;
+  (void)sync; /* failed: the search runs on what is committed */
+  if (!st->has_indexer || st->closing) {
+    queue_read(st, r); /* closing: answered unavailable */
+    return;
+  }
+  pthread_mutex_lock(&st->mu);
+  ix_push(st, r);
+  pthread_cond_signal(&st->ix_cond);
+  pthread_mutex_unlock(&st->mu);
 }
 
 static void read_after(uv_work_t *w, int status) {
@@ -469,7 +582,7 @@ int store_read(struct store *st, struct store_rec *r) {
     store_rec_free(r);
     return -1;
   }
-  if (st->ops->idle && r->kind == STORE_READ_CHAT && r->query.q[0]) {
+  if (st->ops->index_connect && r->kind == STORE_READ_CHAT && r->query.q[0]) {
     struct store_rec *sync = store_rec_new(STORE_FTS_SYNC, r->room_id);
     if (sync) {
       sync->done = on_fts_synced;
@@ -661,6 +774,7 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
   pthread_mutex_init(&st->rmu, NULL);
   pthread_cond_init(&st->cond, NULL);
   pthread_cond_init(&st->ck_cond, NULL);
+  pthread_cond_init(&st->ix_cond, NULL);
   uv_async_init(loop, &st->async, on_async);
   st->async.data = st;
   if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
@@ -675,6 +789,18 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
     if (!st->has_checkpointer && st->ckconn) {
       st->ops->disconnect(st->ckconn);
       st->ckconn = NULL;
+    }
+  }
+  if (st->ops->index_connect) {
+    /* Its descriptors, too, are there from the start; failing, the thread
+     * tries again at its first job. */
+    char ixerr[256];
+    if (!(st->ixconn = st->ops->index_connect(st->where, ixerr, sizeof(ixerr))))
+      log_warn("store_index_down err=\"%s\"", ixerr);
+    st->has_indexer = pthread_create(&st->indexer, NULL, indexer_main, st) == 0;
+    if (!st->has_indexer && st->ixconn) {
+      st->ops->disconnect(st->ixconn);
+      st->ixconn = NULL;
     }
   }
   log_info("store_open backend=%s version=%d rooms=%zu", st->ops->name, st->ops->version(st->wconn),
@@ -737,6 +863,15 @@ static void writer_stop(struct store *st) {
   pthread_join(st->writer, NULL);
   if (st->has_checkpointer) pthread_join(st->checkpointer, NULL);
   st->has_checkpointer = 0;
+  if (st->has_indexer) {
+    /* After the writer: the erases it committed last are the indexer's. */
+    pthread_mutex_lock(&st->mu);
+    st->ix_stopping = 1;
+    pthread_cond_signal(&st->ix_cond);
+    pthread_mutex_unlock(&st->mu);
+    pthread_join(st->indexer, NULL);
+    st->has_indexer = 0;
+  }
   run_done(st);
 }
 
@@ -763,6 +898,7 @@ void store_close(struct store *st) {
   pthread_mutex_destroy(&st->rmu);
   pthread_cond_destroy(&st->cond);
   pthread_cond_destroy(&st->ck_cond);
+  pthread_cond_destroy(&st->ix_cond);
   free(st);
 }
 

@@ -42,7 +42,7 @@ enum store_kind {
   STORE_RETENTION,        /* ts = cut-off: chat and events older are deleted */
   STORE_POLICY,           /* room_id, ts, text = the room's policy JSON (roles, overrides, bans,
                              rejections, hand queue; "{}" forgets it) */
-  STORE_FTS_SYNC,         /* internal: the full-text index catches up (store_read, before a search) */
+  STORE_FTS_SYNC,         /* internal: commits nothing; a search waits for it (store_read) */
   STORE__WRITES,
   /* reads (thread pool); rec->result receives JSON text */
   STORE_READ_CHAT,        /* room_id, user_id = viewer, value = admin, query */
@@ -130,11 +130,17 @@ struct store_be_ops {
    * the first record the database refused (nothing committed; the writer
    * drops that one and retries the rest). Rolls back itself. */
   int (*apply_batch)(struct store_conn *c, struct store_rec *batch, struct store_rec **bad);
-  /* Optional: called by the writer when nothing is queued, for deferred
-   * work (SQLite: the full-text index's lag); it commits its own
-   * transaction. Set also means the full-text index may lag: store_read
-   * sends a STORE_FTS_SYNC through the writer before a search. 0 or -1. */
-  int (*idle)(struct store_conn *c);
+  /* Optional: a full-text index kept apart from the writer (SQLite: FTS5
+   * in a file of its own, ADR 0022), on the store's indexer thread.
+   * index_connect opens its connection for the database at where;
+   * index_work brings it a step closer to what is committed, in a
+   * transaction of its own: 1 when more is left, 0 when up to date, -1 on
+   * failure. read on that connection catches the index up, then reads, in
+   * one snapshot. Set, a search waits for a STORE_FTS_SYNC through the
+   * writer (every chat record submitted before it is committed) and then
+   * runs on the indexer; an erase completes once the index has followed it. */
+  struct store_conn *(*index_connect)(const char *where, char *err, size_t err_len);
+  int (*index_work)(struct store_conn *c);
   /* Optional: the writer has had nothing to do for a ping interval after
    * writing; gives back memory only a busy writer needs (SQLite: its page
    * cache). */
@@ -170,6 +176,13 @@ struct store {
   struct store_conn *ckconn;        /* the checkpointer's connection until its thread takes it */
   pthread_cond_t ck_cond;           /* under mu: the writer committed, or stopping */
   uint64_t ck_commits;              /* under mu: batches committed when the last checkpoint began */
+  pthread_t indexer;                /* when ops->index_connect: keeps the search index */
+  int has_indexer;
+  struct store_conn *ixconn;        /* the indexer's connection until its thread takes it */
+  pthread_cond_t ix_cond;           /* under mu: rows to index, a job, or stopping */
+  uint64_t ix_rows;                 /* under mu: chat records committed since the indexer last looked */
+  struct store_rec *ix_head, *ix_tail; /* under mu: searches and erases waiting for the index */
+  int ix_stopping;                  /* under mu: the writer has ended; finish the jobs and end */
   pthread_mutex_t mu;
   pthread_cond_t cond;
   struct store_rec *q_head, *q_tail; /* submitted, not yet taken by the writer */

@@ -104,6 +104,10 @@ static const char *migrations[] = {
    * chat for erase and export (ADR 0021, store_schema.h). */
   "CREATE TABLE chat_senders (user_id TEXT NOT NULL, room_id TEXT NOT NULL, last_ts BIGINT NOT NULL,"
   " PRIMARY KEY (user_id, room_id));" STORE_MIGRATION_7_ROWS,
+  /* 8: SQLite's full-text index moved to a file of its own (ADR 0022);
+   * nothing here (the tsvector and its GIN index follow the row), but both
+   * back ends share one version number. */
+  "SELECT 1",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -784,7 +788,7 @@ static int ping(struct store_conn *c) { return PQstatus(c->pg) == CONNECTION_OK 
 const struct store_be_ops store_pg_ops = {
   "postgresql", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
   apply_batch,
-  NULL, /* idle: nothing deferred (the tsvector and its GIN index follow the row) */
+  NULL, NULL, /* index: none apart (the tsvector and its GIN index follow the row) */
   NULL, /* release: the cache is the server's */
   NULL, /* checkpoint: the server's own */
 };

@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 #define STORE_TOMBSTONE "[message removed]"
 #define STORE_ANONYMOUS "anonymous"
 

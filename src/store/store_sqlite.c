@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/map.h"
 #include "store/store.h"
@@ -113,6 +114,18 @@ static const char *migrations[] = {
    * chat for erase and export (ADR 0021, store_schema.h). */
   "CREATE TABLE chat_senders (user_id TEXT NOT NULL, room_id TEXT NOT NULL, last_ts INTEGER NOT NULL,"
   " PRIMARY KEY (user_id, room_id)) WITHOUT ROWID;" STORE_MIGRATION_7_ROWS,
+  /* 8: the full-text index leaves this file for its own, kept by its own
+   * thread (ADR 0022, "the search index" below): the writer's commits no
+   * longer index chat. What changes an indexed row (erase, forget,
+   * retention) is written to chat_index_log in the same transaction, for
+   * the index to follow; store_meta.search_id names this database to it. */
+  "DROP TRIGGER IF EXISTS chat_messages_ad;"
+  "DROP TRIGGER IF EXISTS chat_messages_au;"
+  "DROP TABLE IF EXISTS chat_fts;"
+  "DROP TABLE IF EXISTS chat_fts_state;"
+  "CREATE TABLE chat_index_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, chat_id INTEGER, cutoff INTEGER);"
+  "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+  "INSERT INTO store_meta(key, value) VALUES ('search_id', lower(hex(randomblob(16))));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -120,9 +133,12 @@ static const char *migrations[] = {
 enum {
   Q_ROOM_OPEN, Q_ROOM_CLOSE, Q_PART_JOIN, Q_PART_LEAVE, Q_CHAT, Q_CHAT_FORGET, Q_EVENT, Q_MEDIA,
   Q_AUDIT, Q_SETTINGS, Q_POLICY, Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_RET_CHAT, Q_RET_EVENTS,
-  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_CHAT_FTS, Q_ERASE_AUDIT, Q_ERASE_MEDIA,
-  Q_RET_SETTINGS, Q_RET_POLICY, Q_FTS_CATCH_UP, Q_FTS_MARK, Q_FTS_UPTO, Q_BEGIN, Q_COMMIT, Q_CHAT_SENDER,
-  Q_RET_SENDERS, Q__COUNT
+  Q_ERASE_POLICY_FIND, Q_ERASE_POLICY_SET, Q_ERASE_AUDIT, Q_ERASE_MEDIA,
+  Q_RET_SETTINGS, Q_RET_POLICY, Q_BEGIN, Q_COMMIT, Q_CHAT_SENDER, Q_RET_SENDERS,
+  Q_LOG_FORGET, Q_LOG_ERASE, Q_LOG_RETENTION,
+  /* the search index's connection only */
+  Q_IX_STATE, Q_IX_LOG, Q_IX_DEL_ID, Q_IX_READD, Q_IX_READD_FTS, Q_IX_DEL_TS, Q_IX_LOWER, Q_IX_END, Q_IX_ADD,
+  Q_IX_ADD_FTS, Q_IX_MARK, Q_IX_PRUNE, Q__COUNT
 };
 
 static const char *write_sql[Q__COUNT] = {
@@ -163,19 +179,31 @@ static const char *write_sql[Q__COUNT] = {
   [Q_RET_SENDERS] = STORE_RET_SENDERS_SQL,
   [Q_ERASE_POLICY_FIND] = "SELECT room_id, policy FROM room_policy WHERE instr(policy, ?1) > 0",
   [Q_ERASE_POLICY_SET] = "UPDATE room_policy SET policy = ?2, updated_at = ?3 WHERE room_id = ?1",
-  [Q_CHAT_FTS] = "INSERT INTO chat_fts(rowid, text) VALUES (?1, ?2)",
   /* Every batch begins and commits: prepared once, as the rest, instead
    * of parsed again by sqlite3_exec at each commit. */
   [Q_BEGIN] = "BEGIN IMMEDIATE",
   [Q_COMMIT] = "COMMIT",
-  /* The full-text index's lag (schema 5): rows above indexed_upto are not
-   * indexed yet; one statement indexes them all, then the mark moves to
-   * the last row (after a delete of the last rows, ids below the mark are
-   * never reused while it stays: every row is indexed at that moment). */
-  [Q_FTS_CATCH_UP] = "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM chat_messages WHERE id > ?1 ORDER BY id",
-  [Q_FTS_MARK] = "UPDATE chat_fts_state SET indexed_upto = ?1",
-  [Q_FTS_UPTO] = "SELECT (SELECT indexed_upto FROM chat_fts_state),"
-                 " (SELECT coalesce(max(id), 0) FROM chat_messages)",
+  /* What the search index must follow (schema 8): a chat row forgotten or
+   * erased, or a retention cut-off, logged before the change. */
+  [Q_LOG_FORGET] = "INSERT INTO chat_index_log(chat_id) SELECT id FROM chat_messages WHERE room_id = ?1 AND seq = ?2",
+  [Q_LOG_ERASE] = "INSERT INTO chat_index_log(chat_id) SELECT id FROM chat_messages WHERE " STORE_CHAT_OF_USER("?1"),
+  [Q_LOG_RETENTION] = "INSERT INTO chat_index_log(cutoff) VALUES (?1)",
+  /* The search index (its own file, the chat database attached as chat;
+   * see "the search index" below). */
+  [Q_IX_STATE] = "SELECT indexed_upto, log_upto FROM index_state",
+  [Q_IX_LOG] = "SELECT seq, chat_id, cutoff FROM chat.chat_index_log WHERE seq > ?1 ORDER BY seq",
+  [Q_IX_DEL_ID] = "DELETE FROM docs WHERE id = ?1",
+  [Q_IX_READD] = "INSERT INTO docs(id, ts, text) SELECT id, ts, text FROM chat.chat_messages"
+                 " WHERE id = ?1 AND erased = 0",
+  [Q_IX_READD_FTS] = "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM docs WHERE id = ?1",
+  [Q_IX_DEL_TS] = "DELETE FROM docs WHERE ts < ?1",
+  [Q_IX_LOWER] = "SELECT coalesce(max(id), 0) FROM docs",
+  [Q_IX_END] = "SELECT max(id), count(*) FROM (SELECT id FROM chat.chat_messages WHERE id > ?1 ORDER BY id LIMIT ?2)",
+  [Q_IX_ADD] = "INSERT INTO docs(id, ts, text) SELECT id, ts, text FROM chat.chat_messages"
+               " WHERE id > ?1 AND id <= ?2 AND erased = 0",
+  [Q_IX_ADD_FTS] = "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM docs WHERE id > ?1 AND id <= ?2",
+  [Q_IX_MARK] = "UPDATE index_state SET indexed_upto = ?1, log_upto = ?2",
+  [Q_IX_PRUNE] = "DELETE FROM chat.chat_index_log WHERE seq <= ?1",
   /* Rooms' audit entries (room_id not empty) naming the user as actor or
    * target, or in their details (?2 is the quoted id): the server's own
    * entries (user_export, user_erase) stay, as the record of the erase. */
@@ -202,11 +230,10 @@ static const char *write_sql[Q__COUNT] = {
                     " WHERE started_by = ?1 OR stopped_by = ?1",
 };
 
-/* The full-text index's lag: indexed at the commit of a batch once this
- * many rows wait (a bound on what start-up and a search catch up), or by
- * the idle writer once this many do. */
-#define FTS_DEFER_MAX 256
-#define FTS_IDLE_MIN 64
+/* The search index indexes at most this many chat rows a transaction
+ * (store_sqlite_index_work), so that a search or an erase waiting for it
+ * waits for one step at most before its own. */
+#define INDEX_STEP_ROWS 1024
 
 struct store_conn {
   sqlite3 *db;
@@ -214,17 +241,14 @@ struct store_conn {
   /* The chat_senders pairs this connection wrote and when (store_sender_due):
    * forgotten at a rollback (the pairs of the transaction) and retention. */
   struct map senders;
-  /* The writer's view of the full-text lag: indexed_upto and the rows
-   * inserted above it since (fts_known 0: read both again). */
-  sqlite3_int64 fts_upto;
-  int fts_pending;
-  int fts_known;
+  /* The search index's connection (index_connect): its file is main, the
+   * chat database is attached as chat; reads catch the index up first. */
+  int is_index;
 };
 
 static int begin(struct store_conn *c);
 static int exec(struct store_conn *c, const char *sql);
 static void rollback(struct store_conn *c);
-static int fts_catch_up(struct store_conn *c);
 
 static int version_of(sqlite3 *db) {
   sqlite3_stmt *q;
@@ -347,13 +371,6 @@ static struct store_conn *connect_db(const char *path, int flags, char *err, siz
       goto fail;
     }
     sqlite3_finalize(qc);
-    /* Chat rows a crash left without their full-text rows. */
-    if (begin(c) != 0 || fts_catch_up(c) != 0 || exec(c, "COMMIT") != 0) {
-      snprintf(err, err_len, "sqlite %s: cannot bring the full-text index up to date: %s", path,
-               sqlite3_errmsg(c->db));
-      rollback(c);
-      goto fail;
-    }
   } else if (version_of(c->db) != NMIGRATIONS) {
     snprintf(err, err_len, "sqlite %s: schema version %d, expected %d", path, version_of(c->db), NMIGRATIONS);
     goto fail;
@@ -380,15 +397,9 @@ static int control(struct store_conn *c, int i) {
 }
 
 static int begin(struct store_conn *c) { return control(c, Q_BEGIN); }
-static int commit(struct store_conn *c) {
-  /* Enough chat rows wait for the full-text index: index them in this
-   * batch's transaction (the idle writer usually has, see idle()). */
-  if (c->fts_known && c->fts_pending >= FTS_DEFER_MAX && fts_catch_up(c) != 0) return -1;
-  return control(c, Q_COMMIT);
-}
+static int commit(struct store_conn *c) { return control(c, Q_COMMIT); }
 static void rollback(struct store_conn *c) {
   if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-  c->fts_known = 0; /* whatever the batch did to the lag is undone: read it again */
   map_free(&c->senders); /* and the pairs it wrote */
 }
 
@@ -417,77 +428,6 @@ static int run(struct store_conn *c, sqlite3_stmt *q) {
 }
 
 static const char *col(sqlite3_stmt *q, int i);
-
-/* ---- the full-text index's lag (schema 5) ---- */
-
-/* Reads indexed_upto and the last chat row's id, if not known. 0 or -1. */
-static int fts_load(struct store_conn *c) {
-  if (c->fts_known) return 0;
-  sqlite3_stmt *q = stmt(c, Q_FTS_UPTO);
-  if (q == NULL) return -1;
-  int rc = sqlite3_step(q);
-  if (rc != SQLITE_ROW) {
-    sqlite3_reset(q);
-    log_warn("sqlite_step err=\"%s\"", sqlite3_errmsg(c->db));
-    return -1;
-  }
-  sqlite3_int64 upto = sqlite3_column_int64(q, 0), last = sqlite3_column_int64(q, 1);
-  sqlite3_reset(q);
-  c->fts_upto = upto;
-  c->fts_pending = last > upto ? (last - upto > 1000000000 ? 1000000000 : (int)(last - upto)) : 0;
-  c->fts_known = 1;
-  return 0;
-}
-
-/* Moves indexed_upto to the last chat row (every row is indexed). */
-static int fts_mark_all(struct store_conn *c) {
-  sqlite3_stmt *q = stmt(c, Q_FTS_UPTO);
-  if (q == NULL) return -1;
-  if (sqlite3_step(q) != SQLITE_ROW) {
-    sqlite3_reset(q);
-    return -1;
-  }
-  sqlite3_int64 last = sqlite3_column_int64(q, 1);
-  sqlite3_reset(q);
-  if (!(q = stmt(c, Q_FTS_MARK))) return -1;
-  N(q, 1, last);
-  if (run(c, q) != 0) return -1;
-  c->fts_upto = last;
-  c->fts_pending = 0;
-  return 0;
-}
-
-/* Inside the open transaction: indexes every chat row above indexed_upto,
- * in one statement (one FTS5 segment at the commit). 0 or -1. */
-static int fts_catch_up(struct store_conn *c) {
-  if (fts_load(c) != 0) return -1;
-  if (c->fts_pending == 0) return 0;
-  sqlite3_stmt *q = stmt(c, Q_FTS_CATCH_UP);
-  if (q == NULL) return -1;
-  N(q, 1, c->fts_upto);
-  if (run(c, q) != 0) return -1;
-  return fts_mark_all(c);
-}
-
-/* Before chat rows are updated or deleted: the triggers tell FTS5 to
- * forget a row's old text, which is only right for an indexed row. */
-static int fts_before_change(struct store_conn *c) { return fts_catch_up(c); }
-
-/* After chat rows were deleted: the last ids may come again, and every
- * row left is indexed, so the mark moves down to the last row. */
-static int fts_after_delete(struct store_conn *c) { return fts_mark_all(c); }
-
-/* The writer has nothing queued: index what waits, in a transaction of
- * its own, once there is enough of it to be worth a commit. */
-static int idle(struct store_conn *c) {
-  if (!c->fts_known || c->fts_pending < FTS_IDLE_MIN) return 0;
-  if (begin(c) != 0) return -1;
-  if (fts_catch_up(c) != 0 || control(c, Q_COMMIT) != 0) {
-    rollback(c);
-    return -1;
-  }
-  return 0;
-}
 
 /* The chat row just inserted has its (user, room) pair in chat_senders,
  * with a last_ts recent enough (store_sender_due). 0, -1 or -2 as run(). */
@@ -586,24 +526,24 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     T(q, 1, r->user_id); T(q, 2, r->room_id); N(q, 3, r->ts); N(q, 4, r->value); T(q, 5, r->name);
     return run(c, q);
   case STORE_CHAT: {
-    /* The full-text row comes later (fts_catch_up): counted as waiting. */
-    if (fts_load(c) != 0) return -1;
     if (!(q = stmt(c, Q_CHAT))) return -1;
     T(q, 1, r->room_id); N(q, 2, r->seq); T(q, 3, r->id); T(q, 4, r->user_id); T(q, 5, r->name);
     T(q, 6, r->target); T(q, 7, r->aux); T(q, 8, r->text ? r->text : ""); N(q, 9, r->ts);
     int rc = run(c, q);
     if (rc != 0 || sqlite3_changes(c->db) == 0) return rc; /* a replay of a stored seq: nothing new */
-    c->fts_pending++;
     return note_sender(c, r);
   }
   case STORE_FTS_SYNC:
-    return fts_catch_up(c);
+    return 0; /* its commit is the point: the search index follows what is committed */
   case STORE_CHAT_FORGET: {
-    if (fts_before_change(c) != 0) return -1;
-    if (!(q = stmt(c, Q_CHAT_FORGET))) return -1;
-    T(q, 1, r->room_id); N(q, 2, r->seq);
-    int rc = run(c, q);
-    return rc ? rc : fts_after_delete(c);
+    static const int steps[] = {Q_LOG_FORGET, Q_CHAT_FORGET};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+      if (!(q = stmt(c, steps[i]))) return -1;
+      T(q, 1, r->room_id); N(q, 2, r->seq);
+      int rc = run(c, q);
+      if (rc) return rc;
+    }
+    return 0;
   }
   case STORE_EVENT:
     if (!(q = stmt(c, Q_EVENT))) return -1;
@@ -632,10 +572,10 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     T(q, 1, r->room_id); T(q, 2, r->text ? r->text : "{}"); N(q, 3, r->ts);
     return run(c, q);
   case STORE_ERASE_USER: {
-    static const int steps[] = {Q_ERASE_CHAT, Q_ERASE_EVENTS, Q_ERASE_SESSIONS, Q_ERASE_AUDIT, Q_ERASE_MEDIA};
+    static const int steps[] = {Q_LOG_ERASE,    Q_ERASE_CHAT,  Q_ERASE_EVENTS,
+                                Q_ERASE_SESSIONS, Q_ERASE_AUDIT, Q_ERASE_MEDIA};
     char needle[ID_MAX + 4];
     store_policy_needle(r->user_id, needle, sizeof(needle));
-    if (fts_before_change(c) != 0) return -1;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
       if (!(q = stmt(c, steps[i]))) return -1;
       T(q, 1, r->user_id);
@@ -646,16 +586,14 @@ static int apply(struct store_conn *c, struct store_rec *r) {
     return erase_policy(c, r);
   }
   case STORE_RETENTION: {
-    static const int steps[] = {Q_RET_CHAT, Q_RET_EVENTS, Q_RET_SENDERS};
+    static const int steps[] = {Q_LOG_RETENTION, Q_RET_CHAT, Q_RET_EVENTS, Q_RET_SENDERS};
     map_free(&c->senders); /* the pairs it deletes are written again by their next message */
-    if (fts_before_change(c) != 0) return -1;
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
       if (!(q = stmt(c, steps[i]))) return -1;
       N(q, 1, r->ts);
       int rc = run(c, q);
       if (rc) return rc;
     }
-    if (fts_after_delete(c) != 0) return -1;
     return retire_rooms(c, r);
   }
   default:
@@ -810,12 +748,267 @@ static int read_rows(struct store_conn *c, struct store_rec *r) {
   return rc == 0 && r->result ? 0 : -1;
 }
 
+static int index_catch_up(struct store_conn *c, sqlite3_int64 *pruned);
+static void index_prune(struct store_conn *c, sqlite3_int64 upto);
+
 static int read_one(struct store_conn *c, struct store_rec *r) {
-  /* A read sees one snapshot. */
+  /* A read sees one snapshot; on the search index's connection, the index
+   * first catches up with it, in the same transaction (a search sees every
+   * row committed before it, and no erased row by its old text). */
   if (exec(c, "BEGIN") != 0) return -1;
+  sqlite3_int64 pruned = 0;
+  if (c->is_index && index_catch_up(c, &pruned) != 0) {
+    rollback(c);
+    return -1;
+  }
   int rc = r->kind == STORE_READ_CHAT ? read_chat(c, r) : read_rows(c, r);
-  exec(c, "COMMIT");
+  if (exec(c, "COMMIT") != 0) {
+    rollback(c);
+    return -1;
+  }
+  index_prune(c, pruned);
   return rc;
+}
+
+/* ---- the search index (ADR 0022) ----
+ *
+ * FTS5 in a file of its own, <database>-search, kept by the store's
+ * indexer thread on its own connection, so that indexing never holds the
+ * chat database's write lock: the writer commits chat rows only, and
+ * durable chat does not wait behind the index's segments and merges
+ * (docs/performance.md, "Persistence", seventh pass). The chat database is
+ * attached to that connection as chat.
+ *
+ * docs holds each indexed row's id, ts and text (FTS5's external content:
+ * the index forgets a row by its old text, which the chat table may no
+ * longer have). The file is derived data: one that is not a database, of
+ * another version, or of another chat database (store_meta.search_id; or
+ * one that read more of chat_index_log than the chat database ever wrote,
+ * an older copy of it) is deleted and built again from the chat table.
+ *
+ * index_state follows the chat database:
+ * - indexed_upto: every chat row at or below it that is not erased is in
+ *   docs, and docs has nothing above it. Rows above are added in steps.
+ * - log_upto: the chat_index_log entries applied. An erased or forgotten
+ *   row's id is deleted from docs and, when it is at or below indexed_upto
+ *   and a row not erased holds it now (the ids of deleted last rows come
+ *   again), added back; a retention cut-off deletes from docs the rows it
+ *   deleted from the chat table (docs keeps their ts). After entries,
+ *   indexed_upto comes down to the last id in docs: ids freed at the top
+ *   and used again are added as new rows.
+ * A step reads the chat database in one snapshot and commits docs and
+ * index_state together; the entries it applied are pruned after. Nothing
+ * here runs on the writer's connection. */
+
+static const char index_schema[] =
+  "CREATE TABLE docs (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, text TEXT NOT NULL);"
+  "CREATE INDEX docs_ts ON docs(ts);"
+  "CREATE VIRTUAL TABLE chat_fts USING fts5(text, content='docs', content_rowid='id', columnsize=0);"
+  "CREATE TRIGGER docs_ad AFTER DELETE ON docs BEGIN"
+  "  INSERT INTO chat_fts(chat_fts, rowid, text) VALUES ('delete', old.id, old.text); END;"
+  "CREATE TABLE index_state (id INTEGER PRIMARY KEY CHECK (id = 1), search_id TEXT NOT NULL,"
+  "  indexed_upto INTEGER NOT NULL, log_upto INTEGER NOT NULL);"
+  "INSERT INTO index_state(id, search_id, indexed_upto, log_upto) VALUES (1,"
+  "  (SELECT value FROM chat.store_meta WHERE key = 'search_id'), 0,"
+  "  coalesce((SELECT seq FROM chat.sqlite_sequence WHERE name = 'chat_index_log'), 0));"
+  "PRAGMA user_version = 1;";
+
+/* 1 when the file is this chat database's index (see above). */
+#define INDEX_MATCHES                                                                                     \
+  "SELECT s.search_id = (SELECT value FROM chat.store_meta WHERE key = 'search_id')"                      \
+  " AND s.log_upto <= coalesce((SELECT seq FROM chat.sqlite_sequence WHERE name = 'chat_index_log'), 0)" \
+  " FROM index_state s"
+
+/* Opens (and creates) the index at path with the chat database attached.
+ * NULL with err on failure; *stale set when the file is to be built again
+ * rather than the failure reported (not a database, another version,
+ * another chat database). */
+static struct store_conn *index_open(const char *path, const char *chat_path, int *stale, char *err,
+                                     size_t err_len) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, configure_once);
+  *stale = 0;
+  struct store_conn *c = calloc(1, sizeof(*c));
+  if (c == NULL) return snprintf(err, err_len, "out of memory"), NULL;
+  c->is_index = 1;
+  const char *why = NULL;
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+      SQLITE_OK)
+    goto fail;
+  sqlite3_busy_timeout(c->db, 5000);
+  /* NORMAL: the index can always be built again; a sync is the disk's time. */
+  if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-2048;",
+                   NULL, NULL, NULL) != SQLITE_OK) {
+    int e = sqlite3_errcode(c->db);
+    *stale = e == SQLITE_NOTADB || e == SQLITE_CORRUPT;
+    goto fail;
+  }
+  if (sqlite3_prepare_v2(c->db, "ATTACH DATABASE ?1 AS chat", -1, &q, NULL) != SQLITE_OK) goto fail;
+  T(q, 1, chat_path);
+  int rc = sqlite3_step(q);
+  sqlite3_finalize(q);
+  q = NULL;
+  if (rc != SQLITE_DONE) goto fail;
+  int v = version_of(c->db);
+  if (v == 0) {
+    if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto fail;
+    if (sqlite3_exec(c->db, index_schema, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+      rollback(c);
+      goto fail;
+    }
+  } else if (v != 1) {
+    *stale = 1;
+    why = "not a huddle search index of this version";
+    goto fail;
+  }
+  if (sqlite3_prepare_v2(c->db, INDEX_MATCHES, -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW) {
+    *stale = 1; /* no state row, or no such table: not ours */
+    goto fail;
+  }
+  if (sqlite3_column_int(q, 0) != 1) {
+    *stale = 1;
+    why = "made for another copy of the chat database";
+    goto fail;
+  }
+  sqlite3_finalize(q);
+  return c;
+fail:
+  snprintf(err, err_len, "search index %s: %s", path, why ? why : c->db ? sqlite3_errmsg(c->db) : "cannot open");
+  sqlite3_finalize(q);
+  disconnect(c);
+  return NULL;
+}
+
+static void index_unlink(const char *path) {
+  static const char *suffix[] = {"", "-wal", "-shm"};
+  for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+    char p[4200];
+    snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+    if (unlink(p) != 0 && errno != ENOENT) log_warn("search_index_unlink path=%s err=\"%s\"", p, strerror(errno));
+  }
+}
+
+/* The search index's connection for the chat database at where
+ * (store_be_ops.index_connect): a stale file is built again. */
+static struct store_conn *index_connect(const char *where, char *err, size_t err_len) {
+  char path[4200];
+  snprintf(path, sizeof(path), "%s-search", where);
+  int stale;
+  struct store_conn *c = index_open(path, where, &stale, err, err_len);
+  if (c || !stale) return c;
+  log_warn("search_index_rebuild reason=\"%s\"", err);
+  index_unlink(path);
+  return index_open(path, where, &stale, err, err_len);
+}
+
+static sqlite3_int64 one_int(struct store_conn *c, sqlite3_stmt *q, int *ok) {
+  int rc = sqlite3_step(q);
+  sqlite3_int64 v = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+  *ok = rc == SQLITE_ROW;
+  sqlite3_reset(q);
+  if (!*ok) log_warn("sqlite_step err=\"%s\"", sqlite3_errmsg(c->db));
+  return v;
+}
+
+/* Inside the open transaction: applies the log entries, then adds up to
+ * INDEX_STEP_ROWS new rows. *more: rows are left; *applied: the last entry
+ * applied (0: none). 0 or -1. */
+static int index_step(struct store_conn *c, int *more, sqlite3_int64 *applied) {
+  sqlite3_stmt *q = stmt(c, Q_IX_STATE);
+  if (q == NULL || sqlite3_step(q) != SQLITE_ROW) {
+    if (q) sqlite3_reset(q);
+    return -1;
+  }
+  sqlite3_int64 upto = sqlite3_column_int64(q, 0), log_upto = sqlite3_column_int64(q, 1);
+  sqlite3_reset(q);
+  *more = 0;
+  *applied = 0;
+  sqlite3_stmt *lq = stmt(c, Q_IX_LOG);
+  if (lq == NULL) return -1;
+  N(lq, 1, log_upto);
+  int rc, failed = 0;
+  while (!failed && (rc = sqlite3_step(lq)) == SQLITE_ROW) {
+    log_upto = *applied = sqlite3_column_int64(lq, 0);
+    if (sqlite3_column_type(lq, 2) != SQLITE_NULL) {
+      failed = !(q = stmt(c, Q_IX_DEL_TS)) || (N(q, 1, sqlite3_column_int64(lq, 2)), run(c, q) != 0);
+      continue;
+    }
+    sqlite3_int64 id = sqlite3_column_int64(lq, 1);
+    static const int steps[] = {Q_IX_DEL_ID, Q_IX_READD, Q_IX_READD_FTS};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !failed; i++) {
+      if (i == 1 && id > upto) break; /* above the mark: added as a new row */
+      if (i == 2 && sqlite3_changes(c->db) == 0) break; /* nothing to add back */
+      failed = !(q = stmt(c, steps[i])) || (N(q, 1, id), run(c, q) != 0);
+    }
+  }
+  sqlite3_reset(lq);
+  if (failed || (rc != SQLITE_ROW && rc != SQLITE_DONE)) return -1;
+  int ok = 1;
+  if (*applied) {
+    sqlite3_int64 last = (q = stmt(c, Q_IX_LOWER)) ? one_int(c, q, &ok) : (ok = 0);
+    if (!ok) return -1;
+    if (last < upto) upto = last;
+  }
+  if (!(q = stmt(c, Q_IX_END))) return -1;
+  N(q, 1, upto); N(q, 2, INDEX_STEP_ROWS);
+  int step = sqlite3_step(q);
+  sqlite3_int64 end = step == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+  int rows = step == SQLITE_ROW ? sqlite3_column_int(q, 1) : 0;
+  sqlite3_reset(q);
+  if (step != SQLITE_ROW) return -1;
+  if (rows > 0) {
+    static const int steps[] = {Q_IX_ADD, Q_IX_ADD_FTS};
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+      if (!(q = stmt(c, steps[i]))) return -1;
+      N(q, 1, upto); N(q, 2, end);
+      if (run(c, q) != 0) return -1;
+    }
+    upto = end;
+    *more = rows == INDEX_STEP_ROWS;
+  }
+  if (!(q = stmt(c, Q_IX_MARK))) return -1;
+  N(q, 1, upto); N(q, 2, log_upto);
+  return run(c, q) == 0 ? 0 : -1;
+}
+
+/* Inside the open transaction: every step until nothing is left.
+ * *applied: the last log entry applied. 0 or -1. */
+static int index_catch_up(struct store_conn *c, sqlite3_int64 *applied) {
+  int more = 1;
+  while (more) {
+    sqlite3_int64 a;
+    if (index_step(c, &more, &a) != 0) return -1;
+    if (a) *applied = a;
+  }
+  return 0;
+}
+
+/* After a commit that applied log entries up to upto: they are deleted
+ * from the chat database (a short write of its own; failing, they are
+ * read and applied again next time, which changes nothing). */
+static void index_prune(struct store_conn *c, sqlite3_int64 upto) {
+  sqlite3_stmt *q;
+  if (upto == 0 || !(q = stmt(c, Q_IX_PRUNE))) return;
+  N(q, 1, upto);
+  run(c, q);
+}
+
+/* One step in a transaction of its own (store_be_ops.index_work): 1 when
+ * more rows wait, 0 when the index has caught up, -1 on failure. */
+static int index_work(struct store_conn *c) {
+  int more;
+  sqlite3_int64 applied;
+  /* BEGIN, not BEGIN IMMEDIATE: that would take the attached chat
+   * database's write lock too, the writer's. */
+  if (exec(c, "BEGIN") != 0) return -1;
+  if (index_step(c, &more, &applied) != 0 || exec(c, "COMMIT") != 0) {
+    rollback(c);
+    return -1;
+  }
+  index_prune(c, applied);
+  return more;
 }
 
 static int load_rooms(struct store_conn *c, void (*fn)(void *, const char *, uint64_t, const char *, const char *),
@@ -858,7 +1051,8 @@ static int checkpoint(struct store_conn *c) {
 const struct store_be_ops store_sqlite_ops = {
   "sqlite", connect_db, disconnect, begin, commit, rollback, apply, read_one, load_rooms, version, ping,
   NULL, /* apply_batch: statements are calls into the library, no round trips to save */
-  idle, /* the full-text index's lag */
+  index_connect, /* the search index, in its own file (ADR 0022) */
+  index_work,
   release_cache,
   checkpoint,
 };

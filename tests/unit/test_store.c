@@ -256,7 +256,7 @@ static void test_replay_indexed_once(void **state) {
   json_decref(h);
   if (f->url == NULL) { /* SQLite: the full-text index itself holds one row each */
     char path[400];
-    snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
+    snprintf(path, sizeof(path), "%s/huddle.db-search", f->dir);
     sqlite3 *db;
     sqlite3_stmt *q;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -264,7 +264,7 @@ static void test_replay_indexed_once(void **state) {
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0), 2);
     sqlite3_finalize(q);
-    /* and it matches the chat table, row for row */
+    /* and it matches its rows, row for row */
     assert_int_equal(sqlite3_exec(db, "INSERT INTO chat_fts(chat_fts, rank) VALUES ('integrity-check', 1)",
                                   NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -1390,7 +1390,7 @@ static void test_pg_connection_lost_mid_batch(void **state) {
 
 /* ---- SQLite only: a damaged file is an error, never a fresh database ---- */
 
-/* ---- SQLite: the full-text index lags the chat rows (schema 5) ---- */
+/* ---- SQLite: the search index in a file of its own (schema 8, ADR 0022) ---- */
 
 static sqlite3 *db_open(struct fixture *f) {
   char path[400];
@@ -1409,33 +1409,66 @@ static long long db_int(sqlite3 *db, const char *sql) {
   return v;
 }
 
-/* Chat rows above chat_fts_state.indexed_upto are not in the index yet. */
+/* The search index (ADR 0022): its own file, the chat database attached. */
+static sqlite3 *ix_open(struct fixture *f) {
+  char path[400], chat_path[400];
+  snprintf(path, sizeof(path), "%s/huddle.db-search", f->dir);
+  snprintf(chat_path, sizeof(chat_path), "%s/huddle.db", f->dir);
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+  char sql[512];
+  snprintf(sql, sizeof(sql), "ATTACH DATABASE '%s' AS chat", chat_path);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  return db;
+}
+
+/* Chat rows above index_state.indexed_upto are not in the index yet. */
 static long long fts_lag(struct fixture *f) {
-  sqlite3 *db = db_open(f);
-  long long n = db_int(db, "SELECT count(*) FROM chat_messages WHERE id > (SELECT indexed_upto FROM chat_fts_state)");
+  sqlite3 *db = ix_open(f);
+  long long n = db_int(db, "SELECT count(*) FROM chat.chat_messages WHERE id > (SELECT indexed_upto FROM index_state)");
   sqlite3_close(db);
   return n;
 }
 
-/* The index holds exactly the chat table's rows and text. */
+/* The index holds exactly the chat table's rows that are not erased, with
+ * their text, and FTS5 agrees with its rows (with nothing left to apply:
+ * after a search or an erase). */
 static void fts_intact(struct fixture *f) {
-  sqlite3 *db = db_open(f);
+  sqlite3 *db = ix_open(f);
   int rc = sqlite3_exec(db, "INSERT INTO chat_fts(chat_fts, rank) VALUES ('integrity-check', 1)", NULL, NULL, NULL);
   if (rc != SQLITE_OK) fail_msg("integrity-check: %s", sqlite3_errmsg(db));
+  assert_int_equal(db_int(db, "SELECT count(*) FROM chat.chat_messages c WHERE c.erased = 0 AND NOT EXISTS"
+                              " (SELECT 1 FROM docs d WHERE d.id = c.id AND d.text = c.text AND d.ts = c.ts)"), 0);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM docs d WHERE NOT EXISTS (SELECT 1 FROM chat.chat_messages c"
+                              " WHERE c.id = d.id AND c.text = d.text AND c.erased = 0)"), 0);
   sqlite3_close(db);
 }
 
-/* A batch's chat rows commit without their full-text rows; a search sees
- * them all the same (it catches the index up first); the last rows deleted
- * and their ids used again, the new rows are indexed; an erase and a
- * forget of rows not indexed yet leave the index intact. */
+/* Chat commits hold no index work: the chat database has no full-text
+ * table, and the indexer catches up by itself, without a search. */
+static void test_sqlite_index_apart(void **state) {
+  struct fixture *f = *state;
+  chat(f, "ri", 1, "alice", NULL, "first okapi");
+  chat(f, "ri", 2, "bob", NULL, "second okapi");
+  wait_done(f, 2);
+  sqlite3 *db = db_open(f);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'chat_fts%'"), 0);
+  sqlite3_close(db);
+  for (int i = 0; i < 500 && fts_lag(f) > 0; i++) usleep(10000); /* INDEX_DELAY_MS, then a step */
+  assert_int_equal(fts_lag(f), 0);
+  fts_intact(f);
+}
+
+/* A search sees every row committed before it (it catches the index up
+ * first); the last rows deleted and their ids used again, the new rows
+ * are indexed; an erase and a forget of rows not indexed yet leave the
+ * index exact; an erase answers once the index no longer holds the text. */
 static void test_sqlite_fts_lag(void **state) {
   struct fixture *f = *state;
   chat(f, "rl", 1, "alice", NULL, "first okapi");
   chat(f, "rl", 2, "bob", NULL, "second okapi");
   chat(f, "rl", 3, "carol", NULL, "third okapi");
   wait_done(f, 3);
-  assert_int_equal(fts_lag(f), 3); /* committed, not indexed yet */
   json_t *h = history(f, "rl", "x", 0, 50, 0, 0, "okapi");
   assert_int_equal(nmsgs(h), 3);
   json_decref(h);
@@ -1454,78 +1487,159 @@ static void test_sqlite_fts_lag(void **state) {
   assert_int_equal(nmsgs(h), 2);
   json_decref(h);
   fts_intact(f);
-  /* Rows not indexed yet, then erased and forgotten: the triggers' deletes
-   * find them indexed. */
+  /* Rows perhaps not indexed yet, then erased and forgotten. */
   chat(f, "rl", 5, "erin", NULL, "erin's quokka");
   chat(f, "rl", 6, "frank", NULL, "frank's quokka");
   wait_done(f, 10);
-  assert_int_equal(fts_lag(f), 2);
   struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
   snprintf(er->user_id, sizeof(er->user_id), "erin");
   submit(f, er);
+  wait_done(f, 11);
+  assert_int_equal(f->last_status, STORE_OK);
+  fts_intact(f); /* answered: the index has no erin's text any more */
+  sqlite3 *db = ix_open(f);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM docs WHERE text LIKE '%erin''s%'"), 0);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM chat_fts WHERE chat_fts MATCH 'erin'"), 0);
+  sqlite3_close(db);
   fg = store_rec_new(STORE_CHAT_FORGET, "rl");
   fg->seq = 6;
   submit(f, fg);
   wait_done(f, 12);
   assert_int_equal(f->last_status, STORE_OK);
-  fts_intact(f);
   h = history(f, "rl", "x", 0, 50, 0, 0, "quokka");
   assert_int_equal(nmsgs(h), 0); /* erin's is a tombstone, frank's is gone */
   json_decref(h);
   fts_intact(f);
+  /* The log entries applied are pruned from the chat database. */
+  db = db_open(f);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM chat_index_log"), 0);
+  sqlite3_close(db);
 }
 
-/* Chat rows a crash left unindexed are indexed at start-up. */
-static void test_sqlite_fts_catch_up_at_start(void **state) {
+/* Retention deletes the same rows from the index; when it deleted every
+ * row, the ids start again at 1 and the new rows are indexed as new. */
+static void test_sqlite_index_retention_and_reused_ids(void **state) {
   struct fixture *f = *state;
-  chat(f, "rs", 1, "alice", NULL, "before the crash");
-  wait_done(f, 1);
-  close_store(f);
+  chat(f, "rr", 1, "alice", NULL, "old heron");
+  chat(f, "rr", 2, "bob", NULL, "old egret");
+  wait_done(f, 2);
+  json_t *h = history(f, "rr", "x", 0, 50, 0, 0, "old");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
+  ret->ts = 5000; /* after both (ts 1001, 1002) */
+  submit(f, ret);
+  wait_done(f, f->done + 1);
+  assert_int_equal(f->last_status, STORE_OK);
+  chat(f, "rr", 3, "carol", NULL, "new heron");
+  wait_done(f, f->done + 1);
   sqlite3 *db = db_open(f);
-  assert_int_equal(sqlite3_exec(db, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, text, ts)"
-                                    " VALUES ('rs', 2, 'm2', 'bob', 'committed walrus', 1002)", NULL, NULL, NULL),
-                   SQLITE_OK);
+  assert_int_equal(db_int(db, "SELECT min(id) FROM chat_messages"), 1); /* an id the index had */
   sqlite3_close(db);
-  assert_int_equal(fts_lag(f), 2);
-  char err[256];
-  assert_int_equal(open_store(f, err, sizeof(err)), 0);
-  assert_int_equal(fts_lag(f), 0);
+  h = history(f, "rr", "x", 0, 50, 0, 0, "heron");
+  assert_int_equal(nmsgs(h), 1);
+  assert_string_equal(msg_text(h, 0), "new heron");
+  json_decref(h);
+  h = history(f, "rr", "x", 0, 50, 0, 0, "egret");
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
   fts_intact(f);
-  json_t *h = history(f, "rs", "x", 0, 50, 0, 0, "walrus");
+}
+
+/* The index file is derived: missing, not a database, or another chat
+ * database's, it is built again (and a search finds everything); a copy of
+ * the chat database older than the index (it logged less than the index
+ * read: a restored backup) gets a new index too. */
+static void test_sqlite_index_rebuilt_when_stale(void **state) {
+  struct fixture *f = *state;
+  chat(f, "rx", 1, "alice", NULL, "the ibis flies");
+  chat(f, "rx", 2, "bob", NULL, "the ibis lands");
+  wait_done(f, 2);
+  close_store(f);
+  char path[400], err[256] = "";
+  snprintf(path, sizeof(path), "%s/huddle.db-search", f->dir);
+  /* not a database */
+  FILE *fp = fopen(path, "wb");
+  assert_non_null(fp);
+  for (int i = 0; i < 64; i++) fputs("this is not an index at all ", fp);
+  fclose(fp);
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  json_t *h = history(f, "rx", "x", 0, 50, 0, 0, "ibis");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  fts_intact(f);
+  close_store(f);
+  /* missing */
+  unlink(path);
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  h = history(f, "rx", "x", 0, 50, 0, 0, "ibis");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  close_store(f);
+  /* another chat database's */
+  sqlite3 *db = db_open(f);
+  assert_int_equal(sqlite3_exec(db, "UPDATE store_meta SET value = 'another' WHERE key = 'search_id'", NULL, NULL,
+                                NULL), SQLITE_OK);
+  sqlite3_close(db);
+  db = ix_open(f);
+  assert_int_equal(sqlite3_exec(db, "DELETE FROM docs", NULL, NULL, NULL), SQLITE_OK); /* what it held was not this */
+  sqlite3_close(db);
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  h = history(f, "rx", "x", 0, 50, 0, 0, "ibis");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  fts_intact(f);
+  close_store(f);
+  /* a copy from before an erase, the index from after it */
+  char chat_path[400], copy[420], cmd[1024];
+  snprintf(chat_path, sizeof(chat_path), "%s/huddle.db", f->dir);
+  snprintf(copy, sizeof(copy), "%s.copy", chat_path);
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", chat_path, copy);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  struct store_rec *er = store_rec_new(STORE_ERASE_USER, NULL);
+  snprintf(er->user_id, sizeof(er->user_id), "bob");
+  submit(f, er);
+  wait_done(f, f->done + 1);
+  h = history(f, "rx", "x", 0, 50, 0, 0, "ibis");
   assert_int_equal(nmsgs(h), 1);
   json_decref(h);
+  close_store(f);
+  snprintf(cmd, sizeof(cmd), "mv '%s' '%s'", copy, chat_path);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  h = history(f, "rx", "x", 0, 50, 0, 0, "ibis");
+  assert_int_equal(nmsgs(h), 2); /* bob's message is back, and found */
+  json_decref(h);
+  fts_intact(f);
 }
 
-/* Version 5 from a version 4 database holding chat: the index is rebuilt
- * (columnsize=0), nothing waits, search finds the old rows, the partial
- * index replaces chat_messages_to. */
-static void test_sqlite_fts_migration_from_v4(void **state) {
+/* Version 8 from a version 7 database holding chat: the full-text table
+ * leaves the chat database, the new index finds the old rows. */
+static void test_sqlite_fts_migration_from_v7(void **state) {
   struct fixture *f = *state;
   close_store(f);
   wipe(f);
   char err[256] = "", path[400];
   snprintf(path, sizeof(path), "%s/huddle.db", f->dir);
-  if (store_sqlite_create_at_version(path, 4, err, sizeof(err)) != 0) fail_msg("create at version 4: %s", err);
+  if (store_sqlite_create_at_version(path, 7, err, sizeof(err)) != 0) fail_msg("create at version 7: %s", err);
   sqlite3 *db = db_open(f);
-  /* What version 4's writer did: the chat row, then its full-text row. */
   assert_int_equal(sqlite3_exec(db, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, to_user, text, ts)"
                                     " VALUES ('rm', 1, 'm1', 'alice', NULL, 'old pangolin', 1001),"
                                     " ('rm', 2, 'm2', 'alice', 'bob', 'private pangolin', 1002);"
-                                    "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM chat_messages;",
+                                    "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM chat_messages;"
+                                    "UPDATE chat_fts_state SET indexed_upto = 2;",
                                     NULL, NULL, NULL),
                    SQLITE_OK);
   sqlite3_close(db);
-  if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from 4: %s", err);
-  assert_int_equal(fts_lag(f), 0);
-  fts_intact(f);
+  if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from 7: %s", err);
+  db = db_open(f);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'chat_fts%'"), 0);
+  assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"), 0);
+  sqlite3_close(db);
   json_t *h = history(f, "rm", "bob", 0, 50, 0, 0, "pangolin");
   assert_int_equal(nmsgs(h), 2);
   json_decref(h);
-  db = db_open(f);
-  assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'chat_messages_to'"
-                              " AND sql LIKE '%WHERE to_user IS NOT NULL%'"), 1);
-  assert_int_equal(db_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'chat_fts_docsize'"), 0);
-  sqlite3_close(db);
   chat(f, "rm", 3, "carol", NULL, "new pangolin");
   wait_done(f, f->done + 1);
   h = history(f, "rm", "carol", 0, 50, 0, 0, "pangolin");
@@ -1573,7 +1687,7 @@ static void test_sqlite_corrupt_file_refused(void **state) {
  * private, is found by export and by erase through chat_senders. */
 static void test_chat_senders_migrated_from_every_version_with_chat(void **state) {
   struct fixture *f = *state;
-  for (int v = 2; v < STORE_SCHEMA_VERSION; v++) {
+  for (int v = 2; v <= 6; v++) { /* from 7 on, a writer writes the pairs with the rows */
     recreate_at_version(f, v);
     char err[256] = "";
     exec_sql(f, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user, text, ts, erased)"
@@ -1872,8 +1986,10 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_retention_retires_rooms, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_corrupt_file_refused, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_fts_lag, setup_sqlite, teardown),
-    cmocka_unit_test_setup_teardown(test_sqlite_fts_catch_up_at_start, setup_sqlite, teardown),
-    cmocka_unit_test_setup_teardown(test_sqlite_fts_migration_from_v4, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_index_apart, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_index_retention_and_reused_ids, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_index_rebuilt_when_stale, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_fts_migration_from_v7, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_senders_migrated_from_every_version_with_chat, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_of_user_reads_through_indexes, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_erased_user_not_kept_in_chat_senders_after_retention, setup_sqlite,
