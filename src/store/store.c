@@ -174,6 +174,7 @@ static void *checkpointer_main(void *arg) {
 
 #define INDEX_ROWS 256      /* the indexer runs once this many chat records were committed */
 #define INDEX_DELAY_MS 200  /* or once the first of them has waited this long */
+#define INDEX_RETRY_MS 10000 /* without a connection, tried again this often for the rows */
 
 /* Appends a search or an erase to the indexer's jobs (under mu). */
 static void ix_push(struct store *st, struct store_rec *r) {
@@ -195,7 +196,7 @@ static uint64_t now_ms(void) {
  * once INDEX_ROWS wait or INDEX_DELAY_MS after the first, a step at a time
  * (jobs that arrive meanwhile go first). Jobs: a search (after its
  * STORE_FTS_SYNC), run once the index has caught up, in the same snapshot;
- * an erase, answered once the index has caught up with it. It runs at a
+ * an erase, answered once a step of the index has applied it. It runs at a
  * lower priority than the loop and the writer: on a busy core its work
  * waits for theirs. */
 static void *indexer_main(void *arg) {
@@ -204,7 +205,8 @@ static void *indexer_main(void *arg) {
   st->ixconn = NULL;
   if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
     log_debug("store_indexer_nice err=\"%s\"", strerror(errno));
-  uint64_t since = 0; /* when rows started waiting */
+  uint64_t since = 0;    /* when rows started waiting */
+  uint64_t retry_at = 0; /* no connection: when to try again for the rows */
   pthread_mutex_lock(&st->mu);
   for (;;) {
     while (!st->ix_stopping && st->ix_head == NULL && st->ix_rows < INDEX_ROWS) {
@@ -226,24 +228,32 @@ static void *indexer_main(void *arg) {
     st->ix_rows = 0;
     since = 0;
     pthread_mutex_unlock(&st->mu);
-    if (c == NULL) {
+    uint64_t now = now_ms();
+    if (c == NULL && (jobs || now >= retry_at)) {
+      /* Failing, tried again for each job, and for the rows at most every
+       * INDEX_RETRY_MS (and logged as often). */
       char err[256];
-      if (!(c = st->ops->index_connect(st->where, err, sizeof(err)))) log_warn("store_index_down err=\"%s\"", err);
+      if (!(c = st->ops->index_connect(st->where, err, sizeof(err)))) {
+        if (now >= retry_at) log_warn("store_index_down err=\"%s\"", err);
+        retry_at = now + INDEX_RETRY_MS;
+      }
     }
     int rc = 0, erase = 0;
     for (struct store_rec *r = jobs; r; r = r->next) erase |= r->kind == STORE_ERASE_USER;
-    if (jobs == NULL || erase) {
-      /* Step by step; a search or erase that arrives meanwhile is taken
-       * next (an erase waits for the whole catch-up it is part of). */
-      while (c && (rc = st->ops->index_work(c)) == 1) {
-        if (erase) continue;
+    if (c && erase) {
+      /* A step applies every log entry committed before it began, the
+       * erases' among them (they were committed before they came here). */
+      rc = st->ops->index_work(c);
+    } else if (c && jobs == NULL) {
+      /* Step by step until caught up; a job, or the store stopping, first. */
+      while ((rc = st->ops->index_work(c)) == 1) {
         pthread_mutex_lock(&st->mu);
-        int job = st->ix_head != NULL;
+        int stop = st->ix_head != NULL || st->ix_stopping;
         pthread_mutex_unlock(&st->mu);
-        if (job) break;
+        if (stop) break;
       }
     }
-    if (erase && rc != 0)
+    if (erase && (c == NULL || rc < 0))
       log_warn("store_index_erase_pending reason=\"%s\"", c ? "the index failed" : "no index connection");
     for (struct store_rec *r = jobs; r; r = r->next) {
       if (r->kind != STORE_READ_CHAT) continue; /* an erase: committed, its status stays */
