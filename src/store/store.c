@@ -787,6 +787,19 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
   pthread_cond_init(&st->ix_cond, NULL);
   uv_async_init(loop, &st->async, on_async);
   st->async.data = st;
+  if (st->ops->index_connect) {
+    /* Before the writer, which reads has_indexer. Its descriptors are
+     * there from the start; failing, the thread tries again at its first
+     * job. */
+    char ixerr[256];
+    if (!(st->ixconn = st->ops->index_connect(st->where, ixerr, sizeof(ixerr))))
+      log_warn("store_index_down err=\"%s\"", ixerr);
+    st->has_indexer = pthread_create(&st->indexer, NULL, indexer_main, st) == 0;
+    if (!st->has_indexer && st->ixconn) {
+      st->ops->disconnect(st->ixconn);
+      st->ixconn = NULL;
+    }
+  }
   if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
     snprintf(err, err_len, "cannot start the store writer thread");
     st->ops->disconnect(st->wconn);
@@ -799,18 +812,6 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
     if (!st->has_checkpointer && st->ckconn) {
       st->ops->disconnect(st->ckconn);
       st->ckconn = NULL;
-    }
-  }
-  if (st->ops->index_connect) {
-    /* Its descriptors, too, are there from the start; failing, the thread
-     * tries again at its first job. */
-    char ixerr[256];
-    if (!(st->ixconn = st->ops->index_connect(st->where, ixerr, sizeof(ixerr))))
-      log_warn("store_index_down err=\"%s\"", ixerr);
-    st->has_indexer = pthread_create(&st->indexer, NULL, indexer_main, st) == 0;
-    if (!st->has_indexer && st->ixconn) {
-      st->ops->disconnect(st->ixconn);
-      st->ixconn = NULL;
     }
   }
   log_info("store_open backend=%s version=%d rooms=%zu", st->ops->name, st->ops->version(st->wconn),
