@@ -184,6 +184,14 @@ static void ix_push(struct store *st, struct store_rec *r) {
   st->ix_tail = r;
 }
 
+/* What health says of the search index: down with why, or up (NULL). */
+static void ix_state(struct store *st, const char *error) {
+  pthread_mutex_lock(&st->mu);
+  st->ix_down = error != NULL;
+  snprintf(st->ix_error, sizeof(st->ix_error), "%s", error ? error : "");
+  pthread_mutex_unlock(&st->mu);
+}
+
 static uint64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -236,6 +244,7 @@ static void *indexer_main(void *arg) {
       if (!(c = st->ops->index_connect(st->where, err, sizeof(err)))) {
         if (now >= retry_at) log_warn("store_index_down err=\"%s\"", err);
         retry_at = now + INDEX_RETRY_MS;
+        ix_state(st, err);
       }
     }
     int rc = 0, erase = 0;
@@ -263,6 +272,9 @@ static void *indexer_main(void *arg) {
     if (c && rc < 0) {
       st->ops->disconnect(c); /* made again next time */
       c = NULL;
+      ix_state(st, "the search index failed a step or a search (see the log)");
+    } else if (c) {
+      ix_state(st, NULL);
     }
     pthread_mutex_lock(&st->mu);
     for (struct store_rec *r = jobs, *next; r; r = next) {
@@ -792,8 +804,11 @@ int store_open(struct store **out, uv_loop_t *loop, const char *data_dir, const 
      * there from the start; failing, the thread tries again at its first
      * job. */
     char ixerr[256];
-    if (!(st->ixconn = st->ops->index_connect(st->where, ixerr, sizeof(ixerr))))
+    if (!(st->ixconn = st->ops->index_connect(st->where, ixerr, sizeof(ixerr)))) {
       log_warn("store_index_down err=\"%s\"", ixerr);
+      st->ix_down = 1;
+      snprintf(st->ix_error, sizeof(st->ix_error), "%s", ixerr);
+    }
     st->has_indexer = pthread_create(&st->indexer, NULL, indexer_main, st) == 0;
     if (!st->has_indexer && st->ixconn) {
       st->ops->disconnect(st->ixconn);
@@ -852,6 +867,12 @@ void *store_health_json(struct store *st) {
                         "refused_chat", (json_int_t)st->stats.refused_chat,
                         "dropped", (json_int_t)st->stats.dropped);
   if (j && down && st->last_error[0]) json_object_set_new(j, "error", json_string(st->last_error));
+  if (j && st->has_indexer) {
+    /* The search index (SQLite, ADR 0022): searches answer 503 while it
+     * is down; chat and everything else go on. */
+    json_object_set_new(j, "search_index", json_string(st->ix_down ? "down" : "up"));
+    if (st->ix_down) json_object_set_new(j, "search_index_error", json_string(st->ix_error));
+  }
   pthread_mutex_unlock(&st->mu);
   return j;
 }

@@ -183,6 +183,8 @@ struct store {
   uint64_t ix_rows;                 /* under mu: chat records committed since the indexer last looked */
   struct store_rec *ix_head, *ix_tail; /* under mu: searches and erases waiting for the index */
   int ix_stopping;                  /* under mu: the writer has ended; finish the jobs and end */
+  int ix_down;                      /* under mu: the indexer has no working connection (health) */
+  char ix_error[256];               /* under mu: why */
   pthread_mutex_t mu;
   pthread_cond_t cond;
   struct store_rec *q_head, *q_tail; /* submitted, not yet taken by the writer */

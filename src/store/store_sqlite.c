@@ -141,6 +141,10 @@ enum {
   Q_IX_ADD_FTS, Q_IX_MARK, Q_IX_PRUNE, Q__COUNT
 };
 
+/* The search index's key for the chat row at its mark (see "the search
+ * index" below). */
+#define INDEX_MARK_KEY(id) "(SELECT room_id || ' ' || seq FROM chat.chat_messages WHERE id = " id ")"
+
 static const char *write_sql[Q__COUNT] = {
   [Q_ROOM_OPEN] = "INSERT INTO room_sessions(room_id, started_at) VALUES (?1, ?2)",
   [Q_ROOM_CLOSE] = "UPDATE room_sessions SET ended_at = ?2, peak_participants = ?3, last_seq = ?4"
@@ -202,7 +206,7 @@ static const char *write_sql[Q__COUNT] = {
   [Q_IX_ADD] = "INSERT INTO docs(id, ts, text) SELECT id, ts, text FROM chat.chat_messages"
                " WHERE id > ?1 AND id <= ?2 AND erased = 0",
   [Q_IX_ADD_FTS] = "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM docs WHERE id > ?1 AND id <= ?2",
-  [Q_IX_MARK] = "UPDATE index_state SET indexed_upto = ?1, log_upto = ?2",
+  [Q_IX_MARK] = "UPDATE index_state SET indexed_upto = ?1, log_upto = ?2, mark_key = " INDEX_MARK_KEY("?1"),
   [Q_IX_PRUNE] = "DELETE FROM chat.chat_index_log WHERE seq <= ?1",
   /* Rooms' audit entries (room_id not empty) naming the user as actor or
    * target, or in their details (?2 is the quoted id): the server's own
@@ -807,16 +811,25 @@ static const char index_schema[] =
   "CREATE TRIGGER docs_ad AFTER DELETE ON docs BEGIN"
   "  INSERT INTO chat_fts(chat_fts, rowid, text) VALUES ('delete', old.id, old.text); END;"
   "CREATE TABLE index_state (id INTEGER PRIMARY KEY CHECK (id = 1), search_id TEXT NOT NULL,"
-  "  indexed_upto INTEGER NOT NULL, log_upto INTEGER NOT NULL);"
+  "  indexed_upto INTEGER NOT NULL, log_upto INTEGER NOT NULL, mark_key TEXT);"
   "INSERT INTO index_state(id, search_id, indexed_upto, log_upto) VALUES (1,"
   "  (SELECT value FROM chat.store_meta WHERE key = 'search_id'), 0,"
   "  coalesce((SELECT seq FROM chat.sqlite_sequence WHERE name = 'chat_index_log'), 0));"
   "PRAGMA user_version = 1;";
 
-/* 1 when the file is this chat database's index (see above). */
+/* 1 when the file is this chat database's index, as it left it: its
+ * search_id; the log entries it has not applied all there (none beyond
+ * what the chat database ever logged, none pruned: an older copy of either
+ * file fails one of these); and, with nothing left to apply, the row at
+ * its mark the one it marked (mark_key: room and seq; a chat database put
+ * back from before that row, or where another row took its id, fails). */
+#define INDEX_LOG_LAST "coalesce((SELECT seq FROM chat.sqlite_sequence WHERE name = 'chat_index_log'), 0)"
 #define INDEX_MATCHES                                                                                     \
   "SELECT s.search_id = (SELECT value FROM chat.store_meta WHERE key = 'search_id')"                      \
-  " AND s.log_upto <= coalesce((SELECT seq FROM chat.sqlite_sequence WHERE name = 'chat_index_log'), 0)" \
+  " AND s.log_upto <= " INDEX_LOG_LAST                                                                    \
+  " AND (SELECT count(*) FROM chat.chat_index_log WHERE seq > s.log_upto) = " INDEX_LOG_LAST " - s.log_upto" \
+  " AND (s.log_upto < " INDEX_LOG_LAST " OR s.indexed_upto = 0"                                            \
+  "      OR " INDEX_MARK_KEY("s.indexed_upto") " IS s.mark_key)"                                          \
   " FROM index_state s"
 
 /* Opens (and creates) the index at path with the chat database attached.
@@ -851,6 +864,7 @@ static struct store_conn *index_open(const char *path, const char *chat_path, in
   q = NULL;
   if (rc != SQLITE_DONE) goto fail;
   int v = version_of(c->db);
+  if (v < 0) goto fail; /* could not read it (descriptors, I/O): not a reason to delete it */
   if (v == 0) {
     if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) goto fail;
     if (sqlite3_exec(c->db, index_schema, NULL, NULL, NULL) != SQLITE_OK ||
@@ -863,8 +877,13 @@ static struct store_conn *index_open(const char *path, const char *chat_path, in
     why = "not a huddle search index of this version";
     goto fail;
   }
-  if (sqlite3_prepare_v2(c->db, INDEX_MATCHES, -1, &q, NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW) {
-    *stale = 1; /* no state row, or no such table: not ours */
+  if (sqlite3_prepare_v2(c->db, INDEX_MATCHES, -1, &q, NULL) != SQLITE_OK) {
+    *stale = sqlite3_errcode(c->db) == SQLITE_ERROR; /* no such table or column: not ours */
+    goto fail;
+  }
+  rc = sqlite3_step(q);
+  if (rc != SQLITE_ROW) {
+    *stale = rc == SQLITE_DONE; /* no state row */
     goto fail;
   }
   if (sqlite3_column_int(q, 0) != 1) {
@@ -985,12 +1004,23 @@ static int index_catch_up(struct store_conn *c, sqlite3_int64 *applied) {
   return 0;
 }
 
-/* After a commit that applied log entries up to upto: they are deleted
- * from the chat database (a short write of its own; failing, they are
- * read and applied again next time, which changes nothing). */
+/* After a commit that applied log entries up to upto: once that commit
+ * is on the disk (a checkpoint of the index's WAL syncs it: with
+ * synchronous=NORMAL a commit alone is not), they are deleted from the
+ * chat database, in a short write of its own. Pruned before, a power loss
+ * could keep the prune and lose the commit: an erased row's old text back
+ * in the index with nothing left to say so. Not pruned (the checkpoint or
+ * the write failed), they stay until a later prune; a step never reads
+ * them again (log_upto). */
 static void index_prune(struct store_conn *c, sqlite3_int64 upto) {
   sqlite3_stmt *q;
-  if (upto == 0 || !(q = stmt(c, Q_IX_PRUNE))) return;
+  if (upto == 0) return;
+  int rc = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  if (rc != SQLITE_OK) {
+    log_warn("search_index_checkpoint err=\"%s\"", sqlite3_errmsg(c->db));
+    return;
+  }
+  if (!(q = stmt(c, Q_IX_PRUNE))) return;
   N(q, 1, upto);
   run(c, q);
 }
