@@ -1961,6 +1961,202 @@ static void test_pg_relaxed_first_message_retried_after_connection_lost(void **s
 }
 #endif
 
+/* ---- hostile review: the search index's file restored from a backup ---- */
+
+/* Runs a shell command in the fixture's directory. */
+static void in_dir(struct fixture *f, const char *cmd) {
+  char line[2048];
+  snprintf(line, sizeof(line), "cd '%s' && %s", f->dir, cmd);
+  assert_int_equal(system(line), 0);
+}
+
+/* Copies (save=1) or puts back (save=0) every file of the search index. */
+static void index_files(struct fixture *f, int save) {
+  in_dir(f, save ? "rm -rf ixbak && mkdir ixbak && cp huddle.db-search* ixbak/"
+                 : "rm -f huddle.db-search* && cp ixbak/* .");
+}
+
+/* Copies (save=1) or puts back (save=0) the chat database's files only. */
+static void chat_files(struct fixture *f, int save) {
+  in_dir(f, save ? "rm -rf dbbak && mkdir dbbak && for x in huddle.db huddle.db-wal huddle.db-shm;"
+                   " do if [ -e $x ]; then cp $x dbbak/; fi; done"
+                 : "rm -f huddle.db huddle.db-wal huddle.db-shm && cp dbbak/* .");
+}
+
+/* Every message of a search holds the word (a search never answers with a
+ * row that was matched by text it no longer has). */
+static void all_hold(json_t *h, const char *word) {
+  for (size_t i = 0; i < nmsgs(h); i++)
+    if (strstr(msg_text(h, i), word) == NULL) fail_msg("search for %s answered \"%s\"", word, msg_text(h, i));
+}
+
+/* An operator restores the index file from a backup taken before an erase
+ * (the chat database is the live one): the erased text must not be
+ * searchable again, not even as a tombstone matched by its old words. */
+static void test_hostile_index_copy_from_before_erase(void **state) {
+  struct fixture *f = *state;
+  chat(f, "hr", 1, "erin", NULL, "erin zebracode one");
+  chat(f, "hr", 2, "bob", NULL, "bob zebracode two");
+  wait_done(f, 2);
+  json_t *h = history(f, "hr", "x", 1, 50, 0, 0, "zebracode");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  close_store(f);
+  index_files(f, 1);
+  char err[256] = "";
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  erase(f, "erin");
+  assert_int_equal(f->last_status, STORE_OK);
+  h = history(f, "hr", "x", 1, 50, 0, 0, "zebracode");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  close_store(f);
+  index_files(f, 0);
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  h = history(f, "hr", "x", 1, 50, 0, 0, "erin");
+  all_hold(h, "erin");
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
+  h = history(f, "hr", "x", 1, 50, 0, 0, "zebracode");
+  all_hold(h, "zebracode");
+  assert_int_equal(nmsgs(h), 1);
+  assert_string_equal(msg_text(h, 0), "bob zebracode two");
+  json_decref(h);
+}
+
+/* The index file restored from before a retention sweep that deleted every
+ * row, the ids used again since: a search answers the rows that hold the
+ * words, and finds the new ones. */
+static void test_hostile_index_copy_from_before_retention(void **state) {
+  struct fixture *f = *state;
+  chat(f, "hq", 1, "alice", NULL, "old heron");
+  chat(f, "hq", 2, "bob", NULL, "old egret");
+  wait_done(f, 2);
+  json_t *h = history(f, "hq", "x", 1, 50, 0, 0, "old");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  close_store(f);
+  index_files(f, 1);
+  char err[256] = "";
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  struct store_rec *ret = store_rec_new(STORE_RETENTION, NULL);
+  ret->ts = 5000;
+  submit(f, ret);
+  wait_done(f, f->done + 1);
+  assert_int_equal(f->last_status, STORE_OK);
+  chat(f, "hq", 3, "carol", NULL, "new ibis");
+  chat(f, "hq", 4, "dan", NULL, "new crane");
+  wait_done(f, f->done + 2);
+  h = history(f, "hq", "x", 1, 50, 0, 0, "ibis");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  close_store(f);
+  index_files(f, 0);
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  h = history(f, "hq", "x", 1, 50, 0, 0, "heron");
+  all_hold(h, "heron");
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
+  h = history(f, "hq", "x", 1, 50, 0, 0, "ibis");
+  all_hold(h, "ibis");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+}
+
+/* The chat database restored from a backup with no erase, forget or
+ * retention since (its log is where the index's is), the index file the
+ * newer one: the ids of the rows the backup lacks are used again by new
+ * chat; a search answers exactly the rows that hold the words. */
+static void test_hostile_chat_restored_no_log_since(void **state) {
+  struct fixture *f = *state;
+  chat(f, "hb", 1, "alice", NULL, "alpha one");
+  chat(f, "hb", 2, "alice", NULL, "alpha two");
+  wait_done(f, 2);
+  close_store(f);
+  chat_files(f, 1);
+  char err[256] = "";
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  chat(f, "hb", 3, "bob", NULL, "bravo secret three");
+  wait_done(f, f->done + 1);
+  json_t *h = history(f, "hb", "x", 1, 50, 0, 0, "bravo");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  close_store(f);
+  chat_files(f, 0);
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  chat(f, "hb", 3, "carol", NULL, "charlie three");
+  wait_done(f, f->done + 1);
+  h = history(f, "hb", "x", 1, 50, 0, 0, "bravo");
+  all_hold(h, "bravo");
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
+  h = history(f, "hb", "x", 1, 50, 0, 0, "charlie");
+  all_hold(h, "charlie");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+}
+
+/* The last row forgotten (a refused chat), its id used again by the next
+ * chat: searches are exact, before and after a restart. */
+static void test_hostile_forget_last_then_reuse(void **state) {
+  struct fixture *f = *state;
+  chat(f, "hf", 1, "alice", NULL, "kiwi one");
+  chat(f, "hf", 2, "alice", NULL, "kiwi two");
+  chat(f, "hf", 3, "alice", NULL, "kiwi secret three");
+  wait_done(f, 3);
+  json_t *h = history(f, "hf", "x", 1, 50, 0, 0, "kiwi");
+  assert_int_equal(nmsgs(h), 3);
+  json_decref(h);
+  struct store_rec *fg = store_rec_new(STORE_CHAT_FORGET, "hf");
+  fg->seq = 3;
+  submit(f, fg);
+  wait_done(f, f->done + 1);
+  chat(f, "hf", 4, "bob", NULL, "moa four");
+  wait_done(f, f->done + 1);
+  for (int round = 0; round < 2; round++) {
+    h = history(f, "hf", "x", 1, 50, 0, 0, "kiwi");
+    all_hold(h, "kiwi");
+    assert_int_equal(nmsgs(h), 2);
+    json_decref(h);
+    h = history(f, "hf", "x", 1, 50, 0, 0, "secret");
+    assert_int_equal(nmsgs(h), 0);
+    json_decref(h);
+    h = history(f, "hf", "x", 1, 50, 0, 0, "moa");
+    assert_int_equal(nmsgs(h), 1);
+    json_decref(h);
+    fts_intact(f);
+    close_store(f);
+    char err[256] = "";
+    assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  }
+}
+
+/* A version 7 database with chat (an erased row among it): migrated, a
+ * search finds the old rows (private only for its parties) and never the
+ * erased row by any word. */
+static void test_hostile_migration_from_v7_erased(void **state) {
+  struct fixture *f = *state;
+  recreate_at_version(f, 7);
+  exec_sql(f, "INSERT INTO chat_messages(room_id, seq, message_id, from_user, sender_name, to_user, text, ts, erased)"
+              " VALUES ('hm', 1, 'm1', 'alice', 'A', NULL, 'old tapir', 1001, 0),"
+              " ('hm', 2, 'm2', 'alice', 'A', 'bob', 'private tapir', 1002, 0),"
+              " ('hm', 3, 'm3', 'erin', '', NULL, '" STORE_TOMBSTONE "', 1003, 1);"
+              "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM chat_messages;"
+              "UPDATE chat_fts_state SET indexed_upto = 3;");
+  char err[256] = "";
+  if (open_store(f, err, sizeof(err)) != 0) fail_msg("migrate from 7: %s", err);
+  json_t *h = history(f, "hm", "carol", 0, 50, 0, 0, "tapir");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  h = history(f, "hm", "bob", 0, 50, 0, 0, "tapir");
+  assert_int_equal(nmsgs(h), 2);
+  json_decref(h);
+  h = history(f, "hm", "x", 1, 50, 0, 0, "removed");
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
+  fts_intact(f);
+}
+
 int main(void) {
   const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_chat_roundtrip_and_pages, setup_sqlite, teardown),
@@ -1990,6 +2186,11 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_sqlite_index_retention_and_reused_ids, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_index_rebuilt_when_stale, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_sqlite_fts_migration_from_v7, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_hostile_index_copy_from_before_erase, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_hostile_index_copy_from_before_retention, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_hostile_chat_restored_no_log_since, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_hostile_forget_last_then_reuse, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_hostile_migration_from_v7_erased, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_senders_migrated_from_every_version_with_chat, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_of_user_reads_through_indexes, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_erased_user_not_kept_in_chat_senders_after_retention, setup_sqlite,
