@@ -327,3 +327,311 @@ test('kill -9 right after a burst of chat: after the restart the search finds ev
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+// ---------------------------------------------------------------- the index file
+
+/** The search for word answers exactly the history's messages holding it (or a taxonomy 503). */
+async function exactOrDown(srv, room, word, token, what) {
+  const r = await search(srv, room, word, token);
+  const got = exactOr503(r, word, what);
+  if (got === null) return null;
+  const hist = await allPages(srv, room, null, token);
+  const want = hist.filter((m) => m.text.split(/\s+/).includes(word));
+  assert.deepStrictEqual(ids(got), ids(want), `${what}: search "${word}" is the history's messages holding it`);
+  return got;
+}
+
+async function fill(c, prefix, n, word) {
+  for (let i = 0; i < n; i++) c.send({ type: 'chat-message', id: `${prefix}${i}`, payload: { text: `${word} ${prefix}${i}` } });
+  for (let i = 0; i < n; i++) await c.nextWhere((m) => m.type === 'chat-message' && m.ref === `${prefix}${i}`, 5000);
+}
+
+test('the index file deleted while the server runs: searches exact (or 503), chat goes on, a restart makes it again', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir });
+    try {
+      const { alice } = await f.joinAll(srv, 'dl', [['alice', { room: 'dl' }]]);
+      const tok = f.tok(srv, { sub: 'alice', room: 'dl' });
+      await fill(alice, 'a', 30, 'delword');
+      assert.strictEqual((await exactOrDown(srv, 'dl', 'delword', tok, 'before')).length, 30);
+      for (const n of indexFiles(dataDir)) fs.rmSync(path.join(dataDir, n));
+      await fill(alice, 'b', 30, 'delword');
+      await exactOrDown(srv, 'dl', 'delword', tok, 'deleted');
+      await fill(alice, 'c', 5, 'delword');
+      await exactOrDown(srv, 'dl', 'delword', tok, 'deleted, more chat');
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir });
+    try {
+      const got = await exactOrDown(srv, 'dl', 'delword', f.tok(srv, { sub: 'x', room: 'dl' }), 'after the restart');
+      assert.ok(got && got.length === 65, 'the restart made the index again');
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the index\'s main file deleted (its -wal left) and then kill -9: after the restart searches are exact', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir });
+    try {
+      const { alice } = await f.joinAll(srv, 'dw', [['alice', { room: 'dw' }]]);
+      const tok = f.tok(srv, { sub: 'alice', room: 'dw' });
+      await fill(alice, 'a', 40, 'walword');
+      assert.strictEqual((await exactOrDown(srv, 'dw', 'walword', tok, 'before')).length, 40);
+      fs.rmSync(path.join(dataDir, 'huddle.db-search'));
+      await fill(alice, 'b', 40, 'walword');
+      await exactOrDown(srv, 'dw', 'walword', tok, 'main file deleted');
+    } finally {
+      await srv.stop({ signal: 'SIGKILL' });
+      h.closeAllClients();
+    }
+    srv = await h.startServer({ dataDir });
+    try {
+      const got = await exactOrDown(srv, 'dw', 'walword', f.tok(srv, { sub: 'x', room: 'dw' }), 'after the restart');
+      assert.ok(got && got.length === 80, 'every message found after the restart');
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the index file overwritten with garbage while the server runs: searches exact or 503, chat goes on, clean exit, a restart rebuilds', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir });
+    const answers = [];
+    try {
+      const { alice } = await f.joinAll(srv, 'gb', [['alice', { room: 'gb' }]]);
+      const tok = f.tok(srv, { sub: 'alice', room: 'gb' });
+      await fill(alice, 'a', 30, 'garbword');
+      assert.strictEqual((await exactOrDown(srv, 'gb', 'garbword', tok, 'before')).length, 30);
+      const junk = Buffer.alloc(64 * 1024, 'this is not an index at all ');
+      for (const n of indexFiles(dataDir)) fs.writeFileSync(path.join(dataDir, n), junk); // in place: same inode
+      for (let k = 0; k < 6; k++) {
+        await fill(alice, `g${k}_`, 10, 'garbword');
+        const got = await exactOrDown(srv, 'gb', 'garbword', tok, `garbage, search ${k}`);
+        answers.push(got === null ? 503 : 200);
+      }
+      assert.strictEqual(answers[answers.length - 1], 200, `the index is made again while running (answers: ${answers})`);
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    srv = await h.startServer({ dataDir });
+    try {
+      const got = await exactOrDown(srv, 'gb', 'garbword', f.tok(srv, { sub: 'x', room: 'gb' }), 'after the restart');
+      assert.ok(got && got.length === 90, `the restart rebuilt the index (answers while running: ${answers})`);
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('the index path is a directory at start: the server starts, chat and erase work, searches answer a taxonomy error or exact', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    fs.mkdirSync(path.join(dataDir, 'huddle.db-search'));
+    await h.withServer({ dataDir }, async (srv) => {
+      const { alice } = await f.joinAll(srv, 'dd', [['alice', { room: 'dd' }], ['dora', { room: 'dd' }]]);
+      const tok = f.tok(srv, { sub: 'alice', room: 'dd' });
+      await fill(alice, 'a', 10, 'dirword');
+      await exactOrDown(srv, 'dd', 'dirword', tok, 'index path a directory');
+      const r = await f.rest(srv, 'POST', '/webrtc/admin/users/alice/erase', { token: f.adminTok(srv) });
+      assert.strictEqual(r.status, 200, r.text);
+      const hist = await allPages(srv, 'dd', null, tok);
+      assert.strictEqual(hist.length, 10);
+      await exactOrDown(srv, 'dd', 'dirword', f.adminTok(srv), 'after the erase');
+    });
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+// The server as an unprivileged user (root ignores file modes): a wrapper
+// that execs the binary through setpriv, and helpers that spawn it.
+function helpersAsNobody() {
+  const wrap = path.join(h.freshDataDir(), 'huddle-as-nobody.sh');
+  fs.writeFileSync(wrap, `#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups '${h.BIN}' "$@"\n`, { mode: 0o755 });
+  fs.chmodSync(path.dirname(wrap), 0o755);
+  const old = process.env.HUDDLE_BIN;
+  process.env.HUDDLE_BIN = wrap;
+  const key = require.resolve('./helpers');
+  const saved = require.cache[key];
+  delete require.cache[key];
+  const hn = require('./helpers');
+  require.cache[key] = saved;
+  if (old === undefined) delete process.env.HUDDLE_BIN; else process.env.HUDDLE_BIN = old;
+  hn.wrapDir = path.dirname(wrap);
+  return hn;
+}
+
+const CAN_SETPRIV = process.getuid && process.getuid() === 0 && (() => {
+  try { execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'true']); return true; } catch { return false; }
+})();
+
+function nobodyDir() {
+  const d = h.freshDataDir();
+  fs.chownSync(d, 65534, 65534);
+  return d;
+}
+
+async function unwritableIndex(mode) {
+  const hn = helpersAsNobody();
+  const dataDir = nobodyDir();
+  try {
+    let srv = await hn.startServer({ dataDir });
+    try {
+      const { dora } = await f.joinAll(srv, 'cm', [['dora', { room: 'cm' }], ['bob', { room: 'cm' }]]);
+      await fill(dora, 'a', 10, 'modeword');
+      assert.strictEqual((await exactOrDown(srv, 'cm', 'modeword', f.adminTok(srv), 'before')).length, 10);
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    for (const n of indexFiles(dataDir)) fs.chmodSync(path.join(dataDir, n), mode);
+    srv = await hn.startServer({ dataDir });
+    try {
+      const { bob } = await f.joinAll(srv, 'cm', [['bob', { room: 'cm' }]]);
+      await fill(bob, 'b', 10, 'modeword');
+      await exactOrDown(srv, 'cm', 'modeword', f.adminTok(srv), `index mode ${mode.toString(8)}`);
+      const r = await f.rest(srv, 'POST', '/webrtc/admin/users/dora/erase', { token: f.adminTok(srv) });
+      assert.strictEqual(r.status, 200, r.text);
+      const got = await exactOrDown(srv, 'cm', 'modeword', f.adminTok(srv), 'after the erase');
+      if (got) assert.strictEqual(got.length, 10, 'bob\'s only');
+      assert.strictEqual((await allPages(srv, 'cm', null, f.adminTok(srv))).length, 20, 'chat goes on');
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    for (const n of indexFiles(dataDir)) fs.chmodSync(path.join(dataDir, n), 0o644);
+    srv = await hn.startServer({ dataDir });
+    try {
+      const got = await exactOrDown(srv, 'cm', 'modeword', f.adminTok(srv), 'mode given back');
+      assert.ok(got && got.length === 10, 'the erase reached the index once it could be written');
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(hn.wrapDir, { recursive: true, force: true });
+  }
+}
+
+test('the index file unreadable (chmod 000) at start, not root: the server starts, chat and erase work, searches exact or 503; the erase holds once it is readable again', { skip: !CAN_SETPRIV && 'needs root and setpriv' }, async () => {
+  await unwritableIndex(0o000);
+});
+
+test('the index file read-only (chmod 444) at start, not root: the same', { skip: !CAN_SETPRIV && 'needs root and setpriv' }, async () => {
+  await unwritableIndex(0o444);
+});
+
+test('a read-only data directory without an index file, not root: the server starts, chat works, searches exact or 503', { skip: !CAN_SETPRIV && 'needs root and setpriv' }, async () => {
+  const hn = helpersAsNobody();
+  const dataDir = nobodyDir();
+  try {
+    let srv = await hn.startServer({ dataDir });
+    try {
+      const { alice } = await f.joinAll(srv, 'ro', [['alice', { room: 'ro' }]]);
+      await fill(alice, 'a', 10, 'roword');
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    for (const n of indexFiles(dataDir)) fs.rmSync(path.join(dataDir, n));
+    // The chat database's own files exist and are the server's; the directory is not.
+    for (const n of ['huddle.db-wal', 'huddle.db-shm']) {
+      if (!fs.existsSync(path.join(dataDir, n))) fs.writeFileSync(path.join(dataDir, n), '');
+      fs.chownSync(path.join(dataDir, n), 65534, 65534);
+    }
+    fs.chownSync(dataDir, 0, 0);
+    fs.chmodSync(dataDir, 0o755);
+    srv = await hn.startServer({ dataDir });
+    try {
+      const { alice } = await f.joinAll(srv, 'ro', [['alice', { room: 'ro' }]]);
+      await fill(alice, 'b', 10, 'roword');
+      for (let k = 0; k < 3; k++) await exactOrDown(srv, 'ro', 'roword', f.adminTok(srv), `read-only directory ${k}`);
+      assert.strictEqual((await allPages(srv, 'ro', null, f.adminTok(srv))).length, 20, 'chat goes on');
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(hn.wrapDir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------- descriptors
+
+function fdCount(pid) { return fs.readdirSync(`/proc/${pid}/fd`).length; }
+
+test('out of descriptors while the index must be opened again: searches exact or 503, then exact once descriptors are back; none kept', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    await h.withServer({ dataDir }, async (srv) => {
+      const { alice } = await f.joinAll(srv, 'fd', [['alice', { room: 'fd' }]]);
+      const tok = f.tok(srv, { sub: 'alice', room: 'fd' });
+      await fill(alice, 'a', 30, 'fdword');
+      assert.strictEqual((await exactOrDown(srv, 'fd', 'fdword', tok, 'before')).length, 30);
+      const keep = await h.rawConnect(srv); // a keep-alive connection for the searches while no descriptor is left
+      const req = (q) => `GET ${chatPath('fd', { q, limit: 200 })} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${tok}\r\n\r\n`;
+      await keep.write(req('fdword'));
+      assert.strictEqual((await keep.response(5000)).status, 200);
+      const base = fdCount(srv.pid);
+      // The index's file damaged in place: the indexer must let go of its connection and open one again.
+      const junk = Buffer.alloc(64 * 1024, 'not an index ');
+      for (const n of indexFiles(dataDir)) fs.writeFileSync(path.join(dataDir, n), junk);
+      const hard = fs.readFileSync(`/proc/${srv.pid}/limits`, 'utf8').match(/Max open files\s+\d+\s+(\d+)/)[1];
+      // Fewer than are open: the index's descriptors, once let go, cannot be had again.
+      execFileSync('prlimit', ['--pid', String(srv.pid), `--nofile=${base - 6}:${hard}`]);
+      await fill(alice, 'b', 10, 'fdword');
+      for (let k = 0; k < 4; k++) {
+        await keep.write(req('fdword'));
+        const r = await keep.response(8000);
+        const got = exactOr503(r, 'fdword', `no descriptors, search ${k}`);
+        if (got) assert.strictEqual(got.length, 40, `no descriptors, search ${k}: exact`);
+      }
+      execFileSync('prlimit', ['--pid', String(srv.pid), `--nofile=${hard}:${hard}`]);
+      await keep.write(req('fdword'));
+      const r = await keep.response(8000);
+      const got = exactOr503(r, 'fdword', 'descriptors back');
+      assert.ok(got && got.length === 40, `descriptors back: the search answers exactly (status ${r.status})`);
+      keep.destroy();
+      for (let k = 0; k < 20; k++) assert.strictEqual((await exactOrDown(srv, 'fd', 'fdword', tok, `again ${k}`)).length, 40);
+      await h.waitFor(() => fdCount(srv.pid) <= base + 1, 3000, 20, `descriptors back to ${base} (now ${fdCount(srv.pid)})`);
+    });
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a search refused because of the index: /webrtc/health, which its recovery hint names, does not say the store is all ok', async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    fs.mkdirSync(path.join(dataDir, 'huddle.db-search'));
+    await h.withServer({ dataDir }, async (srv) => {
+      const { alice } = await f.joinAll(srv, 'hh', [['alice', { room: 'hh' }]]);
+      await fill(alice, 'a', 3, 'healthword');
+      const r = await search(srv, 'hh', 'healthword', f.adminTok(srv));
+      f.assertRestError(r, 503, 'STORE_UNAVAILABLE', 'index down');
+      assert.match(r.json.error.recovery, /health/);
+      const hr = await f.rest(srv, 'GET', '/webrtc/health', {});
+      const store = hr.json.components.store;
+      assert.ok(!(store.status === 'ok' && !JSON.stringify(store).match(/index|search/)),
+        `health says nothing of the search index the 503 points at: ${JSON.stringify(store)}`);
+    });
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
