@@ -266,12 +266,15 @@ test('SIGTERM with searches in flight: each answers (exact or 503) or its connec
     const { alice } = await f.joinAll(srv, 'st', [['alice', { room: 'st' }]]);
     for (let i = 0; i < 300; i++) alice.send({ type: 'chat-message', id: `s${i}`, payload: { text: `termword t${i}` } });
     await alice.nextWhere((m) => m.ref === 's299', 10000);
-    for (let i = 0; i < 200; i++) alice.send({ type: 'chat-message', id: `u${i}`, payload: { text: `termword late${i}` } });
+    // A backlog ahead of the searches: their syncs wait behind it in the writer, their catch-up in the indexer.
+    for (let i = 0; i < 3000; i++) alice.send({ type: 'chat-message', id: `u${i}`, payload: { text: `termword late${i}` } });
+    await alice.nextWhere((m) => m.ref === 'u100', 10000);
     const tok = f.tok(srv, { sub: 'alice', room: 'st' });
     const outcomes = Array.from({ length: 60 }, (_, k) => h.httpRequest(srv, 'GET', chatPath('st', { q: k % 2 ? 'termword' : `t${k}`, limit: 200 }),
       { headers: { Authorization: `Bearer ${tok}` }, timeoutMs: 8000 })
       .then((r) => ({ r }), (e) => ({ e })));
-    await h.delay(5);
+    // Every search read by the server (the request logged) before SIGTERM.
+    await h.waitFor(() => srv.stderr.split('path=/webrtc/rooms/st/chat').length > 60, 8000, 20, '60 searches read');
     const stopped = srv.stop({ timeoutMs: 8000 });
     const got = await Promise.all(outcomes);
     const st = await stopped;
