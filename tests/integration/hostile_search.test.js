@@ -638,3 +638,53 @@ test('a search refused because of the index: /webrtc/health, which its recovery 
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+// ---------------------------------------------------------------- id reuse
+
+const HAVE_SQLITE3 = (() => { try { execFileSync('sqlite3', ['-version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+test('retention deletes every message, new chat takes their ids: searches exact, before and after a restart', { skip: !HAVE_SQLITE3 && 'no sqlite3 client' }, async () => {
+  const dataDir = h.freshDataDir();
+  try {
+    let srv = await h.startServer({ dataDir });
+    try {
+      const { alice } = await f.joinAll(srv, 'rt', [['alice', { room: 'rt' }]]);
+      await fill(alice, 'a', 20, 'oldword');
+      assert.strictEqual((await exactOrDown(srv, 'rt', 'oldword', f.adminTok(srv), 'before')).length, 20);
+    } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    // Aged three days, in the chat table and in the index's copy of the rows (docs keeps each row's ts).
+    execFileSync('sqlite3', [path.join(dataDir, 'huddle.db'), `UPDATE chat_messages SET ts = ts - ${3 * 86400000};`]);
+    execFileSync('sqlite3', [path.join(dataDir, 'huddle.db-search'), `UPDATE docs SET ts = ts - ${3 * 86400000};`]);
+    const check = async (what) => {
+      const admin = f.adminTok(srv);
+      assert.strictEqual((await exactOrDown(srv, 'rt', 'newword', admin, what) || []).length, 20, `${what}: new`);
+      assert.deepStrictEqual(await exactOrDown(srv, 'rt', 'oldword', admin, what), [], `${what}: old`);
+      assert.deepStrictEqual(await exactOrDown(srv, 'rt', 'a7', admin, what), [], `${what}: old a7`);
+      assert.strictEqual((await exactOrDown(srv, 'rt', 'b7', admin, what) || []).length, 1, `${what}: b7`);
+    };
+    srv = await h.startServer({ dataDir, args: ['--retention-days', '1'] });
+    try {
+      await srv.waitForLog(/retention_sweep/, 8000);
+      await h.waitFor(async () => (await allPages(srv, 'rt', null, f.adminTok(srv))).length === 0, 5000, 50, 'retention deleted the chat');
+      const { alice } = await f.joinAll(srv, 'rt', [['alice', { room: 'rt' }]]);
+      await fill(alice, 'b', 20, 'newword');
+      await check('after retention');
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      h.closeAllClients();
+      await srv.stopAndAssert();
+    }
+    const minId = execFileSync('sqlite3', [path.join(dataDir, 'huddle.db'), 'SELECT min(id) FROM chat_messages;']).toString().trim();
+    assert.strictEqual(minId, '1', 'the new rows took the ids the index had');
+    srv = await h.startServer({ dataDir });
+    try {
+      await check('after a restart');
+    } catch (e) { throw h.decorateError(e, srv); } finally {
+      await srv.stopAndAssert();
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
