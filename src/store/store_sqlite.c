@@ -615,7 +615,13 @@ static const char *col(sqlite3_stmt *q, int i) {
 static int read_chat(struct store_conn *c, struct store_rec *r) {
   const struct store_chat_query *cq = &r->query;
   char words[600] = "";
-  int fts = cq->q[0] && store_fts_words(cq->q, words, sizeof(words)) == 0;
+  int fts = cq->q[0] != '\0';
+  if (fts && store_fts_words(cq->q, words, sizeof(words)) != 0) {
+    /* Words asked for, none in it ("!!!"): nothing matches (as in
+     * PostgreSQL, whose empty tsquery matches no row), not every row. */
+    r->result = strdup("{\"messages\":[],\"has_more\":false}");
+    return r->result ? 0 : -1;
+  }
   int newest_first = cq->after == 0 || cq->before != 0;
   char sql[1024];
   snprintf(sql, sizeof(sql),

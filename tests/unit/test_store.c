@@ -237,6 +237,10 @@ static void test_private_and_search(void **state) {
   h = history(f, "r2", "bob", 0, 50, 0, 0, "\"); DROP TABLE chat_messages; --");
   assert_int_equal(nmsgs(h), 0);
   json_decref(h);
+  /* Words asked for, none in the query: nothing matches, not everything. */
+  h = history(f, "r2", "admin-svc", 1, 50, 0, 0, "!!! ?");
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
 }
 
 /* A record written twice (a replay after a writer retry) is stored and
