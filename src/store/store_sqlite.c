@@ -826,16 +826,18 @@ static const char index_schema[] =
 /* 1 when the file is this chat database's index, as it left it: its
  * search_id; the log entries it has not applied all there (none beyond
  * what the chat database ever logged, none pruned: an older copy of either
- * file fails one of these); and, with nothing left to apply, the row at
- * its mark the one it marked (mark_key: room and seq; a chat database put
- * back from before that row, or where another row took its id, fails). */
+ * file fails one of these); and the row at its mark the one it marked
+ * (mark_key: room and seq; a chat database put back from before that row,
+ * or where another row took its id, fails), unless an entry it has still
+ * to apply may have deleted that row (a forget of it, or a retention). */
 #define INDEX_LOG_LAST "coalesce((SELECT seq FROM chat.sqlite_sequence WHERE name = 'chat_index_log'), 0)"
 #define INDEX_MATCHES                                                                                     \
   "SELECT s.search_id = (SELECT value FROM chat.store_meta WHERE key = 'search_id')"                      \
   " AND s.log_upto <= " INDEX_LOG_LAST                                                                    \
   " AND (SELECT count(*) FROM chat.chat_index_log WHERE seq > s.log_upto) = " INDEX_LOG_LAST " - s.log_upto" \
-  " AND (s.log_upto < " INDEX_LOG_LAST " OR s.indexed_upto = 0"                                            \
-  "      OR " INDEX_MARK_KEY("s.indexed_upto") " IS s.mark_key)"                                          \
+  " AND (s.indexed_upto = 0 OR " INDEX_MARK_KEY("s.indexed_upto") " IS s.mark_key"                     \
+  "      OR EXISTS (SELECT 1 FROM chat.chat_index_log WHERE seq > s.log_upto"                             \
+  "                 AND (chat_id = s.indexed_upto OR cutoff IS NOT NULL)))"                               \
   " FROM index_state s"
 
 /* Opens (and creates) the index at path with the chat database attached.

@@ -2100,6 +2100,40 @@ static void test_hostile_chat_restored_no_log_since(void **state) {
   json_decref(h);
 }
 
+/* A chat database put back that lacks the index's last row and has a log
+ * entry the index has still to apply (a forget of another row): the row at
+ * the mark is checked all the same, and a new row taking its id is found
+ * by its own words, the old row by none. */
+static void test_sqlite_chat_restored_with_pending_entry(void **state) {
+  struct fixture *f = *state;
+  chat(f, "hp", 1, "alice", NULL, "delta one");
+  chat(f, "hp", 2, "alice", NULL, "delta two");
+  chat(f, "hp", 3, "bob", NULL, "echo secret three");
+  wait_done(f, 3);
+  json_t *h = history(f, "hp", "x", 1, 50, 0, 0, "echo");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  close_store(f);
+  /* The copy put back: row 3 never was, and row 1 was forgotten since (its
+   * log entry not applied by this index). */
+  sqlite3 *db = db_open(f);
+  assert_int_equal(sqlite3_exec(db, "DELETE FROM chat_messages WHERE id IN (1, 3);"
+                                    "INSERT INTO chat_index_log(chat_id) VALUES (1);", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  char err[256] = "";
+  assert_int_equal(open_store(f, err, sizeof(err)), 0);
+  chat(f, "hp", 3, "carol", NULL, "foxtrot three");
+  wait_done(f, f->done + 1);
+  h = history(f, "hp", "x", 1, 50, 0, 0, "echo");
+  all_hold(h, "echo");
+  assert_int_equal(nmsgs(h), 0);
+  json_decref(h);
+  h = history(f, "hp", "x", 1, 50, 0, 0, "foxtrot");
+  assert_int_equal(nmsgs(h), 1);
+  json_decref(h);
+  fts_intact(f);
+}
+
 /* The last row forgotten (a refused chat), its id used again by the next
  * chat: searches are exact, before and after a restart. */
 static void test_hostile_forget_last_then_reuse(void **state) {
@@ -2193,6 +2227,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_hostile_index_copy_from_before_erase, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_hostile_index_copy_from_before_retention, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_hostile_chat_restored_no_log_since, setup_sqlite, teardown),
+    cmocka_unit_test_setup_teardown(test_sqlite_chat_restored_with_pending_entry, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_hostile_forget_last_then_reuse, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_hostile_migration_from_v7_erased, setup_sqlite, teardown),
     cmocka_unit_test_setup_teardown(test_chat_senders_migrated_from_every_version_with_chat, setup_sqlite, teardown),
