@@ -106,7 +106,11 @@ test('a reload of the tab rejoins without the token in the address bar; Leave fo
     await alice.reload();
     await alice.waitForFunction(() => window.huddle.client && window.huddle.client.state === 'joined');
     assert.strictEqual(await alice.title(), 'e2e-reload · huddle');
+    // Leave loads /?room=... anew: the join screen can be visible before the
+    // new page's script has filled the room field, so wait for that load.
+    const loaded = alice.waitForEvent('load');
     await alice.click('#btn-leave');
+    await loaded;
     await alice.waitForSelector('#join-screen', { state: 'visible' });
     assert.strictEqual(await alice.evaluate(() => sessionStorage.getItem('huddle.session')), null);
     assert.strictEqual(await alice.inputValue('#join-room'), 'e2e-reload');
