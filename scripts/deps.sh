@@ -2,13 +2,14 @@
 # Installs what huddle needs from Debian 12's packages, and only what is
 # missing. Usage: scripts/deps.sh run|test
 #   run:  the compiler, Meson/Ninja and the C libraries
-#   test: also cmocka, Node.js and npm (integration tests), Chromium and an
-#         emoji font (browser tests)
+#   test: also cmocka, the sqlite3 client (tests that age rows), Node.js
+#         and npm (integration tests), Chromium and an emoji font (browser
+#         tests)
 set -eu
 
 build_pkgs="gcc libc6-dev pkg-config meson ninja-build libuv1-dev libhttp-parser-dev \
 libssl-dev libjansson-dev libjwt-dev libsqlite3-dev libmagic-dev libpq-dev libhiredis-dev"
-test_pkgs="libcmocka-dev procps curl iproute2 prometheus systemd clamav-daemon chromium fonts-noto-color-emoji postgresql nginx openssl valgrind clang libclang-rt-14-dev redis-server"
+test_pkgs="libcmocka-dev sqlite3 procps curl iproute2 prometheus systemd clamav-daemon chromium fonts-noto-color-emoji postgresql nginx openssl valgrind clang libclang-rt-14-dev redis-server"
 
 want="$build_pkgs"
 [ "${1:-run}" = test ] && want="$want $test_pkgs"
