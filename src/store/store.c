@@ -82,13 +82,16 @@ static void sleep_ms(struct store *st, int ms) {
   pthread_mutex_unlock(&st->mu);
 }
 
-/* Appends a finished record to the done list (under mu). */
-static void done_push(struct store *st, struct store_rec *r) {
+/* Appends r to the list head..tail. */
+static void rec_append(struct store_rec **head, struct store_rec **tail, struct store_rec *r) {
   r->next = NULL;
-  if (st->done_tail) st->done_tail->next = r;
-  else st->done_head = r;
-  st->done_tail = r;
+  if (*tail) (*tail)->next = r;
+  else *head = r;
+  *tail = r;
 }
+
+/* Appends a finished record to the done list (under mu). */
+static void done_push(struct store *st, struct store_rec *r) { rec_append(&st->done_head, &st->done_tail, r); }
 
 /* Puts the batch (a list) back at the head of the queue, in order. */
 static void requeue(struct store *st, struct store_rec *batch) {
@@ -177,12 +180,7 @@ static void *checkpointer_main(void *arg) {
 #define INDEX_RETRY_MS 10000 /* without a connection, tried again this often for the rows */
 
 /* Appends a search or an erase to the indexer's jobs (under mu). */
-static void ix_push(struct store *st, struct store_rec *r) {
-  r->next = NULL;
-  if (st->ix_tail) st->ix_tail->next = r;
-  else st->ix_head = r;
-  st->ix_tail = r;
-}
+static void ix_push(struct store *st, struct store_rec *r) { rec_append(&st->ix_head, &st->ix_tail, r); }
 
 /* What health says of the search index: down with why, or up (NULL). */
 static void ix_state(struct store *st, const char *error) {

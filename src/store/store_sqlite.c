@@ -137,7 +137,7 @@ enum {
   Q_RET_SETTINGS, Q_RET_POLICY, Q_BEGIN, Q_COMMIT, Q_CHAT_SENDER, Q_RET_SENDERS,
   Q_LOG_FORGET, Q_LOG_ERASE, Q_LOG_RETENTION,
   /* the search index's connection only */
-  Q_IX_STATE, Q_IX_LOG, Q_IX_DEL_ID, Q_IX_READD, Q_IX_READD_FTS, Q_IX_DEL_TS, Q_IX_LOWER, Q_IX_END, Q_IX_ADD,
+  Q_IX_STATE, Q_IX_LOG, Q_IX_DEL_ID, Q_IX_DEL_TS, Q_IX_LOWER, Q_IX_END, Q_IX_ADD,
   Q_IX_ADD_FTS, Q_IX_MARK, Q_IX_PRUNE, Q__COUNT
 };
 
@@ -197,9 +197,6 @@ static const char *write_sql[Q__COUNT] = {
   [Q_IX_STATE] = "SELECT indexed_upto, log_upto FROM index_state",
   [Q_IX_LOG] = "SELECT seq, chat_id, cutoff FROM chat.chat_index_log WHERE seq > ?1 ORDER BY seq",
   [Q_IX_DEL_ID] = "DELETE FROM docs WHERE id = ?1",
-  [Q_IX_READD] = "INSERT INTO docs(id, ts, text) SELECT id, ts, text FROM chat.chat_messages"
-                 " WHERE id = ?1 AND erased = 0",
-  [Q_IX_READD_FTS] = "INSERT INTO chat_fts(rowid, text) SELECT id, text FROM docs WHERE id = ?1",
   [Q_IX_DEL_TS] = "DELETE FROM docs WHERE ts < ?1",
   [Q_IX_LOWER] = "SELECT coalesce(max(id), 0) FROM docs",
   [Q_IX_END] = "SELECT max(id), count(*) FROM (SELECT id FROM chat.chat_messages WHERE id > ?1 ORDER BY id LIMIT ?2)",
@@ -235,7 +232,7 @@ static const char *write_sql[Q__COUNT] = {
 };
 
 /* The search index indexes at most this many chat rows a transaction
- * (store_sqlite_index_work), so that a search or an erase waiting for it
+ * (index_work), so that a search or an erase waiting for it
  * waits for one step at most before its own. */
 #define INDEX_STEP_ROWS 1024
 
@@ -939,6 +936,19 @@ static sqlite3_int64 one_int(struct store_conn *c, sqlite3_stmt *q, int *ok) {
   return v;
 }
 
+/* Inside the open transaction: the chat rows with ids in (after, upto]
+ * that are not erased go into docs and the index. 0 or -1. */
+static int index_add(struct store_conn *c, sqlite3_int64 after, sqlite3_int64 upto) {
+  static const int steps[] = {Q_IX_ADD, Q_IX_ADD_FTS};
+  for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+    sqlite3_stmt *q = stmt(c, steps[i]);
+    if (q == NULL) return -1;
+    N(q, 1, after); N(q, 2, upto);
+    if (run(c, q) != 0) return -1;
+  }
+  return 0;
+}
+
 /* Inside the open transaction: applies the log entries, then adds up to
  * INDEX_STEP_ROWS new rows. *more: rows are left; *applied: the last entry
  * applied (0: none). 0 or -1. */
@@ -963,12 +973,9 @@ static int index_step(struct store_conn *c, int *more, sqlite3_int64 *applied) {
       continue;
     }
     sqlite3_int64 id = sqlite3_column_int64(lq, 1);
-    static const int steps[] = {Q_IX_DEL_ID, Q_IX_READD, Q_IX_READD_FTS};
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !failed; i++) {
-      if (i == 1 && id > upto) break; /* above the mark: added as a new row */
-      if (i == 2 && sqlite3_changes(c->db) == 0) break; /* nothing to add back */
-      failed = !(q = stmt(c, steps[i])) || (N(q, 1, id), run(c, q) != 0);
-    }
+    failed = !(q = stmt(c, Q_IX_DEL_ID)) || (N(q, 1, id), run(c, q) != 0);
+    /* Added back as it is now (above the mark: added as a new row later). */
+    if (!failed && id <= upto) failed = index_add(c, id - 1, id) != 0;
   }
   sqlite3_reset(lq);
   if (failed || (rc != SQLITE_ROW && rc != SQLITE_DONE)) return -1;
@@ -986,12 +993,7 @@ static int index_step(struct store_conn *c, int *more, sqlite3_int64 *applied) {
   sqlite3_reset(q);
   if (step != SQLITE_ROW) return -1;
   if (rows > 0) {
-    static const int steps[] = {Q_IX_ADD, Q_IX_ADD_FTS};
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-      if (!(q = stmt(c, steps[i]))) return -1;
-      N(q, 1, upto); N(q, 2, end);
-      if (run(c, q) != 0) return -1;
-    }
+    if (index_add(c, upto, end) != 0) return -1;
     upto = end;
     *more = rows == INDEX_STEP_ROWS;
   }
